@@ -1,0 +1,186 @@
+// Package config loads writ's configuration: a YAML file, then WRIT_*
+// environment variables, then command-line flags, each overriding the last.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole of writ's configuration. Field names are the YAML keys.
+type Config struct {
+	// DataDir holds the SQLite store, the signing keys and the policy store.
+	DataDir string `yaml:"data_dir"`
+	// Listen is the HTTP listen address.
+	Listen string `yaml:"listen"`
+	// Environment names the runtime environment policy sees (dev, staging, prod…).
+	Environment string `yaml:"environment"`
+	// Dev trusts the local dev identity issuer. Never enable in production.
+	Dev bool `yaml:"dev"`
+
+	Log      LogConfig      `yaml:"log"`
+	Ledger   LedgerConfig   `yaml:"ledger"`
+	Policy   PolicyConfig   `yaml:"policy"`
+	Identity IdentityConfig `yaml:"identity"`
+}
+
+// LogConfig configures the operational log (not the audit ledger).
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// LedgerConfig configures the evidence ledger.
+type LedgerConfig struct {
+	// Origin is the log's name in checkpoints and the verifier key. Empty means
+	// one is derived at first start and kept in the store.
+	Origin string `yaml:"origin"`
+	// MaxBodyBytes limits one payload body (arguments, outputs, intent).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// CheckpointInterval is the least time between two checkpoints under load.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// MaxBatch is the most events committed in one transaction.
+	MaxBatch int `yaml:"max_batch"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		DataDir:     "./writ-data",
+		Listen:      "127.0.0.1:7780",
+		Environment: "dev",
+		Log:         LogConfig{Level: "info", Format: "json"},
+		Ledger: LedgerConfig{
+			MaxBodyBytes:       1 << 20,
+			CheckpointInterval: 5 * time.Millisecond,
+			MaxBatch:           1024,
+		},
+		Policy:   DefaultPolicy(),
+		Identity: DefaultIdentity(),
+	}
+}
+
+// Load reads the YAML file at path (if path is not empty) over the defaults and
+// then applies WRIT_* variables from getenv. Unknown YAML keys are an error.
+func Load(path string, getenv func(string) string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("reading config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if getenv != nil {
+		if err := c.applyEnv(getenv); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// envVars maps each WRIT_* variable to the field it sets.
+func (c *Config) envVars() map[string]any {
+	return map[string]any{
+		"WRIT_DATA_DIR":                   &c.DataDir,
+		"WRIT_LISTEN":                     &c.Listen,
+		"WRIT_ENVIRONMENT":                &c.Environment,
+		"WRIT_DEV":                        &c.Dev,
+		"WRIT_LOG_LEVEL":                  &c.Log.Level,
+		"WRIT_LOG_FORMAT":                 &c.Log.Format,
+		"WRIT_LEDGER_ORIGIN":              &c.Ledger.Origin,
+		"WRIT_LEDGER_MAX_BODY_BYTES":      &c.Ledger.MaxBodyBytes,
+		"WRIT_LEDGER_CHECKPOINT_INTERVAL": &c.Ledger.CheckpointInterval,
+		"WRIT_POLICY_DIR":                 &c.Policy.Dir,
+		"WRIT_POLICY_ENGINE":              &c.Policy.Engine,
+	}
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	for name, field := range c.envVars() {
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		if err := setString(field, v); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setString(field any, v string) error {
+	switch f := field.(type) {
+	case *string:
+		*f = v
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		*f = b
+	case *int64:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", v)
+		}
+		*f = n
+	case *time.Duration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 5ms, got %q", v)
+		}
+		*f = d
+	default:
+		return fmt.Errorf("unsupported field type %T", field)
+	}
+	return nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data_dir must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: want HOST:PORT", c.Listen)
+	}
+	if c.Environment == "" {
+		return errors.New("environment must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return fmt.Errorf("log.format %q: want json or text", c.Log.Format)
+	}
+	if c.Ledger.MaxBodyBytes <= 0 || c.Ledger.MaxBodyBytes > 64<<20 {
+		return fmt.Errorf("ledger.max_body_bytes %d: want 1 to %d", c.Ledger.MaxBodyBytes, 64<<20)
+	}
+	if c.Ledger.CheckpointInterval < 0 || c.Ledger.CheckpointInterval > time.Minute {
+		return fmt.Errorf("ledger.checkpoint_interval %s: want 0 to 1m", c.Ledger.CheckpointInterval)
+	}
+	if c.Ledger.MaxBatch < 1 || c.Ledger.MaxBatch > 65536 {
+		return fmt.Errorf("ledger.max_batch %d: want 1 to 65536", c.Ledger.MaxBatch)
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return err
+	}
+	return c.Identity.Validate()
+}

@@ -1,0 +1,211 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/writhq/writ/internal/jcs"
+)
+
+// MaxLeafBytes is the largest canonical event a leaf can hold: entry bundles
+// prefix each leaf with a 16-bit length.
+const MaxLeafBytes = 65535
+
+// SaltSize is the size of the random salt of a payload commitment.
+const SaltSize = 32
+
+// TimeFormat is how event times are written into leaves: RFC 3339, UTC,
+// nanoseconds, fixed width so that they sort as text.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z"
+
+// leafDoc is the envelope as it is canonicalized into a leaf.
+type leafDoc struct {
+	V             int               `json:"v"`
+	Type          string            `json:"type"`
+	Time          string            `json:"time"`
+	TaskID        string            `json:"task_id,omitempty"`
+	Principal     string            `json:"principal,omitempty"`
+	Agent         string            `json:"agent,omitempty"`
+	DecisionID    string            `json:"decision_id,omitempty"`
+	PolicyVersion string            `json:"policy_version,omitempty"`
+	JTI           string            `json:"jti,omitempty"`
+	TraceID       string            `json:"trace_id,omitempty"`
+	Data          json.RawMessage   `json:"data,omitempty"`
+	Commitments   map[string]string `json:"commitments,omitempty"`
+}
+
+// Entry is a leaf read back from the ledger.
+type Entry struct {
+	Index uint64
+	Event Event
+	// Commitments maps each body name to "sha256:<hex>" of salt || body.
+	Commitments map[string]string
+	// Leaf is the canonical bytes the tree commits to.
+	Leaf []byte
+}
+
+// Commit returns the commitment to a body: "sha256:" + hex(sha256(salt || data)).
+func Commit(salt, data []byte) string {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(data)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// limits bounds what one event may carry.
+type limits struct {
+	maxBody int64
+}
+
+// encode validates e and returns its canonical leaf and the bodies (with fresh
+// salts) to store beside it. Nothing is written.
+func encode(e *Event, lim limits) ([]byte, []Body, error) {
+	if err := validate(e, lim); err != nil {
+		return nil, nil, err
+	}
+	doc := leafDoc{
+		V: EnvelopeVersion, Type: e.Type, Time: e.Time.UTC().Format(TimeFormat),
+		TaskID: e.TaskID, Principal: e.Principal, Agent: e.Agent, DecisionID: e.DecisionID,
+		PolicyVersion: e.PolicyVersion, JTI: e.JTI, TraceID: e.TraceID, Data: e.Data,
+	}
+	var bodies []Body
+	if len(e.Bodies) > 0 {
+		doc.Commitments = make(map[string]string, len(e.Bodies))
+		for name, data := range e.Bodies {
+			salt := make([]byte, SaltSize)
+			if _, err := rand.Read(salt); err != nil {
+				return nil, nil, err
+			}
+			doc.Commitments[name] = Commit(salt, data)
+			bodies = append(bodies, Body{Name: name, Salt: salt, Data: data})
+		}
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, nil, &ValidationError{Field: "data", Reason: err.Error()}
+	}
+	leaf, err := jcs.Canonicalize(raw)
+	if err != nil {
+		return nil, nil, &ValidationError{Field: "data", Reason: err.Error()}
+	}
+	if len(leaf) > MaxLeafBytes {
+		return nil, nil, &ValidationError{Reason: fmt.Sprintf("event is %d bytes once canonical; the limit is %d (move large fields into bodies)", len(leaf), MaxLeafBytes)}
+	}
+	return leaf, bodies, nil
+}
+
+func validate(e *Event, lim limits) error {
+	if e.Type == "" {
+		return &ValidationError{Field: "type", Reason: "missing"}
+	}
+	if !KnownType(e.Type) {
+		return &ValidationError{Field: "type", Reason: fmt.Sprintf("unknown event type %q (events from other systems use the %q prefix)", e.Type, ImportPrefix)}
+	}
+	if e.Time.IsZero() {
+		return &ValidationError{Field: "time", Reason: "missing"}
+	}
+	if y := e.Time.UTC().Year(); y < 1970 || y > 9999 {
+		return &ValidationError{Field: "time", Reason: "out of range"}
+	}
+	for name, v := range map[string]string{
+		"task_id": e.TaskID, "principal": e.Principal, "agent": e.Agent, "decision_id": e.DecisionID,
+		"policy_version": e.PolicyVersion, "jti": e.JTI, "trace_id": e.TraceID,
+	} {
+		if len(v) > 1024 {
+			return &ValidationError{Field: name, Reason: "longer than 1024 bytes"}
+		}
+		if !utf8.ValidString(v) {
+			return &ValidationError{Field: name, Reason: "not valid UTF-8"}
+		}
+	}
+	if len(e.Data) > 0 {
+		d := bytes.TrimSpace(e.Data)
+		if len(d) == 0 || d[0] != '{' {
+			return &ValidationError{Field: "data", Reason: "must be a JSON object"}
+		}
+		if !json.Valid(d) {
+			return &ValidationError{Field: "data", Reason: "not valid JSON"}
+		}
+	}
+	if len(e.Bodies) > 16 {
+		return &ValidationError{Field: "bodies", Reason: "more than 16 bodies"}
+	}
+	for name, data := range e.Bodies {
+		if !validBodyName(name) {
+			return &ValidationError{Field: "bodies", Reason: fmt.Sprintf("body name %q: want 1-64 of a-z, 0-9, _ starting with a letter", name)}
+		}
+		if int64(len(data)) > lim.maxBody {
+			return &ValidationError{Field: "bodies." + name, Reason: fmt.Sprintf("body is %d bytes; the limit is %d", len(data), lim.maxBody)}
+		}
+	}
+	return nil
+}
+
+func validBodyName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseLeaf decodes and checks a leaf: it must be the canonical form of a
+// valid envelope of a known version and type.
+func ParseLeaf(index uint64, leaf []byte) (Entry, error) {
+	var doc leafDoc
+	dec := json.NewDecoder(bytes.NewReader(leaf))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return Entry{}, fmt.Errorf("leaf %d: not a writ event: %v", index, err)
+	}
+	if doc.V != EnvelopeVersion {
+		return Entry{}, fmt.Errorf("leaf %d: envelope version %d, want %d", index, doc.V, EnvelopeVersion)
+	}
+	if !KnownType(doc.Type) {
+		return Entry{}, fmt.Errorf("leaf %d: unknown event type %q", index, doc.Type)
+	}
+	t, err := time.Parse(TimeFormat, doc.Time)
+	if err != nil {
+		return Entry{}, fmt.Errorf("leaf %d: bad time %q", index, doc.Time)
+	}
+	canon, err := jcs.Canonicalize(leaf)
+	if err != nil || !bytes.Equal(canon, leaf) {
+		return Entry{}, fmt.Errorf("leaf %d: not in canonical (RFC 8785) form", index)
+	}
+	for name, c := range doc.Commitments {
+		if !validBodyName(name) || !validCommitment(c) {
+			return Entry{}, fmt.Errorf("leaf %d: malformed commitment %q", index, name)
+		}
+	}
+	return Entry{
+		Index: index,
+		Event: Event{
+			Type: doc.Type, Time: t, TaskID: doc.TaskID, Principal: doc.Principal, Agent: doc.Agent,
+			DecisionID: doc.DecisionID, PolicyVersion: doc.PolicyVersion, JTI: doc.JTI, TraceID: doc.TraceID,
+			Data: doc.Data,
+		},
+		Commitments: doc.Commitments,
+		Leaf:        leaf,
+	}, nil
+}
+
+func validCommitment(c string) bool {
+	h, ok := strings.CutPrefix(c, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}

@@ -1,0 +1,215 @@
+// Package ledger is writ's tamper-evident evidence ledger: an append-only
+// RFC 6962 Merkle tree of canonical (RFC 8785) events, with payload
+// commitments, group-committed to a Store and checkpointed as C2SP signed
+// notes. It serves the log as C2SP tlog-tiles and verifies it end to end.
+//
+// Every event is acknowledged only once the transaction holding it is
+// durable; a caller that gets an index back can rely on the event surviving a
+// crash. When the store cannot be written, Append fails with ErrUnavailable
+// and nothing is acknowledged: callers deny.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Config configures a Ledger.
+type Config struct {
+	Store Store
+	// Signer signs checkpoints; its name is the log's origin.
+	Signer note.Signer
+	// MaxBodyBytes limits one payload body. Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxBatch is the most events committed in one transaction. Default 1024.
+	MaxBatch int
+	// CheckpointInterval is the least time between checkpoints. Zero signs a
+	// checkpoint with every batch. Default 5ms.
+	CheckpointInterval time.Duration
+	Logger             *slog.Logger
+	// Now is the clock; tests set it.
+	Now func() time.Time
+}
+
+// DefaultConfig returns a Config with the defaults filled in.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: 1 << 20, MaxBatch: 1024, CheckpointInterval: 5 * time.Millisecond}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("ledger: no store")
+	case c.Signer == nil:
+		return errors.New("ledger: no checkpoint signer")
+	case c.MaxBodyBytes <= 0:
+		return errors.New("ledger: MaxBodyBytes must be positive")
+	case c.MaxBatch <= 0:
+		return errors.New("ledger: MaxBatch must be positive")
+	case c.CheckpointInterval < 0:
+		return errors.New("ledger: CheckpointInterval must not be negative")
+	}
+	return nil
+}
+
+// Ledger appends events through a single sequencer with group commit.
+type Ledger struct {
+	cfg    Config
+	origin string
+	lim    limits
+	log    *slog.Logger
+
+	mu     sync.RWMutex // guards closed and sends on reqs
+	closed bool
+	reqs   chan *request
+	done   chan struct{}
+
+	// Owned by the sequencer goroutine.
+	tree     *tree
+	lastCP   time.Time
+	lastSize uint64 // size of the latest stored checkpoint
+	haveCP   bool   // whether any checkpoint is stored
+}
+
+type request struct {
+	leaf   []byte
+	hash   []byte
+	bodies []Body
+	erase  []BodyRef
+	reply  chan result
+}
+
+type result struct {
+	index uint64
+	err   error
+}
+
+// New opens the ledger on cfg.Store, rebuilding the tree's right edge from the
+// stored tiles, and starts the sequencer. If the latest checkpoint does not
+// cover every stored leaf (after a crash), a fresh one is signed first.
+func New(ctx context.Context, cfg Config) (*Ledger, error) {
+	def := DefaultConfig()
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = def.MaxBatch
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Ledger{
+		cfg:    cfg,
+		origin: cfg.Signer.Name(),
+		lim:    limits{maxBody: cfg.MaxBodyBytes},
+		log:    cfg.Logger,
+		reqs:   make(chan *request, 4*cfg.MaxBatch),
+		done:   make(chan struct{}),
+	}
+	if err := l.load(ctx); err != nil {
+		return nil, err
+	}
+	if !l.haveCP || l.tree.size() > l.lastSize {
+		if err := l.commitCheckpoint(ctx); err != nil {
+			return nil, fmt.Errorf("signing checkpoint at start: %w", err)
+		}
+	}
+	go l.run()
+	return l, nil
+}
+
+// load reads the store's size and edge tiles into memory.
+func (l *Ledger) load(ctx context.Context) error {
+	size, err := l.cfg.Store.Size(ctx)
+	if err != nil {
+		return fmt.Errorf("reading ledger size: %w", err)
+	}
+	t, err := loadTree(ctx, size, l.cfg.Store.ReadTile)
+	if err != nil {
+		return err
+	}
+	l.tree = t
+	cp, err := l.cfg.Store.LatestCheckpoint(ctx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		l.lastSize, l.haveCP = 0, false
+	case err != nil:
+		return fmt.Errorf("reading latest checkpoint: %w", err)
+	default:
+		l.lastSize, l.haveCP = cp.Size, true
+		if cp.Size > size {
+			return fmt.Errorf("latest checkpoint covers %d events but the store holds %d: the ledger was truncated; run 'writ ledger verify'", cp.Size, size)
+		}
+	}
+	return nil
+}
+
+// Origin returns the log's origin line.
+func (l *Ledger) Origin() string { return l.origin }
+
+// Append validates e, commits it durably and returns its index. If e.Time is
+// zero it is set to now. Errors: *ValidationError (nothing written),
+// ErrClosed, ErrUnavailable, or ctx's error (the event may or may not have
+// been committed).
+func (l *Ledger) Append(ctx context.Context, e Event) (uint64, error) {
+	return l.append(ctx, e, nil)
+}
+
+func (l *Ledger) append(ctx context.Context, e Event, erase []BodyRef) (uint64, error) {
+	if e.Time.IsZero() {
+		e.Time = l.cfg.Now()
+	}
+	leaf, bodies, err := encode(&e, l.lim)
+	if err != nil {
+		return 0, err
+	}
+	r := &request{leaf: leaf, hash: LeafHash(leaf), bodies: bodies, erase: erase, reply: make(chan result, 1)}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	select {
+	case l.reqs <- r:
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return 0, ctx.Err()
+	}
+	l.mu.RUnlock()
+	select {
+	case res := <-r.reply:
+		return res.index, res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Close stops taking appends, commits everything already queued, signs a
+// final checkpoint and returns. It does not close the store.
+func (l *Ledger) Close(ctx context.Context) error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.reqs)
+	}
+	l.mu.Unlock()
+	select {
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

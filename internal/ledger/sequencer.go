@@ -1,0 +1,152 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// run is the sequencer: it takes whatever requests are waiting, up to
+// MaxBatch, and commits them in one durable transaction. While one batch
+// commits, the next one gathers; so the batch size grows with the load and
+// the cost of each fsync is shared.
+func (l *Ledger) run() {
+	defer close(l.done)
+	ctx := context.Background()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	batch := make([]*request, 0, l.cfg.MaxBatch)
+	for {
+		select {
+		case r, ok := <-l.reqs:
+			if !ok {
+				if l.tree.size() > l.lastSize {
+					if err := l.commitCheckpoint(ctx); err != nil {
+						l.log.Error("final checkpoint failed", "err", err)
+					}
+				}
+				return
+			}
+			batch = append(batch[:0], r)
+		drain:
+			for len(batch) < l.cfg.MaxBatch {
+				select {
+				case r, ok := <-l.reqs:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			l.commitBatch(ctx, batch)
+			clear(batch)
+			if l.tree.size() > l.lastSize {
+				timer.Reset(l.cfg.CheckpointInterval - time.Since(l.lastCP))
+			}
+		case <-timer.C:
+			if l.tree.size() > l.lastSize {
+				if err := l.commitCheckpoint(ctx); err != nil {
+					l.log.Error("checkpoint failed", "err", err)
+					timer.Reset(l.cfg.CheckpointInterval + time.Millisecond)
+				}
+			}
+		}
+	}
+}
+
+// commitBatch appends the batch to the tree, commits it and answers every
+// caller. On failure the in-memory tree is rolled back and every caller gets
+// ErrUnavailable: nothing in the batch is acknowledged.
+func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
+	var err error
+	var start uint64
+	for attempt := 0; attempt < 3; attempt++ {
+		start, err = l.tryCommit(ctx, reqs)
+		if !errors.Is(err, ErrConflict) {
+			break
+		}
+		// Another writer moved the log; catch up and sequence again.
+		if lerr := l.load(ctx); lerr != nil {
+			err = lerr
+			break
+		}
+	}
+	if err != nil {
+		l.log.Error("ledger commit failed", "err", err, "events", len(reqs))
+		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		for _, r := range reqs {
+			r.reply <- result{err: err}
+		}
+		return
+	}
+	for i, r := range reqs {
+		r.reply <- result{index: start + uint64(i)}
+	}
+}
+
+func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error) {
+	saved := l.tree.clone()
+	start := l.tree.size()
+	b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
+	for i, r := range reqs {
+		idx := start + uint64(i)
+		if err := l.tree.appendLeafHash(r.hash); err != nil {
+			l.tree = saved
+			return 0, err
+		}
+		b.Leaves = append(b.Leaves, r.leaf)
+		for _, body := range r.bodies {
+			body.Index = idx
+			b.Bodies = append(b.Bodies, body)
+		}
+		b.Erase = append(b.Erase, r.erase...)
+	}
+	b.Tiles = l.tree.takeDirty()
+	now := l.cfg.Now()
+	due := l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
+	if due {
+		cp, err := l.sign()
+		if err != nil {
+			l.tree = saved
+			return 0, err
+		}
+		b.Checkpoint = cp
+	}
+	if err := l.cfg.Store.Commit(ctx, b); err != nil {
+		l.tree = saved
+		return 0, err
+	}
+	if due {
+		l.lastCP, l.lastSize, l.haveCP = now, b.Checkpoint.Size, true
+	}
+	return start, nil
+}
+
+// commitCheckpoint stores a checkpoint of the current tree on its own.
+func (l *Ledger) commitCheckpoint(ctx context.Context) error {
+	cp, err := l.sign()
+	if err != nil {
+		return err
+	}
+	b := &Batch{Start: l.tree.size(), Checkpoint: cp}
+	if err := l.cfg.Store.Commit(ctx, b); err != nil {
+		return err
+	}
+	l.lastCP, l.lastSize, l.haveCP = l.cfg.Now(), cp.Size, true
+	return nil
+}
+
+func (l *Ledger) sign() (*StoredCheckpoint, error) {
+	root, err := l.tree.root()
+	if err != nil {
+		return nil, err
+	}
+	n, err := signCheckpoint(l.cfg.Signer, l.origin, l.tree.size(), root)
+	if err != nil {
+		return nil, fmt.Errorf("signing checkpoint: %w", err)
+	}
+	return &StoredCheckpoint{Size: l.tree.size(), Note: n}, nil
+}

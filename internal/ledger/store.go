@@ -1,0 +1,94 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors returned by a Store and by the ledger.
+var (
+	// ErrNotFound: the tile, leaf, body or checkpoint asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the store's size is not the batch's start; another writer
+	// appended first. The caller reloads its state and tries again.
+	ErrConflict = errors.New("ledger moved on under this writer")
+	// ErrClosed: the ledger is shutting down and takes no more appends.
+	ErrClosed = errors.New("ledger is closed")
+	// ErrUnavailable: the store could not make a batch durable. Nothing in the
+	// batch was acknowledged; callers must fail closed.
+	ErrUnavailable = errors.New("ledger unavailable")
+)
+
+// Body is a payload stored beside a leaf. The leaf commits to it as
+// sha256(salt || data).
+type Body struct {
+	Index uint64
+	Name  string
+	Salt  []byte
+	Data  []byte
+}
+
+// BodyRef names one body of one leaf.
+type BodyRef struct {
+	Index uint64
+	Name  string
+}
+
+// StoredCheckpoint is a signed checkpoint as the store keeps it.
+type StoredCheckpoint struct {
+	Size uint64
+	Note []byte
+}
+
+// Batch is everything one group commit writes, in one transaction.
+type Batch struct {
+	// Start is the index of the first leaf; it must equal the store's size.
+	Start  uint64
+	Leaves [][]byte
+	Bodies []Body
+	// Erase deletes bodies; the leaves recording the erasure are in Leaves.
+	Erase []BodyRef
+	// Tiles replaces the stored contents of each tile named.
+	Tiles map[TileID][]byte
+	// Checkpoint, when not nil, is stored with the batch.
+	Checkpoint *StoredCheckpoint
+}
+
+// Store is the durable home of a ledger. The ledger package owns this
+// interface; store/sqlite and store/postgres implement it.
+//
+// Implementations must make Commit atomic and durable: when it returns nil,
+// every part of the batch survives a crash or power loss; when it returns an
+// error, none of it is visible.
+type Store interface {
+	// Size returns the number of leaves stored.
+	Size(ctx context.Context) (uint64, error)
+	// Commit writes b atomically and durably. It returns ErrConflict when the
+	// store's size is not b.Start.
+	Commit(ctx context.Context, b *Batch) error
+	// ReadTile returns the stored hashes of a tile (possibly partial), or
+	// ErrNotFound.
+	ReadTile(ctx context.Context, id TileID) ([]byte, error)
+	// ReadLeaves returns the leaves with indexes in [start, end), fewer if the
+	// log is shorter.
+	ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error)
+	// ScanLeaves calls fn for every stored leaf from start on, in index order,
+	// with the index as the store records it. fn must not keep leaf.
+	ScanLeaves(ctx context.Context, start uint64, fn func(index uint64, leaf []byte) error) error
+	// LatestCheckpoint returns the checkpoint of the largest size, or
+	// ErrNotFound when there is none.
+	LatestCheckpoint(ctx context.Context) (StoredCheckpoint, error)
+	// ScanCheckpoints calls fn for every stored checkpoint in size order.
+	ScanCheckpoints(ctx context.Context, fn func(StoredCheckpoint) error) error
+	// ReadBody returns one body, or ErrNotFound (never stored, or erased).
+	ReadBody(ctx context.Context, ref BodyRef) (Body, error)
+	// ScanBodies calls fn for every stored body in (index, name) order.
+	ScanBodies(ctx context.Context, fn func(Body) error) error
+	// Meta returns a ledger-wide setting (such as the origin), or ErrNotFound.
+	Meta(ctx context.Context, key string) (string, error)
+	// InitMeta sets key to value unless it is already set, and returns the
+	// value in force.
+	InitMeta(ctx context.Context, key, value string) (string, error)
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,281 @@
+// Package sqlite is writ's embedded store: one SQLite database file in WAL
+// mode with synchronous=FULL, so that a committed transaction survives a
+// crash or power loss. It implements ledger.Store.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/writhq/writ/internal/ledger"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database file's name inside a data directory.
+const FileName = "writ.db"
+
+// Store is a SQLite-backed store. Writes go through one connection; reads use
+// a pool of their own, which WAL mode lets run beside a write.
+type Store struct {
+	w *sql.DB
+	r *sql.DB
+}
+
+var _ ledger.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(8)
+	return &Store{w: w, r: r}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// DB returns the write handle, for packages that keep their own tables
+// (projections) in the same file and transaction discipline.
+func (s *Store) DB() *sql.DB { return s.w }
+
+// Size implements ledger.Store.
+func (s *Store) Size(ctx context.Context) (uint64, error) {
+	return size(ctx, s.r)
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func size(ctx context.Context, q queryer) (uint64, error) {
+	var n int64
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx)+1, 0) FROM leaves`).Scan(&n); err != nil {
+		return 0, err
+	}
+	return uint64(n), nil
+}
+
+// Commit implements ledger.Store: one IMMEDIATE transaction, fsynced at
+// COMMIT by synchronous=FULL.
+func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	n, err := size(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if n != b.Start {
+		return fmt.Errorf("store holds %d leaves, batch starts at %d: %w", n, b.Start, ledger.ErrConflict)
+	}
+	if len(b.Leaves) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO leaves(idx, leaf) VALUES (?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for i, leaf := range b.Leaves {
+			if _, err := st.ExecContext(ctx, int64(b.Start)+int64(i), leaf); err != nil {
+				return err
+			}
+		}
+	}
+	if len(b.Bodies) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO bodies(idx, name, salt, data) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, body := range b.Bodies {
+			if _, err := st.ExecContext(ctx, int64(body.Index), body.Name, body.Salt, body.Data); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ref := range b.Erase {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM bodies WHERE idx = ? AND name = ?`, int64(ref.Index), ref.Name); err != nil {
+			return err
+		}
+	}
+	for id, hashes := range b.Tiles {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)
+			 ON CONFLICT(level, idx) DO UPDATE SET hashes = excluded.hashes`,
+			int64(id.Level), int64(id.Index), hashes); err != nil {
+			return err
+		}
+	}
+	if cp := b.Checkpoint; cp != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO checkpoints(size, note) VALUES (?, ?)`, int64(cp.Size), cp.Note); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ReadTile implements ledger.Store.
+func (s *Store) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) {
+	var b []byte
+	err := s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE level = ? AND idx = ?`, int64(id.Level), int64(id.Index)).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ledger.ErrNotFound
+	}
+	return b, err
+}
+
+// ReadLeaves implements ledger.Store.
+func (s *Store) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT leaf FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(end))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// ScanLeaves implements ledger.Store.
+func (s *Store) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT idx, leaf FROM leaves WHERE idx >= ? ORDER BY idx`, int64(start))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		idx  int64
+		leaf sql.RawBytes
+	)
+	for rows.Next() {
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			return err
+		}
+		if err := fn(uint64(idx), leaf); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// LatestCheckpoint implements ledger.Store.
+func (s *Store) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {
+	var cp ledger.StoredCheckpoint
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1`).Scan(&n, &cp.Note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cp, ledger.ErrNotFound
+	}
+	cp.Size = uint64(n)
+	return cp, err
+}
+
+// ScanCheckpoints implements ledger.Store.
+func (s *Store) ScanCheckpoints(ctx context.Context, fn func(ledger.StoredCheckpoint) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT size, note FROM checkpoints ORDER BY size`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int64
+		var cp ledger.StoredCheckpoint
+		if err := rows.Scan(&n, &cp.Note); err != nil {
+			return err
+		}
+		cp.Size = uint64(n)
+		if err := fn(cp); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ReadBody implements ledger.Store.
+func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, error) {
+	b := ledger.Body{Index: ref.Index, Name: ref.Name}
+	err := s.r.QueryRowContext(ctx, `SELECT salt, data FROM bodies WHERE idx = ? AND name = ?`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, ledger.ErrNotFound
+	}
+	return b, err
+}
+
+// ScanBodies implements ledger.Store.
+func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT idx, name, salt, data FROM bodies ORDER BY idx, name`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b ledger.Body
+		var idx int64
+		if err := rows.Scan(&idx, &b.Name, &b.Salt, &b.Data); err != nil {
+			return err
+		}
+		b.Index = uint64(idx)
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Meta implements ledger.Store.
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ledger.ErrNotFound
+	}
+	return v, err
+}
+
+// InitMeta implements ledger.Store.
+func (s *Store) InitMeta(ctx context.Context, key, value string) (string, error) {
+	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)`, key, value); err != nil {
+		return "", err
+	}
+	var v string
+	err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	return v, err
+}

@@ -1,0 +1,39 @@
+// Package api holds writ's wire types: the JSON bodies its HTTP API takes and
+// returns. Field names are a contract; see DESIGN.md, "Wire shapes".
+package api
+
+import "encoding/json"
+
+// Error is the body of every 4xx and 5xx answer.
+type Error struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail"`
+}
+
+// Event is an event to append, as `writ ledger append` reads it (one per
+// line) and POST /v1/ledger/events takes it. The ledger sets the time.
+type Event struct {
+	Type          string          `json:"type"`
+	TaskID        string          `json:"task_id,omitempty"`
+	Principal     string          `json:"principal,omitempty"`
+	Agent         string          `json:"agent,omitempty"`
+	DecisionID    string          `json:"decision_id,omitempty"`
+	PolicyVersion string          `json:"policy_version,omitempty"`
+	JTI           string          `json:"jti,omitempty"`
+	TraceID       string          `json:"trace_id,omitempty"`
+	Data          json.RawMessage `json:"data,omitempty"`
+	// Bodies are payloads committed to rather than stored in the leaf.
+	Bodies map[string]string `json:"bodies,omitempty"`
+}
+
+// Appended answers an append.
+type Appended struct {
+	Index uint64 `json:"index"`
+}
+
+// Erase asks to erase one body of one event.
+type Erase struct {
+	Index  uint64 `json:"index"`
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}

@@ -1,0 +1,272 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+func ledgerCommand() *command {
+	return &command{
+		name:    "ledger",
+		summary: "append to, prove and verify the evidence ledger",
+		subs: []*command{
+			ledgerVerifyCommand(),
+			ledgerProofCommand(),
+			ledgerKeyCommand(),
+			ledgerAppendCommand(),
+			ledgerEraseCommand(),
+		},
+	}
+}
+
+// openRead opens a data directory for reading, with a hint when it is not one.
+func openRead(ctx context.Context, dir string) (*datadir.Dir, error) {
+	d, err := datadir.Open(ctx, dir, datadir.Options{})
+	if errors.Is(err, datadir.ErrNoDir) {
+		return nil, withHint(err, "pass --data-dir DIR (the directory 'writ server' uses), or start a server first")
+	}
+	return d, err
+}
+
+func checkOutput(o string) error {
+	if o != "table" && o != "json" {
+		return &usageError{msg: fmt.Sprintf("-o %q: want table or json", o), hint: "use -o table or -o json"}
+	}
+	return nil
+}
+
+func ledgerVerifyCommand() *command {
+	c := &command{name: "verify", args: "[--data-dir DIR] [--key VKEY] [-o table|json]",
+		summary: "recompute the whole ledger and check every signature, tile and commitment"}
+	c.run = func(ctx context.Context, io IO, args []string) error {
+		fs := newFlags(c, io)
+		cf := addConfigFlags(fs)
+		key := fs.String("key", "", "pin the verifier `key` (name+hash+base64) instead of trusting the one recorded in the store")
+		out := fs.String("o", "table", "output `format`: table or json")
+		pos, err := parseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(c, pos, 0, 0); err != nil {
+			return err
+		}
+		if err := checkOutput(*out); err != nil {
+			return err
+		}
+		cfg, err := cf.load(io)
+		if err != nil {
+			return err
+		}
+		d, err := openRead(ctx, cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		vkey := d.VerifierKey
+		if *key != "" {
+			vkey = strings.TrimSpace(*key)
+		}
+		v, err := ledger.NewVerifier(vkey)
+		if err != nil {
+			return withHint(err, "a verifier key looks like origin+1a2b3c4d+AbCd…; 'writ ledger key' prints it")
+		}
+		rep, err := ledger.Verify(ctx, d.Store, v, vkey)
+		if err != nil {
+			return fmt.Errorf("reading the ledger: %w", err)
+		}
+		if *key != "" && vkey != d.VerifierKey {
+			rep.Failures = append(rep.Failures, ledger.Failure{Check: "key", Index: -1,
+				Detail: fmt.Sprintf("the store records verifier key %s, not the pinned one", d.VerifierKey)})
+		}
+		if *out == "json" {
+			printVerifyJSON(io, rep)
+		} else {
+			printVerifyTable(io, rep)
+		}
+		if !rep.OK() {
+			n := len(rep.Failures) + rep.Truncated
+			return withHint(fmt.Errorf("ledger verification failed: %d problem(s)", n),
+				"the ledger at %s does not match its signed checkpoints; treat it as tampered with and restore from backup", cfg.DataDir)
+		}
+		return nil
+	}
+	return c
+}
+
+func printVerifyTable(io IO, r *ledger.Report) {
+	w := io.Stdout
+	mark := func(ok bool) string {
+		if ok {
+			return "ok  "
+		}
+		return "FAIL"
+	}
+	has := func(check string) bool {
+		for _, f := range r.Failures {
+			if f.Check == check {
+				return true
+			}
+		}
+		return false
+	}
+	fmt.Fprintf(w, "ledger %s\n", r.Origin)
+	fmt.Fprintf(w, "verifier key %s\n\n", r.VerifierKey)
+	fmt.Fprintf(w, "%s tree         recomputed %d events; root %s\n", mark(!has("tree")), r.Size, ledger.RootHex(r.Root))
+	fmt.Fprintf(w, "%s sequence     indexes 0..%d without gaps or duplicates\n", mark(!has("sequence")), int64(r.Size)-1)
+	fmt.Fprintf(w, "%s events       %d canonical (RFC 8785) envelopes of known types\n", mark(!has("event")), r.Events)
+	fmt.Fprintf(w, "%s checkpoints  %d signatures valid; each root matches the recomputed tree at its size, so all are consistent\n", mark(!has("checkpoint") && !has("key")), r.Checkpoints)
+	fmt.Fprintf(w, "%s tiles        %d stored tiles equal the recomputed ones\n", mark(!has("tile")), r.Tiles)
+	fmt.Fprintf(w, "%s commitments  %d bodies match; %d erased with a recorded erasure\n", mark(!has("commitment")), r.Bodies, r.Erased)
+	if r.Uncovered > 0 {
+		fmt.Fprintf(w, "note: the last %d event(s) are not yet covered by a checkpoint (the server signs one at its next batch or start)\n", r.Uncovered)
+	}
+	if len(r.Failures) > 0 {
+		fmt.Fprintln(w, "\nproblems:")
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "  %s\n", f)
+		}
+		if r.Truncated > 0 {
+			fmt.Fprintf(w, "  … and %d more\n", r.Truncated)
+		}
+	}
+}
+
+func printVerifyJSON(io IO, r *ledger.Report) {
+	type failure struct {
+		Check  string `json:"check"`
+		Index  *int64 `json:"index,omitempty"`
+		Detail string `json:"detail"`
+	}
+	out := struct {
+		OK          bool      `json:"ok"`
+		Origin      string    `json:"origin"`
+		VerifierKey string    `json:"verifier_key"`
+		Size        uint64    `json:"size"`
+		Root        string    `json:"root"`
+		Checkpoints int       `json:"checkpoints"`
+		Latest      uint64    `json:"latest_checkpoint_size"`
+		Tiles       int       `json:"tiles"`
+		Events      int       `json:"events"`
+		Bodies      int       `json:"bodies_verified"`
+		Erased      int       `json:"bodies_erased"`
+		Uncovered   uint64    `json:"uncovered_events"`
+		Failures    []failure `json:"failures"`
+		More        int       `json:"more_failures,omitempty"`
+	}{OK: r.OK(), Origin: r.Origin, VerifierKey: r.VerifierKey, Size: r.Size, Root: ledger.RootHex(r.Root),
+		Checkpoints: r.Checkpoints, Latest: r.LatestCheckpoint, Tiles: r.Tiles, Events: r.Events,
+		Bodies: r.Bodies, Erased: r.Erased, Uncovered: r.Uncovered, Failures: []failure{}, More: r.Truncated}
+	for _, f := range r.Failures {
+		ff := failure{Check: f.Check, Detail: f.Detail}
+		if f.Index >= 0 {
+			idx := f.Index
+			ff.Index = &idx
+		}
+		out.Failures = append(out.Failures, ff)
+	}
+	enc := json.NewEncoder(io.Stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(out)
+}
+
+func ledgerKeyCommand() *command {
+	c := &command{name: "key", args: "[--data-dir DIR]", summary: "print the ledger's note verifier key"}
+	c.run = func(ctx context.Context, io IO, args []string) error {
+		fs := newFlags(c, io)
+		cf := addConfigFlags(fs)
+		pos, err := parseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(c, pos, 0, 0); err != nil {
+			return err
+		}
+		cfg, err := cf.load(io)
+		if err != nil {
+			return err
+		}
+		d, err := openRead(ctx, cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		fmt.Fprintln(io.Stdout, d.VerifierKey)
+		return nil
+	}
+	return c
+}
+
+func ledgerProofCommand() *command {
+	c := &command{name: "proof", args: "<index> [--data-dir DIR] [--out FILE]",
+		summary: "write a C2SP tlog-proof of one event against the latest checkpoint"}
+	c.run = func(ctx context.Context, io IO, args []string) error {
+		fs := newFlags(c, io)
+		cf := addConfigFlags(fs)
+		outFile := fs.String("out", "", "write the proof to `file` instead of stdout")
+		pos, err := parseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(c, pos, 1, 1); err != nil {
+			return err
+		}
+		index, err := parseIndex(pos[0])
+		if err != nil {
+			return err
+		}
+		cfg, err := cf.load(io)
+		if err != nil {
+			return err
+		}
+		d, err := openRead(ctx, cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		cp, err := d.Store.LatestCheckpoint(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the latest checkpoint: %w", err)
+		}
+		if index >= cp.Size {
+			return withHint(fmt.Errorf("event %d is not covered by the latest checkpoint (size %d)", index, cp.Size),
+				"checkpoints follow appends within milliseconds while a server runs; try again, or start the server once to sign one")
+		}
+		hashes, err := ledger.InclusionProof(ctx, d.Store.ReadTile, index, cp.Size)
+		if err != nil {
+			return err
+		}
+		p := ledger.Proof{Index: index, Hashes: hashes, Checkpoint: cp.Note}
+		// Check our own output before handing it out.
+		leaves, err := d.Store.ReadLeaves(ctx, index, index+1)
+		if err != nil || len(leaves) != 1 {
+			return fmt.Errorf("reading event %d: %v", index, err)
+		}
+		v, err := ledger.NewVerifier(d.VerifierKey)
+		if err != nil {
+			return err
+		}
+		if _, err := p.Verify(leaves[0], d.Origin, v); err != nil {
+			return withHint(fmt.Errorf("the proof does not verify: %w", err), "run 'writ ledger verify'")
+		}
+		if *outFile != "" {
+			return os.WriteFile(*outFile, p.Marshal(), 0o644)
+		}
+		_, err = io.Stdout.Write(p.Marshal())
+		return err
+	}
+	return c
+}
+
+func parseIndex(s string) (uint64, error) {
+	var n uint64
+	if _, err := fmt.Sscan(s, &n); err != nil || fmt.Sprint(n) != s {
+		return 0, &usageError{msg: fmt.Sprintf("%q is not an event index", s), hint: "an index is a whole number, as printed by 'writ ledger append'"}
+	}
+	return n, nil
+}

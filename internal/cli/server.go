@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/server"
+)
+
+func serverCommand() *command {
+	c := &command{
+		name:    "server",
+		args:    "[flags]",
+		summary: "run the writ server (embedded SQLite store by default)",
+	}
+	c.run = func(ctx context.Context, io IO, args []string) error {
+		fs := newFlags(c, io)
+		cf := addConfigFlags(fs)
+		cf.stringFlag("listen", "listen `address` HOST:PORT (default 127.0.0.1:7780)", func(c *config.Config) *string { return &c.Listen })
+		cf.stringFlag("environment", "runtime environment `name` policy sees (default dev)", func(c *config.Config) *string { return &c.Environment })
+		cf.stringFlag("log-level", "operational log `level`: debug, info, warn, error", func(c *config.Config) *string { return &c.Log.Level })
+		cf.stringFlag("log-format", "operational log `format`: json or text", func(c *config.Config) *string { return &c.Log.Format })
+		pos, err := parseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(c, pos, 0, 0); err != nil {
+			return err
+		}
+		cfg, err := cf.load(io)
+		if err != nil {
+			return err
+		}
+		log := newLogger(cfg, io)
+		srv, err := server.New(ctx, cfg, log)
+		if err != nil {
+			var le *datadir.LockedError
+			if errors.As(err, &le) {
+				return withHint(err, "stop the other server, or give this one its own --data-dir")
+			}
+			return err
+		}
+		return srv.Serve(ctx)
+	}
+	return c
+}

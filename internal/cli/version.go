@@ -1,0 +1,28 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+)
+
+func versionCommand() *command {
+	c := &command{name: "version", args: "", summary: "print writ's version"}
+	c.run = func(ctx context.Context, io IO, args []string) error {
+		fs := newFlags(c, io)
+		pos, err := parseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(c, pos, 0, 0); err != nil {
+			return err
+		}
+		v := "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		fmt.Fprintf(io.Stdout, "writ %s\n", v)
+		return nil
+	}
+	return c
+}

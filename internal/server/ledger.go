@@ -1,0 +1,105 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+func (s *Server) ledgerCheckpoint(w http.ResponseWriter, r *http.Request) {
+	cp, err := s.dir.Store.LatestCheckpoint(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(cp.Note)
+}
+
+func (s *Server) ledgerKey(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte(s.dir.VerifierKey + "\n"))
+}
+
+// ledgerTile serves /ledger/tile/<L>/<N>[.p/<W>] and
+// /ledger/tile/entries/<N>[.p/<W>]. Full tiles never change and are served as
+// immutable; a partial tile's contents are fixed too, but a client should
+// move to the full tile once the log grows.
+func (s *Server) ledgerTile(w http.ResponseWriter, r *http.Request) {
+	tp, err := ledger.ParseTilePath(strings.TrimPrefix(r.URL.Path, "/ledger/"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "not_found", "not a tlog-tiles path: "+r.URL.Path)
+		return
+	}
+	size, err := s.dir.Store.Size(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var data []byte
+	if tp.Entries {
+		data, err = ledger.ReadEntryBundle(r.Context(), s.dir.Store, size, tp)
+	} else {
+		data, err = ledger.ReadTile(r.Context(), s.dir.Store, size, tp)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if tp.Width == ledger.TileWidth {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+	}
+	w.Write(data)
+}
+
+// appendEvent appends one event: POST /v1/ledger/events with an api.Event.
+func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, ledger.MaxInputBytes)
+	if !ok {
+		return
+	}
+	ev, err := ledger.DecodeEvent(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	idx, err := s.ledger.Append(r.Context(), ev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, api.Appended{Index: idx})
+}
+
+// eraseBody erases one payload body: POST /v1/ledger/erasures.
+func (s *Server) eraseBody(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, 64<<10)
+	if !ok {
+		return
+	}
+	var req api.Erase
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "want {index, name, reason}: "+err.Error())
+		return
+	}
+	idx, err := s.ledger.Erase(r.Context(), ledger.BodyRef{Index: req.Index, Name: req.Name}, req.Reason, "")
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "not_found", err.Error())
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, api.Appended{Index: idx})
+}

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// writeJSON writes v with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes {error, detail} with the given status.
+func writeError(w http.ResponseWriter, status int, code, detail string) {
+	writeJSON(w, status, api.Error{Error: code, Detail: detail})
+}
+
+// fail maps an error from the layers below to an HTTP answer: the one place
+// where status codes are chosen for errors.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *ledger.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeError(w, http.StatusBadRequest, "invalid_event", ve.Error())
+	case errors.Is(err, ledger.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, ledger.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
+	case errors.Is(err, ledger.ErrUnavailable):
+		s.log.ErrorContext(r.Context(), "ledger unavailable", "err", err, "path", r.URL.Path)
+		writeError(w, http.StatusServiceUnavailable, "ledger_unavailable", "the ledger could not record this durably; nothing was acknowledged")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "timeout", "the request was cancelled before it completed")
+	default:
+		s.log.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path)
+		writeError(w, http.StatusInternalServerError, "internal", "internal error; see the server log")
+	}
+}
+
+// readBody reads a request body up to limit bytes, answering 413 past it.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	buf, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit")
+		} else {
+			writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body")
+		}
+		return nil, false
+	}
+	return buf, true
+}
+

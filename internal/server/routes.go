@@ -1,0 +1,62 @@
+package server
+
+import (
+	"net/http"
+)
+
+// routes builds the HTTP handler. Every route is listed here.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+
+	// The ledger as a C2SP tlog-tiles log.
+	mux.HandleFunc("GET /ledger/checkpoint", s.ledgerCheckpoint)
+	mux.HandleFunc("GET /ledger/key", s.ledgerKey)
+	mux.HandleFunc("GET /ledger/tile/", s.ledgerTile)
+
+	// Ledger administration.
+	mux.HandleFunc("POST /v1/ledger/events", s.appendEvent)
+	mux.HandleFunc("POST /v1/ledger/erasures", s.eraseBody)
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return s.recoverer(mux)
+}
+
+// recoverer turns a panic in a handler into a 500 instead of a dropped
+// connection, and logs it.
+func (s *Server) recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "handler panic", "panic", v, "path", r.URL.Path)
+				writeError(w, http.StatusInternalServerError, "internal", "internal error; see the server log")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 only while the server can record evidence: not shutting
+// down, and the store answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.stopping.Load() {
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
+		return
+	}
+	if _, err := s.dir.Store.Size(r.Context()); err != nil {
+		s.log.ErrorContext(r.Context(), "readiness: store unreachable", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the store does not answer")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,111 @@
+// Package server is writ's HTTP server: it opens the data directory, runs the
+// ledger and serves the API.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// Server is a running writ server.
+type Server struct {
+	cfg    config.Config
+	log    *slog.Logger
+	dir    *datadir.Dir
+	ledger *ledger.Ledger
+	http   *http.Server
+	ln     net.Listener
+
+	stopping atomic.Bool
+}
+
+// New opens the data directory for writing (taking its lock), starts the
+// ledger and binds the listen address. Serve starts answering.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dir, err := datadir.Open(ctx, cfg.DataDir, datadir.Options{Write: true, Origin: cfg.Ledger.Origin})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, dir: dir}
+	s.ledger, err = ledger.New(ctx, ledger.Config{
+		Store:              dir.Store,
+		Signer:             dir.Signer,
+		MaxBodyBytes:       cfg.Ledger.MaxBodyBytes,
+		MaxBatch:           cfg.Ledger.MaxBatch,
+		CheckpointInterval: cfg.Ledger.CheckpointInterval,
+		Logger:             log.With("component", "ledger"),
+	})
+	if err != nil {
+		dir.Close()
+		return nil, err
+	}
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.ledger.Close(ctx)
+		dir.Close()
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Ledger returns the server's ledger.
+func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
+
+// Serve answers requests until ctx is done, then shuts down gracefully: it
+// stops taking connections, lets in-flight requests finish (and so their
+// ledger commits), closes the ledger with a final checkpoint and releases the
+// data directory.
+func (s *Server) Serve(ctx context.Context) error {
+	s.log.Info("writ server listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir,
+		"origin", s.dir.Origin, "verifier_key", s.dir.VerifierKey, "environment", s.cfg.Environment)
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, s.Shutdown(shutCtx))
+}
+
+// Shutdown stops the server gracefully; see Serve.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.log.Info("shutting down: finishing in-flight requests")
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	lerr := s.ledger.Close(ctx)
+	derr := s.dir.Close()
+	s.log.Info("writ server stopped")
+	return errors.Join(err, lerr, derr)
+}

@@ -29,7 +29,7 @@ type IdentityConfig struct {
 	// tokens that expire later.
 	CacheMaxAge time.Duration `yaml:"cache_max_age"`
 
-	SPIFFE SPIFFEConfig        `yaml:"spiffe"`
+	SPIFFE SPIFFEConfig       `yaml:"spiffe"`
 	OIDC   []OIDCIssuerConfig `yaml:"oidc"`
 }
 

@@ -1,0 +1,131 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// Recorder appends events to the evidence ledger. *ledger.Log-like types
+// satisfy it; the error contract is the ledger's: a non-nil error means the
+// event is not durable.
+type Recorder interface {
+	Append(ctx context.Context, e ledger.Event) (uint64, error)
+}
+
+// RequireRole returns middleware that authenticates each request, requires one
+// of roles (none: any authenticated principal), and passes the principal to
+// next in the request context (read it with PrincipalFrom). A refusal is
+// answered with 401, 400 or 403, an RFC 6750 WWW-Authenticate challenge and a
+// JSON body {"error": code, "detail": text}, and recorded as auth.rejected.
+func (a *Authenticator) RequireRole(roles ...Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			p, err := a.Authenticate(ctx, r)
+			if err == nil && !p.HasAnyRole(roles...) {
+				e := refuse(ReasonInsufficientScope, "requires role %s", joinRoles(roles))
+				e.Issuer, e.Subject, e.Fingerprint = p.Issuer, p.Subject, p.Fingerprint
+				a.reject(ctx, w, r, e, &p, roles)
+				return
+			}
+			if err != nil {
+				a.reject(ctx, w, r, err, nil, roles)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, p)))
+		})
+	}
+}
+
+func joinRoles(roles []Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, " or ")
+}
+
+// rejection is the Data of an auth.rejected event. It never holds the token:
+// only its SHA-256 fingerprint.
+type rejection struct {
+	Reason         Reason `json:"reason"`
+	Detail         string `json:"detail"`
+	Issuer         string `json:"issuer,omitempty"`
+	Subject        string `json:"subject,omitempty"`
+	Verified       bool   `json:"subject_verified"`
+	Fingerprint    string `json:"token_sha256,omitempty"`
+	RemoteAddr     string `json:"remote_addr,omitempty"`
+	Method         string `json:"method"`
+	Path           string `json:"path"`
+	RequiredRoles  []Role `json:"required_roles,omitempty"`
+	PrincipalRoles []Role `json:"principal_roles,omitempty"`
+}
+
+// reject records err and writes the HTTP refusal. p is the verified principal
+// for 403s, nil otherwise. The refusal is sent even if recording fails.
+func (a *Authenticator) reject(ctx context.Context, w http.ResponseWriter, r *http.Request, err error, p *Principal, roles []Role) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = refuse(ReasonMalformed, "credentials refused")
+	}
+	a.record(ctx, r, e, p, roles)
+	WriteError(w, e)
+}
+
+func (a *Authenticator) record(ctx context.Context, r *http.Request, e *Error, p *Principal, roles []Role) {
+	if a.rec == nil {
+		return
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	data := rejection{
+		Reason: e.Reason, Detail: e.Detail,
+		Issuer: e.Issuer, Subject: e.Subject, Fingerprint: e.Fingerprint,
+		RemoteAddr: host, Method: r.Method, Path: claimText(r.URL.Path),
+		RequiredRoles: roles,
+	}
+	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: a.now().UTC()}
+	if p != nil {
+		data.Verified = true
+		data.PrincipalRoles = p.Roles
+		ev.JTI = p.JTI
+		if p.Kind == KindAgent {
+			ev.Agent = p.ID
+		} else {
+			ev.Principal = p.ID
+		}
+	}
+	ev.Data, _ = json.Marshal(data) // plain struct of strings: cannot fail
+	if _, err := a.rec.Append(ctx, ev); err != nil {
+		a.log.ErrorContext(ctx, "recording auth.rejected failed", "reason", string(e.Reason), "error", err)
+	}
+}
+
+// WriteError writes the HTTP answer for an authentication or authorization
+// error: status, WWW-Authenticate challenge and JSON body. Handlers that
+// authenticate by other means use it to answer the same way.
+func WriteError(w http.ResponseWriter, err error) {
+	status := HTTPStatus(err)
+	code := errorCode(err)
+	body := struct {
+		Error  string `json:"error"`
+		Detail string `json:"detail"`
+	}{Error: code, Detail: quoteSafe(detailOf(err))}
+	if code == "" {
+		body.Error = "unauthorized"
+	}
+	h := w.Header()
+	h.Set("WWW-Authenticate", Challenge(err))
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

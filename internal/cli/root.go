@@ -41,6 +41,7 @@ func commands() []*command {
 		serverCommand(),
 		ledgerCommand(),
 		versionCommand(),
+		devCommand(),
 	}
 }
 

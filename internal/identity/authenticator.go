@@ -158,7 +158,7 @@ func (a *Authenticator) VerifyToken(ctx context.Context, raw string) (Principal,
 	case t.claims.Issuer == "":
 		return Principal{}, t.refuse(ReasonUnknownIssuer, "token has no iss and its sub is not a SPIFFE ID")
 	default:
-		return Principal{}, t.refuse(ReasonUnknownIssuer, "issuer %q is not trusted", claimText(t.claims.Issuer))
+		return Principal{}, t.refuse(ReasonUnknownIssuer, "issuer '%s' is not trusted", claimText(t.claims.Issuer))
 	}
 	if e != nil {
 		return Principal{}, e

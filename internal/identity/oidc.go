@@ -195,7 +195,7 @@ func (s staticKeys) key(_ context.Context, kid string) (crypto.PublicKey, *Error
 	if k, ok := pick(s, kid); ok {
 		return k, nil
 	}
-	return nil, refuse(ReasonUnknownKey, "key %q is not in the issuer's JWKS", claimText(kid))
+	return nil, refuse(ReasonUnknownKey, "key '%s' is not in the issuer's JWKS", claimText(kid))
 }
 
 // remoteKeys discovers an issuer's JWKS (OpenID Connect Discovery) and fetches
@@ -232,7 +232,7 @@ func (r *remoteKeys) key(ctx context.Context, kid string) (crypto.PublicKey, *Er
 	case !have && err != nil:
 		return nil, refuse(ReasonKeysUnavailable, "keys of issuer %s are unavailable", r.issuer)
 	}
-	return nil, refuse(ReasonUnknownKey, "key %q is not in the issuer's JWKS", claimText(kid))
+	return nil, refuse(ReasonUnknownKey, "key '%s' is not in the issuer's JWKS", claimText(kid))
 }
 
 // refresh fetches the JWKS unless an attempt was made within jwksMinRefetch.

@@ -255,20 +255,20 @@ func spiffeTypOK(typ string) bool { return typ == "" || typ == "JWT" || typ == "
 func (a *Authenticator) verifyJWTSVID(t *token, now time.Time) (Principal, *Error) {
 	id, err := spiffeid.FromString(t.claims.Subject)
 	if err != nil {
-		return Principal{}, t.refuse(ReasonMalformed, "sub %q is not a valid SPIFFE ID", claimText(t.claims.Subject))
+		return Principal{}, t.refuse(ReasonMalformed, "sub '%s' is not a valid SPIFFE ID", claimText(t.claims.Subject))
 	}
 	if !a.spiffe.trusted(id.TrustDomain()) {
-		return Principal{}, t.refuse(ReasonWrongTrustDomain, "trust domain %q is not trusted", claimText(id.TrustDomain().Name()))
+		return Principal{}, t.refuse(ReasonWrongTrustDomain, "trust domain '%s' is not trusted", claimText(id.TrustDomain().Name()))
 	}
 	if !spiffeTypOK(t.header.Typ) {
-		return Principal{}, t.refuse(ReasonMalformed, "JWT-SVID typ %q: want JWT or JOSE", claimText(t.header.Typ))
+		return Principal{}, t.refuse(ReasonMalformed, "JWT-SVID typ '%s': want JWT or JOSE", claimText(t.header.Typ))
 	}
 	if t.header.Kid == "" {
 		return Principal{}, t.refuse(ReasonUnknownKey, "JWT-SVID header has no kid")
 	}
 	key, ok := a.spiffe.jwtKey(id.TrustDomain(), t.header.Kid)
 	if !ok {
-		return Principal{}, t.refuse(ReasonUnknownKey, "key %q is not in the bundle of %s", claimText(t.header.Kid), id.TrustDomain().Name())
+		return Principal{}, t.refuse(ReasonUnknownKey, "key '%s' is not in the bundle of %s", claimText(t.header.Kid), id.TrustDomain().Name())
 	}
 	if e := t.verify(key); e != nil {
 		return Principal{}, e
@@ -305,7 +305,7 @@ func (a *Authenticator) verifyX509SVID(certs []*x509.Certificate, now time.Time)
 		return fail(ReasonInvalidSVID, "client certificate is not an X.509-SVID")
 	}
 	if !a.spiffe.trusted(id.TrustDomain()) {
-		return fail(ReasonWrongTrustDomain, "trust domain %q is not trusted", claimText(id.TrustDomain().Name()))
+		return fail(ReasonWrongTrustDomain, "trust domain '%s' is not trusted", claimText(id.TrustDomain().Name()))
 	}
 	if _, _, err := x509svid.Verify(certs, a.spiffe, x509svid.WithTime(now)); err != nil {
 		return fail(ReasonInvalidSVID, "X.509-SVID %s does not verify: %s", id, claimText(err.Error()))

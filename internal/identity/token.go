@@ -87,7 +87,7 @@ func parseToken(raw string, maxBytes int) (*token, *Error) {
 		return fail(ReasonMalformed, "token header is not a JSON object")
 	}
 	if !algAllowed(t.header.Alg) {
-		return fail(ReasonAlgorithm, "alg %q is not allowed (want RS*, PS*, ES* or EdDSA)", claimText(t.header.Alg))
+		return fail(ReasonAlgorithm, "alg '%s' is not allowed (want RS*, PS*, ES* or EdDSA)", claimText(t.header.Alg))
 	}
 	jws, err := jwt.ParseSigned(raw, allowedAlgs)
 	if err != nil {
@@ -107,7 +107,7 @@ func parseToken(raw string, maxBytes int) (*token, *Error) {
 // payload. On success t.claims are verified.
 func (t *token) verify(key any, out ...any) *Error {
 	if err := t.jws.Claims(key, append([]any{&t.claims}, out...)...); err != nil {
-		return t.refuse(ReasonBadSignature, "signature does not verify with key %q", claimText(t.header.Kid))
+		return t.refuse(ReasonBadSignature, "signature does not verify with key '%s'", claimText(t.header.Kid))
 	}
 	return nil
 }
@@ -142,9 +142,9 @@ func (t *token) checkAudience(accepted []string) *Error {
 		}
 	}
 	if len(t.claims.Audience) == 0 {
-		return t.refuse(ReasonWrongAudience, "token has no aud claim; want one of %q", accepted)
+		return t.refuse(ReasonWrongAudience, "token has no aud claim; want one of '%s'", accepted)
 	}
-	return t.refuse(ReasonWrongAudience, "token audience %q does not name %q", claimText(strings.Join(t.claims.Audience, ",")), accepted)
+	return t.refuse(ReasonWrongAudience, "token audience '%s' does not name '%s'", claimText(strings.Join(t.claims.Audience, ",")), accepted)
 }
 
 // refuse builds an Error carrying what the token claimed.

@@ -1,6 +1,9 @@
 package jcs
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // benchEvent is a typical ledger event of about 400 bytes, with members in
 // struct order rather than canonical order, as encoding/json writes them.
@@ -44,6 +47,31 @@ func BenchmarkMarshal(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Marshal(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDeepReorder canonicalizes a 1 MiB string under MaxDepth-1 objects
+// whose members all need reordering. Layout copies each byte once, so this
+// should cost about as much per byte as a flat document, not MaxDepth times
+// more.
+func BenchmarkDeepReorder(b *testing.B) {
+	var sb strings.Builder
+	for range MaxDepth - 1 {
+		sb.WriteString(`{"b":`)
+	}
+	sb.WriteString(`"` + strings.Repeat("x", 1<<20) + `"`)
+	for range MaxDepth - 1 {
+		sb.WriteString(`,"a":0}`)
+	}
+	in := []byte(sb.String())
+	buf := make([]byte, 0, len(in))
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = Append(buf[:0], in); err != nil {
 			b.Fatal(err)
 		}
 	}

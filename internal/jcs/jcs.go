@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"unsafe"
 )
 
 // MaxDepth is the deepest nesting of arrays and objects Canonicalize accepts.
@@ -60,19 +61,17 @@ func Canonicalize(in []byte) ([]byte, error) {
 }
 
 // Append appends the canonical form of the JSON text in to dst and returns the
-// extended slice. With a reused dst it canonicalizes without allocating. On
-// error it returns dst unchanged in length (bytes beyond it may have been
-// overwritten) and an *Error. dst's spare capacity must not overlap in.
+// extended slice. With a reused dst it typically canonicalizes without
+// allocating. On error it returns dst unchanged and an *Error.
 func Append(dst, in []byte) ([]byte, error) {
 	p := parserPool.Get().(*parser)
-	p.in, p.pos, p.out, p.depth = in, 0, dst, 0
+	p.in, p.pos, p.depth = in, 0, 0
 	err := p.document()
-	out := p.out
-	p.release()
-	if err != nil {
-		return dst, err
+	if err == nil {
+		dst = p.layout(dst)
 	}
-	return out, nil
+	p.release()
+	return dst, err
 }
 
 // Marshal encodes v with encoding/json and canonicalizes the result. It
@@ -87,26 +86,29 @@ func Marshal(v any) ([]byte, error) {
 	return Canonicalize(b)
 }
 
-// parserPool recycles the parser's scratch space (member records, decoded
-// names, reorder buffer) so steady-state canonicalization allocates only its
+// parserPool recycles the parser's working buffers (token stream, member
+// records, decoded names) so steady-state canonicalization allocates only its
 // output.
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
 
-// maxPooledScratch caps the scratch a pooled parser keeps, so one huge
-// document does not pin its buffers for the life of the process.
-const maxPooledScratch = 64 << 10
+// maxPooledBytes caps the buffers a pooled parser keeps, so one huge document
+// does not pin its memory for the life of the process.
+const maxPooledBytes = 64 << 10
 
 func (p *parser) release() {
-	p.in, p.out = nil, nil
-	if cap(p.keys) > maxPooledScratch {
-		p.keys = nil
-	}
-	if cap(p.scratch) > maxPooledScratch {
-		p.scratch = nil
-	}
-	if cap(p.members) > maxPooledScratch/32 {
-		p.members = nil
-	}
-	p.keys, p.scratch, p.members = p.keys[:0], p.scratch[:0], p.members[:0]
+	p.in = nil
+	p.out = trim(p.out, 1)
+	p.keys = trim(p.keys, 1)
+	p.members = trim(p.members, int(unsafe.Sizeof(member{})))
+	p.reorders = trim(p.reorders, int(unsafe.Sizeof(reorder{})))
+	p.spans = trim(p.spans, int(unsafe.Sizeof(span{})))
 	parserPool.Put(p)
+}
+
+// trim empties s, dropping its backing array if larger than maxPooledBytes.
+func trim[T any](s []T, size int) []T {
+	if cap(s)*size > maxPooledBytes {
+		return nil
+	}
+	return s[:0]
 }

@@ -2,6 +2,7 @@ package jcs
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -18,6 +19,11 @@ var canonicalCases = []struct {
 	{"top-level number", "\n42\n", `42`},
 	{"literals", `[true,false,null]`, `[true,false,null]`},
 	{"nested sort", `{"b":{"d":1,"c":2},"a":[{"z":0,"y":1}]}`, `{"a":[{"y":1,"z":0}],"b":{"c":2,"d":1}}`},
+	{"reorders at every level", `{"b":{"d":{"f":1,"e":2},"c":[{"h":1,"g":2},{"j":1,"i":2}]},"a":{"y":1,"x":2}}`,
+		`{"a":{"x":2,"y":1},"b":{"c":[{"g":2,"h":1},{"i":2,"j":1}],"d":{"e":2,"f":1}}}`},
+	{"reordered object first in reordered object", `{"z":{"z":{"b":1,"a":2},"a":0},"a":0}`, `{"a":0,"z":{"a":0,"z":{"a":2,"b":1}}}`},
+	{"sorted object inside reordered one", `{"b":{"a":1,"b":2},"a":[]}`, `{"a":[],"b":{"a":1,"b":2}}`},
+	{"many members", manyMembers(100, true), manyMembers(100, false)},
 	{"prefix names", `{"ab":1,"a":2,"":3}`, `{"":3,"a":2,"ab":1}`},
 	{"names sorted decoded", `{"\n":1,"a":2,"\u0000":3}`, `{"\u0000":3,"\n":1,"a":2}`},
 	{"escaped name order", `{"\u0062":1,"a":2}`, `{"a":2,"b":1}`},
@@ -106,6 +112,7 @@ var errorCases = []struct {
 	{"duplicate after unescaping", `{"a":1,"\u0061":2}`, ErrDuplicateKey, 7},
 	{"duplicate out of order", `{"b":1,"a":2,"b":3}`, ErrDuplicateKey, 13},
 	{"duplicate nested", `[{"x":{"k":1,"k":1}}]`, ErrDuplicateKey, 13},
+	{"duplicate in large object", manyMembers(50, true)[:len(manyMembers(50, true))-1] + `,"m007":0}`, ErrDuplicateKey, len(manyMembers(50, true))},
 
 	{"overflow", `1e309`, ErrNumberRange, 0},
 	{"negative overflow", `[-1.8e308]`, ErrNumberRange, 1},
@@ -234,6 +241,25 @@ func TestCompareUTF16(t *testing.T) {
 			}
 		}
 	}
+}
+
+// manyMembers returns an object with n members named m000, m001, ... in
+// reverse or canonical order, to exercise the sort used for large objects.
+func manyMembers(n int, reverse bool) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k := i
+		if reverse {
+			k = n - 1 - i
+		}
+		fmt.Fprintf(&b, `"m%03d":%d`, k, k)
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 func sign(n int) int {

@@ -73,7 +73,7 @@ func (p *parser) object() error {
 // sortMembers puts the members of the object whose body starts at out[body]
 // (records members[base:]) in canonical order, and rejects duplicate names.
 // Objects whose members already arrive in order, as encoding/json writes maps,
-// cost one comparison per member and no copying.
+// cost one comparison per member; others are recorded for layout.
 func (p *parser) sortMembers(base, body int) error {
 	ms := p.members[base:]
 	var moved bool
@@ -86,14 +86,11 @@ func (p *parser) sortMembers(base, body int) error {
 	if err != nil || !moved {
 		return err
 	}
-	p.scratch = append(p.scratch[:0], p.out[body:]...)
-	p.out = p.out[:body]
-	for i, m := range ms {
-		if i > 0 {
-			p.out = append(p.out, ',')
-		}
-		p.out = append(p.out, p.scratch[m.start-body:m.end-body]...)
+	first := len(p.spans)
+	for _, m := range ms {
+		p.spans = append(p.spans, span{m.start, m.end})
 	}
+	p.reorders = append(p.reorders, reorder{start: body, end: len(p.out), first: first, last: len(p.spans)})
 	return nil
 }
 

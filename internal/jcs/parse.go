@@ -2,10 +2,13 @@ package jcs
 
 import "fmt"
 
-// parser reads one JSON text and writes its canonical form as it goes.
-// Scalars are written once, already canonical. Object members are written in
-// input order and their spans recorded; when the object closes, the members
-// are reordered in place if their names were not already sorted.
+// parser reads one JSON text and writes its canonical tokens to out in
+// input order. Objects whose members arrive out of canonical order are
+// recorded in reorders; layout then copies out to the caller's buffer once,
+// emitting those objects' members in canonical order. Deferring the reordering
+// to that single pass keeps the work linear in the input size: reordering in
+// place at every closing brace would move a deep document's inner bytes once
+// per enclosing object.
 type parser struct {
 	in    []byte
 	pos   int
@@ -17,8 +20,10 @@ type parser struct {
 	keys []byte
 	// members holds the open objects' member records, as a stack too.
 	members []member
-	// scratch is the copy of an object's body used while reordering it.
-	scratch []byte
+	// reorders lists the objects whose members must be laid out in another
+	// order than out holds them; spans holds those members, sorted.
+	reorders []reorder
+	spans    []span
 }
 
 // member locates one object member: its decoded name in parser.keys and its
@@ -27,6 +32,16 @@ type member struct {
 	keyStart, keyEnd int
 	start, end       int
 	offset           int // input offset of the name, for error messages
+}
+
+// span is a range of parser.out.
+type span struct{ start, end int }
+
+// reorder is an object whose body out[start:end] must be laid out as the
+// members spans[first:last], in that order, separated by commas.
+type reorder struct {
+	start, end  int
+	first, last int
 }
 
 // document parses the whole input: one value and nothing after it but

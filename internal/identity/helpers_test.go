@@ -177,10 +177,15 @@ func svidClaims(sub string, mod func(m map[string]any)) map[string]any {
 
 func selfSignedCA(t testing.TB, key *ecdsa.PrivateKey, td string) *x509.Certificate {
 	t.Helper()
+	return selfSignedCAAt(t, key, td, testNow)
+}
+
+func selfSignedCAAt(t testing.TB, key *ecdsa.PrivateKey, td string, now time.Time) *x509.Certificate {
+	t.Helper()
 	u, _ := url.Parse(td)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(24 * time.Hour),
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, URIs: []*url.URL{u},
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
@@ -192,13 +197,14 @@ func selfSignedCA(t testing.TB, key *ecdsa.PrivateKey, td string) *x509.Certific
 	return c
 }
 
-// leafSVID issues an X.509-SVID for id signed by ca.
-func leafSVID(t testing.TB, ca *x509.Certificate, caKey crypto.Signer, id string, notAfter time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
+// leafSVIDAt issues an X.509-SVID for id signed by ca, valid around now.
+func leafSVIDAt(t testing.TB, ca *x509.Certificate, caKey crypto.Signer, id string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
+	notAfter := now.Add(time.Hour)
 	key := mustEC(t)
 	u, _ := url.Parse(id)
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), NotBefore: testNow.Add(-time.Hour), NotAfter: notAfter,
+		SerialNumber: big.NewInt(2), NotBefore: now.Add(-time.Hour), NotAfter: notAfter,
 		URIs: []*url.URL{u}, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
 	}
@@ -208,4 +214,11 @@ func leafSVID(t testing.TB, ca *x509.Certificate, caKey crypto.Signer, id string
 	}
 	c, _ := x509.ParseCertificate(der)
 	return c, key
+}
+
+func spiffeBundleWith(t testing.TB, td string, ca *x509.Certificate) *spiffebundle.Bundle {
+	t.Helper()
+	b := spiffebundle.New(spiffeid.RequireTrustDomainFromString(td))
+	b.AddX509Authority(ca)
+	return b
 }

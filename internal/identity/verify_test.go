@@ -202,7 +202,7 @@ func TestChallenge(t *testing.T) {
 		want   string
 	}{
 		{refuse(ReasonNoCredentials, "x"), 401, `Bearer realm="writ"`},
-		{refuse(ReasonExpired, `token "expired"` + "\r\n\\"), 401, `Bearer realm="writ", error="invalid_token", error_description="token 'expired'??/"`},
+		{refuse(ReasonExpired, `token "expired"`+"\r\n\\"), 401, `Bearer realm="writ", error="invalid_token", error_description="token 'expired'??/"`},
 		{refuse(ReasonBadRequest, "two headers"), 400, `Bearer realm="writ", error="invalid_request", error_description="two headers"`},
 		{refuse(ReasonInsufficientScope, "requires role approver"), 403, `Bearer realm="writ", error="insufficient_scope", error_description="requires role approver"`},
 		{errors.New("other"), 401, `Bearer realm="writ", error="invalid_token", error_description="credentials refused"`},

@@ -1,0 +1,173 @@
+package policy
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+
+	"github.com/cedar-policy/cedar-go/types"
+)
+
+// cedarRequest maps the input document onto a Cedar request:
+//
+//	principal  Agent::"<agent.id>"
+//	action     Action::"<point>"
+//	resource   Tool::"<action.tool>" at the action and list points,
+//	           Task::"<task.id>" at the task and exchange points
+//	context    the whole input document (point, principal, agent, task,
+//	           action, credential, request, derived) as a record
+func cedarRequest(in *Input) types.Request {
+	res := types.NewEntityUID(cedarTaskType, types.String(in.Task.ID))
+	if (in.Point == PointAction || in.Point == PointList) && in.Action != nil {
+		res = types.NewEntityUID(cedarToolType, types.String(in.Action.Tool))
+	}
+	return types.Request{
+		Principal: types.NewEntityUID(cedarAgentType, types.String(in.Agent.ID)),
+		Action:    types.NewEntityUID(cedarActionType, types.String(in.Point)),
+		Resource:  res,
+		Context:   cedarContext(in),
+	}
+}
+
+func cedarContext(in *Input) types.Record {
+	action := types.RecordMap{
+		"tool": types.String(""), "operation": types.String(""), "resource": types.String(""),
+		"data_class": types.String(""), "arguments": types.NewRecord(nil),
+	}
+	if a := in.Action; a != nil {
+		action["tool"] = types.String(a.Tool)
+		action["operation"] = types.String(a.Operation)
+		action["resource"] = types.String(a.Resource)
+		action["data_class"] = types.String(a.DataClass)
+		if len(a.Arguments) > 0 {
+			action["arguments"] = cedarValue(map[string]any(a.Arguments), 0)
+		}
+	}
+	cred := types.RecordMap{
+		"jti": types.String(""), "expires_at": types.String(""), "ttl": types.String(""),
+		"act_chain": types.NewSet(), "binding": types.String(""),
+	}
+	if c := in.Credential; c != nil {
+		cred["jti"] = types.String(c.JTI)
+		cred["expires_at"] = types.String(timeString(c.ExpiresAt))
+		cred["ttl"] = types.String(c.TTL)
+		cred["act_chain"] = cedarStrings(c.ActChain)
+		cred["binding"] = types.String(c.Binding)
+	}
+	chain := make([]types.Value, len(in.Task.ParentChain))
+	for i, p := range in.Task.ParentChain {
+		chain[i] = types.NewRecord(types.RecordMap{
+			"id": types.String(p.ID), "agent": types.String(p.Agent), "scope": cedarScope(&p.Scope),
+		})
+	}
+	d := &in.Derived
+	return types.NewRecord(types.RecordMap{
+		"version": types.Long(in.Version),
+		"point":   types.String(in.Point),
+		"principal": types.NewRecord(types.RecordMap{
+			"id": types.String(in.Principal.ID), "roles": cedarStrings(in.Principal.Roles),
+		}),
+		"agent": types.NewRecord(types.RecordMap{
+			"id": types.String(in.Agent.ID), "issuer": types.String(in.Agent.Issuer),
+		}),
+		"task": types.NewRecord(types.RecordMap{
+			"id":           types.String(in.Task.ID),
+			"intent":       types.String(in.Task.Intent),
+			"scope":        cedarScope(&in.Task.Scope),
+			"ttl":          types.String(in.Task.TTL),
+			"state":        types.String(in.Task.State),
+			"parent_chain": types.NewSet(chain...),
+		}),
+		"action":     types.NewRecord(action),
+		"credential": types.NewRecord(cred),
+		"request": types.NewRecord(types.RecordMap{
+			"time":        types.String(timeString(in.Request.Time)),
+			"environment": types.String(in.Request.Environment),
+			"gateway":     types.String(in.Request.Gateway),
+			"source":      types.String(in.Request.Source),
+			"trace_id":    types.String(in.Request.TraceID),
+		}),
+		"derived": types.NewRecord(types.RecordMap{
+			"tool_in_scope":        types.Boolean(d.ToolInScope),
+			"resource_in_scope":    types.Boolean(d.ResourceInScope),
+			"operation_in_scope":   types.Boolean(d.OperationInScope),
+			"environment_in_scope": types.Boolean(d.EnvironmentInScope),
+			"data_class_level":     types.Long(d.DataClassLevel),
+			"ceiling_level":        types.Long(d.CeilingLevel),
+			"data_class_known":     types.Boolean(d.DataClassKnown),
+			"delegated":            types.Boolean(d.Delegated),
+			"narrows_parent":       types.Boolean(d.NarrowsParent),
+			"ttl_seconds":          types.Long(d.TTLSeconds),
+			"ttl_valid":            types.Boolean(d.TTLValid),
+		}),
+	})
+}
+
+func cedarScope(s *Scope) types.Record {
+	return types.NewRecord(types.RecordMap{
+		"tools":        cedarStrings(s.Tools),
+		"resources":    cedarStrings(s.Resources),
+		"operations":   cedarStrings(s.Operations),
+		"data_class":   types.String(s.DataClass),
+		"environments": cedarStrings(s.Environments),
+	})
+}
+
+func cedarStrings(l []string) types.Set {
+	vs := make([]types.Value, len(l))
+	for i, s := range l {
+		vs[i] = types.String(s)
+	}
+	return types.NewSet(vs...)
+}
+
+// maxCedarDepth bounds the nesting of tool arguments carried into Cedar.
+const maxCedarDepth = 32
+
+// cedarValue converts a JSON value (as decoded by encoding/json) to Cedar.
+// Cedar has no null and no floating point: null members are dropped, whole
+// numbers within int64 become Long, other numbers become their decimal text
+// as a String, arrays become Sets (order and duplicates are lost).
+func cedarValue(v any, depth int) types.Value {
+	if depth > maxCedarDepth {
+		return types.String("")
+	}
+	switch t := v.(type) {
+	case string:
+		return types.String(t)
+	case bool:
+		return types.Boolean(t)
+	case json.Number:
+		if n, err := t.Int64(); err == nil {
+			return types.Long(n)
+		}
+		return types.String(t.String())
+	case float64:
+		if t == math.Trunc(t) && math.Abs(t) < 1<<62 {
+			return types.Long(int64(t))
+		}
+		return types.String(strconv.FormatFloat(t, 'g', -1, 64))
+	case int:
+		return types.Long(t)
+	case int64:
+		return types.Long(t)
+	case map[string]any:
+		m := make(types.RecordMap, len(t))
+		for k, x := range t {
+			if x == nil {
+				continue
+			}
+			m[types.String(k)] = cedarValue(x, depth+1)
+		}
+		return types.NewRecord(m)
+	case []any:
+		vs := make([]types.Value, 0, len(t))
+		for _, x := range t {
+			if x != nil {
+				vs = append(vs, cedarValue(x, depth+1))
+			}
+		}
+		return types.NewSet(vs...)
+	}
+	return types.String("")
+}

@@ -1,0 +1,269 @@
+package policy
+
+import (
+	"time"
+)
+
+// InputVersion is the version of the input document. It changes only when a
+// field is renamed or its meaning changes; fields are added freely.
+const InputVersion = 1
+
+// Input is the document a policy sees. The caller fills the fields relevant
+// to the point; Evaluate fills Version, Point and Derived, overwriting what the
+// caller put there: derived facts are never taken from the caller.
+type Input struct {
+	Version    int         `json:"version"`
+	Point      Point       `json:"point"`
+	Principal  Principal   `json:"principal"`
+	Agent      Agent       `json:"agent"`
+	Task       Task        `json:"task"`
+	Action     *Action     `json:"action,omitempty"`
+	Credential *Credential `json:"credential,omitempty"`
+	Request    Request     `json:"request"`
+	Derived    Derived     `json:"derived"`
+}
+
+// Principal is the human on whose behalf the agent acts.
+type Principal struct {
+	ID    string   `json:"id"`
+	Roles []string `json:"roles,omitempty"`
+}
+
+// Agent is the workload identity making the request.
+type Agent struct {
+	// ID is the SPIFFE ID or OIDC subject.
+	ID string `json:"id"`
+	// Issuer is the OIDC issuer or SPIFFE trust domain.
+	Issuer string `json:"issuer,omitempty"`
+}
+
+// Scope is what a task may touch. Tools, resources, operations and
+// environments are glob patterns where '*' matches any run of characters.
+type Scope struct {
+	Tools        []string `json:"tools"`
+	Resources    []string `json:"resources"`
+	Operations   []string `json:"operations"`
+	DataClass    string   `json:"data_class"`
+	Environments []string `json:"environments"`
+}
+
+// Task is the task being opened (task point) or the one the request runs under.
+type Task struct {
+	ID     string `json:"id"`
+	Intent string `json:"intent,omitempty"`
+	Scope  Scope  `json:"scope"`
+	// TTL is the lifetime asked for, as a Go duration ("15m").
+	TTL   string `json:"ttl,omitempty"`
+	State string `json:"state,omitempty"`
+	// ParentChain lists the ancestors of a delegated task, the immediate
+	// parent first and the root last. Empty for a task opened by a human.
+	ParentChain []ParentTask `json:"parent_chain,omitempty"`
+}
+
+// ParentTask is one ancestor of a delegated task.
+type ParentTask struct {
+	ID    string `json:"id"`
+	Agent string `json:"agent,omitempty"`
+	Scope Scope  `json:"scope"`
+}
+
+// Action is one tool call (action point) or the tool being listed (list point).
+type Action struct {
+	Tool      string         `json:"tool"`
+	Operation string         `json:"operation,omitempty"`
+	Resource  string         `json:"resource,omitempty"`
+	Arguments map[string]any `json:"arguments,omitempty"`
+	DataClass string         `json:"data_class,omitempty"`
+}
+
+// Credential describes the credential asked for (exchange point) or used.
+type Credential struct {
+	JTI       string    `json:"jti,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// TTL is the lifetime asked for, as a Go duration; empty means the cap.
+	TTL string `json:"ttl,omitempty"`
+	// ActChain lists the actor chain, outermost first.
+	ActChain []string `json:"act_chain,omitempty"`
+	// Binding is "dpop", "mtls" or "none".
+	Binding string `json:"binding,omitempty"`
+}
+
+// Request is the context of the call.
+type Request struct {
+	Time time.Time `json:"time,omitzero"`
+	// Environment is the runtime environment writ serves (dev, staging, prod…).
+	Environment string `json:"environment"`
+	// Gateway is the enforcement point: "api", "mcp", "proxy" or "task".
+	Gateway string `json:"gateway,omitempty"`
+	// Source is the caller's network address.
+	Source  string `json:"source,omitempty"`
+	TraceID string `json:"trace_id,omitempty"`
+}
+
+// Data classes in ascending order of sensitivity.
+var dataClasses = map[string]int{"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
+
+// DataClassLevel returns the rank of a data class (public 0 … restricted 3),
+// or -1 for an unknown one.
+func DataClassLevel(class string) int {
+	if l, ok := dataClasses[class]; ok {
+		return l
+	}
+	return -1
+}
+
+// Derived are facts computed in Go from the raw input, so that both engines
+// decide on the same matches and neither needs pattern matching on data.
+type Derived struct {
+	// ToolInScope: action.tool matches one of task.scope.tools.
+	ToolInScope bool `json:"tool_in_scope"`
+	// ResourceInScope: action.resource matches one of task.scope.resources.
+	ResourceInScope bool `json:"resource_in_scope"`
+	// OperationInScope: action.operation matches one of task.scope.operations.
+	OperationInScope bool `json:"operation_in_scope"`
+	// EnvironmentInScope: request.environment matches one of task.scope.environments.
+	EnvironmentInScope bool `json:"environment_in_scope"`
+	// DataClassLevel is the level of action.data_class at the action point
+	// (the ceiling's level when the action declares none), and of
+	// task.scope.data_class elsewhere; -1 when unknown.
+	DataClassLevel int `json:"data_class_level"`
+	// CeilingLevel is the level of task.scope.data_class; -1 when unknown.
+	CeilingLevel int `json:"ceiling_level"`
+	// DataClassKnown: both levels above are known classes.
+	DataClassKnown bool `json:"data_class_known"`
+	// Delegated: the task has a parent chain.
+	Delegated bool `json:"delegated"`
+	// NarrowsParent: every scope in the chain lies within the next one up
+	// (true when not delegated).
+	NarrowsParent bool `json:"narrows_parent"`
+	// TTLSeconds is the lifetime asked for: task.ttl at the task point,
+	// credential.ttl at the exchange point; 0 when none was asked.
+	TTLSeconds int64 `json:"ttl_seconds"`
+	// TTLValid: the TTL asked for parses as a positive duration (or is empty).
+	TTLValid bool `json:"ttl_valid"`
+}
+
+// derive computes the derived facts of in for its point.
+func derive(in *Input) Derived {
+	s := &in.Task.Scope
+	var d Derived
+	var a Action
+	if in.Action != nil {
+		a = *in.Action
+	}
+	d.ToolInScope = matchAny(s.Tools, a.Tool)
+	d.ResourceInScope = matchAny(s.Resources, a.Resource)
+	d.OperationInScope = matchAny(s.Operations, a.Operation)
+	d.EnvironmentInScope = matchAny(s.Environments, in.Request.Environment)
+
+	d.CeilingLevel = DataClassLevel(s.DataClass)
+	d.DataClassLevel = d.CeilingLevel
+	if in.Point == PointAction && a.DataClass != "" {
+		d.DataClassLevel = DataClassLevel(a.DataClass)
+	}
+	d.DataClassKnown = d.CeilingLevel >= 0 && d.DataClassLevel >= 0
+
+	d.Delegated = len(in.Task.ParentChain) > 0
+	d.NarrowsParent = narrowsChain(in.Task.Scope, in.Task.ParentChain)
+
+	ttl := in.Task.TTL
+	if in.Point == PointExchange {
+		ttl = ""
+		if in.Credential != nil {
+			ttl = in.Credential.TTL
+		}
+	}
+	d.TTLSeconds, d.TTLValid = ttlSeconds(ttl)
+	return d
+}
+
+func ttlSeconds(s string) (int64, bool) {
+	if s == "" {
+		return 0, true
+	}
+	dur, err := time.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return 0, false
+	}
+	// Round up: a TTL of 1h0m0.5s asks for more than one hour.
+	return int64((dur + time.Second - 1) / time.Second), true
+}
+
+// narrowsChain reports whether child lies within chain[0], chain[0] within
+// chain[1], and so on up to the root.
+func narrowsChain(child Scope, chain []ParentTask) bool {
+	cur := child
+	for _, p := range chain {
+		if !scopeWithin(cur, p.Scope) {
+			return false
+		}
+		cur = p.Scope
+	}
+	return true
+}
+
+// scopeWithin reports whether every request inner admits, outer admits too.
+// It is conservative: a pattern of inner is covered only when a pattern of
+// outer matches its text, '*' included.
+func scopeWithin(inner, outer Scope) bool {
+	li, lo := DataClassLevel(inner.DataClass), DataClassLevel(outer.DataClass)
+	if li < 0 || lo < 0 || li > lo {
+		return false
+	}
+	return patternsWithin(inner.Tools, outer.Tools) &&
+		patternsWithin(inner.Resources, outer.Resources) &&
+		patternsWithin(inner.Operations, outer.Operations) &&
+		patternsWithin(inner.Environments, outer.Environments)
+}
+
+func patternsWithin(inner, outer []string) bool {
+	for _, p := range inner {
+		if !matchAny(outer, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func matchAny(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if Match(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Match reports whether s matches pattern, where '*' matches any run of
+// characters (including '/', '.' and none) and every other byte matches
+// itself. There is no escape: scopes name tools and URIs, which never need a
+// literal '*'. A pattern matched against another pattern's text (as delegation
+// checks do) treats the other's '*' as an ordinary character, which makes the
+// containment test sound: if Match(outer, inner) then every string inner
+// matches, outer matches too.
+func Match(pattern, s string) bool {
+	// Iterative wildcard matching with single backtrack point: linear in
+	// practice, O(len(p)*len(s)) worst case, no recursion.
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && pattern[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}

@@ -200,4 +200,3 @@ func runRegoTests(ctx context.Context, src Sources) ([]TestResult, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
-

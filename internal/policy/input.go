@@ -115,7 +115,8 @@ func DataClassLevel(class string) int {
 // Derived are facts computed in Go from the raw input, so that both engines
 // decide on the same matches and neither needs pattern matching on data.
 type Derived struct {
-	// ToolInScope: action.tool matches one of task.scope.tools.
+	// ToolInScope: action.tool matches one of task.scope.tools. This and the
+	// next two are false when there is no action document.
 	ToolInScope bool `json:"tool_in_scope"`
 	// ResourceInScope: action.resource matches one of task.scope.resources.
 	ResourceInScope bool `json:"resource_in_scope"`
@@ -149,11 +150,13 @@ func derive(in *Input) Derived {
 	var d Derived
 	var a Action
 	if in.Action != nil {
+		// Without an action document nothing about it is in scope, even
+		// under a "*" scope.
 		a = *in.Action
+		d.ToolInScope = matchAny(s.Tools, a.Tool)
+		d.ResourceInScope = matchAny(s.Resources, a.Resource)
+		d.OperationInScope = matchAny(s.Operations, a.Operation)
 	}
-	d.ToolInScope = matchAny(s.Tools, a.Tool)
-	d.ResourceInScope = matchAny(s.Resources, a.Resource)
-	d.OperationInScope = matchAny(s.Operations, a.Operation)
 	d.EnvironmentInScope = matchAny(s.Environments, in.Request.Environment)
 
 	d.CeilingLevel = DataClassLevel(s.DataClass)

@@ -1,0 +1,270 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// compiledPacks compiles both default packs, optionally with extra files.
+func compiledPacks(t testing.TB, extra map[string][]File) map[string]Engine {
+	t.Helper()
+	out := map[string]Engine{}
+	for _, e := range []string{EngineRego, EngineCedar} {
+		src, err := DefaultPack(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = withFiles(src, extra[e]...)
+		eng, err := Compile(context.Background(), src)
+		if err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		out[e] = eng
+	}
+	return out
+}
+
+// withFiles returns src with files replaced or added.
+func withFiles(src Sources, files ...File) Sources {
+	out := Sources{Engine: src.Engine}
+	repl := map[string]File{}
+	for _, f := range files {
+		repl[f.Path] = f
+	}
+	for _, f := range src.Files {
+		if r, ok := repl[f.Path]; ok {
+			f = r
+			delete(repl, f.Path)
+		}
+		out.Files = append(out.Files, f)
+	}
+	for _, f := range files {
+		if _, ok := repl[f.Path]; ok {
+			out.Files = append(out.Files, f)
+		}
+	}
+	return out
+}
+
+var baseScope = Scope{
+	Tools:        []string{"invoices.*", "mail.send"},
+	Resources:    []string{"erp://invoices/2026-Q3/*", "mail://finance"},
+	Operations:   []string{"read", "send"},
+	DataClass:    "confidential",
+	Environments: []string{"dev", "staging", "prod"},
+}
+
+type agreeCase struct {
+	name  string
+	point Point
+	in    Input
+	want  Effect
+}
+
+func mkInput(env string, scope Scope, action *Action) Input {
+	return Input{
+		Principal: Principal{ID: "alice@example.com"},
+		Agent:     Agent{ID: "spiffe://example.org/agent/summarizer"},
+		Task:      Task{ID: "tsk_1", Scope: scope},
+		Action:    action,
+		Request:   Request{Environment: env},
+	}
+}
+
+// agreementCases builds the table: a grid over points, environments, data
+// classes, scope matches and TTLs, plus hand-picked edge cases.
+func agreementCases() []agreeCase {
+	var cs []agreeCase
+	add := func(name string, p Point, in Input, want Effect) {
+		cs = append(cs, agreeCase{name, p, in, want})
+	}
+	// task point: environment x ceiling x ttl.
+	ttlCap := map[string]string{"dev": "8h", "staging": "2h", "prod": "1h", "qa": "1h"}
+	over := map[string]string{"dev": "8h1s", "staging": "2h1m", "prod": "61m", "qa": "2h"}
+	for _, env := range []string{"dev", "staging", "prod", "qa"} {
+		for _, dc := range []string{"public", "internal", "confidential", "restricted"} {
+			s := baseScope
+			s.DataClass = dc
+			s.Environments = []string{env}
+			in := mkInput(env, s, nil)
+			in.Task.TTL = ttlCap[env]
+			want := Allow
+			if env == "prod" && (dc == "confidential" || dc == "restricted") {
+				want = RequireApproval
+			}
+			add(fmt.Sprintf("task/%s/%s/at-cap", env, dc), PointTask, in, want)
+			in.Task.TTL = over[env]
+			add(fmt.Sprintf("task/%s/%s/over-cap", env, dc), PointTask, in, Deny)
+		}
+	}
+	// exchange point.
+	for _, env := range []string{"dev", "staging", "prod", "qa"} {
+		s := baseScope
+		s.Environments = []string{"*"}
+		in := mkInput(env, s, nil)
+		in.Credential = &Credential{TTL: "10m", Binding: "dpop"}
+		add("exchange/"+env, PointExchange, in, Allow)
+	}
+	in := mkInput("prod", Scope{Environments: []string{"dev"}, DataClass: "public"}, nil)
+	add("exchange/env-out-of-scope", PointExchange, in, Deny)
+	in = mkInput("dev", baseScope, nil)
+	in.Credential = &Credential{TTL: "soon"}
+	add("exchange/bad-ttl", PointExchange, in, Deny)
+
+	// action point: tool x resource x operation x data class.
+	tools := map[string]bool{"invoices.read": true, "mail.send": true, "payments.send": false}
+	ress := map[string]bool{"erp://invoices/2026-Q3/17": true, "erp://invoices/2026-Q2/1": false}
+	for tool, tIn := range tools {
+		for res, rIn := range ress {
+			for _, dc := range []string{"internal", "restricted"} {
+				a := &Action{Tool: tool, Operation: "read", Resource: res, DataClass: dc}
+				want := Allow
+				switch {
+				case !tIn || dc == "restricted":
+					want = Deny
+				case !rIn:
+					want = RequireApproval
+				}
+				add(fmt.Sprintf("action/%s/%s/%s", tool, res, dc), PointAction, mkInput("dev", baseScope, a), want)
+			}
+		}
+	}
+	add("action/op-out-of-scope", PointAction, mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "delete", Resource: "erp://invoices/2026-Q3/1"}), Deny)
+	add("action/env-out-of-scope", PointAction, mkInput("test", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"}), Deny)
+	add("action/unknown-class", PointAction, mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1", DataClass: "secret"}), Deny)
+	add("action/no-class-judged-at-ceiling", PointAction, mkInput("prod", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"}), Allow)
+	add("action/no-action-document", PointAction, mkInput("dev", baseScope, nil), Deny)
+	add("action/step-up-and-deny-deny-wins", PointAction, mkInput("dev", baseScope, &Action{Tool: "mail.send", Operation: "delete", Resource: "mail://hr"}), Deny)
+
+	// list point.
+	for tool, tIn := range map[string]bool{"invoices.read": true, "invoices.write": true, "mail.send": true, "mail.read": false, "shell": false} {
+		want := Deny
+		if tIn {
+			want = Allow
+		}
+		add("list/"+tool, PointList, mkInput("dev", baseScope, &Action{Tool: tool}), want)
+	}
+	add("list/empty-scope", PointList, mkInput("dev", Scope{}, &Action{Tool: "x"}), Deny)
+
+	// delegation.
+	child := baseScope
+	child.Tools = []string{"invoices.read"}
+	child.DataClass = "internal"
+	child.Environments = []string{"dev"}
+	in = mkInput("dev", child, nil)
+	in.Task.ParentChain = []ParentTask{{ID: "p", Scope: baseScope}}
+	add("delegation/narrows", PointTask, in, Allow)
+	wide := child
+	wide.Tools = []string{"invoices.*", "payments.*"}
+	in = mkInput("dev", wide, nil)
+	in.Task.ParentChain = []ParentTask{{ID: "p", Scope: baseScope}}
+	add("delegation/widens-tools", PointTask, in, Deny)
+	up := child
+	up.DataClass = "restricted"
+	in = mkInput("dev", up, nil)
+	in.Task.ParentChain = []ParentTask{{ID: "p", Scope: baseScope}}
+	add("delegation/raises-ceiling", PointTask, in, Deny)
+	in = mkInput("dev", child, nil)
+	in.Task.ParentChain = []ParentTask{{ID: "p", Scope: baseScope}, {ID: "root", Scope: Scope{Tools: []string{"mail.*"}, DataClass: "restricted", Environments: []string{"*"}, Operations: []string{"*"}, Resources: []string{"*"}}}}
+	add("delegation/parent-wider-than-root", PointTask, in, Deny)
+
+	// task edge cases.
+	in = mkInput("dev", baseScope, nil)
+	in.Task.TTL = "-5m"
+	add("task/negative-ttl", PointTask, in, Deny)
+	in = mkInput("dev", Scope{Environments: []string{"dev"}, DataClass: "top-secret"}, nil)
+	add("task/unknown-class", PointTask, in, Deny)
+	in = mkInput("dev", Scope{Environments: []string{"prod"}, DataClass: "public"}, nil)
+	add("task/env-out-of-scope", PointTask, in, Deny)
+	return cs
+}
+
+// TestPacksAgree proves the Rego and Cedar default packs decide alike:
+// same effect, reasons, policy IDs and obligations on every case.
+func TestPacksAgree(t *testing.T) {
+	cases := agreementCases()
+	if len(cases) < 50 {
+		t.Fatalf("only %d cases; the packs must be compared on at least 50", len(cases))
+	}
+	engines := compiledPacks(t, nil)
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x, err := prepare(tc.point, &tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rr, err := engines[EngineRego].Eval(ctx, x)
+			if err != nil {
+				t.Fatalf("rego: %v", err)
+			}
+			cr, err := engines[EngineCedar].Eval(ctx, x)
+			if err != nil {
+				t.Fatalf("cedar: %v", err)
+			}
+			if rr.Effect != tc.want {
+				t.Errorf("rego effect %s, want %s (reasons %q)", rr.Effect, tc.want, rr.Reasons)
+			}
+			if diff := cmp.Diff(rr, cr); diff != "" {
+				t.Errorf("rego and cedar disagree (-rego +cedar):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSuspendedAgentData checks the data both packs consult (data.json for
+// Rego, entities.json for Cedar): a suspended agent is denied everywhere.
+func TestSuspendedAgentData(t *testing.T) {
+	engines := compiledPacks(t, agentData(10, "spiffe://example.org/agent/summarizer"))
+	for _, p := range Points {
+		in := mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"})
+		x, _ := prepare(p, &in)
+		for name, e := range engines {
+			r, err := e.Eval(context.Background(), x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Effect != Deny || !cmp.Equal(r.PolicyIDs, []string{"agent-suspended"}) {
+				t.Errorf("%s %s: got %s %q, want deny by agent-suspended", name, p, r.Effect, r.PolicyIDs)
+			}
+		}
+		other := in
+		other.Agent.ID = "spiffe://example.org/agent/a3"
+		x, _ = prepare(p, &other)
+		for name, e := range engines {
+			if r, _ := e.Eval(context.Background(), x); r.Effect != Allow {
+				t.Errorf("%s %s: active agent got %s %q", name, p, r.Effect, r.Reasons)
+			}
+		}
+	}
+}
+
+// agentData builds n agents' entries for both engines; suspended names one
+// that is suspended.
+func agentData(n int, suspended string) map[string][]File {
+	var rego, cedar []byte
+	rego = append(rego, `{"agents": {`...)
+	cedar = append(cedar, '[')
+	for i := range n {
+		id := fmt.Sprintf("spiffe://example.org/agent/a%d", i)
+		s := false
+		if i == n-1 {
+			id, s = suspended, true
+		}
+		if i > 0 {
+			rego = append(rego, ',')
+			cedar = append(cedar, ',')
+		}
+		rego = fmt.Appendf(rego, `%q: {"suspended": %t, "team": "t%d"}`, id, s, i%7)
+		cedar = fmt.Appendf(cedar, `{"uid": {"type": "Agent", "id": %q}, "attrs": {"suspended": %t}, "parents": []}`, id, s)
+	}
+	rego = append(rego, "}}"...)
+	cedar = append(cedar, ']')
+	return map[string][]File{
+		EngineRego:  {{Path: regoDataFile, Data: rego}},
+		EngineCedar: {{Path: cedarEntitiesFile, Data: cedar}},
+	}
+}

@@ -107,7 +107,7 @@ func parseSigner(skey, origin string) (note.Signer, string, error) {
 // "PRIVATE+KEY+name+hash+base64(0x01||seed)".
 func verifierKeyOf(skey string) (string, error) {
 	bad := errors.New("signing key file is not a valid Ed25519 note key")
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5)
 	if len(parts) != 5 {
 		return "", bad
 	}

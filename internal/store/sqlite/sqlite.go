@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
+	"sync"
 
 	"github.com/writhq/writ/internal/ledger"
 
@@ -23,6 +25,12 @@ const FileName = "writ.db"
 type Store struct {
 	w *sql.DB
 	r *sql.DB
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // multi-row inserts, prepared once on w
+
+	stopCheckpointer chan struct{}
+	checkpointerDone chan struct{}
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -31,7 +39,7 @@ var _ ledger.Store = (*Store)(nil)
 // up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -53,12 +61,83 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{},
+		stopCheckpointer: make(chan struct{}), checkpointerDone: make(chan struct{})}
+	go s.checkpointer()
+	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	close(s.stopCheckpointer)
+	<-s.checkpointerDone
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.mu.Unlock()
 	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// rowsPerInsert is the most rows one INSERT statement carries: per-statement
+// overhead, not SQLite's own work, dominates small rows.
+const rowsPerInsert = 64
+
+// prepareInserts makes sure the statements insertRows will need for n rows
+// exist. It must run outside a transaction.
+func (s *Store) prepareInserts(ctx context.Context, table string, cols, n int) error {
+	if n == 0 {
+		return nil
+	}
+	if n >= rowsPerInsert {
+		if _, err := s.insertStmt(ctx, table, cols, rowsPerInsert); err != nil {
+			return err
+		}
+	}
+	if r := n % rowsPerInsert; r > 0 {
+		if _, err := s.insertStmt(ctx, table, cols, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertRows inserts rows of n columns into table with the statements
+// prepareInserts made.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, table string, n int, rows [][]any) error {
+	for len(rows) > 0 {
+		k := min(len(rows), rowsPerInsert)
+		st, err := s.insertStmt(ctx, table, n, k)
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, k*n)
+		for _, r := range rows[:k] {
+			args = append(args, r...)
+		}
+		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		rows = rows[k:]
+	}
+	return nil
+}
+
+func (s *Store) insertStmt(ctx context.Context, table string, cols, rows int) (*sql.Stmt, error) {
+	key := fmt.Sprintf("%s/%d", table, rows)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[key]; ok {
+		return st, nil
+	}
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	q := "INSERT INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat(tuple+",", rows), ",")
+	st, err := s.w.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[key] = st
+	return st, nil
 }
 
 // DB returns the write handle, for packages that keep their own tables
@@ -85,6 +164,14 @@ func size(ctx context.Context, q queryer) (uint64, error) {
 // Commit implements ledger.Store: one IMMEDIATE transaction, fsynced at
 // COMMIT by synchronous=FULL.
 func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
+	// Statements are prepared before the transaction takes the one write
+	// connection.
+	if err := s.prepareInserts(ctx, "leaves(idx, leaf)", 2, len(b.Leaves)); err != nil {
+		return err
+	}
+	if err := s.prepareInserts(ctx, "bodies(idx, name, salt, data)", 4, len(b.Bodies)); err != nil {
+		return err
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -101,29 +188,19 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 	if n != b.Start {
 		return fmt.Errorf("store holds %d leaves, batch starts at %d: %w", n, b.Start, ledger.ErrConflict)
 	}
-	if len(b.Leaves) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO leaves(idx, leaf) VALUES (?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for i, leaf := range b.Leaves {
-			if _, err := st.ExecContext(ctx, int64(b.Start)+int64(i), leaf); err != nil {
-				return err
-			}
-		}
+	leafRows := make([][]any, len(b.Leaves))
+	for i, leaf := range b.Leaves {
+		leafRows[i] = []any{int64(b.Start) + int64(i), leaf}
 	}
-	if len(b.Bodies) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO bodies(idx, name, salt, data) VALUES (?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, body := range b.Bodies {
-			if _, err := st.ExecContext(ctx, int64(body.Index), body.Name, body.Salt, body.Data); err != nil {
-				return err
-			}
-		}
+	if err := s.insertRows(ctx, tx, "leaves(idx, leaf)", 2, leafRows); err != nil {
+		return err
+	}
+	bodyRows := make([][]any, len(b.Bodies))
+	for i, body := range b.Bodies {
+		bodyRows[i] = []any{int64(body.Index), body.Name, body.Salt, body.Data}
+	}
+	if err := s.insertRows(ctx, tx, "bodies(idx, name, salt, data)", 4, bodyRows); err != nil {
+		return err
 	}
 	for _, ref := range b.Erase {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM bodies WHERE idx = ? AND name = ?`, int64(ref.Index), ref.Name); err != nil {

@@ -42,6 +42,7 @@ func commands() []*command {
 		ledgerCommand(),
 		versionCommand(),
 		devCommand(),
+		policyCommand(),
 	}
 }
 

@@ -63,3 +63,22 @@ func FuzzInputBothEngines(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseInput(f *testing.F) {
+	f.Add([]byte(`{"agent": {"id": "a"}, "action": {"tool": "t", "arguments": {"n": 12345678901234567890}}}`))
+	f.Add([]byte(`{"task": {"scope": {"tools": ["*"]}}, "extra": 1}`))
+	f.Add([]byte(`{} {}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := ParseInput(data)
+		if err != nil {
+			return
+		}
+		for _, p := range Points {
+			if _, err := prepare(p, in); err != nil {
+				t.Fatal(err)
+			}
+			_ = cedarContext(in)
+			_ = regoValue(in)
+		}
+	})
+}

@@ -1,6 +1,10 @@
 package policy
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -269,4 +273,27 @@ func Match(pattern, s string) bool {
 		p++
 	}
 	return p == len(pattern)
+}
+
+// MaxInputBytes bounds an input document read from a file or request.
+const MaxInputBytes = 8 << 20
+
+// ParseInput reads an input document strictly: unknown fields are an error
+// (a misspelt field would otherwise be silently absent), numbers in tool
+// arguments keep their exact text, and trailing data is refused.
+func ParseInput(data []byte) (*Input, error) {
+	if len(data) > MaxInputBytes {
+		return nil, fmt.Errorf("input document larger than %d bytes", MaxInputBytes)
+	}
+	var in Input
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("input document: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("input document: trailing data after the JSON object")
+	}
+	return &in, nil
 }

@@ -26,10 +26,19 @@ type Config struct {
 	// Dev trusts the local dev identity issuer. Never enable in production.
 	Dev bool `yaml:"dev"`
 
+	// TLS serves HTTPS and accepts client X.509-SVIDs when set.
+	TLS TLSConfig `yaml:"tls"`
+
 	Log      LogConfig      `yaml:"log"`
 	Ledger   LedgerConfig   `yaml:"ledger"`
 	Policy   PolicyConfig   `yaml:"policy"`
 	Identity IdentityConfig `yaml:"identity"`
+}
+
+// TLSConfig names the server's certificate and key (PEM files).
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // LogConfig configures the operational log (not the audit ledger).
@@ -103,6 +112,8 @@ func (c *Config) envVars() map[string]any {
 		"WRIT_LEDGER_ORIGIN":              &c.Ledger.Origin,
 		"WRIT_LEDGER_MAX_BODY_BYTES":      &c.Ledger.MaxBodyBytes,
 		"WRIT_LEDGER_CHECKPOINT_INTERVAL": &c.Ledger.CheckpointInterval,
+		"WRIT_TLS_CERT_FILE":              &c.TLS.CertFile,
+		"WRIT_TLS_KEY_FILE":               &c.TLS.KeyFile,
 		"WRIT_POLICY_DIR":                 &c.Policy.Dir,
 		"WRIT_POLICY_ENGINE":              &c.Policy.Engine,
 	}
@@ -178,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ledger.MaxBatch < 1 || c.Ledger.MaxBatch > 65536 {
 		return fmt.Errorf("ledger.max_batch %d: want 1 to 65536", c.Ledger.MaxBatch)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("tls.cert_file and tls.key_file must be set together")
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return err

@@ -181,6 +181,7 @@ func (d *Dir) Close() error {
 	}
 	if d.lock != nil {
 		d.lock.Close() // releases the flock
+		d.lock = nil
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -92,7 +93,8 @@ func (s *Server) eraseBody(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "want {index, name, reason}: "+err.Error())
 		return
 	}
-	idx, err := s.ledger.Erase(r.Context(), ledger.BodyRef{Index: req.Index, Name: req.Name}, req.Reason, "")
+	p, _ := identity.PrincipalFrom(r.Context())
+	idx, err := s.ledger.Erase(r.Context(), ledger.BodyRef{Index: req.Index, Name: req.Name}, req.Reason, p.ID)
 	if err != nil {
 		if errors.Is(err, ledger.ErrNotFound) {
 			writeError(w, http.StatusNotFound, "not_found", err.Error())

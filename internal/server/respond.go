@@ -61,4 +61,3 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	}
 	return buf, true
 }
-

@@ -2,6 +2,8 @@ package server
 
 import (
 	"net/http"
+
+	"github.com/writhq/writ/internal/identity"
 )
 
 // routes builds the HTTP handler. Every route is listed here.
@@ -10,14 +12,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 
-	// The ledger as a C2SP tlog-tiles log.
-	mux.HandleFunc("GET /ledger/checkpoint", s.ledgerCheckpoint)
-	mux.HandleFunc("GET /ledger/key", s.ledgerKey)
-	mux.HandleFunc("GET /ledger/tile/", s.ledgerTile)
+	auditor := s.auth.RequireRole(identity.RoleAuditor, identity.RoleAdmin)
+	admin := s.auth.RequireRole(identity.RoleAdmin)
+
+	// The ledger as a C2SP tlog-tiles log, for auditors.
+	mux.Handle("GET /ledger/checkpoint", auditor(http.HandlerFunc(s.ledgerCheckpoint)))
+	mux.Handle("GET /ledger/key", auditor(http.HandlerFunc(s.ledgerKey)))
+	mux.Handle("GET /ledger/tile/", auditor(http.HandlerFunc(s.ledgerTile)))
 
 	// Ledger administration.
-	mux.HandleFunc("POST /v1/ledger/events", s.appendEvent)
-	mux.HandleFunc("POST /v1/ledger/erasures", s.eraseBody)
+	mux.Handle("POST /v1/ledger/events", admin(http.HandlerFunc(s.appendEvent)))
+	mux.Handle("POST /v1/ledger/erasures", admin(http.HandlerFunc(s.eraseBody)))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)

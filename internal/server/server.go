@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -23,6 +25,7 @@ type Server struct {
 	log    *slog.Logger
 	dir    *datadir.Dir
 	ledger *ledger.Ledger
+	auth   *identity.Authenticator
 	http   *http.Server
 	ln     net.Listener
 
@@ -52,10 +55,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		dir.Close()
 		return nil, err
 	}
-	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if cfg.Dev {
+		log.Warn(identity.DevWarning)
+	}
+	s.auth, err = identity.New(ctx, cfg.Identity, identity.Options{
+		Dev: cfg.Dev, DataDir: cfg.DataDir, Recorder: s.ledger, Logger: log.With("component", "identity"),
+	})
 	if err != nil {
 		s.ledger.Close(ctx)
 		dir.Close()
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.closeParts(ctx)
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
 	s.http = &http.Server{
@@ -66,7 +79,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			s.ln.Close()
+			s.closeParts(ctx)
+			return nil, fmt.Errorf("loading TLS certificate: %w", err)
+		}
+		s.http.TLSConfig = s.auth.TLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		s.ln = tls.NewListener(s.ln, s.http.TLSConfig)
+	}
 	return s, nil
+}
+
+// closeParts releases what New opened, in reverse order.
+func (s *Server) closeParts(ctx context.Context) error {
+	return errors.Join(s.auth.Close(), s.ledger.Close(ctx), s.dir.Close())
 }
 
 // Addr returns the address the server listens on.
@@ -80,7 +108,11 @@ func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
 // ledger commits), closes the ledger with a final checkpoint and releases the
 // data directory.
 func (s *Server) Serve(ctx context.Context) error {
-	s.log.Info("writ server listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir,
+	scheme := "http"
+	if s.http.TLSConfig != nil {
+		scheme = "https"
+	}
+	s.log.Info("writ server listening", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir,
 		"origin", s.dir.Origin, "verifier_key", s.dir.VerifierKey, "environment", s.cfg.Environment)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
@@ -104,8 +136,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	lerr := s.ledger.Close(ctx)
-	derr := s.dir.Close()
+	cerr := s.closeParts(ctx)
 	s.log.Info("writ server stopped")
-	return errors.Join(err, lerr, derr)
+	return errors.Join(err, cerr)
 }

@@ -31,6 +31,8 @@ type Store struct {
 
 	stopCheckpointer chan struct{}
 	checkpointerDone chan struct{}
+	closeOnce        sync.Once
+	closeErr         error
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -67,16 +69,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the database.
+// Close closes the database. Calling it again does nothing.
 func (s *Store) Close() error {
-	close(s.stopCheckpointer)
-	<-s.checkpointerDone
-	s.mu.Lock()
-	for _, st := range s.stmts {
-		st.Close()
-	}
-	s.mu.Unlock()
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.closeOnce.Do(func() {
+		close(s.stopCheckpointer)
+		<-s.checkpointerDone
+		s.mu.Lock()
+		for _, st := range s.stmts {
+			st.Close()
+		}
+		s.mu.Unlock()
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return s.closeErr
 }
 
 // rowsPerInsert is the most rows one INSERT statement carries: per-statement

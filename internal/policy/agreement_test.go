@@ -268,3 +268,36 @@ func agentData(n int, suspended string) map[string][]File {
 		EngineCedar: {{Path: cedarEntitiesFile, Data: cedar}},
 	}
 }
+
+func TestCedarContextMembers(t *testing.T) {
+	tests := []struct {
+		policy string
+		want   map[string]bool // nil: the whole context
+	}{
+		{`permit(principal, action, resource) when { context.derived.a && context has request };`, map[string]bool{"derived": true, "request": true}},
+		{`permit(principal, action, resource) when { context["task"].id == "x" };`, map[string]bool{"task": true}},
+		{`permit(principal, action, resource) when { context == {} };`, nil},
+		{`permit(principal, action, resource) when { principal.x == context };`, nil},
+		{`permit(principal, action, resource);`, map[string]bool{}},
+	}
+	for _, tt := range tests {
+		e, err := compileCedar(Sources{Engine: EngineCedar, Files: []File{{"p.cedar", []byte(tt.policy)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, e.members); diff != "" {
+			t.Errorf("%s: members (-want +got):\n%s", tt.policy, diff)
+		}
+	}
+	// A policy reading a member the pruned context lacks must still see it.
+	src := Sources{Engine: EngineCedar, Files: []File{{"p.cedar", []byte(
+		`@id("p") permit(principal, action, resource) when { context.task.scope.tools.contains("invoices.*") && context.agent.id like "spiffe://*" };`)}}}
+	e, err := Compile(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := prepare(PointAction, inScopeAction())
+	if r, err := e.Eval(context.Background(), x); err != nil || r.Effect != Allow {
+		t.Fatalf("raw input not visible: %+v %v", r, err)
+	}
+}

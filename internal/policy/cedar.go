@@ -54,6 +54,8 @@ type cedarEngine struct {
 	soft     cedar.PolicyMap
 	meta     map[cedar.PolicyID]*cedarPolicy
 	entities types.EntityMap
+	// members are the context members the policies read; nil means all.
+	members map[string]bool
 }
 
 func compileCedar(src Sources) (*cedarEngine, error) {
@@ -102,6 +104,15 @@ func compileCedar(src Sources) (*cedarEngine, error) {
 	}
 	if len(e.decide)+len(e.soft) == 0 {
 		return nil, fmt.Errorf("no Cedar policies")
+	}
+	e.members = map[string]bool{}
+	for _, set := range []cedar.PolicyMap{e.decide, e.soft} {
+		for _, p := range set {
+			if !contextMembers(p, e.members) {
+				e.members = nil
+				return e, nil
+			}
+		}
 	}
 	return e, nil
 }
@@ -178,7 +189,7 @@ func cedarObligations(ann cedar.Annotations) (Obligations, error) {
 // Eval implements Engine. Cedar has no cancellation; its evaluation is
 // bounded by the policy text, and the caller discards a late answer.
 func (e *cedarEngine) Eval(_ context.Context, in *Input) (Result, error) {
-	req := cedarRequest(in)
+	req := cedarRequest(in, e.members)
 	dec, diag := cedar.Authorize(e.decide, e.entities, req)
 	if err := e.forbidErrors(diag); err != nil {
 		return Result{}, err

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
 )
 
@@ -16,7 +17,7 @@ import (
 //	           Task::"<task.id>" at the task and exchange points
 //	context    the whole input document (point, principal, agent, task,
 //	           action, credential, request, derived) as a record
-func cedarRequest(in *Input) types.Request {
+func cedarRequest(in *Input, members map[string]bool) types.Request {
 	res := types.NewEntityUID(cedarTaskType, types.String(in.Task.ID))
 	if (in.Point == PointAction || in.Point == PointList) && in.Action != nil {
 		res = types.NewEntityUID(cedarToolType, types.String(in.Action.Tool))
@@ -25,69 +26,86 @@ func cedarRequest(in *Input) types.Request {
 		Principal: types.NewEntityUID(cedarAgentType, types.String(in.Agent.ID)),
 		Action:    types.NewEntityUID(cedarActionType, types.String(in.Point)),
 		Resource:  res,
-		Context:   cedarContext(in),
+		Context:   cedarContext(in, members),
 	}
 }
 
-func cedarContext(in *Input) types.Record {
-	action := types.RecordMap{
-		"tool": types.String(""), "operation": types.String(""), "resource": types.String(""),
-		"data_class": types.String(""), "arguments": types.NewRecord(nil),
-	}
-	if a := in.Action; a != nil {
-		action["tool"] = types.String(a.Tool)
-		action["operation"] = types.String(a.Operation)
-		action["resource"] = types.String(a.Resource)
-		action["data_class"] = types.String(a.DataClass)
-		if len(a.Arguments) > 0 {
-			action["arguments"] = cedarValue(map[string]any(a.Arguments), 0)
-		}
-	}
-	cred := types.RecordMap{
-		"jti": types.String(""), "expires_at": types.String(""), "ttl": types.String(""),
-		"act_chain": types.NewSet(), "binding": types.String(""),
-	}
-	if c := in.Credential; c != nil {
-		cred["jti"] = types.String(c.JTI)
-		cred["expires_at"] = types.String(timeString(c.ExpiresAt))
-		cred["ttl"] = types.String(c.TTL)
-		cred["act_chain"] = cedarStrings(c.ActChain)
-		cred["binding"] = types.String(c.Binding)
-	}
-	chain := make([]types.Value, len(in.Task.ParentChain))
-	for i, p := range in.Task.ParentChain {
-		chain[i] = types.NewRecord(types.RecordMap{
-			"id": types.String(p.ID), "agent": types.String(p.Agent), "scope": cedarScope(&p.Scope),
+// cedarContext builds the context record. members, when not nil, names the
+// only top-level members the bundle's policies read; the others are left
+// out, which saves most of the allocations of a decision.
+func cedarContext(in *Input, members map[string]bool) types.Record {
+	want := func(k string) bool { return members == nil || members[k] }
+	m := make(types.RecordMap, 10)
+	m["version"] = types.Long(in.Version)
+	m["point"] = types.String(in.Point)
+	if want("principal") {
+		m["principal"] = types.NewRecord(types.RecordMap{
+			"id": types.String(in.Principal.ID), "roles": cedarStrings(in.Principal.Roles),
 		})
 	}
-	d := &in.Derived
-	return types.NewRecord(types.RecordMap{
-		"version": types.Long(in.Version),
-		"point":   types.String(in.Point),
-		"principal": types.NewRecord(types.RecordMap{
-			"id": types.String(in.Principal.ID), "roles": cedarStrings(in.Principal.Roles),
-		}),
-		"agent": types.NewRecord(types.RecordMap{
+	if want("agent") {
+		m["agent"] = types.NewRecord(types.RecordMap{
 			"id": types.String(in.Agent.ID), "issuer": types.String(in.Agent.Issuer),
-		}),
-		"task": types.NewRecord(types.RecordMap{
+		})
+	}
+	if want("task") {
+		chain := make([]types.Value, len(in.Task.ParentChain))
+		for i, p := range in.Task.ParentChain {
+			chain[i] = types.NewRecord(types.RecordMap{
+				"id": types.String(p.ID), "agent": types.String(p.Agent), "scope": cedarScope(&p.Scope),
+			})
+		}
+		m["task"] = types.NewRecord(types.RecordMap{
 			"id":           types.String(in.Task.ID),
 			"intent":       types.String(in.Task.Intent),
 			"scope":        cedarScope(&in.Task.Scope),
 			"ttl":          types.String(in.Task.TTL),
 			"state":        types.String(in.Task.State),
 			"parent_chain": types.NewSet(chain...),
-		}),
-		"action":     types.NewRecord(action),
-		"credential": types.NewRecord(cred),
-		"request": types.NewRecord(types.RecordMap{
+		})
+	}
+	if want("action") {
+		action := types.RecordMap{
+			"tool": types.String(""), "operation": types.String(""), "resource": types.String(""),
+			"data_class": types.String(""), "arguments": types.NewRecord(nil),
+		}
+		if a := in.Action; a != nil {
+			action["tool"] = types.String(a.Tool)
+			action["operation"] = types.String(a.Operation)
+			action["resource"] = types.String(a.Resource)
+			action["data_class"] = types.String(a.DataClass)
+			if len(a.Arguments) > 0 {
+				action["arguments"] = cedarValue(map[string]any(a.Arguments), 0)
+			}
+		}
+		m["action"] = types.NewRecord(action)
+	}
+	if want("credential") {
+		cred := types.RecordMap{
+			"jti": types.String(""), "expires_at": types.String(""), "ttl": types.String(""),
+			"act_chain": types.NewSet(), "binding": types.String(""),
+		}
+		if c := in.Credential; c != nil {
+			cred["jti"] = types.String(c.JTI)
+			cred["expires_at"] = types.String(timeString(c.ExpiresAt))
+			cred["ttl"] = types.String(c.TTL)
+			cred["act_chain"] = cedarStrings(c.ActChain)
+			cred["binding"] = types.String(c.Binding)
+		}
+		m["credential"] = types.NewRecord(cred)
+	}
+	if want("request") {
+		m["request"] = types.NewRecord(types.RecordMap{
 			"time":        types.String(timeString(in.Request.Time)),
 			"environment": types.String(in.Request.Environment),
 			"gateway":     types.String(in.Request.Gateway),
 			"source":      types.String(in.Request.Source),
 			"trace_id":    types.String(in.Request.TraceID),
-		}),
-		"derived": types.NewRecord(types.RecordMap{
+		})
+	}
+	if want("derived") {
+		d := &in.Derived
+		m["derived"] = types.NewRecord(types.RecordMap{
 			"tool_in_scope":        types.Boolean(d.ToolInScope),
 			"resource_in_scope":    types.Boolean(d.ResourceInScope),
 			"operation_in_scope":   types.Boolean(d.OperationInScope),
@@ -99,8 +117,57 @@ func cedarContext(in *Input) types.Record {
 			"narrows_parent":       types.Boolean(d.NarrowsParent),
 			"ttl_seconds":          types.Long(d.TTLSeconds),
 			"ttl_valid":            types.Boolean(d.TTLValid),
-		}),
-	})
+		})
+	}
+	return types.NewRecord(m)
+}
+
+// contextMembers adds to set the top-level context members policy p reads
+// (context.x, context["x"], context has x) and reports false when p uses the
+// context record some other way, so that all of it must be built.
+func contextMembers(p *cedar.Policy, set map[string]bool) bool {
+	b, err := p.MarshalJSON()
+	if err != nil {
+		return false
+	}
+	var tree any
+	if json.Unmarshal(b, &tree) != nil {
+		return false
+	}
+	return walkContext(tree, set)
+}
+
+func walkContext(n any, set map[string]bool) bool {
+	switch t := n.(type) {
+	case map[string]any:
+		if v, ok := t["Var"]; ok && v == "context" {
+			return false // the whole record is used
+		}
+		for k, v := range t {
+			if k == "." || k == "has" {
+				if op, ok := v.(map[string]any); ok {
+					if left, ok := op["left"].(map[string]any); ok && left["Var"] == "context" {
+						attr, ok := op["attr"].(string)
+						if !ok {
+							return false
+						}
+						set[attr] = true
+						continue
+					}
+				}
+			}
+			if !walkContext(v, set) {
+				return false
+			}
+		}
+	case []any:
+		for _, v := range t {
+			if !walkContext(v, set) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func cedarScope(s *Scope) types.Record {

@@ -251,3 +251,9 @@ func openReadOnly(t testing.TB, path string) *datadir.Dir {
 	t.Cleanup(func() { d.Close() })
 	return d
 }
+
+// datadirOpenWrite opens an existing data directory for writing, as a server
+// start does.
+func datadirOpenWrite(ctx context.Context, path string) (*datadir.Dir, error) {
+	return datadir.Open(ctx, path, datadir.Options{Write: true})
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server"
 )
@@ -30,14 +31,15 @@ type testServer struct {
 	srv    *server.Server
 	url    string
 	dir    string
+	token  string // an admin and auditor dev token
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
 	err    error
 }
 
-// startServer starts a server on dir (a fresh directory when dir is empty)
-// and stops it when the test ends.
+// startServer starts a server in dev mode on dir (a fresh directory when dir
+// is empty) and stops it when the test ends.
 func startServer(t *testing.T, dir string) *testServer {
 	t.Helper()
 	if dir == "" {
@@ -46,6 +48,7 @@ func startServer(t *testing.T, dir string) *testServer {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Dev = true
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -53,6 +56,7 @@ func startServer(t *testing.T, dir string) *testServer {
 		t.Fatalf("server.New: %v", err)
 	}
 	ts := &testServer{t: t, srv: srv, url: "http://" + srv.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1)}
+	ts.token = devToken(t, dir, identity.RoleAdmin, identity.RoleAuditor)
 	go func() { ts.done <- srv.Serve(ctx) }()
 	t.Cleanup(func() {
 		if err := ts.stop(); err != nil {
@@ -82,14 +86,29 @@ type answer struct {
 	body   []byte
 }
 
-func do(t *testing.T, method, url, contentType string, body []byte) answer {
+// devToken mints a dev token for a human holding roles.
+func devToken(t *testing.T, dir string, roles ...identity.Role) string {
+	t.Helper()
+	tok, err := identity.DevToken(dir, "test-human", roles, time.Hour, time.Now())
+	if err != nil {
+		t.Fatalf("minting a dev token: %v", err)
+	}
+	return tok
+}
+
+// do sends a request, with a JSON body when body is not nil and a bearer
+// token when token is not empty, and reads the whole answer.
+func do(t *testing.T, method, url, token string, body []byte) answer {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -103,14 +122,19 @@ func do(t *testing.T, method, url, contentType string, body []byte) answer {
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-func get(t *testing.T, url string) answer {
+// get fetches path from the server as its admin.
+func (ts *testServer) get(t *testing.T, path string) answer {
 	t.Helper()
-	return do(t, http.MethodGet, url, "", nil)
+	return do(t, http.MethodGet, ts.url+path, ts.token, nil)
 }
 
-func post(t *testing.T, url string, body []byte) answer {
+// post sends body to path as the server's admin.
+func (ts *testServer) post(t *testing.T, path string, body []byte) answer {
 	t.Helper()
-	return do(t, http.MethodPost, url, "application/json", body)
+	if body == nil {
+		body = []byte{}
+	}
+	return do(t, http.MethodPost, ts.url+path, ts.token, body)
 }
 
 // apiError decodes an error answer, failing the test unless it is the
@@ -132,17 +156,19 @@ func apiError(t *testing.T, a answer) api.Error {
 	return e
 }
 
-// appendEvent appends one event over HTTP and returns its index.
-func appendEvent(ctx context.Context, c *http.Client, base string, e api.Event) (uint64, int, error) {
+// appendEvent appends one event over HTTP as the server's admin and returns
+// its index and the HTTP status (0 when no answer came).
+func appendEvent(ctx context.Context, c *http.Client, ts *testServer, e api.Event) (uint64, int, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return 0, 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/ledger/events", bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.url+"/v1/ledger/events", bytes.NewReader(b))
 	if err != nil {
 		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+ts.token)
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, 0, err
@@ -165,7 +191,7 @@ func appendEvent(ctx context.Context, c *http.Client, base string, e api.Event) 
 func TestHealthAndReadiness(t *testing.T) {
 	ts := startServer(t, "")
 	for _, path := range []string{"/healthz", "/readyz"} {
-		a := get(t, ts.url+path)
+		a := ts.get(t, path)
 		if a.status != http.StatusOK {
 			t.Errorf("GET %s = %d %s, want 200", path, a.status, a.body)
 		}
@@ -196,7 +222,7 @@ func TestAppendErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := post(t, ts.url+"/v1/ledger/events", []byte(tt.body))
+			a := ts.post(t, "/v1/ledger/events", []byte(tt.body))
 			if a.status != tt.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", a.status, tt.wantStatus, a.body)
 			}
@@ -250,7 +276,7 @@ func readEvents(t *testing.T, dir string) []ledger.Event {
 func TestEraseEndpoint(t *testing.T) {
 	ts := startServer(t, "")
 	ctx := context.Background()
-	idx, _, err := appendEvent(ctx, http.DefaultClient, ts.url, api.Event{
+	idx, _, err := appendEvent(ctx, http.DefaultClient, ts, api.Event{
 		Type: "import.test", TaskID: "task-erase", Bodies: map[string]string{"output": "card 4111 1111 1111 1111"},
 	})
 	if err != nil {
@@ -258,7 +284,7 @@ func TestEraseEndpoint(t *testing.T) {
 	}
 	req, _ := json.Marshal(api.Erase{Index: idx, Name: "output", Reason: "test erasure"})
 
-	a := post(t, ts.url+"/v1/ledger/erasures", req)
+	a := ts.post(t, "/v1/ledger/erasures", req)
 	if a.status != http.StatusCreated {
 		t.Fatalf("first erasure = %d %s, want 201", a.status, a.body)
 	}
@@ -270,7 +296,7 @@ func TestEraseEndpoint(t *testing.T) {
 		t.Errorf("erasure recorded as event %d, want after the erased event %d", got.Index, idx)
 	}
 
-	a = post(t, ts.url+"/v1/ledger/erasures", req)
+	a = ts.post(t, "/v1/ledger/erasures", req)
 	if a.status != http.StatusNotFound {
 		t.Fatalf("repeated erasure = %d %s, want 404", a.status, a.body)
 	}
@@ -288,7 +314,7 @@ func TestEraseEndpoint(t *testing.T) {
 		{"malformed", `{"index":`, 400},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			a := post(t, ts.url+"/v1/ledger/erasures", []byte(tt.body))
+			a := ts.post(t, "/v1/ledger/erasures", []byte(tt.body))
 			if a.status != tt.status {
 				t.Fatalf("status = %d %s, want %d", a.status, a.body, tt.status)
 			}
@@ -314,7 +340,7 @@ func TestUnknownPath(t *testing.T) {
 		{"POST", "/ledger/checkpoint/extra"},
 		{"DELETE", "/v2/things"},
 	} {
-		a := do(t, tt.method, ts.url+tt.path, "", nil)
+		a := do(t, tt.method, ts.url+tt.path, ts.token, nil)
 		if a.status != http.StatusNotFound && a.status != http.StatusMethodNotAllowed {
 			t.Errorf("%s %s = %d, want 404 or 405", tt.method, tt.path, a.status)
 			continue
@@ -348,7 +374,7 @@ func TestSecondServerOnSameDataDir(t *testing.T) {
 		t.Errorf("err %q does not say the directory is in use", err)
 	}
 	// The first server is unharmed.
-	if a := get(t, ts.url+"/readyz"); a.status != http.StatusOK {
+	if a := ts.get(t, "/readyz"); a.status != http.StatusOK {
 		t.Errorf("first server /readyz = %d after the failed second start", a.status)
 	}
 }
@@ -410,7 +436,7 @@ func TestGracefulShutdown(t *testing.T) {
 				default:
 				}
 				id := fmt.Sprintf("w%d-%d", w, n)
-				idx, status, err := appendEvent(context.Background(), client, ts.url, api.Event{Type: "import.test", TaskID: id})
+				idx, status, err := appendEvent(context.Background(), client, ts, api.Event{Type: "import.test", TaskID: id})
 				mu.Lock()
 				statuses[status]++
 				if err == nil {
@@ -478,19 +504,19 @@ func TestGracefulShutdown(t *testing.T) {
 func TestRestartKeepsLedger(t *testing.T) {
 	ts := startServer(t, "")
 	ctx := context.Background()
-	first, _, err := appendEvent(ctx, http.DefaultClient, ts.url, api.Event{Type: "import.test", TaskID: "before"})
+	first, _, err := appendEvent(ctx, http.DefaultClient, ts, api.Event{Type: "import.test", TaskID: "before"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	key1 := get(t, ts.url+"/ledger/key").body
+	key1 := ts.get(t, "/ledger/key").body
 	if err := ts.stop(); err != nil {
 		t.Fatal(err)
 	}
 	ts2 := startServer(t, ts.dir)
-	if diff := cmp.Diff(string(key1), string(get(t, ts2.url+"/ledger/key").body)); diff != "" {
+	if diff := cmp.Diff(string(key1), string(ts2.get(t, "/ledger/key").body)); diff != "" {
 		t.Errorf("verifier key changed across a restart (-before +after):\n%s", diff)
 	}
-	second, _, err := appendEvent(ctx, http.DefaultClient, ts2.url, api.Event{Type: "import.test", TaskID: "after"})
+	second, _, err := appendEvent(ctx, http.DefaultClient, ts2, api.Event{Type: "import.test", TaskID: "after"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,4 +527,58 @@ func TestRestartKeepsLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifyDir(t, ts.dir)
+}
+
+// TestLedgerAPIRoles checks who may read and write the ledger: auditors
+// read, admins write, and nobody without a valid token does either.
+func TestLedgerAPIRoles(t *testing.T) {
+	ts := startServer(t, "")
+	auditor := devToken(t, ts.dir, identity.RoleAuditor)
+	requester := devToken(t, ts.dir, identity.RoleRequester)
+	event := []byte(`{"type":"import.test"}`)
+	tests := []struct {
+		name, method, path, token string
+		body                      []byte
+		want                      int
+	}{
+		{"health needs no token", "GET", "/healthz", "", nil, 200},
+		{"readiness needs no token", "GET", "/readyz", "", nil, 200},
+		{"checkpoint without a token", "GET", "/ledger/checkpoint", "", nil, 401},
+		{"tile without a token", "GET", "/ledger/tile/entries/000.p/1", "", nil, 401},
+		{"append without a token", "POST", "/v1/ledger/events", "", event, 401},
+		{"append with a forged token", "POST", "/v1/ledger/events", ts.token + "x", event, 401},
+		{"auditor reads the checkpoint", "GET", "/ledger/checkpoint", auditor, nil, 200},
+		{"auditor reads the key", "GET", "/ledger/key", auditor, nil, 200},
+		{"auditor may not append", "POST", "/v1/ledger/events", auditor, event, 403},
+		{"auditor may not erase", "POST", "/v1/ledger/erasures", auditor, []byte(`{"index":0,"name":"x","reason":"y"}`), 403},
+		{"requester may not read", "GET", "/ledger/checkpoint", requester, nil, 403},
+		{"admin appends", "POST", "/v1/ledger/events", ts.token, event, 201},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := do(t, tt.method, ts.url+tt.path, tt.token, tt.body)
+			if a.status != tt.want {
+				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.path, a.status, a.body, tt.want)
+			}
+			if a.status >= 400 {
+				apiError(t, a)
+			}
+			if a.status == http.StatusUnauthorized && a.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("401 without a WWW-Authenticate challenge")
+			}
+		})
+	}
+	// Only the admin's append reached the ledger.
+	if err := ts.stop(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range readEvents(t, ts.dir) {
+		if e.Type == "import.test" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d import.test events in the ledger, want exactly the admin's one", n)
+	}
 }

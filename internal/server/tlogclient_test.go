@@ -30,7 +30,7 @@ import (
 
 // appendMany appends n events concurrently over HTTP, each with a distinct
 // task ID, and returns the task ID acknowledged at each index.
-func appendMany(t *testing.T, base, prefix string, n int) map[uint64]string {
+func appendMany(t *testing.T, ts *testServer, prefix string, n int) map[uint64]string {
 	t.Helper()
 	const workers = 64
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
@@ -50,7 +50,7 @@ func appendMany(t *testing.T, base, prefix string, n int) map[uint64]string {
 				if i%7 == 0 {
 					e.Bodies = map[string]string{"output": "body of " + id}
 				}
-				idx, _, err := appendEvent(context.Background(), c, base, e)
+				idx, _, err := appendEvent(context.Background(), c, ts, e)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
@@ -81,9 +81,9 @@ type tlogClient struct {
 	origin   string
 }
 
-func newTLogClient(t *testing.T, base string) *tlogClient {
+func newTLogClient(t *testing.T, ts *testServer) *tlogClient {
 	t.Helper()
-	a := get(t, base+"/ledger/key")
+	a := ts.get(t, "/ledger/key")
 	if a.status != http.StatusOK {
 		t.Fatalf("GET /ledger/key = %d %s", a.status, a.body)
 	}
@@ -91,7 +91,7 @@ func newTLogClient(t *testing.T, base string) *tlogClient {
 	if err != nil {
 		t.Fatalf("/ledger/key %q is not a note verifier key: %v", a.body, err)
 	}
-	root, err := url.Parse(base + "/ledger/")
+	root, err := url.Parse(ts.url + "/ledger/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +99,7 @@ func newTLogClient(t *testing.T, base string) *tlogClient {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.SetAuthorizationHeader("Bearer " + ts.token)
 	return &tlogClient{f: f, verifier: v, origin: v.Name()}
 }
 
@@ -151,12 +152,12 @@ func (c *tlogClient) leaves(t *testing.T, size uint64) [][]byte {
 func TestTLogTilesClient(t *testing.T) {
 	ts := startServer(t, "")
 	ctx := context.Background()
-	c := newTLogClient(t, ts.url)
+	c := newTLogClient(t, ts)
 
 	// 1,500 events: five full level-0 tiles and entry bundles, a partial
 	// one, and a partial level-1 tile; proofs cross all of them.
 	const n1 = 1500
-	acked := appendMany(t, ts.url, "a", n1)
+	acked := appendMany(t, ts, "a", n1)
 	cp1, raw1 := c.checkpointAtLeast(t, uint64(len(acked)))
 	if cp1.Origin != c.origin {
 		t.Errorf("checkpoint origin %q, want %q", cp1.Origin, c.origin)
@@ -215,7 +216,7 @@ func TestTLogTilesClient(t *testing.T) {
 	if got := tracker.Latest().Size; got != cp1.Size {
 		t.Fatalf("tracker starts at size %d, want %d", got, cp1.Size)
 	}
-	acked2 := appendMany(t, ts.url, "b", 300)
+	acked2 := appendMany(t, ts, "b", 300)
 	cp2, _ := c.checkpointAtLeast(t, cp1.Size+uint64(len(acked2)))
 	pb2, err := client.NewProofBuilder(ctx, cp2.Size, c.f.ReadTile)
 	if err != nil {
@@ -290,8 +291,8 @@ func merkleRoot(leaves [][]byte) []byte {
 
 func TestTilePathsAndCaching(t *testing.T) {
 	ts := startServer(t, "")
-	c := newTLogClient(t, ts.url)
-	appendMany(t, ts.url, "c", 300)
+	c := newTLogClient(t, ts)
+	appendMany(t, ts, "c", 300)
 	cp, _ := c.checkpointAtLeast(t, 300)
 	if cp.Size >= 2*ledger.TileWidth {
 		t.Fatalf("log grew to %d; the test wants a partial second tile", cp.Size)
@@ -334,7 +335,7 @@ func TestTilePathsAndCaching(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			a := get(t, ts.url+"/ledger/"+tt.path)
+			a := ts.get(t, "/ledger/"+tt.path)
 			if a.status != tt.wantStatus {
 				t.Fatalf("GET %s = %d %s, want %d", tt.path, a.status, a.body, tt.wantStatus)
 			}
@@ -358,7 +359,7 @@ func TestTilePathsAndCaching(t *testing.T) {
 	}
 
 	// The checkpoint must never be cached as immutable.
-	a := get(t, ts.url+"/ledger/checkpoint")
+	a := ts.get(t, "/ledger/checkpoint")
 	if cc := a.header.Get("Cache-Control"); strings.Contains(cc, "immutable") || strings.Contains(cc, "max-age=3") {
 		t.Errorf("checkpoint Cache-Control %q", cc)
 	}
@@ -384,7 +385,7 @@ func TestTLogTilesClientFullLevel1(t *testing.T) {
 	}
 	ts := startServer(t, "")
 	ctx := context.Background()
-	c := newTLogClient(t, ts.url)
+	c := newTLogClient(t, ts)
 	const half, n = 1<<16 - 7, 1<<16 + 464
 	appendDirect(t, ts, 0, half)
 	// A checkpoint from before the level-1 tile filled, to prove the final
@@ -395,7 +396,7 @@ func TestTLogTilesClientFullLevel1(t *testing.T) {
 
 	// The full level-1 tile and the partial level-2 tile are served.
 	for _, p := range []string{"tile/1/000", "tile/2/000.p/1", "tile/entries/256"} {
-		if a := get(t, ts.url+"/ledger/"+p); a.status != http.StatusOK {
+		if a := ts.get(t, "/ledger/"+p); a.status != http.StatusOK {
 			t.Errorf("GET %s = %d %s", p, a.status, a.body)
 		}
 	}

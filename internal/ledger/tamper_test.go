@@ -70,7 +70,7 @@ func rawDB(t *testing.T, dir string) *sql.DB {
 	return db
 }
 
-func exec(t *testing.T, db *sql.DB, q string, args ...any) {
+func execSQL(t *testing.T, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	res, err := db.Exec(q, args...)
 	if err != nil {
@@ -214,59 +214,59 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		{"leaf byte changed, still a canonical event", func(t *testing.T, db *sql.DB) {
 			leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 5`)
 			n := eventN(t, 5, leaf)
-			exec(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`,
+			execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`,
 				mustReplace(t, leaf, fmt.Sprintf(`"n":%d`, n), fmt.Sprintf(`"n":%d`, n^1)))
 		}, []wantFailure{{"tile", -1, false}, {"checkpoint", -1, false}}},
 		{"leaf byte changed, envelope version", func(t *testing.T, db *sql.DB) {
 			leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 5`)
-			exec(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, `"v":1`, `"v":2`))
+			execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, `"v":1`, `"v":2`))
 		}, []wantFailure{{"event", 5, false}, {"tile", -1, false}, {"checkpoint", -1, false}}},
 		{"leaf byte changed, not JSON", func(t *testing.T, db *sql.DB) {
 			leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 299`)
-			exec(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 299`, flipByte(leaf, len(leaf)-1))
+			execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 299`, flipByte(leaf, len(leaf)-1))
 		}, []wantFailure{{"event", 299, false}, {"tile", -1, false}, {"checkpoint", -1, false}}},
 		{"body byte changed", func(t *testing.T, db *sql.DB) {
 			data := blob(t, db, `SELECT data FROM bodies WHERE idx = 7 AND name = 'note'`)
-			exec(t, db, `UPDATE bodies SET data = ? WHERE idx = 7 AND name = 'note'`, flipByte(data, 0))
+			execSQL(t, db, `UPDATE bodies SET data = ? WHERE idx = 7 AND name = 'note'`, flipByte(data, 0))
 		}, []wantFailure{{"commitment", 7, false}}},
 		{"body salt changed", func(t *testing.T, db *sql.DB) {
 			salt := blob(t, db, `SELECT salt FROM bodies WHERE idx = 9 AND name = 'args'`)
-			exec(t, db, `UPDATE bodies SET salt = ? WHERE idx = 9 AND name = 'args'`, flipByte(salt, 31))
+			execSQL(t, db, `UPDATE bodies SET salt = ? WHERE idx = 9 AND name = 'args'`, flipByte(salt, 31))
 		}, []wantFailure{{"commitment", 9, false}}},
 		{"leaf row deleted in the middle", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM leaves WHERE idx = 100`)
+			execSQL(t, db, `DELETE FROM leaves WHERE idx = 100`)
 		}, []wantFailure{{"sequence", 100, false}}},
 		{"body row deleted without erasure", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM bodies WHERE idx = 8 AND name = 'note'`)
+			execSQL(t, db, `DELETE FROM bodies WHERE idx = 8 AND name = 'note'`)
 		}, []wantFailure{{"commitment", 8, false}}},
 		{"body row added", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `INSERT INTO bodies(idx, name, salt, data) VALUES (1, 'extra', x'00', x'00')`)
+			execSQL(t, db, `INSERT INTO bodies(idx, name, salt, data) VALUES (1, 'extra', x'00', x'00')`)
 		}, []wantFailure{{"commitment", 1, false}}},
 		{"two leaf rows swapped", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `UPDATE leaves SET idx = -1 WHERE idx = 3`)
-			exec(t, db, `UPDATE leaves SET idx = 3 WHERE idx = 4`)
-			exec(t, db, `UPDATE leaves SET idx = 4 WHERE idx = -1`)
+			execSQL(t, db, `UPDATE leaves SET idx = -1 WHERE idx = 3`)
+			execSQL(t, db, `UPDATE leaves SET idx = 3 WHERE idx = 4`)
+			execSQL(t, db, `UPDATE leaves SET idx = 4 WHERE idx = -1`)
 		}, []wantFailure{{"tile", -1, false}, {"checkpoint", -1, false}, {"commitment", 3, false}, {"commitment", 4, false}}},
 		{"tail truncated", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM leaves WHERE idx >= 290`)
+			execSQL(t, db, `DELETE FROM leaves WHERE idx >= 290`)
 		}, []wantFailure{{"checkpoint", -1, false}, {"tile", -1, false}}},
 		{"tail truncated with its bodies and checkpoints", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM leaves WHERE idx >= 290`)
-			exec(t, db, `DELETE FROM bodies WHERE idx >= 290`)
-			exec(t, db, `DELETE FROM checkpoints WHERE size > 290`)
+			execSQL(t, db, `DELETE FROM leaves WHERE idx >= 290`)
+			execSQL(t, db, `DELETE FROM bodies WHERE idx >= 290`)
+			execSQL(t, db, `DELETE FROM checkpoints WHERE size > 290`)
 		}, []wantFailure{{"tile", -1, false}}},
 		{"checkpoint signature corrupted", func(t *testing.T, db *sql.DB) {
 			n := blob(t, db, `SELECT note FROM checkpoints WHERE size = ?`, latest)
-			exec(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, flipByte(n, len(n)-10), latest)
+			execSQL(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, flipByte(n, len(n)-10), latest)
 		}, []wantFailure{{"checkpoint", -1, false}}},
 		{"checkpoint text changed", func(t *testing.T, db *sql.DB) {
 			n := blob(t, db, `SELECT note FROM checkpoints WHERE size = ?`, latest)
-			exec(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`,
+			execSQL(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`,
 				mustReplace(t, n, fmt.Sprintf("\n%d\n", latest), fmt.Sprintf("\n%d\n", latest+1)), latest)
 		}, []wantFailure{{"checkpoint", -1, false}}},
 		{"checkpoint moved to another size", func(t *testing.T, db *sql.DB) {
 			n := blob(t, db, `SELECT note FROM checkpoints WHERE size = ?`, older)
-			exec(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, n, latest)
+			execSQL(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, n, latest)
 		}, []wantFailure{{"checkpoint", -1, false}}},
 		{"checkpoint replaced by one signed with another key of the same name", func(t *testing.T, db *sql.DB) {
 			signer := newSigner(t, base.origin)
@@ -275,25 +275,25 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			exec(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, n, latest)
+			execSQL(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, n, latest)
 		}, []wantFailure{{"checkpoint", -1, false}}},
 		{"every checkpoint deleted", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM checkpoints`)
+			execSQL(t, db, `DELETE FROM checkpoints`)
 		}, []wantFailure{{"checkpoint", -1, false}}},
 		{"full tile edited", func(t *testing.T, db *sql.DB) {
 			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = 0 AND idx = 0`)
-			exec(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 0`, flipByte(h, 100))
+			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 0`, flipByte(h, 100))
 		}, []wantFailure{{"tile", -1, false}}},
 		{"edge tile edited", func(t *testing.T, db *sql.DB) {
 			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = 0 AND idx = 1`)
-			exec(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1`, flipByte(h, 0))
+			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1`, flipByte(h, 0))
 		}, []wantFailure{{"tile", -1, false}}},
 		{"upper level tile edited", func(t *testing.T, db *sql.DB) {
 			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = 1 AND idx = 0`)
-			exec(t, db, `UPDATE tiles SET hashes = ? WHERE level = 1 AND idx = 0`, flipByte(h, 31))
+			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = 1 AND idx = 0`, flipByte(h, 31))
 		}, []wantFailure{{"tile", -1, false}}},
 		{"tile deleted", func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM tiles WHERE level = 0 AND idx = 0`)
+			execSQL(t, db, `DELETE FROM tiles WHERE level = 0 AND idx = 0`)
 		}, []wantFailure{{"tile", -1, false}}},
 	}
 	for _, tt := range tests {
@@ -384,10 +384,10 @@ func forgery(t *testing.T, base tamperBase) (string, string) {
 
 	n := eventN(t, 5, leaves[5])
 	leaves[5] = mustReplace(t, leaves[5], fmt.Sprintf(`"n":%d`, n), `"n":555555`)
-	exec(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, leaves[5])
-	exec(t, db, `DELETE FROM tiles`)
+	execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, leaves[5])
+	execSQL(t, db, `DELETE FROM tiles`)
 	for id, h := range computeTiles(leaves) {
-		exec(t, db, `INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)`, id.Level, id.Index, h)
+		execSQL(t, db, `INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)`, id.Level, id.Index, h)
 	}
 	skey, vkey, err := note.GenerateKey(rand.Reader, base.origin)
 	if err != nil {
@@ -403,7 +403,7 @@ func forgery(t *testing.T, base tamperBase) (string, string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exec(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, signed, size)
+		execSQL(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, signed, size)
 	}
 	db.Close()
 	return dir, vkey
@@ -431,7 +431,7 @@ func TestVerifyCatchesTreeResignedWithAnotherKey(t *testing.T) {
 	t.Run("recorded key replaced, original key pinned", func(t *testing.T) {
 		dir, forgedKey := forgery(t, base)
 		db := rawDB(t, dir)
-		exec(t, db, `UPDATE meta SET value = ? WHERE key = 'verifier_key'`, forgedKey)
+		execSQL(t, db, `UPDATE meta SET value = ? WHERE key = 'verifier_key'`, forgedKey)
 		db.Close()
 		// The forgery is complete: against its own key it verifies, which is
 		// why an auditor pins the key they got from the log's operator.
@@ -467,7 +467,7 @@ func TestVerifyNamesTheEditedLeaf(t *testing.T) {
 	db := rawDB(t, dir)
 	leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 5`)
 	n := eventN(t, 5, leaf)
-	exec(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, fmt.Sprintf(`"n":%d`, n), fmt.Sprintf(`"n":%d`, n^1)))
+	execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, fmt.Sprintf(`"n":%d`, n), fmt.Sprintf(`"n":%d`, n^1)))
 	db.Close()
 	st := reopenStore(t, dir)
 	rep := verifyStore(t, st, base.vkey)
@@ -484,7 +484,7 @@ func TestVerifyReportsAGapOnce(t *testing.T) {
 	base := buildTamperBase(t)
 	dir := copyDataDir(t, base.dir)
 	db := rawDB(t, dir)
-	exec(t, db, `DELETE FROM leaves WHERE idx = 100`)
+	execSQL(t, db, `DELETE FROM leaves WHERE idx = 100`)
 	db.Close()
 	st := reopenStore(t, dir)
 	rep := verifyStore(t, st, base.vkey)
@@ -514,7 +514,7 @@ func TestNewRefusesTamperedStore(t *testing.T) {
 			dir := copyDataDir(t, base.dir)
 			db := rawDB(t, dir)
 			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = 0 AND idx = 1`)
-			exec(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1`, flipByte(h, 0))
+			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1`, flipByte(h, 0))
 			return dir
 		}},
 		{"leaf rewritten, tiles recomputed, checkpoints re-signed by another key", func(t *testing.T) string {
@@ -523,7 +523,7 @@ func TestNewRefusesTamperedStore(t *testing.T) {
 		}},
 		{"leaf rewritten, tiles recomputed, checkpoints deleted", func(t *testing.T) string {
 			dir, _ := forgery(t, base)
-			exec(t, rawDB(t, dir), `DELETE FROM checkpoints`)
+			execSQL(t, rawDB(t, dir), `DELETE FROM checkpoints`)
 			return dir
 		}},
 	}

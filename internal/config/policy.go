@@ -13,6 +13,11 @@ type PolicyConfig struct {
 	Engine string `yaml:"engine"`
 	// Timeout bounds one evaluation; past it the decision is deny.
 	Timeout time.Duration `yaml:"timeout"`
+	// ShadowDir is a candidate bundle evaluated beside the active one; its
+	// disagreements are recorded, never enforced. Empty means no shadow.
+	ShadowDir string `yaml:"shadow_dir"`
+	// ShadowEngine is the candidate's engine, like Engine.
+	ShadowEngine string `yaml:"shadow_engine"`
 }
 
 // DefaultPolicy returns the policy defaults.
@@ -22,10 +27,15 @@ func DefaultPolicy() PolicyConfig {
 
 // Validate reports a policy setting that cannot work.
 func (p PolicyConfig) Validate() error {
-	switch p.Engine {
-	case "", "rego", "cedar":
-	default:
-		return fmt.Errorf("policy.engine %q: want rego or cedar", p.Engine)
+	for name, e := range map[string]string{"policy.engine": p.Engine, "policy.shadow_engine": p.ShadowEngine} {
+		switch e {
+		case "", "rego", "cedar":
+		default:
+			return fmt.Errorf("%s %q: want rego or cedar", name, e)
+		}
+	}
+	if p.ShadowEngine != "" && p.ShadowDir == "" {
+		return fmt.Errorf("policy.shadow_engine is set but policy.shadow_dir is empty")
 	}
 	if p.Timeout <= 0 {
 		return fmt.Errorf("policy.timeout %s: must be positive", p.Timeout)

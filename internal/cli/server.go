@@ -20,6 +20,7 @@ func serverCommand() *command {
 		cf := addConfigFlags(fs)
 		cf.stringFlag("listen", "listen `address` HOST:PORT (default 127.0.0.1:7780)", func(c *config.Config) *string { return &c.Listen })
 		cf.stringFlag("environment", "runtime environment `name` policy sees (default dev)", func(c *config.Config) *string { return &c.Environment })
+		cf.stringFlag("policy", "policy bundle `dir` (.rego or .cedar files); default: the embedded pack", func(c *config.Config) *string { return &c.Policy.Dir })
 		cf.boolFlag("dev", "trust the local dev identity issuer (creates it if needed); never in production", func(c *config.Config) *bool { return &c.Dev })
 		cf.stringFlag("log-level", "operational log `level`: debug, info, warn, error", func(c *config.Config) *string { return &c.Log.Level })
 		cf.stringFlag("log-format", "operational log `format`: json or text", func(c *config.Config) *string { return &c.Log.Format })

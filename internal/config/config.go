@@ -116,6 +116,9 @@ func (c *Config) envVars() map[string]any {
 		"WRIT_TLS_KEY_FILE":               &c.TLS.KeyFile,
 		"WRIT_POLICY_DIR":                 &c.Policy.Dir,
 		"WRIT_POLICY_ENGINE":              &c.Policy.Engine,
+		"WRIT_POLICY_TIMEOUT":             &c.Policy.Timeout,
+		"WRIT_POLICY_SHADOW_DIR":          &c.Policy.ShadowDir,
+		"WRIT_POLICY_SHADOW_ENGINE":       &c.Policy.ShadowEngine,
 	}
 }
 

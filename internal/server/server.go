@@ -10,13 +10,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
 )
 
 // Server is a running writ server.
@@ -26,6 +31,7 @@ type Server struct {
 	dir    *datadir.Dir
 	ledger *ledger.Ledger
 	auth   *identity.Authenticator
+	policy *policy.Policy
 	http   *http.Server
 	ln     net.Listener
 
@@ -62,9 +68,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Dev: cfg.Dev, DataDir: cfg.DataDir, Recorder: s.ledger, Logger: log.With("component", "identity"),
 	})
 	if err != nil {
-		s.ledger.Close(ctx)
-		dir.Close()
+		s.closeParts(ctx)
 		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if err := s.openPolicy(ctx); err != nil {
+		s.closeParts(ctx)
+		return nil, err
 	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -92,9 +101,46 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	return s, nil
 }
 
+// openPolicy loads the policy bundle (or the embedded default pack), keeping
+// every version's sources under <data-dir>/policies, and watches the bundle
+// for changes.
+func (s *Server) openPolicy(ctx context.Context) error {
+	sources, err := policy.NewDirStore(filepath.Join(s.cfg.DataDir, "policies"))
+	if err != nil {
+		return fmt.Errorf("policy sources: %w", err)
+	}
+	s.policy, err = policy.New(ctx, policy.Config{
+		Dir: s.cfg.Policy.Dir, Engine: s.cfg.Policy.Engine, Timeout: s.cfg.Policy.Timeout,
+		ShadowDir: s.cfg.Policy.ShadowDir, ShadowEngine: s.cfg.Policy.ShadowEngine,
+		Recorder: s.ledger, Sources: sources, Logger: s.log.With("component", "policy"),
+	})
+	if err != nil {
+		return fmt.Errorf("loading policy: %w", err)
+	}
+	if err := s.policy.Watch(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("watching policy bundle: %w", err)
+	}
+	s.log.Info("policy active", "version", s.policy.Version(), "dir", s.cfg.Policy.Dir)
+	return nil
+}
+
+// Reload reloads the policy bundle, as SIGHUP does. A bundle that fails to
+// compile is rejected and the active one stays.
+func (s *Server) Reload(ctx context.Context) error {
+	return s.policy.Reload(ctx)
+}
+
 // closeParts releases what New opened, in reverse order.
 func (s *Server) closeParts(ctx context.Context) error {
-	return errors.Join(s.auth.Close(), s.ledger.Close(ctx), s.dir.Close())
+	var errs []error
+	if s.policy != nil {
+		errs = append(errs, s.policy.Close())
+	}
+	if s.auth != nil {
+		errs = append(errs, s.auth.Close())
+	}
+	errs = append(errs, s.ledger.Close(ctx), s.dir.Close())
+	return errors.Join(errs...)
 }
 
 // Addr returns the address the server listens on.
@@ -116,10 +162,24 @@ func (s *Server) Serve(ctx context.Context) error {
 		"origin", s.dir.Origin, "verifier_key", s.dir.VerifierKey, "environment", s.cfg.Environment)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case serveErr = <-errc:
+			break wait
+		case <-hup:
+			if err := s.Reload(ctx); err != nil {
+				s.log.Error("policy reload on SIGHUP rejected; the active policy stays", "err", err, "version", s.policy.Version())
+			} else {
+				s.log.Info("policy reloaded on SIGHUP", "version", s.policy.Version())
+			}
+		}
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// TestMain lets the test binary run as the writ command inside scripts, the
+// way cmd/writ does: interrupts cancel the context so that a backgrounded
+// server shuts down gracefully on `kill -INT`.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"writ": func() {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			code := Main(ctx, os.Args[1:], StdIO())
+			stop()
+			os.Exit(code)
+		},
+	})
+}
+
+// TestScripts runs the CLI scenarios in testdata/script. Each script gets a
+// free loopback port in $PORT for a server it may start in the background.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(env *testscript.Env) error {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			env.Setenv("PORT", port)
+			for _, k := range []string{"WRIT_CONFIG", "WRIT_DATA_DIR", "WRIT_TOKEN", "WRIT_LISTEN"} {
+				env.Setenv(k, "")
+			}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitready": cmdWaitReady,
+			"envfile":   cmdEnvFile,
+		},
+	})
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	return port, err
+}
+
+// cmdWaitReady waits until GET URL/readyz answers 200 (up to 20 seconds).
+//
+//	waitready URL
+func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitready URL")
+	}
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := c.Get(strings.TrimRight(args[0], "/") + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("%s not ready after 20s: %s", args[0], last)
+}
+
+// cmdEnvFile sets an environment variable to a file's contents, trimmed;
+// with `cp stdout FILE` it carries one command's output into the next.
+//
+//	envfile NAME FILE
+func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile NAME FILE")
+	}
+	v := strings.TrimSpace(ts.ReadFile(args[1]))
+	if v == "" {
+		ts.Fatalf("%s is empty", args[1])
+	}
+	ts.Setenv(args[0], v)
+}
+
+// TestFlagHelpPrintedOnce checks that --help prints a command's usage once.
+func TestFlagHelpPrintedOnce(t *testing.T) {
+	t.Skip("BUG: flag.FlagSet.Parse calls fs.Usage on -h/--help and parseFlags calls it again, so usage prints twice")
+	out, errs, code := runWrit(t, "ledger", "verify", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if n := strings.Count(out, "Usage: writ ledger verify"); n != 1 {
+		t.Errorf("usage printed %d times:\n%s", n, out)
+	}
+}
+
+// TestFlagErrorKeepsStdoutClean checks that a flag mistake writes only the
+// error and hint, on stderr: stdout of a failed command stays empty, so a
+// pipeline never takes usage text for output.
+func TestFlagErrorKeepsStdoutClean(t *testing.T) {
+	t.Skip("BUG: on a bad flag, flag.FlagSet.Parse calls fs.Usage, which newFlags points at stdout")
+	for _, args := range [][]string{
+		{"ledger", "verify", "--bogus"},
+		{"ledger", "append", "--concurrency", "x"},
+		{"server", "--nope"},
+	} {
+		out, errs, code := runWrit(t, args...)
+		if code != 2 || out != "" || !strings.HasPrefix(errs, "writ: error: ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, empty stdout, an error", args, code, out, errs)
+		}
+	}
+}
+
+// TestExitStatus pins the exit-status contract: 0 success, 1 failure, 2
+// usage mistake.
+func TestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"version"}, 0},
+		{[]string{"help"}, 0},
+		{[]string{}, 2},
+		{[]string{"frobnicate"}, 2},
+		{[]string{"ledger", "frobnicate"}, 2},
+		{[]string{"ledger", "proof"}, 2},
+		{[]string{"ledger", "proof", "-1", "--data-dir", dir}, 2},
+		{[]string{"ledger", "proof", "01", "--data-dir", dir}, 2},
+		{[]string{"ledger", "verify", "-o", "yaml", "--data-dir", dir}, 2},
+		{[]string{"ledger", "verify", "extra", "--data-dir", dir}, 2},
+		{[]string{"ledger", "erase", "0", "out", "--data-dir", dir}, 2},
+		{[]string{"ledger", "append", "--concurrency", "0", "--data-dir", dir}, 2},
+		{[]string{"ledger", "verify", "--data-dir", dir + "/missing"}, 1},
+		{[]string{"ledger", "key", "--data-dir", dir + "/missing"}, 1},
+	}
+	for _, tt := range tests {
+		out, errs, code := runWrit(t, tt.args...)
+		if code != tt.code {
+			t.Errorf("writ %s: exit %d, want %d; stdout %q stderr %q", strings.Join(tt.args, " "), code, tt.code, out, errs)
+			continue
+		}
+		if code != 0 && !strings.Contains(errs, "writ: error: ") {
+			t.Errorf("writ %s: exit %d without an error line: %q", strings.Join(tt.args, " "), code, errs)
+		}
+	}
+	if _, errs, _ := runWrit(t, "ledger", "verify", "--data-dir", dir+"/missing"); !strings.Contains(errs, "writ: hint: ") {
+		t.Errorf("a missing data directory gives no hint: %q", errs)
+	}
+}
+
+// runWritIn runs the CLI in process with stdin.
+func runWritIn(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb strings.Builder
+	code = Main(context.Background(), args, IO{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	return out.String(), errb.String(), code
+}
+
+// ledgerTaskIDs reads the task IDs of every event in a data directory, in
+// index order.
+func ledgerTaskIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	d, err := datadir.Open(context.Background(), dir, datadir.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var ids []string
+	err = d.Store.ScanLeaves(context.Background(), 0, func(i uint64, leaf []byte) error {
+		e, err := ledger.ParseLeaf(i, leaf)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, e.Event.TaskID)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestAppendStopsAtBadLine checks the promise of `writ ledger append`: when a
+// line fails, the lines before it were appended and nothing after it was,
+// so the user can fix that line and resume from it.
+func TestAppendStopsAtBadLine(t *testing.T) {
+	t.Skip("BUG: appendStream starts appends for lines after a failing one before it sees the failure, and they commit; the error says they were not appended")
+	var in strings.Builder
+	for i := range 200 {
+		typ := "import.ok"
+		if i == 100 {
+			typ = "nope"
+		}
+		fmt.Fprintf(&in, "{\"type\":%q,\"task_id\":\"%d\"}\n", typ, i)
+	}
+	for _, conc := range []string{"1", "64"} {
+		t.Run("concurrency="+conc, func(t *testing.T) {
+			dir := t.TempDir()
+			out, errs, code := runWritIn(t, in.String(), "ledger", "append", "--data-dir", dir, "--concurrency", conc)
+			if code != 1 || !strings.Contains(errs, "writ: error: line 101: ") {
+				t.Fatalf("exit %d, stderr %q; want exit 1 at line 101", code, errs)
+			}
+			if n := strings.Count(out, "\n"); n != 100 {
+				t.Errorf("printed %d indexes, want 100", n)
+			}
+			var after []int
+			for _, id := range ledgerTaskIDs(t, dir) {
+				if n, err := strconv.Atoi(id); err == nil && n > 100 {
+					after = append(after, n+1)
+				}
+			}
+			if len(after) > 0 {
+				t.Errorf("%d lines after the failing line 101 were appended, such as line %d", len(after), after[0])
+			}
+		})
+	}
+}
+
+// TestAppendConcurrencyOneKeepsOrder checks that --concurrency 1 appends one
+// event at a time, so the ledger holds them in input order.
+func TestAppendConcurrencyOneKeepsOrder(t *testing.T) {
+	t.Skip("BUG: appendStream lets --concurrency N have N+1 appends in flight (the reader starts one more while the writer waits), so with 1 events can commit out of input order")
+	var in strings.Builder
+	var want []string
+	for i := range 300 {
+		id := strconv.Itoa(i)
+		want = append(want, id)
+		fmt.Fprintf(&in, "{\"type\":\"import.ok\",\"task_id\":%q}\n", id)
+	}
+	dir := t.TempDir()
+	if _, errs, code := runWritIn(t, in.String(), "ledger", "append", "--data-dir", dir, "--concurrency", "1"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got []string
+	for _, id := range ledgerTaskIDs(t, dir) {
+		if id != "" {
+			got = append(got, id)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ledger order differs from input order (-input +ledger):\n%s", diff)
+	}
+}

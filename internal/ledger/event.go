@@ -114,6 +114,8 @@ func Types() []string {
 type ValidationError struct {
 	Field  string
 	Reason string
+	// Item is the position of the offending event in an AppendAll call.
+	Item int
 }
 
 func (e *ValidationError) Error() string {

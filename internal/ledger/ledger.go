@@ -78,16 +78,21 @@ type Ledger struct {
 	haveCP   bool   // whether any checkpoint is stored
 }
 
+// request is one caller's events, committed contiguously and in order.
 type request struct {
+	entries []pendingEntry
+	erase   []BodyRef
+	reply   chan result
+}
+
+type pendingEntry struct {
 	leaf   []byte
 	hash   []byte
 	bodies []Body
-	erase  []BodyRef
-	reply  chan result
 }
 
 type result struct {
-	index uint64
+	first uint64 // index of the request's first event
 	err   error
 }
 
@@ -165,18 +170,36 @@ func (l *Ledger) Origin() string { return l.origin }
 // ErrClosed, ErrUnavailable, or ctx's error (the event may or may not have
 // been committed).
 func (l *Ledger) Append(ctx context.Context, e Event) (uint64, error) {
-	return l.append(ctx, e, nil)
+	return l.append(ctx, []Event{e}, nil)
 }
 
-func (l *Ledger) append(ctx context.Context, e Event, erase []BodyRef) (uint64, error) {
-	if e.Time.IsZero() {
-		e.Time = l.cfg.Now()
+// AppendAll commits events durably at consecutive indexes, in order, in one
+// transaction, and returns the index of the first. If any event is invalid,
+// none is written and the *ValidationError's Item says which.
+func (l *Ledger) AppendAll(ctx context.Context, events []Event) (uint64, error) {
+	if len(events) == 0 {
+		return 0, &ValidationError{Reason: "no events"}
 	}
-	leaf, bodies, err := encode(&e, l.lim)
-	if err != nil {
-		return 0, err
+	return l.append(ctx, events, nil)
+}
+
+func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (uint64, error) {
+	r := &request{entries: make([]pendingEntry, len(events)), erase: erase, reply: make(chan result, 1)}
+	now := l.cfg.Now()
+	for i := range events {
+		e := &events[i]
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		leaf, bodies, err := encode(e, l.lim)
+		if err != nil {
+			if ve, ok := err.(*ValidationError); ok && len(events) > 1 {
+				ve.Item = i
+			}
+			return 0, err
+		}
+		r.entries[i] = pendingEntry{leaf: leaf, hash: LeafHash(leaf), bodies: bodies}
 	}
-	r := &request{leaf: leaf, hash: LeafHash(leaf), bodies: bodies, erase: erase, reply: make(chan result, 1)}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -191,7 +214,7 @@ func (l *Ledger) append(ctx context.Context, e Event, erase []BodyRef) (uint64, 
 	l.mu.RUnlock()
 	select {
 	case res := <-r.reply:
-		return res.index, res.err
+		return res.first, res.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}

@@ -29,14 +29,16 @@ func (l *Ledger) run() {
 				return
 			}
 			batch = append(batch[:0], r)
+			n := len(r.entries)
 		drain:
-			for len(batch) < l.cfg.MaxBatch {
+			for n < l.cfg.MaxBatch {
 				select {
 				case r, ok := <-l.reqs:
 					if !ok {
 						break drain
 					}
 					batch = append(batch, r)
+					n += len(r.entries)
 				default:
 					break drain
 				}
@@ -82,8 +84,9 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 		}
 		return
 	}
-	for i, r := range reqs {
-		r.reply <- result{index: start + uint64(i)}
+	for _, r := range reqs {
+		r.reply <- result{first: start}
+		start += uint64(len(r.entries))
 	}
 }
 
@@ -91,16 +94,19 @@ func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error)
 	saved := l.tree.clone()
 	start := l.tree.size()
 	b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
-	for i, r := range reqs {
-		idx := start + uint64(i)
-		if err := l.tree.appendLeafHash(r.hash); err != nil {
-			l.tree = saved
-			return 0, err
-		}
-		b.Leaves = append(b.Leaves, r.leaf)
-		for _, body := range r.bodies {
-			body.Index = idx
-			b.Bodies = append(b.Bodies, body)
+	idx := start
+	for _, r := range reqs {
+		for _, e := range r.entries {
+			if err := l.tree.appendLeafHash(e.hash); err != nil {
+				l.tree = saved
+				return 0, err
+			}
+			b.Leaves = append(b.Leaves, e.leaf)
+			for _, body := range e.bodies {
+				body.Index = idx
+				b.Bodies = append(b.Bodies, body)
+			}
+			idx++
 		}
 		b.Erase = append(b.Erase, r.erase...)
 	}

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -61,23 +63,61 @@ func (s *Server) ledgerTile(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
-// appendEvent appends one event: POST /v1/ledger/events with an api.Event.
+// maxAppendEvents bounds the events in one NDJSON append request.
+const maxAppendEvents = 4096
+
+// appendEvent appends events: POST /v1/ledger/events with one api.Event, or
+// with Content-Type application/x-ndjson and one event per line, committed
+// together at consecutive indexes in line order (all or none).
 func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r, ledger.MaxInputBytes)
 	if !ok {
 		return
 	}
-	ev, err := ledger.DecodeEvent(body)
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-ndjson") {
+		ev, err := ledger.DecodeEvent(body)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		idx, err := s.ledger.Append(r.Context(), ev)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, api.Appended{Index: idx})
+		return
+	}
+	var events []ledger.Event
+	var lineOf []int // request line of each event
+	for i, line := range bytes.Split(body, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if len(events) == maxAppendEvents {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("more than %d events in one request", maxAppendEvents))
+			return
+		}
+		ev, err := ledger.DecodeEvent(line)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: "invalid_event", Detail: err.Error(), Line: i + 1})
+			return
+		}
+		events = append(events, ev)
+		lineOf = append(lineOf, i+1)
+	}
+	first, err := s.ledger.AppendAll(r.Context(), events)
+	var ve *ledger.ValidationError
+	if errors.As(err, &ve) && ve.Item < len(lineOf) {
+		n := lineOf[ve.Item]
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: "invalid_event", Detail: err.Error(), Line: n})
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	idx, err := s.ledger.Append(r.Context(), ev)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, api.Appended{Index: idx})
+	writeJSON(w, http.StatusCreated, api.AppendedAll{First: first, Count: len(events)})
 }
 
 // eraseBody erases one payload body: POST /v1/ledger/erasures.

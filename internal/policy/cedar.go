@@ -40,19 +40,13 @@ const (
 	cedarToolType   = types.EntityType("Tool")
 )
 
-// cedarPolicy is a compiled policy with its annotations read once.
-type cedarPolicy struct {
-	id     string
-	reason string
-	oblig  Obligations
-}
 
 type cedarEngine struct {
 	// permits and hard forbids decide allow or deny; soft forbids, evaluated
 	// only when the first set allows, turn an allow into require_approval.
 	decide   cedar.PolicyMap
 	soft     cedar.PolicyMap
-	meta     map[cedar.PolicyID]*cedarPolicy
+	meta     map[cedar.PolicyID]*ruleMatch
 	entities types.EntityMap
 	// members are the context members the policies read; nil means all.
 	members map[string]bool
@@ -62,7 +56,7 @@ func compileCedar(src Sources) (*cedarEngine, error) {
 	e := &cedarEngine{
 		decide:   cedar.PolicyMap{},
 		soft:     cedar.PolicyMap{},
-		meta:     map[cedar.PolicyID]*cedarPolicy{},
+		meta:     map[cedar.PolicyID]*ruleMatch{},
 		entities: types.EntityMap{},
 	}
 	var validator *validate.Validator
@@ -121,7 +115,7 @@ func (e *cedarEngine) add(file string, i int, p *cedar.Policy, v *validate.Valid
 	ann := p.Annotations()
 	pos := p.Position()
 	where := fmt.Sprintf("%s:%d", file, pos.Line)
-	m := &cedarPolicy{id: string(ann[annID]), reason: string(ann[annReason])}
+	m := &ruleMatch{id: string(ann[annID]), reason: string(ann[annReason])}
 	if m.id == "" {
 		m.id = fmt.Sprintf("%s#%d", file, i)
 	}
@@ -148,7 +142,7 @@ func (e *cedarEngine) add(file string, i int, p *cedar.Policy, v *validate.Valid
 		return fmt.Errorf("%s: policy %s: @effect(%q): only a forbid may carry @effect(\"require_approval\")", where, m.id, eff)
 	}
 	if p.Effect() == cedar.Forbid && m.reason == "" {
-		m.reason = "forbidden by policy " + m.id
+		m.reason = defaultReason(m.id)
 	}
 	return nil
 }
@@ -187,32 +181,28 @@ func cedarObligations(ann cedar.Annotations) (Obligations, error) {
 }
 
 // Eval implements Engine. Cedar has no cancellation; its evaluation is
-// bounded by the policy text, and the caller discards a late answer.
+// bounded by the policy text, and the caller discards a late answer. The
+// satisfied policies are folded by foldMatches, as Rego's rules are: hard
+// forbids deny, permits allow, and soft forbids (evaluated only when the
+// request would be allowed) ask for approval.
 func (e *cedarEngine) Eval(_ context.Context, in *Input) (Result, error) {
 	req := cedarRequest(in, e.members)
 	dec, diag := cedar.Authorize(e.decide, e.entities, req)
 	if err := e.forbidErrors(diag); err != nil {
 		return Result{}, err
 	}
-	var r Result
+	var denyBuf, permitBuf, softBuf [8]ruleMatch
+	deny, permit, soft := denyBuf[:0], permitBuf[:0], softBuf[:0]
 	if dec == cedar.Deny {
-		r.Effect = Deny
+		// The reasons of a deny are the satisfied forbids (none when no
+		// permit was satisfied).
 		for _, d := range diag.Reasons {
-			m := e.meta[d.PolicyID]
-			r.Reasons = append(r.Reasons, m.reason)
-			r.PolicyIDs = append(r.PolicyIDs, m.id)
+			deny = append(deny, *e.meta[d.PolicyID])
 		}
-		if len(r.Reasons) == 0 {
-			r.Reasons = []string{"no policy permits this request"}
-		}
-		r.normalize()
-		return r, nil
+		return foldMatches(deny, nil, nil), nil
 	}
-	r.Effect = Allow
 	for _, d := range diag.Reasons {
-		m := e.meta[d.PolicyID]
-		r.PolicyIDs = append(r.PolicyIDs, m.id)
-		r.Obligations.merge(m.oblig)
+		permit = append(permit, *e.meta[d.PolicyID])
 	}
 	if len(e.soft) > 0 {
 		_, sdiag := cedar.Authorize(e.soft, e.entities, req)
@@ -220,18 +210,10 @@ func (e *cedarEngine) Eval(_ context.Context, in *Input) (Result, error) {
 			return Result{}, err
 		}
 		for _, d := range sdiag.Reasons {
-			m := e.meta[d.PolicyID]
-			r.Effect = RequireApproval
-			r.Reasons = append(r.Reasons, m.reason)
-			r.PolicyIDs = append(r.PolicyIDs, m.id)
-			r.Obligations.merge(m.oblig)
+			soft = append(soft, *e.meta[d.PolicyID])
 		}
 	}
-	if r.Effect == RequireApproval && r.Obligations.Approvals == 0 {
-		r.Obligations.Approvals = 1
-	}
-	r.normalize()
-	return r, nil
+	return foldMatches(nil, soft, permit), nil
 }
 
 // forbidErrors fails the evaluation when a forbid policy could not be

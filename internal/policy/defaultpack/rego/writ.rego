@@ -1,27 +1,24 @@
 # writ default policy pack (Rego).
 #
-# Each rule adds an entry to one of three sets; `decision` folds them:
+# Each rule adds an entry to one of three sets, and `decision` hands the
+# sets to writ, which folds them exactly as it folds the Cedar pack's
+# policies (docs/policy.md, "Writing Rego policies"):
 #   deny      {id, reason}               any entry denies
 #   approval  {id, reason, obligations}  turns an allow into require_approval
 #   permit    {id, obligations}          at least one is needed to allow
 # The Go side computes input.derived (scope matches, data class levels,
-# delegation narrowing, ttl_seconds); see docs/policy.md. The Cedar pack in
-# ../cedar decides exactly the same way.
+# delegation narrowing, ttl_seconds). Rules test input.point first and read
+# input directly, with constant heads, so that OPA's rule index skips the
+# rules of other points and nothing is built but the entries that match.
+# The Cedar pack in ../cedar decides exactly the same way.
 package writ
 
-env := input.request.environment
+decision := {"deny": deny, "approval": approval, "permit": permit}
 
-d := input.derived
-
-# TTL caps in seconds. Environments not listed get the prod cap.
-task_ttl_caps := {"dev": 28800, "staging": 7200, "prod": 3600}
-
-credential_ttl_caps := {"dev": 3600, "staging": 900, "prod": 300}
-
+# TTL caps, in seconds: dev 8h, staging 2h, prod and environments not
+# listed 1h for tasks; dev 1h, staging 15m, prod and others 5m for
+# credentials. Redacted fields: arguments.password, .secret and .token.
 listed_envs := {"dev", "staging"}
-
-# Fields of tool arguments never stored in clear.
-redact_fields := ["arguments.password", "arguments.secret", "arguments.token"]
 
 # ---- every point ----------------------------------------------------------
 
@@ -33,41 +30,41 @@ deny contains {"id": "agent-suspended", "reason": "agent is suspended"} if {
 
 deny contains {"id": "task-environment-out-of-scope", "reason": "environment is not in the task scope"} if {
 	input.point == "task"
-	not d.environment_in_scope
+	not input.derived.environment_in_scope
 }
 
 deny contains {"id": "task-data-class-unknown", "reason": "unknown data class"} if {
 	input.point == "task"
-	not d.data_class_known
+	not input.derived.data_class_known
 }
 
 deny contains {"id": "task-delegation-widens", "reason": "delegated scope is not within the parent's scope"} if {
 	input.point == "task"
-	d.delegated
-	not d.narrows_parent
+	input.derived.delegated
+	not input.derived.narrows_parent
 }
 
 deny contains {"id": "task-ttl-invalid", "reason": "task ttl is not a positive duration"} if {
 	input.point == "task"
-	not d.ttl_valid
+	not input.derived.ttl_valid
 }
 
 deny contains {"id": "task-ttl-cap-dev", "reason": "task ttl exceeds the 8h cap for dev"} if {
 	input.point == "task"
-	env == "dev"
-	d.ttl_seconds > task_ttl_caps.dev
+	input.request.environment == "dev"
+	input.derived.ttl_seconds > 28800
 }
 
 deny contains {"id": "task-ttl-cap-staging", "reason": "task ttl exceeds the 2h cap for staging"} if {
 	input.point == "task"
-	env == "staging"
-	d.ttl_seconds > task_ttl_caps.staging
+	input.request.environment == "staging"
+	input.derived.ttl_seconds > 7200
 }
 
 deny contains {"id": "task-ttl-cap-prod", "reason": "task ttl exceeds the 1h cap for prod and unlisted environments"} if {
 	input.point == "task"
-	not env in listed_envs
-	d.ttl_seconds > task_ttl_caps.prod
+	input.derived.ttl_seconds > 3600
+	not input.request.environment in listed_envs
 }
 
 approval contains {
@@ -76,8 +73,8 @@ approval contains {
 	"obligations": {"approvals": 1},
 } if {
 	input.point == "task"
-	env == "prod"
-	d.ceiling_level == 2
+	input.request.environment == "prod"
+	input.derived.ceiling_level == 2
 }
 
 approval contains {
@@ -86,78 +83,78 @@ approval contains {
 	"obligations": {"approvals": 2},
 } if {
 	input.point == "task"
-	env == "prod"
-	d.ceiling_level >= 3
+	input.request.environment == "prod"
+	input.derived.ceiling_level >= 3
 }
 
-permit contains {"id": "task-ttl-dev", "obligations": {"max_ttl": task_ttl_caps.dev}} if {
+permit contains {"id": "task-ttl-dev", "obligations": {"max_ttl": 28800}} if {
 	input.point == "task"
-	env == "dev"
+	input.request.environment == "dev"
 }
 
-permit contains {"id": "task-ttl-staging", "obligations": {"max_ttl": task_ttl_caps.staging}} if {
+permit contains {"id": "task-ttl-staging", "obligations": {"max_ttl": 7200}} if {
 	input.point == "task"
-	env == "staging"
+	input.request.environment == "staging"
 }
 
-permit contains {"id": "task-ttl-prod", "obligations": {"max_ttl": task_ttl_caps.prod}} if {
+permit contains {"id": "task-ttl-prod", "obligations": {"max_ttl": 3600}} if {
 	input.point == "task"
-	not env in listed_envs
+	not input.request.environment in listed_envs
 }
 
 # ---- exchange: issuing a task credential ----------------------------------
 
 deny contains {"id": "exchange-environment-out-of-scope", "reason": "environment is not in the task scope"} if {
 	input.point == "exchange"
-	not d.environment_in_scope
+	not input.derived.environment_in_scope
 }
 
 deny contains {"id": "exchange-ttl-invalid", "reason": "credential ttl is not a positive duration"} if {
 	input.point == "exchange"
-	not d.ttl_valid
+	not input.derived.ttl_valid
 }
 
-permit contains {"id": "exchange-ttl-dev", "obligations": {"max_ttl": credential_ttl_caps.dev}} if {
+permit contains {"id": "exchange-ttl-dev", "obligations": {"max_ttl": 3600}} if {
 	input.point == "exchange"
-	env == "dev"
+	input.request.environment == "dev"
 }
 
-permit contains {"id": "exchange-ttl-staging", "obligations": {"max_ttl": credential_ttl_caps.staging}} if {
+permit contains {"id": "exchange-ttl-staging", "obligations": {"max_ttl": 900}} if {
 	input.point == "exchange"
-	env == "staging"
+	input.request.environment == "staging"
 }
 
-permit contains {"id": "exchange-ttl-prod", "obligations": {"max_ttl": credential_ttl_caps.prod}} if {
+permit contains {"id": "exchange-ttl-prod", "obligations": {"max_ttl": 300}} if {
 	input.point == "exchange"
-	not env in listed_envs
+	not input.request.environment in listed_envs
 }
 
 # ---- action: one tool call ----------------------------------------------------
 
 deny contains {"id": "action-tool-out-of-scope", "reason": "tool is not in the task scope"} if {
 	input.point == "action"
-	not d.tool_in_scope
+	not input.derived.tool_in_scope
 }
 
 deny contains {"id": "action-operation-out-of-scope", "reason": "operation is not in the task scope"} if {
 	input.point == "action"
-	not d.operation_in_scope
+	not input.derived.operation_in_scope
 }
 
 deny contains {"id": "action-environment-out-of-scope", "reason": "environment is not in the task scope"} if {
 	input.point == "action"
-	not d.environment_in_scope
+	not input.derived.environment_in_scope
 }
 
 deny contains {"id": "action-data-class-unknown", "reason": "unknown data class"} if {
 	input.point == "action"
-	not d.data_class_known
+	not input.derived.data_class_known
 }
 
 deny contains {"id": "action-data-class-above-ceiling", "reason": "data class is above the task's ceiling"} if {
 	input.point == "action"
-	d.data_class_known
-	d.data_class_level > d.ceiling_level
+	input.derived.data_class_known
+	input.derived.data_class_level > input.derived.ceiling_level
 }
 
 approval contains {
@@ -166,11 +163,17 @@ approval contains {
 	"obligations": {"approvals": 1},
 } if {
 	input.point == "action"
-	d.tool_in_scope
-	not d.resource_in_scope
+	input.derived.tool_in_scope
+	not input.derived.resource_in_scope
 }
 
-permit contains {"id": "action-allow", "obligations": {"redact": redact_fields, "record_output": true}} if {
+permit contains {
+	"id": "action-allow",
+	"obligations": {
+		"redact": ["arguments.password", "arguments.secret", "arguments.token"],
+		"record_output": true,
+	},
+} if {
 	input.point == "action"
 }
 
@@ -178,64 +181,9 @@ permit contains {"id": "action-allow", "obligations": {"redact": redact_fields, 
 
 deny contains {"id": "list-tool-out-of-scope", "reason": "tool is not in the task scope"} if {
 	input.point == "list"
-	not d.tool_in_scope
+	not input.derived.tool_in_scope
 }
 
-permit contains {"id": "list-visible", "obligations": {}} if {
+permit contains {"id": "list-visible"} if {
 	input.point == "list"
 }
-
-# ---- the decision -------------------------------------------------------------
-
-decision := {
-	"effect": "deny",
-	"reasons": [x.reason | some x in deny],
-	"policy_ids": [x.id | some x in deny],
-	"obligations": {},
-} if {
-	count(deny) > 0
-} else := {
-	"effect": "deny",
-	"reasons": ["no policy permits this request"],
-	"policy_ids": [],
-	"obligations": {},
-} if {
-	count(permit) == 0
-} else := {
-	"effect": "require_approval",
-	"reasons": [x.reason | some x in approval],
-	"policy_ids": [x.id | some x in (approval | permit)],
-	"obligations": merge(approval | permit),
-} if {
-	count(approval) > 0
-} else := {
-	"effect": "allow",
-	"reasons": [],
-	"policy_ids": [x.id | some x in permit],
-	"obligations": merge(permit),
-}
-
-# merge folds obligations: the smallest max_ttl, the most approvals, the
-# union of redactions, record_output true if any entry asks to record.
-merge(entries) := object.union_n([
-	ttl_part([t | some e in entries; t := e.obligations.max_ttl]),
-	approvals_part([n | some e in entries; n := e.obligations.approvals]),
-	redact_part({f | some e in entries; some f in e.obligations.redact}),
-	record_part([b | some e in entries; b := e.obligations.record_output]),
-])
-
-ttl_part(ts) := {"max_ttl": min(ts)} if count(ts) > 0
-
-else := {}
-
-approvals_part(ns) := {"approvals": max(ns)} if count(ns) > 0
-
-else := {}
-
-redact_part(fs) := {"redact": sort(fs)} if count(fs) > 0
-
-else := {}
-
-record_part(bs) := {"record_output": true in bs} if count(bs) > 0
-
-else := {}

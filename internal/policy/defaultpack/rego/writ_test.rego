@@ -24,65 +24,82 @@ req(point, env, derived) := {
 	"derived": object.union(ok, derived),
 }
 
+# matched gives the IDs of the rules that applied, by kind; writ folds the
+# entries themselves (tests.json checks the folded decisions).
+matched(d) := {
+	"deny": {e.id | some e in d.deny},
+	"approval": {e.id | some e in d.approval},
+	"permit": {e.id | some e in d.permit},
+}
+
+# obligation gives the value of obligation key in the entry with the ID id.
+obligation(d, id, key) := v if {
+	some kind in ["deny", "approval", "permit"]
+	some e in d[kind]
+	e.id == id
+	v := e.obligations[key]
+}
+
 test_action_in_scope_allowed if {
 	d := writ.decision with input as req("action", "dev", {})
-	d.effect == "allow"
-	d.obligations.record_output == true
+	matched(d) == {"deny": set(), "approval": set(), "permit": {"action-allow"}}
+	obligation(d, "action-allow", "record_output") == true
 }
 
 test_action_tool_out_of_scope_denied if {
 	d := writ.decision with input as req("action", "dev", {"tool_in_scope": false})
-	d.effect == "deny"
-	"tool is not in the task scope" in d.reasons
+	matched(d).deny == {"action-tool-out-of-scope"}
+	some e in d.deny
+	e.reason == "tool is not in the task scope"
 }
 
 test_action_resource_out_of_scope_steps_up if {
 	d := writ.decision with input as req("action", "dev", {"resource_in_scope": false})
-	d.effect == "require_approval"
-	d.obligations.approvals == 1
+	matched(d) == {"deny": set(), "approval": {"action-step-up"}, "permit": {"action-allow"}}
+	obligation(d, "action-step-up", "approvals") == 1
 }
 
 test_action_above_ceiling_denied if {
 	d := writ.decision with input as req("action", "dev", {"data_class_level": 3})
-	d.effect == "deny"
-	d.policy_ids == ["action-data-class-above-ceiling"]
+	matched(d).deny == {"action-data-class-above-ceiling"}
 }
 
 test_task_ttl_caps if {
 	over := writ.decision with input as req("task", "prod", {"ttl_seconds": 3601, "ceiling_level": 1})
-	over.effect == "deny"
+	matched(over).deny == {"task-ttl-cap-prod"}
 	at := writ.decision with input as req("task", "prod", {"ttl_seconds": 3600, "ceiling_level": 1})
-	at.effect == "allow"
+	matched(at) == {"deny": set(), "approval": set(), "permit": {"task-ttl-prod"}}
 	staging := writ.decision with input as req("task", "staging", {"ttl_seconds": 7200})
-	staging.obligations.max_ttl == 7200
+	obligation(staging, "task-ttl-staging", "max_ttl") == 7200
 	unlisted := writ.decision with input as req("task", "qa", {"ttl_seconds": 0, "ceiling_level": 1})
-	unlisted.obligations.max_ttl == 3600
+	matched(unlisted).permit == {"task-ttl-prod"}
+	obligation(unlisted, "task-ttl-prod", "max_ttl") == 3600
 }
 
 test_task_prod_restricted_needs_two if {
 	d := writ.decision with input as req("task", "prod", {"ceiling_level": 3})
-	d.effect == "require_approval"
-	d.obligations.approvals == 2
+	matched(d).approval == {"task-prod-restricted"}
+	obligation(d, "task-prod-restricted", "approvals") == 2
 }
 
 test_delegation_must_narrow if {
 	d := writ.decision with input as req("task", "dev", {"delegated": true, "narrows_parent": false})
-	d.effect == "deny"
+	matched(d).deny == {"task-delegation-widens"}
 }
 
 test_exchange_cap if {
 	d := writ.decision with input as req("exchange", "staging", {})
-	d.obligations.max_ttl == 900
+	matched(d).permit == {"exchange-ttl-staging"}
+	obligation(d, "exchange-ttl-staging", "max_ttl") == 900
 }
 
 test_suspended_agent_denied if {
 	d := writ.decision with input as req("list", "dev", {})
 		with data.agents as {"spiffe://example.org/agent/a": {"suspended": true}}
-	d.effect == "deny"
-	d.reasons == ["agent is suspended"]
+	matched(d).deny == {"agent-suspended"}
 }
 
 test_unknown_point_not_permitted if {
 	d := writ.decision with input as req("other", "dev", {})
-	d.reasons == ["no policy permits this request"]
+	matched(d) == {"deny": set(), "approval": set(), "permit": set()}
 }

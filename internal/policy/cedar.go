@@ -40,7 +40,6 @@ const (
 	cedarToolType   = types.EntityType("Tool")
 )
 
-
 type cedarEngine struct {
 	// permits and hard forbids decide allow or deny; soft forbids, evaluated
 	// only when the first set allows, turn an allow into require_approval.

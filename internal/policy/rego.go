@@ -27,6 +27,8 @@ const regoDataFile = "data.json"
 
 type regoEngine struct {
 	pq rego.PreparedEvalQuery
+	// members are the input members the modules read; nil means all.
+	members map[string]bool
 }
 
 // regoModules parses the bundle's policy modules (tests excluded unless
@@ -100,7 +102,7 @@ func compileRego(ctx context.Context, src Sources, strict bool) (*regoEngine, er
 	if err != nil {
 		return nil, err
 	}
-	return &regoEngine{pq: pq}, nil
+	return &regoEngine{pq: pq, members: regoInputMembers(mods)}, nil
 }
 
 func definesDecision(mods map[string]*ast.Module) bool {
@@ -130,7 +132,7 @@ func (e *regoEngine) Eval(ctx context.Context, in *Input) (Result, error) {
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
 	rs, err := e.pq.Eval(ctx,
-		rego.EvalParsedInput(regoValue(in)),
+		rego.EvalParsedInput(regoValue(in, e.members)),
 		rego.EvalExternalCancel(cancel),
 		regoNoMetrics,
 		regoRawResult,

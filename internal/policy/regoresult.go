@@ -13,6 +13,9 @@ var (
 	keyReasons     = ast.StringTerm("reasons")
 	keyPolicyIDs   = ast.StringTerm("policy_ids")
 	keyObligations = ast.StringTerm("obligations")
+	keyDeny        = ast.StringTerm("deny")
+	keyApproval    = ast.StringTerm("approval")
+	keyPermit      = ast.StringTerm("permit")
 )
 
 // regoResult reads data.writ.decision. It has one of two shapes:
@@ -33,31 +36,41 @@ func regoResult(v ast.Value) (Result, error) {
 	if obj.Get(keyEffect) != nil {
 		return regoExplicit(obj)
 	}
-	var denyBuf, approvalBuf, permitBuf [8]ruleMatch
-	deny, approval, permit := denyBuf[:0], approvalBuf[:0], permitBuf[:0]
-	err := obj.Iter(func(k, v *ast.Term) error {
-		var err error
-		switch k.Value {
-		case ast.String("deny"):
-			deny, err = regoMatches(deny, v, "deny")
-		case ast.String("approval"):
-			approval, err = regoMatches(approval, v, "approval")
-		case ast.String("permit"):
-			permit, err = regoMatches(permit, v, "permit")
-		default:
-			err = fmt.Errorf("%s has key %v: want deny, approval and permit (or effect)", RegoQuery, k)
+	var deny, approval, permit []ruleMatch
+	var err error
+	found := 0
+	if t := obj.Get(keyDeny); t != nil {
+		found++
+		if deny, err = regoMatches(t, "deny"); err != nil {
+			return Result{}, err
 		}
-		return err
-	})
-	if err != nil {
-		return Result{}, err
+	}
+	if t := obj.Get(keyApproval); t != nil {
+		found++
+		if approval, err = regoMatches(t, "approval"); err != nil {
+			return Result{}, err
+		}
+	}
+	if t := obj.Get(keyPermit); t != nil {
+		found++
+		if permit, err = regoMatches(t, "permit"); err != nil {
+			return Result{}, err
+		}
+	}
+	if found < obj.Len() {
+		for _, k := range obj.Keys() {
+			if !k.Equal(keyDeny) && !k.Equal(keyApproval) && !k.Equal(keyPermit) {
+				return Result{}, fmt.Errorf("%s has key %v: want deny, approval and permit (or effect)", RegoQuery, k)
+			}
+		}
 	}
 	return foldMatches(deny, approval, permit), nil
 }
 
-// regoMatches appends the entries of the list v (an array or a set of
-// objects) to dst.
-func regoMatches(dst []ruleMatch, v *ast.Term, kind string) ([]ruleMatch, error) {
+// regoMatches reads a list of rules that applied: an array or a set of
+// {"id", "reason", "obligations"} objects.
+func regoMatches(v *ast.Term, kind string) ([]ruleMatch, error) {
+	var dst []ruleMatch
 	err := regoEach(v, RegoQuery+"."+kind, func(t *ast.Term) error {
 		obj, ok := t.Value.(ast.Object)
 		if !ok {

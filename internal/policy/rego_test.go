@@ -1,0 +1,239 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+func TestFoldMatches(t *testing.T) {
+	yes := true
+	ttl := func(d time.Duration) Obligations { return Obligations{MaxTTL: d} }
+	tests := []struct {
+		name                   string
+		deny, approval, permit []ruleMatch
+		want                   Result
+	}{
+		{
+			name: "nothing applies",
+			want: Result{Effect: Deny, Reasons: []string{noPermitReason}, PolicyIDs: []string{}},
+		},
+		{
+			name:   "deny wins over approval and permit, without obligations",
+			deny:   []ruleMatch{{id: "d2", reason: "two"}, {id: "d1", reason: "one"}, {id: "d3", reason: "one"}},
+			permit: []ruleMatch{{id: "p", oblig: ttl(time.Hour)}},
+			want:   Result{Effect: Deny, Reasons: []string{"one", "two"}, PolicyIDs: []string{"d1", "d2", "d3"}},
+		},
+		{
+			name:     "approval without a permit is a deny",
+			approval: []ruleMatch{{id: "a", reason: "ask"}},
+			want:     Result{Effect: Deny, Reasons: []string{noPermitReason}, PolicyIDs: []string{}},
+		},
+		{
+			name:   "permits fold their obligations",
+			permit: []ruleMatch{{id: "p1", oblig: ttl(time.Hour)}, {id: "p2", oblig: Obligations{MaxTTL: 90 * time.Second, Redact: []string{"b", "a"}, RecordOutput: &yes}}},
+			want: Result{Effect: Allow, Reasons: []string{}, PolicyIDs: []string{"p1", "p2"},
+				Obligations: Obligations{MaxTTL: 90 * time.Second, MaxTTLSeconds: 90, Redact: []string{"a", "b"}, RecordOutput: &yes}},
+		},
+		{
+			name:     "approval needs at least one approver",
+			approval: []ruleMatch{{id: "a", reason: "ask"}},
+			permit:   []ruleMatch{{id: "p"}},
+			want: Result{Effect: RequireApproval, Reasons: []string{"ask"}, PolicyIDs: []string{"a", "p"},
+				Obligations: Obligations{Approvals: 1}},
+		},
+		{
+			name:     "the most approvals win",
+			approval: []ruleMatch{{id: "a1", reason: "x", oblig: Obligations{Approvals: 2}}, {id: "a2", reason: "y", oblig: Obligations{Approvals: 1}}},
+			permit:   []ruleMatch{{id: "p", oblig: Obligations{Approvals: 3}}},
+			want: Result{Effect: RequireApproval, Reasons: []string{"x", "y"}, PolicyIDs: []string{"a1", "a2", "p"},
+				Obligations: Obligations{Approvals: 3}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := foldMatches(tt.deny, tt.approval, tt.permit)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRegoResult reads both shapes of data.writ.decision, and refuses
+// anything that could make a misspelt rule or obligation go unnoticed.
+func TestRegoResult(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string // Rego term
+		want    Result
+		wantErr string
+	}{
+		{
+			name:  "rule lists as sets",
+			value: `{"deny": set(), "approval": {{"id": "a", "reason": "ask", "obligations": {"approvals": 2}}}, "permit": {{"id": "p", "obligations": {"max_ttl": "1h", "redact": {"x"}}}}}`,
+			want: Result{Effect: RequireApproval, Reasons: []string{"ask"}, PolicyIDs: []string{"a", "p"},
+				Obligations: Obligations{MaxTTL: time.Hour, MaxTTLSeconds: 3600, Approvals: 2, Redact: []string{"x"}}},
+		},
+		{
+			name:  "rule lists as arrays, keys optional",
+			value: `{"permit": [{"id": "p", "obligations": {"max_ttl": 60, "record_output": false}}]}`,
+			want: Result{Effect: Allow, Reasons: []string{}, PolicyIDs: []string{"p"},
+				Obligations: Obligations{MaxTTL: time.Minute, MaxTTLSeconds: 60, RecordOutput: new(false)}},
+		},
+		{
+			name:  "a deny without a reason names its rule",
+			value: `{"deny": [{"id": "d"}], "permit": [{"id": "p"}]}`,
+			want:  Result{Effect: Deny, Reasons: []string{"forbidden by policy d"}, PolicyIDs: []string{"d"}},
+		},
+		{
+			name:  "empty object permits nothing",
+			value: `{}`,
+			want:  Result{Effect: Deny, Reasons: []string{noPermitReason}, PolicyIDs: []string{}},
+		},
+		{
+			name:  "explicit effect",
+			value: `{"effect": "require_approval", "reasons": ["r"], "policy_ids": {"x"}, "debug": 1}`,
+			want:  Result{Effect: RequireApproval, Reasons: []string{"r"}, PolicyIDs: []string{"x"}, Obligations: Obligations{Approvals: 1}},
+		},
+		{
+			name:  "explicit deny without reasons",
+			value: `{"effect": "deny"}`,
+			want:  Result{Effect: Deny, Reasons: []string{"denied by policy"}, PolicyIDs: []string{}},
+		},
+		{name: "not an object", value: `["allow"]`, wantErr: "is a array, want an object"},
+		{name: "misspelt list", value: `{"denys": [{"id": "d"}], "permit": [{"id": "p"}]}`, wantErr: `key "denys"`},
+		{name: "list of strings", value: `{"permit": ["p"]}`, wantErr: "permit holds a string"},
+		{name: "list is an object", value: `{"permit": {"id": "p"}}`, wantErr: "permit is a object, want an array or a set"},
+		{name: "entry without id", value: `{"permit": [{"obligations": {}}]}`, wantErr: "has no id"},
+		{name: "entry with unknown key", value: `{"permit": [{"id": "p", "obligation": {}}]}`, wantErr: `key "obligation"`},
+		{name: "id not a string", value: `{"deny": [{"id": 1}]}`, wantErr: "deny.id is a number"},
+		{name: "unknown obligation", value: `{"permit": [{"id": "p", "obligations": {"launch": true}}]}`, wantErr: "unknown obligation"},
+		{name: "obligations not an object", value: `{"permit": [{"id": "p", "obligations": []}]}`, wantErr: "obligations is a array"},
+		{name: "bad ttl", value: `{"permit": [{"id": "p", "obligations": {"max_ttl": -5}}]}`, wantErr: "max_ttl"},
+		{name: "ttl of the wrong type", value: `{"permit": [{"id": "p", "obligations": {"max_ttl": true}}]}`, wantErr: "max_ttl is a boolean"},
+		{name: "fractional approvals", value: `{"permit": [{"id": "p", "obligations": {"approvals": 1.5}}]}`, wantErr: "approvals"},
+		{name: "too many approvals", value: `{"permit": [{"id": "p", "obligations": {"approvals": 101}}]}`, wantErr: "approvals"},
+		{name: "redact of numbers", value: `{"permit": [{"id": "p", "obligations": {"redact": [1]}}]}`, wantErr: "redact holds a number"},
+		{name: "record_output as text", value: `{"permit": [{"id": "p", "obligations": {"record_output": "yes"}}]}`, wantErr: "record_output is a string"},
+		{name: "bad effect", value: `{"effect": "maybe"}`, wantErr: `effect "maybe"`},
+		{name: "reasons not a list", value: `{"effect": "deny", "reasons": "no"}`, wantErr: "reasons is a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			term, err := ast.ParseTerm(tt.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := regoResult(term.Value)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("regoResult = %+v, %v; want an error mentioning %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRegoInputMembers(t *testing.T) {
+	tests := []struct {
+		name   string
+		module string
+		want   map[string]bool // nil: the whole input
+	}{
+		{"refs", `decision := {"effect": "allow"} if { input.task.id == "x"; input["derived"].ok; data.a[input.agent.id] }`,
+			map[string]bool{"task": true, "derived": true, "agent": true}},
+		{"nested", `decision := {"effect": "allow"} if input.a[input.b] == 1`, map[string]bool{"a": true, "b": true}},
+		{"import", "import input.request as r\ndecision := {\"effect\": \"allow\"} if r.environment == \"dev\"", map[string]bool{"request": true}},
+		{"no input", `decision := {"effect": "allow"}`, map[string]bool{}},
+		{"whole input", `decision := {"effect": "allow", "n": count(input)}`, nil},
+		{"variable member", `decision := {"effect": "allow"} if { some k; input[k] == 1 }`, nil},
+		{"import whole", "import input\ndecision := {\"effect\": \"allow\"}", nil},
+		{"with", `decision := x if x := data.f with input as {}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ast.ParseModuleWithOpts("p.rego", "package writ\n"+tt.module, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := regoInputMembers(map[string]*ast.Module{"p.rego": m})
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	src, _ := DefaultPack(EngineRego)
+	e, err := compileRego(context.Background(), src, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"point": true, "agent": true, "request": true, "derived": true}
+	if diff := cmp.Diff(want, e.members); diff != "" {
+		t.Errorf("default pack members (-want +got):\n%s", diff)
+	}
+}
+
+// TestRegoPrunedInputStillVisible checks that a bundle reading members the
+// default pack does not sees them, however it reaches them.
+func TestRegoPrunedInputStillVisible(t *testing.T) {
+	bodies := []string{
+		`"invoices.*" in input.task.scope.tools`,
+		`input.action.arguments.n == 7`,
+		`some k, v in input; k == "principal"; v.id == "alice"`,
+		`input.credential.binding == "dpop"`,
+	}
+	for _, body := range bodies {
+		src := Sources{Engine: EngineRego, Files: []File{{"p.rego", []byte(
+			"package writ\n\ndecision := {\"permit\": [{\"id\": \"p\"}]} if {\n\t" + body + "\n}\n")}}}
+		e, err := Compile(context.Background(), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := inScopeAction()
+		in.Principal.ID = "alice"
+		in.Action.Arguments = map[string]any{"n": 7}
+		in.Credential = &Credential{Binding: "dpop"}
+		x, _ := prepare(PointAction, in)
+		r, err := e.Eval(context.Background(), x)
+		if err != nil || r.Effect != Allow {
+			t.Errorf("%s: %+v %v", body, r, err)
+		}
+	}
+}
+
+// FuzzRegoResult feeds arbitrary decision values to the reader: it must
+// return a valid decision or an error, never panic.
+func FuzzRegoResult(f *testing.F) {
+	f.Add(`{"deny": {{"id": "d", "reason": "r"}}, "approval": set(), "permit": [{"id": "p", "obligations": {"max_ttl": 1}}]}`)
+	f.Add(`{"effect": "allow", "obligations": {"redact": ["a"], "approvals": 2, "record_output": true}}`)
+	f.Add(`{"permit": [{"id": "p", "obligations": {"max_ttl": "1h", "approvals": 1e3}}]}`)
+	f.Add(`{"deny": [null], 1: 2}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		term, err := ast.ParseTerm(s)
+		if err != nil {
+			return
+		}
+		r, err := regoResult(term.Value)
+		if err != nil {
+			return
+		}
+		if _, ok := parseEffect(string(r.Effect)); !ok || r.Reasons == nil || r.PolicyIDs == nil {
+			t.Fatalf("invalid result %+v", r)
+		}
+		if r.Effect == Deny && len(r.Reasons) == 0 {
+			t.Fatalf("deny without a reason: %+v", r)
+		}
+	})
+}

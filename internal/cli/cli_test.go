@@ -113,7 +113,6 @@ func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
 
 // TestFlagHelpPrintedOnce checks that --help prints a command's usage once.
 func TestFlagHelpPrintedOnce(t *testing.T) {
-	t.Skip("BUG: flag.FlagSet.Parse calls fs.Usage on -h/--help and parseFlags calls it again, so usage prints twice")
 	out, errs, code := runWrit(t, "ledger", "verify", "--help")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errs)
@@ -127,7 +126,6 @@ func TestFlagHelpPrintedOnce(t *testing.T) {
 // error and hint, on stderr: stdout of a failed command stays empty, so a
 // pipeline never takes usage text for output.
 func TestFlagErrorKeepsStdoutClean(t *testing.T) {
-	t.Skip("BUG: on a bad flag, flag.FlagSet.Parse calls fs.Usage, which newFlags points at stdout")
 	for _, args := range [][]string{
 		{"ledger", "verify", "--bogus"},
 		{"ledger", "append", "--server"},

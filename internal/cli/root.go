@@ -150,12 +150,17 @@ func newFlags(c *command, io IO) *flag.FlagSet {
 // package stops at the first positional one) and returns the positionals.
 // Everything after "--" is positional.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package prints usage on its own on -h and on bad flags; we
+	// print it once, for --help, and report bad flags as errors.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
 	var pos []string
 	for {
 		fs.SetOutput(io.Discard)
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage()
 			return nil, &usageError{help: true}
 		}
 		if err != nil {

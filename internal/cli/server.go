@@ -6,6 +6,7 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server"
 )
 
@@ -39,8 +40,11 @@ func serverCommand() *command {
 		srv, err := server.New(ctx, cfg, log)
 		if err != nil {
 			var le *datadir.LockedError
-			if errors.As(err, &le) {
+			switch {
+			case errors.As(err, &le):
 				return withHint(err, "stop the other server, or give this one its own --data-dir")
+			case errors.Is(err, ledger.ErrTampered):
+				return withHint(err, "run 'writ ledger verify --data-dir %s' to see what changed; restore the store from a backup that verifies", cfg.DataDir)
 			}
 			return err
 		}

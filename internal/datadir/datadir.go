@@ -14,8 +14,6 @@ import (
 	"strings"
 	"syscall"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/store/sqlite"
 )
@@ -68,7 +66,7 @@ type Dir struct {
 	Store       *sqlite.Store
 	Origin      string
 	VerifierKey string
-	Signer      note.Signer // nil unless opened for writing
+	Signer      *ledger.KeyPair // nil unless opened for writing
 
 	lock *os.File
 }

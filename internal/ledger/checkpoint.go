@@ -54,7 +54,7 @@ func NewVerifier(vkey string) (note.Verifier, error) {
 
 // LoadOrCreateKey reads the signing key from dir, creating one for origin on
 // first use (mode 0600). It returns the signer and its verifier key.
-func LoadOrCreateKey(dir, origin string) (note.Signer, string, error) {
+func LoadOrCreateKey(dir, origin string) (*KeyPair, string, error) {
 	path := filepath.Join(dir, KeyFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -87,8 +87,18 @@ func LoadOrCreateKey(dir, origin string) (note.Signer, string, error) {
 	return parseSigner(string(b), origin)
 }
 
+// KeyPair is a checkpoint signer that also knows its verifier, so the ledger
+// can check the checkpoints it finds in its store at start.
+type KeyPair struct {
+	note.Signer
+	verifier note.Verifier
+}
+
+// Verifier returns the verifier for the signer's key.
+func (k *KeyPair) Verifier() note.Verifier { return k.verifier }
+
 // parseSigner parses a note signer key. The error never includes the key.
-func parseSigner(skey, origin string) (note.Signer, string, error) {
+func parseSigner(skey, origin string) (*KeyPair, string, error) {
 	s, err := note.NewSigner(strings.TrimSpace(skey))
 	if err != nil {
 		return nil, "", errors.New("signing key file is not a valid note signer key")
@@ -100,7 +110,21 @@ func parseSigner(skey, origin string) (note.Signer, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return s, vkey, nil
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, "", err
+	}
+	return &KeyPair{Signer: s, verifier: v}, vkey, nil
+}
+
+// NewKeyPair parses a note signer key ("PRIVATE+KEY+…") into a KeyPair.
+func NewKeyPair(skey string) (*KeyPair, error) {
+	s, err := note.NewSigner(strings.TrimSpace(skey))
+	if err != nil {
+		return nil, errors.New("not a valid note signer key")
+	}
+	kp, _, err := parseSigner(skey, s.Name())
+	return kp, err
 }
 
 // verifierKeyOf derives "name+hash+base64(0x01||pub)" from a signer key

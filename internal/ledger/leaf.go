@@ -177,17 +177,26 @@ func ParseLeaf(index uint64, leaf []byte) (Entry, error) {
 		return Entry{}, fmt.Errorf("leaf %d: unknown event type %q", index, doc.Type)
 	}
 	t, err := time.Parse(TimeFormat, doc.Time)
-	if err != nil {
+	if err != nil || t.UTC().Format(TimeFormat) != doc.Time {
 		return Entry{}, fmt.Errorf("leaf %d: bad time %q", index, doc.Time)
 	}
-	canon, err := jcs.Canonicalize(leaf)
-	if err != nil || !bytes.Equal(canon, leaf) {
-		return Entry{}, fmt.Errorf("leaf %d: not in canonical (RFC 8785) form", index)
+	if doc.Data != nil && (len(doc.Data) == 0 || doc.Data[0] != '{') {
+		return Entry{}, fmt.Errorf("leaf %d: data is not a JSON object", index)
 	}
 	for name, c := range doc.Commitments {
 		if !validBodyName(name) || !validCommitment(c) {
 			return Entry{}, fmt.Errorf("leaf %d: malformed commitment %q", index, name)
 		}
+	}
+	// The leaf must be exactly what the ledger writes for the envelope it
+	// decodes to: canonical, with the field names' exact spelling, and no
+	// explicitly empty fields.
+	again, err := json.Marshal(doc)
+	if err == nil {
+		again, err = jcs.Canonicalize(again)
+	}
+	if err != nil || !bytes.Equal(again, leaf) {
+		return Entry{}, fmt.Errorf("leaf %d: not the canonical (RFC 8785) encoding of a writ event", index)
 	}
 	return Entry{
 		Index: index,

@@ -10,6 +10,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -25,6 +27,9 @@ type Config struct {
 	Store Store
 	// Signer signs checkpoints; its name is the log's origin.
 	Signer note.Signer
+	// Verifier checks the checkpoints found in the store at start. When nil,
+	// the Signer must provide one (as a *KeyPair does).
+	Verifier note.Verifier
 	// MaxBodyBytes limits one payload body. Default 1 MiB.
 	MaxBodyBytes int64
 	// MaxBatch is the most events committed in one transaction. Default 1024.
@@ -49,6 +54,10 @@ func (c Config) Validate() error {
 		return errors.New("ledger: no store")
 	case c.Signer == nil:
 		return errors.New("ledger: no checkpoint signer")
+	case c.Verifier == nil:
+		return errors.New("ledger: no checkpoint verifier")
+	case c.Verifier.Name() != c.Signer.Name():
+		return errors.New("ledger: signer and verifier name different logs")
 	case c.MaxBodyBytes <= 0:
 		return errors.New("ledger: MaxBodyBytes must be positive")
 	case c.MaxBatch <= 0:
@@ -113,6 +122,11 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Verifier == nil {
+		if kp, ok := cfg.Signer.(interface{ Verifier() note.Verifier }); ok {
+			cfg.Verifier = kp.Verifier()
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,7 +150,14 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 	return l, nil
 }
 
-// load reads the store's size and edge tiles into memory.
+// ErrTampered reports a store that does not match its own signed
+// checkpoints. The ledger refuses to open it: signing on top would lend the
+// key's authority to whatever changed.
+var ErrTampered = errors.New("ledger store does not match its signed checkpoints")
+
+// load reads the store's size and edge tiles into memory and checks them
+// against the latest signed checkpoint: the same root at the same size, or,
+// after a crash left events uncovered, a consistency proof from it.
 func (l *Ledger) load(ctx context.Context) error {
 	size, err := l.cfg.Store.Size(ctx)
 	if err != nil {
@@ -144,21 +165,46 @@ func (l *Ledger) load(ctx context.Context) error {
 	}
 	t, err := loadTree(ctx, size, l.cfg.Store.ReadTile)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrTampered, err)
 	}
-	l.tree = t
-	cp, err := l.cfg.Store.LatestCheckpoint(ctx)
+	stored, err := l.cfg.Store.LatestCheckpoint(ctx)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		l.lastSize, l.haveCP = 0, false
+		if size > 0 {
+			// A checkpoint of the empty tree is signed before the first
+			// append, so events without any checkpoint were put there.
+			return fmt.Errorf("%w: the store holds %d events but no checkpoint", ErrTampered, size)
+		}
+		l.tree, l.lastSize, l.haveCP = t, 0, false
+		return nil
 	case err != nil:
 		return fmt.Errorf("reading latest checkpoint: %w", err)
-	default:
-		l.lastSize, l.haveCP = cp.Size, true
-		if cp.Size > size {
-			return fmt.Errorf("latest checkpoint covers %d events but the store holds %d: the ledger was truncated; run 'writ ledger verify'", cp.Size, size)
+	}
+	cp, err := OpenCheckpoint(stored.Note, l.origin, l.cfg.Verifier)
+	if err != nil {
+		return fmt.Errorf("%w: latest checkpoint: %v", ErrTampered, err)
+	}
+	if cp.Size != stored.Size || cp.Size > size {
+		return fmt.Errorf("%w: latest checkpoint covers %d events but the store holds %d (truncated?)", ErrTampered, cp.Size, size)
+	}
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	if cp.Size == size {
+		if !bytes.Equal(root, cp.Root) {
+			return fmt.Errorf("%w: the stored tree's root differs from the latest checkpoint's", ErrTampered)
+		}
+	} else {
+		p, err := ConsistencyProof(ctx, l.cfg.Store.ReadTile, cp.Size, size)
+		if err == nil {
+			err = proof.VerifyConsistency(hasher, cp.Size, size, p, cp.Root, root)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: events after the latest checkpoint (size %d) are not consistent with it: %v", ErrTampered, cp.Size, err)
 		}
 	}
+	l.tree, l.lastSize, l.haveCP = t, cp.Size, true
 	return nil
 }
 

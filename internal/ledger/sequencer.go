@@ -63,6 +63,10 @@ func (l *Ledger) run() {
 // caller. On failure the in-memory tree is rolled back and every caller gets
 // ErrUnavailable: nothing in the batch is acknowledged.
 func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
+	reqs = l.dropStaleErasures(ctx, reqs)
+	if len(reqs) == 0 {
+		return
+	}
 	var err error
 	var start uint64
 	for attempt := 0; attempt < 3; attempt++ {
@@ -88,6 +92,36 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 		r.reply <- result{first: start}
 		start += uint64(len(r.entries))
 	}
+}
+
+// dropStaleErasures answers ErrNotFound to erasures whose body is already
+// gone, or is erased by an earlier request in the same batch, and returns the
+// rest. Erase checks before queueing, but two erasures can race past that.
+func (l *Ledger) dropStaleErasures(ctx context.Context, reqs []*request) []*request {
+	var erasing map[BodyRef]bool
+	kept := reqs[:0]
+	for _, r := range reqs {
+		stale := false
+		for _, ref := range r.erase {
+			if erasing == nil {
+				erasing = map[BodyRef]bool{}
+			}
+			if erasing[ref] {
+				stale = true
+			} else if _, err := l.cfg.Store.ReadBody(ctx, ref); err != nil {
+				stale = true
+			}
+		}
+		if stale {
+			r.reply <- result{err: fmt.Errorf("body is already erased: %w", ErrNotFound)}
+			continue
+		}
+		for _, ref := range r.erase {
+			erasing[ref] = true
+		}
+		kept = append(kept, r)
+	}
+	return kept
 }
 
 func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error) {

@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -445,20 +444,15 @@ func TestVerifyCatchesTreeResignedWithAnotherKey(t *testing.T) {
 	})
 }
 
-// knownBug skips a test that shows a defect not yet fixed; with
-// WRIT_TEST_KNOWN_BUGS=fail it fails instead, to check a fix.
 // firstFailures lists a few failures for a test message.
 func firstFailures(rep *ledger.Report) []ledger.Failure {
 	return rep.Failures[:min(len(rep.Failures), 3)]
 }
 
+// knownBug fails a test that shows a defect found earlier.
 func knownBug(t *testing.T, format string, a ...any) {
 	t.Helper()
-	msg := "BUG: " + fmt.Sprintf(format, a...)
-	if os.Getenv("WRIT_TEST_KNOWN_BUGS") == "fail" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	t.Fatal("regression: " + fmt.Sprintf(format, a...))
 }
 
 func TestVerifyNamesTheEditedLeaf(t *testing.T) {

@@ -108,16 +108,34 @@ func Verify(ctx context.Context, s Store, v note.Verifier, vkey string) (*Report
 			tileErr = err
 		case !bytes.Equal(got, want):
 			r.fail("tile", -1, "stored tile %d/%d (%d hashes) differs from the recomputed one (%d hashes)", id.Level, id.Index, len(got)/HashSize, len(want)/HashSize)
+			if id.Level == 0 {
+				// Name the leaves whose stored hash differs: an edited event
+				// or an edited tile. Many differing hashes mean a shift
+				// (a gap), reported once by the sequence check.
+				var diff []int
+				for i := 0; i < min(len(got), len(want))/HashSize; i++ {
+					if !bytes.Equal(got[i*HashSize:(i+1)*HashSize], want[i*HashSize:(i+1)*HashSize]) {
+						diff = append(diff, i)
+					}
+				}
+				if len(diff) <= 4 {
+					for _, i := range diff {
+						r.fail("tile", int64(id.Index*TileWidth)+int64(i), "the event's hash differs from the one in stored tile 0/%d: the event or the tile was changed", id.Index)
+					}
+				}
+			}
 		}
 	}
+	var expect uint64 // the index the next leaf should have
 	err = scanParsed(ctx, s, func(p parsed) error {
-		if p.index != t.size() {
-			if p.index > t.size() {
-				r.fail("sequence", int64(t.size()), "events %d to %d are missing", t.size(), p.index-1)
+		if p.index != expect {
+			if p.index > expect {
+				r.fail("sequence", int64(expect), "events %d to %d are missing", expect, p.index-1)
 			} else {
 				r.fail("sequence", int64(p.index), "index out of order or duplicated")
 			}
 		}
+		expect = p.index + 1
 		if p.err != nil {
 			r.fail("event", int64(p.index), "%v", p.err)
 		}

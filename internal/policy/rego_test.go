@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -236,4 +238,45 @@ func FuzzRegoResult(f *testing.F) {
 			t.Fatalf("deny without a reason: %+v", r)
 		}
 	})
+}
+
+// TestRegoContractExample evaluates the worked example of docs/policy.md
+// ("Writing Rego policies"), read from the page, so that the documented
+// contract and its example stay true.
+func TestRegoContractExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "policy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "Worked example, a\ncomplete bundle:\n\n```rego\n")
+	module, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("worked example not found in docs/policy.md")
+	}
+	e, err := Compile(context.Background(), Sources{Engine: EngineRego, Files: []File{{"example.rego", []byte(module)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := Scope{Tools: []string{"payments.*"}, Resources: []string{"*"}, Operations: []string{"*"}, DataClass: "internal", Environments: []string{"*"}}
+	tests := []struct {
+		tool, op string
+		want     Result
+	}{
+		{"payments.send", "send", Result{Effect: RequireApproval, Reasons: []string{"payments in prod need two approvers"},
+			PolicyIDs:   []string{"in-scope", "payments-prod"},
+			Obligations: Obligations{MaxTTL: 600 * time.Second, MaxTTLSeconds: 600, Approvals: 2, Redact: []string{"arguments.password"}}}},
+		{"payments.send", "delete", Result{Effect: Deny, Reasons: []string{"deletes are not allowed in prod"}, PolicyIDs: []string{"no-prod-deletes"}}},
+		{"shell.exec", "run", Result{Effect: Deny, Reasons: []string{noPermitReason}, PolicyIDs: []string{}}},
+	}
+	for _, tt := range tests {
+		in := mkInput("prod", scope, &Action{Tool: tt.tool, Operation: tt.op, Resource: "bank://x"})
+		x, _ := prepare(PointAction, &in)
+		got, err := e.Eval(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s %s (-want +got):\n%s", tt.tool, tt.op, diff)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package jcs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -270,4 +271,24 @@ func sign(n int) int {
 		return 1
 	}
 	return 0
+}
+
+func TestAppendStringMatchesCanonicalize(t *testing.T) {
+	for _, s := range []string{"", "plain", "quote\" back\\slash", "tab\tnl\nnul\x00 del\x7f", "résumé 日本語 😀 \u2028", "/slash/"} {
+		got, ok := AppendString([]byte("x"), s)
+		if !ok {
+			t.Fatalf("%q: refused", s)
+		}
+		in, _ := json.Marshal(s)
+		want, err := Canonicalize(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != "x"+string(want) {
+			t.Errorf("AppendString(%q) = %s, want %s", s, got[1:], want)
+		}
+	}
+	if out, ok := AppendString([]byte("x"), "bad \xff"); ok || string(out) != "x" {
+		t.Errorf("invalid UTF-8 accepted: %q %v", out, ok)
+	}
 }

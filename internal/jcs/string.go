@@ -140,27 +140,55 @@ func (p *parser) emitRune(r rune, key bool) {
 	if key {
 		p.keys = utf8.AppendRune(p.keys, r)
 	}
+	p.out = appendRune(p.out, r)
+}
+
+func appendRune(dst []byte, r rune) []byte {
 	switch r {
 	case '"':
-		p.out = append(p.out, '\\', '"')
+		return append(dst, '\\', '"')
 	case '\\':
-		p.out = append(p.out, '\\', '\\')
+		return append(dst, '\\', '\\')
 	case '\b':
-		p.out = append(p.out, '\\', 'b')
+		return append(dst, '\\', 'b')
 	case '\f':
-		p.out = append(p.out, '\\', 'f')
+		return append(dst, '\\', 'f')
 	case '\n':
-		p.out = append(p.out, '\\', 'n')
+		return append(dst, '\\', 'n')
 	case '\r':
-		p.out = append(p.out, '\\', 'r')
+		return append(dst, '\\', 'r')
 	case '\t':
-		p.out = append(p.out, '\\', 't')
-	default:
-		if r < 0x20 {
-			const hex = "0123456789abcdef"
-			p.out = append(p.out, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xF])
-			return
-		}
-		p.out = utf8.AppendRune(p.out, r)
+		return append(dst, '\\', 't')
 	}
+	if r < 0x20 {
+		const hex = "0123456789abcdef"
+		return append(dst, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xF])
+	}
+	return utf8.AppendRune(dst, r)
+}
+
+// AppendString appends s as a canonical JSON string, quotes included. It
+// reports false, leaving dst unchanged, when s is not valid UTF-8.
+func AppendString(dst []byte, s string) ([]byte, bool) {
+	if !utf8.ValidString(s) {
+		return dst, false
+	}
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			// Runs of plain ASCII are copied as they are.
+			j := i + 1
+			for j < len(s) && s[j] >= 0x20 && s[j] != '"' && s[j] != '\\' && s[j] < utf8.RuneSelf {
+				j++
+			}
+			dst = append(dst, s[i:j]...)
+			i = j
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		dst = appendRune(dst, r)
+		i += n
+	}
+	return append(dst, '"'), true
 }

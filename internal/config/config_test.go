@@ -1,0 +1,110 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadLayers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "writ.yaml")
+	os.WriteFile(path, []byte("data_dir: /from/file\nlisten: 127.0.0.1:9000\nledger:\n  checkpoint_interval: 20ms\nlog:\n  level: debug\n"), 0o600)
+	env := map[string]string{"WRIT_LISTEN": "127.0.0.1:9001", "WRIT_DEV": "true"}
+	c, err := Load(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/from/file" || c.Listen != "127.0.0.1:9001" || !c.Dev || c.Log.Level != "debug" ||
+		c.Ledger.CheckpointInterval != 20*time.Millisecond || c.Ledger.MaxBatch != 1024 {
+		t.Errorf("layers not applied as file < env over defaults: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "c.yaml")
+		os.WriteFile(p, []byte(s), 0o600)
+		return p
+	}
+	tests := []struct {
+		name, file string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown key", "data_dri: x\n", nil, "data_dri"},
+		{"bad yaml", "listen: [\n", nil, "config"},
+		{"bad bool env", "", map[string]string{"WRIT_DEV": "maybe"}, "WRIT_DEV"},
+		{"bad duration env", "", map[string]string{"WRIT_LEDGER_CHECKPOINT_INTERVAL": "soon"}, "WRIT_LEDGER_CHECKPOINT_INTERVAL"},
+		{"bad int env", "", map[string]string{"WRIT_LEDGER_MAX_BODY_BYTES": "1MB"}, "WRIT_LEDGER_MAX_BODY_BYTES"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = write(tt.file)
+			}
+			_, err := Load(path, func(k string) string { return tt.env[k] })
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml"), nil); err == nil {
+		t.Error("a missing config file was accepted")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data_dir"},
+		{"listen without port", func(c *Config) { c.Listen = "localhost" }, "listen"},
+		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
+		{"body limit", func(c *Config) { c.Ledger.MaxBodyBytes = 0 }, "max_body_bytes"},
+		{"checkpoint interval", func(c *Config) { c.Ledger.CheckpointInterval = time.Hour }, "checkpoint_interval"},
+		{"batch", func(c *Config) { c.Ledger.MaxBatch = 0 }, "max_batch"},
+		{"tls half set", func(c *Config) { c.TLS.CertFile = "cert.pem" }, "tls"},
+		{"policy engine", func(c *Config) { c.Policy.Engine = "xacml" }, "policy.engine"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.edit(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate() = %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add("data_dir: x\nlisten: 127.0.0.1:1\n")
+	f.Add("ledger: {max_body_bytes: 10}\n")
+	f.Add("identity:\n  audience: [writ]\n")
+	f.Add("\x00\xff: [")
+	f.Fuzz(func(t *testing.T, s string) {
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Skip()
+		}
+		c, err := Load(p, nil)
+		if err == nil {
+			c.Validate() // must not panic
+		}
+	})
+}

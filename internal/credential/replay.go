@@ -1,0 +1,77 @@
+package credential
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// DefaultReplayEntries is the ReplayCache capacity when NewReplayCache is
+// given zero: room for that many proofs within one DPoPWindow.
+const DefaultReplayEntries = 200_000
+
+// ReplayCache remembers the jti of every accepted DPoP proof until the proof
+// could no longer pass the iat window, so each proof is accepted once
+// (RFC 9449 §11.1). Entries are keyed by a hash of the proof key's thumbprint
+// and the jti, so memory per entry is fixed whatever the client sends.
+//
+// It is bounded. When full, expired entries are swept (at most once a
+// second); if the cache is still full the proof is refused: forgetting a live
+// entry would allow a replay, so overload fails closed. The cache is per
+// process: with several writ replicas, a proof replayed to another replica
+// within DPoPWindow is not detected (the access token's binding still
+// holds, and ath ties the proof to that token).
+type ReplayCache struct {
+	mu        sync.Mutex
+	seen      map[[32]byte]int64 // key -> forget after (unix nanoseconds)
+	max       int
+	lastSweep time.Time
+}
+
+// NewReplayCache returns a cache holding up to maxEntries live proofs;
+// zero or less means DefaultReplayEntries.
+func NewReplayCache(maxEntries int) *ReplayCache {
+	if maxEntries <= 0 {
+		maxEntries = DefaultReplayEntries
+	}
+	return &ReplayCache{seen: make(map[[32]byte]int64, min(maxEntries, 4096)), max: maxEntries}
+}
+
+// record notes (jkt, jti) until until, refusing it if already present.
+func (c *ReplayCache) record(jkt, jti string, until, now time.Time) *Error {
+	h := sha256.New()
+	h.Write([]byte(jkt))
+	h.Write([]byte{0})
+	h.Write([]byte(jti))
+	var key [32]byte
+	h.Sum(key[:0])
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if exp, ok := c.seen[key]; ok && now.UnixNano() <= exp {
+		return dpopError("DPoP proof jti has been used before")
+	}
+	if len(c.seen) >= c.max {
+		if now.Sub(c.lastSweep) >= time.Second || now.Before(c.lastSweep) {
+			c.lastSweep = now
+			n := now.UnixNano()
+			for k, exp := range c.seen {
+				if n > exp {
+					delete(c.seen, k)
+				}
+			}
+		}
+		if len(c.seen) >= c.max {
+			return dpopError("too many recent DPoP proofs; retry shortly")
+		}
+	}
+	c.seen[key] = until.UnixNano()
+	return nil
+}
+
+// Len is the number of proofs currently remembered, for metrics.
+func (c *ReplayCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
+}

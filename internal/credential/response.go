@@ -1,0 +1,68 @@
+package credential
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// tokenResponse is the RFC 8693 §2.2.1 success body.
+type tokenResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	Scope           string `json:"scope"`
+}
+
+// oauthError is the RFC 6749 §5.2 error body.
+type oauthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// WriteToken answers a successful exchange with status 200 and the RFC 8693
+// response: access_token, issued_token_type access_token, token_type "DPoP"
+// when the token is DPoP-bound (dpop true) and "Bearer" otherwise (an
+// mTLS-bound token is still "Bearer", RFC 8705 §3), expires_in in whole
+// seconds, and scope. Responses carry Cache-Control: no-store.
+func WriteToken(w http.ResponseWriter, token string, expiresIn time.Duration, scope string, dpop bool) {
+	typ := "Bearer"
+	if dpop {
+		typ = "DPoP"
+	}
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: token, IssuedTokenType: TokenTypeAccessToken, TokenType: typ,
+		ExpiresIn: int64(expiresIn / time.Second), Scope: scope,
+	})
+}
+
+// WriteOAuthError answers with status and the RFC 6749 §5.2 body
+// {"error": code, "error_description": description}. The description is
+// reduced to the characters RFC 6749 allows. For errors from this package
+// use WriteError, which picks status, code and description.
+func WriteOAuthError(w http.ResponseWriter, status int, code, description string) {
+	if code == "" {
+		code = CodeInvalidRequest
+	}
+	writeJSON(w, status, oauthError{Error: safeText(code), ErrorDescription: safeText(description)})
+}
+
+// WriteError answers err (from ParseExchange, Verify, VerifyDPoP or
+// CheckBinding) with HTTPStatus(err), ErrorCode(err) and Description(err).
+func WriteError(w http.ResponseWriter, err error) {
+	WriteOAuthError(w, HTTPStatus(err), ErrorCode(err), Description(err))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

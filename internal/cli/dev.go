@@ -26,11 +26,8 @@ func devInitCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		cfg, err := cf.load(io)
@@ -69,11 +66,8 @@ func devTokenCommand() *command {
 		var roles multiFlag
 		fs.Var(&roles, "role", "a `role` to grant; repeat for more")
 		ttl := fs.Duration("ttl", time.Hour, "token lifetime (at most 24h)")
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		if *human == "" {
@@ -107,11 +101,8 @@ func devSVIDCommand() *command {
 		var aud multiFlag
 		fs.Var(&aud, "audience", "an `audience`; repeat for more (default writ)")
 		ttl := fs.Duration("ttl", 5*time.Minute, "token lifetime (at most 24h)")
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		if *agent == "" {

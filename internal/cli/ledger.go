@@ -50,11 +50,8 @@ func ledgerVerifyCommand() *command {
 		cf := addConfigFlags(fs)
 		key := fs.String("key", "", "pin the verifier `key` (name+hash+base64) instead of trusting the one recorded in the store")
 		out := fs.String("o", "table", "output `format`: table or json")
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		if err := checkOutput(*out); err != nil {
@@ -180,11 +177,8 @@ func ledgerKeyCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		cfg, err := cf.load(io)
@@ -209,11 +203,8 @@ func ledgerProofCommand() *command {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
 		outFile := fs.String("out", "", "write the proof to `file` instead of stdout")
-		pos, err := parseFlags(fs, args)
+		pos, err := parseArgs(c, fs, args, 1, 1)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 1, 1); err != nil {
 			return err
 		}
 		index, err := parseIndex(pos[0])

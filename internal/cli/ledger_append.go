@@ -114,11 +114,8 @@ func ledgerAppendCommand() *command {
 		var t target
 		t.addFlags(fs)
 		out := fs.String("o", "table", "output `format`: table (one index per line) or json")
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		if err := checkOutput(*out); err != nil {
@@ -260,11 +257,8 @@ func ledgerEraseCommand() *command {
 		var t target
 		t.addFlags(fs)
 		reason := fs.String("reason", "", "why the body is erased (recorded in the ledger; required)")
-		pos, err := parseFlags(fs, args)
+		pos, err := parseArgs(c, fs, args, 2, 2)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 2, 2); err != nil {
 			return err
 		}
 		index, err := parseIndex(pos[0])

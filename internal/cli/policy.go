@@ -56,11 +56,8 @@ func policyInitCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		engine := fs.String("engine", policy.EngineRego, "policy `language`: rego or cedar")
-		pos, err := parseFlags(fs, args)
+		pos, err := parseArgs(c, fs, args, 1, 1)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 1, 1); err != nil {
 			return err
 		}
 		if err := checkEngine(*engine); err != nil || *engine == "" {
@@ -128,11 +125,8 @@ func policyVersionCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		engine := fs.String("engine", "", "policy `language` (default: detected from the files)")
-		pos, err := parseFlags(fs, args)
+		pos, err := parseArgs(c, fs, args, 1, 1)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 1, 1); err != nil {
 			return err
 		}
 		if err := checkEngine(*engine); err != nil {
@@ -153,11 +147,8 @@ func policyCheckCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		engine := fs.String("engine", "", "policy `language` (default: detected from the files)")
-		pos, err := parseFlags(fs, args)
+		pos, err := parseArgs(c, fs, args, 1, 1)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 1, 1); err != nil {
 			return err
 		}
 		if err := checkEngine(*engine); err != nil {
@@ -192,11 +183,8 @@ func policyEvalCommand() *command {
 		cf.stringFlag("engine", "policy `language`: rego or cedar (default: detected)", func(c *config.Config) *string { return &c.Policy.Engine })
 		version := fs.String("version", "", "replay against this stored policy `version` from the data directory instead")
 		timeout := fs.Duration("timeout", 0, "evaluation `timeout` (default policy.timeout, 50ms)")
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		p, err := policy.ParsePoint(*point)
@@ -290,11 +278,8 @@ func policyTestCommand() *command {
 		engine := fs.String("engine", "", "policy `language` (default: detected from the files)")
 		out := fs.String("o", "table", "output `format`: table or json")
 		verbose := fs.Bool("v", false, "list passing tests too")
-		pos, err := parseFlags(fs, args)
+		pos, err := parseArgs(c, fs, args, 1, 1)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 1, 1); err != nil {
 			return err
 		}
 		if err := checkEngine(*engine); err != nil {

@@ -178,6 +178,16 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseArgs parses flags and checks that between min and max (-1: any)
+// positional arguments remain.
+func parseArgs(c *command, fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, wantArgs(c, pos, min, max)
+}
+
 // wantArgs checks the number of positional arguments.
 func wantArgs(c *command, pos []string, min, max int) error {
 	if len(pos) >= min && (max < 0 || len(pos) <= max) {

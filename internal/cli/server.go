@@ -25,11 +25,8 @@ func serverCommand() *command {
 		cf.boolFlag("dev", "trust the local dev identity issuer (creates it if needed); never in production", func(c *config.Config) *bool { return &c.Dev })
 		cf.stringFlag("log-level", "operational log `level`: debug, info, warn, error", func(c *config.Config) *string { return &c.Log.Level })
 		cf.stringFlag("log-format", "operational log `format`: json or text", func(c *config.Config) *string { return &c.Log.Format })
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		cfg, err := cf.load(io)

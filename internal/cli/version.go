@@ -10,11 +10,8 @@ func versionCommand() *command {
 	c := &command{name: "version", args: "", summary: "print writ's version"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
-		pos, err := parseFlags(fs, args)
+		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(c, pos, 0, 0); err != nil {
 			return err
 		}
 		v := "(devel)"

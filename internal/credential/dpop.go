@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,7 +52,7 @@ type dpopClaims struct {
 	JTI string      `json:"jti"`
 	HTM string      `json:"htm"`
 	HTU string      `json:"htu"`
-	IAT json.Number `json:"iat"`
+	IAT json.RawMessage `json:"iat"`
 	ATH *string     `json:"ath"`
 }
 
@@ -109,9 +110,7 @@ func VerifyDPoP(proof, method, htu, accessToken string, now time.Time, replay *R
 		return "", dpopError("DPoP proof signature does not verify with its jwk")
 	}
 	var c dpopClaims
-	d := json.NewDecoder(strings.NewReader(string(payload)))
-	d.UseNumber()
-	if err := d.Decode(&c); err != nil {
+	if err := json.Unmarshal(payload, &c); err != nil {
 		return "", dpopError("DPoP proof claims are malformed")
 	}
 	iat, e := c.check(method, htu, accessToken, now)
@@ -190,8 +189,9 @@ func (c *dpopClaims) check(method, htu, accessToken string, now time.Time) (time
 	if !ok1 || !ok2 || got != want {
 		return time.Time{}, dpopError("DPoP proof htu '%s' does not match the request URI", claimText(c.HTU))
 	}
-	secs, err := c.IAT.Float64()
-	if err != nil || secs <= 0 || secs > 1e11 {
+	// A JSON number, not a string holding one.
+	secs, err := strconv.ParseFloat(string(c.IAT), 64)
+	if len(c.IAT) == 0 || c.IAT[0] < '0' || c.IAT[0] > '9' || err != nil || secs <= 0 || secs > 1e11 {
 		return time.Time{}, dpopError("DPoP proof iat is missing or not a NumericDate")
 	}
 	iat := time.Unix(int64(secs), 0)

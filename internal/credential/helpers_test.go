@@ -257,3 +257,5 @@ func wantErr(t testing.TB, err, want error) {
 		}
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -27,8 +27,9 @@ const regoDataFile = "data.json"
 
 type regoEngine struct {
 	pq rego.PreparedEvalQuery
-	// members are the input members the modules read; nil means all.
-	members map[string]bool
+	// paths are the parts of input the modules read; nil means all.
+	paths   inputPaths
+	derived derivedCache
 }
 
 // regoModules parses the bundle's policy modules (tests excluded unless
@@ -102,7 +103,7 @@ func compileRego(ctx context.Context, src Sources, strict bool) (*regoEngine, er
 	if err != nil {
 		return nil, err
 	}
-	return &regoEngine{pq: pq, members: regoInputMembers(mods)}, nil
+	return &regoEngine{pq: pq, paths: regoInputPaths(mods)}, nil
 }
 
 func definesDecision(mods map[string]*ast.Module) bool {
@@ -132,7 +133,7 @@ func (e *regoEngine) Eval(ctx context.Context, in *Input) (Result, error) {
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
 	rs, err := e.pq.Eval(ctx,
-		rego.EvalParsedInput(regoValue(in, e.members)),
+		rego.EvalParsedInput(regoValue(in, e.paths, &e.derived)),
 		rego.EvalExternalCancel(cancel),
 		regoNoMetrics,
 		regoRawResult,

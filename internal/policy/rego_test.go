@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,17 +149,30 @@ func TestRegoResult(t *testing.T) {
 	}
 }
 
-func TestRegoInputMembers(t *testing.T) {
+func TestRegoInputPaths(t *testing.T) {
+	set := func(keys ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k] = true
+		}
+		return m
+	}
 	tests := []struct {
 		name   string
 		module string
-		want   map[string]bool // nil: the whole input
+		want   inputPaths // nil: the whole input
 	}{
-		{"refs", `decision := {"effect": "allow"} if { input.task.id == "x"; input["derived"].ok; data.a[input.agent.id] }`,
-			map[string]bool{"task": true, "derived": true, "agent": true}},
-		{"nested", `decision := {"effect": "allow"} if input.a[input.b] == 1`, map[string]bool{"a": true, "b": true}},
-		{"import", "import input.request as r\ndecision := {\"effect\": \"allow\"} if r.environment == \"dev\"", map[string]bool{"request": true}},
-		{"no input", `decision := {"effect": "allow"}`, map[string]bool{}},
+		{"refs", `decision := {"effect": "allow"} if { input.task.id == "x"; input["derived"].ok; data.a[input.agent.id]; input.task.scope.tools[_] == "t" }`,
+			inputPaths{"task": set("id", "scope"), "derived": set("ok"), "agent": set("id")}},
+		{"whole member", `decision := {"effect": "allow"} if { input.request.environment == "dev"; count(input.request) > 1 }`,
+			inputPaths{"request": nil}},
+		{"whole member first", `decision := {"effect": "allow"} if { count(input.request) > 1; input.request.environment == "dev" }`,
+			inputPaths{"request": nil}},
+		{"member indexed by a variable", `decision := {"effect": "allow"} if { some k; input.task[k] == 1 }`,
+			inputPaths{"task": nil}},
+		{"nested", `decision := {"effect": "allow"} if input.a.b[input.c.d] == 1`, inputPaths{"a": set("b"), "c": set("d")}},
+		{"import", "import input.request as r\ndecision := {\"effect\": \"allow\"} if r.environment == \"dev\"", inputPaths{"request": nil}},
+		{"no input", `decision := {"effect": "allow"}`, inputPaths{}},
 		{"whole input", `decision := {"effect": "allow", "n": count(input)}`, nil},
 		{"variable member", `decision := {"effect": "allow"} if { some k; input[k] == 1 }`, nil},
 		{"import whole", "import input\ndecision := {\"effect\": \"allow\"}", nil},
@@ -170,7 +184,7 @@ func TestRegoInputMembers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := regoInputMembers(map[string]*ast.Module{"p.rego": m})
+			got := regoInputPaths(map[string]*ast.Module{"p.rego": m})
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
@@ -181,9 +195,34 @@ func TestRegoInputMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"point": true, "agent": true, "request": true, "derived": true}
-	if diff := cmp.Diff(want, e.members); diff != "" {
-		t.Errorf("default pack members (-want +got):\n%s", diff)
+	want := inputPaths{
+		"point":   nil,
+		"agent":   set("id"),
+		"request": set("environment"),
+		"derived": set("tool_in_scope", "resource_in_scope", "operation_in_scope", "environment_in_scope",
+			"data_class_level", "ceiling_level", "data_class_known", "delegated", "narrows_parent", "ttl_seconds", "ttl_valid"),
+	}
+	if diff := cmp.Diff(want, e.paths); diff != "" {
+		t.Errorf("default pack paths (-want +got):\n%s", diff)
+	}
+}
+
+// TestRegoValuePruned checks what a pruned input document holds: the keys
+// named, every key of a member wanted whole, version and point always.
+func TestRegoValuePruned(t *testing.T) {
+	in := inScopeAction()
+	in.Version, in.Point = InputVersion, PointAction
+	full := regoValue(in, nil, nil)
+	pruned := regoValue(in, inputPaths{"task": {"scope": true, "nope": true}, "request": nil}, nil)
+	want := ast.MustParseTerm(`{"version": 1, "point": "action", "task": {"scope": ` +
+		full.(ast.Object).Get(ast.StringTerm("task")).Value.(ast.Object).Get(ast.StringTerm("scope")).String() +
+		`}, "request": ` + full.(ast.Object).Get(ast.StringTerm("request")).String() + `}`)
+	if pruned.Compare(want.Value) != 0 {
+		t.Errorf("pruned input\n%v\nwant\n%v", pruned, want)
+	}
+	// Everything but the credential, which this input has none of.
+	if got := full.(ast.Object).Len(); got != 8 {
+		t.Errorf("full input has %d members, want 8: %v", got, full)
 	}
 }
 
@@ -277,6 +316,66 @@ func TestRegoContractExample(t *testing.T) {
 		}
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("%s %s (-want +got):\n%s", tt.tool, tt.op, diff)
+		}
+	}
+}
+
+// TestDerivedCache checks that the cached derived objects are always those
+// of the facts asked for, across collisions and repeats.
+func TestDerivedCache(t *testing.T) {
+	var cache derivedCache
+	in := inScopeAction()
+	for round := range 2 {
+		for i := range 600 {
+			d := Derived{
+				ToolInScope: i&1 != 0, ResourceInScope: i&2 != 0, OperationInScope: i&4 != 0,
+				EnvironmentInScope: i&8 != 0, DataClassKnown: i&16 != 0, Delegated: i&32 != 0,
+				NarrowsParent: i&64 != 0, TTLValid: i&128 != 0,
+				DataClassLevel: i%5 - 1, CeilingLevel: (i/5)%5 - 1, TTLSeconds: int64(i % 7 * 60),
+			}
+			in.Derived = d
+			want := regoValue(in, nil, nil)
+			got := regoValue(in, nil, &cache)
+			if got.Compare(want) != 0 {
+				t.Fatalf("round %d, facts %+v: cached input\n%v\nwant\n%v", round, d, got, want)
+			}
+		}
+	}
+}
+
+// TestRegoConcurrentEval evaluates one engine from many goroutines on
+// inputs that differ in their derived facts; each must get its own answer
+// (run with -race to check the shared terms).
+func TestRegoConcurrentEval(t *testing.T) {
+	engines := compiledPacks(t, nil)
+	cases := agreementCases()
+	want := make([]Result, len(cases))
+	inputs := make([]*Input, len(cases))
+	for i, tc := range cases {
+		inputs[i], _ = prepare(tc.point, &tc.in)
+		r, err := engines[EngineCedar].Eval(context.Background(), inputs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = r
+	}
+	errs := make(chan string, 8)
+	for g := range 8 {
+		go func() {
+			for n := range 3 * len(cases) {
+				i := (n*7 + g) % len(cases)
+				r, err := engines[EngineRego].Eval(context.Background(), inputs[i])
+				if err != nil || !cmp.Equal(r, want[i]) {
+					errs <- fmt.Sprintf("%s: %+v %v, want %+v", cases[i].name, r, err, want[i])
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range 8 {
+		if e := <-errs; e != "" {
+			t.Error(e)
 		}
 	}
 }

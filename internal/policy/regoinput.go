@@ -1,18 +1,36 @@
 package policy
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// regoInputMembers returns the top-level members of input that mods read
-// (input.task, input["derived"], import input.agent), or nil when some rule
-// uses input in a way that could reach any member (input as a whole, or
-// indexed by a variable). Like the Cedar engine's context pruning, it lets
-// an evaluation build only what the bundle can see.
-func regoInputMembers(mods map[string]*ast.Module) map[string]bool {
-	members := map[string]bool{}
+// inputPaths names the parts of the input document a Rego bundle reads, so
+// that an evaluation builds only those (as the Cedar engine prunes its
+// context). A nil inputPaths means the whole document. Otherwise it maps each
+// top-level member read to the set of its keys read, or to nil when the
+// member is read as a whole; a member absent from the map is not built.
+type inputPaths map[string]map[string]bool
+
+// member reports whether the member name is wanted and, if only some of
+// its keys are, which.
+func (p inputPaths) member(name string) (keys map[string]bool, want bool) {
+	if p == nil {
+		return nil, true
+	}
+	keys, want = p[name]
+	return keys, want
+}
+
+// regoInputPaths walks mods for the refs into input: input.task.scope
+// wants task's scope, input["agent"] or import input.agent wants all of
+// agent, and input used as a whole or indexed by a variable (input[k],
+// input.task[k]) wants everything under that point. It returns nil when
+// the modules may read any member.
+func regoInputPaths(mods map[string]*ast.Module) inputPaths {
+	paths := inputPaths{}
 	bare, named := 0, 0
 	for _, m := range mods {
 		ast.WalkTerms(m, func(t *ast.Term) bool {
@@ -25,9 +43,23 @@ func regoInputMembers(mods map[string]*ast.Module) map[string]bool {
 				if len(v) < 2 || !v[0].Equal(ast.InputRootDocument) {
 					break
 				}
-				if s, ok := v[1].Value.(ast.String); ok {
-					members[string(s)] = true
-					named++
+				member, ok := v[1].Value.(ast.String)
+				if !ok {
+					break
+				}
+				named++
+				keys, seen := paths[string(member)]
+				var k ast.String
+				if len(v) > 2 {
+					k, ok = v[2].Value.(ast.String)
+				}
+				switch {
+				case len(v) == 2 || !ok:
+					paths[string(member)] = nil // the whole member
+				case !seen:
+					paths[string(member)] = map[string]bool{string(k): true}
+				case keys != nil:
+					keys[string(k)] = true
 				}
 			}
 			return false
@@ -38,107 +70,204 @@ func regoInputMembers(mods map[string]*ast.Module) map[string]bool {
 	if bare > named {
 		return nil
 	}
-	return members
+	return paths
 }
 
-// Keys of the input document, made once and shared by every input: a key
-// term is never modified, and not allocating them halves the cost of
-// building the document.
+// regoField is one key of a member of the input document and how to build
+// its value.
+type regoField struct {
+	name string
+	key  *ast.Term
+	val  func(*Input) *ast.Term
+}
+
+// regoMember is a top-level member of the input document.
+type regoMember struct {
+	name    string
+	key     *ast.Term
+	present func(*Input) bool
+	fields  []regoField
+}
+
+func always(*Input) bool { return true }
+
+func field(name string, val func(*Input) *ast.Term) regoField {
+	return regoField{name: name, key: ast.StringTerm(name), val: val}
+}
+
+// Keys and builders of the input document, made once: key terms are never
+// modified, so every document shares them.
 var (
-	kVersion, kPoint, kPrincipal, kAgent, kTask = key("version"), key("point"), key("principal"), key("agent"), key("task")
-	kAction, kCredential, kRequest, kDerived    = key("action"), key("credential"), key("request"), key("derived")
+	kVersion = ast.StringTerm("version")
+	kPoint   = ast.StringTerm("point")
 
-	kID, kRoles, kIssuer, kIntent, kScope, kTTL = key("id"), key("roles"), key("issuer"), key("intent"), key("scope"), key("ttl")
-	kState, kParentChain                        = key("state"), key("parent_chain")
-	kTools, kResources, kOperations             = key("tools"), key("resources"), key("operations")
-	kDataClass, kEnvironments                   = key("data_class"), key("environments")
-	kTool, kOperation, kResource, kArguments    = key("tool"), key("operation"), key("resource"), key("arguments")
-	kJTI, kExpiresAt, kActChain, kBinding       = key("jti"), key("expires_at"), key("act_chain"), key("binding")
-	kTime, kEnvironment, kGateway, kSource      = key("time"), key("environment"), key("gateway"), key("source")
-	kTraceID                                    = key("trace_id")
+	regoMembers = []regoMember{
+		{"principal", ast.StringTerm("principal"), always, []regoField{
+			field("id", func(in *Input) *ast.Term { return str(in.Principal.ID) }),
+			field("roles", func(in *Input) *ast.Term { return strs(in.Principal.Roles) }),
+		}},
+		{"agent", ast.StringTerm("agent"), always, []regoField{
+			field("id", func(in *Input) *ast.Term { return str(in.Agent.ID) }),
+			field("issuer", func(in *Input) *ast.Term { return str(in.Agent.Issuer) }),
+		}},
+		{"task", ast.StringTerm("task"), always, []regoField{
+			field("id", func(in *Input) *ast.Term { return str(in.Task.ID) }),
+			field("intent", func(in *Input) *ast.Term { return str(in.Task.Intent) }),
+			field("scope", func(in *Input) *ast.Term { return scopeValue(&in.Task.Scope) }),
+			field("ttl", func(in *Input) *ast.Term { return str(in.Task.TTL) }),
+			field("state", func(in *Input) *ast.Term { return str(in.Task.State) }),
+			field("parent_chain", parentChainValue),
+		}},
+		{"action", ast.StringTerm("action"), func(in *Input) bool { return in.Action != nil }, []regoField{
+			field("tool", func(in *Input) *ast.Term { return str(in.Action.Tool) }),
+			field("operation", func(in *Input) *ast.Term { return str(in.Action.Operation) }),
+			field("resource", func(in *Input) *ast.Term { return str(in.Action.Resource) }),
+			field("arguments", argumentsValue),
+			field("data_class", func(in *Input) *ast.Term { return str(in.Action.DataClass) }),
+		}},
+		{"credential", ast.StringTerm("credential"), func(in *Input) bool { return in.Credential != nil }, []regoField{
+			field("jti", func(in *Input) *ast.Term { return str(in.Credential.JTI) }),
+			field("expires_at", func(in *Input) *ast.Term { return str(timeString(in.Credential.ExpiresAt)) }),
+			field("ttl", func(in *Input) *ast.Term { return str(in.Credential.TTL) }),
+			field("act_chain", func(in *Input) *ast.Term { return strs(in.Credential.ActChain) }),
+			field("binding", func(in *Input) *ast.Term { return str(in.Credential.Binding) }),
+		}},
+		{"request", ast.StringTerm("request"), always, []regoField{
+			field("time", func(in *Input) *ast.Term { return str(timeString(in.Request.Time)) }),
+			field("environment", func(in *Input) *ast.Term { return str(in.Request.Environment) }),
+			field("gateway", func(in *Input) *ast.Term { return str(in.Request.Gateway) }),
+			field("source", func(in *Input) *ast.Term { return str(in.Request.Source) }),
+			field("trace_id", func(in *Input) *ast.Term { return str(in.Request.TraceID) }),
+		}},
+		{"derived", ast.StringTerm("derived"), always, []regoField{
+			field("tool_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.ToolInScope) }),
+			field("resource_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.ResourceInScope) }),
+			field("operation_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.OperationInScope) }),
+			field("environment_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.EnvironmentInScope) }),
+			field("data_class_level", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.DataClassLevel) }),
+			field("ceiling_level", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.CeilingLevel) }),
+			field("data_class_known", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.DataClassKnown) }),
+			field("delegated", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.Delegated) }),
+			field("narrows_parent", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.NarrowsParent) }),
+			field("ttl_seconds", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.TTLSeconds) }),
+			field("ttl_valid", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.TTLValid) }),
+		}},
+	}
 
-	kToolInScope, kResourceInScope        = key("tool_in_scope"), key("resource_in_scope")
-	kOperationInScope, kEnvInScope        = key("operation_in_scope"), key("environment_in_scope")
-	kDataClassLevel, kCeilingLevel        = key("data_class_level"), key("ceiling_level")
-	kDataClassKnown, kDelegated, kNarrows = key("data_class_known"), key("delegated"), key("narrows_parent")
-	kTTLSeconds, kTTLValid                = key("ttl_seconds"), key("ttl_valid")
+	kID, kAgent, kScope                       = ast.StringTerm("id"), ast.StringTerm("agent"), ast.StringTerm("scope")
+	kTools, kResources, kOperations           = ast.StringTerm("tools"), ast.StringTerm("resources"), ast.StringTerm("operations")
+	kDataClass, kEnvironments                 = ast.StringTerm("data_class"), ast.StringTerm("environments")
+	emptyObject                     *ast.Term = ast.ObjectTerm()
 )
 
-func key(s string) *ast.Term { return ast.StringTerm(s) }
-
 // regoValue converts the input document to an AST value directly, without a
-// JSON round trip. members, when not nil, names the only top-level members
-// built (see regoInputMembers); version and point are always there.
-func regoValue(in *Input, members map[string]bool) ast.Value {
-	want := func(k string) bool { return members == nil || members[k] }
-	o := ast.NewObjectWithCapacity(9)
+// JSON round trip, building only what paths names (nil: everything);
+// version and point are always there. cache, when not nil, supplies the
+// derived object for derived facts seen recently.
+func regoValue(in *Input, paths inputPaths, cache *derivedCache) ast.Value {
+	n := len(regoMembers)
+	if paths != nil {
+		n = len(paths)
+	}
+	// An exact capacity matters: Go maps of up to 8 entries, which back
+	// small objects, take one allocation; larger ones take several.
+	o := ast.NewObjectWithCapacity(2 + min(n, len(regoMembers)))
 	o.Insert(kVersion, ast.InternedTerm(in.Version))
 	o.Insert(kPoint, str(string(in.Point)))
-	if want("principal") {
-		o.Insert(kPrincipal, obj(kID, str(in.Principal.ID), kRoles, strs(in.Principal.Roles)))
-	}
-	if want("agent") {
-		o.Insert(kAgent, obj(kID, str(in.Agent.ID), kIssuer, str(in.Agent.Issuer)))
-	}
-	if want("task") {
-		chain := make([]*ast.Term, len(in.Task.ParentChain))
-		for i, p := range in.Task.ParentChain {
-			chain[i] = obj(kID, str(p.ID), kAgent, str(p.Agent), kScope, scopeValue(&p.Scope))
+	for i := range regoMembers {
+		m := &regoMembers[i]
+		keys, want := paths.member(m.name)
+		if !want || !m.present(in) {
+			continue
 		}
-		o.Insert(kTask, obj(
-			kID, str(in.Task.ID),
-			kIntent, str(in.Task.Intent),
-			kScope, scopeValue(&in.Task.Scope),
-			kTTL, str(in.Task.TTL),
-			kState, str(in.Task.State),
-			kParentChain, ast.NewTerm(ast.NewArray(chain...))))
-	}
-	if a := in.Action; a != nil && want("action") {
-		args := ast.NewTerm(ast.NewObject())
-		if len(a.Arguments) > 0 {
-			if v, err := ast.InterfaceToValue(a.Arguments); err == nil {
-				args = ast.NewTerm(v)
-			}
+		if m.name != "derived" || cache == nil {
+			o.Insert(m.key, m.build(in, keys))
+			continue
 		}
-		o.Insert(kAction, obj(
-			kTool, str(a.Tool),
-			kOperation, str(a.Operation),
-			kResource, str(a.Resource),
-			kArguments, args,
-			kDataClass, str(a.DataClass)))
-	}
-	if c := in.Credential; c != nil && want("credential") {
-		o.Insert(kCredential, obj(
-			kJTI, str(c.JTI),
-			kExpiresAt, str(timeString(c.ExpiresAt)),
-			kTTL, str(c.TTL),
-			kActChain, strs(c.ActChain),
-			kBinding, str(c.Binding)))
-	}
-	if want("request") {
-		o.Insert(kRequest, obj(
-			kTime, str(timeString(in.Request.Time)),
-			kEnvironment, str(in.Request.Environment),
-			kGateway, str(in.Request.Gateway),
-			kSource, str(in.Request.Source),
-			kTraceID, str(in.Request.TraceID)))
-	}
-	if want("derived") {
-		d := &in.Derived
-		o.Insert(kDerived, obj(
-			kToolInScope, ast.InternedTerm(d.ToolInScope),
-			kResourceInScope, ast.InternedTerm(d.ResourceInScope),
-			kOperationInScope, ast.InternedTerm(d.OperationInScope),
-			kEnvInScope, ast.InternedTerm(d.EnvironmentInScope),
-			kDataClassLevel, ast.InternedTerm(d.DataClassLevel),
-			kCeilingLevel, ast.InternedTerm(d.CeilingLevel),
-			kDataClassKnown, ast.InternedTerm(d.DataClassKnown),
-			kDelegated, ast.InternedTerm(d.Delegated),
-			kNarrows, ast.InternedTerm(d.NarrowsParent),
-			kTTLSeconds, ast.InternedTerm(d.TTLSeconds),
-			kTTLValid, ast.InternedTerm(d.TTLValid)))
+		t := cache.lookup(&in.Derived)
+		if t == nil {
+			t = m.build(in, keys)
+			cache.store(&in.Derived, t)
+		}
+		o.Insert(m.key, t)
 	}
 	return o
+}
+
+// build makes the member's object from in, with only keys (nil: all).
+func (m *regoMember) build(in *Input, keys map[string]bool) *ast.Term {
+	n := len(m.fields)
+	if keys != nil {
+		n = min(n, len(keys))
+	}
+	o := ast.NewObjectWithCapacity(n)
+	for _, f := range m.fields {
+		if keys == nil || keys[f.name] {
+			o.Insert(f.key, f.val(in))
+		}
+	}
+	return ast.NewTerm(o)
+}
+
+// derivedCache keeps the AST objects of recently seen derived facts, for
+// one bundle (whose paths fix which keys the object has). Derived is a small
+// comparable struct whose values repeat from request to request, and its
+// object is the largest part of a pruned input document; building it once
+// per distinct value rather than once per decision saves a good share of a
+// decision's allocations. Slots are replaced freely; the terms are never
+// modified after they are built, so evaluations share them safely.
+type derivedCache [64]atomic.Pointer[derivedEntry]
+
+type derivedEntry struct {
+	d Derived
+	t *ast.Term
+}
+
+func (c *derivedCache) slot(d *Derived) *atomic.Pointer[derivedEntry] {
+	var h uint64
+	for i, b := range [...]bool{d.ToolInScope, d.ResourceInScope, d.OperationInScope, d.EnvironmentInScope,
+		d.DataClassKnown, d.Delegated, d.NarrowsParent, d.TTLValid} {
+		if b {
+			h |= 1 << i
+		}
+	}
+	h |= uint64(d.DataClassLevel+1)&7<<8 | uint64(d.CeilingLevel+1)&7<<11
+	h ^= uint64(d.TTLSeconds) * 0x9e3779b97f4a7c15
+	h ^= h >> 29
+	return &c[h%uint64(len(c))]
+}
+
+func (c *derivedCache) lookup(d *Derived) *ast.Term {
+	if e := c.slot(d).Load(); e != nil && e.d == *d {
+		return e.t
+	}
+	return nil
+}
+
+func (c *derivedCache) store(d *Derived, t *ast.Term) {
+	c.slot(d).Store(&derivedEntry{d: *d, t: t})
+}
+
+func parentChainValue(in *Input) *ast.Term {
+	chain := make([]*ast.Term, len(in.Task.ParentChain))
+	for i := range in.Task.ParentChain {
+		p := &in.Task.ParentChain[i]
+		chain[i] = obj(kID, str(p.ID), kAgent, str(p.Agent), kScope, scopeValue(&p.Scope))
+	}
+	return ast.NewTerm(ast.NewArray(chain...))
+}
+
+// argumentsValue converts the tool arguments; arguments that cannot be
+// represented (which ParseInput never produces) are an empty object.
+func argumentsValue(in *Input) *ast.Term {
+	if len(in.Action.Arguments) == 0 {
+		return emptyObject
+	}
+	v, err := ast.InterfaceToValue(in.Action.Arguments)
+	if err != nil {
+		return emptyObject
+	}
+	return ast.NewTerm(v)
 }
 
 func scopeValue(s *Scope) *ast.Term {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -9,13 +10,19 @@ import (
 // Keys of data.writ.decision and of its entries, as AST terms so that
 // reading a result allocates nothing to look them up.
 var (
-	keyEffect      = ast.StringTerm("effect")
-	keyReasons     = ast.StringTerm("reasons")
-	keyPolicyIDs   = ast.StringTerm("policy_ids")
-	keyObligations = ast.StringTerm("obligations")
-	keyDeny        = ast.StringTerm("deny")
-	keyApproval    = ast.StringTerm("approval")
-	keyPermit      = ast.StringTerm("permit")
+	keyEffect       = ast.StringTerm("effect")
+	keyReasons      = ast.StringTerm("reasons")
+	keyPolicyIDs    = ast.StringTerm("policy_ids")
+	keyObligations  = ast.StringTerm("obligations")
+	keyID           = ast.StringTerm("id")
+	keyReason       = ast.StringTerm("reason")
+	keyMaxTTL       = ast.StringTerm("max_ttl")
+	keyApprovals    = ast.StringTerm("approvals")
+	keyRedact       = ast.StringTerm("redact")
+	keyRecordOutput = ast.StringTerm("record_output")
+	keyDeny         = ast.StringTerm("deny")
+	keyApproval     = ast.StringTerm("approval")
+	keyPermit       = ast.StringTerm("permit")
 )
 
 // regoResult reads data.writ.decision. It has one of two shapes:
@@ -58,11 +65,8 @@ func regoResult(v ast.Value) (Result, error) {
 		}
 	}
 	if found < obj.Len() {
-		for _, k := range obj.Keys() {
-			if !k.Equal(keyDeny) && !k.Equal(keyApproval) && !k.Equal(keyPermit) {
-				return Result{}, fmt.Errorf("%s has key %v: want deny, approval and permit (or effect)", RegoQuery, k)
-			}
-		}
+		return Result{}, fmt.Errorf("%s has key %v: want deny, approval and permit (or effect)",
+			RegoQuery, unknownKey(obj, keyDeny, keyApproval, keyPermit))
 	}
 	return foldMatches(deny, approval, permit), nil
 }
@@ -70,40 +74,59 @@ func regoResult(v ast.Value) (Result, error) {
 // regoMatches reads a list of rules that applied: an array or a set of
 // {"id", "reason", "obligations"} objects.
 func regoMatches(v *ast.Term, kind string) ([]ruleMatch, error) {
-	var dst []ruleMatch
-	err := regoEach(v, RegoQuery+"."+kind, func(t *ast.Term) error {
+	l, err := regoListOf(v, RegoQuery+"."+kind)
+	if err != nil || l.Len() == 0 {
+		return nil, err
+	}
+	dst := make([]ruleMatch, l.Len())
+	for i := range dst {
+		t := l.Elem(i)
 		obj, ok := t.Value.(ast.Object)
 		if !ok {
-			return fmt.Errorf("%s.%s holds a %s, want objects {id, reason, obligations}", RegoQuery, kind, ast.ValueName(t.Value))
+			return nil, fmt.Errorf("%s.%s holds a %s, want objects {id, reason, obligations}", RegoQuery, kind, ast.ValueName(t.Value))
 		}
-		var m ruleMatch
-		err := obj.Iter(func(k, v *ast.Term) error {
-			var err error
-			switch k.Value {
-			case ast.String("id"):
-				m.id, err = regoString(v, kind+".id")
-			case ast.String("reason"):
-				m.reason, err = regoString(v, kind+".reason")
-			case ast.String("obligations"):
-				m.oblig, err = regoObligations(v)
-			default:
-				err = fmt.Errorf("%s.%s entry has key %v: want id, reason and obligations", RegoQuery, kind, k)
+		m := &dst[i]
+		found := 0
+		if x := obj.Get(keyID); x != nil {
+			found++
+			if m.id, err = regoString(x, kind+".id"); err != nil {
+				return nil, err
 			}
-			return err
-		})
-		if err != nil {
-			return err
+		}
+		if x := obj.Get(keyReason); x != nil {
+			found++
+			if m.reason, err = regoString(x, kind+".reason"); err != nil {
+				return nil, err
+			}
+		}
+		if x := obj.Get(keyObligations); x != nil {
+			found++
+			if m.oblig, err = regoObligations(x); err != nil {
+				return nil, err
+			}
+		}
+		if found < obj.Len() {
+			return nil, fmt.Errorf("%s.%s entry has key %v: want id, reason and obligations",
+				RegoQuery, kind, unknownKey(obj, keyID, keyReason, keyObligations))
 		}
 		if m.id == "" {
-			return fmt.Errorf("%s.%s entry %v has no id", RegoQuery, kind, t)
+			return nil, fmt.Errorf("%s.%s entry %v has no id", RegoQuery, kind, t)
 		}
 		if m.reason == "" && kind != "permit" {
 			m.reason = defaultReason(m.id)
 		}
-		dst = append(dst, m)
-		return nil
-	})
-	return dst, err
+	}
+	return dst, nil
+}
+
+// unknownKey returns the first key of obj that is not one of known.
+func unknownKey(obj ast.Object, known ...*ast.Term) *ast.Term {
+	for _, k := range obj.Keys() {
+		if !slices.ContainsFunc(known, k.Equal) {
+			return k
+		}
+	}
+	return nil
 }
 
 // regoExplicit reads a decision that names its effect. Keys other than the
@@ -148,60 +171,84 @@ func regoObligations(t *ast.Term) (Obligations, error) {
 	if !ok {
 		return o, fmt.Errorf("obligations is a %s, want an object", ast.ValueName(t.Value))
 	}
-	err := obj.Iter(func(k, v *ast.Term) error {
-		switch k.Value {
-		case ast.String("max_ttl"):
-			var s string
-			switch x := v.Value.(type) {
-			case ast.Number:
-				s = string(x)
-			case ast.String:
-				s = string(x)
-			default:
-				return fmt.Errorf("obligations.max_ttl is a %s, want seconds or a duration string", ast.ValueName(v.Value))
-			}
-			d, err := parseTTL(s)
-			if err != nil {
-				return err
-			}
-			o.MaxTTL = d
-		case ast.String("approvals"):
-			n, ok := v.Value.(ast.Number)
-			i, isInt := n.Int64()
-			if !ok || !isInt || i < 0 || i > 100 {
-				return fmt.Errorf("obligations.approvals %v: want a whole number 0-100", v)
-			}
-			o.Approvals = int(i)
-		case ast.String("redact"):
-			l, err := regoStrings(v, "obligations.redact")
-			if err != nil {
-				return err
-			}
-			o.Redact = l
-		case ast.String("record_output"):
-			b, ok := v.Value.(ast.Boolean)
-			if !ok {
-				return fmt.Errorf("obligations.record_output is a %s, want a boolean", ast.ValueName(v.Value))
-			}
-			rec := bool(b)
-			o.RecordOutput = &rec
+	found := 0
+	if v := obj.Get(keyMaxTTL); v != nil {
+		found++
+		var s string
+		switch x := v.Value.(type) {
+		case ast.Number:
+			s = string(x)
+		case ast.String:
+			s = string(x)
 		default:
-			return fmt.Errorf("unknown obligation %v", k)
+			return o, fmt.Errorf("obligations.max_ttl is a %s, want seconds or a duration string", ast.ValueName(v.Value))
 		}
-		return nil
-	})
-	return o, err
+		d, err := parseTTL(s)
+		if err != nil {
+			return o, err
+		}
+		o.MaxTTL = d
+	}
+	if v := obj.Get(keyApprovals); v != nil {
+		found++
+		n, ok := v.Value.(ast.Number)
+		i, isInt := n.Int64()
+		if !ok || !isInt || i < 0 || i > 100 {
+			return o, fmt.Errorf("obligations.approvals %v: want a whole number 0-100", v)
+		}
+		o.Approvals = int(i)
+	}
+	if v := obj.Get(keyRedact); v != nil {
+		found++
+		l, err := regoStrings(v, "obligations.redact")
+		if err != nil {
+			return o, err
+		}
+		o.Redact = l
+	}
+	if v := obj.Get(keyRecordOutput); v != nil {
+		found++
+		b, ok := v.Value.(ast.Boolean)
+		if !ok {
+			return o, fmt.Errorf("obligations.record_output is a %s, want a boolean", ast.ValueName(v.Value))
+		}
+		rec := bool(b)
+		o.RecordOutput = &rec
+	}
+	if found < obj.Len() {
+		return o, fmt.Errorf("unknown obligation %v", unknownKey(obj, keyMaxTTL, keyApprovals, keyRedact, keyRecordOutput))
+	}
+	return o, nil
 }
 
-// regoEach calls f for every element of an array or a set named name.
-func regoEach(t *ast.Term, name string, f func(*ast.Term) error) error {
+// regoList is an array or a set, read without copying it.
+type regoList struct {
+	arr *ast.Array
+	set []*ast.Term
+}
+
+func regoListOf(t *ast.Term, name string) (regoList, error) {
 	switch x := t.Value.(type) {
 	case *ast.Array:
-		return x.Iter(f)
+		return regoList{arr: x}, nil
 	case ast.Set:
-		return x.Iter(f)
+		return regoList{set: x.Slice()}, nil
 	}
-	return fmt.Errorf("%s is a %s, want an array or a set", name, ast.ValueName(t.Value))
+	return regoList{}, fmt.Errorf("%s is a %s, want an array or a set", name, ast.ValueName(t.Value))
+}
+
+func (l regoList) Len() int {
+	if l.arr != nil {
+		return l.arr.Len()
+	}
+	return len(l.set)
+}
+
+func (l regoList) Elem(i int) *ast.Term {
+	if l.arr != nil {
+		return l.arr.Elem(i)
+	}
+	return l.set[i]
 }
 
 // regoStrings reads an array or a set of strings; nil (absent) is empty.
@@ -209,20 +256,18 @@ func regoStrings(t *ast.Term, name string) ([]string, error) {
 	if t == nil {
 		return []string{}, nil
 	}
-	var out []string
-	err := regoEach(t, name, func(x *ast.Term) error {
-		s, ok := x.Value.(ast.String)
-		if !ok {
-			return fmt.Errorf("%s holds a %s, want strings", name, ast.ValueName(x.Value))
-		}
-		out = append(out, string(s))
-		return nil
-	})
+	l, err := regoListOf(t, name)
 	if err != nil {
 		return nil, err
 	}
-	if out == nil {
-		out = []string{}
+	out := make([]string, l.Len())
+	for i := range out {
+		x := l.Elem(i)
+		s, ok := x.Value.(ast.String)
+		if !ok {
+			return nil, fmt.Errorf("%s holds a %s, want strings", name, ast.ValueName(x.Value))
+		}
+		out[i] = string(s)
 	}
 	return out, nil
 }

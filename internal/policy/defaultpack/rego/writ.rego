@@ -30,23 +30,23 @@ deny contains {"id": "agent-suspended", "reason": "agent is suspended"} if {
 
 deny contains {"id": "task-environment-out-of-scope", "reason": "environment is not in the task scope"} if {
 	input.point == "task"
-	not input.derived.environment_in_scope
+	input.derived.environment_in_scope == false
 }
 
 deny contains {"id": "task-data-class-unknown", "reason": "unknown data class"} if {
 	input.point == "task"
-	not input.derived.data_class_known
+	input.derived.data_class_known == false
 }
 
 deny contains {"id": "task-delegation-widens", "reason": "delegated scope is not within the parent's scope"} if {
 	input.point == "task"
 	input.derived.delegated
-	not input.derived.narrows_parent
+	input.derived.narrows_parent == false
 }
 
 deny contains {"id": "task-ttl-invalid", "reason": "task ttl is not a positive duration"} if {
 	input.point == "task"
-	not input.derived.ttl_valid
+	input.derived.ttl_valid == false
 }
 
 deny contains {"id": "task-ttl-cap-dev", "reason": "task ttl exceeds the 8h cap for dev"} if {
@@ -106,12 +106,12 @@ permit contains {"id": "task-ttl-prod", "obligations": {"max_ttl": 3600}} if {
 
 deny contains {"id": "exchange-environment-out-of-scope", "reason": "environment is not in the task scope"} if {
 	input.point == "exchange"
-	not input.derived.environment_in_scope
+	input.derived.environment_in_scope == false
 }
 
 deny contains {"id": "exchange-ttl-invalid", "reason": "credential ttl is not a positive duration"} if {
 	input.point == "exchange"
-	not input.derived.ttl_valid
+	input.derived.ttl_valid == false
 }
 
 permit contains {"id": "exchange-ttl-dev", "obligations": {"max_ttl": 3600}} if {
@@ -133,22 +133,22 @@ permit contains {"id": "exchange-ttl-prod", "obligations": {"max_ttl": 300}} if 
 
 deny contains {"id": "action-tool-out-of-scope", "reason": "tool is not in the task scope"} if {
 	input.point == "action"
-	not input.derived.tool_in_scope
+	input.derived.tool_in_scope == false
 }
 
 deny contains {"id": "action-operation-out-of-scope", "reason": "operation is not in the task scope"} if {
 	input.point == "action"
-	not input.derived.operation_in_scope
+	input.derived.operation_in_scope == false
 }
 
 deny contains {"id": "action-environment-out-of-scope", "reason": "environment is not in the task scope"} if {
 	input.point == "action"
-	not input.derived.environment_in_scope
+	input.derived.environment_in_scope == false
 }
 
 deny contains {"id": "action-data-class-unknown", "reason": "unknown data class"} if {
 	input.point == "action"
-	not input.derived.data_class_known
+	input.derived.data_class_known == false
 }
 
 deny contains {"id": "action-data-class-above-ceiling", "reason": "data class is above the task's ceiling"} if {
@@ -164,7 +164,7 @@ approval contains {
 } if {
 	input.point == "action"
 	input.derived.tool_in_scope
-	not input.derived.resource_in_scope
+	input.derived.resource_in_scope == false
 }
 
 permit contains {
@@ -181,7 +181,7 @@ permit contains {
 
 deny contains {"id": "list-tool-out-of-scope", "reason": "tool is not in the task scope"} if {
 	input.point == "list"
-	not input.derived.tool_in_scope
+	input.derived.tool_in_scope == false
 }
 
 permit contains {"id": "list-visible"} if {

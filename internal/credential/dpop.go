@@ -49,11 +49,11 @@ type dpopHeader struct {
 }
 
 type dpopClaims struct {
-	JTI string      `json:"jti"`
-	HTM string      `json:"htm"`
-	HTU string      `json:"htu"`
+	JTI string          `json:"jti"`
+	HTM string          `json:"htm"`
+	HTU string          `json:"htu"`
 	IAT json.RawMessage `json:"iat"`
-	ATH *string     `json:"ath"`
+	ATH *string         `json:"ath"`
 }
 
 // DPoPProof returns the request's DPoP header: "" when absent, an error when

@@ -325,5 +325,5 @@ func TestErrorMapping(t *testing.T) {
 	if d := Description(errors.New("secret /path")); d != "request refused" {
 		t.Errorf("Description of a foreign error = %q", d)
 	}
-	
+
 }

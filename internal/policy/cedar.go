@@ -49,6 +49,7 @@ type cedarEngine struct {
 	entities types.EntityMap
 	// members are the context members the policies read; nil means all.
 	members map[string]bool
+	derived derivedCache[types.Value]
 }
 
 func compileCedar(src Sources) (*cedarEngine, error) {
@@ -185,7 +186,7 @@ func cedarObligations(ann cedar.Annotations) (Obligations, error) {
 // forbids deny, permits allow, and soft forbids (evaluated only when the
 // request would be allowed) ask for approval.
 func (e *cedarEngine) Eval(_ context.Context, in *Input) (Result, error) {
-	req := cedarRequest(in, e.members)
+	req := cedarRequest(in, e.members, &e.derived)
 	dec, diag := cedar.Authorize(e.decide, e.entities, req)
 	if err := e.forbidErrors(diag); err != nil {
 		return Result{}, err

@@ -17,7 +17,7 @@ import (
 //	           Task::"<task.id>" at the task and exchange points
 //	context    the whole input document (point, principal, agent, task,
 //	           action, credential, request, derived) as a record
-func cedarRequest(in *Input, members map[string]bool) types.Request {
+func cedarRequest(in *Input, members map[string]bool, cache *derivedCache[types.Value]) types.Request {
 	res := types.NewEntityUID(cedarTaskType, types.String(in.Task.ID))
 	if (in.Point == PointAction || in.Point == PointList) && in.Action != nil {
 		res = types.NewEntityUID(cedarToolType, types.String(in.Action.Tool))
@@ -26,16 +26,22 @@ func cedarRequest(in *Input, members map[string]bool) types.Request {
 		Principal: types.NewEntityUID(cedarAgentType, types.String(in.Agent.ID)),
 		Action:    types.NewEntityUID(cedarActionType, types.String(in.Point)),
 		Resource:  res,
-		Context:   cedarContext(in, members),
+		Context:   cedarContext(in, members, cache),
 	}
 }
 
 // cedarContext builds the context record. members, when not nil, names the
 // only top-level members the bundle's policies read; the others are left
-// out, which saves most of the allocations of a decision.
-func cedarContext(in *Input, members map[string]bool) types.Record {
+// out, which saves most of the allocations of a decision. cache, when not
+// nil, supplies the derived record for derived facts seen recently.
+func cedarContext(in *Input, members map[string]bool, cache *derivedCache[types.Value]) types.Record {
 	want := func(k string) bool { return members == nil || members[k] }
-	m := make(types.RecordMap, 10)
+	// An exact capacity keeps a small map to one allocation.
+	n := 9
+	if members != nil {
+		n = min(n, 2+len(members))
+	}
+	m := make(types.RecordMap, n)
 	m["version"] = types.Long(in.Version)
 	m["point"] = types.String(in.Point)
 	if want("principal") {
@@ -104,22 +110,30 @@ func cedarContext(in *Input, members map[string]bool) types.Record {
 		})
 	}
 	if want("derived") {
-		d := &in.Derived
-		m["derived"] = types.NewRecord(types.RecordMap{
-			"tool_in_scope":        types.Boolean(d.ToolInScope),
-			"resource_in_scope":    types.Boolean(d.ResourceInScope),
-			"operation_in_scope":   types.Boolean(d.OperationInScope),
-			"environment_in_scope": types.Boolean(d.EnvironmentInScope),
-			"data_class_level":     types.Long(d.DataClassLevel),
-			"ceiling_level":        types.Long(d.CeilingLevel),
-			"data_class_known":     types.Boolean(d.DataClassKnown),
-			"delegated":            types.Boolean(d.Delegated),
-			"narrows_parent":       types.Boolean(d.NarrowsParent),
-			"ttl_seconds":          types.Long(d.TTLSeconds),
-			"ttl_valid":            types.Boolean(d.TTLValid),
-		})
+		v, ok := cache.lookup(&in.Derived)
+		if !ok {
+			v = cedarDerived(&in.Derived)
+			cache.store(&in.Derived, v)
+		}
+		m["derived"] = v
 	}
 	return types.NewRecord(m)
+}
+
+func cedarDerived(d *Derived) types.Value {
+	return types.NewRecord(types.RecordMap{
+		"tool_in_scope":        types.Boolean(d.ToolInScope),
+		"resource_in_scope":    types.Boolean(d.ResourceInScope),
+		"operation_in_scope":   types.Boolean(d.OperationInScope),
+		"environment_in_scope": types.Boolean(d.EnvironmentInScope),
+		"data_class_level":     types.Long(d.DataClassLevel),
+		"ceiling_level":        types.Long(d.CeilingLevel),
+		"data_class_known":     types.Boolean(d.DataClassKnown),
+		"delegated":            types.Boolean(d.Delegated),
+		"narrows_parent":       types.Boolean(d.NarrowsParent),
+		"ttl_seconds":          types.Long(d.TTLSeconds),
+		"ttl_valid":            types.Boolean(d.TTLValid),
+	})
 }
 
 // contextMembers adds to set the top-level context members policy p reads

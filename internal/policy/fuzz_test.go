@@ -77,7 +77,7 @@ func FuzzParseInput(f *testing.F) {
 			if _, err := prepare(p, in); err != nil {
 				t.Fatal(err)
 			}
-			_ = cedarContext(in, nil)
+			_ = cedarContext(in, nil, nil)
 			_ = regoValue(in, nil, nil)
 		}
 	})

@@ -29,7 +29,7 @@ type regoEngine struct {
 	pq rego.PreparedEvalQuery
 	// paths are the parts of input the modules read; nil means all.
 	paths   inputPaths
-	derived derivedCache
+	derived derivedCache[*ast.Term]
 }
 
 // regoModules parses the bundle's policy modules (tests excluded unless

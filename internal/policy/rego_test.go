@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cedar-policy/cedar-go/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -320,10 +321,11 @@ func TestRegoContractExample(t *testing.T) {
 	}
 }
 
-// TestDerivedCache checks that the cached derived objects are always those
-// of the facts asked for, across collisions and repeats.
+// TestDerivedCache checks that both engines' cached derived facts are
+// always those asked for, across collisions and repeats.
 func TestDerivedCache(t *testing.T) {
-	var cache derivedCache
+	var cache derivedCache[*ast.Term]
+	var ccache derivedCache[types.Value]
 	in := inScopeAction()
 	for round := range 2 {
 		for i := range 600 {
@@ -338,6 +340,10 @@ func TestDerivedCache(t *testing.T) {
 			got := regoValue(in, nil, &cache)
 			if got.Compare(want) != 0 {
 				t.Fatalf("round %d, facts %+v: cached input\n%v\nwant\n%v", round, d, got, want)
+			}
+			cwant := cedarContext(in, nil, nil)
+			if cgot := cedarContext(in, nil, &ccache); !cgot.Equal(cwant) {
+				t.Fatalf("round %d, facts %+v: cached context\n%v\nwant\n%v", round, d, cgot, cwant)
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -164,7 +163,7 @@ var (
 // JSON round trip, building only what paths names (nil: everything);
 // version and point are always there. cache, when not nil, supplies the
 // derived object for derived facts seen recently.
-func regoValue(in *Input, paths inputPaths, cache *derivedCache) ast.Value {
+func regoValue(in *Input, paths inputPaths, cache *derivedCache[*ast.Term]) ast.Value {
 	n := len(regoMembers)
 	if paths != nil {
 		n = len(paths)
@@ -180,12 +179,12 @@ func regoValue(in *Input, paths inputPaths, cache *derivedCache) ast.Value {
 		if !want || !m.present(in) {
 			continue
 		}
-		if m.name != "derived" || cache == nil {
+		if m.name != "derived" {
 			o.Insert(m.key, m.build(in, keys))
 			continue
 		}
-		t := cache.lookup(&in.Derived)
-		if t == nil {
+		t, ok := cache.lookup(&in.Derived)
+		if !ok {
 			t = m.build(in, keys)
 			cache.store(&in.Derived, t)
 		}
@@ -207,45 +206,6 @@ func (m *regoMember) build(in *Input, keys map[string]bool) *ast.Term {
 		}
 	}
 	return ast.NewTerm(o)
-}
-
-// derivedCache keeps the AST objects of recently seen derived facts, for
-// one bundle (whose paths fix which keys the object has). Derived is a small
-// comparable struct whose values repeat from request to request, and its
-// object is the largest part of a pruned input document; building it once
-// per distinct value rather than once per decision saves a good share of a
-// decision's allocations. Slots are replaced freely; the terms are never
-// modified after they are built, so evaluations share them safely.
-type derivedCache [64]atomic.Pointer[derivedEntry]
-
-type derivedEntry struct {
-	d Derived
-	t *ast.Term
-}
-
-func (c *derivedCache) slot(d *Derived) *atomic.Pointer[derivedEntry] {
-	var h uint64
-	for i, b := range [...]bool{d.ToolInScope, d.ResourceInScope, d.OperationInScope, d.EnvironmentInScope,
-		d.DataClassKnown, d.Delegated, d.NarrowsParent, d.TTLValid} {
-		if b {
-			h |= 1 << i
-		}
-	}
-	h |= uint64(d.DataClassLevel+1)&7<<8 | uint64(d.CeilingLevel+1)&7<<11
-	h ^= uint64(d.TTLSeconds) * 0x9e3779b97f4a7c15
-	h ^= h >> 29
-	return &c[h%uint64(len(c))]
-}
-
-func (c *derivedCache) lookup(d *Derived) *ast.Term {
-	if e := c.slot(d).Load(); e != nil && e.d == *d {
-		return e.t
-	}
-	return nil
-}
-
-func (c *derivedCache) store(d *Derived, t *ast.Term) {
-	c.slot(d).Store(&derivedEntry{d: *d, t: t})
 }
 
 func parentChainValue(in *Input) *ast.Term {

@@ -7,9 +7,11 @@
 #   approval  {id, reason, obligations}  turns an allow into require_approval
 #   permit    {id, obligations}          at least one is needed to allow
 # The Go side computes input.derived (scope matches, data class levels,
-# delegation narrowing, ttl_seconds). Rules test input.point first and read
-# input directly, with constant heads, so that OPA's rule index skips the
-# rules of other points and nothing is built but the entries that match.
+# delegation narrowing, ttl_seconds). Rules test input.point first, read
+# input directly (not through helper rules), write a fact that must not hold
+# as `== false` rather than `not`, and have constant heads: OPA's rule index
+# then skips every rule whose conditions cannot match, and nothing is built
+# but the entries that do.
 # The Cedar pack in ../cedar decides exactly the same way.
 package writ
 

@@ -94,6 +94,8 @@ var singleParams = []string{
 // requested_token_type, if sent, must be access_token. Every refusal wraps
 // ErrInvalidRequest and carries the OAuth code to answer with
 // (invalid_request, unsupported_grant_type, invalid_scope or invalid_target).
+// Refusals never echo a submitted value: a token pasted into the wrong
+// parameter must not reach logs through the error text.
 func ParseExchange(r *http.Request) (ExchangeRequest, error) {
 	var x ExchangeRequest
 	if r.Method != http.MethodPost {
@@ -135,7 +137,7 @@ func parseExchangeForm(form url.Values) (ExchangeRequest, error) {
 	case "":
 		return x, requestError(CodeInvalidRequest, "grant_type is required")
 	default:
-		return x, requestError(CodeUnsupportedGrantType, "grant_type '%s' is not supported; use %s", claimText(gt), GrantTypeTokenExchange)
+		return x, requestError(CodeUnsupportedGrantType, "grant_type is not supported; use %s", GrantTypeTokenExchange)
 	}
 	x.SubjectToken, x.SubjectTokenType = form.Get("subject_token"), form.Get("subject_token_type")
 	x.ActorToken, x.ActorTokenType = form.Get("actor_token"), form.Get("actor_token_type")
@@ -145,7 +147,7 @@ func parseExchangeForm(form url.Values) (ExchangeRequest, error) {
 	case x.SubjectTokenType == "":
 		return x, requestError(CodeInvalidRequest, "subject_token_type is required")
 	case x.SubjectTokenType != TokenTypeJWT && x.SubjectTokenType != TokenTypeAccessToken:
-		return x, requestError(CodeInvalidRequest, "subject_token_type '%s' is not supported; use %s, or %s for delegation", claimText(x.SubjectTokenType), TokenTypeJWT, TokenTypeAccessToken)
+		return x, requestError(CodeInvalidRequest, "subject_token_type is not supported; use %s, or %s for delegation", TokenTypeJWT, TokenTypeAccessToken)
 	case (x.ActorToken == "") != (x.ActorTokenType == ""):
 		return x, requestError(CodeInvalidRequest, "actor_token and actor_token_type go together")
 	case x.SubjectTokenType == TokenTypeJWT && x.ActorToken != "":
@@ -153,10 +155,10 @@ func parseExchangeForm(form url.Values) (ExchangeRequest, error) {
 	case x.SubjectTokenType == TokenTypeAccessToken && x.ActorToken == "":
 		return x, requestError(CodeInvalidRequest, "delegation needs actor_token: the identity token of the agent the child task is for")
 	case x.ActorToken != "" && x.ActorTokenType != TokenTypeJWT:
-		return x, requestError(CodeInvalidRequest, "actor_token_type '%s' is not supported; use %s", claimText(x.ActorTokenType), TokenTypeJWT)
+		return x, requestError(CodeInvalidRequest, "actor_token_type is not supported; use %s", TokenTypeJWT)
 	}
 	if rt := form.Get("requested_token_type"); rt != "" && rt != TokenTypeAccessToken {
-		return x, requestError(CodeInvalidRequest, "requested_token_type '%s' is not supported; writ issues %s", claimText(rt), TokenTypeAccessToken)
+		return x, requestError(CodeInvalidRequest, "requested_token_type is not supported; writ issues %s", TokenTypeAccessToken)
 	}
 	id, err := ParseScope(form.Get("scope"))
 	if err != nil {
@@ -173,7 +175,7 @@ func parseExchangeForm(form url.Values) (ExchangeRequest, error) {
 	for _, res := range x.Resource {
 		u, err := url.Parse(res)
 		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(res, "#") {
-			return x, requestError(CodeInvalidTarget, "resource '%s' is not an absolute URI without a fragment", claimText(res))
+			return x, requestError(CodeInvalidTarget, "resource must be an absolute URI without a fragment")
 		}
 	}
 	return x, nil
@@ -187,7 +189,7 @@ func ParseScope(scope string) (string, error) {
 	}
 	id, ok := strings.CutPrefix(scope, ScopePrefix)
 	if !ok || !ValidTaskID(id) {
-		return "", requestError(CodeInvalidScope, "scope '%s' is not task:<task id>", claimText(scope))
+		return "", requestError(CodeInvalidScope, "scope must be exactly task:<task id>")
 	}
 	return id, nil
 }

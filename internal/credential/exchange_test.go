@@ -209,7 +209,7 @@ func TestWriteErrors(t *testing.T) {
 	_, err := ParseExchange(exchangeRequest(exchangeForm(func(v url.Values) { v.Set("scope", "openid") }).Encode()))
 	WriteError(w, err)
 	checkJSONResponse(t, w, http.StatusBadRequest, map[string]any{
-		"error": "invalid_scope", "error_description": "scope 'openid' is not task:<task id>",
+		"error": "invalid_scope", "error_description": "scope must be exactly task:<task id>",
 	})
 	w = httptest.NewRecorder()
 	WriteError(w, tokenError(ErrRevoked, "access token has been revoked"))

@@ -62,3 +62,52 @@ func BenchmarkDecision(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecisionDistinctFacts is BenchmarkDecision at the task point with
+// a different TTL, and so different derived facts, on every call: the worst
+// case for the engines' derived-facts caches.
+func BenchmarkDecisionDistinctFacts(b *testing.B) {
+	for _, engine := range []string{EngineRego, EngineCedar} {
+		b.Run(engine, func(b *testing.B) {
+			src, err := DefaultPack(engine)
+			if err != nil {
+				b.Fatal(err)
+			}
+			eng, err := Compile(context.Background(), src)
+			if err != nil {
+				b.Fatal(err)
+			}
+			l := &loaded{engine: eng, version: Version(src), name: engine}
+			p := &Policy{cfg: Config{Timeout: DefaultTimeout}, log: slog.New(slog.DiscardHandler)}
+			p.active.Store(l)
+			in := inScopeAction()
+			in.Action = nil
+			ttls := make([]string, 10000)
+			for i := range ttls {
+				ttls[i] = fmt.Sprintf("%ds", i+1)
+			}
+			ctx := context.Background()
+			in.Task.TTL = ttls[len(ttls)-1]
+			if d := p.Evaluate(ctx, PointTask, in); d.Effect != Allow {
+				b.Fatalf("decision %+v", d)
+			}
+			durs := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				in.Task.TTL = ttls[i%len(ttls)]
+				i++
+				t0 := time.Now()
+				p.Evaluate(ctx, PointTask, in)
+				durs = append(durs, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(durs)
+			if len(durs) > 0 {
+				b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds())/1e3, "p50-µs")
+				b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds())/1e3, "p99-µs")
+			}
+		})
+	}
+}

@@ -151,3 +151,21 @@ func claimText(s string) string {
 	}
 	return safeText(s)
 }
+
+// Challenge is the WWW-Authenticate value answering a resource request that
+// err refused (RFC 6750 §3, RFC 9449 §7.1). dpop selects the DPoP scheme,
+// with the accepted proof algorithms: use it when the request used the DPoP
+// scheme or err wraps ErrInvalidDPoPProof. A nil err gives the bare
+// challenge for a request that sent no token.
+func Challenge(err error, dpop bool) string {
+	var b strings.Builder
+	if dpop || errors.Is(err, ErrInvalidDPoPProof) {
+		b.WriteString(`DPoP realm="writ", algs="` + DPoPAlgs + `"`)
+	} else {
+		b.WriteString(`Bearer realm="writ"`)
+	}
+	if err != nil {
+		b.WriteString(`, error="` + ErrorCode(err) + `", error_description="` + safeText(Description(err)) + `"`)
+	}
+	return b.String()
+}

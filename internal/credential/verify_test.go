@@ -327,3 +327,20 @@ func TestErrorMapping(t *testing.T) {
 	}
 
 }
+
+func TestChallenge(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		dpop bool
+		want string
+	}{
+		{nil, false, `Bearer realm="writ"`},
+		{nil, true, `DPoP realm="writ", algs="ES256 EdDSA RS256 PS256"`},
+		{tokenError(ErrExpired, `expired "now"`), false, `Bearer realm="writ", error="invalid_token", error_description="expired 'now'"`},
+		{dpopError("stale"), false, `DPoP realm="writ", algs="ES256 EdDSA RS256 PS256", error="invalid_dpop_proof", error_description="stale"`},
+	} {
+		if got := Challenge(tc.err, tc.dpop); got != tc.want {
+			t.Errorf("Challenge(%v, %v) = %s, want %s", tc.err, tc.dpop, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package task
+
+import (
+	"context"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// DecideTask records approver's decision on a task's approval request. See
+// DecideApproval.
+func (s *Service) DecideTask(ctx context.Context, approver identity.Principal, taskID string, d api.Decide) (api.Decided, error) {
+	s.smu.Lock()
+	t := s.st.tasks[taskID]
+	var id string
+	if t != nil {
+		id = t.ApprovalID
+	}
+	s.smu.Unlock()
+	if t == nil {
+		return api.Decided{}, notFound("no task %s", taskID)
+	}
+	if id == "" {
+		return api.Decided{}, newErr(ErrConflict, "task_not_pending", "task %s is %s and has no approval request", taskID, t.State)
+	}
+	return s.DecideApproval(ctx, approver, id, d)
+}
+
+// DecideApproval records approver's decision on an approval request (a
+// task's or a step-up). The requester of the task cannot decide (ErrForbidden,
+// code self_approval, recorded as auth.rejected); each approver decides once;
+// an expired request cannot be decided (ErrConflict, approval_expired). When
+// the distinct approvals reach the number required, a task approval
+// activates the task in the same transaction; one deny denies the task.
+func (s *Service) DecideApproval(ctx context.Context, approver identity.Principal, approvalID string, d api.Decide) (api.Decided, error) {
+	if d.Decision != "approve" && d.Decision != "deny" {
+		return api.Decided{}, invalid("decision must be \"approve\" or \"deny\"")
+	}
+	if len(d.Reason) > MaxReasonBytes || !utf8.ValidString(d.Reason) {
+		return api.Decided{}, invalid("reason must be valid UTF-8 of at most %d bytes", MaxReasonBytes)
+	}
+	if approver.ID == "" {
+		return api.Decided{}, newErr(ErrForbidden, "forbidden", "no approver identity")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+
+	s.smu.Lock()
+	a := s.st.approvals[approvalID]
+	var t *Task
+	if a != nil {
+		t = s.st.tasks[a.TaskID]
+	}
+	var refusal *Error
+	switch {
+	case a == nil:
+		refusal = notFound("no approval %s", approvalID)
+	case t.Requester == approver.ID:
+		refusal = newErr(ErrForbidden, ReasonSelfApproval, "the requester of task %s cannot approve it", t.ID)
+	case a.Status != ApprovalPending:
+		refusal = newErr(ErrConflict, "approval_not_pending", "approval %s is already %s", a.ID, a.Status)
+	case a.Kind == KindTask && t.State != StatePendingApproval:
+		refusal = newErr(ErrConflict, "task_not_pending", "task %s is %s", t.ID, t.State)
+	case a.Kind == KindStepUp && t.State != StateActive:
+		refusal = newErr(ErrConflict, "task_not_active", "task %s is %s", t.ID, t.State)
+	case now.After(a.ExpiresAt):
+		refusal = newErr(ErrConflict, ReasonApprovalTTL, "approval %s expired at %s", a.ID, a.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"))
+	case slices.ContainsFunc(a.Decisions, func(x Decision) bool { return x.Approver == approver.ID }):
+		refusal = newErr(ErrConflict, "already_decided", "%s has already decided approval %s", approver.ID, a.ID)
+	}
+	var snap Approval
+	var task Task
+	if refusal == nil || refusal.Code == ReasonSelfApproval {
+		snap, task = *a, *t
+	}
+	s.smu.Unlock()
+
+	if refusal != nil {
+		if refusal.Code == ReasonSelfApproval {
+			ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: task.ID, Principal: approver.ID,
+				Agent: task.Agent, Data: mustJSON(rejectedData{Reason: ReasonSelfApproval, ApprovalID: snap.ID,
+					Detail: "the requester of a task cannot approve it"})}
+			if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+				return api.Decided{}, err
+			}
+		}
+		return api.Decided{}, refusal
+	}
+
+	env := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
+		DecisionID: task.DecisionID, PolicyVersion: snap.PolicyVersion}
+	bind := approvalDecidedData{ApprovalID: snap.ID, Kind: snap.Kind, Approver: approver.ID, Reason: d.Reason,
+		ExpiresAt: snap.ExpiresAt, ScopeHash: snap.ScopeHash, Tool: snap.Tool, ArgsDigest: snap.ArgsDigest}
+	ev := env
+	ev.Data = mustJSON(bind)
+	events := []ledger.Event{ev}
+	state := task.State
+	if d.Decision == "deny" {
+		events[0].Type = ledger.TypeApprovalDenied
+		if snap.Kind == KindTask {
+			denied := env
+			denied.Type = ledger.TypeTaskDenied
+			denied.Data = mustJSON(deniedData{Reasons: []string{"denied by approver " + approver.ID}, ApprovalID: snap.ID})
+			events = append(events, denied)
+			state = StateDenied
+		}
+	} else {
+		events[0].Type = ledger.TypeApprovalGranted
+		if snap.Kind == KindTask && snap.Granted()+1 >= snap.Required {
+			events = append(events, activatedEvent(env, task.TTL, now, snap.ID))
+			state = StateActive
+		}
+	}
+	if _, err := s.commit(ctx, events, true); err != nil {
+		return api.Decided{}, err
+	}
+	return api.Decided{TaskID: task.ID, State: string(state), ApprovalID: snap.ID}, nil
+}

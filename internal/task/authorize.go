@@ -1,0 +1,307 @@
+package task
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/jcs"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+)
+
+// Request is the context of an authorization that is not in its body.
+type Request struct {
+	// Gateway is the enforcement point: "api", "mcp" or "proxy".
+	Gateway string
+	Source  string
+	TraceID string
+}
+
+// Redacted replaces values at paths that obligations name.
+const Redacted = "[redacted]"
+
+// Authorize decides one tool call under cred's task and records the
+// decision durably before answering. The task must be active and unexpired
+// and cred a live credential of it (ErrForbidden otherwise, recorded as
+// auth.rejected). Policy decides at point action; allow commits
+// action.authorized, deny action.denied, and require_approval either
+// consumes a granted step-up for the same task, tool and arguments (once)
+// or commits action.denied and a step-up approval.requested. Any ledger
+// failure is returned as an error: the caller denies.
+func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request) (api.Authorized, error) {
+	args, argsMap, digest, err := parseArguments(req)
+	if err != nil {
+		return api.Authorized{}, err
+	}
+	out, stepUp, err := s.authorizeShared(ctx, cred, req, rc, args, argsMap, digest)
+	if err != nil || stepUp == nil {
+		return out, err
+	}
+	return s.requestStepUp(ctx, cred, stepUp)
+}
+
+// pendingStepUp is a require_approval answer waiting for the exclusive lock.
+type pendingStepUp struct {
+	events []ledger.Event // action.denied, then approval.requested
+	out    api.Authorized
+	tool   string
+	digest string
+}
+
+func parseArguments(req api.Authorize) (json.RawMessage, map[string]any, string, error) {
+	if strings.TrimSpace(req.Tool) == "" {
+		return nil, nil, "", invalid("tool is required")
+	}
+	if len(req.Tool) > MaxPatternBytes || len(req.Resource) > 4096 || len(req.Operation) > MaxPatternBytes {
+		return nil, nil, "", invalid("tool, operation or resource is too long")
+	}
+	if req.DataClass != "" && policy.DataClassLevel(req.DataClass) < 0 {
+		return nil, nil, "", invalid("data_class %q: want public, internal, confidential or restricted", req.DataClass)
+	}
+	raw := bytes.TrimSpace(req.Arguments)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		d, _ := Digest(nil)
+		return nil, nil, d, nil
+	}
+	var m map[string]any
+	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
+		return nil, nil, "", invalid("arguments must be a JSON object")
+	}
+	d, err := Digest(raw)
+	if err != nil {
+		return nil, nil, "", invalid("arguments: %v", err)
+	}
+	return raw, m, d, nil
+}
+
+func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request,
+	args json.RawMessage, argsMap map[string]any, digest string) (api.Authorized, *pendingStepUp, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+
+	s.smu.Lock()
+	t, refusal := s.usable(cred, now)
+	var task Task
+	var chain []policy.ParentTask
+	if refusal == nil {
+		task = *t
+		for p := s.st.tasks[t.Parent]; p != nil; p = s.st.tasks[p.Parent] {
+			chain = append(chain, policy.ParentTask{ID: p.ID, Agent: p.Agent, Scope: p.Scope.policy()})
+		}
+	}
+	s.smu.Unlock()
+	if refusal != nil {
+		s.reject(ctx, cred, refusal, now)
+		return api.Authorized{}, nil, refusal
+	}
+
+	in := &policy.Input{
+		Principal: policy.Principal{ID: task.Requester},
+		Agent:     policy.Agent{ID: task.Agent},
+		Task:      policy.Task{ID: task.ID, Scope: task.Scope.policy(), State: string(task.State), ParentChain: chain},
+		Action: &policy.Action{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
+			Arguments: argsMap, DataClass: req.DataClass},
+		Credential: &policy.Credential{JTI: cred.JTI, ExpiresAt: cred.Expiry, ActChain: cred.ActChain, Binding: cred.Binding},
+		Request:    policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: rc.Gateway, Source: rc.Source, TraceID: rc.TraceID},
+	}
+	dec := s.cfg.Policy.Evaluate(ctx, policy.PointAction, in)
+
+	// Redact before anything is stored: the body and the recorded input.
+	redArgs, redPaths := redact(args, dec.Obligations.Redact, "arguments.")
+	var redMap map[string]any
+	if redArgs != nil {
+		json.Unmarshal(redArgs, &redMap)
+	}
+	recIn := *in
+	recAction := *in.Action
+	recAction.Arguments = redMap
+	recIn.Action = &recAction
+	inputBody, _ := json.Marshal(&recIn)
+
+	ev := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
+		DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, JTI: cred.JTI, TraceID: rc.TraceID,
+		Bodies: map[string][]byte{"input": inputBody}}
+	if redArgs != nil {
+		ev.Bodies["arguments"] = redArgs
+	}
+	data := actionData{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
+		DataClass: req.DataClass, ArgsDigest: digest, Effect: string(dec.Effect), Reasons: dec.Reasons,
+		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs), Redacted: redPaths}
+	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
+
+	switch dec.Effect {
+	case policy.Allow:
+	case policy.RequireApproval:
+		stepID := s.reserveStepUp(task.ID, req.Tool, digest, now)
+		if stepID == "" {
+			data.ActionID = ""
+			ev.Type = ledger.TypeActionDenied
+			ev.Data = mustJSON(data)
+			ap := ev
+			ap.Type, ap.JTI, ap.TraceID = ledger.TypeApprovalRequested, "", rc.TraceID
+			ap.Bodies = nil
+			if redArgs != nil {
+				ap.Bodies = map[string][]byte{"arguments": redArgs}
+			}
+			ap.Data = mustJSON(approvalRequestedData{ApprovalID: newID("apr"), Kind: KindStepUp,
+				Required: max(dec.Obligations.Approvals, 1), ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons,
+				Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsDigest: digest})
+			return api.Authorized{}, &pendingStepUp{events: []ledger.Event{ev, ap}, out: out, tool: req.Tool, digest: digest}, nil
+		}
+		defer s.release(stepID)
+		data.StepUp = stepID
+	default:
+		data.ActionID = ""
+		ev.Type = ledger.TypeActionDenied
+		ev.Data = mustJSON(data)
+		if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+			return api.Authorized{}, nil, err
+		}
+		return out, nil, nil
+	}
+	ev.Type = ledger.TypeActionAuthorized
+	ev.Data = mustJSON(data)
+	if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+		return api.Authorized{}, nil, err
+	}
+	rec := dec.Obligations.RecordOutput == nil || *dec.Obligations.RecordOutput
+	out.Allow, out.ActionID, out.RecordOutput, out.Redact = true, data.ActionID, &rec, dec.Obligations.Redact
+	return out, nil, nil
+}
+
+// requestStepUp commits a step-up request under the exclusive lock, after
+// checking again that the task and credential are still usable. A pending
+// step-up for the same call is reused rather than duplicated.
+func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p *pendingStepUp) (api.Authorized, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.smu.Lock()
+	_, refusal := s.usable(cred, now)
+	existing := ""
+	if refusal == nil {
+		for _, a := range s.st.approvals {
+			if a.Kind == KindStepUp && a.TaskID == cred.TaskID && a.Status == ApprovalPending &&
+				a.Tool == p.tool && a.ArgsDigest == p.digest && now.Before(a.ExpiresAt) {
+				existing = a.ID
+			}
+		}
+	}
+	s.smu.Unlock()
+	if refusal != nil {
+		s.reject(ctx, cred, refusal, now)
+		return api.Authorized{}, refusal
+	}
+	events := p.events
+	var req approvalRequestedData
+	json.Unmarshal(events[1].Data, &req)
+	approvalID := req.ApprovalID
+	if existing != "" {
+		events, approvalID = events[:1], existing
+	}
+	var data actionData
+	json.Unmarshal(events[0].Data, &data)
+	data.ApprovalID = approvalID
+	events[0].Data = mustJSON(data)
+	if _, err := s.commit(ctx, events, true); err != nil {
+		return api.Authorized{}, err
+	}
+	out := p.out
+	out.ApprovalRequired, out.ApprovalID = true, approvalID
+	return out, nil
+}
+
+// usable checks that cred may act under its task now. The caller holds smu.
+func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *Error) {
+	t := s.st.tasks[cred.TaskID]
+	c := s.st.creds[cred.JTI]
+	switch {
+	case t == nil:
+		return nil, newErr(ErrForbidden, "unknown_task", "the credential names a task that does not exist")
+	case c == nil || c.TaskID != t.ID || c.Agent != cred.Agent || t.Agent != cred.Agent:
+		return nil, newErr(ErrForbidden, "unknown_credential", "the credential was not issued for this task and agent")
+	case c.Revoked:
+		return nil, newErr(ErrForbidden, "credential_revoked", "the credential was revoked")
+	case !now.Before(cred.Expiry) || !now.Before(c.ExpiresAt):
+		return nil, newErr(ErrForbidden, "credential_expired", "the credential has expired")
+	case t.State != StateActive:
+		return nil, newErr(ErrForbidden, "task_not_active", "task %s is %s", t.ID, t.State)
+	case !now.Before(t.ExpiresAt):
+		s.Kick()
+		return nil, newErr(ErrForbidden, "task_expired", "task %s has expired", t.ID)
+	}
+	return t, nil
+}
+
+// reject records a refused use of a credential. Recording is best effort:
+// the refusal stands either way.
+func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *Error, now time.Time) {
+	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: cred.TaskID, Agent: cred.Agent,
+		Principal: cred.Subject, JTI: cred.JTI, Data: mustJSON(rejectedData{Reason: e.Code, Detail: e.Detail})}
+	if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+		s.log.WarnContext(ctx, "recording a refused credential failed", "err", err, "reason", e.Code)
+	}
+}
+
+// reserveStepUp finds a granted, unexpired, unused step-up for exactly this
+// call and reserves it for the caller, or returns "".
+func (s *Service) reserveStepUp(taskID, tool, digest string, now time.Time) string {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	for _, a := range s.st.approvals {
+		if a.Kind == KindStepUp && a.TaskID == taskID && a.Status == ApprovalGranted && a.UsedBy == "" &&
+			a.Tool == tool && a.ArgsDigest == digest && !now.After(a.ExpiresAt) && !s.reserved[a.ID] {
+			s.reserved[a.ID] = true
+			return a.ID
+		}
+	}
+	return ""
+}
+
+func (s *Service) release(key string) {
+	s.smu.Lock()
+	delete(s.reserved, key)
+	s.smu.Unlock()
+}
+
+// redact replaces the values at each path that starts with prefix (such as
+// "arguments.password") by Redacted, and returns the canonical result and the
+// paths that were present. raw is not modified.
+func redact(raw json.RawMessage, paths []string, prefix string) (json.RawMessage, []string) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, nil
+	}
+	var done []string
+	for _, p := range paths {
+		rest, ok := strings.CutPrefix(p, prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		keys := strings.Split(rest, ".")
+		cur, ok := v.(map[string]any)
+		for i := 0; ok && i < len(keys)-1; i++ {
+			cur, ok = cur[keys[i]].(map[string]any)
+		}
+		if !ok {
+			continue
+		}
+		if _, present := cur[keys[len(keys)-1]]; present {
+			cur[keys[len(keys)-1]] = Redacted
+			done = append(done, p)
+		}
+	}
+	out, err := jcs.Marshal(v)
+	if err != nil {
+		return nil, done
+	}
+	return out, done
+}

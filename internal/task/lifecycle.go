@@ -1,0 +1,235 @@
+package task
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// Complete ends an active task as done: task.completed, and credential.revoked
+// for each live credential of the task, then the same (task.revoked, reason
+// parent_ended) for every descendant, all in one transaction. Only the
+// task's requester or an admin may complete it.
+func (s *Service) Complete(ctx context.Context, who identity.Principal, taskID string) (Task, error) {
+	return s.end(ctx, who, taskID, ledger.TypeTaskCompleted, ReasonTaskCompleted)
+}
+
+// Revoke ends an active or pending task as revoked, with its credentials and
+// descendants, as Complete does. reason is recorded (at most 1 KiB).
+func (s *Service) Revoke(ctx context.Context, who identity.Principal, taskID, reason string) (Task, error) {
+	if len(reason) > MaxReasonBytes || !utf8.ValidString(reason) {
+		return Task{}, invalid("reason must be valid UTF-8 of at most %d bytes", MaxReasonBytes)
+	}
+	if reason == "" {
+		reason = ReasonTaskRevoked
+	}
+	return s.end(ctx, who, taskID, ledger.TypeTaskRevoked, reason)
+}
+
+func (s *Service) end(ctx context.Context, who identity.Principal, taskID, typ, reason string) (Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.smu.Lock()
+	t := s.st.tasks[taskID]
+	var refusal *Error
+	switch {
+	case t == nil:
+		refusal = notFound("no task %s", taskID)
+	case who.ID != t.Requester && !who.HasRole(identity.RoleAdmin):
+		refusal = newErr(ErrForbidden, "not_requester", "only the requester of task %s or an admin may end it", taskID)
+	case typ == ledger.TypeTaskCompleted && t.State != StateActive:
+		refusal = newErr(ErrConflict, "task_not_active", "task %s is %s", taskID, t.State)
+	case t.State != StateActive && t.State != StatePendingApproval:
+		refusal = newErr(ErrConflict, "task_ended", "task %s is %s", taskID, t.State)
+	case t.State == StateActive && !now.Before(t.ExpiresAt):
+		refusal = newErr(ErrConflict, "task_expired", "task %s expired at %s", taskID, t.ExpiresAt.Format(time.RFC3339))
+	}
+	var events []ledger.Event
+	if refusal == nil {
+		events = s.endEvents(t, typ, reason, who.ID, now)
+	}
+	s.smu.Unlock()
+	if refusal != nil {
+		if refusal.Code == "task_expired" {
+			s.Kick()
+		}
+		return Task{}, refusal
+	}
+	if _, err := s.commit(ctx, events, true); err != nil {
+		return Task{}, err
+	}
+	return s.Get(taskID)
+}
+
+// endEvents builds the events ending t and its live descendants, depth
+// first, each followed by the revocation of its live credentials. The caller
+// holds smu.
+func (s *Service) endEvents(t *Task, typ, reason, by string, now time.Time) []ledger.Event {
+	var events []ledger.Event
+	var walk func(t *Task, typ, reason string)
+	walk = func(t *Task, typ, reason string) {
+		if t.State != StateActive && t.State != StatePendingApproval {
+			return
+		}
+		env := ledger.Event{Time: now, TaskID: t.ID, Principal: t.Requester, Agent: t.Agent}
+		ev := env
+		ev.Type = typ
+		ev.Data = mustJSON(endedData{Reason: reason, By: by})
+		events = append(events, ev)
+		credReason := map[string]string{ledger.TypeTaskCompleted: ReasonTaskCompleted,
+			ledger.TypeTaskExpired: ReasonTaskExpired, ledger.TypeTaskRevoked: ReasonTaskRevoked}[typ]
+		for _, jti := range t.Credentials {
+			if c := s.st.creds[jti]; c != nil && !c.Revoked {
+				rev := env
+				rev.Type, rev.JTI = ledger.TypeCredentialRevoked, jti
+				rev.Data = mustJSON(credentialRevokedData{Reason: credReason})
+				events = append(events, rev)
+			}
+		}
+		for _, id := range t.Children {
+			if c := s.st.tasks[id]; c != nil {
+				walk(c, ledger.TypeTaskRevoked, ReasonParentEnded)
+			}
+		}
+	}
+	walk(t, typ, reason)
+	return events
+}
+
+// Sweep ends every task whose time is up: active tasks past their expiry,
+// and pending tasks whose approval request expired, each with task.expired
+// and its credentials' and descendants' revocations. It returns how many
+// tasks it expired.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.smu.Lock()
+	var due []*Task
+	for _, id := range s.st.order {
+		t := s.st.tasks[id]
+		switch t.State {
+		case StateActive:
+			if !now.Before(t.ExpiresAt) {
+				due = append(due, t)
+			}
+		case StatePendingApproval:
+			if a := s.st.approvals[t.ApprovalID]; a != nil && now.After(a.ExpiresAt) {
+				due = append(due, t)
+			}
+		}
+	}
+	var events []ledger.Event
+	ended := map[string]bool{}
+	for _, t := range due {
+		if ended[t.ID] {
+			continue
+		}
+		reason := ReasonTaskExpired
+		if t.State == StatePendingApproval {
+			reason = ReasonApprovalTTL
+		}
+		evs := s.endEvents(t, ledger.TypeTaskExpired, reason, ByWrit, now)
+		for _, ev := range evs {
+			if ev.Type != ledger.TypeCredentialRevoked {
+				ended[ev.TaskID] = true
+			}
+		}
+		events = append(events, evs...)
+	}
+	s.smu.Unlock()
+	if len(events) == 0 {
+		return 0, nil
+	}
+	if _, err := s.commit(ctx, events, true); err != nil {
+		return 0, err
+	}
+	return len(due), nil
+}
+
+// Kick asks the sweeper to run now, as a use of an expired task does.
+func (s *Service) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) sweeper() {
+	defer close(s.done)
+	tick := time.NewTicker(s.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		case <-s.kick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := s.Sweep(ctx); err != nil {
+			s.log.ErrorContext(ctx, "expiring tasks failed; retrying", "err", err)
+		}
+		cancel()
+	}
+}
+
+// RecordCredential records a credential the credential layer issued for an
+// active task to its agent (credential.issued), after the layer's own
+// checks and before the token is handed out. decisionID and policyVersion
+// are those of the exchange decision.
+func (s *Service) RecordCredential(ctx context.Context, c Credential, decisionID, policyVersion string) error {
+	if c.JTI == "" || c.TaskID == "" || c.ExpiresAt.IsZero() {
+		return invalid("a credential needs jti, task and expiry")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.smu.Lock()
+	t := s.st.tasks[c.TaskID]
+	var refusal *Error
+	switch {
+	case t == nil:
+		refusal = notFound("no task %s", c.TaskID)
+	case t.State != StateActive || !now.Before(t.ExpiresAt):
+		refusal = newErr(ErrConflict, "task_not_active", "task %s is not active", c.TaskID)
+	case c.Agent != t.Agent:
+		refusal = newErr(ErrForbidden, "agent_mismatch", "task %s belongs to another agent", c.TaskID)
+	case s.st.creds[c.JTI] != nil:
+		refusal = newErr(ErrConflict, "jti_reused", "credential jti already recorded")
+	}
+	var requester string
+	if t != nil {
+		requester = t.Requester
+	}
+	s.smu.Unlock()
+	if refusal != nil {
+		return refusal
+	}
+	exp := c.ExpiresAt.UTC()
+	if exp.After(t.ExpiresAt) {
+		exp = t.ExpiresAt
+	}
+	ev := ledger.Event{Type: ledger.TypeCredentialIssued, Time: now, TaskID: c.TaskID, Principal: requester,
+		Agent: c.Agent, JTI: c.JTI, DecisionID: decisionID, PolicyVersion: policyVersion,
+		Data: mustJSON(credentialIssuedData{Subject: requester, ExpiresAt: exp, Binding: c.Binding})}
+	_, err := s.commit(ctx, []ledger.Event{ev}, true)
+	return err
+}
+
+// CredentialLive reports whether jti is a recorded, unrevoked credential of
+// a task that is active and unexpired.
+func (s *Service) CredentialLive(jti string) bool {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	c := s.st.creds[jti]
+	if c == nil || c.Revoked {
+		return false
+	}
+	t := s.st.tasks[c.TaskID]
+	return t != nil && t.State == StateActive && s.now().Before(t.ExpiresAt)
+}

@@ -1,0 +1,175 @@
+package task
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+)
+
+// Open opens a task for requester: it validates the request, asks policy
+// (point task), and commits task.requested, policy.decided and the outcome
+// (task.activated, approval.requested or task.denied) in one transaction.
+// A policy deny is not an error: the answer's State is denied.
+func (s *Service) Open(ctx context.Context, requester identity.Principal, req api.OpenTask) (api.TaskOpened, error) {
+	if requester.ID == "" {
+		return api.TaskOpened{}, newErr(ErrForbidden, "forbidden", "no requester identity")
+	}
+	scope := Scope(req.Scope)
+	if err := validateOpen(req, scope); err != nil {
+		return api.TaskOpened{}, err
+	}
+	ttl := DefaultTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			return api.TaskOpened{}, invalid("ttl %q is not a duration such as \"15m\"", req.TTL)
+		}
+		if d < MinTTL || d > MaxTTL {
+			return api.TaskOpened{}, invalid("ttl %s is outside [%s, %s]", d, MinTTL, MaxTTL)
+		}
+		ttl = d
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	taskID := newID("tsk")
+	in := &policy.Input{
+		Principal: policy.Principal{ID: requester.ID, Roles: roleNames(requester.Roles)},
+		Agent:     policy.Agent{ID: req.Agent},
+		Task:      policy.Task{ID: taskID, Intent: req.Intent, Scope: scope.policy(), TTL: ttl.String()},
+		Request:   policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: "task"},
+	}
+	var parent string
+	if req.Parent != nil && *req.Parent != "" {
+		parent = *req.Parent
+		chain, err := s.parentChain(parent, scope, now)
+		if err != nil {
+			return api.TaskOpened{}, err
+		}
+		in.Task.ParentChain = chain
+	}
+	dec := s.cfg.Policy.Evaluate(ctx, policy.PointTask, in)
+
+	env := ledger.Event{Time: now, TaskID: taskID, Principal: requester.ID, Agent: req.Agent}
+	requested := env
+	requested.Type = ledger.TypeTaskRequested
+	requested.Data = mustJSON(requestedData{Scope: scope, ScopeHash: scope.Hash(), TTL: ttl.String(), Parent: parent, Environment: s.cfg.Environment})
+	requested.Bodies = map[string][]byte{"intent": []byte(req.Intent)}
+	events := []ledger.Event{requested, decidedEvent(env, dec, in)}
+	if parent != "" {
+		events = append(events, ledger.Event{Type: ledger.TypeTaskDelegated, Time: now, TaskID: parent,
+			Principal: requester.ID, Agent: req.Agent, Data: mustJSON(delegatedData{Child: taskID})})
+	}
+	env.DecisionID, env.PolicyVersion = dec.ID, dec.PolicyVersion
+	out := api.TaskOpened{TaskID: taskID, DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, ScopeHash: scope.Hash(), Reasons: dec.Reasons}
+	switch dec.Effect {
+	case policy.Allow:
+		if dec.Obligations.MaxTTL > 0 && ttl > dec.Obligations.MaxTTL {
+			ttl = dec.Obligations.MaxTTL
+		}
+		events = append(events, activatedEvent(env, ttl, now, ""))
+		out.State = api.StateActive
+	case policy.RequireApproval:
+		n := max(dec.Obligations.Approvals, 1)
+		ev := env
+		ev.Type = ledger.TypeApprovalRequested
+		ev.Data = mustJSON(approvalRequestedData{ApprovalID: newID("apr"), Kind: KindTask, Required: n,
+			ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons, ScopeHash: scope.Hash()})
+		events = append(events, ev)
+		out.State, out.ApprovalsRequired = api.StatePendingApproval, n
+	default:
+		ev := env
+		ev.Type = ledger.TypeTaskDenied
+		ev.Data = mustJSON(deniedData{Reasons: nonNil(dec.Reasons)})
+		events = append(events, ev)
+		out.State = api.StateDenied
+	}
+	if _, err := s.commit(ctx, events, true); err != nil {
+		return api.TaskOpened{}, err
+	}
+	return out, nil
+}
+
+func validateOpen(req api.OpenTask, scope Scope) error {
+	switch {
+	case strings.TrimSpace(req.Agent) == "":
+		return invalid("agent is required: the SPIFFE ID or OIDC subject of the agent that will act")
+	case len(req.Agent) > 1024 || !utf8.ValidString(req.Agent):
+		return invalid("agent must be valid UTF-8 of at most 1024 bytes")
+	case strings.TrimSpace(req.Intent) == "":
+		return invalid("intent is required: say what the agent is asked to do")
+	case len(req.Intent) > MaxIntentBytes:
+		return invalid("intent is %d bytes; the limit is %d", len(req.Intent), MaxIntentBytes)
+	case !utf8.ValidString(req.Intent):
+		return invalid("intent is not valid UTF-8")
+	}
+	return scope.Validate()
+}
+
+// parentChain checks the parent of a child task and returns the chain policy
+// sees, immediate parent first. The caller holds mu.
+func (s *Service) parentChain(parent string, scope Scope, now time.Time) ([]policy.ParentTask, error) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	p := s.st.tasks[parent]
+	switch {
+	case p == nil:
+		return nil, invalid("parent task %s does not exist", parent)
+	case p.State != StateActive || !now.Before(p.ExpiresAt):
+		return nil, newErr(ErrConflict, "parent_not_active", "parent task %s is not active", parent)
+	case !scope.Within(p.Scope):
+		return nil, newErr(ErrForbidden, "scope_widens", "the scope is not within parent task %s's scope", parent)
+	}
+	var chain []policy.ParentTask
+	for t := p; t != nil; t = s.st.tasks[t.Parent] {
+		chain = append(chain, policy.ParentTask{ID: t.ID, Agent: t.Agent, Scope: t.Scope.policy()})
+		if t.Parent == "" {
+			break
+		}
+	}
+	return chain, nil
+}
+
+// decidedEvent records a decision with its input document as a body.
+func decidedEvent(env ledger.Event, d policy.Decision, in *policy.Input) ledger.Event {
+	ev := env
+	ev.Type = ledger.TypePolicyDecided
+	ev.DecisionID, ev.PolicyVersion = d.ID, d.PolicyVersion
+	ev.Data = mustJSON(decidedData{Point: string(d.Point), Engine: d.Engine, Effect: string(d.Effect),
+		Reasons: nonNil(d.Reasons), Obligations: d.Obligations, PolicyIDs: nonNil(d.PolicyIDs)})
+	input, err := json.Marshal(in)
+	if err == nil {
+		ev.Bodies = map[string][]byte{"input": input}
+	}
+	return ev
+}
+
+func activatedEvent(env ledger.Event, ttl time.Duration, now time.Time, approvalID string) ledger.Event {
+	ev := env
+	ev.Type = ledger.TypeTaskActivated
+	ev.Data = mustJSON(activatedData{TTL: ttl.String(), ExpiresAt: now.Add(ttl), ApprovalID: approvalID})
+	return ev
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func roleNames(roles []identity.Role) []string {
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = string(r)
+	}
+	return out
+}

@@ -1,0 +1,277 @@
+package task
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// The projection tables live in the store's SQLite file beside the ledger.
+// They are for queries from outside writ (and a future console); writ itself
+// reads State. Each write-side change rewrites the rows of the tasks it
+// touched and advances projected_through in one transaction.
+const projectionSchema = `
+CREATE TABLE IF NOT EXISTS task_projection (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, state TEXT NOT NULL, requester TEXT NOT NULL,
+  agent TEXT NOT NULL, scope_hash TEXT NOT NULL, parent TEXT NOT NULL, decision_id TEXT NOT NULL,
+  policy_version TEXT NOT NULL, approvals_required INTEGER NOT NULL, expires_at TEXT NOT NULL,
+  ended_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS approvals (approval_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, kind TEXT NOT NULL,
+  status TEXT NOT NULL, required INTEGER NOT NULL, granted INTEGER NOT NULL, scope_hash TEXT NOT NULL,
+  tool TEXT NOT NULL, args_digest TEXT NOT NULL, policy_version TEXT NOT NULL, expires_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS credentials (jti TEXT PRIMARY KEY, task_id TEXT NOT NULL, agent TEXT NOT NULL,
+  expires_at TEXT NOT NULL, revoked INTEGER NOT NULL, revoked_at TEXT NOT NULL) WITHOUT ROWID;
+`
+
+// table describes one projection table: its columns (key first) and how a
+// row is derived from State.
+type table struct {
+	name string
+	cols []string
+	rows func(st *State, only map[string]bool) map[string][]string
+}
+
+var tables = []table{
+	{"tasks", []string{"task_id", "state", "requester", "agent", "scope_hash", "parent", "decision_id",
+		"policy_version", "approvals_required", "expires_at", "ended_at"}, taskRows},
+	{"approvals", []string{"approval_id", "task_id", "kind", "status", "required", "granted", "scope_hash",
+		"tool", "args_digest", "policy_version", "expires_at"}, approvalRows},
+	{"credentials", []string{"jti", "task_id", "agent", "expires_at", "revoked", "revoked_at"}, credentialRows},
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func taskRows(st *State, only map[string]bool) map[string][]string {
+	out := map[string][]string{}
+	for id, t := range st.tasks {
+		if only == nil || only[id] {
+			out[id] = []string{id, string(t.State), t.Requester, t.Agent, t.ScopeHash, t.Parent, t.DecisionID,
+				t.PolicyVersion, strconv.Itoa(t.ApprovalsRequired), ts(t.ExpiresAt), ts(t.EndedAt)}
+		}
+	}
+	return out
+}
+
+func approvalRows(st *State, only map[string]bool) map[string][]string {
+	out := map[string][]string{}
+	for id, a := range st.approvals {
+		if only == nil || only[a.TaskID] {
+			out[id] = []string{id, a.TaskID, a.Kind, a.Status, strconv.Itoa(a.Required), strconv.Itoa(a.Granted()),
+				a.ScopeHash, a.Tool, a.ArgsDigest, a.PolicyVersion, ts(a.ExpiresAt)}
+		}
+	}
+	return out
+}
+
+func credentialRows(st *State, only map[string]bool) map[string][]string {
+	out := map[string][]string{}
+	for jti, c := range st.creds {
+		if only == nil || only[c.TaskID] {
+			rev := "0"
+			if c.Revoked {
+				rev = "1"
+			}
+			out[jti] = []string{jti, c.TaskID, c.Agent, ts(c.ExpiresAt), rev, ts(c.RevokedAt)}
+		}
+	}
+	return out
+}
+
+type projection struct {
+	db      *sql.DB
+	through int64 // -1 when nothing is projected
+}
+
+func openProjection(ctx context.Context, db *sql.DB) (*projection, error) {
+	if _, err := db.ExecContext(ctx, projectionSchema); err != nil {
+		return nil, fmt.Errorf("creating projection tables: %w", err)
+	}
+	through, err := readThrough(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return &projection{db: db, through: through}, nil
+}
+
+func readThrough(ctx context.Context, db *sql.DB) (int64, error) {
+	var v string
+	err := db.QueryRowContext(ctx, `SELECT value FROM task_projection WHERE key = 'projected_through'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading projected_through: %w", err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < -1 {
+		return 0, fmt.Errorf("projected_through is %q, not an index", v)
+	}
+	return n, nil
+}
+
+// write replaces the rows of the tasks in only (all rows when only is nil)
+// and advances projected_through to through, in one transaction.
+func (p *projection) write(ctx context.Context, st *State, only map[string]bool, through int64) error {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, tb := range tables {
+		if only == nil {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+tb.name); err != nil {
+				return err
+			}
+		}
+		q := "INSERT OR REPLACE INTO " + tb.name + " (" + strings.Join(tb.cols, ", ") + ") VALUES (?" +
+			strings.Repeat(", ?", len(tb.cols)-1) + ")"
+		for _, row := range tb.rows(st, only) {
+			args := make([]any, len(row))
+			for i, v := range row {
+				args[i] = v
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return err
+			}
+		}
+	}
+	through = max(through, p.through)
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO task_projection (key, value) VALUES ('projected_through', ?)`,
+		strconv.FormatInt(through, 10)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	p.through = through
+	return nil
+}
+
+// writeAll rewrites every row from st.
+func (p *projection) writeAll(ctx context.Context, st *State, through int64) error {
+	return p.write(ctx, st, nil, through)
+}
+
+// compare returns one line per row that differs from what st implies.
+func (p *projection) compare(ctx context.Context, st *State) ([]string, error) {
+	return compareTables(ctx, p.db, st)
+}
+
+func compareTables(ctx context.Context, db *sql.DB, st *State) ([]string, error) {
+	var diffs []string
+	for _, tb := range tables {
+		want := tb.rows(st, nil)
+		got := map[string][]string{}
+		rows, err := db.QueryContext(ctx, "SELECT "+castCols(tb.cols)+" FROM "+tb.name)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", tb.name, err)
+		}
+		for rows.Next() {
+			vals := make([]string, len(tb.cols))
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("reading %s: %w", tb.name, err)
+			}
+			got[vals[0]] = vals
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", tb.name, err)
+		}
+		for key, w := range want {
+			g, ok := got[key]
+			switch {
+			case !ok:
+				diffs = append(diffs, fmt.Sprintf("%s row %s is missing", tb.name, key))
+			case !slices.Equal(g, w):
+				for i := range w {
+					if g[i] != w[i] {
+						diffs = append(diffs, fmt.Sprintf("%s row %s: %s is %q but the ledger implies %q", tb.name, key, tb.cols[i], g[i], w[i]))
+					}
+				}
+			}
+		}
+		for key := range got {
+			if _, ok := want[key]; !ok {
+				diffs = append(diffs, fmt.Sprintf("%s row %s is not implied by any ledger event", tb.name, key))
+			}
+		}
+	}
+	slices.Sort(diffs)
+	return diffs, nil
+}
+
+func castCols(cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = "CAST(" + c + " AS TEXT)"
+	}
+	return strings.Join(out, ", ")
+}
+
+// ProjectionMismatchError reports projection rows that disagree with the
+// ledger: edited, inserted or deleted behind writ's back.
+type ProjectionMismatchError struct {
+	Diffs []string
+}
+
+func (e *ProjectionMismatchError) Error() string {
+	const show = 5
+	msg := fmt.Sprintf("task projection tables disagree with the ledger in %d place(s): %s", len(e.Diffs),
+		strings.Join(e.Diffs[:min(show, len(e.Diffs))], "; "))
+	if len(e.Diffs) > show {
+		msg += "; …"
+	}
+	return msg + " (start with --repair-projections to rewrite them from the ledger once the cause is understood)"
+}
+
+// CheckProjections compares the projection tables in db with what the
+// ledger in store implies up to their projected_through index, and returns
+// one line per disagreement (none when they agree, or when the tables do not
+// exist yet). It reads only; `writ ledger verify` calls it.
+func CheckProjections(ctx context.Context, store ledger.Store, db *sql.DB) ([]string, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'task_projection'`).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	through, err := readThrough(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	st := NewState()
+	err = store.ScanLeaves(ctx, 0, func(index uint64, leaf []byte) error {
+		if int64(index) > through {
+			return errStopScan
+		}
+		e, err := ledger.ParseLeaf(index, leaf)
+		if err != nil {
+			return err
+		}
+		return st.Apply(e)
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return nil, fmt.Errorf("replaying the ledger: %w", err)
+	}
+	return compareTables(ctx, db, st)
+}
+
+var errStopScan = errors.New("stop scan")

@@ -1,0 +1,293 @@
+package task
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+)
+
+// Appender commits events durably and in order; *ledger.Ledger is one.
+type Appender interface {
+	AppendAll(ctx context.Context, events []ledger.Event) (uint64, error)
+}
+
+// Decider decides policy questions; *policy.Policy is one.
+type Decider interface {
+	Evaluate(ctx context.Context, point policy.Point, in *policy.Input) policy.Decision
+}
+
+// Config configures a Service.
+type Config struct {
+	// Ledger records every change before it is applied.
+	Ledger Appender
+	// Store is the ledger's store, replayed at start and read by Trace.
+	Store ledger.Store
+	// Policy decides tasks and actions.
+	Policy Decider
+	// Environment is the runtime environment this server enforces for
+	// (dev, staging, prod…); policy sees it as request.environment.
+	Environment string
+	// Origin and Verifier check the latest checkpoint in Trace. When
+	// Verifier is nil, Trace reports every event as unverified.
+	Origin   string
+	Verifier note.Verifier
+	// DB holds the projection tables (the SQLite file of the store). Nil
+	// keeps no tables.
+	DB *sql.DB
+	// AllowProjectionMismatch lets New start on tables that disagree with
+	// the ledger: it logs each difference and rewrites the rows from the
+	// ledger. Only for recovery, after the cause is understood
+	// (`writ server --repair-projections`).
+	AllowProjectionMismatch bool
+	// ApprovalTTL is how long an approval request stays open (default 1h).
+	ApprovalTTL time.Duration
+	// SweepInterval is how often expired tasks and approvals are ended
+	// (default 1s). Negative disables the sweeper (tests drive Sweep).
+	SweepInterval time.Duration
+	// OnRevoke, when set, is told each revoked credential's JTI after the
+	// revocation is durable, so the credential layer can refuse it at once.
+	OnRevoke func(jti string)
+	Logger   *slog.Logger
+	// Now is the clock; tests set it.
+	Now func() time.Time
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Ledger == nil:
+		return errors.New("task: no ledger")
+	case c.Store == nil:
+		return errors.New("task: no ledger store")
+	case c.Policy == nil:
+		return errors.New("task: no policy")
+	case c.Environment == "":
+		return errors.New("task: no environment")
+	case c.ApprovalTTL < 0:
+		return errors.New("task: ApprovalTTL must not be negative")
+	}
+	return nil
+}
+
+// Service runs tasks, approvals and authorizations over the ledger.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	// mu orders changes: task lifecycle changes hold it exclusively;
+	// authorizations hold it shared, so they commit concurrently (group
+	// commit) but never interleave with a task ending.
+	mu sync.RWMutex
+	// smu guards st and reserved.
+	smu  sync.Mutex
+	st   *State
+	proj *projection
+	// reserved holds step-ups an in-flight authorization is consuming.
+	reserved map[string]bool
+
+	kick      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New replays the ledger into State, checks and catches up the projection
+// tables, and starts the expiry sweeper. It fails when the ledger holds an
+// incoherent event or, unless AllowProjectionMismatch, when a table row
+// disagrees with the ledger.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ApprovalTTL == 0 {
+		cfg.ApprovalTTL = DefaultApprovalTTL
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		cfg: cfg, log: cfg.Logger, st: NewState(), reserved: map[string]bool{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.SweepInterval > 0 {
+		go s.sweeper()
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+// load replays the ledger. With projection tables, events up to their
+// projected_through index are applied first and the rows compared with the
+// result; the rest are applied and written (crash recovery).
+func (s *Service) load(ctx context.Context) error {
+	var through int64 = -1
+	if s.cfg.DB != nil {
+		p, err := openProjection(ctx, s.cfg.DB)
+		if err != nil {
+			return err
+		}
+		s.proj = p
+		through = p.through
+	}
+	checked := false
+	check := func() error {
+		checked = true
+		if s.proj == nil {
+			return nil
+		}
+		diffs, err := s.proj.compare(ctx, s.st)
+		if err != nil {
+			return err
+		}
+		if len(diffs) == 0 {
+			return nil
+		}
+		if !s.cfg.AllowProjectionMismatch {
+			return &ProjectionMismatchError{Diffs: diffs}
+		}
+		for _, d := range diffs {
+			s.log.WarnContext(ctx, "projection row disagrees with the ledger; rewriting it", "diff", d)
+		}
+		return nil
+	}
+	err := s.cfg.Store.ScanLeaves(ctx, 0, func(index uint64, leaf []byte) error {
+		if !checked && int64(index) > through {
+			if err := check(); err != nil {
+				return err
+			}
+		}
+		e, err := ledger.ParseLeaf(index, leaf)
+		if err != nil {
+			return err
+		}
+		if !Relevant(e.Event.Type) {
+			return nil
+		}
+		if err := s.loadBodies(ctx, &e); err != nil {
+			return err
+		}
+		return s.st.Apply(e)
+	})
+	if err != nil {
+		return fmt.Errorf("replaying the ledger into task state: %w", err)
+	}
+	if !checked {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if s.proj != nil {
+		size, err := s.cfg.Store.Size(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.proj.writeAll(ctx, s.st, int64(size)-1); err != nil {
+			return fmt.Errorf("writing projection tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadBodies reads the bodies State keeps: a task's intent and a step-up's
+// arguments. An erased body leaves the field empty.
+func (s *Service) loadBodies(ctx context.Context, e *ledger.Entry) error {
+	var name string
+	switch e.Event.Type {
+	case ledger.TypeTaskRequested:
+		name = "intent"
+	case ledger.TypeApprovalRequested:
+		name = "arguments"
+	default:
+		return nil
+	}
+	if _, ok := e.Commitments[name]; !ok {
+		return nil
+	}
+	b, err := s.cfg.Store.ReadBody(ctx, ledger.BodyRef{Index: e.Index, Name: name})
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	e.Event.Bodies = map[string][]byte{name: b.Data}
+	return nil
+}
+
+// Close stops the sweeper.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+// commit appends events in one transaction and applies them to State. The
+// caller holds mu (exclusively when the events change a task's lifecycle
+// or an approval). It writes the projection rows of the tasks touched when
+// project is true. Events' times must already be set.
+func (s *Service) commit(ctx context.Context, events []ledger.Event, project bool) (uint64, error) {
+	first, err := s.cfg.Ledger.AppendAll(ctx, events)
+	if err != nil {
+		return 0, err
+	}
+	s.smu.Lock()
+	var applyErr error
+	touched := map[string]bool{}
+	for i, ev := range events {
+		if err := s.st.Apply(ledger.Entry{Index: first + uint64(i), Event: ev}); err != nil {
+			// The event is durable; State now lags the ledger until restart.
+			applyErr = err
+			s.log.ErrorContext(ctx, "applying a committed event failed; restart rebuilds the state", "err", err)
+			break
+		}
+		touched[ev.TaskID] = true
+	}
+	s.smu.Unlock()
+	var revoked []string
+	for _, ev := range events {
+		if ev.Type == ledger.TypeCredentialRevoked {
+			revoked = append(revoked, ev.JTI)
+		}
+	}
+	if s.cfg.OnRevoke != nil {
+		for _, jti := range revoked {
+			s.cfg.OnRevoke(jti)
+		}
+	}
+	if project && s.proj != nil && applyErr == nil {
+		s.smu.Lock()
+		err := s.proj.write(ctx, s.st, touched, int64(first)+int64(len(events))-1)
+		s.smu.Unlock()
+		if err != nil {
+			// The ledger holds the truth; the next start catches the
+			// tables up from projected_through.
+			s.log.ErrorContext(ctx, "writing projection rows failed", "err", err)
+		}
+	}
+	if applyErr != nil {
+		return first, fmt.Errorf("task state: %w", applyErr)
+	}
+	return first, nil
+}
+
+// now returns the clock's time in UTC, truncated to what a leaf records.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }

@@ -62,6 +62,9 @@ func Commit(salt, data []byte) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
+// maxBodies is the most bodies one event may commit to.
+const maxBodies = 16
+
 // limits bounds what one event may carry.
 type limits struct {
 	maxBody int64
@@ -130,8 +133,8 @@ func validate(e *Event, lim limits) error {
 			return &ValidationError{Field: "data", Reason: "must be a JSON object"}
 		}
 	}
-	if len(e.Bodies) > 16 {
-		return &ValidationError{Field: "bodies", Reason: "more than 16 bodies"}
+	if len(e.Bodies) > maxBodies {
+		return &ValidationError{Field: "bodies", Reason: fmt.Sprintf("more than %d bodies", maxBodies)}
 	}
 	for name, data := range e.Bodies {
 		if !validBodyName(name) {
@@ -160,11 +163,9 @@ func validBodyName(s string) bool {
 // ParseLeaf decodes and checks a leaf: it must be the canonical form of a
 // valid envelope of a known version and type.
 func ParseLeaf(index uint64, leaf []byte) (Entry, error) {
-	var doc leafDoc
-	dec := json.NewDecoder(bytes.NewReader(leaf))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return Entry{}, fmt.Errorf("leaf %d: not a writ event: %v", index, err)
+	doc, err := decodeLeaf(leaf)
+	if err != nil {
+		return Entry{}, fmt.Errorf("leaf %d: %v", index, err)
 	}
 	if doc.V != EnvelopeVersion {
 		return Entry{}, fmt.Errorf("leaf %d: envelope version %d, want %d", index, doc.V, EnvelopeVersion)
@@ -191,7 +192,7 @@ func ParseLeaf(index uint64, leaf []byte) (Entry, error) {
 	if err != nil || !bytes.Equal(again, leaf) {
 		return Entry{}, fmt.Errorf("leaf %d: not the canonical (RFC 8785) encoding of a writ event", index)
 	}
-	return Entry{
+	ent := Entry{
 		Index: index,
 		Event: Event{
 			Type: doc.Type, Time: t, TaskID: doc.TaskID, Principal: doc.Principal, Agent: doc.Agent,
@@ -200,7 +201,15 @@ func ParseLeaf(index uint64, leaf []byte) (Entry, error) {
 		},
 		Commitments: doc.Commitments,
 		Leaf:        leaf,
-	}, nil
+	}
+	// Whatever Append would refuse is not a leaf the ledger wrote.
+	if err := validate(&ent.Event, limits{}); err != nil {
+		return Entry{}, fmt.Errorf("leaf %d: %v", index, err)
+	}
+	if len(doc.Commitments) > maxBodies {
+		return Entry{}, fmt.Errorf("leaf %d: more than %d commitments", index, maxBodies)
+	}
+	return ent, nil
 }
 
 func validCommitment(c string) bool {

@@ -48,3 +48,21 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkParseLeaf(b *testing.B) {
+	e := Event{Type: TypeActionAuthorized, TaskID: "tsk_01JD8X6Q5Z3V4M2N8P7R", Principal: "oidc:https://id.example.com#alice",
+		Agent: "spiffe://example.org/agent/summarizer", DecisionID: "dec_1", PolicyVersion: "sha256:9f2c4a1b7e3d5f60c8a9b2d1e4f70a3c5b6d8e9f0a1b2c3d4e5f6a7b8c9d0e1f",
+		Data:   json.RawMessage(`{"action_id":"act_1","tool":"invoices.read","operation":"read","resource":"erp://invoices/2026-Q3/1","data_class":"confidential","reasons":["task scope covers tool and resource"]}`),
+		Bodies: map[string][]byte{"arguments": []byte(`{"invoice":"1"}`)}}
+	e.Time = e.Time.AddDate(2026, 0, 0)
+	leaf, _, err := encode(&e, limits{maxBody: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := ParseLeaf(1, leaf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

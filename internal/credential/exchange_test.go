@@ -218,6 +218,29 @@ func TestWriteErrors(t *testing.T) {
 	})
 }
 
+func TestWriteExchangeError(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{tokenError(ErrRevoked, "access token has been revoked"), 400, CodeInvalidGrant},
+		{tokenError(ErrExpired, "x"), 400, CodeInvalidGrant},
+		{dpopError("x"), 400, CodeInvalidDPoPProof},
+		{requestError(CodeInvalidScope, "x"), 400, CodeInvalidScope},
+		{newError(ErrInvalidRequest, CodeInvalidClient, "x"), 401, CodeInvalidClient},
+		{fmt.Errorf("store at /var/lib/writ down"), 500, "server_error"},
+	} {
+		w := httptest.NewRecorder()
+		WriteExchangeError(w, tc.err)
+		desc := Description(tc.err)
+		if tc.status == 500 {
+			desc = "internal error"
+		}
+		checkJSONResponse(t, w, tc.status, map[string]any{"error": tc.code, "error_description": desc})
+	}
+}
+
 func checkJSONResponse(t *testing.T, w *httptest.ResponseRecorder, status int, want map[string]any) {
 	t.Helper()
 	if w.Code != status {

@@ -2,6 +2,7 @@ package credential
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -52,6 +53,32 @@ func WriteOAuthError(w http.ResponseWriter, status int, code, description string
 // CheckBinding) with HTTPStatus(err), ErrorCode(err) and Description(err).
 func WriteError(w http.ResponseWriter, err error) {
 	WriteOAuthError(w, HTTPStatus(err), ErrorCode(err), Description(err))
+}
+
+// WriteExchangeError answers a failed token exchange (RFC 6749 §5.2): the
+// status is 400, or 401 for invalid_client; a refused subject or actor token
+// (an error from Issuer.Verify or CheckBinding) becomes invalid_grant, and a
+// refused DPoP proof stays invalid_dpop_proof (RFC 9449 §5). Use it at
+// /oauth2/token instead of WriteError, whose statuses are for resource
+// requests.
+//
+// An error that is not an *Error (a store failure, say) is answered 500
+// server_error without its text.
+func WriteExchangeError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		WriteOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+		return
+	}
+	code := ErrorCode(err)
+	if code == CodeInvalidToken {
+		code = CodeInvalidGrant
+	}
+	status := http.StatusBadRequest
+	if code == CodeInvalidClient {
+		status = http.StatusUnauthorized
+	}
+	WriteOAuthError(w, status, code, Description(err))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

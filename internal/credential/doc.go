@@ -6,7 +6,7 @@
 // The pieces, in the order a request meets them:
 //
 //   - ParseExchange reads an RFC 8693 token-exchange request at
-//     POST /oauth2/token; WriteToken and WriteOAuthError answer it.
+//     POST /oauth2/token; WriteToken and WriteExchangeError answer it.
 //   - An Issuer (NewIssuer) holds writ's Ed25519 signing key. Issue mints an
 //     EdDSA JWT access token with sub (the human requester), act (the agent,
 //     nested for delegation), txn (the task), scope "task:<id>" and, when the
@@ -26,6 +26,8 @@
 // OAuth error code to send (ErrorCode, HTTPStatus). Error text never contains
 // a token, a proof or key material, and claim values in it are shortened and
 // reduced to printable ASCII, so it is safe to return to the caller.
+// WriteError and Challenge answer a refused resource request (401 with an
+// RFC 6750 or RFC 9449 WWW-Authenticate challenge).
 //
 // The token format, binding and revocation semantics are documented for
 // operators and client authors in docs/credentials.md.

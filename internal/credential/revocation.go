@@ -40,6 +40,9 @@ func newRevocations(retain time.Duration, now func() time.Time) *Revocations {
 
 // RevokeJTI revokes the single token jti whose exp is exp.
 func (r *Revocations) RevokeJTI(jti string, exp time.Time) {
+	if jti == "" {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pruneLocked(r.now(), false)
@@ -52,6 +55,9 @@ func (r *Revocations) RevokeJTI(jti string, exp time.Time) {
 // It does not stop Issue from minting new tokens for the task; the task
 // service must refuse the exchange for a task that is not active.
 func (r *Revocations) RevokeTask(taskID string) {
+	if taskID == "" {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()

@@ -38,8 +38,13 @@ type Token struct {
 	notBefore time.Time
 }
 
-// Agent is the agent presenting the token, Actors[0].
-func (t *Token) Agent() string { return t.Actors[0] }
+// Agent is the agent presenting the token, Actors[0] ("" if none).
+func (t *Token) Agent() string {
+	if len(t.Actors) == 0 {
+		return ""
+	}
+	return t.Actors[0]
+}
 
 func (t *Token) clone() *Token {
 	c := *t

@@ -1,0 +1,199 @@
+package task_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/store/sqlite"
+	"github.com/writhq/writ/internal/task"
+)
+
+// failingStore is a real SQLite store whose Commit can be made to fail, as
+// a full disk or a locked database would.
+type failingStore struct {
+	*sqlite.Store
+	fail atomic.Bool
+}
+
+func (f *failingStore) Commit(ctx context.Context, b *ledger.Batch) error {
+	if f.fail.Load() {
+		return errors.New("disk full")
+	}
+	return f.Store.Commit(ctx, b)
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a service on a real SQLite ledger with the default policy pack.
+type env struct {
+	t     testing.TB
+	dir   string
+	env   string
+	store *failingStore
+	led   *ledger.Ledger
+	kp    *ledger.KeyPair
+	pol   *policy.Policy
+	svc   *task.Service
+	clk   *clock
+}
+
+var sharedPolicy struct {
+	once sync.Once
+	p    *policy.Policy
+	err  error
+}
+
+// defaultPolicy compiles the default pack once for the whole package.
+func defaultPolicy(t testing.TB) *policy.Policy {
+	sharedPolicy.once.Do(func() {
+		sharedPolicy.p, sharedPolicy.err = policy.New(context.Background(), policy.Config{})
+	})
+	if sharedPolicy.err != nil {
+		t.Fatalf("policy.New: %v", sharedPolicy.err)
+	}
+	return sharedPolicy.p
+}
+
+func newEnv(t testing.TB, environment string) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), env: environment,
+		clk: &clock{t: time.Now().UTC().Truncate(time.Second)}}
+	if err := e.open(task.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.close)
+	return e
+}
+
+// open opens store, ledger and service on e.dir with extra's settings and
+// returns task.New's error.
+func (e *env) open(extra task.Config) error {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(e.dir, "writ.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = &failingStore{Store: st}
+	kp, _, err := ledger.LoadOrCreateKey(e.dir, "writ.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.kp = kp
+	// A zero CheckpointInterval signs a checkpoint with every batch.
+	e.led, err = ledger.New(ctx, ledger.Config{Store: e.store, Signer: kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pol = defaultPolicy(t)
+	cfg := extra
+	cfg.Ledger, cfg.Store, cfg.Policy, cfg.DB = e.led, e.store, e.pol, st.DB()
+	cfg.Environment, cfg.Now, cfg.SweepInterval = e.env, e.clk.Now, -1
+	cfg.Origin, cfg.Verifier = kp.Name(), kp.Verifier()
+	e.svc, err = task.New(ctx, cfg)
+	if err != nil {
+		e.closeParts()
+		e.led, e.store = nil, nil
+		return err
+	}
+	return nil
+}
+
+func (e *env) closeParts() {
+	if e.led != nil {
+		e.led.Close(context.Background())
+	}
+	if e.store != nil {
+		e.store.Store.Close()
+	}
+}
+
+func (e *env) close() {
+	if e.svc != nil {
+		e.svc.Close()
+	}
+	e.closeParts()
+	e.svc, e.led, e.store = nil, nil, nil
+}
+
+// reopen closes everything and opens again on the same directory.
+func (e *env) reopen(extra task.Config) error {
+	e.close()
+	return e.open(extra)
+}
+
+func human(id string, roles ...identity.Role) identity.Principal {
+	return identity.Principal{Kind: identity.KindHuman, ID: id, Roles: roles}
+}
+
+var (
+	alice = human("oidc:test#alice", identity.RoleRequester)
+	bob   = human("oidc:test#bob", identity.RoleApprover)
+	carol = human("oidc:test#carol", identity.RoleApprover)
+	admin = human("oidc:test#admin", identity.RoleAdmin)
+)
+
+const agent = "spiffe://example.org/agent/summarizer"
+
+func scope(class string, envs ...string) api.Scope {
+	return api.Scope{Tools: []string{"invoices.*", "mail.send"}, Resources: []string{"erp://invoices/2026-Q3/*"},
+		Operations: []string{"read", "send"}, DataClass: class, Environments: envs}
+}
+
+func (e *env) openTask(who identity.Principal, s api.Scope, parent *string) api.TaskOpened {
+	e.t.Helper()
+	out, err := e.svc.Open(context.Background(), who, api.OpenTask{Agent: agent, Intent: "Summarize Q3 invoices", Scope: s, TTL: "15m", Parent: parent})
+	if err != nil {
+		e.t.Fatalf("Open: %v", err)
+	}
+	return out
+}
+
+// credential records a credential for an active task and returns it as the
+// credential layer would after verifying the token.
+func (e *env) credential(taskID string) task.VerifiedCredential {
+	e.t.Helper()
+	jti := "jti-" + taskID + "-" + time.Now().Format("150405.000000000")
+	exp := e.clk.Now().Add(5 * time.Minute)
+	if err := e.svc.RecordCredential(context.Background(), task.Credential{JTI: jti, TaskID: taskID, Agent: agent, ExpiresAt: exp, Binding: "none"}, "dec_x", "sha256:x"); err != nil {
+		e.t.Fatalf("RecordCredential: %v", err)
+	}
+	return task.VerifiedCredential{JTI: jti, TaskID: taskID, Agent: agent, Subject: alice.ID, Expiry: exp, Binding: "none"}
+}
+
+func code(err error) string {
+	var te *task.Error
+	if errors.As(err, &te) {
+		return te.Code
+	}
+	if err == nil {
+		return ""
+	}
+	return "other: " + err.Error()
+}

@@ -1,0 +1,187 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Scope is what a task allows: tools and resources as glob patterns,
+// operations, the highest data class, and environments.
+type Scope struct {
+	Tools        []string `json:"tools"`
+	Resources    []string `json:"resources"`
+	Operations   []string `json:"operations"`
+	DataClass    string   `json:"data_class"`
+	Environments []string `json:"environments"`
+}
+
+// OpenTask is the body of POST /v1/tasks.
+type OpenTask struct {
+	Agent  string  `json:"agent"`
+	Intent string  `json:"intent"`
+	Scope  Scope   `json:"scope"`
+	TTL    string  `json:"ttl"`
+	Parent *string `json:"parent"`
+}
+
+// TaskOpened answers POST /v1/tasks.
+type TaskOpened struct {
+	TaskID        string   `json:"task_id"`
+	State         string   `json:"state"`
+	DecisionID    string   `json:"decision_id"`
+	PolicyVersion string   `json:"policy_version"`
+	ScopeHash     string   `json:"scope_hash"`
+	Reasons       []string `json:"reasons,omitempty"`
+	// ApprovalsRequired is how many distinct approvers must approve.
+	ApprovalsRequired int `json:"approvals_required,omitempty"`
+}
+
+// Task states.
+const (
+	StatePendingApproval = "pending_approval"
+	StateActive          = "active"
+	StateDenied          = "denied"
+	StateCompleted       = "completed"
+	StateExpired         = "expired"
+	StateRevoked         = "revoked"
+)
+
+// Task is a task as GET /v1/tasks/{id} returns it.
+type Task struct {
+	TaskID            string     `json:"task_id"`
+	State             string     `json:"state"`
+	Requester         string     `json:"requester"`
+	Agent             string     `json:"agent"`
+	Intent            string     `json:"intent"`
+	Scope             Scope      `json:"scope"`
+	ScopeHash         string     `json:"scope_hash"`
+	TTL               string     `json:"ttl"`
+	Parent            string     `json:"parent,omitempty"`
+	Children          []string   `json:"children,omitempty"`
+	DecisionID        string     `json:"decision_id"`
+	PolicyVersion     string     `json:"policy_version"`
+	Reasons           []string   `json:"reasons,omitempty"`
+	ApprovalsRequired int        `json:"approvals_required,omitempty"`
+	Approvals         []Approval `json:"approvals,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
+	ExpiresAt         time.Time  `json:"expires_at"`
+	EndedAt           *time.Time `json:"ended_at,omitempty"`
+	// LedgerIndex is the index of the task.requested event.
+	LedgerIndex uint64 `json:"ledger_index"`
+}
+
+// TaskList answers GET /v1/tasks.
+type TaskList struct {
+	Tasks []Task `json:"tasks"`
+}
+
+// Decide is the body of POST /v1/tasks/{id}/approvals and
+// POST /v1/approvals/{id}.
+type Decide struct {
+	Decision string `json:"decision"` // approve or deny
+	Reason   string `json:"reason"`
+}
+
+// Decided answers an approval decision.
+type Decided struct {
+	TaskID     string `json:"task_id"`
+	State      string `json:"state"`
+	ApprovalID string `json:"approval_id"`
+}
+
+// Approval is one approver's decision, or a pending request for one.
+type Approval struct {
+	ApprovalID    string    `json:"approval_id"`
+	Kind          string    `json:"kind"` // task or step_up
+	TaskID        string    `json:"task_id"`
+	Approver      string    `json:"approver,omitempty"`
+	Decision      string    `json:"decision,omitempty"` // approve, deny; empty while pending
+	Reason        string    `json:"reason,omitempty"`
+	ScopeHash     string    `json:"scope_hash,omitempty"`
+	PolicyVersion string    `json:"policy_version"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	// Step-ups only: the exact call the approval covers.
+	Tool       string          `json:"tool,omitempty"`
+	Operation  string          `json:"operation,omitempty"`
+	Resource   string          `json:"resource,omitempty"`
+	Arguments  json.RawMessage `json:"arguments,omitempty"`
+	ArgsDigest string          `json:"args_digest,omitempty"`
+}
+
+// PendingApproval is what an approver needs to decide, from
+// GET /v1/approvals.
+type PendingApproval struct {
+	Approval
+	Requester         string   `json:"requester"`
+	Agent             string   `json:"agent"`
+	Intent            string   `json:"intent"`
+	Scope             Scope    `json:"scope"`
+	Reasons           []string `json:"reasons,omitempty"`
+	ApprovalsRequired int      `json:"approvals_required"`
+	ApprovalsGiven    int      `json:"approvals_given"`
+}
+
+// PendingApprovals answers GET /v1/approvals.
+type PendingApprovals struct {
+	Approvals []PendingApproval `json:"approvals"`
+}
+
+// Authorize is the body of POST /v1/authorize.
+type Authorize struct {
+	Tool      string          `json:"tool"`
+	Operation string          `json:"operation"`
+	Resource  string          `json:"resource"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	DataClass string          `json:"data_class,omitempty"`
+}
+
+// Authorized answers POST /v1/authorize (200 when Allow, else 403).
+type Authorized struct {
+	Allow            bool     `json:"allow"`
+	ActionID         string   `json:"action_id,omitempty"`
+	DecisionID       string   `json:"decision_id"`
+	Reasons          []string `json:"reasons,omitempty"`
+	ApprovalRequired bool     `json:"approval_required,omitempty"`
+	ApprovalID       string   `json:"approval_id,omitempty"`
+	// RecordOutput says whether the result's output will be kept.
+	RecordOutput *bool    `json:"record_output,omitempty"`
+	Redact       []string `json:"redact,omitempty"`
+}
+
+// ActionResult is the body of POST /v1/actions/{id}/result.
+type ActionResult struct {
+	Status string          `json:"status"` // ok or error
+	Output json.RawMessage `json:"output,omitempty"`
+}
+
+// ResultRecorded answers POST /v1/actions/{id}/result.
+type ResultRecorded struct {
+	ActionID    string `json:"action_id"`
+	LedgerIndex uint64 `json:"ledger_index"`
+}
+
+// TokenResponse is the RFC 8693 answer of POST /oauth2/token.
+type TokenResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int    `json:"expires_in"`
+	Scope           string `json:"scope"`
+}
+
+// TraceEvent is one link of a task's chain.
+type TraceEvent struct {
+	Index uint64          `json:"index"`
+	Event json.RawMessage `json:"event"` // the leaf: the canonical event
+	// Verified is true when the event's inclusion in Checkpoint was proven.
+	Verified bool `json:"verified"`
+}
+
+// Trace answers GET /v1/tasks/{id}/trace.
+type Trace struct {
+	TaskID         string       `json:"task_id"`
+	Tasks          []string     `json:"tasks"` // the task and its descendants
+	CheckpointSize uint64       `json:"checkpoint_size"`
+	Checkpoint     string       `json:"checkpoint"`
+	Events         []TraceEvent `json:"events"`
+}

@@ -24,6 +24,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/ledger/events", admin(http.HandlerFunc(s.appendEvent)))
 	mux.Handle("POST /v1/ledger/erasures", admin(http.HandlerFunc(s.eraseBody)))
 
+	s.taskRoutes(mux)
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

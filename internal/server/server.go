@@ -22,6 +22,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/task"
 )
 
 // Server is a running writ server.
@@ -32,6 +33,7 @@ type Server struct {
 	ledger *ledger.Ledger
 	auth   *identity.Authenticator
 	policy *policy.Policy
+	tasks  *task.Service // tasks, approvals and authorizations (tasks.go)
 	http   *http.Server
 	ln     net.Listener
 
@@ -74,6 +76,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := s.openPolicy(ctx); err != nil {
 		s.closeParts(ctx)
 		return nil, err
+	}
+	// Tasks replay the ledger and check their projection tables (tasks.go).
+	if err := s.newTaskService(ctx); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("tasks: %w", err)
 	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -133,6 +140,9 @@ func (s *Server) Reload(ctx context.Context) error {
 // closeParts releases what New opened, in reverse order.
 func (s *Server) closeParts(ctx context.Context) error {
 	var errs []error
+	if s.tasks != nil {
+		errs = append(errs, s.tasks.Close())
+	}
 	if s.policy != nil {
 		errs = append(errs, s.policy.Close())
 	}

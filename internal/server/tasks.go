@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/task"
+)
+
+// Body limits of the task API. Opening a task may carry an intent of up to
+// task.MaxIntentBytes plus its scope.
+const (
+	maxTaskBody   = task.MaxIntentBytes + 64<<10
+	maxDecideBody = 64 << 10
+)
+
+// newTaskService builds the task service once the ledger and policy are up.
+func (s *Server) newTaskService(ctx context.Context) error {
+	cfg := task.Config{
+		Ledger: s.ledger, Store: s.dir.Store, Policy: s.policy, Environment: s.cfg.Environment,
+		Origin: s.dir.Origin, DB: s.dir.Store.DB(), Logger: s.log.With("component", "task"),
+	}
+	if s.dir.Signer != nil {
+		cfg.Verifier = s.dir.Signer.Verifier()
+	}
+	var err error
+	s.tasks, err = task.New(ctx, cfg)
+	return err
+}
+
+// taskRoutes registers the task and approval API.
+func (s *Server) taskRoutes(mux *http.ServeMux) {
+	requester := s.auth.RequireRole(identity.RoleRequester)
+	readers := s.auth.RequireRole(identity.RoleRequester, identity.RoleApprover, identity.RoleAuditor, identity.RoleAdmin)
+	approver := s.auth.RequireRole(identity.RoleApprover)
+	enders := s.auth.RequireRole(identity.RoleRequester, identity.RoleAdmin)
+	tracers := s.auth.RequireRole(identity.RoleRequester, identity.RoleAuditor, identity.RoleAdmin)
+
+	mux.Handle("POST /v1/tasks", requester(http.HandlerFunc(s.openTask)))
+	mux.Handle("GET /v1/tasks", readers(http.HandlerFunc(s.listTasks)))
+	mux.Handle("GET /v1/tasks/{id}", readers(http.HandlerFunc(s.getTask)))
+	mux.Handle("POST /v1/tasks/{id}/approvals", approver(http.HandlerFunc(s.decideTask)))
+	mux.Handle("GET /v1/approvals", approver(http.HandlerFunc(s.listApprovals)))
+	mux.Handle("POST /v1/approvals/{id}", approver(http.HandlerFunc(s.decideApproval)))
+	mux.Handle("POST /v1/tasks/{id}/complete", enders(http.HandlerFunc(s.completeTask)))
+	mux.Handle("POST /v1/tasks/{id}/revoke", enders(http.HandlerFunc(s.revokeTask)))
+	mux.Handle("GET /v1/tasks/{id}/trace", tracers(http.HandlerFunc(s.traceTask)))
+}
+
+// taskFail answers a refusal from the task service, or hands other errors
+// to fail.
+func (s *Server) taskFail(w http.ResponseWriter, r *http.Request, err error) {
+	var te *task.Error
+	if !errors.As(err, &te) {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(te.Kind, task.ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(te.Kind, task.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(te.Kind, task.ErrForbidden):
+		status = http.StatusForbidden
+	case errors.Is(te.Kind, task.ErrConflict):
+		status = http.StatusConflict
+	}
+	code := te.Code
+	switch status {
+	case http.StatusBadRequest:
+		code = "invalid_request"
+	case http.StatusNotFound:
+		code = "not_found"
+	}
+	writeError(w, status, code, te.Detail)
+}
+
+// decodeJSON reads a JSON body of at most limit bytes into v, answering the
+// error itself when it fails.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	buf, ok := readBody(w, r, limit)
+	if !ok {
+		return false
+	}
+	if err := json.Unmarshal(buf, v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not the expected JSON object: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
+	var req api.OpenTask
+	if !decodeJSON(w, r, maxTaskBody, &req) {
+		return
+	}
+	p, _ := identity.PrincipalFrom(r.Context())
+	out, err := s.tasks.Open(r.Context(), p, req)
+	if err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
+	tasks, err := s.tasks.List(r.URL.Query().Get("state"))
+	if err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.TaskList{Tasks: tasks})
+}
+
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
+	t, err := s.tasks.View(r.PathValue("id"))
+	if err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) decideTask(w http.ResponseWriter, r *http.Request) {
+	var d api.Decide
+	if !decodeJSON(w, r, maxDecideBody, &d) {
+		return
+	}
+	p, _ := identity.PrincipalFrom(r.Context())
+	out, err := s.tasks.DecideTask(r.Context(), p, r.PathValue("id"), d)
+	if err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) decideApproval(w http.ResponseWriter, r *http.Request) {
+	var d api.Decide
+	if !decodeJSON(w, r, maxDecideBody, &d) {
+		return
+	}
+	p, _ := identity.PrincipalFrom(r.Context())
+	out, err := s.tasks.DecideApproval(r.Context(), p, r.PathValue("id"), d)
+	if err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request) {
+	p, _ := identity.PrincipalFrom(r.Context())
+	writeJSON(w, http.StatusOK, api.PendingApprovals{Approvals: s.tasks.ListPendingApprovals(p.ID)})
+}
+
+func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) {
+	p, _ := identity.PrincipalFrom(r.Context())
+	if _, err := s.tasks.Complete(r.Context(), p, r.PathValue("id")); err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	s.getTask(w, r)
+}
+
+// revokeBody is the optional body of POST /v1/tasks/{id}/revoke.
+type revokeBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) revokeTask(w http.ResponseWriter, r *http.Request) {
+	var b revokeBody
+	if r.ContentLength != 0 && !decodeJSON(w, r, maxDecideBody, &b) {
+		return
+	}
+	p, _ := identity.PrincipalFrom(r.Context())
+	if _, err := s.tasks.Revoke(r.Context(), p, r.PathValue("id"), b.Reason); err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	s.getTask(w, r)
+}
+
+// traceTask answers auditors and admins, and the task's own requester.
+func (s *Server) traceTask(w http.ResponseWriter, r *http.Request) {
+	p, _ := identity.PrincipalFrom(r.Context())
+	id := r.PathValue("id")
+	t, err := s.tasks.Get(id)
+	if err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	if !p.HasRole(identity.RoleAuditor) && !p.HasRole(identity.RoleAdmin) && p.ID != t.Requester {
+		writeError(w, http.StatusForbidden, "forbidden", "only auditors, admins and the task's requester may trace it")
+		return
+	}
+	tr, err := s.tasks.Trace(r.Context(), id)
+	if err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tr)
+}

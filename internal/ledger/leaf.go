@@ -2,14 +2,14 @@ package ledger
 
 import (
 	"bytes"
-	"errors"
-	"sort"
-	"strconv"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"

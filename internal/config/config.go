@@ -33,6 +33,13 @@ type Config struct {
 	Ledger   LedgerConfig   `yaml:"ledger"`
 	Policy   PolicyConfig   `yaml:"policy"`
 	Identity IdentityConfig `yaml:"identity"`
+	// Credentials configures the task credentials writ issues.
+	Credentials CredentialsConfig `yaml:"credentials"`
+
+	// RepairProjections starts the server even when the task, approval and
+	// credential tables disagree with the ledger, rewriting them from the
+	// ledger. Only for recovery, once the cause is understood.
+	RepairProjections bool `yaml:"repair_projections"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -74,6 +81,8 @@ func Default() Config {
 		},
 		Policy:   DefaultPolicy(),
 		Identity: DefaultIdentity(),
+
+		Credentials: DefaultCredentials(),
 	}
 }
 
@@ -119,6 +128,10 @@ func (c *Config) envVars() map[string]any {
 		"WRIT_POLICY_TIMEOUT":             &c.Policy.Timeout,
 		"WRIT_POLICY_SHADOW_DIR":          &c.Policy.ShadowDir,
 		"WRIT_POLICY_SHADOW_ENGINE":       &c.Policy.ShadowEngine,
+		"WRIT_CREDENTIALS_ISSUER":         &c.Credentials.Issuer,
+		"WRIT_CREDENTIALS_MAX_TTL":        &c.Credentials.MaxTTL,
+		"WRIT_CREDENTIALS_PUBLIC_URL":     &c.Credentials.PublicURL,
+		"WRIT_REPAIR_PROJECTIONS":         &c.RepairProjections,
 	}
 }
 
@@ -197,6 +210,9 @@ func (c Config) Validate() error {
 		return errors.New("tls.cert_file and tls.key_file must be set together")
 	}
 	if err := c.Policy.Validate(); err != nil {
+		return err
+	}
+	if err := c.Credentials.Validate(); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

@@ -183,6 +183,12 @@ func (s *Service) sweeper() {
 // checks and before the token is handed out. decisionID and policyVersion
 // are those of the exchange decision.
 func (s *Service) RecordCredential(ctx context.Context, c Credential, decisionID, policyVersion string) error {
+	return s.recordCredential(ctx, c, decisionID, policyVersion, nil)
+}
+
+// recordCredential commits before (events recorded in the same
+// transaction, such as the exchange decision) followed by credential.issued.
+func (s *Service) recordCredential(ctx context.Context, c Credential, decisionID, policyVersion string, before []ledger.Event) error {
 	if c.JTI == "" || c.TaskID == "" || c.ExpiresAt.IsZero() {
 		return invalid("a credential needs jti, task and expiry")
 	}
@@ -217,7 +223,10 @@ func (s *Service) RecordCredential(ctx context.Context, c Credential, decisionID
 	ev := ledger.Event{Type: ledger.TypeCredentialIssued, Time: now, TaskID: c.TaskID, Principal: requester,
 		Agent: c.Agent, JTI: c.JTI, DecisionID: decisionID, PolicyVersion: policyVersion,
 		Data: mustJSON(credentialIssuedData{Subject: requester, ExpiresAt: exp, Binding: c.Binding})}
-	_, err := s.commit(ctx, []ledger.Event{ev}, true)
+	for i := range before {
+		before[i].Time = now
+	}
+	_, err := s.commit(ctx, append(before, ev), true)
 	return err
 }
 

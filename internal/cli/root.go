@@ -43,6 +43,13 @@ func commands() []*command {
 		versionCommand(),
 		devCommand(),
 		policyCommand(),
+		taskCommand(),
+		approveCommand(),
+		denyCommand(),
+		approvalsCommand(),
+		tokenCommand(),
+		authorizeCommand(),
+		traceCommand(),
 	}
 }
 

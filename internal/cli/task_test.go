@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/writhq/writ/api"
+)
+
+// TestTaskScripts runs the task, approval, token and exec scenarios in
+// testdata/task against a real server each script starts in the background.
+func TestTaskScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/task",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(env *testscript.Env) error {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			env.Setenv("PORT", port)
+			for _, k := range []string{"WRIT_CONFIG", "WRIT_DATA_DIR", "WRIT_TOKEN", "WRIT_LISTEN", "WRIT_URL"} {
+				env.Setenv(k, "")
+			}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitready": cmdWaitReady,
+			"envfile":   cmdEnvFile,
+			"jsonfield": cmdJSONField,
+		},
+	})
+}
+
+// cmdJSONField sets an environment variable to a string field of a JSON
+// file, found by a dotted path whose numeric parts index arrays.
+//
+//	jsonfield NAME FILE PATH
+func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: jsonfield NAME FILE PATH")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[1])), &v); err != nil {
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	for _, k := range strings.Split(args[2], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(x) {
+				ts.Fatalf("%s: no element %s", args[2], k)
+			}
+			v = x[i]
+		default:
+			ts.Fatalf("%s: %s is not in an object or array", args[2], k)
+		}
+	}
+	s, ok := v.(string)
+	if !ok || s == "" {
+		ts.Fatalf("%s in %s is not a non-empty string: %v", args[2], args[1], v)
+	}
+	ts.Setenv(args[0], s)
+}
+
+// TestScopeRequest checks how the scope flags become the body of
+// POST /v1/tasks, and which mistakes are usage errors.
+func TestScopeRequest(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/good.json"
+	os.WriteFile(good, []byte(`{"tools":["a.*"],"resources":["r://*"],"operations":["read"],"data_class":"internal","environments":["dev"]}`), 0o600)
+	typo := dir + "/typo.json"
+	os.WriteFile(typo, []byte(`{"tool":["a.*"]}`), 0o600)
+	two := dir + "/two.json"
+	os.WriteFile(two, []byte(`{"tools":["a"]} {}`), 0o600)
+
+	full := []string{"--agent", "ag", "--intent", "do it", "--tools", "a.*, b", "--resources", "r://*", "--operations", "read,,send",
+		"--data-class", "internal", "--environments", "dev"}
+	tests := []struct {
+		name    string
+		args    []string
+		want    api.OpenTask
+		wantErr string
+		usage   bool
+	}{
+		{name: "flags", args: full, want: api.OpenTask{Agent: "ag", Intent: "do it", TTL: "15m", Scope: api.Scope{
+			Tools: []string{"a.*", "b"}, Resources: []string{"r://*"}, Operations: []string{"read", "send"}, DataClass: "internal", Environments: []string{"dev"}}}},
+		{name: "file and parent", args: []string{"--agent", "ag", "--intent", "x", "--scope-file", good, "--parent", "tsk_p", "--ttl", "1h"},
+			want: api.OpenTask{Agent: "ag", Intent: "x", TTL: "1h", Parent: ptr("tsk_p"), Scope: api.Scope{
+				Tools: []string{"a.*"}, Resources: []string{"r://*"}, Operations: []string{"read"}, DataClass: "internal", Environments: []string{"dev"}}}},
+		{name: "nothing", args: nil, wantErr: "missing --agent, --data-class, --environments, --intent, --operations, --resources, --tools", usage: true},
+		{name: "bad ttl", args: append(append([]string{}, full...), "--ttl", "soon"), wantErr: `--ttl "soon": not a duration`, usage: true},
+		{name: "file and flag", args: []string{"--agent", "a", "--intent", "x", "--scope-file", good, "--tools", "b"}, wantErr: "--scope-file and --tools both given", usage: true},
+		{name: "unknown key", args: []string{"--agent", "a", "--intent", "x", "--scope-file", typo}, wantErr: `unknown field "tool"`},
+		{name: "two values", args: []string{"--agent", "a", "--intent", "x", "--scope-file", two}, wantErr: "more than one JSON value"},
+		{name: "missing file", args: []string{"--agent", "a", "--intent", "x", "--scope-file", dir + "/nope.json"}, wantErr: "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &command{name: "open"}
+			fs := newFlags(c, IO{Stdout: &strings.Builder{}, Stderr: &strings.Builder{}})
+			sf := addScopeFlags(fs)
+			if _, err := parseFlags(fs, tt.args); err != nil {
+				t.Fatal(err)
+			}
+			got, err := sf.request("")
+			if tt.wantErr != "" {
+				var u *usageError
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				if isUsage := asUsage(err, &u); isUsage != tt.usage {
+					t.Errorf("usage error %v, want %v", isUsage, tt.usage)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func asUsage(err error, u **usageError) bool {
+	x, ok := err.(*usageError)
+	*u = x
+	return ok
+}

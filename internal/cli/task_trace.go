@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+func traceCommand() *command {
+	c := &command{name: "trace", args: "<task-id> [-o table|json]",
+		summary: "reconstruct a task: every event of it and its child tasks, each checked against the signed ledger"}
+	c.run = func(ctx context.Context, io IO, args []string) error {
+		fs := newFlags(c, io)
+		af := addAPIFlags(fs, "auditor, admin or the task's requester")
+		pos, err := parseArgs(c, fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		cl, err := af.client(io, true)
+		if err != nil {
+			return err
+		}
+		tr, err := cl.Trace(ctx, pos[0])
+		if err != nil {
+			return apiError(err, cl.BaseURL())
+		}
+		if af.out == "json" {
+			return printJSON(io, tr)
+		}
+		return printTrace(io, tr)
+	}
+	return c
+}
+
+// traceRow is one event of a trace, reduced to what a reader scans for.
+type traceRow struct {
+	time, index, typ, who, decision, tool, result, verified string
+}
+
+// printTrace prints a trace as an aligned timeline. Every leaf must parse as
+// a canonical writ event; one that does not is an error, not a row.
+func printTrace(io IO, tr api.Trace) error {
+	rows := make([]traceRow, 0, len(tr.Events))
+	verified := 0
+	for _, te := range tr.Events {
+		r, err := traceRowOf(te)
+		if err != nil {
+			return fmt.Errorf("trace of %s: %w", tr.TaskID, err)
+		}
+		if te.Verified {
+			verified++
+		}
+		rows = append(rows, r)
+	}
+	fmt.Fprintf(io.Stdout, "trace of task %s", tr.TaskID)
+	if len(tr.Tasks) > 1 {
+		fmt.Fprintf(io.Stdout, " and its child tasks %s", strings.Join(tr.Tasks[1:], ", "))
+	}
+	fmt.Fprint(io.Stdout, " (times in UTC)\n\n")
+	w := newTable(io)
+	fmt.Fprintln(w, "TIME\tINDEX\tEVENT\tWHO\tDECISION\tTOOL / RESOURCE\tRESULT\tVERIFIED")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.time, r.index, r.typ, r.who, r.decision, r.tool, r.result, r.verified)
+	}
+	w.Flush()
+	fmt.Fprintf(io.Stdout, "\n%d/%d events verified: included in the signed checkpoint of size %d\n", verified, len(rows), tr.CheckpointSize)
+	if n := len(rows) - verified; n > 0 {
+		fmt.Fprintf(io.Stdout, "%d event(s) are newer than that checkpoint; the server signs one at its next batch\n", n)
+	}
+	return nil
+}
+
+// traceRowOf reads one trace event.
+func traceRowOf(te api.TraceEvent) (traceRow, error) {
+	ent, err := ledger.ParseLeaf(te.Index, te.Event)
+	if err != nil {
+		return traceRow{}, err
+	}
+	e := ent.Event
+	var d map[string]any
+	if len(e.Data) > 0 {
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return traceRow{}, fmt.Errorf("event %d: data: %w", te.Index, err)
+		}
+	}
+	str := func(k string) string {
+		s, _ := d[k].(string)
+		return s
+	}
+	r := traceRow{time: e.Time.UTC().Format("2006-01-02 15:04:05.000"), index: fmt.Sprint(te.Index), typ: e.Type, who: "writ"}
+	if te.Verified {
+		r.verified = "✓"
+	}
+	pv := shortVersion(e.PolicyVersion)
+	switch {
+	case e.Type == ledger.TypeTaskRequested:
+		r.who = e.Principal
+	case e.Type == ledger.TypePolicyDecided:
+		r.who = "policy"
+		r.decision = strings.TrimSpace(str("point") + " " + str("effect") + " " + pv)
+	case strings.HasPrefix(e.Type, "approval."):
+		if a := str("approver"); a != "" {
+			r.who = a
+		}
+		if e.Type != ledger.TypeApprovalRequested {
+			r.decision = strings.TrimPrefix(e.Type, "approval.") + " " + pv
+		}
+		r.tool = str("tool")
+		r.result = str("reason")
+		if r.result == "" {
+			r.result = str("approval_id")
+		}
+	case strings.HasPrefix(e.Type, "action."), strings.HasPrefix(e.Type, "credential."), e.Type == ledger.TypeAuthRejected:
+		r.who = e.Agent
+		if e.Type == ledger.TypeActionAuthorized || e.Type == ledger.TypeActionDenied {
+			r.decision = strings.TrimSpace(str("effect") + " " + pv)
+		}
+		if t := str("tool"); t != "" {
+			r.tool = t + " " + str("resource")
+		}
+		r.result = firstNonEmpty(str("status"), str("reason"), str("action_id"), str("approval_id"))
+		if e.Type == ledger.TypeAuthRejected && str("reason") == "self_approval" {
+			r.who = e.Principal // the requester tried to approve
+		}
+	case e.Type == ledger.TypeTaskCompleted || e.Type == ledger.TypeTaskRevoked || e.Type == ledger.TypeTaskExpired:
+		r.who = firstNonEmpty(str("by"), "writ")
+		r.result = str("reason")
+	case e.Type == ledger.TypeTaskActivated:
+		r.result = "until " + str("expires_at")
+		if t, err := time.Parse(time.RFC3339Nano, str("expires_at")); err == nil {
+			r.result = "until " + t.UTC().Format("2006-01-02 15:04:05")
+		}
+	}
+	if r.result == "" {
+		if rs, ok := d["reasons"].([]any); ok && len(rs) > 0 {
+			r.result = fmt.Sprint(rs[0])
+			if len(rs) > 1 {
+				r.result += fmt.Sprintf(" (+%d)", len(rs)-1)
+			}
+		}
+	}
+	r.result = oneLine(r.result, 60)
+	if r.who == "" {
+		r.who = "-"
+	}
+	return r, nil
+}
+
+// shortVersion shortens a policy version for tables: sha256:0123456789ab.
+func shortVersion(v string) string {
+	if len(v) > len("sha256:")+12 {
+		return v[:len("sha256:")+12]
+	}
+	return v
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/task"
 )
 
 func ledgerCommand() *command {
@@ -82,10 +83,20 @@ func ledgerVerifyCommand() *command {
 			rep.Failures = append(rep.Failures, ledger.Failure{Check: "key", Index: -1,
 				Detail: fmt.Sprintf("the store records verifier key %s, not the pinned one", d.VerifierKey)})
 		}
+		// The task, approval and credential tables must agree with what
+		// the events imply (they are projections of the ledger).
+		diffs, perr := task.CheckProjections(ctx, d.Store, d.Store.DB())
+		if perr != nil {
+			diffs = []string{"cannot check the projection tables: " + perr.Error()}
+		}
 		if *out == "json" {
-			printVerifyJSON(io, rep)
+			printVerifyJSON(io, rep, diffs)
 		} else {
-			printVerifyTable(io, rep)
+			printVerifyTable(io, rep, diffs)
+		}
+		if len(diffs) > 0 && rep.OK() {
+			return withHint(fmt.Errorf("ledger verification failed: %d projection row(s) disagree with the ledger", len(diffs)),
+				"the tables were edited behind writ's back; the ledger is the truth: 'writ server --repair-projections' rewrites them from it")
 		}
 		if !rep.OK() {
 			n := len(rep.Failures) + rep.Truncated
@@ -97,7 +108,7 @@ func ledgerVerifyCommand() *command {
 	return c
 }
 
-func printVerifyTable(io IO, r *ledger.Report) {
+func printVerifyTable(io IO, r *ledger.Report, projDiffs []string) {
 	w := io.Stdout
 	mark := func(ok bool) string {
 		if ok {
@@ -121,13 +132,17 @@ func printVerifyTable(io IO, r *ledger.Report) {
 	fmt.Fprintf(w, "%s checkpoints  %d signatures valid; each root matches the recomputed tree at its size, so all are consistent\n", mark(!has("checkpoint") && !has("key")), r.Checkpoints)
 	fmt.Fprintf(w, "%s tiles        %d stored tiles equal the recomputed ones\n", mark(!has("tile")), r.Tiles)
 	fmt.Fprintf(w, "%s commitments  %d bodies match; %d erased with a recorded erasure\n", mark(!has("commitment")), r.Bodies, r.Erased)
+	fmt.Fprintf(w, "%s projections  task, approval and credential tables agree with the events\n", mark(len(projDiffs) == 0))
 	if r.Uncovered > 0 {
 		fmt.Fprintf(w, "note: the last %d event(s) are not yet covered by a checkpoint (the server signs one at its next batch or start)\n", r.Uncovered)
 	}
-	if len(r.Failures) > 0 {
+	if len(r.Failures) > 0 || len(projDiffs) > 0 {
 		fmt.Fprintln(w, "\nproblems:")
 		for _, f := range r.Failures {
 			fmt.Fprintf(w, "  %s\n", f)
+		}
+		for _, d := range projDiffs {
+			fmt.Fprintf(w, "  projections: %s\n", d)
 		}
 		if r.Truncated > 0 {
 			fmt.Fprintf(w, "  … and %d more\n", r.Truncated)
@@ -135,7 +150,7 @@ func printVerifyTable(io IO, r *ledger.Report) {
 	}
 }
 
-func printVerifyJSON(io IO, r *ledger.Report) {
+func printVerifyJSON(io IO, r *ledger.Report, projDiffs []string) {
 	type failure struct {
 		Check  string `json:"check"`
 		Index  *int64 `json:"index,omitempty"`
@@ -156,7 +171,8 @@ func printVerifyJSON(io IO, r *ledger.Report) {
 		Uncovered   uint64    `json:"uncovered_events"`
 		Failures    []failure `json:"failures"`
 		More        int       `json:"more_failures,omitempty"`
-	}{OK: r.OK(), Origin: r.Origin, VerifierKey: r.VerifierKey, Size: r.Size, Root: ledger.RootHex(r.Root),
+		Projections []string  `json:"projection_mismatches"`
+	}{OK: r.OK() && len(projDiffs) == 0, Projections: append([]string{}, projDiffs...), Origin: r.Origin, VerifierKey: r.VerifierKey, Size: r.Size, Root: ledger.RootHex(r.Root),
 		Checkpoints: r.Checkpoints, Latest: r.LatestCheckpoint, Tiles: r.Tiles, Events: r.Events,
 		Bodies: r.Bodies, Erased: r.Erased, Uncovered: r.Uncovered, Failures: []failure{}, More: r.Truncated}
 	for _, f := range r.Failures {

@@ -8,6 +8,7 @@ import (
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/task"
 )
 
 func serverCommand() *command {
@@ -23,6 +24,7 @@ func serverCommand() *command {
 		cf.stringFlag("environment", "runtime environment `name` policy sees (default dev)", func(c *config.Config) *string { return &c.Environment })
 		cf.stringFlag("policy", "policy bundle `dir` (.rego or .cedar files); default: the embedded pack", func(c *config.Config) *string { return &c.Policy.Dir })
 		cf.boolFlag("dev", "trust the local dev identity issuer (creates it if needed); never in production", func(c *config.Config) *bool { return &c.Dev })
+		cf.boolFlag("repair-projections", "start even if the task, approval and credential tables disagree with the ledger, rewriting them from it (recovery only)", func(c *config.Config) *bool { return &c.RepairProjections })
 		cf.stringFlag("log-level", "operational log `level`: debug, info, warn, error", func(c *config.Config) *string { return &c.Log.Level })
 		cf.stringFlag("log-format", "operational log `format`: json or text", func(c *config.Config) *string { return &c.Log.Format })
 		_, err := parseArgs(c, fs, args, 0, 0)
@@ -37,7 +39,10 @@ func serverCommand() *command {
 		srv, err := server.New(ctx, cfg, log)
 		if err != nil {
 			var le *datadir.LockedError
+			var pm *task.ProjectionMismatchError
 			switch {
+			case errors.As(err, &pm):
+				return withHint(err, "run 'writ ledger verify --data-dir %s' to see every difference; once the cause is understood, 'writ server --repair-projections' rewrites the tables from the ledger", cfg.DataDir)
 			case errors.As(err, &le):
 				return withHint(err, "stop the other server, or give this one its own --data-dir")
 			case errors.Is(err, ledger.ErrTampered):

@@ -26,6 +26,14 @@ func (s *Server) routes() http.Handler {
 
 	s.taskRoutes(mux)
 
+	// Task credentials (oauth.go) and the decision API (authorize.go): the
+	// token endpoint authenticates by the subject token, the decision API
+	// by the task token, the key set is public.
+	mux.HandleFunc("POST /oauth2/token", s.exchangeToken)
+	mux.HandleFunc("GET /oauth2/jwks", s.jwks)
+	mux.HandleFunc("POST /v1/authorize", s.authorizeAction)
+	mux.HandleFunc("POST /v1/actions/{id}/result", s.actionResult)
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

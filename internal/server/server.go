@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
@@ -34,6 +35,12 @@ type Server struct {
 	auth   *identity.Authenticator
 	policy *policy.Policy
 	tasks  *task.Service // tasks, approvals and authorizations (tasks.go)
+
+	// Task credentials (oauth.go, authorize.go).
+	issuer         *credential.Issuer
+	replay         *credential.ReplayCache
+	requireBinding bool // this environment refuses bearer tokens
+
 	http   *http.Server
 	ln     net.Listener
 
@@ -77,11 +84,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.closeParts(ctx)
 		return nil, err
 	}
+	// The credential issuer comes before the task service, whose
+	// revocations it must hear (oauth.go).
+	if err := s.newCredentials(); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
 	// Tasks replay the ledger and check their projection tables (tasks.go).
 	if err := s.newTaskService(ctx); err != nil {
 		s.closeParts(ctx)
+		var pm *task.ProjectionMismatchError
+		if errors.As(err, &pm) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("tasks: %w", err)
 	}
+	// Revocations recorded before this start are refused again at once.
+	s.loadRevocations()
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeParts(ctx)

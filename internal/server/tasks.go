@@ -23,6 +23,9 @@ func (s *Server) newTaskService(ctx context.Context) error {
 	cfg := task.Config{
 		Ledger: s.ledger, Store: s.dir.Store, Policy: s.policy, Environment: s.cfg.Environment,
 		Origin: s.dir.Origin, DB: s.dir.Store.DB(), Logger: s.log.With("component", "task"),
+		// Credential revocations reach the issuer at once (oauth.go); a
+		// projection mismatch is repaired only when asked.
+		OnRevoke: s.onRevoke, AllowProjectionMismatch: s.cfg.RepairProjections,
 	}
 	if s.dir.Signer != nil {
 		cfg.Verifier = s.dir.Signer.Verifier()

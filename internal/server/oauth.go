@@ -1,0 +1,422 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/task"
+)
+
+// Gateway names for the policy input's request.gateway.
+const (
+	gatewayToken = "token"
+	gatewayAPI   = "api"
+)
+
+// newCredentials builds the credential issuer (loading or creating its key
+// in the data directory) and the DPoP replay cache. Revocations are loaded
+// once the task service has replayed the ledger (loadRevocations).
+func (s *Server) newCredentials() error {
+	c := s.cfg.Credentials
+	var err error
+	s.issuer, err = credential.NewIssuer(s.cfg.DataDir, credential.IssuerOptions{
+		Issuer: c.IssuerName(), MaxTTL: c.MaxTTL,
+	})
+	if err != nil {
+		return err
+	}
+	s.replay = credential.NewReplayCache(credential.DefaultReplayEntries)
+	s.requireBinding = slices.Contains(c.RequireBinding, s.cfg.Environment)
+	return nil
+}
+
+// onRevoke is the task service's OnRevoke: a credential revocation is
+// durable, so the token is refused from now on. Its exp is at most MaxTTL
+// away, so the entry is kept that long.
+func (s *Server) onRevoke(jti string) {
+	s.issuer.Revocations().RevokeJTI(jti, time.Now().Add(s.cfg.Credentials.MaxTTL))
+}
+
+// loadRevocations fills the issuer's revocation set from the task state
+// replayed from the ledger: every revoked credential that has not expired,
+// and every task that ended within the longest token lifetime.
+func (s *Server) loadRevocations() {
+	now := time.Now()
+	var jtis []credential.RevokedJTI
+	for _, c := range s.tasks.RevokedCredentials(now.Add(-credential.ClockSkew)) {
+		jtis = append(jtis, credential.RevokedJTI{JTI: c.JTI, Expiry: c.ExpiresAt})
+	}
+	tasks := s.tasks.EndedTasks(now.Add(-s.cfg.Credentials.MaxTTL - credential.ClockSkew))
+	s.issuer.Revocations().Load(jtis, tasks)
+}
+
+// jwks serves the public key set of writ access tokens (RFC 7517), so
+// resource servers and auditors can check them offline. It is public.
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.Write(s.issuer.JWKS())
+}
+
+// grant is what an exchange request resolved to before policy decides.
+type grant struct {
+	agent  identity.Principal
+	task   task.Task
+	actors []string          // the act chain of the new token, agent first
+	parent *credential.Token // delegation: the verified parent token
+}
+
+// exchangeToken answers POST /oauth2/token, RFC 8693 token exchange: an
+// agent's identity token (or, for delegation, a parent task token and the
+// child agent's identity token) for a task access token. The credential is
+// recorded in the ledger before the token is sent.
+func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	x, err := credential.ParseExchange(r)
+	if err != nil {
+		credential.WriteExchangeError(w, err)
+		return
+	}
+	if detail := s.checkTarget(r, x); detail != "" {
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidTarget, detail)
+		return
+	}
+	now := time.Now()
+	var g grant
+	var ok bool
+	if x.Delegation() {
+		g, ok = s.delegationGrant(w, r, x, now)
+	} else {
+		var p identity.Principal
+		if p, ok = s.agentIdentity(w, r, x.SubjectToken, "subject_token"); ok {
+			g = grant{agent: p, actors: []string{p.ID}}
+		}
+	}
+	if !ok {
+		return
+	}
+	if !x.Delegation() {
+		if g.task, ok = s.agentTask(w, r, g.agent, x.TaskID, now); !ok {
+			return
+		}
+		if g.task.Parent != "" {
+			// The act chain must show who delegated: a child task's token
+			// comes only from a delegation exchange.
+			const detail = "the task is a child task: exchange the parent's access token as subject_token with this identity as actor_token"
+			s.rejectExchange(ctx, g.task.ID, g.agent.ID, "", "delegation_required", detail)
+			credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
+			return
+		}
+	}
+
+	// Sender binding: a DPoP proof (no ath at the token endpoint), else the
+	// verified TLS client certificate.
+	var cnf credential.Cnf
+	proof, err := credential.DPoPProof(r.Header)
+	if err == nil && proof != "" {
+		cnf.JKT, err = credential.VerifyDPoP(proof, r.Method, s.htu(r), "", now, s.replay)
+	}
+	if err != nil {
+		credential.WriteExchangeError(w, err)
+		return
+	}
+	cert := clientCert(r)
+	if cnf.JKT == "" && cert != nil {
+		cnf.X5T = credential.X5T(cert)
+	}
+	if g.parent != nil {
+		// A bound parent token is honoured only when this request proves
+		// its key or certificate.
+		if err := credential.CheckBinding(g.parent, cnf.JKT, cert, false); err != nil {
+			s.rejectExchange(ctx, g.task.ID, g.agent.ID, g.parent.JTI, "binding_mismatch", credential.Description(err))
+			credential.WriteExchangeError(w, err)
+			return
+		}
+	}
+
+	in := &policy.Input{
+		Principal:  policy.Principal{ID: g.task.Requester},
+		Agent:      policy.Agent{ID: g.agent.ID, Issuer: g.agent.Issuer},
+		Task:       policy.Task{ID: g.task.ID, Scope: policy.Scope(g.task.Scope), State: string(g.task.State), ParentChain: s.parentChain(g.task)},
+		Credential: &policy.Credential{ActChain: g.actors, Binding: bindingName(cnf)},
+		Request:    policy.Request{Time: now.UTC(), Environment: s.cfg.Environment, Gateway: gatewayToken, Source: remoteHost(r), TraceID: traceID(r)},
+	}
+	dec := s.policy.Evaluate(ctx, policy.PointExchange, in)
+	if !dec.Allowed() {
+		if err := s.tasks.RecordDecision(ctx, g.task.ID, g.agent.ID, dec, in); err != nil {
+			s.log.WarnContext(ctx, "recording a refused exchange failed", "err", err, "task_id", g.task.ID)
+		}
+		reason := "policy denies a credential for this task"
+		if dec.Effect == policy.RequireApproval {
+			reason = "policy requires an approval before a credential is issued; the task must be approved first"
+		}
+		if len(dec.Reasons) > 0 {
+			reason += ": " + strings.Join(dec.Reasons, "; ")
+		}
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, reason)
+		return
+	}
+
+	ttl := s.cfg.Credentials.MaxTTL
+	if m := dec.Obligations.MaxTTL; m > 0 && m < ttl {
+		ttl = m
+	}
+	if left := g.task.ExpiresAt.Sub(now); left < ttl {
+		ttl = left
+	}
+	ttl = ttl.Truncate(time.Second)
+	if ttl < time.Second {
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, "the task expires in less than a second")
+		return
+	}
+	token, jti, err := s.issuer.Issue(credential.Claims{Subject: g.task.Requester, Actors: g.actors, TaskID: g.task.ID, TTL: ttl, Cnf: cnf})
+	if err != nil {
+		s.log.ErrorContext(ctx, "issuing an access token failed", "err", err, "task_id", g.task.ID)
+		credential.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "the token could not be issued")
+		return
+	}
+	// Verifying the fresh token gives its exact exp and warms the cache for
+	// the agent's first call.
+	tok, err := s.issuer.Verify(ctx, token, now)
+	if err != nil {
+		s.log.ErrorContext(ctx, "a freshly issued token does not verify", "err", err, "task_id", g.task.ID)
+		credential.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "the token could not be issued")
+		return
+	}
+	c := task.Credential{JTI: jti, TaskID: g.task.ID, Agent: g.agent.ID, Subject: g.task.Requester,
+		ExpiresAt: tok.Expiry, Binding: bindingName(cnf)}
+	if err := s.tasks.RecordExchange(ctx, c, dec, in); err != nil {
+		s.exchangeFail(w, r, err)
+		return
+	}
+	credential.WriteToken(w, token, tok.Expiry.Sub(tok.IssuedAt), credential.ScopePrefix+g.task.ID, cnf.JKT != "")
+}
+
+// agentIdentity verifies an agent's identity token (JWT-SVID or OIDC),
+// answering invalid_grant and recording the refusal when it fails.
+func (s *Server) agentIdentity(w http.ResponseWriter, r *http.Request, raw, param string) (identity.Principal, bool) {
+	ctx := r.Context()
+	p, err := s.auth.VerifyToken(ctx, raw)
+	if err != nil {
+		reason, detail := "invalid_token", param+" refused"
+		var ie *identity.Error
+		if errors.As(err, &ie) {
+			reason, detail = string(ie.Reason), param+" refused: "+ie.Detail
+		}
+		s.rejectExchange(ctx, "", "", "", reason, detail)
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
+		return p, false
+	}
+	if p.Kind != identity.KindAgent {
+		s.rejectExchange(ctx, "", "", "", "not_an_agent", param+" identifies a human, not an agent")
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant,
+			param+" must be an agent identity (a JWT-SVID, or an OIDC token from an issuer of kind agent)")
+		return p, false
+	}
+	return p, true
+}
+
+// agentTask returns the task named in the exchange once it is active,
+// unexpired and p's: only the agent named on a task gets its credential.
+func (s *Server) agentTask(w http.ResponseWriter, r *http.Request, p identity.Principal, taskID string, now time.Time) (task.Task, bool) {
+	ctx := r.Context()
+	t, err := s.tasks.Get(taskID)
+	var reason, detail string
+	switch {
+	case err != nil:
+		reason, detail = "unknown_task", "no such task"
+	case t.Agent != p.ID:
+		reason, detail = "agent_mismatch", "the task belongs to another agent"
+	case t.State != task.StateActive:
+		reason, detail = "task_not_active", fmt.Sprintf("the task is %s, not active", t.State)
+	case !now.Before(t.ExpiresAt):
+		reason, detail = "task_expired", "the task has expired"
+	default:
+		return t, true
+	}
+	s.rejectExchange(ctx, taskID, p.ID, "", reason, detail)
+	credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
+	return t, false
+}
+
+// delegationGrant resolves a delegation exchange: the subject token is a
+// live writ access token of the parent task, the actor token the child
+// agent's identity, and the scope names an active child task of that
+// parent, opened for that agent, whose scope lies within the parent's.
+func (s *Server) delegationGrant(w http.ResponseWriter, r *http.Request, x credential.ExchangeRequest, now time.Time) (grant, bool) {
+	ctx := r.Context()
+	parent, err := s.issuer.Verify(ctx, x.SubjectToken, now)
+	if err != nil {
+		var ce *credential.Error
+		if errors.As(err, &ce) {
+			s.rejectExchange(ctx, ce.TaskID, "", ce.JTI, "invalid_token", "subject_token: "+ce.Description)
+		}
+		credential.WriteExchangeError(w, err)
+		return grant{}, false
+	}
+	if !s.tasks.CredentialLive(parent.JTI) {
+		s.rejectExchange(ctx, parent.TaskID, parent.Agent(), parent.JTI, "credential_revoked", "the subject token's task has ended or the token was revoked")
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, "the subject token's task has ended or the token was revoked")
+		return grant{}, false
+	}
+	p, ok := s.agentIdentity(w, r, x.ActorToken, "actor_token")
+	if !ok {
+		return grant{}, false
+	}
+	t, ok := s.agentTask(w, r, p, x.TaskID, now)
+	if !ok {
+		return grant{}, false
+	}
+	pt, err := s.tasks.Get(parent.TaskID)
+	var detail string
+	switch {
+	case t.Parent != parent.TaskID || err != nil:
+		detail = "the task is not a child of the subject token's task; open it with parent set first"
+	case !t.Scope.Within(pt.Scope):
+		detail = "the task's scope is not within its parent's"
+	case len(parent.Actors)+1 > credential.MaxActorDepth:
+		detail = fmt.Sprintf("the delegation chain would exceed %d agents", credential.MaxActorDepth)
+	}
+	if detail != "" {
+		s.rejectExchange(ctx, t.ID, p.ID, parent.JTI, "delegation_refused", detail)
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
+		return grant{}, false
+	}
+	return grant{agent: p, task: t, actors: append([]string{p.ID}, parent.Actors...), parent: parent}, true
+}
+
+// checkTarget answers "" when the request's audience and resource name
+// writ itself, else why not: writ issues tokens only for its own use.
+func (s *Server) checkTarget(r *http.Request, x credential.ExchangeRequest) string {
+	for _, a := range x.Audience {
+		if a != "writ" && a != s.cfg.Credentials.IssuerName() {
+			return "writ issues tokens only for its own audience"
+		}
+	}
+	base := s.baseURL(r)
+	for _, res := range x.Resource {
+		if res != base && !strings.HasPrefix(res, base+"/") {
+			return "writ issues tokens only for its own resources"
+		}
+	}
+	return ""
+}
+
+// exchangeFail answers an error from recording the credential. The token
+// was not sent, so nothing is granted.
+func (s *Server) exchangeFail(w http.ResponseWriter, r *http.Request, err error) {
+	var te *task.Error
+	switch {
+	case errors.As(err, &te):
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, te.Detail)
+	case errors.Is(err, ledger.ErrUnavailable), errors.Is(err, ledger.ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		s.log.ErrorContext(r.Context(), "recording a credential failed; no token sent", "err", err)
+		credential.WriteOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
+			"the ledger could not record the credential; no token was issued")
+	default:
+		s.log.ErrorContext(r.Context(), "recording a credential failed", "err", err)
+		credential.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "internal error; see the server log")
+	}
+}
+
+// rejectExchange records a refused exchange as auth.rejected. The refusal
+// stands whether or not the record is durable.
+func (s *Server) rejectExchange(ctx context.Context, taskID, agent, jti, reason, detail string) {
+	err := s.tasks.RecordRejection(ctx, task.Rejection{TaskID: taskID, Agent: agent, JTI: jti, Reason: reason, Detail: detail})
+	if err != nil {
+		s.log.WarnContext(ctx, "recording a refused credential request failed", "err", err, "reason", reason)
+	}
+}
+
+// parentChain lists t's ancestors, immediate parent first, for policy.
+func (s *Server) parentChain(t task.Task) []policy.ParentTask {
+	var chain []policy.ParentTask
+	for id := t.Parent; id != "" && len(chain) <= credential.MaxActorDepth; {
+		p, err := s.tasks.Get(id)
+		if err != nil {
+			break
+		}
+		chain = append(chain, policy.ParentTask{ID: p.ID, Agent: p.Agent, Scope: policy.Scope(p.Scope)})
+		id = p.Parent
+	}
+	return chain
+}
+
+// baseURL is writ's URL as the client addressed it: credentials.public_url,
+// else the request's scheme and Host.
+func (s *Server) baseURL(r *http.Request) string {
+	if u := s.cfg.Credentials.PublicURL; u != "" {
+		return strings.TrimRight(u, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// htu is the request URI a DPoP proof must name.
+func (s *Server) htu(r *http.Request) string { return s.baseURL(r) + r.URL.Path }
+
+// clientCert is the verified TLS client certificate, or nil.
+func clientCert(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	return r.TLS.PeerCertificates[0]
+}
+
+// bindingName is the binding as events and policy name it.
+func bindingName(c credential.Cnf) string {
+	switch {
+	case c.JKT != "":
+		return "dpop"
+	case c.X5T != "":
+		return "mtls"
+	}
+	return "none"
+}
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// traceID returns the trace-id of a valid W3C traceparent header
+// ("00-<32 hex>-<16 hex>-<2 hex>"), or "".
+func traceID(r *http.Request) string {
+	v := r.Header.Get("Traceparent")
+	if len(v) != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' {
+		return ""
+	}
+	id := v[3:35]
+	zero := true
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return ""
+		}
+		zero = zero && c == '0'
+	}
+	if zero {
+		return ""
+	}
+	return id
+}

@@ -41,8 +41,8 @@ type Server struct {
 	replay         *credential.ReplayCache
 	requireBinding bool // this environment refuses bearer tokens
 
-	http   *http.Server
-	ln     net.Listener
+	http *http.Server
+	ln   net.Listener
 
 	stopping atomic.Bool
 }

@@ -50,6 +50,7 @@ func commands() []*command {
 		tokenCommand(),
 		authorizeCommand(),
 		traceCommand(),
+		execCommand(),
 	}
 }
 

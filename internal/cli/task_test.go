@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/client"
 )
 
 // TestTaskScripts runs the task, approval, token and exec scenarios in
@@ -35,6 +38,7 @@ func TestTaskScripts(t *testing.T) {
 			"waitready": cmdWaitReady,
 			"envfile":   cmdEnvFile,
 			"jsonfield": cmdJSONField,
+			"waittask":  cmdWaitTask,
 		},
 	})
 }
@@ -70,6 +74,32 @@ func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s in %s is not a non-empty string: %v", args[2], args[1], v)
 	}
 	ts.Setenv(args[0], s)
+}
+
+// cmdWaitTask waits (up to 20 seconds) until the server at $WRIT_URL lists
+// a task in state, asking with $WRIT_TOKEN, and sets NAME to the newest.
+//
+//	waittask STATE NAME
+func cmdWaitTask(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waittask STATE NAME")
+	}
+	cl := client.New(ts.Getenv("WRIT_URL"), ts.Getenv("WRIT_TOKEN"))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tasks, err := cl.ListTasks(context.Background(), args[0])
+		if err != nil {
+			ts.Fatalf("listing %s tasks: %v", args[0], err)
+		}
+		if len(tasks) > 0 {
+			ts.Setenv(args[1], tasks[len(tasks)-1].TaskID)
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("no %s task after 20s", args[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestScopeRequest checks how the scope flags become the body of

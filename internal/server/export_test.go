@@ -1,0 +1,5 @@
+package server
+
+// BreakStore closes the store under a running server, as a failed disk
+// would leave it: every later ledger commit fails.
+func BreakStore(s *Server) error { return s.dir.Store.Close() }

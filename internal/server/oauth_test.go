@@ -245,7 +245,11 @@ func TestExchangeRefusals(t *testing.T) {
 		{"garbage subject", exchangeForm("not.a.token", pending.TaskID), 400, "invalid_grant"},
 		{"unknown task", exchangeForm(svidA, "tsk_nope"), 400, "invalid_grant"},
 		{"bad scope", func() url.Values { f := exchangeForm(svidA, pending.TaskID); f.Set("scope", "admin"); return f }(), 400, "invalid_scope"},
-		{"other audience", func() url.Values { f := exchangeForm(svidA, pending.TaskID); f.Set("audience", "https://bank.example"); return f }(), 400, "invalid_target"},
+		{"other audience", func() url.Values {
+			f := exchangeForm(svidA, pending.TaskID)
+			f.Set("audience", "https://bank.example")
+			return f
+		}(), 400, "invalid_target"},
 		{"wrong grant", func() url.Values {
 			f := exchangeForm(svidA, pending.TaskID)
 			f.Set("grant_type", "client_credentials")

@@ -298,7 +298,7 @@ func TestRequireBindingRefusesBearer(t *testing.T) {
 }
 
 // serve starts a server with cfg and stops it when the test ends.
-func serve(t *testing.T, cfg config.Config) *testServer {
+func serve(t testing.TB, cfg config.Config) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))

@@ -1,0 +1,116 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/identity"
+)
+
+// BenchmarkAuthorizeHTTP measures POST /v1/authorize end to end on a real
+// server (default Rego pack, durable SQLite ledger, loopback HTTP): each
+// allowed call is decided by policy and its action.authorized event is
+// durable before the answer. It reports throughput and latency percentiles
+// for 1 and 64 concurrent clients, which share the machine with the server.
+//
+//	go test ./internal/server -run '^$' -bench AuthorizeHTTP -benchtime 20000x
+func BenchmarkAuthorizeHTTP(b *testing.B) {
+	for _, clients := range []int{1, 64} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			benchAuthorize(b, clients)
+		})
+	}
+}
+
+func benchAuthorize(b *testing.B, clients int) {
+	cfg := config.Default()
+	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = b.TempDir(), "127.0.0.1:0", true, "dev"
+	cfg.Log.Level = "error"
+	ts := serve(b, cfg)
+	alice := devTokenFor(b, ts, "alice", identity.RoleRequester)
+	a := postWithToken(b, ts, "/v1/tasks", "Bearer "+alice, "", mustJSONTB(b, api.OpenTask{Agent: agentA, Intent: "benchmark",
+		Scope: invoiceScope("dev"), TTL: "1h"}))
+	if a.status != http.StatusCreated {
+		b.Fatalf("open: %d %s", a.status, a.body)
+	}
+	var opened api.TaskOpened
+	jsonDecode(b, a.body, &opened)
+	a = exchange(b, ts, exchangeForm(svid(b, ts, agentA), opened.TaskID), "")
+	var tok api.TokenResponse
+	jsonDecode(b, a.body, &tok)
+	if tok.AccessToken == "" {
+		b.Fatalf("exchange: %d %s", a.status, a.body)
+	}
+	body := mustJSONTB(b, api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17",
+		Arguments: []byte(`{"id": 17, "fields": ["total", "vendor"]}`), DataClass: "confidential"})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	defer client.CloseIdleConnections()
+	authz := "Bearer " + tok.AccessToken
+	url := ts.url + "/v1/authorize"
+
+	var next atomic.Int64
+	var failed atomic.Int64
+	lat := make([][]time.Duration, clients)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, b.N/clients+1)
+			for next.Add(1) <= int64(b.N) {
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Authorization", authz)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mine = append(mine, time.Since(t0))
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+			lat[c] = mine
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d calls were not allowed", n, b.N)
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(float64(len(all)-1)*p)]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+func jsonDecode(b testing.TB, data []byte, v any) {
+	b.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		b.Fatalf("decoding %s: %v", data, err)
+	}
+}

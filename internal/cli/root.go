@@ -51,6 +51,7 @@ func commands() []*command {
 		authorizeCommand(),
 		traceCommand(),
 		execCommand(),
+		quickstartCommand(),
 	}
 }
 

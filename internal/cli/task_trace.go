@@ -119,6 +119,9 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 		r.who = e.Agent
 		if e.Type == ledger.TypeActionAuthorized || e.Type == ledger.TypeActionDenied {
 			r.decision = strings.TrimSpace(str("effect") + " " + pv)
+			if e.Type == ledger.TypeActionAuthorized && d["step_up"] != nil {
+				r.decision = "allow (step-up) " + pv
+			}
 		}
 		if t := str("tool"); t != "" {
 			r.tool = t + " " + str("resource")
@@ -146,7 +149,7 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 	}
 	r.result = oneLine(r.result, 60)
 	if r.who == "" {
-		r.who = "-"
+		r.who = firstNonEmpty(e.Principal, "-")
 	}
 	return r, nil
 }

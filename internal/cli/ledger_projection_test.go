@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/server"
+)
+
+// TestLedgerVerifyCatchesProjectionEdit revokes a task on a real server,
+// sets it back to active in the tasks table behind writ's back, and checks
+// that `writ ledger verify` fails naming the row and `writ server` refuses
+// to start unless told to repair.
+func TestLedgerVerifyCatchesProjectionEdit(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.Listen, cfg.Dev = dir, "127.0.0.1:0", true
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	alice, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(path string, body any) []byte {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+srv.Addr()+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+alice)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out bytes.Buffer
+		out.ReadFrom(resp.Body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, out.Bytes())
+		}
+		return out.Bytes()
+	}
+	var opened api.TaskOpened
+	json.Unmarshal(call("/v1/tasks", api.OpenTask{Agent: "spiffe://writ.dev/agent/a", Intent: "x",
+		Scope: api.Scope{Tools: []string{"t"}, Resources: []string{"r"}, Operations: []string{"read"}, DataClass: "internal", Environments: []string{"dev"}}}), &opened)
+	call("/v1/tasks/"+opened.TaskID+"/revoke", map[string]string{"reason": "test"})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	if out, errs, code := runWrit(t, "ledger", "verify", "--data-dir", dir); code != 0 || !strings.Contains(out, "ok   projections") {
+		t.Fatalf("verify before the edit: code %d\n%s%s", code, out, errs)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "writ.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE tasks SET state = 'active' WHERE task_id = ?`, opened.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	out, errs, code := runWrit(t, "ledger", "verify", "--data-dir", dir)
+	if code == 0 || !strings.Contains(out, "FAIL projections") || !strings.Contains(out, opened.TaskID) ||
+		!strings.Contains(errs, "--repair-projections") {
+		t.Errorf("verify after the edit: code %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	out, _, _ = runWrit(t, "ledger", "verify", "--data-dir", dir, "-o", "json")
+	var rep struct {
+		OK          bool     `json:"ok"`
+		Projections []string `json:"projection_mismatches"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.OK || len(rep.Projections) == 0 {
+		t.Errorf("verify -o json: %v %+v", err, rep)
+	}
+
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	var sout, serr strings.Builder
+	code = Main(sctx, []string{"server", "--dev", "--data-dir", dir, "--listen", "127.0.0.1:0"},
+		IO{Stdin: strings.NewReader(""), Stdout: &sout, Stderr: &serr, Getenv: func(string) string { return "" }})
+	if code == 0 || !strings.Contains(serr.String(), "disagree with the ledger") || !strings.Contains(serr.String(), "writ: hint:") {
+		t.Errorf("server on the edited store: code %d, stderr %q", code, serr.String())
+	}
+}

@@ -217,8 +217,12 @@ func validCommitment(c string) bool {
 	if !ok || len(h) != 64 {
 		return false
 	}
-	_, err := hex.DecodeString(h)
-	return err == nil && strings.ToLower(h) == h
+	for i := 0; i < len(h); i++ {
+		if !(h[i] >= '0' && h[i] <= '9' || h[i] >= 'a' && h[i] <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // appendLeaf writes doc's canonical (RFC 8785) form: members in sorted

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"unicode/utf8"
 )
 
 // errLeafSyntax is what decodeLeaf reports for anything it cannot read.
@@ -131,7 +130,7 @@ func (p *leafScanner) str() (string, bool) {
 	if p.i < len(p.b) && p.b[p.i] == '"' {
 		s := string(p.b[start:p.i])
 		p.i++
-		return s, utf8.ValidString(s)
+		return s, true // UTF-8 is checked when the leaf is re-encoded
 	}
 	out := append([]byte(nil), p.b[start:p.i]...)
 	for p.i < len(p.b) {
@@ -139,7 +138,7 @@ func (p *leafScanner) str() (string, bool) {
 		switch {
 		case c == '"':
 			p.i++
-			return string(out), utf8.Valid(out)
+			return string(out), true
 		case c != '\\':
 			out = append(out, c)
 			p.i++

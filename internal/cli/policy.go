@@ -27,6 +27,7 @@ func policyCommand() *command {
 			policyCheckCommand(),
 			policyEvalCommand(),
 			policyTestCommand(),
+			policyReplayCommand(),
 		},
 	}
 }

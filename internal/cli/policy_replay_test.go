@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/client"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/server"
+)
+
+// TestPolicyReplay records a real task decision through a server, then
+// replays it from the data directory, and shows a changed input is caught.
+func TestPolicyReplay(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	cfg := config.Default()
+	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "prod"
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	tok, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened api.TaskOpened
+	err = client.New("http://"+srv.Addr(), tok).Do(ctx, "POST", "/v1/tasks", api.OpenTask{
+		Agent: "spiffe://writ.dev/agent/summarizer", Intent: "Summarize Q3 invoices",
+		Scope: api.Scope{Tools: []string{"invoices.*"}, Resources: []string{"erp://invoices/2026-Q3/*"},
+			Operations: []string{"read"}, DataClass: "confidential", Environments: []string{"prod"}},
+		TTL: "15m",
+	}, &opened)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := runWritIn(t, "", "policy", "replay", opened.DecisionID, "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "the same policy gives the same decision") || !strings.Contains(out, opened.PolicyVersion) {
+		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runWritIn(t, "", "policy", "replay", "dec_nosuchdecision", "--data-dir", dir); code != 1 || !strings.Contains(errOut, "no decision") {
+		t.Errorf("unknown decision: exit %d, %s", code, errOut)
+	}
+
+	// Change the recorded input behind writ's back: its commitment no longer matches.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "writ.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE bodies SET data = replace(data, 'confidential', 'public') WHERE name = 'input'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, errOut, code := runWritIn(t, "", "policy", "replay", opened.DecisionID, "--data-dir", dir); code != 1 || !strings.Contains(errOut, "does not match its commitment") {
+		t.Errorf("tampered input: exit %d, %s", code, errOut)
+	}
+}

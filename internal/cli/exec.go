@@ -176,6 +176,10 @@ func (x *execRun) run(ctx context.Context, req api.OpenTask) error {
 	}
 	tok, err := x.exchange(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = errors.New("interrupted before the command started")
+			x.interrupted.Store(true)
+		}
 		runErr = err
 		return err
 	}
@@ -216,7 +220,8 @@ func (x *execRun) awaitApproval(ctx context.Context, sigc <-chan os.Signal, open
 			x.interrupted.Store(true)
 			return fmt.Errorf("interrupted by %s while waiting for approval", s)
 		case <-ctx.Done():
-			return ctx.Err()
+			x.interrupted.Store(true)
+			return errors.New("interrupted while waiting for approval")
 		case <-time.After(delay):
 		}
 		t, err := x.cl.GetTask(ctx, opened.TaskID)

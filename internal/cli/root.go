@@ -52,6 +52,7 @@ func commands() []*command {
 		traceCommand(),
 		execCommand(),
 		quickstartCommand(),
+		benchCommand(),
 	}
 }
 

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/server"
+)
+
+// startDevServer runs a dev server in prod on a free loopback port until
+// the test ends, and returns its URL and data directory.
+func startDevServer(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := identity.EnsureDevIssuer(dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.DataDir, cfg.Listen, cfg.Environment, cfg.Dev = dir, "127.0.0.1:0", "prod", true
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	return "http://" + srv.Addr(), dir
+}
+
+// TestBenchAuthorize runs a short, count-bounded load with half the calls
+// out of scope, and checks that every request is accounted for.
+func TestBenchAuthorize(t *testing.T) {
+	url, dir := startDevServer(t)
+	out, errs, code := runWrit(t, "bench", "authorize", "--server", url, "--setup", "--dev-data-dir", dir,
+		"--concurrency", "4", "--requests", "200", "--duration", "30s", "--deny-percent", "50", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r benchReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if r.Requests != 200 || r.Allowed+r.Denied != 200 || len(r.Errors) != 0 {
+		t.Errorf("requests %d, allowed %d, denied %d, errors %v; want 200 split between allowed and denied", r.Requests, r.Allowed, r.Denied, r.Errors)
+	}
+	if r.Allowed == 0 || r.Denied == 0 {
+		t.Errorf("allowed %d, denied %d: want both with --deny-percent 50", r.Allowed, r.Denied)
+	}
+	if !(r.P50ms > 0 && r.P50ms <= r.P90ms && r.P90ms <= r.P99ms && r.P99ms <= r.MaxMs) {
+		t.Errorf("percentiles out of order: %+v", r)
+	}
+	if !strings.Contains(errs, "bench task tsk_") {
+		t.Errorf("stderr %q does not name the bench task", errs)
+	}
+}
+
+// TestBenchRevokedToken checks that refusals are counted by status, not as
+// allowed or denied.
+func TestBenchRevokedToken(t *testing.T) {
+	url, _ := startDevServer(t)
+	out, errs, code := runWrit(t, "bench", "authorize", "--server", url, "--token", "not-a-token", "--requests", "5", "--duration", "10s", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r benchReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]int{"401 invalid_token": 5}, r.Errors); diff != "" || r.Allowed != 0 {
+		t.Errorf("allowed %d; errors (-want +got):\n%s", r.Allowed, diff)
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--concurrency", "0", "--token", "x"},
+		{"--duration", "11m", "--token", "x"},
+		{"--deny-percent", "101", "--token", "x"},
+		{"--setup"},
+	} {
+		if _, _, code := runWrit(t, append([]string{"bench", "authorize"}, args...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for q, want := range map[float64]time.Duration{0.5: 50 * time.Millisecond, 0.9: 90 * time.Millisecond, 0.99: 99 * time.Millisecond, 1: 100 * time.Millisecond} {
+		if got := quantile(d, q); got != want {
+			t.Errorf("quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if quantile(nil, 0.5) != 0 || quantile(d[:1], 0.99) != time.Millisecond {
+		t.Error("edge cases")
+	}
+}

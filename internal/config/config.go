@@ -33,6 +33,9 @@ type Config struct {
 	Ledger   LedgerConfig   `yaml:"ledger"`
 	Policy   PolicyConfig   `yaml:"policy"`
 	Identity IdentityConfig `yaml:"identity"`
+	// Approvals configures how approvers hear of pending approvals.
+	Approvals ApprovalsConfig `yaml:"approvals"`
+
 	// Credentials configures the task credentials writ issues.
 	Credentials CredentialsConfig `yaml:"credentials"`
 
@@ -46,6 +49,19 @@ type Config struct {
 type TLSConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+}
+
+// ApprovalsConfig configures approver notifications.
+type ApprovalsConfig struct {
+	// Webhook receives a signed JSON POST for each pending approval.
+	Webhook WebhookConfig `yaml:"webhook"`
+}
+
+// WebhookConfig is a notification endpoint and the file holding its HMAC key.
+type WebhookConfig struct {
+	URL        string        `yaml:"url"`
+	SecretFile string        `yaml:"secret_file"`
+	Timeout    time.Duration `yaml:"timeout"`
 }
 
 // LogConfig configures the operational log (not the audit ledger).
@@ -112,26 +128,28 @@ func Load(path string, getenv func(string) string) (Config, error) {
 // envVars maps each WRIT_* variable to the field it sets.
 func (c *Config) envVars() map[string]any {
 	return map[string]any{
-		"WRIT_DATA_DIR":                   &c.DataDir,
-		"WRIT_LISTEN":                     &c.Listen,
-		"WRIT_ENVIRONMENT":                &c.Environment,
-		"WRIT_DEV":                        &c.Dev,
-		"WRIT_LOG_LEVEL":                  &c.Log.Level,
-		"WRIT_LOG_FORMAT":                 &c.Log.Format,
-		"WRIT_LEDGER_ORIGIN":              &c.Ledger.Origin,
-		"WRIT_LEDGER_MAX_BODY_BYTES":      &c.Ledger.MaxBodyBytes,
-		"WRIT_LEDGER_CHECKPOINT_INTERVAL": &c.Ledger.CheckpointInterval,
-		"WRIT_TLS_CERT_FILE":              &c.TLS.CertFile,
-		"WRIT_TLS_KEY_FILE":               &c.TLS.KeyFile,
-		"WRIT_POLICY_DIR":                 &c.Policy.Dir,
-		"WRIT_POLICY_ENGINE":              &c.Policy.Engine,
-		"WRIT_POLICY_TIMEOUT":             &c.Policy.Timeout,
-		"WRIT_POLICY_SHADOW_DIR":          &c.Policy.ShadowDir,
-		"WRIT_POLICY_SHADOW_ENGINE":       &c.Policy.ShadowEngine,
-		"WRIT_CREDENTIALS_ISSUER":         &c.Credentials.Issuer,
-		"WRIT_CREDENTIALS_MAX_TTL":        &c.Credentials.MaxTTL,
-		"WRIT_CREDENTIALS_PUBLIC_URL":     &c.Credentials.PublicURL,
-		"WRIT_REPAIR_PROJECTIONS":         &c.RepairProjections,
+		"WRIT_DATA_DIR":                      &c.DataDir,
+		"WRIT_LISTEN":                        &c.Listen,
+		"WRIT_ENVIRONMENT":                   &c.Environment,
+		"WRIT_DEV":                           &c.Dev,
+		"WRIT_LOG_LEVEL":                     &c.Log.Level,
+		"WRIT_LOG_FORMAT":                    &c.Log.Format,
+		"WRIT_LEDGER_ORIGIN":                 &c.Ledger.Origin,
+		"WRIT_LEDGER_MAX_BODY_BYTES":         &c.Ledger.MaxBodyBytes,
+		"WRIT_LEDGER_CHECKPOINT_INTERVAL":    &c.Ledger.CheckpointInterval,
+		"WRIT_TLS_CERT_FILE":                 &c.TLS.CertFile,
+		"WRIT_TLS_KEY_FILE":                  &c.TLS.KeyFile,
+		"WRIT_POLICY_DIR":                    &c.Policy.Dir,
+		"WRIT_POLICY_ENGINE":                 &c.Policy.Engine,
+		"WRIT_POLICY_TIMEOUT":                &c.Policy.Timeout,
+		"WRIT_POLICY_SHADOW_DIR":             &c.Policy.ShadowDir,
+		"WRIT_POLICY_SHADOW_ENGINE":          &c.Policy.ShadowEngine,
+		"WRIT_CREDENTIALS_ISSUER":            &c.Credentials.Issuer,
+		"WRIT_CREDENTIALS_MAX_TTL":           &c.Credentials.MaxTTL,
+		"WRIT_CREDENTIALS_PUBLIC_URL":        &c.Credentials.PublicURL,
+		"WRIT_REPAIR_PROJECTIONS":            &c.RepairProjections,
+		"WRIT_APPROVALS_WEBHOOK_URL":         &c.Approvals.Webhook.URL,
+		"WRIT_APPROVALS_WEBHOOK_SECRET_FILE": &c.Approvals.Webhook.SecretFile,
 	}
 }
 
@@ -211,6 +229,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return err
+	}
+	if w := c.Approvals.Webhook; (w.URL == "") != (w.SecretFile == "") {
+		return errors.New("approvals.webhook.url and approvals.webhook.secret_file must be set together")
 	}
 	if err := c.Credentials.Validate(); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/task"
 )
@@ -35,6 +36,8 @@ type Server struct {
 	auth   *identity.Authenticator
 	policy *policy.Policy
 	tasks  *task.Service // tasks, approvals and authorizations (tasks.go)
+	// webhook notifies approvers, when configured (tasks.go).
+	webhook *notify.Webhook
 
 	// Task credentials (oauth.go, authorize.go).
 	issuer         *credential.Issuer
@@ -161,6 +164,11 @@ func (s *Server) closeParts(ctx context.Context) error {
 	var errs []error
 	if s.tasks != nil {
 		errs = append(errs, s.tasks.Close())
+	}
+	if s.webhook != nil {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		errs = append(errs, s.webhook.Close(wctx))
+		cancel()
 	}
 	if s.policy != nil {
 		errs = append(errs, s.policy.Close())

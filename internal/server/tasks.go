@@ -8,6 +8,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -29,6 +30,15 @@ func (s *Server) newTaskService(ctx context.Context) error {
 	}
 	if s.dir.Signer != nil {
 		cfg.Verifier = s.dir.Signer.Verifier()
+	}
+	if w := s.cfg.Approvals.Webhook; w.URL != "" {
+		hook, err := notify.New(notify.Config{URL: w.URL, SecretFile: w.SecretFile, Timeout: w.Timeout,
+			Logger: s.log.With("component", "webhook")})
+		if err != nil {
+			return err
+		}
+		s.webhook = hook
+		cfg.OnApprovalRequested = func(p api.PendingApproval) { hook.Notify(p) }
 	}
 	var err error
 	s.tasks, err = task.New(ctx, cfg)

@@ -49,6 +49,14 @@ func (s *Service) List(state string) ([]api.Task, error) {
 	return out, nil
 }
 
+// pendingView is what an approver needs to decide on approval a of task t.
+func pendingView(a *Approval, t *Task) api.PendingApproval {
+	return api.PendingApproval{
+		Approval: a.view(), Requester: t.Requester, Agent: t.Agent, Intent: t.Intent,
+		Scope: api.Scope(t.Scope), Reasons: a.Reasons, ApprovalsRequired: a.Required, ApprovalsGiven: a.Granted(),
+	}
+}
+
 // ListPendingApprovals returns the approval requests an approver can still
 // decide (pending, unexpired, task in the right state), oldest first, with
 // what the approver needs to judge them. for names the caller: requests of
@@ -67,10 +75,7 @@ func (s *Service) ListPendingApprovals(forID string) []api.PendingApproval {
 		if (a.Kind == KindTask && t.State != StatePendingApproval) || (a.Kind == KindStepUp && t.State != StateActive) {
 			continue
 		}
-		out = append(out, api.PendingApproval{
-			Approval: a.view(), Requester: t.Requester, Agent: t.Agent, Intent: t.Intent,
-			Scope: api.Scope(t.Scope), Reasons: a.Reasons, ApprovalsRequired: a.Required, ApprovalsGiven: a.Granted(),
-		})
+		out = append(out, pendingView(a, t))
 	}
 	slices.SortFunc(out, func(x, y api.PendingApproval) int {
 		return x.ExpiresAt.Compare(y.ExpiresAt)

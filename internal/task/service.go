@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 )
@@ -56,7 +58,11 @@ type Config struct {
 	// OnRevoke, when set, is told each revoked credential's JTI after the
 	// revocation is durable, so the credential layer can refuse it at once.
 	OnRevoke func(jti string)
-	Logger   *slog.Logger
+	// OnApprovalRequested, when set, is told of each new approval request
+	// (task or step-up) once it is durable, to notify approvers. It must not
+	// block.
+	OnApprovalRequested func(api.PendingApproval)
+	Logger              *slog.Logger
 	// Now is the clock; tests set it.
 	Now func() time.Time
 }
@@ -263,10 +269,28 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 	}
 	s.smu.Unlock()
 	var revoked []string
+	var requested []api.PendingApproval
 	for _, ev := range events {
-		if ev.Type == ledger.TypeCredentialRevoked {
+		switch ev.Type {
+		case ledger.TypeCredentialRevoked:
 			revoked = append(revoked, ev.JTI)
+		case ledger.TypeApprovalRequested:
+			if s.cfg.OnApprovalRequested != nil && applyErr == nil {
+				var d struct {
+					ID string `json:"approval_id"`
+				}
+				if json.Unmarshal(ev.Data, &d) == nil {
+					s.smu.Lock()
+					if a, ok := s.st.approvals[d.ID]; ok {
+						requested = append(requested, pendingView(a, s.st.tasks[a.TaskID]))
+					}
+					s.smu.Unlock()
+				}
+			}
 		}
+	}
+	for _, p := range requested {
+		s.cfg.OnApprovalRequested(p)
 	}
 	if s.cfg.OnRevoke != nil {
 		for _, jti := range revoked {

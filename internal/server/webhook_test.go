@@ -1,0 +1,78 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/notify"
+	"github.com/writhq/writ/internal/server"
+)
+
+// TestApprovalWebhook opens a task that needs approval and checks the
+// approvers' webhook receives it, signed with the configured secret.
+func TestApprovalWebhook(t *testing.T) {
+	secret := "approvers-webhook-secret-0123456789"
+	got := make(chan notify.Notification, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !notify.Verify([]byte(secret), r.Header.Get(notify.TimestampHeader), body, r.Header.Get(notify.SignatureHeader)) {
+			t.Errorf("notification with a bad signature: %s", body)
+		}
+		var n notify.Notification
+		if err := json.Unmarshal(body, &n); err != nil {
+			t.Errorf("notification is not JSON: %v", err)
+		}
+		got <- n
+	}))
+	defer hook.Close()
+
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "webhook-secret")
+	os.WriteFile(secretFile, []byte(secret), 0o600)
+	cfg := config.Default()
+	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = filepath.Join(dir, "d"), "127.0.0.1:0", true, "prod"
+	cfg.Approvals.Webhook = config.WebhookConfig{URL: hook.URL, SecretFile: secretFile}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	tok, _ := identity.DevToken(cfg.DataDir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
+	body, _ := json.Marshal(api.OpenTask{
+		Agent: "spiffe://writ.dev/agent/summarizer", Intent: "Summarize Q3 invoices",
+		Scope: api.Scope{Tools: []string{"invoices.*"}, Resources: []string{"erp://invoices/2026-Q3/*"},
+			Operations: []string{"read"}, DataClass: "confidential", Environments: []string{"prod"}},
+		TTL: "15m",
+	})
+	a := do(t, "POST", "http://"+srv.Addr()+"/v1/tasks", tok, body)
+	var opened api.TaskOpened
+	if err := json.Unmarshal(a.body, &opened); err != nil || opened.State != api.StatePendingApproval {
+		t.Fatalf("open: %d %s", a.status, a.body)
+	}
+	select {
+	case n := <-got:
+		b, _ := json.Marshal(n.Approval)
+		var p api.PendingApproval
+		json.Unmarshal(b, &p)
+		if n.Event != "approval.requested" || p.TaskID != opened.TaskID || p.Requester == "" || p.Intent == "" || p.ApprovalsRequired != 1 {
+			t.Errorf("notification %+v", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the webhook heard nothing")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,6 +182,8 @@ type benchReport struct {
 	Denied      int64          `json:"denied"`
 	StepUps     int64          `json:"approval_required"`
 	Errors      map[string]int `json:"errors"`
+	// DenyReasons counts the reasons of denials and step-ups.
+	DenyReasons map[string]int `json:"deny_reasons,omitempty"`
 	P50ms       float64        `json:"p50_ms"`
 	P90ms       float64        `json:"p90_ms"`
 	P99ms       float64        `json:"p99_ms"`
@@ -191,7 +194,7 @@ type benchReport struct {
 type workerResult struct {
 	lat                     []time.Duration
 	allowed, denied, stepUp int64
-	errors                  map[string]int
+	errors, reasons         map[string]int
 }
 
 func (b *bench) run(ctx context.Context) benchReport {
@@ -207,7 +210,7 @@ func (b *bench) run(ctx context.Context) benchReport {
 		wg.Add(1)
 		go func(r *workerResult) {
 			defer wg.Done()
-			r.errors = map[string]int{}
+			r.errors, r.reasons = map[string]int{}, map[string]int{}
 			for ctx.Err() == nil {
 				if b.maxReq > 0 && issued.Add(1) > b.maxReq {
 					return
@@ -231,8 +234,10 @@ func (b *bench) run(ctx context.Context) benchReport {
 					r.allowed++
 				case a.ApprovalRequired:
 					r.stepUp++
+					r.reasons[strings.Join(a.Reasons, "; ")]++
 				default:
 					r.denied++
+					r.reasons[strings.Join(a.Reasons, "; ")]++
 				}
 				r.lat = append(r.lat, lat)
 			}
@@ -240,7 +245,7 @@ func (b *bench) run(ctx context.Context) benchReport {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	rep := benchReport{Concurrency: b.conc, Seconds: elapsed.Seconds(), Errors: map[string]int{}}
+	rep := benchReport{Concurrency: b.conc, Seconds: elapsed.Seconds(), Errors: map[string]int{}, DenyReasons: map[string]int{}}
 	var all []time.Duration
 	for _, r := range results {
 		all = append(all, r.lat...)
@@ -249,6 +254,9 @@ func (b *bench) run(ctx context.Context) benchReport {
 		rep.StepUps += r.stepUp
 		for k, v := range r.errors {
 			rep.Errors[k] += v
+		}
+		for k, v := range r.reasons {
+			rep.DenyReasons[k] += v
 		}
 	}
 	rep.Requests = int64(len(all))
@@ -286,13 +294,20 @@ func printBench(io IO, r benchReport) {
 	if r.StepUps > 0 {
 		fmt.Fprintf(w, "approval required\t%d\n", r.StepUps)
 	}
-	keys := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		keys = append(keys, k)
+	for _, k := range sortedKeys(r.DenyReasons) {
+		fmt.Fprintf(w, "  reason %q\t%d\n", k, r.DenyReasons[k])
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(r.Errors) {
 		fmt.Fprintf(w, "errors %s\t%d\n", k, r.Errors[k])
 	}
 	w.Flush()
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

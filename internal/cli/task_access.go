@@ -233,7 +233,7 @@ func printAuthorized(io IO, a api.Authorized) {
 		fmt.Fprintf(w, "reason\t%s\n", r)
 	}
 	if len(a.Redact) > 0 {
-		fmt.Fprintf(w, "redacted\t%s\n", strings.Join(a.Redact, ", "))
+		fmt.Fprintf(w, "redact\t%s (stored redacted)\n", strings.Join(a.Redact, ", "))
 	}
 	w.Flush()
 }

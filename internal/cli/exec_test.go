@@ -1,11 +1,20 @@
 package cli
 
 import (
+	"context"
 	"encoding/base64"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/server"
 )
 
 func TestJWTSubject(t *testing.T) {
@@ -62,5 +71,36 @@ func TestChildEnv(t *testing.T) {
 	want := []string{"PATH=/bin", "HOME=/h", "WRIT_TOKEN_FILEX=keep", "WRIT_TOKEN=task", "WRIT_TOKEN_FILE=/tmp/t", "WRIT_TASK=tsk_1", "WRIT_URL=http://s"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("env (-want +got):\n%s", diff)
+	}
+}
+
+// TestExecExitStatus: writ exec exits with the wrapped command's status.
+func TestExecExitStatus(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("needs sh")
+	}
+	dir := filepath.Join(t.TempDir(), "d")
+	cfg := config.Default()
+	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "prod"
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	tok, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"WRIT_URL": "http://" + srv.Addr(), "WRIT_TOKEN": tok}
+	var out, errb strings.Builder
+	code := Main(context.Background(), []string{"exec", "--agent", "spiffe://writ.dev/agent/summarizer", "--dev-data-dir", dir,
+		"--intent", "fail", "--tools", "kb.search", "--resources", "kb://public/*", "--operations", "read",
+		"--data-class", "internal", "--environments", "prod", "--", "sh", "-c", "exit 3"},
+		IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	if code != 3 {
+		t.Errorf("exit status %d, want the command's 3\n%s", code, errb.String())
 	}
 }

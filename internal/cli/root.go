@@ -68,6 +68,11 @@ func Main(ctx context.Context, args []string, io IO) int {
 	if errors.As(err, &h) && h.help {
 		return 0
 	}
+	// A wrapped command (writ exec) exits with its own status.
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) && ec.ExitCode() > 0 {
+		return ec.ExitCode()
+	}
 	printError(io.Stderr, err)
 	if errors.As(err, &h) {
 		return 2

@@ -29,6 +29,9 @@ type Store struct {
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // multi-row inserts, prepared once on w
 
+	// Statements every commit runs, prepared once at Open on w.
+	sizeStmt, tileStmt, checkpointStmt, eraseStmt *sql.Stmt
+
 	stopCheckpointer chan struct{}
 	checkpointerDone chan struct{}
 	closeOnce        sync.Once
@@ -65,6 +68,22 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(8)
 	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{},
 		stopCheckpointer: make(chan struct{}), checkpointerDone: make(chan struct{})}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&s.sizeStmt, `SELECT COALESCE(MAX(idx)+1, 0) FROM leaves`},
+		{&s.tileStmt, `INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)
+			 ON CONFLICT(level, idx) DO UPDATE SET hashes = excluded.hashes`},
+		{&s.checkpointStmt, `INSERT OR IGNORE INTO checkpoints(size, note) VALUES (?, ?)`},
+		{&s.eraseStmt, `DELETE FROM bodies WHERE idx = ? AND name = ?`},
+	} {
+		if *p.dst, err = w.PrepareContext(ctx, p.q); err != nil {
+			w.Close()
+			r.Close()
+			return nil, fmt.Errorf("opening %s: %w", path, err)
+		}
+	}
 	go s.checkpointer()
 	return s, nil
 }
@@ -76,6 +95,9 @@ func (s *Store) Close() error {
 		<-s.checkpointerDone
 		s.mu.Lock()
 		for _, st := range s.stmts {
+			st.Close()
+		}
+		for _, st := range []*sql.Stmt{s.sizeStmt, s.tileStmt, s.checkpointStmt, s.eraseStmt} {
 			st.Close()
 		}
 		s.mu.Unlock()
@@ -186,8 +208,8 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 			tx.Rollback()
 		}
 	}()
-	n, err := size(ctx, tx)
-	if err != nil {
+	var n uint64
+	if err := tx.StmtContext(ctx, s.sizeStmt).QueryRowContext(ctx).Scan(&n); err != nil {
 		return err
 	}
 	if n != b.Start {
@@ -208,20 +230,17 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 		return err
 	}
 	for _, ref := range b.Erase {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM bodies WHERE idx = ? AND name = ?`, int64(ref.Index), ref.Name); err != nil {
+		if _, err := tx.StmtContext(ctx, s.eraseStmt).ExecContext(ctx, int64(ref.Index), ref.Name); err != nil {
 			return err
 		}
 	}
 	for id, hashes := range b.Tiles {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)
-			 ON CONFLICT(level, idx) DO UPDATE SET hashes = excluded.hashes`,
-			int64(id.Level), int64(id.Index), hashes); err != nil {
+		if _, err := tx.StmtContext(ctx, s.tileStmt).ExecContext(ctx, int64(id.Level), int64(id.Index), hashes); err != nil {
 			return err
 		}
 	}
 	if cp := b.Checkpoint; cp != nil {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO checkpoints(size, note) VALUES (?, ?)`, int64(cp.Size), cp.Note); err != nil {
+		if _, err := tx.StmtContext(ctx, s.checkpointStmt).ExecContext(ctx, int64(cp.Size), cp.Note); err != nil {
 			return err
 		}
 	}

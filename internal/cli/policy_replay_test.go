@@ -56,11 +56,23 @@ func TestPolicyReplay(t *testing.T) {
 		t.Errorf("unknown decision: exit %d, %s", code, errOut)
 	}
 
-	// Change the recorded input behind writ's back: its commitment no longer matches.
+	// The recorded input is the document the engine saw: version, point and
+	// derived facts filled in.
 	db, err := sql.Open("sqlite", filepath.Join(dir, "writ.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var recorded string
+	if err := db.QueryRow(`SELECT data FROM bodies WHERE name = 'input'`).Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"version":1`, `"point":"task"`, `"environment_in_scope":true`, `"ceiling_level":2`} {
+		if !strings.Contains(recorded, want) {
+			t.Errorf("recorded input lacks %s: %s", want, recorded)
+		}
+	}
+
+	// Change the recorded input behind writ's back: its commitment no longer matches.
 	if _, err := db.Exec(`UPDATE bodies SET data = replace(data, 'confidential', 'public') WHERE name = 'input'`); err != nil {
 		t.Fatal(err)
 	}

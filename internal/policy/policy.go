@@ -185,6 +185,11 @@ const (
 	logErr        = "error"
 )
 
+// Document returns the input document for point exactly as the engines see
+// it: a copy of in with Version, Point and the derived facts filled in. Record
+// this, not the caller's partial input, so the evidence shows what decided.
+func Document(point Point, in *Input) (*Input, error) { return prepare(point, in) }
+
 // prepare copies in and fills the fields writ owns.
 func prepare(point Point, in *Input) (*Input, error) {
 	if in == nil {

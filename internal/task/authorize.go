@@ -121,7 +121,10 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	recAction := *in.Action
 	recAction.Arguments = redMap
 	recIn.Action = &recAction
-	inputBody, _ := json.Marshal(&recIn)
+	var inputBody []byte
+	if doc, err := policy.Document(policy.PointAction, &recIn); err == nil {
+		inputBody, _ = json.Marshal(doc)
+	}
 
 	ev := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
 		DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, JTI: cred.JTI, TraceID: rc.TraceID,

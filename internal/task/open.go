@@ -145,9 +145,10 @@ func decidedEvent(env ledger.Event, d policy.Decision, in *policy.Input) ledger.
 	ev.DecisionID, ev.PolicyVersion = d.ID, d.PolicyVersion
 	ev.Data = mustJSON(decidedData{Point: string(d.Point), Engine: d.Engine, Effect: string(d.Effect),
 		Reasons: nonNil(d.Reasons), Obligations: d.Obligations, PolicyIDs: nonNil(d.PolicyIDs)})
-	input, err := json.Marshal(in)
-	if err == nil {
-		ev.Bodies = map[string][]byte{"input": input}
+	if doc, err := policy.Document(d.Point, in); err == nil {
+		if input, err := json.Marshal(doc); err == nil {
+			ev.Bodies = map[string][]byte{"input": input}
+		}
 	}
 	return ev
 }

@@ -54,6 +54,7 @@ func openLocal(ctx context.Context, cfg config.Config) (*ledger.Ledger, func() e
 	l, err := ledger.New(ctx, ledger.Config{
 		Store: d.Store, Signer: d.Signer, MaxBodyBytes: cfg.Ledger.MaxBodyBytes,
 		MaxBatch: cfg.Ledger.MaxBatch, CheckpointInterval: cfg.Ledger.CheckpointInterval,
+		CommitDelay: cfg.Ledger.CommitDelay,
 	})
 	if err != nil {
 		d.Close()

@@ -81,6 +81,9 @@ type LedgerConfig struct {
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	// MaxBatch is the most events committed in one transaction.
 	MaxBatch int `yaml:"max_batch"`
+	// CommitDelay is the longest a commit waits to take in more events while
+	// several callers append at once (0: never wait).
+	CommitDelay time.Duration `yaml:"commit_delay"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -94,6 +97,7 @@ func Default() Config {
 			MaxBodyBytes:       1 << 20,
 			CheckpointInterval: 5 * time.Millisecond,
 			MaxBatch:           1024,
+			CommitDelay:        time.Millisecond,
 		},
 		Policy:   DefaultPolicy(),
 		Identity: DefaultIdentity(),
@@ -220,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ledger.CheckpointInterval < 0 || c.Ledger.CheckpointInterval > time.Minute {
 		return fmt.Errorf("ledger.checkpoint_interval %s: want 0 to 1m", c.Ledger.CheckpointInterval)
+	}
+	if c.Ledger.CommitDelay < 0 || c.Ledger.CommitDelay > 100*time.Millisecond {
+		return fmt.Errorf("ledger.commit_delay %s: want 0 to 100ms", c.Ledger.CommitDelay)
 	}
 	if c.Ledger.MaxBatch < 1 || c.Ledger.MaxBatch > 65536 {
 		return fmt.Errorf("ledger.max_batch %d: want 1 to 65536", c.Ledger.MaxBatch)

@@ -41,7 +41,11 @@ func openBenchLedger(b *testing.B, dir string) (*ledger.Ledger, *datadir.Dir) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := ledger.New(ctx, ledger.Config{Store: d.Store, Signer: d.Signer})
+	// The server's defaults: checkpoints at most every 5ms, commits that wait
+	// up to 1ms for company under concurrent load.
+	cfg := ledger.DefaultConfig()
+	cfg.Store, cfg.Signer = d.Store, d.Signer
+	l, err := ledger.New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

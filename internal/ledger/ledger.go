@@ -37,6 +37,10 @@ type Config struct {
 	// CheckpointInterval is the least time between checkpoints. Zero signs a
 	// checkpoint with every batch. Default 5ms.
 	CheckpointInterval time.Duration
+	// CommitDelay is the longest the sequencer waits to grow a batch while
+	// several callers append at once. Zero commits as soon as anything waits.
+	// Default 1ms.
+	CommitDelay time.Duration
 	Logger             *slog.Logger
 	// Now is the clock; tests set it.
 	Now func() time.Time
@@ -44,7 +48,7 @@ type Config struct {
 
 // DefaultConfig returns a Config with the defaults filled in.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: 1 << 20, MaxBatch: 1024, CheckpointInterval: 5 * time.Millisecond}
+	return Config{MaxBodyBytes: 1 << 20, MaxBatch: 1024, CheckpointInterval: 5 * time.Millisecond, CommitDelay: time.Millisecond}
 }
 
 // Validate reports a configuration that cannot work.
@@ -64,6 +68,8 @@ func (c Config) Validate() error {
 		return errors.New("ledger: MaxBatch must be positive")
 	case c.CheckpointInterval < 0:
 		return errors.New("ledger: CheckpointInterval must not be negative")
+	case c.CommitDelay < 0:
+		return errors.New("ledger: CommitDelay must not be negative")
 	}
 	return nil
 }

@@ -67,6 +67,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		MaxBodyBytes:       cfg.Ledger.MaxBodyBytes,
 		MaxBatch:           cfg.Ledger.MaxBatch,
 		CheckpointInterval: cfg.Ledger.CheckpointInterval,
+		CommitDelay:        cfg.Ledger.CommitDelay,
 		Logger:             log.With("component", "ledger"),
 	})
 	if err != nil {

@@ -41,7 +41,7 @@ type Config struct {
 	// several callers append at once. Zero commits as soon as anything waits.
 	// Default 1ms.
 	CommitDelay time.Duration
-	Logger             *slog.Logger
+	Logger      *slog.Logger
 	// Now is the clock; tests set it.
 	Now func() time.Time
 }

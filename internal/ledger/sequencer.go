@@ -2,9 +2,9 @@ package ledger
 
 import (
 	"context"
-	"runtime"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 

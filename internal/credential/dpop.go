@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // DPoP proof limits (RFC 9449).
@@ -140,9 +142,9 @@ func checkDPoPHeader(proof string) (*jose.JSONWebKey, *Error) {
 	}
 	switch {
 	case !strings.EqualFold(hdr.Typ, DPoPProofType):
-		return nil, dpopError("DPoP proof typ '%s' is not %s", claimText(hdr.Typ), DPoPProofType)
+		return nil, dpopError("DPoP proof typ '%s' is not %s", bearer.Claim(hdr.Typ), DPoPProofType)
 	case !dpopAlgAllowed(hdr.Alg):
-		return nil, dpopError("DPoP proof alg '%s' is not allowed (want one of %s)", claimText(hdr.Alg), DPoPAlgs)
+		return nil, dpopError("DPoP proof alg '%s' is not allowed (want one of %s)", bearer.Claim(hdr.Alg), DPoPAlgs)
 	case hdr.Crit != nil || hdr.B64 != nil:
 		return nil, dpopError("DPoP proof uses crit or b64, which writ does not support")
 	case len(hdr.JWK) == 0:
@@ -182,12 +184,12 @@ func (c *dpopClaims) check(method, htu, accessToken string, now time.Time) (time
 	case c.JTI == "" || len(c.JTI) > 256:
 		return time.Time{}, dpopError("DPoP proof jti is missing or longer than 256 bytes")
 	case c.HTM != method:
-		return time.Time{}, dpopError("DPoP proof htm '%s' does not match the request method %s", claimText(c.HTM), claimText(method))
+		return time.Time{}, dpopError("DPoP proof htm '%s' does not match the request method %s", bearer.Claim(c.HTM), bearer.Claim(method))
 	}
 	got, ok1 := normalizeHTU(c.HTU)
 	want, ok2 := normalizeHTU(htu)
 	if !ok1 || !ok2 || got != want {
-		return time.Time{}, dpopError("DPoP proof htu '%s' does not match the request URI", claimText(c.HTU))
+		return time.Time{}, dpopError("DPoP proof htu '%s' does not match the request URI", bearer.Claim(c.HTU))
 	}
 	// A JSON number, not a string holding one.
 	secs, err := strconv.ParseFloat(string(c.IAT), 64)

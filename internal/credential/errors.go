@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // Sentinel errors. Every error this package returns for bad input is an
@@ -124,34 +126,6 @@ func Description(err error) string {
 	return "request refused"
 }
 
-// safeText keeps only the characters RFC 6749 allows in error_description
-// (%x20-21 / %x23-5B / %x5D-7E): quotes become ', backslashes /, others ?.
-func safeText(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteByte('\'')
-		case r == '\\':
-			b.WriteByte('/')
-		case r >= 0x20 && r <= 0x7e:
-			b.WriteRune(r)
-		default:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
-}
-
-// claimText shortens and sanitises an untrusted value for an error message.
-func claimText(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return safeText(s)
-}
-
 // Challenge is the WWW-Authenticate value answering a resource request that
 // err refused (RFC 6750 §3, RFC 9449 §7.1). dpop selects the DPoP scheme,
 // with the accepted proof algorithms: use it when the request used the DPoP
@@ -165,7 +139,7 @@ func Challenge(err error, dpop bool) string {
 		b.WriteString(`Bearer realm="writ"`)
 	}
 	if err != nil {
-		b.WriteString(`, error="` + ErrorCode(err) + `", error_description="` + safeText(Description(err)) + `"`)
+		b.WriteString(`, error="` + ErrorCode(err) + `", error_description="` + bearer.Text(Description(err)) + `"`)
 	}
 	return b.String()
 }

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // FuzzVerify runs token parsing and verification on arbitrary input. It must
@@ -36,7 +38,7 @@ func FuzzVerify(f *testing.F) {
 			if !errors.As(err, &e) {
 				t.Fatalf("refusal %T is not an *Error", err)
 			}
-			if safeText(e.Description) != e.Description || ErrorCode(err) != CodeInvalidToken {
+			if bearer.Text(e.Description) != e.Description || ErrorCode(err) != CodeInvalidToken {
 				t.Fatalf("bad refusal %q (%s)", e.Description, ErrorCode(err))
 			}
 			return
@@ -70,7 +72,7 @@ func FuzzVerifyDPoP(f *testing.F) {
 		jkt, err := VerifyDPoP(proof, method, htu, token, testNow, NewReplayCache(4))
 		if err != nil {
 			var e *Error
-			if !errors.As(err, &e) || !errors.Is(err, ErrInvalidDPoPProof) || safeText(e.Description) != e.Description {
+			if !errors.As(err, &e) || !errors.Is(err, ErrInvalidDPoPProof) || bearer.Text(e.Description) != e.Description {
 				t.Fatalf("bad refusal: %v", err)
 			}
 			return

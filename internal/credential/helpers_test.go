@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // testNow is the fixed time tests issue and verify at.
@@ -252,7 +254,7 @@ func wantErr(t testing.TB, err, want error) {
 		if !errors.As(err, &e) {
 			t.Fatalf("error %T is not an *Error", err)
 		}
-		if safeText(e.Description) != e.Description {
+		if bearer.Text(e.Description) != e.Description {
 			t.Fatalf("description is not header-safe: %q", e.Description)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // Limits and fixed parameters of writ access tokens.
@@ -221,7 +223,7 @@ func (i *Issuer) checkClaims(c Claims) error {
 	case c.Subject == "":
 		return errors.New("issue: Subject (the requester) is required")
 	case !ValidTaskID(c.TaskID):
-		return fmt.Errorf("issue: task id %q is not valid", claimText(c.TaskID))
+		return fmt.Errorf("issue: task id %q is not valid", bearer.Claim(c.TaskID))
 	case len(c.Actors) == 0:
 		return errors.New("issue: Actors needs at least the agent the token is for")
 	case len(c.Actors) > MaxActorDepth:

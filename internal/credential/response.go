@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // tokenResponse is the RFC 8693 §2.2.1 success body.
@@ -46,7 +48,7 @@ func WriteOAuthError(w http.ResponseWriter, status int, code, description string
 	if code == "" {
 		code = CodeInvalidRequest
 	}
-	writeJSON(w, status, oauthError{Error: safeText(code), ErrorDescription: safeText(description)})
+	writeJSON(w, status, oauthError{Error: bearer.Text(code), ErrorDescription: bearer.Text(description)})
 }
 
 // WriteError answers err (from ParseExchange, Verify, VerifyDPoP or

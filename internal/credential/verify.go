@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // Token is a verified writ access token. Verify returns a fresh copy each
@@ -120,11 +122,11 @@ func (i *Issuer) verifySigned(raw string) (*Token, *Error) {
 	}
 	switch {
 	case hdr.Alg != string(jose.EdDSA):
-		return nil, tokenError(ErrInvalidToken, "alg '%s' is not allowed (writ access tokens are EdDSA)", claimText(hdr.Alg))
+		return nil, tokenError(ErrInvalidToken, "alg '%s' is not allowed (writ access tokens are EdDSA)", bearer.Claim(hdr.Alg))
 	case hdr.Typ != TokenType:
-		return nil, tokenError(ErrInvalidToken, "typ '%s' is not %s", claimText(hdr.Typ), TokenType)
+		return nil, tokenError(ErrInvalidToken, "typ '%s' is not %s", bearer.Claim(hdr.Typ), TokenType)
 	case hdr.Kid != i.kid:
-		return nil, tokenError(ErrInvalidToken, "kid '%s' is not this issuer's key", claimText(hdr.Kid))
+		return nil, tokenError(ErrInvalidToken, "kid '%s' is not this issuer's key", bearer.Claim(hdr.Kid))
 	}
 	jws, err := jose.ParseSigned(raw, onlyEdDSA)
 	if err != nil || len(jws.Signatures) != 1 {
@@ -140,7 +142,7 @@ func (i *Issuer) verifySigned(raw string) (*Token, *Error) {
 	}
 	tok, e := i.checkWireClaims(&c)
 	if e != nil {
-		e.JTI, e.TaskID = claimText(c.JTI), claimText(c.Txn)
+		e.JTI, e.TaskID = bearer.Claim(c.JTI), bearer.Claim(c.Txn)
 		return nil, e
 	}
 	return tok, nil
@@ -149,9 +151,9 @@ func (i *Issuer) verifySigned(raw string) (*Token, *Error) {
 func (i *Issuer) checkWireClaims(c *wireClaims) (*Token, *Error) {
 	switch {
 	case c.Iss != i.iss:
-		return nil, tokenError(ErrInvalidToken, "issuer '%s' is not '%s'", claimText(c.Iss), i.iss)
+		return nil, tokenError(ErrInvalidToken, "issuer '%s' is not '%s'", bearer.Claim(c.Iss), i.iss)
 	case c.Aud != i.aud:
-		return nil, tokenError(ErrInvalidToken, "audience '%s' is not '%s'", claimText(c.Aud), i.aud)
+		return nil, tokenError(ErrInvalidToken, "audience '%s' is not '%s'", bearer.Claim(c.Aud), i.aud)
 	case c.Sub == "" || c.JTI == "":
 		return nil, tokenError(ErrInvalidToken, "access token lacks sub or jti")
 	case !ValidTaskID(c.Txn) || c.Scope != ScopePrefix+c.Txn:

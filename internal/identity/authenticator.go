@@ -14,6 +14,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
+	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
 )
 
@@ -158,7 +159,7 @@ func (a *Authenticator) VerifyToken(ctx context.Context, raw string) (Principal,
 	case t.claims.Issuer == "":
 		return Principal{}, t.refuse(ReasonUnknownIssuer, "token has no iss and its sub is not a SPIFFE ID")
 	default:
-		return Principal{}, t.refuse(ReasonUnknownIssuer, "issuer '%s' is not trusted", claimText(t.claims.Issuer))
+		return Principal{}, t.refuse(ReasonUnknownIssuer, "issuer '%s' is not trusted", bearer.Claim(t.claims.Issuer))
 	}
 	if e != nil {
 		return Principal{}, e

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // Reason names why a caller was refused. Reasons are recorded in auth.rejected
@@ -115,7 +116,7 @@ func Challenge(err error) string {
 	if code == "" {
 		return `Bearer realm="writ"`
 	}
-	return fmt.Sprintf(`Bearer realm="writ", error="%s", error_description="%s"`, code, quoteSafe(detailOf(err)))
+	return fmt.Sprintf(`Bearer realm="writ", error="%s", error_description="%s"`, code, bearer.Text(detailOf(err)))
 }
 
 func detailOf(err error) string {
@@ -124,32 +125,4 @@ func detailOf(err error) string {
 		return e.Detail
 	}
 	return "credentials refused"
-}
-
-// quoteSafe keeps only the characters RFC 6750 allows in error_description
-// (%x20-21 / %x23-5B / %x5D-7E): quotes become ', backslashes /, others ?.
-func quoteSafe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteByte('\'')
-		case r == '\\':
-			b.WriteByte('/')
-		case r >= 0x20 && r <= 0x7e:
-			b.WriteRune(r)
-		default:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
-}
-
-// claimText shortens and sanitises an untrusted claim value for a detail.
-func claimText(s string) string {
-	const max = 96
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return quoteSafe(s)
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // FuzzVerifyToken runs the whole bearer-token path against a fixed key set.
@@ -41,7 +43,7 @@ func FuzzVerifyToken(f *testing.F) {
 			if !ok {
 				t.Fatalf("refusal %T is not an *Error", err)
 			}
-			if quoteSafe(e.Detail) != e.Detail {
+			if bearer.Text(e.Detail) != e.Detail {
 				t.Fatalf("detail not header-safe: %q", e.Detail)
 			}
 			return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -89,7 +90,7 @@ func (a *Authenticator) record(ctx context.Context, r *http.Request, e *Error, p
 	data := rejection{
 		Reason: e.Reason, Detail: e.Detail,
 		Issuer: e.Issuer, Subject: e.Subject, Fingerprint: e.Fingerprint,
-		RemoteAddr: host, Method: r.Method, Path: claimText(r.URL.Path),
+		RemoteAddr: host, Method: r.Method, Path: bearer.Claim(r.URL.Path),
 		RequiredRoles: roles,
 	}
 	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: a.now().UTC()}
@@ -118,7 +119,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	body := struct {
 		Error  string `json:"error"`
 		Detail string `json:"detail"`
-	}{Error: code, Detail: quoteSafe(detailOf(err))}
+	}{Error: code, Detail: bearer.Text(detailOf(err))}
 	if code == "" {
 		body.Error = "unauthorized"
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
 )
 
@@ -84,7 +85,7 @@ func newOIDCIssuer(c config.OIDCIssuerConfig, defaultAud []string, client *http.
 func (o *oidcIssuer) verify(ctx context.Context, t *token, now time.Time, skew time.Duration) (Principal, *Error) {
 	key, e := o.keys.key(ctx, t.header.Kid)
 	if e != nil {
-		e.Fingerprint, e.Issuer, e.Subject = t.fingerprint, claimText(t.claims.Issuer), claimText(t.claims.Subject)
+		e.Fingerprint, e.Issuer, e.Subject = t.fingerprint, bearer.Claim(t.claims.Issuer), bearer.Claim(t.claims.Subject)
 		return Principal{}, e
 	}
 	var all map[string]any
@@ -195,7 +196,7 @@ func (s staticKeys) key(_ context.Context, kid string) (crypto.PublicKey, *Error
 	if k, ok := pick(s, kid); ok {
 		return k, nil
 	}
-	return nil, refuse(ReasonUnknownKey, "key '%s' is not in the issuer's JWKS", claimText(kid))
+	return nil, refuse(ReasonUnknownKey, "key '%s' is not in the issuer's JWKS", bearer.Claim(kid))
 }
 
 // remoteKeys discovers an issuer's JWKS (OpenID Connect Discovery) and fetches
@@ -232,7 +233,7 @@ func (r *remoteKeys) key(ctx context.Context, kid string) (crypto.PublicKey, *Er
 	case !have && err != nil:
 		return nil, refuse(ReasonKeysUnavailable, "keys of issuer %s are unavailable", r.issuer)
 	}
-	return nil, refuse(ReasonUnknownKey, "key '%s' is not in the issuer's JWKS", claimText(kid))
+	return nil, refuse(ReasonUnknownKey, "key '%s' is not in the issuer's JWKS", bearer.Claim(kid))
 }
 
 // refresh fetches the JWKS unless an attempt was made within jwksMinRefetch.

@@ -21,6 +21,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 
+	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
 )
 
@@ -255,20 +256,20 @@ func spiffeTypOK(typ string) bool { return typ == "" || typ == "JWT" || typ == "
 func (a *Authenticator) verifyJWTSVID(t *token, now time.Time) (Principal, *Error) {
 	id, err := spiffeid.FromString(t.claims.Subject)
 	if err != nil {
-		return Principal{}, t.refuse(ReasonMalformed, "sub '%s' is not a valid SPIFFE ID", claimText(t.claims.Subject))
+		return Principal{}, t.refuse(ReasonMalformed, "sub '%s' is not a valid SPIFFE ID", bearer.Claim(t.claims.Subject))
 	}
 	if !a.spiffe.trusted(id.TrustDomain()) {
-		return Principal{}, t.refuse(ReasonWrongTrustDomain, "trust domain '%s' is not trusted", claimText(id.TrustDomain().Name()))
+		return Principal{}, t.refuse(ReasonWrongTrustDomain, "trust domain '%s' is not trusted", bearer.Claim(id.TrustDomain().Name()))
 	}
 	if !spiffeTypOK(t.header.Typ) {
-		return Principal{}, t.refuse(ReasonMalformed, "JWT-SVID typ '%s': want JWT or JOSE", claimText(t.header.Typ))
+		return Principal{}, t.refuse(ReasonMalformed, "JWT-SVID typ '%s': want JWT or JOSE", bearer.Claim(t.header.Typ))
 	}
 	if t.header.Kid == "" {
 		return Principal{}, t.refuse(ReasonUnknownKey, "JWT-SVID header has no kid")
 	}
 	key, ok := a.spiffe.jwtKey(id.TrustDomain(), t.header.Kid)
 	if !ok {
-		return Principal{}, t.refuse(ReasonUnknownKey, "key '%s' is not in the bundle of %s", claimText(t.header.Kid), id.TrustDomain().Name())
+		return Principal{}, t.refuse(ReasonUnknownKey, "key '%s' is not in the bundle of %s", bearer.Claim(t.header.Kid), id.TrustDomain().Name())
 	}
 	if e := t.verify(key); e != nil {
 		return Principal{}, e
@@ -305,10 +306,10 @@ func (a *Authenticator) verifyX509SVID(certs []*x509.Certificate, now time.Time)
 		return fail(ReasonInvalidSVID, "client certificate is not an X.509-SVID")
 	}
 	if !a.spiffe.trusted(id.TrustDomain()) {
-		return fail(ReasonWrongTrustDomain, "trust domain '%s' is not trusted", claimText(id.TrustDomain().Name()))
+		return fail(ReasonWrongTrustDomain, "trust domain '%s' is not trusted", bearer.Claim(id.TrustDomain().Name()))
 	}
 	if _, _, err := x509svid.Verify(certs, a.spiffe, x509svid.WithTime(now)); err != nil {
-		return fail(ReasonInvalidSVID, "X.509-SVID %s does not verify: %s", id, claimText(err.Error()))
+		return fail(ReasonInvalidSVID, "X.509-SVID %s does not verify: %s", id, bearer.Claim(err.Error()))
 	}
 	return Principal{
 		Kind:        KindAgent,

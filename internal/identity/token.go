@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 // allowedAlgs is the fixed set of signature algorithms writ accepts. All are
@@ -87,7 +89,7 @@ func parseToken(raw string, maxBytes int) (*token, *Error) {
 		return fail(ReasonMalformed, "token header is not a JSON object")
 	}
 	if !algAllowed(t.header.Alg) {
-		return fail(ReasonAlgorithm, "alg '%s' is not allowed (want RS*, PS*, ES* or EdDSA)", claimText(t.header.Alg))
+		return fail(ReasonAlgorithm, "alg '%s' is not allowed (want RS*, PS*, ES* or EdDSA)", bearer.Claim(t.header.Alg))
 	}
 	jws, err := jwt.ParseSigned(raw, allowedAlgs)
 	if err != nil {
@@ -107,7 +109,7 @@ func parseToken(raw string, maxBytes int) (*token, *Error) {
 // payload. On success t.claims are verified.
 func (t *token) verify(key any, out ...any) *Error {
 	if err := t.jws.Claims(key, append([]any{&t.claims}, out...)...); err != nil {
-		return t.refuse(ReasonBadSignature, "signature does not verify with key '%s'", claimText(t.header.Kid))
+		return t.refuse(ReasonBadSignature, "signature does not verify with key '%s'", bearer.Claim(t.header.Kid))
 	}
 	return nil
 }
@@ -144,14 +146,14 @@ func (t *token) checkAudience(accepted []string) *Error {
 	if len(t.claims.Audience) == 0 {
 		return t.refuse(ReasonWrongAudience, "token has no aud claim; want one of '%s'", accepted)
 	}
-	return t.refuse(ReasonWrongAudience, "token audience '%s' does not name '%s'", claimText(strings.Join(t.claims.Audience, ",")), accepted)
+	return t.refuse(ReasonWrongAudience, "token audience '%s' does not name '%s'", bearer.Claim(strings.Join(t.claims.Audience, ",")), accepted)
 }
 
 // refuse builds an Error carrying what the token claimed.
 func (t *token) refuse(r Reason, format string, a ...any) *Error {
 	e := refuse(r, format, a...)
 	e.Fingerprint = t.fingerprint
-	e.Issuer = claimText(t.claims.Issuer)
-	e.Subject = claimText(t.claims.Subject)
+	e.Issuer = bearer.Claim(t.claims.Issuer)
+	e.Subject = bearer.Claim(t.claims.Subject)
 	return e
 }

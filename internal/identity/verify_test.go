@@ -9,6 +9,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/writhq/writ/internal/bearer"
 )
 
 func TestVerifyTokenAccepts(t *testing.T) {
@@ -139,7 +141,7 @@ func TestVerifyTokenRefusals(t *testing.T) {
 			if strings.Contains(e.Error(), tt.tok) && len(tt.tok) > 20 {
 				t.Errorf("error contains the token")
 			}
-			if d := quoteSafe(e.Detail); d != e.Detail {
+			if d := bearer.Text(e.Detail); d != e.Detail {
 				t.Errorf("detail has characters WWW-Authenticate cannot carry: %q", e.Detail)
 			}
 		})

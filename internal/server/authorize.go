@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/task"
 )
@@ -187,22 +188,5 @@ func challenge(f refusal) string {
 	if f.bare {
 		return c
 	}
-	return c + `, error="` + quoteSafe(f.code) + `", error_description="` + quoteSafe(f.detail) + `"`
-}
-
-// quoteSafe keeps only the characters RFC 6750 allows in a quoted
-// error_description (%x20-21 / %x23-5B / %x5D-7E).
-func quoteSafe(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case c == '"':
-			b[i] = '\''
-		case c == '\\':
-			b[i] = '/'
-		case c < 0x20 || c > 0x7e:
-			b[i] = '?'
-		}
-	}
-	return string(b)
+	return c + `, error="` + bearer.Text(f.code) + `", error_description="` + bearer.Text(f.detail) + `"`
 }

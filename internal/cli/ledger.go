@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/task"
@@ -50,6 +52,7 @@ func ledgerVerifyCommand() *command {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
 		key := fs.String("key", "", "pin the verifier `key` (name+hash+base64) instead of trusting the one recorded in the store")
+		since := fs.String("since", "", "a signed checkpoint `file` saved earlier (e.g. from /ledger/checkpoint): the ledger must extend it")
 		out := fs.String("o", "table", "output `format`: table or json")
 		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
@@ -78,6 +81,11 @@ func ledgerVerifyCommand() *command {
 		rep, err := ledger.Verify(ctx, d.Store, v, vkey)
 		if err != nil {
 			return fmt.Errorf("reading the ledger: %w", err)
+		}
+		if *since != "" {
+			if f := checkSince(ctx, d, v, *since, rep); f != nil {
+				rep.Failures = append(rep.Failures, *f)
+			}
 		}
 		if *key != "" && vkey != d.VerifierKey {
 			rep.Failures = append(rep.Failures, ledger.Failure{Check: "key", Index: -1,
@@ -132,6 +140,9 @@ func printVerifyTable(io IO, r *ledger.Report, projDiffs []string) {
 	fmt.Fprintf(w, "%s checkpoints  %d signatures valid; each root matches the recomputed tree at its size, so all are consistent\n", mark(!has("checkpoint") && !has("key")), r.Checkpoints)
 	fmt.Fprintf(w, "%s tiles        %d stored tiles equal the recomputed ones\n", mark(!has("tile")), r.Tiles)
 	fmt.Fprintf(w, "%s commitments  %d bodies match; %d erased with a recorded erasure\n", mark(!has("commitment")), r.Bodies, r.Erased)
+	if r.SinceSize > 0 || has("since") {
+		fmt.Fprintf(w, "%s since        extends the saved checkpoint of size %d\n", mark(!has("since")), r.SinceSize)
+	}
 	fmt.Fprintf(w, "%s projections  task, approval and credential tables agree with the events\n", mark(len(projDiffs) == 0))
 	if r.Uncovered > 0 {
 		fmt.Fprintf(w, "note: the last %d event(s) are not yet covered by a checkpoint (the server signs one at its next batch or start)\n", r.Uncovered)
@@ -169,12 +180,13 @@ func printVerifyJSON(io IO, r *ledger.Report, projDiffs []string) {
 		Bodies      int       `json:"bodies_verified"`
 		Erased      int       `json:"bodies_erased"`
 		Uncovered   uint64    `json:"uncovered_events"`
+		SinceSize   uint64    `json:"since_checkpoint_size,omitempty"`
 		Failures    []failure `json:"failures"`
 		More        int       `json:"more_failures,omitempty"`
 		Projections []string  `json:"projection_mismatches"`
 	}{OK: r.OK() && len(projDiffs) == 0, Projections: append([]string{}, projDiffs...), Origin: r.Origin, VerifierKey: r.VerifierKey, Size: r.Size, Root: ledger.RootHex(r.Root),
 		Checkpoints: r.Checkpoints, Latest: r.LatestCheckpoint, Tiles: r.Tiles, Events: r.Events,
-		Bodies: r.Bodies, Erased: r.Erased, Uncovered: r.Uncovered, Failures: []failure{}, More: r.Truncated}
+		Bodies: r.Bodies, Erased: r.Erased, Uncovered: r.Uncovered, SinceSize: r.SinceSize, Failures: []failure{}, More: r.Truncated}
 	for _, f := range r.Failures {
 		ff := failure{Check: f.Check, Detail: f.Detail}
 		if f.Index >= 0 {
@@ -276,4 +288,24 @@ func parseIndex(s string) (uint64, error) {
 		return 0, &usageError{msg: fmt.Sprintf("%q is not an event index", s), hint: "an index is a whole number, as printed by 'writ ledger append'"}
 	}
 	return n, nil
+}
+
+// checkSince checks the ledger against a checkpoint saved outside writ: it
+// must be signed by the log's key and the recomputed tree must extend it. A
+// history rewritten along with every checkpoint in the store (which only
+// someone holding the signing key could re-sign) is caught this way.
+func checkSince(ctx context.Context, d *datadir.Dir, v note.Verifier, path string, rep *ledger.Report) *ledger.Failure {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &ledger.Failure{Check: "since", Index: -1, Detail: err.Error()}
+	}
+	cp, err := ledger.OpenCheckpoint(b, v.Name(), v)
+	if err != nil {
+		return &ledger.Failure{Check: "since", Index: -1, Detail: fmt.Sprintf("%s: %v", path, err)}
+	}
+	if err := ledger.CheckConsistency(ctx, d.Store.ReadTile, cp, rep.Size, rep.Root); err != nil {
+		return &ledger.Failure{Check: "since", Index: -1, Detail: err.Error()}
+	}
+	rep.SinceSize = cp.Size
+	return nil
 }

@@ -163,3 +163,20 @@ func (p Proof) Verify(leaf []byte, origin string, v note.Verifier) (Checkpoint, 
 	}
 	return cp, nil
 }
+
+// CheckConsistency proves, from the stored tiles, that the tree of the given
+// size and root extends the one old commits to. Verify first: it is the tiles'
+// agreement with the recomputed tree that makes the proof mean something.
+func CheckConsistency(ctx context.Context, read TileReader, old Checkpoint, size uint64, root []byte) error {
+	if old.Size > size {
+		return fmt.Errorf("the checkpoint covers %d events but the ledger holds %d (truncated?)", old.Size, size)
+	}
+	p, err := ConsistencyProof(ctx, read, old.Size, size)
+	if err != nil {
+		return err
+	}
+	if err := proof.VerifyConsistency(hasher, old.Size, size, p, old.Root, root); err != nil {
+		return fmt.Errorf("the ledger does not extend the checkpoint of size %d: %w", old.Size, err)
+	}
+	return nil
+}

@@ -43,6 +43,9 @@ type Report struct {
 	Erased           int // commitments whose body was erased with a recorded erasure
 	// Uncovered is the number of events after the latest checkpoint.
 	Uncovered uint64
+	// SinceSize is the size of an externally saved checkpoint the ledger was
+	// shown to extend (writ ledger verify --since), or 0.
+	SinceSize uint64
 	Failures  []Failure
 	// Truncated is set when more failures were found than are listed.
 	Truncated int

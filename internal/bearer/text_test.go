@@ -7,9 +7,9 @@ import (
 
 func TestText(t *testing.T) {
 	for in, want := range map[string]string{
-		`plain`:            `plain`,
-		`say "hi"`:         `say 'hi'`,
-		`a\b`:              `a/b`,
+		`plain`:           `plain`,
+		`say "hi"`:        `say 'hi'`,
+		`a\b`:             `a/b`,
 		"tab\tnl\n\x00é😀": "tab?nl????",
 	} {
 		got := Text(in)

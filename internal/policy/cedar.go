@@ -30,6 +30,7 @@ const (
 	annApprovals    = "approvals"
 	annRedact       = "redact"
 	annRecordOutput = "record_output"
+	annRequireBind  = "require_binding"
 )
 
 // Cedar entity types of the request.
@@ -176,6 +177,13 @@ func cedarObligations(ann cedar.Annotations) (Obligations, error) {
 			return o, fmt.Errorf("@record_output(%q): want true or false", s)
 		}
 		o.RecordOutput = &b
+	}
+	if s, ok := ann[annRequireBind]; ok {
+		b, err := strconv.ParseBool(string(s))
+		if err != nil {
+			return o, fmt.Errorf("@require_binding(%q): want true or false", s)
+		}
+		o.RequireBinding = b
 	}
 	return o, nil
 }

@@ -72,7 +72,7 @@ func cedarWarnings(src Sources) []string {
 			}
 			for k := range ann {
 				switch k {
-				case annID, annReason, annEffect, annMaxTTL, annApprovals, annRedact, annRecordOutput:
+				case annID, annReason, annEffect, annMaxTTL, annApprovals, annRedact, annRecordOutput, annRequireBind:
 				default:
 					warns = append(warns, fmt.Sprintf("%s: annotation @%s is not one writ reads", where, k))
 				}

@@ -54,8 +54,8 @@ func parseTTL(s string) (time.Duration, error) {
 }
 
 // merge folds o into the accumulated obligations: the smallest TTL cap, the
-// largest number of approvals, the union of redactions, and record_output
-// true if any policy asks to record.
+// largest number of approvals, the union of redactions, record_output true
+// if any policy asks to record, and require_binding if any policy requires it.
 func (acc *Obligations) merge(o Obligations) {
 	if o.MaxTTL > 0 && (acc.MaxTTL == 0 || o.MaxTTL < acc.MaxTTL) {
 		acc.MaxTTL = o.MaxTTL
@@ -67,6 +67,7 @@ func (acc *Obligations) merge(o Obligations) {
 			acc.Redact = append(acc.Redact, r)
 		}
 	}
+	acc.RequireBinding = acc.RequireBinding || o.RequireBinding
 	if o.RecordOutput != nil && (acc.RecordOutput == nil || *o.RecordOutput) {
 		v := *o.RecordOutput
 		acc.RecordOutput = &v

@@ -20,6 +20,7 @@ var (
 	keyApprovals    = ast.StringTerm("approvals")
 	keyRedact       = ast.StringTerm("redact")
 	keyRecordOutput = ast.StringTerm("record_output")
+	keyRequireBind  = ast.StringTerm("require_binding")
 	keyDeny         = ast.StringTerm("deny")
 	keyApproval     = ast.StringTerm("approval")
 	keyPermit       = ast.StringTerm("permit")
@@ -163,7 +164,7 @@ func regoExplicit(obj ast.Object) (Result, error) {
 
 // regoObligations reads an obligations object: max_ttl (seconds or a
 // duration string), approvals (0-100), redact (strings), record_output
-// (boolean). An unknown key is an error: a misspelt obligation must not be
+// (boolean), require_binding (boolean). An unknown key is an error: a misspelt obligation must not be
 // silently dropped.
 func regoObligations(t *ast.Term) (Obligations, error) {
 	var o Obligations
@@ -215,8 +216,16 @@ func regoObligations(t *ast.Term) (Obligations, error) {
 		rec := bool(b)
 		o.RecordOutput = &rec
 	}
+	if v := obj.Get(keyRequireBind); v != nil {
+		found++
+		b, ok := v.Value.(ast.Boolean)
+		if !ok {
+			return o, fmt.Errorf("obligations.require_binding is a %s, want a boolean", ast.ValueName(v.Value))
+		}
+		o.RequireBinding = bool(b)
+	}
 	if found < obj.Len() {
-		return o, fmt.Errorf("unknown obligation %v", unknownKey(obj, keyMaxTTL, keyApprovals, keyRedact, keyRecordOutput))
+		return o, fmt.Errorf("unknown obligation %v", unknownKey(obj, keyMaxTTL, keyApprovals, keyRedact, keyRecordOutput, keyRequireBind))
 	}
 	return o, nil
 }

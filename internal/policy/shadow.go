@@ -88,7 +88,7 @@ func sameResult(a, b Result) bool {
 		return false
 	}
 	oa, ob := a.Obligations, b.Obligations
-	if oa.MaxTTL != ob.MaxTTL || oa.Approvals != ob.Approvals || !slices.Equal(oa.Redact, ob.Redact) {
+	if oa.MaxTTL != ob.MaxTTL || oa.Approvals != ob.Approvals || !slices.Equal(oa.Redact, ob.Redact) || oa.RequireBinding != ob.RequireBinding {
 		return false
 	}
 	if (oa.RecordOutput == nil) != (ob.RecordOutput == nil) {

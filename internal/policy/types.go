@@ -67,6 +67,10 @@ type Obligations struct {
 	// RecordOutput says whether the tool's output is stored as evidence; nil
 	// means the caller's default (record).
 	RecordOutput *bool `json:"record_output,omitempty"`
+	// RequireBinding demands a sender-constrained credential (DPoP or mTLS):
+	// at the exchange point no unbound token is issued, at the action point
+	// a call with an unbound token is denied.
+	RequireBinding bool `json:"require_binding,omitempty"`
 }
 
 // Result is what an engine returns for one evaluation.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/server"
 	"github.com/writhq/writ/internal/task"
 )
@@ -409,4 +411,82 @@ func TestProjectionTamperCaught(t *testing.T) {
 	if diffs, err := task.CheckProjections(context.Background(), d.Store, d.Store.DB()); err != nil || len(diffs) != 0 {
 		t.Errorf("after repair CheckProjections = %q, %v", diffs, err)
 	}
+}
+
+// TestPolicyRequiresBinding: a policy, not only the configuration, can demand
+// sender-constrained tokens, at the exchange point (no unbound token is
+// issued) or at the action point (a call with an unbound token is denied,
+// and recorded as refused by writ although the policy permitted it).
+func TestPolicyRequiresBinding(t *testing.T) {
+	bundle := func(t *testing.T, points string) string {
+		dir := filepath.Join(t.TempDir(), "policy")
+		src, err := policy.DefaultPack(policy.EngineRego)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range src.Files {
+			os.MkdirAll(filepath.Dir(filepath.Join(dir, f.Path)), 0o755)
+			os.WriteFile(filepath.Join(dir, f.Path), f.Data, 0o644)
+		}
+		os.WriteFile(filepath.Join(dir, "binding.rego"), []byte(`package writ
+
+permit contains {"id": "prod-bound", "obligations": {"require_binding": true}} if {
+	input.point in {`+points+`}
+	input.request.environment == "prod"
+}
+`), 0o644)
+		return dir
+	}
+	start := func(t *testing.T, points string) (*testServer, api.TaskOpened) {
+		cfg := config.Default()
+		cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = t.TempDir(), "127.0.0.1:0", true, "prod"
+		cfg.Policy.Dir = bundle(t, points)
+		ts := serve(t, cfg)
+		sc := api.Scope{Tools: []string{"kb.*"}, Resources: []string{"kb://public/*"}, Operations: []string{"read"}, DataClass: "internal", Environments: []string{"prod"}}
+		opened := openTask(t, ts, devTokenFor(t, ts, "alice", "requester"), agentA, sc, nil)
+		if opened.State != api.StateActive {
+			t.Fatalf("task %+v", opened)
+		}
+		return ts, opened
+	}
+	in := api.Authorize{Tool: "kb.search", Operation: "read", Resource: "kb://public/faq"}
+
+	t.Run("exchange", func(t *testing.T) {
+		ts, opened := start(t, `"exchange"`)
+		a := exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), "")
+		if d := wantOAuthError(t, a, http.StatusBadRequest, "invalid_request"); !strings.Contains(d, "sender-constrained") {
+			t.Errorf("unbound exchange refused with %q", d)
+		}
+		key := newDPoPKey(t)
+		bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
+		if a := authorize(t, ts, "DPoP "+bound, key.proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
+			t.Fatalf("bound token: %d %s", a.status, a.body)
+		}
+	})
+	t.Run("action", func(t *testing.T) {
+		ts, opened := start(t, `"action"`)
+		bearer := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), "")).AccessToken
+		a := authorize(t, ts, "Bearer "+bearer, "", in)
+		var out api.Authorized
+		json.Unmarshal(a.body, &out)
+		if a.status != http.StatusForbidden || out.Allow || out.DecisionID == "" || !slices.Contains(out.Reasons, task.ReasonBindingRequired) {
+			t.Fatalf("unbound call: %d %s", a.status, a.body)
+		}
+		tr := decodeAs[api.Trace](t, do(t, "GET", ts.url+"/v1/tasks/"+opened.TaskID+"/trace", devTokenFor(t, ts, "audrey", "auditor"), nil))
+		found := false
+		for _, e := range tr.Events {
+			ev := string(e.Event)
+			if strings.Contains(ev, `"type":"action.denied"`) && strings.Contains(ev, `"refused":"binding_required"`) && strings.Contains(ev, `"effect":"allow"`) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no action.denied recording the binding refusal among %d events", len(tr.Events))
+		}
+		key := newDPoPKey(t)
+		bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
+		if a := authorize(t, ts, "DPoP "+bound, key.proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
+			t.Fatalf("bound token: %d %s", a.status, a.body)
+		}
+	})
 }

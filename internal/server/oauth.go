@@ -169,6 +169,15 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, reason)
 		return
 	}
+	if dec.Obligations.RequireBinding && !cnf.Bound() {
+		// The policy allows a credential only if it is sender-constrained.
+		if err := s.tasks.RecordDecision(ctx, g.task.ID, g.agent.ID, dec, in); err != nil {
+			s.log.WarnContext(ctx, "recording a refused exchange failed", "err", err, "task_id", g.task.ID)
+		}
+		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidRequest,
+			"policy requires a sender-constrained token here: send a DPoP proof, or present a client certificate over TLS")
+		return
+	}
 
 	ttl := s.cfg.Credentials.MaxTTL
 	if m := dec.Obligations.MaxTTL; m > 0 && m < ttl {

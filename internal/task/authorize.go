@@ -137,6 +137,19 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs), Redacted: redPaths}
 	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
 
+	// A policy may demand a sender-constrained credential; an unbound one is
+	// then refused, whatever the policy's effect otherwise allowed.
+	if dec.Effect != policy.Deny && dec.Obligations.RequireBinding && !bound(cred.Binding) {
+		data.ActionID, data.Refused = "", RefusedBindingRequired
+		ev.Type = ledger.TypeActionDenied
+		ev.Data = mustJSON(data)
+		if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+			return api.Authorized{}, nil, err
+		}
+		out.Reasons = []string{ReasonBindingRequired}
+		return out, nil, nil
+	}
+
 	switch dec.Effect {
 	case policy.Allow:
 	case policy.RequireApproval:
@@ -308,3 +321,13 @@ func redact(raw json.RawMessage, paths []string, prefix string) (json.RawMessage
 	}
 	return out, done
 }
+
+// Refusal of a call the policy allowed, recorded in action.denied's data.
+const (
+	RefusedBindingRequired = "binding_required"
+	// ReasonBindingRequired is the reason answered for it.
+	ReasonBindingRequired = "policy requires a sender-constrained token (DPoP or mTLS) for this call"
+)
+
+// bound reports whether a credential binding is a real one.
+func bound(binding string) bool { return binding == "dpop" || binding == "mtls" }

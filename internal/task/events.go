@@ -104,6 +104,10 @@ type actionData struct {
 	StepUp string `json:"step_up,omitempty"`
 	// ApprovalID is the step-up requested for a require_approval answer.
 	ApprovalID string `json:"approval_id,omitempty"`
+	// Refused says why writ denied a call the policy did not deny:
+	// "binding_required" when an obligation asked for a sender-constrained
+	// credential and the call's was not. Effect stays the policy's.
+	Refused string `json:"refused,omitempty"`
 }
 
 // completedData is action.completed. Bodies: "output" when recorded.

@@ -68,6 +68,17 @@ func (a *apiFlags) client(io IO, needToken bool) (*client.Client, error) {
 	return client.New(a.url(io), tok), nil
 }
 
+// parse parses a server command's flags, checks it has between min and max
+// positional arguments, and returns them with a client for the server.
+func (a *apiFlags) parse(c *command, fs *flag.FlagSet, io IO, args []string, min, max int, needToken bool) ([]string, *client.Client, error) {
+	pos, err := parseArgs(c, fs, args, min, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := a.client(io, needToken)
+	return pos, cl, err
+}
+
 // apiError adds a hint to the errors a user can act on.
 func apiError(err error, serverURL string) error {
 	var ce *client.Error
@@ -275,11 +286,7 @@ func taskGetCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		af := addAPIFlags(fs, "any role's")
-		pos, err := parseArgs(c, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		cl, err := af.client(io, true)
+		pos, cl, err := af.parse(c, fs, io, args, 1, 1, true)
 		if err != nil {
 			return err
 		}
@@ -349,10 +356,7 @@ func taskListCommand() *command {
 		fs := newFlags(c, io)
 		af := addAPIFlags(fs, "any role's")
 		state := fs.String("state", "", "only tasks in `state`: pending_approval, active, denied, completed, expired, revoked")
-		if _, err := parseArgs(c, fs, args, 0, 0); err != nil {
-			return err
-		}
-		cl, err := af.client(io, true)
+		_, cl, err := af.parse(c, fs, io, args, 0, 0, true)
 		if err != nil {
 			return err
 		}
@@ -378,11 +382,7 @@ func taskCompleteCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		af := addAPIFlags(fs, "requester or admin")
-		pos, err := parseArgs(c, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		cl, err := af.client(io, true)
+		pos, cl, err := af.parse(c, fs, io, args, 1, 1, true)
 		if err != nil {
 			return err
 		}

@@ -67,10 +67,7 @@ func approvalsCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		af := addAPIFlags(fs, "approver")
-		if _, err := parseArgs(c, fs, args, 0, 0); err != nil {
-			return err
-		}
-		cl, err := af.client(io, true)
+		_, cl, err := af.parse(c, fs, io, args, 0, 0, true)
 		if err != nil {
 			return err
 		}

@@ -17,11 +17,7 @@ func traceCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		af := addAPIFlags(fs, "auditor, admin or the task's requester")
-		pos, err := parseArgs(c, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		cl, err := af.client(io, true)
+		pos, cl, err := af.parse(c, fs, io, args, 1, 1, true)
 		if err != nil {
 			return err
 		}

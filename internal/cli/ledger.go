@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/task"
@@ -27,6 +28,16 @@ func ledgerCommand() *command {
 			ledgerEraseCommand(),
 		},
 	}
+}
+
+// openRead loads the configuration and opens its data directory for reading.
+func (cf *configFlags) openRead(ctx context.Context, io IO) (config.Config, *datadir.Dir, error) {
+	cfg, err := cf.load(io)
+	if err != nil {
+		return cfg, nil, err
+	}
+	d, err := openRead(ctx, cfg.DataDir)
+	return cfg, d, err
 }
 
 // openRead opens a data directory for reading, with a hint when it is not one.
@@ -61,11 +72,7 @@ func ledgerVerifyCommand() *command {
 		if err := checkOutput(*out); err != nil {
 			return err
 		}
-		cfg, err := cf.load(io)
-		if err != nil {
-			return err
-		}
-		d, err := openRead(ctx, cfg.DataDir)
+		cfg, d, err := cf.openRead(ctx, io)
 		if err != nil {
 			return err
 		}
@@ -209,11 +216,7 @@ func ledgerKeyCommand() *command {
 		if err != nil {
 			return err
 		}
-		cfg, err := cf.load(io)
-		if err != nil {
-			return err
-		}
-		d, err := openRead(ctx, cfg.DataDir)
+		_, d, err := cf.openRead(ctx, io)
 		if err != nil {
 			return err
 		}
@@ -239,11 +242,7 @@ func ledgerProofCommand() *command {
 		if err != nil {
 			return err
 		}
-		cfg, err := cf.load(io)
-		if err != nil {
-			return err
-		}
-		d, err := openRead(ctx, cfg.DataDir)
+		_, d, err := cf.openRead(ctx, io)
 		if err != nil {
 			return err
 		}

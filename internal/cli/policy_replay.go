@@ -29,11 +29,7 @@ func policyReplayCommand() *command {
 		if err := checkOutput(*out); err != nil {
 			return err
 		}
-		cfg, err := cf.load(io)
-		if err != nil {
-			return err
-		}
-		d, err := openRead(ctx, cfg.DataDir)
+		cfg, d, err := cf.openRead(ctx, io)
 		if err != nil {
 			return err
 		}

@@ -140,26 +140,23 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) decideTask(w http.ResponseWriter, r *http.Request) {
-	var d api.Decide
-	if !decodeJSON(w, r, maxDecideBody, &d) {
-		return
-	}
-	p, _ := identity.PrincipalFrom(r.Context())
-	out, err := s.tasks.DecideTask(r.Context(), p, r.PathValue("id"), d)
-	if err != nil {
-		s.taskFail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.decide(w, r, s.tasks.DecideTask)
 }
 
 func (s *Server) decideApproval(w http.ResponseWriter, r *http.Request) {
+	s.decide(w, r, s.tasks.DecideApproval)
+}
+
+// decide reads an approver's decision and hands it to fn (a task approval or
+// a step-up) with the approver and the ID from the path.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request,
+	fn func(context.Context, identity.Principal, string, api.Decide) (api.Decided, error)) {
 	var d api.Decide
 	if !decodeJSON(w, r, maxDecideBody, &d) {
 		return
 	}
 	p, _ := identity.PrincipalFrom(r.Context())
-	out, err := s.tasks.DecideApproval(r.Context(), p, r.PathValue("id"), d)
+	out, err := fn(r.Context(), p, r.PathValue("id"), d)
 	if err != nil {
 		s.taskFail(w, r, err)
 		return

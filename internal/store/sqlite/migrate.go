@@ -17,6 +17,14 @@ var migrations = []string{
 	 CREATE TABLE tiles (level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL,
 	                     PRIMARY KEY (level, idx)) WITHOUT ROWID;
 	 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);`,
+	// 2: bodies move to a rowid table. In a WITHOUT ROWID table a row longer
+	// than about a quarter of a page spills to an overflow page of its own,
+	// so each recorded policy input (about a kilobyte) cost a page write.
+	`CREATE TABLE bodies_v2 (idx INTEGER NOT NULL, name TEXT NOT NULL, salt BLOB NOT NULL, data BLOB NOT NULL,
+	                         PRIMARY KEY (idx, name));
+	 INSERT INTO bodies_v2 (idx, name, salt, data) SELECT idx, name, salt, data FROM bodies ORDER BY idx, name;
+	 DROP TABLE bodies;
+	 ALTER TABLE bodies_v2 RENAME TO bodies;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

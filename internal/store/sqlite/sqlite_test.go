@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -393,4 +394,55 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if v := userVersion(t, path); v != newer {
 		t.Errorf("a refused open changed user_version to %d", v)
 	}
+}
+
+// TestBodiesMigration opens a store written by the first schema, whose
+// bodies table had no rowid, and finds every body intact in the table that
+// replaced it.
+func TestBodiesMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{
+		`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`,
+		`CREATE TABLE leaves (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL)`,
+		`CREATE TABLE bodies (idx INTEGER NOT NULL, name TEXT NOT NULL, salt BLOB NOT NULL, data BLOB NOT NULL,
+		 PRIMARY KEY (idx, name)) WITHOUT ROWID`,
+		`CREATE TABLE tiles (level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL,
+		 PRIMARY KEY (level, idx)) WITHOUT ROWID`,
+		`CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL)`,
+		`INSERT INTO bodies VALUES (0, 'input', x'0102', 'first'), (0, 'output', x'03', 'second'), (1, 'input', x'04', 'third')`,
+		`PRAGMA user_version = 1`,
+	}
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s := openStore(t, path)
+	var got []string
+	err = s.ScanBodies(ctx, func(b ledger.Body) error {
+		got = append(got, fmt.Sprintf("%d/%s/%x/%s", b.Index, b.Name, b.Salt, b.Data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"0/input/0102/first", "0/output/03/second", "1/input/04/third"}
+	if !slices.Equal(got, want) {
+		t.Errorf("bodies after migration: %q, want %q", got, want)
+	}
+	var ddl string
+	if err := s.DB().QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'bodies'`).Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
+		t.Errorf("bodies is still a WITHOUT ROWID table: %s", ddl)
+	}
+	s.Close()
 }

@@ -42,6 +42,11 @@ type Config struct {
 	// Default 1ms.
 	CommitDelay time.Duration
 	Logger      *slog.Logger
+	// OnCommit, when set, is called by the sequencer after each commit and
+	// before any caller hears of it, once per request in index order, with
+	// the index of the request's first event and the events (Time set).
+	// It must be quick and must not append.
+	OnCommit func(first uint64, events []Event)
 	// Now is the clock; tests set it.
 	Now func() time.Time
 }
@@ -95,6 +100,7 @@ type Ledger struct {
 
 // request is one caller's events, committed contiguously and in order.
 type request struct {
+	events  []Event
 	entries []pendingEntry
 	erase   []BodyRef
 	reply   chan result
@@ -165,15 +171,21 @@ var ErrTampered = errors.New("ledger store does not match its signed checkpoints
 // against the latest signed checkpoint: the same root at the same size, or,
 // after a crash left events uncovered, a consistency proof from it.
 func (l *Ledger) load(ctx context.Context) error {
-	size, err := l.cfg.Store.Size(ctx)
+	return l.loadFrom(ctx, l.cfg.Store)
+}
+
+// loadFrom is load reading through r: the store, or a shared store's view
+// under its write lock.
+func (l *Ledger) loadFrom(ctx context.Context, r LockedReader) error {
+	size, err := r.Size(ctx)
 	if err != nil {
 		return fmt.Errorf("reading ledger size: %w", err)
 	}
-	t, err := loadTree(ctx, size, l.cfg.Store.ReadTile)
+	t, err := loadTree(ctx, size, r.ReadTile)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrTampered, err)
 	}
-	stored, err := l.cfg.Store.LatestCheckpoint(ctx)
+	stored, err := r.LatestCheckpoint(ctx)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if size > 0 {
@@ -202,7 +214,7 @@ func (l *Ledger) load(ctx context.Context) error {
 			return fmt.Errorf("%w: the stored tree's root differs from the latest checkpoint's", ErrTampered)
 		}
 	} else {
-		p, err := ConsistencyProof(ctx, l.cfg.Store.ReadTile, cp.Size, size)
+		p, err := ConsistencyProof(ctx, r.ReadTile, cp.Size, size)
 		if err == nil {
 			err = proof.VerifyConsistency(hasher, cp.Size, size, p, cp.Root, root)
 		}
@@ -236,7 +248,7 @@ func (l *Ledger) AppendAll(ctx context.Context, events []Event) (uint64, error) 
 }
 
 func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (uint64, error) {
-	r := &request{entries: make([]pendingEntry, len(events)), erase: erase, reply: make(chan result, 1)}
+	r := &request{events: events, entries: make([]pendingEntry, len(events)), erase: erase, reply: make(chan result, 1)}
 	now := l.cfg.Now()
 	for i := range events {
 		e := &events[i]

@@ -128,6 +128,13 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 		}
 		return
 	}
+	if l.cfg.OnCommit != nil {
+		first := start
+		for _, r := range reqs {
+			l.cfg.OnCommit(first, r.events)
+			first += uint64(len(r.entries))
+		}
+	}
 	for _, r := range reqs {
 		r.reply <- result{first: start}
 		start += uint64(len(r.entries))
@@ -165,6 +172,9 @@ func (l *Ledger) dropStaleErasures(ctx context.Context, reqs []*request) []*requ
 }
 
 func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error) {
+	if ss, ok := l.cfg.Store.(SharedStore); ok {
+		return l.tryCommitShared(ctx, ss, reqs)
+	}
 	saved := l.tree.clone()
 	start := l.tree.size()
 	b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
@@ -205,8 +215,108 @@ func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error)
 	return start, nil
 }
 
+// tryCommitShared stamps and commits the batch while holding a shared
+// store's write lock. Leaves other writers appended since this ledger last
+// looked are found under the lock (the size moved), and the tree is reloaded
+// from the stored tiles before the batch is stamped on top: the batch never
+// conflicts and no writer starves.
+func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, reqs []*request) (uint64, error) {
+	var start uint64
+	var saved *tree
+	var due bool
+	var now time.Time
+	err := ss.Sequence(ctx, func(ctx context.Context, r LockedReader) (*Batch, error) {
+		if err := l.catchUp(ctx, r); err != nil {
+			return nil, err
+		}
+		saved = l.tree.clone()
+		start = l.tree.size()
+		b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
+		idx := start
+		for _, r := range reqs {
+			for _, e := range r.entries {
+				if err := l.tree.appendLeafHash(e.hash); err != nil {
+					return nil, err
+				}
+				b.Leaves = append(b.Leaves, e.leaf)
+				for _, body := range e.bodies {
+					body.Index = idx
+					b.Bodies = append(b.Bodies, body)
+				}
+				idx++
+			}
+			b.Erase = append(b.Erase, r.erase...)
+		}
+		b.Tiles = l.tree.takeDirty()
+		now = l.cfg.Now()
+		due = l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
+		if due {
+			cp, err := l.sign()
+			if err != nil {
+				return nil, err
+			}
+			b.Checkpoint = cp
+		}
+		return b, nil
+	})
+	if err != nil {
+		if saved != nil {
+			l.tree = saved
+		}
+		return 0, err
+	}
+	if due {
+		l.lastCP, l.lastSize, l.haveCP = now, l.tree.size(), true
+	}
+	return start, nil
+}
+
+// catchUp reloads the tree when a shared store holds leaves this ledger has
+// not seen (appended by another writer, or by this one in a commit whose
+// outcome it could not learn).
+func (l *Ledger) catchUp(ctx context.Context, r LockedReader) error {
+	n, err := r.Size(ctx)
+	if err != nil {
+		return err
+	}
+	if n == l.tree.size() {
+		return nil
+	}
+	last := l.lastCP
+	if err := l.loadFrom(ctx, r); err != nil {
+		return err
+	}
+	l.lastCP = last
+	return nil
+}
+
 // commitCheckpoint stores a checkpoint of the current tree on its own.
 func (l *Ledger) commitCheckpoint(ctx context.Context) error {
+	if ss, ok := l.cfg.Store.(SharedStore); ok {
+		var size uint64
+		signed := false
+		err := ss.Sequence(ctx, func(ctx context.Context, r LockedReader) (*Batch, error) {
+			if err := l.catchUp(ctx, r); err != nil {
+				return nil, err
+			}
+			if l.haveCP && l.tree.size() <= l.lastSize {
+				return nil, nil // another writer's checkpoint covers it
+			}
+			cp, err := l.sign()
+			if err != nil {
+				return nil, err
+			}
+			size, signed = cp.Size, true
+			return &Batch{Start: l.tree.size(), Checkpoint: cp}, nil
+		})
+		if err != nil {
+			return err
+		}
+		if signed {
+			l.lastCP, l.lastSize, l.haveCP = l.cfg.Now(), size, true
+		}
+		return nil
+	}
 	cp, err := l.sign()
 	if err != nil {
 		return err

@@ -92,3 +92,26 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// LockedReader is what the sequencer of a shared store reads while it holds
+// the log's write lock: a view of the store no other writer can change.
+type LockedReader interface {
+	Size(ctx context.Context) (uint64, error)
+	ReadTile(ctx context.Context, id TileID) ([]byte, error)
+	LatestCheckpoint(ctx context.Context) (StoredCheckpoint, error)
+}
+
+// SharedStore is a Store that several ledgers (writ replicas) append to at
+// once; store/postgres is one. Sequencing is serialized in the store: each
+// batch is stamped while its writer holds the log's write lock, so the log
+// never forks and no writer starves.
+type SharedStore interface {
+	Store
+	// Sequence takes the log's write lock in a new transaction and calls
+	// stamp with a reader of the store as of the lock. It writes the batch
+	// stamp returns (whose Start must be the size) atomically and durably,
+	// or nothing when stamp returns nil or an error. When the final commit
+	// fails, whether the batch was written may be unknown: the caller must
+	// read the size again before trusting its own view.
+	Sequence(ctx context.Context, stamp func(ctx context.Context, r LockedReader) (*Batch, error)) error
+}

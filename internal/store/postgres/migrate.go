@@ -1,0 +1,61 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrations are applied in order; writ_schema records how many have run.
+// Never edit one that has shipped: add a new one.
+var migrations = []string{
+	// 1: the ledger.
+	`CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+	 CREATE TABLE leaves (idx bigint PRIMARY KEY, leaf bytea NOT NULL);
+	 CREATE TABLE bodies (idx bigint NOT NULL, name text NOT NULL, salt bytea NOT NULL, data bytea NOT NULL,
+	                      PRIMARY KEY (idx, name));
+	 CREATE TABLE tiles (level integer NOT NULL, idx bigint NOT NULL, hashes bytea NOT NULL,
+	                     PRIMARY KEY (level, idx));
+	 CREATE TABLE checkpoints (size bigint PRIMARY KEY, note bytea NOT NULL);
+	 CREATE TABLE log_head (id integer PRIMARY KEY CHECK (id = 1), size bigint NOT NULL);
+	 INSERT INTO log_head (id, size) VALUES (1, 0);`,
+}
+
+// migrate brings the schema up to date. It runs in one transaction under an
+// advisory lock, so replicas starting at once apply each migration once.
+func migrate(ctx context.Context, conn *pgx.Conn, lockKey int64) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS writ_schema (version integer NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	err = tx.QueryRow(ctx, `SELECT version FROM writ_schema`).Scan(&v)
+	switch {
+	case err == pgx.ErrNoRows:
+		if _, err := tx.Exec(ctx, `INSERT INTO writ_schema (version) VALUES (0)`); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this writ understands (%d); upgrade writ", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE writ_schema SET version = $1`, len(migrations)); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

@@ -1,0 +1,109 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/postgres"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
+	"github.com/writhq/writ/internal/store/storetest"
+)
+
+func opener(t *testing.T) func(*testing.T) ledger.Store {
+	dsn := pgtest.DSN(t)
+	return func(t *testing.T) ledger.Store {
+		t.Helper()
+		s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
+func TestStore(t *testing.T)       { storetest.Run(t, opener) }
+func TestSharedStore(t *testing.T) { storetest.RunShared(t, opener) }
+
+// Replicas starting at once on an empty schema apply each migration once.
+func TestConcurrentMigrations(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := postgres.Open(ctx, dsn, postgres.Options{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var rows, heads int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM writ_schema`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM log_head`).Scan(&heads); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || heads != 1 {
+		t.Errorf("writ_schema has %d rows and log_head %d, want 1 and 1", rows, heads)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE writ_schema SET version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := postgres.Open(ctx, dsn, postgres.Options{}); err == nil {
+		s.Close()
+		t.Fatal("opened a database with a newer schema")
+	} else if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("error %q does not say the schema is newer", err)
+	}
+}
+
+func TestBadDSNDoesNotEchoIt(t *testing.T) {
+	_, err := postgres.Open(context.Background(), "postgres://writ:s3cret-pw@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", postgres.Options{})
+	if err == nil {
+		t.Fatal("connected to a closed port")
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("error %q carries the password", err)
+	}
+	_, err = postgres.Open(context.Background(), "postgres://writ:s3cret-pw@[::1", postgres.Options{})
+	if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("a malformed DSN: %v", err)
+	}
+}

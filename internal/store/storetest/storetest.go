@@ -1,0 +1,479 @@
+// Package storetest is the test suite every ledger store passes: the
+// contract of ledger.Store (and of ledger.SharedStore, for stores several
+// writers share), checked against a real database.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// Opener opens a store on a fresh, empty database for one test. The function
+// it returns opens a handle on that same database each time it is called;
+// handles are closed when the test ends.
+type Opener func(t *testing.T) func(t *testing.T) ledger.Store
+
+// Run runs the suite.
+func Run(t *testing.T, fresh Opener) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, func(*testing.T) ledger.Store)
+	}{
+		{"CommitIsAtomic", testCommitIsAtomic},
+		{"CommitCancelledWritesNothing", testCommitCancelled},
+		{"ReadOrdering", testReadOrdering},
+		{"NotFound", testNotFound},
+		{"InitMetaKeepsTheFirstValue", testInitMeta},
+		{"ReopenKeepsData", testReopen},
+		{"LedgerRoundTrip", testLedgerRoundTrip},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })
+	}
+}
+
+// RunShared runs the checks of stores that several writers share: several
+// ledgers appending to one database at once build one log.
+func RunShared(t *testing.T, fresh Opener) {
+	t.Run("ConcurrentLedgersOneLog", func(t *testing.T) { testConcurrentLedgers(t, fresh(t)) })
+}
+
+func leafN(i uint64) []byte { return []byte(fmt.Sprintf(`{"n":%d}`, i)) }
+
+func hashN(i uint64) []byte {
+	h := sha256.Sum256(leafN(i))
+	return h[:]
+}
+
+// batch returns a batch of n leaves from start, one body each, and the
+// level-0 tile as it would be after it.
+func batch(start, n uint64) *ledger.Batch {
+	b := &ledger.Batch{Start: start, Tiles: map[ledger.TileID][]byte{}}
+	var tile []byte
+	for i := uint64(0); i < start+n; i++ {
+		tile = append(tile, hashN(i)...)
+	}
+	b.Tiles[ledger.TileID{Level: 0, Index: 0}] = tile
+	for i := start; i < start+n; i++ {
+		b.Leaves = append(b.Leaves, leafN(i))
+		b.Bodies = append(b.Bodies, ledger.Body{Index: i, Name: "note", Salt: []byte{byte(i)}, Data: []byte(fmt.Sprintf("body %d", i))})
+	}
+	b.Checkpoint = &ledger.StoredCheckpoint{Size: start + n, Note: []byte(fmt.Sprintf("checkpoint %d\n", start+n))}
+	return b
+}
+
+type snapshot struct {
+	Size        uint64
+	Leaves      []string
+	Bodies      []string
+	Checkpoints []string
+	Tile        []byte
+}
+
+func snap(t *testing.T, s ledger.Store) snapshot {
+	t.Helper()
+	ctx := context.Background()
+	var sn snapshot
+	var err error
+	if sn.Size, err = s.Size(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ScanLeaves(ctx, 0, func(i uint64, l []byte) error {
+		sn.Leaves = append(sn.Leaves, fmt.Sprintf("%d=%s", i, l))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ScanBodies(ctx, func(b ledger.Body) error {
+		sn.Bodies = append(sn.Bodies, fmt.Sprintf("%d/%s=%x:%s", b.Index, b.Name, b.Salt, b.Data))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ScanCheckpoints(ctx, func(cp ledger.StoredCheckpoint) error {
+		sn.Checkpoints = append(sn.Checkpoints, fmt.Sprintf("%d=%s", cp.Size, cp.Note))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sn.Tile, err = s.ReadTile(ctx, ledger.TileID{})
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return sn
+}
+
+func testCommitIsAtomic(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	if err := s.Commit(ctx, batch(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	before := snap(t, s)
+	tests := []struct {
+		name     string
+		b        *ledger.Batch
+		conflict bool
+	}{
+		{"start behind the store", batch(2, 4), true},
+		{"start ahead of the store", batch(5, 2), true},
+		{"start at zero again", batch(0, 1), true},
+		{"fails part way: a body twice", func() *ledger.Batch {
+			b := batch(3, 3)
+			b.Bodies = append(b.Bodies, b.Bodies[0])
+			return b
+		}(), false},
+		{"fails part way: many rows, then a duplicate body", func() *ledger.Batch {
+			b := batch(3, 200)
+			b.Bodies = append(b.Bodies, ledger.Body{Index: 4, Name: "note", Salt: []byte{1}, Data: []byte("dup")})
+			return b
+		}(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.b.Erase = append(tt.b.Erase, ledger.BodyRef{Index: 1, Name: "note"})
+			tt.b.Tiles[ledger.TileID{Level: 0, Index: 0}] = bytes.Repeat([]byte{0xee}, 32*9)
+			err := s.Commit(ctx, tt.b)
+			if err == nil {
+				t.Fatal("Commit succeeded")
+			}
+			if got := errors.Is(err, ledger.ErrConflict); got != tt.conflict {
+				t.Errorf("errors.Is(%v, ErrConflict) = %v, want %v", err, got, tt.conflict)
+			}
+			if diff := cmp.Diff(before, snap(t, s)); diff != "" {
+				t.Errorf("a failed Commit changed the store (-before +after):\n%s", diff)
+			}
+		})
+	}
+	if err := s.Commit(ctx, batch(3, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Size(ctx); n != 5 {
+		t.Errorf("size %d, want 5", n)
+	}
+}
+
+func testCommitCancelled(t *testing.T, open func(*testing.T) ledger.Store) {
+	s := open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Commit(ctx, batch(0, 2)); err == nil {
+		t.Fatal("Commit with a cancelled context succeeded")
+	}
+	if sn := snap(t, s); sn.Size != 0 || len(sn.Bodies) != 0 || len(sn.Checkpoints) != 0 || sn.Tile != nil {
+		t.Errorf("a cancelled Commit wrote %+v", sn)
+	}
+}
+
+func testReadOrdering(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	b0 := &ledger.Batch{Start: 0, Checkpoint: &ledger.StoredCheckpoint{Size: 0, Note: []byte("cp0")}}
+	b1 := &ledger.Batch{Start: 0, Leaves: [][]byte{leafN(0), leafN(1), leafN(2)},
+		Bodies: []ledger.Body{
+			{Index: 2, Name: "zeta", Salt: []byte{1}, Data: []byte("2z")},
+			{Index: 0, Name: "note", Salt: []byte{2}, Data: []byte("0n")},
+			{Index: 2, Name: "alpha", Salt: []byte{3}, Data: []byte("2a")},
+		},
+		Checkpoint: &ledger.StoredCheckpoint{Size: 3, Note: []byte("cp3")}}
+	b2 := &ledger.Batch{Start: 3, Leaves: [][]byte{leafN(3), leafN(4)},
+		Bodies:     []ledger.Body{{Index: 4, Name: "b", Salt: []byte{4}, Data: []byte("4b")}, {Index: 3, Name: "a", Salt: []byte{5}, Data: []byte("3a")}},
+		Checkpoint: &ledger.StoredCheckpoint{Size: 5, Note: []byte("cp5")}}
+	for _, b := range []*ledger.Batch{b0, b1, b2} {
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A second checkpoint for a size keeps the first.
+	if err := s.Commit(ctx, &ledger.Batch{Start: 5, Checkpoint: &ledger.StoredCheckpoint{Size: 5, Note: []byte("other")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		start, end uint64
+		want       []uint64
+	}{
+		{0, 5, []uint64{0, 1, 2, 3, 4}},
+		{1, 3, []uint64{1, 2}},
+		{3, 100, []uint64{3, 4}},
+		{5, 9, nil},
+		{4, 2, nil},
+	} {
+		got, err := s.ReadLeaves(ctx, tt.start, tt.end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want [][]byte
+		for _, i := range tt.want {
+			want = append(want, leafN(i))
+		}
+		if len(got) == 0 && len(want) == 0 {
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ReadLeaves(%d, %d) (-want +got):\n%s", tt.start, tt.end, diff)
+		}
+	}
+	var scanned []string
+	if err := s.ScanLeaves(ctx, 2, func(i uint64, l []byte) error {
+		scanned = append(scanned, fmt.Sprintf("%d=%s", i, l))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{`2={"n":2}`, `3={"n":3}`, `4={"n":4}`}, scanned); diff != "" {
+		t.Errorf("ScanLeaves from 2 (-want +got):\n%s", diff)
+	}
+	stop := errors.New("stop")
+	calls := 0
+	if err := s.ScanLeaves(ctx, 0, func(uint64, []byte) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("ScanLeaves returned %v after %d calls; want fn's error after 1", err, calls)
+	}
+	var bodies []string
+	if err := s.ScanBodies(ctx, func(b ledger.Body) error {
+		bodies = append(bodies, fmt.Sprintf("%d/%s=%s", b.Index, b.Name, b.Data))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"0/note=0n", "2/alpha=2a", "2/zeta=2z", "3/a=3a", "4/b=4b"}, bodies); diff != "" {
+		t.Errorf("ScanBodies order (-want +got):\n%s", diff)
+	}
+	var cps []string
+	if err := s.ScanCheckpoints(ctx, func(cp ledger.StoredCheckpoint) error {
+		cps = append(cps, fmt.Sprintf("%d=%s", cp.Size, cp.Note))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"0=cp0", "3=cp3", "5=cp5"}, cps); diff != "" {
+		t.Errorf("ScanCheckpoints (-want +got):\n%s", diff)
+	}
+	latest, err := s.LatestCheckpoint(ctx)
+	if err != nil || latest.Size != 5 || string(latest.Note) != "cp5" {
+		t.Errorf("LatestCheckpoint = %d %q (%v), want 5 cp5", latest.Size, latest.Note, err)
+	}
+	b, err := s.ReadBody(ctx, ledger.BodyRef{Index: 2, Name: "alpha"})
+	if err != nil || string(b.Data) != "2a" || !bytes.Equal(b.Salt, []byte{3}) {
+		t.Errorf("ReadBody = %+v (%v)", b, err)
+	}
+}
+
+func testNotFound(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.LatestCheckpoint(ctx); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("LatestCheckpoint on an empty store: %v", err)
+	}
+	if _, err := s.ReadTile(ctx, ledger.TileID{}); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("ReadTile: %v", err)
+	}
+	if _, err := s.ReadBody(ctx, ledger.BodyRef{Index: 0, Name: "x"}); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("ReadBody: %v", err)
+	}
+	if _, err := s.Meta(ctx, "origin"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("Meta: %v", err)
+	}
+	if n, err := s.Size(ctx); n != 0 || err != nil {
+		t.Errorf("Size = %d, %v", n, err)
+	}
+	if err := s.Commit(ctx, batch(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, &ledger.Batch{Start: 1, Erase: []ledger.BodyRef{{Index: 0, Name: "note"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadBody(ctx, ledger.BodyRef{Index: 0, Name: "note"}); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("ReadBody of an erased body: %v", err)
+	}
+}
+
+func testInitMeta(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	for _, try := range []string{"first", "second", ""} {
+		got, err := s.InitMeta(ctx, "origin", try)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != "first" {
+			t.Errorf("InitMeta(origin, %q) = %q, want first", try, got)
+		}
+	}
+	s.Close()
+	s = open(t)
+	if v, err := s.Meta(ctx, "origin"); err != nil || v != "first" {
+		t.Errorf("after reopen Meta = %q, %v", v, err)
+	}
+}
+
+func testReopen(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	if err := s.Commit(ctx, batch(0, 4)); err != nil {
+		t.Fatal(err)
+	}
+	want := snap(t, s)
+	s.Close()
+	for i := range 3 {
+		s := open(t)
+		if diff := cmp.Diff(want, snap(t, s)); diff != "" {
+			t.Fatalf("reopen %d changed the store (-want +got):\n%s", i, diff)
+		}
+		s.Close()
+	}
+}
+
+// NewKey returns a fresh checkpoint signing key for origin.
+func NewKey(t testing.TB, origin string) *ledger.KeyPair {
+	t.Helper()
+	skey, _, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := ledger.NewKeyPair(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
+}
+
+func testEvent(n int) ledger.Event {
+	return ledger.Event{Type: "import.test", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)),
+		Bodies: map[string][]byte{"note": []byte(fmt.Sprintf("note %d", n))}}
+}
+
+// verify runs the full verification and fails the test on any failure.
+func verify(t *testing.T, s ledger.Store, kp *ledger.KeyPair) *ledger.Report {
+	t.Helper()
+	rep, err := ledger.Verify(context.Background(), s, kp.Verifier(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("verification failed: %+v", rep.Failures)
+	}
+	return rep
+}
+
+func testLedgerRoundTrip(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	kp := NewKey(t, "storetest.example/log")
+	l, err := ledger.New(ctx, ledger.Config{Store: s, Signer: kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				if _, err := l.Append(ctx, testEvent(w*1000+i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Size(ctx); err != nil || n != 320 {
+		t.Fatalf("size %d (%v), want 320", n, err)
+	}
+	verify(t, s, kp)
+	// The ledger reopens on what it wrote.
+	l, err = ledger.New(ctx, ledger.Config{Store: s, Signer: kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, testEvent(-1)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close(ctx)
+	verify(t, s, kp)
+}
+
+func testConcurrentLedgers(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	kp := NewKey(t, "storetest.example/shared")
+	const writers, perWriter, goroutines = 3, 150, 6
+	stores := make([]ledger.Store, writers)
+	ledgers := make([]*ledger.Ledger, writers)
+	for i := range writers {
+		stores[i] = open(t)
+		var err error
+		ledgers[i], err = ledger.New(ctx, ledger.Config{Store: stores[i], Signer: kp})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	acked := map[uint64]int{}
+	var wg sync.WaitGroup
+	for i, l := range ledgers {
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range perWriter / goroutines {
+					n := i*100000 + g*1000 + k
+					idx, err := l.Append(ctx, testEvent(n))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					if prev, dup := acked[idx]; dup {
+						t.Errorf("index %d acknowledged twice (events %d and %d)", idx, prev, n)
+					}
+					acked[idx] = n
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for _, l := range ledgers {
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := verify(t, stores[0], kp)
+	total := uint64(writers * perWriter)
+	if rep.Size != total || uint64(len(acked)) != total {
+		t.Fatalf("log size %d, %d acknowledged, want %d", rep.Size, len(acked), total)
+	}
+	// Every acknowledged event is at the index it was acknowledged with.
+	err := stores[0].ScanLeaves(ctx, 0, func(i uint64, leaf []byte) error {
+		e, err := ledger.ParseLeaf(i, leaf)
+		if err != nil {
+			return err
+		}
+		var d struct{ N int }
+		if err := json.Unmarshal(e.Event.Data, &d); err != nil {
+			return err
+		}
+		if want, ok := acked[i]; !ok || d.N != want {
+			return fmt.Errorf("leaf %d holds event %d, acknowledged %d (%v)", i, d.N, want, ok)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,48 +6,92 @@ import (
 	"fmt"
 	"slices"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
 )
 
-// Trace returns every event of a task and its descendants in ledger order,
-// each with its inclusion in the latest checkpoint proven. Events newer than
-// that checkpoint are returned unverified; a proof that fails is an error.
-func (s *Service) Trace(ctx context.Context, taskID string) (api.Trace, error) {
+// Chain is a task's place in its delegation tree, as reconstruction needs
+// it: the task and its descendants with every event of theirs, and the
+// ancestors whose lifecycle the task's own events presuppose.
+type Chain struct {
+	// Tasks are the task and its descendants, the task first.
+	Tasks []string
+	// Ancestors are the task's parents, nearest last (the root first).
+	Ancestors []string
+	// Events are the ledger indexes of every event of Tasks, ascending.
+	Events []uint64
+	// AncestorEvents are the ledger indexes of every event of Ancestors,
+	// ascending.
+	AncestorEvents []uint64
+}
+
+// Chain returns taskID's chain, or ErrNotFound.
+func (s *Service) Chain(taskID string) (Chain, error) {
 	s.smu.Lock()
+	defer s.smu.Unlock()
 	t := s.st.tasks[taskID]
 	if t == nil {
-		s.smu.Unlock()
-		return api.Trace{}, notFound("no task %s", taskID)
+		return Chain{}, notFound("no task %s", taskID)
 	}
-	var ids []string
-	var idx []uint64
+	var c Chain
 	var walk func(t *Task)
 	walk = func(t *Task) {
-		ids = append(ids, t.ID)
-		idx = append(idx, t.Events...)
-		for _, c := range t.Children {
-			if ct := s.st.tasks[c]; ct != nil {
+		c.Tasks = append(c.Tasks, t.ID)
+		c.Events = append(c.Events, t.Events...)
+		for _, id := range t.Children {
+			if ct := s.st.tasks[id]; ct != nil {
 				walk(ct)
 			}
 		}
 	}
 	walk(t)
-	s.smu.Unlock()
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
+	for p := s.st.tasks[t.Parent]; p != nil; p = s.st.tasks[p.Parent] {
+		c.Ancestors = append(c.Ancestors, p.ID)
+		c.AncestorEvents = append(c.AncestorEvents, p.Events...)
+	}
+	slices.Reverse(c.Ancestors)
+	for _, l := range []*[]uint64{&c.Events, &c.AncestorEvents} {
+		slices.Sort(*l)
+		*l = slices.Compact(*l)
+	}
+	return c, nil
+}
 
-	out := api.Trace{TaskID: taskID, Tasks: ids, Events: make([]api.TraceEvent, 0, len(idx))}
+// Trace returns every event of a task and its descendants in ledger order,
+// each with its inclusion in the latest checkpoint proven. Events newer than
+// that checkpoint are returned unverified; a proof that fails is an error.
+func (s *Service) Trace(ctx context.Context, taskID string) (api.Trace, error) {
+	c, err := s.Chain(taskID)
+	if err != nil {
+		return api.Trace{}, err
+	}
+	tr, err := ProveEvents(ctx, s.cfg.Store, s.cfg.Origin, s.cfg.Verifier, c.Events)
+	if err != nil {
+		return api.Trace{}, fmt.Errorf("trace of task %s: %w", taskID, err)
+	}
+	tr.TaskID, tr.Tasks = taskID, c.Tasks
+	return tr, nil
+}
+
+// ProveEvents reads the events at idx (ascending) and proves each one's
+// inclusion in the store's latest checkpoint, checked with v. Events newer
+// than the checkpoint are returned unverified; with v nil, all are. A
+// missing leaf or a proof that fails is an error wrapping
+// ledger.ErrTampered. Tiles are read once for all the proofs.
+func ProveEvents(ctx context.Context, st ledger.Store, origin string, v note.Verifier, idx []uint64) (api.Trace, error) {
+	out := api.Trace{Events: make([]api.TraceEvent, 0, len(idx))}
 	var cp ledger.Checkpoint
 	haveCP := false
-	if s.cfg.Verifier != nil {
-		stored, err := s.cfg.Store.LatestCheckpoint(ctx)
+	if v != nil {
+		stored, err := st.LatestCheckpoint(ctx)
 		switch {
 		case errors.Is(err, ledger.ErrNotFound):
 		case err != nil:
 			return api.Trace{}, err
 		default:
-			cp, err = ledger.OpenCheckpoint(stored.Note, s.cfg.Origin, s.cfg.Verifier)
+			cp, err = ledger.OpenCheckpoint(stored.Note, origin, v)
 			if err != nil {
 				return api.Trace{}, fmt.Errorf("%w: latest checkpoint: %v", ledger.ErrTampered, err)
 			}
@@ -55,28 +99,56 @@ func (s *Service) Trace(ctx context.Context, taskID string) (api.Trace, error) {
 			out.CheckpointSize, out.Checkpoint = cp.Size, string(cp.Note)
 		}
 	}
-	for _, i := range idx {
-		leaves, err := s.cfg.Store.ReadLeaves(ctx, i, i+1)
+	tiles := map[ledger.TileID][]byte{}
+	read := func(ctx context.Context, id ledger.TileID) ([]byte, error) {
+		if b, ok := tiles[id]; ok {
+			return b, nil
+		}
+		b, err := st.ReadTile(ctx, id)
+		if err == nil {
+			tiles[id] = b
+		}
+		return b, err
+	}
+	for _, run := range runs(idx) {
+		leaves, err := st.ReadLeaves(ctx, run[0], run[1])
 		if err != nil {
 			return api.Trace{}, err
 		}
-		if len(leaves) != 1 {
-			return api.Trace{}, fmt.Errorf("%w: leaf %d of task %s is missing", ledger.ErrTampered, i, taskID)
+		if uint64(len(leaves)) != run[1]-run[0] {
+			return api.Trace{}, fmt.Errorf("%w: leaf %d is missing", ledger.ErrTampered, run[0]+uint64(len(leaves)))
 		}
-		leaf := slices.Clone(leaves[0])
-		te := api.TraceEvent{Index: i, Event: leaf}
-		if haveCP && i < cp.Size {
-			hashes, err := ledger.InclusionProof(ctx, s.cfg.Store.ReadTile, i, cp.Size)
-			if err != nil {
-				return api.Trace{}, err
+		for k, leaf := range leaves {
+			i := run[0] + uint64(k)
+			leaf = slices.Clone(leaf)
+			te := api.TraceEvent{Index: i, Event: leaf}
+			if haveCP && i < cp.Size {
+				hashes, err := ledger.InclusionProof(ctx, read, i, cp.Size)
+				if err != nil {
+					return api.Trace{}, err
+				}
+				p := ledger.Proof{Index: i, Hashes: hashes, Checkpoint: cp.Note}
+				if _, err := p.Verify(leaf, origin, v); err != nil {
+					return api.Trace{}, fmt.Errorf("%w: event %d: %v", ledger.ErrTampered, i, err)
+				}
+				te.Verified = true
 			}
-			p := ledger.Proof{Index: i, Hashes: hashes, Checkpoint: cp.Note}
-			if _, err := p.Verify(leaf, s.cfg.Origin, s.cfg.Verifier); err != nil {
-				return api.Trace{}, fmt.Errorf("%w: event %d: %v", ledger.ErrTampered, i, err)
-			}
-			te.Verified = true
+			out.Events = append(out.Events, te)
 		}
-		out.Events = append(out.Events, te)
 	}
 	return out, nil
+}
+
+// runs splits ascending indexes into [start, end) runs of consecutive ones,
+// so neighbouring leaves are read together.
+func runs(idx []uint64) [][2]uint64 {
+	var out [][2]uint64
+	for _, i := range idx {
+		if n := len(out); n > 0 && out[n-1][1] == i {
+			out[n-1][1]++
+			continue
+		}
+		out = append(out, [2]uint64{i, i + 1})
+	}
+	return out
 }

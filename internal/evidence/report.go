@@ -1,0 +1,158 @@
+package evidence
+
+import (
+	"bytes"
+	_ "embed"
+	"html/template"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// view is what the derived files (controls.csv, ocsf.jsonl, report.html)
+// are made from: the manifest's header and the events with their disclosed
+// bodies. Verify rebuilds them from the bundle and requires the same bytes.
+type view struct {
+	m      *Manifest
+	events []disclosed
+}
+
+//go:embed report.html.tmpl
+var reportTemplate string
+
+var reportTmpl = template.Must(template.New("report").Parse(reportTemplate))
+
+type reportRow struct {
+	Index                                   uint64
+	Time, Type, Who, What, Policy, Decision string
+	Credential, Result, Task                string
+}
+
+type reportApproval struct {
+	Index                                                   uint64
+	Time, Approval, Kind, Approver, Decision, Reason, Scope string
+}
+
+type reportCredential struct {
+	Index                                  uint64
+	JTI, Agent, Issued, Expires, Revoked   string
+}
+
+type reportData struct {
+	M           *Manifest
+	Intent      string
+	Requester   string
+	Agent       string
+	Rows        []reportRow
+	Approvals   []reportApproval
+	Credentials []reportCredential
+	Policies    []string
+	Erased      []Erased
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+
+// reportHTML is the bundle's report.html: a self-contained page (no
+// scripts, no outside resources) for a reader who will not run writ.
+func reportHTML(v *view) []byte {
+	rd := reportData{M: v.m, Erased: v.m.Erased}
+	for pv := range v.m.Policies {
+		rd.Policies = append(rd.Policies, pv)
+	}
+	sort.Strings(rd.Policies)
+	creds := map[string]*reportCredential{}
+	var credOrder []string
+	for _, e := range v.events {
+		ev := e.Event
+		d := fields(ev.Data)
+		r := reportRow{Index: e.Index, Time: fmtTime(ev.Time), Type: ev.Type, Who: firstOf(ev.Principal, "writ"),
+			Policy: shortVersion(ev.PolicyVersion), Credential: shortID(ev.JTI), Task: ev.TaskID}
+		switch ev.Type {
+		case ledger.TypeTaskRequested:
+			if ev.TaskID == v.m.TaskID {
+				rd.Requester, rd.Agent = ev.Principal, ev.Agent
+				if b, ok := e.bodies["intent"]; ok {
+					rd.Intent = string(b.data)
+				}
+			}
+			r.What = "agent " + ev.Agent
+		case ledger.TypePolicyDecided:
+			r.Who, r.What, r.Decision = "policy", d.str("point"), d.str("effect")
+			r.Result = d.joined("reasons")
+		case ledger.TypeApprovalRequested:
+			r.What, r.Result = d.str("kind")+" "+d.first("tool", "approval_id"), d.joined("reasons")
+		case ledger.TypeApprovalGranted, ledger.TypeApprovalDenied:
+			r.Who, r.Decision, r.Result = d.str("approver"), strings.TrimPrefix(ev.Type, "approval."), d.str("reason")
+			r.What = d.str("approval_id")
+			rd.Approvals = append(rd.Approvals, reportApproval{Index: e.Index, Time: r.Time, Approval: d.str("approval_id"),
+				Kind: d.str("kind"), Approver: d.str("approver"), Decision: r.Decision, Reason: d.str("reason"),
+				Scope: shortVersion(d.first("scope_hash", "args_digest"))})
+		case ledger.TypeCredentialIssued:
+			r.Who, r.What = ev.Agent, "expires "+d.str("expires_at")
+			creds[ev.JTI] = &reportCredential{Index: e.Index, JTI: ev.JTI, Agent: ev.Agent, Issued: r.Time, Expires: d.str("expires_at")}
+			credOrder = append(credOrder, ev.JTI)
+		case ledger.TypeCredentialRevoked:
+			r.Result = d.str("reason")
+			if c := creds[ev.JTI]; c != nil {
+				c.Revoked = r.Time
+			}
+		case ledger.TypeActionAuthorized, ledger.TypeActionDenied:
+			r.Who, r.What, r.Decision = ev.Agent, strings.TrimSpace(d.str("tool")+" "+d.str("resource")), d.str("effect")
+			if ev.Type == ledger.TypeActionDenied {
+				r.Decision = "deny"
+				if d.str("effect") != "deny" && d.str("effect") != "" {
+					r.Decision = "deny (" + d.first("refused", "effect") + ")"
+				}
+			}
+			r.Result = firstOf(d.joined("reasons"), d.str("action_id"))
+		case ledger.TypeActionCompleted:
+			r.Who, r.What, r.Result = ev.Agent, d.str("action_id"), d.str("status")
+		case ledger.TypeAuthRejected:
+			r.Who, r.Decision, r.Result = firstOf(ev.Agent, ev.Principal, "-"), "rejected", d.str("reason")
+		case ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked:
+			r.Who, r.Result = d.first("by"), d.str("reason")
+		case ledger.TypeTaskActivated:
+			r.Result = "until " + d.str("expires_at")
+		case ledger.TypeTaskDelegated:
+			r.What = "child " + d.str("child_task_id")
+		case ledger.TypeBodyErased:
+			r.What = "body " + d.str("name") + " of event " + d.str("index")
+			r.Result = d.str("reason")
+		}
+		rd.Rows = append(rd.Rows, r)
+	}
+	for _, j := range credOrder {
+		rd.Credentials = append(rd.Credentials, *creds[j])
+	}
+	var b bytes.Buffer
+	if err := reportTmpl.Execute(&b, rd); err != nil {
+		panic(err) // the template is fixed and checked by the tests
+	}
+	return b.Bytes()
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// shortVersion shortens sha256:<hex> for tables.
+func shortVersion(v string) string {
+	if len(v) > len("sha256:")+12 {
+		return v[:len("sha256:")+12]
+	}
+	return v
+}
+
+func shortID(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}

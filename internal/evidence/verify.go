@@ -1,0 +1,594 @@
+package evidence
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/task"
+)
+
+// Limits on what Verify reads, so a hostile bundle cannot exhaust memory.
+const (
+	MaxBundleFiles = 4 << 20
+	MaxFileBytes   = 256 << 20
+	MaxBundleBytes = 2 << 30
+)
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// Key is the pinned note verifier key. When set, the bundle's
+	// verifier.key must be this key. When empty, the bundle's own key is
+	// used and the report says it was not pinned.
+	Key string
+}
+
+// Failure is one thing that did not verify.
+type Failure struct {
+	Check string `json:"check"`
+	// Index is the ledger index of the event concerned, if one is.
+	Index *uint64 `json:"index,omitempty"`
+	// Message says what failed, naming files and events.
+	Message string `json:"message"`
+}
+
+func (f Failure) String() string { return f.Check + ": " + f.Message }
+
+// Report is the result of Verify.
+type Report struct {
+	TaskID         string `json:"task_id"`
+	Origin         string `json:"origin"`
+	CheckpointSize uint64 `json:"checkpoint_size"`
+	// Events is the number of events in the bundle; Verified how many of
+	// them passed every check that concerns them.
+	Events   int  `json:"events"`
+	Verified int  `json:"verified"`
+	Pinned   bool `json:"key_pinned"`
+	// Payloads is the number of disclosed bodies checked; Erased the number
+	// of bodies the ledger erased; Policies the number of policy versions.
+	Payloads int       `json:"payloads"`
+	Erased   int       `json:"erased"`
+	Policies int       `json:"policies"`
+	Failures []Failure `json:"failures"`
+	Warnings []string  `json:"warnings,omitempty"`
+}
+
+// OK reports whether everything verified.
+func (r *Report) OK() bool { return len(r.Failures) == 0 && r.Verified == r.Events }
+
+// VerifyFile verifies the bundle at path; see Verify.
+func VerifyFile(p string, opts VerifyOptions) (*Report, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return Verify(f, fi.Size(), opts)
+}
+
+// Verify checks an evidence bundle using nothing but its contents (and
+// opts.Key): the manifest's hashes, the checkpoint's signature, every
+// event's inclusion proof, every disclosed payload against its commitment
+// and every missing one against a recorded erasure, the policy sources
+// against their versions, that the events form a coherent chain (each
+// action under a live credential of an active task, approvals before
+// activation…), and that the derived files match the events. Every
+// failure is reported; the error is for a bundle that cannot be read at
+// all (not a zip, too large).
+func Verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, error) {
+	files, err := readZip(r, size)
+	if err != nil {
+		return nil, err
+	}
+	v := &verifier{files: files, rep: &Report{Failures: []Failure{}}, bad: map[uint64]bool{}}
+	v.run(opts)
+	return v.rep, nil
+}
+
+type verifier struct {
+	files   map[string][]byte
+	rep     *Report
+	m       Manifest
+	bad     map[uint64]bool // events that failed a check
+	allBad  bool            // a failure that no event can be trusted past
+	events  []disclosed
+	origin  string
+	nv      note.Verifier
+	cpNote  []byte
+	cpSize  uint64
+	haveCP  bool
+	present map[uint64]int // event index → position in events
+}
+
+func (v *verifier) fail(check string, format string, a ...any) {
+	v.rep.Failures = append(v.rep.Failures, Failure{Check: check, Message: fmt.Sprintf(format, a...)})
+}
+
+func (v *verifier) failEvent(check string, index uint64, format string, a ...any) {
+	i := index
+	v.rep.Failures = append(v.rep.Failures, Failure{Check: check, Index: &i, Message: fmt.Sprintf(format, a...)})
+	v.bad[index] = true
+}
+
+// readZip reads every file of the bundle into memory, within the limits.
+func readZip(r io.ReaderAt, size int64) (map[string][]byte, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("not an evidence bundle (zip): %w", err)
+	}
+	if len(zr.File) > MaxBundleFiles {
+		return nil, fmt.Errorf("bundle holds %d files; the limit is %d", len(zr.File), MaxBundleFiles)
+	}
+	files := make(map[string][]byte, len(zr.File))
+	var total int64
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/") {
+			continue
+		}
+		if _, dup := files[f.Name]; dup {
+			return nil, fmt.Errorf("bundle holds %s twice", f.Name)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(rc, MaxFileBytes+1))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		if len(b) > MaxFileBytes {
+			return nil, fmt.Errorf("%s is larger than %d bytes", f.Name, MaxFileBytes)
+		}
+		if total += int64(len(b)); total > MaxBundleBytes {
+			return nil, fmt.Errorf("bundle is larger than %d bytes uncompressed", int64(MaxBundleBytes))
+		}
+		files[f.Name] = b
+	}
+	return files, nil
+}
+
+func (v *verifier) run(opts VerifyOptions) {
+	if !v.manifest() {
+		return
+	}
+	v.key(opts)
+	v.checkpoint()
+	v.readEvents()
+	v.proofs()
+	v.payloads()
+	v.policies()
+	v.membership()
+	v.chain()
+	v.derived()
+	v.rep.Events = len(v.events)
+	if !v.allBad {
+		for _, e := range v.events {
+			if !v.bad[e.Index] {
+				v.rep.Verified++
+			}
+		}
+	}
+}
+
+// manifest parses manifest.json and checks every file's hash, and that the
+// bundle holds no file the manifest does not list.
+func (v *verifier) manifest() bool {
+	mb, ok := v.files[ManifestPath]
+	if !ok {
+		v.fail("manifest", "the bundle has no %s", ManifestPath)
+		v.allBad = true
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(mb))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v.m); err != nil {
+		v.fail("manifest", "%s is not a valid manifest: %v", ManifestPath, err)
+		v.allBad = true
+		return false
+	}
+	if v.m.Format != Format {
+		v.fail("manifest", "format %q, want %q", v.m.Format, Format)
+		v.allBad = true
+		return false
+	}
+	v.rep.TaskID, v.rep.Origin = v.m.TaskID, v.m.Origin
+	listed := map[string]bool{}
+	for _, f := range v.m.Files {
+		if listed[f.Path] {
+			v.fail("manifest", "%s is listed twice", f.Path)
+			continue
+		}
+		listed[f.Path] = true
+		b, ok := v.files[f.Path]
+		if !ok {
+			v.fail("manifest", "%s is listed but not in the bundle", f.Path)
+			continue
+		}
+		sum := sha256.Sum256(b)
+		if hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(b)) != f.Size {
+			v.fail("manifest", "%s: SHA-256 does not match the manifest", f.Path)
+		}
+	}
+	var extra []string
+	for p := range v.files {
+		if !cleanPath(p) {
+			v.fail("manifest", "%q is not a plain relative path", p)
+		}
+		if p != ManifestPath && !listed[p] {
+			extra = append(extra, p)
+		}
+	}
+	sort.Strings(extra)
+	for _, p := range extra {
+		v.fail("manifest", "%s is in the bundle but not listed in the manifest", p)
+	}
+	if len(v.m.Tasks) == 0 || v.m.Tasks[0] != v.m.TaskID {
+		v.fail("manifest", "tasks must start with the exported task %s", v.m.TaskID)
+	}
+	return true
+}
+
+// key reads verifier.key and checks it against the pinned key.
+func (v *verifier) key(opts VerifyOptions) {
+	kb, ok := v.files[KeyPath]
+	if !ok {
+		v.fail("key", "the bundle has no %s", KeyPath)
+	}
+	bundleKey := strings.TrimSpace(string(kb))
+	use := bundleKey
+	if opts.Key != "" {
+		v.rep.Pinned = true
+		use = strings.TrimSpace(opts.Key)
+		if ok && bundleKey != use {
+			v.fail("key", "%s is not the pinned verifier key: the bundle was signed by another key", KeyPath)
+		}
+	} else {
+		v.rep.Warnings = append(v.rep.Warnings, "the verifier key was taken from the bundle itself; pin the ledger's key with --key to rule out a bundle re-signed with another key")
+	}
+	nv, err := ledger.NewVerifier(use)
+	if err != nil {
+		v.fail("key", "%v", err)
+		v.allBad = true
+		return
+	}
+	v.nv, v.origin = nv, nv.Name()
+	if v.m.Origin != v.origin {
+		v.fail("key", "the manifest names log %q but the verifier key is for %q", v.m.Origin, v.origin)
+	}
+}
+
+// checkpoint checks the checkpoint's signature.
+func (v *verifier) checkpoint() {
+	cb, ok := v.files[CheckpointPath]
+	if !ok {
+		v.fail("checkpoint", "the bundle has no %s", CheckpointPath)
+		v.allBad = true
+		return
+	}
+	if v.nv == nil {
+		v.allBad = true
+		return
+	}
+	cp, err := ledger.OpenCheckpoint(cb, v.origin, v.nv)
+	if err != nil {
+		v.fail("checkpoint", "the signature does not verify with the verifier key: %v", err)
+		v.allBad = true
+		return
+	}
+	v.cpNote, v.cpSize, v.haveCP = cb, cp.Size, true
+	v.rep.CheckpointSize = cp.Size
+	if v.m.CheckpointSize != cp.Size {
+		v.fail("manifest", "checkpoint_size is %d but the checkpoint's size is %d", v.m.CheckpointSize, cp.Size)
+	}
+}
+
+// readEvents parses events.jsonl: canonical leaves, in ledger order.
+func (v *verifier) readEvents() {
+	eb, ok := v.files[EventsPath]
+	if !ok {
+		v.fail("events", "the bundle has no %s", EventsPath)
+		v.allBad = true
+		return
+	}
+	v.present = map[uint64]int{}
+	sc := bufio.NewScanner(bytes.NewReader(eb))
+	sc.Buffer(make([]byte, 0, 64<<10), 4*ledger.MaxLeafBytes)
+	line := 0
+	var last uint64
+	for sc.Scan() {
+		line++
+		var el EventLine
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&el); err != nil || len(el.Event) == 0 {
+			v.fail("events", "%s line %d is not {\"index\", \"event\"}", EventsPath, line)
+			v.allBad = true
+			continue
+		}
+		ent, err := ledger.ParseLeaf(el.Index, []byte(el.Event))
+		if err != nil {
+			v.failEvent("events", el.Index, "%s line %d: %v", EventsPath, line, err)
+			ent = ledger.Entry{Index: el.Index, Leaf: el.Event}
+		}
+		if _, dup := v.present[el.Index]; dup {
+			v.failEvent("events", el.Index, "%s line %d: event %d appears twice", EventsPath, line, el.Index)
+			continue
+		}
+		if line > 1 && el.Index <= last {
+			v.failEvent("events", el.Index, "%s line %d: event %d comes after event %d; events must be in ledger order", EventsPath, line, el.Index, last)
+		}
+		last = max(last, el.Index)
+		if v.haveCP && el.Index >= v.cpSize {
+			v.failEvent("events", el.Index, "event %d is beyond the checkpoint (size %d)", el.Index, v.cpSize)
+		}
+		v.present[el.Index] = len(v.events)
+		v.events = append(v.events, disclosed{Entry: ent})
+	}
+	if err := sc.Err(); err != nil {
+		v.fail("events", "%s: %v", EventsPath, err)
+		v.allBad = true
+	}
+	if v.m.Events != len(v.events) {
+		v.fail("manifest", "the manifest says %d events but %s holds %d (an event was added or dropped)", v.m.Events, EventsPath, len(v.events))
+	}
+}
+
+// proofs checks every event's tlog-proof against the bundle's checkpoint.
+func (v *verifier) proofs() {
+	for _, e := range v.events {
+		p := proofPath(e.Index)
+		b, ok := v.files[p]
+		if !ok {
+			v.failEvent("proof", e.Index, "event %d has no %s", e.Index, p)
+			continue
+		}
+		pr, err := ledger.ParseProof(b)
+		if err != nil {
+			v.failEvent("proof", e.Index, "%s: %v", p, err)
+			continue
+		}
+		if pr.Index != e.Index {
+			v.failEvent("proof", e.Index, "%s proves index %d, not %d", p, pr.Index, e.Index)
+			continue
+		}
+		if !v.haveCP {
+			continue
+		}
+		if !bytes.Equal(pr.Checkpoint, v.cpNote) {
+			v.failEvent("proof", e.Index, "%s is against another checkpoint than %s", p, CheckpointPath)
+			continue
+		}
+		if _, err := pr.Verify(e.Leaf, v.origin, v.nv); err != nil {
+			v.failEvent("proof", e.Index, "event %d: inclusion proof does not verify against the checkpoint (the event or its proof was altered)", e.Index)
+		}
+	}
+	for p := range v.files {
+		rest, ok := strings.CutPrefix(p, proofsDir)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(rest, proofSuffix), 10, 64)
+		if _, has := v.present[n]; err != nil || !strings.HasSuffix(rest, proofSuffix) || !has {
+			v.fail("proof", "%s has no event in %s (an event was dropped?)", p, EventsPath)
+		}
+	}
+}
+
+// payloads checks every disclosed body against its commitment, and that
+// every body not disclosed was erased by a recorded erasure.
+func (v *verifier) payloads() {
+	erasedBy := map[ledger.BodyRef]uint64{}
+	for _, x := range v.m.Erased {
+		erasedBy[ledger.BodyRef{Index: x.Index, Name: x.Name}] = x.ErasureIndex
+	}
+	used := map[string]bool{}
+	for k := range v.events {
+		e := &v.events[k]
+		names := make([]string, 0, len(e.Commitments))
+		for n := range e.Commitments {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			c := e.Commitments[name]
+			bp := payloadPath(e.Index, name)
+			data, hasBody := v.files[bp]
+			saltHex, hasSalt := v.files[bp+saltSuffix]
+			used[bp], used[bp+saltSuffix] = true, true
+			ref := ledger.BodyRef{Index: e.Index, Name: name}
+			if !hasBody {
+				ei, listed := erasedBy[ref]
+				if !listed {
+					v.failEvent("payload", e.Index, "body %q of event %d is neither disclosed (%s) nor recorded as erased", name, e.Index, bp)
+					continue
+				}
+				if !v.erasureRecorded(ei, ref, c) {
+					v.failEvent("payload", e.Index, "body %q of event %d is listed as erased by event %d, but no such erasure is in the bundle", name, e.Index, ei)
+				}
+				v.rep.Erased++
+				continue
+			}
+			salt, err := hex.DecodeString(strings.TrimSpace(string(saltHex)))
+			if !hasSalt || err != nil || len(salt) != ledger.SaltSize {
+				v.failEvent("payload", e.Index, "%s%s is missing or not a %d-byte hex salt", bp, saltSuffix, ledger.SaltSize)
+				continue
+			}
+			if ledger.Commit(salt, data) != c {
+				v.failEvent("payload", e.Index, "%s does not match its commitment in event %d (the payload or its salt was altered)", bp, e.Index)
+				continue
+			}
+			if e.bodies == nil {
+				e.bodies = map[string]body{}
+			}
+			e.bodies[name] = body{salt: salt, data: data}
+			v.rep.Payloads++
+		}
+	}
+	for p := range v.files {
+		if strings.HasPrefix(p, payloadsDir) && !used[p] {
+			v.fail("payload", "%s is not a body any event in the bundle commits to", p)
+		}
+	}
+}
+
+// erasureRecorded reports whether event ei of the bundle erases ref, whose
+// commitment is c, after it was written.
+func (v *verifier) erasureRecorded(ei uint64, ref ledger.BodyRef, c string) bool {
+	k, ok := v.present[ei]
+	if !ok || ei <= ref.Index {
+		return false
+	}
+	e := v.events[k]
+	if e.Event.Type != ledger.TypeBodyErased {
+		return false
+	}
+	var eb ledger.ErasedBody
+	if json.Unmarshal(e.Event.Data, &eb) != nil {
+		return false
+	}
+	return eb.Index == ref.Index && eb.Name == ref.Name && eb.Commitment == c
+}
+
+// policies checks each version's sources and that every event's version
+// has them.
+func (v *verifier) policies() {
+	v.rep.Policies = len(v.m.Policies)
+	dirs := map[string]string{}
+	for pv, dir := range v.m.Policies {
+		want, err := policyDir(pv)
+		if err != nil || dir != want {
+			v.fail("policy", "the manifest maps %s to %q, want %q", pv, dir, want)
+			continue
+		}
+		dirs[dir] = pv
+		src := policy.Sources{}
+		eng, ok := v.files[dir+policyEngineRel]
+		if !ok {
+			v.fail("policy", "%s has no %s file", dir, policyEngineRel)
+			continue
+		}
+		src.Engine = string(eng)
+		for p, b := range v.files {
+			if rel, ok := strings.CutPrefix(p, dir+policyFilesRel); ok {
+				src.Files = append(src.Files, policy.File{Path: rel, Data: b})
+			}
+		}
+		if got := policy.Version(src); got != pv {
+			v.fail("policy", "the sources in %s hash to %s, not to %s: they are not the policy that decided", dir, got, pv)
+		}
+	}
+	for p := range v.files {
+		if rest, ok := strings.CutPrefix(p, policiesDir); ok {
+			d := policiesDir + strings.SplitN(rest, "/", 2)[0] + "/"
+			if _, ok := dirs[d]; !ok {
+				v.fail("policy", "%s belongs to no policy version in the manifest", p)
+			}
+		}
+	}
+	for _, e := range v.events {
+		if pv := e.Event.PolicyVersion; pv != "" && v.m.Policies[pv] == "" {
+			v.failEvent("policy", e.Index, "event %d was decided by policy %s, whose sources are not in the bundle", e.Index, pv)
+		}
+	}
+}
+
+// membership checks that every event belongs to the chain the manifest
+// names.
+func (v *verifier) membership() {
+	tasks := map[string]bool{}
+	for _, t := range slices.Concat(v.m.Tasks, v.m.Ancestors) {
+		tasks[t] = true
+	}
+	for _, e := range v.events {
+		if e.Event.Type == "" {
+			continue // did not parse; already reported
+		}
+		if e.Event.Type == ledger.TypeBodyErased {
+			var eb ledger.ErasedBody
+			if json.Unmarshal(e.Event.Data, &eb) != nil {
+				v.failEvent("events", e.Index, "erasure event %d has no readable data", e.Index)
+			} else if _, ok := v.present[eb.Index]; !ok {
+				v.failEvent("events", e.Index, "erasure event %d erases a body of event %d, which is not in the bundle", e.Index, eb.Index)
+			}
+			continue
+		}
+		if !tasks[e.Event.TaskID] {
+			v.failEvent("events", e.Index, "event %d belongs to task %q, which is not one of the bundle's tasks", e.Index, e.Event.TaskID)
+		}
+	}
+}
+
+// chain replays the events through the task state machine: each must
+// follow from those before it.
+func (v *verifier) chain() {
+	st := task.NewState()
+	for _, e := range v.events {
+		if e.Event.Type == "" || e.Event.Type == ledger.TypeBodyErased {
+			continue
+		}
+		ent := e.Entry
+		if b, ok := e.bodies["intent"]; ok {
+			ent.Event.Bodies = map[string][]byte{"intent": b.data}
+		}
+		if err := st.Apply(ent); err != nil {
+			msg := err.Error()
+			if errors.Is(err, task.ErrIncoherent) {
+				if _, after, ok := strings.Cut(msg, fmt.Sprintf("index %d: ", e.Index)); ok {
+					msg = after
+				}
+			}
+			v.failEvent("chain", e.Index, "event %d does not follow from the events before it: %s", e.Index, msg)
+			// Stop at the first break: later events would fail for it.
+			return
+		}
+	}
+}
+
+// derived rebuilds controls.csv, ocsf.jsonl and report.html from the
+// events and requires the bundle's to be the same.
+func (v *verifier) derived() {
+	if v.allBad {
+		return
+	}
+	m := v.m
+	vw := &view{m: &m, events: v.events}
+	for _, d := range []struct {
+		path string
+		gen  func(*view) []byte
+	}{{ControlsPath, controlsCSV}, {OCSFPath, ocsfJSONL}, {ReportPath, reportHTML}} {
+		b, ok := v.files[d.path]
+		if !ok {
+			v.fail("derived", "the bundle has no %s", d.path)
+			continue
+		}
+		if !bytes.Equal(b, d.gen(vw)) {
+			v.fail("derived", "%s does not match the bundle's events", d.path)
+		}
+	}
+}
+
+// cleanPath reports whether p is a plain relative path inside the bundle.
+func cleanPath(p string) bool {
+	return p != "" && !strings.HasPrefix(p, "/") && !strings.Contains(p, `\`) && path.Clean(p) == p && !strings.HasPrefix(p, "../")
+}

@@ -86,7 +86,7 @@ type File struct {
 // EventLine is one line of events.jsonl: the ledger index and the leaf,
 // byte for byte as the tree commits to it.
 type EventLine struct {
-	Index uint64 `json:"index"`
+	Index uint64  `json:"index"`
 	Event rawJSON `json:"event"`
 }
 

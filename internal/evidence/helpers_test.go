@@ -3,10 +3,10 @@ package evidence_test
 import (
 	"archive/zip"
 	"bytes"
-	"crypto/ed25519"
-	"encoding/base64"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"

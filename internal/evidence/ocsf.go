@@ -17,27 +17,27 @@ const (
 
 // ocsfRecord is the subset of an OCSF API Activity event writ fills.
 type ocsfRecord struct {
-	ActivityID    int            `json:"activity_id"`
-	ActivityName  string         `json:"activity_name"`
-	CategoryUID   int            `json:"category_uid"`
-	CategoryName  string         `json:"category_name"`
-	ClassUID      int            `json:"class_uid"`
-	ClassName     string         `json:"class_name"`
-	TypeUID       int            `json:"type_uid"`
-	TypeName      string         `json:"type_name"`
-	Time          int64          `json:"time"`
-	SeverityID    int            `json:"severity_id"`
-	Severity      string         `json:"severity"`
-	StatusID      int            `json:"status_id"`
-	Status        string         `json:"status"`
-	StatusDetail  string         `json:"status_detail,omitempty"`
-	Message       string         `json:"message,omitempty"`
-	Actor         ocsfActor      `json:"actor"`
-	API           ocsfAPI        `json:"api"`
-	Resources     []ocsfResource `json:"resources,omitempty"`
-	SrcEndpoint   map[string]any `json:"src_endpoint"`
-	Metadata      ocsfMetadata   `json:"metadata"`
-	Unmapped      map[string]any `json:"unmapped"`
+	ActivityID   int            `json:"activity_id"`
+	ActivityName string         `json:"activity_name"`
+	CategoryUID  int            `json:"category_uid"`
+	CategoryName string         `json:"category_name"`
+	ClassUID     int            `json:"class_uid"`
+	ClassName    string         `json:"class_name"`
+	TypeUID      int            `json:"type_uid"`
+	TypeName     string         `json:"type_name"`
+	Time         int64          `json:"time"`
+	SeverityID   int            `json:"severity_id"`
+	Severity     string         `json:"severity"`
+	StatusID     int            `json:"status_id"`
+	Status       string         `json:"status"`
+	StatusDetail string         `json:"status_detail,omitempty"`
+	Message      string         `json:"message,omitempty"`
+	Actor        ocsfActor      `json:"actor"`
+	API          ocsfAPI        `json:"api"`
+	Resources    []ocsfResource `json:"resources,omitempty"`
+	SrcEndpoint  map[string]any `json:"src_endpoint"`
+	Metadata     ocsfMetadata   `json:"metadata"`
+	Unmapped     map[string]any `json:"unmapped"`
 }
 
 type ocsfActor struct {

@@ -36,8 +36,8 @@ type reportApproval struct {
 }
 
 type reportCredential struct {
-	Index                                  uint64
-	JTI, Agent, Issued, Expires, Revoked   string
+	Index                                uint64
+	JTI, Agent, Issued, Expires, Revoked string
 }
 
 type reportData struct {

@@ -39,6 +39,9 @@ type Config struct {
 	// Credentials configures the task credentials writ issues.
 	Credentials CredentialsConfig `yaml:"credentials"`
 
+	// Console configures the web console at /ui/ (console.go).
+	Console ConsoleConfig `yaml:"console"`
+
 	// RepairProjections starts the server even when the task, approval and
 	// credential tables disagree with the ledger, rewriting them from the
 	// ledger. Only for recovery, once the cause is understood.
@@ -241,6 +244,9 @@ func (c Config) Validate() error {
 		return errors.New("approvals.webhook.url and approvals.webhook.secret_file must be set together")
 	}
 	if err := c.Credentials.Validate(); err != nil {
+		return err
+	}
+	if err := c.Console.Validate(); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/writhq/writ/internal/console"
+	"github.com/writhq/writ/internal/policy"
+)
+
+// consoleRoutes mounts the web console at /ui/ unless it is disabled. It
+// builds on the task service, the ledger store and the policy of the
+// running server, so pages and API share one set of rules.
+func (s *Server) consoleRoutes(mux *http.ServeMux) {
+	if s.cfg.Console.Disabled {
+		return
+	}
+	c, err := s.newConsole()
+	if err != nil {
+		// A console that cannot be built must not take the API down with
+		// it; /ui/ answers that it is unavailable.
+		s.log.Error("console unavailable", "err", err)
+		mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusServiceUnavailable, "console_unavailable", "the web console could not start; see the server log")
+		})
+		return
+	}
+	mux.Handle("/ui/", c)
+	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+}
+
+func (s *Server) newConsole() (*console.Console, error) {
+	sources, err := policy.NewDirStore(filepath.Join(s.cfg.DataDir, "policies"))
+	if err != nil {
+		return nil, fmt.Errorf("policy sources: %w", err)
+	}
+	cfg := console.Config{
+		Tasks: s.tasks, Auth: s.auth, Store: s.dir.Store, Origin: s.dir.Origin, VerifierKey: s.dir.VerifierKey,
+		Policy: s.policy, Sources: sources, Dev: s.cfg.Dev, DataDir: s.cfg.DataDir,
+		Settings: s.cfg.Console, Identity: s.cfg.Identity, Logger: s.log.With("component", "console"),
+		Secure: s.cfg.TLS.CertFile != "" || strings.HasPrefix(s.cfg.Console.PublicURL, "https://"),
+	}
+	if s.dir.Signer != nil {
+		cfg.Verifier = s.dir.Signer.Verifier()
+	}
+	return console.New(context.Background(), cfg)
+}

@@ -46,6 +46,11 @@ type Config struct {
 	// credential tables disagree with the ledger, rewriting them from the
 	// ledger. Only for recovery, once the cause is understood.
 	RepairProjections bool `yaml:"repair_projections"`
+
+	// MCP configures the MCP gateway's upstream servers (gateway.go).
+	MCP MCPConfig `yaml:"mcp"`
+	// Proxy configures the HTTP proxy's upstreams (gateway.go).
+	Proxy ProxyConfig `yaml:"proxy"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -247,6 +252,12 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Console.Validate(); err != nil {
+		return err
+	}
+	if err := c.MCP.Validate(); err != nil {
+		return err
+	}
+	if err := c.Proxy.Validate(); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

@@ -34,6 +34,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/jwks", s.jwks)
 	mux.HandleFunc("POST /v1/authorize", s.authorizeAction)
 	mux.HandleFunc("POST /v1/actions/{id}/result", s.actionResult)
+	s.gatewayRoutes(mux) // MCP gateway and HTTP proxy (gateway.go)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)

@@ -47,6 +47,9 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 
+	// gw is the MCP gateway and the HTTP proxy (gateway.go).
+	gw *gateways
+
 	stopping atomic.Bool
 }
 
@@ -105,6 +108,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	// Revocations recorded before this start are refused again at once.
 	s.loadRevocations()
+	if err := s.newGateways(); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeParts(ctx)
@@ -163,6 +170,7 @@ func (s *Server) Reload(ctx context.Context) error {
 // closeParts releases what New opened, in reverse order.
 func (s *Server) closeParts(ctx context.Context) error {
 	var errs []error
+	errs = append(errs, s.stopGateways(ctx))
 	if s.tasks != nil {
 		errs = append(errs, s.tasks.Close())
 	}
@@ -198,6 +206,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.Info("writ server listening", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir,
 		"origin", s.dir.Origin, "verifier_key", s.dir.VerifierKey, "environment", s.cfg.Environment)
+	s.startGateways(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	hup := make(chan os.Signal, 1)

@@ -39,7 +39,7 @@ func Relevant(t string) bool {
 		ledger.TypeCredentialIssued, ledger.TypeCredentialRevoked, ledger.TypeActionAuthorized,
 		ledger.TypeActionDenied, ledger.TypeActionCompleted, ledger.TypeTaskDelegated,
 		ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked,
-		ledger.TypeTaskDenied, ledger.TypeAuthRejected:
+		ledger.TypeTaskDenied, ledger.TypeAuthRejected, ledger.TypeToolsHidden:
 		return true
 	}
 	return false
@@ -57,7 +57,7 @@ func (s *State) Apply(e ledger.Entry) error {
 		return nil
 	}
 	if ev.TaskID == "" {
-		if ev.Type == ledger.TypePolicyDecided || ev.Type == ledger.TypeAuthRejected {
+		if ev.Type == ledger.TypePolicyDecided || ev.Type == ledger.TypeAuthRejected || ev.Type == ledger.TypeToolsHidden {
 			return nil
 		}
 		return incoherent(e.Index, "%s without a task_id", ev.Type)
@@ -67,7 +67,7 @@ func (s *State) Apply(e ledger.Entry) error {
 	}
 	t := s.tasks[ev.TaskID]
 	if t == nil {
-		if ev.Type == ledger.TypeAuthRejected {
+		if ev.Type == ledger.TypeAuthRejected || ev.Type == ledger.TypeToolsHidden {
 			return nil // refusals may name tasks that do not exist
 		}
 		return incoherent(e.Index, "%s for unknown task %s", ev.Type, ev.TaskID)
@@ -96,7 +96,7 @@ func (s *State) Apply(e ledger.Entry) error {
 		err = s.applyEnded(e, t)
 	case ledger.TypeTaskDelegated:
 		err = s.applyDelegated(e, t)
-	case ledger.TypeAuthRejected:
+	case ledger.TypeAuthRejected, ledger.TypeToolsHidden:
 	}
 	if err != nil {
 		return err

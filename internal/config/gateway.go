@@ -1,0 +1,263 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// MCPConfig configures the MCP gateway: each server is served to agents at
+// /mcp/<name> and reached by writ as an MCP client.
+type MCPConfig struct {
+	Servers map[string]MCPServer `yaml:"servers"`
+}
+
+// MCPServer is one upstream MCP server: a Streamable HTTP URL, or a command
+// writ starts and speaks to over stdio. Header and environment values may
+// hold ${file:PATH} and ${env:NAME} references, expanded by writ when it
+// connects; the expanded values are secrets and never logged or recorded.
+type MCPServer struct {
+	URL     string            `yaml:"url"`
+	Command []string          `yaml:"command"`
+	Env     map[string]string `yaml:"env"`
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one call to the upstream (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
+	// DataClass is the data class of the server's calls (default internal);
+	// Tools overrides it per upstream tool name.
+	DataClass string             `yaml:"data_class"`
+	Tools     map[string]MCPTool `yaml:"tools"`
+}
+
+// MCPTool overrides settings for one upstream tool.
+type MCPTool struct {
+	DataClass string `yaml:"data_class"`
+}
+
+// ProxyConfig configures the HTTP reverse proxy: each upstream is served at
+// /proxy/<name>/… and forwarded only for requests that match a rule.
+type ProxyConfig struct {
+	Upstreams map[string]ProxyUpstream `yaml:"upstreams"`
+}
+
+// ProxyUpstream is one REST service behind the proxy.
+type ProxyUpstream struct {
+	URL string `yaml:"url"`
+	// Headers are set on every forwarded request (credential injection);
+	// values may hold ${file:PATH} and ${env:NAME} references.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds the wait for the upstream's response headers (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxBodyBytes caps the request body and the part of each body recorded
+	// (default 1 MiB).
+	MaxBodyBytes int64       `yaml:"max_body_bytes"`
+	Rules        []ProxyRule `yaml:"rules"`
+}
+
+// ProxyRule maps a method and path pattern (net/http ServeMux syntax, such
+// as "/repos/{owner}/{repo}/issues") to what policy decides: the tool,
+// operation, resource (with {name} wildcards filled from the path) and data
+// class of the request.
+type ProxyRule struct {
+	Method    string `yaml:"method"`
+	Path      string `yaml:"path"`
+	Tool      string `yaml:"tool"`
+	Operation string `yaml:"operation"`
+	Resource  string `yaml:"resource"`
+	DataClass string `yaml:"data_class"`
+}
+
+// DefaultUpstreamTimeout bounds a call to an MCP or HTTP upstream.
+const DefaultUpstreamTimeout = 30 * time.Second
+
+var upstreamName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func validDataClass(c string) bool {
+	switch c {
+	case "", "public", "internal", "confidential", "restricted":
+		return true
+	}
+	return false
+}
+
+// Validate reports the first MCP server setting that cannot work.
+func (c MCPConfig) Validate() error {
+	for _, name := range sortedKeys(c.Servers) {
+		s := c.Servers[name]
+		at := "mcp.servers." + name
+		if !upstreamName.MatchString(name) {
+			return fmt.Errorf("%s: name must be lower-case letters, digits, '-' or '_'", at)
+		}
+		if (s.URL == "") == (len(s.Command) == 0) {
+			return fmt.Errorf("%s: set exactly one of url and command", at)
+		}
+		if s.URL != "" {
+			if err := checkURL(s.URL); err != nil {
+				return fmt.Errorf("%s.url: %v", at, err)
+			}
+			if len(s.Env) > 0 {
+				return fmt.Errorf("%s: env applies to a command only", at)
+			}
+		} else if len(s.Headers) > 0 {
+			return fmt.Errorf("%s: headers apply to a url only (use env for a command)", at)
+		}
+		if s.Timeout < 0 {
+			return fmt.Errorf("%s.timeout: must not be negative", at)
+		}
+		if !validDataClass(s.DataClass) {
+			return fmt.Errorf("%s.data_class %q: want public, internal, confidential or restricted", at, s.DataClass)
+		}
+		for tool, t := range s.Tools {
+			if !validDataClass(t.DataClass) {
+				return fmt.Errorf("%s.tools.%s.data_class %q: want public, internal, confidential or restricted", at, tool, t.DataClass)
+			}
+		}
+		if err := checkRefs(at, s.Headers, s.Env); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate reports the first proxy setting that cannot work.
+func (c ProxyConfig) Validate() error {
+	for _, name := range sortedKeys(c.Upstreams) {
+		u := c.Upstreams[name]
+		at := "proxy.upstreams." + name
+		if !upstreamName.MatchString(name) {
+			return fmt.Errorf("%s: name must be lower-case letters, digits, '-' or '_'", at)
+		}
+		if err := checkURL(u.URL); err != nil {
+			return fmt.Errorf("%s.url: %v", at, err)
+		}
+		if u.Timeout < 0 || u.MaxBodyBytes < 0 || u.MaxBodyBytes > 64<<20 {
+			return fmt.Errorf("%s: timeout must not be negative and max_body_bytes must be 0 to %d", at, 64<<20)
+		}
+		if len(u.Rules) == 0 {
+			return fmt.Errorf("%s: no rules: nothing would be forwarded", at)
+		}
+		for i, r := range u.Rules {
+			if r.Method == "" || !strings.HasPrefix(r.Path, "/") || r.Tool == "" {
+				return fmt.Errorf("%s.rules[%d]: method, path (starting with /) and tool are required", at, i)
+			}
+			if !validDataClass(r.DataClass) {
+				return fmt.Errorf("%s.rules[%d].data_class %q: want public, internal, confidential or restricted", at, i, r.DataClass)
+			}
+			if err := checkPattern(r.Method + " " + r.Path); err != nil {
+				return fmt.Errorf("%s.rules[%d]: %v", at, i, err)
+			}
+		}
+		if err := checkRefs(at, u.Headers, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPattern reports a pattern http.ServeMux would refuse.
+func checkPattern(p string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("invalid method or path pattern %q", p)
+		}
+	}()
+	http.NewServeMux().Handle(p, http.NotFoundHandler())
+	return nil
+}
+
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an absolute http or https URL")
+	}
+	return nil
+}
+
+// checkRefs checks the syntax of the secret references in headers and env
+// without reading them.
+func checkRefs(at string, maps ...map[string]string) error {
+	for _, m := range maps {
+		for k, v := range m {
+			if _, err := expand(v, func(string, string) (string, error) { return "", nil }); err != nil {
+				return fmt.Errorf("%s: %s: %v", at, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ExpandSecrets replaces each ${file:PATH} in s by the file's content
+// (without a final newline) and each ${env:NAME} by the variable's value.
+// Errors name the reference, never a value.
+func ExpandSecrets(s string, getenv func(string) string) (string, error) {
+	return expand(s, func(kind, ref string) (string, error) {
+		switch kind {
+		case "file":
+			b, err := os.ReadFile(ref)
+			if err != nil {
+				return "", fmt.Errorf("secret file %s cannot be read", ref)
+			}
+			return strings.TrimRight(string(b), "\r\n"), nil
+		default:
+			v := getenv(ref)
+			if v == "" {
+				return "", fmt.Errorf("environment variable %s is not set", ref)
+			}
+			return v, nil
+		}
+	})
+}
+
+// expand parses s for ${kind:ref} references and replaces each by what
+// resolve returns. "$$" is a literal "$".
+func expand(s string, resolve func(kind, ref string) (string, error)) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '$')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		b.WriteString(s[:i])
+		s = s[i:]
+		switch {
+		case strings.HasPrefix(s, "$$"):
+			b.WriteByte('$')
+			s = s[2:]
+			continue
+		case !strings.HasPrefix(s, "${"):
+			b.WriteByte('$')
+			s = s[1:]
+			continue
+		}
+		end := strings.IndexByte(s, '}')
+		if end < 0 {
+			return "", errors.New("unterminated ${ reference")
+		}
+		kind, ref, ok := strings.Cut(s[2:end], ":")
+		if !ok || (kind != "file" && kind != "env") || ref == "" {
+			return "", errors.New("want ${file:PATH} or ${env:NAME}")
+		}
+		v, err := resolve(kind, ref)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(v)
+		s = s[end+1:]
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

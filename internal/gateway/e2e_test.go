@@ -1,0 +1,238 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+)
+
+// echoScope lets a task see and call server-everything's echo tool only.
+var echoScope = api.Scope{Tools: []string{"everything.echo"}, Resources: []string{"mcp://everything/*"},
+	Operations: []string{"call", "read"}, DataClass: "internal", Environments: []string{"dev"}}
+
+// bearer sets an Authorization header on every request.
+type bearer struct {
+	token string
+	extra http.Header
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if b.token != "" {
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	for k, v := range b.extra {
+		r.Header[k] = v
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// goClient connects the Go SDK client to endpoint with token, speaking
+// protocol version (empty: the SDK's latest).
+func goClient(t testing.TB, endpoint, token, version string) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "writ-e2e-go", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1,
+		HTTPClient: &http.Client{Transport: bearer{token: token}}}, &mcp.ClientSessionOptions{ProtocolVersion: version})
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", endpoint, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+func toolNames(res *mcp.ListToolsResult) []string {
+	var out []string
+	for _, t := range res.Tools {
+		out = append(out, t.Name)
+	}
+	return out
+}
+
+func callJSON(t testing.TB, cs *mcp.ClientSession, name string, args any) (*mcp.CallToolResult, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("calling %s: %v", name, err)
+	}
+	return res, resultJSON(res)
+}
+
+// TestEverything runs the official server-everything behind writ, over
+// its Streamable HTTP and its stdio transport, and drives the gateway with
+// the Go SDK client (both protocol versions) and the TypeScript SDK client.
+func TestEverything(t *testing.T) {
+	dir := nodeDir(t)
+	for _, mode := range []string{"http", "stdio"} {
+		t.Run(mode, func(t *testing.T) {
+			var sc config.MCPServer
+			var direct *mcp.ClientSession
+			c := mcp.NewClient(&mcp.Implementation{Name: "direct", Version: "1"}, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if mode == "http" {
+				u := startEverythingHTTP(t)
+				sc = config.MCPServer{URL: u, Timeout: 20 * time.Second}
+				var err error
+				if direct, err = c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: u, MaxRetries: -1}, nil); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				sc = config.MCPServer{Command: []string{"node", everythingMain(dir), "stdio"}, Timeout: 20 * time.Second}
+				var err error
+				if direct, err = c.Connect(ctx, &mcp.CommandTransport{Command: exec.Command("node", everythingMain(dir), "stdio")}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer direct.Close()
+			w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"everything": sc}}, config.ProxyConfig{})
+			endpoint := w.url + "/mcp/everything"
+
+			all, err := direct.ListTools(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(toolNames(all), "echo") || !slices.Contains(toolNames(all), "get-sum") {
+				t.Fatalf("server-everything lists %v: want echo and get-sum", toolNames(all))
+			}
+			_, want := callJSON(t, direct, "echo", map[string]any{"message": "hello through writ"})
+
+			for _, version := range []string{"2026-07-28", "2025-11-25"} {
+				t.Run("go-"+version, func(t *testing.T) {
+					taskID, token := w.taskToken(t, echoScope)
+					cs := goClient(t, endpoint, token, version)
+					if got := cs.InitializeResult().ProtocolVersion; got != version {
+						t.Errorf("negotiated %s, want %s", got, version)
+					}
+					listed, err := cs.ListTools(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff([]string{"echo"}, toolNames(listed)); diff != "" {
+						t.Errorf("listing through writ (-want +got):\n%s", diff)
+					}
+					res, got := callJSON(t, cs, "echo", map[string]any{"message": "hello through writ"})
+					if res.IsError || string(got) != string(want) {
+						t.Errorf("echo through writ:\n got %s\nwant %s", got, want)
+					}
+					res, _ = callJSON(t, cs, "get-sum", map[string]any{"a": 1, "b": 2})
+					checkDenied(t, res)
+
+					evs := w.trace(t, taskID)
+					checkLedger(t, evs, len(all.Tools)-1, res.Meta["writ/decision_id"].(string))
+				})
+			}
+
+			t.Run("typescript", func(t *testing.T) {
+				taskID, token := w.taskToken(t, echoScope)
+				cmd := exec.Command("node", "client.mjs", endpoint, token,
+					"echo", `{"message":"hello through writ"}`, "get-sum", `{"a":1,"b":2}`)
+				cmd.Dir = dir
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("TypeScript client: %v: %s", err, out)
+				}
+				var got struct {
+					Tools []string `json:"tools"`
+					Calls []struct {
+						Tool   string          `json:"tool"`
+						Result json.RawMessage `json:"result"`
+						Error  string          `json:"error"`
+					} `json:"calls"`
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(out, &got); err != nil || got.Error != "" || len(got.Calls) != 2 {
+					t.Fatalf("TypeScript client said %s (%v)", out, err)
+				}
+				if diff := cmp.Diff([]string{"echo"}, got.Tools); diff != "" {
+					t.Errorf("TypeScript listing (-want +got):\n%s", diff)
+				}
+				var echo, denied mcp.CallToolResult
+				if err := json.Unmarshal(got.Calls[0].Result, &echo); err != nil {
+					t.Fatalf("echo: %s %s", got.Calls[0].Result, got.Calls[0].Error)
+				}
+				if b := resultJSON(&echo); string(b) != string(want) {
+					t.Errorf("TypeScript echo through writ:\n got %s\nwant %s", b, want)
+				}
+				if err := json.Unmarshal(got.Calls[1].Result, &denied); err != nil {
+					t.Fatalf("get-sum: %s %s", got.Calls[1].Result, got.Calls[1].Error)
+				}
+				checkDenied(t, &denied)
+				checkLedger(t, w.trace(t, taskID), len(all.Tools)-1, denied.Meta["writ/decision_id"].(string))
+			})
+		})
+	}
+}
+
+// resultJSON is a result without the protocol's own _meta keys, which
+// depend on the protocol version spoken.
+func resultJSON(res *mcp.CallToolResult) []byte {
+	r := *res
+	r.Meta = nil
+	for k, v := range res.Meta {
+		if !strings.HasPrefix(k, "io.modelcontextprotocol/") {
+			if r.Meta == nil {
+				r.Meta = mcp.Meta{}
+			}
+			r.Meta[k] = v
+		}
+	}
+	b, _ := json.Marshal(&r)
+	return b
+}
+
+// checkDenied checks a refused tool call: an error result naming the
+// decision, in its text and its _meta.
+func checkDenied(t testing.TB, res *mcp.CallToolResult) {
+	t.Helper()
+	id, _ := res.Meta["writ/decision_id"].(string)
+	if !res.IsError || id == "" || len(res.Content) != 1 {
+		t.Fatalf("forbidden call answered %+v: want an error result with a decision ID", res)
+	}
+	text := res.Content[0].(*mcp.TextContent).Text
+	if !strings.Contains(text, id) || !strings.Contains(text, "writ denied everything.get-sum") {
+		t.Errorf("denial text %q: want the tool and decision %s", text, id)
+	}
+}
+
+// checkLedger checks what the task's ledger holds after one listing, one
+// allowed echo and one denied get-sum.
+func checkLedger(t testing.TB, evs []event, hidden int, deniedID string) {
+	t.Helper()
+	h := ofType(evs, "tools.hidden")
+	if len(h) != 1 || len(h[0].Data.Hidden) != hidden {
+		t.Fatalf("tools.hidden events %+v: want one hiding %d tools", h, hidden)
+	}
+	for _, x := range h[0].Data.Hidden {
+		if x.DecisionID == "" || len(x.Reasons) == 0 || !strings.HasPrefix(x.Tool, "everything.") {
+			t.Errorf("hidden entry %+v: want tool, decision and reasons", x)
+		}
+	}
+	auth := ofType(evs, "action.authorized")
+	done := ofType(evs, "action.completed")
+	denied := ofType(evs, "action.denied")
+	if len(auth) != 1 || auth[0].Data.Tool != "everything.echo" || auth[0].Data.Resource != "mcp://everything/tools/echo" {
+		t.Fatalf("action.authorized %+v: want one for everything.echo", auth)
+	}
+	if len(done) != 1 || done[0].Data.ActionID != auth[0].Data.ActionID || done[0].Data.Status != "ok" || !done[0].Data.Recorded {
+		t.Errorf("action.completed %+v: want the echo's result, ok, recorded", done)
+	}
+	if len(denied) != 1 || denied[0].DecisionID != deniedID || denied[0].Data.Tool != "everything.get-sum" {
+		t.Errorf("action.denied %+v: want get-sum's, decision %s", denied, deniedID)
+	}
+}

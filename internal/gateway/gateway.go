@@ -1,0 +1,234 @@
+// Package gateway is writ's MCP gateway: to an agent it is an MCP server at
+// /mcp/<server>, to each configured upstream an MCP client. Every tool call,
+// resource read and prompt get is authorized by the task service before it
+// is forwarded, and its result recorded after; tool listings are filtered
+// by policy. The agent's task token stays with writ: upstreams see only the
+// credentials writ's configuration gives them.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/task"
+)
+
+// Decider authorizes and records calls; *task.Service is one. Each method
+// records durably before it answers and returns an error when it cannot.
+type Decider interface {
+	Authorize(ctx context.Context, cred task.VerifiedCredential, req api.Authorize, rc task.Request) (api.Authorized, error)
+	RecordResult(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult) (api.ResultRecorded, error)
+	Visible(ctx context.Context, cred task.VerifiedCredential, server string, tools []task.ListedTool, rc task.Request) ([]bool, error)
+}
+
+// Authenticator verifies the task token of an HTTP request, exactly as the
+// decision API does. When it refuses, it has answered w (401 or 403 with a
+// WWW-Authenticate challenge) and recorded the refusal.
+type Authenticator func(w http.ResponseWriter, r *http.Request) (task.VerifiedCredential, bool)
+
+// Config configures a Gateway.
+type Config struct {
+	Servers map[string]config.MCPServer
+	Decider Decider
+	Auth    Authenticator
+	// ResourceMetadata returns the URL of the RFC 9728 metadata for a
+	// server's endpoint, named in 401 challenges.
+	ResourceMetadata func(r *http.Request, server string) string
+	// MaxRequestBytes caps one HTTP request body (default 1 MiB).
+	MaxRequestBytes int64
+	// AllowedOrigins are browser origins, besides writ's own, allowed to
+	// call the gateway.
+	AllowedOrigins []string
+	// Getenv resolves ${env:NAME} in upstream settings (default os.Getenv).
+	Getenv func(string) string
+	Logger *slog.Logger
+}
+
+// DefaultMaxRequestBytes caps one request to the gateway.
+const DefaultMaxRequestBytes = 1 << 20
+
+// Gateway serves /mcp/<server> for every configured server.
+type Gateway struct {
+	cfg       Config
+	log       *slog.Logger
+	upstreams map[string]*upstream
+	handlers  map[string]http.Handler
+	closeOnce sync.Once
+}
+
+// New builds the gateway. It starts no process and opens no connection:
+// Start does.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Decider == nil || cfg.Auth == nil {
+		return nil, errors.New("gateway: Decider and Auth are required")
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := (config.MCPConfig{Servers: cfg.Servers}).Validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, upstreams: map[string]*upstream{}, handlers: map[string]http.Handler{}}
+	for name, sc := range cfg.Servers {
+		u := newUpstream(name, sc, cfg.Getenv, cfg.Logger.With("upstream", name))
+		g.upstreams[name] = u
+		g.handlers[name] = g.serverHandler(name, u)
+	}
+	return g, nil
+}
+
+// Servers lists the configured server names, sorted.
+func (g *Gateway) Servers() []string {
+	names := make([]string, 0, len(g.upstreams))
+	for n := range g.upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Start starts the stdio upstreams (and connects to the HTTP ones). A
+// server that does not start is logged and tried again on its next call:
+// the gateway answers for it with a clear error meanwhile.
+func (g *Gateway) Start(ctx context.Context) {
+	for _, name := range g.Servers() {
+		u := g.upstreams[name]
+		if _, err := u.session(ctx); err != nil {
+			g.log.WarnContext(ctx, "MCP upstream not reachable at start; retried on use", "upstream", name, "err", err)
+		}
+	}
+}
+
+// Shutdown closes every upstream session, stopping stdio processes.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	var errs []error
+	g.closeOnce.Do(func() {
+		for _, u := range g.upstreams {
+			errs = append(errs, u.close())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// ServeHTTP answers /mcp/<server>: Origin check, task token, then the MCP
+// Streamable HTTP transport (both the 2026-07-28 stateless protocol and
+// 2025-11-25 sessions).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("server")
+	h := g.handlers[name]
+	if h == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no MCP server %q is configured", name))
+		return
+	}
+	if !g.originAllowed(r) {
+		writeError(w, http.StatusForbidden, "forbidden_origin", "the request's Origin is not allowed to call this gateway")
+		return
+	}
+	if r.ContentLength > g.cfg.MaxRequestBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxRequestBytes)
+	cred, ok := g.cfg.Auth(challengeWriter(w, g.cfg.ResourceMetadata, r, name), r)
+	if !ok {
+		return
+	}
+	// The SDK carries the verified credential to the method handlers as
+	// its TokenInfo; the agent's token itself goes no further.
+	r2 := r.Clone(context.WithValue(r.Context(), credKey{}, verified{cred: cred, source: remoteHost(r)}))
+	r2.Header.Set("Authorization", "Bearer verified")
+	r2.Header.Del("DPoP")
+	h.ServeHTTP(w, r2)
+}
+
+type credKey struct{}
+
+type verified struct {
+	cred   task.VerifiedCredential
+	source string
+}
+
+// serverHandler is the MCP server writ presents for one upstream.
+func (g *Gateway) serverHandler(name string, u *upstream) http.Handler {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "writ-" + name, Version: "1"}, &mcp.ServerOptions{
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:     &mcp.ToolCapabilities{},
+			Resources: &mcp.ResourceCapabilities{},
+			Prompts:   &mcp.PromptCapabilities{},
+		},
+		Logger: g.log,
+	})
+	srv.AddReceivingMiddleware(g.middleware(name, u))
+	// The SDK serves 2026-07-28 only from a stateless handler, and
+	// 2025-11-25 sessions from a stateful one: each request goes to the
+	// handler of the protocol it speaks.
+	opts := func(stateless bool) *mcp.StreamableHTTPOptions {
+		return &mcp.StreamableHTTPOptions{Stateless: stateless, MaxRequestBodyBytes: g.cfg.MaxRequestBytes,
+			Logger: g.log, PropagateRequestCancellation: true}
+	}
+	get := func(*http.Request) *mcp.Server { return srv }
+	sessions, stateless := mcp.NewStreamableHTTPHandler(get, opts(false)), mcp.NewStreamableHTTPHandler(get, opts(true))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Mcp-Session-Id") == "" && statelessProtocol(r.Header) {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		sessions.ServeHTTP(w, r)
+	})
+	verify := func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		v, ok := ctx.Value(credKey{}).(verified)
+		if !ok {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: v.cred.TaskID, Expiration: v.cred.Expiry, Extra: map[string]any{"writ": v}}, nil
+	}
+	return auth.RequireBearerToken(verify, nil)(h)
+}
+
+// statelessProtocol reports whether a request speaks the stateless
+// protocol (2026-07-28 and later), which sends its version, and its
+// method in Mcp-Method, with every request.
+func statelessProtocol(h http.Header) bool {
+	v := h.Get("Mcp-Protocol-Version")
+	return v >= "2026-07-28" || (v == "" && h.Get("Mcp-Method") != "")
+}
+
+// originAllowed checks Origin as the MCP transport requires: absent (not a
+// browser), writ's own origin, or one configured.
+func (g *Gateway) originAllowed(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	if strings.EqualFold(o, scheme+r.Host) {
+		return true
+	}
+	for _, a := range g.cfg.AllowedOrigins {
+		if strings.EqualFold(o, a) {
+			return true
+		}
+	}
+	return false
+}

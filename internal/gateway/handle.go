@@ -1,0 +1,373 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/task"
+)
+
+// JSON-RPC error codes the gateway answers with, besides the standard ones.
+const (
+	// CodeDenied: policy denied the request (data carries the decision).
+	CodeDenied = -32003
+	// CodeUnavailable: the upstream could not be reached or did not answer.
+	CodeUnavailable = -32004
+	// CodeNotRecorded: writ could not record the call durably.
+	CodeNotRecorded = -32005
+)
+
+// Operations of MCP requests as policy sees them.
+const (
+	OpCall = "call"
+	OpRead = "read"
+	OpGet  = "get"
+)
+
+// Names of a server's calls as policy sees them (contract): tool T of
+// server S is tool "S.T", resource "mcp://S/tools/T"; a resource read is
+// tool "S.resources", resource "mcp://S/resources/<uri>"; a prompt get is
+// tool "S.prompts", resource "mcp://S/prompts/<name>".
+func ToolName(server, tool string) string        { return server + "." + tool }
+func ToolResource(server, tool string) string    { return "mcp://" + server + "/tools/" + tool }
+func ResourceTool(server string) string          { return server + ".resources" }
+func ResourceResource(server, uri string) string { return "mcp://" + server + "/resources/" + uri }
+func PromptTool(server string) string            { return server + ".prompts" }
+func PromptResource(server, name string) string  { return "mcp://" + server + "/prompts/" + name }
+
+// middleware answers the methods writ mediates and forwards the listing
+// methods it does not filter; the rest (initialize, ping…) stay with the
+// SDK's server.
+func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			switch method {
+			case "tools/list", "tools/call", "resources/read", "prompts/get",
+				"resources/list", "resources/templates/list", "prompts/list":
+			default:
+				return next(ctx, method, req)
+			}
+			c, err := g.call(name, u, req)
+			if err != nil {
+				return nil, err
+			}
+			switch p := req.GetParams().(type) {
+			case *mcp.ListToolsParams:
+				return c.listTools(ctx, p)
+			case *mcp.CallToolParamsRaw:
+				return c.callTool(ctx, p)
+			case *mcp.ReadResourceParams:
+				return c.readResource(ctx, p)
+			case *mcp.GetPromptParams:
+				return c.getPrompt(ctx, p)
+			case *mcp.ListResourcesParams:
+				return forward(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ListResourcesResult, error) {
+					return cs.ListResources(ctx, p)
+				})
+			case *mcp.ListResourceTemplatesParams:
+				return forward(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ListResourceTemplatesResult, error) {
+					return cs.ListResourceTemplates(ctx, p)
+				})
+			case *mcp.ListPromptsParams:
+				return forward(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ListPromptsResult, error) {
+					return cs.ListPrompts(ctx, p)
+				})
+			}
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "unexpected parameters for " + method}
+		}
+	}
+}
+
+// isNil reports whether v is nil or a nil pointer (methods whose
+// parameters are optional arrive with a nil one).
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// call is one mediated request: who makes it and where it goes.
+type call struct {
+	g      *Gateway
+	server string
+	u      *upstream
+	v      verified
+	rc     task.Request
+}
+
+func (g *Gateway) call(name string, u *upstream, req mcp.Request) (*call, error) {
+	extra := req.GetExtra()
+	var v verified
+	ok := false
+	if extra != nil && extra.TokenInfo != nil {
+		v, ok = extra.TokenInfo.Extra["writ"].(verified)
+	}
+	if !ok {
+		// Fail closed: no verified task credential, no call.
+		return nil, &jsonrpc.Error{Code: CodeDenied, Message: "no verified task credential for this request"}
+	}
+	trace := ""
+	if p, ok := req.GetParams().(interface{ GetMeta() map[string]any }); ok && !isNil(p) {
+		if s, ok := p.GetMeta()["traceparent"].(string); ok {
+			trace = TraceID(s)
+		}
+	}
+	if trace == "" && extra.Header != nil {
+		trace = TraceID(extra.Header.Get("Traceparent"))
+	}
+	return &call{g: g, server: name, u: u, v: v, rc: task.Request{Gateway: "mcp", Source: v.source, TraceID: trace}}, nil
+}
+
+func (c *call) dataClass(tool string) string {
+	if t, ok := c.u.cfg.Tools[tool]; ok && t.DataClass != "" {
+		return t.DataClass
+	}
+	if c.u.cfg.DataClass != "" {
+		return c.u.cfg.DataClass
+	}
+	return "internal"
+}
+
+// upstreamDo runs f against the upstream session within the server's
+// timeout. A failure that is not the upstream's own JSON-RPC answer drops
+// the session, so that the next call reconnects (or restarts a stdio
+// server), and is reported as CodeUnavailable.
+func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
+	var zero R
+	cs, err := c.u.session(ctx)
+	if err != nil {
+		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: err.Error()}
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.u.timeout)
+	defer cancel()
+	r, err := f(cctx, cs)
+	if err == nil {
+		return r, nil
+	}
+	var we *jsonrpc.Error
+	if errors.As(err, &we) {
+		return zero, we
+	}
+	if ctx.Err() != nil {
+		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: "the request was cancelled"}
+	}
+	c.u.drop(cs)
+	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s did not answer within %s", c.server, c.u.timeout)}
+	}
+	return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s failed: %s", c.server, scrub(err))}
+}
+
+func forward[R mcp.Result](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (mcp.Result, error) {
+	r, err := upstreamDo(ctx, c, f)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// listTools lists the upstream's tools and keeps those policy lets the
+// task see; the hidden ones are recorded (one tools.hidden per listing).
+func (c *call) listTools(ctx context.Context, p *mcp.ListToolsParams) (mcp.Result, error) {
+	up := &mcp.ListToolsParams{}
+	if p != nil {
+		up.Cursor = p.Cursor
+	}
+	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ListToolsResult, error) {
+		return cs.ListTools(ctx, up)
+	})
+	if err != nil {
+		return nil, err
+	}
+	listed := make([]task.ListedTool, len(res.Tools))
+	for i, t := range res.Tools {
+		listed[i] = task.ListedTool{Tool: ToolName(c.server, t.Name), Operation: OpCall,
+			Resource: ToolResource(c.server, t.Name), DataClass: c.dataClass(t.Name)}
+	}
+	vis, err := c.g.cfg.Decider.Visible(ctx, c.v.cred, c.server, listed, c.rc)
+	if err != nil {
+		return nil, c.decisionError(err)
+	}
+	out := *res
+	out.Tools = make([]*mcp.Tool, 0, len(res.Tools))
+	for i, t := range res.Tools {
+		if vis[i] {
+			out.Tools = append(out.Tools, t)
+		}
+	}
+	return &out, nil
+}
+
+// callTool authorizes a tool call, forwards it when allowed and records
+// its result. A denial is a tool error the agent's framework shows, naming
+// the decision.
+func (c *call) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+	if p.Name == "" {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "tool name is required"}
+	}
+	areq := api.Authorize{Tool: ToolName(c.server, p.Name), Operation: OpCall,
+		Resource: ToolResource(c.server, p.Name), Arguments: p.Arguments, DataClass: c.dataClass(p.Name)}
+	out, err := c.g.cfg.Decider.Authorize(ctx, c.v.cred, areq, c.rc)
+	if err != nil {
+		return nil, c.decisionError(err)
+	}
+	if !out.Allow {
+		return &mcp.CallToolResult{
+			IsError: true,
+			Content: []mcp.Content{&mcp.TextContent{Text: denialText(areq.Tool, out)}},
+			Meta:    denialMeta(out),
+		}, nil
+	}
+	fwd := &mcp.CallToolParams{Meta: forwardMeta(p.Meta), Name: p.Name, Arguments: p.Arguments}
+	if len(p.Arguments) == 0 {
+		fwd.Arguments = nil
+	}
+	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
+		return cs.CallTool(ctx, fwd)
+	})
+	status := "ok"
+	if err != nil || res.IsError {
+		status = "error"
+	}
+	return recordAnswer(ctx, c, out.ActionID, status, res, err)
+}
+
+func (c *call) readResource(ctx context.Context, p *mcp.ReadResourceParams) (mcp.Result, error) {
+	args, _ := json.Marshal(map[string]string{"uri": p.URI})
+	areq := api.Authorize{Tool: ResourceTool(c.server), Operation: OpRead,
+		Resource: ResourceResource(c.server, p.URI), Arguments: args, DataClass: c.dataClass("")}
+	out, err := c.g.cfg.Decider.Authorize(ctx, c.v.cred, areq, c.rc)
+	if err != nil {
+		return nil, c.decisionError(err)
+	}
+	if !out.Allow {
+		return nil, denialError(areq.Tool, out)
+	}
+	fwd := &mcp.ReadResourceParams{Meta: forwardMeta(p.Meta), URI: p.URI}
+	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
+		return cs.ReadResource(ctx, fwd)
+	})
+	return recordAnswer(ctx, c, out.ActionID, statusOf(err), res, err)
+}
+
+func (c *call) getPrompt(ctx context.Context, p *mcp.GetPromptParams) (mcp.Result, error) {
+	args, _ := json.Marshal(map[string]any{"name": p.Name, "arguments": p.Arguments})
+	areq := api.Authorize{Tool: PromptTool(c.server), Operation: OpGet,
+		Resource: PromptResource(c.server, p.Name), Arguments: args, DataClass: c.dataClass("")}
+	out, err := c.g.cfg.Decider.Authorize(ctx, c.v.cred, areq, c.rc)
+	if err != nil {
+		return nil, c.decisionError(err)
+	}
+	if !out.Allow {
+		return nil, denialError(areq.Tool, out)
+	}
+	fwd := &mcp.GetPromptParams{Meta: forwardMeta(p.Meta), Name: p.Name, Arguments: p.Arguments}
+	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
+		return cs.GetPrompt(ctx, fwd)
+	})
+	return recordAnswer(ctx, c, out.ActionID, statusOf(err), res, err)
+}
+
+// forwardMeta is the part of a request's _meta passed upstream: not the
+// protocol's own keys (writ's session with the upstream has its own), nor
+// a progress token (writ does not relay notifications).
+func forwardMeta(m mcp.Meta) mcp.Meta {
+	var out mcp.Meta
+	for k, v := range m {
+		if strings.HasPrefix(k, "io.modelcontextprotocol/") || k == "progressToken" {
+			continue
+		}
+		if out == nil {
+			out = mcp.Meta{}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func statusOf(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+// recordAnswer records the outcome of an authorized call (the upstream's
+// result, or the error it failed with) as action.completed, then answers
+// it. A result that cannot be recorded is withheld.
+func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status string, res R, callErr error) (mcp.Result, error) {
+	var output []byte
+	if callErr != nil {
+		var we *jsonrpc.Error
+		errors.As(callErr, &we)
+		output, _ = json.Marshal(map[string]any{"error": map[string]any{"code": we.Code, "message": we.Message}})
+	} else {
+		var err error
+		if output, err = json.Marshal(res); err != nil {
+			callErr = &jsonrpc.Error{Code: CodeUnavailable, Message: "upstream " + c.server + " returned a result writ cannot encode"}
+			status, output = "error", []byte(`{"error":{"message":"unencodable result"}}`)
+		}
+	}
+	// The record does not depend on the agent staying connected.
+	rctx := context.WithoutCancel(ctx)
+	if _, err := c.g.cfg.Decider.RecordResult(rctx, c.v.cred, actionID, api.ActionResult{Status: status, Output: output}); err != nil {
+		c.g.log.ErrorContext(ctx, "recording an MCP result failed; the result is withheld", "server", c.server, "action_id", actionID, "err", err)
+		return nil, &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not record the result of action " + actionID + "; it is withheld"}
+	}
+	if callErr != nil {
+		return nil, callErr
+	}
+	return res, nil
+}
+
+// decisionError answers an error of the task service: a refused credential
+// or bad input as such, anything else as "not recorded" (fail closed).
+func (c *call) decisionError(err error) error {
+	var te *task.Error
+	if errors.As(err, &te) {
+		code := int64(CodeDenied)
+		if errors.Is(te.Kind, task.ErrInvalid) {
+			code = jsonrpc.CodeInvalidParams
+		}
+		return &jsonrpc.Error{Code: code, Message: te.Code + ": " + te.Detail}
+	}
+	c.g.log.Error("MCP decision failed; denied", "server", c.server, "err", err)
+	return &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not decide and record this request; it was not forwarded"}
+}
+
+func denialText(tool string, out api.Authorized) string {
+	var b strings.Builder
+	if out.ApprovalRequired {
+		fmt.Fprintf(&b, "writ: %s needs step-up approval %s before it may run", tool, out.ApprovalID)
+	} else {
+		fmt.Fprintf(&b, "writ denied %s", tool)
+	}
+	if len(out.Reasons) > 0 {
+		b.WriteString(": " + strings.Join(out.Reasons, "; "))
+	}
+	fmt.Fprintf(&b, " (decision %s)", out.DecisionID)
+	return b.String()
+}
+
+func denialMeta(out api.Authorized) mcp.Meta {
+	m := mcp.Meta{"writ/decision_id": out.DecisionID, "writ/reasons": out.Reasons}
+	if out.ApprovalRequired {
+		m["writ/approval_id"] = out.ApprovalID
+	}
+	return m
+}
+
+func denialError(tool string, out api.Authorized) error {
+	data, _ := json.Marshal(map[string]any{"decision_id": out.DecisionID, "reasons": out.Reasons, "approval_id": out.ApprovalID})
+	return &jsonrpc.Error{Code: CodeDenied, Message: denialText(tool, out), Data: data}
+}

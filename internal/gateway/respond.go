@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/bearer"
+)
+
+// writeError writes {error, detail} with the given status.
+func writeError(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(api.Error{Error: code, Detail: detail})
+}
+
+// challengeWriter adds resource_metadata (RFC 9728 §5.1) to the
+// WWW-Authenticate challenge of a 401 or 403 answer, so that MCP clients
+// find where to obtain a token.
+func challengeWriter(w http.ResponseWriter, metadata func(*http.Request, string) string, r *http.Request, server string) http.ResponseWriter {
+	if metadata == nil {
+		return w
+	}
+	return &challenger{ResponseWriter: w, url: metadata(r, server)}
+}
+
+type challenger struct {
+	http.ResponseWriter
+	url string
+}
+
+func (c *challenger) WriteHeader(status int) {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		h := c.Header()
+		param := `resource_metadata="` + bearer.Text(c.url) + `"`
+		if v := h.Get("WWW-Authenticate"); v != "" {
+			h.Set("WWW-Authenticate", v+", "+param)
+		} else {
+			h.Set("WWW-Authenticate", `Bearer `+param)
+		}
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *challenger) Write(b []byte) (int, error) { return c.ResponseWriter.Write(b) }
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// TraceID returns the trace-id of a valid W3C traceparent
+// ("00-<32 hex>-<16 hex>-<2 hex>"), or "".
+func TraceID(traceparent string) string {
+	v := strings.TrimSpace(traceparent)
+	if len(v) != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' {
+		return ""
+	}
+	if !lowerHex(v[:2]) || v[:2] == "ff" || !lowerHex(v[36:52]) || !lowerHex(v[53:]) {
+		return ""
+	}
+	id := v[3:35]
+	if !lowerHex(id) || strings.Trim(id, "0") == "" || strings.Trim(v[36:52], "0") == "" {
+		return ""
+	}
+	return id
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/writhq/writ/internal/config"
+)
+
+// upstream is writ's client of one configured MCP server. It connects on
+// first use, and again after the session fails: a stdio server that exits
+// is restarted by the next call.
+type upstream struct {
+	name    string
+	cfg     config.MCPServer
+	timeout time.Duration
+	getenv  func(string) string
+	log     *slog.Logger
+	client  *mcp.Client
+
+	mu   sync.Mutex
+	cs   *mcp.ClientSession
+	last time.Time // last failed connect, for back-off
+	err  error     // its error
+}
+
+// retryAfter is how long a failed connect is remembered before the next try.
+const retryAfter = 500 * time.Millisecond
+
+func newUpstream(name string, cfg config.MCPServer, getenv func(string) string, log *slog.Logger) *upstream {
+	t := cfg.Timeout
+	if t <= 0 {
+		t = config.DefaultUpstreamTimeout
+	}
+	return &upstream{name: name, cfg: cfg, timeout: t, getenv: getenv, log: log,
+		client: mcp.NewClient(&mcp.Implementation{Name: "writ", Version: "1"}, nil)}
+}
+
+// errUnavailable wraps every failure to reach an upstream.
+var errUnavailable = errors.New("upstream unavailable")
+
+// session returns the live session, connecting when there is none.
+func (u *upstream) session(ctx context.Context) (*mcp.ClientSession, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.cs != nil {
+		return u.cs, nil
+	}
+	if u.err != nil && time.Since(u.last) < retryAfter {
+		return nil, u.err
+	}
+	tr, err := u.transport()
+	if err != nil {
+		u.err, u.last = fmt.Errorf("%w: %s: %v", errUnavailable, u.name, err), time.Now()
+		return nil, u.err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.timeout)
+	defer cancel()
+	cs, err := u.client.Connect(cctx, tr, nil)
+	if err != nil {
+		u.err, u.last = fmt.Errorf("%w: %s did not complete the MCP handshake: %v", errUnavailable, u.name, scrub(err)), time.Now()
+		return nil, u.err
+	}
+	u.cs, u.err = cs, nil
+	go func() {
+		cs.Wait()
+		u.drop(cs)
+	}()
+	return cs, nil
+}
+
+// drop forgets cs (after it failed) so that the next call reconnects.
+func (u *upstream) drop(cs *mcp.ClientSession) {
+	u.mu.Lock()
+	if u.cs == cs {
+		u.cs = nil
+	}
+	u.mu.Unlock()
+	cs.Close()
+}
+
+func (u *upstream) close() error {
+	u.mu.Lock()
+	cs := u.cs
+	u.cs = nil
+	u.mu.Unlock()
+	if cs == nil {
+		return nil
+	}
+	return cs.Close()
+}
+
+// transport builds the connection to the upstream, expanding secret
+// references in its headers or environment now.
+func (u *upstream) transport() (mcp.Transport, error) {
+	if u.cfg.URL != "" {
+		h := http.Header{}
+		for k, v := range u.cfg.Headers {
+			x, err := config.ExpandSecrets(v, u.getenv)
+			if err != nil {
+				return nil, fmt.Errorf("header %s: %v", k, err)
+			}
+			h.Set(k, x)
+		}
+		return &mcp.StreamableClientTransport{
+			Endpoint:             u.cfg.URL,
+			HTTPClient:           &http.Client{Transport: &headerTransport{base: http.DefaultTransport, h: h}},
+			MaxRetries:           -1,
+			DisableStandaloneSSE: true,
+		}, nil
+	}
+	cmd := exec.Command(u.cfg.Command[0], u.cfg.Command[1:]...)
+	// The child gets a minimal environment, not writ's: only what it needs
+	// to run, and what the configuration gives it.
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "USER", "NODE_PATH"} {
+		if v := os.Getenv(k); v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	for k, v := range u.cfg.Env {
+		x, err := config.ExpandSecrets(v, u.getenv)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %v", k, err)
+		}
+		cmd.Env = append(cmd.Env, k+"="+x)
+	}
+	cmd.Stderr = &logWriter{log: u.log}
+	return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
+}
+
+// headerTransport sets writ's configured headers on every upstream request.
+type headerTransport struct {
+	base http.RoundTripper
+	h    http.Header
+}
+
+func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.h {
+		r.Header[k] = v
+	}
+	return t.base.RoundTrip(r)
+}
+
+// logWriter sends a stdio server's stderr to the operational log.
+type logWriter struct{ log *slog.Logger }
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if line != "" {
+			w.log.Debug("upstream stderr", "line", line)
+		}
+	}
+	return len(b), nil
+}
+
+// scrub keeps an upstream error's text short, and on one line.
+func scrub(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

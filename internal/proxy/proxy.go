@@ -1,0 +1,148 @@
+// Package proxy is writ's HTTP reverse proxy for REST tools: a request to
+// /proxy/<upstream>/<path> is forwarded only when a configured rule maps
+// its method and path to a tool, and policy allows that tool call. The
+// decision is recorded before the request leaves writ, the response when it
+// has been passed on in full. The agent's task token is never forwarded;
+// the upstream's credentials come from writ's configuration.
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/task"
+)
+
+// Decider authorizes and records calls; *task.Service is one.
+type Decider interface {
+	Authorize(ctx context.Context, cred task.VerifiedCredential, req api.Authorize, rc task.Request) (api.Authorized, error)
+	RecordResult(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult) (api.ResultRecorded, error)
+}
+
+// Authenticator verifies the task token of a request; when it refuses it
+// has answered w and recorded the refusal.
+type Authenticator func(w http.ResponseWriter, r *http.Request) (task.VerifiedCredential, bool)
+
+// Config configures a Proxy.
+type Config struct {
+	Upstreams map[string]config.ProxyUpstream
+	Decider   Decider
+	Auth      Authenticator
+	// Getenv resolves ${env:NAME} in header values (default os.Getenv).
+	Getenv func(string) string
+	Logger *slog.Logger
+}
+
+// DefaultMaxBodyBytes caps a request body, and what is recorded of each body.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Proxy serves /proxy/<upstream>/….
+type Proxy struct {
+	cfg       Config
+	log       *slog.Logger
+	upstreams map[string]*upstream
+}
+
+type upstream struct {
+	name    string
+	base    *url.URL
+	headers http.Header // expanded: secrets
+	timeout time.Duration
+	maxBody int64
+	rules   *http.ServeMux
+	client  *http.Client
+}
+
+// New builds the proxy, expanding the upstreams' secret references now.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Decider == nil || cfg.Auth == nil {
+		return nil, errors.New("proxy: Decider and Auth are required")
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := (config.ProxyConfig{Upstreams: cfg.Upstreams}).Validate(); err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, upstreams: map[string]*upstream{}}
+	names := make([]string, 0, len(cfg.Upstreams))
+	for n := range cfg.Upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		uc := cfg.Upstreams[name]
+		base, _ := url.Parse(uc.URL)
+		u := &upstream{name: name, base: base, headers: http.Header{}, timeout: uc.Timeout, maxBody: uc.MaxBodyBytes, rules: http.NewServeMux()}
+		if u.timeout <= 0 {
+			u.timeout = config.DefaultUpstreamTimeout
+		}
+		if u.maxBody <= 0 {
+			u.maxBody = DefaultMaxBodyBytes
+		}
+		for k, v := range uc.Headers {
+			x, err := config.ExpandSecrets(v, cfg.Getenv)
+			if err != nil {
+				return nil, fmt.Errorf("proxy.upstreams.%s.headers.%s: %v", name, k, err)
+			}
+			u.headers.Set(k, x)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.ResponseHeaderTimeout = u.timeout
+		u.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for _, rule := range uc.Rules {
+			u.rules.Handle(strings.ToUpper(rule.Method)+" "+rule.Path, &ruleHandler{p: p, u: u, rule: rule})
+		}
+		p.upstreams[name] = u
+	}
+	return p, nil
+}
+
+type ctxKey struct{}
+
+type verified struct {
+	cred task.VerifiedCredential
+}
+
+// ServeHTTP authenticates the request, finds its rule and hands it on.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u := p.upstreams[r.PathValue("upstream")]
+	if u == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no proxy upstream %q is configured", r.PathValue("upstream")))
+		return
+	}
+	cred, ok := p.cfg.Auth(w, r)
+	if !ok {
+		return
+	}
+	// Rules match the path below the upstream's prefix.
+	inner := r.Clone(context.WithValue(r.Context(), ctxKey{}, verified{cred: cred}))
+	inner.URL.Path = "/" + r.PathValue("path")
+	inner.URL.RawPath = ""
+	if _, pattern := u.rules.Handler(inner); pattern == "" {
+		writeError(w, http.StatusForbidden, "no_rule", fmt.Sprintf("no rule of upstream %s maps %s %s to a tool; writ forwards only mapped requests", u.name, r.Method, inner.URL.Path))
+		return
+	}
+	u.rules.ServeHTTP(w, inner)
+}
+
+func writeError(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(api.Error{Error: code, Detail: detail})
+}

@@ -1,0 +1,85 @@
+package task
+
+import (
+	"context"
+
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+)
+
+// ListedTool is one entry of a tool listing, named as policy sees it.
+type ListedTool struct {
+	Tool      string
+	Operation string
+	Resource  string
+	DataClass string
+}
+
+// hiddenTool is one entry of tools.hidden's data.
+type hiddenTool struct {
+	Tool       string   `json:"tool"`
+	Resource   string   `json:"resource,omitempty"`
+	DecisionID string   `json:"decision_id"`
+	Reasons    []string `json:"reasons,omitempty"`
+	PolicyIDs  []string `json:"policy_ids"`
+}
+
+// hiddenData is tools.hidden: what one listing withheld from the agent.
+type hiddenData struct {
+	Gateway string       `json:"gateway,omitempty"`
+	Server  string       `json:"server,omitempty"`
+	Listed  int          `json:"listed"`
+	Hidden  []hiddenTool `json:"hidden"`
+}
+
+// Visible decides, at point list, which of tools cred's task may see. When
+// any is hidden it commits one tools.hidden event naming each hidden tool,
+// its decision and reasons, before answering. The task and credential must
+// be usable as for Authorize (ErrForbidden otherwise, recorded). Any ledger
+// failure is an error: the caller shows nothing.
+func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server string, tools []ListedTool, rc Request) ([]bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	s.smu.Lock()
+	t, refusal := s.usable(cred, now)
+	var task Task
+	if refusal == nil {
+		task = *t
+	}
+	s.smu.Unlock()
+	if refusal != nil {
+		s.reject(ctx, cred, refusal, now)
+		return nil, refusal
+	}
+	visible := make([]bool, len(tools))
+	data := hiddenData{Gateway: rc.Gateway, Server: server, Listed: len(tools), Hidden: []hiddenTool{}}
+	version := ""
+	for i, lt := range tools {
+		in := &policy.Input{
+			Principal:  policy.Principal{ID: task.Requester},
+			Agent:      policy.Agent{ID: task.Agent},
+			Task:       policy.Task{ID: task.ID, Scope: task.Scope.policy(), State: string(task.State)},
+			Action:     &policy.Action{Tool: lt.Tool, Operation: lt.Operation, Resource: lt.Resource, DataClass: lt.DataClass},
+			Credential: &policy.Credential{JTI: cred.JTI, ExpiresAt: cred.Expiry, ActChain: cred.ActChain, Binding: cred.Binding},
+			Request:    policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: rc.Gateway, Source: rc.Source, TraceID: rc.TraceID},
+		}
+		dec := s.cfg.Policy.Evaluate(ctx, policy.PointList, in)
+		if dec.Effect == policy.Allow {
+			visible[i] = true
+			continue
+		}
+		version = dec.PolicyVersion
+		data.Hidden = append(data.Hidden, hiddenTool{Tool: lt.Tool, Resource: lt.Resource, DecisionID: dec.ID,
+			Reasons: dec.Reasons, PolicyIDs: nonNil(dec.PolicyIDs)})
+	}
+	if len(data.Hidden) == 0 {
+		return visible, nil
+	}
+	ev := ledger.Event{Type: ledger.TypeToolsHidden, Time: now, TaskID: task.ID, Principal: task.Requester,
+		Agent: task.Agent, PolicyVersion: version, JTI: cred.JTI, TraceID: rc.TraceID, Data: mustJSON(data)}
+	if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+		return nil, err
+	}
+	return visible, nil
+}

@@ -1,0 +1,111 @@
+package evidence_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/evidence"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+func TestErasedBodyVerifies(t *testing.T) {
+	e := newEnv(t, "prod")
+	id := e.story(1)
+	tk, _ := e.svc.Get(id)
+	if _, err := e.led.Erase(context.Background(), ledger.BodyRef{Index: tk.RequestedIndex, Name: "intent"}, "GDPR request 7", "oidc:test#admin"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.export(id, evidence.Options{})
+	f := unzip(t, b)
+	var m evidence.Manifest
+	json.Unmarshal(f[evidence.ManifestPath], &m)
+	if len(m.Erased) != 1 || m.Erased[0].Index != tk.RequestedIndex {
+		t.Fatalf("manifest erased = %+v", m.Erased)
+	}
+	if r := verify(t, b, evidence.VerifyOptions{Key: e.vkey}); !r.OK() || r.Erased != 1 {
+		t.Fatalf("bundle with an erased body: %+v", r)
+	}
+	// Without the erasure event, the missing body is a failure.
+	l := eventLines(f)
+	setEventLines(f, l[:len(l)-1])
+	delete(f, "proofs/"+jsonInt(int(m.Erased[0].ErasureIndex))+".tlog-proof")
+	setManifest(t, f, func(m *evidence.Manifest) { m.Events-- })
+	r := verify(t, rezip(t, f, true), evidence.VerifyOptions{Key: e.vkey})
+	if r.OK() || !strings.Contains(failures(r), "no such erasure is in the bundle") {
+		t.Errorf("erasure dropped: %s", failures(r))
+	}
+}
+
+func TestChildTaskExport(t *testing.T) {
+	e := newEnv(t, "dev")
+	ctx := context.Background()
+	parent, err := e.svc.Open(ctx, alice, api.OpenTask{Agent: agent, Intent: "parent", Scope: scope("internal", "dev"), TTL: "15m"})
+	if err != nil || parent.State != api.StateActive {
+		t.Fatalf("parent: %+v %v", parent, err)
+	}
+	e.credential(parent.TaskID)
+	narrow := scope("internal", "dev")
+	narrow.Tools = []string{"invoices.read"}
+	child, err := e.svc.Open(ctx, alice, api.OpenTask{Agent: agent, Intent: "child", Scope: narrow, TTL: "10m", Parent: &parent.TaskID})
+	if err != nil || child.State != api.StateActive {
+		t.Fatalf("child: %+v %v", child, err)
+	}
+	if _, err := e.svc.Revoke(ctx, alice, parent.TaskID, "done"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{parent.TaskID, child.TaskID} {
+		b := e.export(id, evidence.Options{})
+		if r := verify(t, b, evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
+			t.Errorf("export of %s: %s", id, failures(r))
+		}
+	}
+	var m evidence.Manifest
+	json.Unmarshal(unzip(t, e.export(child.TaskID, evidence.Options{}))[evidence.ManifestPath], &m)
+	if len(m.Ancestors) != 1 || m.Ancestors[0] != parent.TaskID {
+		t.Errorf("child's ancestors = %v", m.Ancestors)
+	}
+	json.Unmarshal(unzip(t, e.export(parent.TaskID, evidence.Options{}))[evidence.ManifestPath], &m)
+	if len(m.Tasks) != 2 || m.Tasks[1] != child.TaskID {
+		t.Errorf("parent's tasks = %v", m.Tasks)
+	}
+}
+
+func TestExportWindow(t *testing.T) {
+	e := newEnv(t, "prod")
+	id := e.story(3)
+	all := verify(t, e.export(id, evidence.Options{}), evidence.VerifyOptions{Key: e.vkey})
+	// A window in the future keeps the lifecycle and drops every action.
+	b := e.export(id, evidence.Options{From: time.Now().Add(time.Hour)})
+	r := verify(t, b, evidence.VerifyOptions{Key: e.vkey})
+	if !r.OK() {
+		t.Fatalf("windowed bundle: %s", failures(r))
+	}
+	if r.Events >= all.Events {
+		t.Errorf("window kept %d of %d events", r.Events, all.Events)
+	}
+	for _, l := range eventLines(unzip(t, b)) {
+		if strings.Contains(l, `"type":"action.`) {
+			t.Errorf("action outside the window exported: %s", l)
+		}
+	}
+}
+
+func TestExportUnknownTask(t *testing.T) {
+	e := newEnv(t, "prod")
+	var sb strings.Builder
+	if err := evidence.Export(context.Background(), e.source(), "tsk_nope", evidence.Options{}, &sb); err == nil {
+		t.Fatal("export of an unknown task succeeded")
+	}
+}
+
+func failures(r *evidence.Report) string {
+	var out []string
+	for _, f := range r.Failures {
+		out = append(out, f.String())
+	}
+	return strings.Join(out, "\n")
+}

@@ -78,16 +78,16 @@ type Config struct {
 
 // Console serves the web console.
 type Console struct {
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	secure   bool
-	sessions *sessions
-	pages    map[string]*template.Template
-	oidc     *oidcClient // nil without OIDC sign-in
-	ledger   *ledgerState
+	cfg         Config
+	log         *slog.Logger
+	now         func() time.Time
+	secure      bool
+	sessions    *sessions
+	pages       map[string]*template.Template
+	oidc        *oidcClient // nil without OIDC sign-in
+	ledger      *ledgerState
 	policyStats policyStats
-	mux      *http.ServeMux
+	mux         *http.ServeMux
 }
 
 // New builds the console. It reads the OIDC client secret file, if any, but

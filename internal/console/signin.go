@@ -239,5 +239,3 @@ func limit(s string, n int) string {
 	}
 	return s
 }
-
-

@@ -1,0 +1,231 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// Filter selects events. Empty fields match everything. Tool, Resource,
+// Agent and Principal may hold '*' wildcards (any run of characters).
+type Filter struct {
+	TaskID, Agent, Principal, Tool, Resource, Type, Decision string
+	// From and To bound the event time, inclusive; zero is open.
+	From, To time.Time
+	// After is a cursor from a previous page: only events with a larger
+	// index are returned.
+	After string
+	// Limit is the page size: default 100, at most MaxLimit.
+	Limit int
+}
+
+// MaxLimit is the largest page.
+const MaxLimit = 1000
+
+// ErrInvalid reports a filter that cannot be run.
+var ErrInvalid = errors.New("invalid query")
+
+// Event is one indexed event.
+type Event struct {
+	Index         uint64    `json:"index"`
+	Time          time.Time `json:"time"`
+	Type          string    `json:"type"`
+	TaskID        string    `json:"task_id,omitempty"`
+	Principal     string    `json:"principal,omitempty"`
+	Agent         string    `json:"agent,omitempty"`
+	DecisionID    string    `json:"decision_id,omitempty"`
+	PolicyVersion string    `json:"policy_version,omitempty"`
+	JTI           string    `json:"jti,omitempty"`
+	Tool          string    `json:"tool,omitempty"`
+	Operation     string    `json:"operation,omitempty"`
+	Resource      string    `json:"resource,omitempty"`
+	Decision      string    `json:"decision,omitempty"`
+	ApprovalID    string    `json:"approval_id,omitempty"`
+	Approver      string    `json:"approver,omitempty"`
+	ActionID      string    `json:"action_id,omitempty"`
+}
+
+// Page is one page of events, in ledger order. Next, when not empty, is
+// the cursor for the following page.
+type Page struct {
+	Events []Event `json:"events"`
+	Next   string  `json:"next,omitempty"`
+}
+
+const eventCols = `idx, time, type, task_id, principal, agent, decision_id, policy_version, jti, tool, operation,
+  resource, decision, approval_id, approver, action_id`
+
+func scanEvent(rows *sql.Rows) (Event, error) {
+	var e Event
+	var idx int64
+	var t string
+	err := rows.Scan(&idx, &t, &e.Type, &e.TaskID, &e.Principal, &e.Agent, &e.DecisionID, &e.PolicyVersion, &e.JTI,
+		&e.Tool, &e.Operation, &e.Resource, &e.Decision, &e.ApprovalID, &e.Approver, &e.ActionID)
+	if err != nil {
+		return e, err
+	}
+	e.Index = uint64(idx)
+	e.Time, err = time.Parse(ledger.TimeFormat, t)
+	return e, err
+}
+
+// where builds a conjunction of conditions with ? placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) eq(col, v string) {
+	if v == "" {
+		return
+	}
+	if strings.Contains(v, "*") {
+		w.conds = append(w.conds, col+` LIKE ? ESCAPE '\'`)
+		w.args = append(w.args, likePattern(v))
+		return
+	}
+	w.conds = append(w.conds, col+" = ?")
+	w.args = append(w.args, v)
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// likePattern turns a '*' glob into a LIKE pattern.
+func likePattern(glob string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `*`, `%`)
+	return r.Replace(glob)
+}
+
+// Events answers a filter, catching the index up first.
+func (ix *Index) Events(ctx context.Context, f Filter) (Page, error) {
+	if f.Limit == 0 {
+		f.Limit = 100
+	}
+	if f.Limit < 0 || f.Limit > MaxLimit {
+		return Page{}, fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalid, MaxLimit)
+	}
+	for _, s := range []string{f.TaskID, f.Agent, f.Principal, f.Tool, f.Resource, f.Type, f.Decision} {
+		if len(s) > 1024 {
+			return Page{}, fmt.Errorf("%w: a filter value is longer than 1024 bytes", ErrInvalid)
+		}
+	}
+	if _, err := ix.CatchUp(ctx); err != nil {
+		return Page{}, err
+	}
+	var w where
+	w.eq("task_id", f.TaskID)
+	w.eq("agent", f.Agent)
+	w.eq("principal", f.Principal)
+	w.eq("tool", f.Tool)
+	w.eq("resource", f.Resource)
+	w.eq("type", f.Type)
+	w.eq("decision", f.Decision)
+	if !f.From.IsZero() {
+		w.add("time >= ?", timeText(f.From))
+	}
+	if !f.To.IsZero() {
+		w.add("time <= ?", timeText(f.To))
+	}
+	if f.After != "" {
+		n, err := strconv.ParseUint(f.After, 10, 63)
+		if err != nil {
+			return Page{}, fmt.Errorf("%w: bad cursor %q", ErrInvalid, f.After)
+		}
+		w.add("idx > ?", int64(n))
+	}
+	rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.t.events+w.sql()+
+		` ORDER BY idx LIMIT `+strconv.Itoa(f.Limit+1)), w.args...)
+	if err != nil {
+		return Page{}, err
+	}
+	defer rows.Close()
+	p := Page{Events: []Event{}}
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return Page{}, err
+		}
+		p.Events = append(p.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, err
+	}
+	if len(p.Events) > f.Limit {
+		p.Events = p.Events[:f.Limit]
+		p.Next = strconv.FormatUint(p.Events[f.Limit-1].Index, 10)
+	}
+	return p, nil
+}
+
+// TaskTree returns a task and its descendants, the task first, or an
+// empty list when the index knows no such task.
+func (ix *Index) TaskTree(ctx context.Context, taskID string) ([]string, error) {
+	var n int
+	err := ix.cfg.DB.QueryRowContext(ctx, ix.q(`SELECT COUNT(*) FROM `+ix.t.tasks+` WHERE task_id = ?`), taskID).Scan(&n)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := []string{taskID}
+	for i := 0; i < len(out); i++ {
+		rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT task_id FROM `+ix.t.tasks+` WHERE parent = ? ORDER BY requested_at`), out[i])
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// TaskEvents returns the ledger indexes of every event of the tasks named,
+// ascending.
+func (ix *Index) TaskEvents(ctx context.Context, taskIDs []string) ([]uint64, error) {
+	if len(taskIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(taskIDs))
+	for i, id := range taskIDs {
+		args[i] = id
+	}
+	rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT idx FROM `+ix.t.events+` WHERE task_id IN (?`+
+		strings.Repeat(", ?", len(taskIDs)-1)+`) ORDER BY idx`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var i int64
+		if err := rows.Scan(&i); err != nil {
+			return nil, err
+		}
+		out = append(out, uint64(i))
+	}
+	return out, rows.Err()
+}

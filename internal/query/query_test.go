@@ -1,0 +1,301 @@
+package query_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/store/sqlite"
+	"github.com/writhq/writ/internal/task"
+)
+
+const agent = "spiffe://example.org/agent/summarizer"
+
+var (
+	alice = identity.Principal{Kind: identity.KindHuman, ID: "oidc:test#alice", Roles: []identity.Role{identity.RoleRequester}}
+	bob   = identity.Principal{Kind: identity.KindHuman, ID: "oidc:test#bob", Roles: []identity.Role{identity.RoleApprover}}
+)
+
+// ledgerEnv is a real SQLite ledger with a task service on the default
+// policy pack.
+type ledgerEnv struct {
+	store *sqlite.Store
+	led   *ledger.Ledger
+	svc   *task.Service
+	pol   *policy.Policy
+}
+
+func newLedger(t testing.TB) *ledgerEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "writ.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, _, err := ledger.LoadOrCreateKey(dir, "writ.test/query")
+	if err != nil {
+		t.Fatal(err)
+	}
+	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, MaxBatch: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.New(ctx, policy.Config{Recorder: led})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := task.New(ctx, task.Config{Ledger: led, Store: st, Policy: pol, Environment: "prod", SweepInterval: -1,
+		Origin: kp.Name(), Verifier: kp.Verifier()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Close()
+		pol.Close()
+		led.Close(context.Background())
+		st.Close()
+	})
+	return &ledgerEnv{store: st, led: led, svc: svc, pol: pol}
+}
+
+// story opens a task that needs approval, has bob approve it, issues a
+// credential and makes an allowed and a denied call, then completes it.
+func (e *ledgerEnv) story(t testing.TB) (taskID, jti string, active time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := e.svc.Open(ctx, alice, api.OpenTask{Agent: agent, Intent: "Summarize Q3 invoices", TTL: "15m",
+		Scope: api.Scope{Tools: []string{"invoices.*"}, Resources: []string{"erp://invoices/2026-Q3/*"},
+			Operations: []string{"read"}, DataClass: "confidential", Environments: []string{"prod"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.DecideTask(ctx, bob, out.TaskID, api.Decide{Decision: "approve", Reason: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	jti = "jti-" + out.TaskID
+	exp := time.Now().Add(5 * time.Minute)
+	if err := e.svc.RecordCredential(ctx, task.Credential{JTI: jti, TaskID: out.TaskID, Agent: agent, ExpiresAt: exp, Binding: "none"}, "dec_x", e.pol.Version()); err != nil {
+		t.Fatal(err)
+	}
+	cred := task.VerifiedCredential{JTI: jti, TaskID: out.TaskID, Agent: agent, Subject: alice.ID, Expiry: exp, Binding: "none"}
+	a, err := e.svc.Authorize(ctx, cred, api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17",
+		Arguments: json.RawMessage(`{"id":17}`), DataClass: "internal"}, task.Request{Gateway: "api"})
+	if err != nil || !a.Allow {
+		t.Fatalf("authorize: %+v %v", a, err)
+	}
+	if _, err := e.svc.RecordResult(ctx, cred, a.ActionID, api.ActionResult{Status: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Authorize(ctx, cred, api.Authorize{Tool: "payroll.read", Operation: "read", Resource: "erp://payroll/1"}, task.Request{Gateway: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	active = time.Now()
+	time.Sleep(2 * time.Millisecond)
+	if _, err := e.svc.Complete(ctx, alice, out.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	return out.TaskID, jti, active
+}
+
+// backends returns the index databases to test: SQLite always (the
+// ledger's own file, as the server uses it), PostgreSQL when
+// WRIT_TEST_POSTGRES_DSN is set, each with a unique table prefix dropped
+// after the test.
+func backends(t *testing.T, e *ledgerEnv) map[string]*query.Index {
+	t.Helper()
+	out := map[string]*query.Index{}
+	open := func(name string, db *sql.DB, d query.Dialect) {
+		var b [4]byte
+		rand.Read(b[:])
+		ix, err := query.New(context.Background(), query.Config{DB: db, Store: e.store, Dialect: d, Prefix: "qt" + hex.EncodeToString(b[:]) + "_", Batch: 7})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Cleanup(func() { ix.Drop(context.Background()) })
+		out[name] = ix
+	}
+	open("sqlite", e.store.DB(), query.SQLite)
+	if dsn := os.Getenv("WRIT_TEST_POSTGRES_DSN"); dsn != "" {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		open("postgres", db, query.Postgres)
+	}
+	return out
+}
+
+func TestIndex(t *testing.T) {
+	e := newLedger(t)
+	taskID, jti, active := e.story(t)
+	ctx := context.Background()
+	for name, ix := range backends(t, e) {
+		t.Run(name, func(t *testing.T) {
+			size, _ := e.store.Size(ctx)
+			n, err := ix.CatchUp(ctx)
+			if err != nil || n != size {
+				t.Fatalf("CatchUp = %d, %v; the ledger holds %d", n, err, size)
+			}
+			all, err := ix.Events(ctx, query.Filter{Limit: query.MaxLimit})
+			if err != nil || uint64(len(all.Events)) != size {
+				t.Fatalf("all events: %d, %v", len(all.Events), err)
+			}
+			for i, ev := range all.Events {
+				if ev.Index != uint64(i) {
+					t.Fatalf("event %d has index %d", i, ev.Index)
+				}
+			}
+
+			count := func(f query.Filter) int {
+				t.Helper()
+				p, err := ix.Events(ctx, f)
+				if err != nil {
+					t.Fatalf("Events(%+v): %v", f, err)
+				}
+				return len(p.Events)
+			}
+			tests := []struct {
+				name string
+				f    query.Filter
+				want int
+			}{
+				{"by type", query.Filter{Type: ledger.TypeActionAuthorized}, 1},
+				{"by decision", query.Filter{Decision: "deny", TaskID: taskID}, 1},
+				{"by tool", query.Filter{Tool: "invoices.read"}, 2}, // the authorization and its completion
+				{"by tool glob", query.Filter{Tool: "payroll.*"}, 1},
+				{"by resource glob", query.Filter{Resource: "erp://invoices/*"}, 2},
+				{"by agent and type", query.Filter{Agent: agent, Type: ledger.TypeCredentialIssued}, 1},
+				{"by principal", query.Filter{Principal: alice.ID, Type: ledger.TypeTaskRequested}, 1},
+				{"future", query.Filter{From: time.Now().Add(time.Hour)}, 0},
+				{"nobody", query.Filter{Agent: "spiffe://example.org/agent/other"}, 0},
+				{"like escapes", query.Filter{Tool: "invoices_read*"}, 0},
+			}
+			for _, tt := range tests {
+				if got := count(tt.f); got != tt.want {
+					t.Errorf("%s: %d events, want %d", tt.name, got, tt.want)
+				}
+			}
+
+			// Pages of two walk the same events as one page.
+			var walked []uint64
+			f := query.Filter{TaskID: taskID, Limit: 2}
+			for {
+				p, err := ix.Events(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range p.Events {
+					walked = append(walked, ev.Index)
+				}
+				if p.Next == "" {
+					break
+				}
+				f.After = p.Next
+			}
+			if whole := count(query.Filter{TaskID: taskID}); len(walked) != whole || whole < 8 {
+				t.Errorf("paged %d events, unpaged %d", len(walked), whole)
+			}
+
+			// The completed call is found by its tool, joined from its
+			// authorization.
+			p, _ := ix.Events(ctx, query.Filter{Type: ledger.TypeActionCompleted})
+			if len(p.Events) != 1 || p.Events[0].Tool != "invoices.read" || p.Events[0].Resource != "erp://invoices/2026-Q3/17" {
+				t.Errorf("completion row: %+v", p.Events)
+			}
+
+			who, err := ix.WhoApproved(ctx, "erp://invoices/2026-Q3/17", 0)
+			if err != nil || len(who) != 1 || who[0].Approver != bob.ID || who[0].TaskID != taskID || who[0].Via != "task" {
+				t.Errorf("WhoApproved = %+v, %v", who, err)
+			}
+			if who, _ := ix.WhoApproved(ctx, "erp://payroll/*", 0); len(who) != 0 {
+				t.Errorf("approvals for a resource never reached: %+v", who)
+			}
+
+			acc, err := ix.ActiveAt(ctx, active, "")
+			if err != nil || len(acc.Tasks) != 1 || acc.Tasks[0].TaskID != taskID || len(acc.Credentials) != 1 || acc.Credentials[0].JTI != jti {
+				t.Errorf("ActiveAt(during) = %+v, %v", acc, err)
+			}
+			if acc, _ := ix.ActiveAt(ctx, time.Now().Add(time.Minute), ""); len(acc.Tasks) != 0 || len(acc.Credentials) != 0 {
+				t.Errorf("ActiveAt(after completion) = %+v", acc)
+			}
+			if acc, _ := ix.ActiveAt(ctx, active, "spiffe://example.org/agent/other"); len(acc.Tasks) != 0 {
+				t.Errorf("ActiveAt(other agent) = %+v", acc)
+			}
+
+			tree, err := ix.TaskTree(ctx, taskID)
+			if err != nil || len(tree) != 1 {
+				t.Errorf("TaskTree = %v, %v", tree, err)
+			}
+
+			if _, err := ix.Events(ctx, query.Filter{Limit: query.MaxLimit + 1}); err == nil {
+				t.Error("a page larger than the limit was accepted")
+			}
+			if _, err := ix.Events(ctx, query.Filter{After: "x"}); err == nil {
+				t.Error("a bad cursor was accepted")
+			}
+		})
+	}
+}
+
+// TestCatchUpIdempotent replays leaves already indexed, as a crash between
+// commit and a second tailer would: nothing changes and nothing fails.
+func TestCatchUpIdempotent(t *testing.T) {
+	e := newLedger(t)
+	e.story(t)
+	ctx := context.Background()
+	for name, a := range backends(t, e) {
+		t.Run(name, func(t *testing.T) {
+			if _, err := a.CatchUp(ctx); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := a.Events(ctx, query.Filter{Limit: query.MaxLimit})
+			if err := a.ResetThrough(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.CatchUp(ctx); err != nil {
+				t.Fatalf("re-indexing: %v", err)
+			}
+			after, _ := a.Events(ctx, query.Filter{Limit: query.MaxLimit})
+			if len(before.Events) != len(after.Events) {
+				t.Errorf("re-indexing changed the index: %d → %d events", len(before.Events), len(after.Events))
+			}
+			// New leaves are picked up.
+			e.story(t)
+			n, err := a.CatchUp(ctx)
+			size, _ := e.store.Size(ctx)
+			if err != nil || n != size {
+				t.Errorf("CatchUp after growth = %d, %v; size %d", n, err, size)
+			}
+		})
+	}
+}
+
+func TestDialectOf(t *testing.T) {
+	e := newLedger(t)
+	if d := query.DialectOf(e.store.DB()); d != query.SQLite {
+		t.Errorf("SQLite handle: %s", d)
+	}
+	db, err := sql.Open("pgx", "postgres://nobody@127.0.0.1:1/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if d := query.DialectOf(db); d != query.Postgres {
+		t.Errorf("pgx handle: %s", d)
+	}
+}

@@ -1,0 +1,223 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/writhq/writ/internal/ledger"
+)
+
+const throughKey = "through"
+
+// Through returns how many leaves the index holds (the next index to read).
+func (ix *Index) Through(ctx context.Context) (uint64, error) {
+	var n int64
+	err := ix.cfg.DB.QueryRowContext(ctx, ix.q(`SELECT value FROM `+ix.t.meta+` WHERE key = ?`), throughKey).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(n), err
+}
+
+// CatchUp indexes every leaf the store holds beyond the index's high-water
+// mark, Batch leaves per transaction, and returns the new mark. Rows are
+// inserted idempotently, so a crash or a second tailer does no harm.
+func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	from, err := ix.Through(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("query index: %w", err)
+	}
+	size, err := ix.cfg.Store.Size(ctx)
+	if err != nil {
+		return from, err
+	}
+	for from < size {
+		end := min(size, from+uint64(ix.cfg.Batch))
+		leaves, err := ix.cfg.Store.ReadLeaves(ctx, from, end)
+		if err != nil {
+			return from, err
+		}
+		if len(leaves) == 0 {
+			break
+		}
+		if err := ix.indexBatch(ctx, from, leaves); err != nil {
+			return from, fmt.Errorf("query index: leaves from %d: %w", from, err)
+		}
+		from += uint64(len(leaves))
+	}
+	return from, nil
+}
+
+func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) error {
+	tx, err := ix.cfg.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, ix.q(`INSERT INTO `+ix.t.events+` (idx, time, type, task_id, principal, agent,
+	  decision_id, policy_version, jti, tool, operation, resource, decision, approval_id, approver, environment, action_id)
+	  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idx) DO NOTHING`))
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for k, leaf := range leaves {
+		i := start + uint64(k)
+		ent, err := ledger.ParseLeaf(i, leaf)
+		if err != nil {
+			return err
+		}
+		d := decodeData(&ent.Event)
+		r, err := ix.row(ctx, tx, &ent.Event, d)
+		if err != nil {
+			return err
+		}
+		ev := &ent.Event
+		if _, err := ins.ExecContext(ctx, int64(i), ev.Time.UTC().Format(ledger.TimeFormat), ev.Type, ev.TaskID,
+			ev.Principal, ev.Agent, ev.DecisionID, ev.PolicyVersion, ev.JTI, r.tool, r.operation, r.resource,
+			r.decision, r.approvalID, r.approver, r.environment, d.ActionID); err != nil {
+			return err
+		}
+		if err := ix.project(ctx, tx, &ent.Event, d); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, ix.q(`INSERT INTO `+ix.t.meta+` (key, value) VALUES (?, ?)
+	  ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE `+ix.t.meta+`.value < excluded.value`),
+		throughKey, int64(start)+int64(len(leaves)))
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// row is the part of an event's index row that comes from its data.
+type row struct {
+	tool, operation, resource, decision, approvalID, approver, environment string
+}
+
+// eventData is the union of the data members the index reads.
+type eventData struct {
+	Tool        string    `json:"tool"`
+	Operation   string    `json:"operation"`
+	Resource    string    `json:"resource"`
+	Effect      string    `json:"effect"`
+	ActionID    string    `json:"action_id"`
+	ApprovalID  string    `json:"approval_id"`
+	StepUp      string    `json:"step_up"`
+	Approver    string    `json:"approver"`
+	Status      string    `json:"status"`
+	Environment string    `json:"environment"`
+	Parent      string    `json:"parent"`
+	TTL         string    `json:"ttl"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Reason      string    `json:"reason"`
+	Scope       json.RawMessage
+}
+
+func decodeData(ev *ledger.Event) eventData {
+	var d eventData
+	if len(ev.Data) > 0 {
+		var raw struct {
+			eventData
+			Scope json.RawMessage `json:"scope"`
+		}
+		// Data a type does not have is left empty; a type whose data does
+		// not decode is indexed by its envelope alone.
+		if json.Unmarshal(ev.Data, &raw) == nil {
+			d = raw.eventData
+			d.Scope = raw.Scope
+		}
+	}
+	return d
+}
+
+func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventData) (row, error) {
+	r := row{tool: d.Tool, operation: d.Operation, resource: d.Resource, approvalID: d.ApprovalID, approver: d.Approver, environment: d.Environment}
+	switch ev.Type {
+	case ledger.TypeActionAuthorized:
+		r.decision = "allow"
+		if d.StepUp != "" {
+			r.approvalID = d.StepUp
+		}
+	case ledger.TypeActionDenied, ledger.TypeTaskDenied:
+		r.decision = "deny"
+	case ledger.TypePolicyDecided:
+		r.decision = d.Effect
+	case ledger.TypeApprovalGranted:
+		r.decision = "approve"
+	case ledger.TypeApprovalDenied:
+		r.decision = "deny"
+	case ledger.TypeAuthRejected:
+		r.decision = "reject"
+	case ledger.TypeActionCompleted:
+		r.decision = d.Status
+		// The call's tool and resource are on its authorization.
+		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
+			` WHERE action_id = ? AND type = ? AND task_id = ?`), d.ActionID, ledger.TypeActionAuthorized, ev.TaskID).
+			Scan(&r.tool, &r.operation, &r.resource)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return r, err
+		}
+	}
+	if (ev.Type == ledger.TypeApprovalGranted || ev.Type == ledger.TypeApprovalDenied) && d.ApprovalID != "" {
+		// A step-up's resource is on its request.
+		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
+			` WHERE approval_id = ? AND type = ?`), d.ApprovalID, ledger.TypeApprovalRequested).
+			Scan(&r.tool, &r.operation, &r.resource)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// project keeps the tasks and credentials tables.
+func (ix *Index) project(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventData) error {
+	at := ev.Time.UTC().Format(ledger.TimeFormat)
+	var err error
+	switch ev.Type {
+	case ledger.TypeTaskRequested:
+		ttl, _ := time.ParseDuration(d.TTL)
+		_, err = tx.ExecContext(ctx, ix.q(`INSERT INTO `+ix.t.tasks+` (task_id, parent, principal, agent, scope,
+		  environment, ttl_seconds, requested_at, activated_at, expires_at, ended_at, end_type)
+		  VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', '', '', '') ON CONFLICT (task_id) DO NOTHING`),
+			ev.TaskID, d.Parent, ev.Principal, ev.Agent, string(d.Scope), d.Environment, int64(ttl/time.Second), at)
+	case ledger.TypeTaskActivated:
+		_, err = tx.ExecContext(ctx, ix.q(`UPDATE `+ix.t.tasks+` SET activated_at = ?, expires_at = ? WHERE task_id = ?`),
+			at, timeText(d.ExpiresAt), ev.TaskID)
+	case ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked, ledger.TypeTaskDenied:
+		_, err = tx.ExecContext(ctx, ix.q(`UPDATE `+ix.t.tasks+` SET ended_at = ?, end_type = ? WHERE task_id = ?`),
+			at, ev.Type, ev.TaskID)
+	case ledger.TypeCredentialIssued:
+		_, err = tx.ExecContext(ctx, ix.q(`INSERT INTO `+ix.t.creds+` (jti, task_id, agent, issued_at, expires_at, revoked_at)
+		  VALUES (?, ?, ?, ?, ?, '') ON CONFLICT (jti) DO NOTHING`), ev.JTI, ev.TaskID, ev.Agent, at, timeText(d.ExpiresAt))
+	case ledger.TypeCredentialRevoked:
+		_, err = tx.ExecContext(ctx, ix.q(`UPDATE `+ix.t.creds+` SET revoked_at = ? WHERE jti = ? AND revoked_at = ''`), at, ev.JTI)
+	}
+	return err
+}
+
+// timeText writes a time as the ledger does: fixed width, so it sorts as text.
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(ledger.TimeFormat)
+}
+
+// ResetThrough lowers the high-water mark to n, so the next CatchUp
+// re-reads the leaves from n on (rows already there are kept). It is for
+// recovery and tests.
+func (ix *Index) ResetThrough(ctx context.Context, n uint64) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	_, err := ix.cfg.DB.ExecContext(ctx, ix.q(`UPDATE `+ix.t.meta+` SET value = ? WHERE key = ?`), int64(n), throughKey)
+	return err
+}

@@ -19,6 +19,12 @@ import (
 type Config struct {
 	// DataDir holds the SQLite store, the signing keys and the policy store.
 	DataDir string `yaml:"data_dir"`
+	// Store is the ledger's backend: sqlite (default, in DataDir) or
+	// postgres (DSN; several replicas may share it) (store.go).
+	Store string `yaml:"store"`
+	// DSN is the PostgreSQL connection string; DSNFile reads it from a file.
+	DSN     string `yaml:"dsn"`
+	DSNFile string `yaml:"dsn_file"`
 	// Listen is the HTTP listen address.
 	Listen string `yaml:"listen"`
 	// Environment names the runtime environment policy sees (dev, staging, prod…).
@@ -92,6 +98,9 @@ type LedgerConfig struct {
 	// CommitDelay is the longest a commit waits to take in more events while
 	// several callers append at once (0: never wait).
 	CommitDelay time.Duration `yaml:"commit_delay"`
+	// KeyFile is the checkpoint signing key; empty means ledger.key in the
+	// data directory. Replicas sharing a store must share the key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -141,6 +150,11 @@ func Load(path string, getenv func(string) string) (Config, error) {
 func (c *Config) envVars() map[string]any {
 	return map[string]any{
 		"WRIT_DATA_DIR":                      &c.DataDir,
+		"WRIT_STORE":                         &c.Store,
+		"WRIT_DSN":                           &c.DSN,
+		"WRIT_DSN_FILE":                      &c.DSNFile,
+		"WRIT_LEDGER_KEY_FILE":               &c.Ledger.KeyFile,
+		"WRIT_CREDENTIALS_KEY_FILE":          &c.Credentials.KeyFile,
 		"WRIT_LISTEN":                        &c.Listen,
 		"WRIT_ENVIRONMENT":                   &c.Environment,
 		"WRIT_DEV":                           &c.Dev,
@@ -249,6 +263,9 @@ func (c Config) Validate() error {
 		return errors.New("approvals.webhook.url and approvals.webhook.secret_file must be set together")
 	}
 	if err := c.Credentials.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateStore(); err != nil {
 		return err
 	}
 	if err := c.Console.Validate(); err != nil {

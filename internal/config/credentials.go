@@ -25,6 +25,10 @@ type CredentialsConfig struct {
 	// RequireBinding lists the environments where a bearer token is
 	// refused: only DPoP- or mTLS-bound tokens are accepted there.
 	RequireBinding []string `yaml:"require_binding"`
+	// KeyFile is the token signing key (PKCS#8 PEM); empty means
+	// credential.key in the data directory. Replicas sharing a store must
+	// share the key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // DefaultCredentials returns the credential defaults: tokens live at most

@@ -35,6 +35,9 @@ const (
 type IssuerOptions struct {
 	// Issuer is the iss claim, e.g. "writ" or writ's public URL.
 	Issuer string
+	// KeyFile, when set, is the signing key to use (PKCS#8 PEM, mode 0600),
+	// instead of KeyFile in the data directory; it is never created.
+	KeyFile string
 	// Audience is the aud claim tokens carry and Verify demands; default
 	// "writ".
 	Audience string
@@ -88,7 +91,13 @@ func NewIssuer(dataDir string, opts IssuerOptions) (*Issuer, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	priv, err := loadOrCreateKey(dataDir)
+	var priv ed25519.PrivateKey
+	var err error
+	if opts.KeyFile != "" {
+		priv, err = loadKeyFile(opts.KeyFile)
+	} else {
+		priv, err = loadOrCreateKey(dataDir)
+	}
 	if err != nil {
 		return nil, err
 	}

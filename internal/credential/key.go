@@ -46,6 +46,22 @@ func loadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
 	return parseKey(b, path)
 }
 
+// loadKeyFile reads a signing key that must already exist.
+func loadKeyFile(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading credential signing key: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("credential signing key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("credential signing key %s is accessible by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
+	return parseKey(b, path)
+}
+
 func createKey(dir, path string) error {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

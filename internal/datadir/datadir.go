@@ -1,10 +1,13 @@
-// Package datadir opens a writ data directory: the SQLite store, the ledger's
-// signing key and origin, and the lock that keeps two writers apart.
+// Package datadir opens a writ data directory: the store (the SQLite file in
+// the directory, or a PostgreSQL database several replicas share), the
+// ledger's signing key and origin, and, for SQLite, the lock that keeps two
+// writers apart.
 package datadir
 
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,8 +18,21 @@ import (
 	"syscall"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/postgres"
 	"github.com/writhq/writ/internal/store/sqlite"
 )
+
+// Store backends.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
+
+// Store is an open ledger store that also holds projection tables.
+type Store interface {
+	ledger.Store
+	DB() *sql.DB
+}
 
 // LockFile is held (flock) by the process that writes the directory.
 const LockFile = "LOCK"
@@ -58,12 +74,22 @@ type Options struct {
 	// Origin is the configured log origin; empty keeps the recorded one or,
 	// at first start, derives one.
 	Origin string
+	// Store is StoreSQLite (default: the file in the directory) or
+	// StorePostgres (DSN names the database; no directory lock is taken,
+	// since several replicas share the database).
+	Store string
+	DSN   string
+	// KeyFile is the checkpoint signing key; empty means ledger.key in the
+	// directory. Replicas on one database must all use the same key.
+	KeyFile string
 }
 
 // Dir is an open data directory.
 type Dir struct {
-	Path        string
-	Store       *sqlite.Store
+	Path  string
+	Store Store
+	// Backend is StoreSQLite or StorePostgres.
+	Backend     string
 	Origin      string
 	VerifierKey string
 	Signer      *ledger.KeyPair // nil unless opened for writing
@@ -73,7 +99,14 @@ type Dir struct {
 
 // Open opens the data directory at path.
 func Open(ctx context.Context, path string, o Options) (*Dir, error) {
-	d := &Dir{Path: path}
+	switch o.Store {
+	case "", StoreSQLite:
+	case StorePostgres:
+		return openPostgres(ctx, path, o)
+	default:
+		return nil, fmt.Errorf("store %q: want sqlite or postgres", o.Store)
+	}
+	d := &Dir{Path: path, Backend: StoreSQLite}
 	if o.Write {
 		if err := os.MkdirAll(path, 0o700); err != nil {
 			return nil, err
@@ -97,11 +130,54 @@ func Open(ctx context.Context, path string, o Options) (*Dir, error) {
 	return d, nil
 }
 
+// openPostgres opens the shared store. The directory, when writing, still
+// holds this replica's local files (policy versions, the dev issuer).
+func openPostgres(ctx context.Context, path string, o Options) (*Dir, error) {
+	if o.DSN == "" {
+		return nil, errors.New("the postgres store needs a DSN (--dsn, dsn in the config file, or WRIT_DSN)")
+	}
+	d := &Dir{Path: path, Backend: StorePostgres}
+	if o.Write {
+		if err := os.MkdirAll(path, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	st, err := postgres.Open(ctx, o.DSN, postgres.Options{})
+	if err != nil {
+		return nil, err
+	}
+	d.Store = st
+	if err := d.loadIdentity(ctx, o); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// where names the store in messages.
+func (d *Dir) where() string {
+	if d.Backend == StorePostgres {
+		return "the PostgreSQL store"
+	}
+	return d.Path
+}
+
 func (d *Dir) loadIdentity(ctx context.Context, o Options) error {
+	var keyed *ledger.KeyPair
+	var keyedV string
+	if o.Write && o.KeyFile != "" {
+		var err error
+		if keyed, keyedV, err = ledger.LoadKeyFile(o.KeyFile, o.Origin); err != nil {
+			return err
+		}
+	}
 	origin, err := d.Store.Meta(ctx, MetaOrigin)
 	switch {
 	case errors.Is(err, ledger.ErrNotFound) && o.Write:
 		origin = o.Origin
+		if origin == "" && keyed != nil {
+			origin = keyed.Name()
+		}
 		if origin == "" {
 			origin = "writ.local/" + randomHex(6)
 		}
@@ -112,7 +188,7 @@ func (d *Dir) loadIdentity(ctx context.Context, o Options) error {
 			return err
 		}
 	case errors.Is(err, ledger.ErrNotFound):
-		return fmt.Errorf("%w at %s (no ledger has been started there)", ErrNoDir, d.Path)
+		return fmt.Errorf("%w at %s (no ledger has been started there)", ErrNoDir, d.where())
 	case err != nil:
 		return err
 	case o.Origin != "" && o.Origin != origin:
@@ -125,13 +201,29 @@ func (d *Dir) loadIdentity(ctx context.Context, o Options) error {
 	}
 	if !o.Write {
 		if recorded == "" {
-			return fmt.Errorf("ledger at %s has no recorded verifier key", d.Path)
+			return fmt.Errorf("ledger at %s has no recorded verifier key", d.where())
 		}
 		d.VerifierKey = recorded
 		return nil
 	}
+	if keyed != nil {
+		if keyed.Name() != origin {
+			return fmt.Errorf("signing key %s is for log %q, but this ledger's origin is %q", o.KeyFile, keyed.Name(), origin)
+		}
+		if recorded, err = d.Store.InitMeta(ctx, MetaVerifierKey, keyedV); err != nil {
+			return err
+		}
+		if recorded != keyedV {
+			return fmt.Errorf("signing key %s does not match the ledger's recorded verifier key %s; every replica must use the same key", o.KeyFile, recorded)
+		}
+		d.Signer, d.VerifierKey = keyed, keyedV
+		return nil
+	}
 	if recorded != "" {
 		if _, err := os.Stat(filepath.Join(d.Path, ledger.KeyFile)); errors.Is(err, os.ErrNotExist) {
+			if d.Backend == StorePostgres {
+				return fmt.Errorf("the ledger's signing key is not in %s; give this replica the key the others use (ledger.key_file, or WRIT_LEDGER_KEY_FILE)", d.Path)
+			}
 			return fmt.Errorf("the ledger's signing key %s is missing; restore it from backup (a new key would not match the recorded verifier key)", filepath.Join(d.Path, ledger.KeyFile))
 		}
 	}
@@ -143,7 +235,7 @@ func (d *Dir) loadIdentity(ctx context.Context, o Options) error {
 		return err
 	}
 	if recorded != vkey {
-		return fmt.Errorf("signing key %s does not match the ledger's recorded verifier key %s", filepath.Join(d.Path, ledger.KeyFile), recorded)
+		return fmt.Errorf("signing key %s does not match the ledger's recorded verifier key %s; every replica must use the same key", filepath.Join(d.Path, ledger.KeyFile), recorded)
 	}
 	d.Signer, d.VerifierKey = signer, vkey
 	return nil

@@ -142,3 +142,24 @@ func verifierKeyOf(skey string) (string, error) {
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[2], pub)
 }
+
+// LoadKeyFile reads a signing key from path (as several writ replicas share
+// one, from a secret file). An empty origin accepts the key's own name. It
+// returns the signer and its verifier key; errors never include the key.
+func LoadKeyFile(path, origin string) (*KeyPair, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading signing key: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, "", fmt.Errorf("signing key %s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
+	if origin == "" {
+		s, err := note.NewSigner(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, "", errors.New("signing key file is not a valid note signer key")
+		}
+		origin = s.Name()
+	}
+	return parseSigner(string(b), origin)
+}

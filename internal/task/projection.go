@@ -10,8 +10,66 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/writhq/writ/internal/ledger"
 )
+
+// dialect is the SQL flavour of the database holding the tables.
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+func dialectOf(db *sql.DB) dialect {
+	if _, ok := db.Driver().(*stdlib.Driver); ok {
+		return dialectPostgres
+	}
+	return dialectSQLite
+}
+
+// schema returns projectionSchema in d's flavour.
+func (d dialect) schema() string {
+	if d == dialectPostgres {
+		return strings.ReplaceAll(projectionSchema, " WITHOUT ROWID", "")
+	}
+	return projectionSchema
+}
+
+// upsert returns a statement that inserts a row of cols into table, or
+// replaces the row with the same key (the first column).
+func (d dialect) upsert(table string, cols []string) string {
+	ph := make([]string, len(cols))
+	for i := range cols {
+		ph[i] = "?"
+		if d == dialectPostgres {
+			ph[i] = "$" + strconv.Itoa(i+1)
+		}
+	}
+	if d == dialectSQLite {
+		return "INSERT OR REPLACE INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(ph, ", ") + ")"
+	}
+	set := make([]string, 0, len(cols)-1)
+	for _, c := range cols[1:] {
+		set = append(set, c+" = excluded."+c)
+	}
+	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(ph, ", ") +
+		") ON CONFLICT (" + cols[0] + ") DO UPDATE SET " + strings.Join(set, ", ")
+}
+
+// hasTable reports whether table exists.
+func (d dialect) hasTable(ctx context.Context, db *sql.DB, table string) (bool, error) {
+	var n int
+	var err error
+	if d == dialectPostgres {
+		err = db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`, table).Scan(&n)
+	} else {
+		err = db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n)
+	}
+	return n > 0, err
+}
 
 // The projection tables live in the store's SQLite file beside the ledger.
 // They are for queries from outside writ (and a future console); writ itself
@@ -91,18 +149,41 @@ func credentialRows(st *State, only map[string]bool) map[string][]string {
 
 type projection struct {
 	db      *sql.DB
+	d       dialect
 	through int64 // -1 when nothing is projected
 }
 
 func openProjection(ctx context.Context, db *sql.DB) (*projection, error) {
-	if _, err := db.ExecContext(ctx, projectionSchema); err != nil {
+	d := dialectOf(db)
+	if d == dialectPostgres {
+		// Replicas starting at once must not race to create the tables.
+		if err := createLocked(ctx, db, d.schema()); err != nil {
+			return nil, fmt.Errorf("creating projection tables: %w", err)
+		}
+	} else if _, err := db.ExecContext(ctx, d.schema()); err != nil {
 		return nil, fmt.Errorf("creating projection tables: %w", err)
 	}
 	through, err := readThrough(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	return &projection{db: db, through: through}, nil
+	return &projection{db: db, d: d, through: through}, nil
+}
+
+// createLocked runs schema in one transaction holding an advisory lock.
+func createLocked(ctx context.Context, db *sql.DB, schema string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/writ/projection-schema', 0))`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 func readThrough(ctx context.Context, db *sql.DB) (int64, error) {
@@ -135,8 +216,7 @@ func (p *projection) write(ctx context.Context, st *State, only map[string]bool,
 				return err
 			}
 		}
-		q := "INSERT OR REPLACE INTO " + tb.name + " (" + strings.Join(tb.cols, ", ") + ") VALUES (?" +
-			strings.Repeat(", ?", len(tb.cols)-1) + ")"
+		q := p.d.upsert(tb.name, tb.cols)
 		for _, row := range tb.rows(st, only) {
 			args := make([]any, len(row))
 			for i, v := range row {
@@ -148,7 +228,7 @@ func (p *projection) write(ctx context.Context, st *State, only map[string]bool,
 		}
 	}
 	through = max(through, p.through)
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO task_projection (key, value) VALUES ('projected_through', ?)`,
+	if _, err := tx.ExecContext(ctx, p.d.upsert("task_projection", []string{"key", "value"}), "projected_through",
 		strconv.FormatInt(through, 10)); err != nil {
 		return err
 	}
@@ -246,11 +326,11 @@ func (e *ProjectionMismatchError) Error() string {
 // one line per disagreement (none when they agree, or when the tables do not
 // exist yet). It reads only; `writ ledger verify` calls it.
 func CheckProjections(ctx context.Context, store ledger.Store, db *sql.DB) ([]string, error) {
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'task_projection'`).Scan(&n); err != nil {
+	ok, err := dialectOf(db).hasTable(ctx, db, "task_projection")
+	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
+	if !ok {
 		return nil, nil
 	}
 	through, err := readThrough(ctx, db)

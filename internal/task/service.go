@@ -62,7 +62,18 @@ type Config struct {
 	// (task or step-up) once it is durable, to notify approvers. It must not
 	// block.
 	OnApprovalRequested func(api.PendingApproval)
-	Logger              *slog.Logger
+	// Shared, when set, coordinates this service with the other replicas
+	// on the same store (follow.go): it follows their events and orders
+	// decisions across replicas. The ledger's OnCommit must call
+	// Committed.
+	Shared Coordinator
+	// FollowInterval is the longest the service goes without reading other
+	// replicas' events when no notification wakes it (default
+	// DefaultFollowInterval). A revocation on another replica reaches this
+	// one's credential layer within it; and before any decision the state
+	// is caught up under the replicas' lock regardless.
+	FollowInterval time.Duration
+	Logger         *slog.Logger
 	// Now is the clock; tests set it.
 	Now func() time.Time
 }
@@ -91,8 +102,9 @@ type Service struct {
 
 	// mu orders changes: task lifecycle changes hold it exclusively;
 	// authorizations hold it shared, so they commit concurrently (group
-	// commit) but never interleave with a task ending.
-	mu sync.RWMutex
+	// commit) but never interleave with a task ending. With replicas it
+	// also holds the database lock that orders them across replicas.
+	mu gate
 	// smu guards st and reserved.
 	smu  sync.Mutex
 	st   *State
@@ -104,6 +116,19 @@ type Service struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	// Following other replicas (follow.go). applied is the last index the
+	// state has seen (every index up to it, in order); fmu serializes
+	// catching up; pending holds this replica's committed events not yet
+	// applied (guarded by pmu, with appliedHint, a copy of applied).
+	fmu              sync.Mutex
+	applied          int64
+	pmu              sync.Mutex
+	pending          map[uint64]ledger.Event
+	appliedHint      int64
+	touched          map[string]bool
+	unlockProjection func()
+	followDone       chan struct{}
 }
 
 // New replays the ledger into State, checks and catches up the projection
@@ -126,13 +151,41 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.FollowInterval <= 0 {
+		cfg.FollowInterval = DefaultFollowInterval
+	}
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, st: NewState(), reserved: map[string]bool{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		applied: -1, appliedHint: -1, pending: map[uint64]ledger.Event{}, touched: map[string]bool{},
+		followDone: make(chan struct{}),
+	}
+	s.mu.s = s
+	s.mu.cond = sync.NewCond(&s.mu.mu)
+	var wake <-chan struct{}
+	var stopWatch func()
+	if cfg.Shared != nil {
+		// Watch before replaying, so nothing appended meanwhile is missed.
+		wake, stopWatch = cfg.Shared.Watch()
 	}
 	if err := s.load(ctx); err != nil {
+		if stopWatch != nil {
+			stopWatch()
+		}
+		if s.unlockProjection != nil {
+			s.unlockProjection()
+		}
 		return nil, err
 	}
+	if cfg.Shared != nil {
+		close(s.done) // the follower sweeps
+		go func() {
+			defer stopWatch()
+			s.follower(wake)
+		}()
+		return s, nil
+	}
+	close(s.followDone)
 	if cfg.SweepInterval > 0 {
 		go s.sweeper()
 	} else {
@@ -146,7 +199,18 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // result; the rest are applied and written (crash recovery).
 func (s *Service) load(ctx context.Context) error {
 	var through int64 = -1
-	if s.cfg.DB != nil {
+	useTables := s.cfg.DB != nil
+	if useTables && s.cfg.Shared != nil {
+		// One replica at a time writes the tables (follow.go); the
+		// others leave them, and their check, to it.
+		unlock, ok, err := s.cfg.Shared.TryLock(ctx, lockProjection)
+		if err != nil {
+			return err
+		}
+		useTables = ok
+		s.unlockProjection = unlock
+	}
+	if useTables {
 		p, err := openProjection(ctx, s.cfg.DB)
 		if err != nil {
 			return err
@@ -185,6 +249,7 @@ func (s *Service) load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.applied = int64(index)
 		if !Relevant(e.Event.Type) {
 			return nil
 		}
@@ -193,6 +258,7 @@ func (s *Service) load(ctx context.Context) error {
 		}
 		return s.st.Apply(e)
 	})
+	s.appliedHint = s.applied
 	if err != nil {
 		return fmt.Errorf("replaying the ledger into task state: %w", err)
 	}
@@ -202,11 +268,7 @@ func (s *Service) load(ctx context.Context) error {
 		}
 	}
 	if s.proj != nil {
-		size, err := s.cfg.Store.Size(ctx)
-		if err != nil {
-			return err
-		}
-		if err := s.proj.writeAll(ctx, s.st, int64(size)-1); err != nil {
+		if err := s.proj.writeAll(ctx, s.st, s.applied); err != nil {
 			return fmt.Errorf("writing projection tables: %w", err)
 		}
 	}
@@ -239,10 +301,11 @@ func (s *Service) loadBodies(ctx context.Context, e *ledger.Entry) error {
 	return nil
 }
 
-// Close stops the sweeper.
+// Close stops the sweeper and, with replicas, the follower.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	<-s.done
+	<-s.followDone
 	return nil
 }
 
@@ -251,6 +314,9 @@ func (s *Service) Close() error {
 // or an approval). It writes the projection rows of the tasks touched when
 // project is true. Events' times must already be set.
 func (s *Service) commit(ctx context.Context, events []ledger.Event, project bool) (uint64, error) {
+	if s.cfg.Shared != nil {
+		return s.commitShared(ctx, events)
+	}
 	first, err := s.cfg.Ledger.AppendAll(ctx, events)
 	if err != nil {
 		return 0, err
@@ -309,6 +375,46 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 	}
 	if applyErr != nil {
 		return first, fmt.Errorf("task state: %w", applyErr)
+	}
+	return first, nil
+}
+
+// commitShared is commit with replicas: only under the replicas' lock, and
+// the state applies the events in index order, after whatever other
+// replicas appended before them (follow.go). The projection tables are
+// written by the follower of the replica that holds them.
+func (s *Service) commitShared(ctx context.Context, events []ledger.Event) (uint64, error) {
+	if !s.mu.held() {
+		return 0, errNotCoordinated
+	}
+	first, err := s.cfg.Ledger.AppendAll(ctx, events)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.syncTo(ctx, int64(first)+int64(len(events))-1); err != nil {
+		s.log.ErrorContext(ctx, "applying committed events failed; the follower retries", "err", err)
+		return first, fmt.Errorf("task state: %w", err)
+	}
+	if s.cfg.OnApprovalRequested != nil {
+		var requested []api.PendingApproval
+		s.smu.Lock()
+		for _, ev := range events {
+			if ev.Type != ledger.TypeApprovalRequested {
+				continue
+			}
+			var d struct {
+				ID string `json:"approval_id"`
+			}
+			if json.Unmarshal(ev.Data, &d) == nil {
+				if a, ok := s.st.approvals[d.ID]; ok {
+					requested = append(requested, pendingView(a, s.st.tasks[a.TaskID]))
+				}
+			}
+		}
+		s.smu.Unlock()
+		for _, p := range requested {
+			s.cfg.OnApprovalRequested(p)
+		}
 	}
 	return first, nil
 }

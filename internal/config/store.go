@@ -1,0 +1,47 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Store backends.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
+
+func (c Config) validateStore() error {
+	switch c.Store {
+	case "", StoreSQLite:
+		if c.DSN != "" || c.DSNFile != "" {
+			return errors.New("dsn is set but store is sqlite; set store: postgres to use it")
+		}
+	case StorePostgres:
+		if (c.DSN == "") == (c.DSNFile == "") {
+			return errors.New("store postgres needs exactly one of dsn (or WRIT_DSN) and dsn_file")
+		}
+	default:
+		return fmt.Errorf("store %q: want sqlite or postgres", c.Store)
+	}
+	return nil
+}
+
+// StoreDSN returns the PostgreSQL connection string, from DSN or read from
+// DSNFile. Errors never include the DSN.
+func (c Config) StoreDSN() (string, error) {
+	if c.DSNFile == "" {
+		return c.DSN, nil
+	}
+	b, err := os.ReadFile(c.DSNFile)
+	if err != nil {
+		return "", fmt.Errorf("reading dsn_file: %w", err)
+	}
+	dsn := strings.TrimSpace(string(b))
+	if dsn == "" {
+		return "", fmt.Errorf("dsn_file %s is empty", c.DSNFile)
+	}
+	return dsn, nil
+}

@@ -101,7 +101,7 @@ func TestEverything(t *testing.T) {
 			}
 			defer direct.Close()
 			w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"everything": sc}}, config.ProxyConfig{})
-			endpoint := w.url + "/mcp/everything"
+			endpoint := w.URL + "/mcp/everything"
 
 			all, err := direct.ListTools(ctx, nil)
 			if err != nil {
@@ -114,7 +114,7 @@ func TestEverything(t *testing.T) {
 
 			for _, version := range []string{"2026-07-28", "2025-11-25"} {
 				t.Run("go-"+version, func(t *testing.T) {
-					taskID, token := w.taskToken(t, echoScope)
+					taskID, token := w.TaskToken(t, echoScope)
 					cs := goClient(t, endpoint, token, version)
 					if got := cs.InitializeResult().ProtocolVersion; got != version {
 						t.Errorf("negotiated %s, want %s", got, version)
@@ -133,13 +133,13 @@ func TestEverything(t *testing.T) {
 					res, _ = callJSON(t, cs, "get-sum", map[string]any{"a": 1, "b": 2})
 					checkDenied(t, res)
 
-					evs := w.trace(t, taskID)
+					evs := w.Trace(t, taskID)
 					checkLedger(t, evs, len(all.Tools)-1, res.Meta["writ/decision_id"].(string))
 				})
 			}
 
 			t.Run("typescript", func(t *testing.T) {
-				taskID, token := w.taskToken(t, echoScope)
+				taskID, token := w.TaskToken(t, echoScope)
 				cmd := exec.Command("node", "client.mjs", endpoint, token,
 					"echo", `{"message":"hello through writ"}`, "get-sum", `{"a":1,"b":2}`)
 				cmd.Dir = dir
@@ -173,7 +173,7 @@ func TestEverything(t *testing.T) {
 					t.Fatalf("get-sum: %s %s", got.Calls[1].Result, got.Calls[1].Error)
 				}
 				checkDenied(t, &denied)
-				checkLedger(t, w.trace(t, taskID), len(all.Tools)-1, denied.Meta["writ/decision_id"].(string))
+				checkLedger(t, w.Trace(t, taskID), len(all.Tools)-1, denied.Meta["writ/decision_id"].(string))
 			})
 		})
 	}

@@ -29,7 +29,7 @@ import (
 // records durably before it answers and returns an error when it cannot.
 type Decider interface {
 	Authorize(ctx context.Context, cred task.VerifiedCredential, req api.Authorize, rc task.Request) (api.Authorized, error)
-	RecordResult(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult) (api.ResultRecorded, error)
+	RecordResultAt(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult, rc task.Request) (api.ResultRecorded, error)
 	Visible(ctx context.Context, cred task.VerifiedCredential, server string, tools []task.ListedTool, rc task.Request) ([]bool, error)
 }
 

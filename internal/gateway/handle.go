@@ -15,14 +15,16 @@ import (
 	"github.com/writhq/writ/internal/task"
 )
 
-// JSON-RPC error codes the gateway answers with, besides the standard ones.
+// JSON-RPC error codes the gateway answers with, besides the standard
+// ones; from the implementation-defined range, clear of the codes the MCP
+// SDKs give meaning to.
 const (
 	// CodeDenied: policy denied the request (data carries the decision).
-	CodeDenied = -32003
+	CodeDenied = -32010
 	// CodeUnavailable: the upstream could not be reached or did not answer.
-	CodeUnavailable = -32004
+	CodeUnavailable = -32011
 	// CodeNotRecorded: writ could not record the call durably.
-	CodeNotRecorded = -32005
+	CodeNotRecorded = -32012
 )
 
 // Operations of MCP requests as policy sees them.
@@ -148,7 +150,7 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 	if err != nil {
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: err.Error()}
 	}
-	cctx, cancel := context.WithTimeout(ctx, c.u.timeout)
+	cctx, cancel := detach(ctx, c.u.timeout)
 	defer cancel()
 	r, err := f(cctx, cs)
 	if err == nil {
@@ -320,7 +322,7 @@ func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status s
 	}
 	// The record does not depend on the agent staying connected.
 	rctx := context.WithoutCancel(ctx)
-	if _, err := c.g.cfg.Decider.RecordResult(rctx, c.v.cred, actionID, api.ActionResult{Status: status, Output: output}); err != nil {
+	if _, err := c.g.cfg.Decider.RecordResultAt(rctx, c.v.cred, actionID, api.ActionResult{Status: status, Output: output}, c.rc); err != nil {
 		c.g.log.ErrorContext(ctx, "recording an MCP result failed; the result is withheld", "server", c.server, "action_id", actionID, "err", err)
 		return nil, &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not record the result of action " + actionID + "; it is withheld"}
 	}

@@ -26,7 +26,6 @@ type upstream struct {
 	timeout time.Duration
 	getenv  func(string) string
 	log     *slog.Logger
-	client  *mcp.Client
 
 	mu   sync.Mutex
 	cs   *mcp.ClientSession
@@ -42,8 +41,7 @@ func newUpstream(name string, cfg config.MCPServer, getenv func(string) string, 
 	if t <= 0 {
 		t = config.DefaultUpstreamTimeout
 	}
-	return &upstream{name: name, cfg: cfg, timeout: t, getenv: getenv, log: log,
-		client: mcp.NewClient(&mcp.Implementation{Name: "writ", Version: "1"}, nil)}
+	return &upstream{name: name, cfg: cfg, timeout: t, getenv: getenv, log: log}
 }
 
 // errUnavailable wraps every failure to reach an upstream.
@@ -64,9 +62,12 @@ func (u *upstream) session(ctx context.Context) (*mcp.ClientSession, error) {
 		u.err, u.last = fmt.Errorf("%w: %s: %v", errUnavailable, u.name, err), time.Now()
 		return nil, u.err
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.timeout)
+	cctx, cancel := context.WithTimeout(context.Background(), u.timeout)
 	defer cancel()
-	cs, err := u.client.Connect(cctx, tr, nil)
+	// A fresh client for every connection: nothing negotiated with a
+	// previous process or session carries over.
+	client := mcp.NewClient(&mcp.Implementation{Name: "writ", Version: "1"}, nil)
+	cs, err := client.Connect(cctx, tr, nil)
 	if err != nil {
 		u.err, u.last = fmt.Errorf("%w: %s did not complete the MCP handshake: %v", errUnavailable, u.name, scrub(err)), time.Now()
 		return nil, u.err
@@ -77,6 +78,18 @@ func (u *upstream) session(ctx context.Context) (*mcp.ClientSession, error) {
 		u.drop(cs)
 	}()
 	return cs, nil
+}
+
+// detach returns a context cancelled with ctx but carrying none of its
+// values: the SDK keeps the agent side's protocol version in the request
+// context, which must not leak into writ's own session with the upstream.
+func detach(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	nctx, cancel := context.WithTimeout(context.Background(), timeout)
+	stop := context.AfterFunc(ctx, cancel)
+	return nctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // drop forgets cs (after it failed) so that the next call reconnects.

@@ -73,7 +73,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	outReq, err := http.NewRequestWithContext(r.Context(), r.Method, u.target(r.URL), bytes.NewReader(body))
 	if err != nil {
-		h.record(r.Context(), v.cred, out.ActionID, "error", map[string]any{"error": "bad upstream URL"})
+		h.record(r.Context(), v.cred, rc, out.ActionID, "error", map[string]any{"error": "bad upstream URL"})
 		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream URL cannot be built")
 		return
 	}
@@ -91,7 +91,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout") {
 			detail = "upstream " + u.name + " did not answer within " + u.timeout.String()
 		}
-		h.record(r.Context(), v.cred, out.ActionID, "error", map[string]any{"error": detail})
+		h.record(r.Context(), v.cred, rc, out.ActionID, "error", map[string]any{"error": detail})
 		writeError(w, http.StatusBadGateway, "upstream_unavailable", detail+" (action "+out.ActionID+")")
 		return
 	}
@@ -120,14 +120,14 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if copyErr != nil {
 		output["error"] = "the response was cut short"
 	}
-	h.record(r.Context(), v.cred, out.ActionID, status, output)
+	h.record(r.Context(), v.cred, rc, out.ActionID, status, output)
 }
 
 // record writes action.completed. The response has been sent by now; a
 // failure to record is logged for the operator.
-func (h *ruleHandler) record(ctx context.Context, cred task.VerifiedCredential, actionID, status string, output map[string]any) {
+func (h *ruleHandler) record(ctx context.Context, cred task.VerifiedCredential, rc task.Request, actionID, status string, output map[string]any) {
 	b, _ := json.Marshal(output)
-	if _, err := h.p.cfg.Decider.RecordResult(context.WithoutCancel(ctx), cred, actionID, api.ActionResult{Status: status, Output: b}); err != nil {
+	if _, err := h.p.cfg.Decider.RecordResultAt(context.WithoutCancel(ctx), cred, actionID, api.ActionResult{Status: status, Output: b}, rc); err != nil {
 		h.p.log.Error("recording a proxied response failed", "upstream", h.u.name, "action_id", actionID, "err", err)
 	}
 }

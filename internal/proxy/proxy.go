@@ -27,7 +27,7 @@ import (
 // Decider authorizes and records calls; *task.Service is one.
 type Decider interface {
 	Authorize(ctx context.Context, cred task.VerifiedCredential, req api.Authorize, rc task.Request) (api.Authorized, error)
-	RecordResult(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult) (api.ResultRecorded, error)
+	RecordResultAt(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult, rc task.Request) (api.ResultRecorded, error)
 }
 
 // Authenticator verifies the task token of a request; when it refuses it

@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/gateway"
 	"github.com/writhq/writ/internal/proxy"
 	"github.com/writhq/writ/internal/task"
@@ -73,6 +75,13 @@ func (s *Server) gatewayRoutes(mux *http.ServeMux) {
 func (s *Server) gatewayCredential(w http.ResponseWriter, r *http.Request) (task.VerifiedCredential, bool) {
 	cred, ok := s.taskCredential(w, r)
 	if !ok {
+		return cred, false
+	}
+	// A gateway answers the token's expiry here, as HTTP, rather than as
+	// an error inside the MCP exchange.
+	if !time.Now().Before(cred.Expiry) {
+		s.refuse(w, r, refusal{status: http.StatusUnauthorized, code: credential.CodeInvalidToken, jti: cred.JTI, taskID: cred.TaskID,
+			detail: "access token has expired"})
 		return cred, false
 	}
 	server := r.PathValue("server")

@@ -14,6 +14,12 @@ import (
 // paths replaced). The action must belong to cred's task, and cred must be
 // the credential that authorized it or a live credential of that task.
 func (s *Service) RecordResult(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult) (api.ResultRecorded, error) {
+	return s.RecordResultAt(ctx, cred, actionID, res, Request{})
+}
+
+// RecordResultAt is RecordResult for a result reported by an enforcement
+// point (the MCP gateway, the HTTP proxy): the event carries rc's trace.
+func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult, rc Request) (api.ResultRecorded, error) {
 	if res.Status != "ok" && res.Status != "error" {
 		return api.ResultRecorded{}, invalid("status must be \"ok\" or \"error\"")
 	}
@@ -55,7 +61,7 @@ func (s *Service) RecordResult(ctx context.Context, cred VerifiedCredential, act
 	defer s.release(key)
 
 	ev := ledger.Event{Type: ledger.TypeActionCompleted, Time: now, TaskID: act.TaskID, Principal: t.Requester,
-		Agent: t.Agent, DecisionID: act.DecisionID, JTI: cred.JTI}
+		Agent: t.Agent, DecisionID: act.DecisionID, JTI: cred.JTI, TraceID: rc.TraceID}
 	d := completedData{ActionID: actionID, Status: res.Status, OutputDigest: digest, OutputRecorded: act.RecordOutput}
 	if act.RecordOutput && len(res.Output) > 0 {
 		body := json.RawMessage(res.Output)

@@ -1,0 +1,187 @@
+// Package gatewaytest runs a real writ server for the gateway and proxy
+// tests: dev identities, tasks, task tokens and the ledger's trace.
+package gatewaytest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/server"
+)
+
+// Agent is the workload the tasks are opened for.
+const Agent = "spiffe://writ.dev/agent/mcp"
+
+// Writ is a running writ server for a test.
+type Writ struct {
+	Srv *server.Server
+	URL string
+	Dir string
+	Tok map[string]string // dev tokens of humans
+}
+
+// Start starts a dev writ server with mcp and proxy configured.
+func Start(t testing.TB, mcp config.MCPConfig, proxy config.ProxyConfig, opts ...func(*config.Config)) *Writ {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "dev"
+	cfg.MCP, cfg.Proxy = mcp, proxy
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatalf("server.New: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server stopped with %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("server did not stop within 60s")
+		}
+	})
+	w := &Writ{Srv: srv, URL: "http://" + srv.Addr(), Dir: dir, Tok: map[string]string{}}
+	for name, role := range map[string]identity.Role{"alice": identity.RoleRequester, "audrey": identity.RoleAuditor} {
+		s, err := identity.DevToken(dir, name, []identity.Role{role}, time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Tok[name] = s
+	}
+	return w
+}
+
+// Do sends a JSON request with a bearer token and decodes a JSON answer.
+func (w *Writ) Do(t testing.TB, method, path, token string, body, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, w.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TaskToken opens an active task with scope for the test agent and
+// returns its ID and a task token.
+func (w *Writ) TaskToken(t testing.TB, sc api.Scope) (string, string) {
+	t.Helper()
+	var opened api.TaskOpened
+	if st := w.Do(t, "POST", "/v1/tasks", w.Tok["alice"], api.OpenTask{Agent: Agent, Intent: "exercise the MCP gateway", Scope: sc, TTL: "15m"}, &opened); st != http.StatusCreated {
+		t.Fatalf("open task: %d %+v", st, opened)
+	}
+	if opened.State != "active" {
+		t.Fatalf("task %s is %s, want active", opened.TaskID, opened.State)
+	}
+	return opened.TaskID, w.Token(t, opened.TaskID)
+}
+
+// Token exchanges the agent's dev SVID for a task token.
+func (w *Writ) Token(t testing.TB, taskID string) string {
+	t.Helper()
+	svid, err := identity.DevSVID(w.Dir, Agent, []string{"writ"}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {credential.GrantTypeTokenExchange}, "subject_token": {svid},
+		"subject_token_type": {credential.TokenTypeJWT}, "scope": {"task:" + taskID}}
+	resp, err := http.PostForm(w.URL+"/oauth2/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr api.TokenResponse
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || tr.AccessToken == "" {
+		t.Fatalf("token exchange: %d %v", resp.StatusCode, err)
+	}
+	return tr.AccessToken
+}
+
+// Event is the part of a ledger event the tests read.
+type Event struct {
+	Type       string `json:"type"`
+	DecisionID string `json:"decision_id"`
+	TraceID    string `json:"trace_id"`
+	Data       struct {
+		ActionID string   `json:"action_id"`
+		Tool     string   `json:"tool"`
+		Resource string   `json:"resource"`
+		Effect   string   `json:"effect"`
+		Status   string   `json:"status"`
+		Reason   string   `json:"reason"`
+		Recorded bool     `json:"output_recorded"`
+		Redacted []string `json:"redacted"`
+		Listed   int      `json:"listed"`
+		Hidden   []struct {
+			Tool       string   `json:"tool"`
+			DecisionID string   `json:"decision_id"`
+			Reasons    []string `json:"reasons"`
+		} `json:"hidden"`
+	} `json:"data"`
+}
+
+// Trace returns the task's ledger events, read through the trace API.
+func (w *Writ) Trace(t testing.TB, taskID string) []Event {
+	t.Helper()
+	var tr api.Trace
+	if st := w.Do(t, "GET", "/v1/tasks/"+taskID+"/trace", w.Tok["audrey"], nil, &tr); st != http.StatusOK {
+		t.Fatalf("trace: %d", st)
+	}
+	out := make([]Event, len(tr.Events))
+	for i, e := range tr.Events {
+		if err := json.Unmarshal(e.Event, &out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// OfType returns the events of type typ.
+func OfType(evs []Event, typ string) []Event {
+	var out []Event
+	for _, e := range evs {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}

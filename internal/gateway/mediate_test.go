@@ -1,0 +1,79 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/writhq/writ/internal/gateway"
+)
+
+// TestResourcesPromptsAndTrace: resource reads and prompt gets are decided
+// and recorded as actions of their own kind; the traceparent of a request
+// is on its events.
+func TestResourcesPromptsAndTrace(t *testing.T) {
+	up := startGoUpstream(t)
+	w := upWrit(t, up.url)
+	taskID, token := w.TaskToken(t, upScope)
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	c := mcp.NewClient(&mcp.Implementation{Name: "trace", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.URL + "/mcp/up", MaxRetries: -1,
+		HTTPClient: &http.Client{Transport: bearer{token: token, extra: http.Header{"Traceparent": {traceparent}}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+
+	listed, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"echo", "slow"}, toolNames(listed)); diff != "" {
+		t.Errorf("listing (-want +got):\n%s", diff)
+	}
+	rr, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///notes/q3.txt"})
+	if err != nil || len(rr.Contents) != 1 || rr.Contents[0].Text != "Q3 notes" {
+		t.Fatalf("read in scope: %v %+v", err, rr)
+	}
+	_, err = cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///private/keys.txt"})
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != gateway.CodeDenied || !strings.Contains(we.Message, "decision ") {
+		t.Errorf("read out of scope: %v, want a denial naming its decision", err)
+	}
+	gp, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greet", Arguments: map[string]string{"who": "auditor"}})
+	if err != nil || len(gp.Messages) != 1 || gp.Messages[0].Content.(*mcp.TextContent).Text != "hello auditor" {
+		t.Fatalf("prompt: %v %+v", err, gp)
+	}
+
+	evs := w.Trace(t, taskID)
+	var kinds []string
+	for _, e := range evs {
+		switch e.Type {
+		case "action.authorized", "action.denied", "action.completed", "tools.hidden":
+			kinds = append(kinds, e.Type+" "+e.Data.Tool+" "+e.Data.Resource)
+			if e.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" {
+				t.Errorf("%s has trace_id %q, want the request's", e.Type, e.TraceID)
+			}
+		}
+	}
+	want := []string{
+		"tools.hidden  ",
+		"action.authorized up.resources mcp://up/resources/file:///notes/q3.txt",
+		"action.completed  ",
+		"action.denied up.resources mcp://up/resources/file:///private/keys.txt",
+		"action.authorized up.prompts mcp://up/prompts/greet",
+		"action.completed  ",
+	}
+	if diff := cmp.Diff(want, kinds); diff != "" {
+		t.Errorf("ledger (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,324 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/gateway"
+)
+
+// upScope lets a task use the Go upstream "up": echo, slow, the notes
+// resources and the prompts; hidden-tool and other resources stay out.
+var upScope = api.Scope{Tools: []string{"up.echo", "up.slow", "up.resources", "up.prompts"},
+	Resources:  []string{"mcp://up/tools/*", "mcp://up/resources/file:///notes/*", "mcp://up/prompts/*"},
+	Operations: []string{"call", "read", "get"}, DataClass: "internal", Environments: []string{"dev"}}
+
+const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+type rawAnswer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// rawPost sends one MCP POST as a client would, with token when set.
+func rawPost(t testing.TB, url, token, body string, header map[string]string) rawAnswer {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return rawAnswer{resp.StatusCode, resp.Header, string(b)}
+}
+
+func upWrit(t testing.TB, up string, opts ...func(*config.Config)) *writ {
+	return startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up, Timeout: 5 * time.Second}}}, config.ProxyConfig{}, opts...)
+}
+
+// TestTokenRefusals: every refused token is an HTTP 401 with the MCP
+// challenge naming writ's RFC 9728 metadata, or 403 insufficient_scope,
+// and nothing reaches the upstream.
+func TestTokenRefusals(t *testing.T) {
+	up := startGoUpstream(t)
+	w := upWrit(t, up.url)
+	endpoint := w.URL + "/mcp/up"
+	meta := w.URL + "/.well-known/oauth-protected-resource/mcp/up"
+
+	// Expiry, on a server issuing credentials for one second.
+	short := upWrit(t, up.url, func(c *config.Config) { c.Credentials.MaxTTL = time.Second })
+	_, expired := short.TaskToken(t, upScope)
+	time.Sleep(1100 * time.Millisecond) // the credential's lifetime passes
+	a := rawPost(t, short.URL+"/mcp/up", expired, initialize, nil)
+	if ch := a.header.Get("WWW-Authenticate"); a.status != 401 || !strings.Contains(ch, `error="invalid_token"`) ||
+		!strings.Contains(ch, `resource_metadata="`+short.URL+"/.well-known/oauth-protected-resource/mcp/up"+`"`) {
+		t.Errorf("expired token: %d %q", a.status, ch)
+	}
+
+	revokedID, revoked := w.TaskToken(t, upScope)
+	if st := w.Do(t, "POST", "/v1/tasks/"+revokedID+"/revoke", w.Tok["alice"], map[string]string{"reason": "test"}, nil); st != http.StatusOK {
+		t.Fatalf("revoke: %d", st)
+	}
+	_, other := w.TaskToken(t, api.Scope{Tools: []string{"billing.*"}, Resources: []string{"*"}, Operations: []string{"call"},
+		DataClass: "internal", Environments: []string{"dev"}})
+	_, token := w.TaskToken(t, upScope)
+	_, second := w.TaskToken(t, upScope)
+	before := len(up.seen()) // writ's own connection, made at start
+
+	for _, tc := range []struct {
+		name, token string
+		status      int
+		challenge   string
+	}{
+		{"missing", "", 401, `Bearer realm="writ", resource_metadata="` + meta + `"`},
+		{"garbage", "not-a-jwt", 401, `error="invalid_token"`},
+		{"revoked", revoked, 401, `error="invalid_token"`},
+		{"other task's scope", other, 403, `error="insufficient_scope"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := rawPost(t, endpoint, tc.token, initialize, nil)
+			ch := a.header.Get("WWW-Authenticate")
+			if a.status != tc.status || !strings.Contains(ch, tc.challenge) || !strings.Contains(ch, `resource_metadata="`+meta+`"`) {
+				t.Errorf("answer %d, WWW-Authenticate %q: want %d with %s and the metadata URL", a.status, ch, tc.status, tc.challenge)
+			}
+			var e api.Error
+			if json.Unmarshal([]byte(a.body), &e) != nil || e.Error == "" || e.Detail == "" {
+				t.Errorf("body %s: want {error, detail}", a.body)
+			}
+		})
+	}
+	if n := len(up.seen()) - before; n != 0 {
+		t.Errorf("the upstream saw %d requests from refused tokens", n)
+	}
+
+	// The metadata names the endpoint as the resource and writ as its
+	// authorization server.
+	var md map[string]any
+	if st := w.Do(t, "GET", "/.well-known/oauth-protected-resource/mcp/up", "", nil, &md); st != 200 || md["resource"] != endpoint {
+		t.Errorf("metadata %d %v: want resource %s", st, md, endpoint)
+	}
+	if as, _ := md["authorization_servers"].([]any); len(as) != 1 || as[0] != w.URL {
+		t.Errorf("authorization_servers %v: want [%s]", md["authorization_servers"], w.URL)
+	}
+
+	// A session opened by one task is not usable with another task's token.
+	a = rawPost(t, endpoint, token, initialize, nil)
+	sid := a.header.Get("Mcp-Session-Id")
+	if a.status != 200 || sid == "" {
+		t.Fatalf("initialize: %d %s", a.status, a.body)
+	}
+	b := rawPost(t, endpoint, second, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
+		map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-11-25"})
+	if b.status != http.StatusForbidden {
+		t.Errorf("another task's token on a session: %d %s, want 403", b.status, b.body)
+	}
+
+	// Refusals of verified tokens are in the ledger.
+	rejected := ofType(w.Trace(t, revokedID), "auth.rejected")
+	if len(rejected) == 0 {
+		t.Errorf("no auth.rejected recorded for the revoked token")
+	}
+}
+
+// TestBadRequests: oversized bodies, malformed JSON-RPC and a foreign
+// Origin are refused, and the gateway keeps serving.
+func TestBadRequests(t *testing.T) {
+	up := startGoUpstream(t)
+	w := upWrit(t, up.url)
+	endpoint := w.URL + "/mcp/up"
+	_, token := w.TaskToken(t, upScope)
+
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", gateway.DefaultMaxRequestBytes) + `"}}}`
+	if a := rawPost(t, endpoint, token, big, nil); a.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized: %d %s, want 413", a.status, a.body[:min(len(a.body), 200)])
+	}
+	if a := rawPost(t, endpoint, token, `{"jsonrpc":"2.0","id":1,"method":`, nil); a.status != http.StatusBadRequest {
+		t.Errorf("truncated JSON: %d %s, want 400", a.status, a.body)
+	}
+	if a := rawPost(t, endpoint, token, `[1,2,3]`, nil); a.status < 400 || a.status > 499 {
+		t.Errorf("not JSON-RPC: %d %s, want 4xx", a.status, a.body)
+	}
+	if a := rawPost(t, endpoint, token, initialize, map[string]string{"Origin": "http://evil.example"}); a.status != http.StatusForbidden {
+		t.Errorf("foreign Origin: %d %s, want 403", a.status, a.body)
+	}
+	if a := rawPost(t, w.URL+"/mcp/nosuch", token, initialize, nil); a.status != http.StatusNotFound {
+		t.Errorf("unknown server: %d %s, want 404", a.status, a.body)
+	}
+
+	// Bad parameters inside a session are JSON-RPC errors.
+	cs := goClient(t, endpoint, token, "2025-11-25")
+	ctx := context.Background()
+	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: []int{1}})
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != jsonrpc.CodeInvalidParams {
+		t.Errorf("arguments not an object: %v, want invalid params", err)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "still here"}})
+	if err != nil || res.IsError {
+		t.Fatalf("after bad requests: %v %+v", err, res)
+	}
+}
+
+// callErr calls tool through cs with a deadline well above the gateway's
+// own, so that a hang fails the test rather than blocking it.
+func callErr(t testing.TB, cs *mcp.ClientSession, tool string, args any) (*mcp.CallToolResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if ctx.Err() != nil {
+		t.Fatalf("%s: the gateway did not answer within 30s", tool)
+	}
+	return res, err
+}
+
+// wantUpstreamError checks a failed call: a JSON-RPC error saying what
+// went wrong, and the authorization and its failed result in the ledger.
+func wantUpstreamError(t testing.TB, w *writ, taskID string, err error, want string) {
+	t.Helper()
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != gateway.CodeUnavailable || !strings.Contains(we.Message, want) {
+		t.Fatalf("error %v: want code %d saying %q", err, gateway.CodeUnavailable, want)
+	}
+	evs := w.Trace(t, taskID)
+	auth, done := ofType(evs, "action.authorized"), ofType(evs, "action.completed")
+	if len(auth) != 1 || len(done) != 1 || done[0].Data.ActionID != auth[0].Data.ActionID || done[0].Data.Status != "error" {
+		t.Errorf("ledger: authorized %+v, completed %+v: want one of each, the result an error", auth, done)
+	}
+}
+
+func TestUpstreamDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/mcp"
+	ln.Close()
+	w := upWrit(t, dead)
+	taskID, token := w.TaskToken(t, upScope)
+	cs := goClient(t, w.URL+"/mcp/up", token, "")
+	_, err = callErr(t, cs, "echo", map[string]any{"message": "anyone?"})
+	wantUpstreamError(t, w, taskID, err, "upstream unavailable: up")
+
+	// Listing fails the same way, and records nothing.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cs.ListTools(ctx, nil); err == nil || !strings.Contains(err.Error(), "upstream unavailable") {
+		t.Errorf("listing with the upstream down: %v", err)
+	}
+}
+
+func TestUpstreamSlow(t *testing.T) {
+	up := startGoUpstream(t)
+	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url, Timeout: 300 * time.Millisecond}}}, config.ProxyConfig{})
+	taskID, token := w.TaskToken(t, upScope)
+	cs := goClient(t, w.URL+"/mcp/up", token, "")
+	_, err := callErr(t, cs, "slow", map[string]any{"millis": 2000})
+	wantUpstreamError(t, w, taskID, err, "did not answer within 300ms")
+
+	// The upstream is still usable afterwards.
+	res, err := callErr(t, cs, "echo", map[string]any{"message": "after the timeout"})
+	if err != nil || res.IsError {
+		t.Fatalf("echo after a timeout: %v %+v", err, res)
+	}
+}
+
+func TestUpstreamGarbage(t *testing.T) {
+	for name, h := range map[string]http.HandlerFunc{
+		"text": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, "this is not MCP")
+		},
+		"bad json": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"jsonrpc":"2.0","id":`)
+		},
+		"500": func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "boom", http.StatusInternalServerError)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := &http.Server{Handler: h}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln)
+			t.Cleanup(func() { srv.Close() })
+			w := upWrit(t, "http://"+ln.Addr().String()+"/mcp")
+			taskID, token := w.TaskToken(t, upScope)
+			cs := goClient(t, w.URL+"/mcp/up", token, "")
+			_, err = callErr(t, cs, "echo", map[string]any{"message": "hello?"})
+			wantUpstreamError(t, w, taskID, err, "upstream unavailable: up")
+		})
+	}
+}
+
+// TestCredentialInjection: the upstream gets the credentials writ's
+// configuration names, never the agent's token, and the secret is in no
+// ledger event.
+func TestCredentialInjection(t *testing.T) {
+	up := startGoUpstream(t)
+	secretFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secretFile, []byte("upstream-bearer-xyz\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WRIT_TEST_UPSTREAM_KEY", "api-key-123")
+	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url,
+		Headers: map[string]string{"Authorization": "Bearer ${file:" + secretFile + "}", "X-Api-Key": "${env:WRIT_TEST_UPSTREAM_KEY}"}}}}, config.ProxyConfig{})
+	taskID, token := w.TaskToken(t, upScope)
+	cs := goClient(t, w.URL+"/mcp/up", token, "")
+	if res, err := callErr(t, cs, "echo", map[string]any{"message": "who am I"}); err != nil || res.IsError {
+		t.Fatalf("echo: %v %+v", err, res)
+	}
+	seen := up.seen()
+	if len(seen) == 0 {
+		t.Fatal("the upstream saw no request")
+	}
+	for _, h := range seen {
+		if h.Get("Authorization") != "Bearer upstream-bearer-xyz" || h.Get("X-Api-Key") != "api-key-123" {
+			t.Errorf("upstream saw Authorization %q, X-Api-Key %q: want the configured secrets", h.Get("Authorization"), h.Get("X-Api-Key"))
+		}
+		for k, v := range h {
+			if strings.Contains(strings.Join(v, " "), token) {
+				t.Errorf("the agent's token reached the upstream in %s", k)
+			}
+		}
+	}
+	var tr api.Trace
+	w.Do(t, "GET", "/v1/tasks/"+taskID+"/trace", w.Tok["audrey"], nil, &tr)
+	raw, _ := json.Marshal(tr)
+	if bytes.Contains(raw, []byte("upstream-bearer-xyz")) || bytes.Contains(raw, []byte("api-key-123")) {
+		t.Error("an upstream secret is in the ledger")
+	}
+}

@@ -1,0 +1,93 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// goUpstream is an MCP server built with the Go SDK, served over
+// Streamable HTTP, that remembers the credentials it was sent.
+type goUpstream struct {
+	url string
+
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func (u *goUpstream) seen() []http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]http.Header(nil), u.headers...)
+}
+
+type echoIn struct {
+	Message  string `json:"message"`
+	Password string `json:"password,omitempty"`
+}
+
+type echoOut struct {
+	Echo   string `json:"echo"`
+	Secret string `json:"secret"`
+}
+
+type slowIn struct {
+	Millis int `json:"millis"`
+}
+
+// newGoServer is the upstream's MCP server: tools echo, slow and
+// hidden-tool, a resource and a prompt.
+func newGoServer() *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "go-upstream", Version: "1"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echoes its message"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, echoOut, error) {
+			return nil, echoOut{Echo: in.Message, Secret: "s3cr3t-output"}, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "answers after millis"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in slowIn) (*mcp.CallToolResult, any, error) {
+			select {
+			case <-time.After(time.Duration(in.Millis) * time.Millisecond):
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "hidden-tool", Description: "out of every test scope"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "should not run"}}}, nil, nil
+		})
+	s.AddResource(&mcp.Resource{URI: "file:///notes/q3.txt", Name: "q3", MIMEType: "text/plain"},
+		func(ctx context.Context, r *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: r.Params.URI, MIMEType: "text/plain", Text: "Q3 notes"}}}, nil
+		})
+	s.AddResource(&mcp.Resource{URI: "file:///private/keys.txt", Name: "keys", MIMEType: "text/plain"},
+		func(ctx context.Context, r *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: r.Params.URI, MIMEType: "text/plain", Text: "private"}}}, nil
+		})
+	s.AddPrompt(&mcp.Prompt{Name: "greet", Arguments: []*mcp.PromptArgument{{Name: "who"}}},
+		func(ctx context.Context, r *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello " + r.Params.Arguments["who"]}}}}, nil
+		})
+	return s
+}
+
+func startGoUpstream(t testing.TB) *goUpstream {
+	t.Helper()
+	s := newGoServer()
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	u := &goUpstream{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.headers = append(u.headers, r.Header.Clone())
+		u.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	u.url = ts.URL
+	return u
+}

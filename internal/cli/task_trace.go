@@ -35,11 +35,13 @@ func traceCommand() *command {
 
 // traceRow is one event of a trace, reduced to what a reader scans for.
 type traceRow struct {
-	time, index, typ, who, decision, tool, result, verified string
+	time, index, task, typ, who, what, policy, decision, cred, result, verified string
 }
 
-// printTrace prints a trace as an aligned timeline. Every leaf must parse as
-// a canonical writ event; one that does not is an error, not a row.
+// printTrace prints a trace as an aligned timeline: who did what, under
+// which policy version and decision, with which credential, and what came
+// of it. Every leaf must parse as a canonical writ event; one that does
+// not is an error, not a row.
 func printTrace(io IO, tr api.Trace) error {
 	rows := make([]traceRow, 0, len(tr.Events))
 	verified := 0
@@ -58,10 +60,21 @@ func printTrace(io IO, tr api.Trace) error {
 		fmt.Fprintf(io.Stdout, " and its child tasks %s", strings.Join(tr.Tasks[1:], ", "))
 	}
 	fmt.Fprint(io.Stdout, " (times in UTC)\n\n")
+	children := len(tr.Tasks) > 1
 	w := newTable(io)
-	fmt.Fprintln(w, "TIME\tINDEX\tEVENT\tWHO\tDECISION\tTOOL / RESOURCE\tRESULT\tVERIFIED")
+	head := "TIME\tINDEX\tEVENT\tWHO\tDECISION / POLICY\tWHAT\tCREDENTIAL\tRESULT\tVERIFIED"
+	if children {
+		head = "TIME\tINDEX\tTASK\tEVENT\tWHO\tDECISION / POLICY\tWHAT\tCREDENTIAL\tRESULT\tVERIFIED"
+	}
+	fmt.Fprintln(w, head)
+	dash := func(s string) string { return firstNonEmpty(s, "-") }
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.time, r.index, r.typ, r.who, r.decision, r.tool, r.result, r.verified)
+		fmt.Fprintf(w, "%s\t%s\t", r.time, r.index)
+		if children {
+			fmt.Fprintf(w, "%s\t", dash(r.task))
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.typ, dash(r.who),
+			dash(strings.TrimSpace(r.decision+" "+r.policy)), dash(r.what), dash(r.cred), dash(r.result), r.verified)
 	}
 	w.Flush()
 	fmt.Fprintf(io.Stdout, "\n%d/%d events verified: included in the signed checkpoint of size %d\n", verified, len(rows), tr.CheckpointSize)
@@ -88,47 +101,50 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 		s, _ := d[k].(string)
 		return s
 	}
-	r := traceRow{time: e.Time.UTC().Format("2006-01-02 15:04:05.000"), index: fmt.Sprint(te.Index), typ: e.Type, who: "writ"}
+	r := traceRow{time: e.Time.UTC().Format("2006-01-02 15:04:05.000"), index: fmt.Sprint(te.Index), task: e.TaskID,
+		typ: e.Type, who: "writ", policy: shortVersion(e.PolicyVersion), cred: shortJTI(e.JTI), verified: "no"}
 	if te.Verified {
 		r.verified = "✓"
 	}
-	pv := shortVersion(e.PolicyVersion)
 	switch {
 	case e.Type == ledger.TypeTaskRequested:
-		r.who = e.Principal
+		r.who, r.what = e.Principal, "for "+e.Agent
 	case e.Type == ledger.TypePolicyDecided:
-		r.who = "policy"
-		r.decision = strings.TrimSpace(str("point") + " " + str("effect") + " " + pv)
+		r.who, r.decision = "policy", str("point")+" "+str("effect")
 	case strings.HasPrefix(e.Type, "approval."):
-		if a := str("approver"); a != "" {
-			r.who = a
-		}
+		r.who = firstNonEmpty(str("approver"), "writ")
+		r.what = firstNonEmpty(strings.TrimSpace(str("tool")+" "+str("resource")), str("kind")+" "+str("approval_id"))
 		if e.Type != ledger.TypeApprovalRequested {
-			r.decision = strings.TrimPrefix(e.Type, "approval.") + " " + pv
+			r.decision = strings.TrimPrefix(e.Type, "approval.")
 		}
-		r.tool = str("tool")
 		r.result = str("reason")
-		if r.result == "" {
-			r.result = str("approval_id")
-		}
 	case strings.HasPrefix(e.Type, "action."), strings.HasPrefix(e.Type, "credential."), e.Type == ledger.TypeAuthRejected:
-		r.who = e.Agent
+		r.who = firstNonEmpty(e.Agent, e.Principal)
 		if e.Type == ledger.TypeActionAuthorized || e.Type == ledger.TypeActionDenied {
-			r.decision = strings.TrimSpace(str("effect") + " " + pv)
+			r.decision = str("effect")
+			if e.Type == ledger.TypeActionDenied && str("refused") != "" {
+				r.decision = "deny (" + str("refused") + ")"
+			}
 			if e.Type == ledger.TypeActionAuthorized && d["step_up"] != nil {
-				r.decision = "allow (step-up) " + pv
+				r.decision = "allow (step-up " + str("step_up") + ")"
 			}
 		}
-		if t := str("tool"); t != "" {
-			r.tool = t + " " + str("resource")
+		r.what = strings.TrimSpace(str("tool") + " " + str("resource"))
+		if e.Type == ledger.TypeCredentialIssued {
+			r.what = "binding " + firstNonEmpty(str("binding"), "none")
 		}
 		r.result = firstNonEmpty(str("status"), str("reason"), str("action_id"), str("approval_id"))
-		if e.Type == ledger.TypeAuthRejected && str("reason") == "self_approval" {
-			r.who = e.Principal // the requester tried to approve
+		if e.Type == ledger.TypeAuthRejected {
+			r.decision = "rejected"
+			if str("reason") == "self_approval" {
+				r.who = e.Principal // the requester tried to approve
+			}
 		}
 	case e.Type == ledger.TypeTaskCompleted || e.Type == ledger.TypeTaskRevoked || e.Type == ledger.TypeTaskExpired:
 		r.who = firstNonEmpty(str("by"), "writ")
 		r.result = str("reason")
+	case e.Type == ledger.TypeTaskDelegated:
+		r.what = "child " + str("child_task_id")
 	case e.Type == ledger.TypeTaskActivated:
 		r.result = "until " + str("expires_at")
 		if t, err := time.Parse(time.RFC3339Nano, str("expires_at")); err == nil {
@@ -144,10 +160,19 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 		}
 	}
 	r.result = oneLine(r.result, 60)
+	r.what = oneLine(r.what, 60)
 	if r.who == "" {
 		r.who = firstNonEmpty(e.Principal, "-")
 	}
 	return r, nil
+}
+
+// shortJTI shortens a credential ID for tables.
+func shortJTI(s string) string {
+	if r := []rune(s); len(r) > 14 {
+		return string(r[:13]) + "…"
+	}
+	return s
 }
 
 // shortVersion shortens a policy version for tables: sha256:0123456789ab.

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/writhq/writ/internal/evidence"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+func verifyCommand() *command {
+	c := &command{name: "verify", args: "<bundle.zip> [--key VKEY] [-o table|json]",
+		summary: "check an evidence bundle offline: hashes, checkpoint signature, every proof, payload and policy, and the chain"}
+	c.run = func(ctx context.Context, io IO, args []string) error {
+		fs := newFlags(c, io)
+		key := fs.String("key", "", "pin the ledger's verifier `key` (name+hash+base64, or @FILE holding it); without it the bundle's own key is used")
+		out := fs.String("o", "table", "output `format`: table or json")
+		pos, err := parseArgs(c, fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		if err := checkOutput(*out); err != nil {
+			return err
+		}
+		vkey := strings.TrimSpace(*key)
+		if name, ok := strings.CutPrefix(vkey, "@"); ok {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return withHint(err, "--key @FILE reads the verifier key from FILE")
+			}
+			vkey = strings.TrimSpace(string(b))
+		}
+		if vkey != "" {
+			if _, err := ledger.NewVerifier(vkey); err != nil {
+				return withHint(err, "a verifier key looks like origin+1a2b3c4d+AbCd…; 'writ ledger key' prints it")
+			}
+		}
+		rep, err := evidence.VerifyFile(pos[0], evidence.VerifyOptions{Key: vkey})
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return withHint(err, "name the bundle written by 'writ export'")
+			}
+			return withHint(fmt.Errorf("%s: %w", pos[0], err), "the file is not a readable evidence bundle")
+		}
+		if *out == "json" {
+			if err := printJSON(io, struct {
+				OK bool `json:"ok"`
+				*evidence.Report
+			}{rep.OK(), rep}); err != nil {
+				return err
+			}
+		} else {
+			printBundleReport(io, rep)
+		}
+		if !rep.OK() {
+			return withHint(fmt.Errorf("evidence bundle does not verify: %d failure(s)", len(rep.Failures)),
+				"do not rely on this bundle; export it again from the server and compare")
+		}
+		return nil
+	}
+	return c
+}
+
+func printBundleReport(io IO, r *evidence.Report) {
+	w := io.Stdout
+	count := map[string]int{}
+	for _, f := range r.Failures {
+		count[f.Check]++
+	}
+	mark := func(checks ...string) string {
+		for _, c := range checks {
+			if count[c] > 0 {
+				return "FAIL"
+			}
+		}
+		return "ok  "
+	}
+	fmt.Fprintf(w, "bundle of task %s from log %s\n", r.TaskID, r.Origin)
+	if r.Pinned {
+		fmt.Fprintln(w, "verifier key: pinned")
+	} else {
+		fmt.Fprintln(w, "verifier key: taken from the bundle (not pinned)")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%s manifest     every file's SHA-256 matches; no file unlisted\n", mark("manifest"))
+	fmt.Fprintf(w, "%s checkpoint   signed by the verifier key; size %d\n", mark("key", "checkpoint"), r.CheckpointSize)
+	fmt.Fprintf(w, "%s events       %d canonical events in ledger order\n", mark("events"), r.Events)
+	fmt.Fprintf(w, "%s proofs       every event included in the checkpoint\n", mark("proof"))
+	fmt.Fprintf(w, "%s payloads     %d disclosed bodies match their commitments; %d erased with a recorded erasure\n", mark("payload"), r.Payloads, r.Erased)
+	fmt.Fprintf(w, "%s policies     %d policy version(s); sources hash to the version that decided\n", mark("policy"), r.Policies)
+	fmt.Fprintf(w, "%s chain        each event follows from those before it\n", mark("chain"))
+	fmt.Fprintf(w, "%s derived      controls.csv, ocsf.jsonl and report.html match the events\n", mark("derived"))
+	fmt.Fprintf(w, "\n%d/%d events verified\n", r.Verified, r.Events)
+	for _, s := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", s)
+	}
+	if len(r.Failures) > 0 {
+		fmt.Fprintln(w, "\nfailures:")
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "  %s\n", f)
+		}
+	}
+}

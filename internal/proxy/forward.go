@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/writhq/writ/api"
@@ -150,8 +151,12 @@ func (h *ruleHandler) decisionFail(w http.ResponseWriter, r *http.Request, err e
 }
 
 // target is the upstream URL for a request path below the prefix.
-func (u *upstream) target(in interface{ String() string }) string {
-	return strings.TrimRight(u.base.String(), "/") + in.String()
+func (u *upstream) target(in *url.URL) string {
+	t := strings.TrimRight(u.base.String(), "/") + in.EscapedPath()
+	if in.RawQuery != "" {
+		t += "?" + in.RawQuery
+	}
+	return t
 }
 
 // stream copies the response, flushing as it goes so that event streams

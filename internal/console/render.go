@@ -104,8 +104,10 @@ func timeLeft(t, now time.Time) string {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, u *user, status int, name, title, nav string, body any) {
 	d := pageData{Title: title, Nav: nav, Dev: c.cfg.Dev, Now: c.now(), Body: body}
 	if u != nil {
-		p := u.p
-		d.User = &p
+		if u.p.ID != "" {
+			p := u.p
+			d.User = &p
+		}
 		d.CSRF = u.session.csrf
 		if u.id != "" {
 			d.Flash, d.FlashError = c.takeFlash(*u)

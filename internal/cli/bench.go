@@ -29,7 +29,7 @@ func benchCommand() *command {
 
 func benchAuthorizeCommand() *command {
 	c := &command{name: "authorize",
-		args:    "[--server URL] (--token TASK-TOKEN | --setup --dev-data-dir DIR) [--concurrency 1] [--duration 10s] [--requests N] [--deny-percent P] [-o table|json]",
+		args:    "[--server URL] [--also URL]... (--token TASK-TOKEN | --setup --dev-data-dir DIR) [--concurrency 1] [--duration 10s] [--requests N] [--deny-percent P] [-o table|json]",
 		summary: "load POST /v1/authorize with concurrent clients; report throughput, latency percentiles and outcomes"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
@@ -40,6 +40,8 @@ func benchAuthorizeCommand() *command {
 		dur := fs.Duration("duration", 10*time.Second, "how long to run (at most 10m)")
 		maxReq := fs.Int64("requests", 0, "stop after `N` requests (0: only the duration bounds the run)")
 		denyPct := fs.Int("deny-percent", 0, "share of calls, in `percent`, for a tool outside the scope (denied)")
+		var also urlList
+		fs.Var(&also, "also", "another replica's server `URL` (repeatable): calls go round-robin over --server and these")
 		var call api.Authorize
 		fs.StringVar(&call.Tool, "tool", "bench.read", "the `tool` of the allowed call")
 		fs.StringVar(&call.Operation, "operation", "read", "its `operation`")
@@ -64,7 +66,7 @@ func benchAuthorizeCommand() *command {
 		if err != nil {
 			return err
 		}
-		b := &bench{io: io, call: call, deny: *denyPct, conc: *conc, dur: *dur, maxReq: *maxReq}
+		b := &bench{io: io, call: call, deny: *denyPct, conc: *conc, dur: *dur, maxReq: *maxReq, also: also}
 		if *setup {
 			end, err := b.setup(ctx, cl, *devDir)
 			if err != nil {
@@ -72,7 +74,11 @@ func benchAuthorizeCommand() *command {
 			}
 			defer end()
 		} else {
-			b.agent.Store(cl)
+			tok := af.token
+			if tok == "" {
+				tok = strings.TrimSpace(io.Getenv("WRIT_TOKEN"))
+			}
+			b.setAgent(cl, tok)
 		}
 		rep := b.run(ctx)
 		if af.out == "json" {
@@ -99,7 +105,35 @@ type bench struct {
 	dur    time.Duration
 	maxReq int64
 
-	agent atomic.Pointer[client.Client] // holds the current task token
+	// also lists more replicas' URLs; calls go round-robin over the
+	// server and these.
+	also []string
+	// onAllow, when set, hears the action ID of every allowed call.
+	onAllow func(actionID string)
+
+	agents atomic.Pointer[[]*client.Client] // one per server, with the current task token
+}
+
+// setAgent makes cl (and its twins for the other replicas) the clients
+// the run uses.
+func (b *bench) setAgent(cl *client.Client, token string) {
+	all := []*client.Client{cl}
+	for _, u := range b.also {
+		all = append(all, client.New(u, token))
+	}
+	b.agents.Store(&all)
+}
+
+// urlList is a repeatable URL flag.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+func (l *urlList) Set(v string) error {
+	if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+		return fmt.Errorf("%q: want an http:// or https:// URL", v)
+	}
+	*l = append(*l, strings.TrimRight(v, "/"))
+	return nil
 }
 
 // setup opens a task for a bench agent with the dev identities, has it
@@ -140,7 +174,7 @@ func (b *bench) setup(ctx context.Context, cl *client.Client, dir string) (func(
 		if err != nil {
 			return 0, exchangeError(err, cl.BaseURL(), t.TaskID)
 		}
-		b.agent.Store(cl.WithToken(tok.AccessToken))
+		b.setAgent(cl.WithToken(tok.AccessToken), tok.AccessToken)
 		return tok.ExpiresIn, nil
 	}
 	life, err := exchange(ctx)
@@ -211,6 +245,7 @@ func (b *bench) run(ctx context.Context) benchReport {
 		go func(r *workerResult) {
 			defer wg.Done()
 			r.errors, r.reasons = map[string]int{}, map[string]int{}
+			turn := w
 			for ctx.Err() == nil {
 				if b.maxReq > 0 && issued.Add(1) > b.maxReq {
 					return
@@ -220,7 +255,9 @@ func (b *bench) run(ctx context.Context) benchReport {
 					call = denied
 				}
 				t0 := time.Now()
-				a, err := b.agent.Load().Authorize(ctx, call)
+				agents := *b.agents.Load()
+				turn++
+				a, err := agents[turn%len(agents)].Authorize(ctx, call)
 				lat := time.Since(t0)
 				var ce *client.Error
 				switch {
@@ -232,6 +269,9 @@ func (b *bench) run(ctx context.Context) benchReport {
 					r.errors["transport"]++
 				case a.Allow:
 					r.allowed++
+					if b.onAllow != nil {
+						b.onAllow(a.ActionID)
+					}
 				case a.ApprovalRequired:
 					r.stepUp++
 					r.reasons[strings.Join(a.Reasons, "; ")]++

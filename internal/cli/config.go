@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/datadir"
 )
 
 // configFlags binds the flags every command that reads configuration takes,
@@ -22,7 +23,25 @@ func addConfigFlags(fs *flag.FlagSet) *configFlags {
 	cf := &configFlags{fs: fs}
 	fs.StringVar(&cf.file, "config", "", "YAML configuration `file` (or WRIT_CONFIG)")
 	fs.StringVar(&cf.dataDir, "data-dir", "", "data `directory` (default ./writ-data, or WRIT_DATA_DIR)")
+	cf.stringFlag("store", "ledger store `backend`: sqlite (default, in the data directory) or postgres (or WRIT_STORE)", func(c *config.Config) *string { return &c.Store })
+	cf.stringFlag("dsn", "PostgreSQL connection `string` for --store postgres (prefer WRIT_DSN or dsn_file: a flag shows in the process list)", func(c *config.Config) *string { return &c.DSN })
 	return cf
+}
+
+// storeOptions returns how to open the configured store.
+func storeOptions(c config.Config, write bool) (datadir.Options, error) {
+	o := datadir.Options{Write: write}
+	if write {
+		o.Origin, o.KeyFile = c.Ledger.Origin, c.Ledger.KeyFile
+	}
+	if c.Store == config.StorePostgres {
+		dsn, err := c.StoreDSN()
+		if err != nil {
+			return o, err
+		}
+		o.Store, o.DSN = datadir.StorePostgres, dsn
+	}
+	return o, nil
 }
 
 // stringFlag adds a string flag that, when set, overrides a config field.

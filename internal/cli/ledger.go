@@ -36,6 +36,17 @@ func (cf *configFlags) openRead(ctx context.Context, io IO) (config.Config, *dat
 	if err != nil {
 		return cfg, nil, err
 	}
+	if cfg.Store == config.StorePostgres {
+		o, err := storeOptions(cfg, false)
+		if err != nil {
+			return cfg, nil, err
+		}
+		d, err := datadir.Open(ctx, cfg.DataDir, o)
+		if errors.Is(err, datadir.ErrNoDir) {
+			return cfg, nil, withHint(err, "check --dsn (or WRIT_DSN): it names a database no writ server has started on")
+		}
+		return cfg, d, err
+	}
 	d, err := openRead(ctx, cfg.DataDir)
 	return cfg, d, err
 }

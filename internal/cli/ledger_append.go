@@ -43,7 +43,11 @@ func (t *target) client(io IO) *client.Client {
 
 // openLocal opens the data directory for writing and starts a ledger on it.
 func openLocal(ctx context.Context, cfg config.Config) (*ledger.Ledger, func() error, error) {
-	d, err := datadir.Open(ctx, cfg.DataDir, datadir.Options{Write: true, Origin: cfg.Ledger.Origin})
+	o, err := storeOptions(cfg, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := datadir.Open(ctx, cfg.DataDir, o)
 	if err != nil {
 		var le *datadir.LockedError
 		if errors.As(err, &le) {

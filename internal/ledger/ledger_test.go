@@ -302,7 +302,7 @@ func (s *flakyStore) Commit(ctx context.Context, b *ledger.Batch) error {
 func TestCommitFailureFailsClosedAndRollsBack(t *testing.T) {
 	ctx := context.Background()
 	d, _ := openDir(t, t.TempDir(), nil)
-	fs := &flakyStore{Store: d.Store}
+	fs := &flakyStore{Store: d.Store.(*sqlite.Store)}
 	l, err := ledger.New(ctx, ledger.Config{Store: fs, Signer: d.Signer, MaxBatch: 8})
 	if err != nil {
 		t.Fatal(err)

@@ -271,9 +271,13 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, reqs []*re
 	return start, nil
 }
 
-// catchUp reloads the tree when a shared store holds leaves this ledger has
-// not seen (appended by another writer, or by this one in a commit whose
-// outcome it could not learn).
+// catchUp reloads the tree's right edge when a shared store holds leaves
+// this ledger has not seen (appended by another writer, or by this one in a
+// commit whose outcome it could not learn). It runs under the store's write
+// lock, so it reads only what it needs: the size, the edge tiles and the
+// latest checkpoint's size. The stored checkpoints were checked against the
+// tree when the ledger opened; those signed since are by writers holding
+// the same key.
 func (l *Ledger) catchUp(ctx context.Context, r LockedReader) error {
 	n, err := r.Size(ctx)
 	if err != nil {
@@ -282,11 +286,20 @@ func (l *Ledger) catchUp(ctx context.Context, r LockedReader) error {
 	if n == l.tree.size() {
 		return nil
 	}
-	last := l.lastCP
-	if err := l.loadFrom(ctx, r); err != nil {
-		return err
+	t, err := loadTree(ctx, n, r.ReadTile)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrTampered, err)
 	}
-	l.lastCP = last
+	cp, err := r.LatestCheckpoint(ctx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		l.lastSize, l.haveCP = 0, false
+	case err != nil:
+		return err
+	default:
+		l.lastSize, l.haveCP = cp.Size, true
+	}
+	l.tree = t
 	return nil
 }
 

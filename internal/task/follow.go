@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -204,6 +205,27 @@ func (s *Service) catchUp(ctx context.Context) error {
 	return s.syncTo(ctx, int64(n)-1)
 }
 
+// catchUpNow catches up outside any request's context and reports whether
+// it succeeded.
+func (s *Service) catchUpNow() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.catchUp(ctx); err != nil {
+		s.log.Error("catching up with other replicas failed", "err", err)
+		return false
+	}
+	return true
+}
+
+// followForRead catches up before a read, with replicas, so a read sees
+// every change any replica acknowledged before it began. A failure leaves
+// the read as of the last catch-up.
+func (s *Service) followForRead() {
+	if s.cfg.Shared != nil {
+		s.catchUpNow()
+	}
+}
+
 // syncTo applies events in index order until the state has seen target:
 // this replica's own from pending, other replicas' read from the store.
 func (s *Service) syncTo(ctx context.Context, target int64) error {
@@ -389,4 +411,67 @@ func (s *Service) projectFollowed(ctx context.Context) error {
 	}
 	clear(s.touched)
 	return nil
+}
+
+// claim guards what an authorization consumes, which the shared decision
+// lock alone does not: a granted step-up (used once) and an action's result
+// (recorded once). For each, it takes a lock of its own across replicas,
+// catches the state up and checks that no other replica got there first.
+// The returned function releases the locks once the events are applied.
+func (s *Service) claim(ctx context.Context, events []ledger.Event) (func(), error) {
+	type claimed struct{ stepUp, action string }
+	var claims []claimed
+	for _, ev := range events {
+		switch ev.Type {
+		case ledger.TypeActionAuthorized:
+			var d actionData
+			if json.Unmarshal(ev.Data, &d) == nil && d.StepUp != "" {
+				claims = append(claims, claimed{stepUp: d.StepUp})
+			}
+		case ledger.TypeActionCompleted:
+			var d completedData
+			if json.Unmarshal(ev.Data, &d) == nil && d.ActionID != "" {
+				claims = append(claims, claimed{action: d.ActionID})
+			}
+		}
+	}
+	if len(claims) == 0 {
+		return func() {}, nil
+	}
+	var unlocks []func()
+	release := func() {
+		for _, u := range unlocks {
+			u()
+		}
+	}
+	for _, c := range claims {
+		name := "step-up/" + c.stepUp
+		if c.action != "" {
+			name = "result/" + c.action
+		}
+		u, err := s.cfg.Shared.Lock(ctx, name, false)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("%w: %v", ledger.ErrUnavailable, err)
+		}
+		unlocks = append(unlocks, u)
+	}
+	if err := s.catchUp(ctx); err != nil {
+		release()
+		return nil, fmt.Errorf("%w: %v", ledger.ErrUnavailable, err)
+	}
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	for _, c := range claims {
+		if c.stepUp != "" {
+			if a := s.st.approvals[c.stepUp]; a == nil || a.UsedBy != "" {
+				release()
+				return nil, newErr(ErrConflict, "step_up_used", "step-up %s was used by another call", c.stepUp)
+			}
+		} else if a := s.st.actions[c.action]; a == nil || a.Completed {
+			release()
+			return nil, newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", c.action)
+		}
+	}
+	return release, nil
 }

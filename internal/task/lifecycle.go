@@ -233,12 +233,24 @@ func (s *Service) recordCredential(ctx context.Context, c Credential, decisionID
 // CredentialLive reports whether jti is a recorded, unrevoked credential of
 // a task that is active and unexpired.
 func (s *Service) CredentialLive(jti string) bool {
+	live, known := s.credentialLive(jti)
+	if !known && s.cfg.Shared != nil && s.catchUpNow() {
+		// Issued by another replica a moment ago.
+		live, _ = s.credentialLive(jti)
+	}
+	return live
+}
+
+func (s *Service) credentialLive(jti string) (live, known bool) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	c := s.st.creds[jti]
-	if c == nil || c.Revoked {
-		return false
+	if c == nil {
+		return false, false
+	}
+	if c.Revoked {
+		return false, true
 	}
 	t := s.st.tasks[c.TaskID]
-	return t != nil && t.State == StateActive && s.now().Before(t.ExpiresAt)
+	return t != nil && t.State == StateActive && s.now().Before(t.ExpiresAt), true
 }

@@ -9,6 +9,7 @@ import (
 
 // Get returns a copy of a task, or ErrNotFound.
 func (s *Service) Get(taskID string) (Task, error) {
+	s.followForRead()
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	t := s.st.tasks[taskID]
@@ -20,6 +21,7 @@ func (s *Service) Get(taskID string) (Task, error) {
 
 // View returns a task as the API shows it, or ErrNotFound.
 func (s *Service) View(taskID string) (api.Task, error) {
+	s.followForRead()
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	t := s.st.tasks[taskID]
@@ -37,6 +39,7 @@ func (s *Service) List(state string) ([]api.Task, error) {
 	default:
 		return nil, invalid("unknown state %q", state)
 	}
+	s.followForRead()
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	out := []api.Task{}
@@ -62,6 +65,7 @@ func pendingView(a *Approval, t *Task) api.PendingApproval {
 // what the approver needs to judge them. for names the caller: requests of
 // tasks they requested, or that they already decided, are left out.
 func (s *Service) ListPendingApprovals(forID string) []api.PendingApproval {
+	s.followForRead()
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	now := s.now()
@@ -122,6 +126,7 @@ func (t *Task) clone() Task {
 
 // Approval returns a copy of an approval request, or ErrNotFound.
 func (s *Service) Approval(id string) (Approval, error) {
+	s.followForRead()
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	a := s.st.approvals[id]
@@ -135,6 +140,7 @@ func (s *Service) Approval(id string) (Approval, error) {
 
 // Credential returns a copy of a recorded credential, or ErrNotFound.
 func (s *Service) Credential(jti string) (Credential, error) {
+	s.followForRead()
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	c := s.st.creds[jti]

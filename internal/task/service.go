@@ -387,6 +387,11 @@ func (s *Service) commitShared(ctx context.Context, events []ledger.Event) (uint
 	if !s.mu.held() {
 		return 0, errNotCoordinated
 	}
+	unlock, err := s.claim(ctx, events)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	first, err := s.cfg.Ledger.AppendAll(ctx, events)
 	if err != nil {
 		return 0, err

@@ -1,0 +1,517 @@
+package cli
+
+// These tests run three `writ server` processes on one PostgreSQL database,
+// load them with the bench tool round-robin, and check the result the way
+// an auditor would: `writ ledger verify`, and the Tessera tlog-tiles client
+// against each replica. They need WRIT_TEST_POSTGRES_DSN.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api/layout"
+	tclient "github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/client"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
+)
+
+// replica is one `writ server` process.
+type replica struct {
+	url, dir string
+	cmd      *exec.Cmd
+	done     chan error
+	logs     *bytes.Buffer
+}
+
+// cluster is several replicas on one database. The first replica's data
+// directory creates the keys; the others get them as key files, and a copy
+// of its dev issuer so the same dev identities work everywhere.
+type cluster struct {
+	t        *testing.T
+	dsn      string
+	first    string // the first replica's data dir
+	replicas []*replica
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs server processes; skipped with -short")
+	}
+	c := &cluster{t: t, dsn: pgtest.DSN(t)}
+	for i := range n {
+		c.replicas = append(c.replicas, c.start(i, nil))
+	}
+	return c
+}
+
+// start starts replica i (a new one, or again after a kill, on its data
+// directory) and waits until it is ready.
+func (c *cluster) start(i int, env []string) *replica {
+	t := c.t
+	t.Helper()
+	r := &replica{dir: filepath.Join(t.TempDir(), fmt.Sprintf("replica-%d", i)), logs: &bytes.Buffer{}}
+	if i < len(c.replicas) {
+		r.dir = c.replicas[i].dir
+	}
+	if c.first == "" {
+		c.first = r.dir
+	} else if r.dir != c.first {
+		copyDir(t, filepath.Join(c.first, "dev"), filepath.Join(r.dir, "dev"))
+		env = append(env, "WRIT_LEDGER_KEY_FILE="+filepath.Join(c.first, ledger.KeyFile),
+			"WRIT_CREDENTIALS_KEY_FILE="+filepath.Join(c.first, "credential.key"))
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.url = "http://127.0.0.1:" + port
+	r.cmd = exec.Command("writ", "server", "--dev", "--store", "postgres", "--log-level", "warn")
+	r.cmd.Env = append(os.Environ(), "WRIT_DSN="+c.dsn, "WRIT_DATA_DIR="+r.dir, "WRIT_LISTEN=127.0.0.1:"+port, "WRIT_CONFIG=")
+	r.cmd.Env = append(r.cmd.Env, env...)
+	r.cmd.Stderr = &lockedWriter{w: r.logs}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.done = make(chan error, 1)
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() { r.stop(t) })
+	if err := waitReady(r); err != nil {
+		t.Fatalf("replica %d: %v\n%s", i, err, r.logs)
+	}
+	return r
+}
+
+// stop interrupts the replica (a graceful shutdown) and waits for it.
+func (r *replica) stop(t *testing.T) {
+	if r.cmd.ProcessState != nil {
+		return
+	}
+	r.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.done:
+	case <-time.After(60 * time.Second):
+		r.cmd.Process.Kill()
+		t.Errorf("replica %s did not stop within 60s", r.url)
+	}
+}
+
+// kill ends the replica with SIGKILL: no shutdown, no final checkpoint.
+func (r *replica) kill() {
+	r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.done
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func waitReady(r *replica) error {
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-r.done:
+			return fmt.Errorf("exited: %v", err)
+		default:
+		}
+		resp, err := c.Get(r.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after 60s", r.url)
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (c *cluster) urls() []string {
+	var out []string
+	for _, r := range c.replicas {
+		out = append(out, r.url)
+	}
+	return out
+}
+
+// load runs the bench tool against every replica round-robin, returning its
+// report and the action IDs of every allowed call. during, when set, runs
+// once the load is going.
+func (c *cluster) load(d time.Duration, during func()) (benchReport, map[string]bool) {
+	t := c.t
+	t.Helper()
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var errs strings.Builder
+	urls := c.urls()
+	b := &bench{io: IO{Stdout: &strings.Builder{}, Stderr: &errs, Getenv: func(string) string { return "" }},
+		call: api.Authorize{Tool: "bench.read", Operation: "read", Resource: "bench://items/1", DataClass: "internal"},
+		deny: 10, conc: 24, dur: d, also: urls[1:],
+		onAllow: func(id string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if acked[id] {
+				t.Errorf("action %s allowed twice", id)
+			}
+			acked[id] = true
+		}}
+	ctx := context.Background()
+	end, err := b.setup(ctx, client.New(urls[0], ""), c.first)
+	if err != nil {
+		t.Fatalf("bench setup: %v\n%s", err, errs.String())
+	}
+	if during != nil {
+		go func() {
+			time.Sleep(d / 3)
+			during()
+		}()
+	}
+	rep := b.run(ctx)
+	end()
+	return rep, acked
+}
+
+// auditor returns an auditor's dev token.
+func (c *cluster) auditor() string {
+	tok, err := identity.DevToken(c.first, "auditor", []identity.Role{identity.RoleAuditor}, time.Hour, time.Now())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return tok
+}
+
+// verifyCLI runs `writ ledger verify` on the database.
+func (c *cluster) verifyCLI() {
+	t := c.t
+	t.Helper()
+	out, errs, code := runWrit(t, "ledger", "verify", "--store", "postgres", "--dsn", c.dsn, "--data-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("writ ledger verify: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "OK") && !strings.Contains(out, "ok") {
+		t.Logf("writ ledger verify:\n%s", out)
+	}
+}
+
+// waitCovered waits until a signed checkpoint covers every event the
+// store holds: replicas sign one a few milliseconds after their last
+// commit.
+func (c *cluster) waitCovered() {
+	t := c.t
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var size, covered int64
+		if err := conn.QueryRow(ctx, `SELECT (SELECT size FROM log_head), (SELECT COALESCE(MAX(size), 0) FROM checkpoints)`).Scan(&size, &covered); err != nil {
+			t.Fatal(err)
+		}
+		if covered >= size {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the latest checkpoint covers %d of %d events after 20s", covered, size)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logView is what the tlog-tiles client sees at one replica.
+type logView struct {
+	cp     *log.Checkpoint
+	raw    []byte
+	leaves [][]byte
+}
+
+// readLog fetches a replica's checkpoint and every entry it covers with the
+// Tessera client, checks inclusion of a spread of entries and the root, and
+// returns them.
+func readLog(t *testing.T, base, token string) logView {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := doGet(base+"/ledger/key", token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(resp))
+	if err != nil {
+		t.Fatalf("%s/ledger/key: %v", base, err)
+	}
+	root, _ := url.Parse(base + "/ledger/")
+	f, err := tclient.NewHTTPFetcher(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetAuthorizationHeader("Bearer " + token)
+	cp, raw, _, err := tclient.FetchCheckpoint(ctx, f.ReadCheckpoint, v, v.Name())
+	if err != nil {
+		t.Fatalf("%s: FetchCheckpoint: %v", base, err)
+	}
+	var leaves [][]byte
+	for i := uint64(0); i*layout.EntryBundleWidth < cp.Size; i++ {
+		b, err := tclient.GetEntryBundle(ctx, f.ReadEntryBundle, i, cp.Size)
+		if err != nil {
+			t.Fatalf("%s: GetEntryBundle(%d): %v", base, i, err)
+		}
+		leaves = append(leaves, b.Entries...)
+	}
+	if uint64(len(leaves)) != cp.Size {
+		t.Fatalf("%s: %d entries under a checkpoint of size %d", base, len(leaves), cp.Size)
+	}
+	pb, err := tclient.NewProofBuilder(ctx, cp.Size, f.ReadTile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(0); i < cp.Size; i += max(cp.Size/50, 1) {
+		p, err := pb.InclusionProof(ctx, i)
+		if err != nil {
+			t.Fatalf("%s: InclusionProof(%d): %v", base, i, err)
+		}
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, i, cp.Size, rfc6962.DefaultHasher.HashLeaf(leaves[i]), p, cp.Hash); err != nil {
+			t.Errorf("%s: entry %d is not in checkpoint %d: %v", base, i, cp.Size, err)
+		}
+	}
+	return logView{cp: cp, raw: raw, leaves: leaves}
+}
+
+func doGet(u, token string) (string, error) {
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s %s", u, resp.Status, b.String())
+	}
+	return b.String(), nil
+}
+
+// checkOneLog checks that the replicas serve one log: each view is a
+// prefix of the longest (same entries, consistent checkpoints), no action
+// is in it twice, and every acknowledged action is in it.
+func checkOneLog(t *testing.T, views []logView, acked map[string]bool) {
+	t.Helper()
+	long := views[0]
+	for _, v := range views {
+		if v.cp.Size > long.cp.Size {
+			long = v
+		}
+	}
+	for i, v := range views {
+		for j := range v.leaves {
+			if !bytes.Equal(v.leaves[j], long.leaves[j]) {
+				t.Fatalf("replica %d's entry %d differs from the longest log's: the log forked", i, j)
+			}
+		}
+		// With its entries a prefix of the longest log's, a matching root
+		// makes this checkpoint consistent with the longest one.
+		if got := merkleRootOf(v.leaves); !bytes.Equal(got, v.cp.Hash) {
+			t.Errorf("replica %d: root of its entries differs from its checkpoint", i)
+		}
+	}
+	seen := map[string]uint64{}
+	authorized := 0
+	for i, leaf := range long.leaves {
+		e, err := ledger.ParseLeaf(uint64(i), leaf)
+		if err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		if e.Event.Type != ledger.TypeActionAuthorized {
+			continue
+		}
+		var d struct {
+			ActionID string `json:"action_id"`
+		}
+		if err := json.Unmarshal(e.Event.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if prev, dup := seen[d.ActionID]; dup {
+			t.Errorf("action %s authorized at %d and again at %d", d.ActionID, prev, i)
+		}
+		seen[d.ActionID] = uint64(i)
+		authorized++
+	}
+	missing := 0
+	for id := range acked {
+		if _, ok := seen[id]; !ok {
+			missing++
+			if missing < 5 {
+				t.Errorf("acknowledged action %s is not in the log", id)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d acknowledged actions are missing", missing, len(acked))
+	}
+	t.Logf("log of %d entries, %d actions authorized, %d acknowledged to the load tool", long.cp.Size, authorized, len(acked))
+}
+
+// merkleRootOf computes the RFC 6962 root of leaves independently of the
+// served tiles.
+func merkleRootOf(leaves [][]byte) []byte {
+	h := rfc6962.DefaultHasher
+	switch len(leaves) {
+	case 0:
+		return h.EmptyRoot()
+	case 1:
+		return h.HashLeaf(leaves[0])
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	return h.HashChildren(merkleRootOf(leaves[:k]), merkleRootOf(leaves[k:]))
+}
+
+func TestReplicasShareOneLedgerUnderLoad(t *testing.T) {
+	c := newCluster(t, 3)
+	rep, acked := c.load(4*time.Second, nil)
+	if rep.Allowed == 0 || len(rep.Errors) > 0 {
+		t.Fatalf("load: %d allowed, errors %v", rep.Allowed, rep.Errors)
+	}
+	t.Logf("3 replicas: %.0f req/s, p50 %.2f ms, p99 %.2f ms", rep.PerSecond, rep.P50ms, rep.P99ms)
+
+	// Every replica's checkpoints, signed by whichever committed, extend
+	// one another.
+	c.waitCovered()
+	c.verifyCLI()
+	tok := c.auditor()
+	var views []logView
+	for _, r := range c.replicas {
+		views = append(views, readLog(t, r.url, tok))
+	}
+	checkOneLog(t, views, acked)
+
+	// A replica started on another key refuses to start.
+	bad := exec.Command("writ", "server", "--dev", "--store", "postgres")
+	bad.Env = append(os.Environ(), "WRIT_DSN="+c.dsn, "WRIT_DATA_DIR="+t.TempDir(), "WRIT_LISTEN=127.0.0.1:0", "WRIT_CONFIG=")
+	out, err := bad.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("key")) {
+		t.Errorf("a replica with its own keys: %v\n%s", err, out)
+	}
+}
+
+func TestReplicasTaskLifecycleAcrossReplicas(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	r0, r1, r2 := c.replicas[0], c.replicas[1], c.replicas[2]
+	now := time.Now()
+	req, _ := identity.DevToken(c.first, "alice", []identity.Role{identity.RoleRequester}, time.Hour, now)
+	const agent = "spiffe://" + identity.DevTrustDomain + "/agent/x"
+	// Opened on one replica, exchanged on another, used on the third.
+	opened, err := client.New(r0.url, req).OpenTask(ctx, api.OpenTask{Agent: agent, Intent: "replicas", TTL: "10m",
+		Scope: api.Scope{Tools: []string{"bench.read"}, Resources: []string{"bench://items/*"}, Operations: []string{"read"},
+			DataClass: "internal", Environments: []string{"*"}}})
+	if err != nil || opened.State != api.StateActive {
+		t.Fatalf("open: %+v %v", opened, err)
+	}
+	svid, err := identity.DevSVID(c.first, agent, []string{"writ"}, 5*time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := client.New(r1.url, "").ExchangeToken(ctx, svid, opened.TaskID)
+	if err != nil {
+		t.Fatalf("exchange on another replica: %v", err)
+	}
+	call := api.Authorize{Tool: "bench.read", Operation: "read", Resource: "bench://items/1", DataClass: "internal"}
+	for _, r := range c.replicas {
+		if a, err := client.New(r.url, tok.AccessToken).Authorize(ctx, call); err != nil || !a.Allow {
+			t.Fatalf("authorize on %s: %+v %v", r.url, a, err)
+		}
+	}
+	// Revoked on one replica: refused at once on the others, since each
+	// catches up under the replicas' lock before deciding.
+	if _, err := client.New(r2.url, req).Revoke(ctx, opened.TaskID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.replicas {
+		if a, err := client.New(r.url, tok.AccessToken).Authorize(ctx, call); err == nil && a.Allow {
+			t.Errorf("authorize on %s after the revocation on %s was allowed", r.url, r2.url)
+		}
+	}
+	c.verifyCLI()
+}
+
+func TestReplicaKilledMidLoad(t *testing.T) {
+	c := newCluster(t, 3)
+	victim := c.replicas[2]
+	rep, acked := c.load(6*time.Second, victim.kill)
+	if rep.Allowed == 0 {
+		t.Fatalf("load: nothing allowed; errors %v", rep.Errors)
+	}
+	// Calls to the killed replica fail; the others go on answering.
+	for k := range rep.Errors {
+		if !strings.Contains(k, "transport") {
+			t.Errorf("errors other than the killed replica's connections: %v", rep.Errors)
+		}
+	}
+	t.Logf("load with one replica killed: %d allowed, errors %v", rep.Allowed, rep.Errors)
+	c.waitCovered()
+	c.verifyCLI()
+	tok := c.auditor()
+	views := []logView{readLog(t, c.replicas[0].url, tok), readLog(t, c.replicas[1].url, tok)}
+	// The killed replica starts again on the same store and serves the
+	// same log.
+	c.replicas[2] = c.start(2, nil)
+	views = append(views, readLog(t, c.replicas[2].url, tok))
+	checkOneLog(t, views, acked)
+	c.verifyCLI()
+}

@@ -320,6 +320,9 @@ func TestBrowser(t *testing.T) {
 	if b.count(`#timeline .idx`) != b.count(`#timeline li`) {
 		t.Error("a timeline item lacks its ledger index")
 	}
+	if b.count("#evidence") != 1 {
+		t.Error("the task page offers no evidence bundle to its requester")
+	}
 	b.screenshot("task")
 
 	// A form post without the CSRF token is refused and changes nothing.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
@@ -58,6 +60,12 @@ type Config struct {
 	// Policy is the active policy; Sources keeps every version's files.
 	Policy  *policy.Policy
 	Sources policy.SourceStore
+	// Evidence, when set, writes a task's evidence bundle (a zip) to w;
+	// the task page then offers it for download.
+	Evidence func(ctx context.Context, taskID string, w io.Writer) error
+	// Access, when set, builds the standing-access report shown on the
+	// Access page.
+	Access func(ctx context.Context, opts evidence.AccessOptions) (*evidence.AccessReport, error)
 	// Dev offers the dev sign-in page; DataDir holds the dev issuer.
 	Dev     bool
 	DataDir string
@@ -172,6 +180,8 @@ func (c *Console) routes() *http.ServeMux {
 	mux.Handle("GET /ui/tasks/{id}", c.page(anyone, c.taskPage))
 	mux.Handle("POST /ui/tasks/{id}/complete", c.action(enders, c.completeTask))
 	mux.Handle("POST /ui/tasks/{id}/revoke", c.action(enders, c.revokeTask))
+	mux.Handle("GET /ui/tasks/{id}/evidence", c.page(anyone, c.taskEvidence))
+	mux.Handle("GET /ui/access", c.page(auditors, c.accessPage))
 	mux.Handle("GET /ui/ledger", c.page(auditors, c.ledgerPage))
 	mux.Handle("POST /ui/ledger/verify", c.action(auditors, c.verifyLedger))
 	mux.Handle("GET /ui/policies", c.page(auditors, c.policiesPage))

@@ -12,7 +12,7 @@ import (
 )
 
 // pageFiles are the templates rendered inside layout.html, by page name.
-var pageFiles = []string{"login", "error", "inbox", "tasks", "task", "ledger", "policies"}
+var pageFiles = []string{"login", "error", "inbox", "tasks", "task", "ledger", "policies", "access"}
 
 // pageData is what every template receives; Body is the page's own data.
 type pageData struct {
@@ -23,6 +23,7 @@ type pageData struct {
 	Flash      string
 	FlashError bool
 	Dev        bool
+	HasAccess  bool // the Access page exists
 	Now        time.Time
 	Body       any
 }
@@ -102,7 +103,7 @@ func timeLeft(t, now time.Time) string {
 // render writes page name with status. The page is rendered into a buffer
 // first, so a template error becomes a 500 rather than half a page.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, u *user, status int, name, title, nav string, body any) {
-	d := pageData{Title: title, Nav: nav, Dev: c.cfg.Dev, Now: c.now(), Body: body}
+	d := pageData{Title: title, Nav: nav, Dev: c.cfg.Dev, HasAccess: c.cfg.Access != nil, Now: c.now(), Body: body}
 	if u != nil {
 		if u.p.ID != "" {
 			p := u.p

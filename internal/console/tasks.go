@@ -158,6 +158,7 @@ func (c *Console) taskPage(w http.ResponseWriter, r *http.Request, u user) {
 		(u.p.ID == t.Requester || u.p.HasRole(identity.RoleAdmin))
 	// The same rule as GET /v1/tasks/{id}/trace.
 	body.CanTrace = u.p.HasRole(identity.RoleAuditor) || u.p.HasRole(identity.RoleAdmin) || u.p.ID == t.Requester
+	body.Evidence = body.CanTrace && c.cfg.Evidence != nil
 	if body.CanTrace {
 		tr, err := c.cfg.Tasks.Trace(r.Context(), id)
 		if err != nil {

@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 
 	"github.com/writhq/writ/internal/console"
+	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/policy"
 )
 
@@ -45,6 +47,11 @@ func (s *Server) newConsole() (*console.Console, error) {
 	}
 	if s.dir.Signer != nil {
 		cfg.Verifier = s.dir.Signer.Verifier()
+	}
+	// Evidence bundles, as GET /v1/tasks/{id}/evidence builds them.
+	src := evidence.Source{Store: s.dir.Store, VerifierKey: s.dir.VerifierKey, Policies: sources, Tasks: s.tasks}
+	cfg.Evidence = func(ctx context.Context, taskID string, w io.Writer) error {
+		return evidence.Export(ctx, src, taskID, evidence.Options{}, w)
 	}
 	return console.New(context.Background(), cfg)
 }

@@ -1,0 +1,55 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/evidence"
+	"github.com/writhq/writ/internal/identity"
+)
+
+// TestEvidenceDownload: the task page offers the bundle to its requester,
+// the bundle verifies offline, and others may not download it.
+func TestEvidenceDownload(t *testing.T) {
+	ts := startServer(t, nil)
+	alice := ts.api(t, "alice", identity.RoleRequester)
+	task := ts.openPending(t, alice, "Summarize Q3 invoices")
+	if _, err := ts.api(t, "bob", identity.RoleApprover).Decide(context.Background(), task.TaskID, api.Decide{Decision: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowserless(t, ts.url)
+	b.signIn("alice", identity.RoleRequester)
+	if p := b.get("/ui/tasks/" + task.TaskID); !strings.Contains(p.body, `id="evidence"`) {
+		t.Fatal("the task page offers no evidence download to its requester")
+	}
+	var p page
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		p = b.get("/ui/tasks/" + task.TaskID + "/evidence")
+		if p.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // until a checkpoint covers the newest event
+	}
+	if p.status != http.StatusOK || p.header.Get("Content-Type") != "application/zip" ||
+		!strings.Contains(p.header.Get("Content-Disposition"), task.TaskID+".evidence.zip") {
+		t.Fatalf("evidence download: %d %s %s", p.status, p.header.Get("Content-Type"), p.header.Get("Content-Disposition"))
+	}
+	rep, err := evidence.Verify(bytes.NewReader([]byte(p.body)), int64(len(p.body)), evidence.VerifyOptions{})
+	if err != nil || !rep.OK() || rep.TaskID != task.TaskID {
+		t.Fatalf("downloaded bundle: %+v %v", rep, err)
+	}
+
+	other := newBrowserless(t, ts.url)
+	other.signIn("zed", identity.RoleRequester)
+	if p := other.get("/ui/tasks/" + task.TaskID); strings.Contains(p.body, `id="evidence"`) {
+		t.Error("another requester is offered the evidence bundle")
+	}
+	if p := other.get("/ui/tasks/" + task.TaskID + "/evidence"); p.status != http.StatusForbidden {
+		t.Errorf("another requester downloads the bundle: %d, want 403", p.status)
+	}
+}

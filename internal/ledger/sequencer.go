@@ -110,7 +110,11 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 	var err error
 	var start uint64
 	for attempt := 0; attempt < 3; attempt++ {
-		start, err = l.tryCommit(ctx, reqs)
+		if ss, ok := l.cfg.Store.(SharedStore); ok {
+			start, err = l.tryCommitShared(ctx, ss, &reqs)
+		} else {
+			start, err = l.tryCommit(ctx, reqs)
+		}
 		if !errors.Is(err, ErrConflict) {
 			break
 		}
@@ -172,9 +176,6 @@ func (l *Ledger) dropStaleErasures(ctx context.Context, reqs []*request) []*requ
 }
 
 func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error) {
-	if ss, ok := l.cfg.Store.(SharedStore); ok {
-		return l.tryCommitShared(ctx, ss, reqs)
-	}
 	saved := l.tree.clone()
 	start := l.tree.size()
 	b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
@@ -219,8 +220,10 @@ func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error)
 // store's write lock. Leaves other writers appended since this ledger last
 // looked are found under the lock (the size moved), and the tree is reloaded
 // from the stored tiles before the batch is stamped on top: the batch never
-// conflicts and no writer starves.
-func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, reqs []*request) (uint64, error) {
+// conflicts and no writer starves. Requests that arrived while it waited
+// for the lock join the batch: the wait, which grows with the other
+// writers' load, then buys bigger batches rather than fewer commits.
+func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*request) (uint64, error) {
 	var start uint64
 	var saved *tree
 	var due bool
@@ -229,6 +232,8 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, reqs []*re
 		if err := l.catchUp(ctx, r); err != nil {
 			return nil, err
 		}
+		*batch = l.drainMore(ctx, *batch)
+		reqs := *batch
 		saved = l.tree.clone()
 		start = l.tree.size()
 		b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
@@ -269,6 +274,31 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, reqs []*re
 		l.lastCP, l.lastSize, l.haveCP = now, l.tree.size(), true
 	}
 	return start, nil
+}
+
+// drainMore adds the requests already waiting to reqs, up to MaxBatch
+// events, without blocking.
+func (l *Ledger) drainMore(ctx context.Context, reqs []*request) []*request {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.entries)
+	}
+	for n < l.cfg.MaxBatch {
+		select {
+		case r, ok := <-l.reqs:
+			if !ok {
+				return reqs
+			}
+			if len(r.erase) > 0 && len(l.dropStaleErasures(ctx, []*request{r})) == 0 {
+				continue
+			}
+			reqs = append(reqs, r)
+			n += len(r.entries)
+		default:
+			return reqs
+		}
+	}
+	return reqs
 }
 
 // catchUp reloads the tree's right edge when a shared store holds leaves

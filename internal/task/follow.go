@@ -336,8 +336,17 @@ func (s *Service) follower(wake <-chan struct{}) {
 			s.log.ErrorContext(ctx, "writing projection rows failed", "err", err)
 		}
 		cancel()
+		// Under load every commit notifies; one catch-up per followGap
+		// serves them all (a wake that comes meanwhile waits its turn).
+		select {
+		case <-s.stop:
+		case <-time.After(followGap):
+		}
 	}
 }
+
+// followGap is the least time between two catch-ups of the follower.
+const followGap = 10 * time.Millisecond
 
 // sweepIfDue runs Sweep only when some task's time is up, so idle replicas
 // do not take the exclusive lock every tick.

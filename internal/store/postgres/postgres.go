@@ -181,11 +181,12 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) error {
 // Sequence implements ledger.SharedStore.
 func (s *Store) Sequence(ctx context.Context, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The row lock returns the head as the last writer left it.
 		var n int64
 		if err := tx.QueryRow(ctx, `SELECT size FROM log_head WHERE id = 1 FOR UPDATE`).Scan(&n); err != nil {
 			return err
 		}
-		b, err := stamp(ctx, txReader{tx})
+		b, err := stamp(ctx, &txReader{tx: tx, size: uint64(n)})
 		if err != nil || b == nil {
 			return err
 		}
@@ -259,14 +260,62 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *ledger.Batch) error {
 	return res.Close()
 }
 
-// txReader reads inside a Sequence transaction.
-type txReader struct{ tx pgx.Tx }
+// txReader reads inside a Sequence transaction, after the head's lock:
+// nothing it reads can change before the transaction ends. The right edge's
+// tiles, which a writer catching up needs, come in one query.
+type txReader struct {
+	tx    pgx.Tx
+	size  uint64
+	edge  map[ledger.TileID][]byte
+	fetch bool
+}
 
-func (r txReader) Size(ctx context.Context) (uint64, error) { return size(ctx, r.tx) }
-func (r txReader) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) {
+func (r *txReader) Size(context.Context) (uint64, error) { return r.size, nil }
+
+func (r *txReader) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) {
+	if !r.fetch {
+		r.fetch = true
+		if err := r.readEdge(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if b, ok := r.edge[id]; ok {
+		return b, nil
+	}
 	return readTile(ctx, r.tx, id)
 }
-func (r txReader) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {
+
+// readEdge reads the partial tile at every level of a tree of r.size.
+func (r *txReader) readEdge(ctx context.Context) error {
+	var levels []int32
+	var idx []int64
+	for l := uint64(0); r.size>>(ledger.TileHeight*l) > 0; l++ {
+		levels = append(levels, int32(l))
+		idx = append(idx, int64((r.size>>(ledger.TileHeight*l))/ledger.TileWidth))
+	}
+	r.edge = map[ledger.TileID][]byte{}
+	if len(levels) == 0 {
+		return nil
+	}
+	rows, err := r.tx.Query(ctx, `SELECT t.level, t.idx, t.hashes FROM tiles t
+		JOIN unnest($1::integer[], $2::bigint[]) AS e(level, idx) ON t.level = e.level AND t.idx = e.idx`, levels, idx)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l int32
+		var i int64
+		var h []byte
+		if err := rows.Scan(&l, &i, &h); err != nil {
+			return err
+		}
+		r.edge[ledger.TileID{Level: uint64(l), Index: uint64(i)}] = h
+	}
+	return rows.Err()
+}
+
+func (r *txReader) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {
 	return latestCheckpoint(ctx, r.tx)
 }
 

@@ -15,7 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/policy"
 )
 
 // chromium finds the browser for the end-to-end tests: $WRIT_CHROMIUM, else
@@ -222,7 +224,9 @@ func (b *browser) signOut() {
 func TestBrowser(t *testing.T) {
 	chromium(t)
 	ctx := context.Background()
-	ts := startServer(t, nil)
+	pdir, pack := policyDir(t)
+	ts := startServer(t, func(c *config.Config) { c.Policy.Dir = pdir })
+	firstPolicy := policy.Version(pack)
 	alice := ts.api(t, "alice", identity.RoleRequester, identity.RoleApprover)
 	carol := ts.api(t, "carol", identity.RoleApprover)
 
@@ -355,9 +359,36 @@ var i=document.createElement("input");i.name="reason";i.value="forged";f.appendC
 		t.Errorf("verification result %q", got)
 	}
 	b.screenshot("ledger")
-	b.open("/ui/policies", "#versions")
-	if got := b.text("#versions .decisions"); got == "0" || got == "" {
-		t.Errorf("the active version counts %q decisions", got)
+	// A second policy version: the page lists both and diffs them.
+	rego := filepath.Join(pdir, "writ.rego")
+	old, err := os.ReadFile(rego)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rego, append(old, []byte("# Reviewed for the Q4 audit: decisions unchanged.\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.srv.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range pack.Files {
+		if f.Path == "writ.rego" {
+			pack.Files[i].Data, _ = os.ReadFile(rego)
+		}
+	}
+	second := policy.Version(pack)
+	if second == firstPolicy {
+		t.Fatal("the edited bundle kept its version")
+	}
+	b.open("/ui/policies?a="+firstPolicy+"&b="+second, "#versions")
+	if n := b.count("#versions tbody tr"); n != 2 {
+		t.Errorf("%d policy versions listed, want 2", n)
+	}
+	if got := b.text("#versions tbody tr:last-child .decisions"); got == "0" || got == "" {
+		t.Errorf("the first version counts %q decisions", got)
+	}
+	if got := b.text("pre.diff .dadd"); !strings.Contains(got, "Reviewed for the Q4 audit") {
+		t.Errorf("the diff's added line is %q", got)
 	}
 	b.screenshot("policies")
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/writhq/writ/internal/policy"
@@ -99,5 +100,38 @@ func lineDiff(path, status, a, b string) fileDiff {
 			i++
 		}
 	}
+	d.Lines = compact(d.Lines, diffContext)
 	return d
+}
+
+// diffContext is the number of unchanged lines kept around each change.
+const diffContext = 3
+
+// compact replaces runs of unchanged lines further than context from any
+// change by one marker line (Op "…").
+func compact(lines []diffLine, context int) []diffLine {
+	keep := make([]bool, len(lines))
+	for i, l := range lines {
+		if l.Op == " " {
+			continue
+		}
+		for j := max(0, i-context); j <= min(len(lines)-1, i+context); j++ {
+			keep[j] = true
+		}
+	}
+	var out []diffLine
+	for i := 0; i < len(lines); {
+		if keep[i] {
+			out = append(out, lines[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(lines) && !keep[j] {
+			j++
+		}
+		out = append(out, diffLine{"…", fmt.Sprintf("%d unchanged lines", j-i)})
+		i = j
+	}
+	return out
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/writhq/writ/client"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/server"
 )
 
@@ -31,6 +34,7 @@ var confidential = api.Scope{Tools: []string{"invoices.*", "mail.send"}, Resourc
 
 // testServer is a real writ server in dev mode on a loopback port.
 type testServer struct {
+	srv *server.Server
 	url string
 	dir string
 }
@@ -66,7 +70,28 @@ func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 			t.Error("server did not stop within 60s")
 		}
 	})
-	return &testServer{url: "http://" + srv.Addr(), dir: dir}
+	return &testServer{srv: srv, url: "http://" + srv.Addr(), dir: dir}
+}
+
+// policyDir writes the embedded default rego pack to a directory, so a test
+// can change it and reload.
+func policyDir(t testing.TB) (string, policy.Sources) {
+	t.Helper()
+	src, err := policy.DefaultPack(policy.EngineRego)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range src.Files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, src
 }
 
 // api returns an API client holding a dev token of human with roles.

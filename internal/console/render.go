@@ -49,6 +49,7 @@ var funcs = template.FuncMap{
 	"hasRole": func(p *identity.Principal, r string) bool { return p != nil && p.HasRole(identity.Role(r)) },
 	"join":    strings.Join,
 	"dict":    dict,
+	"zero":    func(t time.Time) bool { return t.IsZero() },
 }
 
 // dict builds a map from key, value pairs, to pass several values to a

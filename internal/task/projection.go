@@ -186,7 +186,13 @@ func createLocked(ctx context.Context, db *sql.DB, schema string) error {
 	return tx.Commit()
 }
 
-func readThrough(ctx context.Context, db *sql.DB) (int64, error) {
+// sqlQuerier is a *sql.DB or a *sql.Tx.
+type sqlQuerier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func readThrough(ctx context.Context, db sqlQuerier) (int64, error) {
 	var v string
 	err := db.QueryRowContext(ctx, `SELECT value FROM task_projection WHERE key = 'projected_through'`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -249,7 +255,7 @@ func (p *projection) compare(ctx context.Context, st *State) ([]string, error) {
 	return compareTables(ctx, p.db, st)
 }
 
-func compareTables(ctx context.Context, db *sql.DB, st *State) ([]string, error) {
+func compareTables(ctx context.Context, db sqlQuerier, st *State) ([]string, error) {
 	var diffs []string
 	for _, tb := range tables {
 		want := tb.rows(st, nil)
@@ -333,7 +339,19 @@ func CheckProjections(ctx context.Context, store ledger.Store, db *sql.DB) ([]st
 	if !ok {
 		return nil, nil
 	}
-	through, err := readThrough(ctx, db)
+	// One snapshot of the tables: a server writing them meanwhile (another
+	// replica's, say) must not show rows newer than projected_through.
+	// (SQLite: one server writes, and a transaction here could wait on it.)
+	var q sqlQuerier = db
+	if dialectOf(db) == dialectPostgres {
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+		if err != nil {
+			return nil, err
+		}
+		defer tx.Rollback()
+		q = tx
+	}
+	through, err := readThrough(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +369,7 @@ func CheckProjections(ctx context.Context, store ledger.Store, db *sql.DB) ([]st
 	if err != nil && !errors.Is(err, errStopScan) {
 		return nil, fmt.Errorf("replaying the ledger: %w", err)
 	}
-	return compareTables(ctx, db, st)
+	return compareTables(ctx, q, st)
 }
 
 var errStopScan = errors.New("stop scan")

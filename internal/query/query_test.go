@@ -12,6 +12,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/identity"
@@ -32,10 +33,12 @@ var (
 // ledgerEnv is a real SQLite ledger with a task service on the default
 // policy pack.
 type ledgerEnv struct {
-	store *sqlite.Store
-	led   *ledger.Ledger
-	svc   *task.Service
-	pol   *policy.Policy
+	store    *sqlite.Store
+	led      *ledger.Ledger
+	svc      *task.Service
+	pol      *policy.Policy
+	origin   string
+	verifier note.Verifier
 }
 
 func newLedger(t testing.TB) *ledgerEnv {
@@ -69,7 +72,7 @@ func newLedger(t testing.TB) *ledgerEnv {
 		led.Close(context.Background())
 		st.Close()
 	})
-	return &ledgerEnv{store: st, led: led, svc: svc, pol: pol}
+	return &ledgerEnv{store: st, led: led, svc: svc, pol: pol, origin: kp.Name(), verifier: kp.Verifier()}
 }
 
 // story opens a task that needs approval, has bob approve it, issues a

@@ -1,0 +1,97 @@
+package query_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/task"
+)
+
+// BenchmarkTraceLargeLedger measures reconstructing one task's chain out of
+// a large ledger: finding its events through the index, reading them and
+// proving each one's inclusion in the latest checkpoint. Building the
+// ledger takes minutes, so it runs only when WRIT_BENCH_LEDGER_SIZE names
+// the number of events, e.g.
+//
+//	WRIT_BENCH_LEDGER_SIZE=10000000 go test ./internal/query -run '^$' -bench TraceLargeLedger -benchtime 200x -timeout 2h
+func BenchmarkTraceLargeLedger(b *testing.B) {
+	n, _ := strconv.Atoi(os.Getenv("WRIT_BENCH_LEDGER_SIZE"))
+	if n <= 0 {
+		b.Skip("set WRIT_BENCH_LEDGER_SIZE to the number of events (e.g. 10000000)")
+	}
+	ctx := context.Background()
+	e := newLedger(b)
+	start := time.Now()
+	fill(b, e.led, n/2)
+	taskID, _, _ := e.story(b)
+	size, _ := e.store.Size(ctx)
+	fill(b, e.led, n-int(size))
+	b.Logf("ledger of %d events built in %s", n, time.Since(start).Round(time.Second))
+	ix, err := query.New(ctx, query.Config{DB: e.store.DB(), Store: e.store, Batch: 10000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	if _, err := ix.CatchUp(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("index caught up in %s", time.Since(start).Round(time.Second))
+	// Let the ledger sign a checkpoint over everything.
+	time.Sleep(50 * time.Millisecond)
+	origin, v := e.origin, e.verifier
+
+	b.Run("index", func(b *testing.B) {
+		var events int
+		for b.Loop() {
+			tasks, err := ix.TaskTree(ctx, taskID)
+			if err != nil || len(tasks) == 0 {
+				b.Fatalf("tree: %v %v", tasks, err)
+			}
+			idx, err := ix.TaskEvents(ctx, tasks)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr, err := task.ProveEvents(ctx, e.store, origin, v, idx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, te := range tr.Events {
+				if !te.Verified {
+					b.Fatalf("event %d unverified", te.Index)
+				}
+			}
+			events = len(tr.Events)
+		}
+		b.ReportMetric(float64(events), "events")
+	})
+	b.Run("state", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.svc.Trace(ctx, taskID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// fill appends n small events of many tasks other than the one traced.
+func fill(b *testing.B, led *ledger.Ledger, n int) {
+	b.Helper()
+	const batch = 4096
+	events := make([]ledger.Event, 0, batch)
+	for i := 0; i < n; i++ {
+		events = append(events, ledger.Event{Type: "import.bench.filler", TaskID: fmt.Sprintf("tsk_filler%06d", i%200000),
+			Agent: "spiffe://example.org/agent/filler"})
+		if len(events) == batch || i == n-1 {
+			if _, err := led.AppendAll(context.Background(), events); err != nil {
+				b.Fatal(err)
+			}
+			events = events[:0]
+		}
+	}
+}

@@ -1,10 +1,12 @@
 package console
 
 import (
+	"encoding/json"
 	"net/url"
 	"testing"
 	"time"
 
+	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
 )
 
@@ -151,6 +153,29 @@ func FuzzDevName(f *testing.F) {
 		for _, r := range s {
 			if r > 0x7f || r == '<' || r == '>' || r == '"' || r == ' ' || r == '#' {
 				t.Fatalf("accepted %q", s)
+			}
+		}
+	})
+}
+
+func FuzzRolesClaim(f *testing.F) {
+	for _, s := range []string{`{"groups":["writ-approvers","x"]}`, `{"groups":"audit"}`, `{"realm":{"roles":["audit"]}}`, `{"groups":[1,null,{}]}`, `[]`} {
+		f.Add(s, "groups")
+		f.Add(s, "realm.roles")
+	}
+	f.Fuzz(func(t *testing.T, claims, path string) {
+		var all map[string]any
+		if json.Unmarshal([]byte(claims), &all) != nil {
+			return
+		}
+		o, err := newOIDCClient(config.ConsoleOIDCConfig{Issuer: "https://idp.example.com", ClientID: "c", RolesClaim: path,
+			Roles: map[string][]string{"approver": {"writ-approvers"}, "auditor": {"audit"}}}, config.IdentityConfig{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range o.roles(all) {
+			if r != identity.RoleApprover && r != identity.RoleAuditor {
+				t.Fatalf("granted unmapped role %q", r)
 			}
 		}
 	})

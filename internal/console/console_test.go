@@ -187,6 +187,19 @@ func TestSeparationOfDuties(t *testing.T) {
 	if !slices.Contains(traceTypes(t, alice, task.TaskID), "auth.rejected") {
 		t.Error("the self-approval attempt is not recorded as auth.rejected")
 	}
+	// Another approver decides from the task page and lands back on it.
+	bob := newBrowserless(t, ts.url)
+	bob.signIn("bob", identity.RoleApprover)
+	if p := bob.get("/ui/tasks/" + task.TaskID); !strings.Contains(p.body, `value="approve"`) {
+		t.Fatal("the task page offers another approver no approve button")
+	}
+	p = bob.post("/ui/approvals/"+approvalID, url.Values{"decision": {"approve"}, "next": {"task"}}, true)
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/tasks/"+task.TaskID {
+		t.Fatalf("approving from the task page: %d %s", p.status, p.header.Get("Location"))
+	}
+	if got := taskState(t, alice, task.TaskID); got != api.StateActive {
+		t.Fatalf("task is %s after bob approved", got)
+	}
 	// A requester without the approver role cannot reach the inbox at all.
 	r := newBrowserless(t, ts.url)
 	r.signIn("dave", identity.RoleRequester)

@@ -1,6 +1,8 @@
 package evidence_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,6 +56,24 @@ func TestControlsMapping(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("no NIST AI RMF %s subcategory", fn)
+		}
+	}
+}
+
+// TestStandardsDocListsEveryControl keeps docs/standards.md in step with
+// the mapping data.
+func TestStandardsDocListsEveryControl(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "standards.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := evidence.Controls()
+	for _, c := range cs {
+		if !strings.Contains(string(doc), "| "+c.ID+" "+c.Title+" |") {
+			t.Errorf("docs/standards.md does not list %s %s %s", c.Framework, c.ID, c.Title)
+		}
+		if c.Note != "" && !strings.Contains(string(doc), strings.ReplaceAll(c.Note, "|", "/")) {
+			t.Errorf("docs/standards.md lacks the note of %s %s", c.Framework, c.ID)
 		}
 	}
 }

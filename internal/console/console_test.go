@@ -223,6 +223,14 @@ func TestTaskListFiltersAndTimeline(t *testing.T) {
 		t.Fatalf("out-of-scope call: %+v %v, want a denial", a, err)
 	}
 
+	parent := task.TaskID
+	child, err := alice.OpenTask(context.Background(), api.OpenTask{Agent: testAgent, Intent: "Read one invoice", TTL: "5m", Parent: &parent,
+		Scope: api.Scope{Tools: []string{"invoices.read"}, Resources: []string{"erp://invoices/2026-Q3/*"}, Operations: []string{"read"},
+			DataClass: "confidential", Environments: []string{"prod"}}})
+	if err != nil {
+		t.Fatalf("opening a child task: %v", err)
+	}
+
 	b := newBrowserless(t, ts.url)
 	b.signIn("alice", identity.RoleRequester)
 	p := b.get("/ui/tasks?state=active")
@@ -244,6 +252,13 @@ func TestTaskListFiltersAndTimeline(t *testing.T) {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("timeline lacks %s", want)
 		}
+	}
+	// The child task's events are in the parent's timeline, marked as such.
+	if !strings.Contains(p.body, "Child task requested") || !strings.Contains(p.body, `href="/ui/tasks/`+child.TaskID+`"`) {
+		t.Error("the timeline does not show the child task")
+	}
+	if p := b.get("/ui/tasks/" + child.TaskID); !strings.Contains(p.body, `href="/ui/tasks/`+parent+`"`) {
+		t.Error("the child task's page does not link its parent")
 	}
 	// The requester may trace their own task but not another's.
 	if p := b.get("/ui/tasks/" + other.TaskID); strings.Contains(p.body, `id="timeline"`) {

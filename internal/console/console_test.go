@@ -57,6 +57,9 @@ func TestSecurityHeadersAndCookie(t *testing.T) {
 	if got := p.header.Get("Strict-Transport-Security"); got == "" {
 		t.Error("no Strict-Transport-Security behind an https public URL")
 	}
+	if p := b.get("/ui/static/"); p.status != http.StatusNotFound {
+		t.Errorf("static directory listing: %d, want 404", p.status)
+	}
 	// Static files come from the binary.
 	if p := b.get("/ui/static/console.js"); p.status != http.StatusOK || !strings.Contains(p.body, "use strict") {
 		t.Errorf("console.js: %d", p.status)

@@ -40,7 +40,7 @@ func (ix *Index) WhoApproved(ctx context.Context, resource string, limit int) ([
 	match.eq("resource", resource)
 	cond := match.conds[0]
 	args := []any{ledger.TypeApprovalGranted, ledger.TypeApprovalDenied, match.args[0], ledger.TypeActionAuthorized, match.args[0]}
-	rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.t.events+
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.t.events+
 		` WHERE type IN (?, ?) AND (`+cond+` OR task_id IN (SELECT task_id FROM `+ix.t.events+` WHERE type = ? AND `+cond+`))
 		  ORDER BY idx LIMIT `+strconv.Itoa(limit)), args...)
 	if err != nil {
@@ -114,7 +114,7 @@ func (ix *Index) ActiveAt(ctx context.Context, at time.Time, agent string) (Acce
 	var cw where
 	cw.add("issued_at <= ? AND expires_at > ? AND (revoked_at = '' OR revoked_at > ?)", ts, ts, ts)
 	cw.eq("agent", agent)
-	rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT jti, task_id, agent, issued_at, expires_at, revoked_at FROM `+
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT jti, task_id, agent, issued_at, expires_at, revoked_at FROM `+
 		ix.t.creds+cw.sql()+` ORDER BY issued_at`), cw.args...)
 	if err != nil {
 		return a, err
@@ -144,7 +144,7 @@ func (ix *Index) TasksActiveIn(ctx context.Context, from, to time.Time) ([]Activ
 }
 
 func (ix *Index) tasksWhere(ctx context.Context, w where) ([]ActiveTask, error) {
-	rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT task_id, parent, principal, agent, scope, environment, ttl_seconds,
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT task_id, parent, principal, agent, scope, environment, ttl_seconds,
 	  activated_at, expires_at, ended_at, end_type FROM `+ix.t.tasks+w.sql()+` ORDER BY activated_at, task_id`), w.args...)
 	if err != nil {
 		return nil, err
@@ -186,7 +186,7 @@ func (ix *Index) Uses(ctx context.Context, from, to time.Time) ([]Use, error) {
 	if _, err := ix.CatchUp(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT e.jti, e.task_id, e.agent, e.tool, e.resource, e.decision, COUNT(*),
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT e.jti, e.task_id, e.agent, e.tool, e.resource, e.decision, COUNT(*),
 	  COALESCE(MAX(t.environment), '')
 	  FROM `+ix.t.events+` e LEFT JOIN `+ix.t.tasks+` t ON t.task_id = e.task_id
 	  WHERE e.type IN (?, ?) AND e.time >= ? AND e.time <= ?

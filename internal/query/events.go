@@ -149,7 +149,7 @@ func (ix *Index) Events(ctx context.Context, f Filter) (Page, error) {
 		}
 		w.add("idx > ?", int64(n))
 	}
-	rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.t.events+w.sql()+
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.t.events+w.sql()+
 		` ORDER BY idx LIMIT `+strconv.Itoa(f.Limit+1)), w.args...)
 	if err != nil {
 		return Page{}, err
@@ -177,13 +177,13 @@ func (ix *Index) Events(ctx context.Context, f Filter) (Page, error) {
 // empty list when the index knows no such task.
 func (ix *Index) TaskTree(ctx context.Context, taskID string) ([]string, error) {
 	var n int
-	err := ix.cfg.DB.QueryRowContext(ctx, ix.q(`SELECT COUNT(*) FROM `+ix.t.tasks+` WHERE task_id = ?`), taskID).Scan(&n)
+	err := ix.cfg.ReadDB.QueryRowContext(ctx, ix.q(`SELECT COUNT(*) FROM `+ix.t.tasks+` WHERE task_id = ?`), taskID).Scan(&n)
 	if err != nil || n == 0 {
 		return nil, err
 	}
 	out := []string{taskID}
 	for i := 0; i < len(out); i++ {
-		rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT task_id FROM `+ix.t.tasks+` WHERE parent = ? ORDER BY requested_at`), out[i])
+		rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT task_id FROM `+ix.t.tasks+` WHERE parent = ? ORDER BY requested_at`), out[i])
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +213,7 @@ func (ix *Index) TaskEvents(ctx context.Context, taskIDs []string) ([]uint64, er
 	for i, id := range taskIDs {
 		args[i] = id
 	}
-	rows, err := ix.cfg.DB.QueryContext(ctx, ix.q(`SELECT idx FROM `+ix.t.events+` WHERE task_id IN (?`+
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT idx FROM `+ix.t.events+` WHERE task_id IN (?`+
 		strings.Repeat(", ?", len(taskIDs)-1)+`) ORDER BY idx`), args...)
 	if err != nil {
 		return nil, err

@@ -36,6 +36,9 @@ type Config struct {
 	// DB holds the index tables; Store is the ledger they index.
 	DB    *sql.DB
 	Store ledger.Store
+	// ReadDB, when set, answers queries, so that they do not wait on (or
+	// hold up) the writers of DB. It must see DB's committed writes.
+	ReadDB *sql.DB
 	// Dialect of DB. Default SQLite.
 	Dialect Dialect
 	// Prefix starts every table name. Default "query_".
@@ -96,6 +99,9 @@ func New(ctx context.Context, cfg Config) (*Index, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReadDB == nil {
+		cfg.ReadDB = cfg.DB
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -181,7 +181,7 @@ func (g *Gateway) serverHandler(name string, u *upstream) http.Handler {
 	// 2025-11-25 sessions from a stateful one: each request goes to the
 	// handler of the protocol it speaks.
 	opts := func(stateless bool) *mcp.StreamableHTTPOptions {
-		return &mcp.StreamableHTTPOptions{Stateless: stateless, MaxRequestBodyBytes: g.cfg.MaxRequestBytes,
+		return &mcp.StreamableHTTPOptions{Stateless: stateless, MaxRequestBodyBytes: g.cfg.MaxRequestBytes, JSONResponse: true,
 			Logger: g.log, PropagateRequestCancellation: true}
 	}
 	get := func(*http.Request) *mcp.Server { return srv }

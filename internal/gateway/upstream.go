@@ -110,7 +110,15 @@ func (u *upstream) close() error {
 	if cs == nil {
 		return nil
 	}
-	return cs.Close()
+	err := cs.Close()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		// A stdio server that did not exit when its input closed was
+		// terminated: that is how it stops.
+		u.log.Debug("stdio upstream stopped", "exit", ee.String())
+		return nil
+	}
+	return err
 }
 
 // transport builds the connection to the upstream, expanding secret

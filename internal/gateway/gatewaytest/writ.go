@@ -10,13 +10,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server"
 )
 
@@ -29,6 +32,8 @@ type Writ struct {
 	URL string
 	Dir string
 	Tok map[string]string // dev tokens of humans
+
+	stop func()
 }
 
 // Start starts a dev writ server with mcp and proxy configured.
@@ -49,18 +54,22 @@ func Start(t testing.TB, mcp config.MCPConfig, proxy config.ProxyConfig, opts ..
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server stopped with %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("server did not stop within 60s")
-		}
-	})
 	w := &Writ{Srv: srv, URL: "http://" + srv.Addr(), Dir: dir, Tok: map[string]string{}}
+	var once sync.Once
+	w.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("server stopped with %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Error("server did not stop within 60s")
+			}
+		})
+	}
+	t.Cleanup(w.stop)
 	for name, role := range map[string]identity.Role{"alice": identity.RoleRequester, "audrey": identity.RoleAuditor} {
 		s, err := identity.DevToken(dir, name, []identity.Role{role}, time.Hour, time.Now())
 		if err != nil {
@@ -69,6 +78,33 @@ func Start(t testing.TB, mcp config.MCPConfig, proxy config.ProxyConfig, opts ..
 		w.Tok[name] = s
 	}
 	return w
+}
+
+// Stop stops the server (before the test ends, to read its data directory).
+func (w *Writ) Stop() { w.stop() }
+
+// Bodies returns the committed bodies named name, by ledger index, read
+// from the stopped server's data directory.
+func (w *Writ) Bodies(t testing.TB, name string) map[uint64][]byte {
+	t.Helper()
+	w.Stop()
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, w.Dir, datadir.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	out := map[uint64][]byte{}
+	err = d.Store.ScanBodies(ctx, func(b ledger.Body) error {
+		if b.Name == name {
+			out[b.Index] = append([]byte(nil), b.Data...)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // Do sends a JSON request with a bearer token and decodes a JSON answer.

@@ -1,0 +1,110 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/writhq/writ/internal/config"
+)
+
+// BenchmarkGatewayOverhead measures what the gateway adds to a tool call:
+// the same echo call to the same Go SDK upstream, made directly and
+// through writ (token check, policy decision, action.authorized durable
+// before forwarding, action.completed with the result after), by workers
+// clients at once. Direct and gateway calls alternate, so both see the
+// same machine. Reported: each path's p50 and p99, and the differences.
+func BenchmarkGatewayOverhead(b *testing.B) {
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		for _, workers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("protocol=%s/clients=%d", version, workers), func(b *testing.B) {
+				benchOverhead(b, version, workers)
+			})
+		}
+	}
+}
+
+func benchOverhead(b *testing.B, version string, workers int) {
+	up := startGoUpstream(b)
+	w := startWrit(b, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url}}}, config.ProxyConfig{},
+		func(c *config.Config) { c.Log.Level = "error" })
+	_, token := w.TaskToken(b, upScope)
+	direct := make([]*mcp.ClientSession, workers)
+	gw := make([]*mcp.ClientSession, workers)
+	for i := range workers {
+		direct[i] = goClient(b, up.url, "", version)
+		gw[i] = goClient(b, w.URL+"/mcp/up", token, version)
+	}
+	args := map[string]any{"message": "benchmark"}
+	call := func(cs *mcp.ClientSession) (time.Duration, error) {
+		t0 := time.Now()
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: args})
+		d := time.Since(t0)
+		if err == nil && res.IsError {
+			err = fmt.Errorf("tool error: %v", res.Content)
+		}
+		return d, err
+	}
+	// Warm both paths (connections, the gateway's upstream session).
+	for i := range workers {
+		if _, err := call(direct[i]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := call(gw[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	var next atomic.Int64
+	var firstErr atomic.Value
+	dl := make([][]time.Duration, workers)
+	gl := make([][]time.Duration, workers)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				d, err := call(direct[i])
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				g, err := call(gw[i])
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				dl[i] = append(dl[i], d)
+				gl[i] = append(gl[i], g)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := firstErr.Load(); err != nil {
+		b.Fatal(err)
+	}
+	d, g := slices.Concat(dl...), slices.Concat(gl...)
+	slices.Sort(d)
+	slices.Sort(g)
+	pct := func(s []time.Duration, p float64) float64 {
+		if len(s) == 0 {
+			return 0
+		}
+		return float64(s[int(float64(len(s)-1)*p)]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(d, 0.50), "direct-p50-ms")
+	b.ReportMetric(pct(d, 0.99), "direct-p99-ms")
+	b.ReportMetric(pct(g, 0.50), "gateway-p50-ms")
+	b.ReportMetric(pct(g, 0.99), "gateway-p99-ms")
+	b.ReportMetric(pct(g, 0.50)-pct(d, 0.50), "added-p50-ms")
+	b.ReportMetric(pct(g, 0.99)-pct(d, 0.99), "added-p99-ms")
+}

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -55,6 +56,10 @@ type Config struct {
 	Getenv func(string) string
 	Logger *slog.Logger
 }
+
+// SessionIdleTimeout ends a 2025-11-25 session after this long without a
+// request; the client then starts a new one.
+const SessionIdleTimeout = 30 * time.Minute
 
 // DefaultMaxRequestBytes caps one request to the gateway.
 const DefaultMaxRequestBytes = 1 << 20
@@ -182,7 +187,7 @@ func (g *Gateway) serverHandler(name string, u *upstream) http.Handler {
 	// handler of the protocol it speaks.
 	opts := func(stateless bool) *mcp.StreamableHTTPOptions {
 		return &mcp.StreamableHTTPOptions{Stateless: stateless, MaxRequestBodyBytes: g.cfg.MaxRequestBytes, JSONResponse: true,
-			Logger: g.log, PropagateRequestCancellation: true}
+			Logger: g.log, PropagateRequestCancellation: true, SessionTimeout: SessionIdleTimeout}
 	}
 	get := func(*http.Request) *mcp.Server { return srv }
 	sessions, stateless := mcp.NewStreamableHTTPHandler(get, opts(false)), mcp.NewStreamableHTTPHandler(get, opts(true))

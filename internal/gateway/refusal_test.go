@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -281,7 +282,19 @@ func TestUpstreamGarbage(t *testing.T) {
 			_, err = callErr(t, cs, "echo", map[string]any{"message": "hello?"})
 			wantUpstreamError(t, w, taskID, err, "upstream unavailable: up")
 		})
-	}
+	}	// A stdio "server" that writes garbage and never answers.
+	t.Run("stdio", func(t *testing.T) {
+		if _, err := exec.LookPath("sh"); err != nil {
+			t.Skip("needs sh")
+		}
+		w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {
+			Command: []string{"sh", "-c", "echo 'this is not JSON-RPC'; echo '{\"jsonrpc\":'; exec cat >/dev/null"},
+			Timeout: 500 * time.Millisecond}}}, config.ProxyConfig{})
+		taskID, token := w.TaskToken(t, upScope)
+		cs := goClient(t, w.URL+"/mcp/up", token, "")
+		_, err := callErr(t, cs, "echo", map[string]any{"message": "hello?"})
+		wantUpstreamError(t, w, taskID, err, "upstream unavailable: up")
+	})
 }
 
 // TestCredentialInjection: the upstream gets the credentials writ's

@@ -222,3 +222,26 @@ func TestProxyUpstreamDown(t *testing.T) {
 		t.Errorf("completed %+v: want one error result", done)
 	}
 }
+
+func TestProxyUpstreamSlow(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	w := gatewaytest.Start(t, config.MCPConfig{}, config.ProxyConfig{Upstreams: map[string]config.ProxyUpstream{
+		"tracker": {URL: slow.URL, Timeout: 300 * time.Millisecond, Rules: []config.ProxyRule{
+			{Method: "GET", Path: "/repos/{owner}/{repo}/issues", Tool: "tracker.issues", Operation: "read",
+				Resource: "https://tracker.example/repos/{owner}/{repo}"}}}}})
+	taskID, token := w.TaskToken(t, issuesScope)
+	a := call(t, "GET", w.URL+"/proxy/tracker/repos/acme/widgets/issues", token, "")
+	if a.status != http.StatusBadGateway || !strings.Contains(a.body, "did not answer within 300ms") {
+		t.Errorf("slow upstream: %d %s", a.status, a.body)
+	}
+	done := gatewaytest.OfType(w.Trace(t, taskID), "action.completed")
+	if len(done) != 1 || done[0].Data.Status != "error" {
+		t.Errorf("completed %+v: want one error result", done)
+	}
+}

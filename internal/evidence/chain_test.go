@@ -1,6 +1,7 @@
 package evidence_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/query"
 )
 
 func TestErasedBodyVerifies(t *testing.T) {
@@ -108,4 +110,35 @@ func failures(r *evidence.Report) string {
 		out = append(out, f.String())
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestIndexAddsEventsStateDoesNotKeep: a tool hidden from a listing is
+// recorded under the task but not kept by the task state; with the index,
+// the bundle carries it.
+func TestIndexAddsEventsStateDoesNotKeep(t *testing.T) {
+	e := newEnv(t, "prod")
+	id := e.story(1)
+	ctx := context.Background()
+	idx, err := e.led.Append(ctx, ledger.Event{Type: ledger.TypeToolsHidden, TaskID: id, Agent: agent,
+		Data: json.RawMessage(`{"server":"crm","tools":["crm.delete"]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := query.New(ctx, query.Config{DB: e.store.DB(), Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := e.source()
+	src.Index = ix
+	var b bytes.Buffer
+	if err := evidence.Export(ctx, src, id, evidence.Options{}, &b); err != nil {
+		t.Fatal(err)
+	}
+	f := unzip(t, b.Bytes())
+	if _, ok := f["proofs/"+jsonInt(int(idx))+".tlog-proof"]; !ok {
+		t.Errorf("the hidden-tools event %d is not in the bundle", idx)
+	}
+	if r := verify(t, b.Bytes(), evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
+		t.Errorf("bundle with the index's events: %s", failures(r))
+	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -37,6 +38,10 @@ type Source struct {
 	VerifierKey string
 	Policies    policy.SourceStore
 	Tasks       Chainer
+	// Index, when set, adds the chain's events the task state does not
+	// keep (tools hidden from a listing, shadow-policy disagreements,
+	// imported events naming the task).
+	Index *query.Index
 	// CheckpointWait is how long Export waits for a checkpoint to cover the
 	// task's newest event (the ledger signs one within its checkpoint
 	// interval). Default 2s.
@@ -81,6 +86,16 @@ func Export(ctx context.Context, src Source, taskID string, opts Options, w io.W
 	chain, err := src.Tasks.Chain(taskID)
 	if err != nil {
 		return err
+	}
+	if src.Index != nil {
+		if _, err := src.Index.CatchUp(ctx); err != nil {
+			return err
+		}
+		more, err := src.Index.TaskEvents(ctx, chain.Tasks)
+		if err != nil {
+			return err
+		}
+		chain.Events = slices.Compact(slices.Sorted(slices.Values(slices.Concat(chain.Events, more))))
 	}
 	entries, err := selectEvents(ctx, src.Store, chain, opts)
 	if err != nil {

@@ -282,7 +282,8 @@ func TestUpstreamGarbage(t *testing.T) {
 			_, err = callErr(t, cs, "echo", map[string]any{"message": "hello?"})
 			wantUpstreamError(t, w, taskID, err, "upstream unavailable: up")
 		})
-	} // A stdio "server" that writes garbage and never answers.
+	}
+	// A stdio "server" that writes garbage and never answers.
 	t.Run("stdio", func(t *testing.T) {
 		if _, err := exec.LookPath("sh"); err != nil {
 			t.Skip("needs sh")

@@ -151,8 +151,10 @@ func (g *gate) RUnlock() {
 			g.draining = true
 		}
 		var release func()
-		if g.readers == 0 && g.shared != nil {
-			release, g.shared, g.draining = g.shared, nil, false
+		if g.readers == 0 {
+			if g.shared != nil {
+				release, g.shared, g.draining = g.shared, nil, false
+			}
 			g.cond.Broadcast()
 		}
 		g.mu.Unlock()

@@ -141,6 +141,7 @@ func (u *upstream) transport() (mcp.Transport, error) {
 		}, nil
 	}
 	cmd := exec.Command(u.cfg.Command[0], u.cfg.Command[1:]...)
+	var secrets []string
 	// The child gets a minimal environment, not writ's: only what it needs
 	// to run, and what the configuration gives it.
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "USER", "NODE_PATH"} {
@@ -154,8 +155,11 @@ func (u *upstream) transport() (mcp.Transport, error) {
 			return nil, fmt.Errorf("env %s: %v", k, err)
 		}
 		cmd.Env = append(cmd.Env, k+"="+x)
+		if x != v && len(x) >= 4 {
+			secrets = append(secrets, x)
+		}
 	}
-	cmd.Stderr = &logWriter{log: u.log}
+	cmd.Stderr = &logWriter{log: u.log, secrets: secrets}
 	return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
 }
 
@@ -173,11 +177,19 @@ func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r)
 }
 
-// logWriter sends a stdio server's stderr to the operational log.
-type logWriter struct{ log *slog.Logger }
+// logWriter sends a stdio server's stderr to the operational log (at
+// debug level), with the secrets writ gave the server blanked out should
+// the server print them.
+type logWriter struct {
+	log     *slog.Logger
+	secrets []string
+}
 
 func (w *logWriter) Write(b []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		for _, s := range w.secrets {
+			line = strings.ReplaceAll(line, s, "[redacted]")
+		}
 		if line != "" {
 			w.log.Debug("upstream stderr", "line", line)
 		}

@@ -79,7 +79,9 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	outReq.Header = r.Header.Clone()
-	for _, k := range append(hopHeaders, "Authorization", "Dpop", "Cookie", "Forwarded", "X-Forwarded-For") {
+	// Accept-Encoding goes too: Go's transport then asks for gzip itself and
+	// decodes it, so that what is recorded is the body, not its encoding.
+	for _, k := range append(hopHeaders, "Authorization", "Dpop", "Cookie", "Forwarded", "X-Forwarded-For", "Accept-Encoding") {
 		outReq.Header.Del(k)
 	}
 	for k, vs := range u.headers {

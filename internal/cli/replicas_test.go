@@ -477,6 +477,32 @@ func TestReplicasTaskLifecycleAcrossReplicas(t *testing.T) {
 			t.Fatalf("authorize on %s: %+v %v", r.url, a, err)
 		}
 	}
+	// One action's result, sent to every replica at once, is recorded once.
+	a, err := client.New(r0.url, tok.AccessToken).Authorize(ctx, call)
+	if err != nil || !a.Allow {
+		t.Fatalf("authorize: %+v %v", a, err)
+	}
+	var wg sync.WaitGroup
+	results := make([]error, len(c.replicas))
+	for i, r := range c.replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, results[i] = client.New(r.url, tok.AccessToken).RecordResult(ctx, a.ActionID, api.ActionResult{Status: "ok"})
+		}()
+	}
+	wg.Wait()
+	recorded := 0
+	for _, err := range results {
+		if err == nil {
+			recorded++
+		} else if !strings.Contains(err.Error(), "409") {
+			t.Errorf("a second result: %v, want 409", err)
+		}
+	}
+	if recorded != 1 {
+		t.Errorf("the result was recorded %d times", recorded)
+	}
 	// Revoked on one replica: refused at once on the others, since each
 	// catches up under the replicas' lock before deciding.
 	if _, err := client.New(r2.url, req).Revoke(ctx, opened.TaskID, "test"); err != nil {

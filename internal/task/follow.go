@@ -21,6 +21,9 @@ type Coordinator interface {
 	Lock(ctx context.Context, name string, shared bool) (func(), error)
 	// TryLock takes the named lock exclusively if it is free.
 	TryLock(ctx context.Context, name string) (func(), bool, error)
+	// Claim takes the named lock exclusively, like Lock, for short locks
+	// that many requests hold at once without holding a connection each.
+	Claim(ctx context.Context, name string) (func(), error)
 	// Watch returns a channel that receives a value soon after any replica
 	// appends, and a function that stops it.
 	Watch() (<-chan struct{}, func())
@@ -460,7 +463,7 @@ func (s *Service) claim(ctx context.Context, events []ledger.Event) (func(), err
 		if c.action != "" {
 			name = "result/" + c.action
 		}
-		u, err := s.cfg.Shared.Lock(ctx, name, false)
+		u, err := s.cfg.Shared.Claim(ctx, name)
 		if err != nil {
 			release()
 			return nil, fmt.Errorf("%w: %v", ledger.ErrUnavailable, err)

@@ -36,6 +36,11 @@ type Store struct {
 	wmu      sync.Mutex
 	watchers map[chan struct{}]struct{}
 
+	// Claims share one session (claim.go).
+	cmu       sync.Mutex
+	claimConn *pgxpool.Conn
+	claimed   map[int64]bool
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -71,7 +76,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", redact(err))
 	}
-	s := &Store{pool: pool, log: o.Logger, watchers: map[chan struct{}]struct{}{},
+	s := &Store{pool: pool, log: o.Logger, watchers: map[chan struct{}]struct{}{}, claimed: map[int64]bool{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.init(ctx); err != nil {
 		pool.Close()
@@ -125,6 +130,13 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.cmu.Lock()
+		if s.claimConn != nil {
+			s.claimConn.Conn().Close(context.Background())
+			s.claimConn.Release()
+			s.claimConn = nil
+		}
+		s.cmu.Unlock()
 		s.db.Close()
 		s.pool.Close()
 	})

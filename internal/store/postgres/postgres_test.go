@@ -2,9 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -105,5 +107,59 @@ func TestBadDSNDoesNotEchoIt(t *testing.T) {
 	_, err = postgres.Open(context.Background(), "postgres://writ:s3cret-pw@[::1", postgres.Options{})
 	if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Errorf("a malformed DSN: %v", err)
+	}
+}
+
+// A claim excludes other stores' claims and this store's own, and many
+// claims share one connection.
+func TestClaims(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	open := func() *postgres.Store {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	for _, other := range []*postgres.Store{a, b} {
+		unlock, err := a.Claim(ctx, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		if _, err := other.Claim(short, "x"); err == nil {
+			t.Error("a claimed name was claimed again")
+		}
+		cancel()
+		got := make(chan error, 1)
+		go func() {
+			u, err := other.Claim(ctx, "x")
+			if err == nil {
+				u()
+			}
+			got <- err
+		}()
+		unlock()
+		if err := <-got; err != nil {
+			t.Errorf("claim after release: %v", err)
+		}
+	}
+	// More claims at once than the pool has connections.
+	var unlocks []func()
+	for i := range 20 {
+		u, err := a.Claim(ctx, fmt.Sprintf("many-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlocks = append(unlocks, u)
+	}
+	if _, err := a.Size(ctx); err != nil {
+		t.Errorf("the store is starved of connections by its claims: %v", err)
+	}
+	for _, u := range unlocks {
+		u()
 	}
 }

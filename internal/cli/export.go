@@ -2,13 +2,19 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	goio "io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/client"
 )
 
 func exportCommand() *command {
@@ -39,18 +45,19 @@ func exportCommand() *command {
 		if len(q) > 0 {
 			path += "?" + q.Encode()
 		}
-		b, err := cl.Get(ctx, path)
-		if err != nil {
-			return apiError(err, cl.BaseURL())
-		}
 		dst := *out
 		if dst == "" {
 			dst = pos[0] + ".evidence.zip"
 		}
-		if err := writeFileAtomic(dst, b); err != nil {
-			return err
+		tok := af.token
+		if tok == "" {
+			tok = strings.TrimSpace(io.Getenv("WRIT_TOKEN"))
 		}
-		fmt.Fprintf(io.Stdout, "wrote %s (%d bytes)\ncheck it with: writ verify --key \"$(writ ledger key)\" %s\n", dst, len(b), dst)
+		n, err := download(ctx, cl.BaseURL()+path, tok, dst)
+		if err != nil {
+			return apiError(err, cl.BaseURL())
+		}
+		fmt.Fprintf(io.Stdout, "wrote %s (%d bytes)\ncheck it with: writ verify --key \"$(writ ledger key)\" %s\n", dst, n, dst)
 		return nil
 	}
 	return c
@@ -68,24 +75,44 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d).UTC(), nil
 }
 
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it into place, so a reader never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".writ-*")
+// download streams a GET answer into a temporary file beside dst and
+// renames it into place once complete, so a reader never sees half a
+// bundle. An error answer is returned as a *client.Error.
+func download(ctx context.Context, url, token, dst string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e := &client.Error{Status: resp.StatusCode}
+		b, _ := goio.ReadAll(goio.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e.Body) != nil || e.Body.Error == "" {
+			e.Body = api.Error{Error: http.StatusText(resp.StatusCode)}
+		}
+		return 0, e
+	}
+	f, err := os.CreateTemp(filepath.Dir(dst), ".writ-*")
+	if err != nil {
+		return 0, err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	n, err := goio.Copy(f, resp.Body)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if err != nil {
+		return 0, fmt.Errorf("downloading the bundle: %w", err)
 	}
-	return os.Rename(f.Name(), path)
+	return n, os.Rename(f.Name(), dst)
 }

@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/ledger/erasures", admin(http.HandlerFunc(s.eraseBody)))
 
 	s.taskRoutes(mux)
+	s.evidenceRoutes(mux)
 	s.consoleRoutes(mux) // the web console at /ui/ (console.go)
 
 	// Task credentials (oauth.go) and the decision API (authorize.go): the

@@ -36,6 +36,8 @@ type Server struct {
 	auth   *identity.Authenticator
 	policy *policy.Policy
 	tasks  *task.Service // tasks, approvals and authorizations (tasks.go)
+	// query is the ledger's query index and its tailer (events.go).
+	query *queryTailer
 	// webhook notifies approvers, when configured (tasks.go).
 	webhook *notify.Webhook
 
@@ -51,6 +53,10 @@ type Server struct {
 	gw *gateways
 
 	stopping atomic.Bool
+
+	// following is the task service once it runs; the ledger tells it of
+	// each commit (replicas.go).
+	following atomic.Pointer[task.Service]
 }
 
 // New opens the data directory for writing (taking its lock), starts the
@@ -59,12 +65,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	dir, err := datadir.Open(ctx, cfg.DataDir, datadir.Options{Write: true, Origin: cfg.Ledger.Origin})
+	dir, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, dir: dir}
 	s.ledger, err = ledger.New(ctx, ledger.Config{
+		OnCommit:           s.ledgerCommitted,
 		Store:              dir.Store,
 		Signer:             dir.Signer,
 		MaxBodyBytes:       cfg.Ledger.MaxBodyBytes,
@@ -97,6 +104,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
+	if err := s.checkSharedKeys(ctx); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
 	// Tasks replay the ledger and check their projection tables (tasks.go).
 	if err := s.newTaskService(ctx); err != nil {
 		s.closeParts(ctx)
@@ -106,8 +117,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return nil, fmt.Errorf("tasks: %w", err)
 	}
+	s.following.Store(s.tasks)
 	// Revocations recorded before this start are refused again at once.
 	s.loadRevocations()
+	if err := s.openQuery(ctx); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("query index: %w", err)
+	}
 	if err := s.newGateways(); err != nil {
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -171,6 +187,7 @@ func (s *Server) Reload(ctx context.Context) error {
 func (s *Server) closeParts(ctx context.Context) error {
 	var errs []error
 	errs = append(errs, s.stopGateways(ctx))
+	errs = append(errs, s.closeQuery())
 	if s.tasks != nil {
 		errs = append(errs, s.tasks.Close())
 	}

@@ -1,0 +1,222 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/evidence"
+	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/store/sqlite"
+)
+
+// queryTailer runs the ledger's query index: caught up at start, then as
+// the ledger grows (and by every query before it answers).
+type queryTailer struct {
+	ix     *query.Index
+	readDB *sql.DB // a read-only handle on SQLite, nil otherwise
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (t *queryTailer) close() error {
+	if t.readDB != nil {
+		return t.readDB.Close()
+	}
+	return nil
+}
+
+// openQuery creates the query index in the store's database and starts
+// its tailer.
+func (s *Server) openQuery(ctx context.Context) error {
+	db := s.dir.Store.DB()
+	cfg := query.Config{DB: db, Store: s.dir.Store, Dialect: query.DialectOf(db), Batch: 256,
+		Logger: s.log.With("component", "query")}
+	t := &queryTailer{done: make(chan struct{})}
+	if s.dir.Backend == datadir.StoreSQLite {
+		// The store's write handle is one connection, shared with the
+		// ledger's commits: queries get their own read-only handle so a
+		// long report never holds up an authorization.
+		r, err := sql.Open("sqlite", "file:"+filepath.Join(s.dir.Path, sqlite.FileName)+
+			"?mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+		if err != nil {
+			return err
+		}
+		r.SetMaxOpenConns(4)
+		cfg.ReadDB, t.readDB = r, r
+	}
+	ix, err := query.New(ctx, cfg)
+	if err != nil {
+		t.close()
+		return err
+	}
+	t.ix = ix
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t.cancel = cancel
+	go func() {
+		defer close(t.done)
+		ix.Run(rctx)
+	}()
+	s.query = t
+	return nil
+}
+
+// closeQuery stops the tailer.
+func (s *Server) closeQuery() error {
+	if s.query == nil {
+		return nil
+	}
+	s.query.cancel()
+	<-s.query.done
+	return s.query.close()
+}
+
+// QueryIndex returns the server's query index.
+func (s *Server) QueryIndex() *query.Index { return s.query.ix }
+
+// queryRoutes registers the event queries and reports, for auditors and
+// admins.
+func (s *Server) queryRoutes(mux *http.ServeMux, auditor func(http.Handler) http.Handler) {
+	mux.Handle("GET /v1/events", auditor(http.HandlerFunc(s.listEvents)))
+	mux.Handle("GET /v1/reports/approvals", auditor(http.HandlerFunc(s.whoApproved)))
+	mux.Handle("GET /v1/reports/active", auditor(http.HandlerFunc(s.activeAt)))
+	mux.Handle("GET /v1/reports/access", auditor(http.HandlerFunc(s.accessReport)))
+}
+
+// queryTime reads an RFC 3339 query parameter; ok is false after an
+// error answer.
+func queryTime(w http.ResponseWriter, r *http.Request, name string) (time.Time, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil || len(v) > 64 {
+		writeError(w, http.StatusBadRequest, "invalid_request", name+" must be an RFC 3339 time")
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// maxQueryParam bounds each query parameter.
+const maxQueryParam = 1024
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k, v := range q {
+		if len(v) > 1 || len(v[0]) > maxQueryParam {
+			writeError(w, http.StatusBadRequest, "invalid_request", "parameter "+k+" is repeated or too long")
+			return
+		}
+	}
+	f := query.Filter{TaskID: q.Get("task_id"), Agent: q.Get("agent"), Principal: q.Get("principal"), Tool: q.Get("tool"),
+		Resource: q.Get("resource"), Type: q.Get("type"), Decision: q.Get("decision"), After: q.Get("after")}
+	var ok bool
+	if f.From, ok = queryTime(w, r, "from"); !ok {
+		return
+	}
+	if f.To, ok = queryTime(w, r, "to"); !ok {
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "limit must be a number")
+			return
+		}
+		f.Limit = n
+	}
+	p, err := s.query.ix.Events(r.Context(), f)
+	if err != nil {
+		s.queryFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) whoApproved(w http.ResponseWriter, r *http.Request) {
+	res := r.URL.Query().Get("resource")
+	if res == "" || len(res) > maxQueryParam {
+		writeError(w, http.StatusBadRequest, "invalid_request", "resource is required (at most 1024 bytes; '*' matches any run of characters)")
+		return
+	}
+	out, err := s.query.ix.WhoApproved(r.Context(), res, 0)
+	if err != nil {
+		s.queryFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"resource": res, "approvals": out})
+}
+
+func (s *Server) activeAt(w http.ResponseWriter, r *http.Request) {
+	at, ok := queryTime(w, r, "at")
+	if !ok {
+		return
+	}
+	if at.IsZero() {
+		writeError(w, http.StatusBadRequest, "invalid_request", "at is required: an RFC 3339 time")
+		return
+	}
+	agent := r.URL.Query().Get("agent")
+	if len(agent) > maxQueryParam {
+		writeError(w, http.StatusBadRequest, "invalid_request", "agent is too long")
+		return
+	}
+	out, err := s.query.ix.ActiveAt(r.Context(), at, agent)
+	if err != nil {
+		s.queryFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
+	var opts evidence.AccessOptions
+	var ok bool
+	if opts.From, ok = queryTime(w, r, "from"); !ok {
+		return
+	}
+	if opts.To, ok = queryTime(w, r, "to"); !ok {
+		return
+	}
+	opts.Agent = r.URL.Query().Get("agent")
+	if d := r.URL.Query().Get("long_ttl"); d != "" {
+		v, err := time.ParseDuration(d)
+		if err != nil || v <= 0 {
+			writeError(w, http.StatusBadRequest, "invalid_request", "long_ttl must be a positive duration such as 1h")
+			return
+		}
+		opts.LongTTL = v
+	}
+	if n := r.URL.Query().Get("many_families"); n != "" {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 2 {
+			writeError(w, http.StatusBadRequest, "invalid_request", "many_families must be a number of at least 2")
+			return
+		}
+		opts.ManyFamilies = v
+	}
+	if !opts.From.IsZero() && !opts.To.IsZero() && opts.From.After(opts.To) {
+		writeError(w, http.StatusBadRequest, "invalid_request", "from is after to")
+		return
+	}
+	rep, err := evidence.Access(r.Context(), s.query.ix, opts)
+	if err != nil {
+		s.queryFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) queryFail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, query.ErrInvalid) {
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	s.fail(w, r, err)
+}

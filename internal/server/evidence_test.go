@@ -1,0 +1,70 @@
+package server_test
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/evidence"
+	"github.com/writhq/writ/internal/query"
+)
+
+func TestEvidenceAndQueryAPI(t *testing.T) {
+	ts, tok := startTaskServer(t, "prod")
+	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Search the knowledge base",
+		Scope: api.Scope{Tools: []string{"kb.search"}, Resources: []string{"kb://public/*"},
+			Operations: []string{"read"}, DataClass: "internal", Environments: []string{"prod"}}, TTL: "15m"}
+	a := do(t, "POST", ts.url+"/v1/tasks", tok["alice"], mustJSON(t, open))
+	if a.status != http.StatusCreated {
+		t.Fatalf("open: %d %s", a.status, a.body)
+	}
+	opened := decodeAs[api.TaskOpened](t, a)
+	evURL := ts.url + "/v1/tasks/" + opened.TaskID + "/evidence"
+
+	// The bundle: for auditors, admins and the task's requester.
+	for _, who := range []string{"auditor", "admin", "alice"} {
+		a := do(t, "GET", evURL, tok[who], nil)
+		if a.status != http.StatusOK || a.header.Get("Content-Type") != "application/zip" {
+			t.Fatalf("%s: %d %s", who, a.status, a.body)
+		}
+		r, err := evidence.Verify(bytes.NewReader(a.body), int64(len(a.body)), evidence.VerifyOptions{})
+		if err != nil || !r.OK() {
+			t.Fatalf("%s's bundle does not verify: %+v %v", who, r, err)
+		}
+	}
+	wantError(t, do(t, "GET", evURL, tok["mallory"], nil), http.StatusForbidden, "forbidden")
+	if a := do(t, "GET", evURL, tok["bob"], nil); a.status != http.StatusForbidden {
+		t.Errorf("an approver exports: %d", a.status)
+	}
+	wantError(t, do(t, "GET", evURL+"?from=yesterday", tok["auditor"], nil), http.StatusBadRequest, "invalid_request")
+	wantError(t, do(t, "GET", ts.url+"/v1/tasks/tsk_nope/evidence", tok["auditor"], nil), http.StatusNotFound, "not_found")
+
+	// Queries: auditors and admins only; bad input is a 400.
+	q := ts.url + "/v1/events?" + url.Values{"task_id": {opened.TaskID}}.Encode()
+	p := decodeAs[query.Page](t, do(t, "GET", q, tok["auditor"], nil))
+	if len(p.Events) < 3 || p.Events[0].Type != "task.requested" {
+		t.Errorf("events of the task: %+v", p.Events)
+	}
+	if a := do(t, "GET", q, tok["alice"], nil); a.status != http.StatusForbidden {
+		t.Errorf("a requester queries events: %d", a.status)
+	}
+	for _, bad := range []string{"limit=0x", "limit=5000", "after=x", "from=x", "task_id=a&task_id=b", "tool=" + strings.Repeat("a", 2000)} {
+		wantError(t, do(t, "GET", ts.url+"/v1/events?"+bad, tok["auditor"], nil), http.StatusBadRequest, "invalid_request")
+	}
+	wantError(t, do(t, "GET", ts.url+"/v1/reports/approvals", tok["auditor"], nil), http.StatusBadRequest, "invalid_request")
+	wantError(t, do(t, "GET", ts.url+"/v1/reports/active", tok["auditor"], nil), http.StatusBadRequest, "invalid_request")
+	wantError(t, do(t, "GET", ts.url+"/v1/reports/access?long_ttl=-1h", tok["auditor"], nil), http.StatusBadRequest, "invalid_request")
+
+	act := decodeAs[query.Access](t, do(t, "GET", ts.url+"/v1/reports/active?at="+url.QueryEscape(time.Now().Format(time.RFC3339Nano)), tok["admin"], nil))
+	if len(act.Tasks) != 1 || act.Tasks[0].TaskID != opened.TaskID {
+		t.Errorf("active now: %+v", act)
+	}
+	rep := decodeAs[evidence.AccessReport](t, do(t, "GET", ts.url+"/v1/reports/access", tok["auditor"], nil))
+	if len(rep.Agents) != 1 || rep.Agents[0].Tasks != 1 {
+		t.Errorf("access report: %+v", rep)
+	}
+}

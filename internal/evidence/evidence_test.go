@@ -280,3 +280,60 @@ func resign(t *testing.T, f map[string][]byte, s note.Signer) {
 		}
 	}
 }
+
+// TestOCSF reads ocsf.jsonl back: API Activity records whose authorizations
+// carry each call's decision and policy version.
+func TestOCSF(t *testing.T) {
+	e := newEnv(t, "prod")
+	id := e.story(2)
+	f := unzip(t, e.export(id, evidence.Options{}))
+	var allow, deny, results int
+	for _, line := range strings.Split(strings.TrimSpace(string(f[evidence.OCSFPath])), "\n") {
+		var r struct {
+			ClassUID int `json:"class_uid"`
+			TypeUID  int `json:"type_uid"`
+			Actor    struct {
+				Authorizations []struct {
+					Decision string `json:"decision"`
+					Policy   struct {
+						Version string `json:"version"`
+					} `json:"policy"`
+				} `json:"authorizations"`
+			} `json:"actor"`
+			API struct {
+				Operation string `json:"operation"`
+			} `json:"api"`
+			Metadata struct {
+				Version string `json:"version"`
+			} `json:"metadata"`
+			Unmapped struct {
+				Type string `json:"writ_type"`
+			} `json:"unmapped"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if r.ClassUID != 6003 || r.TypeUID/100 != 6003 || r.Metadata.Version != evidence.OCSFVersion || r.API.Operation == "" {
+			t.Errorf("not an API Activity record: %s", line)
+		}
+		a := r.Actor.Authorizations
+		if len(a) != 1 || !strings.HasPrefix(a[0].Policy.Version, "sha256:") {
+			t.Errorf("authorizations: %s", line)
+			continue
+		}
+		switch r.Unmapped.Type {
+		case "action.authorized":
+			allow++
+		case "action.denied":
+			deny++
+			if a[0].Decision != "deny" {
+				t.Errorf("denied call with decision %q", a[0].Decision)
+			}
+		case "action.completed":
+			results++
+		}
+	}
+	if allow != 2 || deny != 1 || results != 2 {
+		t.Errorf("records: %d allowed, %d denied, %d results", allow, deny, results)
+	}
+}

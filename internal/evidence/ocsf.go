@@ -60,9 +60,10 @@ type ocsfAPI struct {
 }
 
 type ocsfResource struct {
-	UID            string `json:"uid"`
-	Type           string `json:"type,omitempty"`
-	Classification string `json:"data_classification,omitempty"`
+	UID  string `json:"uid"`
+	Type string `json:"type,omitempty"`
+	// Labels carry writ's data class ("data_class:confidential").
+	Labels []string `json:"labels,omitempty"`
 }
 
 type ocsfMetadata struct {
@@ -153,22 +154,29 @@ func ocsfJSONL(v *view) []byte {
 				r.Actor.Session["credential_uid"] = ev.JTI
 			}
 		}
+		r.Unmapped = map[string]any{"writ_type": ev.Type, "ledger_index": e.Index}
 		r.API = ocsfAPI{Operation: a.tool}
 		if id := d.str("action_id"); id != "" {
 			r.API.Request = map[string]any{"uid": id}
 		}
+		if fam, _, ok := strings.Cut(a.tool, "."); ok {
+			r.API.Service = map[string]any{"name": fam}
+		}
 		if a.op != "" {
-			r.API.Service = map[string]any{"name": a.op}
+			r.Unmapped["operation"] = a.op
 		}
 		if a.resource != "" {
-			r.Resources = []ocsfResource{{UID: a.resource, Type: "tool resource", Classification: a.class}}
+			res := ocsfResource{UID: a.resource, Type: "tool resource"}
+			if a.class != "" {
+				res.Labels = []string{"data_class:" + a.class}
+			}
+			r.Resources = []ocsfResource{res}
 		}
 		r.SrcEndpoint = map[string]any{"name": ev.Agent}
 		r.Metadata = ocsfMetadata{
 			Version: OCSFVersion, Product: map[string]any{"name": "writ", "vendor_name": "writ"},
 			UID: v.m.Origin + "/" + strconv.FormatUint(e.Index, 10), CorrelationUID: ev.TaskID, LogName: v.m.Origin,
 		}
-		r.Unmapped = map[string]any{"writ_type": ev.Type, "ledger_index": e.Index}
 		if ev.DecisionID != "" {
 			r.Unmapped["decision_id"] = ev.DecisionID
 		}

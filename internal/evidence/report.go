@@ -28,6 +28,8 @@ type reportRow struct {
 	Index                                   uint64
 	Time, Type, Who, What, Policy, Decision string
 	Credential, Result, Task                string
+	// Class colours the decision: "allow", "deny" or "".
+	Class string
 }
 
 type reportApproval struct {
@@ -42,6 +44,7 @@ type reportCredential struct {
 
 type reportData struct {
 	M           *Manifest
+	Exported    string
 	Intent      string
 	Requester   string
 	Agent       string
@@ -57,7 +60,7 @@ func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.00
 // reportHTML is the bundle's report.html: a self-contained page (no
 // scripts, no outside resources) for a reader who will not run writ.
 func reportHTML(v *view) []byte {
-	rd := reportData{M: v.m, Erased: v.m.Erased}
+	rd := reportData{M: v.m, Erased: v.m.Erased, Exported: v.m.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC")}
 	for pv := range v.m.Policies {
 		rd.Policies = append(rd.Policies, pv)
 	}
@@ -120,6 +123,16 @@ func reportHTML(v *view) []byte {
 		case ledger.TypeBodyErased:
 			r.What = "body " + d.str("name") + " of event " + d.str("index")
 			r.Result = d.str("reason")
+		}
+		switch r.Decision {
+		case "":
+		case "allow", "granted", "require_approval":
+			r.Class = "allow"
+		default:
+			r.Class = "deny"
+		}
+		if r.Decision == "require_approval" {
+			r.Class = ""
 		}
 		rd.Rows = append(rd.Rows, r)
 	}

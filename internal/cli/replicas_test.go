@@ -96,7 +96,12 @@ func (c *cluster) start(i int, env []string) *replica {
 	}
 	r.done = make(chan error, 1)
 	go func() { r.done <- r.cmd.Wait() }()
-	t.Cleanup(func() { r.stop(t) })
+	t.Cleanup(func() {
+		r.stop(t)
+		if l := r.logs.String(); strings.Contains(l, "DATA RACE") || strings.Contains(l, "panic:") {
+			t.Errorf("replica %d:\n%s", i, l)
+		}
+	})
 	if err := waitReady(r); err != nil {
 		t.Fatalf("replica %d: %v\n%s", i, err, r.logs)
 	}

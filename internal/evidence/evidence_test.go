@@ -209,6 +209,15 @@ func TestTamper(t *testing.T) {
 		{"edit the controls", func(t *testing.T, f map[string][]byte) {
 			f[evidence.ControlsPath] = bytes.Replace(f[evidence.ControlsPath], []byte("not established by writ"), []byte("evidenced"), -1)
 		}, true, "", "controls.csv does not match the bundle's events"},
+		{"a path that climbs out", func(t *testing.T, f map[string][]byte) {
+			f["../../etc/cron.d/x"] = []byte("* * * * * root true")
+		}, true, "", "is not a plain relative path"},
+		{"a policy file of no version", func(t *testing.T, f map[string][]byte) {
+			f["policies/"+strings.Repeat("ab", 32)+"/ENGINE"] = []byte("rego")
+		}, true, "", "belongs to no policy version in the manifest"},
+		{"a stray payload", func(t *testing.T, f map[string][]byte) {
+			f["payloads/999999/output"] = []byte("{}")
+		}, true, "", "is not a body any event in the bundle commits to"},
 		{"drop the manifest", func(t *testing.T, f map[string][]byte) {
 			delete(f, evidence.ManifestPath)
 		}, false, "", "the bundle has no manifest.json"},
@@ -335,5 +344,16 @@ func TestOCSF(t *testing.T) {
 	}
 	if allow != 2 || deny != 1 || results != 2 {
 		t.Errorf("records: %d allowed, %d denied, %d results", allow, deny, results)
+	}
+}
+
+func TestVerifyUnreadable(t *testing.T) {
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"not a zip": []byte("hello"),
+	} {
+		if _, err := evidence.Verify(bytes.NewReader(b), int64(len(b)), evidence.VerifyOptions{}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
 	}
 }

@@ -15,18 +15,52 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/client"
+	"github.com/writhq/writ/internal/evidence"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/task"
 )
 
 func exportCommand() *command {
-	c := &command{name: "export", args: "<task-id> [--from TIME] [--to TIME] [--out FILE]",
-		summary: "download a task's evidence bundle (zip) for offline verification with 'writ verify'"}
+	c := &command{name: "export", args: "<task-id> [--from TIME] [--to TIME] [--out FILE] [--data-dir DIR]",
+		summary: "write a task's evidence bundle (zip) for offline verification with 'writ verify'; from a server, or from a data directory"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		af := addAPIFlags(fs, "auditor, admin or the task's requester")
+		cf := addConfigFlags(fs)
 		from := fs.String("from", "", "keep only actions at or after `TIME` (RFC 3339, or a duration ago such as 24h); the task's lifecycle is always kept")
 		to := fs.String("to", "", "keep only actions at or before `TIME` (RFC 3339, or a duration ago)")
 		out := fs.String("out", "", "write the bundle to `FILE` (default <task-id>.evidence.zip)")
-		pos, cl, err := af.parse(c, fs, io, args, 1, 1, true)
+		pos, err := parseArgs(c, fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		dst := *out
+		if dst == "" {
+			dst = pos[0] + ".evidence.zip"
+		}
+		if cf.isSet("data-dir") || cf.file != "" {
+			// Read the data directory itself: no server, no token.
+			var opts evidence.Options
+			for _, f := range []struct {
+				name, v string
+				dst     *time.Time
+			}{{"from", *from, &opts.From}, {"to", *to, &opts.To}} {
+				if f.v == "" {
+					continue
+				}
+				if *f.dst, err = parseWhen(f.v, time.Now()); err != nil {
+					return &usageError{msg: fmt.Sprintf("--%s: %v", f.name, err), hint: "use an RFC 3339 time such as 2026-11-25T09:00:00Z, or a duration ago such as 24h"}
+				}
+			}
+			n, err := exportFromDir(ctx, io, cf, pos[0], opts, dst)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(io.Stdout, "wrote %s (%d bytes)\ncheck it with: writ verify --key \"$(writ ledger key)\" %s\n", dst, n, dst)
+			return nil
+		}
+		cl, err := af.client(io, true)
 		if err != nil {
 			return err
 		}
@@ -44,10 +78,6 @@ func exportCommand() *command {
 		path := "/v1/tasks/" + url.PathEscape(pos[0]) + "/evidence"
 		if len(q) > 0 {
 			path += "?" + q.Encode()
-		}
-		dst := *out
-		if dst == "" {
-			dst = pos[0] + ".evidence.zip"
 		}
 		tok := af.token
 		if tok == "" {
@@ -73,6 +103,57 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, errors.New("not an RFC 3339 time or a duration")
 	}
 	return now.Add(-d).UTC(), nil
+}
+
+// exportFromDir writes a bundle straight from a data directory: the task
+// state is rebuilt by replaying the ledger, as the server does at start.
+func exportFromDir(ctx context.Context, io IO, cf *configFlags, taskID string, opts evidence.Options, dst string) (int64, error) {
+	cfg, d, err := cf.openRead(ctx, io)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	st := task.NewState()
+	err = d.Store.ScanLeaves(ctx, 0, func(i uint64, leaf []byte) error {
+		e, err := ledger.ParseLeaf(i, leaf)
+		if err != nil {
+			return err
+		}
+		return st.Apply(e)
+	})
+	if err != nil {
+		return 0, withHint(fmt.Errorf("replaying the ledger: %w", err), "run 'writ ledger verify' on the data directory")
+	}
+	ps, err := policy.NewDirStore(filepath.Join(cfg.DataDir, "policies"))
+	if err != nil {
+		return 0, err
+	}
+	src := evidence.Source{Store: d.Store, VerifierKey: d.VerifierKey, Policies: ps, Tasks: st}
+	f, err := os.CreateTemp(filepath.Dir(dst), ".writ-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	err = evidence.Export(ctx, src, taskID, opts, f)
+	var n int64
+	if err == nil {
+		n, err = f.Seek(0, goio.SeekCurrent)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		return 0, withHint(err, "check the task ID; this data directory's ledger has no such task")
+	case errors.Is(err, evidence.ErrNotCovered):
+		return 0, withHint(err, "start the server on this data directory once: it signs a checkpoint over every event at start")
+	case err != nil:
+		return 0, err
+	}
+	return n, os.Rename(f.Name(), dst)
 }
 
 // download streams a GET answer into a temporary file beside dst and

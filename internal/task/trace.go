@@ -33,7 +33,12 @@ type Chain struct {
 func (s *Service) Chain(taskID string) (Chain, error) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	t := s.st.tasks[taskID]
+	return s.st.Chain(taskID)
+}
+
+// Chain returns taskID's chain as the state knows it, or ErrNotFound.
+func (st *State) Chain(taskID string) (Chain, error) {
+	t := st.tasks[taskID]
 	if t == nil {
 		return Chain{}, notFound("no task %s", taskID)
 	}
@@ -43,13 +48,13 @@ func (s *Service) Chain(taskID string) (Chain, error) {
 		c.Tasks = append(c.Tasks, t.ID)
 		c.Events = append(c.Events, t.Events...)
 		for _, id := range t.Children {
-			if ct := s.st.tasks[id]; ct != nil {
+			if ct := st.tasks[id]; ct != nil {
 				walk(ct)
 			}
 		}
 	}
 	walk(t)
-	for p := s.st.tasks[t.Parent]; p != nil; p = s.st.tasks[p.Parent] {
+	for p := st.tasks[t.Parent]; p != nil; p = st.tasks[p.Parent] {
 		c.Ancestors = append(c.Ancestors, p.ID)
 		c.AncestorEvents = append(c.AncestorEvents, p.Events...)
 	}

@@ -359,6 +359,11 @@ var i=document.createElement("input");i.name="reason";i.value="forged";f.appendC
 		t.Errorf("verification result %q", got)
 	}
 	b.screenshot("ledger")
+	b.open("/ui/access", "#access")
+	if n := b.count(`#access tr[data-agent="` + testAgent + `"]`); n != 1 {
+		t.Errorf("the access report has %d rows for the agent, want 1", n)
+	}
+	b.screenshot("access")
 	// A second policy version: the page lists both and diffs them.
 	rego := filepath.Join(pdir, "writ.rego")
 	old, err := os.ReadFile(rego)

@@ -53,5 +53,12 @@ func (s *Server) newConsole() (*console.Console, error) {
 	cfg.Evidence = func(ctx context.Context, taskID string, w io.Writer) error {
 		return evidence.Export(ctx, src, taskID, evidence.Options{}, w)
 	}
+	// The standing-access report, from the query index (events.go).
+	if s.query != nil {
+		ix := s.query.ix
+		cfg.Access = func(ctx context.Context, opts evidence.AccessOptions) (*evidence.AccessReport, error) {
+			return evidence.Access(ctx, ix, opts)
+		}
+	}
 	return console.New(context.Background(), cfg)
 }

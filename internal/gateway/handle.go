@@ -141,9 +141,9 @@ func (c *call) dataClass(tool string) string {
 }
 
 // upstreamDo runs f against the upstream session within the server's
-// timeout. A failure that is not the upstream's own JSON-RPC answer drops
-// the session, so that the next call reconnects (or restarts a stdio
-// server), and is reported as CodeUnavailable.
+// timeout. A failure that is neither the upstream's own JSON-RPC answer
+// nor a timeout drops the session, so that the next call reconnects (or
+// restarts a stdio server); both are reported as CodeUnavailable.
 func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var zero R
 	cs, err := c.u.session(ctx)
@@ -163,10 +163,12 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 	if ctx.Err() != nil {
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: "the request was cancelled"}
 	}
-	c.u.drop(cs)
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		// A slow tool is not a broken session: other agents' calls on it
+		// carry on (the SDK tells the upstream this one is cancelled).
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s did not answer within %s", c.server, c.u.timeout)}
 	}
+	c.u.drop(cs)
 	return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s failed: %s", c.server, scrub(err))}
 }
 

@@ -146,6 +146,9 @@ func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 		add("policy version", e.PolicyVersion)
 	case ledger.TypeActionDenied:
 		it.Class, it.Title, it.Who = "denied", "Action denied: "+str("tool"), e.Agent
+		if str("approval_id") != "" {
+			it.Title = "Action held for step-up approval: " + str("tool")
+		}
 		add("resource", str("resource"))
 		add("operation", str("operation"))
 		add("approval", str("approval_id"))

@@ -31,7 +31,7 @@ func (s *Server) newCredentials() error {
 	c := s.cfg.Credentials
 	var err error
 	s.issuer, err = credential.NewIssuer(s.cfg.DataDir, credential.IssuerOptions{
-		Issuer: c.IssuerName(), MaxTTL: c.MaxTTL,
+		Issuer: c.IssuerName(), MaxTTL: c.MaxTTL, KeyFile: c.KeyFile,
 	})
 	if err != nil {
 		return err

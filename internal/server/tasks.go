@@ -27,6 +27,7 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		// Credential revocations reach the issuer at once (oauth.go); a
 		// projection mismatch is repaired only when asked.
 		OnRevoke: s.onRevoke, AllowProjectionMismatch: s.cfg.RepairProjections,
+		Shared: s.coordinator(),
 	}
 	if s.dir.Signer != nil {
 		cfg.Verifier = s.dir.Signer.Verifier()

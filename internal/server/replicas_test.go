@@ -1,0 +1,156 @@
+package server_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
+	"github.com/writhq/writ/internal/task"
+)
+
+// postgresConfig is a dev server's configuration on a fresh PostgreSQL
+// schema; the data directory holds only the replica's local files.
+func postgresConfig(t *testing.T, dsn, dir string) config.Config {
+	cfg := config.Default()
+	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "dev"
+	cfg.Store, cfg.DSN = config.StorePostgres, dsn
+	return cfg
+}
+
+func startPostgres(t *testing.T, cfg config.Config) *testServer {
+	t.Helper()
+	ts := serve(t, cfg)
+	ts.token = devToken(t, cfg.DataDir, identity.RoleAdmin, identity.RoleAuditor)
+	return ts
+}
+
+// verifyPostgres verifies the ledger in the database and its projection
+// tables.
+func verifyPostgres(t *testing.T, dsn string) *ledger.Report {
+	t.Helper()
+	ctx := context.Background()
+	d, err := datadir.Open(ctx, t.TempDir(), datadir.Options{Store: datadir.StorePostgres, DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	v, err := ledger.NewVerifier(d.VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ledger.Verify(ctx, d.Store, v, d.VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("ledger verification failed: %v", rep.Failures)
+	}
+	diffs, err := task.CheckProjections(ctx, d.Store, d.Store.DB())
+	if err != nil || len(diffs) > 0 {
+		t.Fatalf("projection tables: %v %v", diffs, err)
+	}
+	return rep
+}
+
+// TestPostgresStore runs a server on PostgreSQL: the ledger API, the
+// tlog-tiles client, a task's whole decision flow, and a restart.
+func TestPostgresStore(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	ts := startPostgres(t, postgresConfig(t, dsn, dir))
+	if _, err := os.Stat(filepath.Join(dir, datadir.LockFile)); err == nil {
+		t.Error("a PostgreSQL server locked its data directory")
+	}
+	acked := appendMany(t, ts, "pg", 600)
+	c := newTLogClient(t, ts)
+	cp, _ := c.checkpointAtLeast(t, uint64(len(acked)))
+	leaves := c.leaves(t, cp.Size)
+	for idx, id := range acked {
+		e, err := ledger.ParseLeaf(idx, leaves[idx])
+		if err != nil || e.Event.TaskID != id {
+			t.Fatalf("entry %d: %v %q, acknowledged %q", idx, err, e.Event.TaskID, id)
+		}
+	}
+	if got := merkleRoot(leaves); string(got) != string(cp.Hash) {
+		t.Error("root of the fetched entries differs from the checkpoint")
+	}
+
+	alice := devTokenFor(t, ts, "alice", identity.RoleRequester)
+	opened := openTask(t, ts, alice, agentA, invoiceScope("dev"), nil)
+	if err := ts.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A restart on the same database (the data directory could be new:
+	// the keys are given as files) finds the ledger and the task.
+	cfg := postgresConfig(t, dsn, t.TempDir())
+	cfg.Ledger.KeyFile = filepath.Join(dir, ledger.KeyFile)
+	cfg.Credentials.KeyFile = filepath.Join(dir, "credential.key")
+	copyDevIssuer(t, dir, cfg.DataDir)
+	ts2 := startPostgres(t, cfg)
+	if a := do(t, "GET", ts2.url+"/v1/tasks/"+opened.TaskID, ts2.token, nil); a.status != http.StatusOK {
+		t.Fatalf("the task after a restart: %d %s", a.status, a.body)
+	}
+	if _, _, err := appendEvent(context.Background(), http.DefaultClient, ts2, api.Event{Type: "import.test", TaskID: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts2.stop(); err != nil {
+		t.Fatal(err)
+	}
+	rep := verifyPostgres(t, dsn)
+	if rep.Uncovered != 0 {
+		t.Errorf("after shutdown %d events are not under a checkpoint", rep.Uncovered)
+	}
+}
+
+// TestPostgresReplicaWithOtherKeysRefused: a second server on the same
+// database with keys of its own must not start.
+func TestPostgresReplicaWithOtherKeysRefused(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	startPostgres(t, postgresConfig(t, dsn, dir))
+
+	// Its own checkpoint key.
+	_, err := server.New(context.Background(), postgresConfig(t, dsn, t.TempDir()), slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "key") {
+		t.Errorf("a replica with its own checkpoint key: %v", err)
+	}
+	// The right checkpoint key, its own token key.
+	cfg := postgresConfig(t, dsn, t.TempDir())
+	cfg.Ledger.KeyFile = filepath.Join(dir, ledger.KeyFile)
+	_, err = server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "credential signing key") {
+		t.Errorf("a replica with its own credential key: %v", err)
+	}
+}
+
+func copyDevIssuer(t testing.TB, from, to string) {
+	t.Helper()
+	src, dst := filepath.Join(from, "dev"), filepath.Join(to, "dev")
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

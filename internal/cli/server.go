@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
@@ -15,7 +16,7 @@ func serverCommand() *command {
 	c := &command{
 		name:    "server",
 		args:    "[flags]",
-		summary: "run the writ server (embedded SQLite store by default)",
+		summary: "run the writ server (embedded SQLite store by default; --store postgres for replicas)",
 	}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
@@ -40,13 +41,19 @@ func serverCommand() *command {
 		if err != nil {
 			var le *datadir.LockedError
 			var pm *task.ProjectionMismatchError
+			verify := "writ ledger verify --data-dir " + cfg.DataDir
+			if cfg.Store == config.StorePostgres {
+				verify = "writ ledger verify --store postgres"
+			}
 			switch {
 			case errors.As(err, &pm):
-				return withHint(err, "run 'writ ledger verify --data-dir %s' to see every difference; once the cause is understood, 'writ server --repair-projections' rewrites the tables from the ledger", cfg.DataDir)
+				return withHint(err, "run '%s' to see every difference; once the cause is understood, 'writ server --repair-projections' rewrites the tables from the ledger", verify)
 			case errors.As(err, &le):
-				return withHint(err, "stop the other server, or give this one its own --data-dir")
+				return withHint(err, "stop the other server, or give this one its own --data-dir (several servers share a ledger only with --store postgres)")
 			case errors.Is(err, ledger.ErrTampered):
-				return withHint(err, "run 'writ ledger verify --data-dir %s' to see what changed; restore the store from a backup that verifies", cfg.DataDir)
+				return withHint(err, "run '%s' to see what changed; restore the store from a backup that verifies", verify)
+			case cfg.Store == config.StorePostgres && strings.Contains(err.Error(), "key"):
+				return withHint(err, "every replica on one database needs the same ledger.key_file and credentials.key_file (docs/postgres.md)")
 			}
 			return err
 		}

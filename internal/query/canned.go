@@ -33,7 +33,7 @@ func (ix *Index) WhoApproved(ctx context.Context, resource string, limit int) ([
 	if limit <= 0 || limit > MaxLimit {
 		limit = MaxLimit
 	}
-	if _, err := ix.CatchUp(ctx); err != nil {
+	if err := ix.fresh(ctx); err != nil {
 		return nil, err
 	}
 	var match where
@@ -98,7 +98,7 @@ type Access struct {
 // ActiveAt answers "which tasks, scopes and credentials were active at
 // at", for one agent or (agent empty) all.
 func (ix *Index) ActiveAt(ctx context.Context, at time.Time, agent string) (Access, error) {
-	if _, err := ix.CatchUp(ctx); err != nil {
+	if err := ix.fresh(ctx); err != nil {
 		return Access{}, err
 	}
 	a := Access{At: at.UTC(), Tasks: []ActiveTask{}, Credentials: []ActiveCredential{}}
@@ -134,7 +134,7 @@ func (ix *Index) ActiveAt(ctx context.Context, at time.Time, agent string) (Acce
 
 // TasksActiveIn returns the tasks active at some time in [from, to].
 func (ix *Index) TasksActiveIn(ctx context.Context, from, to time.Time) ([]ActiveTask, error) {
-	if _, err := ix.CatchUp(ctx); err != nil {
+	if err := ix.fresh(ctx); err != nil {
 		return nil, err
 	}
 	var w where
@@ -183,7 +183,7 @@ type Use struct {
 // Uses returns, per credential, tool, resource and decision, how many
 // calls were decided in [from, to].
 func (ix *Index) Uses(ctx context.Context, from, to time.Time) ([]Use, error) {
-	if _, err := ix.CatchUp(ctx); err != nil {
+	if err := ix.fresh(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT e.jti, e.task_id, e.agent, e.tool, e.resource, e.decision, COUNT(*),

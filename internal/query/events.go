@@ -56,6 +56,10 @@ type Event struct {
 type Page struct {
 	Events []Event `json:"events"`
 	Next   string  `json:"next,omitempty"`
+	// IndexedThrough is how many ledger events the index held when it
+	// answered; less than the ledger's size only while it catches up on a
+	// large backlog.
+	IndexedThrough uint64 `json:"indexed_through"`
 }
 
 const eventCols = `idx, time, type, task_id, principal, agent, decision_id, policy_version, jti, tool, operation,
@@ -125,7 +129,7 @@ func (ix *Index) Events(ctx context.Context, f Filter) (Page, error) {
 			return Page{}, fmt.Errorf("%w: a filter value is longer than 1024 bytes", ErrInvalid)
 		}
 	}
-	if _, err := ix.CatchUp(ctx); err != nil {
+	if err := ix.fresh(ctx); err != nil {
 		return Page{}, err
 	}
 	var w where
@@ -170,7 +174,8 @@ func (ix *Index) Events(ctx context.Context, f Filter) (Page, error) {
 		p.Events = p.Events[:f.Limit]
 		p.Next = strconv.FormatUint(p.Events[f.Limit-1].Index, 10)
 	}
-	return p, nil
+	p.IndexedThrough, err = ix.Through(ctx)
+	return p, err
 }
 
 // TaskTree returns a task and its descendants, the task first, or an

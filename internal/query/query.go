@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/writhq/writ/internal/ledger"
@@ -72,10 +71,11 @@ func (c Config) Validate() error {
 
 // Index is the ledger's query index.
 type Index struct {
-	cfg  Config
-	log  *slog.Logger
-	t    tables
-	mu   sync.Mutex // serializes CatchUp
+	cfg Config
+	log *slog.Logger
+	t   tables
+	// turn serializes CatchUp: holding it is sending on it.
+	turn chan struct{}
 	kick chan struct{}
 }
 
@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg Config) (*Index, error) {
 		return nil, err
 	}
 	p := cfg.Prefix
-	ix := &Index{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1),
+	ix := &Index{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), turn: make(chan struct{}, 1),
 		t: tables{meta: p + "meta", events: p + "events", tasks: p + "tasks", creds: p + "credentials"}}
 	for _, stmt := range ix.schema() {
 		if _, err := cfg.DB.ExecContext(ctx, stmt); err != nil {

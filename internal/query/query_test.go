@@ -302,3 +302,44 @@ func TestDialectOf(t *testing.T) {
 		t.Errorf("pgx handle: %s", d)
 	}
 }
+
+// TestLargeBacklogAnswersAtOnce: with more backlog than a query should wait
+// for, the query answers from what is indexed and says how far that is.
+func TestLargeBacklogAnswersAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 60,000 events")
+	}
+	e := newLedger(t)
+	fillT(t, e.led, 60000)
+	ctx := context.Background()
+	ix, err := query.New(ctx, query.Config{DB: e.store.DB(), Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ix.Events(ctx, query.Filter{})
+	if err != nil || p.IndexedThrough != 0 || len(p.Events) != 0 {
+		t.Fatalf("first query over a large backlog: through %d, %d events, %v", p.IndexedThrough, len(p.Events), err)
+	}
+	size, _ := e.store.Size(ctx)
+	if n, err := ix.CatchUp(ctx); err != nil || n != size {
+		t.Fatalf("CatchUp = %d, %v", n, err)
+	}
+	p, _ = ix.Events(ctx, query.Filter{})
+	if p.IndexedThrough != size || len(p.Events) != 100 {
+		t.Errorf("after catching up: through %d of %d, %d events", p.IndexedThrough, size, len(p.Events))
+	}
+}
+
+func fillT(t *testing.T, led *ledger.Ledger, n int) {
+	t.Helper()
+	events := make([]ledger.Event, 0, 4096)
+	for i := 0; i < n; i++ {
+		events = append(events, ledger.Event{Type: "import.test.filler", TaskID: "tsk_filler"})
+		if len(events) == cap(events) || i == n-1 {
+			if _, err := led.AppendAll(context.Background(), events); err != nil {
+				t.Fatal(err)
+			}
+			events = events[:0]
+		}
+	}
+}

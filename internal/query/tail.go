@@ -27,8 +27,52 @@ func (ix *Index) Through(ctx context.Context) (uint64, error) {
 // mark, Batch leaves per transaction, and returns the new mark. Rows are
 // inserted idempotently, so a crash or a second tailer does no harm.
 func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
+	select {
+	case ix.turn <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-ix.turn }()
+	return ix.catchUp(ctx)
+}
+
+// MaxQueryWait is the longest a query waits for the index to catch up
+// before answering from what is indexed (a large backlog, after the index
+// was dropped or a long outage, takes minutes to index).
+const MaxQueryWait = 2 * time.Second
+
+// fresh catches the index up before a query, waiting at most MaxQueryWait
+// for a catch-up already running.
+func (ix *Index) fresh(ctx context.Context) error {
+	t := time.NewTimer(MaxQueryWait)
+	defer t.Stop()
+	select {
+	case ix.turn <- struct{}{}:
+	case <-t.C:
+		ix.log.WarnContext(ctx, "query index: answering while the index is still catching up")
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-ix.turn }()
+	size, err := ix.cfg.Store.Size(ctx)
+	if err != nil {
+		return err
+	}
+	through, err := ix.Through(ctx)
+	if err != nil {
+		return err
+	}
+	// A backlog this large is the tailer's job; a query answers at once.
+	if size-min(size, through) > 50_000 {
+		ix.Notify()
+		return nil
+	}
+	_, err = ix.catchUp(ctx)
+	return err
+}
+
+func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
 	from, err := ix.Through(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("query index: %w", err)
@@ -216,8 +260,8 @@ func timeText(t time.Time) string {
 // re-reads the leaves from n on (rows already there are kept). It is for
 // recovery and tests.
 func (ix *Index) ResetThrough(ctx context.Context, n uint64) error {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
+	ix.turn <- struct{}{}
+	defer func() { <-ix.turn }()
 	_, err := ix.cfg.DB.ExecContext(ctx, ix.q(`UPDATE `+ix.t.meta+` SET value = ? WHERE key = ?`), int64(n), throughKey)
 	return err
 }

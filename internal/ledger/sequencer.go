@@ -228,7 +228,7 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 	var saved *tree
 	var due bool
 	var now time.Time
-	err := ss.Sequence(ctx, func(ctx context.Context, r LockedReader) (*Batch, error) {
+	err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
 		if err := l.catchUp(ctx, r); err != nil {
 			return nil, err
 		}
@@ -304,10 +304,10 @@ func (l *Ledger) drainMore(ctx context.Context, reqs []*request) []*request {
 // catchUp reloads the tree's right edge when a shared store holds leaves
 // this ledger has not seen (appended by another writer, or by this one in a
 // commit whose outcome it could not learn). It runs under the store's write
-// lock, so it reads only what it needs: the size, the edge tiles and the
-// latest checkpoint's size. The stored checkpoints were checked against the
-// tree when the ledger opened; those signed since are by writers holding
-// the same key.
+// lock, so it reads only the size and the edge tiles. The checkpoints were
+// checked against the tree when the ledger opened, and those signed since
+// are by writers holding the same key; lastSize may now lag the latest
+// checkpoint, which at worst signs one more.
 func (l *Ledger) catchUp(ctx context.Context, r LockedReader) error {
 	n, err := r.Size(ctx)
 	if err != nil {
@@ -320,15 +320,6 @@ func (l *Ledger) catchUp(ctx context.Context, r LockedReader) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrTampered, err)
 	}
-	cp, err := r.LatestCheckpoint(ctx)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		l.lastSize, l.haveCP = 0, false
-	case err != nil:
-		return err
-	default:
-		l.lastSize, l.haveCP = cp.Size, true
-	}
 	l.tree = t
 	return nil
 }
@@ -338,7 +329,7 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 	if ss, ok := l.cfg.Store.(SharedStore); ok {
 		var size uint64
 		signed := false
-		err := ss.Sequence(ctx, func(ctx context.Context, r LockedReader) (*Batch, error) {
+		err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
 			if err := l.catchUp(ctx, r); err != nil {
 				return nil, err
 			}

@@ -108,10 +108,12 @@ type LockedReader interface {
 type SharedStore interface {
 	Store
 	// Sequence takes the log's write lock in a new transaction and calls
-	// stamp with a reader of the store as of the lock. It writes the batch
+	// stamp with a reader of the store as of the lock. known is the size
+	// the caller last saw: when the store's differs, the reader may have
+	// fetched what catching up needs with the lock. It writes the batch
 	// stamp returns (whose Start must be the size) atomically and durably,
 	// or nothing when stamp returns nil or an error. When the final commit
 	// fails, whether the batch was written may be unknown: the caller must
 	// read the size again before trusting its own view.
-	Sequence(ctx context.Context, stamp func(ctx context.Context, r LockedReader) (*Batch, error)) error
+	Sequence(ctx context.Context, known uint64, stamp func(ctx context.Context, r LockedReader) (*Batch, error)) error
 }

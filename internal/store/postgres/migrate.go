@@ -20,6 +20,32 @@ var migrations = []string{
 	 CREATE TABLE checkpoints (size bigint PRIMARY KEY, note bytea NOT NULL);
 	 CREATE TABLE log_head (id integer PRIMARY KEY CHECK (id = 1), size bigint NOT NULL);
 	 INSERT INTO log_head (id, size) VALUES (1, 0);`,
+	// 2: sequencing in fewer round trips. writ_lock_head locks the head
+	// and, in a second statement (a fresh snapshot, after the lock), reads
+	// the right edge's tiles when the size is not the one the writer knows.
+	// writ_advance_head moves the head or aborts the transaction.
+	`CREATE FUNCTION writ_lock_head(known bigint)
+	   RETURNS TABLE (o_size bigint, o_level integer, o_idx bigint, o_hashes bytea)
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 DECLARE n bigint;
+	 BEGIN
+	   SELECT h.size INTO n FROM log_head h WHERE h.id = 1 FOR UPDATE;
+	   o_size := n;
+	   RETURN NEXT;
+	   IF n <> known AND n > 0 THEN
+	     RETURN QUERY SELECT n, t.level, t.idx, t.hashes FROM tiles t
+	       JOIN generate_series(0, 7) AS e(lv) ON t.level = e.lv AND t.idx = (n >> (8 * e.lv)) / 256
+	       WHERE (n >> (8 * e.lv)) > 0;
+	   END IF;
+	 END $$;
+	 CREATE FUNCTION writ_advance_head(start bigint, finish bigint) RETURNS void
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 BEGIN
+	   UPDATE log_head SET size = finish WHERE id = 1 AND size = start;
+	   IF NOT FOUND THEN
+	     RAISE EXCEPTION 'writ: the log head is not at %', start USING ERRCODE = '40001';
+	   END IF;
+	 END $$;`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

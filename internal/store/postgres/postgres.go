@@ -190,27 +190,116 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) error {
 	})
 }
 
-// Sequence implements ledger.SharedStore.
-func (s *Store) Sequence(ctx context.Context, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// The row lock returns the head as the last writer left it.
+// Sequence implements ledger.SharedStore. The head's lock and the edge a
+// writer needs to catch up come in one round trip (writ_lock_head); the
+// batch's statements and the COMMIT in another. Only those two round trips
+// and the commit's flush are spent holding the lock.
+func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	c := conn.Conn()
+	if _, err := c.Exec(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			// A failed or abandoned transaction must not go back to the
+			// pool open.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, rerr := c.Exec(rctx, "ROLLBACK"); rerr != nil {
+				c.Close(rctx)
+			}
+			cancel()
+		}
+	}()
+	r := &txReader{tx: c, edge: map[ledger.TileID][]byte{}}
+	rows, err := c.Query(ctx, `SELECT o_size, o_level, o_idx, o_hashes FROM writ_lock_head($1)`, int64(known))
+	if err != nil {
+		return err
+	}
+	first := true
+	for rows.Next() {
 		var n int64
-		if err := tx.QueryRow(ctx, `SELECT size FROM log_head WHERE id = 1 FOR UPDATE`).Scan(&n); err != nil {
+		var level *int32
+		var idx *int64
+		var hashes []byte
+		if err := rows.Scan(&n, &level, &idx, &hashes); err != nil {
+			rows.Close()
 			return err
 		}
-		b, err := stamp(ctx, &txReader{tx: tx, size: uint64(n)})
-		if err != nil || b == nil {
+		if first {
+			r.size, first = uint64(n), false
+		}
+		if level != nil && idx != nil {
+			r.edge[ledger.TileID{Level: uint64(*level), Index: uint64(*idx)}] = hashes
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if first {
+		return errors.New("the log head is missing")
+	}
+	b, err := stamp(ctx, r)
+	if err != nil || b == nil {
+		return err
+	}
+	q := s.batchStatements(b, `SELECT writ_advance_head($1, $2)`)
+	q.Queue("COMMIT")
+	res := c.SendBatch(ctx, q)
+	var tag pgconn.CommandTag
+	for range q.Len() {
+		if tag, err = res.Exec(); err != nil {
+			res.Close()
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "40001" {
+				return fmt.Errorf("the store's size is not the batch's start %d: %w", b.Start, ledger.ErrConflict)
+			}
 			return err
 		}
-		return s.write(ctx, tx, b)
-	})
+	}
+	if err := res.Close(); err != nil {
+		return err
+	}
+	done = true
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("the batch's transaction ended in %s", tag)
+	}
+	return nil
 }
 
 // write adds b in tx: every statement goes in one round trip.
 func (s *Store) write(ctx context.Context, tx pgx.Tx, b *ledger.Batch) error {
+	q := s.batchStatements(b, `UPDATE log_head SET size = $2 WHERE id = 1 AND size = $1`)
+	res := tx.SendBatch(ctx, q)
+	tag, err := res.Exec()
+	if err != nil {
+		res.Close()
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		res.Close()
+		return fmt.Errorf("the store's size is not the batch's start %d: %w", b.Start, ledger.ErrConflict)
+	}
+	for range q.Len() - 1 {
+		if _, err := res.Exec(); err != nil {
+			res.Close()
+			return err
+		}
+	}
+	return res.Close()
+}
+
+// batchStatements queues b's statements, the first being advance with the
+// batch's start and end.
+func (s *Store) batchStatements(b *ledger.Batch, advance string) *pgx.Batch {
 	end := int64(b.Start) + int64(len(b.Leaves))
-	var q pgx.Batch
-	q.Queue(`UPDATE log_head SET size = $2 WHERE id = 1 AND size = $1`, int64(b.Start), end)
+	q := &pgx.Batch{}
+	q.Queue(advance, int64(b.Start), end)
 	if len(b.Leaves) > 0 {
 		idx := make([]int64, len(b.Leaves))
 		for i := range idx {
@@ -253,78 +342,25 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, b *ledger.Batch) error {
 	if len(b.Leaves) > 0 {
 		q.Queue(`SELECT pg_notify($1, $2)`, s.channel, strconv.FormatInt(end, 10))
 	}
-	res := tx.SendBatch(ctx, &q)
-	tag, err := res.Exec()
-	if err != nil {
-		res.Close()
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		res.Close()
-		return fmt.Errorf("the store's size is not the batch's start %d: %w", b.Start, ledger.ErrConflict)
-	}
-	for range q.Len() - 1 {
-		if _, err := res.Exec(); err != nil {
-			res.Close()
-			return err
-		}
-	}
-	return res.Close()
+	return q
 }
 
 // txReader reads inside a Sequence transaction, after the head's lock:
-// nothing it reads can change before the transaction ends. The right edge's
-// tiles, which a writer catching up needs, come in one query.
+// nothing it reads can change before the transaction ends. It holds the
+// edge tiles writ_lock_head returned.
 type txReader struct {
-	tx    pgx.Tx
-	size  uint64
-	edge  map[ledger.TileID][]byte
-	fetch bool
+	tx   *pgx.Conn
+	size uint64
+	edge map[ledger.TileID][]byte
 }
 
 func (r *txReader) Size(context.Context) (uint64, error) { return r.size, nil }
 
 func (r *txReader) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) {
-	if !r.fetch {
-		r.fetch = true
-		if err := r.readEdge(ctx); err != nil {
-			return nil, err
-		}
-	}
 	if b, ok := r.edge[id]; ok {
 		return b, nil
 	}
 	return readTile(ctx, r.tx, id)
-}
-
-// readEdge reads the partial tile at every level of a tree of r.size.
-func (r *txReader) readEdge(ctx context.Context) error {
-	var levels []int32
-	var idx []int64
-	for l := uint64(0); r.size>>(ledger.TileHeight*l) > 0; l++ {
-		levels = append(levels, int32(l))
-		idx = append(idx, int64((r.size>>(ledger.TileHeight*l))/ledger.TileWidth))
-	}
-	r.edge = map[ledger.TileID][]byte{}
-	if len(levels) == 0 {
-		return nil
-	}
-	rows, err := r.tx.Query(ctx, `SELECT t.level, t.idx, t.hashes FROM tiles t
-		JOIN unnest($1::integer[], $2::bigint[]) AS e(level, idx) ON t.level = e.level AND t.idx = e.idx`, levels, idx)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var l int32
-		var i int64
-		var h []byte
-		if err := rows.Scan(&l, &i, &h); err != nil {
-			return err
-		}
-		r.edge[ledger.TileID{Level: uint64(l), Index: uint64(i)}] = h
-	}
-	return rows.Err()
 }
 
 func (r *txReader) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -161,5 +162,48 @@ func TestClaims(t *testing.T) {
 	}
 	for _, u := range unlocks {
 		u()
+	}
+}
+
+// A batch stamped at the wrong start aborts the whole transaction, even
+// though its COMMIT travels with it.
+func TestSequenceWrongStartWritesNothing(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Sequence(ctx, 0, func(ctx context.Context, r ledger.LockedReader) (*ledger.Batch, error) {
+		n, err := r.Size(ctx)
+		if err != nil || n != 0 {
+			t.Errorf("size under the lock %d, %v", n, err)
+		}
+		return &ledger.Batch{Start: 3, Leaves: [][]byte{[]byte("x")},
+			Checkpoint: &ledger.StoredCheckpoint{Size: 4, Note: []byte("cp")}}, nil
+	})
+	if !errors.Is(err, ledger.ErrConflict) {
+		t.Fatalf("Sequence with a wrong start: %v, want ErrConflict", err)
+	}
+	if n, err := s.Size(ctx); n != 0 || err != nil {
+		t.Errorf("size %d (%v) after a refused batch", n, err)
+	}
+	if _, err := s.LatestCheckpoint(ctx); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("a refused batch's checkpoint was stored: %v", err)
+	}
+	// The connection went back to the pool usable.
+	for range 20 {
+		if _, err := s.Size(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Sequence(ctx, 0, func(ctx context.Context, r ledger.LockedReader) (*ledger.Batch, error) {
+		return &ledger.Batch{Start: 0, Leaves: [][]byte{[]byte("y")}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Size(ctx); n != 1 {
+		t.Errorf("size %d, want 1", n)
 	}
 }

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/evidence"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
 )
 
 func TestEvidenceAndQueryAPI(t *testing.T) {
@@ -66,5 +70,36 @@ func TestEvidenceAndQueryAPI(t *testing.T) {
 	rep := decodeAs[evidence.AccessReport](t, do(t, "GET", ts.url+"/v1/reports/access", tok["auditor"], nil))
 	if len(rep.Agents) != 1 || rep.Agents[0].Tasks != 1 {
 		t.Errorf("access report: %+v", rep)
+	}
+}
+
+// TestEvidenceOnPostgresReplicas: two servers on one PostgreSQL database
+// both tail the query index into it; either answers queries about events
+// the other recorded, and exports bundles that verify.
+func TestEvidenceOnPostgresReplicas(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	a := startPostgres(t, postgresConfig(t, dsn, dir))
+	cfg := postgresConfig(t, dsn, t.TempDir())
+	cfg.Ledger.KeyFile = filepath.Join(dir, ledger.KeyFile)
+	cfg.Credentials.KeyFile = filepath.Join(dir, "credential.key")
+	copyDevIssuer(t, dir, cfg.DataDir)
+	b := startPostgres(t, cfg)
+
+	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
+	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
+	for _, ts := range []*testServer{a, b} {
+		p := decodeAs[query.Page](t, do(t, "GET", ts.url+"/v1/events?task_id="+opened.TaskID, ts.token, nil))
+		if len(p.Events) < 3 {
+			t.Errorf("%s: events of the task: %+v", ts.url, p.Events)
+		}
+		ans := do(t, "GET", ts.url+"/v1/tasks/"+opened.TaskID+"/evidence", ts.token, nil)
+		if ans.status != http.StatusOK {
+			t.Fatalf("%s: export: %d %s", ts.url, ans.status, ans.body)
+		}
+		r, err := evidence.Verify(bytes.NewReader(ans.body), int64(len(ans.body)), evidence.VerifyOptions{})
+		if err != nil || !r.OK() {
+			t.Errorf("%s: bundle: %+v %v", ts.url, r, err)
+		}
 	}
 }

@@ -77,3 +77,24 @@ func TestResourcesPromptsAndTrace(t *testing.T) {
 		t.Errorf("ledger (-want +got):\n%s", diff)
 	}
 }
+
+// TestTraceparentInMeta: a traceparent in a request's _meta (here over the
+// stateless protocol) puts its trace ID on the request's events.
+func TestTraceparentInMeta(t *testing.T) {
+	up := startGoUpstream(t)
+	w := upWrit(t, up.url)
+	taskID, token := w.TaskToken(t, upScope)
+	cs := goClient(t, w.URL+"/mcp/up", token, "2026-07-28")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "traced"},
+		Meta: mcp.Meta{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}})
+	if err != nil || res.IsError {
+		t.Fatalf("echo: %v %+v", err, res)
+	}
+	for _, e := range w.Trace(t, taskID) {
+		if (e.Type == "action.authorized" || e.Type == "action.completed") && e.TraceID != "0af7651916cd43dd8448eb211c80319c" {
+			t.Errorf("%s has trace_id %q, want the one from _meta", e.Type, e.TraceID)
+		}
+	}
+}

@@ -112,15 +112,15 @@ func failures(r *evidence.Report) string {
 	return strings.Join(out, "\n")
 }
 
-// TestIndexAddsEventsStateDoesNotKeep: a tool hidden from a listing is
-// recorded under the task but not kept by the task state; with the index,
+// TestIndexAddsEventsStateDoesNotKeep: an event imported from another
+// system names the task but is not kept by the task state; with the index,
 // the bundle carries it.
 func TestIndexAddsEventsStateDoesNotKeep(t *testing.T) {
 	e := newEnv(t, "prod")
 	id := e.story(1)
 	ctx := context.Background()
-	idx, err := e.led.Append(ctx, ledger.Event{Type: ledger.TypeToolsHidden, TaskID: id, Agent: agent,
-		Data: json.RawMessage(`{"server":"crm","tools":["crm.delete"]}`)})
+	idx, err := e.led.Append(ctx, ledger.Event{Type: "import.siem.alert", TaskID: id, Agent: agent,
+		Data: json.RawMessage(`{"rule":"mass read of invoices","severity":"high"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestIndexAddsEventsStateDoesNotKeep(t *testing.T) {
 	}
 	f := unzip(t, b.Bytes())
 	if _, ok := f["proofs/"+jsonInt(int(idx))+".tlog-proof"]; !ok {
-		t.Errorf("the hidden-tools event %d is not in the bundle", idx)
+		t.Errorf("the imported event %d is not in the bundle", idx)
 	}
 	if r := verify(t, b.Bytes(), evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
 		t.Errorf("bundle with the index's events: %s", failures(r))

@@ -39,8 +39,7 @@ type Source struct {
 	Policies    policy.SourceStore
 	Tasks       Chainer
 	// Index, when set, adds the chain's events the task state does not
-	// keep (tools hidden from a listing, shadow-policy disagreements,
-	// imported events naming the task).
+	// keep, such as events imported from other systems that name the task.
 	Index *query.Index
 	// CheckpointWait is how long Export waits for a checkpoint to cover the
 	// task's newest event (the ledger signs one within its checkpoint

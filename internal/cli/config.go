@@ -34,7 +34,7 @@ func storeOptions(c config.Config, write bool) (datadir.Options, error) {
 	if write {
 		o.Origin, o.KeyFile = c.Ledger.Origin, c.Ledger.KeyFile
 	}
-	if c.Store == config.StorePostgres {
+	if c.Postgres() {
 		dsn, err := c.StoreDSN()
 		if err != nil {
 			return o, err

@@ -36,7 +36,7 @@ func (cf *configFlags) openRead(ctx context.Context, io IO) (config.Config, *dat
 	if err != nil {
 		return cfg, nil, err
 	}
-	if cfg.Store == config.StorePostgres {
+	if cfg.Postgres() {
 		o, err := storeOptions(cfg, false)
 		if err != nil {
 			return cfg, nil, err

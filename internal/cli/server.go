@@ -42,7 +42,7 @@ func serverCommand() *command {
 			var le *datadir.LockedError
 			var pm *task.ProjectionMismatchError
 			verify := "writ ledger verify --data-dir " + cfg.DataDir
-			if cfg.Store == config.StorePostgres {
+			if cfg.Postgres() {
 				verify = "writ ledger verify --store postgres"
 			}
 			switch {
@@ -52,7 +52,7 @@ func serverCommand() *command {
 				return withHint(err, "stop the other server, or give this one its own --data-dir (several servers share a ledger only with --store postgres)")
 			case errors.Is(err, ledger.ErrTampered):
 				return withHint(err, "run '%s' to see what changed; restore the store from a backup that verifies", verify)
-			case cfg.Store == config.StorePostgres && strings.Contains(err.Error(), "key"):
+			case cfg.Postgres() && strings.Contains(err.Error(), "key"):
 				return withHint(err, "every replica on one database needs the same ledger.key_file and credentials.key_file (docs/postgres.md)")
 			}
 			return err

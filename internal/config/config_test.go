@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +108,52 @@ func FuzzLoad(f *testing.F) {
 			c.Validate() // must not panic
 		}
 	})
+}
+
+func TestStoreSettings(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		postgres bool
+		bad      string
+	}{
+		{"default", nil, false, ""},
+		{"a DSN selects postgres", []string{"WRIT_DSN", "postgres://x/y"}, true, ""},
+		{"explicit postgres", []string{"WRIT_STORE", "postgres", "WRIT_DSN_FILE", "f"}, true, ""},
+		{"postgres without a DSN", []string{"WRIT_STORE", "postgres"}, true, "exactly one"},
+		{"sqlite with a DSN", []string{"WRIT_STORE", "sqlite", "WRIT_DSN", "postgres://x/y"}, false, "store is sqlite"},
+		{"both DSN and file", []string{"WRIT_DSN", "postgres://x/y", "WRIT_DSN_FILE", "f"}, true, "not both"},
+		{"unknown store", []string{"WRIT_STORE", "mysql"}, false, "want sqlite or postgres"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load("", env(tt.env...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate()
+			if tt.bad == "" && err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if tt.bad != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.bad) {
+					t.Fatalf("Validate = %v, want an error containing %q", err, tt.bad)
+				}
+				return
+			}
+			if c.Postgres() != tt.postgres {
+				t.Errorf("Postgres() = %v, want %v", c.Postgres(), tt.postgres)
+			}
+			if strings.Contains(fmt.Sprint(err), "postgres://") {
+				t.Errorf("an error repeats the DSN: %v", err)
+			}
+		})
+	}
 }

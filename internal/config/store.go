@@ -13,9 +13,19 @@ const (
 	StorePostgres = "postgres"
 )
 
+// Postgres reports whether the ledger is in PostgreSQL: store is postgres,
+// or unset with a DSN given.
+func (c Config) Postgres() bool {
+	return c.Store == StorePostgres || (c.Store == "" && (c.DSN != "" || c.DSNFile != ""))
+}
+
 func (c Config) validateStore() error {
 	switch c.Store {
-	case "", StoreSQLite:
+	case "":
+		if c.DSN != "" && c.DSNFile != "" {
+			return errors.New("set one of dsn (or WRIT_DSN) and dsn_file, not both")
+		}
+	case StoreSQLite:
 		if c.DSN != "" || c.DSNFile != "" {
 			return errors.New("dsn is set but store is sqlite; set store: postgres to use it")
 		}

@@ -19,7 +19,7 @@ const MetaCredentialKeyID = "credential_key_id"
 // several replicas share.
 func openStore(ctx context.Context, cfg config.Config) (*datadir.Dir, error) {
 	o := datadir.Options{Write: true, Origin: cfg.Ledger.Origin, KeyFile: cfg.Ledger.KeyFile}
-	if cfg.Store == config.StorePostgres {
+	if cfg.Postgres() {
 		dsn, err := cfg.StoreDSN()
 		if err != nil {
 			return nil, err

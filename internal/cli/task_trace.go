@@ -143,6 +143,17 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 	case e.Type == ledger.TypeTaskCompleted || e.Type == ledger.TypeTaskRevoked || e.Type == ledger.TypeTaskExpired:
 		r.who = firstNonEmpty(str("by"), "writ")
 		r.result = str("reason")
+	case e.Type == ledger.TypeToolsHidden:
+		r.who, r.decision = firstNonEmpty(e.Agent, e.Principal), "hidden"
+		hidden, _ := d["hidden"].([]any)
+		var names []string
+		for _, h := range hidden {
+			if m, ok := h.(map[string]any); ok {
+				names = append(names, fmt.Sprint(m["tool"]))
+			}
+		}
+		r.what = strings.Join(names, ", ")
+		r.result = fmt.Sprintf("%d of %v listed tools hidden", len(hidden), d["listed"])
 	case e.Type == ledger.TypeTaskDelegated:
 		r.what = "child " + str("child_task_id")
 	case e.Type == ledger.TypeTaskActivated:

@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	_ "embed"
+	"fmt"
 	"html/template"
 	"sort"
 	"strings"
@@ -118,6 +119,16 @@ func reportHTML(v *view) []byte {
 			r.Who, r.Result = d.first("by"), d.str("reason")
 		case ledger.TypeTaskActivated:
 			r.Result = "until " + d.str("expires_at")
+		case ledger.TypeToolsHidden:
+			r.Who, r.Decision = firstOf(ev.Agent, ev.Principal), "hidden"
+			hidden, _ := d["hidden"].([]any)
+			var names []string
+			for _, h := range hidden {
+				if m, ok := h.(map[string]any); ok {
+					names = append(names, fmt.Sprint(m["tool"]))
+				}
+			}
+			r.What = strings.Join(names, ", ")
 		case ledger.TypeTaskDelegated:
 			r.What = "child " + d.str("child_task_id")
 		case ledger.TypeBodyErased:

@@ -200,6 +200,8 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 		r.decision = "deny"
 	case ledger.TypeAuthRejected:
 		r.decision = "reject"
+	case ledger.TypeToolsHidden:
+		r.decision = "hidden"
 	case ledger.TypeActionCompleted:
 		r.decision = d.Status
 		// The call's tool and resource are on its authorization.

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"testing"
+
+	"github.com/writhq/writ/api"
+)
+
+func TestTraceRowOf(t *testing.T) {
+	tests := []struct {
+		name, leaf string
+		want       traceRow
+	}{
+		{"hidden tools",
+			`{"agent":"spiffe://x/a","data":{"hidden":[{"decision_id":"d","policy_ids":[],"tool":"crm.delete"}],"listed":3},"jti":"j1","policy_version":"sha256:0123456789abcdef","task_id":"tsk_1","time":"2026-11-25T21:00:00.000000000Z","type":"tools.hidden","v":1}`,
+			traceRow{who: "spiffe://x/a", decision: "hidden", what: "crm.delete", result: "1 of 3 listed tools hidden", policy: "sha256:0123456789ab", cred: "j1"}},
+		{"refused for binding",
+			`{"agent":"spiffe://x/a","data":{"action_id":"","args_digest":"sha256:00","effect":"allow","obligations":{},"policy_ids":[],"refused":"binding_required","resource":"r://1","tool":"t.read"},"jti":"j1","task_id":"tsk_1","time":"2026-11-25T21:00:00.000000000Z","type":"action.denied","v":1}`,
+			traceRow{who: "spiffe://x/a", decision: "deny (binding_required)", what: "t.read r://1", cred: "j1"}},
+		{"approval",
+			`{"data":{"approval_id":"apr_1","approver":"oidc:t#bob","kind":"task","reason":"ok"},"policy_version":"sha256:0123456789abcdef","principal":"oidc:t#alice","task_id":"tsk_1","time":"2026-11-25T21:00:00.000000000Z","type":"approval.granted","v":1}`,
+			traceRow{who: "oidc:t#bob", decision: "granted", what: "task apr_1", result: "ok", policy: "sha256:0123456789ab"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := traceRowOf(api.TraceEvent{Index: 7, Event: []byte(tt.leaf), Verified: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct{ name, got, want string }{
+				{"who", r.who, tt.want.who}, {"decision", r.decision, tt.want.decision}, {"what", r.what, tt.want.what},
+				{"result", r.result, tt.want.result}, {"policy", r.policy, tt.want.policy}, {"credential", r.cred, tt.want.cred},
+			} {
+				if c.got != c.want {
+					t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+				}
+			}
+			if r.verified != "✓" || r.index != "7" {
+				t.Errorf("index %q verified %q", r.index, r.verified)
+			}
+		})
+	}
+	if _, err := traceRowOf(api.TraceEvent{Event: []byte(`{"type":"x"}`)}); err == nil {
+		t.Error("a leaf that is not a writ event made a row")
+	}
+}

@@ -117,13 +117,18 @@ func TestParseFilter(t *testing.T) {
 }
 
 func FuzzParseFilter(f *testing.F) {
-	for _, s := range []string{"state=active", "since=2026-11-26&until=2026-11-27T10:00", "agent=spiffe%3A%2F%2Fx&requester=a", "since=%ff", "state=&since=2026-11-26T09:30:00Z"} {
+	for _, s := range []string{"state=active", "since=2026-11-26&until=2026-11-27T10:00", "agent=spiffe%3A%2F%2Fx&requester=a", "since=%ff", "state=&since=2026-11-26T09:30:00Z", "from=2026-11-27&to=2026-11-26", "agent=spiffe%3A%2F%2Fwrit.dev%2Fagent%2Fa&from=2026-11-01"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		q, err := url.ParseQuery(raw)
 		if err != nil {
 			return
+		}
+		if opts, err := accessOptions(q); err == nil {
+			if len(opts.Agent) > 512 || (!opts.From.IsZero() && !opts.To.IsZero() && opts.From.After(opts.To)) {
+				t.Fatalf("access options accepted: %+v", opts)
+			}
 		}
 		flt, err := parseFilter(q)
 		if err != nil {

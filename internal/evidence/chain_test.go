@@ -141,4 +141,11 @@ func TestIndexAddsEventsStateDoesNotKeep(t *testing.T) {
 	if r := verify(t, b.Bytes(), evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
 		t.Errorf("bundle with the index's events: %s", failures(r))
 	}
+	// The policy version's load, before its first decision, comes along.
+	if !strings.Contains(string(f[evidence.EventsPath]), `"type":"policy.loaded"`) {
+		t.Error("the bundle has no policy.loaded event")
+	}
+	if !strings.Contains(string(f[evidence.ReportPath]), "loaded ") {
+		t.Error("the report does not say when the policy version was loaded")
+	}
 }

@@ -117,6 +117,11 @@ func Export(ctx context.Context, src Source, taskID string, opts Options, w io.W
 			m.Window.To = &t
 		}
 	}
+	if src.Index != nil {
+		if entries, err = withPolicyLoads(ctx, src.Store, src.Index, entries); err != nil {
+			return err
+		}
+	}
 	if err := disclose(ctx, src.Store, &entries, m); err != nil {
 		return err
 	}
@@ -232,6 +237,54 @@ func readLeaves(ctx context.Context, st ledger.Store, idx []uint64) ([][]byte, e
 		k = end
 	}
 	return out, nil
+}
+
+// withPolicyLoads adds, for each policy version that decided an event, the
+// last policy.loaded of that version before its first decision: when the
+// version became active, and that it was recorded before it decided.
+func withPolicyLoads(ctx context.Context, st ledger.Store, ix *query.Index, entries []disclosed) ([]disclosed, error) {
+	first := map[string]uint64{}
+	for _, e := range entries {
+		if pv := e.Event.PolicyVersion; pv != "" {
+			if _, ok := first[pv]; !ok {
+				first[pv] = e.Index
+			}
+		}
+	}
+	var add []uint64
+	for pv, before := range first {
+		p, err := ix.Events(ctx, query.Filter{Type: ledger.TypePolicyLoaded, PolicyVersion: pv, Limit: query.MaxLimit})
+		if err != nil {
+			return nil, err
+		}
+		var last *uint64
+		for _, ev := range p.Events {
+			if ev.Index < before {
+				i := ev.Index
+				last = &i
+			}
+		}
+		if last != nil {
+			add = append(add, *last)
+		}
+	}
+	if len(add) == 0 {
+		return entries, nil
+	}
+	slices.Sort(add)
+	leaves, err := readLeaves(ctx, st, add)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range add {
+		ent, err := ledger.ParseLeaf(i, leaves[k])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ledger.ErrTampered, err)
+		}
+		entries = append(entries, disclosed{Entry: ent})
+	}
+	sort.Slice(entries, func(a, b int) bool { return entries[a].Index < entries[b].Index })
+	return entries, nil
 }
 
 // lifecycle reports whether an event shapes a task's state rather than

@@ -43,6 +43,13 @@ type reportCredential struct {
 	JTI, Agent, Issued, Expires, Revoked string
 }
 
+type reportPolicy struct {
+	Version string
+	// Loaded is when the bundle's policy.loaded event of it was recorded.
+	Loaded string
+	Index  uint64
+}
+
 type reportData struct {
 	M           *Manifest
 	Exported    string
@@ -52,7 +59,7 @@ type reportData struct {
 	Rows        []reportRow
 	Approvals   []reportApproval
 	Credentials []reportCredential
-	Policies    []string
+	Policies    []reportPolicy
 	Erased      []Erased
 }
 
@@ -62,10 +69,20 @@ func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.00
 // scripts, no outside resources) for a reader who will not run writ.
 func reportHTML(v *view) []byte {
 	rd := reportData{M: v.m, Erased: v.m.Erased, Exported: v.m.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC")}
-	for pv := range v.m.Policies {
-		rd.Policies = append(rd.Policies, pv)
+	loaded := map[string]disclosed{}
+	for _, e := range v.events {
+		if e.Event.Type == ledger.TypePolicyLoaded {
+			loaded[e.Event.PolicyVersion] = e
+		}
 	}
-	sort.Strings(rd.Policies)
+	for pv := range v.m.Policies {
+		p := reportPolicy{Version: pv}
+		if e, ok := loaded[pv]; ok {
+			p.Loaded, p.Index = fmtTime(e.Event.Time), e.Index
+		}
+		rd.Policies = append(rd.Policies, p)
+	}
+	sort.Slice(rd.Policies, func(i, j int) bool { return rd.Policies[i].Version < rd.Policies[j].Version })
 	creds := map[string]*reportCredential{}
 	var credOrder []string
 	for _, e := range v.events {
@@ -119,6 +136,8 @@ func reportHTML(v *view) []byte {
 			r.Who, r.Result = d.first("by"), d.str("reason")
 		case ledger.TypeTaskActivated:
 			r.Result = "until " + d.str("expires_at")
+		case ledger.TypePolicyLoaded:
+			r.What = strings.TrimSpace(d.str("role") + " " + d.str("engine") + " policy")
 		case ledger.TypeToolsHidden:
 			r.Who, r.Decision = firstOf(ev.Agent, ev.Principal), "hidden"
 			hidden, _ := d["hidden"].([]any)

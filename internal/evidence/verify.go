@@ -535,6 +535,12 @@ func (v *verifier) membership() {
 			}
 			continue
 		}
+		if e.Event.Type == ledger.TypePolicyLoaded {
+			if v.m.Policies[e.Event.PolicyVersion] == "" {
+				v.failEvent("events", e.Index, "policy.loaded event %d loads a version no event of the bundle was decided by", e.Index)
+			}
+			continue
+		}
 		if !tasks[e.Event.TaskID] {
 			v.failEvent("events", e.Index, "event %d belongs to task %q, which is not one of the bundle's tasks", e.Index, e.Event.TaskID)
 		}

@@ -16,6 +16,8 @@ import (
 // Agent and Principal may hold '*' wildcards (any run of characters).
 type Filter struct {
 	TaskID, Agent, Principal, Tool, Resource, Type, Decision string
+	// PolicyVersion selects events decided by (or loading) one version.
+	PolicyVersion string
 	// From and To bound the event time, inclusive; zero is open.
 	From, To time.Time
 	// After is a cursor from a previous page: only events with a larger
@@ -124,7 +126,7 @@ func (ix *Index) Events(ctx context.Context, f Filter) (Page, error) {
 	if f.Limit < 0 || f.Limit > MaxLimit {
 		return Page{}, fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalid, MaxLimit)
 	}
-	for _, s := range []string{f.TaskID, f.Agent, f.Principal, f.Tool, f.Resource, f.Type, f.Decision} {
+	for _, s := range []string{f.TaskID, f.Agent, f.Principal, f.Tool, f.Resource, f.Type, f.Decision, f.PolicyVersion} {
 		if len(s) > 1024 {
 			return Page{}, fmt.Errorf("%w: a filter value is longer than 1024 bytes", ErrInvalid)
 		}
@@ -140,6 +142,9 @@ func (ix *Index) Events(ctx context.Context, f Filter) (Page, error) {
 	w.eq("resource", f.Resource)
 	w.eq("type", f.Type)
 	w.eq("decision", f.Decision)
+	if f.PolicyVersion != "" {
+		w.add("policy_version = ?", f.PolicyVersion)
+	}
 	if !f.From.IsZero() {
 		w.add("time >= ?", timeText(f.From))
 	}

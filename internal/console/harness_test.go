@@ -3,7 +3,6 @@ package console_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -251,5 +250,3 @@ func traceTypes(t testing.TB, c *client.Client, id string) []string {
 	}
 	return out
 }
-
-var errStop = errors.New("stop")

@@ -126,10 +126,13 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 				r.decision = "deny (" + str("refused") + ")"
 			}
 			if e.Type == ledger.TypeActionAuthorized && d["step_up"] != nil {
-				r.decision = "allow (step-up " + str("step_up") + ")"
+				r.decision = "allow (step-up)"
 			}
 		}
 		r.what = strings.TrimSpace(str("tool") + " " + str("resource"))
+		if e.Type == ledger.TypeActionCompleted {
+			r.what = str("action_id")
+		}
 		if e.Type == ledger.TypeCredentialIssued {
 			r.what = "binding " + firstNonEmpty(str("binding"), "none")
 		}

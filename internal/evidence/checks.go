@@ -130,6 +130,23 @@ func (v *verifier) policies() {
 			}
 		}
 	}
+	// A version's load, when the bundle carries it, precedes its decisions.
+	firstUse := map[string]uint64{}
+	for _, e := range v.events {
+		if pv := e.Event.PolicyVersion; pv != "" && e.Event.Type != ledger.TypePolicyLoaded {
+			if _, ok := firstUse[pv]; !ok {
+				firstUse[pv] = e.Index
+			}
+		}
+	}
+	for _, e := range v.events {
+		if e.Event.Type != ledger.TypePolicyLoaded {
+			continue
+		}
+		if first, ok := firstUse[e.Event.PolicyVersion]; ok && first < e.Index {
+			v.failEvent("policy", e.Index, "policy %s decided event %d before its load (event %d)", e.Event.PolicyVersion, first, e.Index)
+		}
+	}
 	for _, e := range v.events {
 		if pv := e.Event.PolicyVersion; pv != "" && v.m.Policies[pv] == "" {
 			v.failEvent("policy", e.Index, "event %d was decided by policy %s, whose sources are not in the bundle", e.Index, pv)

@@ -110,15 +110,19 @@ func (g *Gateway) Servers() []string {
 	return names
 }
 
-// Start starts the stdio upstreams (and connects to the HTTP ones). A
-// server that does not start is logged and tried again on its next call:
-// the gateway answers for it with a clear error meanwhile.
+// Start starts the stdio upstreams and connects to the HTTP ones, in the
+// background: a slow upstream does not hold up the server. Calls that
+// arrive meanwhile wait for the connection. A server that does not start
+// is logged and tried again on its next call; the gateway answers for it
+// with a clear error meanwhile.
 func (g *Gateway) Start(ctx context.Context) {
 	for _, name := range g.Servers() {
 		u := g.upstreams[name]
-		if _, err := u.session(ctx); err != nil {
-			g.log.WarnContext(ctx, "MCP upstream not reachable at start; retried on use", "upstream", name, "err", err)
-		}
+		go func() {
+			if _, err := u.session(ctx); err != nil {
+				g.log.WarnContext(ctx, "MCP upstream not reachable at start; retried on use", "upstream", name, "err", err)
+			}
+		}()
 	}
 }
 

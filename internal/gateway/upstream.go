@@ -27,8 +27,9 @@ type upstream struct {
 	getenv  func(string) string
 	log     *slog.Logger
 
-	mu   sync.Mutex
-	cs   *mcp.ClientSession
+	mu     sync.Mutex
+	closed bool // by Shutdown: no more connections
+	cs     *mcp.ClientSession
 	last time.Time // last failed connect, for back-off
 	err  error     // its error
 }
@@ -53,6 +54,9 @@ func (u *upstream) session(ctx context.Context) (*mcp.ClientSession, error) {
 	defer u.mu.Unlock()
 	if u.cs != nil {
 		return u.cs, nil
+	}
+	if u.closed {
+		return nil, fmt.Errorf("%w: %s: writ is shutting down", errUnavailable, u.name)
 	}
 	if u.err != nil && time.Since(u.last) < retryAfter {
 		return nil, u.err
@@ -105,7 +109,7 @@ func (u *upstream) drop(cs *mcp.ClientSession) {
 func (u *upstream) close() error {
 	u.mu.Lock()
 	cs := u.cs
-	u.cs = nil
+	u.cs, u.closed = nil, true
 	u.mu.Unlock()
 	if cs == nil {
 		return nil

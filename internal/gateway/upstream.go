@@ -30,8 +30,8 @@ type upstream struct {
 	mu     sync.Mutex
 	closed bool // by Shutdown: no more connections
 	cs     *mcp.ClientSession
-	last time.Time // last failed connect, for back-off
-	err  error     // its error
+	last   time.Time // last failed connect, for back-off
+	err    error     // its error
 }
 
 // retryAfter is how long a failed connect is remembered before the next try.

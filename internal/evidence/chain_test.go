@@ -149,3 +149,33 @@ func TestIndexAddsEventsStateDoesNotKeep(t *testing.T) {
 		t.Error("the report does not say when the policy version was loaded")
 	}
 }
+
+// TestHiddenToolsInOCSF: tools withheld from a listing appear as a denied
+// authorization of the listing.
+func TestHiddenToolsInOCSF(t *testing.T) {
+	e := newEnv(t, "prod")
+	id := e.story(1)
+	ctx := context.Background()
+	if _, err := e.led.Append(ctx, ledger.Event{Type: ledger.TypeToolsHidden, TaskID: id, Agent: agent, PolicyVersion: e.pol.Version(),
+		Data: json.RawMessage(`{"hidden":[{"decision_id":"dec_1","policy_ids":[],"tool":"crm.delete"}],"listed":4,"server":"crm"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := query.New(ctx, query.Config{DB: e.store.DB(), Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := e.source()
+	src.Index = ix
+	var b bytes.Buffer
+	if err := evidence.Export(ctx, src, id, evidence.Options{}, &b); err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(t, b.Bytes(), evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
+		t.Fatalf("bundle: %s", failures(r))
+	}
+	ocsf := string(unzip(t, b.Bytes())[evidence.OCSFPath])
+	if !strings.Contains(ocsf, `"operation":"tools/list"`) || !strings.Contains(ocsf, `{"uid":"crm.delete","type":"tool"}`) ||
+		!strings.Contains(ocsf, `"status_detail":"1 of 4 listed tools hidden"`) {
+		t.Errorf("no record of the hidden tool:\n%s", ocsf)
+	}
+}

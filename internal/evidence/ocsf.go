@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -120,6 +121,17 @@ func ocsfJSONL(v *view) []byte {
 				r.StatusID, r.Status = 2, "Failure"
 			}
 			r.StatusDetail = "result " + d.str("status")
+		case ledger.TypeToolsHidden:
+			// The listing was answered; these tools were withheld from it.
+			a = authz{tool: "tools/list", op: "list", pv: ev.PolicyVersion, decision: "deny"}
+			r.StatusID, r.Status = 1, "Success"
+			hidden, _ := d["hidden"].([]any)
+			for _, h := range hidden {
+				if m, ok := h.(map[string]any); ok {
+					r.Resources = append(r.Resources, ocsfResource{UID: fmt.Sprint(m["tool"]), Type: "tool"})
+				}
+			}
+			r.StatusDetail = fmt.Sprintf("%d of %v listed tools hidden", len(hidden), d["listed"])
 		case ledger.TypeAuthRejected:
 			a = authz{tool: "authorize", decision: "deny"}
 			r.StatusID, r.Status = 2, "Failure"
@@ -165,7 +177,7 @@ func ocsfJSONL(v *view) []byte {
 		if a.op != "" {
 			r.Unmapped["operation"] = a.op
 		}
-		if a.resource != "" {
+		if a.resource != "" && r.Resources == nil {
 			res := ocsfResource{UID: a.resource, Type: "tool resource"}
 			if a.class != "" {
 				res.Labels = []string{"data_class:" + a.class}

@@ -43,12 +43,26 @@ type traceRow struct {
 // of it. Every leaf must parse as a canonical writ event; one that does
 // not is an error, not a row.
 func printTrace(io IO, tr api.Trace) error {
+	verified, err := printTimeline(io, tr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Stdout, "\n%d/%d events verified: included in the signed checkpoint of size %d\n", verified, len(tr.Events), tr.CheckpointSize)
+	if n := len(tr.Events) - verified; n > 0 {
+		fmt.Fprintf(io.Stdout, "%d event(s) are newer than that checkpoint; the server signs one at its next batch\n", n)
+	}
+	return nil
+}
+
+// printTimeline prints the heading and the table of a trace and returns
+// how many of its events are marked verified.
+func printTimeline(io IO, tr api.Trace) (int, error) {
 	rows := make([]traceRow, 0, len(tr.Events))
 	verified := 0
 	for _, te := range tr.Events {
 		r, err := traceRowOf(te)
 		if err != nil {
-			return fmt.Errorf("trace of %s: %w", tr.TaskID, err)
+			return 0, fmt.Errorf("trace of %s: %w", tr.TaskID, err)
 		}
 		if te.Verified {
 			verified++
@@ -76,12 +90,7 @@ func printTrace(io IO, tr api.Trace) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.typ, dash(r.who),
 			dash(strings.TrimSpace(r.decision+" "+r.policy)), dash(r.what), dash(r.cred), dash(r.result), r.verified)
 	}
-	w.Flush()
-	fmt.Fprintf(io.Stdout, "\n%d/%d events verified: included in the signed checkpoint of size %d\n", verified, len(rows), tr.CheckpointSize)
-	if n := len(rows) - verified; n > 0 {
-		fmt.Fprintf(io.Stdout, "%d event(s) are newer than that checkpoint; the server signs one at its next batch\n", n)
-	}
-	return nil
+	return verified, w.Flush()
 }
 
 // traceRowOf reads one trace event.

@@ -12,12 +12,13 @@ import (
 )
 
 func verifyCommand() *command {
-	c := &command{name: "verify", args: "<bundle.zip> [--key VKEY] [-o table|json]",
+	c := &command{name: "verify", args: "<bundle.zip> [--key VKEY] [--timeline] [-o table|json]",
 		summary: "check an evidence bundle offline: hashes, checkpoint signature, every proof, payload and policy, and the chain"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		key := fs.String("key", "", "pin the ledger's verifier `key` (name+hash+base64, or @FILE holding it); without it the bundle's own key is used")
 		out := fs.String("o", "table", "output `format`: table or json")
+		timeline := fs.Bool("timeline", false, "also print the bundle's events as a timeline (as 'writ trace' does), each marked verified or not")
 		pos, err := parseArgs(c, fs, args, 1, 1)
 		if err != nil {
 			return err
@@ -53,6 +54,12 @@ func verifyCommand() *command {
 				return err
 			}
 		} else {
+			if *timeline {
+				if _, err := printTimeline(io, rep.Timeline()); err != nil {
+					fmt.Fprintf(io.Stdout, "timeline: %v\n", err)
+				}
+				fmt.Fprintln(io.Stdout)
+			}
 			printBundleReport(io, rep)
 		}
 		if !rep.OK() {

@@ -32,6 +32,15 @@ func TestExportVerifies(t *testing.T) {
 	if r.Payloads == 0 || r.Policies != 1 {
 		t.Errorf("payloads %d, policies %d", r.Payloads, r.Policies)
 	}
+	tl := r.Timeline()
+	if tl.TaskID != id || len(tl.Events) != r.Events || tl.CheckpointSize != r.CheckpointSize {
+		t.Errorf("timeline of %s: %d events, checkpoint %d", tl.TaskID, len(tl.Events), tl.CheckpointSize)
+	}
+	for _, te := range tl.Events {
+		if !te.Verified {
+			t.Errorf("timeline event %d not verified", te.Index)
+		}
+	}
 	// Without a pinned key it verifies with a warning.
 	r = verify(t, b, evidence.VerifyOptions{})
 	if !r.OK() || r.Pinned || len(r.Warnings) == 0 {

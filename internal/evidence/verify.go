@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -62,7 +63,14 @@ type Report struct {
 	Policies int       `json:"policies"`
 	Failures []Failure `json:"failures"`
 	Warnings []string  `json:"warnings,omitempty"`
+
+	timeline api.Trace
 }
+
+// Timeline returns the bundle's events as a trace, each marked verified
+// when it passed every check that concerns it, for reading a bundle
+// offline. It is empty when the bundle's events could not be read.
+func (r *Report) Timeline() api.Trace { return r.timeline }
 
 // OK reports whether everything verified.
 func (r *Report) OK() bool { return len(r.Failures) == 0 && r.Verified == r.Events }
@@ -178,13 +186,16 @@ func (v *verifier) run(opts VerifyOptions) {
 	v.chain()
 	v.derived()
 	v.rep.Events = len(v.events)
-	if !v.allBad {
-		for _, e := range v.events {
-			if !v.bad[e.Index] {
-				v.rep.Verified++
-			}
+	tl := api.Trace{TaskID: v.m.TaskID, Tasks: v.m.Tasks, CheckpointSize: v.cpSize, Checkpoint: string(v.cpNote),
+		Events: make([]api.TraceEvent, 0, len(v.events))}
+	for _, e := range v.events {
+		ok := !v.allBad && !v.bad[e.Index]
+		if ok {
+			v.rep.Verified++
 		}
+		tl.Events = append(tl.Events, api.TraceEvent{Index: e.Index, Event: json.RawMessage(e.Leaf), Verified: ok})
 	}
+	v.rep.timeline = tl
 }
 
 // manifest parses manifest.json and checks every file's hash, and that the

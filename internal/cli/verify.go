@@ -16,7 +16,7 @@ func verifyCommand() *command {
 		summary: "check an evidence bundle offline: hashes, checkpoint signature, every proof, payload and policy, and the chain"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
-		key := fs.String("key", "", "pin the ledger's verifier `key` (name+hash+base64, or @FILE holding it); without it the bundle's own key is used")
+		key := fs.String("key", "", "pin the ledger's verifier key `VKEY` (name+hash+base64, or @FILE holding it); without it the bundle's own key is used")
 		out := fs.String("o", "table", "output `format`: table or json")
 		timeline := fs.Bool("timeline", false, "also print the bundle's events as a timeline (as 'writ trace' does), each marked verified or not")
 		pos, err := parseArgs(c, fs, args, 1, 1)

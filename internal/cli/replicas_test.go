@@ -428,7 +428,34 @@ func merkleRootOf(leaves [][]byte) []byte {
 
 func TestReplicasShareOneLedgerUnderLoad(t *testing.T) {
 	c := newCluster(t, 3)
-	rep, acked := c.load(4*time.Second, nil)
+	// Lifecycle changes, which take the replicas' lock exclusively, still
+	// get their turn while the others authorize without a pause.
+	lifecycle := make(chan error, 1)
+	rep, acked := c.load(4*time.Second, func() {
+		ctx := context.Background()
+		req, err := identity.DevToken(c.first, "carol", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
+		if err != nil {
+			lifecycle <- err
+			return
+		}
+		cl := client.New(c.replicas[1].url, req)
+		for range 5 {
+			o, err := cl.OpenTask(ctx, api.OpenTask{Agent: "spiffe://" + identity.DevTrustDomain + "/agent/y", Intent: "during load", TTL: "10m",
+				Scope: api.Scope{Tools: []string{"bench.read"}, Resources: []string{"bench://items/*"}, Operations: []string{"read"},
+					DataClass: "internal", Environments: []string{"*"}}})
+			if err == nil {
+				_, err = cl.Revoke(ctx, o.TaskID, "test")
+			}
+			if err != nil {
+				lifecycle <- err
+				return
+			}
+		}
+		lifecycle <- nil
+	})
+	if err := <-lifecycle; err != nil {
+		t.Errorf("opening and revoking tasks during the load: %v", err)
+	}
 	if rep.Allowed == 0 || len(rep.Errors) > 0 {
 		t.Fatalf("load: %d allowed, errors %v", rep.Allowed, rep.Errors)
 	}

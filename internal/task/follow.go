@@ -24,6 +24,8 @@ type Coordinator interface {
 	// Claim takes the named lock exclusively, like Lock, for short locks
 	// that many requests hold at once without holding a connection each.
 	Claim(ctx context.Context, name string) (func(), error)
+	// Waited reports whether another session waits for the named lock.
+	Waited(ctx context.Context, name string) (bool, error)
 	// Watch returns a channel that receives a value soon after any replica
 	// appends, and a function that stops it.
 	Watch() (<-chan struct{}, func())
@@ -39,10 +41,16 @@ const (
 // ledger for other replicas' events when no notification arrives.
 const DefaultFollowInterval = time.Second
 
-// sharedLease is how long a replica keeps the shared decision lock while
-// authorizations keep coming; then it lets it go once they drain, so a
-// lifecycle change waiting on another replica gets its turn.
-const sharedLease = 50 * time.Millisecond
+// A replica keeps the shared decision lock while authorizations keep
+// coming. Every leaseCheck it asks whether another replica waits for the
+// lock (a lifecycle change); if one does, or the lock has been held for
+// maxLease whatever the answer, it lets new authorizations wait until the
+// ones in flight finish and the lock is released, so the change gets its
+// turn.
+const (
+	leaseCheck = 20 * time.Millisecond
+	maxLease   = time.Second
+)
 
 // gate orders decisions. Alone, it is a read-write mutex. With a
 // Coordinator, it also holds the database lock that orders them across
@@ -150,7 +158,7 @@ func (g *gate) RUnlock() {
 	if g.coordinated() {
 		g.mu.Lock()
 		g.readers--
-		if g.shared != nil && time.Since(g.since) > sharedLease {
+		if g.shared != nil && time.Since(g.since) > maxLease {
 			g.draining = true
 		}
 		var release func()
@@ -166,6 +174,36 @@ func (g *gate) RUnlock() {
 		}
 	}
 	g.local.RUnlock()
+}
+
+// watchWaiters sets draining when another replica waits for the lock
+// this one holds shared.
+func (g *gate) watchWaiters(stop <-chan struct{}) {
+	t := time.NewTicker(leaseCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		g.mu.Lock()
+		held := g.shared != nil && !g.draining
+		g.mu.Unlock()
+		if !held {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		waited, err := g.s.cfg.Shared.Waited(ctx, lockTasks)
+		cancel()
+		if err != nil || waited {
+			g.mu.Lock()
+			if g.shared != nil {
+				g.draining = true
+			}
+			g.mu.Unlock()
+		}
+	}
 }
 
 // held reports whether the caller's decision is covered by the database

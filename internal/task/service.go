@@ -183,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			defer stopWatch()
 			s.follower(wake)
 		}()
+		go s.mu.watchWaiters(s.stop)
 		return s, nil
 	}
 	close(s.followDone)

@@ -83,3 +83,15 @@ func (s *Store) dropClaimConn() {
 	s.claimConn = nil
 	clear(s.claimed)
 }
+
+// Waited reports whether some session waits for the advisory lock name,
+// so that a holder that could keep it lets it go.
+func (s *Store) Waited(ctx context.Context, name string) (bool, error) {
+	key := uint64(s.LockKey(name))
+	var waited bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)`,
+		int64(key>>32), int64(key&0xffffffff)).Scan(&waited)
+	return waited, err
+}

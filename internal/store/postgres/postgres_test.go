@@ -207,3 +207,43 @@ func TestSequenceWrongStartWritesNothing(t *testing.T) {
 		t.Errorf("size %d, want 1", n)
 	}
 }
+
+func TestWaited(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	unlock, err := s.Lock(ctx, "gate", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err := s.Waited(ctx, "gate"); err != nil || w {
+		t.Fatalf("Waited with no waiter = %v, %v", w, err)
+	}
+	got := make(chan func(), 1)
+	go func() {
+		u, err := s.Lock(ctx, "gate", false)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- u
+	}()
+	for {
+		w, err := s.Waited(ctx, "gate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	unlock()
+	(<-got)()
+	if w, err := s.Waited(ctx, "other"); err != nil || w {
+		t.Errorf("Waited on another name = %v, %v", w, err)
+	}
+}

@@ -54,6 +54,10 @@ func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
 			switch method {
 			case "tools/list", "tools/call", "resources/read", "prompts/get",
 				"resources/list", "resources/templates/list", "prompts/list":
+			case "initialize", "server/discover":
+				res, err := next(ctx, method, req)
+				relayInstructions(u, res)
+				return res, err
 			default:
 				return next(ctx, method, req)
 			}
@@ -85,6 +89,23 @@ func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
 			}
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "unexpected parameters for " + method}
 		}
+	}
+}
+
+// relayInstructions gives the agent the upstream's instructions (how to
+// use its tools), when writ is connected to it already: an agent's
+// handshake never waits for the upstream.
+func relayInstructions(u *upstream, res mcp.Result) {
+	cs := u.current()
+	if cs == nil || cs.InitializeResult() == nil {
+		return
+	}
+	text := cs.InitializeResult().Instructions
+	switch r := res.(type) {
+	case *mcp.InitializeResult:
+		r.Instructions = text
+	case *mcp.DiscoverResult:
+		r.Instructions = text
 	}
 }
 

@@ -98,3 +98,21 @@ func TestTraceparentInMeta(t *testing.T) {
 		}
 	}
 }
+
+// TestInstructionsRelayed: once writ is connected to the upstream, agents
+// get the upstream's instructions in their handshake.
+func TestInstructionsRelayed(t *testing.T) {
+	up := startGoUpstream(t)
+	w := upWrit(t, up.url)
+	_, token := w.TaskToken(t, upScope)
+	first := goClient(t, w.URL+"/mcp/up", token, "2025-11-25")
+	if _, err := callErr(t, first, "echo", map[string]any{"message": "connect"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		cs := goClient(t, w.URL+"/mcp/up", token, version)
+		if got := cs.InitializeResult().Instructions; got != upInstructions {
+			t.Errorf("%s: instructions %q, want the upstream's %q", version, got, upInstructions)
+		}
+	}
+}

@@ -84,6 +84,16 @@ func (u *upstream) session(ctx context.Context) (*mcp.ClientSession, error) {
 	return cs, nil
 }
 
+// current returns the live session, or nil when there is none or a
+// connection is being made.
+func (u *upstream) current() *mcp.ClientSession {
+	if !u.mu.TryLock() {
+		return nil
+	}
+	defer u.mu.Unlock()
+	return u.cs
+}
+
 // detach returns a context cancelled with ctx but carrying none of its
 // values: the SDK keeps the agent side's protocol version in the request
 // context, which must not leak into writ's own session with the upstream.

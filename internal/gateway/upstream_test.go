@@ -40,10 +40,12 @@ type slowIn struct {
 	Millis int `json:"millis"`
 }
 
+const upInstructions = "Call echo to hear yourself."
+
 // newGoServer is the upstream's MCP server: tools echo, slow and
 // hidden-tool, a resource and a prompt.
 func newGoServer() *mcp.Server {
-	s := mcp.NewServer(&mcp.Implementation{Name: "go-upstream", Version: "1"}, nil)
+	s := mcp.NewServer(&mcp.Implementation{Name: "go-upstream", Version: "1"}, &mcp.ServerOptions{Instructions: upInstructions})
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echoes its message"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, echoOut, error) {
 			return nil, echoOut{Echo: in.Message, Secret: "s3cr3t-output"}, nil

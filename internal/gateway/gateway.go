@@ -70,6 +70,7 @@ type Gateway struct {
 	log       *slog.Logger
 	upstreams map[string]*upstream
 	handlers  map[string]http.Handler
+	servers   []*mcp.Server // writ's side of each server, for CloseSessions
 	closeOnce sync.Once
 }
 
@@ -137,6 +138,17 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// CloseSessions ends every agent's session, and so its standing GET
+// stream, so that a graceful HTTP shutdown is not held up by them. Agents
+// reconnect to the next server.
+func (g *Gateway) CloseSessions() {
+	for _, srv := range g.servers {
+		for ss := range srv.Sessions() {
+			ss.Close()
+		}
+	}
+}
+
 // ServeHTTP answers /mcp/<server>: Origin check, task token, then the MCP
 // Streamable HTTP transport (both the 2026-07-28 stateless protocol and
 // 2025-11-25 sessions).
@@ -186,6 +198,7 @@ func (g *Gateway) serverHandler(name string, u *upstream) http.Handler {
 		Logger: g.log,
 	})
 	srv.AddReceivingMiddleware(g.middleware(name, u))
+	g.servers = append(g.servers, srv)
 	// The SDK serves 2026-07-28 only from a stateless handler, and
 	// 2025-11-25 sessions from a stateful one: each request goes to the
 	// handler of the protocol it speaks.

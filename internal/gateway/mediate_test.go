@@ -116,3 +116,18 @@ func TestInstructionsRelayed(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownWithOpenSessions: agents' open sessions (and their standing
+// GET streams) do not hold up a graceful shutdown.
+func TestShutdownWithOpenSessions(t *testing.T) {
+	up := startGoUpstream(t)
+	w := upWrit(t, up.url)
+	_, token := w.TaskToken(t, upScope)
+	cs := goClient(t, w.URL+"/mcp/up", token, "2025-11-25")
+	if _, err := callErr(t, cs, "echo", map[string]any{"message": "still connected"}); err != nil {
+		t.Fatal(err)
+	}
+	// Stop fails the test when the server cannot finish its shutdown
+	// (its 30s grace runs out while a stream stays open).
+	w.Stop()
+}

@@ -51,6 +51,9 @@ func (s *Server) newGateways() error {
 func (s *Server) startGateways(ctx context.Context) {
 	if s.gw != nil {
 		s.gw.mcp.Start(ctx)
+		// Agents' MCP sessions hold GET streams open; they end as the
+		// shutdown begins, or it would wait for them.
+		s.http.RegisterOnShutdown(s.gw.mcp.CloseSessions)
 	}
 }
 

@@ -92,3 +92,53 @@ func FuzzExpandSecrets(f *testing.F) {
 		}
 	})
 }
+
+// The example in docs/gateway.md loads and validates.
+func TestGatewayExampleLoads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "writ.yaml")
+	example := `
+mcp:
+  servers:
+    everything:
+      url: http://127.0.0.1:3001/mcp
+      headers:
+        Authorization: "Bearer ${file:/etc/writ/secrets/everything-token}"
+      timeout: 30s
+      data_class: internal
+      tools:
+        get-env: {data_class: confidential}
+    files:
+      command: ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv/shared"]
+      env:
+        API_KEY: "${env:FILES_API_KEY}"
+proxy:
+  upstreams:
+    tracker:
+      url: https://tracker.example.com
+      headers:
+        Authorization: "token ${file:/etc/writ/secrets/tracker-token}"
+      timeout: 30s
+      max_body_bytes: 1048576
+      rules:
+        - method: GET
+          path: /repos/{owner}/{repo}/issues
+          tool: tracker.issues
+          operation: read
+          resource: https://tracker.example.com/repos/{owner}/{repo}
+          data_class: internal
+`
+	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.MCP.Servers["everything"].Timeout != 30*time.Second || len(c.MCP.Servers["files"].Command) != 4 ||
+		c.MCP.Servers["everything"].Tools["get-env"].DataClass != "confidential" || len(c.Proxy.Upstreams["tracker"].Rules) != 1 {
+		t.Errorf("loaded %+v %+v", c.MCP, c.Proxy)
+	}
+}

@@ -150,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 		reqs:   make(chan *request, 4*cfg.MaxBatch),
 		done:   make(chan struct{}),
 	}
-	if err := l.load(ctx); err != nil {
+	if err := l.openLoad(ctx); err != nil {
 		return nil, err
 	}
 	if !l.haveCP || l.tree.size() > l.lastSize {
@@ -166,6 +166,25 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 // checkpoints. The ledger refuses to open it: signing on top would lend the
 // key's authority to whatever changed.
 var ErrTampered = errors.New("ledger store does not match its signed checkpoints")
+
+// openLoad is load at start. On a shared store it reads under the log's
+// write lock: other writers appending meanwhile could otherwise show it a
+// checkpoint newer than the size it read.
+func (l *Ledger) openLoad(ctx context.Context) error {
+	ss, ok := l.cfg.Store.(SharedStore)
+	if !ok {
+		return l.load(ctx)
+	}
+	var loadErr error
+	err := ss.Sequence(ctx, ^uint64(0), func(ctx context.Context, r LockedReader) (*Batch, error) {
+		loadErr = l.loadFrom(ctx, r)
+		return nil, nil
+	})
+	if loadErr != nil {
+		return loadErr
+	}
+	return err
+}
 
 // load reads the store's size and edge tiles into memory and checks them
 // against the latest signed checkpoint: the same root at the same size, or,

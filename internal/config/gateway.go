@@ -16,6 +16,9 @@ import (
 // /mcp/<name> and reached by writ as an MCP client.
 type MCPConfig struct {
 	Servers map[string]MCPServer `yaml:"servers"`
+	// AllowedOrigins are browser origins ("https://app.example.com"),
+	// besides writ's own, whose pages may call the gateway.
+	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
 // MCPServer is one upstream MCP server: a Streamable HTTP URL, or a command
@@ -88,6 +91,12 @@ func validDataClass(c string) bool {
 
 // Validate reports the first MCP server setting that cannot work.
 func (c MCPConfig) Validate() error {
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("mcp.allowed_origins: %q is not an origin (scheme://host[:port])", o)
+		}
+	}
 	for _, name := range sortedKeys(c.Servers) {
 		s := c.Servers[name]
 		at := "mcp.servers." + name

@@ -55,6 +55,8 @@ func TestGatewayValidate(t *testing.T) {
 		{"bad url", MCPConfig{Servers: map[string]MCPServer{"x": {URL: "ftp://h"}}}, "absolute http"},
 		{"bad ref", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Headers: map[string]string{"A": "${nope}"}}}}, "want ${file:PATH}"},
 		{"bad class", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, DataClass: "secret"}}}, "data_class"},
+		{"origin", MCPConfig{AllowedOrigins: []string{"https://app.example.com"}}, ""},
+		{"bad origin", MCPConfig{AllowedOrigins: []string{"app.example.com/x"}}, "not an origin"},
 	} {
 		err := tc.mcp.Validate()
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {

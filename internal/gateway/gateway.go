@@ -248,7 +248,7 @@ func (g *Gateway) originAllowed(r *http.Request) bool {
 		return true
 	}
 	for _, a := range g.cfg.AllowedOrigins {
-		if strings.EqualFold(o, a) {
+		if strings.EqualFold(o, strings.TrimSuffix(a, "/")) {
 			return true
 		}
 	}

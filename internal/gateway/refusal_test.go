@@ -155,7 +155,7 @@ func TestTokenRefusals(t *testing.T) {
 // Origin are refused, and the gateway keeps serving.
 func TestBadRequests(t *testing.T) {
 	up := startGoUpstream(t)
-	w := upWrit(t, up.url)
+	w := upWrit(t, up.url, func(c *config.Config) { c.MCP.AllowedOrigins = []string{"https://app.example.com"} })
 	endpoint := w.URL + "/mcp/up"
 	_, token := w.TaskToken(t, upScope)
 
@@ -171,6 +171,12 @@ func TestBadRequests(t *testing.T) {
 	}
 	if a := rawPost(t, endpoint, token, initialize, map[string]string{"Origin": "http://evil.example"}); a.status != http.StatusForbidden {
 		t.Errorf("foreign Origin: %d %s, want 403", a.status, a.body)
+	}
+	if a := rawPost(t, endpoint, token, initialize, map[string]string{"Origin": "https://app.example.com"}); a.status != http.StatusOK {
+		t.Errorf("allowed Origin: %d %s, want 200", a.status, a.body)
+	}
+	if a := rawPost(t, endpoint, token, initialize, map[string]string{"Origin": w.URL}); a.status != http.StatusOK {
+		t.Errorf("writ's own Origin: %d %s, want 200", a.status, a.body)
 	}
 	if a := rawPost(t, w.URL+"/mcp/nosuch", token, initialize, nil); a.status != http.StatusNotFound {
 		t.Errorf("unknown server: %d %s, want 404", a.status, a.body)

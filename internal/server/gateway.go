@@ -26,6 +26,7 @@ type gateways struct {
 func (s *Server) newGateways() error {
 	g, err := gateway.New(gateway.Config{
 		Servers:          s.cfg.MCP.Servers,
+		AllowedOrigins:   s.cfg.MCP.AllowedOrigins,
 		Decider:          s.tasks,
 		Auth:             s.gatewayCredential,
 		ResourceMetadata: s.resourceMetadataURL,

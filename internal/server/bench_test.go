@@ -60,6 +60,7 @@ func benchAuthorize(b *testing.B, clients int) {
 
 	var next atomic.Int64
 	var failed atomic.Int64
+	var firstFailure atomic.Value
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -76,14 +77,18 @@ func benchAuthorize(b *testing.B, clients int) {
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
-					failed.Add(1)
+					if failed.Add(1) == 1 {
+						firstFailure.Store(err.Error())
+					}
 					continue
 				}
-				io.Copy(io.Discard, resp.Body)
+				got, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				mine = append(mine, time.Since(t0))
 				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
+					if failed.Add(1) == 1 {
+						firstFailure.Store(fmt.Sprintf("%d %s", resp.StatusCode, got))
+					}
 				}
 			}
 			lat[c] = mine
@@ -93,7 +98,7 @@ func benchAuthorize(b *testing.B, clients int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d of %d calls were not allowed", n, b.N)
+		b.Fatalf("%d of %d calls were not allowed; the first: %v", n, b.N, firstFailure.Load())
 	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)

@@ -154,10 +154,15 @@ func TestEverything(t *testing.T) {
 						Result json.RawMessage `json:"result"`
 						Error  string          `json:"error"`
 					} `json:"calls"`
-					Error string `json:"error"`
+					Error           string `json:"error"`
+					ProtocolVersion string `json:"protocolVersion"`
+					SessionID       string `json:"sessionId"`
 				}
 				if err := json.Unmarshal(out, &got); err != nil || got.Error != "" || len(got.Calls) != 2 {
 					t.Fatalf("TypeScript client said %s (%v)", out, err)
+				}
+				if got.ProtocolVersion != "2025-11-25" || got.SessionID == "" {
+					t.Errorf("TypeScript client spoke %q with session %q: want a 2025-11-25 session", got.ProtocolVersion, got.SessionID)
 				}
 				if diff := cmp.Diff([]string{"echo"}, got.Tools); diff != "" {
 					t.Errorf("TypeScript listing (-want +got):\n%s", diff)

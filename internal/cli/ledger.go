@@ -13,6 +13,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/postgres"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -28,6 +29,12 @@ func ledgerCommand() *command {
 			ledgerEraseCommand(),
 		},
 	}
+}
+
+// snapshotter is a store that gives a consistent read-only view (the
+// PostgreSQL store, which running replicas append to).
+type snapshotter interface {
+	Snapshot(ctx context.Context) (*postgres.Snapshot, error)
 }
 
 // openRead loads the configuration and opens its data directory for reading.
@@ -96,7 +103,17 @@ func ledgerVerifyCommand() *command {
 		if err != nil {
 			return withHint(err, "a verifier key looks like origin+1a2b3c4d+AbCd…; 'writ ledger key' prints it")
 		}
-		rep, err := ledger.Verify(ctx, d.Store, v, vkey)
+		var st ledger.Store = d.Store
+		if sn, ok := d.Store.(snapshotter); ok {
+			// Replicas may be appending: read one consistent view.
+			snap, err := sn.Snapshot(ctx)
+			if err != nil {
+				return fmt.Errorf("reading the ledger: %w", err)
+			}
+			defer snap.Close()
+			st = snap
+		}
+		rep, err := ledger.Verify(ctx, st, v, vkey)
 		if err != nil {
 			return fmt.Errorf("reading the ledger: %w", err)
 		}

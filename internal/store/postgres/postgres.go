@@ -383,10 +383,14 @@ func readTile(ctx context.Context, q querier, id ledger.TileID) ([]byte, error) 
 
 // ReadLeaves implements ledger.Store.
 func (s *Store) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
+	return readLeaves(ctx, s.pool, start, end)
+}
+
+func readLeaves(ctx context.Context, q querier, start, end uint64) ([][]byte, error) {
 	if end <= start {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT leaf FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
+	rows, err := q.Query(ctx, `SELECT leaf FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
 	if err != nil {
 		return nil, err
 	}
@@ -403,37 +407,47 @@ const scanPage = 4096
 
 // ScanLeaves implements ledger.Store.
 func (s *Store) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
-	next := int64(start)
+	return scanLeaves(ctx, s.pool, start, fn)
+}
+
+func scanLeaves(ctx context.Context, q querier, start uint64, fn func(uint64, []byte) error) error {
+	next := start
 	for {
-		rows, err := s.pool.Query(ctx, `SELECT idx, leaf FROM leaves WHERE idx >= $1 ORDER BY idx LIMIT $2`, next, scanPage)
-		if err != nil {
-			return err
-		}
 		n := 0
-		var (
-			idx  int64
-			leaf []byte
-		)
-		for rows.Next() {
-			if err := rows.Scan(&idx, &leaf); err != nil {
-				rows.Close()
-				return err
-			}
+		err := scanLeavesPage(ctx, q, next, func(i uint64, leaf []byte) error {
 			n++
-			if err := fn(uint64(idx), leaf); err != nil {
-				rows.Close()
-				return err
-			}
-			next = idx + 1
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			next = i + 1
+			return fn(i, leaf)
+		})
+		if err != nil {
 			return err
 		}
 		if n < scanPage {
 			return nil
 		}
 	}
+}
+
+// scanLeavesPage calls fn for up to scanPage leaves from start on.
+func scanLeavesPage(ctx context.Context, q querier, start uint64, fn func(uint64, []byte) error) error {
+	rows, err := q.Query(ctx, `SELECT idx, leaf FROM leaves WHERE idx >= $1 ORDER BY idx LIMIT $2`, int64(start), scanPage)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		idx  int64
+		leaf []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			return err
+		}
+		if err := fn(uint64(idx), leaf); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // LatestCheckpoint implements ledger.Store.
@@ -454,7 +468,11 @@ func latestCheckpoint(ctx context.Context, q querier) (ledger.StoredCheckpoint, 
 
 // ScanCheckpoints implements ledger.Store.
 func (s *Store) ScanCheckpoints(ctx context.Context, fn func(ledger.StoredCheckpoint) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT size, note FROM checkpoints ORDER BY size`)
+	return scanCheckpoints(ctx, s.pool, fn)
+}
+
+func scanCheckpoints(ctx context.Context, q querier, fn func(ledger.StoredCheckpoint) error) error {
+	rows, err := q.Query(ctx, `SELECT size, note FROM checkpoints ORDER BY size`)
 	if err != nil {
 		return err
 	}
@@ -475,8 +493,12 @@ func (s *Store) ScanCheckpoints(ctx context.Context, fn func(ledger.StoredCheckp
 
 // ReadBody implements ledger.Store.
 func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, error) {
+	return readBody(ctx, s.pool, ref)
+}
+
+func readBody(ctx context.Context, q querier, ref ledger.BodyRef) (ledger.Body, error) {
 	b := ledger.Body{Index: ref.Index, Name: ref.Name}
-	err := s.pool.QueryRow(ctx, `SELECT salt, data FROM bodies WHERE idx = $1 AND name = $2`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data)
+	err := q.QueryRow(ctx, `SELECT salt, data FROM bodies WHERE idx = $1 AND name = $2`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ledger.ErrNotFound
 	}
@@ -485,7 +507,11 @@ func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, 
 
 // ScanBodies implements ledger.Store.
 func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT idx, name, salt, data FROM bodies ORDER BY idx, name`)
+	return scanBodies(ctx, s.pool, fn)
+}
+
+func scanBodies(ctx context.Context, q querier, fn func(ledger.Body) error) error {
+	rows, err := q.Query(ctx, `SELECT idx, name, salt, data FROM bodies ORDER BY idx, name`)
 	if err != nil {
 		return err
 	}
@@ -506,8 +532,12 @@ func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) erro
 
 // Meta implements ledger.Store.
 func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	return meta(ctx, s.pool, key)
+}
+
+func meta(ctx context.Context, q querier, key string) (string, error) {
 	var v string
-	err := s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	err := q.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ledger.ErrNotFound
 	}

@@ -247,3 +247,56 @@ func TestWaited(t *testing.T) {
 		t.Errorf("Waited on another name = %v, %v", w, err)
 	}
 }
+
+// A snapshot keeps showing the ledger as it was while a writer appends,
+// and verifies.
+func TestSnapshotIsStable(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	kp := storetest.NewKey(t, "snap.example/log")
+	l, err := ledger.New(ctx, ledger.Config{Store: s, Signer: kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	appendN := func(n int) {
+		for i := range n {
+			if _, err := l.Append(ctx, ledger.Event{Type: "import.test", Data: []byte(fmt.Sprintf(`{"n":%d}`, i)),
+				Bodies: map[string][]byte{"note": []byte("x")}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// More than one of Verify's parse chunks, so that it reads tiles
+	// while it scans leaves.
+	appendN(1300)
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	before, _ := snap.Size(ctx)
+	appendN(300)
+	if n, _ := snap.Size(ctx); n != before {
+		t.Errorf("the snapshot's size moved from %d to %d", before, n)
+	}
+	leaves := 0
+	if err := snap.ScanLeaves(ctx, 0, func(uint64, []byte) error { leaves++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if uint64(leaves) != before {
+		t.Errorf("the snapshot scans %d leaves, its size is %d", leaves, before)
+	}
+	rep, err := ledger.Verify(ctx, snap, kp.Verifier(), "")
+	if err != nil || !rep.OK() {
+		t.Fatalf("verifying the snapshot: %v %+v", err, rep.Failures)
+	}
+	if err := snap.Commit(ctx, &ledger.Batch{Start: before}); err == nil {
+		t.Error("a snapshot took a commit")
+	}
+}

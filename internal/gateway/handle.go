@@ -190,7 +190,7 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s did not answer within %s", c.server, c.u.timeout)}
 	}
 	c.u.drop(cs)
-	return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s failed: %s", c.server, scrub(err))}
+	return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s failed: %s", c.server, c.u.scrub(err))}
 }
 
 func forward[R mcp.Result](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (mcp.Result, error) {

@@ -236,6 +236,9 @@ func TestUpstreamDown(t *testing.T) {
 	cs := goClient(t, w.URL+"/mcp/up", token, "")
 	_, err = callErr(t, cs, "echo", map[string]any{"message": "anyone?"})
 	wantUpstreamError(t, w, taskID, err, "upstream unavailable: up")
+	if strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Errorf("the error %q gives the upstream's address away", err)
+	}
 
 	// Listing fails the same way, and records nothing.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -73,7 +74,7 @@ func (u *upstream) session(ctx context.Context) (*mcp.ClientSession, error) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "writ", Version: "1"}, nil)
 	cs, err := client.Connect(cctx, tr, nil)
 	if err != nil {
-		u.err, u.last = fmt.Errorf("%w: %s did not complete the MCP handshake: %v", errUnavailable, u.name, scrub(err)), time.Now()
+		u.err, u.last = fmt.Errorf("%w: %s did not complete the MCP handshake: %v", errUnavailable, u.name, u.scrub(err)), time.Now()
 		return nil, u.err
 	}
 	u.cs, u.err = cs, nil
@@ -211,9 +212,17 @@ func (w *logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// scrub keeps an upstream error's text short, and on one line.
-func scrub(err error) string {
+// scrub keeps an upstream error's text short and on one line, and puts
+// the server's name where its address was: agents learn what failed, not
+// where writ's upstreams live.
+func (u *upstream) scrub(err error) string {
 	s := strings.Join(strings.Fields(err.Error()), " ")
+	if u.cfg.URL != "" {
+		s = strings.ReplaceAll(s, u.cfg.URL, "<"+u.name+">")
+		if pu, perr := url.Parse(u.cfg.URL); perr == nil && pu.Host != "" {
+			s = strings.ReplaceAll(s, pu.Host, "<"+u.name+">")
+		}
+	}
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}

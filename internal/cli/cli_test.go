@@ -41,6 +41,7 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
+		Condition:           scriptCondition,
 		Setup: func(env *testscript.Env) error {
 			port, err := freePort()
 			if err != nil {
@@ -55,6 +56,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitready": cmdWaitReady,
 			"envfile":   cmdEnvFile,
+			"pgdsn":     cmdPgDSN,
 		},
 	})
 }

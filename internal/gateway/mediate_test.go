@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/gateway"
 )
 
@@ -130,4 +132,41 @@ func TestShutdownWithOpenSessions(t *testing.T) {
 	// Stop fails the test when the server cannot finish its shutdown
 	// (its 30s grace runs out while a stream stays open).
 	w.Stop()
+}
+
+// TestStepUpThroughGateway: a read outside the task's resources asks for a
+// step-up approval; once an approver grants it, the same read goes through,
+// once.
+func TestStepUpThroughGateway(t *testing.T) {
+	up := startGoUpstream(t)
+	w := upWrit(t, up.url)
+	_, token := w.TaskToken(t, upScope)
+	cs := goClient(t, w.URL+"/mcp/up", token, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	read := func() (*mcp.ReadResourceResult, error) {
+		return cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///private/keys.txt"})
+	}
+	_, err := read()
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != gateway.CodeDenied {
+		t.Fatalf("read out of scope: %v, want a denial", err)
+	}
+	var data struct {
+		DecisionID string `json:"decision_id"`
+		ApprovalID string `json:"approval_id"`
+	}
+	if err := json.Unmarshal(we.Data, &data); err != nil || data.ApprovalID == "" || data.DecisionID == "" {
+		t.Fatalf("denial data %s: want a decision and a step-up approval", we.Data)
+	}
+	if st := w.Do(t, "POST", "/v1/approvals/"+data.ApprovalID, w.Tok["bob"], api.Decide{Decision: "approve", Reason: "one read"}, nil); st != http.StatusOK {
+		t.Fatalf("approve: %d", st)
+	}
+	rr, err := read()
+	if err != nil || len(rr.Contents) != 1 || rr.Contents[0].Text != "private" {
+		t.Fatalf("read after approval: %v %+v", err, rr)
+	}
+	if _, err := read(); !errors.As(err, &we) || we.Code != gateway.CodeDenied {
+		t.Errorf("second read on one approval: %v, want a denial", err)
+	}
 }

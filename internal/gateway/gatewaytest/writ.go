@@ -70,7 +70,7 @@ func Start(t testing.TB, mcp config.MCPConfig, proxy config.ProxyConfig, opts ..
 		})
 	}
 	t.Cleanup(w.stop)
-	for name, role := range map[string]identity.Role{"alice": identity.RoleRequester, "audrey": identity.RoleAuditor} {
+	for name, role := range map[string]identity.Role{"alice": identity.RoleRequester, "audrey": identity.RoleAuditor, "bob": identity.RoleApprover} {
 		s, err := identity.DevToken(dir, name, []identity.Role{role}, time.Hour, time.Now())
 		if err != nil {
 			t.Fatal(err)

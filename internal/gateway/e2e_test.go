@@ -35,8 +35,16 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range b.extra {
 		r.Header[k] = v
 	}
-	return http.DefaultTransport.RoundTrip(r)
+	return clientTransport.RoundTrip(r)
 }
+
+// clientTransport is the test agents' transport: it keeps a connection per
+// concurrent client, as an agent's HTTP client would.
+var clientTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
 
 // goClient connects the Go SDK client to endpoint with token, speaking
 // protocol version (empty: the SDK's latest).

@@ -150,7 +150,7 @@ func (u *upstream) transport() (mcp.Transport, error) {
 		}
 		return &mcp.StreamableClientTransport{
 			Endpoint:             u.cfg.URL,
-			HTTPClient:           &http.Client{Transport: &headerTransport{base: http.DefaultTransport, h: h}},
+			HTTPClient:           &http.Client{Transport: &headerTransport{base: upstreamTransport, h: h}},
 			MaxRetries:           -1,
 			DisableStandaloneSSE: true,
 		}, nil
@@ -177,6 +177,16 @@ func (u *upstream) transport() (mcp.Transport, error) {
 	cmd.Stderr = &logWriter{log: u.log, secrets: secrets}
 	return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
 }
+
+// upstreamTransport carries calls to HTTP upstreams. Every agent's calls
+// to one upstream share writ's session with it, so it keeps as many idle
+// connections per upstream as there are calls in flight, where Go's
+// default keeps two and opens a new connection for every other call.
+var upstreamTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
+	return t
+}()
 
 // headerTransport sets writ's configured headers on every upstream request.
 type headerTransport struct {

@@ -103,6 +103,7 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.ResponseHeaderTimeout = u.timeout
+		tr.MaxIdleConnsPerHost = 256 // Go's default of 2 reconnects under concurrent calls
 		u.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		for _, rule := range uc.Rules {
 			u.rules.Handle(strings.ToUpper(rule.Method)+" "+rule.Path, &ruleHandler{p: p, u: u, rule: rule})

@@ -59,6 +59,9 @@ func (l *Ledger) run() {
 				if err := l.commitCheckpoint(ctx); err != nil {
 					l.log.Error("checkpoint failed", "err", err)
 					timer.Reset(l.cfg.CheckpointInterval + time.Millisecond)
+				} else if l.tree.size() > l.lastSize {
+					// Not signed: another writer's checkpoint was recent.
+					timer.Reset(l.cfg.CheckpointInterval - time.Since(l.lastCP))
 				}
 			}
 		}
@@ -255,6 +258,16 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 		b.Tiles = l.tree.takeDirty()
 		now = l.cfg.Now()
 		due = l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
+		if cs, ok := r.(CheckpointStater); ok && l.cfg.CheckpointInterval > 0 {
+			// The interval runs from the latest checkpoint any writer
+			// stored.
+			if _, age, known := cs.LatestCheckpointState(); known {
+				due = age >= l.cfg.CheckpointInterval
+				if !due {
+					l.lastCP = now.Add(-age)
+				}
+			}
+		}
 		if due {
 			cp, err := l.sign()
 			if err != nil {
@@ -304,11 +317,16 @@ func (l *Ledger) drainMore(ctx context.Context, reqs []*request) []*request {
 // catchUp reloads the tree's right edge when a shared store holds leaves
 // this ledger has not seen (appended by another writer, or by this one in a
 // commit whose outcome it could not learn). It runs under the store's write
-// lock, so it reads only the size and the edge tiles. The checkpoints were
+// lock, so it reads only the size and the edge tiles (and takes the latest
+// checkpoint's size from the reader when it knows it). The checkpoints were
 // checked against the tree when the ledger opened, and those signed since
-// are by writers holding the same key; lastSize may now lag the latest
-// checkpoint, which at worst signs one more.
+// are by writers holding the same key.
 func (l *Ledger) catchUp(ctx context.Context, r LockedReader) error {
+	if cs, ok := r.(CheckpointStater); ok {
+		if size, _, known := cs.LatestCheckpointState(); known {
+			l.lastSize, l.haveCP = size, true
+		}
+	}
 	n, err := r.Size(ctx)
 	if err != nil {
 		return err
@@ -335,6 +353,14 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 			}
 			if l.haveCP && l.tree.size() <= l.lastSize {
 				return nil, nil // another writer's checkpoint covers it
+			}
+			if cs, ok := r.(CheckpointStater); ok && l.cfg.CheckpointInterval > 0 {
+				if _, age, known := cs.LatestCheckpointState(); known && age < l.cfg.CheckpointInterval {
+					// Another writer signed one lately: the timer
+					// comes back when the shared interval ends.
+					l.lastCP = l.cfg.Now().Add(-age)
+					return nil, nil
+				}
 			}
 			cp, err := l.sign()
 			if err != nil {

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors returned by a Store and by the ledger.
@@ -116,4 +117,12 @@ type SharedStore interface {
 	// fails, whether the batch was written may be unknown: the caller must
 	// read the size again before trusting its own view.
 	Sequence(ctx context.Context, known uint64, stamp func(ctx context.Context, r LockedReader) (*Batch, error)) error
+}
+
+// CheckpointStater is implemented by a LockedReader that knows, without a
+// read, the size of the latest stored checkpoint and how long ago it was
+// stored (by any writer). Writers sharing a store then keep one checkpoint
+// interval between them rather than one each.
+type CheckpointStater interface {
+	LatestCheckpointState() (size uint64, age time.Duration, ok bool)
 }

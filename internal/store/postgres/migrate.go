@@ -46,6 +46,43 @@ var migrations = []string{
 	     RAISE EXCEPTION 'writ: the log head is not at %', start USING ERRCODE = '40001';
 	   END IF;
 	 END $$;`,
+	// 3: the head also records the latest checkpoint's size and when it was
+	// stored (the database's clock), so that replicas share one checkpoint
+	// interval instead of each signing on its own.
+	`ALTER TABLE log_head ADD COLUMN checkpoint_size bigint NOT NULL DEFAULT -1,
+	                      ADD COLUMN checkpoint_at timestamptz NOT NULL DEFAULT now();
+	 UPDATE log_head SET checkpoint_size = COALESCE((SELECT max(size) FROM checkpoints), -1);
+	 DROP FUNCTION writ_lock_head(bigint);
+	 DROP FUNCTION writ_advance_head(bigint, bigint);
+	 CREATE FUNCTION writ_lock_head(known bigint)
+	   RETURNS TABLE (o_size bigint, o_cp_size bigint, o_cp_age double precision,
+	                  o_level integer, o_idx bigint, o_hashes bytea)
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 DECLARE n bigint; cs bigint; ca timestamptz;
+	 BEGIN
+	   SELECT h.size, h.checkpoint_size, h.checkpoint_at INTO n, cs, ca FROM log_head h WHERE h.id = 1 FOR UPDATE;
+	   o_size := n;
+	   o_cp_size := cs;
+	   o_cp_age := extract(epoch FROM clock_timestamp() - ca);
+	   RETURN NEXT;
+	   IF n <> known AND n > 0 THEN
+	     RETURN QUERY SELECT n, cs, o_cp_age, t.level, t.idx, t.hashes FROM tiles t
+	       JOIN generate_series(0, 7) AS e(lv) ON t.level = e.lv AND t.idx = (n >> (8 * e.lv)) / 256
+	       WHERE (n >> (8 * e.lv)) > 0;
+	   END IF;
+	 END $$;
+	 CREATE FUNCTION writ_advance_head(start bigint, finish bigint, checkpoint bigint) RETURNS void
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 BEGIN
+	   UPDATE log_head SET size = finish WHERE id = 1 AND size = start;
+	   IF NOT FOUND THEN
+	     RAISE EXCEPTION 'writ: the log head is not at %', start USING ERRCODE = '40001';
+	   END IF;
+	   IF checkpoint >= 0 THEN
+	     UPDATE log_head SET checkpoint_size = GREATEST(checkpoint_size, checkpoint), checkpoint_at = clock_timestamp()
+	       WHERE id = 1;
+	   END IF;
+	 END $$;`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

@@ -217,22 +217,26 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 		}
 	}()
 	r := &txReader{tx: c, edge: map[ledger.TileID][]byte{}}
-	rows, err := c.Query(ctx, `SELECT o_size, o_level, o_idx, o_hashes FROM writ_lock_head($1)`, int64(known))
+	rows, err := c.Query(ctx, `SELECT o_size, o_cp_size, o_cp_age, o_level, o_idx, o_hashes FROM writ_lock_head($1)`, int64(known))
 	if err != nil {
 		return err
 	}
 	first := true
 	for rows.Next() {
-		var n int64
+		var n, cpSize int64
+		var cpAge float64
 		var level *int32
 		var idx *int64
 		var hashes []byte
-		if err := rows.Scan(&n, &level, &idx, &hashes); err != nil {
+		if err := rows.Scan(&n, &cpSize, &cpAge, &level, &idx, &hashes); err != nil {
 			rows.Close()
 			return err
 		}
 		if first {
 			r.size, first = uint64(n), false
+			if cpSize >= 0 {
+				r.cpSize, r.cpAge, r.cpKnown = uint64(cpSize), time.Duration(cpAge*float64(time.Second)), true
+			}
 		}
 		if level != nil && idx != nil {
 			r.edge[ledger.TileID{Level: uint64(*level), Index: uint64(*idx)}] = hashes
@@ -249,17 +253,14 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 	if err != nil || b == nil {
 		return err
 	}
-	q := s.batchStatements(b, `SELECT writ_advance_head($1, $2)`)
+	q := s.batchStatements(b, `SELECT writ_advance_head($1, $2, $3)`)
 	q.Queue("COMMIT")
 	res := c.SendBatch(ctx, q)
 	var tag pgconn.CommandTag
 	for range q.Len() {
 		if tag, err = res.Exec(); err != nil {
 			res.Close()
-			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "40001" {
-				return fmt.Errorf("the store's size is not the batch's start %d: %w", b.Start, ledger.ErrConflict)
-			}
-			return err
+			return conflictOr(err, b.Start)
 		}
 	}
 	if err := res.Close(); err != nil {
@@ -274,32 +275,35 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 
 // write adds b in tx: every statement goes in one round trip.
 func (s *Store) write(ctx context.Context, tx pgx.Tx, b *ledger.Batch) error {
-	q := s.batchStatements(b, `UPDATE log_head SET size = $2 WHERE id = 1 AND size = $1`)
+	q := s.batchStatements(b, `SELECT writ_advance_head($1, $2, $3)`)
 	res := tx.SendBatch(ctx, q)
-	tag, err := res.Exec()
-	if err != nil {
-		res.Close()
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		res.Close()
-		return fmt.Errorf("the store's size is not the batch's start %d: %w", b.Start, ledger.ErrConflict)
-	}
-	for range q.Len() - 1 {
+	for range q.Len() {
 		if _, err := res.Exec(); err != nil {
 			res.Close()
-			return err
+			return conflictOr(err, b.Start)
 		}
 	}
 	return res.Close()
+}
+
+// conflictOr maps writ_advance_head's refusal to ErrConflict.
+func conflictOr(err error, start uint64) error {
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "40001" {
+		return fmt.Errorf("the store's size is not the batch's start %d: %w", start, ledger.ErrConflict)
+	}
+	return err
 }
 
 // batchStatements queues b's statements, the first being advance with the
 // batch's start and end.
 func (s *Store) batchStatements(b *ledger.Batch, advance string) *pgx.Batch {
 	end := int64(b.Start) + int64(len(b.Leaves))
+	cp := int64(-1)
+	if b.Checkpoint != nil {
+		cp = int64(b.Checkpoint.Size)
+	}
 	q := &pgx.Batch{}
-	q.Queue(advance, int64(b.Start), end)
+	q.Queue(advance, int64(b.Start), end, cp)
 	if len(b.Leaves) > 0 {
 		idx := make([]int64, len(b.Leaves))
 		for i := range idx {
@@ -352,6 +356,15 @@ type txReader struct {
 	tx   *pgx.Conn
 	size uint64
 	edge map[ledger.TileID][]byte
+
+	cpSize  uint64
+	cpAge   time.Duration
+	cpKnown bool
+}
+
+// LatestCheckpointState implements ledger.CheckpointStater.
+func (r *txReader) LatestCheckpointState() (uint64, time.Duration, bool) {
+	return r.cpSize, r.cpAge, r.cpKnown
 }
 
 func (r *txReader) Size(context.Context) (uint64, error) { return r.size, nil }

@@ -300,3 +300,63 @@ func TestSnapshotIsStable(t *testing.T) {
 		t.Error("a snapshot took a commit")
 	}
 }
+
+// Ledgers sharing the store keep one checkpoint interval between them: three
+// appending at once store about as many checkpoints as one would, not
+// three times as many.
+func TestReplicasShareTheCheckpointInterval(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	kp := storetest.NewKey(t, "interval.example/log")
+	const interval = 40 * time.Millisecond
+	var ledgers []*ledger.Ledger
+	var stores []*postgres.Store
+	for range 3 {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		l, err := ledger.New(ctx, ledger.Config{Store: s, Signer: kp, CheckpointInterval: interval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ledgers, stores = append(ledgers, l), append(stores, s)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, l := range ledgers {
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; time.Since(start) < time.Second; i++ {
+					if _, err := l.Append(ctx, ledger.Event{Type: "import.test", Data: []byte(fmt.Sprintf(`{"g":%d,"i":%d}`, g, i))}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for _, l := range ledgers {
+		l.Close(ctx)
+	}
+	n := 0
+	if err := stores[0].ScanCheckpoints(ctx, func(ledger.StoredCheckpoint) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// One per interval, plus each ledger's first and last; three ledgers
+	// each on its own interval would store three times as many.
+	limit := int(2*elapsed/interval) + 6
+	if n > limit {
+		t.Errorf("%d checkpoints in %s at a %s interval (at most %d expected)", n, elapsed.Round(time.Millisecond), interval, limit)
+	}
+	rep, err := ledger.Verify(ctx, stores[0], kp.Verifier(), "")
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep.Failures)
+	}
+	t.Logf("%d events, %d checkpoints in %s", rep.Size, n, elapsed.Round(time.Millisecond))
+}

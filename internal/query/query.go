@@ -13,12 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/writhq/writ/internal/ledger"
+
+	_ "modernc.org/sqlite" // the index's own database (OpenSQLite)
 )
 
 // Dialect is the SQL flavour of the index's database.
@@ -47,7 +50,11 @@ type Config struct {
 	// PollInterval is how often Run looks for new leaves when not told.
 	// Default 1s.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// Settle is the least time between two catch-ups of Run: commits that
+	// arrive meanwhile are indexed together, in fewer transactions. Zero
+	// catches up on every Notify.
+	Settle time.Duration
+	Logger *slog.Logger
 }
 
 var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,30}$`)
@@ -193,6 +200,13 @@ func (ix *Index) Run(ctx context.Context) {
 		if _, err := ix.CatchUp(ctx); err != nil && ctx.Err() == nil {
 			ix.log.ErrorContext(ctx, "query index: catching up failed", "err", err)
 		}
+		if ix.cfg.Settle > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(ix.cfg.Settle):
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -209,4 +223,40 @@ func DialectOf(db *sql.DB) Dialect {
 		return Postgres
 	}
 	return SQLite
+}
+
+// SQLiteFile is the name of the index's own database in a data directory.
+const SQLiteFile = "query.db"
+
+// OpenSQLite opens (creating if needed) an index database of its own at
+// path: a write handle with one connection, and a read handle for queries.
+// Keeping the index out of the ledger's database means its writes never
+// take the lock the ledger commits under, and they skip the flush the
+// ledger needs (synchronous=NORMAL): the index is rebuilt from the ledger
+// after any loss.
+func OpenSQLite(path string) (w, r *sql.DB, err error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	w, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, nil, err
+	}
+	w.SetMaxOpenConns(1)
+	// The first connection creates the file and sets WAL before a reader
+	// opens it.
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	q.Add("_pragma", "query_only(1)")
+	r, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	r.SetMaxOpenConns(4)
+	return w, r, nil
 }

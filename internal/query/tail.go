@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/writhq/writ/internal/ledger"
@@ -99,38 +100,55 @@ func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
 }
 
 func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) error {
-	tx, err := ix.cfg.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, ix.q(`INSERT INTO `+ix.t.events+` (idx, time, type, task_id, principal, agent,
-	  decision_id, policy_version, jti, tool, operation, resource, decision, approval_id, approver, environment, action_id)
-	  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idx) DO NOTHING`))
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
+	// Leaves are parsed before the transaction, which holds the
+	// database's write lock.
+	ents := make([]ledger.Entry, len(leaves))
+	data := make([]eventData, len(leaves))
 	for k, leaf := range leaves {
-		i := start + uint64(k)
-		ent, err := ledger.ParseLeaf(i, leaf)
+		ent, err := ledger.ParseLeaf(start+uint64(k), leaf)
 		if err != nil {
 			return err
 		}
-		d := decodeData(&ent.Event)
-		r, err := ix.row(ctx, tx, &ent.Event, d)
+		ents[k], data[k] = ent, decodeData(&ent.Event)
+	}
+	tx, done, err := ix.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	// Event rows go in several to a statement; the tool and resource that
+	// a result or an approval takes from an earlier event come from this
+	// batch's own events first, then from the table.
+	seen := batchCalls{actions: map[string]call{}, approvals: map[string]call{}}
+	rows := make([][]any, 0, rowsPerInsert)
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		err := ix.insertEvents(ctx, tx, rows)
+		rows = rows[:0]
+		return err
+	}
+	for k := range ents {
+		ev, d := &ents[k].Event, data[k]
+		r, err := ix.row(ctx, tx, ev, d, &seen)
 		if err != nil {
 			return err
 		}
-		ev := &ent.Event
-		if _, err := ins.ExecContext(ctx, int64(i), ev.Time.UTC().Format(ledger.TimeFormat), ev.Type, ev.TaskID,
+		rows = append(rows, []any{int64(ents[k].Index), ev.Time.UTC().Format(ledger.TimeFormat), ev.Type, ev.TaskID,
 			ev.Principal, ev.Agent, ev.DecisionID, ev.PolicyVersion, ev.JTI, r.tool, r.operation, r.resource,
-			r.decision, r.approvalID, r.approver, r.environment, d.ActionID); err != nil {
+			r.decision, r.approvalID, r.approver, r.environment, d.ActionID})
+		if len(rows) == rowsPerInsert {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if err := ix.project(ctx, tx, ev, d); err != nil {
 			return err
 		}
-		if err := ix.project(ctx, tx, &ent.Event, d); err != nil {
-			return err
-		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	_, err = tx.ExecContext(ctx, ix.q(`INSERT INTO `+ix.t.meta+` (key, value) VALUES (?, ?)
 	  ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE `+ix.t.meta+`.value < excluded.value`),
@@ -139,6 +157,26 @@ func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) 
 		return err
 	}
 	return tx.Commit()
+}
+
+// begin starts an index transaction. The index is derived from the ledger
+// and its high-water mark is written in the same transaction, so it need
+// not wait for its own flush to disk: a crash loses at most a suffix that
+// the next catch-up indexes again. On PostgreSQL synchronous_commit is off
+// for the transaction only; on SQLite the index has a database file of its
+// own, opened with synchronous=NORMAL (see OpenSQLite).
+func (ix *Index) begin(ctx context.Context) (*sql.Tx, func(), error) {
+	tx, err := ix.cfg.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ix.cfg.Dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			tx.Rollback()
+			return nil, nil, err
+		}
+	}
+	return tx, func() { tx.Rollback() }, nil
 }
 
 // row is the part of an event's index row that comes from its data.
@@ -182,13 +220,20 @@ func decodeData(ev *ledger.Event) eventData {
 	return d
 }
 
-func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventData) (row, error) {
+func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventData, seen *batchCalls) (row, error) {
 	r := row{tool: d.Tool, operation: d.Operation, resource: d.Resource, approvalID: d.ApprovalID, approver: d.Approver, environment: d.Environment}
 	switch ev.Type {
 	case ledger.TypeActionAuthorized:
 		r.decision = "allow"
 		if d.StepUp != "" {
 			r.approvalID = d.StepUp
+		}
+		if d.ActionID != "" {
+			seen.actions[d.ActionID] = call{ev.TaskID, d.Tool, d.Operation, d.Resource}
+		}
+	case ledger.TypeApprovalRequested:
+		if d.ApprovalID != "" {
+			seen.approvals[d.ApprovalID] = call{ev.TaskID, d.Tool, d.Operation, d.Resource}
 		}
 	case ledger.TypeActionDenied, ledger.TypeTaskDenied:
 		r.decision = "deny"
@@ -205,6 +250,12 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 	case ledger.TypeActionCompleted:
 		r.decision = d.Status
 		// The call's tool and resource are on its authorization.
+		if c, ok := seen.actions[d.ActionID]; ok {
+			if c.taskID == ev.TaskID {
+				r.tool, r.operation, r.resource = c.tool, c.operation, c.resource
+			}
+			break
+		}
 		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
 			` WHERE action_id = ? AND type = ? AND task_id = ?`), d.ActionID, ledger.TypeActionAuthorized, ev.TaskID).
 			Scan(&r.tool, &r.operation, &r.resource)
@@ -214,6 +265,10 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 	}
 	if (ev.Type == ledger.TypeApprovalGranted || ev.Type == ledger.TypeApprovalDenied) && d.ApprovalID != "" {
 		// A step-up's resource is on its request.
+		if c, ok := seen.approvals[d.ApprovalID]; ok {
+			r.tool, r.operation, r.resource = c.tool, c.operation, c.resource
+			return r, nil
+		}
 		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
 			` WHERE approval_id = ? AND type = ?`), d.ApprovalID, ledger.TypeApprovalRequested).
 			Scan(&r.tool, &r.operation, &r.resource)
@@ -222,6 +277,38 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 		}
 	}
 	return r, nil
+}
+
+// call is what a later event of the same call reads from an earlier one.
+type call struct{ taskID, tool, operation, resource string }
+
+// batchCalls are the authorizations and step-up requests of the batch
+// being indexed, by action and approval ID.
+type batchCalls struct{ actions, approvals map[string]call }
+
+// rowsPerInsert is the most event rows one INSERT statement carries.
+const rowsPerInsert = 64
+
+// eventInsertCols are the event table's columns, in the order rows list them.
+const eventInsertCols = `idx, time, type, task_id, principal, agent, decision_id, policy_version, jti, tool,
+  operation, resource, decision, approval_id, approver, environment, action_id`
+
+// insertEvents inserts rows (at most rowsPerInsert) in one statement.
+// Rows already there are left alone: catching up again does no harm.
+func (ix *Index) insertEvents(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO ` + ix.t.events + ` (` + eventInsertCols + `) VALUES `)
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?" + strings.Repeat(", ?", len(r)-1) + ")")
+		args = append(args, r...)
+	}
+	b.WriteString(` ON CONFLICT (idx) DO NOTHING`)
+	_, err := tx.ExecContext(ctx, ix.q(b.String()), args...)
+	return err
 }
 
 // project keeps the tasks and credentials tables.

@@ -12,43 +12,42 @@ import (
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/query"
-	"github.com/writhq/writ/internal/store/sqlite"
 )
 
 // queryTailer runs the ledger's query index: caught up at start, then as
 // the ledger grows (and by every query before it answers).
 type queryTailer struct {
 	ix     *query.Index
-	readDB *sql.DB // a read-only handle on SQLite, nil otherwise
+	dbs    []*sql.DB // the index's own database handles, on SQLite
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func (t *queryTailer) close() error {
-	if t.readDB != nil {
-		return t.readDB.Close()
+	var errs []error
+	for _, db := range t.dbs {
+		errs = append(errs, db.Close())
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// openQuery creates the query index in the store's database and starts
-// its tailer.
+// openQuery opens the query index and starts its tailer. On SQLite the
+// index has a database file of its own in the data directory, so that its
+// writes never wait on (or hold up) the ledger's commits; on PostgreSQL it
+// lives in the store's database, where every replica shares it.
 func (s *Server) openQuery(ctx context.Context) error {
-	db := s.dir.Store.DB()
-	cfg := query.Config{DB: db, Store: s.dir.Store, Dialect: query.DialectOf(db), Batch: 256,
-		Logger: s.log.With("component", "query")}
+	cfg := query.Config{Store: s.dir.Store, Batch: 1000, Settle: 100 * time.Millisecond, Logger: s.log.With("component", "query")}
 	t := &queryTailer{done: make(chan struct{})}
 	if s.dir.Backend == datadir.StoreSQLite {
-		// The store's write handle is one connection, shared with the
-		// ledger's commits: queries get their own read-only handle so a
-		// long report never holds up an authorization.
-		r, err := sql.Open("sqlite", "file:"+filepath.Join(s.dir.Path, sqlite.FileName)+
-			"?mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+		w, r, err := query.OpenSQLite(filepath.Join(s.dir.Path, query.SQLiteFile))
 		if err != nil {
 			return err
 		}
-		r.SetMaxOpenConns(4)
-		cfg.ReadDB, t.readDB = r, r
+		cfg.DB, cfg.ReadDB, cfg.Dialect = w, r, query.SQLite
+		t.dbs = []*sql.DB{r, w}
+	} else {
+		cfg.DB = s.dir.Store.DB()
+		cfg.Dialect = query.DialectOf(cfg.DB)
 	}
 	ix, err := query.New(ctx, cfg)
 	if err != nil {
@@ -63,6 +62,7 @@ func (s *Server) openQuery(ctx context.Context) error {
 		ix.Run(rctx)
 	}()
 	s.query = t
+	s.queryIx.Store(ix)
 	return nil
 }
 

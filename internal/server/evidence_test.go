@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"database/sql"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
+	"github.com/writhq/writ/internal/store/sqlite"
 )
 
 func TestEvidenceAndQueryAPI(t *testing.T) {
@@ -101,5 +103,41 @@ func TestEvidenceOnPostgresReplicas(t *testing.T) {
 		if err != nil || !r.OK() {
 			t.Errorf("%s: bundle: %+v %v", ts.url, r, err)
 		}
+	}
+}
+
+// TestQueryIndexHasItsOwnFile: on SQLite the query index is kept in a
+// database of its own beside the ledger's, so its writes never take the
+// lock the ledger commits under.
+func TestQueryIndexHasItsOwnFile(t *testing.T) {
+	ts, tok := startTaskServer(t, "prod")
+	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Search the knowledge base",
+		Scope: api.Scope{Tools: []string{"kb.search"}, Resources: []string{"kb://public/*"},
+			Operations: []string{"read"}, DataClass: "internal", Environments: []string{"prod"}}, TTL: "15m"}
+	if a := do(t, "POST", ts.url+"/v1/tasks", tok["alice"], mustJSON(t, open)); a.status != http.StatusCreated {
+		t.Fatalf("open: %d %s", a.status, a.body)
+	}
+	p := decodeAs[query.Page](t, do(t, "GET", ts.url+"/v1/events", tok["auditor"], nil))
+	if len(p.Events) == 0 {
+		t.Fatal("no events indexed")
+	}
+	count := func(file, table string) int {
+		t.Helper()
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(ts.dir, file)+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count(query.SQLiteFile, "query_events") != 1 {
+		t.Errorf("%s has no query_events table", query.SQLiteFile)
+	}
+	if count(sqlite.FileName, "query_events") != 0 {
+		t.Errorf("the ledger's database holds the query index")
 	}
 }

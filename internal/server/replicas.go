@@ -37,9 +37,13 @@ func (s *Server) coordinator() task.Coordinator {
 	return nil
 }
 
-// ledgerCommitted is the ledger's OnCommit: with replicas, the task service
-// applies this replica's events in index order among the others'.
+// ledgerCommitted is the ledger's OnCommit: the query index learns that
+// the log grew; with replicas, the task service applies this replica's
+// events in index order among the others'.
 func (s *Server) ledgerCommitted(first uint64, events []ledger.Event) {
+	if ix := s.queryIx.Load(); ix != nil {
+		ix.Notify()
+	}
 	if t := s.following.Load(); t != nil {
 		t.Committed(first, events)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -57,6 +58,8 @@ type Server struct {
 	// following is the task service once it runs; the ledger tells it of
 	// each commit (replicas.go).
 	following atomic.Pointer[task.Service]
+	// queryIx is the query index once it runs, told of each commit too.
+	queryIx atomic.Pointer[query.Index]
 }
 
 // New opens the data directory for writing (taking its lock), starts the

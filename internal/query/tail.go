@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -95,6 +96,9 @@ func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
 			return from, fmt.Errorf("query index: leaves from %d: %w", from, err)
 		}
 		from += uint64(len(leaves))
+		// Between batches, let waiting requests run first: the index is
+		// background work and should not come in long bursts.
+		runtime.Gosched()
 	}
 	return from, nil
 }

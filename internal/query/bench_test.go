@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -94,4 +95,50 @@ func fill(b *testing.B, led *ledger.Ledger, n int) {
 			events = events[:0]
 		}
 	}
+}
+
+// BenchmarkIndexActions measures what the index costs per event in the
+// shape that dominates a busy ledger: action.authorized events of one
+// task, indexed into a database of their own as the server keeps it.
+//
+//	go test ./internal/query -run '^$' -bench IndexActions
+func BenchmarkIndexActions(b *testing.B) {
+	ctx := context.Background()
+	e := newLedger(b)
+	const n = 20000
+	events := make([]ledger.Event, 0, 1000)
+	for i := range n {
+		data := fmt.Sprintf(`{"action_id":"act_%026d","args_digest":"sha256:%064d","data_class":"internal","effect":"allow",`+
+			`"obligations":{"record_output":true},"operation":"read","policy_ids":["action-allow"],"resource":"bench://items/%d","tool":"bench.read"}`, i, i, i%100)
+		events = append(events, ledger.Event{Type: ledger.TypeActionAuthorized, TaskID: "tsk_bench", Agent: "spiffe://writ.dev/agent/bench",
+			Principal: "oidc:writ-dev#bench-requester", DecisionID: fmt.Sprintf("dec_%026d", i), PolicyVersion: "sha256:" + fmt.Sprintf("%064d", 7),
+			JTI: "zC-3dCAeROKZ3Au-ayUCRA", Data: []byte(data)})
+		if len(events) == cap(events) {
+			if _, err := e.led.AppendAll(ctx, events); err != nil {
+				b.Fatal(err)
+			}
+			events = events[:0]
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		w, r, err := query.OpenSQLite(filepath.Join(b.TempDir(), query.SQLiteFile))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ix, err := query.New(ctx, query.Config{DB: w, ReadDB: r, Store: e.store, Batch: 1000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := ix.CatchUp(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		r.Close()
+		w.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n)/1000, "µs/event")
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -341,5 +342,60 @@ func fillT(t *testing.T, led *ledger.Ledger, n int) {
 			}
 			events = events[:0]
 		}
+	}
+}
+
+// TestTwoTailersOneIndex: replicas on one PostgreSQL share the index; two
+// tailers catching up at once index every event once and agree on how far
+// the index goes.
+func TestTwoTailersOneIndex(t *testing.T) {
+	dsn := os.Getenv("WRIT_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("set WRIT_TEST_POSTGRES_DSN to run against PostgreSQL")
+	}
+	e := newLedger(t)
+	fillT(t, e.led, 2000)
+	ctx := context.Background()
+	var b [4]byte
+	rand.Read(b[:])
+	prefix := "qt" + hex.EncodeToString(b[:]) + "_"
+	var ixs []*query.Index
+	for range 2 {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		ix, err := query.New(ctx, query.Config{DB: db, Store: e.store, Dialect: query.Postgres, Prefix: prefix, Batch: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ixs = append(ixs, ix)
+	}
+	t.Cleanup(func() { ixs[0].Drop(context.Background()) })
+	size, _ := e.store.Size(ctx)
+	errs := make(chan error, 2)
+	for _, ix := range ixs {
+		go func() {
+			n, err := ix.CatchUp(ctx)
+			if err == nil && n != size {
+				err = fmt.Errorf("caught up to %d of %d", n, size)
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, ix := range ixs {
+		if n, err := ix.Through(ctx); err != nil || n != size {
+			t.Errorf("tailer %d: through %d, %v; want %d", i, n, err, size)
+		}
+	}
+	p, err := ixs[1].Events(ctx, query.Filter{Limit: 1000, TaskID: "tsk_filler"})
+	if err != nil || len(p.Events) != 1000 {
+		t.Errorf("events of the filler task: %d, %v", len(p.Events), err)
 	}
 }

@@ -106,8 +106,25 @@ func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
 }
 
 func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) error {
-	// Leaves are parsed before the transaction, which holds the
-	// database's write lock.
+	tx, done, err := ix.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	// Several tailers may share the index (replicas on one PostgreSQL):
+	// under the index's lock, leaves another one has indexed meanwhile are
+	// skipped rather than indexed twice.
+	var through int64
+	err = tx.QueryRowContext(ctx, ix.q(`SELECT value FROM `+ix.t.meta+` WHERE key = ?`), throughKey).Scan(&through)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if skip := through - int64(start); skip > 0 {
+		if skip >= int64(len(leaves)) {
+			return nil
+		}
+		start, leaves = start+uint64(skip), leaves[skip:]
+	}
 	ents := make([]ledger.Entry, len(leaves))
 	data := make([]eventData, len(leaves))
 	for k, leaf := range leaves {
@@ -117,11 +134,6 @@ func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) 
 		}
 		ents[k], data[k] = ent, decodeData(&ent.Event)
 	}
-	tx, done, err := ix.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
 	// Event rows go in several to a statement; the tool and resource that
 	// a result or an approval takes from an earlier event come from this
 	// batch's own events first, then from the table.
@@ -189,15 +201,22 @@ func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) 
 // and its high-water mark is written in the same transaction, so it need
 // not wait for its own flush to disk: a crash loses at most a suffix that
 // the next catch-up indexes again. On PostgreSQL synchronous_commit is off
-// for the transaction only; on SQLite the index has a database file of its
-// own, opened with synchronous=NORMAL (see OpenSQLite).
+// for the transaction only, which also takes the index's advisory lock; on
+// SQLite the index has a database file of its own, opened with
+// synchronous=NORMAL (see OpenSQLite).
 func (ix *Index) begin(ctx context.Context) (*sql.Tx, func(), error) {
 	tx, err := ix.cfg.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	if ix.cfg.Dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		// One tailer at a time (on SQLite the transaction's write lock
+		// does this). The two-key form keeps clear of the store's locks.
+		_, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`)
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(2003, hashtext($1))`, ix.t.meta)
+		}
+		if err != nil {
 			tx.Rollback()
 			return nil, nil, err
 		}

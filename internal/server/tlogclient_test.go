@@ -292,8 +292,14 @@ func merkleRoot(leaves [][]byte) []byte {
 func TestTilePathsAndCaching(t *testing.T) {
 	ts := startServer(t, "")
 	c := newTLogClient(t, ts)
-	appendMany(t, ts, "c", 300)
-	cp, _ := c.checkpointAtLeast(t, 300)
+	// Wait for the checkpoint over every leaf (the server logged some of
+	// its own before these), so that the partial tile below is the log's
+	// last.
+	var size uint64
+	for idx := range appendMany(t, ts, "c", 300) {
+		size = max(size, idx+1)
+	}
+	cp, _ := c.checkpointAtLeast(t, size)
 	if cp.Size >= 2*ledger.TileWidth {
 		t.Fatalf("log grew to %d; the test wants a partial second tile", cp.Size)
 	}

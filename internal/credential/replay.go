@@ -1,6 +1,7 @@
 package credential
 
 import (
+	"context"
 	"crypto/sha256"
 	"sync"
 	"time"
@@ -19,14 +20,30 @@ const DefaultReplayEntries = 200_000
 // second); if the cache is still full the proof is refused: forgetting a live
 // entry would allow a replay, so overload fails closed. The cache is per
 // process: with several writ replicas, a proof replayed to another replica
-// within DPoPWindow is not detected (the access token's binding still
-// holds, and ath ties the proof to that token).
+// within DPoPWindow is caught only when the replicas share a record of
+// accepted proofs (Share).
 type ReplayCache struct {
 	mu        sync.Mutex
 	seen      map[[32]byte]int64 // key -> forget after (unix nanoseconds)
 	max       int
 	lastSweep time.Time
+	shared    SharedReplay
 }
+
+// SharedReplay records accepted DPoP proofs for every replica: Claim
+// records key until until and reports whether it was new (false: a proof
+// another replica, or this one, accepted before).
+type SharedReplay func(ctx context.Context, key []byte, until time.Time) (bool, error)
+
+// SharedReplayTimeout bounds one Claim; a record that does not answer in
+// time refuses the proof.
+const SharedReplayTimeout = 2 * time.Second
+
+// Share makes the cache consult shared after its own entries, so that a
+// proof accepted by one replica is refused by the others. Call it before
+// the cache is used. A shared record that fails refuses the proof: a
+// replay it could not rule out is not accepted.
+func (c *ReplayCache) Share(shared SharedReplay) { c.shared = shared }
 
 // NewReplayCache returns a cache holding up to maxEntries live proofs;
 // zero or less means DefaultReplayEntries.
@@ -37,7 +54,8 @@ func NewReplayCache(maxEntries int) *ReplayCache {
 	return &ReplayCache{seen: make(map[[32]byte]int64, min(maxEntries, 4096)), max: maxEntries}
 }
 
-// record notes (jkt, jti) until until, refusing it if already present.
+// record notes (jkt, jti) until until, refusing it if already present,
+// here or in the shared record.
 func (c *ReplayCache) record(jkt, jti string, until, now time.Time) *Error {
 	h := sha256.New()
 	h.Write([]byte(jkt))
@@ -46,6 +64,25 @@ func (c *ReplayCache) record(jkt, jti string, until, now time.Time) *Error {
 	var key [32]byte
 	h.Sum(key[:0])
 
+	if e := c.recordLocal(key, until, now); e != nil {
+		return e
+	}
+	if c.shared == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), SharedReplayTimeout)
+	defer cancel()
+	fresh, err := c.shared(ctx, key[:], until)
+	switch {
+	case err != nil:
+		return dpopError("DPoP proof could not be checked against the replicas' record of used proofs")
+	case !fresh:
+		return dpopError("DPoP proof jti has been used before")
+	}
+	return nil
+}
+
+func (c *ReplayCache) recordLocal(key [32]byte, until, now time.Time) *Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if exp, ok := c.seen[key]; ok && now.UnixNano() <= exp {

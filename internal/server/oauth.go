@@ -37,6 +37,13 @@ func (s *Server) newCredentials() error {
 		return err
 	}
 	s.replay = credential.NewReplayCache(credential.DefaultReplayEntries)
+	// Replicas on one database share the record of accepted DPoP proofs,
+	// so a proof replayed to another replica is refused as well.
+	if shared, ok := s.dir.Store.(interface {
+		ClaimProof(ctx context.Context, key []byte, until time.Time) (bool, error)
+	}); ok {
+		s.replay.Share(shared.ClaimProof)
+	}
 	s.requireBinding = slices.Contains(c.RequireBinding, s.cfg.Environment)
 	return nil
 }

@@ -154,3 +154,37 @@ func copyDevIssuer(t testing.TB, from, to string) {
 		}
 	}
 }
+
+// TestDPoPReplayAcrossReplicas: two replicas behind one public URL share
+// the record of accepted DPoP proofs, so a proof one accepted is refused
+// when replayed to the other.
+func TestDPoPReplayAcrossReplicas(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	const public = "https://writ.example.test"
+	dir := t.TempDir()
+	cfgA := postgresConfig(t, dsn, dir)
+	cfgA.Credentials.PublicURL = public
+	a := startPostgres(t, cfgA)
+	cfgB := postgresConfig(t, dsn, t.TempDir())
+	cfgB.Credentials.PublicURL = public
+	cfgB.Ledger.KeyFile = filepath.Join(dir, ledger.KeyFile)
+	cfgB.Credentials.KeyFile = filepath.Join(dir, "credential.key")
+	copyDevIssuer(t, dir, cfgB.DataDir)
+	b := startPostgres(t, cfgB)
+
+	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
+	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
+	key := newDPoPKey(t)
+	tok := tokenOf(t, exchange(t, a, exchangeForm(svid(t, a, agentA), opened.TaskID), key.proof(t, "POST", public+"/oauth2/token", "")))
+	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
+
+	proof := key.proof(t, "POST", public+"/v1/authorize", tok.AccessToken)
+	if ans := authorize(t, a, "DPoP "+tok.AccessToken, proof, in); ans.status != http.StatusOK {
+		t.Fatalf("first use on replica A: %d %s", ans.status, ans.body)
+	}
+	wantError(t, authorize(t, b, "DPoP "+tok.AccessToken, proof, in), http.StatusUnauthorized, "invalid_dpop_proof")
+	// A fresh proof is accepted by either.
+	if ans := authorize(t, b, "DPoP "+tok.AccessToken, key.proof(t, "POST", public+"/v1/authorize", tok.AccessToken), in); ans.status != http.StatusOK {
+		t.Fatalf("a fresh proof on replica B: %d %s", ans.status, ans.body)
+	}
+}

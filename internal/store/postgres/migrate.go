@@ -83,6 +83,10 @@ var migrations = []string{
 	       WHERE id = 1;
 	   END IF;
 	 END $$;`,
+	// 4: DPoP proofs accepted by any replica, so that one replayed to
+	// another replica is refused too (ClaimProof).
+	`CREATE TABLE dpop_proofs (key bytea PRIMARY KEY, until timestamptz NOT NULL);
+	 CREATE INDEX dpop_proofs_until ON dpop_proofs (until);`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

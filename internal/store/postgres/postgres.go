@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,10 @@ type Store struct {
 	cmu       sync.Mutex
 	claimConn *pgxpool.Conn
 	claimed   map[int64]bool
+
+	// prunedProofs is when expired DPoP proofs were last deleted, in unix
+	// nanoseconds (proofs.go).
+	prunedProofs atomic.Int64
 
 	stop      chan struct{}
 	done      chan struct{}

@@ -360,3 +360,35 @@ func TestReplicasShareTheCheckpointInterval(t *testing.T) {
 	}
 	t.Logf("%d events, %d checkpoints in %s", rep.Size, n, elapsed.Round(time.Millisecond))
 }
+
+// TestClaimProof: a DPoP proof's key is claimed once across every store on
+// the database until it expires; an expired claim is taken over.
+func TestClaimProof(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	var stores []*postgres.Store
+	for range 2 {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	key := []byte("proof-key-0123456789abcdef012345")
+	if fresh, err := stores[0].ClaimProof(ctx, key, time.Now().Add(time.Minute)); err != nil || !fresh {
+		t.Fatalf("first claim: %v %v", fresh, err)
+	}
+	for i, s := range stores {
+		if fresh, err := s.ClaimProof(ctx, key, time.Now().Add(time.Minute)); err != nil || fresh {
+			t.Errorf("store %d: a replay claimed as fresh (%v, %v)", i, fresh, err)
+		}
+	}
+	old := []byte("proof-key-expired-56789abcdef012")
+	if fresh, err := stores[0].ClaimProof(ctx, old, time.Now().Add(-time.Second)); err != nil || !fresh {
+		t.Fatalf("claim of an already expired key: %v %v", fresh, err)
+	}
+	if fresh, err := stores[1].ClaimProof(ctx, old, time.Now().Add(time.Minute)); err != nil || !fresh {
+		t.Errorf("an expired claim was not taken over: %v %v", fresh, err)
+	}
+}

@@ -1,9 +1,11 @@
 package credential
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/base64"
+	"errors"
 	"math/big"
 	"net/http"
 	"strings"
@@ -213,4 +215,33 @@ func TestNormalizeHTU(t *testing.T) {
 			t.Errorf("normalizeHTU(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestVerifyDPoPSharedReplay: with a shared record, a proof another
+// replica accepted is refused, and a record that fails refuses the proof.
+func TestVerifyDPoPSharedReplay(t *testing.T) {
+	claimed := map[string]bool{} // the other replicas' record
+	var down bool
+	shared := func(_ context.Context, key []byte, _ time.Time) (bool, error) {
+		if down {
+			return false, errors.New("connection refused")
+		}
+		if claimed[string(key)] {
+			return false, nil
+		}
+		claimed[string(key)] = true
+		return true, nil
+	}
+	a, b := NewReplayCache(0), NewReplayCache(0)
+	a.Share(shared)
+	b.Share(shared)
+	p := makeProof(t, proofOpts{}, "")
+	if _, err := VerifyDPoP(p, "POST", testHTU, "", testNow, a); err != nil {
+		t.Fatal(err)
+	}
+	_, err := VerifyDPoP(p, "POST", testHTU, "", testNow, b)
+	wantErr(t, err, ErrInvalidDPoPProof)
+	down = true
+	_, err = VerifyDPoP(makeProof(t, proofOpts{}, ""), "POST", testHTU, "", testNow, b)
+	wantErr(t, err, ErrInvalidDPoPProof)
 }

@@ -22,11 +22,10 @@ import (
 // oidcClient is the console's OIDC relying party. The provider is
 // discovered at the first sign-in and remembered once that succeeds.
 type oidcClient struct {
-	cfg        config.ConsoleOIDCConfig
-	secret     string
-	rolesPath  []string
-	roleValues map[string][]identity.Role
-	client     *http.Client
+	cfg    config.ConsoleOIDCConfig
+	secret string
+	roles  identity.RoleClaim
+	client *http.Client
 
 	mu       sync.Mutex
 	oauth    *oauth2.Config
@@ -34,7 +33,7 @@ type oidcClient struct {
 }
 
 func newOIDCClient(cfg config.ConsoleOIDCConfig, idc config.IdentityConfig, client *http.Client) (*oidcClient, error) {
-	o := &oidcClient{cfg: cfg, client: client, roleValues: map[string][]identity.Role{}}
+	o := &oidcClient{cfg: cfg, client: client}
 	if o.client == nil {
 		o.client = &http.Client{Timeout: 15 * time.Second}
 	}
@@ -59,15 +58,7 @@ func newOIDCClient(cfg config.ConsoleOIDCConfig, idc config.IdentityConfig, clie
 			}
 		}
 	}
-	if claim == "" {
-		claim = "groups"
-	}
-	o.rolesPath = strings.Split(claim, ".")
-	for _, role := range identity.AllRoles {
-		for _, v := range roles[string(role)] {
-			o.roleValues[v] = append(o.roleValues[v], role)
-		}
-	}
+	o.roles = identity.NewRoleClaim(claim, roles)
 	return o, nil
 }
 
@@ -143,9 +134,9 @@ func (o *oidcClient) finish(ctx context.Context, code, verifier, nonce string, n
 	if err := idt.Claims(&claims); err != nil {
 		return identity.Principal{}, fmt.Errorf("the ID token's claims: %v", err)
 	}
-	roles := o.roles(claims)
+	roles := o.roles.Roles(claims)
 	if len(roles) == 0 {
-		return identity.Principal{}, fmt.Errorf("%s holds no writ role (claim %s)", idt.Subject, strings.Join(o.rolesPath, "."))
+		return identity.Principal{}, fmt.Errorf("%s holds no writ role (claim %s)", idt.Subject, o.roles.Path())
 	}
 	sum := sha256.Sum256([]byte(raw))
 	return identity.Principal{
@@ -171,41 +162,4 @@ func errorText(err error) error {
 		return fmt.Errorf("HTTP %d from the token endpoint", re.Response.StatusCode)
 	}
 	return errors.New("the token endpoint could not be reached")
-}
-
-// roles maps the values at the roles claim path to writ roles, in AllRoles
-// order. A string value counts as a one-element list.
-func (o *oidcClient) roles(all map[string]any) []identity.Role {
-	var v any = all
-	for _, p := range o.rolesPath {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	var values []string
-	switch x := v.(type) {
-	case string:
-		values = []string{x}
-	case []any:
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				values = append(values, s)
-			}
-		}
-	}
-	granted := map[identity.Role]bool{}
-	for _, s := range values {
-		for _, r := range o.roleValues[s] {
-			granted[r] = true
-		}
-	}
-	var out []identity.Role
-	for _, r := range identity.AllRoles {
-		if granted[r] {
-			out = append(out, r)
-		}
-	}
-	return out
 }

@@ -178,7 +178,7 @@ func FuzzRolesClaim(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range o.roles(all) {
+		for _, r := range o.roles.Roles(all) {
 			if r != identity.RoleApprover && r != identity.RoleAuditor {
 				t.Fatalf("granted unmapped role %q", r)
 			}

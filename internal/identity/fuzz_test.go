@@ -75,7 +75,7 @@ func FuzzRoles(f *testing.F) {
 		if jsonUnmarshal([]byte(doc), &m) != nil {
 			return
 		}
-		for _, r := range iss.roles(m) {
+		for _, r := range iss.roles.Roles(m) {
 			if r != RoleApprover && r != RoleRequester && r != RoleAdmin {
 				t.Fatalf("unmapped role %q", r)
 			}

@@ -30,12 +30,11 @@ const (
 
 // oidcIssuer verifies tokens of one configured OIDC issuer.
 type oidcIssuer struct {
-	issuer     string
-	audience   []string
-	kind       Kind
-	rolesPath  []string
-	roleValues map[string][]Role // claim value → roles it grants
-	keys       keyStore
+	issuer   string
+	audience []string
+	kind     Kind
+	roles    RoleClaim
+	keys     keyStore
 }
 
 // keyStore finds an issuer's verification key by kid.
@@ -45,25 +44,16 @@ type keyStore interface {
 
 func newOIDCIssuer(c config.OIDCIssuerConfig, defaultAud []string, client *http.Client) (*oidcIssuer, error) {
 	o := &oidcIssuer{
-		issuer:     c.Issuer,
-		audience:   c.Audience,
-		kind:       KindHuman,
-		rolesPath:  strings.Split(c.RolesClaim, "."),
-		roleValues: map[string][]Role{},
+		issuer:   c.Issuer,
+		audience: c.Audience,
+		kind:     KindHuman,
+		roles:    NewRoleClaim(c.RolesClaim, c.Roles),
 	}
 	if len(o.audience) == 0 {
 		o.audience = defaultAud
 	}
 	if c.Kind == string(KindAgent) {
 		o.kind = KindAgent
-	}
-	if c.RolesClaim == "" {
-		o.rolesPath = []string{"groups"}
-	}
-	for _, role := range AllRoles {
-		for _, v := range c.Roles[string(role)] {
-			o.roleValues[v] = append(o.roleValues[v], role)
-		}
 	}
 	if c.JWKSFile != "" {
 		b, err := readLimited(c.JWKSFile)
@@ -106,49 +96,12 @@ func (o *oidcIssuer) verify(ctx context.Context, t *token, now time.Time, skew t
 		ID:          oidcID(o.issuer, t.claims.Subject),
 		Subject:     t.claims.Subject,
 		Issuer:      o.issuer,
-		Roles:       o.roles(all),
+		Roles:       o.roles.Roles(all),
 		Method:      MethodOIDC,
 		Expiry:      t.claims.Expiry.Time().UTC(),
 		JTI:         t.claims.ID,
 		Fingerprint: t.fingerprint,
 	}, nil
-}
-
-// roles maps the values found at the roles claim path to writ roles, in
-// AllRoles order. A string value counts as a one-element list.
-func (o *oidcIssuer) roles(all map[string]any) []Role {
-	var v any = all
-	for _, p := range o.rolesPath {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	var values []string
-	switch x := v.(type) {
-	case string:
-		values = []string{x}
-	case []any:
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				values = append(values, s)
-			}
-		}
-	}
-	granted := map[Role]bool{}
-	for _, s := range values {
-		for _, r := range o.roleValues[s] {
-			granted[r] = true
-		}
-	}
-	var out []Role
-	for _, r := range AllRoles {
-		if granted[r] {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // parseJWKS reads a JWKS, keeping the public signature keys. A set without any

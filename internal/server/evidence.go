@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/identity"
@@ -35,32 +34,16 @@ func (s *Server) EvidenceSource() (evidence.Source, error) {
 // auditors and admins and to the task's own requester. The bundle is built
 // in memory first, so a failure is an error answer, never half a zip.
 func (s *Server) taskEvidence(w http.ResponseWriter, r *http.Request) {
-	p, _ := identity.PrincipalFrom(r.Context())
-	id := r.PathValue("id")
-	t, err := s.tasks.Get(id)
-	if err != nil {
-		s.taskFail(w, r, err)
-		return
-	}
-	if !p.HasRole(identity.RoleAuditor) && !p.HasRole(identity.RoleAdmin) && p.ID != t.Requester {
-		writeError(w, http.StatusForbidden, "forbidden", "only auditors, admins and the task's requester may export its evidence")
+	id, ok := s.auditableTask(w, r, "export its evidence")
+	if !ok {
 		return
 	}
 	var opts evidence.Options
-	for _, f := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &opts.From}, {"to", &opts.To}} {
-		v := r.URL.Query().Get(f.name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil || len(v) > 64 {
-			writeError(w, http.StatusBadRequest, "invalid_request", f.name+" must be an RFC 3339 time")
-			return
-		}
-		*f.dst = t
+	if opts.From, ok = queryTime(w, r, "from"); !ok {
+		return
+	}
+	if opts.To, ok = queryTime(w, r, "to"); !ok {
+		return
 	}
 	src, err := s.EvidenceSource()
 	if err != nil {

@@ -197,17 +197,28 @@ func (s *Server) revokeTask(w http.ResponseWriter, r *http.Request) {
 	s.getTask(w, r)
 }
 
-// traceTask answers auditors and admins, and the task's own requester.
-func (s *Server) traceTask(w http.ResponseWriter, r *http.Request) {
+// auditableTask returns the ID of the task the path names when the caller
+// is an auditor, an admin or the task's own requester; otherwise it has
+// answered (404 or 403, naming what the caller wanted to do).
+func (s *Server) auditableTask(w http.ResponseWriter, r *http.Request, doing string) (string, bool) {
 	p, _ := identity.PrincipalFrom(r.Context())
 	id := r.PathValue("id")
 	t, err := s.tasks.Get(id)
 	if err != nil {
 		s.taskFail(w, r, err)
-		return
+		return "", false
 	}
 	if !p.HasRole(identity.RoleAuditor) && !p.HasRole(identity.RoleAdmin) && p.ID != t.Requester {
-		writeError(w, http.StatusForbidden, "forbidden", "only auditors, admins and the task's requester may trace it")
+		writeError(w, http.StatusForbidden, "forbidden", "only auditors, admins and the task's requester may "+doing)
+		return "", false
+	}
+	return id, true
+}
+
+// traceTask answers auditors and admins, and the task's own requester.
+func (s *Server) traceTask(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.auditableTask(w, r, "trace it")
+	if !ok {
 		return
 	}
 	tr, err := s.tasks.Trace(r.Context(), id)

@@ -1,21 +1,18 @@
 package gateway
 
 import (
-	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
 
-	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/httpjson"
+
 	"github.com/writhq/writ/internal/bearer"
 )
 
 // writeError writes {error, detail} with the given status.
 func writeError(w http.ResponseWriter, status int, code, detail string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(api.Error{Error: code, Detail: detail})
+	httpjson.Error(w, status, code, detail)
 }
 
 // challengeWriter adds resource_metadata (RFC 9728 §5.1) to the

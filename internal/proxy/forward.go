@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/writhq/writ/internal/httpjson"
+
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/task"
@@ -211,18 +213,5 @@ func bodyValue(b []byte, contentType string) any {
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	if r.Body == nil {
-		return nil, true
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit")
-		} else {
-			writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body")
-		}
-		return nil, false
-	}
-	return b, true
+	return httpjson.ReadBody(w, r, limit)
 }

@@ -8,7 +8,6 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/writhq/writ/internal/httpjson"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
@@ -142,8 +143,5 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, detail string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(api.Error{Error: code, Detail: detail})
+	httpjson.Error(w, status, code, detail)
 }

@@ -2,26 +2,20 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
-	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/httpjson"
+
 	"github.com/writhq/writ/internal/ledger"
 )
 
 // writeJSON writes v with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
 
 // writeError writes {error, detail} with the given status.
 func writeError(w http.ResponseWriter, status int, code, detail string) {
-	writeJSON(w, status, api.Error{Error: code, Detail: detail})
+	httpjson.Error(w, status, code, detail)
 }
 
 // fail maps an error from the layers below to an HTTP answer: the one place
@@ -48,16 +42,5 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // readBody reads a request body up to limit bytes, answering 413 past it.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	buf, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit")
-		} else {
-			writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body")
-		}
-		return nil, false
-	}
-	return buf, true
+	return httpjson.ReadBody(w, r, limit)
 }

@@ -1,0 +1,47 @@
+// Package httpjson writes writ's JSON answers and reads request bodies the
+// same way for every HTTP surface (the API, the MCP gateway, the proxy):
+// errors are {"error": code, "detail": text}, bodies are size-limited.
+package httpjson
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/writhq/writ/api"
+)
+
+// Write writes v as JSON with the given status.
+func Write(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// Error writes {error, detail} with the given status.
+func Error(w http.ResponseWriter, status int, code, detail string) {
+	Write(w, status, api.Error{Error: code, Detail: detail})
+}
+
+// ReadBody reads a request body up to limit bytes. Past the limit it
+// answers 413 too_large, on a read error 400 bad_request, and returns
+// false.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if r.Body == nil {
+		return nil, true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	buf, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit")
+		} else {
+			Error(w, http.StatusBadRequest, "bad_request", "could not read the request body")
+		}
+		return nil, false
+	}
+	return buf, true
+}

@@ -57,8 +57,10 @@ func hashN(i uint64) []byte {
 	return h[:]
 }
 
-// batch returns a batch of n leaves from start, one body each, and the
-// level-0 tile as it would be after it.
+// Batch returns a batch of n leaves from start, one body each, and the
+// level-0 tile as it would be after it (for a backend's own tests).
+func Batch(start, n uint64) *ledger.Batch { return batch(start, n) }
+
 func batch(start, n uint64) *ledger.Batch {
 	b := &ledger.Batch{Start: start, Tiles: map[ledger.TileID][]byte{}}
 	var tile []byte

@@ -178,16 +178,18 @@ func (l *Ledger) dropStaleErasures(ctx context.Context, reqs []*request) []*requ
 	return kept
 }
 
-func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error) {
-	saved := l.tree.clone()
+// stamp appends the requests' leaves to the tree from its current size
+// and returns the batch that makes them durable: leaves, bodies with their
+// indexes, erasures and the tiles that changed. On error the tree may hold
+// some of the leaves; the caller restores it.
+func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 	start := l.tree.size()
 	b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
 	idx := start
 	for _, r := range reqs {
 		for _, e := range r.entries {
 			if err := l.tree.appendLeafHash(e.hash); err != nil {
-				l.tree = saved
-				return 0, err
+				return nil, err
 			}
 			b.Leaves = append(b.Leaves, e.leaf)
 			for _, body := range e.bodies {
@@ -199,6 +201,17 @@ func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error)
 		b.Erase = append(b.Erase, r.erase...)
 	}
 	b.Tiles = l.tree.takeDirty()
+	return b, nil
+}
+
+func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error) {
+	saved := l.tree.clone()
+	start := l.tree.size()
+	b, err := l.stamp(reqs)
+	if err != nil {
+		l.tree = saved
+		return 0, err
+	}
 	now := l.cfg.Now()
 	due := l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
 	if due {
@@ -239,23 +252,10 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 		reqs := *batch
 		saved = l.tree.clone()
 		start = l.tree.size()
-		b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
-		idx := start
-		for _, r := range reqs {
-			for _, e := range r.entries {
-				if err := l.tree.appendLeafHash(e.hash); err != nil {
-					return nil, err
-				}
-				b.Leaves = append(b.Leaves, e.leaf)
-				for _, body := range e.bodies {
-					body.Index = idx
-					b.Bodies = append(b.Bodies, body)
-				}
-				idx++
-			}
-			b.Erase = append(b.Erase, r.erase...)
+		b, err := l.stamp(reqs)
+		if err != nil {
+			return nil, err
 		}
-		b.Tiles = l.tree.takeDirty()
 		now = l.cfg.Now()
 		due = l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
 		if cs, ok := r.(CheckpointStater); ok && l.cfg.CheckpointInterval > 0 {

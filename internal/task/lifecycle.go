@@ -109,6 +109,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	defer s.mu.Unlock()
 	now := s.now()
 	s.smu.Lock()
+	if n := s.st.forgetActions(now); n > 0 {
+		s.log.DebugContext(ctx, "forgot the actions of ended tasks", "actions", n)
+	}
 	var due []*Task
 	for _, id := range s.st.order {
 		t := s.st.tasks[id]

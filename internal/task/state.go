@@ -19,6 +19,10 @@ type State struct {
 	creds     map[string]*Credential
 	actions   map[string]*Action
 	order     []string // task IDs in request order
+	// taskActions are the IDs of each task's authorized actions, and
+	// endedTasks the ended tasks whose actions are still kept (forget.go).
+	taskActions map[string][]string
+	endedTasks  []endedTask
 }
 
 // NewState returns an empty State.
@@ -28,6 +32,8 @@ func NewState() *State {
 		approvals: map[string]*Approval{},
 		creds:     map[string]*Credential{},
 		actions:   map[string]*Action{},
+
+		taskActions: map[string][]string{},
 	}
 }
 
@@ -356,6 +362,7 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		RecordOutput: d.Obligations.RecordOutput == nil || *d.Obligations.RecordOutput,
 		Redact:       d.Obligations.Redact,
 	}
+	s.taskActions[t.ID] = append(s.taskActions[t.ID], d.ActionID)
 	return nil
 }
 
@@ -390,6 +397,9 @@ func (s *State) applyEnded(e ledger.Entry, t *Task) error {
 		t.State = StateRevoked
 	}
 	t.EndedAt, t.EndReason = e.Event.Time, d.Reason
+	if len(s.taskActions[t.ID]) > 0 {
+		s.endedTasks = append(s.endedTasks, endedTask{id: t.ID})
+	}
 	return nil
 }
 

@@ -18,9 +18,15 @@ import (
 const throughKey = "through"
 
 // Through returns how many leaves the index holds (the next index to read).
-func (ix *Index) Through(ctx context.Context) (uint64, error) {
+func (ix *Index) Through(ctx context.Context) (uint64, error) { return ix.through(ctx, ix.cfg.DB) }
+
+// through reads the high-water mark through q: the database, or a
+// transaction.
+func (ix *Index) through(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (uint64, error) {
 	var n int64
-	err := ix.cfg.DB.QueryRowContext(ctx, ix.q(`SELECT value FROM `+ix.t.meta+` WHERE key = ?`), throughKey).Scan(&n)
+	err := q.QueryRowContext(ctx, ix.q(`SELECT value FROM `+ix.t.meta+` WHERE key = ?`), throughKey).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -72,7 +78,7 @@ func (ix *Index) fresh(ctx context.Context) error {
 		ix.Notify()
 		return nil
 	}
-	_, err = ix.catchUp(ctx)
+	_, err = ix.catchUpFrom(ctx, through, size)
 	return err
 }
 
@@ -85,6 +91,11 @@ func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return from, err
 	}
+	return ix.catchUpFrom(ctx, from, size)
+}
+
+// catchUpFrom indexes the leaves in [from, size).
+func (ix *Index) catchUpFrom(ctx context.Context, from, size uint64) (uint64, error) {
 	for from < size {
 		end := min(size, from+uint64(ix.cfg.Batch))
 		leaves, err := ix.cfg.Store.ReadLeaves(ctx, from, end)
@@ -94,10 +105,11 @@ func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
 		if len(leaves) == 0 {
 			break
 		}
-		if err := ix.indexBatch(ctx, from, leaves); err != nil {
+		next, err := ix.indexBatch(ctx, from, leaves)
+		if err != nil {
 			return from, fmt.Errorf("query index: leaves from %d: %w", from, err)
 		}
-		from += uint64(len(leaves))
+		from = next
 		// Between batches, let waiting requests run first: the index is
 		// background work and should not come in long bursts.
 		runtime.Gosched()
@@ -105,32 +117,34 @@ func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
 	return from, nil
 }
 
-func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) error {
-	tx, done, err := ix.begin(ctx)
+// indexBatch indexes leaves, the log's from start on, in one transaction
+// and returns the index's new high-water mark. Several tailers may share
+// the index (replicas on one PostgreSQL): under the index's lock, leaves
+// another one indexed meanwhile are skipped rather than indexed twice, and
+// the mark returned may lie beyond this batch.
+func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) (uint64, error) {
+	tx, err := ix.begin(ctx)
 	if err != nil {
-		return err
+		return start, err
 	}
-	defer done()
-	// Several tailers may share the index (replicas on one PostgreSQL):
-	// under the index's lock, leaves another one has indexed meanwhile are
-	// skipped rather than indexed twice.
-	var through int64
-	err = tx.QueryRowContext(ctx, ix.q(`SELECT value FROM `+ix.t.meta+` WHERE key = ?`), throughKey).Scan(&through)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+	defer tx.Rollback()
+	through, err := ix.through(ctx, tx)
+	if err != nil {
+		return start, err
 	}
-	if skip := through - int64(start); skip > 0 {
-		if skip >= int64(len(leaves)) {
-			return nil
-		}
-		start, leaves = start+uint64(skip), leaves[skip:]
+	end := start + uint64(len(leaves))
+	if through >= end {
+		return through, nil
+	}
+	if through > start {
+		leaves, start = leaves[through-start:], through
 	}
 	ents := make([]ledger.Entry, len(leaves))
 	data := make([]eventData, len(leaves))
 	for k, leaf := range leaves {
 		ent, err := ledger.ParseLeaf(start+uint64(k), leaf)
 		if err != nil {
-			return err
+			return start, err
 		}
 		ents[k], data[k] = ent, decodeData(&ent.Event)
 	}
@@ -138,7 +152,7 @@ func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) 
 	// a result or an approval takes from an earlier event come from this
 	// batch's own events first, then from the table.
 	seen := batchCalls{actions: map[string]call{}, approvals: map[string]call{}}
-	rows := make([][]any, 0, rowsPerInsert)
+	args := make([]any, 0, rowsPerInsert*eventInsertArgs)
 	var full *sql.Stmt // the statement for rowsPerInsert rows, prepared once
 	defer func() {
 		if full != nil {
@@ -146,55 +160,52 @@ func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) 
 		}
 	}()
 	flush := func() error {
-		if len(rows) == 0 {
+		n := len(args) / eventInsertArgs
+		if n == 0 {
 			return nil
 		}
-		args := make([]any, 0, len(rows)*len(rows[0]))
-		for _, r := range rows {
-			args = append(args, r...)
-		}
 		var err error
-		if len(rows) == rowsPerInsert {
+		if n == rowsPerInsert {
 			if full == nil {
-				if full, err = tx.PrepareContext(ctx, ix.insertEvents(len(rows))); err != nil {
+				if full, err = tx.PrepareContext(ctx, ix.insertEvents(n)); err != nil {
 					return err
 				}
 			}
 			_, err = full.ExecContext(ctx, args...)
 		} else {
-			_, err = tx.ExecContext(ctx, ix.insertEvents(len(rows)), args...)
+			_, err = tx.ExecContext(ctx, ix.insertEvents(n), args...)
 		}
-		rows = rows[:0]
+		args = args[:0]
 		return err
 	}
 	for k := range ents {
 		ev, d := &ents[k].Event, data[k]
 		r, err := ix.row(ctx, tx, ev, d, &seen)
 		if err != nil {
-			return err
+			return start, err
 		}
-		rows = append(rows, []any{int64(ents[k].Index), ev.Time.UTC().Format(ledger.TimeFormat), ev.Type, ev.TaskID,
+		args = append(args, int64(ents[k].Index), ev.Time.UTC().Format(ledger.TimeFormat), ev.Type, ev.TaskID,
 			ev.Principal, ev.Agent, ev.DecisionID, ev.PolicyVersion, ev.JTI, r.tool, r.operation, r.resource,
-			r.decision, r.approvalID, r.approver, r.environment, d.ActionID})
-		if len(rows) == rowsPerInsert {
+			r.decision, r.approvalID, r.approver, r.environment, d.ActionID)
+		if len(args) == rowsPerInsert*eventInsertArgs {
 			if err := flush(); err != nil {
-				return err
+				return start, err
 			}
 		}
 		if err := ix.project(ctx, tx, ev, d); err != nil {
-			return err
+			return start, err
 		}
 	}
 	if err := flush(); err != nil {
-		return err
+		return start, err
 	}
 	_, err = tx.ExecContext(ctx, ix.q(`INSERT INTO `+ix.t.meta+` (key, value) VALUES (?, ?)
 	  ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE `+ix.t.meta+`.value < excluded.value`),
-		throughKey, int64(start)+int64(len(leaves)))
+		throughKey, int64(end))
 	if err != nil {
-		return err
+		return start, err
 	}
-	return tx.Commit()
+	return end, tx.Commit()
 }
 
 // begin starts an index transaction. The index is derived from the ledger
@@ -204,10 +215,10 @@ func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) 
 // for the transaction only, which also takes the index's advisory lock; on
 // SQLite the index has a database file of its own, opened with
 // synchronous=NORMAL (see OpenSQLite).
-func (ix *Index) begin(ctx context.Context) (*sql.Tx, func(), error) {
+func (ix *Index) begin(ctx context.Context) (*sql.Tx, error) {
 	tx, err := ix.cfg.DB.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if ix.cfg.Dialect == Postgres {
 		// One tailer at a time (on SQLite the transaction's write lock
@@ -218,10 +229,10 @@ func (ix *Index) begin(ctx context.Context) (*sql.Tx, func(), error) {
 		}
 		if err != nil {
 			tx.Rollback()
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return tx, func() { tx.Rollback() }, nil
+	return tx, nil
 }
 
 // row is the part of an event's index row that comes from its data.

@@ -26,18 +26,23 @@ func (s *Store) ClaimProof(ctx context.Context, key []byte, until time.Time) (bo
 	case err != nil:
 		return false, err
 	}
-	s.pruneProofs(ctx)
+	s.pruneProofs()
 	return true, nil
 }
 
-// pruneProofs deletes expired proofs, at most once per pruneProofsEvery.
-func (s *Store) pruneProofs(ctx context.Context) {
+// pruneProofs deletes expired proofs in the background, at most once per
+// pruneProofsEvery, so that no claim waits for it.
+func (s *Store) pruneProofs() {
 	now := time.Now()
 	last := s.prunedProofs.Load()
 	if now.UnixNano()-last < int64(pruneProofsEvery) || !s.prunedProofs.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	if _, err := s.pool.Exec(ctx, `DELETE FROM dpop_proofs WHERE until < clock_timestamp()`); err != nil {
-		s.prunedProofs.Store(last) // try again on the next claim
-	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := s.pool.Exec(ctx, `DELETE FROM dpop_proofs WHERE until < clock_timestamp()`); err != nil {
+			s.prunedProofs.Store(last) // try again on the next claim
+		}
+	}()
 }

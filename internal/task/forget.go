@@ -19,19 +19,6 @@ func (s *State) forgetActions(now time.Time) int {
 	n := 0
 	kept := s.endedTasks[:0]
 	for _, et := range s.endedTasks {
-		if et.until.IsZero() {
-			// Once the task has ended it gets no credentials and no
-			// actions: the latest expiry is known from now on.
-			et.until = time.Unix(0, 0)
-			for _, aid := range s.taskActions[et.id] {
-				if a := s.actions[aid]; a != nil {
-					if c := s.creds[a.JTI]; c != nil && c.ExpiresAt.After(et.until) {
-						et.until = c.ExpiresAt
-					}
-				}
-			}
-			et.until = et.until.Add(ForgetGrace)
-		}
 		if now.Before(et.until) {
 			kept = append(kept, et)
 			continue
@@ -50,8 +37,28 @@ func (s *State) forgetActions(now time.Time) int {
 }
 
 // endedTask is an ended task whose actions are still kept, and when they
-// may go (zero until first computed).
+// may go.
 type endedTask struct {
 	id    string
 	until time.Time
+}
+
+// ended queues t, which has just ended, for forgetActions. An ended task
+// gets no more credentials or actions, so when its actions may go is
+// known now: ForgetGrace after the latest expiry of the credentials that
+// authorized them.
+func (s *State) ended(t *Task) {
+	ids := s.taskActions[t.ID]
+	if len(ids) == 0 {
+		return
+	}
+	var last time.Time
+	for _, aid := range ids {
+		if a := s.actions[aid]; a != nil {
+			if c := s.creds[a.JTI]; c != nil && c.ExpiresAt.After(last) {
+				last = c.ExpiresAt
+			}
+		}
+	}
+	s.endedTasks = append(s.endedTasks, endedTask{id: t.ID, until: last.Add(ForgetGrace)})
 }

@@ -397,9 +397,7 @@ func (s *State) applyEnded(e ledger.Entry, t *Task) error {
 		t.State = StateRevoked
 	}
 	t.EndedAt, t.EndReason = e.Event.Time, d.Reason
-	if len(s.taskActions[t.ID]) > 0 {
-		s.endedTasks = append(s.endedTasks, endedTask{id: t.ID})
-	}
+	s.ended(t)
 	return nil
 }
 

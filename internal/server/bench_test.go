@@ -36,7 +36,15 @@ func benchAuthorize(b *testing.B, clients int) {
 	cfg := config.Default()
 	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = b.TempDir(), "127.0.0.1:0", true, "dev"
 	cfg.Log.Level = "error"
-	ts := serve(b, cfg)
+	loadAuthorize(b, []*testServer{serve(b, cfg)}, clients)
+}
+
+// loadAuthorize opens a task on the first server, takes its token, and has
+// clients send b.N allowed calls round-robin over servers; it reports
+// throughput and the p50 and p99 latency, and fails on any call not
+// allowed.
+func loadAuthorize(b *testing.B, servers []*testServer, clients int) {
+	ts := servers[0]
 	alice := devTokenFor(b, ts, "alice", identity.RoleRequester)
 	a := postWithToken(b, ts, "/v1/tasks", "Bearer "+alice, "", mustJSONTB(b, api.OpenTask{Agent: agentA, Intent: "benchmark",
 		Scope: invoiceScope("dev"), TTL: "1h"}))
@@ -56,7 +64,6 @@ func benchAuthorize(b *testing.B, clients int) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
 	defer client.CloseIdleConnections()
 	authz := "Bearer " + tok.AccessToken
-	url := ts.url + "/v1/authorize"
 
 	var next atomic.Int64
 	var failed atomic.Int64
@@ -69,29 +76,30 @@ func benchAuthorize(b *testing.B, clients int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mine := make([]time.Duration, 0, b.N/clients+1)
-			for next.Add(1) <= int64(b.N) {
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				url := servers[int(n)%len(servers)].url + "/v1/authorize"
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Authorization", authz)
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
-					if failed.Add(1) == 1 {
-						firstFailure.Store(err.Error())
-					}
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, err.Error())
 					continue
 				}
 				got, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				mine = append(mine, time.Since(t0))
+				lat[c] = append(lat[c], time.Since(t0))
 				if resp.StatusCode != http.StatusOK {
-					if failed.Add(1) == 1 {
-						firstFailure.Store(fmt.Sprintf("%d %s", resp.StatusCode, got))
-					}
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, got))
 				}
 			}
-			lat[c] = mine
 		}()
 	}
 	wg.Wait()

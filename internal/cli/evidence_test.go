@@ -15,29 +15,9 @@ import (
 // (export, verify, queries, reports) against a real server each script
 // starts in the background.
 func TestEvidenceScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/evidence",
-		RequireExplicitExec: true,
-		RequireUniqueNames:  true,
-		Setup: func(env *testscript.Env) error {
-			port, err := freePort()
-			if err != nil {
-				return err
-			}
-			env.Setenv("PORT", port)
-			for _, k := range []string{"WRIT_CONFIG", "WRIT_DATA_DIR", "WRIT_TOKEN", "WRIT_LISTEN", "WRIT_URL"} {
-				env.Setenv(k, "")
-			}
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitready": cmdWaitReady,
-			"envfile":   cmdEnvFile,
-			"jsonfield": cmdJSONField,
-			"waittask":  cmdWaitTask,
-			"zipedit":   cmdZipEdit,
-		},
-	})
+	testscript.Run(t, serverScripts("testdata/evidence", map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"zipedit": cmdZipEdit,
+	}))
 }
 
 // cmdZipEdit replaces text in one file of a zip, leaving the rest (and any

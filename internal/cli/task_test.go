@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -19,8 +20,23 @@ import (
 // TestTaskScripts runs the task, approval, token and exec scenarios in
 // testdata/task against a real server each script starts in the background.
 func TestTaskScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/task",
+	testscript.Run(t, serverScripts("testdata/task", nil))
+}
+
+// serverScripts are the parameters of script suites that start a server in
+// the background: a free PORT, no WRIT_* settings leaking in from outside,
+// and the commands that wait for the server and read its answers, plus
+// extra.
+func serverScripts(dir string, extra map[string]func(ts *testscript.TestScript, neg bool, args []string)) testscript.Params {
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"waitready": cmdWaitReady,
+		"envfile":   cmdEnvFile,
+		"jsonfield": cmdJSONField,
+		"waittask":  cmdWaitTask,
+	}
+	maps.Copy(cmds, extra)
+	return testscript.Params{
+		Dir:                 dir,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
@@ -34,13 +50,8 @@ func TestTaskScripts(t *testing.T) {
 			}
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitready": cmdWaitReady,
-			"envfile":   cmdEnvFile,
-			"jsonfield": cmdJSONField,
-			"waittask":  cmdWaitTask,
-		},
-	})
+		Cmds: cmds,
+	}
 }
 
 // cmdJSONField sets an environment variable to a string field of a JSON

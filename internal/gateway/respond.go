@@ -5,9 +5,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/writhq/writ/internal/httpjson"
-
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/httpjson"
 )
 
 // writeError writes {error, detail} with the given status.

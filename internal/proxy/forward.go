@@ -10,10 +10,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/writhq/writ/internal/httpjson"
-
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/task"
 )
 

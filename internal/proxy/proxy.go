@@ -18,10 +18,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/writhq/writ/internal/httpjson"
-
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/task"
 )
 

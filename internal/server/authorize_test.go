@@ -20,6 +20,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/credential/credtest"
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/server"
@@ -249,14 +250,14 @@ func TestAuthorizeTokenRefusals(t *testing.T) {
 func TestDPoPBoundToken(t *testing.T) {
 	ts, tok := startTaskServer(t, "dev")
 	opened := openTask(t, ts, tok["alice"], agentA, invoiceScope("dev"), nil)
-	key := newDPoPKey(t)
-	got := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.proof(t, "POST", ts.url+"/oauth2/token", "")))
+	key := credtest.NewDPoPKey(t)
+	got := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", ts.url+"/oauth2/token", "")))
 	if got.TokenType != "DPoP" {
 		t.Fatalf("token_type %q, want DPoP", got.TokenType)
 	}
 	cnf, _ := claims(t, got.AccessToken)["cnf"].(map[string]any)
-	if cnf["jkt"] != key.jkt(t) {
-		t.Fatalf("cnf %v, want jkt %s", cnf, key.jkt(t))
+	if cnf["jkt"] != key.JKT(t) {
+		t.Fatalf("cnf %v, want jkt %s", cnf, key.JKT(t))
 	}
 	uri := ts.url + "/v1/authorize"
 	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
@@ -269,12 +270,12 @@ func TestDPoPBoundToken(t *testing.T) {
 		t.Errorf("WWW-Authenticate = %q, want the DPoP scheme", a.header.Get("WWW-Authenticate"))
 	}
 	// A proof for another token (ath), another URI, or by another key: refused.
-	wantError(t, authorize(t, ts, "DPoP "+got.AccessToken, key.proof(t, "POST", uri, "another-token"), in), 401, "invalid_dpop_proof")
-	wantError(t, authorize(t, ts, "DPoP "+got.AccessToken, key.proof(t, "POST", ts.url+"/v1/other", got.AccessToken), in), 401, "invalid_dpop_proof")
-	wantError(t, authorize(t, ts, "DPoP "+got.AccessToken, newDPoPKey(t).proof(t, "POST", uri, got.AccessToken), in), 401, "invalid_token")
+	wantError(t, authorize(t, ts, "DPoP "+got.AccessToken, key.Proof(t, "POST", uri, "another-token"), in), 401, "invalid_dpop_proof")
+	wantError(t, authorize(t, ts, "DPoP "+got.AccessToken, key.Proof(t, "POST", ts.url+"/v1/other", got.AccessToken), in), 401, "invalid_dpop_proof")
+	wantError(t, authorize(t, ts, "DPoP "+got.AccessToken, credtest.NewDPoPKey(t).Proof(t, "POST", uri, got.AccessToken), in), 401, "invalid_token")
 
 	// A valid proof is accepted once; its replay is refused.
-	proof := key.proof(t, "POST", uri, got.AccessToken)
+	proof := key.Proof(t, "POST", uri, got.AccessToken)
 	if a := authorize(t, ts, "DPoP "+got.AccessToken, proof, in); a.status != http.StatusOK {
 		t.Fatalf("valid proof: %d %s", a.status, a.body)
 	}
@@ -292,9 +293,9 @@ func TestRequireBindingRefusesBearer(t *testing.T) {
 	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
 	bearer := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), "")).AccessToken
 	wantError(t, authorize(t, ts, "Bearer "+bearer, "", in), 401, "invalid_token")
-	key := newDPoPKey(t)
-	bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
-	if a := authorize(t, ts, "DPoP "+bound, key.proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
+	key := credtest.NewDPoPKey(t)
+	bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
+	if a := authorize(t, ts, "DPoP "+bound, key.Proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
 		t.Fatalf("bound token: %d %s", a.status, a.body)
 	}
 }
@@ -457,9 +458,9 @@ permit contains {"id": "prod-bound", "obligations": {"require_binding": true}} i
 		if d := wantOAuthError(t, a, http.StatusBadRequest, "invalid_request"); !strings.Contains(d, "sender-constrained") {
 			t.Errorf("unbound exchange refused with %q", d)
 		}
-		key := newDPoPKey(t)
-		bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
-		if a := authorize(t, ts, "DPoP "+bound, key.proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
+		key := credtest.NewDPoPKey(t)
+		bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
+		if a := authorize(t, ts, "DPoP "+bound, key.Proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
 			t.Fatalf("bound token: %d %s", a.status, a.body)
 		}
 	})
@@ -483,9 +484,9 @@ permit contains {"id": "prod-bound", "obligations": {"require_binding": true}} i
 		if !found {
 			t.Errorf("no action.denied recording the binding refusal among %d events", len(tr.Events))
 		}
-		key := newDPoPKey(t)
-		bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
-		if a := authorize(t, ts, "DPoP "+bound, key.proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
+		key := credtest.NewDPoPKey(t)
+		bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
+		if a := authorize(t, ts, "DPoP "+bound, key.Proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
 			t.Fatalf("bound token: %d %s", a.status, a.body)
 		}
 	})

@@ -2,9 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -120,57 +117,6 @@ func claims(t *testing.T, jwt string) map[string]any {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// dpopKey is an agent's DPoP key pair.
-type dpopKey struct {
-	key    *ecdsa.PrivateKey
-	signer jose.Signer
-}
-
-func newDPoPKey(t testing.TB) *dpopKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k},
-		(&jose.SignerOptions{EmbedJWK: true}).WithType(credential.DPoPProofType))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopKey{key: k, signer: s}
-}
-
-// proof makes a DPoP proof for method and uri, bound to accessToken when
-// it is not empty.
-func (d *dpopKey) proof(t testing.TB, method, uri, accessToken string) string {
-	t.Helper()
-	jti := make([]byte, 12)
-	rand.Read(jti)
-	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti), "htm": method, "htu": uri, "iat": time.Now().Unix()}
-	if accessToken != "" {
-		c["ath"] = credential.ATH(accessToken)
-	}
-	b, _ := json.Marshal(c)
-	jws, err := d.signer.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (d *dpopKey) jkt(t testing.TB) string {
-	t.Helper()
-	j, err := credential.JKT(d.key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
 }
 
 // openTask opens a task for agent as requester and returns the answer.

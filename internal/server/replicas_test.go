@@ -11,6 +11,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/credential/credtest"
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
@@ -174,17 +175,17 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 
 	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
 	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
-	key := newDPoPKey(t)
-	tok := tokenOf(t, exchange(t, a, exchangeForm(svid(t, a, agentA), opened.TaskID), key.proof(t, "POST", public+"/oauth2/token", "")))
+	key := credtest.NewDPoPKey(t)
+	tok := tokenOf(t, exchange(t, a, exchangeForm(svid(t, a, agentA), opened.TaskID), key.Proof(t, "POST", public+"/oauth2/token", "")))
 	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
 
-	proof := key.proof(t, "POST", public+"/v1/authorize", tok.AccessToken)
+	proof := key.Proof(t, "POST", public+"/v1/authorize", tok.AccessToken)
 	if ans := authorize(t, a, "DPoP "+tok.AccessToken, proof, in); ans.status != http.StatusOK {
 		t.Fatalf("first use on replica A: %d %s", ans.status, ans.body)
 	}
 	wantError(t, authorize(t, b, "DPoP "+tok.AccessToken, proof, in), http.StatusUnauthorized, "invalid_dpop_proof")
 	// A fresh proof is accepted by either.
-	if ans := authorize(t, b, "DPoP "+tok.AccessToken, key.proof(t, "POST", public+"/v1/authorize", tok.AccessToken), in); ans.status != http.StatusOK {
+	if ans := authorize(t, b, "DPoP "+tok.AccessToken, key.Proof(t, "POST", public+"/v1/authorize", tok.AccessToken), in); ans.status != http.StatusOK {
 		t.Fatalf("a fresh proof on replica B: %d %s", ans.status, ans.body)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/writhq/writ/internal/httpjson"
-
 	"github.com/writhq/writ/internal/ledger"
 )
 

@@ -5,6 +5,25 @@ import (
 	"time"
 )
 
+// restartFrames is the size of the write-ahead log, in frames (pages),
+// beyond which the checkpointer lets the log start over.
+//
+// A commit's cost is mostly its fsync, and an fsync of a file that grew
+// costs more than one of a file overwritten in place: the file system must
+// also make the new size and blocks durable (on ext4, about 0.28 ms against
+// 0.09 ms). SQLite writes the log from its start again only when a commit
+// begins with every frame copied back into the database, which under steady
+// appends never happens by itself: the background checkpoint below runs
+// beside commits and is always a few frames behind. So, past this size, the
+// checkpointer copies those last frames on the write connection, between two
+// commits, and the next commit starts the log over at its beginning, writing
+// over blocks the file already has.
+const restartFrames = 1024
+
+// journalSizeLimit is the size, in bytes, SQLite truncates the log back to
+// when it starts over, after a burst grew it.
+const journalSizeLimit = 64 << 20
+
 // checkpointer copies the write-ahead log back into the database file in the
 // background. SQLite would otherwise do it inside whichever commit crosses
 // the threshold, stalling that commit (and every append waiting on it) for a
@@ -22,11 +41,27 @@ func (s *Store) checkpointer() {
 			cancel()
 			return
 		case <-t.C:
-			var busy, logPages, done int
-			err := s.r.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &done)
-			if err != nil {
-				continue
-			}
+			// One that fails (the database busy, say) is tried again at
+			// the next tick; commits never depend on it.
+			s.checkpoint(context.Background())
 		}
 	}
+}
+
+// checkpoint copies the log into the database beside commits and, once the
+// log is longer than restartFrames, copies the rest between two commits so
+// that the next one starts it over.
+func (s *Store) checkpoint(ctx context.Context) error {
+	var busy, logFrames, copied int
+	if err := s.r.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err != nil {
+		return err
+	}
+	// logFrames is -1 when another connection was checkpointing.
+	if logFrames < restartFrames {
+		return nil
+	}
+	// The write handle has one connection: while this holds it, no commit
+	// adds frames, so the checkpoint can copy every one (unless a reader's
+	// snapshot still needs the older pages; the next tick tries again).
+	return s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied)
 }

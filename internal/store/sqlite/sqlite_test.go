@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -143,4 +144,53 @@ func TestBodiesMigration(t *testing.T) {
 		t.Errorf("bodies is still a WITHOUT ROWID table: %s", ddl)
 	}
 	s.Close()
+}
+
+// Under steady appends the checkpointer lets the write-ahead log start over
+// at its beginning once it is long, so that commits write over the file's
+// blocks rather than grow it (a cheaper fsync), and the file stays bounded.
+func TestLogStartsOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	s := openStore(t, path)
+	ctx := context.Background()
+	const commits = 3000
+	done := make(chan error, 1)
+	go func() {
+		for i := range uint64(commits) {
+			b := &ledger.Batch{Start: i, Leaves: [][]byte{fmt.Appendf(nil, "leaf %d", i)},
+				Tiles: map[ledger.TileID][]byte{{Level: 0, Index: i}: make([]byte, 32)}}
+			if err := s.Commit(ctx, b); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	// Checkpoints as the background checkpointer makes them, but often.
+	var maxWAL int64
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+			if err := s.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if fi, err := os.Stat(path + "-wal"); err == nil {
+			maxWAL = max(maxWAL, fi.Size())
+		}
+	}
+	if got, err := s.Size(ctx); err != nil || got != commits {
+		t.Fatalf("size %d (%v), want %d", got, err, commits)
+	}
+	// Each commit writes a few frames; the log never holding much more
+	// than restartFrames of them means it started over again and again.
+	if limit := int64(4 * sqlite.RestartFrames * (4096 + 24)); maxWAL > limit {
+		t.Fatalf("the log grew to %d bytes over %d commits (limit %d): it did not start over", maxWAL, commits, limit)
+	}
+	t.Logf("largest log: %d bytes", maxWAL)
 }

@@ -44,7 +44,7 @@ var _ ledger.Store = (*Store)(nil)
 // up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "wal_autocheckpoint(0)",
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "wal_autocheckpoint(0)", "temp_store(MEMORY)",
 		fmt.Sprintf("journal_size_limit(%d)", journalSizeLimit)} {
 		q.Add("_pragma", p)
 	}

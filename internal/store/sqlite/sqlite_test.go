@@ -153,7 +153,7 @@ func TestLogStartsOver(t *testing.T) {
 	path := filepath.Join(t.TempDir(), sqlite.FileName)
 	s := openStore(t, path)
 	ctx := context.Background()
-	const commits = 3000
+	const commits = 8000
 	done := make(chan error, 1)
 	go func() {
 		for i := range uint64(commits) {

@@ -37,6 +37,7 @@ func serverCommand() *command {
 			return err
 		}
 		log := newLogger(cfg, io)
+		defer server.TuneGC()()
 		srv, err := server.New(ctx, cfg, log)
 		if err != nil {
 			var le *datadir.LockedError

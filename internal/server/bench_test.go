@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/server"
 )
 
 // BenchmarkAuthorizeHTTP measures POST /v1/authorize end to end on a real
@@ -44,6 +45,8 @@ func benchAuthorize(b *testing.B, clients int) {
 // throughput and the p50 and p99 latency, and fails on any call not
 // allowed.
 func loadAuthorize(b *testing.B, servers []*testServer, clients int) {
+	// As writ server runs (the servers here share the benchmark's process).
+	defer server.TuneGC()()
 	ts := servers[0]
 	alice := devTokenFor(b, ts, "alice", identity.RoleRequester)
 	a := postWithToken(b, ts, "/v1/tasks", "Bearer "+alice, "", mustJSONTB(b, api.OpenTask{Agent: agentA, Intent: "benchmark",

@@ -84,6 +84,8 @@ type Index struct {
 	// turn serializes CatchUp: holding it is sending on it.
 	turn chan struct{}
 	kick chan struct{}
+	// recent holds just-committed events for the tailer (Committed).
+	recent recent
 }
 
 // tables are the index's table names.

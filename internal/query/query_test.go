@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +42,8 @@ type ledgerEnv struct {
 	pol      *policy.Policy
 	origin   string
 	verifier note.Verifier
+	// committed, when set, is the ledger's commit hook.
+	committed atomic.Pointer[func(first uint64, events []ledger.Event)]
 }
 
 func newLedger(t testing.TB) *ledgerEnv {
@@ -54,7 +58,13 @@ func newLedger(t testing.TB) *ledgerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, MaxBatch: 4096})
+	e := &ledgerEnv{store: st}
+	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, MaxBatch: 4096,
+		OnCommit: func(first uint64, events []ledger.Event) {
+			if f := e.committed.Load(); f != nil {
+				(*f)(first, events)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +83,8 @@ func newLedger(t testing.TB) *ledgerEnv {
 		led.Close(context.Background())
 		st.Close()
 	})
-	return &ledgerEnv{store: st, led: led, svc: svc, pol: pol, origin: kp.Name(), verifier: kp.Verifier()}
+	e.led, e.svc, e.pol, e.origin, e.verifier = led, svc, pol, kp.Name(), kp.Verifier()
+	return e
 }
 
 // story opens a task that needs approval, has bob approve it, issues a
@@ -397,5 +408,72 @@ func TestTwoTailersOneIndex(t *testing.T) {
 	p, err := ixs[1].Events(ctx, query.Filter{Limit: 1000, TaskID: "tsk_filler"})
 	if err != nil || len(p.Events) != 1000 {
 		t.Errorf("events of the filler task: %d, %v", len(p.Events), err)
+	}
+}
+
+// countingStore counts the leaves the index reads back from the store.
+type countingStore struct {
+	ledger.Store
+	read atomic.Int64
+}
+
+func (c *countingStore) ReadLeaves(ctx context.Context, from, to uint64) ([][]byte, error) {
+	leaves, err := c.Store.ReadLeaves(ctx, from, to)
+	c.read.Add(int64(len(leaves)))
+	return leaves, err
+}
+
+// An index handed the ledger's commits (Committed) indexes them without
+// reading their leaves back, and ends up exactly as one built from the
+// store alone; events it was not handed (from before, or past what it
+// holds) it reads from the store.
+func TestIndexFromCommits(t *testing.T) {
+	e := newLedger(t)
+	ctx := context.Background()
+	e.story(t) // before the index is told of commits: read from the store
+	before, _ := e.store.Size(ctx)
+	open := func(prefix string, st ledger.Store) *query.Index {
+		ix, err := query.New(ctx, query.Config{DB: e.store.DB(), Store: st, Prefix: prefix, Batch: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ix.Drop(context.Background()) })
+		return ix
+	}
+	fedStore := &countingStore{Store: e.store}
+	fed := open("qfed_", fedStore)
+	plain := open("qplain_", e.store)
+	hook := fed.Committed
+	e.committed.Store(&hook)
+	for range 3 {
+		e.story(t)
+	}
+	size, _ := e.store.Size(ctx)
+	for name, ix := range map[string]*query.Index{"fed": fed, "plain": plain} {
+		if n, err := ix.CatchUp(ctx); err != nil || n != size {
+			t.Fatalf("%s: CatchUp = %d, %v; the ledger holds %d", name, n, err, size)
+		}
+	}
+	if got := fedStore.read.Load(); got != int64(before) {
+		t.Errorf("the index read %d leaves back from the store; want only the %d committed before it was told", got, before)
+	}
+	a, err := fed.Events(ctx, query.Filter{Limit: query.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := plain.Events(ctx, query.Filter{Limit: query.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(a.Events)) != size || !reflect.DeepEqual(a, b) {
+		t.Fatalf("indexed from commits:\n%+v\nfrom the store:\n%+v", a, b)
+	}
+	for _, f := range []query.Filter{{Tool: "invoices.read"}, {Decision: "deny"}, {Type: ledger.TypeCredentialRevoked}} {
+		f.Limit = query.MaxLimit
+		x, _ := fed.Events(ctx, f)
+		y, _ := plain.Events(ctx, f)
+		if len(x.Events) == 0 || !reflect.DeepEqual(x, y) {
+			t.Errorf("filter %+v: from commits %d events, from the store %d", f, len(x.Events), len(y.Events))
+		}
 	}
 }

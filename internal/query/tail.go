@@ -97,15 +97,17 @@ func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
 // catchUpFrom indexes the leaves in [from, size).
 func (ix *Index) catchUpFrom(ctx context.Context, from, size uint64) (uint64, error) {
 	for from < size {
-		end := min(size, from+uint64(ix.cfg.Batch))
-		leaves, err := ix.cfg.Store.ReadLeaves(ctx, from, end)
-		if err != nil {
-			return from, err
+		ents, held := ix.recent.take(from, min(int(size-from), ix.cfg.Batch))
+		if ents == nil {
+			var err error
+			if ents, err = ix.readEntries(ctx, from, min(size, from+uint64(ix.cfg.Batch), held)); err != nil {
+				return from, err
+			}
 		}
-		if len(leaves) == 0 {
+		if len(ents) == 0 {
 			break
 		}
-		next, err := ix.indexBatch(ctx, from, leaves)
+		next, err := ix.indexBatch(ctx, ents)
 		if err != nil {
 			return from, fmt.Errorf("query index: leaves from %d: %w", from, err)
 		}
@@ -117,12 +119,28 @@ func (ix *Index) catchUpFrom(ctx context.Context, from, size uint64) (uint64, er
 	return from, nil
 }
 
-// indexBatch indexes leaves, the log's from start on, in one transaction
+// readEntries reads the leaves [from, end) from the store and parses them.
+func (ix *Index) readEntries(ctx context.Context, from, end uint64) ([]ledger.Entry, error) {
+	leaves, err := ix.cfg.Store.ReadLeaves(ctx, from, end)
+	if err != nil {
+		return nil, err
+	}
+	ents := make([]ledger.Entry, len(leaves))
+	for k, leaf := range leaves {
+		if ents[k], err = ledger.ParseLeaf(from+uint64(k), leaf); err != nil {
+			return nil, fmt.Errorf("query index: %w", err)
+		}
+	}
+	return ents, nil
+}
+
+// indexBatch indexes consecutive entries of the log in one transaction
 // and returns the index's new high-water mark. Several tailers may share
-// the index (replicas on one PostgreSQL): under the index's lock, leaves
+// the index (replicas on one PostgreSQL): under the index's lock, entries
 // another one indexed meanwhile are skipped rather than indexed twice, and
 // the mark returned may lie beyond this batch.
-func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) (uint64, error) {
+func (ix *Index) indexBatch(ctx context.Context, ents []ledger.Entry) (uint64, error) {
+	start := ents[0].Index
 	tx, err := ix.begin(ctx)
 	if err != nil {
 		return start, err
@@ -132,21 +150,16 @@ func (ix *Index) indexBatch(ctx context.Context, start uint64, leaves [][]byte) 
 	if err != nil {
 		return start, err
 	}
-	end := start + uint64(len(leaves))
+	end := start + uint64(len(ents))
 	if through >= end {
 		return through, nil
 	}
 	if through > start {
-		leaves, start = leaves[through-start:], through
+		ents, start = ents[through-start:], through
 	}
-	ents := make([]ledger.Entry, len(leaves))
-	data := make([]eventData, len(leaves))
-	for k, leaf := range leaves {
-		ent, err := ledger.ParseLeaf(start+uint64(k), leaf)
-		if err != nil {
-			return start, err
-		}
-		ents[k], data[k] = ent, decodeData(&ent.Event)
+	data := make([]eventData, len(ents))
+	for k := range ents {
+		data[k] = decodeData(&ents[k].Event)
 	}
 	// Event rows go in several to a statement; the tool and resource that
 	// a result or an approval takes from an earlier event come from this

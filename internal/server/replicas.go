@@ -42,7 +42,7 @@ func (s *Server) coordinator() task.Coordinator {
 // events in index order among the others'.
 func (s *Server) ledgerCommitted(first uint64, events []ledger.Event) {
 	if ix := s.queryIx.Load(); ix != nil {
-		ix.Notify()
+		ix.Committed(first, events)
 	}
 	if t := s.following.Load(); t != nil {
 		t.Committed(first, events)

@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/server"
 )
 
 // BenchmarkGatewayOverhead measures what the gateway adds to a tool call:
@@ -31,6 +32,9 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 }
 
 func benchOverhead(b *testing.B, version string, workers int) {
+	// As writ server runs (writ, the upstream and the clients share the
+	// benchmark's process).
+	defer server.TuneGC()()
 	up := startGoUpstream(b)
 	w := startWrit(b, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url}}}, config.ProxyConfig{},
 		func(c *config.Config) {

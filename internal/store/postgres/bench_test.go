@@ -56,13 +56,9 @@ func benchAppend(b *testing.B, replicas, appenders int) {
 	kp := storetest.NewKey(b, "bench.example/log")
 	ledgers := make([]*ledger.Ledger, replicas)
 	for i := range replicas {
-		s, err := postgres.Open(ctx, dsn, postgres.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
 		cfg := ledger.DefaultConfig()
-		cfg.Store, cfg.Signer = s, kp
+		cfg.Store, cfg.Signer = openStore(b, dsn, postgres.Options{}), kp
+		var err error
 		ledgers[i], err = ledger.New(ctx, cfg)
 		if err != nil {
 			b.Fatal(err)

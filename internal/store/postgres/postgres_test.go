@@ -17,17 +17,20 @@ import (
 	"github.com/writhq/writ/internal/store/storetest"
 )
 
+// openStore opens the store on dsn and closes it when the test ends.
+func openStore(t testing.TB, dsn string, opts postgres.Options) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func opener(t *testing.T) func(*testing.T) ledger.Store {
 	dsn := pgtest.DSN(t)
-	return func(t *testing.T) ledger.Store {
-		t.Helper()
-		s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	return func(t *testing.T) ledger.Store { return openStore(t, dsn, postgres.Options{}) }
 }
 
 func TestStore(t *testing.T)       { storetest.Run(t, opener) }
@@ -76,11 +79,7 @@ func TestConcurrentMigrations(t *testing.T) {
 func TestNewerSchemaRefused(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	openStore(t, dsn, postgres.Options{}).Close()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -116,15 +115,7 @@ func TestBadDSNDoesNotEchoIt(t *testing.T) {
 func TestClaims(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
-	open := func() *postgres.Store {
-		s, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b := open(), open()
+	a, b := openStore(t, dsn, postgres.Options{MaxConns: 4}), openStore(t, dsn, postgres.Options{MaxConns: 4})
 	for _, other := range []*postgres.Store{a, b} {
 		unlock, err := a.Claim(ctx, "x")
 		if err != nil {
@@ -170,12 +161,8 @@ func TestClaims(t *testing.T) {
 func TestSequenceWrongStartWritesNothing(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	err = s.Sequence(ctx, 0, func(ctx context.Context, r ledger.LockedReader) (*ledger.Batch, error) {
+	s := openStore(t, dsn, postgres.Options{})
+	err := s.Sequence(ctx, 0, func(ctx context.Context, r ledger.LockedReader) (*ledger.Batch, error) {
 		n, err := r.Size(ctx)
 		if err != nil || n != 0 {
 			t.Errorf("size under the lock %d, %v", n, err)
@@ -211,11 +198,7 @@ func TestSequenceWrongStartWritesNothing(t *testing.T) {
 func TestWaited(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, dsn, postgres.Options{})
 	unlock, err := s.Lock(ctx, "gate", true)
 	if err != nil {
 		t.Fatal(err)
@@ -253,11 +236,7 @@ func TestWaited(t *testing.T) {
 func TestSnapshotIsStable(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, dsn, postgres.Options{})
 	kp := storetest.NewKey(t, "snap.example/log")
 	l, err := ledger.New(ctx, ledger.Config{Store: s, Signer: kp})
 	if err != nil {
@@ -312,11 +291,7 @@ func TestReplicasShareTheCheckpointInterval(t *testing.T) {
 	var ledgers []*ledger.Ledger
 	var stores []*postgres.Store
 	for range 3 {
-		s, err := postgres.Open(ctx, dsn, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := openStore(t, dsn, postgres.Options{})
 		l, err := ledger.New(ctx, ledger.Config{Store: s, Signer: kp, CheckpointInterval: interval})
 		if err != nil {
 			t.Fatal(err)
@@ -368,12 +343,7 @@ func TestClaimProof(t *testing.T) {
 	ctx := context.Background()
 	var stores []*postgres.Store
 	for range 2 {
-		s, err := postgres.Open(ctx, dsn, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		stores = append(stores, s)
+		stores = append(stores, openStore(t, dsn, postgres.Options{}))
 	}
 	key := []byte("proof-key-0123456789abcdef012345")
 	if fresh, err := stores[0].ClaimProof(ctx, key, time.Now().Add(time.Minute)); err != nil || !fresh {

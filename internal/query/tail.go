@@ -128,7 +128,7 @@ func (ix *Index) readEntries(ctx context.Context, from, end uint64) ([]ledger.En
 	ents := make([]ledger.Entry, len(leaves))
 	for k, leaf := range leaves {
 		if ents[k], err = ledger.ParseLeaf(from+uint64(k), leaf); err != nil {
-			return nil, fmt.Errorf("query index: %w", err)
+			return nil, fmt.Errorf("query index: leaves from %d: %w", from, err)
 		}
 	}
 	return ents, nil

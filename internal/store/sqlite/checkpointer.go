@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -54,21 +55,24 @@ func (s *Store) checkpointer() {
 // log is longer than restartFrames, copies the rest between two commits so
 // that the next one starts it over.
 func (s *Store) checkpoint(ctx context.Context) error {
-	var busy, logFrames, copied int
-	if err := s.r.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err != nil {
-		return err
+	// passive runs a PASSIVE checkpoint through db and returns the log's
+	// length in frames (-1 when another connection was checkpointing).
+	passive := func(db *sql.DB) (int, error) {
+		var busy, logFrames, copied int
+		err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied)
+		return logFrames, err
 	}
-	// logFrames is -1 when another connection was checkpointing.
-	if logFrames < restartFrames {
-		return nil
+	if n, err := passive(s.r); err != nil || n < restartFrames {
+		return err
 	}
 	// Once more beside commits: what the write connection copies, with
 	// commits waiting, is then only what arrived during this pass.
-	if err := s.r.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err != nil {
+	if _, err := passive(s.r); err != nil {
 		return err
 	}
 	// The write handle has one connection: while this holds it, no commit
 	// adds frames, so the checkpoint can copy every one (unless a reader's
 	// snapshot still needs the older pages; the next tick tries again).
-	return s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied)
+	_, err := passive(s.w)
+	return err
 }

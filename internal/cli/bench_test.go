@@ -1,19 +1,15 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
-	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 // startDevServer runs a dev server in prod on a free loopback port until
@@ -24,22 +20,7 @@ func startDevServer(t *testing.T) (string, string) {
 	if _, err := identity.EnsureDevIssuer(dir); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Environment, cfg.Dev = dir, "127.0.0.1:0", "prod", true
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return "http://" + srv.Addr(), dir
+	return servertest.Start(t, servertest.Dev(dir, "prod")).URL, dir
 }
 
 // TestBenchAuthorize runs a short, count-bounded load with half the calls

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/base64"
-	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,9 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
-	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 func TestJWTSubject(t *testing.T) {
@@ -80,21 +78,12 @@ func TestExecExitStatus(t *testing.T) {
 		t.Skip("needs sh")
 	}
 	dir := filepath.Join(t.TempDir(), "d")
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "prod"
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	srv := servertest.Start(t, servertest.Dev(dir, "prod"))
 	tok, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"WRIT_URL": "http://" + srv.Addr(), "WRIT_TOKEN": tok}
+	env := map[string]string{"WRIT_URL": srv.URL, "WRIT_TOKEN": tok}
 	var out, errb strings.Builder
 	code := Main(context.Background(), []string{"exec", "--agent", "spiffe://writ.dev/agent/summarizer", "--dev-data-dir", dir,
 		"--intent", "fail", "--tools", "kb.search", "--resources", "kb://public/*", "--operations", "read",

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -15,9 +14,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
-	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 // TestLedgerVerifyCatchesProjectionEdit revokes a task on a real server,
@@ -26,23 +24,14 @@ import (
 // to start unless told to repair.
 func TestLedgerVerifyCatchesProjectionEdit(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev = dir, "127.0.0.1:0", true
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	srv := servertest.Start(t, servertest.Dev(dir, "dev"))
 	alice, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	call := func(path string, body any) []byte {
 		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, "http://"+srv.Addr()+path, bytes.NewReader(b))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+alice)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -61,8 +50,7 @@ func TestLedgerVerifyCatchesProjectionEdit(t *testing.T) {
 	json.Unmarshal(call("/v1/tasks", api.OpenTask{Agent: "spiffe://writ.dev/agent/a", Intent: "x",
 		Scope: api.Scope{Tools: []string{"t"}, Resources: []string{"r"}, Operations: []string{"read"}, DataClass: "internal", Environments: []string{"dev"}}}), &opened)
 	call("/v1/tasks/"+opened.TaskID+"/revoke", map[string]string{"reason": "test"})
-	cancel()
-	if err := <-done; err != nil {
+	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"database/sql"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,30 +10,21 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/client"
-	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
-	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 // TestPolicyReplay records a real task decision through a server, then
 // replays it from the data directory, and shows a changed input is caught.
 func TestPolicyReplay(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "d")
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "prod"
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	srv := servertest.Start(t, servertest.Dev(dir, "prod"))
 	tok, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var opened api.TaskOpened
-	err = client.New("http://"+srv.Addr(), tok).Do(ctx, "POST", "/v1/tasks", api.OpenTask{
+	err = client.New(srv.URL, tok).Do(context.Background(), "POST", "/v1/tasks", api.OpenTask{
 		Agent: "spiffe://writ.dev/agent/summarizer", Intent: "Summarize Q3 invoices",
 		Scope: api.Scope{Tools: []string{"invoices.*"}, Resources: []string{"erp://invoices/2026-Q3/*"},
 			Operations: []string{"read"}, DataClass: "confidential", Environments: []string{"prod"}},
@@ -43,8 +33,7 @@ func TestPolicyReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -22,6 +21,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 // testAgent is the dev agent the tests' tasks name.
@@ -42,34 +42,12 @@ type testServer struct {
 func startServer(t testing.TB, edit func(*config.Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Dev = true
-	cfg.Environment = "prod"
+	cfg := servertest.Dev(dir, "prod")
 	if edit != nil {
 		edit(&cfg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server stopped with %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("server did not stop within 60s")
-		}
-	})
-	return &testServer{srv: srv, url: "http://" + srv.Addr(), dir: dir}
+	s := servertest.Start(t, cfg)
+	return &testServer{srv: s.Server, url: s.URL, dir: dir}
 }
 
 // policyDir writes the embedded default rego pack to a directory, so a test

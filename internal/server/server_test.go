@@ -22,19 +22,17 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 // testServer is a real writ server on a loopback port, serving a data
 // directory in the test's temporary directory.
 type testServer struct {
-	srv    *server.Server
-	url    string
-	dir    string
-	token  string // an admin and auditor dev token
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
+	srv   *server.Server
+	url   string
+	dir   string
+	token string // an admin and auditor dev token
+	s     *servertest.Server
 }
 
 // startServer starts a server in dev mode on dir (a fresh directory when dir
@@ -44,39 +42,20 @@ func startServer(t testing.TB, dir string) *testServer {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Dev = true
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	ts := &testServer{srv: srv, url: "http://" + srv.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1)}
+	ts := serve(t, servertest.Dev(dir, "dev"))
 	ts.token = devToken(t, dir, identity.RoleAdmin, identity.RoleAuditor)
-	go func() { ts.done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		if err := ts.stop(); err != nil {
-			t.Errorf("stopping the server: %v", err)
-		}
-	})
 	return ts
 }
 
-// stop cancels Serve's context and waits for the graceful shutdown.
-func (ts *testServer) stop() error {
-	ts.once.Do(func() {
-		ts.cancel()
-		select {
-		case ts.err = <-ts.done:
-		case <-time.After(60 * time.Second):
-			ts.err = errors.New("server did not stop within 60s")
-		}
-	})
-	return ts.err
+// serve starts a server with cfg and stops it when the test ends.
+func serve(t testing.TB, cfg config.Config) *testServer {
+	t.Helper()
+	s := servertest.Start(t, cfg)
+	return &testServer{srv: s.Server, url: s.URL, dir: cfg.DataDir, s: s}
 }
+
+// stop stops the server now and returns how it ended.
+func (ts *testServer) stop() error { return ts.s.Stop() }
 
 // answer is an HTTP answer read whole.
 type answer struct {

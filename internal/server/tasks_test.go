@@ -1,17 +1,14 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
-	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 // startTaskServer starts a dev server enforcing for environment and returns
@@ -19,21 +16,7 @@ import (
 func startTaskServer(t *testing.T, environment string) (*testServer, map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, environment
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	ts := &testServer{srv: srv, url: "http://" + srv.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1)}
-	go func() { ts.done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		if err := ts.stop(); err != nil {
-			t.Errorf("stopping the server: %v", err)
-		}
-	})
+	ts := serve(t, servertest.Dev(dir, environment))
 	tok := func(name string, roles ...identity.Role) string {
 		s, err := identity.DevToken(dir, name, roles, time.Hour, time.Now())
 		if err != nil {

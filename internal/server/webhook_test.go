@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,7 +14,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/notify"
-	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 // TestApprovalWebhook opens a task that needs approval and checks the
@@ -40,17 +38,9 @@ func TestApprovalWebhook(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "webhook-secret")
 	os.WriteFile(secretFile, []byte(secret), 0o600)
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = filepath.Join(dir, "d"), "127.0.0.1:0", true, "prod"
+	cfg := servertest.Dev(filepath.Join(dir, "d"), "prod")
 	cfg.Approvals.Webhook = config.WebhookConfig{URL: hook.URL, SecretFile: secretFile}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	srv := serve(t, cfg).srv
 
 	tok, _ := identity.DevToken(cfg.DataDir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
 	body, _ := json.Marshal(api.OpenTask{

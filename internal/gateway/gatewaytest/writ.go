@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 )
 
 // Agent is the workload the tasks are opened for.
@@ -40,36 +40,18 @@ type Writ struct {
 func Start(t testing.TB, mcp config.MCPConfig, proxy config.ProxyConfig, opts ...func(*config.Config)) *Writ {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "dev"
+	cfg := servertest.Dev(dir, "dev")
 	cfg.MCP, cfg.Proxy = mcp, proxy
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	w := &Writ{Srv: srv, URL: "http://" + srv.Addr(), Dir: dir, Tok: map[string]string{}}
-	var once sync.Once
-	w.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("server stopped with %v", err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Error("server did not stop within 60s")
-			}
-		})
-	}
-	t.Cleanup(w.stop)
+	srv := servertest.Start(t, cfg)
+	w := &Writ{Srv: srv.Server, URL: srv.URL, Dir: dir, Tok: map[string]string{}}
+	w.stop = sync.OnceFunc(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+	})
 	for name, role := range map[string]identity.Role{"alice": identity.RoleRequester, "audrey": identity.RoleAuditor, "bob": identity.RoleApprover} {
 		s, err := identity.DevToken(dir, name, []identity.Role{role}, time.Hour, time.Now())
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/evidence"
-	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -34,10 +33,7 @@ func TestAccessReport(t *testing.T) {
 	}
 	e.svc.Authorize(ctx, cred, api.Authorize{Tool: "payroll.read", Operation: "read", Resource: "erp://payroll/1"}, task.Request{Gateway: "api"})
 
-	ix, err := query.New(ctx, query.Config{DB: e.store.DB(), Store: e.store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix := e.index()
 	rep, err := evidence.Access(ctx, ix, evidence.AccessOptions{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Minute), LongTTL: 30 * time.Minute})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package evidence_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/ledger"
-	"github.com/writhq/writ/internal/query"
 )
 
 func TestErasedBodyVerifies(t *testing.T) {
@@ -124,21 +122,12 @@ func TestIndexAddsEventsStateDoesNotKeep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := query.New(ctx, query.Config{DB: e.store.DB(), Store: e.store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := e.source()
-	src.Index = ix
-	var b bytes.Buffer
-	if err := evidence.Export(ctx, src, id, evidence.Options{}, &b); err != nil {
-		t.Fatal(err)
-	}
-	f := unzip(t, b.Bytes())
+	bundle := e.exportIndexed(id)
+	f := unzip(t, bundle)
 	if _, ok := f["proofs/"+jsonInt(int(idx))+".tlog-proof"]; !ok {
 		t.Errorf("the imported event %d is not in the bundle", idx)
 	}
-	if r := verify(t, b.Bytes(), evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
+	if r := verify(t, bundle, evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
 		t.Errorf("bundle with the index's events: %s", failures(r))
 	}
 	// The policy version's load, before its first decision, comes along.
@@ -160,20 +149,11 @@ func TestHiddenToolsInOCSF(t *testing.T) {
 		Data: json.RawMessage(`{"hidden":[{"decision_id":"dec_1","policy_ids":[],"tool":"crm.delete"}],"listed":4,"server":"crm"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := query.New(ctx, query.Config{DB: e.store.DB(), Store: e.store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := e.source()
-	src.Index = ix
-	var b bytes.Buffer
-	if err := evidence.Export(ctx, src, id, evidence.Options{}, &b); err != nil {
-		t.Fatal(err)
-	}
-	if r := verify(t, b.Bytes(), evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
+	bundle := e.exportIndexed(id)
+	if r := verify(t, bundle, evidence.VerifyOptions{Key: e.vkey}); !r.OK() {
 		t.Fatalf("bundle: %s", failures(r))
 	}
-	ocsf := string(unzip(t, b.Bytes())[evidence.OCSFPath])
+	ocsf := string(unzip(t, bundle)[evidence.OCSFPath])
 	if !strings.Contains(ocsf, `"operation":"tools/list"`) || !strings.Contains(ocsf, `{"uid":"crm.delete","type":"tool"}`) ||
 		!strings.Contains(ocsf, `"status_detail":"1 of 4 listed tools hidden"`) {
 		t.Errorf("no record of the hidden tool:\n%s", ocsf)

@@ -23,6 +23,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/task"
 )
@@ -149,11 +150,35 @@ func jsonInt(i int) string { b, _ := json.Marshal(i); return string(b) }
 // export writes taskID's bundle and returns its bytes.
 func (e *env) export(taskID string, opts evidence.Options) []byte {
 	e.t.Helper()
+	return e.exportFrom(e.source(), taskID, opts)
+}
+
+// exportIndexed exports taskID with the ledger's query index, which also
+// finds the events that name the task but its state does not keep.
+func (e *env) exportIndexed(taskID string) []byte {
+	e.t.Helper()
+	src := e.source()
+	src.Index = e.index()
+	return e.exportFrom(src, taskID, evidence.Options{})
+}
+
+func (e *env) exportFrom(src evidence.Source, taskID string, opts evidence.Options) []byte {
+	e.t.Helper()
 	var b bytes.Buffer
-	if err := evidence.Export(context.Background(), e.source(), taskID, opts, &b); err != nil {
+	if err := evidence.Export(context.Background(), src, taskID, opts, &b); err != nil {
 		e.t.Fatalf("Export: %v", err)
 	}
 	return b.Bytes()
+}
+
+// index opens the ledger's query index in the store's database.
+func (e *env) index() *query.Index {
+	e.t.Helper()
+	ix, err := query.New(context.Background(), query.Config{DB: e.store.DB(), Store: e.store})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ix
 }
 
 func verify(t testing.TB, bundle []byte, opts evidence.VerifyOptions) *evidence.Report {

@@ -294,6 +294,21 @@ func (c *cluster) waitCovered() {
 	}
 }
 
+// checkLog waits for a checkpoint covering the whole store, runs
+// `writ ledger verify` on it, and checks with the tlog-tiles client that
+// every replica serves one log holding every acknowledged action once.
+func (c *cluster) checkLog(acked map[string]bool) {
+	c.t.Helper()
+	c.waitCovered()
+	c.verifyCLI()
+	tok := c.auditor()
+	var views []logView
+	for _, r := range c.replicas {
+		views = append(views, readLog(c.t, r.url, tok))
+	}
+	checkOneLog(c.t, views, acked)
+}
+
 // logView is what the tlog-tiles client sees at one replica.
 type logView struct {
 	cp     *log.Checkpoint
@@ -482,14 +497,7 @@ func TestReplicasShareOneLedgerUnderLoad(t *testing.T) {
 
 	// Every replica's checkpoints, signed by whichever committed, extend
 	// one another.
-	c.waitCovered()
-	c.verifyCLI()
-	tok := c.auditor()
-	var views []logView
-	for _, r := range c.replicas {
-		views = append(views, readLog(t, r.url, tok))
-	}
-	checkOneLog(t, views, acked)
+	c.checkLog(acked)
 
 	// A replica started on another key refuses to start.
 	bad := exec.Command("writ", "server", "--dev", "--store", "postgres")
@@ -597,12 +605,5 @@ func TestReplicaKilledMidLoad(t *testing.T) {
 		}
 	}
 	t.Logf("load with one replica killed and restarted: %d allowed, errors %v", rep.Allowed, rep.Errors)
-	c.waitCovered()
-	c.verifyCLI()
-	tok := c.auditor()
-	var views []logView
-	for _, r := range c.replicas {
-		views = append(views, readLog(t, r.url, tok))
-	}
-	checkOneLog(t, views, acked)
+	c.checkLog(acked)
 }

@@ -36,7 +36,29 @@ type MCPServer struct {
 	// Tools overrides it per upstream tool name.
 	DataClass string             `yaml:"data_class"`
 	Tools     map[string]MCPTool `yaml:"tools"`
+	// Sessions is how writ's sessions with the upstream map to tasks:
+	// SessionsTask (the default) opens one for each task, so that state a
+	// stateful server keeps for one task's calls is never seen by another
+	// task's; SessionsShared has every task's calls use one session.
+	Sessions string `yaml:"sessions"`
+	// IdleTimeout closes a task's session after this long without a call
+	// (default 5m).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxSessions caps the task sessions open at once (default 64).
+	MaxSessions int `yaml:"max_sessions"`
 }
+
+// Values of MCPServer.Sessions.
+const (
+	SessionsTask   = "task"
+	SessionsShared = "shared"
+)
+
+// Defaults of the per-task upstream sessions.
+const (
+	DefaultSessionIdleTimeout = 5 * time.Minute
+	DefaultMaxSessions        = 64
+)
 
 // MCPTool overrides settings for one upstream tool.
 type MCPTool struct {
@@ -118,6 +140,15 @@ func (c MCPConfig) Validate() error {
 		}
 		if s.Timeout < 0 {
 			return fmt.Errorf("%s.timeout: must not be negative", at)
+		}
+		if s.Sessions != "" && s.Sessions != SessionsTask && s.Sessions != SessionsShared {
+			return fmt.Errorf("%s.sessions %q: want %s or %s", at, s.Sessions, SessionsTask, SessionsShared)
+		}
+		if s.IdleTimeout < 0 {
+			return fmt.Errorf("%s.idle_timeout: must not be negative", at)
+		}
+		if s.MaxSessions < 0 {
+			return fmt.Errorf("%s.max_sessions: must not be negative", at)
 		}
 		if !validDataClass(s.DataClass) {
 			return fmt.Errorf("%s.data_class %q: want public, internal, confidential or restricted", at, s.DataClass)

@@ -55,6 +55,11 @@ func TestGatewayValidate(t *testing.T) {
 		{"bad url", MCPConfig{Servers: map[string]MCPServer{"x": {URL: "ftp://h"}}}, "absolute http"},
 		{"bad ref", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Headers: map[string]string{"A": "${nope}"}}}}, "want ${file:PATH}"},
 		{"bad class", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, DataClass: "secret"}}}, "data_class"},
+		{"task sessions", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Sessions: "task", IdleTimeout: time.Minute, MaxSessions: 8}}}, ""},
+		{"shared session", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Sessions: "shared"}}}, ""},
+		{"bad sessions", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Sessions: "agent"}}}, "want task or shared"},
+		{"bad idle", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, IdleTimeout: -time.Second}}}, "idle_timeout"},
+		{"bad max", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, MaxSessions: -1}}}, "max_sessions"},
 		{"origin", MCPConfig{AllowedOrigins: []string{"https://app.example.com"}}, ""},
 		{"bad origin", MCPConfig{AllowedOrigins: []string{"app.example.com/x"}}, "not an origin"},
 	} {

@@ -111,16 +111,17 @@ func (g *Gateway) Servers() []string {
 	return names
 }
 
-// Start starts the stdio upstreams and connects to the HTTP ones, in the
-// background: a slow upstream does not hold up the server. Calls that
-// arrive meanwhile wait for the connection. A server that does not start
-// is logged and tried again on its next call; the gateway answers for it
-// with a clear error meanwhile.
+// Start opens a first session with every upstream (starting stdio
+// servers), in the background: a slow upstream does not hold up the
+// server. It is the shared session, or, with per-task sessions, the one
+// the first task to call takes over. Calls that arrive meanwhile wait for
+// it. A server that does not start is logged and tried again on its next
+// call; the gateway answers for it with a clear error meanwhile.
 func (g *Gateway) Start(ctx context.Context) {
 	for _, name := range g.Servers() {
 		u := g.upstreams[name]
 		go func() {
-			if _, err := u.session(ctx); err != nil {
+			if err := u.start(); err != nil {
 				g.log.WarnContext(ctx, "MCP upstream not reachable at start; retried on use", "upstream", name, "err", err)
 			}
 		}()

@@ -96,11 +96,7 @@ func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
 // use its tools), when writ is connected to it already: an agent's
 // handshake never waits for the upstream.
 func relayInstructions(u *upstream, res mcp.Result) {
-	cs := u.current()
-	if cs == nil || cs.InitializeResult() == nil {
-		return
-	}
-	text := cs.InitializeResult().Instructions
+	text := u.instructionsText()
 	switch r := res.(type) {
 	case *mcp.InitializeResult:
 		r.Instructions = text
@@ -161,19 +157,20 @@ func (c *call) dataClass(tool string) string {
 	return "internal"
 }
 
-// upstreamDo runs f against the upstream session within the server's
+// upstreamDo runs f against the task's upstream session within the server's
 // timeout. A failure that is neither the upstream's own JSON-RPC answer
 // nor a timeout drops the session, so that the next call reconnects (or
 // restarts a stdio server); both are reported as CodeUnavailable.
 func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var zero R
-	cs, err := c.u.session(ctx)
+	conn, err := c.u.acquire(ctx, c.v.cred.TaskID)
 	if err != nil {
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: err.Error()}
 	}
+	defer c.u.release(conn)
 	cctx, cancel := detach(ctx, c.u.timeout)
 	defer cancel()
-	r, err := f(cctx, cs)
+	r, err := f(cctx, conn.cs)
 	if err == nil {
 		return r, nil
 	}
@@ -189,7 +186,7 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 		// carry on (the SDK tells the upstream this one is cancelled).
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s did not answer within %s", c.server, c.u.timeout)}
 	}
-	c.u.drop(cs)
+	c.u.drop(conn)
 	return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s failed: %s", c.server, c.u.scrub(err))}
 }
 

@@ -18,81 +18,302 @@ import (
 	"github.com/writhq/writ/internal/config"
 )
 
-// upstream is writ's client of one configured MCP server. It connects on
-// first use, and again after the session fails: a stdio server that exits
-// is restarted by the next call.
+// upstream is writ's client of one configured MCP server. With sessions:
+// task (the default) it holds a session for each task that calls the
+// server, opened on the task's first call and closed when it has been idle
+// for the server's idle_timeout, or to make room under max_sessions; with
+// sessions: shared, one session carries every task's calls. A session that
+// fails is opened again by the next call: a stdio server that exits is
+// restarted.
 type upstream struct {
 	name    string
 	cfg     config.MCPServer
 	timeout time.Duration
+	perTask bool
+	idle    time.Duration
+	max     int
 	getenv  func(string) string
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	closed bool // by Shutdown: no more connections
-	cs     *mcp.ClientSession
-	last   time.Time // last failed connect, for back-off
-	err    error     // its error
+	mu           sync.Mutex
+	closed       bool             // by Shutdown: no more connections
+	conns        map[string]*conn // by task ID; "" for the shared session
+	spare        *conn            // opened at start, for the first task
+	instructions string           // the upstream's, from its latest handshake
+	last         time.Time        // last failed connect, for back-off
+	err          error            // its error
+	stop         chan struct{}    // ends the idle reaper
+	reapOnce     sync.Once        // starts it, with the first task session
+	closing      sync.WaitGroup   // sessions being closed in the background
+}
+
+// conn is one session with the upstream, or the attempt to open it.
+type conn struct {
+	ready chan struct{} // closed when the connect has finished
+	cs    *mcp.ClientSession
+	err   error     // why the connect failed
+	busy  int       // calls in flight, under upstream.mu
+	used  time.Time // when the last call ended, under upstream.mu
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // retryAfter is how long a failed connect is remembered before the next try.
 const retryAfter = 500 * time.Millisecond
 
 func newUpstream(name string, cfg config.MCPServer, getenv func(string) string, log *slog.Logger) *upstream {
-	t := cfg.Timeout
-	if t <= 0 {
-		t = config.DefaultUpstreamTimeout
+	u := &upstream{name: name, cfg: cfg, timeout: cfg.Timeout, perTask: cfg.Sessions != config.SessionsShared,
+		idle: cfg.IdleTimeout, max: cfg.MaxSessions, getenv: getenv, log: log,
+		conns: map[string]*conn{}, stop: make(chan struct{})}
+	if u.timeout <= 0 {
+		u.timeout = config.DefaultUpstreamTimeout
 	}
-	return &upstream{name: name, cfg: cfg, timeout: t, getenv: getenv, log: log}
+	if u.idle <= 0 {
+		u.idle = config.DefaultSessionIdleTimeout
+	}
+	if u.max <= 0 {
+		u.max = config.DefaultMaxSessions
+	}
+	return u
 }
 
 // errUnavailable wraps every failure to reach an upstream.
 var errUnavailable = errors.New("upstream unavailable")
 
-// session returns the live session, connecting when there is none.
-func (u *upstream) session(ctx context.Context) (*mcp.ClientSession, error) {
+// start opens the first session: the shared one, or a spare that the first
+// task to call takes over (and that validates the configuration at start).
+// It returns when the connect has finished.
+func (u *upstream) start() error {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.cs != nil {
-		return u.cs, nil
+	if u.closed || u.spare != nil || len(u.conns) > 0 {
+		u.mu.Unlock()
+		return nil
 	}
+	c := u.openLocked()
+	if u.perTask {
+		u.spare = c
+	} else {
+		u.conns[""] = c
+	}
+	u.mu.Unlock()
+	<-c.ready
+	return c.err
+}
+
+// acquire returns the session of task's calls (the shared one, with
+// sessions: shared), opening it if need be. The caller releases it when
+// its call is over.
+func (u *upstream) acquire(ctx context.Context, task string) (*conn, error) {
+	key := ""
+	if u.perTask {
+		key = task
+	}
+	u.mu.Lock()
 	if u.closed {
+		u.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s: writ is shutting down", errUnavailable, u.name)
 	}
-	if u.err != nil && time.Since(u.last) < retryAfter {
-		return nil, u.err
+	c := u.conns[key]
+	if c == nil {
+		if u.err != nil && time.Since(u.last) < retryAfter {
+			err := u.err
+			u.mu.Unlock()
+			return nil, err
+		}
+		switch {
+		case u.perTask && u.spare != nil:
+			c, u.spare = u.spare, nil
+		case u.perTask && len(u.conns) >= u.max && !u.evictLocked():
+			u.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s: all %d sessions (max_sessions) are in use", errUnavailable, u.name, u.max)
+		default:
+			c = u.openLocked()
+		}
+		u.conns[key] = c
 	}
+	c.busy++
+	u.mu.Unlock()
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		// The connect goes on, for this task's next call.
+		u.release(c)
+		return nil, ctx.Err()
+	}
+	if c.err != nil {
+		u.release(c)
+		return nil, c.err
+	}
+	return c, nil
+}
+
+// release ends a call on c.
+func (u *upstream) release(c *conn) {
+	u.mu.Lock()
+	c.busy--
+	c.used = time.Now()
+	u.mu.Unlock()
+}
+
+// openLocked starts connecting a new session in the background.
+func (u *upstream) openLocked() *conn {
+	c := &conn{ready: make(chan struct{}), used: time.Now()}
+	go u.connect(c)
+	if u.perTask {
+		u.reapOnce.Do(func() { go u.reap() })
+	}
+	return c
+}
+
+func (u *upstream) connect(c *conn) {
+	defer close(c.ready)
 	tr, err := u.transport()
 	if err != nil {
-		u.err, u.last = fmt.Errorf("%w: %s: %v", errUnavailable, u.name, err), time.Now()
-		return nil, u.err
+		u.failed(c, fmt.Errorf("%w: %s: %v", errUnavailable, u.name, err))
+		return
 	}
-	cctx, cancel := context.WithTimeout(context.Background(), u.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), u.timeout)
 	defer cancel()
 	// A fresh client for every connection: nothing negotiated with a
 	// previous process or session carries over.
 	client := mcp.NewClient(&mcp.Implementation{Name: "writ", Version: "1"}, nil)
-	cs, err := client.Connect(cctx, tr, nil)
+	cs, err := client.Connect(ctx, tr, nil)
 	if err != nil {
-		u.err, u.last = fmt.Errorf("%w: %s did not complete the MCP handshake: %v", errUnavailable, u.name, u.scrub(err)), time.Now()
-		return nil, u.err
+		u.failed(c, fmt.Errorf("%w: %s did not complete the MCP handshake: %v", errUnavailable, u.name, u.scrub(err)))
+		return
 	}
-	u.cs, u.err = cs, nil
+	u.mu.Lock()
+	c.cs = cs
+	u.err = nil
+	if r := cs.InitializeResult(); r != nil {
+		u.instructions = r.Instructions
+	}
+	closed := u.closed
+	u.mu.Unlock()
+	if closed {
+		// Shutdown came while connecting.
+		u.closeConn(c)
+		return
+	}
 	go func() {
 		cs.Wait()
-		u.drop(cs)
+		u.drop(c)
 	}()
-	return cs, nil
 }
 
-// current returns the live session, or nil when there is none or a
-// connection is being made.
-func (u *upstream) current() *mcp.ClientSession {
-	if !u.mu.TryLock() {
+// failed records a failed connect and forgets c, so that a later call
+// (after the back-off) tries again.
+func (u *upstream) failed(c *conn, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c.err = err
+	u.err, u.last = err, time.Now()
+	u.forgetLocked(c)
+}
+
+func (u *upstream) forgetLocked(c *conn) {
+	if u.spare == c {
+		u.spare = nil
+	}
+	for k, x := range u.conns {
+		if x == c {
+			delete(u.conns, k)
+		}
+	}
+}
+
+// drop forgets c (after it failed) so that the next call reconnects, and
+// closes it.
+func (u *upstream) drop(c *conn) {
+	u.mu.Lock()
+	u.forgetLocked(c)
+	u.mu.Unlock()
+	u.closeConn(c)
+}
+
+// evictLocked closes the task session idle longest, to make room for
+// another; it reports false when every session has a call in flight.
+func (u *upstream) evictLocked() bool {
+	var key string
+	var oldest *conn
+	for k, c := range u.conns {
+		if c.busy == 0 && c.cs != nil && (oldest == nil || c.used.Before(oldest.used)) {
+			key, oldest = k, c
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(u.conns, key)
+	u.closeLater(oldest)
+	return true
+}
+
+// reap closes task sessions (and the spare) idle for longer than the
+// idle timeout, until the upstream is shut down.
+func (u *upstream) reap() {
+	t := time.NewTicker(min(max(u.idle/4, 10*time.Millisecond), time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-u.stop:
+			return
+		case <-t.C:
+		}
+		u.mu.Lock()
+		idle := func(c *conn) bool { return c.busy == 0 && c.cs != nil && time.Since(c.used) >= u.idle }
+		for k, c := range u.conns {
+			if idle(c) {
+				delete(u.conns, k)
+				u.closeLater(c)
+			}
+		}
+		if u.spare != nil && idle(u.spare) {
+			u.closeLater(u.spare)
+			u.spare = nil
+		}
+		u.mu.Unlock()
+	}
+}
+
+// closeLater closes c in the background: a stdio server may take a moment
+// to stop, and the caller holds the lock.
+func (u *upstream) closeLater(c *conn) {
+	u.closing.Add(1)
+	go func() {
+		defer u.closing.Done()
+		u.closeConn(c)
+	}()
+}
+
+// closeConn closes c's session; a stdio server that did not exit when its
+// input closed was terminated, which is how it stops.
+func (u *upstream) closeConn(c *conn) error {
+	u.mu.Lock()
+	cs := c.cs
+	u.mu.Unlock()
+	if cs == nil {
 		return nil
 	}
+	c.closeOnce.Do(func() {
+		err := cs.Close()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			u.log.Debug("stdio upstream stopped", "exit", ee.String())
+			err = nil
+		}
+		c.closeErr = err
+	})
+	return c.closeErr
+}
+
+// instructionsText is the upstream's instructions for the agent, from the
+// latest handshake writ made with it ("" before the first).
+func (u *upstream) instructionsText() string {
+	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.cs
+	return u.instructions
 }
 
 // detach returns a context cancelled with ctx but carrying none of its
@@ -107,33 +328,32 @@ func detach(ctx context.Context, timeout time.Duration) (context.Context, contex
 	}
 }
 
-// drop forgets cs (after it failed) so that the next call reconnects.
-func (u *upstream) drop(cs *mcp.ClientSession) {
-	u.mu.Lock()
-	if u.cs == cs {
-		u.cs = nil
-	}
-	u.mu.Unlock()
-	cs.Close()
-}
-
+// close stops the upstream: every session is closed, stdio servers stop.
 func (u *upstream) close() error {
 	u.mu.Lock()
-	cs := u.cs
-	u.cs, u.closed = nil, true
+	if u.closed {
+		u.mu.Unlock()
+		return nil
+	}
+	u.closed = true
+	close(u.stop)
+	conns := make([]*conn, 0, len(u.conns)+1)
+	for _, c := range u.conns {
+		conns = append(conns, c)
+	}
+	if u.spare != nil {
+		conns = append(conns, u.spare)
+	}
+	clear(u.conns)
+	u.spare = nil
 	u.mu.Unlock()
-	if cs == nil {
-		return nil
+	var errs []error
+	for _, c := range conns {
+		<-c.ready
+		errs = append(errs, u.closeConn(c))
 	}
-	err := cs.Close()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		// A stdio server that did not exit when its input closed was
-		// terminated: that is how it stops.
-		u.log.Debug("stdio upstream stopped", "exit", ee.String())
-		return nil
-	}
-	return err
+	u.closing.Wait()
+	return errors.Join(errs...)
 }
 
 // transport builds the connection to the upstream, expanding secret

@@ -15,9 +15,19 @@ import (
 // Streamable HTTP, that remembers the credentials it was sent.
 type goUpstream struct {
 	url string
+	srv *mcp.Server
 
 	mu      sync.Mutex
 	headers []http.Header
+}
+
+// sessions counts the upstream's open MCP sessions.
+func (u *goUpstream) sessions() int {
+	n := 0
+	for range u.srv.Sessions() {
+		n++
+	}
+	return n
 }
 
 func (u *goUpstream) seen() []http.Header {
@@ -42,7 +52,7 @@ type slowIn struct {
 
 const upInstructions = "Call echo to hear yourself."
 
-// newGoServer is the upstream's MCP server: tools echo, slow and
+// newGoServer is the upstream's MCP server: tools echo, slow, session and
 // hidden-tool, a resource and a prompt.
 func newGoServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "go-upstream", Version: "1"}, &mcp.ServerOptions{Instructions: upInstructions})
@@ -58,6 +68,10 @@ func newGoServer() *mcp.Server {
 			case <-ctx.Done():
 				return nil, nil, ctx.Err()
 			}
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "session", Description: "names the MCP session it was called in"},
+		func(ctx context.Context, r *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: r.Session.ID()}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "hidden-tool", Description: "out of every test scope"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {
@@ -82,7 +96,7 @@ func startGoUpstream(t testing.TB) *goUpstream {
 	t.Helper()
 	s := newGoServer()
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
-	u := &goUpstream{}
+	u := &goUpstream{srv: s}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.headers = append(u.headers, r.Header.Clone())

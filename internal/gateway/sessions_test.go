@@ -1,0 +1,126 @@
+package gateway_test
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/gateway"
+)
+
+// sessionScope lets a task call every tool of servers up and shared.
+var sessionScope = api.Scope{Tools: []string{"up.*", "shared.*"}, Resources: []string{"mcp://up/tools/*", "mcp://shared/tools/*"},
+	Operations: []string{"call"}, DataClass: "internal", Environments: []string{"dev"}}
+
+// upstreamSession asks the upstream, through writ, which of its sessions
+// the call arrived in.
+func upstreamSession(t *testing.T, cs *mcp.ClientSession) string {
+	t.Helper()
+	res, err := callErr(t, cs, "session", map[string]any{})
+	if err != nil || res.IsError {
+		t.Fatalf("session: %v %+v", err, res)
+	}
+	id := res.Content[0].(*mcp.TextContent).Text
+	if id == "" {
+		t.Fatal("the upstream named no session")
+	}
+	return id
+}
+
+// TestUpstreamSessionPerTask: each task's calls reach the upstream in a
+// session of their own, which the task keeps from call to call; with
+// sessions: shared, every task's calls share one.
+func TestUpstreamSessionPerTask(t *testing.T) {
+	up := startGoUpstream(t)
+	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{
+		"up":     {URL: up.url},
+		"shared": {URL: up.url, Sessions: config.SessionsShared},
+	}}, config.ProxyConfig{})
+	_, tokA := w.TaskToken(t, sessionScope)
+	_, tokB := w.TaskToken(t, sessionScope)
+	a := goClient(t, w.URL+"/mcp/up", tokA, "")
+	// The stateless protocol has no agent session: the task is the key.
+	a2 := goClient(t, w.URL+"/mcp/up", tokA, "2026-07-28")
+	b := goClient(t, w.URL+"/mcp/up", tokB, "")
+
+	first := upstreamSession(t, a)
+	if again := upstreamSession(t, a); again != first {
+		t.Errorf("task A's second call came in session %s, its first in %s: want one session per task", again, first)
+	}
+	if other := upstreamSession(t, a2); other != first {
+		t.Errorf("task A's call from a second agent connection came in session %s, want the task's session %s", other, first)
+	}
+	if sb := upstreamSession(t, b); sb == first {
+		t.Errorf("tasks A and B share upstream session %s: want one each", sb)
+	}
+
+	sa := upstreamSession(t, goClient(t, w.URL+"/mcp/shared", tokA, ""))
+	sb := upstreamSession(t, goClient(t, w.URL+"/mcp/shared", tokB, ""))
+	if sa != sb {
+		t.Errorf("with sessions: shared, tasks A and B came in sessions %s and %s: want one", sa, sb)
+	}
+}
+
+// TestUpstreamSessionLimits: past max_sessions the session idle longest
+// makes room, a task whose session was closed gets a new one, a call finds
+// no room while every session has a call in flight, and idle sessions
+// close after idle_timeout.
+func TestUpstreamSessionLimits(t *testing.T) {
+	up := startGoUpstream(t)
+	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{
+		"up": {URL: up.url, MaxSessions: 1, IdleTimeout: 2 * time.Second},
+	}}, config.ProxyConfig{})
+	_, tokA := w.TaskToken(t, sessionScope)
+	_, tokB := w.TaskToken(t, sessionScope)
+	a := goClient(t, w.URL+"/mcp/up", tokA, "")
+	b := goClient(t, w.URL+"/mcp/up", tokB, "")
+
+	a1 := upstreamSession(t, a)
+	b1 := upstreamSession(t, b) // A's session, idle, makes room
+	if b1 == a1 {
+		t.Fatalf("task B came in task A's session %s", a1)
+	}
+	a2 := upstreamSession(t, a)
+	if a2 == a1 || a2 == b1 {
+		t.Errorf("task A's call after its session closed came in %s: want a new session (A had %s, B %s)", a2, a1, b1)
+	}
+
+	// A call of A's in flight holds the only session: B finds no room.
+	before := len(up.seen())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if res, err := callErr(t, a, "slow", map[string]any{"millis": 3000}); err != nil || res.IsError {
+			t.Errorf("slow: %v %+v", err, res)
+		}
+	}()
+	for len(up.seen()) == before {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err := callErr(t, b, "session", map[string]any{})
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != gateway.CodeUnavailable || !strings.Contains(we.Message, "max_sessions") {
+		t.Errorf("a call while the only session is busy: %v, want code %d naming max_sessions", err, gateway.CodeUnavailable)
+	}
+	wg.Wait()
+
+	// Left idle, the session closes (and so ends at the upstream).
+	deadline := time.Now().Add(30 * time.Second)
+	for up.sessions() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the upstream still has %d sessions of writ's, idle for more than idle_timeout", up.sessions())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if again := upstreamSession(t, a); again == a2 {
+		t.Errorf("task A's call after its session went idle came in the closed session %s", again)
+	}
+}

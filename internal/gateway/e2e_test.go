@@ -21,6 +21,10 @@ import (
 var echoScope = api.Scope{Tools: []string{"everything.echo"}, Resources: []string{"mcp://everything/*"},
 	Operations: []string{"call", "read"}, DataClass: "internal", Environments: []string{"dev"}}
 
+// longScope lets a task call server-everything's long-running operation.
+var longScope = api.Scope{Tools: []string{"everything.trigger-long-running-operation"}, Resources: []string{"mcp://everything/*"},
+	Operations: []string{"call"}, DataClass: "internal", Environments: []string{"dev"}}
+
 // bearer sets an Authorization header on every request.
 type bearer struct {
 	token string
@@ -187,6 +191,38 @@ func TestEverything(t *testing.T) {
 				}
 				checkDenied(t, &denied)
 				checkLedger(t, w.Trace(t, taskID), len(all.Tools)-1, denied.Meta["writ/decision_id"].(string))
+			})
+
+			t.Run("typescript-progress", func(t *testing.T) {
+				_, token := w.TaskToken(t, longScope)
+				cmd := exec.Command("node", "client.mjs", endpoint, token,
+					"trigger-long-running-operation", `{"duration":0.3,"steps":3}`)
+				cmd.Dir = dir
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("TypeScript client: %v: %s", err, out)
+				}
+				var got struct {
+					Calls []struct {
+						Result   *mcp.CallToolResult `json:"result"`
+						Error    string              `json:"error"`
+						Progress []struct {
+							Progress float64 `json:"progress"`
+							Total    float64 `json:"total"`
+						} `json:"progress"`
+					} `json:"calls"`
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(out, &got); err != nil || got.Error != "" || len(got.Calls) != 1 {
+					t.Fatalf("TypeScript client said %s (%v)", out, err)
+				}
+				c := got.Calls[0]
+				if c.Result == nil || c.Result.IsError {
+					t.Fatalf("the long-running operation through writ: %s", out)
+				}
+				if len(c.Progress) != 3 || c.Progress[2].Progress != 3 || c.Progress[2].Total != 3 {
+					t.Errorf("progress the TypeScript client saw: %+v, want steps 1 to 3 of 3", c.Progress)
+				}
 			})
 		})
 	}

@@ -202,9 +202,10 @@ func (g *Gateway) serverHandler(name string, u *upstream) http.Handler {
 	g.servers = append(g.servers, srv)
 	// The SDK serves 2026-07-28 only from a stateless handler, and
 	// 2025-11-25 sessions from a stateful one: each request goes to the
-	// handler of the protocol it speaks.
+	// handler of the protocol it speaks. Answers are event streams, so that
+	// a call's progress notifications reach the agent on the call's own.
 	opts := func(stateless bool) *mcp.StreamableHTTPOptions {
-		return &mcp.StreamableHTTPOptions{Stateless: stateless, MaxRequestBodyBytes: g.cfg.MaxRequestBytes, JSONResponse: true,
+		return &mcp.StreamableHTTPOptions{Stateless: stateless, MaxRequestBodyBytes: g.cfg.MaxRequestBytes,
 			Logger: g.log, PropagateRequestCancellation: true, SessionTimeout: SessionIdleTimeout}
 	}
 	get := func(*http.Request) *mcp.Server { return srv }

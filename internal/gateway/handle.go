@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,6 +121,7 @@ type call struct {
 	g      *Gateway
 	server string
 	u      *upstream
+	req    mcp.Request
 	v      verified
 	rc     task.Request
 }
@@ -144,7 +146,7 @@ func (g *Gateway) call(name string, u *upstream, req mcp.Request) (*call, error)
 	if trace == "" && extra.Header != nil {
 		trace = TraceID(extra.Header.Get("Traceparent"))
 	}
-	return &call{g: g, server: name, u: u, v: v, rc: task.Request{Gateway: "mcp", Source: v.source, TraceID: trace}}, nil
+	return &call{g: g, server: name, u: u, req: req, v: v, rc: task.Request{Gateway: "mcp", Source: v.source, TraceID: trace}}, nil
 }
 
 func (c *call) dataClass(tool string) string {
@@ -254,6 +256,7 @@ func (c *call) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mcp.Resu
 	if len(p.Arguments) == 0 {
 		fwd.Arguments = nil
 	}
+	defer c.relayProgress(ctx, p, fwd)()
 	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
 		return cs.CallTool(ctx, fwd)
 	})
@@ -276,6 +279,7 @@ func (c *call) readResource(ctx context.Context, p *mcp.ReadResourceParams) (mcp
 		return nil, denialError(areq.Tool, out)
 	}
 	fwd := &mcp.ReadResourceParams{Meta: forwardMeta(p.Meta), URI: p.URI}
+	defer c.relayProgress(ctx, p, fwd)()
 	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
 		return cs.ReadResource(ctx, fwd)
 	})
@@ -294,15 +298,47 @@ func (c *call) getPrompt(ctx context.Context, p *mcp.GetPromptParams) (mcp.Resul
 		return nil, denialError(areq.Tool, out)
 	}
 	fwd := &mcp.GetPromptParams{Meta: forwardMeta(p.Meta), Name: p.Name, Arguments: p.Arguments}
+	defer c.relayProgress(ctx, p, fwd)()
 	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
 		return cs.GetPrompt(ctx, fwd)
 	})
 	return recordAnswer(ctx, c, out.ActionID, statusOf(err), res, err)
 }
 
+// progressParams are the parameters of requests that may ask for progress.
+type progressParams interface {
+	GetProgressToken() any
+	SetProgressToken(any)
+}
+
+// relayProgress, when the agent asked for progress notifications on its
+// request, asks the upstream for them under a token of writ's own (the
+// agent's token means nothing in writ's session with the upstream, which
+// other calls share) and relays them to the agent under the agent's
+// token, with their progress and total but not their message: the
+// message is the upstream's text, which the ledger does not hold. The
+// returned func ends the relay.
+func (c *call) relayProgress(ctx context.Context, in, fwd progressParams) func() {
+	tok := in.GetProgressToken()
+	ss, ok := c.req.GetSession().(*mcp.ServerSession)
+	if tok == nil || !ok {
+		return func() {}
+	}
+	ours := "writ-" + rand.Text()
+	fwd.SetProgressToken(ours)
+	c.u.progress.Store(ours, func(p *mcp.ProgressNotificationParams) {
+		// Sent in the request's context, so that the SDK puts it on the
+		// request's own stream.
+		if err := ss.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: p.Progress, Total: p.Total}); err != nil {
+			c.g.log.DebugContext(ctx, "relaying MCP progress failed", "server", c.server, "err", err)
+		}
+	})
+	return func() { c.u.progress.Delete(ours) }
+}
+
 // forwardMeta is the part of a request's _meta passed upstream: not the
 // protocol's own keys (writ's session with the upstream has its own), nor
-// a progress token (writ does not relay notifications).
+// the agent's progress token (relayProgress sets writ's own).
 func forwardMeta(m mcp.Meta) mcp.Meta {
 	var out mcp.Meta
 	for k, v := range m {

@@ -45,6 +45,10 @@ type upstream struct {
 	stop         chan struct{}    // ends the idle reaper
 	reapOnce     sync.Once        // starts it, with the first task session
 	closing      sync.WaitGroup   // sessions being closed in the background
+
+	// progress relays the upstream's progress notifications: writ's
+	// progress token of a call in flight → the relay to its agent.
+	progress sync.Map
 }
 
 // conn is one session with the upstream, or the attempt to open it.
@@ -177,7 +181,8 @@ func (u *upstream) connect(c *conn) {
 	defer cancel()
 	// A fresh client for every connection: nothing negotiated with a
 	// previous process or session carries over.
-	client := mcp.NewClient(&mcp.Implementation{Name: "writ", Version: "1"}, nil)
+	client := mcp.NewClient(&mcp.Implementation{Name: "writ", Version: "1"},
+		&mcp.ClientOptions{ProgressNotificationHandler: u.relayProgress})
 	cs, err := client.Connect(ctx, tr, nil)
 	if err != nil {
 		u.failed(c, fmt.Errorf("%w: %s did not complete the MCP handshake: %v", errUnavailable, u.name, u.scrub(err)))
@@ -306,6 +311,15 @@ func (u *upstream) closeConn(c *conn) error {
 		c.closeErr = err
 	})
 	return c.closeErr
+}
+
+// relayProgress hands a progress notification of the upstream's to the
+// call it belongs to; one for no call in flight is dropped.
+func (u *upstream) relayProgress(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+	tok, _ := req.Params.ProgressToken.(string)
+	if f, ok := u.progress.Load(tok); ok {
+		f.(func(*mcp.ProgressNotificationParams))(req.Params)
+	}
 }
 
 // instructionsText is the upstream's instructions for the agent, from the

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -46,14 +47,18 @@ type echoOut struct {
 	Secret string `json:"secret"`
 }
 
+type progressIn struct {
+	Steps int `json:"steps"`
+}
+
 type slowIn struct {
 	Millis int `json:"millis"`
 }
 
 const upInstructions = "Call echo to hear yourself."
 
-// newGoServer is the upstream's MCP server: tools echo, slow, session and
-// hidden-tool, a resource and a prompt.
+// newGoServer is the upstream's MCP server: tools echo, slow, session,
+// progress and hidden-tool, a resource and a prompt.
 func newGoServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "go-upstream", Version: "1"}, &mcp.ServerOptions{Instructions: upInstructions})
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echoes its message"},
@@ -72,6 +77,17 @@ func newGoServer() *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "session", Description: "names the MCP session it was called in"},
 		func(ctx context.Context, r *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: r.Session.ID()}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "progress", Description: "reports steps of progress, then the token it was given"},
+		func(ctx context.Context, r *mcp.CallToolRequest, in progressIn) (*mcp.CallToolResult, any, error) {
+			tok := r.Params.GetProgressToken()
+			for i := 1; tok != nil && i <= in.Steps; i++ {
+				if err := r.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok,
+					Progress: float64(i), Total: float64(in.Steps), Message: "upstream step text"}); err != nil {
+					return nil, nil, err
+				}
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(tok)}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "hidden-tool", Description: "out of every test scope"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {

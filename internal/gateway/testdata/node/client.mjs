@@ -1,7 +1,8 @@
 // An MCP agent as the official TypeScript SDK makes one: it connects to a
 // Streamable HTTP endpoint with a bearer token, lists the tools, and calls
-// each tool named on the command line with the given JSON arguments. It
-// prints one JSON object with what it saw; errors are reported in it.
+// each tool named on the command line with the given JSON arguments,
+// asking for progress notifications. It prints one JSON object with what
+// it saw (each call's result and progress); errors are reported in it.
 //
 // usage: node client.mjs <url> <token> <tool> <json-args> [<tool> <json-args>…]
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -20,11 +21,14 @@ try {
   const listed = await client.listTools();
   out.tools = listed.tools.map((t) => t.name);
   for (let i = 0; i + 1 < calls.length; i += 2) {
+    const progress = [];
     try {
-      const res = await client.callTool({ name: calls[i], arguments: JSON.parse(calls[i + 1]) });
-      out.calls.push({ tool: calls[i], result: res });
+      const res = await client.callTool({ name: calls[i], arguments: JSON.parse(calls[i + 1]) }, undefined, {
+        onprogress: (p) => progress.push(p),
+      });
+      out.calls.push({ tool: calls[i], result: res, progress });
     } catch (e) {
-      out.calls.push({ tool: calls[i], error: String(e?.message ?? e) });
+      out.calls.push({ tool: calls[i], error: String(e?.message ?? e), progress });
     }
   }
 } catch (e) {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -46,6 +49,96 @@ type MCPServer struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxSessions caps the task sessions open at once (default 64).
 	MaxSessions int `yaml:"max_sessions"`
+	// TLS configures the connection to an https url.
+	TLS UpstreamTLS `yaml:"tls"`
+}
+
+// UpstreamTLS configures TLS to an https upstream: the roots that verify
+// its certificate, in place of the system's, and a client certificate for
+// mutual TLS. The files are read when writ connects (an MCP upstream) or
+// starts (the proxy); the key is a secret, never logged.
+type UpstreamTLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name the upstream's certificate must hold, when
+	// it is not the URL's host.
+	ServerName string `yaml:"server_name"`
+}
+
+func (t UpstreamTLS) isZero() bool { return t == UpstreamTLS{} }
+
+func (t UpstreamTLS) validate(at, rawURL string) error {
+	if t.isZero() {
+		return nil
+	}
+	if u, err := url.Parse(rawURL); err != nil || u.Scheme != "https" {
+		return fmt.Errorf("%s.tls: applies to an https url only", at)
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return fmt.Errorf("%s.tls: set both cert_file and key_file, or neither", at)
+	}
+	return nil
+}
+
+// ClientConfig reads the files and returns the TLS configuration of
+// connections to the upstream, or nil when none is set (Go's defaults).
+// The client certificate is read again, for the next connection, when its
+// files change: short-lived certificates rotate without a restart.
+func (t UpstreamTLS) ClientConfig() (*tls.Config, error) {
+	if t.isZero() {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", t.CAFile)
+		}
+	}
+	if t.CertFile != "" {
+		r := &certReloader{certFile: t.CertFile, keyFile: t.KeyFile}
+		if _, err := r.get(); err != nil {
+			return nil, err
+		}
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.get() }
+	}
+	return c, nil
+}
+
+// certReloader holds a client certificate and reads it again when its
+// files have changed since.
+type certReloader struct {
+	certFile, keyFile string
+
+	mu       sync.Mutex
+	cert     *tls.Certificate
+	certTime time.Time
+	keyTime  time.Time
+}
+
+func (r *certReloader) get() (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ci, cerr := os.Stat(r.certFile)
+	ki, kerr := os.Stat(r.keyFile)
+	if cerr == nil && kerr == nil && r.cert != nil && ci.ModTime().Equal(r.certTime) && ki.ModTime().Equal(r.keyTime) {
+		return r.cert, nil
+	}
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		// The error names the files and what is wrong, never the key.
+		return nil, fmt.Errorf("tls.cert_file and key_file: %w", err)
+	}
+	r.cert = &cert
+	if cerr == nil && kerr == nil {
+		r.certTime, r.keyTime = ci.ModTime(), ki.ModTime()
+	}
+	return r.cert, nil
 }
 
 // Values of MCPServer.Sessions.
@@ -83,6 +176,8 @@ type ProxyUpstream struct {
 	// (default 1 MiB).
 	MaxBodyBytes int64       `yaml:"max_body_bytes"`
 	Rules        []ProxyRule `yaml:"rules"`
+	// TLS configures the connection to an https url.
+	TLS UpstreamTLS `yaml:"tls"`
 }
 
 // ProxyRule maps a method and path pattern (net/http ServeMux syntax, such
@@ -137,6 +232,9 @@ func (c MCPConfig) Validate() error {
 			}
 		} else if len(s.Headers) > 0 {
 			return fmt.Errorf("%s: headers apply to a url only (use env for a command)", at)
+		}
+		if err := s.TLS.validate(at, s.URL); err != nil {
+			return err
 		}
 		if s.Timeout < 0 {
 			return fmt.Errorf("%s.timeout: must not be negative", at)
@@ -194,6 +292,9 @@ func (c ProxyConfig) Validate() error {
 			}
 		}
 		if err := checkRefs(at, u.Headers, nil); err != nil {
+			return err
+		}
+		if err := u.TLS.validate(at, u.URL); err != nil {
 			return err
 		}
 	}

@@ -60,6 +60,10 @@ func TestGatewayValidate(t *testing.T) {
 		{"bad sessions", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Sessions: "agent"}}}, "want task or shared"},
 		{"bad idle", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, IdleTimeout: -time.Second}}}, "idle_timeout"},
 		{"bad max", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, MaxSessions: -1}}}, "max_sessions"},
+		{"tls", MCPConfig{Servers: map[string]MCPServer{"x": {URL: "https://mcp.internal/mcp", TLS: UpstreamTLS{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem"}}}}, ""},
+		{"tls over http", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, TLS: UpstreamTLS{CAFile: "ca.pem"}}}}, "https url only"},
+		{"tls for a command", MCPConfig{Servers: map[string]MCPServer{"x": {Command: []string{"srv"}, TLS: UpstreamTLS{CAFile: "ca.pem"}}}}, "https url only"},
+		{"cert without key", MCPConfig{Servers: map[string]MCPServer{"x": {URL: "https://mcp.internal/mcp", TLS: UpstreamTLS{CertFile: "c.pem"}}}}, "both cert_file and key_file"},
 		{"origin", MCPConfig{AllowedOrigins: []string{"https://app.example.com"}}, ""},
 		{"bad origin", MCPConfig{AllowedOrigins: []string{"app.example.com/x"}}, "not an origin"},
 	} {
@@ -78,6 +82,8 @@ func TestGatewayValidate(t *testing.T) {
 		{"no rules", ProxyUpstream{URL: "https://api.example"}, "no rules"},
 		{"bad pattern", ProxyUpstream{URL: "https://api.example", Rules: []ProxyRule{{Method: "GET", Path: "/{a}/{a}", Tool: "t"}}}, "invalid method or path"},
 		{"no tool", ProxyUpstream{URL: "https://api.example", Rules: []ProxyRule{{Method: "GET", Path: "/x"}}}, "tool are required"},
+		{"tls", ProxyUpstream{URL: "https://api.example", Rules: []ProxyRule{rule}, TLS: UpstreamTLS{CAFile: "ca.pem"}}, ""},
+		{"tls over http", ProxyUpstream{URL: "http://api.example", Rules: []ProxyRule{rule}, TLS: UpstreamTLS{ServerName: "api"}}, "https url only"},
 	} {
 		err := ProxyConfig{Upstreams: map[string]ProxyUpstream{"api": tc.up}}.Validate()
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {

@@ -46,6 +46,8 @@ type upstream struct {
 	reapOnce     sync.Once        // starts it, with the first task session
 	closing      sync.WaitGroup   // sessions being closed in the background
 
+	tlsTr *http.Transport // for an upstream with TLS settings, under mu
+
 	// progress relays the upstream's progress notifications: writ's
 	// progress token of a call in flight → the relay to its agent.
 	progress sync.Map
@@ -367,6 +369,12 @@ func (u *upstream) close() error {
 		errs = append(errs, u.closeConn(c))
 	}
 	u.closing.Wait()
+	u.mu.Lock()
+	tr := u.tlsTr
+	u.mu.Unlock()
+	if tr != nil {
+		tr.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }
 
@@ -382,9 +390,13 @@ func (u *upstream) transport() (mcp.Transport, error) {
 			}
 			h.Set(k, x)
 		}
+		base, err := u.httpTransport()
+		if err != nil {
+			return nil, err
+		}
 		return &mcp.StreamableClientTransport{
 			Endpoint:             u.cfg.URL,
-			HTTPClient:           &http.Client{Transport: &headerTransport{base: upstreamTransport, h: h}},
+			HTTPClient:           &http.Client{Transport: &headerTransport{base: base, h: h}},
 			MaxRetries:           -1,
 			DisableStandaloneSSE: true,
 		}, nil
@@ -412,15 +424,37 @@ func (u *upstream) transport() (mcp.Transport, error) {
 	return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
 }
 
-// upstreamTransport carries calls to HTTP upstreams. Every agent's calls
-// to one upstream share writ's session with it, so it keeps as many idle
-// connections per upstream as there are calls in flight, where Go's
+// upstreamTransport carries calls to HTTP upstreams. It keeps as many
+// idle connections per upstream as there are calls in flight, where Go's
 // default keeps two and opens a new connection for every other call.
-var upstreamTransport = func() *http.Transport {
+var upstreamTransport = newUpstreamTransport()
+
+func newUpstreamTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 256
 	return t
-}()
+}
+
+// httpTransport is what carries calls to the upstream: the shared
+// transport, or, for an upstream with TLS settings, one of its own, made
+// at its first connection (its client certificate is read again when its
+// files change).
+func (u *upstream) httpTransport() (http.RoundTripper, error) {
+	if u.cfg.TLS == (config.UpstreamTLS{}) {
+		return upstreamTransport, nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.tlsTr == nil {
+		tc, err := u.cfg.TLS.ClientConfig()
+		if err != nil {
+			return nil, err
+		}
+		u.tlsTr = newUpstreamTransport()
+		u.tlsTr.TLSClientConfig = tc
+	}
+	return u.tlsTr, nil
+}
 
 // headerTransport sets writ's configured headers on every upstream request.
 type headerTransport struct {

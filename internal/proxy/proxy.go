@@ -101,7 +101,12 @@ func New(cfg Config) (*Proxy, error) {
 			}
 			u.headers.Set(k, x)
 		}
+		tc, err := uc.TLS.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("proxy.upstreams.%s.%v", name, err)
+		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
 		tr.ResponseHeaderTimeout = u.timeout
 		tr.MaxIdleConnsPerHost = 256 // Go's default of 2 reconnects under concurrent calls
 		u.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

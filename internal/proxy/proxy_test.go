@@ -16,6 +16,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway/gatewaytest"
+	"github.com/writhq/writ/internal/testpki"
 )
 
 // issuesScope lets a task read issues of the tracker upstream.
@@ -243,5 +244,28 @@ func TestProxyUpstreamSlow(t *testing.T) {
 	done := gatewaytest.OfType(w.Trace(t, taskID), "action.completed")
 	if len(done) != 1 || done[0].Data.Status != "error" {
 		t.Errorf("completed %+v: want one error result", done)
+	}
+}
+
+// TestProxyTLS: an upstream behind a private CA that requires a client
+// certificate is reached with the configured roots and certificate; an
+// upstream writ cannot verify is a 502, recorded.
+func TestProxyTLS(t *testing.T) {
+	pki := testpki.New(t)
+	ts := pki.Server(t, &tracker{release: make(chan struct{})})
+	rules := []config.ProxyRule{{Method: "GET", Path: "/repos/{owner}/{repo}/issues", Tool: "tracker.issues", Operation: "read",
+		Resource: "https://tracker.example/repos/{owner}/{repo}"}}
+	w := gatewaytest.Start(t, config.MCPConfig{}, config.ProxyConfig{Upstreams: map[string]config.ProxyUpstream{
+		"tracker":   {URL: ts.URL, Rules: rules, TLS: config.UpstreamTLS{CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}},
+		"untrusted": {URL: ts.URL, Rules: rules},
+	}})
+	scope := issuesScope
+	scope.Tools = []string{"tracker.issues"}
+	_, token := w.TaskToken(t, scope)
+	if a := call(t, "GET", w.URL+"/proxy/tracker/repos/acme/widgets/issues", token, ""); a.status != 200 || !strings.Contains(a.body, `"repo":"widgets"`) {
+		t.Errorf("over mutual TLS: %d %s", a.status, a.body)
+	}
+	if a := call(t, "GET", w.URL+"/proxy/untrusted/repos/acme/widgets/issues", token, ""); a.status != http.StatusBadGateway {
+		t.Errorf("an upstream writ cannot verify: %d %s, want 502", a.status, a.body)
 	}
 }

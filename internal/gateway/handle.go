@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -378,7 +379,14 @@ func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status s
 	}
 	// The record does not depend on the agent staying connected.
 	rctx := context.WithoutCancel(ctx)
-	if _, err := c.g.cfg.Decider.RecordResultAt(rctx, c.v.cred, actionID, api.ActionResult{Status: status, Output: output}, c.rc); err != nil {
+	_, err := c.g.cfg.Decider.RecordResultAt(rctx, c.v.cred, actionID, api.ActionResult{Status: status, Output: output}, c.rc)
+	var ve *ledger.ValidationError
+	if errors.As(err, &ve) {
+		// Too large a result for the ledger: the agent does not get it,
+		// and the evidence says so, with the digest of what was withheld.
+		return nil, c.withhold(rctx, actionID, output, ve)
+	}
+	if err != nil {
 		c.g.log.ErrorContext(ctx, "recording an MCP result failed; the result is withheld", "server", c.server, "action_id", actionID, "err", err)
 		return nil, &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not record the result of action " + actionID + "; it is withheld"}
 	}
@@ -386,6 +394,22 @@ func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status s
 		return nil, callErr
 	}
 	return res, nil
+}
+
+// withhold records, as the outcome of an action whose result the ledger
+// refused (larger than ledger.max_body_bytes), an error naming the reason
+// and the withheld result's size and digest, and answers the agent with
+// the same reason.
+func (c *call) withhold(ctx context.Context, actionID string, output []byte, ve *ledger.ValidationError) error {
+	msg := fmt.Sprintf("the result of action %s is too large to record (%s; see ledger.max_body_bytes); writ withholds it", actionID, ve.Reason)
+	digest, _ := task.Digest(output)
+	rec, _ := json.Marshal(map[string]any{"error": map[string]any{"code": CodeNotRecorded, "message": msg},
+		"withheld": map[string]any{"bytes": len(output), "digest": digest}})
+	if _, err := c.g.cfg.Decider.RecordResultAt(ctx, c.v.cred, actionID, api.ActionResult{Status: "error", Output: rec}, c.rc); err != nil {
+		c.g.log.ErrorContext(ctx, "recording a withheld MCP result failed", "server", c.server, "action_id", actionID, "err", err)
+		return &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not record the result of action " + actionID + "; it is withheld"}
+	}
+	return &jsonrpc.Error{Code: CodeNotRecorded, Message: msg}
 }
 
 // decisionError answers an error of the task service: a refused credential

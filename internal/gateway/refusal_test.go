@@ -345,3 +345,50 @@ func TestCredentialInjection(t *testing.T) {
 		t.Error("an upstream secret is in the ledger")
 	}
 }
+
+// TestResultTooLarge: a result larger than the ledger records is withheld
+// from the agent, with the reason, and the ledger holds the action's
+// outcome: an error naming the reason, and the withheld result's size and
+// digest.
+func TestResultTooLarge(t *testing.T) {
+	up := startGoUpstream(t)
+	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url}}}, config.ProxyConfig{},
+		func(c *config.Config) { c.Ledger.MaxBodyBytes = 64 << 10 })
+	taskID, token := w.TaskToken(t, sessionScope)
+	cs := goClient(t, w.URL+"/mcp/up", token, "")
+	_, err := callErr(t, cs, "big", map[string]any{"bytes": 100 << 10})
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != gateway.CodeNotRecorded || !strings.Contains(we.Message, "too large to record") {
+		t.Fatalf("a result too large to record: %v, want code %d saying so", err, gateway.CodeNotRecorded)
+	}
+	evs := w.Trace(t, taskID)
+	auth, done := ofType(evs, "action.authorized"), ofType(evs, "action.completed")
+	if len(auth) != 1 || len(done) != 1 || done[0].Data.ActionID != auth[0].Data.ActionID || done[0].Data.Status != "error" {
+		t.Fatalf("ledger: authorized %+v, completed %+v: want the action's outcome, an error", auth, done)
+	}
+	// A result within the limit still comes through.
+	if res, err := callErr(t, cs, "big", map[string]any{"bytes": 10 << 10}); err != nil || res.IsError {
+		t.Errorf("a 10 KiB result: %v %+v", err, res)
+	}
+
+	var withheld int
+	for _, body := range w.Bodies(t, "output") {
+		var out struct {
+			Error    struct{ Message string } `json:"error"`
+			Withheld *struct {
+				Bytes  int    `json:"bytes"`
+				Digest string `json:"digest"`
+			} `json:"withheld"`
+		}
+		if json.Unmarshal(body, &out) != nil || out.Withheld == nil {
+			continue
+		}
+		withheld++
+		if out.Withheld.Bytes <= 100<<10 || !strings.HasPrefix(out.Withheld.Digest, "sha256:") || !strings.Contains(out.Error.Message, "too large") {
+			t.Errorf("recorded outcome %s: want the reason, and the withheld result's size and digest", body)
+		}
+	}
+	if withheld != 1 {
+		t.Errorf("%d recorded outcomes of a withheld result, want 1", withheld)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +48,10 @@ type echoOut struct {
 	Secret string `json:"secret"`
 }
 
+type bigIn struct {
+	Bytes int `json:"bytes"`
+}
+
 type progressIn struct {
 	Steps int `json:"steps"`
 }
@@ -58,7 +63,7 @@ type slowIn struct {
 const upInstructions = "Call echo to hear yourself."
 
 // newGoServer is the upstream's MCP server: tools echo, slow, session,
-// progress and hidden-tool, a resource and a prompt.
+// progress, big and hidden-tool, a resource and a prompt.
 func newGoServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "go-upstream", Version: "1"}, &mcp.ServerOptions{Instructions: upInstructions})
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echoes its message"},
@@ -88,6 +93,10 @@ func newGoServer() *mcp.Server {
 				}
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(tok)}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "big", Description: "answers with bytes characters of text"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in bigIn) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("x", in.Bytes)}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "hidden-tool", Description: "out of every test scope"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {

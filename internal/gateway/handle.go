@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -304,37 +303,6 @@ func (c *call) getPrompt(ctx context.Context, p *mcp.GetPromptParams) (mcp.Resul
 		return cs.GetPrompt(ctx, fwd)
 	})
 	return recordAnswer(ctx, c, out.ActionID, statusOf(err), res, err)
-}
-
-// progressParams are the parameters of requests that may ask for progress.
-type progressParams interface {
-	GetProgressToken() any
-	SetProgressToken(any)
-}
-
-// relayProgress, when the agent asked for progress notifications on its
-// request, asks the upstream for them under a token of writ's own (the
-// agent's token means nothing in writ's session with the upstream, which
-// other calls share) and relays them to the agent under the agent's
-// token, with their progress and total but not their message: the
-// message is the upstream's text, which the ledger does not hold. The
-// returned func ends the relay.
-func (c *call) relayProgress(ctx context.Context, in, fwd progressParams) func() {
-	tok := in.GetProgressToken()
-	ss, ok := c.req.GetSession().(*mcp.ServerSession)
-	if tok == nil || !ok {
-		return func() {}
-	}
-	ours := "writ-" + rand.Text()
-	fwd.SetProgressToken(ours)
-	c.u.progress.Store(ours, func(p *mcp.ProgressNotificationParams) {
-		// Sent in the request's context, so that the SDK puts it on the
-		// request's own stream.
-		if err := ss.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: p.Progress, Total: p.Total}); err != nil {
-			c.g.log.DebugContext(ctx, "relaying MCP progress failed", "server", c.server, "err", err)
-		}
-	})
-	return func() { c.u.progress.Delete(ours) }
 }
 
 // forwardMeta is the part of a request's _meta passed upstream: not the

@@ -48,8 +48,8 @@ type upstream struct {
 
 	tlsTr *http.Transport // for an upstream with TLS settings, under mu
 
-	// progress relays the upstream's progress notifications: writ's
-	// progress token of a call in flight → the relay to its agent.
+	// progress holds the relays of the upstream's progress notifications:
+	// writ's progress token of a call in flight → *progressRelay.
 	progress sync.Map
 }
 
@@ -313,15 +313,6 @@ func (u *upstream) closeConn(c *conn) error {
 		c.closeErr = err
 	})
 	return c.closeErr
-}
-
-// relayProgress hands a progress notification of the upstream's to the
-// call it belongs to; one for no call in flight is dropped.
-func (u *upstream) relayProgress(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-	tok, _ := req.Params.ProgressToken.(string)
-	if f, ok := u.progress.Load(tok); ok {
-		f.(func(*mcp.ProgressNotificationParams))(req.Params)
-	}
 }
 
 // instructionsText is the upstream's instructions for the agent, from the

@@ -139,6 +139,15 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// TaskEnded closes the upstream sessions of a task that has ended: what a
+// stateful server kept for it goes with them. Calls still in flight on
+// them fail, and are recorded so. It does not block.
+func (g *Gateway) TaskEnded(taskID string) {
+	for _, u := range g.upstreams {
+		u.endTask(taskID)
+	}
+}
+
 // CloseSessions ends every agent's session, and so its standing GET
 // stream, so that a graceful HTTP shutdown is not held up by them. Agents
 // reconnect to the next server.

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
 )
 
 // sessionScope lets a task call every tool of servers up and shared.
@@ -122,5 +124,49 @@ func TestUpstreamSessionLimits(t *testing.T) {
 	}
 	if again := upstreamSession(t, a); again == a2 {
 		t.Errorf("task A's call after its session went idle came in the closed session %s", again)
+	}
+}
+
+// TestUpstreamSessionEndsWithTask: when a task ends, writ closes its
+// upstream session at once, not after idle_timeout; another task's
+// session stays. On PostgreSQL the task service learns of the end as
+// replicas do, by following the ledger.
+func TestUpstreamSessionEndsWithTask(t *testing.T) {
+	for _, store := range []string{config.StoreSQLite, config.StorePostgres} {
+		t.Run(store, func(t *testing.T) {
+			var opts []func(*config.Config)
+			if store == config.StorePostgres {
+				dsn := pgtest.DSN(t)
+				opts = append(opts, func(c *config.Config) { c.Store, c.DSN = config.StorePostgres, dsn })
+			}
+			sessionEndsWithTask(t, opts...)
+		})
+	}
+}
+
+func sessionEndsWithTask(t *testing.T, opts ...func(*config.Config)) {
+	up := startGoUpstream(t)
+	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url, IdleTimeout: time.Hour}}}, config.ProxyConfig{}, opts...)
+	idA, tokA := w.TaskToken(t, sessionScope)
+	_, tokB := w.TaskToken(t, sessionScope)
+	upstreamSession(t, goClient(t, w.URL+"/mcp/up", tokA, ""))
+	b := goClient(t, w.URL+"/mcp/up", tokB, "")
+	sb := upstreamSession(t, b)
+	if n := up.sessions(); n != 2 {
+		t.Fatalf("the upstream has %d sessions of writ's, want 2", n)
+	}
+
+	if st := w.Do(t, "POST", "/v1/tasks/"+idA+"/revoke", w.Tok["alice"], map[string]string{"reason": "test"}, nil); st != http.StatusOK {
+		t.Fatalf("revoke: %d", st)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for up.sessions() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the upstream has %d sessions of writ's after task A ended, want B's alone", up.sessions())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if again := upstreamSession(t, b); again != sb {
+		t.Errorf("task B's session changed (%s, was %s) when task A ended", again, sb)
 	}
 }

@@ -257,6 +257,28 @@ func (u *upstream) evictLocked() bool {
 	return true
 }
 
+// endTask closes the session of a task that has ended.
+func (u *upstream) endTask(task string) {
+	if !u.perTask {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c := u.conns[task]; c != nil {
+		delete(u.conns, task)
+		if u.closed {
+			return
+		}
+		u.closing.Add(1)
+		go func() {
+			defer u.closing.Done()
+			// A session still connecting is closed once it is up.
+			<-c.ready
+			u.closeConn(c)
+		}()
+	}
+}
+
 // reap closes task sessions (and the spare) idle for longer than the
 // idle timeout, until the upstream is shut down.
 func (u *upstream) reap() {

@@ -45,7 +45,16 @@ func (s *Server) newGateways() error {
 		return err
 	}
 	s.gw = &gateways{mcp: g, proxy: p}
+	s.mcp.Store(g)
 	return nil
+}
+
+// onTaskEnded is the task service's OnTaskEnded: the gateway closes the
+// task's upstream sessions.
+func (s *Server) onTaskEnded(taskID string) {
+	if g := s.mcp.Load(); g != nil {
+		g.TaskEnded(taskID)
+	}
 }
 
 // startGateways starts the MCP stdio upstreams and connects to the others.

@@ -20,6 +20,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/gateway"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/notify"
@@ -50,8 +51,11 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 
-	// gw is the MCP gateway and the HTTP proxy (gateway.go).
-	gw *gateways
+	// gw is the MCP gateway and the HTTP proxy (gateway.go); mcp is the
+	// gateway once built, for the task service's hooks, which may run
+	// before.
+	gw  *gateways
+	mcp atomic.Pointer[gateway.Gateway]
 
 	stopping atomic.Bool
 

@@ -24,9 +24,10 @@ func (s *Server) newTaskService(ctx context.Context) error {
 	cfg := task.Config{
 		Ledger: s.ledger, Store: s.dir.Store, Policy: s.policy, Environment: s.cfg.Environment,
 		Origin: s.dir.Origin, DB: s.dir.Store.DB(), Logger: s.log.With("component", "task"),
-		// Credential revocations reach the issuer at once (oauth.go); a
-		// projection mismatch is repaired only when asked.
-		OnRevoke: s.onRevoke, AllowProjectionMismatch: s.cfg.RepairProjections,
+		// Credential revocations reach the issuer at once (oauth.go), and
+		// ended tasks the gateway (gateway.go); a projection mismatch is
+		// repaired only when asked.
+		OnRevoke: s.onRevoke, OnTaskEnded: s.onTaskEnded, AllowProjectionMismatch: s.cfg.RepairProjections,
 		Shared: s.coordinator(),
 	}
 	if s.dir.Signer != nil {

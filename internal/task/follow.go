@@ -274,11 +274,16 @@ func (s *Service) followForRead() {
 func (s *Service) syncTo(ctx context.Context, target int64) error {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	var revoked []string
+	var revoked, ended []string
 	defer func() {
 		if s.cfg.OnRevoke != nil {
 			for _, jti := range revoked {
 				s.cfg.OnRevoke(jti)
+			}
+		}
+		if s.cfg.OnTaskEnded != nil {
+			for _, id := range ended {
+				s.cfg.OnTaskEnded(id)
 			}
 		}
 	}()
@@ -329,8 +334,11 @@ func (s *Service) syncTo(ctx context.Context, target int64) error {
 			if e.Event.TaskID != "" && Relevant(e.Event.Type) {
 				s.touched[e.Event.TaskID] = true
 			}
-			if e.Event.Type == ledger.TypeCredentialRevoked {
+			switch e.Event.Type {
+			case ledger.TypeCredentialRevoked:
 				revoked = append(revoked, e.Event.JTI)
+			case ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked:
+				ended = append(ended, e.Event.TaskID)
 			}
 		}
 		s.smu.Unlock()

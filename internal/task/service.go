@@ -58,6 +58,10 @@ type Config struct {
 	// OnRevoke, when set, is told each revoked credential's JTI after the
 	// revocation is durable, so the credential layer can refuse it at once.
 	OnRevoke func(jti string)
+	// OnTaskEnded, when set, is told of each task that ended (completed,
+	// expired or revoked) once that is durable, so that enforcement points
+	// let go of what they hold for it. It must not block.
+	OnTaskEnded func(taskID string)
 	// OnApprovalRequested, when set, is told of each new approval request
 	// (task or step-up) once it is durable, to notify approvers. It must not
 	// block.
@@ -335,12 +339,14 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 		touched[ev.TaskID] = true
 	}
 	s.smu.Unlock()
-	var revoked []string
+	var revoked, ended []string
 	var requested []api.PendingApproval
 	for _, ev := range events {
 		switch ev.Type {
 		case ledger.TypeCredentialRevoked:
 			revoked = append(revoked, ev.JTI)
+		case ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked:
+			ended = append(ended, ev.TaskID)
 		case ledger.TypeApprovalRequested:
 			if s.cfg.OnApprovalRequested != nil && applyErr == nil {
 				var d struct {
@@ -362,6 +368,11 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 	if s.cfg.OnRevoke != nil {
 		for _, jti := range revoked {
 			s.cfg.OnRevoke(jti)
+		}
+	}
+	if s.cfg.OnTaskEnded != nil {
+		for _, id := range ended {
+			s.cfg.OnTaskEnded(id)
 		}
 	}
 	if project && s.proj != nil && applyErr == nil {

@@ -94,7 +94,7 @@ func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
 }
 
 // relayInstructions gives the agent the upstream's instructions (how to
-// use its tools), when writ is connected to it already: an agent's
+// use its tools), as writ's latest handshake with it got them: an agent's
 // handshake never waits for the upstream.
 func relayInstructions(u *upstream, res mcp.Result) {
 	text := u.instructionsText()

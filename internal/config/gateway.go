@@ -156,6 +156,8 @@ const (
 // MCPTool overrides settings for one upstream tool.
 type MCPTool struct {
 	DataClass string `yaml:"data_class"`
+	// Timeout bounds one call of the tool, in place of the server's.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // ProxyConfig configures the HTTP reverse proxy: each upstream is served at
@@ -254,6 +256,9 @@ func (c MCPConfig) Validate() error {
 		for tool, t := range s.Tools {
 			if !validDataClass(t.DataClass) {
 				return fmt.Errorf("%s.tools.%s.data_class %q: want public, internal, confidential or restricted", at, tool, t.DataClass)
+			}
+			if t.Timeout < 0 {
+				return fmt.Errorf("%s.tools.%s.timeout: must not be negative", at, tool)
 			}
 		}
 		if err := checkRefs(at, s.Headers, s.Env); err != nil {

@@ -55,6 +55,8 @@ func TestGatewayValidate(t *testing.T) {
 		{"bad url", MCPConfig{Servers: map[string]MCPServer{"x": {URL: "ftp://h"}}}, "absolute http"},
 		{"bad ref", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Headers: map[string]string{"A": "${nope}"}}}}, "want ${file:PATH}"},
 		{"bad class", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, DataClass: "secret"}}}, "data_class"},
+		{"tool timeout", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Tools: map[string]MCPTool{"t": {Timeout: time.Minute}}}}}, ""},
+		{"bad tool timeout", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Tools: map[string]MCPTool{"t": {Timeout: -time.Minute}}}}}, "tools.t.timeout"},
 		{"task sessions", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Sessions: "task", IdleTimeout: time.Minute, MaxSessions: 8}}}, ""},
 		{"shared session", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Sessions: "shared"}}}, ""},
 		{"bad sessions", MCPConfig{Servers: map[string]MCPServer{"x": {URL: ok.URL, Sessions: "agent"}}}, "want task or shared"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -122,8 +123,10 @@ type call struct {
 	server string
 	u      *upstream
 	req    mcp.Request
-	v      verified
-	rc     task.Request
+	// timeout bounds the call upstream: the server's, or its tool's.
+	timeout time.Duration
+	v       verified
+	rc      task.Request
 }
 
 func (g *Gateway) call(name string, u *upstream, req mcp.Request) (*call, error) {
@@ -146,7 +149,7 @@ func (g *Gateway) call(name string, u *upstream, req mcp.Request) (*call, error)
 	if trace == "" && extra.Header != nil {
 		trace = TraceID(extra.Header.Get("Traceparent"))
 	}
-	return &call{g: g, server: name, u: u, req: req, v: v, rc: task.Request{Gateway: "mcp", Source: v.source, TraceID: trace}}, nil
+	return &call{g: g, server: name, u: u, req: req, timeout: u.timeout, v: v, rc: task.Request{Gateway: "mcp", Source: v.source, TraceID: trace}}, nil
 }
 
 func (c *call) dataClass(tool string) string {
@@ -170,7 +173,7 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: err.Error()}
 	}
 	defer c.u.release(conn)
-	cctx, cancel := detach(ctx, c.u.timeout)
+	cctx, cancel := detach(ctx, c.timeout)
 	defer cancel()
 	r, err := f(cctx, conn.cs)
 	if err == nil {
@@ -186,7 +189,7 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		// A slow tool is not a broken session: other agents' calls on it
 		// carry on (the SDK tells the upstream this one is cancelled).
-		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s did not answer within %s", c.server, c.u.timeout)}
+		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s did not answer within %s", c.server, c.timeout)}
 	}
 	c.u.drop(conn)
 	return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s failed: %s", c.server, c.u.scrub(err))}
@@ -251,6 +254,9 @@ func (c *call) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mcp.Resu
 			Content: []mcp.Content{&mcp.TextContent{Text: denialText(areq.Tool, out)}},
 			Meta:    denialMeta(out),
 		}, nil
+	}
+	if t := c.u.cfg.Tools[p.Name].Timeout; t > 0 {
+		c.timeout = t
 	}
 	fwd := &mcp.CallToolParams{Meta: forwardMeta(p.Meta), Name: p.Name, Arguments: p.Arguments}
 	if len(p.Arguments) == 0 {

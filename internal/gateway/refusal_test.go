@@ -263,6 +263,28 @@ func TestUpstreamSlow(t *testing.T) {
 	}
 }
 
+// TestToolTimeout: a tool's own timeout replaces its server's, for that
+// tool alone.
+func TestToolTimeout(t *testing.T) {
+	up := startGoUpstream(t)
+	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{
+		"up":     {URL: up.url, Timeout: 300 * time.Millisecond, Tools: map[string]config.MCPTool{"slow": {Timeout: 10 * time.Second}}},
+		"shared": {URL: up.url, Timeout: 10 * time.Second, Tools: map[string]config.MCPTool{"slow": {Timeout: 200 * time.Millisecond}}},
+	}}, config.ProxyConfig{})
+	taskID, token := w.TaskToken(t, sessionScope)
+	if res, err := callErr(t, goClient(t, w.URL+"/mcp/up", token, ""), "slow", map[string]any{"millis": 600}); err != nil || res.IsError {
+		t.Errorf("a 600ms call of a tool allowed 10s, on a server allowed 300ms: %v %+v", err, res)
+	}
+	_, err := callErr(t, goClient(t, w.URL+"/mcp/shared", token, ""), "slow", map[string]any{"millis": 600})
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != gateway.CodeUnavailable || !strings.Contains(we.Message, "did not answer within 200ms") {
+		t.Errorf("a 600ms call of a tool allowed 200ms, on a server allowed 10s: %v", err)
+	}
+	if done := ofType(w.Trace(t, taskID), "action.completed"); len(done) != 2 || done[1].Data.Status != "error" {
+		t.Errorf("completed %+v: want the timed-out call recorded as an error", done)
+	}
+}
+
 func TestUpstreamGarbage(t *testing.T) {
 	for name, h := range map[string]http.HandlerFunc{
 		"text": func(w http.ResponseWriter, r *http.Request) {

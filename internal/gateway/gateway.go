@@ -187,7 +187,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(context.WithValue(r.Context(), credKey{}, verified{cred: cred, source: remoteHost(r)}))
 	r2.Header.Set("Authorization", "Bearer verified")
 	r2.Header.Del("DPoP")
-	h.ServeHTTP(w, r2)
+	jw := &jsonErrors{ResponseWriter: w}
+	h.ServeHTTP(jw, r2)
+	jw.finish()
 }
 
 type credKey struct{}

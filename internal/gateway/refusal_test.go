@@ -140,9 +140,7 @@ func TestTokenRefusals(t *testing.T) {
 	}
 	b := rawPost(t, endpoint, second, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
 		map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-11-25"})
-	if b.status != http.StatusForbidden {
-		t.Errorf("another task's token on a session: %d %s, want 403", b.status, b.body)
-	}
+	wantRefusal(t, "another task's token on a session", b, http.StatusForbidden)
 
 	// Refusals of verified tokens are in the ledger.
 	rejected := ofType(w.Trace(t, revokedID), "auth.rejected")
@@ -160,18 +158,17 @@ func TestBadRequests(t *testing.T) {
 	_, token := w.TaskToken(t, upScope)
 
 	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", gateway.DefaultMaxRequestBytes) + `"}}}`
-	if a := rawPost(t, endpoint, token, big, nil); a.status != http.StatusRequestEntityTooLarge {
-		t.Errorf("oversized: %d %s, want 413", a.status, a.body[:min(len(a.body), 200)])
-	}
-	if a := rawPost(t, endpoint, token, `{"jsonrpc":"2.0","id":1,"method":`, nil); a.status != http.StatusBadRequest {
-		t.Errorf("truncated JSON: %d %s, want 400", a.status, a.body)
-	}
-	if a := rawPost(t, endpoint, token, `[1,2,3]`, nil); a.status < 400 || a.status > 499 {
-		t.Errorf("not JSON-RPC: %d %s, want 4xx", a.status, a.body)
-	}
-	if a := rawPost(t, endpoint, token, initialize, map[string]string{"Origin": "http://evil.example"}); a.status != http.StatusForbidden {
-		t.Errorf("foreign Origin: %d %s, want 403", a.status, a.body)
-	}
+	wantRefusal(t, "oversized", rawPost(t, endpoint, token, big, nil), http.StatusRequestEntityTooLarge)
+	wantRefusal(t, "truncated JSON", rawPost(t, endpoint, token, `{"jsonrpc":"2.0","id":1,"method":`, nil), http.StatusBadRequest)
+	wantRefusal(t, "not JSON-RPC", rawPost(t, endpoint, token, `[1,2,3]`, nil), 0)
+	wantRefusal(t, "foreign Origin", rawPost(t, endpoint, token, initialize, map[string]string{"Origin": "http://evil.example"}), http.StatusForbidden)
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	wantRefusal(t, "unknown session", rawPost(t, endpoint, token, list,
+		map[string]string{"Mcp-Session-Id": "NOSUCHSESSION", "Mcp-Protocol-Version": "2025-11-25"}), http.StatusNotFound)
+	wantRefusal(t, "unsupported protocol version", rawPost(t, endpoint, token, list,
+		map[string]string{"Mcp-Protocol-Version": "1999-01-01"}), http.StatusBadRequest)
+	wantRefusal(t, "no event streams accepted", rawPost(t, endpoint, token, initialize, map[string]string{"Accept": "text/html"}), 0)
+	wantRefusal(t, "not JSON", rawPost(t, endpoint, token, initialize, map[string]string{"Content-Type": "text/plain"}), http.StatusUnsupportedMediaType)
 	if a := rawPost(t, endpoint, token, initialize, map[string]string{"Origin": "https://app.example.com"}); a.status != http.StatusOK {
 		t.Errorf("allowed Origin: %d %s, want 200", a.status, a.body)
 	}
@@ -193,6 +190,21 @@ func TestBadRequests(t *testing.T) {
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "still here"}})
 	if err != nil || res.IsError {
 		t.Fatalf("after bad requests: %v %+v", err, res)
+	}
+}
+
+// wantRefusal checks an HTTP refusal: status (any 4xx when 0) and writ's
+// JSON error body, whoever refused (writ, or the MCP SDK inside it).
+func wantRefusal(t testing.TB, what string, a rawAnswer, status int) {
+	t.Helper()
+	if (status == 0 && (a.status < 400 || a.status > 499)) || (status != 0 && a.status != status) {
+		t.Errorf("%s: %d %s, want %d", what, a.status, a.body[:min(len(a.body), 200)], status)
+		return
+	}
+	var e api.Error
+	if err := json.Unmarshal([]byte(a.body), &e); err != nil || e.Error == "" || e.Detail == "" ||
+		!strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+		t.Errorf("%s: %d %q (%s): want a JSON body {error, detail}", what, a.status, a.body[:min(len(a.body), 200)], a.header.Get("Content-Type"))
 	}
 }
 

@@ -14,6 +14,60 @@ func writeError(w http.ResponseWriter, status int, code, detail string) {
 	httpjson.Error(w, status, code, detail)
 }
 
+// jsonErrors turns the MCP SDK's plain-text HTTP errors (an unknown or
+// ended session, a session of another task's, an unsupported protocol
+// version, a wrong Accept or Content-Type) into writ's {error, detail}
+// JSON answer; everything else, event streams included, passes through as
+// written.
+type jsonErrors struct {
+	http.ResponseWriter
+	status int    // of an error being rewritten
+	detail []byte // its text
+}
+
+func (j *jsonErrors) WriteHeader(status int) {
+	if status >= 400 && j.status == 0 && strings.HasPrefix(j.Header().Get("Content-Type"), "text/plain") {
+		j.status = status
+		return
+	}
+	j.ResponseWriter.WriteHeader(status)
+}
+
+func (j *jsonErrors) Write(b []byte) (int, error) {
+	if j.status == 0 {
+		return j.ResponseWriter.Write(b)
+	}
+	if len(j.detail) < 1024 {
+		j.detail = append(j.detail, b[:min(len(b), 1024-len(j.detail))]...)
+	}
+	return len(b), nil
+}
+
+func (j *jsonErrors) Flush() {
+	if f, ok := j.ResponseWriter.(http.Flusher); ok && j.status == 0 {
+		f.Flush()
+	}
+}
+
+func (j *jsonErrors) Unwrap() http.ResponseWriter { return j.ResponseWriter }
+
+// finish writes the rewritten error, if there is one.
+func (j *jsonErrors) finish() {
+	if j.status == 0 {
+		return
+	}
+	detail := strings.TrimSpace(string(j.detail))
+	if j.status == http.StatusForbidden && detail == "session user mismatch" {
+		detail = "this MCP session was opened with another task's credential"
+	}
+	code := strings.ReplaceAll(strings.ToLower(http.StatusText(j.status)), " ", "_")
+	if code == "" {
+		code = "error"
+	}
+	j.Header().Del("Content-Length")
+	writeError(j.ResponseWriter, j.status, code, detail)
+}
+
 // challengeWriter adds resource_metadata (RFC 9728 §5.1) to the
 // WWW-Authenticate challenge of a 401 or 403 answer, so that MCP clients
 // find where to obtain a token.

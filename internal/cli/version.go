@@ -3,7 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
+
+	"github.com/writhq/writ/internal/version"
 )
 
 func versionCommand() *command {
@@ -14,11 +15,7 @@ func versionCommand() *command {
 		if err != nil {
 			return err
 		}
-		v := "(devel)"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		fmt.Fprintf(io.Stdout, "writ %s\n", v)
+		fmt.Fprintf(io.Stdout, "writ %s\n", version.String())
 		return nil
 	}
 	return c

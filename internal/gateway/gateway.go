@@ -24,6 +24,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/version"
 )
 
 // Decider authorizes and records calls; *task.Service is one. Each method
@@ -201,7 +202,7 @@ type verified struct {
 
 // serverHandler is the MCP server writ presents for one upstream.
 func (g *Gateway) serverHandler(name string, u *upstream) http.Handler {
-	srv := mcp.NewServer(&mcp.Implementation{Name: "writ-" + name, Version: "1"}, &mcp.ServerOptions{
+	srv := mcp.NewServer(&mcp.Implementation{Name: "writ-" + name, Version: version.String()}, &mcp.ServerOptions{
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:     &mcp.ToolCapabilities{},
 			Resources: &mcp.ResourceCapabilities{},

@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
+	"github.com/writhq/writ/internal/version"
 )
 
 // sessionScope lets a task call every tool of servers up and shared.
@@ -61,6 +62,12 @@ func TestUpstreamSessionPerTask(t *testing.T) {
 	}
 	if sb := upstreamSession(t, b); sb == first {
 		t.Errorf("tasks A and B share upstream session %s: want one each", sb)
+	}
+	// writ introduces itself to the upstream, with its version.
+	for ss := range up.srv.Sessions() {
+		if ci := ss.InitializeParams().ClientInfo; ci == nil || ci.Name != "writ" || ci.Version != version.String() {
+			t.Errorf("writ introduced itself as %+v, want writ %s", ci, version.String())
+		}
 	}
 
 	sa := upstreamSession(t, goClient(t, w.URL+"/mcp/shared", tokA, ""))

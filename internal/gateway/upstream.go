@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/version"
 )
 
 // upstream is writ's client of one configured MCP server. With sessions:
@@ -183,7 +184,7 @@ func (u *upstream) connect(c *conn) {
 	defer cancel()
 	// A fresh client for every connection: nothing negotiated with a
 	// previous process or session carries over.
-	client := mcp.NewClient(&mcp.Implementation{Name: "writ", Version: "1"},
+	client := mcp.NewClient(&mcp.Implementation{Name: "writ", Version: version.String()},
 		&mcp.ClientOptions{ProgressNotificationHandler: u.relayProgress})
 	cs, err := client.Connect(ctx, tr, nil)
 	if err != nil {

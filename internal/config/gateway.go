@@ -47,7 +47,8 @@ type MCPServer struct {
 	// IdleTimeout closes a task's session after this long without a call
 	// (default 5m).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// MaxSessions caps the task sessions open at once (default 64).
+	// MaxSessions caps the task sessions open at once (default 64 for a
+	// url, 16 for a command: each of those is a process).
 	MaxSessions int `yaml:"max_sessions"`
 	// TLS configures the connection to an https url.
 	TLS UpstreamTLS `yaml:"tls"`
@@ -151,6 +152,7 @@ const (
 const (
 	DefaultSessionIdleTimeout = 5 * time.Minute
 	DefaultMaxSessions        = 64
+	DefaultMaxProcesses       = 16
 )
 
 // MCPTool overrides settings for one upstream tool.

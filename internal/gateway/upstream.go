@@ -81,6 +81,9 @@ func newUpstream(name string, cfg config.MCPServer, getenv func(string) string, 
 	}
 	if u.max <= 0 {
 		u.max = config.DefaultMaxSessions
+		if cfg.URL == "" {
+			u.max = config.DefaultMaxProcesses
+		}
 	}
 	return u
 }

@@ -55,7 +55,11 @@ type Config struct {
 	AllowedOrigins []string
 	// Getenv resolves ${env:NAME} in upstream settings (default os.Getenv).
 	Getenv func(string) string
-	Logger *slog.Logger
+	// Refused, when set, records a request refused after its credential
+	// verified (a session opened by another task), as the decision API
+	// records refused credentials.
+	Refused func(ctx context.Context, cred task.VerifiedCredential, reason, detail string)
+	Logger  *slog.Logger
 }
 
 // SessionIdleTimeout ends a 2025-11-25 session after this long without a
@@ -72,6 +76,7 @@ type Gateway struct {
 	upstreams map[string]*upstream
 	handlers  map[string]http.Handler
 	servers   []*mcp.Server // writ's side of each server, for CloseSessions
+	owners    owners        // the task of each agent session
 	closeOnce sync.Once
 }
 
@@ -183,6 +188,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid != "" {
+		if owner, ok := g.owners.of(name, sid, time.Now()); ok && owner != cred.TaskID {
+			detail := "this MCP session was opened with another task's credential (task " + owner + ")"
+			if g.cfg.Refused != nil {
+				g.cfg.Refused(context.WithoutCancel(r.Context()), cred, "session_of_another_task", detail)
+			}
+			writeError(w, http.StatusForbidden, "forbidden", detail)
+			return
+		}
+	}
 	// The SDK carries the verified credential to the method handlers as
 	// its TokenInfo; the agent's token itself goes no further.
 	r2 := r.Clone(context.WithValue(r.Context(), credKey{}, verified{cred: cred, source: remoteHost(r)}))
@@ -191,6 +207,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	jw := &jsonErrors{ResponseWriter: w}
 	h.ServeHTTP(jw, r2)
 	jw.finish()
+	switch ok := jw.code < 400; {
+	case ok && sid == "" && w.Header().Get("Mcp-Session-Id") != "":
+		g.owners.opened(name, w.Header().Get("Mcp-Session-Id"), cred.TaskID, time.Now())
+	case ok && sid != "" && r.Method == http.MethodDelete:
+		g.owners.closed(name, sid)
+	}
 }
 
 type credKey struct{}

@@ -93,7 +93,7 @@ func TestTokenRefusals(t *testing.T) {
 	_, other := w.TaskToken(t, api.Scope{Tools: []string{"billing.*"}, Resources: []string{"*"}, Operations: []string{"call"},
 		DataClass: "internal", Environments: []string{"dev"}})
 	_, token := w.TaskToken(t, upScope)
-	_, second := w.TaskToken(t, upScope)
+	secondID, second := w.TaskToken(t, upScope)
 	before := len(up.seen()) // writ's own connection, made at start
 
 	for _, tc := range []struct {
@@ -141,11 +141,21 @@ func TestTokenRefusals(t *testing.T) {
 	b := rawPost(t, endpoint, second, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
 		map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-11-25"})
 	wantRefusal(t, "another task's token on a session", b, http.StatusForbidden)
+	// The session's own task still uses it; ended, it is gone.
+	list := map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-11-25"}
+	rawPost(t, endpoint, token, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, list)
+	if a := rawPost(t, endpoint, token, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`, list); a.status != http.StatusOK {
+		t.Errorf("the session's own task: %d %s", a.status, a.body)
+	}
 
 	// Refusals of verified tokens are in the ledger.
 	rejected := ofType(w.Trace(t, revokedID), "auth.rejected")
 	if len(rejected) == 0 {
 		t.Errorf("no auth.rejected recorded for the revoked token")
+	}
+	hijack := ofType(w.Trace(t, secondID), "auth.rejected")
+	if len(hijack) != 1 || hijack[0].Data.Reason != "session_of_another_task" {
+		t.Errorf("auth.rejected of the task whose token was used on another's session: %+v, want one, session_of_another_task", hijack)
 	}
 }
 

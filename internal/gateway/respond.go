@@ -21,11 +21,15 @@ func writeError(w http.ResponseWriter, status int, code, detail string) {
 // written.
 type jsonErrors struct {
 	http.ResponseWriter
+	code   int    // the status answered
 	status int    // of an error being rewritten
 	detail []byte // its text
 }
 
 func (j *jsonErrors) WriteHeader(status int) {
+	if j.code == 0 {
+		j.code = status
+	}
 	if status >= 400 && j.status == 0 && strings.HasPrefix(j.Header().Get("Content-Type"), "text/plain") {
 		j.status = status
 		return
@@ -34,6 +38,9 @@ func (j *jsonErrors) WriteHeader(status int) {
 }
 
 func (j *jsonErrors) Write(b []byte) (int, error) {
+	if j.code == 0 {
+		j.code = http.StatusOK
+	}
 	if j.status == 0 {
 		return j.ResponseWriter.Write(b)
 	}

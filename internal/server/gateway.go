@@ -30,6 +30,7 @@ func (s *Server) newGateways() error {
 		Decider:          s.tasks,
 		Auth:             s.gatewayCredential,
 		ResourceMetadata: s.resourceMetadataURL,
+		Refused:          s.gatewayRefused,
 		Logger:           s.log.With("component", "mcp"),
 	})
 	if err != nil {
@@ -47,6 +48,15 @@ func (s *Server) newGateways() error {
 	s.gw = &gateways{mcp: g, proxy: p}
 	s.mcp.Store(g)
 	return nil
+}
+
+// gatewayRefused records a request the MCP gateway refused after its
+// credential verified, as auth.rejected.
+func (s *Server) gatewayRefused(ctx context.Context, cred task.VerifiedCredential, reason, detail string) {
+	err := s.tasks.RecordRejection(ctx, task.Rejection{TaskID: cred.TaskID, Agent: cred.Agent, JTI: cred.JTI, Reason: reason, Detail: detail})
+	if err != nil {
+		s.log.WarnContext(ctx, "recording a refused MCP request failed", "err", err, "reason", reason)
+	}
 }
 
 // onTaskEnded is the task service's OnTaskEnded: the gateway closes the

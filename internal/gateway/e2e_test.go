@@ -94,7 +94,10 @@ func TestEverything(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			var sc config.MCPServer
 			var direct *mcp.ClientSession
-			c := mcp.NewClient(&mcp.Implementation{Name: "direct", Version: "1"}, nil)
+			// The direct client offers what writ's own client offers the
+			// upstream (nothing): server-everything lists some tools only
+			// to clients that offer roots, sampling or elicitation.
+			c := mcp.NewClient(&mcp.Implementation{Name: "direct", Version: "1"}, &mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if mode == "http" {

@@ -68,6 +68,10 @@ func TestUpstreamSessionPerTask(t *testing.T) {
 		if ci := ss.InitializeParams().ClientInfo; ci == nil || ci.Name != "writ" || ci.Version != version.String() {
 			t.Errorf("writ introduced itself as %+v, want writ %s", ci, version.String())
 		}
+		// writ's client offers nothing it does not relay.
+		if c := ss.InitializeParams().Capabilities; c == nil || c.Sampling != nil || c.Elicitation != nil || c.RootsV2 != nil {
+			t.Errorf("writ offered the upstream capabilities %+v, want no sampling, elicitation or roots", c)
+		}
 	}
 
 	sa := upstreamSession(t, goClient(t, w.URL+"/mcp/shared", tokA, ""))

@@ -188,7 +188,10 @@ func (u *upstream) connect(c *conn) {
 	// A fresh client for every connection: nothing negotiated with a
 	// previous process or session carries over.
 	client := mcp.NewClient(&mcp.Implementation{Name: "writ", Version: version.String()},
-		&mcp.ClientOptions{ProgressNotificationHandler: u.relayProgress})
+		&mcp.ClientOptions{ProgressNotificationHandler: u.relayProgress,
+			// No sampling, elicitation or roots list changes: writ relays
+			// none of them (and has no roots of its own to list).
+			Capabilities: &mcp.ClientCapabilities{}})
 	cs, err := client.Connect(ctx, tr, nil)
 	if err != nil {
 		u.failed(c, fmt.Errorf("%w: %s did not complete the MCP handshake: %v", errUnavailable, u.name, u.scrub(err)))

@@ -168,7 +168,7 @@ func (c *call) dataClass(tool string) string {
 // restarts a stdio server); both are reported as CodeUnavailable.
 func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var zero R
-	conn, err := c.u.acquire(ctx, c.v.cred.TaskID)
+	conn, err := c.u.acquire(ctx, c.v.cred.TaskID, c.timeout)
 	if err != nil {
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: err.Error()}
 	}

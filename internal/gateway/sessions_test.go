@@ -82,13 +82,15 @@ func TestUpstreamSessionPerTask(t *testing.T) {
 }
 
 // TestUpstreamSessionLimits: past max_sessions the session idle longest
-// makes room, a task whose session was closed gets a new one, a call finds
-// no room while every session has a call in flight, and idle sessions
-// close after idle_timeout.
+// makes room, a task whose session was closed gets a new one, a call waits
+// for room while every session has a call in flight (and is refused if
+// none comes within its timeout), and idle sessions close after
+// idle_timeout.
 func TestUpstreamSessionLimits(t *testing.T) {
 	up := startGoUpstream(t)
 	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{
-		"up": {URL: up.url, MaxSessions: 1, IdleTimeout: 2 * time.Second},
+		"up": {URL: up.url, MaxSessions: 1, IdleTimeout: 2 * time.Second, Timeout: 10 * time.Second,
+			Tools: map[string]config.MCPTool{"session": {Timeout: 500 * time.Millisecond}}},
 	}}, config.ProxyConfig{})
 	_, tokA := w.TaskToken(t, sessionScope)
 	_, tokB := w.TaskToken(t, sessionScope)
@@ -105,25 +107,37 @@ func TestUpstreamSessionLimits(t *testing.T) {
 		t.Errorf("task A's call after its session closed came in %s: want a new session (A had %s, B %s)", a2, a1, b1)
 	}
 
-	// A call of A's in flight holds the only session: B finds no room.
-	before := len(up.seen())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if res, err := callErr(t, a, "slow", map[string]any{"millis": 3000}); err != nil || res.IsError {
-			t.Errorf("slow: %v %+v", err, res)
+	// A call of A's in flight holds the only session: B waits for it
+	// (echo may wait up to the server's 10s), or is refused when its own
+	// timeout (session's 500ms) passes first.
+	inFlight := func(millis int) *sync.WaitGroup {
+		before := len(up.seen())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if res, err := callErr(t, a, "slow", map[string]any{"millis": millis}); err != nil || res.IsError {
+				t.Errorf("slow: %v %+v", err, res)
+			}
+		}()
+		for len(up.seen()) == before {
+			time.Sleep(5 * time.Millisecond)
 		}
-	}()
-	for len(up.seen()) == before {
-		time.Sleep(5 * time.Millisecond)
+		return &wg
 	}
+	wg := inFlight(300)
+	if res, err := callErr(t, b, "echo", map[string]any{"message": "waited"}); err != nil || res.IsError {
+		t.Errorf("a call waiting for the only session: %v %+v", err, res)
+	}
+	wg.Wait()
+	wg = inFlight(3000)
 	_, err := callErr(t, b, "session", map[string]any{})
 	var we *jsonrpc.Error
 	if !errors.As(err, &we) || we.Code != gateway.CodeUnavailable || !strings.Contains(we.Message, "max_sessions") {
-		t.Errorf("a call while the only session is busy: %v, want code %d naming max_sessions", err, gateway.CodeUnavailable)
+		t.Errorf("a call while the only session stays busy past the call's timeout: %v, want code %d naming max_sessions", err, gateway.CodeUnavailable)
 	}
 	wg.Wait()
+	a2 = upstreamSession(t, a)
 
 	// Left idle, the session closes (and so ends at the upstream).
 	deadline := time.Now().Add(30 * time.Second)
@@ -179,5 +193,45 @@ func sessionEndsWithTask(t *testing.T, opts ...func(*config.Config)) {
 	}
 	if again := upstreamSession(t, b); again != sb {
 		t.Errorf("task B's session changed (%s, was %s) when task A ended", again, sb)
+	}
+}
+
+// TestUpstreamSessionsConcurrent: many tasks calling at once through a
+// small pool never hang, never hold more sessions than max_sessions, and
+// every call completes, having waited for room when it had to.
+func TestUpstreamSessionsConcurrent(t *testing.T) {
+	up := startGoUpstream(t)
+	const tasks, calls, max = 8, 12, 3
+	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url, MaxSessions: max}}}, config.ProxyConfig{})
+	clients := make([]*mcp.ClientSession, tasks)
+	for i := range clients {
+		_, tok := w.TaskToken(t, sessionScope)
+		clients[i] = goClient(t, w.URL+"/mcp/up", tok, "")
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for _, cs := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				res, err := callErr(t, cs, "echo", map[string]any{"message": "busy"})
+				mu.Lock()
+				if err == nil && !res.IsError {
+					ok++
+				} else {
+					t.Errorf("a call: %v %+v", err, res)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != tasks*calls {
+		t.Errorf("%d calls completed, of %d", ok, tasks*calls)
+	}
+	if n := up.peakSessions(); n > max {
+		t.Errorf("the upstream had up to %d sessions of writ's open at once, max_sessions is %d", n, max)
 	}
 }

@@ -45,6 +45,8 @@ type upstream struct {
 	err          error            // its error
 	stop         chan struct{}    // ends the idle reaper
 	reapOnce     sync.Once        // starts it, with the first task session
+	room         chan struct{}    // closed when a session may have come free
+	closingN     int              // task sessions being closed, which still count
 	closing      sync.WaitGroup   // sessions being closed in the background
 
 	tlsTr *http.Transport // for an upstream with TLS settings, under mu
@@ -112,20 +114,25 @@ func (u *upstream) start() error {
 }
 
 // acquire returns the session of task's calls (the shared one, with
-// sessions: shared), opening it if need be. The caller releases it when
-// its call is over.
-func (u *upstream) acquire(ctx context.Context, task string) (*conn, error) {
+// sessions: shared), opening it if need be. When max_sessions are open and
+// every one has a call in flight, it waits for one to come free, for at
+// most wait. The caller releases the session when its call is over.
+func (u *upstream) acquire(ctx context.Context, task string, wait time.Duration) (*conn, error) {
 	key := ""
 	if u.perTask {
 		key = task
 	}
+	var timeout <-chan time.Time
 	u.mu.Lock()
-	if u.closed {
-		u.mu.Unlock()
-		return nil, fmt.Errorf("%w: %s: writ is shutting down", errUnavailable, u.name)
-	}
-	c := u.conns[key]
-	if c == nil {
+	var c *conn
+	for c == nil {
+		if u.closed {
+			u.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s: writ is shutting down", errUnavailable, u.name)
+		}
+		if c = u.conns[key]; c != nil {
+			break
+		}
 		if u.err != nil && time.Since(u.last) < retryAfter {
 			err := u.err
 			u.mu.Unlock()
@@ -134,9 +141,26 @@ func (u *upstream) acquire(ctx context.Context, task string) (*conn, error) {
 		switch {
 		case u.perTask && u.spare != nil:
 			c, u.spare = u.spare, nil
-		case u.perTask && len(u.conns) >= u.max && !u.evictLocked():
+		case u.perTask && len(u.conns)+u.closingN >= u.max:
+			// Sessions still closing count: room comes when one has
+			// closed. Close the one idle longest, if any is idle.
+			u.evictLocked()
+			room := u.roomLocked()
 			u.mu.Unlock()
-			return nil, fmt.Errorf("%w: %s: all %d sessions (max_sessions) are in use", errUnavailable, u.name, u.max)
+			if timeout == nil {
+				t := time.NewTimer(wait)
+				defer t.Stop()
+				timeout = t.C
+			}
+			select {
+			case <-room:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-timeout:
+				return nil, fmt.Errorf("%w: %s: all %d sessions (max_sessions) stayed in use for %s", errUnavailable, u.name, u.max, wait)
+			}
+			u.mu.Lock()
+			continue
 		default:
 			c = u.openLocked()
 		}
@@ -163,7 +187,26 @@ func (u *upstream) release(c *conn) {
 	u.mu.Lock()
 	c.busy--
 	c.used = time.Now()
+	if c.busy == 0 {
+		u.freedLocked()
+	}
 	u.mu.Unlock()
+}
+
+// roomLocked returns a channel closed when a session may have come free.
+func (u *upstream) roomLocked() <-chan struct{} {
+	if u.room == nil {
+		u.room = make(chan struct{})
+	}
+	return u.room
+}
+
+// freedLocked wakes the calls waiting for room.
+func (u *upstream) freedLocked() {
+	if u.room != nil {
+		close(u.room)
+		u.room = nil
+	}
 }
 
 // openLocked starts connecting a new session in the background.
@@ -233,6 +276,7 @@ func (u *upstream) forgetLocked(c *conn) {
 	for k, x := range u.conns {
 		if x == c {
 			delete(u.conns, k)
+			u.freedLocked()
 		}
 	}
 }
@@ -246,9 +290,9 @@ func (u *upstream) drop(c *conn) {
 	u.closeConn(c)
 }
 
-// evictLocked closes the task session idle longest, to make room for
-// another; it reports false when every session has a call in flight.
-func (u *upstream) evictLocked() bool {
+// evictLocked starts closing the task session idle longest, to make room
+// for another; when every session has a call in flight, it closes none.
+func (u *upstream) evictLocked() {
 	var key string
 	var oldest *conn
 	for k, c := range u.conns {
@@ -256,12 +300,10 @@ func (u *upstream) evictLocked() bool {
 			key, oldest = k, c
 		}
 	}
-	if oldest == nil {
-		return false
+	if oldest != nil {
+		delete(u.conns, key)
+		u.closeLater(oldest)
 	}
-	delete(u.conns, key)
-	u.closeLater(oldest)
-	return true
 }
 
 // endTask closes the session of a task that has ended.
@@ -271,18 +313,9 @@ func (u *upstream) endTask(task string) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if c := u.conns[task]; c != nil {
+	if c := u.conns[task]; c != nil && !u.closed {
 		delete(u.conns, task)
-		if u.closed {
-			return
-		}
-		u.closing.Add(1)
-		go func() {
-			defer u.closing.Done()
-			// A session still connecting is closed once it is up.
-			<-c.ready
-			u.closeConn(c)
-		}()
+		u.closeLater(c)
 	}
 }
 
@@ -313,13 +346,21 @@ func (u *upstream) reap() {
 	}
 }
 
-// closeLater closes c in the background: a stdio server may take a moment
-// to stop, and the caller holds the lock.
+// closeLater closes c in the background (a stdio server may take a moment
+// to stop, and the caller holds the lock). Until it has closed, it counts
+// against max_sessions.
 func (u *upstream) closeLater(c *conn) {
 	u.closing.Add(1)
+	u.closingN++
 	go func() {
 		defer u.closing.Done()
+		// A session still connecting is closed once it is up.
+		<-c.ready
 		u.closeConn(c)
+		u.mu.Lock()
+		u.closingN--
+		u.freedLocked()
+		u.mu.Unlock()
 	}()
 }
 

@@ -21,6 +21,16 @@ type goUpstream struct {
 
 	mu      sync.Mutex
 	headers []http.Header
+	// open counts the sessions opened and not yet ended by DELETE, and
+	// peak the most open at once, as the HTTP requests show them.
+	open, peak int
+}
+
+// peakSessions returns the most sessions open at once so far.
+func (u *goUpstream) peakSessions() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.peak
 }
 
 // sessions counts the upstream's open MCP sessions.
@@ -125,8 +135,17 @@ func startGoUpstream(t testing.TB) *goUpstream {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.headers = append(u.headers, r.Header.Clone())
+		if r.Method == http.MethodDelete {
+			u.open--
+		}
 		u.mu.Unlock()
 		h.ServeHTTP(w, r)
+		if r.Header.Get("Mcp-Session-Id") == "" && w.Header().Get("Mcp-Session-Id") != "" {
+			u.mu.Lock()
+			u.open++
+			u.peak = max(u.peak, u.open)
+			u.mu.Unlock()
+		}
 	}))
 	t.Cleanup(ts.Close)
 	u.url = ts.URL

@@ -21,9 +21,10 @@ import (
 
 // upstream is writ's client of one configured MCP server. With sessions:
 // task (the default) it holds a session for each task that calls the
-// server, opened on the task's first call and closed when it has been idle
-// for the server's idle_timeout, or to make room under max_sessions; with
-// sessions: shared, one session carries every task's calls. A session that
+// server, opened on the task's first call and closed when the task ends,
+// when it has been idle for the server's idle_timeout, or to make room
+// under max_sessions; with sessions: shared, one session carries every
+// task's calls. A session that
 // fails is opened again by the next call: a stdio server that exits is
 // restarted.
 type upstream struct {

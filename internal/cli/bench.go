@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -334,20 +334,11 @@ func printBench(io IO, r benchReport) {
 	if r.StepUps > 0 {
 		fmt.Fprintf(w, "approval required\t%d\n", r.StepUps)
 	}
-	for _, k := range sortedKeys(r.DenyReasons) {
+	for _, k := range slices.Sorted(maps.Keys(r.DenyReasons)) {
 		fmt.Fprintf(w, "  reason %q\t%d\n", k, r.DenyReasons[k])
 	}
-	for _, k := range sortedKeys(r.Errors) {
+	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
 		fmt.Fprintf(w, "errors %s\t%d\n", k, r.Errors[k])
 	}
 	w.Flush()
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

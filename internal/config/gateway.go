@@ -5,11 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -218,7 +219,7 @@ func (c MCPConfig) Validate() error {
 			return fmt.Errorf("mcp.allowed_origins: %q is not an origin (scheme://host[:port])", o)
 		}
 	}
-	for _, name := range sortedKeys(c.Servers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Servers)) {
 		s := c.Servers[name]
 		at := "mcp.servers." + name
 		if !upstreamName.MatchString(name) {
@@ -272,7 +273,7 @@ func (c MCPConfig) Validate() error {
 
 // Validate reports the first proxy setting that cannot work.
 func (c ProxyConfig) Validate() error {
-	for _, name := range sortedKeys(c.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
 		u := c.Upstreams[name]
 		at := "proxy.upstreams." + name
 		if !upstreamName.MatchString(name) {
@@ -399,13 +400,4 @@ func expand(s string, resolve func(kind, ref string) (string, error)) (string, e
 		b.WriteString(v)
 		s = s[end+1:]
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/writhq/writ/internal/ledger"
@@ -29,12 +29,7 @@ func (v *verifier) payloads() {
 	used := map[string]bool{}
 	for k := range v.events {
 		e := &v.events[k]
-		names := make([]string, 0, len(e.Commitments))
-		for n := range e.Commitments {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		for _, name := range slices.Sorted(maps.Keys(e.Commitments)) {
 			c := e.Commitments[name]
 			bp := payloadPath(e.Index, name)
 			data, hasBody := v.files[bp]

@@ -11,9 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,12 +110,7 @@ func New(cfg Config) (*Gateway, error) {
 
 // Servers lists the configured server names, sorted.
 func (g *Gateway) Servers() []string {
-	names := make([]string, 0, len(g.upstreams))
-	for n := range g.upstreams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(g.upstreams))
 }
 
 // Start opens a first session with every upstream (starting stdio

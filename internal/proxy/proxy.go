@@ -11,10 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,12 +80,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, upstreams: map[string]*upstream{}}
-	names := make([]string, 0, len(cfg.Upstreams))
-	for n := range cfg.Upstreams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
 		uc := cfg.Upstreams[name]
 		base, _ := url.Parse(uc.URL)
 		u := &upstream{name: name, base: base, headers: http.Header{}, timeout: uc.Timeout, maxBody: uc.MaxBodyBytes, rules: http.NewServeMux()}

@@ -17,31 +17,23 @@ import (
 // selectEvents reads the chain's events, keeping the ancestors' lifecycle
 // and, within a window, only the actions inside it.
 func selectEvents(ctx context.Context, st ledger.Store, c task.Chain, opts Options) ([]disclosed, error) {
-	inChain := map[string]bool{}
+	inChain, ancestor := map[string]bool{}, map[string]bool{}
 	for _, id := range c.Tasks {
 		inChain[id] = true
 	}
 	for _, id := range c.Ancestors {
-		inChain[id] = true
+		inChain[id], ancestor[id] = true, true
 	}
 	idx := slices.Concat(c.Events, c.AncestorEvents)
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
-	ancestor := map[string]bool{}
-	for _, id := range c.Ancestors {
-		ancestor[id] = true
-	}
 	keptActions := map[string]bool{}
 	var out []disclosed
-	leafOf, err := readLeaves(ctx, st, idx)
+	ents, err := readEntries(ctx, st, idx)
 	if err != nil {
 		return nil, err
 	}
-	for k, i := range idx {
-		ent, err := ledger.ParseLeaf(i, leafOf[k])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ledger.ErrTampered, err)
-		}
+	for _, ent := range ents {
 		d := fields(ent.Event.Data)
 		keep := true
 		if ancestor[ent.Event.TaskID] {
@@ -63,10 +55,10 @@ func selectEvents(ctx context.Context, st ledger.Store, c task.Chain, opts Optio
 	return out, nil
 }
 
-// readLeaves reads the leaves at idx (ascending), runs of neighbours
-// together.
-func readLeaves(ctx context.Context, st ledger.Store, idx []uint64) ([][]byte, error) {
-	out := make([][]byte, 0, len(idx))
+// readEntries reads and parses the leaves at idx (ascending), runs of
+// neighbours together. A leaf missing or unparsable is tampering.
+func readEntries(ctx context.Context, st ledger.Store, idx []uint64) ([]ledger.Entry, error) {
+	out := make([]ledger.Entry, 0, len(idx))
 	for k := 0; k < len(idx); {
 		end := k + 1
 		for end < len(idx) && idx[end] == idx[end-1]+1 && end-k < 4096 {
@@ -79,8 +71,12 @@ func readLeaves(ctx context.Context, st ledger.Store, idx []uint64) ([][]byte, e
 		if len(leaves) != end-k {
 			return nil, fmt.Errorf("%w: leaf %d is missing", ledger.ErrTampered, idx[k]+uint64(len(leaves)))
 		}
-		for _, l := range leaves {
-			out = append(out, slices.Clone(l))
+		for j, l := range leaves {
+			ent, err := ledger.ParseLeaf(idx[k+j], slices.Clone(l))
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ledger.ErrTampered, err)
+			}
+			out = append(out, ent)
 		}
 		k = end
 	}
@@ -120,15 +116,11 @@ func withPolicyLoads(ctx context.Context, st ledger.Store, ix *query.Index, entr
 		return entries, nil
 	}
 	slices.Sort(add)
-	leaves, err := readLeaves(ctx, st, add)
+	ents, err := readEntries(ctx, st, add)
 	if err != nil {
 		return nil, err
 	}
-	for k, i := range add {
-		ent, err := ledger.ParseLeaf(i, leaves[k])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ledger.ErrTampered, err)
-		}
+	for _, ent := range ents {
 		entries = append(entries, disclosed{Entry: ent})
 	}
 	sort.Slice(entries, func(a, b int) bool { return entries[a].Index < entries[b].Index })

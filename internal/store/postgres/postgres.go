@@ -419,53 +419,93 @@ func readLeaves(ctx context.Context, q querier, start, end uint64) ([][]byte, er
 	})
 }
 
-// scanPage is how many leaves ScanLeaves reads per query: a scan of a
-// large ledger neither holds one snapshot open for long nor buffers it all.
-const scanPage = 4096
+// Pages of the scans: how many rows one query reads. A scan of a large
+// ledger neither holds one query (or a snapshot's lock) for long nor, where
+// it buffers a page, buffers much: bodies can be large, so their pages are
+// smaller. (Variables, so that a test can make pages small.)
+var (
+	scanPage = 4096
+	bodyPage = 256
+)
 
-// ScanLeaves implements ledger.Store.
-func (s *Store) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
-	return scanLeaves(ctx, s.pool, start, fn)
-}
-
-func scanLeaves(ctx context.Context, q querier, start uint64, fn func(uint64, []byte) error) error {
-	next := start
-	for {
+// paged calls fn for every row of a keyset-paged scan. read runs one
+// page's query, of up to limit rows after the row given (from is the one
+// before the first), and hands each row to each. With a lock, the lock is
+// held while a page is read and the page is buffered, so that fn runs
+// without it and may read through the same lock; without one, rows go to
+// fn as they arrive.
+func paged[T any](from T, limit int, read func(after T, each func(T) error) error, lock sync.Locker, fn func(T) error) error {
+	for after := from; ; {
 		n := 0
-		err := scanLeavesPage(ctx, q, next, func(i uint64, leaf []byte) error {
-			n++
-			next = i + 1
-			return fn(i, leaf)
-		})
+		var buf []T
+		each := func(r T) error {
+			n, after = n+1, r
+			if lock == nil {
+				return fn(r)
+			}
+			buf = append(buf, r)
+			return nil
+		}
+		if lock != nil {
+			lock.Lock()
+		}
+		err := read(after, each)
+		if lock != nil {
+			lock.Unlock()
+		}
 		if err != nil {
 			return err
 		}
-		if n < scanPage {
+		for _, r := range buf {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if n < limit {
 			return nil
 		}
 	}
 }
 
-// scanLeavesPage calls fn for up to scanPage leaves from start on.
-func scanLeavesPage(ctx context.Context, q querier, start uint64, fn func(uint64, []byte) error) error {
-	rows, err := q.Query(ctx, `SELECT idx, leaf FROM leaves WHERE idx >= $1 ORDER BY idx LIMIT $2`, int64(start), scanPage)
+// queryRows runs a page's query, LIMIT as its last argument, and hands
+// each row, scanned by scan, to each.
+func queryRows[T any](ctx context.Context, q querier, limit int, scan func(pgx.Rows) (T, error), each func(T) error, sql string, args ...any) error {
+	rows, err := q.Query(ctx, sql, append(args, limit)...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var (
-		idx  int64
-		leaf []byte
-	)
 	for rows.Next() {
-		if err := rows.Scan(&idx, &leaf); err != nil {
+		r, err := scan(rows)
+		if err != nil {
 			return err
 		}
-		if err := fn(uint64(idx), leaf); err != nil {
+		if err := each(r); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+// leafRow is one row of a leaf scan.
+type leafRow struct {
+	idx  int64
+	leaf []byte
+}
+
+// ScanLeaves implements ledger.Store.
+func (s *Store) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
+	return scanLeaves(ctx, s.pool, start, nil, fn)
+}
+
+func scanLeaves(ctx context.Context, q querier, start uint64, lock sync.Locker, fn func(uint64, []byte) error) error {
+	read := func(after leafRow, each func(leafRow) error) error {
+		return queryRows(ctx, q, scanPage, func(rows pgx.Rows) (leafRow, error) {
+			var r leafRow
+			return r, rows.Scan(&r.idx, &r.leaf)
+		}, each, `SELECT idx, leaf FROM leaves WHERE idx > $1 ORDER BY idx LIMIT $2`, after.idx)
+	}
+	return paged(leafRow{idx: int64(start) - 1}, scanPage, read, lock, func(r leafRow) error { return fn(uint64(r.idx), r.leaf) })
 }
 
 // LatestCheckpoint implements ledger.Store.
@@ -486,27 +526,28 @@ func latestCheckpoint(ctx context.Context, q querier) (ledger.StoredCheckpoint, 
 
 // ScanCheckpoints implements ledger.Store.
 func (s *Store) ScanCheckpoints(ctx context.Context, fn func(ledger.StoredCheckpoint) error) error {
-	return scanCheckpoints(ctx, s.pool, fn)
+	return scanCheckpoints(ctx, s.pool, nil, fn)
 }
 
-func scanCheckpoints(ctx context.Context, q querier, fn func(ledger.StoredCheckpoint) error) error {
-	rows, err := q.Query(ctx, `SELECT size, note FROM checkpoints ORDER BY size`)
-	if err != nil {
-		return err
+func scanCheckpoints(ctx context.Context, q querier, lock sync.Locker, fn func(ledger.StoredCheckpoint) error) error {
+	read := func(after checkpointRow, each func(checkpointRow) error) error {
+		return queryRows(ctx, q, scanPage, func(rows pgx.Rows) (checkpointRow, error) {
+			var r checkpointRow
+			return r, rows.Scan(&r.size, &r.Note)
+		}, each, `SELECT size, note FROM checkpoints WHERE size > $1 ORDER BY size LIMIT $2`, after.size)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var n int64
-		var cp ledger.StoredCheckpoint
-		if err := rows.Scan(&n, &cp.Note); err != nil {
-			return err
-		}
-		cp.Size = uint64(n)
-		if err := fn(cp); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	// An empty log has a checkpoint of size 0: the scan starts before it.
+	return paged(checkpointRow{size: -1}, scanPage, read, lock, func(r checkpointRow) error {
+		r.Size = uint64(r.size)
+		return fn(r.StoredCheckpoint)
+	})
+}
+
+// checkpointRow is one row of a checkpoint scan: the checkpoint, and its
+// size as stored.
+type checkpointRow struct {
+	ledger.StoredCheckpoint
+	size int64
 }
 
 // ReadBody implements ledger.Store.
@@ -525,27 +566,26 @@ func readBody(ctx context.Context, q querier, ref ledger.BodyRef) (ledger.Body, 
 
 // ScanBodies implements ledger.Store.
 func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) error {
-	return scanBodies(ctx, s.pool, fn)
+	return scanBodies(ctx, s.pool, nil, fn)
 }
 
-func scanBodies(ctx context.Context, q querier, fn func(ledger.Body) error) error {
-	rows, err := q.Query(ctx, `SELECT idx, name, salt, data FROM bodies ORDER BY idx, name`)
-	if err != nil {
-		return err
+func scanBodies(ctx context.Context, q querier, lock sync.Locker, fn func(ledger.Body) error) error {
+	read := func(after bodyRow, each func(bodyRow) error) error {
+		return queryRows(ctx, q, bodyPage, func(rows pgx.Rows) (bodyRow, error) {
+			var r bodyRow
+			return r, rows.Scan(&r.idx, &r.Name, &r.Salt, &r.Data)
+		}, each, `SELECT idx, name, salt, data FROM bodies WHERE (idx, name) > ($1, $2) ORDER BY idx, name LIMIT $3`, after.idx, after.Name)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var b ledger.Body
-		var idx int64
-		if err := rows.Scan(&idx, &b.Name, &b.Salt, &b.Data); err != nil {
-			return err
-		}
-		b.Index = uint64(idx)
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return paged(bodyRow{idx: -1}, bodyPage, read, lock, func(r bodyRow) error {
+		r.Index = uint64(r.idx)
+		return fn(r.Body)
+	})
+}
+
+// bodyRow is one row of a body scan: the body, and its index as stored.
+type bodyRow struct {
+	ledger.Body
+	idx int64
 }
 
 // Meta implements ledger.Store.

@@ -71,29 +71,7 @@ func (n *Snapshot) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte,
 }
 
 func (n *Snapshot) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
-	next := start
-	for {
-		var idx []uint64
-		var leaves [][]byte
-		n.mu.Lock()
-		err := scanLeavesPage(ctx, n.tx, next, func(i uint64, leaf []byte) error {
-			idx, leaves = append(idx, i), append(leaves, leaf)
-			return nil
-		})
-		n.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		for k, i := range idx {
-			if err := fn(i, leaves[k]); err != nil {
-				return err
-			}
-		}
-		if len(idx) < scanPage {
-			return nil
-		}
-		next = idx[len(idx)-1] + 1
-	}
+	return scanLeaves(ctx, n.tx, start, &n.mu, fn)
 }
 
 func (n *Snapshot) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {
@@ -103,22 +81,7 @@ func (n *Snapshot) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoin
 }
 
 func (n *Snapshot) ScanCheckpoints(ctx context.Context, fn func(ledger.StoredCheckpoint) error) error {
-	var all []ledger.StoredCheckpoint
-	n.mu.Lock()
-	err := scanCheckpoints(ctx, n.tx, func(cp ledger.StoredCheckpoint) error {
-		all = append(all, cp)
-		return nil
-	})
-	n.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	for _, cp := range all {
-		if err := fn(cp); err != nil {
-			return err
-		}
-	}
-	return nil
+	return scanCheckpoints(ctx, n.tx, &n.mu, fn)
 }
 
 func (n *Snapshot) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, error) {
@@ -128,22 +91,7 @@ func (n *Snapshot) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Bod
 }
 
 func (n *Snapshot) ScanBodies(ctx context.Context, fn func(ledger.Body) error) error {
-	var all []ledger.Body
-	n.mu.Lock()
-	err := scanBodies(ctx, n.tx, func(b ledger.Body) error {
-		all = append(all, b)
-		return nil
-	})
-	n.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	for _, b := range all {
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return scanBodies(ctx, n.tx, &n.mu, fn)
 }
 
 func (n *Snapshot) Meta(ctx context.Context, key string) (string, error) {

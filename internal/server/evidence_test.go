@@ -13,7 +13,6 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/identity"
-	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
 	"github.com/writhq/writ/internal/store/sqlite"
@@ -83,9 +82,7 @@ func TestEvidenceOnPostgresReplicas(t *testing.T) {
 	dir := t.TempDir()
 	a := startPostgres(t, postgresConfig(t, dsn, dir))
 	cfg := postgresConfig(t, dsn, t.TempDir())
-	cfg.Ledger.KeyFile = filepath.Join(dir, ledger.KeyFile)
-	cfg.Credentials.KeyFile = filepath.Join(dir, "credential.key")
-	copyDevIssuer(t, dir, cfg.DataDir)
+	replicaOf(t, &cfg, dir)
 	b := startPostgres(t, cfg)
 
 	alice := devTokenFor(t, a, "alice", identity.RoleRequester)

@@ -2,12 +2,10 @@ package server_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/writhq/writ/internal/config"
-	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
 )
 
@@ -38,9 +36,7 @@ func benchAuthorizeReplicas(b *testing.B, replicas, clients int) {
 		cfg.Policy.Timeout = time.Second
 		if i > 0 {
 			cfg.DataDir = b.TempDir()
-			cfg.Ledger.KeyFile = filepath.Join(first, ledger.KeyFile)
-			cfg.Credentials.KeyFile = filepath.Join(first, "credential.key")
-			copyDevIssuer(b, first, cfg.DataDir)
+			replicaOf(b, &cfg, first)
 		}
 		servers = append(servers, serve(b, cfg))
 	}

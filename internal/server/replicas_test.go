@@ -95,9 +95,7 @@ func TestPostgresStore(t *testing.T) {
 	// A restart on the same database (the data directory could be new:
 	// the keys are given as files) finds the ledger and the task.
 	cfg := postgresConfig(t, dsn, t.TempDir())
-	cfg.Ledger.KeyFile = filepath.Join(dir, ledger.KeyFile)
-	cfg.Credentials.KeyFile = filepath.Join(dir, "credential.key")
-	copyDevIssuer(t, dir, cfg.DataDir)
+	replicaOf(t, &cfg, dir)
 	ts2 := startPostgres(t, cfg)
 	if a := do(t, "GET", ts2.url+"/v1/tasks/"+opened.TaskID, ts2.token, nil); a.status != http.StatusOK {
 		t.Fatalf("the task after a restart: %d %s", a.status, a.body)
@@ -135,9 +133,14 @@ func TestPostgresReplicaWithOtherKeysRefused(t *testing.T) {
 	}
 }
 
-func copyDevIssuer(t testing.TB, from, to string) {
+// replicaOf makes cfg a replica of the server whose data directory is
+// first: the same checkpoint and credential keys, and the same dev issuer
+// of agent and user tokens.
+func replicaOf(t testing.TB, cfg *config.Config, first string) {
 	t.Helper()
-	src, dst := filepath.Join(from, "dev"), filepath.Join(to, "dev")
+	cfg.Ledger.KeyFile = filepath.Join(first, ledger.KeyFile)
+	cfg.Credentials.KeyFile = filepath.Join(first, "credential.key")
+	src, dst := filepath.Join(first, "dev"), filepath.Join(cfg.DataDir, "dev")
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -168,9 +171,7 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	a := startPostgres(t, cfgA)
 	cfgB := postgresConfig(t, dsn, t.TempDir())
 	cfgB.Credentials.PublicURL = public
-	cfgB.Ledger.KeyFile = filepath.Join(dir, ledger.KeyFile)
-	cfgB.Credentials.KeyFile = filepath.Join(dir, "credential.key")
-	copyDevIssuer(t, dir, cfgB.DataDir)
+	replicaOf(t, &cfgB, dir)
 	b := startPostgres(t, cfgB)
 
 	alice := devTokenFor(t, a, "alice", identity.RoleRequester)

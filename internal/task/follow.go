@@ -274,19 +274,8 @@ func (s *Service) followForRead() {
 func (s *Service) syncTo(ctx context.Context, target int64) error {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	var revoked, ended []string
-	defer func() {
-		if s.cfg.OnRevoke != nil {
-			for _, jti := range revoked {
-				s.cfg.OnRevoke(jti)
-			}
-		}
-		if s.cfg.OnTaskEnded != nil {
-			for _, id := range ended {
-				s.cfg.OnTaskEnded(id)
-			}
-		}
-	}()
+	var ends endings
+	defer func() { s.tell(ends) }()
 	for s.applied < target {
 		next := uint64(s.applied + 1)
 		s.pmu.Lock()
@@ -334,12 +323,7 @@ func (s *Service) syncTo(ctx context.Context, target int64) error {
 			if e.Event.TaskID != "" && Relevant(e.Event.Type) {
 				s.touched[e.Event.TaskID] = true
 			}
-			switch e.Event.Type {
-			case ledger.TypeCredentialRevoked:
-				revoked = append(revoked, e.Event.JTI)
-			case ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked:
-				ended = append(ended, e.Event.TaskID)
-			}
+			ends.note(e.Event)
 		}
 		s.smu.Unlock()
 		s.pmu.Lock()

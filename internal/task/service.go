@@ -314,6 +314,33 @@ func (s *Service) Close() error {
 	return nil
 }
 
+// endings are the credentials revoked and the tasks ended by events just
+// applied, which the hooks are told of.
+type endings struct{ revoked, ended []string }
+
+func (e *endings) note(ev ledger.Event) {
+	switch ev.Type {
+	case ledger.TypeCredentialRevoked:
+		e.revoked = append(e.revoked, ev.JTI)
+	case ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked:
+		e.ended = append(e.ended, ev.TaskID)
+	}
+}
+
+// tell tells the hooks (OnRevoke, OnTaskEnded) of e.
+func (s *Service) tell(e endings) {
+	if s.cfg.OnRevoke != nil {
+		for _, jti := range e.revoked {
+			s.cfg.OnRevoke(jti)
+		}
+	}
+	if s.cfg.OnTaskEnded != nil {
+		for _, id := range e.ended {
+			s.cfg.OnTaskEnded(id)
+		}
+	}
+}
+
 // commit appends events in one transaction and applies them to State. The
 // caller holds mu (exclusively when the events change a task's lifecycle
 // or an approval). It writes the projection rows of the tasks touched when
@@ -339,42 +366,27 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 		touched[ev.TaskID] = true
 	}
 	s.smu.Unlock()
-	var revoked, ended []string
+	var ends endings
 	var requested []api.PendingApproval
 	for _, ev := range events {
-		switch ev.Type {
-		case ledger.TypeCredentialRevoked:
-			revoked = append(revoked, ev.JTI)
-		case ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked:
-			ended = append(ended, ev.TaskID)
-		case ledger.TypeApprovalRequested:
-			if s.cfg.OnApprovalRequested != nil && applyErr == nil {
-				var d struct {
-					ID string `json:"approval_id"`
+		ends.note(ev)
+		if ev.Type == ledger.TypeApprovalRequested && s.cfg.OnApprovalRequested != nil && applyErr == nil {
+			var d struct {
+				ID string `json:"approval_id"`
+			}
+			if json.Unmarshal(ev.Data, &d) == nil {
+				s.smu.Lock()
+				if a, ok := s.st.approvals[d.ID]; ok {
+					requested = append(requested, pendingView(a, s.st.tasks[a.TaskID]))
 				}
-				if json.Unmarshal(ev.Data, &d) == nil {
-					s.smu.Lock()
-					if a, ok := s.st.approvals[d.ID]; ok {
-						requested = append(requested, pendingView(a, s.st.tasks[a.TaskID]))
-					}
-					s.smu.Unlock()
-				}
+				s.smu.Unlock()
 			}
 		}
 	}
 	for _, p := range requested {
 		s.cfg.OnApprovalRequested(p)
 	}
-	if s.cfg.OnRevoke != nil {
-		for _, jti := range revoked {
-			s.cfg.OnRevoke(jti)
-		}
-	}
-	if s.cfg.OnTaskEnded != nil {
-		for _, id := range ended {
-			s.cfg.OnTaskEnded(id)
-		}
-	}
+	s.tell(ends)
 	if project && s.proj != nil && applyErr == nil {
 		s.smu.Lock()
 		err := s.proj.write(ctx, s.st, touched, int64(first)+int64(len(events))-1)

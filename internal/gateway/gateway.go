@@ -203,10 +203,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	jw := &jsonErrors{ResponseWriter: w}
 	h.ServeHTTP(jw, r2)
 	jw.finish()
-	switch ok := jw.code < 400; {
-	case ok && sid == "" && w.Header().Get("Mcp-Session-Id") != "":
-		g.owners.opened(name, w.Header().Get("Mcp-Session-Id"), cred.TaskID, time.Now())
-	case ok && sid != "" && r.Method == http.MethodDelete:
+	if opened := w.Header().Get("Mcp-Session-Id"); jw.code < 400 && sid == "" && opened != "" {
+		g.owners.opened(name, opened, cred.TaskID, time.Now())
+	} else if jw.code < 400 && sid != "" && r.Method == http.MethodDelete {
 		g.owners.closed(name, sid)
 	}
 }

@@ -64,9 +64,6 @@ func (j *jsonErrors) finish() {
 		return
 	}
 	detail := strings.TrimSpace(string(j.detail))
-	if j.status == http.StatusForbidden && detail == "session user mismatch" {
-		detail = "this MCP session was opened with another task's credential"
-	}
 	code := strings.ReplaceAll(strings.ToLower(http.StatusText(j.status)), " ", "_")
 	if code == "" {
 		code = "error"

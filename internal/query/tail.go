@@ -157,10 +157,6 @@ func (ix *Index) indexBatch(ctx context.Context, ents []ledger.Entry) (uint64, e
 	if through > start {
 		ents, start = ents[through-start:], through
 	}
-	data := make([]eventData, len(ents))
-	for k := range ents {
-		data[k] = decodeData(&ents[k].Event)
-	}
 	// Event rows go in several to a statement; the tool and resource that
 	// a result or an approval takes from an earlier event come from this
 	// batch's own events first, then from the table.
@@ -192,7 +188,8 @@ func (ix *Index) indexBatch(ctx context.Context, ents []ledger.Entry) (uint64, e
 		return err
 	}
 	for k := range ents {
-		ev, d := &ents[k].Event, data[k]
+		ev := &ents[k].Event
+		d := decodeData(ev)
 		r, err := ix.row(ctx, tx, ev, d, &seen)
 		if err != nil {
 			return start, err

@@ -258,15 +258,8 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 		}
 		now = l.cfg.Now()
 		due = l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
-		if cs, ok := r.(CheckpointStater); ok && l.cfg.CheckpointInterval > 0 {
-			// The interval runs from the latest checkpoint any writer
-			// stored.
-			if _, age, known := cs.LatestCheckpointState(); known {
-				due = age >= l.cfg.CheckpointInterval
-				if !due {
-					l.lastCP = now.Add(-age)
-				}
-			}
+		if lately, known := l.signedLately(r, now); known {
+			due = !lately
 		}
 		if due {
 			cp, err := l.sign()
@@ -314,6 +307,26 @@ func (l *Ledger) drainMore(ctx context.Context, reqs []*request) []*request {
 	return reqs
 }
 
+// signedLately reports, when a shared store knows its latest checkpoint
+// (known), whether any writer stored one less than CheckpointInterval ago:
+// the interval runs from the latest checkpoint any writer stored. If so,
+// lastCP moves to that checkpoint's time.
+func (l *Ledger) signedLately(r LockedReader, now time.Time) (lately, known bool) {
+	cs, ok := r.(CheckpointStater)
+	if !ok || l.cfg.CheckpointInterval <= 0 {
+		return false, false
+	}
+	_, age, known := cs.LatestCheckpointState()
+	if !known {
+		return false, false
+	}
+	if age < l.cfg.CheckpointInterval {
+		l.lastCP = now.Add(-age)
+		return true, true
+	}
+	return false, true
+}
+
 // catchUp reloads the tree's right edge when a shared store holds leaves
 // this ledger has not seen (appended by another writer, or by this one in a
 // commit whose outcome it could not learn). It runs under the store's write
@@ -354,13 +367,9 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 			if l.haveCP && l.tree.size() <= l.lastSize {
 				return nil, nil // another writer's checkpoint covers it
 			}
-			if cs, ok := r.(CheckpointStater); ok && l.cfg.CheckpointInterval > 0 {
-				if _, age, known := cs.LatestCheckpointState(); known && age < l.cfg.CheckpointInterval {
-					// Another writer signed one lately: the timer
-					// comes back when the shared interval ends.
-					l.lastCP = l.cfg.Now().Add(-age)
-					return nil, nil
-				}
+			if lately, _ := l.signedLately(r, l.cfg.Now()); lately {
+				// The timer comes back when the shared interval ends.
+				return nil, nil
 			}
 			cp, err := l.sign()
 			if err != nil {

@@ -134,7 +134,9 @@ func (v *verifier) failEvent(check string, index uint64, format string, a ...any
 	v.bad[index] = true
 }
 
-// readZip reads every file of the bundle into memory, within the limits.
+// readZip reads every file of the bundle into memory, within the limits,
+// after checking that its local entries and central directory describe
+// the same files (readZipEntries).
 func readZip(r io.ReaderAt, size int64) (map[string][]byte, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
@@ -143,31 +145,29 @@ func readZip(r io.ReaderAt, size int64) (map[string][]byte, error) {
 	if len(zr.File) > MaxBundleFiles {
 		return nil, fmt.Errorf("bundle holds %d files; the limit is %d", len(zr.File), MaxBundleFiles)
 	}
+	seen := make(map[string]bool, len(zr.File))
+	var total uint64
+	contents, err := readZipEntries(r, size, zr, func(name string, usize uint64) error {
+		if seen[name] {
+			return fmt.Errorf("bundle holds %s twice", name)
+		}
+		seen[name] = true
+		if usize > MaxFileBytes {
+			return fmt.Errorf("%s is larger than %d bytes", name, MaxFileBytes)
+		}
+		if total += usize; total > MaxBundleBytes {
+			return fmt.Errorf("bundle is larger than %d bytes uncompressed", int64(MaxBundleBytes))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("not a well-formed evidence bundle: %w", err)
+	}
 	files := make(map[string][]byte, len(zr.File))
-	var total int64
-	for _, f := range zr.File {
-		if strings.HasSuffix(f.Name, "/") {
-			continue
+	for i, f := range zr.File {
+		if !strings.HasSuffix(f.Name, "/") {
+			files[f.Name] = contents[i]
 		}
-		if _, dup := files[f.Name]; dup {
-			return nil, fmt.Errorf("bundle holds %s twice", f.Name)
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name, err)
-		}
-		b, err := io.ReadAll(io.LimitReader(rc, MaxFileBytes+1))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name, err)
-		}
-		if len(b) > MaxFileBytes {
-			return nil, fmt.Errorf("%s is larger than %d bytes", f.Name, MaxFileBytes)
-		}
-		if total += int64(len(b)); total > MaxBundleBytes {
-			return nil, fmt.Errorf("bundle is larger than %d bytes uncompressed", int64(MaxBundleBytes))
-		}
-		files[f.Name] = b
 	}
 	return files, nil
 }

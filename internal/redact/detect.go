@@ -24,6 +24,10 @@ var Detectors = []string{
 
 type span struct{ from, to int }
 
+// minShaped is the length of the shortest credential scan recognizes by
+// its shape alone (a JWT: a 10-character header and a 2-character payload).
+const minShaped = 14
+
 // spans collects matches without allocating for the first few.
 type spans struct {
 	buf  [8]span
@@ -89,6 +93,12 @@ func prefixed(s string, sp *spans, pre string, min int, class func(byte) bool) {
 // scan finds every credential in s. keys names the secret keys for the
 // key=value form; aws enables the AWS secret key shape.
 func scan(s string, sp *spans, keys keySet, aws bool) {
+	// The shortest credential with a known shape has 14 characters; a
+	// shorter string can only hold key=value, key: value, a URL's password
+	// or basic credentials, each of which needs one of these.
+	if len(s) < minShaped && !strings.ContainsAny(s, ":= \t") {
+		return
+	}
 	for _, pre := range [...]string{"AKIA", "ASIA"} {
 		each(s, pre, func(i int) {
 			end := run(s, i+len(pre), isUpperDigit)

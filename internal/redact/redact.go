@@ -269,12 +269,16 @@ func (w *walker) value(v any, lo, hi, depth int) (any, error) {
 			if acc || w.keys.has(k) {
 				x[k] = Replacement
 				w.record()
-			} else {
+			} else if _, isStr := m.(string); isStr {
 				r, err := w.value(m, clo, chi, depth+1)
 				if err != nil {
 					return nil, err
 				}
-				x[k] = r
+				if r != m {
+					x[k] = r
+				}
+			} else if _, err := w.value(m, clo, chi, depth+1); err != nil {
+				return nil, err // objects and arrays are changed in place
 			}
 			w.states = w.states[:hi]
 			w.path = w.path[:len(w.path)-1]

@@ -68,7 +68,7 @@ func policyReplayCommand() *command {
 		}
 		if !agree {
 			return withHint(fmt.Errorf("replay of %s differs from the recorded decision", rec.id),
-				"arguments redacted by an obligation are replayed as \"[redacted]\"; otherwise the record or the stored policy sources changed")
+				"redacted arguments are replayed as \"[redacted]\"; otherwise the record or the stored policy sources changed")
 		}
 		return nil
 	}

@@ -57,6 +57,9 @@ type Config struct {
 	MCP MCPConfig `yaml:"mcp"`
 	// Proxy configures the HTTP proxy's upstreams (gateway.go).
 	Proxy ProxyConfig `yaml:"proxy"`
+
+	// Redaction adds keys and paths to the built-in redaction (redaction.go).
+	Redaction RedactionConfig `yaml:"redaction"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -275,6 +278,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Proxy.Validate(); err != nil {
+		return err
+	}
+	if err := c.Redaction.Validate(); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

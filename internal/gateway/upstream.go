@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/redact"
 	"github.com/writhq/writ/internal/version"
 )
 
@@ -534,7 +535,8 @@ func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // logWriter sends a stdio server's stderr to the operational log (at
 // debug level), with the secrets writ gave the server blanked out should
-// the server print them.
+// the server print them, and any credential redact recognizes (a server
+// may log the arguments or results it handles).
 type logWriter struct {
 	log     *slog.Logger
 	secrets []string
@@ -543,8 +545,9 @@ type logWriter struct {
 func (w *logWriter) Write(b []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 		for _, s := range w.secrets {
-			line = strings.ReplaceAll(line, s, "[redacted]")
+			line = strings.ReplaceAll(line, s, redact.Replacement)
 		}
+		line = redact.Text(line)
 		if line != "" {
 			w.log.Debug("upstream stderr", "line", line)
 		}

@@ -33,6 +33,11 @@ func (s *Server) newTaskService(ctx context.Context) error {
 	if s.dir.Signer != nil {
 		cfg.Verifier = s.dir.Signer.Verifier()
 	}
+	red, err := s.cfg.Redaction.Engine()
+	if err != nil {
+		return err
+	}
+	cfg.Redactor = red
 	if w := s.cfg.Approvals.Webhook; w.URL != "" {
 		hook, err := notify.New(notify.Config{URL: w.URL, SecretFile: w.SecretFile, Timeout: w.Timeout,
 			Logger: s.log.With("component", "webhook")})
@@ -42,7 +47,6 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		s.webhook = hook
 		cfg.OnApprovalRequested = func(p api.PendingApproval) { hook.Notify(p) }
 	}
-	var err error
 	s.tasks, err = task.New(ctx, cfg)
 	return err
 }

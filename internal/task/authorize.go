@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/redact"
 )
 
 // Request is the context of an authorization that is not in its body.
@@ -21,8 +22,8 @@ type Request struct {
 	TraceID string
 }
 
-// Redacted replaces values at paths that obligations name.
-const Redacted = "[redacted]"
+// Redacted replaces every redacted value.
+const Redacted = redact.Replacement
 
 // Authorize decides one tool call under cred's task and records the
 // decision durably before answering. The task must be active and unexpired
@@ -112,7 +113,10 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	dec := s.cfg.Policy.Evaluate(ctx, policy.PointAction, in)
 
 	// Redact before anything is stored: the body and the recorded input.
-	redArgs, redPaths := redact(args, dec.Obligations.Redact, "arguments.")
+	redArgs, redPaths, err := s.cfg.Redactor.Redact("arguments", args, dec.Obligations.Redact)
+	if err != nil {
+		return api.Authorized{}, nil, fmt.Errorf("redacting the arguments: %w", err)
+	}
 	var redMap map[string]any
 	if redArgs != nil {
 		json.Unmarshal(redArgs, &redMap)
@@ -283,43 +287,6 @@ func (s *Service) release(key string) {
 	s.smu.Lock()
 	delete(s.reserved, key)
 	s.smu.Unlock()
-}
-
-// redact replaces the values at each path that starts with prefix (such as
-// "arguments.password") by Redacted, and returns the canonical result and the
-// paths that were present. raw is not modified.
-func redact(raw json.RawMessage, paths []string, prefix string) (json.RawMessage, []string) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, nil
-	}
-	var done []string
-	for _, p := range paths {
-		rest, ok := strings.CutPrefix(p, prefix)
-		if !ok || rest == "" {
-			continue
-		}
-		keys := strings.Split(rest, ".")
-		cur, ok := v.(map[string]any)
-		for i := 0; ok && i < len(keys)-1; i++ {
-			cur, ok = cur[keys[i]].(map[string]any)
-		}
-		if !ok {
-			continue
-		}
-		if _, present := cur[keys[len(keys)-1]]; present {
-			cur[keys[len(keys)-1]] = Redacted
-			done = append(done, p)
-		}
-	}
-	out, err := jcs.Marshal(v)
-	if err != nil {
-		return nil, done
-	}
-	return out, done
 }
 
 // Refusal of a call the policy allowed, recorded in action.denied's data.

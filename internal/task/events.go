@@ -116,6 +116,8 @@ type completedData struct {
 	Status         string `json:"status"`
 	OutputDigest   string `json:"output_digest"`
 	OutputRecorded bool   `json:"output_recorded"`
+	// Redacted lists the output paths replaced before storing the body.
+	Redacted []string `json:"redacted,omitempty"`
 }
 
 // endedData is task.completed, task.expired and task.revoked.

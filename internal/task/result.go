@@ -2,7 +2,7 @@ package task
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
@@ -10,8 +10,8 @@ import (
 
 // RecordResult records what a tool call returned: action.completed with the
 // status, the output's digest and, unless the decision's obligations said
-// record_output=false, the output as a body (values at "output." redaction
-// paths replaced). The action must belong to cred's task, and cred must be
+// record_output=false, the output as a body, redacted (the defaults of
+// package redact and the obligation's "output." paths). The action must belong to cred's task, and cred must be
 // the credential that authorized it or a live credential of that task.
 func (s *Service) RecordResult(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult) (api.ResultRecorded, error) {
 	return s.RecordResultAt(ctx, cred, actionID, res, Request{})
@@ -64,11 +64,14 @@ func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, a
 		Agent: t.Agent, DecisionID: act.DecisionID, JTI: cred.JTI, TraceID: rc.TraceID}
 	d := completedData{ActionID: actionID, Status: res.Status, OutputDigest: digest, OutputRecorded: act.RecordOutput}
 	if act.RecordOutput && len(res.Output) > 0 {
-		body := json.RawMessage(res.Output)
-		if red, _ := redact(res.Output, act.Redact, "output."); red != nil {
-			body = red
+		body, paths, err := s.cfg.Redactor.Redact("output", res.Output, act.Redact)
+		if err != nil {
+			return api.ResultRecorded{}, fmt.Errorf("redacting the output: %w", err)
 		}
-		ev.Bodies = map[string][]byte{"output": body}
+		if body != nil {
+			ev.Bodies = map[string][]byte{"output": body}
+		}
+		d.Redacted = paths
 	}
 	ev.Data = mustJSON(d)
 	idx, err := s.commit(ctx, []ledger.Event{ev}, false)

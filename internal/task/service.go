@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/redact"
 )
 
 // Appender commits events durably and in order; *ledger.Ledger is one.
@@ -77,7 +78,10 @@ type Config struct {
 	// one's credential layer within it; and before any decision the state
 	// is caught up under the replicas' lock regardless.
 	FollowInterval time.Duration
-	Logger         *slog.Logger
+	// Redactor redacts arguments and outputs before they are stored
+	// (default redact.Default(): the built-in keys and detectors).
+	Redactor *redact.Engine
+	Logger   *slog.Logger
 	// Now is the clock; tests set it.
 	Now func() time.Time
 }
@@ -157,6 +161,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.FollowInterval <= 0 {
 		cfg.FollowInterval = DefaultFollowInterval
+	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = redact.Default()
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, st: NewState(), reserved: map[string]bool{},

@@ -43,8 +43,14 @@ func Dev(dir, environment string) config.Config {
 // itself, and that does not stop cleanly at the end, fails it then.
 func Start(t testing.TB, cfg config.Config) *Server {
 	t.Helper()
+	return StartLogged(t, cfg, slog.New(slog.DiscardHandler))
+}
+
+// StartLogged is Start with the server's operational log sent to log.
+func StartLogged(t testing.TB, cfg config.Config, log *slog.Logger) *Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatalf("server.New: %v", err)

@@ -15,7 +15,8 @@
 //     reorders text.
 //
 // Dot segments are refused, not resolved: a path segment "." or "..",
-// written plainly or percent-encoded, is an error. Resolving them (RFC 3986
+// written plainly or percent-encoded, or followed by parameters ("..;x",
+// which some servers read as ".."), is an error. Resolving them (RFC 3986
 // §5.2.4) would decide on kb://public/private/x while the tool that is
 // handed the original text may join "../private/x" onto a directory of its
 // own. For the same reason "." and ".." are refused in the query and the

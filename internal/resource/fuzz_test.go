@@ -33,6 +33,15 @@ func FuzzNormalize(f *testing.F) {
 			}
 			checkNormal(t, s, n)
 		}
+		if n, err := resource.NormalizePath(s); err == nil {
+			if again, err := resource.NormalizePath(n); err != nil || again != n {
+				t.Fatalf("normal path %q of %q normalizes to %q, %v", n, s, again, err)
+			}
+			if strings.ContainsAny(n, "?#") {
+				t.Fatalf("normal path %q of %q holds a query or fragment", n, s)
+			}
+			checkNormal(t, s, "/"+n)
+		}
 	})
 }
 
@@ -51,7 +60,7 @@ func checkNormal(t *testing.T, in, n string) {
 	}
 	_, _, path, query, frag := split(n)
 	for _, seg := range strings.Split(path, "/") {
-		if seg == "." || seg == ".." {
+		if seg, _, _ = strings.Cut(seg, ";"); seg == "." || seg == ".." {
 			t.Fatalf("normal form %q of %q has the dot segment %q in its path", n, in, seg)
 		}
 	}

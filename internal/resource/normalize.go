@@ -18,6 +18,24 @@ func Normalize(uri string) (string, error) { return normalize(uri, false) }
 // the scheme.
 func NormalizePattern(pattern string) (string, error) { return normalize(pattern, true) }
 
+// NormalizePath returns the normal form of a URI path on its own, such as
+// an HTTP request's path, by the rules of Normalize; '?' and '#' are
+// refused there.
+func NormalizePath(path string) (string, error) {
+	if !utf8.ValidString(path) {
+		return "", errors.New("is not valid UTF-8")
+	}
+	var stack [256]byte
+	out, err := appendComponent(stack[:0], path, inPath)
+	if err != nil {
+		return "", err
+	}
+	if string(out) == path {
+		return path, nil
+	}
+	return string(out), nil
+}
+
 // component is the part of a URI being written, which decides the
 // characters it may hold unencoded.
 type component int
@@ -178,6 +196,13 @@ func checkDotSegments(s []byte, c component) error {
 			seg, s = s[:i], s[i+1:]
 		} else {
 			s = nil
+		}
+		if c == inPath {
+			// Some servers drop a segment's parameters (";x") before
+			// resolving, which turns "..;x" into "..".
+			if j := bytes.IndexByte(seg, ';'); j >= 0 {
+				seg = seg[:j]
+			}
 		}
 		if string(seg) == "." || string(seg) == ".." {
 			where := "path"

@@ -55,6 +55,8 @@ func TestNormalizeRefuses(t *testing.T) {
 		{"kb://public/./x", "dot segment"},
 		{"kb://public/x/..", "dot segment"},
 		{"kb://public/x/.", "dot segment"},
+		{"kb://public/..;x/private", "dot segment"},
+		{"kb://public/.;/x", "dot segment"},
 		{"..", "dot segment"},
 		{"repo:acme/../x", "dot segment"},
 		{"kb://public/a%2Fb", "encoded slash"},
@@ -83,6 +85,19 @@ func TestNormalizeRefuses(t *testing.T) {
 		got, err := resource.Normalize(tt.in)
 		if err == nil || !strings.Contains(err.Error(), tt.why) {
 			t.Errorf("Normalize(%q) = %q, %v; want an error about %s", tt.in, got, err, tt.why)
+		}
+	}
+}
+
+func TestNormalizePath(t *testing.T) {
+	for in, want := range map[string]string{"/": "/", "/repos/%41cme/x%3a": "/repos/Acme/x%3A", "/a;b/c..": "/a;b/c..", "": ""} {
+		if got, err := resource.NormalizePath(in); err != nil || got != want {
+			t.Errorf("NormalizePath(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"/a/../b", "/a/%2e%2E/b", "/a%2fb", "/a?b", "/a#b", "/a/..;/b", "/a\\b", "/a%00"} {
+		if got, err := resource.NormalizePath(in); err == nil {
+			t.Errorf("NormalizePath(%q) = %q; want an error", in, got)
 		}
 	}
 }

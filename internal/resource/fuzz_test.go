@@ -40,12 +40,20 @@ func FuzzNormalize(f *testing.F) {
 			if strings.ContainsAny(n, "?#") {
 				t.Fatalf("normal path %q of %q holds a query or fragment", n, s)
 			}
-			checkNormal(t, s, "/"+n)
+			checkBytes(t, s, n)
+			checkSegments(t, s, n, "", "")
 		}
 	})
 }
 
 func checkNormal(t *testing.T, in, n string) {
+	t.Helper()
+	checkBytes(t, in, n)
+	_, _, path, query, frag := split(n)
+	checkSegments(t, in, path, query, frag)
+}
+
+func checkBytes(t *testing.T, in, n string) {
 	t.Helper()
 	for i := 0; i < len(n); i++ {
 		if n[i] < 0x21 || n[i] >= 0x7f || n[i] == '\\' {
@@ -58,16 +66,19 @@ func checkNormal(t *testing.T, in, n string) {
 			}
 		}
 	}
-	_, _, path, query, frag := split(n)
+}
+
+func checkSegments(t *testing.T, in, path, query, frag string) {
+	t.Helper()
 	for _, seg := range strings.Split(path, "/") {
 		if seg, _, _ = strings.Cut(seg, ";"); seg == "." || seg == ".." {
-			t.Fatalf("normal form %q of %q has the dot segment %q in its path", n, in, seg)
+			t.Fatalf("the normal form of %q has the dot segment %q in its path", in, seg)
 		}
 	}
 	for _, part := range []string{query, frag} {
 		for _, seg := range strings.FieldsFunc(part, func(r rune) bool { return strings.ContainsRune("/?&=;", r) }) {
 			if seg == "." || seg == ".." {
-				t.Fatalf("normal form %q of %q has the dot segment %q after its path", n, in, seg)
+				t.Fatalf("the normal form of %q has the dot segment %q after its path", in, seg)
 			}
 		}
 	}

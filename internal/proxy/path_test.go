@@ -65,7 +65,9 @@ func TestProxyPaths(t *testing.T) {
 func TestProxyRuleResources(t *testing.T) {
 	for _, res := range []string{"https://tracker.example/{owner}/../admin", "https://tracker.example/{owner}%2F{repo}", "tracker example"} {
 		_, err := proxy.New(proxy.Config{Decider: (*task.Service)(nil),
-			Auth: func(http.ResponseWriter, *http.Request) (task.VerifiedCredential, bool) { return task.VerifiedCredential{}, false },
+			Auth: func(http.ResponseWriter, *http.Request) (task.VerifiedCredential, bool) {
+				return task.VerifiedCredential{}, false
+			},
 			Upstreams: map[string]config.ProxyUpstream{"tracker": {URL: "https://tracker.example",
 				Rules: []config.ProxyRule{{Method: "GET", Path: "/{owner}/{repo}", Tool: "t", Operation: "read", Resource: res}}}}})
 		if err == nil || !strings.Contains(err.Error(), "rules[0].resource") {

@@ -13,6 +13,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/resource"
 )
 
 // AccessOptions configure the standing-access report.
@@ -201,7 +202,7 @@ func Access(ctx context.Context, ix *query.Index, opts AccessOptions) (*AccessRe
 	for _, a := range agents {
 		a.GrantedTools, a.GrantedResources = uniq(a.GrantedTools), uniq(a.GrantedResources)
 		a.ExercisedTools, a.ExercisedResources = uniq(a.ExercisedTools), uniq(a.ExercisedResources)
-		a.UnusedTools, a.UnusedResources = unused(a.GrantedTools, a.ExercisedTools), unused(a.GrantedResources, a.ExercisedResources)
+		a.UnusedTools, a.UnusedResources = unused(a.GrantedTools, a.ExercisedTools, policy.Match), unused(a.GrantedResources, a.ExercisedResources, matchResource)
 		rep.Agents = append(rep.Agents, *a)
 	}
 	sort.Slice(rep.Agents, func(i, j int) bool { return rep.Agents[i].Agent < rep.Agents[j].Agent })
@@ -233,15 +234,18 @@ func broad(sc api.Scope) string {
 }
 
 // unused returns the patterns no exercised value matches.
-func unused(patterns, exercised []string) []string {
+func unused(patterns, exercised []string, match func(pattern, v string) bool) []string {
 	out := []string{}
 	for _, p := range patterns {
-		if !slices.ContainsFunc(exercised, func(v string) bool { return policy.Match(p, v) }) {
+		if !slices.ContainsFunc(exercised, func(v string) bool { return match(p, v) }) {
 			out = append(out, p)
 		}
 	}
 	return out
 }
+
+// matchResource matches a recorded resource as enforcement did.
+func matchResource(pattern, v string) bool { return resource.MatchAny([]string{pattern}, v) }
 
 func uniq(s []string) []string {
 	out := slices.Clone(s)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/resource"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -39,13 +40,21 @@ const (
 // Names of a server's calls as policy sees them (contract): tool T of
 // server S is tool "S.T", resource "mcp://S/tools/T"; a resource read is
 // tool "S.resources", resource "mcp://S/resources/<uri>"; a prompt get is
-// tool "S.prompts", resource "mcp://S/prompts/<name>".
-func ToolName(server, tool string) string        { return server + "." + tool }
-func ToolResource(server, tool string) string    { return "mcp://" + server + "/tools/" + tool }
+// tool "S.prompts", resource "mcp://S/prompts/<name>". Names are
+// percent-encoded into the resource (resource.EscapePath), so that a name
+// cannot add a query or fragment to it; one holding a "." or ".." segment
+// makes a resource that Authorize refuses. The uri of a resource read is
+// put in normal form by the caller (resource.Normalize).
+func ToolName(server, tool string) string { return server + "." + tool }
+func ToolResource(server, tool string) string {
+	return "mcp://" + server + "/tools/" + resource.EscapePath(tool)
+}
 func ResourceTool(server string) string          { return server + ".resources" }
 func ResourceResource(server, uri string) string { return "mcp://" + server + "/resources/" + uri }
 func PromptTool(server string) string            { return server + ".prompts" }
-func PromptResource(server, name string) string  { return "mcp://" + server + "/prompts/" + name }
+func PromptResource(server, name string) string {
+	return "mcp://" + server + "/prompts/" + resource.EscapePath(name)
+}
 
 // middleware answers the methods writ mediates and forwards the listing
 // methods it does not filter; the rest (initialize, ping…) stay with the
@@ -273,10 +282,16 @@ func (c *call) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mcp.Resu
 	return recordAnswer(ctx, c, out.ActionID, status, res, err)
 }
 
+// readResource authorizes a resource read on the URI's normal form, and
+// forwards that form: the upstream reads the URI that was decided.
 func (c *call) readResource(ctx context.Context, p *mcp.ReadResourceParams) (mcp.Result, error) {
-	args, _ := json.Marshal(map[string]string{"uri": p.URI})
+	uri, err := resource.Normalize(p.URI)
+	if err != nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("invalid_request: resource URI %q %v", p.URI, err)}
+	}
+	args, _ := json.Marshal(map[string]string{"uri": uri})
 	areq := api.Authorize{Tool: ResourceTool(c.server), Operation: OpRead,
-		Resource: ResourceResource(c.server, p.URI), Arguments: args, DataClass: c.dataClass("")}
+		Resource: ResourceResource(c.server, uri), Arguments: args, DataClass: c.dataClass("")}
 	out, err := c.g.cfg.Decider.Authorize(ctx, c.v.cred, areq, c.rc)
 	if err != nil {
 		return nil, c.decisionError(err)
@@ -284,7 +299,7 @@ func (c *call) readResource(ctx context.Context, p *mcp.ReadResourceParams) (mcp
 	if !out.Allow {
 		return nil, denialError(areq.Tool, out)
 	}
-	fwd := &mcp.ReadResourceParams{Meta: forwardMeta(p.Meta), URI: p.URI}
+	fwd := &mcp.ReadResourceParams{Meta: forwardMeta(p.Meta), URI: uri}
 	defer c.relayProgress(ctx, p, fwd)()
 	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
 		return cs.ReadResource(ctx, fwd)

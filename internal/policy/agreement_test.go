@@ -137,6 +137,14 @@ func agreementCases() []agreeCase {
 	add("action/unknown-class", PointAction, mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1", DataClass: "secret"}), Deny)
 	add("action/no-class-judged-at-ceiling", PointAction, mkInput("prod", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"}), Allow)
 	add("action/no-action-document", PointAction, mkInput("dev", baseScope, nil), Deny)
+	// Resources are normalized before they match: none of these reaches
+	// outside erp://invoices/2026-Q3/*, and case in the scheme and host
+	// does not matter.
+	for _, res := range []string{"erp://invoices/2026-Q3/../2026-Q2/1", "erp://invoices/2026-Q3/%2e%2e/2026-Q2/1",
+		"erp://invoices/2026-Q3/1?x=../..", "erp://invoices/2026-Q3/a%2F..%2F..%2F2026-Q2"} {
+		add("action/escape/"+res, PointAction, mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: res}), RequireApproval)
+	}
+	add("action/normalized-case", PointAction, mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "ERP://Invoices/2026-Q3/%31%37"}), Allow)
 	add("action/step-up-and-deny-deny-wins", PointAction, mkInput("dev", baseScope, &Action{Tool: "mail.send", Operation: "delete", Resource: "mail://hr"}), Deny)
 
 	// list point.
@@ -162,6 +170,11 @@ func agreementCases() []agreeCase {
 	in = mkInput("dev", wide, nil)
 	in.Task.ParentChain = []ParentTask{{ID: "p", Scope: baseScope}}
 	add("delegation/widens-tools", PointTask, in, Deny)
+	climb := child
+	climb.Resources = []string{"erp://invoices/2026-Q3/../*"}
+	in = mkInput("dev", climb, nil)
+	in.Task.ParentChain = []ParentTask{{ID: "p", Scope: baseScope}}
+	add("delegation/resource-dot-segment", PointTask, in, Deny)
 	up := child
 	up.DataClass = "restricted"
 	in = mkInput("dev", up, nil)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/writhq/writ/internal/resource"
 )
 
 // InputVersion is the version of the input document. It changes only when a
@@ -41,8 +43,9 @@ type Agent struct {
 	Issuer string `json:"issuer,omitempty"`
 }
 
-// Scope is what a task may touch. Tools, resources, operations and
-// environments are glob patterns where '*' matches any run of characters.
+// Scope is what a task may touch. Tools, operations and environments are
+// glob patterns where '*' matches any run of characters; resources are URI
+// patterns, normalized and matched as package resource says.
 type Scope struct {
 	Tools        []string `json:"tools"`
 	Resources    []string `json:"resources"`
@@ -122,7 +125,9 @@ type Derived struct {
 	// ToolInScope: action.tool matches one of task.scope.tools. This and the
 	// next two are false when there is no action document.
 	ToolInScope bool `json:"tool_in_scope"`
-	// ResourceInScope: action.resource matches one of task.scope.resources.
+	// ResourceInScope: action.resource matches one of task.scope.resources,
+	// both normalized (package resource); false for a resource that has
+	// no normal form, and a pattern that has none matches nothing.
 	ResourceInScope bool `json:"resource_in_scope"`
 	// OperationInScope: action.operation matches one of task.scope.operations.
 	OperationInScope bool `json:"operation_in_scope"`
@@ -158,7 +163,7 @@ func derive(in *Input) Derived {
 		// under a "*" scope.
 		a = *in.Action
 		d.ToolInScope = matchAny(s.Tools, a.Tool)
-		d.ResourceInScope = matchAny(s.Resources, a.Resource)
+		d.ResourceInScope = resource.MatchAny(s.Resources, a.Resource)
 		d.OperationInScope = matchAny(s.Operations, a.Operation)
 	}
 	d.EnvironmentInScope = matchAny(s.Environments, in.Request.Environment)
@@ -218,7 +223,7 @@ func scopeWithin(inner, outer Scope) bool {
 		return false
 	}
 	return patternsWithin(inner.Tools, outer.Tools) &&
-		patternsWithin(inner.Resources, outer.Resources) &&
+		resource.Within(inner.Resources, outer.Resources) &&
 		patternsWithin(inner.Operations, outer.Operations) &&
 		patternsWithin(inner.Environments, outer.Environments)
 }
@@ -243,37 +248,9 @@ func matchAny(patterns []string, s string) bool {
 
 // Match reports whether s matches pattern, where '*' matches any run of
 // characters (including '/', '.' and none) and every other byte matches
-// itself. There is no escape: scopes name tools and URIs, which never need a
-// literal '*'. A pattern matched against another pattern's text (as delegation
-// checks do) treats the other's '*' as an ordinary character, which makes the
-// containment test sound: if Match(outer, inner) then every string inner
-// matches, outer matches too.
-func Match(pattern, s string) bool {
-	// Iterative wildcard matching with single backtrack point: linear in
-	// practice, O(len(p)*len(s)) worst case, no recursion.
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && pattern[p] == s[i]:
-			p++
-			i++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
+// itself; see resource.Glob. Resources match by resource.Match instead,
+// after normalization.
+func Match(pattern, s string) bool { return resource.Glob(pattern, s) }
 
 // MaxInputBytes bounds an input document read from a file or request.
 const MaxInputBytes = 8 << 20

@@ -39,7 +39,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	args := map[string]any{"method": r.Method, "path": r.URL.Path}
+	args := map[string]any{"method": r.Method, "path": r.URL.EscapedPath()}
 	if r.URL.RawQuery != "" {
 		args["query"] = r.URL.Query()
 	}
@@ -51,7 +51,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "the request cannot be recorded")
 		return
 	}
-	areq := api.Authorize{Tool: h.rule.Tool, Operation: h.rule.Operation, Resource: Expand(h.rule.Resource, r.PathValue),
+	areq := api.Authorize{Tool: h.rule.Tool, Operation: h.rule.Operation, Resource: Expand(h.rule.Resource, pathValues(r)),
 		Arguments: argsJSON, DataClass: h.rule.DataClass}
 	rc := task.Request{Gateway: "proxy", Source: remoteHost(r), TraceID: traceID(r.Header.Get("Traceparent"))}
 	out, err := h.p.cfg.Decider.Authorize(r.Context(), v.cred, areq, rc)

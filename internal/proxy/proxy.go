@@ -106,7 +106,10 @@ func New(cfg Config) (*Proxy, error) {
 		tr.ResponseHeaderTimeout = u.timeout
 		tr.MaxIdleConnsPerHost = 256 // Go's default of 2 reconnects under concurrent calls
 		u.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		for _, rule := range uc.Rules {
+		for i, rule := range uc.Rules {
+			if err := checkRuleResource(name, i, rule); err != nil {
+				return nil, err
+			}
 			u.rules.Handle(strings.ToUpper(rule.Method)+" "+rule.Path, &ruleHandler{p: p, u: u, rule: rule})
 		}
 		p.upstreams[name] = u
@@ -131,10 +134,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Rules match the path below the upstream's prefix.
+	// Rules match the path below the upstream's prefix, in normal form.
+	escaped, decoded, err := requestPath(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("the path %q %v; writ forwards only paths in normal form", r.URL.EscapedPath(), err))
+		return
+	}
 	inner := r.Clone(context.WithValue(r.Context(), ctxKey{}, verified{cred: cred}))
-	inner.URL.Path = "/" + r.PathValue("path")
-	inner.URL.RawPath = ""
+	inner.URL.Path, inner.URL.RawPath = decoded, escaped
 	if _, pattern := u.rules.Handler(inner); pattern == "" {
 		writeError(w, http.StatusForbidden, "no_rule", fmt.Sprintf("no rule of upstream %s maps %s %s to a tool; writ forwards only mapped requests", u.name, r.Method, inner.URL.Path))
 		return

@@ -32,10 +32,15 @@ const Redacted = redact.Replacement
 // action.authorized, deny action.denied, and require_approval either
 // consumes a granted step-up for the same task, tool and arguments (once)
 // or commits action.denied and a step-up approval.requested. Any ledger
-// failure is returned as an error: the caller denies.
+// failure is returned as an error: the caller denies. The resource is put
+// in normal form first (package resource), and that form is what policy
+// sees and the ledger records; one that has none is refused (ErrInvalid).
 func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request) (api.Authorized, error) {
 	args, argsMap, digest, err := parseArguments(req)
 	if err != nil {
+		return api.Authorized{}, err
+	}
+	if req.Resource, err = normalizeResource(req.Resource); err != nil {
 		return api.Authorized{}, err
 	}
 	out, stepUp, err := s.authorizeShared(ctx, cred, req, rc, args, argsMap, digest)

@@ -19,7 +19,7 @@ type ListedTool struct {
 type hiddenTool struct {
 	Tool       string   `json:"tool"`
 	Resource   string   `json:"resource,omitempty"`
-	DecisionID string   `json:"decision_id"`
+	DecisionID string   `json:"decision_id"` // empty when hidden without a decision
 	Reasons    []string `json:"reasons,omitempty"`
 	PolicyIDs  []string `json:"policy_ids"`
 }
@@ -32,7 +32,8 @@ type hiddenData struct {
 	Hidden  []hiddenTool `json:"hidden"`
 }
 
-// Visible decides, at point list, which of tools cred's task may see. When
+// Visible decides, at point list, which of tools cred's task may see (a
+// tool whose resource has no normal form is hidden undecided). When
 // any is hidden it commits one tools.hidden event naming each hidden tool,
 // its decision and reasons, before answering. The task and credential must
 // be usable as for Authorize (ErrForbidden otherwise, recorded). Any ledger
@@ -56,6 +57,15 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 	data := hiddenData{Gateway: rc.Gateway, Server: server, Listed: len(tools), Hidden: []hiddenTool{}}
 	version := ""
 	for i, lt := range tools {
+		res, err := normalizeResource(lt.Resource)
+		if err != nil {
+			// A tool whose resource has no normal form could not be
+			// called: it is hidden, without a decision.
+			data.Hidden = append(data.Hidden, hiddenTool{Tool: lt.Tool, Resource: lt.Resource,
+				Reasons: []string{err.Error()}, PolicyIDs: []string{}})
+			continue
+		}
+		lt.Resource = res
 		in := &policy.Input{
 			Principal:  policy.Principal{ID: task.Requester},
 			Agent:      policy.Agent{ID: task.Agent},

@@ -25,6 +25,10 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 	if err := validateOpen(req, scope); err != nil {
 		return api.TaskOpened{}, err
 	}
+	scope, err := normalizeScopeResources(scope)
+	if err != nil {
+		return api.TaskOpened{}, err
+	}
 	ttl := DefaultTTL
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)

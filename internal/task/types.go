@@ -14,6 +14,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/resource"
 )
 
 // Status is the state of a task. requested is transient: a task is requested and decided
@@ -46,9 +47,9 @@ const (
 	KindStepUp = "step_up"
 )
 
-// Scope is what a task may touch; see api.Scope. Tools, resources,
-// operations and environments are glob patterns where '*' matches any run of
-// characters.
+// Scope is what a task may touch; see api.Scope. Tools, operations and
+// environments are glob patterns where '*' matches any run of characters;
+// resources are URI patterns, normalized and matched by package resource.
 type Scope api.Scope
 
 // Limits on what a scope and a task may carry.
@@ -104,7 +105,8 @@ func (s Scope) Hash() string {
 
 // Within reports whether every request s admits, outer admits too: the
 // data class is not higher, and each pattern of s is matched by a pattern
-// of outer ('*' in s taken literally, which makes the test sound).
+// of outer ('*' in s taken literally, which makes the test sound); resource
+// patterns in normal form, by resource.Within.
 func (s Scope) Within(outer Scope) bool {
 	li, lo := policy.DataClassLevel(s.DataClass), policy.DataClassLevel(outer.DataClass)
 	if li < 0 || lo < 0 || li > lo {
@@ -118,7 +120,7 @@ func (s Scope) Within(outer Scope) bool {
 		}
 		return true
 	}
-	return within(s.Tools, outer.Tools) && within(s.Resources, outer.Resources) &&
+	return within(s.Tools, outer.Tools) && resource.Within(s.Resources, outer.Resources) &&
 		within(s.Operations, outer.Operations) && within(s.Environments, outer.Environments)
 }
 

@@ -71,7 +71,8 @@ func (s *Server) decisionFail(w http.ResponseWriter, r *http.Request, err error)
 	var te *task.Error
 	if errors.As(err, &te) && errors.Is(te.Kind, task.ErrForbidden) {
 		switch te.Code {
-		case "unknown_task", "unknown_credential", "credential_revoked", "credential_expired", "task_not_active", "task_expired":
+		case "unknown_task", "unknown_credential", "credential_revoked", "credential_expired", "task_not_active", "task_expired",
+			task.ReasonAncestorEnded:
 			dpop := strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "dpop ")
 			// The task service recorded this refusal already.
 			f := refusal{status: http.StatusUnauthorized, code: credential.CodeInvalidToken, detail: te.Detail, dpop: dpop}

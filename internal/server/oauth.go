@@ -261,7 +261,11 @@ func (s *Server) agentTask(w http.ResponseWriter, r *http.Request, p identity.Pr
 	case !now.Before(t.ExpiresAt):
 		reason, detail = "task_expired", "the task has expired"
 	default:
-		return t, true
+		a, ended := s.tasks.EndedAncestor(t.ID)
+		if !ended {
+			return t, true
+		}
+		reason, detail = task.ReasonAncestorEnded, fmt.Sprintf("the task's ancestor task %s is no longer active", a.ID)
 	}
 	s.rejectExchange(ctx, taskID, p.ID, "", reason, detail)
 	credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)

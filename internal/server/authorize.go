@@ -126,6 +126,11 @@ func (s *Server) taskCredential(w http.ResponseWriter, r *http.Request) (task.Ve
 		s.refuse(w, r, refusalOf(err, tok, dpop || tok.Cnf.JKT != ""))
 		return task.VerifiedCredential{}, false
 	}
+	if res := s.resourceOf(r); !tok.AcceptedAt(res) {
+		s.refuse(w, r, refusal{status: http.StatusUnauthorized, code: credential.CodeInvalidToken, jti: tok.JTI, taskID: tok.TaskID, dpop: dpop,
+			detail: "access token was issued for resource " + tok.Resource + ", not " + res + "; ask the token endpoint for one with this resource"})
+		return task.VerifiedCredential{}, false
+	}
 	return task.VerifiedCredential{JTI: tok.JTI, TaskID: tok.TaskID, Agent: tok.Agent(), Subject: tok.Subject,
 		Expiry: tok.Expiry, Binding: bindingName(tok.Cnf), ActChain: tok.Actors}, true
 }

@@ -53,6 +53,9 @@ func (s *Server) newCredentials() error {
 // away, so the entry is kept that long.
 func (s *Server) onRevoke(jti string) {
 	s.issuer.Revocations().RevokeJTI(jti, time.Now().Add(s.cfg.Credentials.MaxTTL))
+	if p := s.proxy.Load(); p != nil {
+		p.CredentialRevoked(jti)
+	}
 }
 
 // loadRevocations fills the issuer's revocation set from the task state

@@ -128,6 +128,8 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Writ-Action-Id", out.ActionID)
 	w.WriteHeader(resp.StatusCode)
+	// The agent has the headers at once, even of a stream yet to begin.
+	http.NewResponseController(w).Flush()
 	capture := &capped{max: u.maxBody}
 	copyErr := stream(ctx, w, resp.Body, capture)
 	cause := stopped(ctx)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server/servertest"
 )
@@ -108,4 +109,34 @@ func TestTokenBoundToResource(t *testing.T) {
 	if rejected != 3 {
 		t.Errorf("%d audience refusals recorded, want 3", rejected)
 	}
+}
+
+// TestDelegatedTokenKeepsParentResource: a child token obtained with a
+// parent token bound to a resource is bound to the same one, and cannot
+// ask for another.
+func TestDelegatedTokenKeepsParentResource(t *testing.T) {
+	ts, tok := startTaskServer(t, "dev")
+	parent := openTask(t, ts, tok["alice"], agentA, invoiceScope("dev"), nil)
+	api := ts.url + "/v1/authorize"
+	f := exchangeForm(svid(t, ts, agentA), parent.TaskID)
+	f.Set("resource", api)
+	parentTok := tokenOf(t, exchange(t, ts, f, "")).AccessToken
+	child := openTask(t, ts, tok["alice"], agentB, invoiceScope("dev"), &parent.TaskID)
+	form := url.Values{
+		"grant_type": {credential.GrantTypeTokenExchange}, "scope": {"task:" + child.TaskID},
+		"subject_token": {parentTok}, "subject_token_type": {credential.TokenTypeAccessToken},
+		"actor_token": {svid(t, ts, agentB)}, "actor_token_type": {credential.TokenTypeJWT},
+	}
+	childTok := tokenOf(t, exchange(t, ts, form, "")).AccessToken
+	if aud := claims(t, childTok)["aud"]; aud != api {
+		t.Errorf("child aud = %v, want the parent's resource %s", aud, api)
+	}
+	form.Set("resource", ts.url)
+	if aud := claims(t, tokenOf(t, exchange(t, ts, form, "")).AccessToken)["aud"]; aud != api {
+		t.Errorf("child asking for all of writ got aud %v, want %s", aud, api)
+	}
+	form.Set("resource", ts.url+"/v1/authorize/")
+	tokenOf(t, exchange(t, ts, form, ""))
+	form.Set("resource", ts.url+"/nothing")
+	wantOAuthError(t, exchange(t, ts, form, ""), http.StatusBadRequest, "invalid_target")
 }

@@ -175,6 +175,10 @@ type ProxyUpstream struct {
 	// Headers are set on every forwarded request (credential injection);
 	// values may hold ${file:PATH} and ${env:NAME} references.
 	Headers map[string]string `yaml:"headers"`
+	// ForwardHeaders are the request headers passed on from the agent
+	// (default DefaultForwardHeaders); others are dropped. Hop-by-hop,
+	// credential and override headers are refused (Unforwardable).
+	ForwardHeaders []string `yaml:"forward_headers"`
 	// Timeout bounds the wait for the upstream's response headers (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxBodyBytes caps the request body and the part of each body recorded
@@ -301,6 +305,11 @@ func (c ProxyConfig) Validate() error {
 		}
 		if err := checkRefs(at, u.Headers, nil); err != nil {
 			return err
+		}
+		for i, h := range u.ForwardHeaders {
+			if err := checkForwardHeader(h); err != nil {
+				return fmt.Errorf("%s.forward_headers[%d]: %v", at, i, err)
+			}
 		}
 		if err := u.TLS.validate(at, u.URL); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package credential
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -151,6 +152,10 @@ type Claims struct {
 	TTL time.Duration
 	// Cnf makes the token sender-constrained; zero for a bearer token.
 	Cnf Cnf
+	// Resource, when set, binds the token to one resource (RFC 8707): it
+	// becomes the aud claim instead of the issuer's audience, and must be
+	// an absolute http or https URI (IsResourceURI).
+	Resource string
 }
 
 // Cnf is the confirmation claim (RFC 7800) of a sender-constrained token. At
@@ -201,7 +206,7 @@ func (i *Issuer) Issue(c Claims) (token string, jti string, err error) {
 	jti = base64.RawURLEncoding.EncodeToString(id[:])
 	iat := i.now().Unix()
 	w := wireClaims{
-		Iss: i.iss, Sub: c.Subject, Aud: i.aud, Act: actChain(c.Actors),
+		Iss: i.iss, Sub: c.Subject, Aud: cmp.Or(c.Resource, i.aud), Act: actChain(c.Actors),
 		Txn: c.TaskID, Scope: ScopePrefix + c.TaskID, JTI: jti,
 		Iat: iat, Nbf: iat, Exp: iat + int64(c.TTL/time.Second),
 	}
@@ -231,6 +236,8 @@ func (i *Issuer) checkClaims(c Claims) error {
 	switch {
 	case c.Subject == "":
 		return errors.New("issue: Subject (the requester) is required")
+	case c.Resource != "" && (!IsResourceURI(c.Resource) || c.Resource == i.aud):
+		return fmt.Errorf("issue: resource %q is not an absolute http or https URI", bearer.Claim(c.Resource))
 	case !ValidTaskID(c.TaskID):
 		return fmt.Errorf("issue: task id %q is not valid", bearer.Claim(c.TaskID))
 	case len(c.Actors) == 0:

@@ -36,8 +36,19 @@ type Token struct {
 	Expiry   time.Time
 	// Cnf is the confirmation claim; zero for a bearer token.
 	Cnf Cnf
+	// Resource is the one resource the token was issued for (RFC 8707,
+	// its aud), or "" for a token of the issuer's own audience, which
+	// every writ enforcement point accepts.
+	Resource string
 
 	notBefore time.Time
+}
+
+// AcceptedAt reports whether the token may be used at the resource named
+// by the URI resource: any, for a token of the issuer's own audience;
+// else only its own.
+func (t *Token) AcceptedAt(resource string) bool {
+	return t.Resource == "" || t.Resource == resource
 }
 
 // Agent is the agent presenting the token, Actors[0] ("" if none).
@@ -152,8 +163,8 @@ func (i *Issuer) checkWireClaims(c *wireClaims) (*Token, *Error) {
 	switch {
 	case c.Iss != i.iss:
 		return nil, tokenError(ErrInvalidToken, "issuer '%s' is not '%s'", bearer.Claim(c.Iss), i.iss)
-	case c.Aud != i.aud:
-		return nil, tokenError(ErrInvalidToken, "audience '%s' is not '%s'", bearer.Claim(c.Aud), i.aud)
+	case c.Aud != i.aud && !IsResourceURI(c.Aud):
+		return nil, tokenError(ErrInvalidToken, "audience '%s' is neither '%s' nor a resource URI", bearer.Claim(c.Aud), i.aud)
 	case c.Sub == "" || c.JTI == "":
 		return nil, tokenError(ErrInvalidToken, "access token lacks sub or jti")
 	case !ValidTaskID(c.Txn) || c.Scope != ScopePrefix+c.Txn:
@@ -164,7 +175,7 @@ func (i *Issuer) checkWireClaims(c *wireClaims) (*Token, *Error) {
 		return nil, tokenError(ErrInvalidToken, "access token lifetime exceeds the maximum %v", i.maxTTL)
 	}
 	t := &Token{
-		JTI: c.JTI, Subject: c.Sub, TaskID: c.Txn, Scope: c.Scope,
+		JTI: c.JTI, Subject: c.Sub, TaskID: c.Txn, Scope: c.Scope, Resource: resourceOf(c.Aud, i.aud),
 		IssuedAt: time.Unix(c.Iat, 0), notBefore: time.Unix(c.Nbf, 0), Expiry: time.Unix(c.Exp, 0),
 	}
 	for a := c.Act; a != nil; a = a.Act {

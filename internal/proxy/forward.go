@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/task"
@@ -23,11 +25,6 @@ type ruleHandler struct {
 	rule config.ProxyRule
 }
 
-// hopHeaders are not forwarded in either direction (RFC 9110 §7.6.1), nor
-// are the agent's credentials.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v, ok := r.Context().Value(ctxKey{}).(verified)
 	if !ok {
@@ -35,16 +32,32 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := h.u
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_encoding", "writ decides on a request body as it is: send it without Content-Encoding")
+		return
+	}
 	body, ok := readBody(w, r, u.maxBody)
 	if !ok {
 		return
 	}
+	// What policy sees is what the upstream is sent: the query as parsed,
+	// re-encoded; the body as it is, judged by its content.
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_query", err.Error())
+		return
+	}
 	args := map[string]any{"method": r.Method, "path": r.URL.EscapedPath()}
 	if r.URL.RawQuery != "" {
-		args["query"] = r.URL.Query()
+		args["query"] = q.values()
 	}
 	if len(body) > 0 {
-		args["body"] = bodyValue(body, r.Header.Get("Content-Type"))
+		key, val, err := bodyField(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_body", err.Error())
+			return
+		}
+		args[key] = val
 	}
 	argsJSON, err := json.Marshal(args)
 	if err != nil {
@@ -54,6 +67,9 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	areq := api.Authorize{Tool: h.rule.Tool, Operation: h.rule.Operation, Resource: Expand(h.rule.Resource, pathValues(r)),
 		Arguments: argsJSON, DataClass: h.rule.DataClass}
 	rc := task.Request{Gateway: "proxy", Source: remoteHost(r), TraceID: traceID(r.Header.Get("Traceparent"))}
+	// From here the call is cancelled when its task ends.
+	ctx, done := h.p.calls.begin(r.Context(), v.cred)
+	defer done()
 	out, err := h.p.cfg.Decider.Authorize(r.Context(), v.cred, areq, rc)
 	if err != nil {
 		h.decisionFail(w, r, err)
@@ -72,25 +88,31 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}{api.Error{Error: code, Detail: "writ did not forward this request to " + u.name + " (decision " + out.DecisionID + ")"}, out})
 		return
 	}
+	if cause := stopped(ctx); cause != nil {
+		h.cancelled(w, r, v.cred, rc, out.ActionID, cause)
+		return
+	}
 
-	outReq, err := http.NewRequestWithContext(r.Context(), r.Method, u.target(r.URL), bytes.NewReader(body))
+	outReq, err := http.NewRequestWithContext(ctx, r.Method, u.target(r.URL, q.encode()), bytes.NewReader(body))
 	if err != nil {
 		h.record(r.Context(), v.cred, rc, out.ActionID, "error", map[string]any{"error": "bad upstream URL"})
 		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream URL cannot be built")
 		return
 	}
-	outReq.Header = r.Header.Clone()
-	// Accept-Encoding goes too: Go's transport then asks for gzip itself and
-	// decodes it, so that what is recorded is the body, not its encoding.
-	for _, k := range append(hopHeaders, "Authorization", "Dpop", "Cookie", "Forwarded", "X-Forwarded-For", "Accept-Encoding") {
-		outReq.Header.Del(k)
-	}
+	// Only the allowed headers of the agent's go, never its credentials;
+	// Accept-Encoding is Go's transport's, which then decodes gzip itself,
+	// so that what is recorded is the body, not its encoding.
+	outReq.Header = requestHeaders(r.Header, u.forward)
 	for k, vs := range u.headers {
 		outReq.Header[k] = vs
 	}
 	outReq.ContentLength = int64(len(body))
 	resp, err := u.client.Do(outReq)
 	if err != nil {
+		if cause := stopped(ctx); cause != nil {
+			h.cancelled(w, r, v.cred, rc, out.ActionID, cause)
+			return
+		}
 		detail := "upstream " + u.name + " did not answer"
 		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout") {
 			detail = "upstream " + u.name + " did not answer within " + u.timeout.String()
@@ -100,31 +122,57 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	for _, k := range hopHeaders {
-		resp.Header.Del(k)
-	}
+	dropHopHeaders(resp.Header)
 	for k, vs := range resp.Header {
 		w.Header()[k] = vs
 	}
 	w.Header().Set("Writ-Action-Id", out.ActionID)
 	w.WriteHeader(resp.StatusCode)
+	// The agent has the headers at once, even of a stream yet to begin.
+	http.NewResponseController(w).Flush()
 	capture := &capped{max: u.maxBody}
-	copyErr := stream(w, io.TeeReader(resp.Body, capture))
+	copyErr := stream(ctx, w, resp.Body, capture)
+	cause := stopped(ctx)
 	status := "ok"
-	if resp.StatusCode >= 400 || copyErr != nil {
+	switch {
+	case cause != nil:
+		status = "cancelled"
+	case resp.StatusCode >= 400 || copyErr != nil:
 		status = "error"
 	}
 	output := map[string]any{"status": resp.StatusCode}
 	if capture.buf.Len() > 0 {
-		output["body"] = bodyValue(capture.buf.Bytes(), resp.Header.Get("Content-Type"))
+		b := capture.buf.Bytes()
+		if capture.truncated {
+			b = trimPartialRune(b)
+		}
+		key, val, _ := bodyField(b)
+		output[key] = val
 	}
 	if capture.truncated {
 		output["truncated"] = true
 	}
-	if copyErr != nil {
+	switch {
+	case cause != nil:
+		output["error"] = cause.Error() + "; writ cancelled it and withheld the rest of the response"
+	case copyErr != nil:
 		output["error"] = "the response was cut short"
 	}
 	h.record(r.Context(), v.cred, rc, out.ActionID, status, output)
+	if cause != nil {
+		// Break the connection: a clean end would pass the cut-off
+		// response for a whole one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// cancelled answers and records a call whose task ended before its
+// response began.
+func (h *ruleHandler) cancelled(w http.ResponseWriter, r *http.Request, cred task.VerifiedCredential, rc task.Request, actionID string, cause error) {
+	h.record(r.Context(), cred, rc, actionID, "cancelled", map[string]any{"error": cause.Error() + "; writ cancelled it"})
+	detail := cause.Error() + "; writ cancelled it (action " + actionID + ")"
+	w.Header().Set("WWW-Authenticate", `Bearer realm="writ", error="invalid_token", error_description="`+bearer.Text(detail)+`"`)
+	writeError(w, http.StatusUnauthorized, "invalid_token", detail)
 }
 
 // record writes action.completed. The response has been sent by now; a
@@ -153,26 +201,33 @@ func (h *ruleHandler) decisionFail(w http.ResponseWriter, r *http.Request, err e
 	writeError(w, http.StatusServiceUnavailable, "ledger_unavailable", "writ could not decide and record this request; it was not forwarded")
 }
 
-// target is the upstream URL for a request path below the prefix.
-func (u *upstream) target(in *url.URL) string {
+// target is the upstream URL for a request path below the prefix, with
+// the query that was decided.
+func (u *upstream) target(in *url.URL, rawQuery string) string {
 	t := strings.TrimRight(u.base.String(), "/") + in.EscapedPath()
-	if in.RawQuery != "" {
-		t += "?" + in.RawQuery
+	if rawQuery != "" {
+		t += "?" + rawQuery
 	}
 	return t
 }
 
 // stream copies the response, flushing as it goes so that event streams
-// pass through as they are written.
-func stream(w http.ResponseWriter, r io.Reader) error {
+// pass through as they are written, and keeps what it passed on in
+// capture. Once writ has stopped the call (stopped), nothing more is
+// passed on.
+func stream(ctx context.Context, w http.ResponseWriter, r io.Reader, capture *capped) error {
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
+			if cause := stopped(ctx); cause != nil {
+				return cause
+			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
 			}
+			capture.Write(buf[:n])
 			rc.Flush()
 		}
 		if err == io.EOF {
@@ -202,13 +257,15 @@ func (c *capped) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// bodyValue is a body as recorded: its JSON value when it is JSON, else
-// its text.
-func bodyValue(b []byte, contentType string) any {
-	if strings.Contains(contentType, "json") && json.Valid(b) {
-		return json.RawMessage(b)
+// trimPartialRune drops the bytes of a UTF-8 sequence cut off at the end
+// of a truncated capture, so that truncated text is recorded as text.
+func trimPartialRune(b []byte) []byte {
+	for cut := 1; cut <= utf8.UTFMax-1 && cut < len(b) && !utf8.Valid(b); cut++ {
+		if utf8.Valid(b[:len(b)-cut]) {
+			return b[:len(b)-cut]
+		}
 	}
-	return string(b)
+	return b
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {

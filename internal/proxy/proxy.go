@@ -53,12 +53,14 @@ type Proxy struct {
 	cfg       Config
 	log       *slog.Logger
 	upstreams map[string]*upstream
+	calls     inflight
 }
 
 type upstream struct {
 	name    string
 	base    *url.URL
 	headers http.Header // expanded: secrets
+	forward []string    // the agent's headers passed on, canonical
 	timeout time.Duration
 	maxBody int64
 	rules   *http.ServeMux
@@ -83,7 +85,7 @@ func New(cfg Config) (*Proxy, error) {
 	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
 		uc := cfg.Upstreams[name]
 		base, _ := url.Parse(uc.URL)
-		u := &upstream{name: name, base: base, headers: http.Header{}, timeout: uc.Timeout, maxBody: uc.MaxBodyBytes, rules: http.NewServeMux()}
+		u := &upstream{name: name, base: base, headers: http.Header{}, forward: forwardList(uc.ForwardHeaders), timeout: uc.Timeout, maxBody: uc.MaxBodyBytes, rules: http.NewServeMux()}
 		if u.timeout <= 0 {
 			u.timeout = config.DefaultUpstreamTimeout
 		}

@@ -71,7 +71,8 @@ func (s *Server) decisionFail(w http.ResponseWriter, r *http.Request, err error)
 	var te *task.Error
 	if errors.As(err, &te) && errors.Is(te.Kind, task.ErrForbidden) {
 		switch te.Code {
-		case "unknown_task", "unknown_credential", "credential_revoked", "credential_expired", "task_not_active", "task_expired":
+		case "unknown_task", "unknown_credential", "credential_revoked", "credential_expired", "task_not_active", "task_expired",
+			task.ReasonAncestorEnded:
 			dpop := strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "dpop ")
 			// The task service recorded this refusal already.
 			f := refusal{status: http.StatusUnauthorized, code: credential.CodeInvalidToken, detail: te.Detail, dpop: dpop}
@@ -123,6 +124,11 @@ func (s *Server) taskCredential(w http.ResponseWriter, r *http.Request) (task.Ve
 	}
 	if err := credential.CheckBinding(tok, jkt, clientCert(r), s.requireBinding); err != nil {
 		s.refuse(w, r, refusalOf(err, tok, dpop || tok.Cnf.JKT != ""))
+		return task.VerifiedCredential{}, false
+	}
+	if res := s.resourceOf(r); !tok.AcceptedAt(res) {
+		s.refuse(w, r, refusal{status: http.StatusUnauthorized, code: credential.CodeInvalidToken, jti: tok.JTI, taskID: tok.TaskID, dpop: dpop,
+			detail: "access token was issued for resource " + tok.Resource + ", not " + res + "; ask the token endpoint for one with this resource"})
 		return task.VerifiedCredential{}, false
 	}
 	return task.VerifiedCredential{JTI: tok.JTI, TaskID: tok.TaskID, Agent: tok.Agent(), Subject: tok.Subject,

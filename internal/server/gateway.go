@@ -47,6 +47,7 @@ func (s *Server) newGateways() error {
 	}
 	s.gw = &gateways{mcp: g, proxy: p}
 	s.mcp.Store(g)
+	s.proxy.Store(p)
 	return nil
 }
 
@@ -60,10 +61,13 @@ func (s *Server) gatewayRefused(ctx context.Context, cred task.VerifiedCredentia
 }
 
 // onTaskEnded is the task service's OnTaskEnded: the gateway closes the
-// task's upstream sessions.
+// task's upstream sessions, the proxy cancels its calls in flight.
 func (s *Server) onTaskEnded(taskID string) {
 	if g := s.mcp.Load(); g != nil {
 		g.TaskEnded(taskID)
+	}
+	if p := s.proxy.Load(); p != nil {
+		p.TaskEnded(taskID)
 	}
 }
 

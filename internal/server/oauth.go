@@ -53,6 +53,9 @@ func (s *Server) newCredentials() error {
 // away, so the entry is kept that long.
 func (s *Server) onRevoke(jti string) {
 	s.issuer.Revocations().RevokeJTI(jti, time.Now().Add(s.cfg.Credentials.MaxTTL))
+	if p := s.proxy.Load(); p != nil {
+		p.CredentialRevoked(jti)
+	}
 }
 
 // loadRevocations fills the issuer's revocation set from the task state
@@ -97,7 +100,8 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 		credential.WriteExchangeError(w, err)
 		return
 	}
-	if detail := s.checkTarget(r, x); detail != "" {
+	resource, detail := s.target(r, x)
+	if detail != "" {
 		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidTarget, detail)
 		return
 	}
@@ -143,6 +147,17 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 	cert := clientCert(r)
 	if cnf.JKT == "" && cert != nil {
 		cnf.X5T = credential.X5T(cert)
+	}
+	if g.parent != nil && g.parent.Resource != "" {
+		// A child token reaches no further than its parent's.
+		if resource == "" {
+			resource = g.parent.Resource
+		} else if resource != g.parent.Resource {
+			const detail = "the subject token is bound to another resource; a child token cannot name a resource its parent's token does not reach"
+			s.rejectExchange(ctx, g.task.ID, g.agent.ID, g.parent.JTI, credential.CodeInvalidTarget, detail)
+			credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidTarget, detail)
+			return
+		}
 	}
 	if g.parent != nil {
 		// A bound parent token is honoured only when this request proves
@@ -198,7 +213,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, "the task expires in less than a second")
 		return
 	}
-	token, jti, err := s.issuer.Issue(credential.Claims{Subject: g.task.Requester, Actors: g.actors, TaskID: g.task.ID, TTL: ttl, Cnf: cnf})
+	token, jti, err := s.issuer.Issue(credential.Claims{Subject: g.task.Requester, Actors: g.actors, TaskID: g.task.ID, TTL: ttl, Cnf: cnf, Resource: resource})
 	if err != nil {
 		s.log.ErrorContext(ctx, "issuing an access token failed", "err", err, "task_id", g.task.ID)
 		credential.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "the token could not be issued")
@@ -261,7 +276,11 @@ func (s *Server) agentTask(w http.ResponseWriter, r *http.Request, p identity.Pr
 	case !now.Before(t.ExpiresAt):
 		reason, detail = "task_expired", "the task has expired"
 	default:
-		return t, true
+		a, ended := s.tasks.EndedAncestor(t.ID)
+		if !ended {
+			return t, true
+		}
+		reason, detail = task.ReasonAncestorEnded, fmt.Sprintf("the task's ancestor task %s is no longer active", a.ID)
 	}
 	s.rejectExchange(ctx, taskID, p.ID, "", reason, detail)
 	credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
@@ -314,21 +333,70 @@ func (s *Server) delegationGrant(w http.ResponseWriter, r *http.Request, x crede
 	return grant{agent: p, task: t, actors: append([]string{p.ID}, parent.Actors...), parent: parent}, true
 }
 
-// checkTarget answers "" when the request's audience and resource name
-// writ itself, else why not: writ issues tokens only for its own use.
-func (s *Server) checkTarget(r *http.Request, x credential.ExchangeRequest) string {
+// target resolves the exchange's audience (RFC 8693) and resource (RFC
+// 8707) to the resource the token is bound to: "" for writ's own audience,
+// which every enforcement point accepts (no resource, or writ's base URL),
+// else one resource writ serves (servedResource). detail says why not when
+// the request names anything else.
+func (s *Server) target(r *http.Request, x credential.ExchangeRequest) (resource, detail string) {
 	for _, a := range x.Audience {
 		if a != "writ" && a != s.cfg.Credentials.IssuerName() {
-			return "writ issues tokens only for its own audience"
+			return "", "writ issues tokens only for its own audience (\"writ\"); name an enforcement point with resource instead"
 		}
 	}
 	base := s.baseURL(r)
 	for _, res := range x.Resource {
-		if res != base && !strings.HasPrefix(res, base+"/") {
-			return "writ issues tokens only for its own resources"
+		res = strings.TrimSuffix(res, "/")
+		switch {
+		case res == base:
+			continue
+		case !s.servedResource(base, res):
+			return "", "writ serves no such resource; name " + base + decisionResource + ", " + base + "/mcp/<server> or " + base + "/proxy/<upstream> of a configured server or upstream"
+		case resource != "" && res != resource:
+			return "", "a token is bound to one resource; ask for one token per resource"
+		}
+		resource = res
+	}
+	return resource, ""
+}
+
+// decisionResource is the path of the decision API as a resource: a token
+// bound to it is accepted at /v1/authorize and /v1/actions/{id}/result.
+const decisionResource = "/v1/authorize"
+
+// servedResource reports whether res is an enforcement point of writ at
+// base: the decision API, a configured MCP server or a proxy upstream.
+func (s *Server) servedResource(base, res string) bool {
+	rest, ok := strings.CutPrefix(res, base)
+	if !ok {
+		return false
+	}
+	if rest == decisionResource {
+		return true
+	}
+	kind, name, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+	switch kind {
+	case "mcp":
+		_, ok = s.cfg.MCP.Servers[name]
+	case "proxy":
+		_, ok = s.cfg.Proxy.Upstreams[name]
+	default:
+		ok = false
+	}
+	return ok && rest == "/"+kind+"/"+name
+}
+
+// resourceOf is the resource a request to writ uses a task token at: its
+// MCP server or proxy upstream, else the decision API.
+func (s *Server) resourceOf(r *http.Request) string {
+	base := s.baseURL(r)
+	for _, kind := range []string{"/mcp/", "/proxy/"} {
+		if rest, ok := strings.CutPrefix(r.URL.Path, kind); ok {
+			name, _, _ := strings.Cut(rest, "/")
+			return base + kind + name
 		}
 	}
-	return ""
+	return base + decisionResource
 }
 
 // exchangeFail answers an error from recording the credential. The token

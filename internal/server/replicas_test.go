@@ -190,3 +190,31 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 		t.Fatalf("a fresh proof on replica B: %d %s", ans.status, ans.body)
 	}
 }
+
+// TestDecideTaskAcrossReplicas: a task opened on one replica can be decided
+// on another at once: the deciding replica catches up before it looks the
+// task up.
+func TestDecideTaskAcrossReplicas(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	cfgA := postgresConfig(t, dsn, dir)
+	cfgA.Environment = "prod"
+	a := startPostgres(t, cfgA)
+	cfgB := postgresConfig(t, dsn, t.TempDir())
+	cfgB.Environment = "prod"
+	replicaOf(t, &cfgB, dir)
+	b := startPostgres(t, cfgB)
+
+	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
+	bob := devTokenFor(t, a, "bob", identity.RoleApprover)
+	for i := range 20 {
+		opened := openTask(t, a, alice, agentA, invoiceScope("prod"), nil)
+		if opened.State != api.StatePendingApproval {
+			t.Fatalf("task %d is %s, want pending_approval", i, opened.State)
+		}
+		ans := do(t, "POST", b.url+"/v1/tasks/"+opened.TaskID+"/approvals", bob, mustJSON(t, api.Decide{Decision: "approve"}))
+		if ans.status != http.StatusOK {
+			t.Fatalf("deciding task %d on the other replica: %d %s", i, ans.status, ans.body)
+		}
+	}
+}

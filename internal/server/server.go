@@ -25,6 +25,7 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/proxy"
 	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
 )
@@ -54,8 +55,9 @@ type Server struct {
 	// gw is the MCP gateway and the HTTP proxy (gateway.go); mcp is the
 	// gateway once built, for the task service's hooks, which may run
 	// before.
-	gw  *gateways
-	mcp atomic.Pointer[gateway.Gateway]
+	gw    *gateways
+	mcp   atomic.Pointer[gateway.Gateway]
+	proxy atomic.Pointer[proxy.Proxy]
 
 	stopping atomic.Bool
 

@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"slices"
+	"time"
 	"unicode/utf8"
 
 	"github.com/writhq/writ/api"
@@ -13,6 +14,8 @@ import (
 // DecideTask records approver's decision on a task's approval request. See
 // DecideApproval.
 func (s *Service) DecideTask(ctx context.Context, approver identity.Principal, taskID string, d api.Decide) (api.Decided, error) {
+	// The task may have been opened on another replica a moment ago.
+	s.followForRead()
 	s.smu.Lock()
 	t := s.st.tasks[taskID]
 	var id string
@@ -72,6 +75,16 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 	case slices.ContainsFunc(a.Decisions, func(x Decision) bool { return x.Approver == approver.ID }):
 		refusal = newErr(ErrConflict, "already_decided", "%s has already decided approval %s", approver.ID, a.ID)
 	}
+	// A child task is activated only while its parents are, and never
+	// past its parent's expiry.
+	var parentExpiry time.Time
+	if refusal == nil && a.Kind == KindTask && t.Parent != "" && d.Decision == "approve" {
+		if anc := s.st.endedAncestor(t, now); anc != nil {
+			refusal = newErr(ErrConflict, "parent_not_active", "task %s's parent chain has ended (task %s is %s)", t.ID, anc.ID, stateAt(anc, now))
+		} else {
+			parentExpiry = s.st.tasks[t.Parent].ExpiresAt
+		}
+	}
 	var snap Approval
 	var task Task
 	if refusal == nil || refusal.Code == ReasonSelfApproval {
@@ -111,7 +124,7 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 	} else {
 		events[0].Type = ledger.TypeApprovalGranted
 		if snap.Kind == KindTask && snap.Granted()+1 >= snap.Required {
-			events = append(events, activatedEvent(env, task.TTL, now, snap.ID))
+			events = append(events, activatedEvent(env, capToParent(task.TTL, now, parentExpiry), now, snap.ID))
 			state = StateActive
 		}
 	}

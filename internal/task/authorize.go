@@ -260,6 +260,10 @@ func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *Error)
 		s.Kick()
 		return nil, newErr(ErrForbidden, "task_expired", "task %s has expired", t.ID)
 	}
+	if a := s.st.endedAncestor(t, now); a != nil {
+		s.Kick()
+		return nil, ancestorRefusal(t, a, now)
+	}
 	return t, nil
 }
 

@@ -208,6 +208,8 @@ func (s *Service) recordCredential(ctx context.Context, c Credential, decisionID
 		refusal = newErr(ErrConflict, "task_not_active", "task %s is not active", c.TaskID)
 	case c.Agent != t.Agent:
 		refusal = newErr(ErrForbidden, "agent_mismatch", "task %s belongs to another agent", c.TaskID)
+	case s.st.endedAncestor(t, now) != nil:
+		refusal = newErr(ErrConflict, ReasonAncestorEnded, "a parent of task %s is no longer active", c.TaskID)
 	case s.st.creds[c.JTI] != nil:
 		refusal = newErr(ErrConflict, "jti_reused", "credential jti already recorded")
 	}

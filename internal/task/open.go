@@ -52,13 +52,14 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 		Request:   policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: "task"},
 	}
 	var parent string
+	var parentExpiry time.Time
 	if req.Parent != nil && *req.Parent != "" {
 		parent = *req.Parent
-		chain, err := s.parentChain(parent, scope, now)
+		chain, exp, err := s.parentChain(parent, scope, now)
 		if err != nil {
 			return api.TaskOpened{}, err
 		}
-		in.Task.ParentChain = chain
+		in.Task.ParentChain, parentExpiry = chain, exp
 	}
 	dec := s.cfg.Policy.Evaluate(ctx, policy.PointTask, in)
 
@@ -79,6 +80,7 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 		if dec.Obligations.MaxTTL > 0 && ttl > dec.Obligations.MaxTTL {
 			ttl = dec.Obligations.MaxTTL
 		}
+		ttl = capToParent(ttl, now, parentExpiry)
 		events = append(events, activatedEvent(env, ttl, now, ""))
 		out.State = api.StateActive
 	case policy.RequireApproval:
@@ -119,18 +121,19 @@ func validateOpen(req api.OpenTask, scope Scope) error {
 }
 
 // parentChain checks the parent of a child task and returns the chain policy
-// sees, immediate parent first. The caller holds mu.
-func (s *Service) parentChain(parent string, scope Scope, now time.Time) ([]policy.ParentTask, error) {
+// sees, immediate parent first, and the parent's expiry, which the child's
+// is capped at. The caller holds mu.
+func (s *Service) parentChain(parent string, scope Scope, now time.Time) ([]policy.ParentTask, time.Time, error) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	p := s.st.tasks[parent]
 	switch {
 	case p == nil:
-		return nil, invalid("parent task %s does not exist", parent)
-	case p.State != StateActive || !now.Before(p.ExpiresAt):
-		return nil, newErr(ErrConflict, "parent_not_active", "parent task %s is not active", parent)
+		return nil, time.Time{}, invalid("parent task %s does not exist", parent)
+	case p.State != StateActive || !now.Before(p.ExpiresAt) || s.st.endedAncestor(p, now) != nil:
+		return nil, time.Time{}, newErr(ErrConflict, "parent_not_active", "parent task %s is not active", parent)
 	case !scope.Within(p.Scope):
-		return nil, newErr(ErrForbidden, "scope_widens", "the scope is not within parent task %s's scope", parent)
+		return nil, time.Time{}, newErr(ErrForbidden, "scope_widens", "the scope is not within parent task %s's scope", parent)
 	}
 	var chain []policy.ParentTask
 	for t := p; t != nil; t = s.st.tasks[t.Parent] {
@@ -139,7 +142,7 @@ func (s *Service) parentChain(parent string, scope Scope, now time.Time) ([]poli
 			break
 		}
 	}
-	return chain, nil
+	return chain, p.ExpiresAt, nil
 }
 
 // decidedEvent records a decision with its input document as a body.

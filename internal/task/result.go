@@ -20,8 +20,8 @@ func (s *Service) RecordResult(ctx context.Context, cred VerifiedCredential, act
 // RecordResultAt is RecordResult for a result reported by an enforcement
 // point (the MCP gateway, the HTTP proxy): the event carries rc's trace.
 func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult, rc Request) (api.ResultRecorded, error) {
-	if res.Status != "ok" && res.Status != "error" {
-		return api.ResultRecorded{}, invalid("status must be \"ok\" or \"error\"")
+	if res.Status != "ok" && res.Status != "error" && res.Status != "cancelled" {
+		return api.ResultRecorded{}, invalid("status must be \"ok\", \"error\" or \"cancelled\"")
 	}
 	digest, err := Digest(res.Output)
 	if err != nil {

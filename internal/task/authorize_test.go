@@ -24,17 +24,16 @@ func TestAuthorize(t *testing.T) {
 	out := e.openTask(alice, scope("internal", "dev"), nil)
 	cred := e.credential(out.TaskID)
 
-	// In scope: allowed, recorded with the digest of the original arguments
-	// and the redacted arguments as body.
+	// In scope: allowed, recorded with the keyed digest of the original
+	// arguments and the redacted arguments as body.
 	args := `{"id": 17, "password": "hunter2"}`
 	a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", args), task.Request{Gateway: "api"})
 	if err != nil || !a.Allow || a.ActionID == "" || a.DecisionID == "" {
 		t.Fatalf("in scope: %+v, %v", a, err)
 	}
 	entry, body := lastEvent(t, e, "arguments")
-	wantDigest, _ := task.Digest(json.RawMessage(args))
-	if entry.Event.Type != ledger.TypeActionAuthorized || !strings.Contains(string(entry.Event.Data), wantDigest) {
-		t.Errorf("recorded %s %s, want action.authorized with %s", entry.Event.Type, entry.Event.Data, wantDigest)
+	if entry.Event.Type != ledger.TypeActionAuthorized || !strings.Contains(string(entry.Event.Data), `"args_mac":"`+task.MACPrefix) {
+		t.Errorf("recorded %s %s, want action.authorized with args_mac", entry.Event.Type, entry.Event.Data)
 	}
 	if diff := cmp.Diff(`{"id":17,"password":"[redacted]"}`, string(body)); diff != "" {
 		t.Errorf("arguments body (-want +got):\n%s", diff)

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
 )
 
 // RecordResult records what a tool call returned: action.completed with the
-// status, the output's digest and, unless the decision's obligations said
-// record_output=false, the output as a body (values at "output." redaction
-// paths replaced). The action must belong to cred's task, and cred must be
+// status and, unless the decision's obligations said record_output=false,
+// the output as a body (values at "output." redaction paths replaced), or
+// else only the output's keyed digest (mac.go). The action must belong to cred's task, and cred must be
 // the credential that authorized it or a live credential of that task.
 func (s *Service) RecordResult(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult) (api.ResultRecorded, error) {
 	return s.RecordResultAt(ctx, cred, actionID, res, Request{})
@@ -23,9 +24,13 @@ func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, a
 	if res.Status != "ok" && res.Status != "error" {
 		return api.ResultRecorded{}, invalid("status must be \"ok\" or \"error\"")
 	}
-	digest, err := Digest(res.Output)
-	if err != nil {
-		return api.ResultRecorded{}, invalid("output is not valid JSON: %v", err)
+	canonical := []byte("null")
+	if len(res.Output) > 0 {
+		c, err := jcs.Canonicalize(res.Output)
+		if err != nil {
+			return api.ResultRecorded{}, invalid("output is not valid JSON: %v", err)
+		}
+		canonical = c
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -62,7 +67,10 @@ func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, a
 
 	ev := ledger.Event{Type: ledger.TypeActionCompleted, Time: now, TaskID: act.TaskID, Principal: t.Requester,
 		Agent: t.Agent, DecisionID: act.DecisionID, JTI: cred.JTI, TraceID: rc.TraceID}
-	d := completedData{ActionID: actionID, Status: res.Status, OutputDigest: digest, OutputRecorded: act.RecordOutput}
+	d := completedData{ActionID: actionID, Status: res.Status, OutputRecorded: act.RecordOutput}
+	if !act.RecordOutput {
+		d.OutputMAC = s.mac(macOutput, act.TaskID, canonical)
+	}
 	if act.RecordOutput && len(res.Output) > 0 {
 		body := json.RawMessage(res.Output)
 		if red, _ := redact(res.Output, act.Redact, "output."); red != nil {

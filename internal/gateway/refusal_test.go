@@ -419,7 +419,7 @@ func TestResultTooLarge(t *testing.T) {
 	for _, body := range w.Bodies(t, "output") {
 		var out struct {
 			Error    struct{ Message string } `json:"error"`
-			Withheld map[string]any `json:"withheld"`
+			Withheld map[string]any           `json:"withheld"`
 		}
 		if json.Unmarshal(body, &out) != nil || out.Withheld == nil {
 			continue

@@ -92,11 +92,11 @@ func TestStepUpBoundToEveryField(t *testing.T) {
 	ctx := context.Background()
 	base := stepUpCall("read", "erp://invoices/2026-Q2/9", `{"id": 9}`, "internal")
 	for name, change := range map[string]func(*api.Authorize){
-		"operation": func(c *api.Authorize) { c.Operation = "send" },
+		"operation":  func(c *api.Authorize) { c.Operation = "send" },
 		"data_class": func(c *api.Authorize) { c.DataClass = "public" },
-		"arguments": func(c *api.Authorize) { c.Arguments = json.RawMessage(`{"id": 10}`) },
-		"resource":  func(c *api.Authorize) { c.Resource = "erp://invoices/2026-Q2/10" },
-		"tool":      func(c *api.Authorize) { c.Tool = "invoices.export" },
+		"arguments":  func(c *api.Authorize) { c.Arguments = json.RawMessage(`{"id": 10}`) },
+		"resource":   func(c *api.Authorize) { c.Resource = "erp://invoices/2026-Q2/10" },
+		"tool":       func(c *api.Authorize) { c.Tool = "invoices.export" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, "dev")

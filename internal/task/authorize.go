@@ -76,22 +76,31 @@ func parseArguments(req api.Authorize) (json.RawMessage, map[string]any, []byte,
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil, []byte("null"), nil
 	}
-	var m map[string]any
-	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
-		return nil, nil, nil, invalid("arguments must be a JSON object")
-	}
 	// The arguments go on (to the upstream) as sent, but are recorded,
 	// shown and matched in canonical form: a number that form would change
 	// could be approved as one value and sent as another.
+	var m map[string]any
+	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
+		if raw[0] == '{' && json.Valid(raw) {
+			if path, found := jcs.InexactNumber(raw); found { // beyond a double's range
+				return nil, nil, nil, inexactNumber(path)
+			}
+		}
+		return nil, nil, nil, invalid("arguments must be a JSON object")
+	}
 	if path, found := jcs.InexactNumber(raw); found {
-		return nil, nil, nil, newErr(ErrInvalid, CodeInexactNumber,
-			"arguments%s: the number is not exactly a double (I-JSON, RFC 7493 §2.2: integers within ±(2^53−1) and no more digits than a double keeps); send it as a string", path)
+		return nil, nil, nil, inexactNumber(path)
 	}
 	c, err := jcs.Canonicalize(raw)
 	if err != nil {
 		return nil, nil, nil, invalid("arguments: %v", err)
 	}
 	return raw, m, c, nil
+}
+
+func inexactNumber(path string) *Error {
+	return newErr(ErrInvalid, CodeInexactNumber, "arguments%s: the number is not exactly a double "+
+		"(I-JSON, RFC 7493 §2.2: integers within ±(2^53−1), no more digits than a double keeps); send it as a string", path)
 }
 
 func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request,

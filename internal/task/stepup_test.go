@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,23 +121,14 @@ func TestStepUpBoundToEveryField(t *testing.T) {
 // call asks again, under a new approval.
 func TestStepUpBoundToPolicyVersion(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	pack, _ := defaultpack.FS("rego")
-	if err := os.CopyFS(dir, pack); err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(ctx, policy.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pol.Close() })
+	dir, pol := packCopy(t, nil)
 	e := newEnvPolicy(t, "dev", pol)
 	cred := e.credential(e.openTask(alice, scope("internal", "dev"), nil).TaskID)
 	c := stepUpCall("read", "erp://invoices/2026-Q2/9", `{"id": 9}`, "internal")
 	pending := e.stepUp(cred, c)
 
 	rego := filepath.Join(dir, "writ.rego")
-	src, err := fs.ReadFile(os.DirFS(dir), "writ.rego")
+	src, err := os.ReadFile(rego)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +151,72 @@ func TestStepUpBoundToPolicyVersion(t *testing.T) {
 	}
 	e.approve(renewed)
 	e.passesOnce(cred, c)
+}
+
+// packCopy writes the default Rego pack, edited by edit, to a directory
+// and loads it.
+func packCopy(t *testing.T, edit func(string) string) (string, *policy.Policy) {
+	t.Helper()
+	dir := t.TempDir()
+	pack, _ := defaultpack.FS("rego")
+	if err := os.CopyFS(dir, pack); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		rego := filepath.Join(dir, "writ.rego")
+		src, err := os.ReadFile(rego)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(rego, []byte(edit(string(src))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pol, err := policy.New(context.Background(), policy.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pol.Close() })
+	return dir, pol
+}
+
+// TestStepUpAcrossRestart: the keyed digest comes from the ledger's key, so
+// a step-up granted before a restart still recognises its call after it.
+func TestStepUpAcrossRestart(t *testing.T) {
+	e := newEnv(t, "dev")
+	cred := e.credential(e.openTask(alice, scope("internal", "dev"), nil).TaskID)
+	c := stepUpCall("read", "erp://invoices/2026-Q2/9", `{"id": 9}`, "internal")
+	e.approve(e.stepUp(cred, c))
+	if err := e.reopen(task.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	e.passesOnce(cred, c)
+}
+
+// TestOutputNotRecorded: an output the policy says not to record leaves
+// only its keyed digest, never a plain one.
+func TestOutputNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	_, pol := packCopy(t, func(src string) string {
+		return strings.Replace(src, `"record_output": true`, `"record_output": false`, 1)
+	})
+	e := newEnvPolicy(t, "dev", pol)
+	cred := e.credential(e.openTask(alice, scope("internal", "dev"), nil).TaskID)
+	a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{"id": 17}`), task.Request{})
+	if err != nil || !a.Allow || a.RecordOutput == nil || *a.RecordOutput {
+		t.Fatalf("authorize: %+v, %v; want an allow that does not record the output", a, err)
+	}
+	output := `{"salary":250000}`
+	if _, err := e.svc.RecordResult(ctx, cred, a.ActionID, api.ActionResult{Status: "ok", Output: json.RawMessage(output)}); err != nil {
+		t.Fatal(err)
+	}
+	entry, _ := lastEvent(t, e, "")
+	var d map[string]any
+	json.Unmarshal(entry.Event.Data, &d)
+	if mac, _ := d["output_mac"].(string); !strings.HasPrefix(mac, task.MACPrefix) || len(entry.Commitments) != 0 || d["output_digest"] != nil {
+		t.Errorf("action.completed %s with bodies %v: want output_mac only", entry.Event.Data, entry.Commitments)
+	}
+	noneIn(t, "leaf", guessDigests(t, output), e.leaves())
 }
 
 // TestStepUpExpiry: an expired step-up, granted or pending, covers nothing;

@@ -76,7 +76,7 @@ func (s *Service) ListPendingApprovals(forID string) []api.PendingApproval {
 			slices.ContainsFunc(a.Decisions, func(d Decision) bool { return d.Approver == forID }) {
 			continue
 		}
-		if (a.Kind == KindTask && t.State != StatePendingApproval) || (a.Kind == KindStepUp && t.State != StateActive) {
+		if (a.Kind == KindTask && t.State != StatePendingApproval) || (a.Kind == KindStepUp && (t.State != StateActive || a.ArgsMAC == "")) {
 			continue
 		}
 		out = append(out, pendingView(a, t))

@@ -349,3 +349,83 @@ func TestReplayRefusesStepUpForAnotherCall(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayLegacyStepUp: a ledger written before args_mac, whose step-ups
+// carry a plain args_digest and are bound to tool and digest only, still
+// replays; such a step-up is neither listed nor decidable now.
+func TestReplayLegacyStepUp(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "dev")
+	cred := e.credential(e.openTask(alice, scope("internal", "dev"), nil).TaskID)
+	c := stepUpCall("read", "erp://invoices/2026-Q2/9", `{"id": 9}`, "internal")
+	e.approve(e.stepUp(cred, c))
+	a, err := e.svc.Authorize(ctx, cred, c, task.Request{})
+	if err != nil || !a.Allow {
+		t.Fatalf("approved call: %+v, %v", a, err)
+	}
+	if _, err := e.svc.RecordResult(ctx, cred, a.ActionID, api.ActionResult{Status: "ok", Output: json.RawMessage(`{"n":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Rewrite the events as the earlier version wrote them.
+	st := task.NewState()
+	for i, leaf := range e.leafList() {
+		ent, err := ledger.ParseLeaf(uint64(i), leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d map[string]any
+		if json.Unmarshal(ent.Event.Data, &d) == nil && d["args_mac"] != nil {
+			delete(d, "args_mac")
+			d["args_digest"] = "sha256:0f0f"
+			if ent.Event.Type == ledger.TypeApprovalGranted {
+				delete(d, "operation")
+				delete(d, "resource")
+				delete(d, "data_class")
+			}
+		}
+		if ent.Event.Type == ledger.TypeActionCompleted {
+			d["output_digest"] = "sha256:1e1e"
+		}
+		ent.Event.Data, _ = json.Marshal(d)
+		if err := st.Apply(ent); err != nil {
+			t.Fatalf("replaying legacy event %d (%s): %v", i, ent.Event.Type, err)
+		}
+	}
+
+	// A legacy step-up still pending when the new version starts: neither
+	// listed nor decidable, and the call asks again under a new approval.
+	old := stepUpCall("read", "erp://invoices/2026-Q2/11", `{"id": 11}`, "internal")
+	held := e.stepUp(cred, old)
+	var req ledger.Event
+	for i, leaf := range e.leafList() {
+		ent, _ := ledger.ParseLeaf(uint64(i), leaf)
+		if ent.Event.Type == ledger.TypeApprovalRequested {
+			req = ent.Event
+		}
+	}
+	var d map[string]any
+	json.Unmarshal(req.Data, &d)
+	legacyID := "apr_legacy"
+	d["approval_id"] = legacyID
+	delete(d, "args_mac")
+	d["args_digest"] = "sha256:0f0f"
+	req.Data, _ = json.Marshal(d)
+	if _, err := e.led.AppendAll(ctx, []ledger.Event{req}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reopen(task.Config{}); err != nil {
+		t.Fatalf("restart on a ledger with a legacy step-up: %v", err)
+	}
+	for _, p := range e.svc.ListPendingApprovals(bob.ID) {
+		if p.ApprovalID == legacyID {
+			t.Errorf("legacy step-up listed: %+v", p)
+		}
+	}
+	if _, err := e.svc.DecideApproval(ctx, bob, legacyID, api.Decide{Decision: "approve"}); code(err) != "approval_outdated" {
+		t.Errorf("deciding a legacy step-up: %v", err)
+	}
+	if again := e.stepUp(cred, old); again != held {
+		t.Errorf("the retry is held for %s, want its pending %s", again, held)
+	}
+}

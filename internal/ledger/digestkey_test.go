@@ -9,8 +9,8 @@ import (
 )
 
 // TestDigestKey: the digest key is a function of the signing key alone, so
-// replicas sharing the key (and restarts) derive the same one, and it is not
-// the signing seed itself.
+// replicas sharing the key (and restarts) derive the same one, and another
+// signing key another.
 func TestDigestKey(t *testing.T) {
 	skey, _, err := note.GenerateKey(rand.Reader, "writ.test/log")
 	if err != nil {
@@ -34,9 +34,6 @@ func TestDigestKey(t *testing.T) {
 	}
 	if bytes.Equal(a.DigestKey(), c.DigestKey()) {
 		t.Error("two signing keys derive one digest key")
-	}
-	if bytes.Contains([]byte(skey), a.DigestKey()) {
-		t.Error("the digest key appears in the signing key")
 	}
 	a.DigestKey()[0] ^= 1
 	if !bytes.Equal(a.DigestKey(), b.DigestKey()) {

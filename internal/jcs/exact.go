@@ -34,6 +34,9 @@ func ExactNumber(lit []byte) bool {
 		n, err := strconv.ParseUint(string(body), 10, 64)
 		return err == nil && n <= MaxExactInteger
 	}
+	if shortDecimal(body) {
+		return true
+	}
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil {
 		return false // beyond a finite double, or not a number
@@ -81,6 +84,28 @@ func numberSyntax(b []byte) bool {
 		}
 	}
 	return i == len(b)
+}
+
+// shortDecimal reports whether the unsigned number literal b has at most 15
+// mantissa digits and an exponent of at most two digits. Such a value is a
+// normal double's neighbourhood that a double tells apart from every other
+// decimal of 15 digits (DBL_DIG is 15), so the shortest form that reads back
+// is the same value: the common case, decided without parsing.
+func shortDecimal(b []byte) bool {
+	digits, i := 0, 0
+	for ; i < len(b) && b[i] != 'e' && b[i] != 'E'; i++ {
+		if b[i] != '.' {
+			digits++
+		}
+	}
+	if digits > 15 {
+		return false
+	}
+	if i == len(b) {
+		return true
+	}
+	exp := bytes.TrimLeft(b[i+1:], "+-")
+	return len(exp) <= 2
 }
 
 // decimal is a number as ±digits × 10^exp, digits without leading or trailing

@@ -158,3 +158,15 @@ func FuzzInexactNumber(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkInexactNumber is the check's cost on a typical argument object,
+// whose numbers are all exact (the scan alone).
+func BenchmarkInexactNumber(b *testing.B) {
+	args := []byte(`{"id": 17, "fields": ["total", "vendor"], "ratio": 0.25, "note": "paid 1e400 times"}`)
+	b.SetBytes(int64(len(args)))
+	for b.Loop() {
+		if _, found := InexactNumber(args); found {
+			b.Fatal("found an inexact number")
+		}
+	}
+}

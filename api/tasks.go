@@ -100,12 +100,16 @@ type Approval struct {
 	ScopeHash     string    `json:"scope_hash,omitempty"`
 	PolicyVersion string    `json:"policy_version"`
 	ExpiresAt     time.Time `json:"expires_at"`
-	// Step-ups only: the exact call the approval covers.
-	Tool       string          `json:"tool,omitempty"`
-	Operation  string          `json:"operation,omitempty"`
-	Resource   string          `json:"resource,omitempty"`
-	Arguments  json.RawMessage `json:"arguments,omitempty"`
-	ArgsDigest string          `json:"args_digest,omitempty"`
+	// Step-ups only: the exact call the approval covers, all of which it
+	// is bound to (with the policy version and expiry above). Arguments are
+	// as recorded (redacted); ArgsMAC is writ's keyed digest of the
+	// original arguments, which only writ can recompute.
+	Tool      string          `json:"tool,omitempty"`
+	Operation string          `json:"operation,omitempty"`
+	Resource  string          `json:"resource,omitempty"`
+	DataClass string          `json:"data_class,omitempty"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	ArgsMAC   string          `json:"args_mac,omitempty"`
 }
 
 // PendingApproval is what an approver needs to decide, from

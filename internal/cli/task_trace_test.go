@@ -15,7 +15,7 @@ func TestTraceRowOf(t *testing.T) {
 			`{"agent":"spiffe://x/a","data":{"hidden":[{"decision_id":"d","policy_ids":[],"tool":"crm.delete"}],"listed":3},"jti":"j1","policy_version":"sha256:0123456789abcdef","task_id":"tsk_1","time":"2026-11-25T21:00:00.000000000Z","type":"tools.hidden","v":1}`,
 			traceRow{who: "spiffe://x/a", decision: "hidden", what: "crm.delete", result: "1 of 3 listed tools hidden", policy: "sha256:0123456789ab", cred: "j1"}},
 		{"refused for binding",
-			`{"agent":"spiffe://x/a","data":{"action_id":"","args_digest":"sha256:00","effect":"allow","obligations":{},"policy_ids":[],"refused":"binding_required","resource":"r://1","tool":"t.read"},"jti":"j1","task_id":"tsk_1","time":"2026-11-25T21:00:00.000000000Z","type":"action.denied","v":1}`,
+			`{"agent":"spiffe://x/a","data":{"action_id":"","args_mac":"hmac-sha256:00","effect":"allow","obligations":{},"policy_ids":[],"refused":"binding_required","resource":"r://1","tool":"t.read"},"jti":"j1","task_id":"tsk_1","time":"2026-11-25T21:00:00.000000000Z","type":"action.denied","v":1}`,
 			traceRow{who: "spiffe://x/a", decision: "deny (binding_required)", what: "t.read r://1", cred: "j1"}},
 		{"approval",
 			`{"data":{"approval_id":"apr_1","approver":"oidc:t#bob","kind":"task","reason":"ok"},"policy_version":"sha256:0123456789abcdef","principal":"oidc:t#alice","task_id":"tsk_1","time":"2026-11-25T21:00:00.000000000Z","type":"approval.granted","v":1}`,

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -334,4 +335,46 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestInboxShowsTheBoundCall: each step-up card shows everything the
+// approval is bound to, under its own approval ID: two calls with the same
+// tool and arguments on different resources are two cards.
+func TestInboxShowsTheBoundCall(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, nil)
+	alice := ts.api(t, "alice", identity.RoleRequester)
+	opened := ts.openPending(t, alice, "Summarize Q2 invoices")
+	if _, err := ts.api(t, "carol", identity.RoleApprover).Decide(ctx, opened.TaskID, api.Decide{Decision: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	agent := ts.agentFor(t, opened.TaskID)
+	ids := map[string]string{}
+	for _, res := range []string{"erp://invoices/2026-Q2/9", "erp://payroll/executive-salaries"} {
+		a, err := agent.Authorize(ctx, api.Authorize{Tool: "invoices.read", Operation: "read", Resource: res,
+			Arguments: json.RawMessage(`{"id":9}`), DataClass: "internal"})
+		if err != nil || !a.ApprovalRequired {
+			t.Fatalf("%s: %+v %v, want a step-up", res, a, err)
+		}
+		ids[res] = a.ApprovalID
+	}
+	if ids["erp://invoices/2026-Q2/9"] == ids["erp://payroll/executive-salaries"] {
+		t.Fatal("two resources were given one approval")
+	}
+	bob := newBrowserless(t, ts.url)
+	bob.signIn("bob", identity.RoleApprover)
+	page := bob.get("/ui/inbox").body
+	for res, id := range ids {
+		i := strings.Index(page, `id="approval-`+id+`"`)
+		if i < 0 {
+			t.Fatalf("no card for %s (%s)", res, id)
+		}
+		card := page[i:]
+		card = card[:strings.Index(card, "</article>")]
+		for _, want := range []string{"invoices.read", ">read<", res, ">internal<", "expires", `&#34;id&#34;: 9`} {
+			if !strings.Contains(card, want) {
+				t.Errorf("card %s does not show %q:\n%s", id, want, card)
+			}
+		}
+	}
 }

@@ -142,7 +142,7 @@ func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 		add("resource", str("resource"))
 		add("operation", str("operation"))
 		add("action", str("action_id"))
-		add("args digest", str("args_digest"))
+		add("data class", str("data_class"))
 		add("policy version", e.PolicyVersion)
 	case ledger.TypeActionDenied:
 		it.Class, it.Title, it.Who = "denied", "Action denied: "+str("tool"), e.Agent
@@ -157,7 +157,9 @@ func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 	case ledger.TypeActionCompleted:
 		it.Class, it.Title, it.Who = "result", "Result: "+str("status"), e.Agent
 		add("action", str("action_id"))
-		add("output digest", str("output_digest"))
+		if rec, ok := d["output_recorded"].(bool); ok && !rec {
+			add("output", "not recorded (policy)")
+		}
 	case ledger.TypeTaskDelegated:
 		it.Class, it.Title = "child", "Delegated to a child task"
 		add("child", str("child_task_id"))

@@ -63,7 +63,7 @@ func newEnv(t testing.TB, environment string) *env {
 		t.Fatal(err)
 	}
 	e.svc, err = task.New(ctx, task.Config{Ledger: e.led, Store: e.store, Policy: e.pol, Environment: environment,
-		DB: e.store.DB(), SweepInterval: -1, Origin: e.kp.Name(), Verifier: e.kp.Verifier()})
+		DB: e.store.DB(), SweepInterval: -1, Origin: e.kp.Name(), Verifier: e.kp.Verifier(), DigestKey: e.kp.DigestKey()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func reportHTML(v *view) []byte {
 			r.What = d.str("approval_id")
 			rd.Approvals = append(rd.Approvals, reportApproval{Index: e.Index, Time: r.Time, Approval: d.str("approval_id"),
 				Kind: d.str("kind"), Approver: d.str("approver"), Decision: r.Decision, Reason: d.str("reason"),
-				Scope: shortVersion(d.first("scope_hash", "args_digest"))})
+				Scope: shortVersion(d.first("scope_hash", "args_mac"))})
 		case ledger.TypeCredentialIssued:
 			r.Who, r.What = ev.Agent, "expires "+d.str("expires_at")
 			creds[ev.JTI] = &reportCredential{Index: e.Index, JTI: ev.JTI, Agent: ev.Agent, Issued: r.Time, Expires: d.str("expires_at")}
@@ -186,9 +186,11 @@ func firstOf(s ...string) string {
 }
 
 // shortVersion shortens sha256:<hex> for tables.
+// shortVersion shortens a digest ("sha256:…", "hmac-sha256:…") to 12 hex
+// digits after its prefix.
 func shortVersion(v string) string {
-	if len(v) > len("sha256:")+12 {
-		return v[:len("sha256:")+12]
+	if n := strings.IndexByte(v, ':') + 1 + 12; n < len(v) {
+		return v[:n]
 	}
 	return v
 }

@@ -387,13 +387,13 @@ func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status s
 
 // withhold records, as the outcome of an action whose result the ledger
 // refused (larger than ledger.max_body_bytes), an error naming the reason
-// and the withheld result's size and digest, and answers the agent with
-// the same reason.
+// and the withheld result's size, and answers the agent with the same
+// reason. No plain digest of the result is recorded: it would let anyone
+// holding the record confirm a guess of what was withheld.
 func (c *call) withhold(ctx context.Context, actionID string, output []byte, ve *ledger.ValidationError) error {
 	msg := fmt.Sprintf("the result of action %s is too large to record (%s; see ledger.max_body_bytes); writ withholds it", actionID, ve.Reason)
-	digest, _ := task.Digest(output)
 	rec, _ := json.Marshal(map[string]any{"error": map[string]any{"code": CodeNotRecorded, "message": msg},
-		"withheld": map[string]any{"bytes": len(output), "digest": digest}})
+		"withheld": map[string]any{"bytes": len(output)}})
 	if _, err := c.g.cfg.Decider.RecordResultAt(ctx, c.v.cred, actionID, api.ActionResult{Status: "error", Output: rec}, c.rc); err != nil {
 		c.g.log.ErrorContext(ctx, "recording a withheld MCP result failed", "server", c.server, "action_id", actionID, "err", err)
 		return &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not record the result of action " + actionID + "; it is withheld"}

@@ -40,7 +40,9 @@
 // Numbers are read as doubles, as RFC 8785 requires: an integer above 2^53
 // may be canonicalized to a nearby value (9007199254740993 becomes
 // 9007199254740992). Producers that need exact large integers should carry
-// them as strings.
+// them as strings. A consumer that must not let canonical form differ from
+// what it forwards refuses such documents first: InexactNumber finds a number
+// ExactNumber says the canonical form would change.
 //
 // Canonicalize never panics, whatever the input, and its time and memory
 // are linear in the input size, however the members are ordered or nested.

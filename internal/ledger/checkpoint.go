@@ -1,8 +1,11 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -91,11 +94,22 @@ func LoadOrCreateKey(dir, origin string) (*KeyPair, string, error) {
 // can check the checkpoints it finds in its store at start.
 type KeyPair struct {
 	note.Signer
-	verifier note.Verifier
+	verifier  note.Verifier
+	digestKey []byte
 }
 
 // Verifier returns the verifier for the signer's key.
 func (k *KeyPair) Verifier() note.Verifier { return k.verifier }
+
+// digestKeyLabel names what the key derived from the signing key is for;
+// a new use gets a new label, never this one.
+const digestKeyLabel = "writ/ledger/digest-key/v1"
+
+// DigestKey returns a 32-byte secret derived from the signing key (HKDF-SHA256,
+// info digestKeyLabel), for the keyed digests writ puts in leaves in place of
+// plain hashes of bodies (docs/design/ledger.md). Every replica holding the
+// signing key derives the same one; it is never written anywhere.
+func (k *KeyPair) DigestKey() []byte { return bytes.Clone(k.digestKey) }
 
 // parseSigner parses a note signer key. The error never includes the key.
 func parseSigner(skey, origin string) (*KeyPair, string, error) {
@@ -114,7 +128,11 @@ func parseSigner(skey, origin string) (*KeyPair, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return &KeyPair{Signer: s, verifier: v}, vkey, nil
+	dk, err := deriveDigestKey(strings.TrimSpace(skey))
+	if err != nil {
+		return nil, "", err
+	}
+	return &KeyPair{Signer: s, verifier: v, digestKey: dk}, vkey, nil
 }
 
 // NewKeyPair parses a note signer key ("PRIVATE+KEY+…") into a KeyPair.
@@ -141,6 +159,17 @@ func verifierKeyOf(skey string) (string, error) {
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[2], pub)
+}
+
+// deriveDigestKey derives DigestKey from the Ed25519 seed of a signer key
+// (already checked by verifierKeyOf).
+func deriveDigestKey(skey string) ([]byte, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize {
+		return nil, errors.New("signing key file is not a valid Ed25519 note key")
+	}
+	return hkdf.Key(sha256.New, raw[1:], nil, digestKeyLabel, 32)
 }
 
 // LoadKeyFile reads a signing key from path (as several writ replicas share

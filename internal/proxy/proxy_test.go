@@ -16,6 +16,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway/gatewaytest"
+	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/testpki"
 )
 
@@ -267,5 +268,23 @@ func TestProxyTLS(t *testing.T) {
 	}
 	if a := call(t, "GET", w.URL+"/proxy/untrusted/repos/acme/widgets/issues", token, ""); a.status != http.StatusBadGateway {
 		t.Errorf("an upstream writ cannot verify: %d %s, want 502", a.status, a.body)
+	}
+}
+
+// TestProxyInexactNumber: a JSON body holding a number canonical form would
+// change is refused with 400 naming where, and never forwarded.
+func TestProxyInexactNumber(t *testing.T) {
+	w, tr := startProxy(t, "")
+	_, token := w.TaskToken(t, issuesScope)
+	a := call(t, "POST", w.URL+"/proxy/tracker/repos/acme/widgets/issues", token, `{"title":"bug","amount":12345678901234567891}`)
+	var e struct {
+		Error  string `json:"error"`
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal([]byte(a.body), &e); a.status != 400 || e.Error != task.CodeInexactNumber || !strings.Contains(e.Detail, "arguments.body.amount") {
+		t.Errorf("inexact number: %d %s; want 400 %s naming arguments.body.amount", a.status, a.body, task.CodeInexactNumber)
+	}
+	if n := len(tr.seen()); n != 0 {
+		t.Errorf("the upstream saw %d refused requests", n)
 	}
 }

@@ -108,7 +108,7 @@ func BenchmarkIndexActions(b *testing.B) {
 	const n = 20000
 	events := make([]ledger.Event, 0, 1000)
 	for i := range n {
-		data := fmt.Sprintf(`{"action_id":"act_%026d","args_digest":"sha256:%064d","data_class":"internal","effect":"allow",`+
+		data := fmt.Sprintf(`{"action_id":"act_%026d","args_mac":"hmac-sha256:%064d","data_class":"internal","effect":"allow",`+
 			`"obligations":{"record_output":true},"operation":"read","policy_ids":["action-allow"],"resource":"bench://items/%d","tool":"bench.read"}`, i, i, i%100)
 		events = append(events, ledger.Event{Type: ledger.TypeActionAuthorized, TaskID: "tsk_bench", Agent: "spiffe://writ.dev/agent/bench",
 			Principal: "oidc:writ-dev#bench-requester", DecisionID: fmt.Sprintf("dec_%026d", i), PolicyVersion: "sha256:" + fmt.Sprintf("%064d", 7),

@@ -73,7 +73,7 @@ func newLedger(t testing.TB) *ledgerEnv {
 		t.Fatal(err)
 	}
 	svc, err := task.New(ctx, task.Config{Ledger: led, Store: st, Policy: pol, Environment: "prod", SweepInterval: -1,
-		Origin: kp.Name(), Verifier: kp.Verifier()})
+		Origin: kp.Name(), Verifier: kp.Verifier(), DigestKey: kp.DigestKey()})
 	if err != nil {
 		t.Fatal(err)
 	}

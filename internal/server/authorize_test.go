@@ -471,3 +471,18 @@ permit contains {"id": "prod-bound", "obligations": {"require_binding": true}} i
 		}
 	})
 }
+
+// TestAuthorizeInexactNumber: the decision API refuses, with 400 naming the
+// path, arguments holding a number that canonical form would record as
+// another value.
+func TestAuthorizeInexactNumber(t *testing.T) {
+	ts, tok := startTaskServer(t, "dev")
+	opened := openTask(t, ts, tok["alice"], agentA, invoiceScope("dev"), nil)
+	good := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), "")).AccessToken
+	body := `{"tool":"invoices.read","operation":"read","resource":"erp://invoices/2026-Q3/17","arguments":{"amount":12345678901234567891}}`
+	a := postWithToken(t, ts, "/v1/authorize", "Bearer "+good, "", []byte(body))
+	wantError(t, a, http.StatusBadRequest, "invalid_request")
+	if !strings.Contains(string(a.body), "arguments.amount") {
+		t.Errorf("refusal %s does not name arguments.amount", a.body)
+	}
+}

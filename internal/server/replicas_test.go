@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"os"
@@ -217,4 +218,42 @@ func TestDecideTaskAcrossReplicas(t *testing.T) {
 			t.Fatalf("deciding task %d on the other replica: %d %s", i, ans.status, ans.body)
 		}
 	}
+}
+
+// TestStepUpAcrossReplicas: replicas share the signing key and so the key
+// of args_mac: a step-up asked on one replica and approved on another is
+// recognised by either, passes once between them, and does not cover the
+// same tool and arguments on another resource.
+func TestStepUpAcrossReplicas(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	a := startPostgres(t, postgresConfig(t, dsn, dir))
+	cfgB := postgresConfig(t, dsn, t.TempDir())
+	replicaOf(t, &cfgB, dir)
+	b := startPostgres(t, cfgB)
+
+	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
+	bob := devTokenFor(t, b, "bob", identity.RoleApprover)
+	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
+	bearer := "Bearer " + tokenOf(t, exchange(t, a, exchangeForm(svid(t, a, agentA), opened.TaskID), "")).AccessToken
+	step := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q2/9", Arguments: json.RawMessage(`{"id": 9}`)}
+	need := decodeAs[api.Authorized](t, authorize(t, a, bearer, "", step))
+	if !need.ApprovalRequired || need.ApprovalID == "" {
+		t.Fatalf("step-up on A: %+v", need)
+	}
+	if d := do(t, "POST", b.url+"/v1/approvals/"+need.ApprovalID, bob, mustJSON(t, api.Decide{Decision: "approve"})); d.status != http.StatusOK {
+		t.Fatalf("approving on B: %d %s", d.status, d.body)
+	}
+	payroll := step
+	payroll.Resource = "erp://payroll/executive-salaries"
+	if other := decodeAs[api.Authorized](t, authorize(t, b, bearer, "", payroll)); other.Allow || other.ApprovalID == need.ApprovalID {
+		t.Fatalf("payroll on B after the invoice's approval: %+v", other)
+	}
+	if ans := authorize(t, b, bearer, "", step); ans.status != http.StatusOK {
+		t.Fatalf("the approved call on B: %d %s", ans.status, ans.body)
+	}
+	if again := decodeAs[api.Authorized](t, authorize(t, a, bearer, "", step)); again.Allow {
+		t.Fatalf("the approved call passed again on A: %+v", again)
+	}
+	verifyPostgres(t, dsn)
 }

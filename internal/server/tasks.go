@@ -31,7 +31,10 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		Shared: s.coordinator(),
 	}
 	if s.dir.Signer != nil {
-		cfg.Verifier = s.dir.Signer.Verifier()
+		// Both come from the signing key every replica shares: the digest
+		// key so that replicas and restarts recognise each other's keyed
+		// digests.
+		cfg.Verifier, cfg.DigestKey = s.dir.Signer.Verifier(), s.dir.Signer.DigestKey()
 	}
 	red, err := s.cfg.Redaction.Engine()
 	if err != nil {

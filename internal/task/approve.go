@@ -70,6 +70,10 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 		refusal = newErr(ErrConflict, "task_not_pending", "task %s is %s", t.ID, t.State)
 	case a.Kind == KindStepUp && t.State != StateActive:
 		refusal = newErr(ErrConflict, "task_not_active", "task %s is %s", t.ID, t.State)
+	case a.Kind == KindStepUp && a.ArgsMAC == "":
+		// Bound by an earlier version to tool and plain digest only: no
+		// call can consume it now, and deciding it would copy the digest.
+		refusal = newErr(ErrConflict, "approval_outdated", "step-up %s predates binding to the whole call; the agent's retry asks again", a.ID)
 	case now.After(a.ExpiresAt):
 		refusal = newErr(ErrConflict, ReasonApprovalTTL, "approval %s expired at %s", a.ID, a.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"))
 	case slices.ContainsFunc(a.Decisions, func(x Decision) bool { return x.Approver == approver.ID }):
@@ -107,7 +111,8 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 	env := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
 		DecisionID: task.DecisionID, PolicyVersion: snap.PolicyVersion}
 	bind := approvalDecidedData{ApprovalID: snap.ID, Kind: snap.Kind, Approver: approver.ID, Reason: d.Reason,
-		ExpiresAt: snap.ExpiresAt, ScopeHash: snap.ScopeHash, Tool: snap.Tool, ArgsDigest: snap.ArgsDigest}
+		ExpiresAt: snap.ExpiresAt, ScopeHash: snap.ScopeHash, Tool: snap.Tool, Operation: snap.Operation,
+		Resource: snap.Resource, DataClass: snap.DataClass, ArgsMAC: snap.ArgsMAC}
 	ev := env
 	ev.Data = mustJSON(bind)
 	events := []ledger.Event{ev}

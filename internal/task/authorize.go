@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/redact"
@@ -28,22 +29,28 @@ const Redacted = redact.Replacement
 // Authorize decides one tool call under cred's task and records the
 // decision durably before answering. The task must be active and unexpired
 // and cred a live credential of it (ErrForbidden otherwise, recorded as
-// auth.rejected). Policy decides at point action; allow commits
+// auth.rejected). Arguments must be a JSON object whose numbers survive
+// canonicalization exactly (ErrInvalid, code inexact_number, otherwise), so
+// that what is recorded, shown to an approver and matched is what the
+// caller sent. Policy decides at point action; allow commits
 // action.authorized, deny action.denied, and require_approval either
-// consumes a granted step-up for the same task, tool and arguments (once)
-// or commits action.denied and a step-up approval.requested. Any ledger
-// failure is returned as an error: the caller denies. The resource is put
-// in normal form first (package resource), and that form is what policy
-// sees and the ledger records; one that has none is refused (ErrInvalid).
+// consumes, once, a granted step-up bound to exactly this call (stepUpCall:
+// task, tool, operation, resource, data class, arguments, policy version,
+// unexpired) or commits action.denied and a step-up approval.requested. Any
+// ledger failure is returned as an error: the caller denies. The resource is
+// put in normal form first (package resource), and that form is what policy
+// sees, the ledger records and a step-up binds; one that has none is refused
+// (ErrInvalid).
 func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request) (api.Authorized, error) {
-	args, argsMap, digest, err := parseArguments(req)
+	args, argsMap, canonical, err := parseArguments(req)
 	if err != nil {
 		return api.Authorized{}, err
 	}
 	if req.Resource, err = normalizeResource(req.Resource); err != nil {
 		return api.Authorized{}, err
 	}
-	out, stepUp, err := s.authorizeShared(ctx, cred, req, rc, args, argsMap, digest)
+	argsMAC := s.mac(macArguments, cred.TaskID, canonical)
+	out, stepUp, err := s.authorizeShared(ctx, cred, req, rc, args, argsMap, argsMAC)
 	if err != nil || stepUp == nil {
 		return out, err
 	}
@@ -54,38 +61,58 @@ func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req ap
 type pendingStepUp struct {
 	events []ledger.Event // action.denied, then approval.requested
 	out    api.Authorized
-	tool   string
-	digest string
+	call   stepUpCall
 }
 
-func parseArguments(req api.Authorize) (json.RawMessage, map[string]any, string, error) {
+// CodeInexactNumber refuses arguments holding a number that canonical form
+// (a double) would change, such as 12345678901234567891.
+const CodeInexactNumber = "inexact_number"
+
+// parseArguments checks req's fields and returns its arguments, decoded,
+// and in canonical form (JSON null when absent).
+func parseArguments(req api.Authorize) (json.RawMessage, map[string]any, []byte, error) {
 	if strings.TrimSpace(req.Tool) == "" {
-		return nil, nil, "", invalid("tool is required")
+		return nil, nil, nil, invalid("tool is required")
 	}
 	if len(req.Tool) > MaxPatternBytes || len(req.Resource) > 4096 || len(req.Operation) > MaxPatternBytes {
-		return nil, nil, "", invalid("tool, operation or resource is too long")
+		return nil, nil, nil, invalid("tool, operation or resource is too long")
 	}
 	if req.DataClass != "" && policy.DataClassLevel(req.DataClass) < 0 {
-		return nil, nil, "", invalid("data_class %q: want public, internal, confidential or restricted", req.DataClass)
+		return nil, nil, nil, invalid("data_class %q: want public, internal, confidential or restricted", req.DataClass)
 	}
 	raw := bytes.TrimSpace(req.Arguments)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		d, _ := Digest(nil)
-		return nil, nil, d, nil
+		return nil, nil, []byte("null"), nil
 	}
+	// The arguments go on (to the upstream) as sent, but are recorded,
+	// shown and matched in canonical form: a number that form would change
+	// could be approved as one value and sent as another.
 	var m map[string]any
 	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
-		return nil, nil, "", invalid("arguments must be a JSON object")
+		if raw[0] == '{' && json.Valid(raw) {
+			if path, found := jcs.InexactNumber(raw); found { // beyond a double's range
+				return nil, nil, nil, inexactNumber(path)
+			}
+		}
+		return nil, nil, nil, invalid("arguments must be a JSON object")
 	}
-	d, err := Digest(raw)
+	if path, found := jcs.InexactNumber(raw); found {
+		return nil, nil, nil, inexactNumber(path)
+	}
+	c, err := jcs.Canonicalize(raw)
 	if err != nil {
-		return nil, nil, "", invalid("arguments: %v", err)
+		return nil, nil, nil, invalid("arguments: %v", err)
 	}
-	return raw, m, d, nil
+	return raw, m, c, nil
+}
+
+func inexactNumber(path string) *Error {
+	return newErr(ErrInvalid, CodeInexactNumber, "arguments%s: the number is not exactly a double "+
+		"(I-JSON, RFC 7493 §2.2: integers within ±(2^53−1), no more digits than a double keeps); send it as a string", path)
 }
 
 func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request,
-	args json.RawMessage, argsMap map[string]any, digest string) (api.Authorized, *pendingStepUp, error) {
+	args json.RawMessage, argsMap map[string]any, argsMAC string) (api.Authorized, *pendingStepUp, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	now := s.now()
@@ -142,7 +169,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		ev.Bodies["arguments"] = redArgs
 	}
 	data := actionData{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
-		DataClass: req.DataClass, ArgsDigest: digest, Effect: string(dec.Effect), Reasons: dec.Reasons,
+		DataClass: req.DataClass, ArgsMAC: argsMAC, Effect: string(dec.Effect), Reasons: dec.Reasons,
 		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs), Redacted: redPaths}
 	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
 
@@ -162,7 +189,9 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	switch dec.Effect {
 	case policy.Allow:
 	case policy.RequireApproval:
-		stepID := s.reserveStepUp(task.ID, req.Tool, digest, now)
+		call := stepUpCall{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass,
+			ArgsMAC: argsMAC, PolicyVersion: dec.PolicyVersion}
+		stepID := s.reserveStepUp(task.ID, call, now)
 		if stepID == "" {
 			data.ActionID = ""
 			ev.Type = ledger.TypeActionDenied
@@ -175,8 +204,8 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 			}
 			ap.Data = mustJSON(approvalRequestedData{ApprovalID: newID("apr"), Kind: KindStepUp,
 				Required: max(dec.Obligations.Approvals, 1), ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons,
-				Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsDigest: digest})
-			return api.Authorized{}, &pendingStepUp{events: []ledger.Event{ev, ap}, out: out, tool: req.Tool, digest: digest}, nil
+				Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC})
+			return api.Authorized{}, &pendingStepUp{events: []ledger.Event{ev, ap}, out: out, call: call}, nil
 		}
 		defer s.release(stepID)
 		data.StepUp = stepID
@@ -200,8 +229,9 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 }
 
 // requestStepUp commits a step-up request under the exclusive lock, after
-// checking again that the task and credential are still usable. A pending
-// step-up for the same call is reused rather than duplicated.
+// checking again that the task and credential are still usable. A pending,
+// unexpired step-up bound to exactly the same call is reused rather than
+// duplicated; any difference gets a request of its own.
 func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p *pendingStepUp) (api.Authorized, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -211,8 +241,7 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 	existing := ""
 	if refusal == nil {
 		for _, a := range s.st.approvals {
-			if a.Kind == KindStepUp && a.TaskID == cred.TaskID && a.Status == ApprovalPending &&
-				a.Tool == p.tool && a.ArgsDigest == p.digest && now.Before(a.ExpiresAt) {
+			if a.Status == ApprovalPending && a.binds(cred.TaskID, p.call) && now.Before(a.ExpiresAt) {
 				existing = a.ID
 			}
 		}
@@ -277,14 +306,15 @@ func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *Error,
 	}
 }
 
-// reserveStepUp finds a granted, unexpired, unused step-up for exactly this
-// call and reserves it for the caller, or returns "".
-func (s *Service) reserveStepUp(taskID, tool, digest string, now time.Time) string {
+// reserveStepUp finds a granted, unexpired, unused step-up bound to exactly
+// this call and reserves it for the caller, or returns "". The reservation
+// makes concurrent retries of one approved call pass once between them.
+func (s *Service) reserveStepUp(taskID string, c stepUpCall, now time.Time) string {
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	for _, a := range s.st.approvals {
-		if a.Kind == KindStepUp && a.TaskID == taskID && a.Status == ApprovalGranted && a.UsedBy == "" &&
-			a.Tool == tool && a.ArgsDigest == digest && !now.After(a.ExpiresAt) && !s.reserved[a.ID] {
+		if a.Status == ApprovalGranted && a.UsedBy == "" && a.binds(taskID, c) &&
+			!now.After(a.ExpiresAt) && !s.reserved[a.ID] {
 			s.reserved[a.ID] = true
 			return a.ID
 		}

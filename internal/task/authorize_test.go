@@ -24,17 +24,16 @@ func TestAuthorize(t *testing.T) {
 	out := e.openTask(alice, scope("internal", "dev"), nil)
 	cred := e.credential(out.TaskID)
 
-	// In scope: allowed, recorded with the digest of the original arguments
-	// and the redacted arguments as body.
+	// In scope: allowed, recorded with the keyed digest of the original
+	// arguments and the redacted arguments as body.
 	args := `{"id": 17, "password": "hunter2"}`
 	a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", args), task.Request{Gateway: "api"})
 	if err != nil || !a.Allow || a.ActionID == "" || a.DecisionID == "" {
 		t.Fatalf("in scope: %+v, %v", a, err)
 	}
 	entry, body := lastEvent(t, e, "arguments")
-	wantDigest, _ := task.Digest(json.RawMessage(args))
-	if entry.Event.Type != ledger.TypeActionAuthorized || !strings.Contains(string(entry.Event.Data), wantDigest) {
-		t.Errorf("recorded %s %s, want action.authorized with %s", entry.Event.Type, entry.Event.Data, wantDigest)
+	if entry.Event.Type != ledger.TypeActionAuthorized || !strings.Contains(string(entry.Event.Data), `"args_mac":"`+task.MACPrefix) {
+		t.Errorf("recorded %s %s, want action.authorized with args_mac", entry.Event.Type, entry.Event.Data)
 	}
 	if diff := cmp.Diff(`{"id":17,"password":"[redacted]"}`, string(body)); diff != "" {
 		t.Errorf("arguments body (-want +got):\n%s", diff)
@@ -167,5 +166,44 @@ func TestLedgerUnavailableNeverAllows(t *testing.T) {
 	e.store.fail.Store(false)
 	if a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{}); err != nil || !a.Allow {
 		t.Errorf("after recovery: %+v, %v", a, err)
+	}
+}
+
+// TestInexactNumberRefused: arguments holding a number canonical form would
+// change (so that the recorded, shown and matched value would differ from
+// the one forwarded) are refused, naming where, and nothing is recorded.
+func TestInexactNumberRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "dev")
+	cred := e.credential(e.openTask(alice, scope("internal", "dev"), nil).TaskID)
+	size, _ := e.store.Size(ctx)
+	for args, path := range map[string]string{
+		`{"amount": 12345678901234567891}`:               "arguments.amount",
+		`{"ids": [1, 9007199254740993]}`:                 "arguments.ids[1]",
+		`{"q": {"ratio": 0.10000000000000000001}}`:       "arguments.q.ratio",
+		`{"huge": 1e400}`:                                "arguments.huge",
+		`{"id": "12345678901234567891", "n": 1e-400}`:    "arguments.n",
+		`{"weird key": 9007199254740992, "ok": 0.1}`:     `arguments["weird key"]`,
+		`{"step": 1, "amount": 123456789012345678901.5}`: "arguments.amount",
+	} {
+		for _, c := range []api.Authorize{
+			call("invoices.read", "erp://invoices/2026-Q3/17", args), // would be allowed
+			call("invoices.read", "erp://invoices/2026-Q2/9", args),  // would step up
+		} {
+			_, err := e.svc.Authorize(ctx, cred, c, task.Request{})
+			var te *task.Error
+			if !errors.As(err, &te) || !errors.Is(err, task.ErrInvalid) || te.Code != task.CodeInexactNumber || !strings.HasPrefix(te.Detail, path+":") {
+				t.Errorf("%s on %s: %v; want %s naming %s", args, c.Resource, err, task.CodeInexactNumber, path)
+			}
+		}
+	}
+	if after, _ := e.store.Size(ctx); after != size {
+		t.Errorf("refused arguments appended %d events", after-size)
+	}
+	// Numbers a double holds exactly pass, whatever their spelling.
+	for _, args := range []string{`{"id": 9007199254740991, "ratio": 0.1, "e": 1e2, "f": 1.50, "neg": -0}`, `{"big": 1e300}`} {
+		if a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", args), task.Request{}); err != nil || !a.Allow {
+			t.Errorf("%s: %+v, %v", args, a, err)
+		}
 	}
 }

@@ -57,11 +57,16 @@ type approvalRequestedData struct {
 	Operation  string    `json:"operation,omitempty"`
 	Resource   string    `json:"resource,omitempty"`
 	DataClass  string    `json:"data_class,omitempty"`
-	ArgsDigest string    `json:"args_digest,omitempty"`
+	// ArgsMAC is the keyed digest of the step-up's original arguments
+	// (mac.go). ArgsDigest, their unsalted SHA-256, is only read, from
+	// step-ups recorded before args_mac replaced it.
+	ArgsMAC    string `json:"args_mac,omitempty"`
+	ArgsDigest string `json:"args_digest,omitempty"`
 }
 
 // approvalDecidedData is approval.granted and approval.denied: the binding
-// {task_id, scope_hash | tool+args_digest, policy_version, approver, expiry}.
+// {task_id, scope_hash | tool+operation+resource+data_class+args_mac,
+// policy_version, approver, expiry}.
 type approvalDecidedData struct {
 	ApprovalID string    `json:"approval_id"`
 	Kind       string    `json:"kind"`
@@ -70,7 +75,12 @@ type approvalDecidedData struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 	ScopeHash  string    `json:"scope_hash,omitempty"`
 	Tool       string    `json:"tool,omitempty"`
-	ArgsDigest string    `json:"args_digest,omitempty"`
+	Operation  string    `json:"operation,omitempty"`
+	Resource   string    `json:"resource,omitempty"`
+	DataClass  string    `json:"data_class,omitempty"`
+	ArgsMAC    string    `json:"args_mac,omitempty"`
+	// ArgsDigest is only read, from decisions recorded before args_mac.
+	ArgsDigest string `json:"args_digest,omitempty"`
 }
 
 // credentialIssuedData is credential.issued (jti in the envelope).
@@ -88,12 +98,16 @@ type credentialRevokedData struct {
 // actionData is action.authorized and action.denied. Bodies: "arguments"
 // (after redaction) and "input" (the policy input, arguments redacted).
 type actionData struct {
-	ActionID    string             `json:"action_id"`
-	Tool        string             `json:"tool"`
-	Operation   string             `json:"operation,omitempty"`
-	Resource    string             `json:"resource,omitempty"`
-	DataClass   string             `json:"data_class,omitempty"`
-	ArgsDigest  string             `json:"args_digest"`
+	ActionID  string `json:"action_id"`
+	Tool      string `json:"tool"`
+	Operation string `json:"operation,omitempty"`
+	Resource  string `json:"resource,omitempty"`
+	DataClass string `json:"data_class,omitempty"`
+	// ArgsMAC is the keyed digest of the original (unredacted) arguments
+	// (mac.go). ArgsDigest, their unsalted SHA-256, is only read, from
+	// events recorded before args_mac replaced it.
+	ArgsMAC     string             `json:"args_mac,omitempty"`
+	ArgsDigest  string             `json:"args_digest,omitempty"`
 	Effect      string             `json:"effect"`
 	Reasons     []string           `json:"reasons,omitempty"`
 	Obligations policy.Obligations `json:"obligations"`
@@ -110,12 +124,15 @@ type actionData struct {
 	Refused string `json:"refused,omitempty"`
 }
 
-// completedData is action.completed. Bodies: "output" when recorded.
+// completedData is action.completed. Bodies: "output" when recorded; the
+// body's salted commitment then binds it. An output not recorded is bound
+// by its keyed digest OutputMAC instead. (Events recorded before this
+// carried an unsalted output_digest, no longer written.)
 type completedData struct {
 	ActionID       string `json:"action_id"`
 	Status         string `json:"status"`
-	OutputDigest   string `json:"output_digest"`
 	OutputRecorded bool   `json:"output_recorded"`
+	OutputMAC      string `json:"output_mac,omitempty"`
 	// Redacted lists the output paths replaced before storing the body.
 	Redacted []string `json:"redacted,omitempty"`
 }

@@ -81,7 +81,13 @@ func defaultPolicy(t testing.TB) *policy.Policy {
 
 func newEnv(t testing.TB, environment string) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), env: environment,
+	return newEnvPolicy(t, environment, nil)
+}
+
+// newEnvPolicy is newEnv deciding with pol (nil: the default pack).
+func newEnvPolicy(t testing.TB, environment string, pol *policy.Policy) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), env: environment, pol: pol,
 		clk: &clock{t: time.Now().UTC().Truncate(time.Second)}}
 	if err := e.open(task.Config{}); err != nil {
 		t.Fatal(err)
@@ -111,11 +117,13 @@ func (e *env) open(extra task.Config) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.pol = defaultPolicy(t)
+	if e.pol == nil {
+		e.pol = defaultPolicy(t)
+	}
 	cfg := extra
 	cfg.Ledger, cfg.Store, cfg.Policy, cfg.DB = e.led, e.store, e.pol, st.DB()
 	cfg.Environment, cfg.Now, cfg.SweepInterval = e.env, e.clk.Now, -1
-	cfg.Origin, cfg.Verifier = kp.Name(), kp.Verifier()
+	cfg.Origin, cfg.Verifier, cfg.DigestKey = kp.Name(), kp.Verifier(), kp.DigestKey()
 	e.svc, err = task.New(ctx, cfg)
 	if err != nil {
 		e.closeParts()

@@ -127,10 +127,20 @@ func approvalRows(st *State, only map[string]bool) map[string][]string {
 	for id, a := range st.approvals {
 		if only == nil || only[a.TaskID] {
 			out[id] = []string{id, a.TaskID, a.Kind, a.Status, strconv.Itoa(a.Required), strconv.Itoa(a.Granted()),
-				a.ScopeHash, a.Tool, a.ArgsDigest, a.PolicyVersion, ts(a.ExpiresAt)}
+				a.ScopeHash, a.Tool, argsColumn(a), a.PolicyVersion, ts(a.ExpiresAt)}
 		}
 	}
 	return out
+}
+
+// argsColumn is what the approvals table's args_digest column holds: a
+// step-up's args_mac, or the args_digest of one recorded before args_mac
+// (the column keeps its name so existing tables stay valid).
+func argsColumn(a *Approval) string {
+	if a.ArgsMAC != "" {
+		return a.ArgsMAC
+	}
+	return a.LegacyDigest
 }
 
 func credentialRows(st *State, only map[string]bool) map[string][]string {

@@ -76,7 +76,7 @@ func (s *Service) ListPendingApprovals(forID string) []api.PendingApproval {
 			slices.ContainsFunc(a.Decisions, func(d Decision) bool { return d.Approver == forID }) {
 			continue
 		}
-		if (a.Kind == KindTask && t.State != StatePendingApproval) || (a.Kind == KindStepUp && t.State != StateActive) {
+		if (a.Kind == KindTask && t.State != StatePendingApproval) || (a.Kind == KindStepUp && (t.State != StateActive || a.ArgsMAC == "")) {
 			continue
 		}
 		out = append(out, pendingView(a, t))
@@ -90,7 +90,7 @@ func (s *Service) ListPendingApprovals(forID string) []api.PendingApproval {
 func (a *Approval) view() api.Approval {
 	return api.Approval{ApprovalID: a.ID, Kind: a.Kind, TaskID: a.TaskID, ScopeHash: a.ScopeHash,
 		PolicyVersion: a.PolicyVersion, ExpiresAt: a.ExpiresAt, Tool: a.Tool, Operation: a.Operation,
-		Resource: a.Resource, Arguments: a.Arguments, ArgsDigest: a.ArgsDigest}
+		Resource: a.Resource, DataClass: a.DataClass, Arguments: a.Arguments, ArgsMAC: a.ArgsMAC}
 }
 
 func (st *State) view(t *Task) api.Task {

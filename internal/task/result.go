@@ -5,13 +5,15 @@ import (
 	"fmt"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
 )
 
 // RecordResult records what a tool call returned: action.completed with the
-// status, the output's digest and, unless the decision's obligations said
-// record_output=false, the output as a body, redacted (the defaults of
-// package redact and the obligation's "output." paths). The action must belong to cred's task, and cred must be
+// status and, unless the decision's obligations said record_output=false,
+// the output as a body, redacted (the defaults of package redact and the
+// obligation's "output." paths), or else only the output's keyed digest
+// (mac.go). The action must belong to cred's task, and cred must be
 // the credential that authorized it or a live credential of that task.
 func (s *Service) RecordResult(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult) (api.ResultRecorded, error) {
 	return s.RecordResultAt(ctx, cred, actionID, res, Request{})
@@ -23,9 +25,13 @@ func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, a
 	if res.Status != "ok" && res.Status != "error" && res.Status != "cancelled" {
 		return api.ResultRecorded{}, invalid("status must be \"ok\", \"error\" or \"cancelled\"")
 	}
-	digest, err := Digest(res.Output)
-	if err != nil {
-		return api.ResultRecorded{}, invalid("output is not valid JSON: %v", err)
+	canonical := []byte("null")
+	if len(res.Output) > 0 {
+		c, err := jcs.Canonicalize(res.Output)
+		if err != nil {
+			return api.ResultRecorded{}, invalid("output is not valid JSON: %v", err)
+		}
+		canonical = c
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -62,7 +68,10 @@ func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, a
 
 	ev := ledger.Event{Type: ledger.TypeActionCompleted, Time: now, TaskID: act.TaskID, Principal: t.Requester,
 		Agent: t.Agent, DecisionID: act.DecisionID, JTI: cred.JTI, TraceID: rc.TraceID}
-	d := completedData{ActionID: actionID, Status: res.Status, OutputDigest: digest, OutputRecorded: act.RecordOutput}
+	d := completedData{ActionID: actionID, Status: res.Status, OutputRecorded: act.RecordOutput}
+	if !act.RecordOutput {
+		d.OutputMAC = s.mac(macOutput, act.TaskID, canonical)
+	}
 	if act.RecordOutput && len(res.Output) > 0 {
 		body, paths, err := s.cfg.Redactor.Redact("output", res.Output, act.Redact)
 		if err != nil {

@@ -39,6 +39,11 @@ type Config struct {
 	// Environment is the runtime environment this server enforces for
 	// (dev, staging, prod…); policy sees it as request.environment.
 	Environment string
+	// DigestKey keys the digests leaves hold in place of plain hashes of
+	// bodies (mac.go): at least MinDigestKeyBytes, the same on every
+	// replica and across restarts, never disclosed. The server takes
+	// ledger.KeyPair.DigestKey.
+	DigestKey []byte
 	// Origin and Verifier check the latest checkpoint in Trace. When
 	// Verifier is nil, Trace reports every event as unverified.
 	Origin   string
@@ -97,6 +102,8 @@ func (c Config) Validate() error {
 		return errors.New("task: no policy")
 	case c.Environment == "":
 		return errors.New("task: no environment")
+	case len(c.DigestKey) < MinDigestKeyBytes:
+		return fmt.Errorf("task: DigestKey must be at least %d bytes", MinDigestKeyBytes)
 	case c.ApprovalTTL < 0:
 		return errors.New("task: ApprovalTTL must not be negative")
 	}

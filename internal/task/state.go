@@ -3,6 +3,7 @@ package task
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/writhq/writ/internal/ledger"
@@ -244,8 +245,8 @@ func (s *State) applyApprovalRequested(e ledger.Entry, t *Task) error {
 	a := &Approval{
 		ID: d.ApprovalID, Kind: d.Kind, TaskID: t.ID, ScopeHash: d.ScopeHash,
 		PolicyVersion: e.Event.PolicyVersion, Required: d.Required, ExpiresAt: d.ExpiresAt, Reasons: d.Reasons,
-		Tool: d.Tool, Operation: d.Operation, Resource: d.Resource, DataClass: d.DataClass, ArgsDigest: d.ArgsDigest,
-		Arguments: e.Event.Bodies["arguments"], RequestedIndex: e.Index, Status: ApprovalPending,
+		Tool: d.Tool, Operation: d.Operation, Resource: d.Resource, DataClass: d.DataClass, ArgsMAC: d.ArgsMAC,
+		LegacyDigest: d.ArgsDigest, Arguments: e.Event.Bodies["arguments"], RequestedIndex: e.Index, Status: ApprovalPending,
 	}
 	switch d.Kind {
 	case KindTask:
@@ -257,8 +258,9 @@ func (s *State) applyApprovalRequested(e ledger.Entry, t *Task) error {
 		}
 		t.State, t.ApprovalID = StatePendingApproval, a.ID
 	case KindStepUp:
-		if t.State != StateActive || d.Tool == "" || d.ArgsDigest == "" {
-			return incoherent(e.Index, "step-up %s for task %s in state %s, or without tool and args_digest", d.ApprovalID, t.ID, t.State)
+		if t.State != StateActive || d.Tool == "" || (d.ArgsMAC == "") == (d.ArgsDigest == "") ||
+			(d.ArgsMAC != "" && !strings.HasPrefix(d.ArgsMAC, MACPrefix)) {
+			return incoherent(e.Index, "step-up %s for task %s in state %s, or without tool and args_mac", d.ApprovalID, t.ID, t.State)
 		}
 	default:
 		return incoherent(e.Index, "approval kind %q", d.Kind)
@@ -284,7 +286,7 @@ func (s *State) applyApprovalDecided(e ledger.Entry, t *Task) error {
 		return incoherent(e.Index, "approver %s decided approval %s twice", d.Approver, a.ID)
 	case e.Event.Time.After(a.ExpiresAt) || !d.ExpiresAt.Equal(a.ExpiresAt):
 		return incoherent(e.Index, "decision on approval %s after its expiry", a.ID)
-	case d.ScopeHash != a.ScopeHash || d.ArgsDigest != a.ArgsDigest || d.Tool != a.Tool || e.Event.PolicyVersion != a.PolicyVersion:
+	case !decisionBinds(d, e.Event.PolicyVersion, a):
 		return incoherent(e.Index, "decision on approval %s is bound to another scope, call or policy version", a.ID)
 	case a.Kind == KindTask && (t.State != StatePendingApproval || t.ScopeHash != d.ScopeHash):
 		return incoherent(e.Index, "task approval %s decided while task %s is %s", a.ID, t.ID, t.State)
@@ -350,20 +352,49 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 	}
 	if d.StepUp != "" {
 		a := s.approvals[d.StepUp]
-		if a == nil || a.Kind != KindStepUp || a.TaskID != t.ID || a.Status != ApprovalGranted || a.UsedBy != "" ||
-			a.Tool != d.Tool || a.ArgsDigest != d.ArgsDigest || e.Event.Time.After(a.ExpiresAt) {
+		if a == nil || a.Status != ApprovalGranted || a.UsedBy != "" || e.Event.Time.After(a.ExpiresAt) ||
+			!consumes(d, e.Event.PolicyVersion, t.ID, a) {
 			return incoherent(e.Index, "action %s consumes step-up %s, which does not cover it", d.ActionID, d.StepUp)
 		}
 		a.UsedBy = d.ActionID
 	}
 	s.actions[d.ActionID] = &Action{
 		ID: d.ActionID, TaskID: t.ID, JTI: e.Event.JTI, Tool: d.Tool, Operation: d.Operation, Resource: d.Resource,
-		ArgsDigest: d.ArgsDigest, DecisionID: e.Event.DecisionID, StepUp: d.StepUp,
+		DecisionID: e.Event.DecisionID, StepUp: d.StepUp,
 		RecordOutput: d.Obligations.RecordOutput == nil || *d.Obligations.RecordOutput,
 		Redact:       d.Obligations.Redact,
 	}
 	s.taskActions[t.ID] = append(s.taskActions[t.ID], d.ActionID)
 	return nil
+}
+
+// decisionBinds reports whether an approver's decision d, recorded under
+// policyVersion, is bound to what approval a asked: its scope or its call.
+// Decisions on step-ups recorded before args_mac are held to the binding
+// they had then: tool and args_digest.
+func decisionBinds(d approvalDecidedData, policyVersion string, a *Approval) bool {
+	if d.ScopeHash != a.ScopeHash || d.Tool != a.Tool || d.ArgsMAC != a.ArgsMAC || d.ArgsDigest != a.LegacyDigest ||
+		policyVersion != a.PolicyVersion {
+		return false
+	}
+	if a.Kind != KindStepUp || a.ArgsMAC == "" {
+		return true
+	}
+	return d.Operation == a.Operation && d.Resource == a.Resource && d.DataClass == a.DataClass
+}
+
+// consumes reports whether the authorized call d, decided under
+// policyVersion in task taskID, is the call step-up a covers. Step-ups
+// recorded before args_mac are held to the binding they had then: task,
+// tool and args_digest.
+func consumes(d actionData, policyVersion, taskID string, a *Approval) bool {
+	if a.Kind != KindStepUp || a.TaskID != taskID {
+		return false
+	}
+	if a.ArgsMAC == "" {
+		return a.LegacyDigest != "" && a.Tool == d.Tool && a.LegacyDigest == d.ArgsDigest
+	}
+	return a.binds(taskID, d.call(policyVersion))
 }
 
 func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {

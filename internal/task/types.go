@@ -172,9 +172,15 @@ type Approval struct {
 	Required      int
 	ExpiresAt     time.Time
 	Reasons       []string
-	// Step-ups only: the exact call the approval covers.
-	Tool, Operation, Resource, DataClass, ArgsDigest string
-	Arguments                                        json.RawMessage
+	// Step-ups only: the exact call the approval covers (see stepUpCall),
+	// and its arguments as recorded (redacted).
+	Tool, Operation, Resource, DataClass string
+	ArgsMAC                              string
+	Arguments                            json.RawMessage
+	// LegacyDigest is the unsalted args_digest of a step-up recorded before
+	// args_mac replaced it; such a step-up is bound only to its task, tool
+	// and that digest, and no new call matches it.
+	LegacyDigest string
 	// RequestedIndex is the ledger index of approval.requested.
 	RequestedIndex uint64
 
@@ -231,9 +237,9 @@ type Action struct {
 	Tool       string
 	Operation  string
 	Resource   string
-	ArgsDigest string
 	DecisionID string
-	// RecordOutput false means only the output's digest is kept.
+	// RecordOutput false means the output is not kept, only its keyed
+	// digest.
 	RecordOutput bool
 	// Redact are the obligation's paths, applied to the output too.
 	Redact    []string
@@ -265,18 +271,4 @@ func newID(prefix string) string {
 	var b [16]byte
 	rand.Read(b[:])
 	return prefix + "_" + strings.ToLower(idEnc.EncodeToString(b[:]))
-}
-
-// Digest returns "sha256:" + hex(sha256(RFC 8785 JSON of raw)); an absent
-// value digests as JSON null.
-func Digest(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 {
-		raw = json.RawMessage("null")
-	}
-	c, err := jcs.Canonicalize(raw)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(c)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }

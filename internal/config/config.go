@@ -31,6 +31,10 @@ type Config struct {
 	Environment string `yaml:"environment"`
 	// Dev trusts the local dev identity issuer. Never enable in production.
 	Dev bool `yaml:"dev"`
+	// DevAllowRemoteInsecure lets a dev server listen on an address other
+	// machines can reach, where anyone could sign in as anyone (startup
+	// refuses that otherwise).
+	DevAllowRemoteInsecure bool `yaml:"dev_allow_remote_insecure"`
 
 	// TLS serves HTTPS and accepts client X.509-SVIDs when set.
 	TLS TLSConfig `yaml:"tls"`
@@ -57,6 +61,10 @@ type Config struct {
 	MCP MCPConfig `yaml:"mcp"`
 	// Proxy configures the HTTP proxy's upstreams (gateway.go).
 	Proxy ProxyConfig `yaml:"proxy"`
+
+	// RateLimits bounds how often each caller is served and what refusals
+	// write to the ledger (ratelimits.go).
+	RateLimits RateLimitsConfig `yaml:"rate_limits"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -120,6 +128,7 @@ func Default() Config {
 		Identity: DefaultIdentity(),
 
 		Credentials: DefaultCredentials(),
+		RateLimits:  DefaultRateLimits(),
 	}
 }
 
@@ -275,6 +284,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Proxy.Validate(); err != nil {
+		return err
+	}
+	if err := c.RateLimits.Validate(); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

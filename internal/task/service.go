@@ -77,7 +77,10 @@ type Config struct {
 	// one's credential layer within it; and before any decision the state
 	// is caught up under the replicas' lock regardless.
 	FollowInterval time.Duration
-	Logger         *slog.Logger
+	// Rejections, when set, decides which auth.rejected events are
+	// recorded one by one (the server's abuse.Limiter); nil records all.
+	Rejections Rejections
+	Logger     *slog.Logger
 	// Now is the clock; tests set it.
 	Now func() time.Time
 }

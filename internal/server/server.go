@@ -76,6 +76,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkStartup(cfg, log); err != nil {
+		return nil, err
+	}
 	dir, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err

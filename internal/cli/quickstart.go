@@ -50,8 +50,12 @@ func quickstartCommand() *command {
 		srv, err := server.New(ctx, cfg, newLogger(cfg, io))
 		if err != nil {
 			var le *datadir.LockedError
-			if errors.As(err, &le) {
+			var se *server.StartupError
+			switch {
+			case errors.As(err, &le):
 				return withHint(err, "another writ uses %s; pass a different --data-dir", *dir)
+			case errors.As(err, &se):
+				return withHint(err, "the quickstart runs a dev server: pass --listen 127.0.0.1:PORT")
 			}
 			return withHint(err, "if the address is taken, pass --listen 127.0.0.1:0")
 		}

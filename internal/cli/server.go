@@ -25,6 +25,7 @@ func serverCommand() *command {
 		cf.stringFlag("environment", "runtime environment `name` policy sees (default dev)", func(c *config.Config) *string { return &c.Environment })
 		cf.stringFlag("policy", "policy bundle `dir` (.rego or .cedar files); default: the embedded pack", func(c *config.Config) *string { return &c.Policy.Dir })
 		cf.boolFlag("dev", "trust the local dev identity issuer (creates it if needed); never in production", func(c *config.Config) *bool { return &c.Dev })
+		cf.boolFlag("dev-allow-remote-insecure", "let --dev listen on an address other machines can reach, where anyone can sign in as anyone (admin included)", func(c *config.Config) *bool { return &c.DevAllowRemoteInsecure })
 		cf.boolFlag("repair-projections", "start even if the task, approval and credential tables disagree with the ledger, rewriting them from it (recovery only)", func(c *config.Config) *bool { return &c.RepairProjections })
 		cf.stringFlag("log-level", "operational log `level`: debug, info, warn, error", func(c *config.Config) *string { return &c.Log.Level })
 		cf.stringFlag("log-format", "operational log `format`: json or text", func(c *config.Config) *string { return &c.Log.Format })
@@ -42,11 +43,14 @@ func serverCommand() *command {
 		if err != nil {
 			var le *datadir.LockedError
 			var pm *task.ProjectionMismatchError
+			var se *server.StartupError
 			verify := "writ ledger verify --data-dir " + cfg.DataDir
 			if cfg.Postgres() {
 				verify = "writ ledger verify --store postgres"
 			}
 			switch {
+			case errors.As(err, &se):
+				return withHint(err, "%s", se.Hint)
 			case errors.As(err, &pm):
 				return withHint(err, "run '%s' to see every difference; once the cause is understood, 'writ server --repair-projections' rewrites the tables from the ledger", verify)
 			case errors.As(err, &le):

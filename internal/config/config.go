@@ -31,6 +31,10 @@ type Config struct {
 	Environment string `yaml:"environment"`
 	// Dev trusts the local dev identity issuer. Never enable in production.
 	Dev bool `yaml:"dev"`
+	// DevAllowRemoteInsecure lets a dev server listen on an address other
+	// machines can reach, where anyone could sign in as anyone (startup
+	// refuses that otherwise).
+	DevAllowRemoteInsecure bool `yaml:"dev_allow_remote_insecure"`
 
 	// TLS serves HTTPS and accepts client X.509-SVIDs when set.
 	TLS TLSConfig `yaml:"tls"`
@@ -60,6 +64,9 @@ type Config struct {
 
 	// Redaction adds keys and paths to the built-in redaction (redaction.go).
 	Redaction RedactionConfig `yaml:"redaction"`
+	// RateLimits bounds how often each caller is served and what refusals
+	// write to the ledger (ratelimits.go).
+	RateLimits RateLimitsConfig `yaml:"rate_limits"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -123,6 +130,7 @@ func Default() Config {
 		Identity: DefaultIdentity(),
 
 		Credentials: DefaultCredentials(),
+		RateLimits:  DefaultRateLimits(),
 	}
 }
 
@@ -281,6 +289,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Redaction.Validate(); err != nil {
+		return err
+	}
+	if err := c.RateLimits.Validate(); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

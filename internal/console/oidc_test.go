@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -182,9 +184,20 @@ func freeAddr(t testing.TB) string {
 func oidcServer(t testing.TB, p *provider) *testServer {
 	addr := freeAddr(t)
 	p.redirect = "http://" + addr + "/ui/login/callback"
+	// A server outside dev mode starts only with a source of agents and
+	// of requesters: two issuers of API tokens, apart from the console's.
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	if err := os.WriteFile(jwks, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return startServer(t, func(c *config.Config) {
 		c.Dev = false
 		c.Listen = addr
+		c.Identity.OIDC = []config.OIDCIssuerConfig{
+			{Issuer: "https://agents.example", JWKSFile: jwks, Kind: "agent"},
+			{Issuer: "https://humans.example", JWKSFile: jwks, Roles: map[string][]string{"requester": {"eng"}}},
+		}
 		c.Console.OIDC = config.ConsoleOIDCConfig{Issuer: p.issuer(), ClientID: "writ-console", RedirectURL: p.redirect,
 			Roles: map[string][]string{"approver": {"writ-approvers"}, "auditor": {"audit"}}}
 	})

@@ -28,6 +28,9 @@ type Options struct {
 	// Recorder receives auth.rejected events from RequireRole. Nil records
 	// nothing (tests, tools).
 	Recorder Recorder
+	// Limits, when set, admits each verified principal RequireRole serves
+	// and decides which of its refusals are recorded one by one.
+	Limits Limits
 	// Logger is the operational log; nil discards.
 	Logger *slog.Logger
 	// HTTPClient fetches OIDC discovery documents and JWKS; nil means a client
@@ -44,6 +47,7 @@ type Authenticator struct {
 	issuers map[string]*oidcIssuer
 	cache   *cache
 	rec     Recorder
+	limits  Limits
 	log     *slog.Logger
 	now     func() time.Time
 	stop    context.CancelFunc
@@ -72,6 +76,7 @@ func New(ctx context.Context, cfg config.IdentityConfig, opts Options) (*Authent
 		issuers: map[string]*oidcIssuer{},
 		cache:   newCache(cfg.CacheSize, cfg.CacheMaxAge),
 		rec:     opts.Recorder,
+		limits:  opts.Limits,
 		log:     opts.Logger,
 		now:     opts.Now,
 	}

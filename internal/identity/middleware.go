@@ -12,6 +12,18 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 )
 
+// Limits bounds how often callers are served and which refusals are
+// recorded one by one (the server's abuse.Limiter).
+type Limits interface {
+	// Admit reports whether the verified principal may be served now;
+	// when not, it has answered the request (429).
+	Admit(w http.ResponseWriter, r *http.Request, principal string) bool
+	// Reject accounts for a refusal with the given reason and records it
+	// with write when it is to be recorded one by one; an error means the
+	// record is not durable. The refusal stands either way.
+	Reject(ctx context.Context, reason string, write func(context.Context) error) error
+}
+
 // Recorder appends events to the evidence ledger. *ledger.Log-like types
 // satisfy it; the error contract is the ledger's: a non-nil error means the
 // event is not durable.
@@ -23,7 +35,9 @@ type Recorder interface {
 // of roles (none: any authenticated principal), and passes the principal to
 // next in the request context (read it with PrincipalFrom). A refusal is
 // answered with 401, 400 or 403, an RFC 6750 WWW-Authenticate challenge and a
-// JSON body {"error": code, "detail": text}, and recorded as auth.rejected.
+// JSON body {"error": code, "detail": text}, and recorded as auth.rejected
+// as Limits allows (a request with no credential is only counted). A
+// principal past its rate limit is answered 429 by Limits.
 func (a *Authenticator) RequireRole(roles ...Role) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +51,9 @@ func (a *Authenticator) RequireRole(roles ...Role) func(http.Handler) http.Handl
 			}
 			if err != nil {
 				a.reject(ctx, w, r, err, nil, roles)
+				return
+			}
+			if a.limits != nil && !a.limits.Admit(w, r, p.ID) {
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, p)))
@@ -105,7 +122,16 @@ func (a *Authenticator) record(ctx context.Context, r *http.Request, e *Error, p
 		}
 	}
 	ev.Data, _ = json.Marshal(data) // plain struct of strings: cannot fail
-	if _, err := a.rec.Append(ctx, ev); err != nil {
+	write := func(ctx context.Context) error {
+		_, err := a.rec.Append(ctx, ev)
+		return err
+	}
+	if a.limits != nil {
+		// Limits counts, logs and summarizes a failed record itself.
+		_ = a.limits.Reject(ctx, string(e.Reason), write)
+		return
+	}
+	if err := write(ctx); err != nil {
 		a.log.ErrorContext(ctx, "recording auth.rejected failed", "reason", string(e.Reason), "error", err)
 	}
 }

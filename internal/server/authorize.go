@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/task"
@@ -131,6 +132,9 @@ func (s *Server) taskCredential(w http.ResponseWriter, r *http.Request) (task.Ve
 			detail: "access token was issued for resource " + tok.Resource + ", not " + res + "; ask the token endpoint for one with this resource"})
 		return task.VerifiedCredential{}, false
 	}
+	if !s.limits.Admit(w, r, tok.Agent()) {
+		return task.VerifiedCredential{}, false
+	}
 	return task.VerifiedCredential{JTI: tok.JTI, TaskID: tok.TaskID, Agent: tok.Agent(), Subject: tok.Subject,
 		Expiry: tok.Expiry, Binding: bindingName(tok.Cnf), ActChain: tok.Actors}, true
 }
@@ -180,10 +184,15 @@ func accessToken(r *http.Request) (string, bool, *refusal) {
 	return tok, dpop, nil
 }
 
-// refuse records f as auth.rejected and answers it with {error, detail}
-// and a WWW-Authenticate challenge (RFC 6750 §3, RFC 9449 §7.1).
+// refuse records f as auth.rejected (a request with no token at all is
+// only counted) and answers it with {error, detail} and a WWW-Authenticate
+// challenge (RFC 6750 §3, RFC 9449 §7.1).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, f refusal) {
-	s.rejectExchange(r.Context(), f.taskID, "", f.jti, f.code, f.detail+" ("+r.Method+" "+r.URL.Path+")")
+	if f.bare {
+		s.limits.Reject(r.Context(), abuse.NoCredentials, nil)
+	} else {
+		s.rejectExchange(r.Context(), f.taskID, "", f.jti, f.code, f.detail+" ("+r.Method+" "+r.URL.Path+")")
+	}
 	w.Header().Set("WWW-Authenticate", challenge(f))
 	writeError(w, f.status, f.code, f.detail)
 }

@@ -52,12 +52,10 @@ func (s *Server) newGateways() error {
 }
 
 // gatewayRefused records a request the MCP gateway refused after its
-// credential verified, as auth.rejected.
+// credential verified, as auth.rejected, as the rate limits allow (they
+// count and log a record that failed).
 func (s *Server) gatewayRefused(ctx context.Context, cred task.VerifiedCredential, reason, detail string) {
-	err := s.tasks.RecordRejection(ctx, task.Rejection{TaskID: cred.TaskID, Agent: cred.Agent, JTI: cred.JTI, Reason: reason, Detail: detail})
-	if err != nil {
-		s.log.WarnContext(ctx, "recording a refused MCP request failed", "err", err, "reason", reason)
-	}
+	_ = s.tasks.RecordRejection(ctx, task.Rejection{TaskID: cred.TaskID, Agent: cred.Agent, JTI: cred.JTI, Reason: reason, Detail: detail})
 }
 
 // onTaskEnded is the task service's OnTaskEnded: the gateway closes the

@@ -97,6 +97,8 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	x, err := credential.ParseExchange(r)
 	if err != nil {
+		// Not a credential to record; its address is charged for it.
+		s.limits.Reject(ctx, "invalid_request", nil)
 		credential.WriteExchangeError(w, err)
 		return
 	}
@@ -116,7 +118,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 			g = grant{agent: p, actors: []string{p.ID}}
 		}
 	}
-	if !ok {
+	if !ok || !s.limits.Admit(w, r, g.agent.ID) {
 		return
 	}
 	if !x.Delegation() {
@@ -417,13 +419,11 @@ func (s *Server) exchangeFail(w http.ResponseWriter, r *http.Request, err error)
 	}
 }
 
-// rejectExchange records a refused exchange as auth.rejected. The refusal
-// stands whether or not the record is durable.
+// rejectExchange records a refused exchange as auth.rejected, as the
+// rate limits allow. The refusal stands whether or not the record is
+// durable; the limits count and log a record that failed.
 func (s *Server) rejectExchange(ctx context.Context, taskID, agent, jti, reason, detail string) {
-	err := s.tasks.RecordRejection(ctx, task.Rejection{TaskID: taskID, Agent: agent, JTI: jti, Reason: reason, Detail: detail})
-	if err != nil {
-		s.log.WarnContext(ctx, "recording a refused credential request failed", "err", err, "reason", reason)
-	}
+	_ = s.tasks.RecordRejection(ctx, task.Rejection{TaskID: taskID, Agent: agent, JTI: jti, Reason: reason, Detail: detail})
 }
 
 // parentChain lists t's ancestors, immediate parent first, for policy.

@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/ledger/erasures", admin(http.HandlerFunc(s.eraseBody)))
 
 	s.taskRoutes(mux)
+	s.limitRoutes(mux) // the rate limits' counters (limits.go)
 	s.evidenceRoutes(mux)
 	s.consoleRoutes(mux) // the web console at /ui/ (console.go)
 
@@ -40,7 +41,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return s.recoverer(mux)
+	// Rate limits come first, health checks aside (limits.go).
+	return s.recoverer(s.limits.Middleware(mux))
 }
 
 // recoverer turns a panic in a handler into a 500 instead of a dropped

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/datadir"
@@ -37,6 +38,9 @@ type Server struct {
 	dir    *datadir.Dir
 	ledger *ledger.Ledger
 	auth   *identity.Authenticator
+	// limits are the rate limits and the gate of auth.rejected events
+	// (limits.go).
+	limits *abuse.Limiter
 	policy *policy.Policy
 	tasks  *task.Service // tasks, approvals and authorizations (tasks.go)
 	// query is the ledger's query index and its tailer (events.go).
@@ -74,6 +78,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkStartup(cfg, log); err != nil {
+		return nil, err
+	}
 	dir, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -96,8 +103,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if cfg.Dev {
 		log.Warn(identity.DevWarning)
 	}
+	s.limits, err = abuse.New(cfg.RateLimits, abuse.Options{Recorder: s.ledger, Logger: log.With("component", "limits")})
+	if err != nil {
+		s.closeParts(ctx)
+		return nil, err
+	}
 	s.auth, err = identity.New(ctx, cfg.Identity, identity.Options{
-		Dev: cfg.Dev, DataDir: cfg.DataDir, Recorder: s.ledger, Logger: log.With("component", "identity"),
+		Dev: cfg.Dev, DataDir: cfg.DataDir, Recorder: s.ledger, Limits: s.limits, Logger: log.With("component", "identity"),
 	})
 	if err != nil {
 		s.closeParts(ctx)
@@ -195,6 +207,8 @@ func (s *Server) Reload(ctx context.Context) error {
 // closeParts releases what New opened, in reverse order.
 func (s *Server) closeParts(ctx context.Context) error {
 	var errs []error
+	// The last refusal summaries go to the ledger while it is open.
+	errs = append(errs, s.limits.Close(ctx))
 	errs = append(errs, s.stopGateways(ctx))
 	errs = append(errs, s.closeQuery())
 	if s.tasks != nil {
@@ -233,6 +247,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("writ server listening", "url", scheme+"://"+s.Addr(), "data_dir", s.cfg.DataDir,
 		"origin", s.dir.Origin, "verifier_key", s.dir.VerifierKey, "environment", s.cfg.Environment)
 	s.startGateways(ctx)
+	s.limits.Start()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	hup := make(chan os.Signal, 1)

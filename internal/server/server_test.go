@@ -335,7 +335,7 @@ func TestSecondServerOnSameDataDir(t *testing.T) {
 	ts := startServer(t, "")
 	cfg := config.Default()
 	cfg.DataDir = ts.dir
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen, cfg.Dev = "127.0.0.1:0", true
 	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil {
 		srv.Shutdown(context.Background())

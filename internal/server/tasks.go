@@ -28,7 +28,7 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		// ended tasks the gateway (gateway.go); a projection mismatch is
 		// repaired only when asked.
 		OnRevoke: s.onRevoke, OnTaskEnded: s.onTaskEnded, AllowProjectionMismatch: s.cfg.RepairProjections,
-		Shared: s.coordinator(),
+		Shared: s.coordinator(), Rejections: s.limits,
 	}
 	if s.dir.Signer != nil {
 		// Both come from the signing key every replica shares: the digest

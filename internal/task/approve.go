@@ -101,7 +101,10 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 			ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: task.ID, Principal: approver.ID,
 				Agent: task.Agent, Data: mustJSON(rejectedData{Reason: ReasonSelfApproval, ApprovalID: snap.ID,
 					Detail: "the requester of a task cannot approve it"})}
-			if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+			if err := s.rejection(ctx, ReasonSelfApproval, func(ctx context.Context) error {
+				_, err := s.commit(ctx, []ledger.Event{ev}, false)
+				return err
+			}); err != nil {
 				return api.Decided{}, err
 			}
 		}

@@ -296,12 +296,17 @@ func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *Error)
 	return t, nil
 }
 
-// reject records a refused use of a credential. Recording is best effort:
-// the refusal stands either way.
+// reject records a refused use of a credential, as Config.Rejections
+// allows. The refusal stands either way; a failed record is counted and
+// logged there (here, without Rejections).
 func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *Error, now time.Time) {
 	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: cred.TaskID, Agent: cred.Agent,
 		Principal: cred.Subject, JTI: cred.JTI, Data: mustJSON(rejectedData{Reason: e.Code, Detail: e.Detail})}
-	if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+	err := s.rejection(ctx, e.Code, func(ctx context.Context) error {
+		_, err := s.commit(ctx, []ledger.Event{ev}, false)
+		return err
+	})
+	if err != nil && s.cfg.Rejections == nil {
 		s.log.WarnContext(ctx, "recording a refused credential failed", "err", err, "reason", e.Code)
 	}
 }

@@ -54,23 +54,40 @@ type Rejection struct {
 	Detail string
 }
 
+// Rejections decides which refusals are recorded one by one: Reject
+// accounts for a refusal and calls write when this one is to be recorded,
+// returning write's error.
+type Rejections interface {
+	Reject(ctx context.Context, reason string, write func(context.Context) error) error
+}
+
 // RecordRejection records r as auth.rejected (under its task when the task
-// exists). The refusal stands whatever this returns; the error only says
-// whether the record is durable.
+// exists), as Config.Rejections allows. The refusal stands whatever this
+// returns; the error only says the record is not durable.
 func (s *Service) RecordRejection(ctx context.Context, r Rejection) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: s.now(), Agent: r.Agent, JTI: r.JTI,
-		Data: mustJSON(rejectedData{Reason: r.Reason, Detail: r.Detail})}
-	if r.TaskID != "" {
-		s.smu.Lock()
-		if t := s.st.tasks[r.TaskID]; t != nil {
-			ev.TaskID, ev.Principal = t.ID, t.Requester
+	return s.rejection(ctx, r.Reason, func(ctx context.Context) error {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: s.now(), Agent: r.Agent, JTI: r.JTI,
+			Data: mustJSON(rejectedData{Reason: r.Reason, Detail: r.Detail})}
+		if r.TaskID != "" {
+			s.smu.Lock()
+			if t := s.st.tasks[r.TaskID]; t != nil {
+				ev.TaskID, ev.Principal = t.ID, t.Requester
+			}
+			s.smu.Unlock()
 		}
-		s.smu.Unlock()
+		_, err := s.commit(ctx, []ledger.Event{ev}, false)
+		return err
+	})
+}
+
+// rejection passes a refusal through Config.Rejections, or records it.
+func (s *Service) rejection(ctx context.Context, reason string, write func(context.Context) error) error {
+	if s.cfg.Rejections == nil {
+		return write(ctx)
 	}
-	_, err := s.commit(ctx, []ledger.Event{ev}, false)
-	return err
+	return s.cfg.Rejections.Reject(ctx, reason, write)
 }
 
 // RevokedCredentials returns every recorded credential that was revoked

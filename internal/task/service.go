@@ -86,7 +86,10 @@ type Config struct {
 	// Redactor redacts arguments and outputs before they are stored
 	// (default redact.Default(): the built-in keys and detectors).
 	Redactor *redact.Engine
-	Logger   *slog.Logger
+	// Rejections, when set, decides which auth.rejected events are
+	// recorded one by one (the server's abuse.Limiter); nil records all.
+	Rejections Rejections
+	Logger     *slog.Logger
 	// Now is the clock; tests set it.
 	Now func() time.Time
 }

@@ -2,11 +2,12 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/task"
@@ -95,23 +96,33 @@ func (s *Server) taskFail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, code, te.Detail)
 }
 
-// decodeJSON reads a JSON body of at most limit bytes into v, answering the
-// error itself when it fails.
+// decodeJSON reads a JSON body of at most limit bytes into v strictly
+// (httpjson.Decode), answering the error itself when it fails.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	buf, ok := readBody(w, r, limit)
-	if !ok {
-		return false
-	}
-	if err := json.Unmarshal(buf, v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not the expected JSON object: "+err.Error())
-		return false
-	}
-	return true
+	return httpjson.Decode(w, r, limit, v)
 }
+
+// limitsUnsupported answers a task that asks for scope.limits, a contract
+// writ does not enforce yet: refused rather than silently ignored, so no
+// one believes a task is bounded when it is not.
+const limitsUnsupported = "scope.limits is not supported yet: writ would not enforce it, so it refuses the task rather than ignore the limit; bound the task by its ttl, tools and resources"
 
 func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 	var req api.OpenTask
-	if !decodeJSON(w, r, maxTaskBody, &req) {
+	if !httpjson.JSONContentType(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		return
+	}
+	buf, ok := readBody(w, r, maxTaskBody)
+	if !ok {
+		return
+	}
+	if err := httpjson.Unmarshal(buf, &req); err != nil {
+		detail := err.Error()
+		if be, ok := err.(*httpjson.BodyError); ok && strings.HasPrefix(be.Field, "scope.limits") {
+			detail = limitsUnsupported
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request", detail)
 		return
 	}
 	p, _ := identity.PrincipalFrom(r.Context())

@@ -134,8 +134,11 @@ func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// listTasks lists the tasks the caller may see (task.Service.ListAs):
+// their own, an approver's to decide, every task for auditors and admins.
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
-	tasks, err := s.tasks.List(r.URL.Query().Get("state"))
+	p, _ := identity.PrincipalFrom(r.Context())
+	tasks, err := s.tasks.ListAs(p, r.URL.Query().Get("state"))
 	if err != nil {
 		s.taskFail(w, r, err)
 		return
@@ -143,8 +146,11 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.TaskList{Tasks: tasks})
 }
 
+// getTask answers 404, as for an unknown task, to a caller who may not
+// see the task.
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
-	t, err := s.tasks.View(r.PathValue("id"))
+	p, _ := identity.PrincipalFrom(r.Context())
+	t, err := s.tasks.ViewAs(p, r.PathValue("id"))
 	if err != nil {
 		s.taskFail(w, r, err)
 		return
@@ -211,11 +217,13 @@ func (s *Server) revokeTask(w http.ResponseWriter, r *http.Request) {
 
 // auditableTask returns the ID of the task the path names when the caller
 // is an auditor, an admin or the task's own requester; otherwise it has
-// answered (404 or 403, naming what the caller wanted to do).
+// answered: 404 to a caller who may not see the task (as for an unknown
+// one), 403 to one who may see it but not do this, naming what they wanted
+// to do.
 func (s *Server) auditableTask(w http.ResponseWriter, r *http.Request, doing string) (string, bool) {
 	p, _ := identity.PrincipalFrom(r.Context())
 	id := r.PathValue("id")
-	t, err := s.tasks.Get(id)
+	t, err := s.tasks.GetAs(p, id)
 	if err != nil {
 		s.taskFail(w, r, err)
 		return "", false

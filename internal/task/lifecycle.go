@@ -37,7 +37,7 @@ func (s *Service) end(ctx context.Context, who identity.Principal, taskID, typ, 
 	t := s.st.tasks[taskID]
 	var refusal *Error
 	switch {
-	case t == nil:
+	case t == nil || !s.st.sees(who, t, now):
 		refusal = notFound("no task %s", taskID)
 	case who.ID != t.Requester && !who.HasRole(identity.RoleAdmin):
 		refusal = newErr(ErrForbidden, "not_requester", "only the requester of task %s or an admin may end it", taskID)

@@ -33,6 +33,9 @@ const Redacted = "[redacted]"
 // or commits action.denied and a step-up approval.requested. Any ledger
 // failure is returned as an error: the caller denies.
 func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request) (api.Authorized, error) {
+	if err := checkCallText(req); err != nil {
+		return api.Authorized{}, err
+	}
 	args, argsMap, digest, err := parseArguments(req)
 	if err != nil {
 		return api.Authorized{}, err

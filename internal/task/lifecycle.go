@@ -23,6 +23,9 @@ func (s *Service) Revoke(ctx context.Context, who identity.Principal, taskID, re
 	if len(reason) > MaxReasonBytes || !utf8.ValidString(reason) {
 		return Task{}, invalid("reason must be valid UTF-8 of at most %d bytes", MaxReasonBytes)
 	}
+	if err := checkText("reason", reason); err != nil {
+		return Task{}, err
+	}
 	if reason == "" {
 		reason = ReasonTaskRevoked
 	}

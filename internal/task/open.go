@@ -99,6 +99,9 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 }
 
 func validateOpen(req api.OpenTask, scope Scope) error {
+	if err := checkOpenText(req); err != nil {
+		return err
+	}
 	switch {
 	case strings.TrimSpace(req.Agent) == "":
 		return invalid("agent is required: the SPIFFE ID or OIDC subject of the agent that will act")

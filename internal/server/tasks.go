@@ -119,7 +119,8 @@ func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := httpjson.Unmarshal(buf, &req); err != nil {
 		detail := err.Error()
-		if be, ok := err.(*httpjson.BodyError); ok && strings.HasPrefix(be.Field, "scope.limits") {
+		var be *httpjson.BodyError
+		if errors.As(err, &be) && (be.Field == "scope.limits" || strings.HasPrefix(be.Field, "scope.limits.")) {
 			detail = limitsUnsupported
 		}
 		writeError(w, http.StatusBadRequest, "invalid_request", detail)

@@ -241,7 +241,13 @@ func TestTaskListFiltersAndTimeline(t *testing.T) {
 	if !strings.Contains(p.body, task.TaskID) || strings.Contains(p.body, other.TaskID) {
 		t.Errorf("state=active lists the wrong tasks")
 	}
-	p = b.get("/ui/tasks?requester=zed")
+	// A requester lists only their own tasks; an auditor filters all.
+	if p := b.get("/ui/tasks"); !strings.Contains(p.body, task.TaskID) || strings.Contains(p.body, other.TaskID) {
+		t.Errorf("alice's task list shows another requester's task, or not her own")
+	}
+	aud := newBrowserless(t, ts.url)
+	aud.signIn("dana", identity.RoleAuditor)
+	p = aud.get("/ui/tasks?requester=zed")
 	if strings.Contains(p.body, task.TaskID) || !strings.Contains(p.body, other.TaskID) {
 		t.Errorf("requester=zed lists the wrong tasks")
 	}
@@ -264,9 +270,12 @@ func TestTaskListFiltersAndTimeline(t *testing.T) {
 	if p := b.get("/ui/tasks/" + child.TaskID); !strings.Contains(p.body, `href="/ui/tasks/`+parent+`"`) {
 		t.Error("the child task's page does not link its parent")
 	}
-	// The requester may trace their own task but not another's.
-	if p := b.get("/ui/tasks/" + other.TaskID); strings.Contains(p.body, `id="timeline"`) {
-		t.Error("a requester sees the timeline of another requester's task")
+	// Another requester's task is not found, as an unknown one, and its
+	// evidence neither.
+	for _, path := range []string{"/ui/tasks/" + other.TaskID, "/ui/tasks/" + other.TaskID + "/evidence"} {
+		if p := b.get(path); p.status != http.StatusNotFound || strings.Contains(p.body, `id="timeline"`) || strings.Contains(p.body, "Another requester") {
+			t.Errorf("%s for another requester: %d, want 404 without the task", path, p.status)
+		}
 	}
 	// Complete through the console.
 	b.get("/ui/tasks/" + task.TaskID)
@@ -276,10 +285,13 @@ func TestTaskListFiltersAndTimeline(t *testing.T) {
 	if got := taskState(t, alice, task.TaskID); got != api.StateCompleted {
 		t.Fatalf("task is %s after complete", got)
 	}
-	// Someone else's task cannot be revoked by a plain requester.
-	b.get("/ui/tasks/" + other.TaskID)
-	if p := b.post("/ui/tasks/"+other.TaskID+"/revoke", nil, true); p.status != http.StatusForbidden {
-		t.Errorf("revoking another requester's task: %d, want 403", p.status)
+	// Someone else's task cannot be revoked by a plain requester: to her
+	// it does not exist.
+	if p := b.post("/ui/tasks/"+other.TaskID+"/revoke", nil, true); p.status != http.StatusNotFound {
+		t.Errorf("revoking another requester's task: %d, want 404", p.status)
+	}
+	if got := taskState(t, ts.api(t, "root", identity.RoleAdmin), other.TaskID); got != api.StatePendingApproval {
+		t.Errorf("the other task is %s after alice's revoke, want pending_approval", got)
 	}
 }
 

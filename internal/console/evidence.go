@@ -20,7 +20,7 @@ func (c *Console) taskEvidence(w http.ResponseWriter, r *http.Request, u user) {
 		return
 	}
 	id := r.PathValue("id")
-	t, err := c.cfg.Tasks.Get(id)
+	t, err := c.cfg.Tasks.GetAs(u.p, id)
 	if err != nil {
 		c.taskError(w, r, u, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/printable"
 )
 
 // pageFiles are the templates rendered inside layout.html, by page name.
@@ -125,7 +126,12 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, u *user, status
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	// Every string a page shows came from someone: an intent, a tool, a
+	// reason, an agent ID, event data. A control or format character in
+	// any of them (a bidirectional override that makes "exe.txt" read as
+	// "txt.exe", a zero-width space) is shown as a visible ⟨U+202E⟩ marker
+	// instead of acting; the templates themselves hold none.
+	w.Write(printable.Show(buf.Bytes()))
 }
 
 // errorBody is the error page's data.

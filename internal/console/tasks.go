@@ -97,7 +97,8 @@ type tasksBody struct {
 	Error     string
 }
 
-// taskList lists tasks, newest first, filtered.
+// taskList lists the tasks the viewer may see (as GET /v1/tasks), newest
+// first, filtered.
 func (c *Console) taskList(w http.ResponseWriter, r *http.Request, u user) {
 	f, err := parseFilter(r.URL.Query())
 	body := tasksBody{Filter: f, States: states}
@@ -106,7 +107,7 @@ func (c *Console) taskList(w http.ResponseWriter, r *http.Request, u user) {
 		c.render(w, r, &u, http.StatusBadRequest, "tasks", "Tasks", "tasks", body)
 		return
 	}
-	all, err := c.cfg.Tasks.List(f.State)
+	all, err := c.cfg.Tasks.ListAs(u.p, f.State)
 	if err != nil {
 		c.taskError(w, r, u, err)
 		return
@@ -136,10 +137,11 @@ type taskBody struct {
 }
 
 // taskPage shows a task, what the viewer may do with it, and, for those
-// who may trace it, its timeline.
+// who may trace it, its timeline. A task the viewer may not see is not
+// found, as in GET /v1/tasks/{id}.
 func (c *Console) taskPage(w http.ResponseWriter, r *http.Request, u user) {
 	id := r.PathValue("id")
-	t, err := c.cfg.Tasks.View(id)
+	t, err := c.cfg.Tasks.ViewAs(u.p, id)
 	if err != nil {
 		c.taskError(w, r, u, err)
 		return

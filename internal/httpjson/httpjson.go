@@ -1,6 +1,7 @@
 // Package httpjson writes writ's JSON answers and reads request bodies the
 // same way for every HTTP surface (the API, the MCP gateway, the proxy):
-// errors are {"error": code, "detail": text}, bodies are size-limited.
+// errors are {"error": code, "detail": text}, bodies are size-limited, and
+// the API's JSON bodies are decoded strictly (Decode, Unmarshal).
 package httpjson
 
 import (

@@ -17,6 +17,7 @@ import (
 
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/printable"
 )
 
 const (
@@ -84,6 +85,11 @@ func (o *oidcIssuer) verify(ctx context.Context, t *token, now time.Time, skew t
 	}
 	if t.claims.Subject == "" {
 		return Principal{}, t.refuse(ReasonMissingClaim, "token has no sub claim")
+	}
+	if r, _, ok := printable.Identifier(t.claims.Subject); !ok {
+		// The subject names the principal in the ledger and the console:
+		// it must read as what it is.
+		return Principal{}, t.refuse(ReasonMalformed, "sub claim holds %s; writ takes no subject with control or invisible characters", printable.Name(r))
 	}
 	if e := t.checkTimes(now, skew); e != nil {
 		return Principal{}, e

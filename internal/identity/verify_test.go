@@ -95,6 +95,8 @@ func TestVerifyTokenRefusals(t *testing.T) {
 		{"issued in the future", sign(t, jose.ES256, w.ec, "oidc-1", "", oidcClaims(func(m map[string]any) { m["iat"] = testNow.Add(10 * time.Minute).Unix() })), ReasonNotYetValid},
 		{"no exp", sign(t, jose.ES256, w.ec, "spiffe-1", "", svid(func(m map[string]any) { delete(m, "exp") })), ReasonMissingClaim},
 		{"oidc no sub", sign(t, jose.ES256, w.ec, "oidc-1", "", oidcClaims(func(m map[string]any) { delete(m, "sub") })), ReasonMissingClaim},
+		{"oidc sub with a bidi override", sign(t, jose.ES256, w.ec, "oidc-1", "", oidcClaims(func(m map[string]any) { m["sub"] = "alice\u202ecod" })), ReasonMalformed},
+		{"oidc sub with NUL", sign(t, jose.ES256, w.ec, "oidc-1", "", oidcClaims(func(m map[string]any) { m["sub"] = "alice\x00" })), ReasonMalformed},
 		{"wrong audience", sign(t, jose.ES256, w.ec, "spiffe-1", "", svid(func(m map[string]any) { m["aud"] = "other" })), ReasonWrongAudience},
 		{"no audience", sign(t, jose.ES256, w.ec, "oidc-1", "", oidcClaims(func(m map[string]any) { delete(m, "aud") })), ReasonWrongAudience},
 		{"wrong trust domain", sign(t, jose.ES256, w.other, "spiffe-1", "", svidClaims("spiffe://evil.org/agent/x", nil)), ReasonWrongTrustDomain},

@@ -2,13 +2,12 @@ package ledger
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/httpjson"
 )
 
 // MaxInputBytes bounds one event as submitted (bodies included), before
@@ -17,19 +16,16 @@ const MaxInputBytes = 16 << 20
 
 // DecodeEvent parses one event as submitted to `writ ledger append` or
 // POST /v1/ledger/events. Unknown fields are an error; the ledger sets the
-// time. Validation beyond the shape happens at Append.
+// time. Names are exact, and a name twice in one object (also inside
+// data) is an error: the recorded canonical form must be what was sent.
+// Validation beyond the shape happens at Append.
 func DecodeEvent(b []byte) (Event, error) {
 	if len(b) > MaxInputBytes {
 		return Event{}, &ValidationError{Reason: fmt.Sprintf("event is larger than %d bytes", MaxInputBytes)}
 	}
 	var in api.Event
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	if err := httpjson.Unmarshal(b, &in); err != nil {
 		return Event{}, &ValidationError{Reason: describeJSONError(err)}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Event{}, &ValidationError{Reason: "trailing data after the event object"}
 	}
 	e := Event{
 		Type: in.Type, TaskID: in.TaskID, Principal: in.Principal, Agent: in.Agent,
@@ -48,21 +44,16 @@ func DecodeEvent(b []byte) (Event, error) {
 	return e, nil
 }
 
+// describeJSONError words a refusal of httpjson.Unmarshal for an event.
 func describeJSONError(err error) string {
-	msg := err.Error()
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
+	var be *httpjson.BodyError
 	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("not valid JSON at byte %d: %s", se.Offset, strings.TrimPrefix(msg, "json: "))
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q: want %s, got %s", te.Field, te.Type, te.Value)
-	case strings.Contains(msg, `unknown field "time"`):
+	case !errors.As(err, &be):
+		return err.Error()
+	case strings.HasPrefix(be.Detail, "unknown field") && be.Field == "time":
 		return `unknown field "time": the ledger sets the time; put a source system's time under "data"`
-	case strings.HasPrefix(msg, "json: unknown field"):
-		return strings.TrimPrefix(msg, "json: ") + ` (type-specific fields go under "data")`
-	case errors.Is(err, io.EOF):
-		return "empty input"
+	case strings.HasPrefix(be.Detail, "unknown field") && !strings.Contains(be.Field, "."):
+		return be.Detail + ` (type-specific fields go under "data")`
 	}
-	return strings.TrimPrefix(msg, "json: ")
+	return be.Detail
 }

@@ -41,7 +41,7 @@ func TestEvidenceAndQueryAPI(t *testing.T) {
 			t.Fatalf("%s's bundle does not verify: %+v %v", who, r, err)
 		}
 	}
-	wantError(t, do(t, "GET", evURL, tok["mallory"], nil), http.StatusForbidden, "forbidden")
+	wantError(t, do(t, "GET", evURL, tok["mallory"], nil), http.StatusNotFound, "not_found")
 	if a := do(t, "GET", evURL, tok["bob"], nil); a.status != http.StatusForbidden {
 		t.Errorf("an approver exports: %d", a.status)
 	}

@@ -2,13 +2,14 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 )
@@ -70,11 +71,17 @@ const maxAppendEvents = 4096
 // with Content-Type application/x-ndjson and one event per line, committed
 // together at consecutive indexes in line order (all or none).
 func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
+	ct := r.Header.Get("Content-Type")
+	ndjson := ndjsonContentType(ct)
+	if !ndjson && !httpjson.JSONContentType(ct) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json (one event) or application/x-ndjson (one event a line)")
+		return
+	}
 	body, ok := readBody(w, r, ledger.MaxInputBytes)
 	if !ok {
 		return
 	}
-	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-ndjson") {
+	if !ndjson {
 		ev, err := ledger.DecodeEvent(body)
 		if err != nil {
 			s.fail(w, r, err)
@@ -120,16 +127,33 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, api.AppendedAll{First: first, Count: len(events)})
 }
 
+// ndjsonContentType reports whether ct is application/x-ndjson, with at
+// most charset=utf-8.
+func ndjsonContentType(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-ndjson" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
 // eraseBody erases one payload body: POST /v1/ledger/erasures.
 func (s *Server) eraseBody(w http.ResponseWriter, r *http.Request) {
+	if !httpjson.JSONContentType(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		return
+	}
 	body, ok := readBody(w, r, 64<<10)
 	if !ok {
 		return
 	}
 	var req api.Erase
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := httpjson.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", "want {index, name, reason}: "+err.Error())
 		return
 	}

@@ -2,11 +2,12 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/task"
@@ -102,23 +103,34 @@ func (s *Server) taskFail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, code, te.Detail)
 }
 
-// decodeJSON reads a JSON body of at most limit bytes into v, answering the
-// error itself when it fails.
+// decodeJSON reads a JSON body of at most limit bytes into v strictly
+// (httpjson.Decode), answering the error itself when it fails.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	buf, ok := readBody(w, r, limit)
-	if !ok {
-		return false
-	}
-	if err := json.Unmarshal(buf, v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not the expected JSON object: "+err.Error())
-		return false
-	}
-	return true
+	return httpjson.Decode(w, r, limit, v)
 }
+
+// limitsUnsupported answers a task that asks for scope.limits, a contract
+// writ does not enforce yet: refused rather than silently ignored, so no
+// one believes a task is bounded when it is not.
+const limitsUnsupported = "scope.limits is not supported yet: writ would not enforce it, so it refuses the task rather than ignore the limit; bound the task by its ttl, tools and resources"
 
 func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 	var req api.OpenTask
-	if !decodeJSON(w, r, maxTaskBody, &req) {
+	if !httpjson.JSONContentType(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		return
+	}
+	buf, ok := readBody(w, r, maxTaskBody)
+	if !ok {
+		return
+	}
+	if err := httpjson.Unmarshal(buf, &req); err != nil {
+		detail := err.Error()
+		var be *httpjson.BodyError
+		if errors.As(err, &be) && (be.Field == "scope.limits" || strings.HasPrefix(be.Field, "scope.limits.")) {
+			detail = limitsUnsupported
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request", detail)
 		return
 	}
 	p, _ := identity.PrincipalFrom(r.Context())
@@ -130,8 +142,11 @@ func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// listTasks lists the tasks the caller may see (task.Service.ListAs):
+// their own, an approver's to decide, every task for auditors and admins.
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
-	tasks, err := s.tasks.List(r.URL.Query().Get("state"))
+	p, _ := identity.PrincipalFrom(r.Context())
+	tasks, err := s.tasks.ListAs(p, r.URL.Query().Get("state"))
 	if err != nil {
 		s.taskFail(w, r, err)
 		return
@@ -139,8 +154,11 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.TaskList{Tasks: tasks})
 }
 
+// getTask answers 404, as for an unknown task, to a caller who may not
+// see the task.
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
-	t, err := s.tasks.View(r.PathValue("id"))
+	p, _ := identity.PrincipalFrom(r.Context())
+	t, err := s.tasks.ViewAs(p, r.PathValue("id"))
 	if err != nil {
 		s.taskFail(w, r, err)
 		return
@@ -207,11 +225,13 @@ func (s *Server) revokeTask(w http.ResponseWriter, r *http.Request) {
 
 // auditableTask returns the ID of the task the path names when the caller
 // is an auditor, an admin or the task's own requester; otherwise it has
-// answered (404 or 403, naming what the caller wanted to do).
+// answered: 404 to a caller who may not see the task (as for an unknown
+// one), 403 to one who may see it but not do this, naming what they wanted
+// to do.
 func (s *Server) auditableTask(w http.ResponseWriter, r *http.Request, doing string) (string, bool) {
 	p, _ := identity.PrincipalFrom(r.Context())
 	id := r.PathValue("id")
-	t, err := s.tasks.Get(id)
+	t, err := s.tasks.GetAs(p, id)
 	if err != nil {
 		s.taskFail(w, r, err)
 		return "", false

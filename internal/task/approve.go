@@ -45,6 +45,9 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 	if len(d.Reason) > MaxReasonBytes || !utf8.ValidString(d.Reason) {
 		return api.Decided{}, invalid("reason must be valid UTF-8 of at most %d bytes", MaxReasonBytes)
 	}
+	if err := checkText("reason", d.Reason); err != nil {
+		return api.Decided{}, err
+	}
 	if approver.ID == "" {
 		return api.Decided{}, newErr(ErrForbidden, "forbidden", "no approver identity")
 	}

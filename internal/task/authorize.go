@@ -42,6 +42,9 @@ const Redacted = redact.Replacement
 // sees, the ledger records and a step-up binds; one that has none is refused
 // (ErrInvalid).
 func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request) (api.Authorized, error) {
+	if err := checkCallText(req); err != nil {
+		return api.Authorized{}, err
+	}
 	args, argsMap, canonical, err := parseArguments(req)
 	if err != nil {
 		return api.Authorized{}, err

@@ -23,6 +23,9 @@ func (s *Service) Revoke(ctx context.Context, who identity.Principal, taskID, re
 	if len(reason) > MaxReasonBytes || !utf8.ValidString(reason) {
 		return Task{}, invalid("reason must be valid UTF-8 of at most %d bytes", MaxReasonBytes)
 	}
+	if err := checkText("reason", reason); err != nil {
+		return Task{}, err
+	}
 	if reason == "" {
 		reason = ReasonTaskRevoked
 	}
@@ -37,7 +40,7 @@ func (s *Service) end(ctx context.Context, who identity.Principal, taskID, typ, 
 	t := s.st.tasks[taskID]
 	var refusal *Error
 	switch {
-	case t == nil:
+	case t == nil || !s.st.sees(who, t, now):
 		refusal = notFound("no task %s", taskID)
 	case who.ID != t.Requester && !who.HasRole(identity.RoleAdmin):
 		refusal = newErr(ErrForbidden, "not_requester", "only the requester of task %s or an admin may end it", taskID)

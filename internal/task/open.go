@@ -55,7 +55,7 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 	var parentExpiry time.Time
 	if req.Parent != nil && *req.Parent != "" {
 		parent = *req.Parent
-		chain, exp, err := s.parentChain(parent, scope, now)
+		chain, exp, err := s.parentChain(requester, parent, scope, now)
 		if err != nil {
 			return api.TaskOpened{}, err
 		}
@@ -105,6 +105,9 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 }
 
 func validateOpen(req api.OpenTask, scope Scope) error {
+	if err := checkOpenText(req); err != nil {
+		return err
+	}
 	switch {
 	case strings.TrimSpace(req.Agent) == "":
 		return invalid("agent is required: the SPIFFE ID or OIDC subject of the agent that will act")
@@ -122,14 +125,19 @@ func validateOpen(req api.OpenTask, scope Scope) error {
 
 // parentChain checks the parent of a child task and returns the chain policy
 // sees, immediate parent first, and the parent's expiry, which the child's
-// is capped at. The caller holds mu.
-func (s *Service) parentChain(parent string, scope Scope, now time.Time) ([]policy.ParentTask, time.Time, error) {
+// is capped at. Only the parent's requester opens a child under it (the
+// child's agent then delegates with the parent's task token); a parent the
+// requester may not see is, to them, one that does not exist. The caller
+// holds mu.
+func (s *Service) parentChain(requester identity.Principal, parent string, scope Scope, now time.Time) ([]policy.ParentTask, time.Time, error) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	p := s.st.tasks[parent]
 	switch {
-	case p == nil:
+	case p == nil || !s.st.sees(requester, p, now):
 		return nil, time.Time{}, invalid("parent task %s does not exist", parent)
+	case p.Requester != requester.ID:
+		return nil, time.Time{}, newErr(ErrForbidden, "not_requester", "parent task %s was requested by someone else; only its requester may open a child task under it", parent)
 	case p.State != StateActive || !now.Before(p.ExpiresAt) || s.st.endedAncestor(p, now) != nil:
 		return nil, time.Time{}, newErr(ErrConflict, "parent_not_active", "parent task %s is not active", parent)
 	case !scope.Within(p.Scope):

@@ -34,10 +34,8 @@ func (s *Service) View(taskID string) (api.Task, error) {
 // List returns the tasks in request order, only those in state when it is
 // not empty (ErrInvalid for an unknown state).
 func (s *Service) List(state string) ([]api.Task, error) {
-	switch Status(state) {
-	case "", StatePendingApproval, StateActive, StateDenied, StateCompleted, StateExpired, StateRevoked:
-	default:
-		return nil, invalid("unknown state %q", state)
+	if err := checkListState(state); err != nil {
+		return nil, err
 	}
 	s.followForRead()
 	s.smu.Lock()
@@ -50,6 +48,15 @@ func (s *Service) List(state string) ([]api.Task, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkListState refuses a state filter that names no state.
+func checkListState(state string) error {
+	switch Status(state) {
+	case "", StatePendingApproval, StateActive, StateDenied, StateCompleted, StateExpired, StateRevoked:
+		return nil
+	}
+	return invalid("unknown state %q", state)
 }
 
 // pendingView is what an approver needs to decide on approval a of task t.
@@ -71,15 +78,9 @@ func (s *Service) ListPendingApprovals(forID string) []api.PendingApproval {
 	now := s.now()
 	out := []api.PendingApproval{}
 	for _, a := range s.st.approvals {
-		t := s.st.tasks[a.TaskID]
-		if a.Status != ApprovalPending || now.After(a.ExpiresAt) || t.Requester == forID ||
-			slices.ContainsFunc(a.Decisions, func(d Decision) bool { return d.Approver == forID }) {
-			continue
+		if t := s.st.tasks[a.TaskID]; decidable(a, t, forID, now) {
+			out = append(out, pendingView(a, t))
 		}
-		if (a.Kind == KindTask && t.State != StatePendingApproval) || (a.Kind == KindStepUp && (t.State != StateActive || a.ArgsMAC == "")) {
-			continue
-		}
-		out = append(out, pendingView(a, t))
 	}
 	slices.SortFunc(out, func(x, y api.PendingApproval) int {
 		return x.ExpiresAt.Compare(y.ExpiresAt)

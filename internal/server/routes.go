@@ -76,5 +76,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the store does not answer")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	out := map[string]any{"status": "ready"}
+	if s.tasks != nil {
+		// Events of the ledger the task state cannot apply: skipped at
+		// start, logged then, and listed by 'writ ledger verify'.
+		if _, n := s.tasks.SkippedEvents(); n > 0 {
+			out["unapplied_events"] = n
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -426,7 +426,15 @@ func (s *Service) commitShared(ctx context.Context, events []ledger.Event) (uint
 		return 0, err
 	}
 	defer unlock()
-	first, err := s.cfg.Ledger.AppendAll(ctx, events)
+	// Once queued, the events are committed whether or not the caller
+	// still waits; so wait for the outcome with the lock held, whatever
+	// ctx does. Letting go at a cancel would let another replica's change
+	// (a task completed) into the log before them, and they would no
+	// longer follow from the events before them.
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	first, err := s.cfg.Ledger.AppendAll(context.WithoutCancel(ctx), events)
 	if err != nil {
 		return 0, err
 	}

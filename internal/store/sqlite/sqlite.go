@@ -31,6 +31,12 @@ type Store struct {
 
 	// Statements every commit runs, prepared once at Open on w.
 	sizeStmt, tileStmt, checkpointStmt, eraseStmt *sql.Stmt
+	claimStmt                                     *sql.Stmt
+
+	// DPoP proof claims waiting for the claim loop (proofs.go).
+	claims     chan *proofClaim
+	stopClaims chan struct{}
+	claimsDone chan struct{}
 
 	// files checks, after each commit, that the database is still the
 	// file opened (identity.go).
@@ -78,6 +84,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{}, files: fs,
+		claims: make(chan *proofClaim, maxClaimBatch), stopClaims: make(chan struct{}), claimsDone: make(chan struct{}),
 		stopCheckpointer: make(chan struct{}), checkpointerDone: make(chan struct{})}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -88,6 +95,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			 ON CONFLICT(level, idx) DO UPDATE SET hashes = excluded.hashes`},
 		{&s.checkpointStmt, `INSERT OR IGNORE INTO checkpoints(size, note) VALUES (?, ?)`},
 		{&s.eraseStmt, `DELETE FROM bodies WHERE idx = ? AND name = ?`},
+		{&s.claimStmt, `INSERT INTO dpop_proofs(key, until) VALUES (?, ?)
+			 ON CONFLICT(key) DO UPDATE SET until = excluded.until WHERE dpop_proofs.until < ?3
+			 RETURNING 1`},
 	} {
 		if *p.dst, err = w.PrepareContext(ctx, p.q); err != nil {
 			fs.close()
@@ -97,19 +107,22 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 	}
 	go s.checkpointer()
+	go s.claimLoop()
 	return s, nil
 }
 
 // Close closes the database. Calling it again does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.stopClaims)
+		<-s.claimsDone
 		close(s.stopCheckpointer)
 		<-s.checkpointerDone
 		s.mu.Lock()
 		for _, st := range s.stmts {
 			st.Close()
 		}
-		for _, st := range []*sql.Stmt{s.sizeStmt, s.tileStmt, s.checkpointStmt, s.eraseStmt} {
+		for _, st := range []*sql.Stmt{s.sizeStmt, s.tileStmt, s.checkpointStmt, s.eraseStmt, s.claimStmt} {
 			if st != nil {
 				st.Close()
 			}

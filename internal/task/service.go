@@ -356,7 +356,13 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 	if s.cfg.Shared != nil {
 		return s.commitShared(ctx, events)
 	}
-	first, err := s.cfg.Ledger.AppendAll(ctx, events)
+	// Once queued, the events are committed whether or not the caller
+	// still waits: wait for the outcome and apply them, or the state would
+	// miss them until a restart (a step-up used, yet usable again).
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	first, err := s.cfg.Ledger.AppendAll(context.WithoutCancel(ctx), events)
 	if err != nil {
 		return 0, err
 	}

@@ -112,7 +112,7 @@ func toWire(e ledger.Event) api.Event {
 
 func ledgerAppendCommand() *command {
 	c := &command{name: "append", args: "[--data-dir DIR | --server URL] [-o table|json] < events.jsonl",
-		summary: "append newline-delimited JSON events from stdin, printing each one's index"}
+		summary: "append other systems' events (type import.<lowercase.dotted.name>; writ's own types are refused) from newline-delimited JSON on stdin, printing each one's index"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
@@ -225,7 +225,7 @@ func appendStream(ctx context.Context, io IO, app appender, asJSON bool) error {
 			w.Flush()
 		}
 		if bad != nil {
-			return withHint(bad, "each line is one JSON event such as {\"type\":\"import.siem.alert\",\"data\":{…}}; the lines before it were appended (their indexes are printed)")
+			return withHint(bad, "each line is one JSON event such as {\"type\":\"import.siem.alert\",\"data\":{…}} (only import.* types: writ's own types are written by writ alone); the lines before it were appended (their indexes are printed)")
 		}
 	}
 	return <-readErr

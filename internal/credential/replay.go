@@ -19,9 +19,10 @@ const DefaultReplayEntries = 200_000
 // It is bounded. When full, expired entries are swept (at most once a
 // second); if the cache is still full the proof is refused: forgetting a live
 // entry would allow a replay, so overload fails closed. The cache is per
-// process: with several writ replicas, a proof replayed to another replica
-// within DPoPWindow is caught only when the replicas share a record of
-// accepted proofs (Share).
+// process and lost with it: a proof replayed after a restart, or to another
+// replica, within DPoPWindow is caught by a durable record of accepted
+// proofs that the store keeps (Share; both the SQLite and the PostgreSQL
+// store keep one, the latter shared by every replica).
 type ReplayCache struct {
 	mu        sync.Mutex
 	seen      map[[32]byte]int64 // key -> forget after (unix nanoseconds)
@@ -30,9 +31,10 @@ type ReplayCache struct {
 	shared    SharedReplay
 }
 
-// SharedReplay records accepted DPoP proofs for every replica: Claim
-// records key until until and reports whether it was new (false: a proof
-// another replica, or this one, accepted before).
+// SharedReplay records accepted DPoP proofs durably, for every replica and
+// across restarts: it records key until until and reports whether it was
+// new (false: a proof another replica, or this one, accepted before). It
+// answers only once the record is durable.
 type SharedReplay func(ctx context.Context, key []byte, until time.Time) (bool, error)
 
 // SharedReplayTimeout bounds one Claim; a record that does not answer in
@@ -40,9 +42,9 @@ type SharedReplay func(ctx context.Context, key []byte, until time.Time) (bool, 
 const SharedReplayTimeout = 2 * time.Second
 
 // Share makes the cache consult shared after its own entries, so that a
-// proof accepted by one replica is refused by the others. Call it before
-// the cache is used. A shared record that fails refuses the proof: a
-// replay it could not rule out is not accepted.
+// proof accepted before a restart, or by another replica, is refused. Call
+// it before the cache is used. A shared record that fails refuses the
+// proof: a replay it could not rule out is not accepted.
 func (c *ReplayCache) Share(shared SharedReplay) { c.shared = shared }
 
 // NewReplayCache returns a cache holding up to maxEntries live proofs;
@@ -75,7 +77,7 @@ func (c *ReplayCache) record(jkt, jti string, until, now time.Time) *Error {
 	fresh, err := c.shared(ctx, key[:], until)
 	switch {
 	case err != nil:
-		return dpopError("DPoP proof could not be checked against the replicas' record of used proofs")
+		return dpopError("DPoP proof could not be checked against the durable record of used proofs")
 	case !fresh:
 		return dpopError("DPoP proof jti has been used before")
 	}

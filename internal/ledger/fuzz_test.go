@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,6 +135,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"type":"","data":{}}`, `{"type":"import.a","data":{"s":"\ud800"}}`, `{"type":"import.a","data":{"n":1e400}}`,
 		`{"type":"import.a","data":{"a":1,"a":2}}`, `{"type":"import.a","bodies":{"note":"` + string(bytes.Repeat([]byte("x"), 5000)) + `"}}`,
 		``, `null`, `[]`, `{`, `{"type":1}`,
+		`{"type":"import.a..b"}`, `{"type":"import.A"}`, `{"type":"import."}`, `{"type":"approval.granted","data":{}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -146,6 +149,9 @@ func FuzzDecodeEvent(f *testing.F) {
 				t.Fatalf("DecodeEvent error %v (%T) is not a *ValidationError", err, err)
 			}
 			return
+		}
+		if !importTypeRE.MatchString(e.Type) || knownTypes[e.Type] {
+			t.Fatalf("DecodeEvent accepted type %q, which is not an import type", e.Type)
 		}
 		idx, err := l.Append(ctx, e)
 		if err != nil {
@@ -269,4 +275,30 @@ func FuzzDecodeBundle(f *testing.F) {
 func knownBugInFuzz(t *testing.T, format string, a ...any) {
 	t.Helper()
 	t.Fatalf("regression: "+format, a...)
+}
+
+// importTypeRE is the import type grammar of CheckImportType's doc, as a
+// regular expression to check it against.
+var importTypeRE = regexp.MustCompile(`^import\.[a-z0-9_-]+(\.[a-z0-9_-]+)*$`)
+
+func FuzzCheckImportType(f *testing.F) {
+	for _, s := range []string{"import.siem.alert", "import.a", "import.", "import..a", "import.a.", "import.a..b",
+		"import.A", "import.a b", "task.completed", "approval.granted", "", "importx.a", "import.é",
+		"import." + strings.Repeat("a", MaxImportNameBytes), "import." + strings.Repeat("a", MaxImportNameBytes+1)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, typ string) {
+		err := CheckImportType(typ)
+		want := importTypeRE.MatchString(typ) && len(typ)-len(ImportPrefix) <= MaxImportNameBytes
+		if (err == nil) != want {
+			t.Fatalf("CheckImportType(%q) = %v; the grammar says allowed=%v", typ, err, want)
+		}
+		if err == nil && !KnownType(typ) {
+			t.Fatalf("CheckImportType allows %q, which the ledger refuses", typ)
+		}
+		var ve *ValidationError
+		if err != nil && (!errors.As(err, &ve) || ve.Field != "type") {
+			t.Fatalf("CheckImportType(%q) error %v is not a *ValidationError on type", typ, err)
+		}
+	})
 }

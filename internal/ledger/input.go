@@ -16,9 +16,10 @@ const MaxInputBytes = 16 << 20
 
 // DecodeEvent parses one event as submitted to `writ ledger append` or
 // POST /v1/ledger/events. Unknown fields are an error; the ledger sets the
-// time. Names are exact, and a name twice in one object (also inside
-// data) is an error: the recorded canonical form must be what was sent.
-// Validation beyond the shape happens at Append.
+// time; and the type must be an import type (CheckImportType): writ's own
+// event types are written by writ alone. Names are exact, and a name twice
+// in one object (also inside data) is an error: the recorded canonical form
+// must be what was sent. Validation beyond the shape happens at Append.
 func DecodeEvent(b []byte) (Event, error) {
 	if len(b) > MaxInputBytes {
 		return Event{}, &ValidationError{Reason: fmt.Sprintf("event is larger than %d bytes", MaxInputBytes)}
@@ -26,6 +27,9 @@ func DecodeEvent(b []byte) (Event, error) {
 	var in api.Event
 	if err := httpjson.Unmarshal(b, &in); err != nil {
 		return Event{}, &ValidationError{Reason: describeJSONError(err)}
+	}
+	if err := CheckImportType(in.Type); err != nil {
+		return Event{}, err
 	}
 	e := Event{
 		Type: in.Type, TaskID: in.TaskID, Principal: in.Principal, Agent: in.Agent,
@@ -56,4 +60,45 @@ func describeJSONError(err error) string {
 		return be.Detail + ` (type-specific fields go under "data")`
 	}
 	return be.Detail
+}
+
+// MaxImportNameBytes bounds the name after "import." in an import type.
+const MaxImportNameBytes = 128
+
+// CheckImportType reports, as a *ValidationError, a type that may not be
+// appended from outside writ. An import type is "import." followed by a
+// lowercase dotted name: one or more segments of a-z, 0-9, "_" and "-",
+// separated by single dots, at most MaxImportNameBytes in all
+// ("import.siem.alert"). writ's own types (task.completed,
+// approval.granted…) are refused: a forged one would stand in the ledger
+// beside the events writ wrote, as if writ had written it.
+func CheckImportType(t string) error {
+	const rule = `events appended from outside writ must have a type "import." followed by a lowercase dotted name (segments of a-z, 0-9, _ and -, e.g. "import.siem.alert")`
+	switch {
+	case t == "":
+		return &ValidationError{Field: "type", Reason: "missing; " + rule}
+	case knownTypes[t]:
+		return &ValidationError{Field: "type", Reason: fmt.Sprintf("%q is one of writ's own event types, which only writ writes; %s", t, rule)}
+	}
+	name, ok := strings.CutPrefix(t, ImportPrefix)
+	if !ok || !validImportName(name) {
+		return &ValidationError{Field: "type", Reason: fmt.Sprintf("unknown event type %q: %s", clip(t), rule)}
+	}
+	return nil
+}
+
+func validImportName(s string) bool {
+	if len(s) > MaxImportNameBytes || !validTypeSuffix(s) {
+		return false
+	}
+	return !strings.Contains(s, "..")
+}
+
+// clip shortens what a caller sent for quoting in an error.
+func clip(s string) string {
+	const n = 80
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -85,6 +86,12 @@ type Ledger struct {
 	origin string
 	lim    limits
 	log    *slog.Logger
+
+	// lastCommit is the outcome of the latest failed commit, nil once
+	// one succeeds (ready.go); gone is set once the store reported
+	// ErrStoreGone.
+	lastCommit atomic.Pointer[commitState]
+	gone       atomic.Bool
 
 	mu     sync.RWMutex // guards closed and sends on reqs
 	closed bool

@@ -127,9 +127,14 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 			break
 		}
 	}
+	l.noteCommit(err)
 	if err != nil {
 		l.log.Error("ledger commit failed", "err", err, "events", len(reqs))
-		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		if errors.Is(err, ErrStoreGone) {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		} else {
+			err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 		for _, r := range reqs {
 			r.reply <- result{err: err}
 		}
@@ -378,6 +383,7 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 			size, signed = cp.Size, true
 			return &Batch{Start: l.tree.size(), Checkpoint: cp}, nil
 		})
+		l.noteCommit(err)
 		if err != nil {
 			return err
 		}
@@ -391,7 +397,9 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 		return err
 	}
 	b := &Batch{Start: l.tree.size(), Checkpoint: cp}
-	if err := l.cfg.Store.Commit(ctx, b); err != nil {
+	err = l.cfg.Store.Commit(ctx, b)
+	l.noteCommit(err)
+	if err != nil {
 		return err
 	}
 	l.lastCP, l.lastSize, l.haveCP = l.cfg.Now(), cp.Size, true

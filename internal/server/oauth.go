@@ -37,8 +37,9 @@ func (s *Server) newCredentials() error {
 		return err
 	}
 	s.replay = credential.NewReplayCache(credential.DefaultReplayEntries)
-	// Replicas on one database share the record of accepted DPoP proofs,
-	// so a proof replayed to another replica is refused as well.
+	// The store keeps a durable record of accepted DPoP proofs (shared by
+	// replicas on one database), so a proof replayed after a restart, or
+	// to another replica, is refused as well.
 	if shared, ok := s.dir.Store.(interface {
 		ClaimProof(ctx context.Context, key []byte, until time.Time) (bool, error)
 	}); ok {

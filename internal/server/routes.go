@@ -1,9 +1,11 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/ledger"
 )
 
 // routes builds the HTTP handler. Every route is listed here.
@@ -67,7 +69,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz answers 200 only while the server can record evidence: not shutting
-// down, and the store answers.
+// down, the store answers, its file is still the one opened, and the
+// latest commit succeeded (or a probe commit since did).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.stopping.Load() {
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
@@ -78,5 +81,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the store does not answer")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	if err := s.ledger.Ready(r.Context()); err != nil {
+		s.log.ErrorContext(r.Context(), "readiness: the ledger cannot record", "err", err)
+		detail := "the ledger cannot record durably right now (its latest commit failed); nothing is acknowledged until a commit succeeds"
+		if errors.Is(err, ledger.ErrStoreGone) {
+			detail = "the ledger's database file was deleted or replaced under the server; nothing is acknowledged until writ restarts on the right file"
+		}
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", detail)
+		return
+	}
+	out := map[string]any{"status": "ready"}
+	if s.tasks != nil {
+		// Events of the ledger the task state cannot apply: skipped at
+		// start, logged then, and listed by 'writ ledger verify'.
+		if _, n := s.tasks.SkippedEvents(); n > 0 {
+			out["unapplied_events"] = n
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -18,8 +18,9 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrConflict: the task or approval is not in a state that allows this.
 	ErrConflict = errors.New("conflict")
-	// ErrIncoherent: an event does not follow from the events before it.
-	// Replay stops on it: the ledger holds something writ would not write.
+	// ErrIncoherent: an event does not follow from the events before it:
+	// the ledger holds something writ would not write. State.Replay skips
+	// such an event (Skipped) rather than stopping on it.
 	ErrIncoherent = errors.New("incoherent event")
 )
 

@@ -315,9 +315,8 @@ func (s *Service) syncTo(ctx context.Context, target int64) error {
 		}
 		s.smu.Lock()
 		for _, e := range batch {
-			if err := s.st.Apply(e); err != nil {
-				s.smu.Unlock()
-				return err
+			if k := s.st.Replay(e); k != nil {
+				s.logSkipped(k)
 			}
 			s.applied = int64(e.Index)
 			if e.Event.TaskID != "" && Relevant(e.Event.Type) {

@@ -340,46 +340,81 @@ func (e *ProjectionMismatchError) Error() string {
 // CheckProjections compares the projection tables in db with what the
 // ledger in store implies up to their projected_through index, and returns
 // one line per disagreement (none when they agree, or when the tables do not
-// exist yet). It reads only; `writ ledger verify` calls it.
+// exist yet). It reads only.
 func CheckProjections(ctx context.Context, store ledger.Store, db *sql.DB) ([]string, error) {
+	c, err := CheckLedger(ctx, store, db)
+	return c.Projections, err
+}
+
+// LedgerCheck is what CheckLedger found.
+type LedgerCheck struct {
+	// Skipped are the events the state machine cannot apply (the first
+	// thousand), which the server skips at start; SkippedCount is how many.
+	Skipped      []Skipped
+	SkippedCount int
+	// Projections has one line per projection row that disagrees with the
+	// ledger.
+	Projections []string
+}
+
+// CheckLedger replays the whole ledger in store through the state machine,
+// as the server does at start, and reports the events it skips; and it
+// compares the projection tables in db (when they exist) with the state as
+// of their projected_through index. It reads only; `writ ledger verify`
+// calls it.
+func CheckLedger(ctx context.Context, store ledger.Store, db *sql.DB) (LedgerCheck, error) {
+	var c LedgerCheck
 	ok, err := dialectOf(db).hasTable(ctx, db, "task_projection")
 	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, nil
+		return c, err
 	}
 	// One snapshot of the tables: a server writing them meanwhile (another
 	// replica's, say) must not show rows newer than projected_through.
 	// (SQLite: one server writes, and a transaction here could wait on it.)
 	var q sqlQuerier = db
-	if dialectOf(db) == dialectPostgres {
+	if ok && dialectOf(db) == dialectPostgres {
 		tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 		if err != nil {
-			return nil, err
+			return c, err
 		}
 		defer tx.Rollback()
 		q = tx
 	}
-	through, err := readThrough(ctx, q)
-	if err != nil {
-		return nil, err
+	var through int64 = -1
+	if ok {
+		if through, err = readThrough(ctx, q); err != nil {
+			return c, err
+		}
 	}
 	st := NewState()
+	compared := !ok
+	compare := func() error {
+		compared = true
+		diffs, err := compareTables(ctx, q, st)
+		c.Projections = diffs
+		return err
+	}
 	err = store.ScanLeaves(ctx, 0, func(index uint64, leaf []byte) error {
-		if int64(index) > through {
-			return errStopScan
+		if !compared && int64(index) > through {
+			if err := compare(); err != nil {
+				return err
+			}
 		}
 		e, err := ledger.ParseLeaf(index, leaf)
 		if err != nil {
 			return err
 		}
-		return st.Apply(e)
+		st.Replay(e)
+		return nil
 	})
-	if err != nil && !errors.Is(err, errStopScan) {
-		return nil, fmt.Errorf("replaying the ledger: %w", err)
+	if err != nil {
+		return c, fmt.Errorf("replaying the ledger: %w", err)
 	}
-	return compareTables(ctx, q, st)
+	if !compared {
+		if err := compare(); err != nil {
+			return c, err
+		}
+	}
+	c.Skipped, c.SkippedCount = st.Skipped()
+	return c, nil
 }
-
-var errStopScan = errors.New("stop scan")

@@ -150,9 +150,10 @@ type Service struct {
 }
 
 // New replays the ledger into State, checks and catches up the projection
-// tables, and starts the expiry sweeper. It fails when the ledger holds an
-// incoherent event or, unless AllowProjectionMismatch, when a table row
-// disagrees with the ledger.
+// tables, and starts the expiry sweeper. An event the state cannot apply is
+// skipped and logged (SkippedEvents), never applied and never fatal. New
+// fails, unless AllowProjectionMismatch, when a table row disagrees with
+// the ledger.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -278,11 +279,17 @@ func (s *Service) load(ctx context.Context) error {
 		if err := s.loadBodies(ctx, &e); err != nil {
 			return err
 		}
-		return s.st.Apply(e)
+		if k := s.st.Replay(e); k != nil {
+			s.logSkipped(k)
+		}
+		return nil
 	})
 	s.appliedHint = s.applied
 	if err != nil {
 		return fmt.Errorf("replaying the ledger into task state: %w", err)
+	}
+	if _, n := s.st.Skipped(); n > 0 {
+		s.log.ErrorContext(ctx, "the ledger holds events the task state cannot apply; they were skipped (see the log lines above and 'writ ledger verify')", "skipped", n)
 	}
 	if !checked {
 		if err := check(); err != nil {
@@ -366,7 +373,13 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 	if s.cfg.Shared != nil {
 		return s.commitShared(ctx, events)
 	}
-	first, err := s.cfg.Ledger.AppendAll(ctx, events)
+	// Once queued, the events are committed whether or not the caller
+	// still waits: wait for the outcome and apply them, or the state would
+	// miss them until a restart (a step-up used, yet usable again).
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	first, err := s.cfg.Ledger.AppendAll(context.WithoutCancel(ctx), events)
 	if err != nil {
 		return 0, err
 	}
@@ -374,11 +387,14 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 	var applyErr error
 	touched := map[string]bool{}
 	for i, ev := range events {
-		if err := s.st.Apply(ledger.Entry{Index: first + uint64(i), Event: ev}); err != nil {
-			// The event is durable; State now lags the ledger until restart.
-			applyErr = err
-			s.log.ErrorContext(ctx, "applying a committed event failed; restart rebuilds the state", "err", err)
-			break
+		// The event is durable: the state skips it, as a replay at
+		// restart does.
+		if k := s.st.Replay(ledger.Entry{Index: first + uint64(i), Event: ev}); k != nil {
+			if applyErr == nil {
+				applyErr = fmt.Errorf("%w at ledger index %d: %s", ErrIncoherent, k.Index, k.Reason)
+			}
+			s.logSkipped(k)
+			continue
 		}
 		touched[ev.TaskID] = true
 	}
@@ -433,7 +449,15 @@ func (s *Service) commitShared(ctx context.Context, events []ledger.Event) (uint
 		return 0, err
 	}
 	defer unlock()
-	first, err := s.cfg.Ledger.AppendAll(ctx, events)
+	// Once queued, the events are committed whether or not the caller
+	// still waits; so wait for the outcome with the lock held, whatever
+	// ctx does. Letting go at a cancel would let another replica's change
+	// (a task completed) into the log before them, and they would no
+	// longer follow from the events before them.
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	first, err := s.cfg.Ledger.AppendAll(context.WithoutCancel(ctx), events)
 	if err != nil {
 		return 0, err
 	}

@@ -24,6 +24,10 @@ type State struct {
 	// endedTasks the ended tasks whose actions are still kept (forget.go).
 	taskActions map[string][]string
 	endedTasks  []endedTask
+	// skipped are the events Replay left out (skipped.go), skippedN how
+	// many.
+	skipped  []Skipped
+	skippedN int
 }
 
 // NewState returns an empty State.

@@ -25,6 +25,10 @@ var migrations = []string{
 	 INSERT INTO bodies_v2 (idx, name, salt, data) SELECT idx, name, salt, data FROM bodies ORDER BY idx, name;
 	 DROP TABLE bodies;
 	 ALTER TABLE bodies_v2 RENAME TO bodies;`,
+	// 3: DPoP proofs accepted (proofs.go), so that one replayed after a
+	// restart is refused. until is in unix nanoseconds.
+	`CREATE TABLE dpop_proofs (key BLOB PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
+	 CREATE INDEX dpop_proofs_until ON dpop_proofs (until);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

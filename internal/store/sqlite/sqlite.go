@@ -31,6 +31,16 @@ type Store struct {
 
 	// Statements every commit runs, prepared once at Open on w.
 	sizeStmt, tileStmt, checkpointStmt, eraseStmt *sql.Stmt
+	claimStmt                                     *sql.Stmt
+
+	// DPoP proof claims waiting for the claim loop (proofs.go).
+	claims     chan *proofClaim
+	stopClaims chan struct{}
+	claimsDone chan struct{}
+
+	// files checks, after each commit, that the database is still the
+	// file opened (identity.go).
+	files *files
 
 	stopCheckpointer chan struct{}
 	checkpointerDone chan struct{}
@@ -67,7 +77,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{},
+	fs, err := openFiles(path)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{}, files: fs,
+		claims: make(chan *proofClaim, maxClaimBatch), stopClaims: make(chan struct{}), claimsDone: make(chan struct{}),
 		stopCheckpointer: make(chan struct{}), checkpointerDone: make(chan struct{})}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -78,31 +95,41 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			 ON CONFLICT(level, idx) DO UPDATE SET hashes = excluded.hashes`},
 		{&s.checkpointStmt, `INSERT OR IGNORE INTO checkpoints(size, note) VALUES (?, ?)`},
 		{&s.eraseStmt, `DELETE FROM bodies WHERE idx = ? AND name = ?`},
+		{&s.claimStmt, `INSERT INTO dpop_proofs(key, until) VALUES (?, ?)
+			 ON CONFLICT(key) DO UPDATE SET until = excluded.until WHERE dpop_proofs.until < ?3
+			 RETURNING 1`},
 	} {
 		if *p.dst, err = w.PrepareContext(ctx, p.q); err != nil {
+			fs.close()
 			w.Close()
 			r.Close()
 			return nil, fmt.Errorf("opening %s: %w", path, err)
 		}
 	}
 	go s.checkpointer()
+	go s.claimLoop()
 	return s, nil
 }
 
 // Close closes the database. Calling it again does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.stopClaims)
+		<-s.claimsDone
 		close(s.stopCheckpointer)
 		<-s.checkpointerDone
 		s.mu.Lock()
 		for _, st := range s.stmts {
 			st.Close()
 		}
-		for _, st := range []*sql.Stmt{s.sizeStmt, s.tileStmt, s.checkpointStmt, s.eraseStmt} {
-			st.Close()
+		for _, st := range []*sql.Stmt{s.sizeStmt, s.tileStmt, s.checkpointStmt, s.eraseStmt, s.claimStmt} {
+			if st != nil {
+				st.Close()
+			}
 		}
 		s.mu.Unlock()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		s.files.close()
 	})
 	return s.closeErr
 }
@@ -190,8 +217,14 @@ func size(ctx context.Context, q queryer) (uint64, error) {
 }
 
 // Commit implements ledger.Store: one IMMEDIATE transaction, fsynced at
-// COMMIT by synchronous=FULL.
+// COMMIT by synchronous=FULL. Once the database file or its log was
+// deleted or replaced under the store, it fails with ledger.ErrStoreGone
+// (a commit that raced with that fails too, though SQLite wrote it: into
+// a file that will not be read again).
 func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
+	if err := s.files.lostErr(); err != nil {
+		return err
+	}
 	// Statements are prepared before the transaction takes the one write
 	// connection.
 	if err := s.prepareInserts(ctx, "leaves(idx, leaf)", 2, len(b.Leaves)); err != nil {
@@ -245,7 +278,10 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return s.files.check()
 }
 
 // ReadTile implements ledger.Store.

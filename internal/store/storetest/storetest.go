@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/mod/sumdb/note"
@@ -38,6 +39,7 @@ func Run(t *testing.T, fresh Opener) {
 		{"InitMetaKeepsTheFirstValue", testInitMeta},
 		{"ReopenKeepsData", testReopen},
 		{"LedgerRoundTrip", testLedgerRoundTrip},
+		{"DPoPProofsClaimedOnce", testClaimProof},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })
@@ -477,5 +479,79 @@ func testConcurrentLedgers(t *testing.T, open func(*testing.T) ledger.Store) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// ProofClaimer is a store that keeps a durable record of accepted DPoP
+// proofs (credential.SharedReplay): ClaimProof records key until until and
+// reports whether it was not recorded already (or only with an expiry
+// passed).
+type ProofClaimer interface {
+	ClaimProof(ctx context.Context, key []byte, until time.Time) (bool, error)
+}
+
+// testClaimProof: a proof's key is claimed once, across handles on the
+// same database and after a reopen; claims made at once are each answered,
+// one of them fresh; an expired record is taken over.
+func testClaimProof(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	c, ok := open(t).(ProofClaimer)
+	if !ok {
+		t.Skip("the store keeps no record of DPoP proofs")
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	live := time.Now().Add(time.Minute)
+	if fresh, err := c.ClaimProof(ctx, key, live); err != nil || !fresh {
+		t.Fatalf("first claim: %v %v", fresh, err)
+	}
+	if fresh, err := c.ClaimProof(ctx, key, live); err != nil || fresh {
+		t.Fatalf("second claim on the same handle: %v %v", fresh, err)
+	}
+	other := open(t).(ProofClaimer)
+	if fresh, err := other.ClaimProof(ctx, key, live); err != nil || fresh {
+		t.Fatalf("claim on another handle: %v %v", fresh, err)
+	}
+	// Many at once, half of them the same key.
+	same := make([]byte, 32)
+	rand.Read(same)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	freshSame, freshOwn := 0, 0
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := same
+			if i%2 == 1 {
+				k = make([]byte, 32)
+				rand.Read(k)
+			}
+			fresh, err := c.ClaimProof(ctx, k, live)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if fresh && i%2 == 0 {
+				freshSame++
+			} else if fresh {
+				freshOwn++
+			}
+		}()
+	}
+	wg.Wait()
+	if freshSame != 1 || freshOwn != 32 {
+		t.Errorf("concurrent claims: the shared key fresh %d times (want 1), the 32 own keys %d (want 32)", freshSame, freshOwn)
+	}
+	// An expired record is taken over.
+	old := make([]byte, 32)
+	rand.Read(old)
+	if fresh, err := c.ClaimProof(ctx, old, time.Now().Add(-time.Second)); err != nil || !fresh {
+		t.Fatalf("claim of an already expired record: %v %v", fresh, err)
+	}
+	if fresh, err := other.ClaimProof(ctx, old, live); err != nil || !fresh {
+		t.Fatalf("claim over an expired record: %v %v", fresh, err)
 	}
 }

@@ -1,0 +1,40 @@
+package server_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/credential/credtest"
+	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/server/servertest"
+)
+
+// TestDPoPReplayAfterRestart: on SQLite, the record of accepted DPoP
+// proofs survives a restart, so a proof accepted before it is refused when
+// replayed after it, within its window.
+func TestDPoPReplayAfterRestart(t *testing.T) {
+	const public = "https://writ.example.test"
+	cfg := servertest.Dev(t.TempDir(), "dev")
+	cfg.Credentials.PublicURL = public
+	a := serve(t, cfg)
+	a.token = devToken(t, cfg.DataDir, identity.RoleAdmin, identity.RoleAuditor)
+	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
+	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
+	key := credtest.NewDPoPKey(t)
+	tok := tokenOf(t, exchange(t, a, exchangeForm(svid(t, a, agentA), opened.TaskID), key.Proof(t, "POST", public+"/oauth2/token", "")))
+	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
+	proof := key.Proof(t, "POST", public+"/v1/authorize", tok.AccessToken)
+	if ans := authorize(t, a, "DPoP "+tok.AccessToken, proof, in); ans.status != http.StatusOK {
+		t.Fatalf("first use: %d %s", ans.status, ans.body)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	b := serve(t, cfg)
+	wantError(t, authorize(t, b, "DPoP "+tok.AccessToken, proof, in), http.StatusUnauthorized, "invalid_dpop_proof")
+	if ans := authorize(t, b, "DPoP "+tok.AccessToken, key.Proof(t, "POST", public+"/v1/authorize", tok.AccessToken), in); ans.status != http.StatusOK {
+		t.Fatalf("a fresh proof after the restart: %d %s", ans.status, ans.body)
+	}
+}

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -121,54 +119,16 @@ func strictJSON(b []byte) error {
 		}
 		return errors.New("the JSON body is not I-JSON")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return errors.New("the JSON body cannot be read")
-		}
-		if n, ok := tok.(json.Number); ok && !exactDouble(string(n)) {
-			return fmt.Errorf("the JSON body holds the number %.40s, which a double does not hold exactly (RFC 7493 §2.2): send it as a string", n)
-		}
+	if path, found := jcs.InexactNumber(b); found {
+		return &inexactError{path: "arguments.body" + path}
 	}
+	return nil
 }
 
-// exactDouble reports whether the JSON number lit has exactly the value of
-// the shortest decimal of the double nearest to it, the form RFC 8785
-// records: so 0.1, 1e300 and 9007199254740991 pass, while
-// 12345678901234567891 (recorded as 12345678901234567000) does not.
-func exactDouble(lit string) bool {
-	f, err := strconv.ParseFloat(lit, 64)
-	if err != nil {
-		return false
-	}
-	return decimalForm(lit) == decimalForm(strconv.FormatFloat(f, 'e', -1, 64))
-}
+// inexactError is a JSON body holding a number that canonical form would
+// change: the same refusal as for the decision API's arguments.
+type inexactError struct{ path string }
 
-// decimalForm writes a decimal number as significant digits and a power
-// of ten ("15e-1" for 1.50), "0" for zero, ignoring the sign (a double and
-// its literal agree on it). An exponent too large to matter gives "!".
-func decimalForm(s string) string {
-	s = strings.TrimPrefix(s, "-")
-	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
-	whole, frac, _ := strings.Cut(mant, ".")
-	digits := strings.TrimLeft(whole+frac, "0")
-	if digits == "" {
-		return "0"
-	}
-	e := 0
-	if hasExp {
-		var err error
-		if e, err = strconv.Atoi(exp); err != nil || e > 1<<20 || e < -(1<<20) {
-			return "!"
-		}
-	}
-	e -= len(frac)
-	sig := strings.TrimRight(digits, "0")
-	e += len(digits) - len(sig)
-	return sig + "e" + strconv.Itoa(e)
+func (e *inexactError) Error() string {
+	return e.path + ": the number is not exactly a double (I-JSON, RFC 7493 §2.2: integers within ±(2^53−1), no more digits than a double keeps); send it as a string"
 }

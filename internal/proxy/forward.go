@@ -53,6 +53,11 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(body) > 0 {
 		key, val, err := bodyField(body)
+		var inexact *inexactError
+		if errors.As(err, &inexact) {
+			writeError(w, http.StatusBadRequest, task.CodeInexactNumber, err.Error())
+			return
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "bad_body", err.Error())
 			return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,12 +89,14 @@ func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdWaitTask waits (up to 20 seconds) until the server at $WRIT_URL lists
-// a task in state, asking with $WRIT_TOKEN, and sets NAME to the newest.
+// a task in state, asking with $WRIT_TOKEN, and sets NAME to the newest;
+// with INTENT, the newest with that intent, so that a task of an earlier
+// step still in that state is never taken for it.
 //
-//	waittask STATE NAME
+//	waittask STATE NAME [INTENT]
 func cmdWaitTask(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: waittask STATE NAME")
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: waittask STATE NAME [INTENT]")
 	}
 	cl := client.New(ts.Getenv("WRIT_URL"), ts.Getenv("WRIT_TOKEN"))
 	deadline := time.Now().Add(20 * time.Second)
@@ -101,6 +104,9 @@ func cmdWaitTask(ts *testscript.TestScript, neg bool, args []string) {
 		tasks, err := cl.ListTasks(context.Background(), args[0])
 		if err != nil {
 			ts.Fatalf("listing %s tasks: %v", args[0], err)
+		}
+		if len(args) == 3 {
+			tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.Intent != args[2] })
 		}
 		if len(tasks) > 0 {
 			ts.Setenv(args[1], tasks[len(tasks)-1].TaskID)

@@ -150,7 +150,7 @@ type Authorized struct {
 
 // ActionResult is the body of POST /v1/actions/{id}/result.
 type ActionResult struct {
-	Status string          `json:"status"` // ok or error
+	Status string          `json:"status"` // ok, error or cancelled
 	Output json.RawMessage `json:"output,omitempty"`
 }
 

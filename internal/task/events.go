@@ -116,6 +116,8 @@ type completedData struct {
 	Status         string `json:"status"`
 	OutputDigest   string `json:"output_digest"`
 	OutputRecorded bool   `json:"output_recorded"`
+	// Reason says why a cancelled call was cancelled (ReasonTaskRevoked…).
+	Reason string `json:"reason,omitempty"`
 }
 
 // endedData is task.completed, task.expired and task.revoked.
@@ -143,8 +145,11 @@ const (
 	ReasonTaskExpired   = "task_expired"
 	ReasonTaskRevoked   = "task_revoked"
 	ReasonParentEnded   = "parent_ended"
-	ReasonSelfApproval  = "self_approval"
-	ReasonApprovalTTL   = "approval_expired"
+	// ReasonCredentialRevoked: the credential that authorized a call was
+	// revoked while the call was in flight.
+	ReasonCredentialRevoked = "credential_revoked"
+	ReasonSelfApproval      = "self_approval"
+	ReasonApprovalTTL       = "approval_expired"
 	// ByWrit is the actor of changes writ makes on its own.
 	ByWrit = "writ"
 )

@@ -59,8 +59,8 @@ func (s *Server) gatewayRefused(ctx context.Context, cred task.VerifiedCredentia
 	}
 }
 
-// onTaskEnded is the task service's OnTaskEnded: the gateway closes the
-// task's upstream sessions.
+// onTaskEnded is the task service's OnTaskEnded: the gateway cancels the
+// task's calls in flight and closes its upstream sessions.
 func (s *Server) onTaskEnded(taskID string) {
 	if g := s.mcp.Load(); g != nil {
 		g.TaskEnded(taskID)

@@ -42,6 +42,9 @@ func Start(t testing.TB, mcp config.MCPConfig, proxy config.ProxyConfig, opts ..
 	dir := t.TempDir()
 	cfg := servertest.Dev(dir, "dev")
 	cfg.MCP, cfg.Proxy = mcp, proxy
+	// A loaded test machine can take longer than the default 50ms to
+	// evaluate a policy, which would deny: these tests are not about that.
+	cfg.Policy.Timeout = 10 * time.Second
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -123,8 +126,18 @@ func (w *Writ) Do(t testing.TB, method, path, token string, body, out any) int {
 // returns its ID and a task token.
 func (w *Writ) TaskToken(t testing.TB, sc api.Scope) (string, string) {
 	t.Helper()
+	return w.ChildTaskToken(t, "", sc)
+}
+
+// ChildTaskToken is TaskToken for a child task of parent ("" for none).
+func (w *Writ) ChildTaskToken(t testing.TB, parent string, sc api.Scope) (string, string) {
+	t.Helper()
+	open := api.OpenTask{Agent: Agent, Intent: "exercise the MCP gateway", Scope: sc, TTL: "15m"}
+	if parent != "" {
+		open.Parent = &parent
+	}
 	var opened api.TaskOpened
-	if st := w.Do(t, "POST", "/v1/tasks", w.Tok["alice"], api.OpenTask{Agent: Agent, Intent: "exercise the MCP gateway", Scope: sc, TTL: "15m"}, &opened); st != http.StatusCreated {
+	if st := w.Do(t, "POST", "/v1/tasks", w.Tok["alice"], open, &opened); st != http.StatusCreated {
 		t.Fatalf("open task: %d %+v", st, opened)
 	}
 	if opened.State != "active" {

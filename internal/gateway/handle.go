@@ -197,7 +197,8 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 		return r, nil
 	}
 	if ended(ctx) {
-		// Cancelled for the task's end: the SDK has told the upstream.
+		// Cancelled for the task's end: the SDK tells the upstream.
+		c.u.cancelledCall(conn)
 		return zero, errCancelled(ctx)
 	}
 	var we *jsonrpc.Error

@@ -173,7 +173,9 @@ func (c *call) dataClass(tool string) string {
 // upstreamDo runs f against the task's upstream session within the server's
 // timeout. A failure that is neither the upstream's own JSON-RPC answer
 // nor a timeout drops the session, so that the next call reconnects (or
-// restarts a stdio server); both are reported as CodeUnavailable.
+// restarts a stdio server); both are reported as CodeUnavailable. A call
+// whose ctx the task's end cancelled is not sent, or is cancelled
+// upstream, and answered as such.
 func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var zero R
 	if ended(ctx) {

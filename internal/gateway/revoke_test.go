@@ -62,14 +62,15 @@ func TestRevokeCancelsCallInFlight(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("the call in flight did not end within 30s of the revocation")
 			}
-			// The upstream answering now changes nothing.
-			close(up.release)
 			var we *jsonrpc.Error
 			if !errors.As(err, &we) || we.Code != gateway.CodeDenied || !strings.Contains(we.Message, "task "+taskID+" was revoked") ||
 				!strings.Contains(we.Message, "withheld") {
 				t.Errorf("the agent got %v: want code %d saying task %s was revoked and the result is withheld", err, gateway.CodeDenied, taskID)
 			}
+			// The upstream is told; releasing the call afterwards changes
+			// nothing (released first, it would answer instead).
 			up.awaitCancelled(t)
+			close(up.release)
 
 			evs := w.Trace(t, taskID)
 			auth, done := ofType(evs, "action.authorized"), ofType(evs, "action.completed")

@@ -430,8 +430,10 @@ func (u *upstream) closeLater(c *conn) {
 		<-c.ready
 		if drained != nil {
 			<-drained
-			u.awaitCancelNotices(c)
 		}
+		// A call cancelled by the task's end may have ended before the
+		// session was taken for closing: its notice is waited for too.
+		u.awaitCancelNotices(c)
 		u.closeConn(c)
 		u.mu.Lock()
 		u.closingN--

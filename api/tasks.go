@@ -154,7 +154,7 @@ type Authorized struct {
 
 // ActionResult is the body of POST /v1/actions/{id}/result.
 type ActionResult struct {
-	Status string          `json:"status"` // ok or error; writ records cancelled for a call it cut off
+	Status string          `json:"status"` // ok, error or cancelled
 	Output json.RawMessage `json:"output,omitempty"`
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // TestMain lets the test binary run as the writ command inside scripts, the
@@ -80,22 +82,20 @@ func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitready URL")
 	}
 	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
+	err := testkit.Poll(20*time.Second, func() error {
 		resp, err := c.Get(strings.TrimRight(args[0], "/") + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		ts.Fatalf("%s not ready after 20s: %v", args[0], err)
 	}
-	ts.Fatalf("%s not ready after 20s: %s", args[0], last)
 }
 
 // cmdEnvFile sets an environment variable to a file's contents, trimmed;

@@ -34,6 +34,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // replica is one `writ server` process.
@@ -160,23 +161,28 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 func waitReady(r *replica) error {
 	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	var exited error
+	err := testkit.Poll(60*time.Second, func() error {
 		select {
 		case err := <-r.done:
-			return fmt.Errorf("exited: %v", err)
+			exited = fmt.Errorf("exited: %v", err)
+			return nil
 		default:
 		}
 		resp, err := c.Get(r.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz answered %s", resp.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s not ready after 60s: %v", r.url, err)
 	}
-	return fmt.Errorf("%s not ready after 60s", r.url)
+	return exited
 }
 
 func copyDir(from, to string) error {
@@ -278,20 +284,16 @@ func (c *cluster) waitCovered() {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		var size, covered int64
 		if err := conn.QueryRow(ctx, `SELECT (SELECT size FROM log_head), (SELECT COALESCE(MAX(size), 0) FROM checkpoints)`).Scan(&size, &covered); err != nil {
 			t.Fatal(err)
 		}
-		if covered >= size {
-			return
+		if covered < size {
+			return fmt.Errorf("the latest checkpoint covers %d of %d events", covered, size)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the latest checkpoint covers %d of %d events after 20s", covered, size)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // checkLog waits for a checkpoint covering the whole store, runs

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/client"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // TestTaskScripts runs the task, approval, token and exec scenarios in
@@ -99,8 +101,7 @@ func cmdWaitTask(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waittask STATE NAME [INTENT]")
 	}
 	cl := client.New(ts.Getenv("WRIT_URL"), ts.Getenv("WRIT_TOKEN"))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	err := testkit.Poll(20*time.Second, func() error {
 		tasks, err := cl.ListTasks(context.Background(), args[0])
 		if err != nil {
 			ts.Fatalf("listing %s tasks: %v", args[0], err)
@@ -108,14 +109,14 @@ func cmdWaitTask(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) == 3 {
 			tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.Intent != args[2] })
 		}
-		if len(tasks) > 0 {
-			ts.Setenv(args[1], tasks[len(tasks)-1].TaskID)
-			return
+		if len(tasks) == 0 {
+			return fmt.Errorf("no %s task after 20s", args[0])
 		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("no %s task after 20s", args[0])
-		}
-		time.Sleep(20 * time.Millisecond)
+		ts.Setenv(args[1], tasks[len(tasks)-1].TaskID)
+		return nil
+	})
+	if err != nil {
+		ts.Fatalf("%v", err)
 	}
 }
 

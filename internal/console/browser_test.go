@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // chromium finds the browser for the end-to-end tests: $WRIT_CHROMIUM, else
@@ -115,19 +117,23 @@ func value[T any](b *browser, what string, a chromedp.Action[T]) T {
 // riding out the moments when a navigation replaces the document.
 func poll[T any](b *browser, what, expr string) T {
 	b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var out T
+	err := testkit.Poll(30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[*T](expr))
 		cancel()
-		if err == nil && v != nil {
-			return *v
+		if err == nil && v == nil {
+			err = errors.New("no value")
 		}
-		if time.Now().After(deadline) {
-			b.fail(what, fmt.Errorf("no result within 30s (last error: %v)", err))
+		if err == nil {
+			out = *v
 		}
-		time.Sleep(50 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		b.fail(what, fmt.Errorf("no result within 30s (last error: %v)", err))
 	}
+	return out
 }
 
 // onLoadedPage wraps a use of the element el (bound to the first match of

@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // TestEvidenceDownload: the task page offers the bundle to its requester,
@@ -28,13 +30,15 @@ func TestEvidenceDownload(t *testing.T) {
 		t.Fatal("the task page offers no evidence download to its requester")
 	}
 	var p page
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	// 503 until a checkpoint covers the newest event; the checks below
+	// say what the last answer was.
+	testkit.Poll(10*time.Second, func() error {
 		p = b.get("/ui/tasks/" + task.TaskID + "/evidence")
-		if p.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			break
+		if p.status == http.StatusServiceUnavailable {
+			return errors.New("no checkpoint covers the task yet")
 		}
-		time.Sleep(50 * time.Millisecond) // until a checkpoint covers the newest event
-	}
+		return nil
+	})
 	if p.status != http.StatusOK || p.header.Get("Content-Type") != "application/zip" ||
 		!strings.Contains(p.header.Get("Content-Disposition"), task.TaskID+".evidence.zip") {
 		t.Fatalf("evidence download: %d %s %s", p.status, p.header.Get("Content-Type"), p.header.Get("Content-Disposition"))

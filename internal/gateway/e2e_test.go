@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -11,10 +13,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/gateway"
 )
 
 // echoScope lets a task see and call server-everything's echo tool only.
@@ -196,6 +200,10 @@ func TestEverything(t *testing.T) {
 				checkLedger(t, w.Trace(t, taskID), len(all.Tools)-1, denied.Meta["writ/decision_id"].(string))
 			})
 
+			t.Run("revoked-mid-call", func(t *testing.T) {
+				revokedMidCall(t, w, endpoint)
+			})
+
 			t.Run("typescript-progress", func(t *testing.T) {
 				_, token := w.TaskToken(t, longScope)
 				cmd := exec.Command("node", "client.mjs", endpoint, token,
@@ -223,8 +231,10 @@ func TestEverything(t *testing.T) {
 				if c.Result == nil || c.Result.IsError {
 					t.Fatalf("the long-running operation through writ: %s", out)
 				}
-				if len(c.Progress) != 3 || c.Progress[2].Progress != 3 || c.Progress[2].Total != 3 {
-					t.Errorf("progress the TypeScript client saw: %+v, want steps 1 to 3 of 3", c.Progress)
+				// writ relays its count of the upstream's notifications,
+				// not the upstream's numbers.
+				if len(c.Progress) != 3 || c.Progress[2].Progress != 3 || c.Progress[2].Total != 0 {
+					t.Errorf("progress the TypeScript client saw: %+v, want steps 1 to 3, without a total", c.Progress)
 				}
 			})
 		})
@@ -286,5 +296,63 @@ func checkLedger(t testing.TB, evs []event, hidden int, deniedID string) {
 	}
 	if len(denied) != 1 || denied[0].DecisionID != deniedID || denied[0].Data.Tool != "everything.get-sum" {
 		t.Errorf("action.denied %+v: want get-sum's, decision %s", denied, deniedID)
+	}
+}
+
+// revokedMidCall revokes a task while its call of server-everything's
+// long-running operation runs (it has reported progress): the agent gets
+// an error saying so, not the result, and the ledger records the call as
+// cancelled.
+func revokedMidCall(t *testing.T, w *writ, endpoint string) {
+	taskID, token := w.TaskToken(t, longScope)
+	moving := make(chan struct{}, 1)
+	c := mcp.NewClient(&mcp.Implementation{Name: "revoked-agent", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
+			select {
+			case moving <- struct{}{}:
+			default:
+			}
+		}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1,
+		HTTPClient: &http.Client{Transport: bearer{token: token}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// Ten minutes of work, unless cancelled.
+		p := &mcp.CallToolParams{Name: "trigger-long-running-operation", Arguments: map[string]any{"duration": 600, "steps": 600}}
+		p.SetProgressToken("long")
+		res, err := cs.CallTool(ctx, p)
+		if err == nil {
+			err = fmt.Errorf("the agent got the result %s", resultText(res))
+		}
+		errc <- err
+	}()
+	select {
+	case <-moving:
+	case err := <-errc:
+		t.Fatalf("the long-running operation ended before any progress: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no progress from the long-running operation")
+	}
+	if st := w.Do(t, "POST", "/v1/tasks/"+taskID+"/revoke", w.Tok["alice"], map[string]string{"reason": "stop"}, nil); st != http.StatusOK {
+		t.Fatalf("revoke: %d", st)
+	}
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		t.Fatal("the call in flight did not end after the revocation")
+	}
+	var we *jsonrpc.Error
+	if !errors.As(err, &we) || we.Code != gateway.CodeDenied || !strings.Contains(we.Message, "task "+taskID+" was revoked") {
+		t.Errorf("the agent got %v: want code %d saying task %s was revoked", err, gateway.CodeDenied, taskID)
+	}
+	done := ofType(w.Trace(t, taskID), "action.completed")
+	if len(done) != 1 || done[0].Data.Status != "cancelled" || done[0].Data.Reason != "task_revoked" {
+		t.Errorf("action.completed %+v: want the call cancelled, reason task_revoked", done)
 	}
 }

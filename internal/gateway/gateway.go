@@ -32,7 +32,11 @@ import (
 // records durably before it answers and returns an error when it cannot.
 type Decider interface {
 	Authorize(ctx context.Context, cred task.VerifiedCredential, req api.Authorize, rc task.Request) (api.Authorized, error)
-	RecordResultAt(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult, rc task.Request) (api.ResultRecorded, error)
+	// RecordHeldResult records the outcome of a call whose result the
+	// gateway still holds; when the task ended (or the credential was
+	// revoked) before the record, it records the call as cancelled and
+	// says so, and the result is withheld.
+	RecordHeldResult(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult, rc task.Request) (task.HeldResult, error)
 	Visible(ctx context.Context, cred task.VerifiedCredential, server string, tools []task.ListedTool, rc task.Request) ([]bool, error)
 }
 
@@ -78,6 +82,7 @@ type Gateway struct {
 	handlers  map[string]http.Handler
 	servers   []*mcp.Server // writ's side of each server, for CloseSessions
 	owners    owners        // the task of each agent session
+	flights   flights       // requests in flight, by task
 	closeOnce sync.Once
 }
 
@@ -141,13 +146,21 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// TaskEnded closes the upstream sessions of a task that has ended: what a
-// stateful server kept for it goes with them. Calls still in flight on
-// them fail, and are recorded so. It does not block.
+// TaskEnded cancels the requests of a task that has ended (the upstream is
+// sent notifications/cancelled, the agent an error, and the ledger records
+// the calls as cancelled), then closes the task's upstream sessions: what
+// a stateful server kept for it goes with them. It does not block.
 func (g *Gateway) TaskEnded(taskID string) {
+	g.flights.endTask(taskID)
 	for _, u := range g.upstreams {
 		u.endTask(taskID)
 	}
+}
+
+// CredentialRevoked cancels the requests made with a credential that has
+// been revoked, as TaskEnded does. It does not block.
+func (g *Gateway) CredentialRevoked(jti string) {
+	g.flights.revoke(jti)
 }
 
 // CloseSessions ends every agent's session, and so its standing GET

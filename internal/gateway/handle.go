@@ -76,6 +76,11 @@ func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
 			if err != nil {
 				return nil, err
 			}
+			// What goes upstream is cancelled when the task ends; the
+			// decisions and records are not (they finish, or fail whole).
+			var done func()
+			c.flight, done = g.flights.start(ctx, c.v.cred)
+			defer done()
 			switch p := req.GetParams().(type) {
 			case *mcp.ListToolsParams:
 				return c.listTools(ctx, p)
@@ -136,6 +141,9 @@ type call struct {
 	timeout time.Duration
 	v       verified
 	rc      task.Request
+	// flight is the request's context for what goes upstream, cancelled
+	// when the task ends or the credential is revoked.
+	flight context.Context
 }
 
 func (g *Gateway) call(name string, u *upstream, req mcp.Request) (*call, error) {
@@ -174,10 +182,21 @@ func (c *call) dataClass(tool string) string {
 // upstreamDo runs f against the task's upstream session within the server's
 // timeout. A failure that is neither the upstream's own JSON-RPC answer
 // nor a timeout drops the session, so that the next call reconnects (or
-// restarts a stdio server); both are reported as CodeUnavailable.
+// restarts a stdio server); both are reported as CodeUnavailable. A call
+// whose ctx the task's end cancelled is not sent, or is cancelled
+// upstream, and answered as such.
 func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var zero R
+	if ended(ctx) {
+		return zero, errCancelled(ctx)
+	}
 	conn, err := c.u.acquire(ctx, c.v.cred.TaskID, c.timeout)
+	if ended(ctx) {
+		if err == nil {
+			c.u.release(conn)
+		}
+		return zero, errCancelled(ctx)
+	}
 	if err != nil {
 		return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: err.Error()}
 	}
@@ -187,6 +206,11 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 	r, err := f(cctx, conn.cs)
 	if err == nil {
 		return r, nil
+	}
+	if ended(ctx) {
+		// Cancelled for the task's end: the SDK tells the upstream.
+		c.u.cancelledCall(conn)
+		return zero, errCancelled(ctx)
 	}
 	var we *jsonrpc.Error
 	if errors.As(err, &we) {
@@ -204,12 +228,28 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 	return zero, &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("upstream %s failed: %s", c.server, c.u.scrub(err))}
 }
 
+// errCancelled answers a request cancelled because its task ended.
+func errCancelled(ctx context.Context) error {
+	return &jsonrpc.Error{Code: CodeDenied, Message: "writ cancelled this request: " + context.Cause(ctx).Error()}
+}
+
+// forward relays a listing, which the ledger does not record: an error
+// the upstream answers it with reaches the agent without its data member.
 func forward[R mcp.Result](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (mcp.Result, error) {
-	r, err := upstreamDo(ctx, c, f)
+	r, err := upstreamDo(c.flight, c, f)
 	if err != nil {
-		return nil, err
+		return nil, withoutData(err)
 	}
 	return r, nil
+}
+
+// withoutData drops the data member of a JSON-RPC error.
+func withoutData(err error) error {
+	var we *jsonrpc.Error
+	if errors.As(err, &we) && we.Data != nil {
+		return &jsonrpc.Error{Code: we.Code, Message: we.Message}
+	}
+	return err
 }
 
 // listTools lists the upstream's tools and keeps those policy lets the
@@ -219,11 +259,11 @@ func (c *call) listTools(ctx context.Context, p *mcp.ListToolsParams) (mcp.Resul
 	if p != nil {
 		up.Cursor = p.Cursor
 	}
-	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ListToolsResult, error) {
+	res, err := upstreamDo(c.flight, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ListToolsResult, error) {
 		return cs.ListTools(ctx, up)
 	})
 	if err != nil {
-		return nil, err
+		return nil, withoutData(err)
 	}
 	listed := make([]task.ListedTool, len(res.Tools))
 	for i, t := range res.Tools {
@@ -272,7 +312,7 @@ func (c *call) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mcp.Resu
 		fwd.Arguments = nil
 	}
 	defer c.relayProgress(ctx, p, fwd)()
-	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
+	res, err := upstreamDo(c.flight, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
 		return cs.CallTool(ctx, fwd)
 	})
 	status := "ok"
@@ -301,7 +341,7 @@ func (c *call) readResource(ctx context.Context, p *mcp.ReadResourceParams) (mcp
 	}
 	fwd := &mcp.ReadResourceParams{Meta: forwardMeta(p.Meta), URI: uri}
 	defer c.relayProgress(ctx, p, fwd)()
-	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
+	res, err := upstreamDo(c.flight, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
 		return cs.ReadResource(ctx, fwd)
 	})
 	return recordAnswer(ctx, c, out.ActionID, statusOf(err), res, err)
@@ -320,7 +360,7 @@ func (c *call) getPrompt(ctx context.Context, p *mcp.GetPromptParams) (mcp.Resul
 	}
 	fwd := &mcp.GetPromptParams{Meta: forwardMeta(p.Meta), Name: p.Name, Arguments: p.Arguments}
 	defer c.relayProgress(ctx, p, fwd)()
-	res, err := upstreamDo(ctx, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
+	res, err := upstreamDo(c.flight, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
 		return cs.GetPrompt(ctx, fwd)
 	})
 	return recordAnswer(ctx, c, out.ActionID, statusOf(err), res, err)
@@ -351,14 +391,26 @@ func statusOf(err error) string {
 }
 
 // recordAnswer records the outcome of an authorized call (the upstream's
-// result, or the error it failed with) as action.completed, then answers
-// it. A result that cannot be recorded is withheld.
+// result, or the error it failed with, its data member included) as
+// action.completed, then answers it with exactly what was recorded. A
+// result that cannot be recorded is withheld, and so is one of a call
+// whose task ended, or whose credential was revoked, before its outcome
+// was recorded: that call is recorded as cancelled.
 func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status string, res R, callErr error) (mcp.Result, error) {
+	if ended(c.flight) {
+		status = task.StatusCancelled
+	}
 	var output []byte
 	if callErr != nil {
 		var we *jsonrpc.Error
 		errors.As(callErr, &we)
-		output, _ = json.Marshal(map[string]any{"error": map[string]any{"code": we.Code, "message": we.Message}})
+		e := map[string]any{"code": we.Code, "message": we.Message}
+		answer := &jsonrpc.Error{Code: we.Code, Message: we.Message}
+		if len(we.Data) > 0 && json.Valid(we.Data) {
+			e["data"], answer.Data = we.Data, we.Data
+		}
+		output, _ = json.Marshal(map[string]any{"error": e})
+		callErr = answer
 	} else {
 		var err error
 		if output, err = json.Marshal(res); err != nil {
@@ -368,7 +420,7 @@ func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status s
 	}
 	// The record does not depend on the agent staying connected.
 	rctx := context.WithoutCancel(ctx)
-	_, err := c.g.cfg.Decider.RecordResultAt(rctx, c.v.cred, actionID, api.ActionResult{Status: status, Output: output}, c.rc)
+	held, err := c.g.cfg.Decider.RecordHeldResult(rctx, c.v.cred, actionID, api.ActionResult{Status: status, Output: output}, c.rc)
 	var ve *ledger.ValidationError
 	if errors.As(err, &ve) {
 		// Too large a result for the ledger: the agent does not get it,
@@ -379,10 +431,28 @@ func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status s
 		c.g.log.ErrorContext(ctx, "recording an MCP result failed; the result is withheld", "server", c.server, "action_id", actionID, "err", err)
 		return nil, &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not record the result of action " + actionID + "; it is withheld"}
 	}
+	if held.Cancelled != "" || status == task.StatusCancelled {
+		return nil, cancelledError(c.v.cred.TaskID, actionID, held.Cancelled)
+	}
 	if callErr != nil {
 		return nil, callErr
 	}
 	return res, nil
+}
+
+// cancelledError answers a call cancelled, or whose result is withheld,
+// because its task ended or its credential was revoked.
+func cancelledError(taskID, actionID, reason string) error {
+	why := map[string]string{
+		task.ReasonTaskRevoked:       "task " + taskID + " was revoked",
+		task.ReasonTaskCompleted:     "task " + taskID + " was completed",
+		task.ReasonTaskExpired:       "task " + taskID + " expired",
+		task.ReasonCredentialRevoked: "the credential of the call was revoked",
+	}[reason]
+	if why == "" {
+		why = "task " + taskID + " ended"
+	}
+	return &jsonrpc.Error{Code: CodeDenied, Message: fmt.Sprintf("writ cancelled action %s: %s while it was in flight; its result is withheld", actionID, why)}
 }
 
 // withhold records, as the outcome of an action whose result the ledger
@@ -394,9 +464,13 @@ func (c *call) withhold(ctx context.Context, actionID string, output []byte, ve 
 	msg := fmt.Sprintf("the result of action %s is too large to record (%s; see ledger.max_body_bytes); writ withholds it", actionID, ve.Reason)
 	rec, _ := json.Marshal(map[string]any{"error": map[string]any{"code": CodeNotRecorded, "message": msg},
 		"withheld": map[string]any{"bytes": len(output)}})
-	if _, err := c.g.cfg.Decider.RecordResultAt(ctx, c.v.cred, actionID, api.ActionResult{Status: "error", Output: rec}, c.rc); err != nil {
+	held, err := c.g.cfg.Decider.RecordHeldResult(ctx, c.v.cred, actionID, api.ActionResult{Status: "error", Output: rec}, c.rc)
+	if err != nil {
 		c.g.log.ErrorContext(ctx, "recording a withheld MCP result failed", "server", c.server, "action_id", actionID, "err", err)
 		return &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not record the result of action " + actionID + "; it is withheld"}
+	}
+	if held.Cancelled != "" {
+		return cancelledError(c.v.cred.TaskID, actionID, held.Cancelled)
 	}
 	return &jsonrpc.Error{Code: CodeNotRecorded, Message: msg}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway/gatewaytest"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // writ is the running server a test drives.
@@ -82,17 +83,14 @@ func startEverythingHTTP(t testing.TB) string {
 		cmd.Wait()
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if err := testkit.Poll(30*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server-everything did not listen on %s: %s", addr, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err
+	}); err != nil {
+		t.Fatalf("server-everything did not listen on %s: %v: %s", addr, err, logs.String())
 	}
 	return "http://" + addr + "/mcp"
 }

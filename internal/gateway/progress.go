@@ -12,8 +12,9 @@ import (
 // How long a call's answer waits for progress notifications still on
 // their way from the upstream: the SDK hands writ a call's result as soon
 // as it is read, and the notifications read before it a moment later.
-// The answer waits until none has come for progressQuiet, or the last
-// said the work was done (progress reached total), and never longer than
+// The answer waits until the last said the work was done (progress
+// reached total), or, from an upstream that did not say how much work
+// there is, until none has come for progressQuiet; never longer than
 // progressDrain.
 const (
 	progressQuiet = 10 * time.Millisecond
@@ -27,8 +28,12 @@ type progressParams interface {
 }
 
 // progressRelay relays one call's progress notifications to its agent.
+// What the agent is sent is writ's count of them (1, 2, 3…): the
+// upstream's numbers, like its message, would be data the ledger does not
+// hold, and a channel from the upstream to the agent beside the recorded
+// result. The count says only that the work moves.
 type progressRelay struct {
-	send  func(*mcp.ProgressNotificationParams)
+	send  func(n int)
 	moved chan struct{} // a notification was relayed
 
 	mu              sync.Mutex
@@ -37,10 +42,11 @@ type progressRelay struct {
 }
 
 func (r *progressRelay) relay(p *mcp.ProgressNotificationParams) {
-	r.send(p)
 	r.mu.Lock()
 	r.n++
 	r.progress, r.total = p.Progress, p.Total
+	// Sent under the lock, so that the agent's count only goes up.
+	r.send(r.n)
 	r.mu.Unlock()
 	select {
 	case r.moved <- struct{}{}:
@@ -55,12 +61,19 @@ func (r *progressRelay) finish() {
 	for {
 		r.mu.Lock()
 		done := r.n == 0 || (r.total > 0 && r.progress >= r.total)
+		// An upstream that said how much work there is was not done yet:
+		// the rest of its notifications are waited for, not a quiet spell.
+		quiet := r.total <= 0
 		r.mu.Unlock()
 		left := time.Until(deadline)
 		if done || left <= 0 {
 			return
 		}
-		t := time.NewTimer(min(progressQuiet, left))
+		wait := left
+		if quiet {
+			wait = min(progressQuiet, left)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-r.moved:
 			t.Stop()
@@ -74,10 +87,10 @@ func (r *progressRelay) finish() {
 // request, asks the upstream for them under a token of writ's own (the
 // agent's token means nothing in writ's session with the upstream, which
 // other calls may share) and relays them to the agent under the agent's
-// token, with their progress and total but not their message: the
-// message is the upstream's text, which the ledger does not hold. The
-// returned func ends the relay, once the notifications that came before
-// the result are through.
+// token, as writ's count of them: nothing of the upstream's (progress,
+// total, message, _meta) reaches the agent this way, since the ledger
+// does not hold it. The returned func ends the relay, once the
+// notifications that came before the result are through.
 func (c *call) relayProgress(ctx context.Context, in, fwd progressParams) func() {
 	tok := in.GetProgressToken()
 	ss, ok := c.req.GetSession().(*mcp.ServerSession)
@@ -86,10 +99,10 @@ func (c *call) relayProgress(ctx context.Context, in, fwd progressParams) func()
 	}
 	ours := "writ-" + rand.Text()
 	fwd.SetProgressToken(ours)
-	r := &progressRelay{moved: make(chan struct{}, 1), send: func(p *mcp.ProgressNotificationParams) {
+	r := &progressRelay{moved: make(chan struct{}, 1), send: func(n int) {
 		// Sent in the request's context, so that the SDK puts it on the
 		// request's own stream.
-		if err := ss.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: p.Progress, Total: p.Total}); err != nil {
+		if err := ss.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(n)}); err != nil {
 			c.g.log.DebugContext(ctx, "relaying MCP progress failed", "server", c.server, "err", err)
 		}
 	}}

@@ -55,3 +55,15 @@ func TestResultRedaction(t *testing.T) {
 		}
 	}
 }
+
+// redactPolicy is the policy pack that also redacts output fields.
+func redactPolicy(t testing.TB) string {
+	t.Helper()
+	pol, err := filepath.Abs(filepath.Join("testdata", "policy-redact"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
+	"github.com/writhq/writ/internal/testkit"
 	"github.com/writhq/writ/internal/version"
 )
 
@@ -63,21 +65,29 @@ func TestUpstreamSessionPerTask(t *testing.T) {
 	if sb := upstreamSession(t, b); sb == first {
 		t.Errorf("tasks A and B share upstream session %s: want one each", sb)
 	}
-	// writ introduces itself to the upstream, with its version.
-	for ss := range up.srv.Sessions() {
-		if ci := ss.InitializeParams().ClientInfo; ci == nil || ci.Name != "writ" || ci.Version != version.String() {
-			t.Errorf("writ introduced itself as %+v, want writ %s", ci, version.String())
-		}
-		// writ's client offers nothing it does not relay.
-		if c := ss.InitializeParams().Capabilities; c == nil || c.Sampling != nil || c.Elicitation != nil || c.RootsV2 != nil {
-			t.Errorf("writ offered the upstream capabilities %+v, want no sampling, elicitation or roots", c)
-		}
-	}
-
 	sa := upstreamSession(t, goClient(t, w.URL+"/mcp/shared", tokA, ""))
 	sb := upstreamSession(t, goClient(t, w.URL+"/mcp/shared", tokB, ""))
 	if sa != sb {
 		t.Errorf("with sessions: shared, tasks A and B came in sessions %s and %s: want one", sa, sb)
+	}
+
+	// writ introduces itself to the upstream, with its version. Every
+	// session has carried a call by now, so its handshake is over: the
+	// shared server's, which writ opens in the background at start, might
+	// not have been before.
+	for ss := range up.srv.Sessions() {
+		p := ss.InitializeParams()
+		if p == nil {
+			t.Errorf("upstream session %s has no handshake", ss.ID())
+			continue
+		}
+		if ci := p.ClientInfo; ci == nil || ci.Name != "writ" || ci.Version != version.String() {
+			t.Errorf("writ introduced itself as %+v, want writ %s", ci, version.String())
+		}
+		// writ's client offers nothing it does not relay.
+		if c := p.Capabilities; c == nil || c.Sampling != nil || c.Elicitation != nil || c.RootsV2 != nil {
+			t.Errorf("writ offered the upstream capabilities %+v, want no sampling, elicitation or roots", c)
+		}
 	}
 }
 
@@ -120,9 +130,12 @@ func TestUpstreamSessionLimits(t *testing.T) {
 				t.Errorf("slow: %v %+v", err, res)
 			}
 		}()
-		for len(up.seen()) == before {
-			time.Sleep(5 * time.Millisecond)
-		}
+		testkit.Eventually(t, 30*time.Second, func() error {
+			if len(up.seen()) == before {
+				return errors.New("the slow call has not reached the upstream")
+			}
+			return nil
+		})
 		return &wg
 	}
 	wg := inFlight(300)
@@ -140,13 +153,12 @@ func TestUpstreamSessionLimits(t *testing.T) {
 	a2 = upstreamSession(t, a)
 
 	// Left idle, the session closes (and so ends at the upstream).
-	deadline := time.Now().Add(30 * time.Second)
-	for up.sessions() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the upstream still has %d sessions of writ's, idle for more than idle_timeout", up.sessions())
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if n := up.sessions(); n > 0 {
+			return fmt.Errorf("the upstream still has %d sessions of writ's, idle for more than idle_timeout", n)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if again := upstreamSession(t, a); again == a2 {
 		t.Errorf("task A's call after its session went idle came in the closed session %s", again)
 	}
@@ -184,13 +196,12 @@ func sessionEndsWithTask(t *testing.T, opts ...func(*config.Config)) {
 	if st := w.Do(t, "POST", "/v1/tasks/"+idA+"/revoke", w.Tok["alice"], map[string]string{"reason": "test"}, nil); st != http.StatusOK {
 		t.Fatalf("revoke: %d", st)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for up.sessions() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the upstream has %d sessions of writ's after task A ended, want B's alone", up.sessions())
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if n := up.sessions(); n != 1 {
+			return fmt.Errorf("the upstream has %d sessions of writ's after task A ended, want B's alone", n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if again := upstreamSession(t, b); again != sb {
 		t.Errorf("task B's session changed (%s, was %s) when task A ended", again, sb)
 	}

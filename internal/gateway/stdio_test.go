@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // stdioChildren returns the PIDs of this process's children running
@@ -71,21 +73,17 @@ func TestStdioSupervised(t *testing.T) {
 	}
 	// The call that meets the dead process fails cleanly; a later one
 	// reaches a new process.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		res, err := callErr(t, cs, "echo", map[string]any{"message": "again"})
 		if err == nil && !res.IsError {
-			break
+			return nil
 		}
 		var we *jsonrpc.Error
 		if !errors.As(err, &we) || we.Code != gateway.CodeUnavailable {
 			t.Fatalf("echo after the server died: %v %+v", err, res)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the stdio server was not started again: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("the stdio server was not started again: %v", err)
+	})
 	if now := stdioChildren(t); len(now) != 1 || now[0] == pids[0] {
 		t.Errorf("stdio server processes %v after a restart: want one new one (the old was %d)", now, pids[0])
 	}

@@ -20,7 +20,7 @@ import (
 // server name); without them the call fails cleanly.
 func TestUpstreamTLS(t *testing.T) {
 	pki := testpki.New(t)
-	s := newGoServer()
+	s := newGoServer(newGoUpstream())
 	ts := pki.Server(t, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
 	full := config.UpstreamTLS{CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}
 	named := full

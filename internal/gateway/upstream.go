@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -65,6 +67,15 @@ type conn struct {
 	err   error     // why the connect failed
 	busy  int       // calls in flight, under upstream.mu
 	used  time.Time // when the last call ended, under upstream.mu
+	// drained, when set (a task's end is closing the session while calls
+	// are in flight on it), is closed when the last of them has ended.
+	drained chan struct{}
+	// cancelled counts the calls on the session cancelled by a task's
+	// end, each of which the SDK follows with notifications/cancelled;
+	// told counts those sent (over HTTP, where writ sees them go), under
+	// upstream.mu, and a value on toldCh wakes whoever waits for them.
+	cancelled, told int
+	toldCh          chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -191,8 +202,60 @@ func (u *upstream) release(c *conn) {
 	c.used = time.Now()
 	if c.busy == 0 {
 		u.freedLocked()
+		if c.drained != nil {
+			close(c.drained)
+			c.drained = nil
+		}
 	}
 	u.mu.Unlock()
+}
+
+// cancelledCall notes that a call on c was cancelled by its task's end.
+func (u *upstream) cancelledCall(c *conn) {
+	u.mu.Lock()
+	c.cancelled++
+	u.mu.Unlock()
+}
+
+// toldCancelled notes that notifications/cancelled went out on c.
+func (u *upstream) toldCancelled(c *conn) {
+	u.mu.Lock()
+	c.told++
+	u.mu.Unlock()
+	select {
+	case c.toldCh <- struct{}{}:
+	default:
+	}
+}
+
+// cancelNotifyWait bounds how long a session closing for a task's end
+// waits for the SDK to send the upstream notifications/cancelled for the
+// calls it cancelled (the SDK gives up sending one after 5s).
+const cancelNotifyWait = 5 * time.Second
+
+// awaitCancelNotices waits until the upstream has been told of every call
+// on c cancelled by its task's end, so that closing the session does not
+// cut the notices off. Only over HTTP does writ see them go; a stdio
+// server is stopped when the session closes.
+func (u *upstream) awaitCancelNotices(c *conn) {
+	if u.cfg.URL == "" {
+		return
+	}
+	t := time.NewTimer(cancelNotifyWait)
+	defer t.Stop()
+	for {
+		u.mu.Lock()
+		done := c.told >= c.cancelled
+		u.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-c.toldCh:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // roomLocked returns a channel closed when a session may have come free.
@@ -213,7 +276,7 @@ func (u *upstream) freedLocked() {
 
 // openLocked starts connecting a new session in the background.
 func (u *upstream) openLocked() *conn {
-	c := &conn{ready: make(chan struct{}), used: time.Now()}
+	c := &conn{ready: make(chan struct{}), used: time.Now(), toldCh: make(chan struct{}, 1)}
 	go u.connect(c)
 	if u.perTask {
 		u.reapOnce.Do(func() { go u.reap() })
@@ -223,7 +286,7 @@ func (u *upstream) openLocked() *conn {
 
 func (u *upstream) connect(c *conn) {
 	defer close(c.ready)
-	tr, err := u.transport()
+	tr, err := u.transport(c)
 	if err != nil {
 		u.failed(c, fmt.Errorf("%w: %s: %v", errUnavailable, u.name, err))
 		return
@@ -308,7 +371,9 @@ func (u *upstream) evictLocked() {
 	}
 }
 
-// endTask closes the session of a task that has ended.
+// endTask closes the session of a task that has ended, once the calls on
+// it (which the task's end cancelled) have ended and the upstream has
+// been told of them.
 func (u *upstream) endTask(task string) {
 	if !u.perTask {
 		return
@@ -317,6 +382,9 @@ func (u *upstream) endTask(task string) {
 	defer u.mu.Unlock()
 	if c := u.conns[task]; c != nil && !u.closed {
 		delete(u.conns, task)
+		if c.busy > 0 && c.drained == nil {
+			c.drained = make(chan struct{})
+		}
 		u.closeLater(c)
 	}
 }
@@ -354,10 +422,19 @@ func (u *upstream) reap() {
 func (u *upstream) closeLater(c *conn) {
 	u.closing.Add(1)
 	u.closingN++
+	drained := c.drained
 	go func() {
 		defer u.closing.Done()
-		// A session still connecting is closed once it is up.
+		// A session still connecting is closed once it is up; one with
+		// calls in flight (cancelled by its task's end), once they are
+		// over and the upstream has been told.
 		<-c.ready
+		if drained != nil {
+			<-drained
+		}
+		// A call cancelled by the task's end may have ended before the
+		// session was taken for closing: its notice is waited for too.
+		u.awaitCancelNotices(c)
 		u.closeConn(c)
 		u.mu.Lock()
 		u.closingN--
@@ -441,9 +518,9 @@ func (u *upstream) close() error {
 	return errors.Join(errs...)
 }
 
-// transport builds the connection to the upstream, expanding secret
+// transport builds the connection to the upstream for c, expanding secret
 // references in its headers or environment now.
-func (u *upstream) transport() (mcp.Transport, error) {
+func (u *upstream) transport(c *conn) (mcp.Transport, error) {
 	if u.cfg.URL != "" {
 		h := http.Header{}
 		for k, v := range u.cfg.Headers {
@@ -459,7 +536,7 @@ func (u *upstream) transport() (mcp.Transport, error) {
 		}
 		return &mcp.StreamableClientTransport{
 			Endpoint:             u.cfg.URL,
-			HTTPClient:           &http.Client{Transport: &headerTransport{base: base, h: h}},
+			HTTPClient:           &http.Client{Transport: &headerTransport{base: base, h: h, told: func() { u.toldCancelled(c) }}},
 			MaxRetries:           -1,
 			DisableStandaloneSSE: true,
 		}, nil
@@ -519,10 +596,12 @@ func (u *upstream) httpTransport() (http.RoundTripper, error) {
 	return u.tlsTr, nil
 }
 
-// headerTransport sets writ's configured headers on every upstream request.
+// headerTransport sets writ's configured headers on every upstream
+// request, and calls told when a notifications/cancelled has been sent.
 type headerTransport struct {
 	base http.RoundTripper
 	h    http.Header
+	told func()
 }
 
 func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -530,7 +609,36 @@ func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range t.h {
 		r.Header[k] = v
 	}
-	return t.base.RoundTrip(r)
+	cancel := isCancelNotice(r)
+	resp, err := t.base.RoundTrip(r)
+	if cancel && t.told != nil {
+		t.told()
+	}
+	return resp, err
+}
+
+// isCancelNotice reports whether r posts a notifications/cancelled: the
+// SDK sends one per message, and names the method in Mcp-Method from
+// 2026-07-28 on; before that the body says.
+func isCancelNotice(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	if m := r.Header.Get("Mcp-Method"); m != "" {
+		return m == "notifications/cancelled"
+	}
+	if r.GetBody == nil || r.ContentLength > 4096 {
+		return false
+	}
+	body, err := r.GetBody()
+	if err != nil {
+		return false
+	}
+	defer body.Close()
+	var msg struct {
+		Method string `json:"method"`
+	}
+	return json.NewDecoder(io.LimitReader(body, 4096)).Decode(&msg) == nil && msg.Method == "notifications/cancelled"
 }
 
 // logWriter sends a stdio server's stderr to the operational log (at

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -24,6 +26,57 @@ type goUpstream struct {
 	// open counts the sessions opened and not yet ended by DELETE, and
 	// peak the most open at once, as the HTTP requests show them.
 	open, peak int
+	// progressed, when set, is called after each progress notification
+	// the progress tool sends, before it goes on.
+	progressed func(ctx context.Context, step int) error
+
+	// The block tool tells started when a call begins, then answers
+	// when release is closed, or ends when its call is cancelled and
+	// tells cancelled.
+	started   chan struct{}
+	release   chan struct{}
+	cancelled chan struct{}
+}
+
+// newGoUpstream returns the state of an upstream's tools.
+func newGoUpstream() *goUpstream {
+	return &goUpstream{started: make(chan struct{}, 16), release: make(chan struct{}), cancelled: make(chan struct{}, 16)}
+}
+
+func (u *goUpstream) setProgressed(f func(ctx context.Context, step int) error) {
+	u.mu.Lock()
+	u.progressed = f
+	u.mu.Unlock()
+}
+
+func (u *goUpstream) afterProgress(ctx context.Context, step int) error {
+	u.mu.Lock()
+	f := u.progressed
+	u.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f(ctx, step)
+}
+
+// awaitStarted waits for a call of the block tool to begin.
+func (u *goUpstream) awaitStarted(t testing.TB) {
+	t.Helper()
+	select {
+	case <-u.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the upstream's block tool was not called within 30s")
+	}
+}
+
+// awaitCancelled waits for a call of the block tool to be cancelled.
+func (u *goUpstream) awaitCancelled(t testing.TB) {
+	t.Helper()
+	select {
+	case <-u.cancelled:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the upstream's block call was not cancelled within 30s")
+	}
 }
 
 // peakSessions returns the most sessions open at once so far.
@@ -63,7 +116,8 @@ type bigIn struct {
 }
 
 type progressIn struct {
-	Steps int `json:"steps"`
+	Steps int  `json:"steps"`
+	Huge  bool `json:"huge,omitempty"`
 }
 
 type slowIn struct {
@@ -72,9 +126,13 @@ type slowIn struct {
 
 const upInstructions = "Call echo to hear yourself."
 
+type failIn struct {
+	Data any `json:"data,omitempty"`
+}
+
 // newGoServer is the upstream's MCP server: tools echo, slow, session,
-// progress, big and hidden-tool, a resource and a prompt.
-func newGoServer() *mcp.Server {
+// progress, big, block, fail and hidden-tool, a resource and a prompt.
+func newGoServer(u *goUpstream) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "go-upstream", Version: "1"}, &mcp.ServerOptions{Instructions: upInstructions})
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echoes its message"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, echoOut, error) {
@@ -97,8 +155,15 @@ func newGoServer() *mcp.Server {
 		func(ctx context.Context, r *mcp.CallToolRequest, in progressIn) (*mcp.CallToolResult, any, error) {
 			tok := r.Params.GetProgressToken()
 			for i := 1; tok != nil && i <= in.Steps; i++ {
-				if err := r.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok,
-					Progress: float64(i), Total: float64(in.Steps), Message: "upstream step text"}); err != nil {
+				p := &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i), Total: float64(in.Steps),
+					Message: "upstream step text", Meta: mcp.Meta{"upstream/secret": "side channel"}}
+				if in.Huge {
+					p.Progress, p.Total = 1.2345678901234567e300+float64(i), 9.87654321e307
+				}
+				if err := r.Session.NotifyProgress(ctx, p); err != nil {
+					return nil, nil, err
+				}
+				if err := u.afterProgress(ctx, i); err != nil {
 					return nil, nil, err
 				}
 			}
@@ -107,6 +172,22 @@ func newGoServer() *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "big", Description: "answers with bytes characters of text"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in bigIn) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("x", in.Bytes)}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "block", Description: "answers when the test releases it"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {
+			u.started <- struct{}{}
+			select {
+			case <-u.release:
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "released"}}}, nil, nil
+			case <-ctx.Done():
+				u.cancelled <- struct{}{}
+				return nil, nil, ctx.Err()
+			}
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "fail", Description: "answers a JSON-RPC error with the data it is given"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in failIn) (*mcp.CallToolResult, any, error) {
+			data, _ := json.Marshal(in.Data)
+			return nil, nil, &jsonrpc.Error{Code: -32042, Message: "the upstream refused", Data: data}
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "hidden-tool", Description: "out of every test scope"},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {
@@ -129,9 +210,10 @@ func newGoServer() *mcp.Server {
 
 func startGoUpstream(t testing.TB) *goUpstream {
 	t.Helper()
-	s := newGoServer()
+	u := newGoUpstream()
+	s := newGoServer(u)
+	u.srv = s
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
-	u := &goUpstream{srv: s}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.headers = append(u.headers, r.Header.Clone())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/store/sqlite"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 func TestAppendReadBack(t *testing.T) {
@@ -403,7 +404,15 @@ func TestCloseCommitsQueuedAndSignsFinalCheckpoint(t *testing.T) {
 		}()
 	}
 	close(start)
-	time.Sleep(2 * time.Millisecond)
+	// Close once appends are under way, while most are still to come.
+	testkit.Eventually(t, 10*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acked) == 0 {
+			return errors.New("no append acknowledged")
+		}
+		return nil
+	})
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

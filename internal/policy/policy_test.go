@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // memRecorder is an in-memory ledger.
@@ -199,13 +200,12 @@ func TestWatchReloads(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "extra.rego"), []byte(extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for p.Version() == v1 {
-		if time.Now().After(deadline) {
-			t.Fatal("no reload after a file change")
+	testkit.Eventually(t, 10*time.Second, func() error {
+		if p.Version() == v1 {
+			return errors.New("no reload after a file change")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if rec.last().Type != ledger.TypePolicyLoaded {
 		t.Errorf("events %v", rec.types())
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // BenchmarkTraceLargeLedger measures reconstructing one task's chain out of
@@ -44,7 +45,16 @@ func BenchmarkTraceLargeLedger(b *testing.B) {
 	}
 	b.Logf("index caught up in %s", time.Since(start).Round(time.Second))
 	// Let the ledger sign a checkpoint over everything.
-	time.Sleep(50 * time.Millisecond)
+	testkit.Eventually(b, 30*time.Second, func() error {
+		cp, err := e.store.LatestCheckpoint(ctx)
+		if err != nil {
+			return err
+		}
+		if size, err := e.store.Size(ctx); err != nil || cp.Size < size {
+			return fmt.Errorf("the latest checkpoint covers %d of %d events (%v)", cp.Size, size, err)
+		}
+		return nil
+	})
 	origin, v := e.origin, e.verifier
 
 	b.Run("index", func(b *testing.B) {

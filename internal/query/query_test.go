@@ -24,6 +24,7 @@ import (
 	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 const agent = "spiffe://example.org/agent/summarizer"
@@ -44,6 +45,8 @@ type ledgerEnv struct {
 	verifier note.Verifier
 	// committed, when set, is the ledger's commit hook.
 	committed atomic.Pointer[func(first uint64, events []ledger.Event)]
+	// clk is the task service's clock.
+	clk *testkit.Clock
 }
 
 func newLedger(t testing.TB) *ledgerEnv {
@@ -58,7 +61,7 @@ func newLedger(t testing.TB) *ledgerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &ledgerEnv{store: st}
+	e := &ledgerEnv{store: st, clk: testkit.NewClock(time.Now())}
 	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, MaxBatch: 4096,
 		OnCommit: func(first uint64, events []ledger.Event) {
 			if f := e.committed.Load(); f != nil {
@@ -73,7 +76,7 @@ func newLedger(t testing.TB) *ledgerEnv {
 		t.Fatal(err)
 	}
 	svc, err := task.New(ctx, task.Config{Ledger: led, Store: st, Policy: pol, Environment: "prod", SweepInterval: -1,
-		Origin: kp.Name(), Verifier: kp.Verifier(), DigestKey: kp.DigestKey()})
+		Origin: kp.Name(), Verifier: kp.Verifier(), DigestKey: kp.DigestKey(), Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +121,11 @@ func (e *ledgerEnv) story(t testing.TB) (taskID, jti string, active time.Time) {
 	if _, err := e.svc.Authorize(ctx, cred, api.Authorize{Tool: "payroll.read", Operation: "read", Resource: "erp://payroll/1"}, task.Request{Gateway: "api"}); err != nil {
 		t.Fatal(err)
 	}
-	active = time.Now()
-	time.Sleep(2 * time.Millisecond)
+	// A moment while the task is active, strictly between its activation
+	// and its end.
+	e.clk.Add(time.Millisecond)
+	active = e.clk.Now()
+	e.clk.Add(time.Millisecond)
 	if _, err := e.svc.Complete(ctx, alice, out.TaskID); err != nil {
 		t.Fatal(err)
 	}

@@ -58,8 +58,9 @@ func (s *Server) gatewayRefused(ctx context.Context, cred task.VerifiedCredentia
 	_ = s.tasks.RecordRejection(ctx, task.Rejection{TaskID: cred.TaskID, Agent: cred.Agent, JTI: cred.JTI, Reason: reason, Detail: detail})
 }
 
-// onTaskEnded is the task service's OnTaskEnded: the gateway closes the
-// task's upstream sessions, the proxy cancels its calls in flight.
+// onTaskEnded is the task service's OnTaskEnded: the gateway and the proxy
+// cancel the task's calls in flight, and the gateway closes its upstream
+// sessions.
 func (s *Server) onTaskEnded(taskID string) {
 	if g := s.mcp.Load(); g != nil {
 		g.TaskEnded(taskID)

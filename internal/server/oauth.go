@@ -50,10 +50,14 @@ func (s *Server) newCredentials() error {
 }
 
 // onRevoke is the task service's OnRevoke: a credential revocation is
-// durable, so the token is refused from now on. Its exp is at most MaxTTL
+// durable, so the token is refused from now on, and the MCP gateway's
+// calls made with it are cancelled. Its exp is at most MaxTTL
 // away, so the entry is kept that long.
 func (s *Server) onRevoke(jti string) {
 	s.issuer.Revocations().RevokeJTI(jti, time.Now().Add(s.cfg.Credentials.MaxTTL))
+	if g := s.mcp.Load(); g != nil {
+		g.CredentialRevoked(jti)
+	}
 	if p := s.proxy.Load(); p != nil {
 		p.CredentialRevoked(jti)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // appendMany appends n events concurrently over HTTP, each with a distinct
@@ -127,17 +128,16 @@ func (c *tlogClient) checkpoint(t *testing.T) (*log.Checkpoint, []byte) {
 // server signs checkpoints a few milliseconds behind the appends.
 func (c *tlogClient) checkpointAtLeast(t *testing.T, size uint64) (*log.Checkpoint, []byte) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cp, raw := c.checkpoint(t)
-		if cp.Size >= size {
-			return cp, raw
+	var cp *log.Checkpoint
+	var raw []byte
+	testkit.Eventually(t, 10*time.Second, func() error {
+		cp, raw = c.checkpoint(t)
+		if cp.Size < size {
+			return fmt.Errorf("checkpoint still at size %d, want at least %d", cp.Size, size)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpoint still at size %d, want at least %d", cp.Size, size)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return cp, raw
 }
 
 // leaves fetches every entry of a tree of the given size through the

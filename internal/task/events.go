@@ -135,6 +135,8 @@ type completedData struct {
 	OutputMAC      string `json:"output_mac,omitempty"`
 	// Redacted lists the output paths replaced before storing the body.
 	Redacted []string `json:"redacted,omitempty"`
+	// Reason says why a cancelled call was cancelled (ReasonTaskRevoked…).
+	Reason string `json:"reason,omitempty"`
 }
 
 // endedData is task.completed, task.expired and task.revoked.
@@ -162,8 +164,11 @@ const (
 	ReasonTaskExpired   = "task_expired"
 	ReasonTaskRevoked   = "task_revoked"
 	ReasonParentEnded   = "parent_ended"
-	ReasonSelfApproval  = "self_approval"
-	ReasonApprovalTTL   = "approval_expired"
+	// ReasonCredentialRevoked: the credential that authorized a call was
+	// revoked while the call was in flight.
+	ReasonCredentialRevoked = "credential_revoked"
+	ReasonSelfApproval      = "self_approval"
+	ReasonApprovalTTL       = "approval_expired"
 	// ByWrit is the actor of changes writ makes on its own.
 	ByWrit = "writ"
 )

@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // failingStore is a real SQLite store whose Commit can be made to fail, as
@@ -31,24 +32,6 @@ func (f *failingStore) Commit(ctx context.Context, b *ledger.Batch) error {
 	return f.Store.Commit(ctx, b)
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is a service on a real SQLite ledger with the default policy pack.
 type env struct {
 	t     testing.TB
@@ -59,7 +42,7 @@ type env struct {
 	kp    *ledger.KeyPair
 	pol   *policy.Policy
 	svc   *task.Service
-	clk   *clock
+	clk   *testkit.Clock
 }
 
 var sharedPolicy struct {
@@ -88,7 +71,7 @@ func newEnv(t testing.TB, environment string) *env {
 func newEnvPolicy(t testing.TB, environment string, pol *policy.Policy) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), env: environment, pol: pol,
-		clk: &clock{t: time.Now().UTC().Truncate(time.Second)}}
+		clk: testkit.NewClock(time.Now().UTC().Truncate(time.Second))}
 	if err := e.open(task.Config{}); err != nil {
 		t.Fatal(err)
 	}

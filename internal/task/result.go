@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/jcs"
@@ -22,14 +23,54 @@ func (s *Service) RecordResult(ctx context.Context, cred VerifiedCredential, act
 // RecordResultAt is RecordResult for a result reported by an enforcement
 // point (the MCP gateway, the HTTP proxy): the event carries rc's trace.
 func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult, rc Request) (api.ResultRecorded, error) {
-	if res.Status != "ok" && res.Status != "error" && res.Status != "cancelled" {
-		return api.ResultRecorded{}, invalid("status must be \"ok\", \"error\" or \"cancelled\"")
+	rec, _, err := s.recordResult(ctx, cred, actionID, res, rc, false)
+	return rec, err
+}
+
+// HeldResult is what RecordHeldResult recorded.
+type HeldResult struct {
+	api.ResultRecorded
+	// Cancelled, when not "", is why the outcome was recorded as
+	// cancelled, and why the result must be withheld: the task's end
+	// (ReasonTaskCompleted, ReasonTaskExpired, ReasonTaskRevoked) or
+	// ReasonCredentialRevoked.
+	Cancelled string
+}
+
+// RecordHeldResult is RecordResultAt for an enforcement point that still
+// holds the result and has not passed it on. When, as the result is
+// recorded, the action's task has ended or is past its expiry, or the
+// credential that authorized the action was revoked, the outcome is
+// recorded with status cancelled and that reason instead (the output is
+// still what the tool returned, which the agent never gets), and the
+// caller must withhold the result. The check and the record are one step
+// under the lock that task ends take, on every replica: a result recorded
+// as ok or error was recorded before the task ended, in ledger order.
+func (s *Service) RecordHeldResult(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult, rc Request) (HeldResult, error) {
+	rec, reason, err := s.recordResult(ctx, cred, actionID, res, rc, true)
+	return HeldResult{ResultRecorded: rec, Cancelled: reason}, err
+}
+
+// Statuses of action.completed.
+const (
+	StatusOK        = "ok"
+	StatusError     = "error"
+	StatusCancelled = "cancelled"
+)
+
+func validStatus(s string) bool {
+	return s == StatusOK || s == StatusError || s == StatusCancelled
+}
+
+func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, actionID string, res api.ActionResult, rc Request, held bool) (api.ResultRecorded, string, error) {
+	if !validStatus(res.Status) {
+		return api.ResultRecorded{}, "", invalid("status must be \"ok\", \"error\" or \"cancelled\"")
 	}
 	canonical := []byte("null")
 	if len(res.Output) > 0 {
 		c, err := jcs.Canonicalize(res.Output)
 		if err != nil {
-			return api.ResultRecorded{}, invalid("output is not valid JSON: %v", err)
+			return api.ResultRecorded{}, "", invalid("output is not valid JSON: %v", err)
 		}
 		canonical = c
 	}
@@ -56,26 +97,33 @@ func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, a
 		}
 	}
 	var act Action
+	cancelled := ""
 	if refusal == nil {
 		s.reserved[key] = true
 		act = *a
+		if held {
+			cancelled = s.st.cancelled(a, now)
+		}
 	}
 	s.smu.Unlock()
 	if refusal != nil {
-		return api.ResultRecorded{}, refusal
+		return api.ResultRecorded{}, "", refusal
 	}
 	defer s.release(key)
 
 	ev := ledger.Event{Type: ledger.TypeActionCompleted, Time: now, TaskID: act.TaskID, Principal: t.Requester,
 		Agent: t.Agent, DecisionID: act.DecisionID, JTI: cred.JTI, TraceID: rc.TraceID}
 	d := completedData{ActionID: actionID, Status: res.Status, OutputRecorded: act.RecordOutput}
+	if cancelled != "" {
+		d.Status, d.Reason = StatusCancelled, cancelled
+	}
 	if !act.RecordOutput {
 		d.OutputMAC = s.mac(macOutput, act.TaskID, canonical)
 	}
 	if act.RecordOutput && len(res.Output) > 0 {
 		body, paths, err := s.cfg.Redactor.Redact("output", res.Output, act.Redact)
 		if err != nil {
-			return api.ResultRecorded{}, fmt.Errorf("redacting the output: %w", err)
+			return api.ResultRecorded{}, "", fmt.Errorf("redacting the output: %w", err)
 		}
 		if body != nil {
 			ev.Bodies = map[string][]byte{"output": body}
@@ -85,7 +133,35 @@ func (s *Service) RecordResultAt(ctx context.Context, cred VerifiedCredential, a
 	ev.Data = mustJSON(d)
 	idx, err := s.commit(ctx, []ledger.Event{ev}, false)
 	if err != nil {
-		return api.ResultRecorded{}, err
+		return api.ResultRecorded{}, "", err
 	}
-	return api.ResultRecorded{ActionID: actionID, LedgerIndex: idx}, nil
+	return api.ResultRecorded{ActionID: actionID, LedgerIndex: idx}, cancelled, nil
+}
+
+// cancelled says why a call of action a, still in flight at now, may no
+// longer pass its result on: its task or one of its ancestors has ended or
+// is past its expiry, or the credential that authorized it was revoked (""
+// when none holds).
+func (st *State) cancelled(a *Action, now time.Time) string {
+	t := st.tasks[a.TaskID]
+	switch {
+	case t == nil:
+		return ReasonTaskRevoked
+	case t.State == StateCompleted:
+		return ReasonTaskCompleted
+	case t.State == StateExpired, t.State == StateActive && !now.Before(t.ExpiresAt):
+		return ReasonTaskExpired
+	case t.State != StateActive:
+		return ReasonTaskRevoked
+	}
+	if p := st.endedAncestor(t, now); p != nil {
+		if p.State == StateActive || p.State == StateExpired {
+			return ReasonTaskExpired
+		}
+		return ReasonTaskRevoked
+	}
+	if c := st.creds[a.JTI]; c != nil && c.Revoked {
+		return ReasonCredentialRevoked
+	}
+	return ""
 }

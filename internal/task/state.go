@@ -410,6 +410,9 @@ func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
 	if a == nil || a.TaskID != t.ID || a.Completed {
 		return incoherent(e.Index, "action.completed for an unknown or completed action of task %s", t.ID)
 	}
+	if !validStatus(d.Status) {
+		return incoherent(e.Index, "action.completed of action %s with status %q", d.ActionID, d.Status)
+	}
 	a.Completed, a.Status = true, d.Status
 	return nil
 }

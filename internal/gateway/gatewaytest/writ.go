@@ -42,6 +42,9 @@ func Start(t testing.TB, mcp config.MCPConfig, proxy config.ProxyConfig, opts ..
 	dir := t.TempDir()
 	cfg := servertest.Dev(dir, "dev")
 	cfg.MCP, cfg.Proxy = mcp, proxy
+	// A loaded test machine can take longer than the default 50ms to
+	// evaluate a policy, which would deny: these tests are not about that.
+	cfg.Policy.Timeout = 10 * time.Second
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -123,25 +126,57 @@ func (w *Writ) Do(t testing.TB, method, path, token string, body, out any) int {
 // returns its ID and a task token.
 func (w *Writ) TaskToken(t testing.TB, sc api.Scope) (string, string) {
 	t.Helper()
+	id := w.openTask(t, "", sc)
+	return id, w.Token(t, id)
+}
+
+// ChildTaskToken opens an active child task of parent with scope, for the
+// test agent, and returns its ID and the task token the agent gets by
+// delegation with parent's token.
+func (w *Writ) ChildTaskToken(t testing.TB, parent, parentToken string, sc api.Scope) (string, string) {
+	t.Helper()
+	id := w.openTask(t, parent, sc)
+	form := url.Values{"grant_type": {credential.GrantTypeTokenExchange}, "scope": {"task:" + id},
+		"subject_token": {parentToken}, "subject_token_type": {credential.TokenTypeAccessToken},
+		"actor_token": {w.svid(t)}, "actor_token_type": {credential.TokenTypeJWT}}
+	return id, w.exchange(t, form)
+}
+
+func (w *Writ) openTask(t testing.TB, parent string, sc api.Scope) string {
+	t.Helper()
+	open := api.OpenTask{Agent: Agent, Intent: "exercise the MCP gateway", Scope: sc, TTL: "15m"}
+	if parent != "" {
+		open.Parent = &parent
+	}
 	var opened api.TaskOpened
-	if st := w.Do(t, "POST", "/v1/tasks", w.Tok["alice"], api.OpenTask{Agent: Agent, Intent: "exercise the MCP gateway", Scope: sc, TTL: "15m"}, &opened); st != http.StatusCreated {
+	if st := w.Do(t, "POST", "/v1/tasks", w.Tok["alice"], open, &opened); st != http.StatusCreated {
 		t.Fatalf("open task: %d %+v", st, opened)
 	}
 	if opened.State != "active" {
 		t.Fatalf("task %s is %s, want active", opened.TaskID, opened.State)
 	}
-	return opened.TaskID, w.Token(t, opened.TaskID)
+	return opened.TaskID
 }
 
 // Token exchanges the agent's dev SVID for a task token.
 func (w *Writ) Token(t testing.TB, taskID string) string {
 	t.Helper()
+	form := url.Values{"grant_type": {credential.GrantTypeTokenExchange}, "subject_token": {w.svid(t)},
+		"subject_token_type": {credential.TokenTypeJWT}, "scope": {"task:" + taskID}}
+	return w.exchange(t, form)
+}
+
+func (w *Writ) svid(t testing.TB) string {
+	t.Helper()
 	svid, err := identity.DevSVID(w.Dir, Agent, []string{"writ"}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	form := url.Values{"grant_type": {credential.GrantTypeTokenExchange}, "subject_token": {svid},
-		"subject_token_type": {credential.TokenTypeJWT}, "scope": {"task:" + taskID}}
+	return svid
+}
+
+func (w *Writ) exchange(t testing.TB, form url.Values) string {
+	t.Helper()
 	resp, err := http.PostForm(w.URL+"/oauth2/token", form)
 	if err != nil {
 		t.Fatal(err)

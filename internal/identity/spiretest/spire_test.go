@@ -24,6 +24,7 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // spireBin finds spire-server and spire-agent: in $WRIT_SPIRE_BIN, else on PATH.
@@ -89,16 +90,8 @@ func start(t *testing.T, cmd *exec.Cmd, logName string) {
 // waitFor retries f until it succeeds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(250 * time.Millisecond)
+	if err := testkit.Poll(d, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 

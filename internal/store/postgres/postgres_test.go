@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/internal/store/postgres"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
 	"github.com/writhq/writ/internal/store/storetest"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // openStore opens the store on dsn and closes it when the test ends.
@@ -214,16 +215,16 @@ func TestWaited(t *testing.T) {
 		}
 		got <- u
 	}()
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		w, err := s.Waited(ctx, "gate")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w {
-			break
+		if !w {
+			return errors.New("Waited does not see the session waiting for the lock")
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	unlock()
 	(<-got)()
 	if w, err := s.Waited(ctx, "other"); err != nil || w {

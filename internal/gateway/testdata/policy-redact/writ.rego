@@ -1,5 +1,6 @@
 # writ default policy pack (Rego), for the gateway tests: it also redacts
-# output.structuredContent.secret from recorded tool results.
+# output.structuredContent.secret and output.error.data.secret from
+# recorded tool results.
 #
 # Each rule adds an entry to one of three sets, and `decision` hands the
 # sets to writ, which folds them exactly as it folds the Cedar pack's
@@ -173,7 +174,7 @@ approval contains {
 permit contains {
 	"id": "action-allow",
 	"obligations": {
-		"redact": ["arguments.password", "arguments.secret", "arguments.token", "output.structuredContent.secret"],
+		"redact": ["arguments.password", "arguments.secret", "arguments.token", "output.structuredContent.secret", "output.error.data.secret"],
 		"record_output": true,
 	},
 } if {

@@ -1,0 +1,40 @@
+package testkit_test
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/internal/testkit"
+)
+
+func TestPoll(t *testing.T) {
+	var n atomic.Int32
+	err := testkit.Poll(10*time.Second, func() error {
+		if n.Add(1) < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if err != nil || n.Load() != 3 {
+		t.Errorf("Poll: %v after %d tries, want nil after 3", err, n.Load())
+	}
+	start := time.Now()
+	err = testkit.Poll(30*time.Millisecond, func() error { return errors.New("never") })
+	if err == nil || err.Error() != "never" {
+		t.Errorf("Poll of a condition that never holds: %v, want its last error", err)
+	}
+	if time.Since(start) < 30*time.Millisecond {
+		t.Errorf("Poll gave up after %s, before its deadline", time.Since(start))
+	}
+}
+
+func TestClock(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := testkit.NewClock(t0)
+	c.Add(time.Minute)
+	if got := c.Now(); !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("Now after Add(1m): %s, want %s", got, t0.Add(time.Minute))
+	}
+}

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway/gatewaytest"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
 	"github.com/writhq/writ/internal/testpki"
 )
 
@@ -197,13 +199,12 @@ func TestProxyStreams(t *testing.T) {
 	if string(rest) != "\ndata: second\n\n" {
 		t.Errorf("rest of the stream: %q", rest)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(gatewaytest.OfType(w.Trace(t, taskID), "action.completed")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no action.completed after the stream ended")
+	testkit.Eventually(t, 10*time.Second, func() error {
+		if len(gatewaytest.OfType(w.Trace(t, taskID), "action.completed")) == 0 {
+			return errors.New("no action.completed after the stream ended")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestProxyUpstreamDown(t *testing.T) {

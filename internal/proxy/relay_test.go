@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,18 +17,18 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway/gatewaytest"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
 )
 
-// eventually polls cond until it holds, failing the test after a deadline.
+// eventually waits, with testkit's deadline, until cond holds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
+	testkit.Eventually(t, 10*time.Second, func() error {
+		if !cond() {
+			return errors.New(what + ": not yet")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // recorder is an upstream that keeps what it was sent and answers with

@@ -2,6 +2,7 @@ package abuse
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -26,6 +27,17 @@ func SourceFrom(ctx context.Context) string {
 		return s
 	}
 	return Unknown
+}
+
+// PeerHost returns the host of r's TCP peer (r.RemoteAddr without its
+// port), or RemoteAddr as it is when it has no port. It is the source the
+// decision points give policy; X-Forwarded-For is not read.
+func PeerHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // clientAddr returns the client's address: the TCP peer, unless the peer

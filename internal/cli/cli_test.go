@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -45,7 +44,7 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Condition:           scriptCondition,
 		Setup: func(env *testscript.Env) error {
-			port, err := freePort()
+			port, err := scriptPort()
 			if err != nil {
 				return err
 			}
@@ -63,15 +62,12 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	_, port, err := net.SplitHostPort(ln.Addr().String())
-	return port, err
+// scriptPort is the loopback port a script's server listens on. A script
+// names its server's URL before the server starts, so the server cannot
+// pick the port itself.
+func scriptPort() (string, error) {
+	port, err := testkit.FreePort()
+	return strconv.Itoa(port), err
 }
 
 // cmdWaitReady waits until GET URL/readyz answers 200 (up to 20 seconds).

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -100,14 +101,14 @@ func (c *cluster) launch(i int, port string, env []string) (*replica, error) {
 		env = append(env, "WRIT_LEDGER_KEY_FILE="+filepath.Join(c.first, ledger.KeyFile),
 			"WRIT_CREDENTIALS_KEY_FILE="+filepath.Join(c.first, "credential.key"))
 	}
+	// A new replica picks its own port and reports it in its first log
+	// line; a restarted one must come back on the port the load is using.
 	if port == "" {
-		var err error
-		if port, err = freePort(); err != nil {
-			return nil, err
-		}
+		port = "0"
+	} else {
+		r.url = "http://127.0.0.1:" + port
 	}
-	r.url = "http://127.0.0.1:" + port
-	r.cmd = exec.Command("writ", "server", "--dev", "--store", "postgres", "--log-level", "warn")
+	r.cmd = exec.Command("writ", "server", "--dev", "--store", "postgres", "--log-level", "info")
 	r.cmd.Env = append(os.Environ(), "WRIT_DSN="+c.dsn, "WRIT_DATA_DIR="+r.dir, "WRIT_LISTEN=127.0.0.1:"+port, "WRIT_CONFIG=")
 	r.cmd.Env = append(r.cmd.Env, env...)
 	r.cmd.Stderr = &lockedWriter{w: r.logs}
@@ -159,6 +160,22 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// listenURL is the URL in a replica's "writ server listening" log line, or
+// "" before that line is written.
+func (r *replica) listenURL() string {
+	w := r.cmd.Stderr.(*lockedWriter)
+	w.mu.Lock()
+	logs := w.w.String()
+	w.mu.Unlock()
+	for line := range strings.Lines(logs) {
+		var rec struct{ Msg, URL string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "writ server listening" {
+			return rec.URL
+		}
+	}
+	return ""
+}
+
 func waitReady(r *replica) error {
 	c := &http.Client{Timeout: time.Second}
 	var exited error
@@ -168,6 +185,11 @@ func waitReady(r *replica) error {
 			exited = fmt.Errorf("exited: %v", err)
 			return nil
 		default:
+		}
+		if r.url == "" {
+			if r.url = r.listenURL(); r.url == "" {
+				return errors.New("no listening address logged yet")
+			}
 		}
 		resp, err := c.Get(r.url + "/readyz")
 		if err != nil {

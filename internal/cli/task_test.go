@@ -43,7 +43,7 @@ func serverScripts(dir string, extra map[string]func(ts *testscript.TestScript, 
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
-			port, err := freePort()
+			port, err := scriptPort()
 			if err != nil {
 				return err
 			}

@@ -23,6 +23,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/version"
@@ -210,7 +211,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The SDK carries the verified credential to the method handlers as
 	// its TokenInfo; the agent's token itself goes no further.
-	r2 := r.Clone(context.WithValue(r.Context(), credKey{}, verified{cred: cred, source: remoteHost(r)}))
+	r2 := r.Clone(context.WithValue(r.Context(), credKey{}, verified{cred: cred, source: abuse.PeerHost(r)}))
 	r2.Header.Set("Authorization", "Bearer verified")
 	r2.Header.Del("DPoP")
 	jw := &jsonErrors{ResponseWriter: w}

@@ -54,23 +54,17 @@ func everythingMain(dir string) string {
 	return filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js")
 }
 
-// freePort returns a TCP port nothing listens on now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startEverythingHTTP runs server-everything in Streamable HTTP mode and
 // returns its MCP endpoint.
 func startEverythingHTTP(t testing.TB) string {
 	t.Helper()
 	dir := nodeDir(t)
-	port := freePort(t)
+	// server-everything takes its port from $PORT and reports the value it
+	// was given, not the port it bound, so it cannot be started on port 0.
+	port, err := testkit.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("node", everythingMain(dir), "streamableHttp")
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
 	var logs bytes.Buffer

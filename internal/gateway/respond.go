@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net"
 	"net/http"
 	"strings"
 
@@ -101,14 +100,6 @@ func (c *challenger) WriteHeader(status int) {
 }
 
 func (c *challenger) Write(b []byte) (int, error) { return c.ResponseWriter.Write(b) }
-
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // TraceID returns the trace-id of a valid W3C traceparent
 // ("00-<32 hex>-<16 hex>-<2 hex>"), or "".

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/httpjson"
@@ -71,7 +72,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	areq := api.Authorize{Tool: h.rule.Tool, Operation: h.rule.Operation, Resource: Expand(h.rule.Resource, pathValues(r)),
 		Arguments: argsJSON, DataClass: h.rule.DataClass}
-	rc := task.Request{Gateway: "proxy", Source: remoteHost(r), TraceID: traceID(r.Header.Get("Traceparent"))}
+	rc := task.Request{Gateway: "proxy", Source: abuse.PeerHost(r), TraceID: traceID(r.Header.Get("Traceparent"))}
 	// From here the call is cancelled when its task ends.
 	ctx, done := h.p.calls.begin(r.Context(), v.cred)
 	defer done()

@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"net"
-	"net/http"
 	"strings"
 
 	"github.com/writhq/writ/internal/gateway"
@@ -29,14 +27,6 @@ func Expand(tmpl string, value func(string) string) string {
 		b.WriteString(value(name))
 		tmpl = tmpl[i+j+1:]
 	}
-}
-
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func traceID(v string) string { return gateway.TraceID(v) }

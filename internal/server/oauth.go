@@ -5,12 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
@@ -181,7 +181,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 		Agent:      policy.Agent{ID: g.agent.ID, Issuer: g.agent.Issuer},
 		Task:       policy.Task{ID: g.task.ID, Scope: policy.Scope(g.task.Scope), State: string(g.task.State), ParentChain: s.parentChain(g.task)},
 		Credential: &policy.Credential{ActChain: g.actors, Binding: bindingName(cnf)},
-		Request:    policy.Request{Time: now.UTC(), Environment: s.cfg.Environment, Gateway: gatewayToken, Source: remoteHost(r), TraceID: traceID(r)},
+		Request:    policy.Request{Time: now.UTC(), Environment: s.cfg.Environment, Gateway: gatewayToken, Source: abuse.PeerHost(r), TraceID: traceID(r)},
 	}
 	dec := s.policy.Evaluate(ctx, policy.PointExchange, in)
 	if !dec.Allowed() {
@@ -478,14 +478,6 @@ func bindingName(c credential.Cnf) string {
 		return "mtls"
 	}
 	return "none"
-}
-
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // traceID returns the trace-id of a valid W3C traceparent header

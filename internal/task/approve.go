@@ -105,7 +105,7 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 				Agent: task.Agent, Data: mustJSON(rejectedData{Reason: ReasonSelfApproval, ApprovalID: snap.ID,
 					Detail: "the requester of a task cannot approve it"})}
 			if err := s.rejection(ctx, ReasonSelfApproval, func(ctx context.Context) error {
-				_, err := s.commit(ctx, []ledger.Event{ev}, false)
+				_, err := s.commit(ctx, []ledger.Event{ev}, stateOnly)
 				return err
 			}); err != nil {
 				return api.Decided{}, err
@@ -139,7 +139,7 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 			state = StateActive
 		}
 	}
-	if _, err := s.commit(ctx, events, true); err != nil {
+	if _, err := s.commit(ctx, events, projectRows); err != nil {
 		return api.Decided{}, err
 	}
 	return api.Decided{TaskID: task.ID, State: string(state), ApprovalID: snap.ID}, nil

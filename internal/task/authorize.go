@@ -182,7 +182,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		data.ActionID, data.Refused = "", RefusedBindingRequired
 		ev.Type = ledger.TypeActionDenied
 		ev.Data = mustJSON(data)
-		if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+		if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
 			return api.Authorized{}, nil, err
 		}
 		out.Reasons = []string{ReasonBindingRequired}
@@ -216,14 +216,14 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		data.ActionID = ""
 		ev.Type = ledger.TypeActionDenied
 		ev.Data = mustJSON(data)
-		if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+		if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
 			return api.Authorized{}, nil, err
 		}
 		return out, nil, nil
 	}
 	ev.Type = ledger.TypeActionAuthorized
 	ev.Data = mustJSON(data)
-	if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+	if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
 		return api.Authorized{}, nil, err
 	}
 	rec := dec.Obligations.RecordOutput == nil || *dec.Obligations.RecordOutput
@@ -265,7 +265,7 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 	json.Unmarshal(events[0].Data, &data)
 	data.ApprovalID = approvalID
 	events[0].Data = mustJSON(data)
-	if _, err := s.commit(ctx, events, true); err != nil {
+	if _, err := s.commit(ctx, events, projectRows); err != nil {
 		return api.Authorized{}, err
 	}
 	out := p.out
@@ -306,7 +306,7 @@ func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *Error,
 	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: cred.TaskID, Agent: cred.Agent,
 		Principal: cred.Subject, JTI: cred.JTI, Data: mustJSON(rejectedData{Reason: e.Code, Detail: e.Detail})}
 	err := s.rejection(ctx, e.Code, func(ctx context.Context) error {
-		_, err := s.commit(ctx, []ledger.Event{ev}, false)
+		_, err := s.commit(ctx, []ledger.Event{ev}, stateOnly)
 		return err
 	})
 	if err != nil && s.cfg.Rejections == nil {

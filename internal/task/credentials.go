@@ -33,7 +33,7 @@ func (s *Service) RecordDecision(ctx context.Context, taskID, agent string, dec 
 		return err
 	}
 	env := ledger.Event{Time: s.now(), TaskID: t.ID, Principal: t.Requester, Agent: agent}
-	_, err = s.commit(ctx, []ledger.Event{decidedEvent(env, dec, in)}, false)
+	_, err = s.commit(ctx, []ledger.Event{decidedEvent(env, dec, in)}, stateOnly)
 	return err
 }
 
@@ -77,7 +77,7 @@ func (s *Service) RecordRejection(ctx context.Context, r Rejection) error {
 			}
 			s.smu.Unlock()
 		}
-		_, err := s.commit(ctx, []ledger.Event{ev}, false)
+		_, err := s.commit(ctx, []ledger.Event{ev}, stateOnly)
 		return err
 	})
 }

@@ -62,7 +62,7 @@ func (s *Service) end(ctx context.Context, who identity.Principal, taskID, typ, 
 		}
 		return Task{}, refusal
 	}
-	if _, err := s.commit(ctx, events, true); err != nil {
+	if _, err := s.commit(ctx, events, projectRows); err != nil {
 		return Task{}, err
 	}
 	return s.Get(taskID)
@@ -151,7 +151,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
-	if _, err := s.commit(ctx, events, true); err != nil {
+	if _, err := s.commit(ctx, events, projectRows); err != nil {
 		return 0, err
 	}
 	return len(due), nil
@@ -234,7 +234,7 @@ func (s *Service) recordCredential(ctx context.Context, c Credential, decisionID
 	for i := range before {
 		before[i].Time = now
 	}
-	_, err := s.commit(ctx, append(before, ev), true)
+	_, err := s.commit(ctx, append(before, ev), projectRows)
 	return err
 }
 

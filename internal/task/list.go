@@ -88,7 +88,7 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 	}
 	ev := ledger.Event{Type: ledger.TypeToolsHidden, Time: now, TaskID: task.ID, Principal: task.Requester,
 		Agent: task.Agent, PolicyVersion: version, JTI: cred.JTI, TraceID: rc.TraceID, Data: mustJSON(data)}
-	if _, err := s.commit(ctx, []ledger.Event{ev}, false); err != nil {
+	if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
 		return nil, err
 	}
 	return visible, nil

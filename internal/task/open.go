@@ -98,7 +98,7 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 		events = append(events, ev)
 		out.State = api.StateDenied
 	}
-	if _, err := s.commit(ctx, events, true); err != nil {
+	if _, err := s.commit(ctx, events, projectRows); err != nil {
 		return api.TaskOpened{}, err
 	}
 	return out, nil

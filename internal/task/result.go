@@ -131,7 +131,7 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 		d.Redacted = paths
 	}
 	ev.Data = mustJSON(d)
-	idx, err := s.commit(ctx, []ledger.Event{ev}, false)
+	idx, err := s.commit(ctx, []ledger.Event{ev}, stateOnly)
 	if err != nil {
 		return api.ResultRecorded{}, "", err
 	}

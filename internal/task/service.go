@@ -365,11 +365,20 @@ func (s *Service) tell(e endings) {
 	}
 }
 
+// rows says whether a commit writes the projection rows of the tasks its
+// events touch.
+type rows bool
+
+const (
+	projectRows rows = true  // write the touched tasks' rows
+	stateOnly   rows = false // apply to State only
+)
+
 // commit appends events in one transaction and applies them to State. The
 // caller holds mu (exclusively when the events change a task's lifecycle
 // or an approval). It writes the projection rows of the tasks touched when
-// project is true. Events' times must already be set.
-func (s *Service) commit(ctx context.Context, events []ledger.Event, project bool) (uint64, error) {
+// project is projectRows. Events' times must already be set.
+func (s *Service) commit(ctx context.Context, events []ledger.Event, project rows) (uint64, error) {
 	if s.cfg.Shared != nil {
 		return s.commitShared(ctx, events)
 	}
@@ -420,7 +429,7 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project boo
 		s.cfg.OnApprovalRequested(p)
 	}
 	s.tell(ends)
-	if project && s.proj != nil && applyErr == nil {
+	if project == projectRows && s.proj != nil && applyErr == nil {
 		s.smu.Lock()
 		err := s.proj.write(ctx, s.st, touched, int64(first)+int64(len(events))-1)
 		s.smu.Unlock()

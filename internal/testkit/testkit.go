@@ -5,11 +5,14 @@
 //     a condition until it holds or a deadline passes, so that no test
 //     waits forever and none bets on how long a goroutine takes.
 //   - Clock is a settable clock for code that takes a Now func.
+//   - FreePort names a loopback port for a child process that must bind a
+//     port itself and cannot report one it picked.
 //
 // It is imported by tests only.
 package testkit
 
 import (
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -66,4 +69,19 @@ func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// FreePort returns a loopback TCP port that nothing listened on a moment
+// ago. The port is released before it is returned, so another process may
+// take it before the caller's child binds it: code in this process listens
+// on 127.0.0.1:0 and passes the listener instead, and a child that reports
+// the address it bound is better started on port 0. FreePort is for the
+// rest (a child told its port in its configuration).
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

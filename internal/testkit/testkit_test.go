@@ -2,6 +2,8 @@ package testkit_test
 
 import (
 	"errors"
+	"net"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,4 +39,16 @@ func TestClock(t *testing.T) {
 	if got := c.Now(); !got.Equal(t0.Add(time.Minute)) {
 		t.Errorf("Now after Add(1m): %s, want %s", got, t0.Add(time.Minute))
 	}
+}
+
+func TestFreePort(t *testing.T) {
+	port, err := testkit.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("listening on the port FreePort returned: %v", err)
+	}
+	ln.Close()
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -42,16 +41,6 @@ func spireBin(t *testing.T, name string) string {
 		t.Fatalf("%s not found: set WRIT_SPIRE_BIN to the directory holding spire-server and spire-agent (see docs/identity.md)", name)
 	}
 	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // spire is one running SPIRE server (and optionally an agent).
@@ -104,7 +93,13 @@ func (s *spire) run(args ...string) (string, error) {
 }
 
 func startServer(t *testing.T, root, td string) *spire {
-	s := &spire{t: t, td: td, dir: filepath.Join(root, td), port: freePort(t), server: spireBin(t, "spire-server")}
+	// SPIRE binds the port named in its configuration, and the agent must
+	// be told the same port: it cannot be left to the server to pick.
+	port, err := testkit.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &spire{t: t, td: td, dir: filepath.Join(root, td), port: port, server: spireBin(t, "spire-server")}
 	s.serverSk = filepath.Join(s.dir, "s.sock")
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,7 @@
 // Package api holds writ's wire types: the JSON bodies its HTTP API takes and
-// returns. Field names are a contract; see DESIGN.md, "Wire shapes".
+// returns. Field names are a contract, documented with each endpoint in the
+// repository's docs (docs/tasks.md, docs/credentials.md, docs/evidence.md,
+// docs/ledger.md): fields are added, never renamed.
 package api
 
 import "encoding/json"

@@ -8,7 +8,7 @@
 // State, an in-memory projection that Apply rebuilds from the events alone.
 // At start the Service replays the whole ledger, so State after a restart is
 // the State before it. The tasks, approvals and credentials tables in the
-// SQLite file are a second projection, written after each change; the
+// store (SQLite or PostgreSQL, beside the ledger) are a second projection, written after each change; the
 // Service compares them with the replay at start and refuses a store whose
 // rows disagree with what the ledger implies (see CheckProjections).
 //

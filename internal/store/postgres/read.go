@@ -1,0 +1,238 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// Reading the log: tiles, leaves, checkpoints, bodies and metadata, each
+// from the pool or, for a snapshot, from one transaction.
+
+// ReadTile implements ledger.Store.
+func (s *Store) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) {
+	return readTile(ctx, s.pool, id)
+}
+
+func readTile(ctx context.Context, q querier, id ledger.TileID) ([]byte, error) {
+	var b []byte
+	err := q.QueryRow(ctx, `SELECT hashes FROM tiles WHERE level = $1 AND idx = $2`, int32(id.Level), int64(id.Index)).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ledger.ErrNotFound
+	}
+	return b, err
+}
+
+// ReadLeaves implements ledger.Store.
+func (s *Store) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
+	return readLeaves(ctx, s.pool, start, end)
+}
+
+func readLeaves(ctx context.Context, q querier, start, end uint64) ([][]byte, error) {
+	if end <= start {
+		return nil, nil
+	}
+	rows, err := q.Query(ctx, `SELECT leaf FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]byte, error) {
+		var b []byte
+		err := r.Scan(&b)
+		return b, err
+	})
+}
+
+// Pages of the scans: how many rows one query reads. A scan of a large
+// ledger neither holds one query (or a snapshot's lock) for long nor, where
+// it buffers a page, buffers much: bodies can be large, so their pages are
+// smaller. (Variables, so that a test can make pages small.)
+var (
+	scanPage = 4096
+	bodyPage = 256
+)
+
+// paged calls fn for every row of a keyset-paged scan. read runs one
+// page's query, of up to limit rows after the row given (from is the one
+// before the first), and hands each row to each. With a lock, the lock is
+// held while a page is read and the page is buffered, so that fn runs
+// without it and may read through the same lock; without one, rows go to
+// fn as they arrive.
+func paged[T any](from T, limit int, read func(after T, each func(T) error) error, lock sync.Locker, fn func(T) error) error {
+	for after := from; ; {
+		n := 0
+		var buf []T
+		each := func(r T) error {
+			n, after = n+1, r
+			if lock == nil {
+				return fn(r)
+			}
+			buf = append(buf, r)
+			return nil
+		}
+		if lock != nil {
+			lock.Lock()
+		}
+		err := read(after, each)
+		if lock != nil {
+			lock.Unlock()
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range buf {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if n < limit {
+			return nil
+		}
+	}
+}
+
+// queryRows runs a page's query, LIMIT as its last argument, and hands
+// each row, scanned by scan, to each.
+func queryRows[T any](ctx context.Context, q querier, limit int, scan func(pgx.Rows) (T, error), each func(T) error, sql string, args ...any) error {
+	rows, err := q.Query(ctx, sql, append(args, limit)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if err := each(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// leafRow is one row of a leaf scan.
+type leafRow struct {
+	idx  int64
+	leaf []byte
+}
+
+// ScanLeaves implements ledger.Store.
+func (s *Store) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
+	return scanLeaves(ctx, s.pool, start, nil, fn)
+}
+
+func scanLeaves(ctx context.Context, q querier, start uint64, lock sync.Locker, fn func(uint64, []byte) error) error {
+	read := func(after leafRow, each func(leafRow) error) error {
+		return queryRows(ctx, q, scanPage, func(rows pgx.Rows) (leafRow, error) {
+			var r leafRow
+			return r, rows.Scan(&r.idx, &r.leaf)
+		}, each, `SELECT idx, leaf FROM leaves WHERE idx > $1 ORDER BY idx LIMIT $2`, after.idx)
+	}
+	return paged(leafRow{idx: int64(start) - 1}, scanPage, read, lock, func(r leafRow) error { return fn(uint64(r.idx), r.leaf) })
+}
+
+// LatestCheckpoint implements ledger.Store.
+func (s *Store) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {
+	return latestCheckpoint(ctx, s.pool)
+}
+
+func latestCheckpoint(ctx context.Context, q querier) (ledger.StoredCheckpoint, error) {
+	var cp ledger.StoredCheckpoint
+	var n int64
+	err := q.QueryRow(ctx, `SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1`).Scan(&n, &cp.Note)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return cp, ledger.ErrNotFound
+	}
+	cp.Size = uint64(n)
+	return cp, err
+}
+
+// ScanCheckpoints implements ledger.Store.
+func (s *Store) ScanCheckpoints(ctx context.Context, fn func(ledger.StoredCheckpoint) error) error {
+	return scanCheckpoints(ctx, s.pool, nil, fn)
+}
+
+func scanCheckpoints(ctx context.Context, q querier, lock sync.Locker, fn func(ledger.StoredCheckpoint) error) error {
+	read := func(after checkpointRow, each func(checkpointRow) error) error {
+		return queryRows(ctx, q, scanPage, func(rows pgx.Rows) (checkpointRow, error) {
+			var r checkpointRow
+			return r, rows.Scan(&r.size, &r.Note)
+		}, each, `SELECT size, note FROM checkpoints WHERE size > $1 ORDER BY size LIMIT $2`, after.size)
+	}
+	// An empty log has a checkpoint of size 0: the scan starts before it.
+	return paged(checkpointRow{size: -1}, scanPage, read, lock, func(r checkpointRow) error {
+		r.Size = uint64(r.size)
+		return fn(r.StoredCheckpoint)
+	})
+}
+
+// checkpointRow is one row of a checkpoint scan: the checkpoint, and its
+// size as stored.
+type checkpointRow struct {
+	ledger.StoredCheckpoint
+	size int64
+}
+
+// ReadBody implements ledger.Store.
+func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, error) {
+	return readBody(ctx, s.pool, ref)
+}
+
+func readBody(ctx context.Context, q querier, ref ledger.BodyRef) (ledger.Body, error) {
+	b := ledger.Body{Index: ref.Index, Name: ref.Name}
+	err := q.QueryRow(ctx, `SELECT salt, data FROM bodies WHERE idx = $1 AND name = $2`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ledger.ErrNotFound
+	}
+	return b, err
+}
+
+// ScanBodies implements ledger.Store.
+func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) error {
+	return scanBodies(ctx, s.pool, nil, fn)
+}
+
+func scanBodies(ctx context.Context, q querier, lock sync.Locker, fn func(ledger.Body) error) error {
+	read := func(after bodyRow, each func(bodyRow) error) error {
+		return queryRows(ctx, q, bodyPage, func(rows pgx.Rows) (bodyRow, error) {
+			var r bodyRow
+			return r, rows.Scan(&r.idx, &r.Name, &r.Salt, &r.Data)
+		}, each, `SELECT idx, name, salt, data FROM bodies WHERE (idx, name) > ($1, $2) ORDER BY idx, name LIMIT $3`, after.idx, after.Name)
+	}
+	return paged(bodyRow{idx: -1}, bodyPage, read, lock, func(r bodyRow) error {
+		r.Index = uint64(r.idx)
+		return fn(r.Body)
+	})
+}
+
+// bodyRow is one row of a body scan: the body, and its index as stored.
+type bodyRow struct {
+	ledger.Body
+	idx int64
+}
+
+// Meta implements ledger.Store.
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	return meta(ctx, s.pool, key)
+}
+
+func meta(ctx context.Context, q querier, key string) (string, error) {
+	var v string
+	err := q.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ledger.ErrNotFound
+	}
+	return v, err
+}
+
+// InitMeta implements ledger.Store.
+func (s *Store) InitMeta(ctx context.Context, key, value string) (string, error) {
+	var v string
+	err := s.pool.QueryRow(ctx, `WITH ins AS (INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value)
+		SELECT value FROM ins UNION ALL SELECT value FROM meta WHERE key = $1 LIMIT 1`, key, value).Scan(&v)
+	return v, err
+}

@@ -428,7 +428,7 @@ func (s *Service) projectFollowed(ctx context.Context) error {
 			s.smu.Unlock()
 			return err
 		}
-		p, err := openProjection(ctx, s.cfg.DB)
+		p, err := openProjection(ctx, s.cfg.DB, dialectOf(s.cfg.Store))
 		if err != nil {
 			unlock()
 			return err

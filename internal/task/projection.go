@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/writhq/writ/internal/ledger"
 )
@@ -23,8 +22,8 @@ const (
 	dialectPostgres
 )
 
-func dialectOf(db *sql.DB) dialect {
-	if _, ok := db.Driver().(*stdlib.Driver); ok {
+func dialectOf(store any) dialect {
+	if d, ok := store.(interface{ Dialect() string }); ok && d.Dialect() == "postgres" {
 		return dialectPostgres
 	}
 	return dialectSQLite
@@ -163,8 +162,7 @@ type projection struct {
 	through int64 // -1 when nothing is projected
 }
 
-func openProjection(ctx context.Context, db *sql.DB) (*projection, error) {
-	d := dialectOf(db)
+func openProjection(ctx context.Context, db *sql.DB, d dialect) (*projection, error) {
 	if d == dialectPostgres {
 		// Replicas starting at once must not race to create the tables.
 		if err := createLocked(ctx, db, d.schema()); err != nil {
@@ -364,7 +362,7 @@ type LedgerCheck struct {
 // calls it.
 func CheckLedger(ctx context.Context, store ledger.Store, db *sql.DB) (LedgerCheck, error) {
 	var c LedgerCheck
-	ok, err := dialectOf(db).hasTable(ctx, db, "task_projection")
+	ok, err := dialectOf(store).hasTable(ctx, db, "task_projection")
 	if err != nil {
 		return c, err
 	}
@@ -372,7 +370,7 @@ func CheckLedger(ctx context.Context, store ledger.Store, db *sql.DB) (LedgerChe
 	// replica's, say) must not show rows newer than projected_through.
 	// (SQLite: one server writes, and a transaction here could wait on it.)
 	var q sqlQuerier = db
-	if ok && dialectOf(db) == dialectPostgres {
+	if ok && dialectOf(store) == dialectPostgres {
 		tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 		if err != nil {
 			return c, err

@@ -48,8 +48,9 @@ type Config struct {
 	// Verifier is nil, Trace reports every event as unverified.
 	Origin   string
 	Verifier note.Verifier
-	// DB holds the projection tables (the SQLite file of the store). Nil
-	// keeps no tables.
+	// DB holds the projection tables, in the store's database: SQLite's, or
+	// PostgreSQL's when Store says so (a Dialect method answering
+	// "postgres"). Nil keeps no tables.
 	DB *sql.DB
 	// AllowProjectionMismatch lets New start on tables that disagree with
 	// the ledger: it logs each difference and rewrites the rows from the
@@ -234,7 +235,7 @@ func (s *Service) load(ctx context.Context) error {
 		s.unlockProjection = unlock
 	}
 	if useTables {
-		p, err := openProjection(ctx, s.cfg.DB)
+		p, err := openProjection(ctx, s.cfg.DB, dialectOf(s.cfg.Store))
 		if err != nil {
 			return err
 		}

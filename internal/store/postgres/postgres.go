@@ -144,6 +144,10 @@ func (s *Store) Close() error {
 // their own tables (projections) beside the ledger.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Dialect names the SQL flavour of DB, for the packages that keep tables
+// of their own there: "postgres".
+func (s *Store) Dialect() string { return "postgres" }
+
 // Pool returns the connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 

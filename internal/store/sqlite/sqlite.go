@@ -199,6 +199,10 @@ func (s *Store) insertStmt(ctx context.Context, table string, cols, rows int) (*
 // (projections) in the same file and transaction discipline.
 func (s *Store) DB() *sql.DB { return s.w }
 
+// Dialect names the SQL flavour of DB, for the packages that keep tables
+// of their own there: "sqlite".
+func (s *Store) Dialect() string { return "sqlite" }
+
 // Size implements ledger.Store.
 func (s *Store) Size(ctx context.Context) (uint64, error) {
 	return size(ctx, s.r)

@@ -3,48 +3,16 @@ package task_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
 )
-
-// guessDigests returns every spelling of a plain SHA-256 of each candidate
-// JSON text, and of its canonical form, that a record could hold: what an
-// attacker would compare against to confirm a guess.
-func guessDigests(t *testing.T, candidates ...string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	for _, c := range candidates {
-		texts := []string{c}
-		if canon, err := jcs.Canonicalize([]byte(c)); err == nil {
-			texts = append(texts, string(canon))
-		}
-		for _, s := range texts {
-			sum := sha256.Sum256([]byte(s))
-			for form, enc := range map[string][]byte{
-				"hex":       []byte(hex.EncodeToString(sum[:])),
-				"HEX":       []byte(strings.ToUpper(hex.EncodeToString(sum[:]))),
-				"base64":    []byte(base64.StdEncoding.EncodeToString(sum[:])),
-				"base64url": []byte(base64.RawURLEncoding.EncodeToString(sum[:])),
-				"raw":       sum[:],
-			} {
-				out[fmt.Sprintf("%s of %s", form, s)] = enc
-			}
-		}
-	}
-	return out
-}
 
 // passwordGuesses are the argument and output objects an attacker who knows
 // the shape of the call would try, with the true one among them.
@@ -56,18 +24,6 @@ var passwordGuesses = []string{
 	`{"user":"alice","password":"password"}`,
 	`{"rows":1,"password":"hunter2"}`,
 	`{"password":"hunter2","rows":1}`,
-}
-
-// noneIn fails for each guess digest found in any of texts.
-func noneIn(t *testing.T, where string, guesses map[string][]byte, texts map[string][]byte) {
-	t.Helper()
-	for name, text := range texts {
-		for g, d := range guesses {
-			if bytes.Contains(text, d) {
-				t.Errorf("%s %s holds the %s: a guess is confirmed by hashing it", where, name, g)
-			}
-		}
-	}
 }
 
 // TestRedactedValueCannotBeConfirmed: a redacted password, sent as an
@@ -91,10 +47,10 @@ func TestRedactedValueCannotBeConfirmed(t *testing.T) {
 	if p, err := e.svc.Authorize(ctx, cred, step, task.Request{}); err != nil || !p.Allow {
 		t.Fatalf("approved call: %+v, %v", p, err)
 	}
-	guesses := guessDigests(t, passwordGuesses...)
+	guesses := testkit.PlainDigests(passwordGuesses...)
 
 	leaves := e.leaves()
-	noneIn(t, "leaf", guesses, leaves)
+	testkit.NoneIn(t, "leaf", guesses, leaves)
 	for name, leaf := range leaves {
 		if bytes.Contains(leaf, []byte("hunter2")) {
 			t.Errorf("leaf %s holds the password", name)
@@ -116,8 +72,8 @@ func TestRedactedValueCannotBeConfirmed(t *testing.T) {
 			}
 		}
 	}
-	noneIn(t, "after erasure, leaf", guesses, e.leaves())
-	noneIn(t, "after erasure, the store's", guesses, dumpTables(t, e.store.DB()))
+	testkit.NoneIn(t, "after erasure, leaf", guesses, e.leaves())
+	testkit.NoneIn(t, "after erasure, the store's", guesses, testkit.DumpTables(t, e.store.DB()))
 	if err := e.reopen(task.Config{}); err != nil {
 		t.Fatalf("restart after erasure: %v", err)
 	}
@@ -141,47 +97,6 @@ func (e *env) leaves() map[string][]byte {
 	out := map[string][]byte{}
 	for i, l := range e.leafList() {
 		out[fmt.Sprint(i)] = l
-	}
-	return out
-}
-
-// dumpTables returns every row of every table in db, one text per table.
-func dumpTables(t *testing.T, db *sql.DB) map[string][]byte {
-	t.Helper()
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		names = append(names, n)
-	}
-	rows.Close()
-	out := map[string][]byte{}
-	for _, n := range names {
-		r, err := db.Query(`SELECT * FROM "` + n + `"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := r.Columns()
-		var buf bytes.Buffer
-		for r.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range vals {
-				fmt.Fprintf(&buf, "%s\x00", v)
-			}
-		}
-		r.Close()
-		out["table "+n] = buf.Bytes()
 	}
 	return out
 }

@@ -93,23 +93,10 @@ type answer struct {
 	body   string
 }
 
+// call sends body as JSON, with token as its Bearer credential when set.
 func call(t *testing.T, method, url, token, body string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, string(b)}
+	return send(t, method, url, token, http.Header{"Content-Type": {"application/json"}}, body)
 }
 
 func TestProxy(t *testing.T) {

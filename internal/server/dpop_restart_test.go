@@ -19,10 +19,7 @@ func TestDPoPReplayAfterRestart(t *testing.T) {
 	cfg.Credentials.PublicURL = public
 	a := serve(t, cfg)
 	a.token = devToken(t, cfg.DataDir, identity.RoleAdmin, identity.RoleAuditor)
-	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
-	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
-	key := credtest.NewDPoPKey(t)
-	tok := tokenOf(t, exchange(t, a, exchangeForm(svid(t, a, agentA), opened.TaskID), key.Proof(t, "POST", public+"/oauth2/token", "")))
+	key, tok := dpopTaskToken(t, a, public)
 	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
 	proof := key.Proof(t, "POST", public+"/v1/authorize", tok.AccessToken)
 	if ans := authorize(t, a, "DPoP "+tok.AccessToken, proof, in); ans.status != http.StatusOK {
@@ -37,4 +34,14 @@ func TestDPoPReplayAfterRestart(t *testing.T) {
 	if ans := authorize(t, b, "DPoP "+tok.AccessToken, key.Proof(t, "POST", public+"/v1/authorize", tok.AccessToken), in); ans.status != http.StatusOK {
 		t.Fatalf("a fresh proof after the restart: %d %s", ans.status, ans.body)
 	}
+}
+
+// dpopTaskToken opens a task for agentA on ts, whose public URL is public,
+// and exchanges a token for it bound to a new DPoP key.
+func dpopTaskToken(t *testing.T, ts *testServer, public string) (*credtest.DPoPKey, api.TokenResponse) {
+	t.Helper()
+	alice := devTokenFor(t, ts, "alice", identity.RoleRequester)
+	opened := openTask(t, ts, alice, agentA, invoiceScope("dev"), nil)
+	key := credtest.NewDPoPKey(t)
+	return key, tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", public+"/oauth2/token", "")))
 }

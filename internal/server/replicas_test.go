@@ -14,7 +14,6 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
-	"github.com/writhq/writ/internal/credential/credtest"
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
@@ -179,10 +178,7 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	replicaOf(t, &cfgB, dir)
 	b := startPostgres(t, cfgB)
 
-	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
-	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
-	key := credtest.NewDPoPKey(t)
-	tok := tokenOf(t, exchange(t, a, exchangeForm(svid(t, a, agentA), opened.TaskID), key.Proof(t, "POST", public+"/oauth2/token", "")))
+	key, tok := dpopTaskToken(t, a, public)
 	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
 
 	proof := key.Proof(t, "POST", public+"/v1/authorize", tok.AccessToken)

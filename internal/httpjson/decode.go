@@ -52,11 +52,14 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 // it: application/json, optionally with charset=utf-8 (RFC 8259 §8.1
 // allows no other encoding).
 func JSONContentType(ct string) bool {
-	if ct == "application/json" {
-		return true
-	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
+	return ct == "application/json" || IsMediaType(ct, "application/json")
+}
+
+// IsMediaType reports whether the Content-Type ct is the media type mt
+// with no parameter but, optionally, charset=utf-8.
+func IsMediaType(ct, mt string) bool {
+	got, params, err := mime.ParseMediaType(ct)
+	if err != nil || got != mt {
 		return false
 	}
 	for k, v := range params {

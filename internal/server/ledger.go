@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 
@@ -72,7 +71,7 @@ const maxAppendEvents = 4096
 // together at consecutive indexes in line order (all or none).
 func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 	ct := r.Header.Get("Content-Type")
-	ndjson := ndjsonContentType(ct)
+	ndjson := httpjson.IsMediaType(ct, "application/x-ndjson")
 	if !ndjson && !httpjson.JSONContentType(ct) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json (one event) or application/x-ndjson (one event a line)")
 		return
@@ -125,21 +124,6 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, api.AppendedAll{First: first, Count: len(events)})
-}
-
-// ndjsonContentType reports whether ct is application/x-ndjson, with at
-// most charset=utf-8.
-func ndjsonContentType(ct string) bool {
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/x-ndjson" {
-		return false
-	}
-	for k, v := range params {
-		if k != "charset" || !strings.EqualFold(v, "utf-8") {
-			return false
-		}
-	}
-	return true
 }
 
 // eraseBody erases one payload body: POST /v1/ledger/erasures.

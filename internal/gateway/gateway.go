@@ -83,7 +83,7 @@ type Gateway struct {
 	handlers  map[string]http.Handler
 	servers   []*mcp.Server // writ's side of each server, for CloseSessions
 	owners    owners        // the task of each agent session
-	flights   flights       // requests in flight, by task
+	flights   task.InFlight // requests in flight, by task
 	closeOnce sync.Once
 }
 
@@ -152,7 +152,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 // the calls as cancelled), then closes the task's upstream sessions: what
 // a stateful server kept for it goes with them. It does not block.
 func (g *Gateway) TaskEnded(taskID string) {
-	g.flights.endTask(taskID)
+	g.flights.EndTask(taskID)
 	for _, u := range g.upstreams {
 		u.endTask(taskID)
 	}
@@ -161,7 +161,7 @@ func (g *Gateway) TaskEnded(taskID string) {
 // CredentialRevoked cancels the requests made with a credential that has
 // been revoked, as TaskEnded does. It does not block.
 func (g *Gateway) CredentialRevoked(jti string) {
-	g.flights.revoke(jti)
+	g.flights.Revoke(jti)
 }
 
 // CloseSessions ends every agent's session, and so its standing GET

@@ -79,7 +79,7 @@ func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
 			// What goes upstream is cancelled when the task ends; the
 			// decisions and records are not (they finish, or fail whole).
 			var done func()
-			c.flight, done = g.flights.start(ctx, c.v.cred)
+			c.flight, done = g.flights.Begin(ctx, c.v.cred)
 			defer done()
 			switch p := req.GetParams().(type) {
 			case *mcp.ListToolsParams:
@@ -187,11 +187,11 @@ func (c *call) dataClass(tool string) string {
 // upstream, and answered as such.
 func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var zero R
-	if ended(ctx) {
+	if task.CutShort(ctx) != nil {
 		return zero, errCancelled(ctx)
 	}
 	conn, err := c.u.acquire(ctx, c.v.cred.TaskID, c.timeout)
-	if ended(ctx) {
+	if task.CutShort(ctx) != nil {
 		if err == nil {
 			c.u.release(conn)
 		}
@@ -207,7 +207,7 @@ func upstreamDo[R any](ctx context.Context, c *call, f func(context.Context, *mc
 	if err == nil {
 		return r, nil
 	}
-	if ended(ctx) {
+	if task.CutShort(ctx) != nil {
 		// Cancelled for the task's end: the SDK tells the upstream.
 		c.u.cancelledCall(conn)
 		return zero, errCancelled(ctx)
@@ -397,7 +397,7 @@ func statusOf(err error) string {
 // whose task ended, or whose credential was revoked, before its outcome
 // was recorded: that call is recorded as cancelled.
 func recordAnswer[R mcp.Result](ctx context.Context, c *call, actionID, status string, res R, callErr error) (mcp.Result, error) {
-	if ended(c.flight) {
+	if task.CutShort(c.flight) != nil {
 		status = task.StatusCancelled
 	}
 	var output []byte

@@ -74,7 +74,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Arguments: argsJSON, DataClass: h.rule.DataClass}
 	rc := task.Request{Gateway: "proxy", Source: abuse.PeerHost(r), TraceID: traceID(r.Header.Get("Traceparent"))}
 	// From here the call is cancelled when its task ends.
-	ctx, done := h.p.calls.begin(r.Context(), v.cred)
+	ctx, done := h.p.calls.Begin(r.Context(), v.cred)
 	defer done()
 	out, err := h.p.cfg.Decider.Authorize(r.Context(), v.cred, areq, rc)
 	if err != nil {
@@ -94,7 +94,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}{api.Error{Error: code, Detail: "writ did not forward this request to " + u.name + " (decision " + out.DecisionID + ")"}, out})
 		return
 	}
-	if cause := stopped(ctx); cause != nil {
+	if cause := task.CutShort(ctx); cause != nil {
 		h.cancelled(w, r, v.cred, rc, out.ActionID, cause)
 		return
 	}
@@ -115,7 +115,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	outReq.ContentLength = int64(len(body))
 	resp, err := u.client.Do(outReq)
 	if err != nil {
-		if cause := stopped(ctx); cause != nil {
+		if cause := task.CutShort(ctx); cause != nil {
 			h.cancelled(w, r, v.cred, rc, out.ActionID, cause)
 			return
 		}
@@ -138,7 +138,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).Flush()
 	capture := &capped{max: u.maxBody}
 	copyErr := stream(ctx, w, resp.Body, capture)
-	cause := stopped(ctx)
+	cause := task.CutShort(ctx)
 	status := "ok"
 	switch {
 	case cause != nil:
@@ -227,7 +227,7 @@ func stream(ctx context.Context, w http.ResponseWriter, r io.Reader, capture *ca
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			if cause := stopped(ctx); cause != nil {
+			if cause := task.CutShort(ctx); cause != nil {
 				return cause
 			}
 			if _, werr := w.Write(buf[:n]); werr != nil {

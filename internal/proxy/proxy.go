@@ -53,7 +53,7 @@ type Proxy struct {
 	cfg       Config
 	log       *slog.Logger
 	upstreams map[string]*upstream
-	calls     inflight
+	calls     task.InFlight
 }
 
 type upstream struct {
@@ -154,3 +154,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func writeError(w http.ResponseWriter, status int, code, detail string) {
 	httpjson.Error(w, status, code, detail)
 }
+
+// TaskEnded cancels the calls in flight under a task that has ended
+// (completed, expired or revoked): their upstream requests are cancelled,
+// nothing more of their responses reaches the agent, and they are recorded
+// as cancelled. It does not block.
+func (p *Proxy) TaskEnded(taskID string) { p.calls.EndTask(taskID) }
+
+// CredentialRevoked cancels the calls in flight made with a credential
+// that was revoked, as TaskEnded does. It does not block.
+func (p *Proxy) CredentialRevoked(jti string) { p.calls.Revoke(jti) }

@@ -71,13 +71,7 @@ func TestMCPResourcesNormalized(t *testing.T) {
 		Operations: []string{"call", "read"}, DataClass: "internal", Environments: []string{"dev"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := mcp.NewClient(&mcp.Implementation{Name: "paths", Version: "1"}, nil)
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.URL + "/mcp/up", MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := goClient(t, w.URL+"/mcp/up", token, "")
 
 	listed, err := cs.ListTools(ctx, nil)
 	if err != nil {

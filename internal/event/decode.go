@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 
@@ -127,4 +128,14 @@ func Read(ev ledger.Event) (any, error) {
 		}
 	}
 	return p.Elem().Interface(), err
+}
+
+// TimeText returns t as a data member holding it is written: RFC 3339 with
+// as many fractional digits as it needs, as encoding/json writes a
+// time.Time. The zero time, which a member left out decodes to, is "".
+func TimeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339Nano)
 }

@@ -4,7 +4,23 @@ import "time"
 
 // auth.rejected has three shapes, told apart by their members: a
 // RejectionSummary has the reason ReasonSummary, a RequestRejected the
-// member "method", and an AuthRejected neither.
+// member "method", and an AuthRejected neither. Each is a Rejection.
+
+// Rejection is the data of an auth.rejected event, of any shape.
+type Rejection interface {
+	// Refusal returns the reason and the detail every shape has.
+	Refusal() (reason, detail string)
+}
+
+var (
+	_ Rejection = AuthRejected{}
+	_ Rejection = RequestRejected{}
+	_ Rejection = RejectionSummary{}
+)
+
+func (r AuthRejected) Refusal() (reason, detail string)     { return r.Reason, r.Detail }
+func (r RequestRejected) Refusal() (reason, detail string)  { return r.Reason, r.Detail }
+func (r RejectionSummary) Refusal() (reason, detail string) { return r.Reason, r.Detail }
 
 // AuthRejected is auth.rejected for a refusal the task service records: a
 // task credential refused at a decision point or by the gateway, an

@@ -156,11 +156,7 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 		r.result = d.Reason
 	case event.ToolsHidden:
 		r.who, r.decision = firstNonEmpty(e.Agent, e.Principal), "hidden"
-		names := make([]string, len(d.Hidden))
-		for i, h := range d.Hidden {
-			names[i] = h.Tool
-		}
-		r.what = strings.Join(names, ", ")
+		r.what = strings.Join(d.Tools(), ", ")
 		r.result = fmt.Sprintf("%d of %d listed tools hidden", len(d.Hidden), d.Listed)
 	case event.TaskDelegated:
 		r.what = "child " + d.Child

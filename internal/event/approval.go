@@ -10,26 +10,15 @@ const (
 	KindStepUp = "step_up"
 )
 
-// ApprovalRequested is approval.requested. A task approval binds the scope
-// (ScopeHash); a step-up binds the call (Tool, Operation, Resource,
-// DataClass, ArgsMAC) and carries its arguments, redacted, as the body
-// "arguments".
+// ApprovalRequested is approval.requested. A step-up carries the call's
+// arguments, redacted, as the body "arguments".
 type ApprovalRequested struct {
 	ApprovalID string    `json:"approval_id"`
 	Kind       string    `json:"kind"`
 	Required   int       `json:"approvals_required"`
 	ExpiresAt  time.Time `json:"expires_at"`
 	Reasons    []string  `json:"reasons,omitempty"`
-	ScopeHash  string    `json:"scope_hash,omitempty"`
-	Tool       string    `json:"tool,omitempty"`
-	Operation  string    `json:"operation,omitempty"`
-	Resource   string    `json:"resource,omitempty"`
-	DataClass  string    `json:"data_class,omitempty"`
-	// ArgsMAC is the keyed digest of the step-up's original arguments.
-	ArgsMAC string `json:"args_mac,omitempty"`
-	// ArgsDigest, their unsalted SHA-256, is only read, from step-ups
-	// recorded before args_mac replaced it.
-	ArgsDigest string `json:"args_digest,omitempty"`
+	Binding
 }
 
 // ApprovalDecided is approval.granted and approval.denied: one approver's
@@ -41,12 +30,21 @@ type ApprovalDecided struct {
 	Approver   string    `json:"approver"`
 	Reason     string    `json:"reason,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at"`
-	ScopeHash  string    `json:"scope_hash,omitempty"`
-	Tool       string    `json:"tool,omitempty"`
-	Operation  string    `json:"operation,omitempty"`
-	Resource   string    `json:"resource,omitempty"`
-	DataClass  string    `json:"data_class,omitempty"`
-	ArgsMAC    string    `json:"args_mac,omitempty"`
-	// ArgsDigest is only read, from decisions recorded before args_mac.
+	Binding
+}
+
+// Binding is what an approval is for, its members inline in the data: a
+// task approval the task's scope (ScopeHash), a step-up the exact call
+// (Tool, Operation, Resource, DataClass and ArgsMAC).
+type Binding struct {
+	ScopeHash string `json:"scope_hash,omitempty"`
+	Tool      string `json:"tool,omitempty"`
+	Operation string `json:"operation,omitempty"`
+	Resource  string `json:"resource,omitempty"`
+	DataClass string `json:"data_class,omitempty"`
+	// ArgsMAC is the keyed digest of the step-up's original arguments.
+	ArgsMAC string `json:"args_mac,omitempty"`
+	// ArgsDigest, their unsalted SHA-256, is only read, from step-ups
+	// recorded before args_mac replaced it.
 	ArgsDigest string `json:"args_digest,omitempty"`
 }

@@ -95,17 +95,13 @@ func shapeOf(typ string, data []byte) (reflect.Type, error) {
 // for checking that data is exactly what writ writes; readers use Read.
 // Errors: ErrUnknownType for a type writ does not write.
 func Decode(ev ledger.Event) (any, error) {
-	t, err := shapeOf(ev.Type, ev.Data)
+	v, err := decode(ev, func(data []byte, v any) error {
+		return jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true))
+	})
 	if err != nil {
 		return nil, err
 	}
-	p := reflect.New(t)
-	if len(ev.Data) > 0 {
-		if err := jsonv2.Unmarshal(ev.Data, p.Interface(), jsonv2.RejectUnknownMembers(true)); err != nil {
-			return nil, fmt.Errorf("%s data: %w", ev.Type, err)
-		}
-	}
-	return p.Elem().Interface(), nil
+	return v, nil
 }
 
 // Read returns the data of ev as a value of its Go type, as encoding/json
@@ -115,15 +111,18 @@ func Decode(ev ledger.Event) (any, error) {
 // error, returned with the value holding what did decode, so a reader that
 // shows events can still show this one. Errors: ErrUnknownType, with a nil
 // value, for a type writ does not write.
-func Read(ev ledger.Event) (any, error) {
+func Read(ev ledger.Event) (any, error) { return decode(ev, json.Unmarshal) }
+
+// decode decodes ev's data with unmarshal into a new value of its Go type
+// and returns the value, with what unmarshal said of it.
+func decode(ev ledger.Event, unmarshal func([]byte, any) error) (any, error) {
 	t, err := shapeOf(ev.Type, ev.Data)
 	if err != nil {
 		return nil, err
 	}
 	p := reflect.New(t)
 	if len(ev.Data) > 0 {
-		err = json.Unmarshal(ev.Data, p.Interface())
-		if err != nil {
+		if err = unmarshal(ev.Data, p.Interface()); err != nil {
 			err = fmt.Errorf("%s data: %w", ev.Type, err)
 		}
 	}

@@ -12,6 +12,11 @@ type PolicyDecided struct {
 	Point string `json:"point"`
 	// Engine is "rego" or "cedar".
 	Engine string `json:"engine"`
+	Outcome
+}
+
+// Outcome is a policy's answer, its members inline in the data.
+type Outcome struct {
 	// Effect is "allow", "deny" or "require_approval".
 	Effect      string      `json:"effect"`
 	Reasons     []string    `json:"reasons"`
@@ -95,10 +100,7 @@ type ShadowDisagreed struct {
 
 // ShadowSide is one bundle's answer in a ShadowDisagreed.
 type ShadowSide struct {
-	Version     string      `json:"version"`
-	Engine      string      `json:"engine"`
-	Effect      string      `json:"effect"`
-	Reasons     []string    `json:"reasons"`
-	Obligations Obligations `json:"obligations"`
-	PolicyIDs   []string    `json:"policy_ids"`
+	Version string `json:"version"`
+	Engine  string `json:"engine"`
+	Outcome
 }

@@ -22,3 +22,12 @@ type HiddenTool struct {
 	Reasons    []string `json:"reasons,omitempty"`
 	PolicyIDs  []string `json:"policy_ids"`
 }
+
+// Tools returns the names of the tools the listing withheld, in order.
+func (d ToolsHidden) Tools() []string {
+	names := make([]string, len(d.Hidden))
+	for i, h := range d.Hidden {
+		names[i] = h.Tool
+	}
+	return names
+}

@@ -143,11 +143,7 @@ func reportHTML(v *view) []byte {
 			r.What = strings.TrimSpace(d.Role + " " + d.Engine + " policy")
 		case event.ToolsHidden:
 			r.Who, r.Decision = firstOf(ev.Agent, ev.Principal), "hidden"
-			names := make([]string, len(d.Hidden))
-			for i, h := range d.Hidden {
-				names[i] = h.Tool
-			}
-			r.What = strings.Join(names, ", ")
+			r.What = strings.Join(d.Tools(), ", ")
 		case event.TaskDelegated:
 			r.What = "child " + d.Child
 		case event.BodyErased:

@@ -44,8 +44,8 @@ func (p *Policy) evalShadow(ctx context.Context, s *loaded, in *Input, d *Decisi
 
 // shadowSide is one bundle's answer as a disagreement records it.
 func shadowSide(version, engine string, r Result) event.ShadowSide {
-	return event.ShadowSide{Version: version, Engine: engine, Effect: string(r.Effect), Reasons: r.Reasons,
-		Obligations: r.Obligations, PolicyIDs: r.PolicyIDs}
+	return event.ShadowSide{Version: version, Engine: engine, Outcome: event.Outcome{Effect: string(r.Effect),
+		Reasons: r.Reasons, Obligations: r.Obligations, PolicyIDs: r.PolicyIDs}}
 }
 
 // shadowWorker appends queued disagreements off the decision path, and

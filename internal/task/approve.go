@@ -118,8 +118,8 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 	env := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
 		DecisionID: task.DecisionID, PolicyVersion: snap.PolicyVersion}
 	bind := event.ApprovalDecided{ApprovalID: snap.ID, Kind: snap.Kind, Approver: approver.ID, Reason: d.Reason,
-		ExpiresAt: snap.ExpiresAt, ScopeHash: snap.ScopeHash, Tool: snap.Tool, Operation: snap.Operation,
-		Resource: snap.Resource, DataClass: snap.DataClass, ArgsMAC: snap.ArgsMAC}
+		ExpiresAt: snap.ExpiresAt, Binding: event.Binding{ScopeHash: snap.ScopeHash, Tool: snap.Tool, Operation: snap.Operation,
+			Resource: snap.Resource, DataClass: snap.DataClass, ArgsMAC: snap.ArgsMAC}}
 	ev := env
 	ev.Data = mustJSON(bind)
 	events := []ledger.Event{ev}

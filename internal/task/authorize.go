@@ -208,7 +208,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 			}
 			ap.Data = mustJSON(event.ApprovalRequested{ApprovalID: newID("apr"), Kind: KindStepUp,
 				Required: max(dec.Obligations.Approvals, 1), ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons,
-				Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC})
+				Binding: event.Binding{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC}})
 			return api.Authorized{}, &pendingStepUp{events: []ledger.Event{ev, ap}, out: out, call: call}, nil
 		}
 		defer s.release(stepID)

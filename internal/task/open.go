@@ -89,7 +89,7 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 		ev := env
 		ev.Type = ledger.TypeApprovalRequested
 		ev.Data = mustJSON(event.ApprovalRequested{ApprovalID: newID("apr"), Kind: KindTask, Required: n,
-			ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons, ScopeHash: scope.Hash()})
+			ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons, Binding: event.Binding{ScopeHash: scope.Hash()}})
 		events = append(events, ev)
 		out.State, out.ApprovalsRequired = api.StatePendingApproval, n
 	default:
@@ -159,8 +159,8 @@ func decidedEvent(env ledger.Event, d policy.Decision, in *policy.Input) ledger.
 	ev := env
 	ev.Type = ledger.TypePolicyDecided
 	ev.DecisionID, ev.PolicyVersion = d.ID, d.PolicyVersion
-	ev.Data = mustJSON(event.PolicyDecided{Point: string(d.Point), Engine: d.Engine, Effect: string(d.Effect),
-		Reasons: nonNil(d.Reasons), Obligations: d.Obligations, PolicyIDs: nonNil(d.PolicyIDs)})
+	ev.Data = mustJSON(event.PolicyDecided{Point: string(d.Point), Engine: d.Engine, Outcome: event.Outcome{
+		Effect: string(d.Effect), Reasons: nonNil(d.Reasons), Obligations: d.Obligations, PolicyIDs: nonNil(d.PolicyIDs)}})
 	if doc, err := policy.Document(d.Point, in); err == nil {
 		if input, err := json.Marshal(doc); err == nil {
 			ev.Bodies = map[string][]byte{"input": input}

@@ -1,6 +1,8 @@
 // Package event defines the data of every event type writ writes to its
-// ledger: one Go type per type, such as TaskRequested for task.requested,
-// each the typed form of the event's "data" member. The member names are
+// ledger: a Go type for each, such as TaskRequested for task.requested,
+// the typed form of the event's "data" member (types of one shape share
+// it, as task.completed, task.expired and task.revoked share TaskEnded;
+// auth.rejected has three shapes, each a Rejection). The member names are
 // the ledger's contract: every leaf commits to them, auditors read them
 // with their own code (docs/ledger.md links each type to its fields), and
 // writ reads them back at every start, so a name once written is never

@@ -44,6 +44,8 @@ type TaskDelegated struct {
 
 // TaskEnded is task.completed, task.expired and task.revoked.
 type TaskEnded struct {
+	// Reason is ReasonTaskCompleted, ReasonTaskExpired or
+	// ReasonApprovalTTL, ReasonParentEnded, or the revoker's own words.
 	Reason string `json:"reason,omitempty"`
 	// By is who ended it: a principal ID, or ByWrit for expiry and
 	// cascades.

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/writhq/writ/internal/event"
 )
 
 // ReasonSummary is the reason of an auth.rejected event that summarizes
 // refusals instead of recording one.
-const ReasonSummary = "summary"
+const ReasonSummary = event.ReasonSummary
 
 // maxReasons bounds the distinct reasons one summary counts; the rest
 // count under "other".
@@ -16,27 +18,8 @@ const maxReasons = 32
 
 // Summary is the data of the auth.rejected event that stands for the
 // refusals from one source, in one interval, past those recorded one by
-// one. Reason and Detail are there as in every auth.rejected event, so
-// readers that show those need nothing new.
-type Summary struct {
-	Reason string `json:"reason"` // always ReasonSummary
-	Detail string `json:"detail"`
-	// Source is the client address (an IPv6 /64), or "*" for addresses
-	// past rate_limits.rejections.max_sources.
-	Source string `json:"source"`
-	// Count is how many refusals this event stands for; Recorded how many
-	// more from the source were recorded one by one in the same interval.
-	Count    int64 `json:"count"`
-	Recorded int64 `json:"recorded"`
-	// First and Last are the times of the first and last refusal counted.
-	First time.Time `json:"first"`
-	Last  time.Time `json:"last"`
-	// Reasons counts the refusals by reason (rate_limited: refused before
-	// the credential was checked, the source being over its budget).
-	Reasons map[string]int64 `json:"reasons"`
-	// Interval is rate_limits.rejections.interval, e.g. "1m0s".
-	Interval string `json:"interval"`
-}
+// one.
+type Summary = event.RejectionSummary
 
 // tally is one source's refusals in the current interval.
 type tally struct {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 )
@@ -95,19 +96,22 @@ func findDecision(ctx context.Context, s ledger.Store, id string) (*recordedDeci
 		if err != nil || e.Event.DecisionID != id || e.Commitments["input"] == "" {
 			return nil
 		}
-		var data struct {
-			Point   string   `json:"point"`
-			Effect  string   `json:"effect"`
-			Reasons []string `json:"reasons"`
-		}
-		if err := json.Unmarshal(e.Event.Data, &data); err != nil {
+		data, err := event.Read(e.Event)
+		if err != nil {
 			return fmt.Errorf("event %d: %w", i, err)
 		}
-		if data.Point == "" {
-			data.Point = string(policy.PointAction) // action.authorized / action.denied
+		rec = &recordedDecision{id: id, index: i, version: e.Event.PolicyVersion}
+		switch d := data.(type) {
+		case event.PolicyDecided:
+			rec.point, rec.effect, rec.reasons = policy.Point(d.Point), d.Effect, d.Reasons
+		case event.ActionDecided:
+			rec.point, rec.effect, rec.reasons = policy.PointAction, d.Effect, d.Reasons
+		case event.ShadowDisagreed:
+			// The active side of a disagreement, as it was recorded.
+			rec.point, rec.effect, rec.reasons = policy.Point(d.Point), d.Active.Effect, d.Active.Reasons
+		default:
+			return fmt.Errorf("event %d: a %s records no decision", i, e.Event.Type)
 		}
-		rec = &recordedDecision{id: id, index: i, point: policy.Point(data.Point), version: e.Event.PolicyVersion,
-			effect: data.Effect, reasons: data.Reasons}
 		commitment = e.Commitments["input"]
 		return errFound
 	})

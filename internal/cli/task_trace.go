@@ -2,12 +2,11 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -93,93 +92,86 @@ func printTimeline(io IO, tr api.Trace) (int, error) {
 	return verified, w.Flush()
 }
 
-// traceRowOf reads one trace event.
+// traceRowOf reads one trace event. Its data is read by the event's type
+// (package event); data that does not fit the type shows as far as it
+// decoded, since a trace is there to show what the ledger holds.
 func traceRowOf(te api.TraceEvent) (traceRow, error) {
 	ent, err := ledger.ParseLeaf(te.Index, te.Event)
 	if err != nil {
 		return traceRow{}, err
 	}
 	e := ent.Event
-	var d map[string]any
-	if len(e.Data) > 0 {
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return traceRow{}, fmt.Errorf("event %d: data: %w", te.Index, err)
-		}
-	}
-	str := func(k string) string {
-		s, _ := d[k].(string)
-		return s
-	}
+	data, _ := event.Read(e)
 	r := traceRow{time: e.Time.UTC().Format("2006-01-02 15:04:05.000"), index: fmt.Sprint(te.Index), task: e.TaskID,
 		typ: e.Type, who: "writ", policy: shortVersion(e.PolicyVersion), cred: shortJTI(e.JTI), verified: "no"}
 	if te.Verified {
 		r.verified = "✓"
 	}
-	switch {
-	case e.Type == ledger.TypeTaskRequested:
+	var reasons []string
+	switch d := data.(type) {
+	case event.TaskRequested:
 		r.who, r.what = e.Principal, "for "+e.Agent
-	case e.Type == ledger.TypePolicyDecided:
-		r.who, r.decision = "policy", str("point")+" "+str("effect")
-	case strings.HasPrefix(e.Type, "approval."):
-		r.who = firstNonEmpty(str("approver"), "writ")
-		r.what = firstNonEmpty(strings.TrimSpace(str("tool")+" "+str("resource")), str("kind")+" "+str("approval_id"))
-		if e.Type != ledger.TypeApprovalRequested {
-			r.decision = strings.TrimPrefix(e.Type, "approval.")
-		}
-		r.result = str("reason")
-	case strings.HasPrefix(e.Type, "action."), strings.HasPrefix(e.Type, "credential."), e.Type == ledger.TypeAuthRejected:
+	case event.PolicyDecided:
+		r.who, r.decision = "policy", d.Point+" "+d.Effect
+		reasons = d.Reasons
+	case event.ApprovalRequested:
+		r.what = firstNonEmpty(strings.TrimSpace(d.Tool+" "+d.Resource), d.Kind+" "+d.ApprovalID)
+		reasons = d.Reasons
+	case event.ApprovalDecided:
+		r.who = firstNonEmpty(d.Approver, "writ")
+		r.what = firstNonEmpty(strings.TrimSpace(d.Tool+" "+d.Resource), d.Kind+" "+d.ApprovalID)
+		r.decision = strings.TrimPrefix(e.Type, "approval.")
+		r.result = d.Reason
+	case event.ActionDecided:
 		r.who = firstNonEmpty(e.Agent, e.Principal)
-		if e.Type == ledger.TypeActionAuthorized || e.Type == ledger.TypeActionDenied {
-			r.decision = str("effect")
-			if e.Type == ledger.TypeActionDenied && str("refused") != "" {
-				r.decision = "deny (" + str("refused") + ")"
-			}
-			if e.Type == ledger.TypeActionAuthorized && d["step_up"] != nil {
-				r.decision = "allow (step-up)"
-			}
+		r.decision = d.Effect
+		if e.Type == ledger.TypeActionDenied && d.Refused != "" {
+			r.decision = "deny (" + d.Refused + ")"
 		}
-		r.what = strings.TrimSpace(str("tool") + " " + str("resource"))
-		if e.Type == ledger.TypeActionCompleted {
-			r.what = str("action_id")
+		if e.Type == ledger.TypeActionAuthorized && d.StepUp != "" {
+			r.decision = "allow (step-up)"
 		}
-		if e.Type == ledger.TypeCredentialIssued {
-			r.what = "binding " + firstNonEmpty(str("binding"), "none")
+		r.what = strings.TrimSpace(d.Tool + " " + d.Resource)
+		r.result = firstNonEmpty(d.ActionID, d.ApprovalID)
+		reasons = d.Reasons
+	case event.ActionCompleted:
+		r.who, r.what = firstNonEmpty(e.Agent, e.Principal), d.ActionID
+		r.result = firstNonEmpty(d.Status, d.Reason, d.ActionID)
+	case event.CredentialIssued:
+		r.who, r.what = firstNonEmpty(e.Agent, e.Principal), "binding "+firstNonEmpty(d.Binding, "none")
+	case event.CredentialRevoked:
+		r.who, r.result = firstNonEmpty(e.Agent, e.Principal), d.Reason
+	case event.Rejection:
+		r.who, r.decision = firstNonEmpty(e.Agent, e.Principal), "rejected"
+		reason, _ := d.Refusal()
+		r.result = reason
+		if a, ok := d.(event.AuthRejected); ok {
+			r.result = firstNonEmpty(reason, a.ApprovalID)
 		}
-		r.result = firstNonEmpty(str("status"), str("reason"), str("action_id"), str("approval_id"))
-		if e.Type == ledger.TypeAuthRejected {
-			r.decision = "rejected"
-			if str("reason") == "self_approval" {
-				r.who = e.Principal // the requester tried to approve
-			}
+		if reason == event.ReasonSelfApproval {
+			r.who = e.Principal // the requester tried to approve
 		}
-	case e.Type == ledger.TypeTaskCompleted || e.Type == ledger.TypeTaskRevoked || e.Type == ledger.TypeTaskExpired:
-		r.who = firstNonEmpty(str("by"), "writ")
-		r.result = str("reason")
-	case e.Type == ledger.TypeToolsHidden:
+	case event.TaskEnded:
+		r.who = firstNonEmpty(d.By, "writ")
+		r.result = d.Reason
+	case event.ToolsHidden:
 		r.who, r.decision = firstNonEmpty(e.Agent, e.Principal), "hidden"
-		hidden, _ := d["hidden"].([]any)
-		var names []string
-		for _, h := range hidden {
-			if m, ok := h.(map[string]any); ok {
-				names = append(names, fmt.Sprint(m["tool"]))
-			}
+		r.what = strings.Join(d.Tools(), ", ")
+		r.result = fmt.Sprintf("%d of %d listed tools hidden", len(d.Hidden), d.Listed)
+	case event.TaskDelegated:
+		r.what = "child " + d.Child
+	case event.TaskActivated:
+		r.result = "until "
+		if !d.ExpiresAt.IsZero() {
+			r.result += d.ExpiresAt.UTC().Format("2006-01-02 15:04:05")
 		}
-		r.what = strings.Join(names, ", ")
-		r.result = fmt.Sprintf("%d of %v listed tools hidden", len(hidden), d["listed"])
-	case e.Type == ledger.TypeTaskDelegated:
-		r.what = "child " + str("child_task_id")
-	case e.Type == ledger.TypeTaskActivated:
-		r.result = "until " + str("expires_at")
-		if t, err := time.Parse(time.RFC3339Nano, str("expires_at")); err == nil {
-			r.result = "until " + t.UTC().Format("2006-01-02 15:04:05")
-		}
+	case event.TaskDenied:
+		reasons = d.Reasons
 	}
-	if r.result == "" {
-		if rs, ok := d["reasons"].([]any); ok && len(rs) > 0 {
-			r.result = fmt.Sprint(rs[0])
-			if len(rs) > 1 {
-				r.result += fmt.Sprintf(" (+%d)", len(rs)-1)
-			}
+	if r.result == "" && len(reasons) > 0 {
+		r.result = reasons[0]
+		if len(reasons) > 1 {
+			r.result += fmt.Sprintf(" (+%d)", len(reasons)-1)
 		}
 	}
 	r.result = oneLine(r.result, 60)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 )
@@ -69,9 +70,7 @@ func (ps *policyStats) update(ctx context.Context, s ledger.Store) error {
 		}
 		switch e.Type {
 		case ledger.TypePolicyLoaded:
-			var d struct {
-				Engine string `json:"engine"`
-			}
+			var d event.PolicyLoaded
 			if json.Unmarshal(e.Data, &d) == nil && v.Engine == "" {
 				v.Engine = d.Engine
 			}

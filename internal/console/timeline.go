@@ -1,12 +1,13 @@
 package console
 
 import (
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -50,27 +51,16 @@ func buildTimeline(tr api.Trace) (*timeline, error) {
 	return tl, nil
 }
 
+// itemOf reads one trace event. Its data is read by the event's type
+// (package event); data that does not fit the type is shown as far as it
+// decoded, since the trace is there to show what the ledger holds.
 func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 	ent, err := ledger.ParseLeaf(te.Index, te.Event)
 	if err != nil {
 		return timelineItem{}, err
 	}
 	e := ent.Event
-	d := map[string]any{}
-	if len(e.Data) > 0 {
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return timelineItem{}, fmt.Errorf("data: %v", err)
-		}
-	}
-	str := func(k string) string {
-		switch v := d[k].(type) {
-		case string:
-			return v
-		case float64, bool:
-			return fmt.Sprint(v)
-		}
-		return ""
-	}
+	data, _ := event.Read(e)
 	it := timelineItem{Index: te.Index, Verified: te.Verified, Time: e.Time, Type: e.Type, TaskID: e.TaskID,
 		Child: e.TaskID != "" && e.TaskID != root, Who: e.Principal, Class: "other", Title: e.Type}
 	add := func(name, v string) {
@@ -78,102 +68,104 @@ func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 			it.Fields = append(it.Fields, field{name, v})
 		}
 	}
-	reasons := func() {
-		if rs, ok := d["reasons"].([]any); ok {
-			for _, r := range rs {
-				add("reason", fmt.Sprint(r))
-			}
+	reasons := func(rs []string) {
+		for _, r := range rs {
+			add("reason", r)
 		}
 	}
-	switch e.Type {
-	case ledger.TypeTaskRequested:
+	switch d := data.(type) {
+	case event.TaskRequested:
 		it.Class, it.Title = "request", "Task requested"
 		if it.Child {
 			it.Class, it.Title = "child", "Child task requested"
 		}
 		add("agent", e.Agent)
-		add("scope hash", str("scope_hash"))
-		add("ttl", str("ttl"))
-		add("parent", str("parent"))
-	case ledger.TypePolicyDecided:
-		it.Class, it.Title, it.Who = "decision", "Policy decided: "+str("effect"), "policy"
-		add("point", str("point"))
+		add("scope hash", d.ScopeHash)
+		add("ttl", d.TTL)
+		add("parent", d.Parent)
+	case event.PolicyDecided:
+		it.Class, it.Title, it.Who = "decision", "Policy decided: "+d.Effect, "policy"
+		add("point", d.Point)
 		add("policy version", e.PolicyVersion)
 		add("decision", e.DecisionID)
-		reasons()
-	case ledger.TypeApprovalRequested:
+		reasons(d.Reasons)
+	case event.ApprovalRequested:
 		it.Class, it.Title, it.Who = "approval", "Approval requested", "policy"
-		add("approval", str("approval_id"))
-		add("kind", str("kind"))
-		add("tool", str("tool"))
-		add("approvals required", str("approvals_required"))
-		add("expires", str("expires_at"))
-		reasons()
-	case ledger.TypeApprovalGranted, ledger.TypeApprovalDenied:
-		it.Class, it.Who = "approval", str("approver")
+		add("approval", d.ApprovalID)
+		add("kind", d.Kind)
+		add("tool", d.Tool)
+		if d.Required != 0 {
+			add("approvals required", strconv.Itoa(d.Required))
+		}
+		add("expires", event.TimeText(d.ExpiresAt))
+		reasons(d.Reasons)
+	case event.ApprovalDecided:
+		it.Class, it.Who = "approval", d.Approver
 		it.Title = "Approval granted"
 		if e.Type == ledger.TypeApprovalDenied {
 			it.Class, it.Title = "denied", "Approval denied"
 		}
-		add("approval", str("approval_id"))
-		add("reason", str("reason"))
-		add("tool", str("tool"))
+		add("approval", d.ApprovalID)
+		add("reason", d.Reason)
+		add("tool", d.Tool)
 		add("policy version", e.PolicyVersion)
-	case ledger.TypeTaskActivated:
+	case event.TaskActivated:
 		it.Class, it.Title, it.Who = "approval", "Task active", "writ"
-		add("until", str("expires_at"))
-	case ledger.TypeTaskDenied:
+		add("until", event.TimeText(d.ExpiresAt))
+	case event.TaskDenied:
 		it.Class, it.Title, it.Who = "denied", "Task denied", "writ"
-		reasons()
-	case ledger.TypeCredentialIssued, ledger.TypeCredentialRevoked:
-		it.Class, it.Who = "credential", e.Agent
-		it.Title = "Credential issued"
-		if e.Type == ledger.TypeCredentialRevoked {
-			it.Class, it.Title = "end", "Credential revoked"
-		}
+		reasons(d.Reasons)
+	case event.CredentialIssued:
+		it.Class, it.Title, it.Who = "credential", "Credential issued", e.Agent
 		add("jti", e.JTI)
-		add("expires", str("expires_at"))
-		add("reason", str("reason"))
-	case ledger.TypeActionAuthorized:
-		it.Class, it.Title, it.Who = "allowed", "Action allowed: "+str("tool"), e.Agent
-		if d["step_up"] != nil {
+		add("expires", event.TimeText(d.ExpiresAt))
+	case event.CredentialRevoked:
+		it.Class, it.Title, it.Who = "end", "Credential revoked", e.Agent
+		add("jti", e.JTI)
+		add("reason", d.Reason)
+	case event.ActionDecided:
+		if e.Type == ledger.TypeActionDenied {
+			it.Class, it.Title, it.Who = "denied", "Action denied: "+d.Tool, e.Agent
+			if d.ApprovalID != "" {
+				it.Title = "Action held for step-up approval: " + d.Tool
+			}
+			add("resource", d.Resource)
+			add("operation", d.Operation)
+			add("approval", d.ApprovalID)
+			add("policy version", e.PolicyVersion)
+			reasons(d.Reasons)
+			break
+		}
+		it.Class, it.Title, it.Who = "allowed", "Action allowed: "+d.Tool, e.Agent
+		if d.StepUp != "" {
 			it.Title += " (step-up)"
 		}
-		add("resource", str("resource"))
-		add("operation", str("operation"))
-		add("action", str("action_id"))
-		add("data class", str("data_class"))
+		add("resource", d.Resource)
+		add("operation", d.Operation)
+		add("action", d.ActionID)
+		add("data class", d.DataClass)
 		add("policy version", e.PolicyVersion)
-	case ledger.TypeActionDenied:
-		it.Class, it.Title, it.Who = "denied", "Action denied: "+str("tool"), e.Agent
-		if str("approval_id") != "" {
-			it.Title = "Action held for step-up approval: " + str("tool")
-		}
-		add("resource", str("resource"))
-		add("operation", str("operation"))
-		add("approval", str("approval_id"))
-		add("policy version", e.PolicyVersion)
-		reasons()
-	case ledger.TypeActionCompleted:
-		it.Class, it.Title, it.Who = "result", "Result: "+str("status"), e.Agent
-		add("action", str("action_id"))
-		if rec, ok := d["output_recorded"].(bool); ok && !rec {
+	case event.ActionCompleted:
+		it.Class, it.Title, it.Who = "result", "Result: "+d.Status, e.Agent
+		add("action", d.ActionID)
+		if !d.OutputRecorded {
 			add("output", "not recorded (policy)")
 		}
-	case ledger.TypeTaskDelegated:
+	case event.TaskDelegated:
 		it.Class, it.Title = "child", "Delegated to a child task"
-		add("child", str("child_task_id"))
-	case ledger.TypeTaskCompleted, ledger.TypeTaskRevoked, ledger.TypeTaskExpired:
+		add("child", d.Child)
+	case event.TaskEnded:
 		it.Class = "end"
 		it.Title = "Task " + strings.TrimPrefix(e.Type, "task.")
-		it.Who = str("by")
+		it.Who = d.By
 		if it.Who == "" {
 			it.Who = "writ"
 		}
-		add("reason", str("reason"))
-	case ledger.TypeAuthRejected:
-		it.Class, it.Title = "denied", "Refused: "+str("reason")
-		add("detail", str("detail"))
+		add("reason", d.Reason)
+	case event.Rejection:
+		reason, detail := d.Refusal()
+		it.Class, it.Title = "denied", "Refused: "+reason
+		add("detail", detail)
 	}
 	if it.Who == "" {
 		it.Who = e.Agent

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -99,44 +100,44 @@ func ocsfJSONL(v *view) []byte {
 	var b bytes.Buffer
 	for _, e := range v.events {
 		ev := e.Event
-		d := fields(ev.Data)
+		// Data that does not fit its type maps as far as it decoded.
+		data, _ := event.Read(ev)
 		var r ocsfRecord
 		var a authz
-		switch ev.Type {
-		case ledger.TypeActionAuthorized, ledger.TypeActionDenied:
-			a = authz{tool: d.str("tool"), op: d.str("operation"), resource: d.str("resource"), class: d.str("data_class"), pv: ev.PolicyVersion, decision: "allow"}
+		actionID := ""
+		switch d := data.(type) {
+		case event.ActionDecided:
+			a = authz{tool: d.Tool, op: d.Operation, resource: d.Resource, class: d.DataClass, pv: ev.PolicyVersion, decision: "allow"}
 			r.StatusID, r.Status = 1, "Success"
 			if ev.Type == ledger.TypeActionDenied {
 				a.decision = "deny"
 				r.StatusID, r.Status = 2, "Failure"
-				r.StatusDetail = d.first("refused", "effect")
+				r.StatusDetail = firstOf(d.Refused, d.Effect)
 			} else {
-				actions[d.str("action_id")] = a
+				actions[d.ActionID] = a
 			}
-			r.Message = d.joined("reasons")
-		case ledger.TypeActionCompleted:
-			a = actions[d.str("action_id")]
+			r.Message = strings.Join(d.Reasons, "; ")
+			actionID = d.ActionID
+		case event.ActionCompleted:
+			a = actions[d.ActionID]
 			r.StatusID, r.Status = 1, "Success"
-			if d.str("status") != "ok" {
+			if d.Status != "ok" {
 				r.StatusID, r.Status = 2, "Failure"
 			}
-			r.StatusDetail = "result " + d.str("status")
-		case ledger.TypeToolsHidden:
+			r.StatusDetail = "result " + d.Status
+			actionID = d.ActionID
+		case event.ToolsHidden:
 			// The listing was answered; these tools were withheld from it.
 			a = authz{tool: "tools/list", op: "list", pv: ev.PolicyVersion, decision: "deny"}
 			r.StatusID, r.Status = 1, "Success"
-			hidden, _ := d["hidden"].([]any)
-			for _, h := range hidden {
-				if m, ok := h.(map[string]any); ok {
-					r.Resources = append(r.Resources, ocsfResource{UID: fmt.Sprint(m["tool"]), Type: "tool"})
-				}
+			for _, h := range d.Hidden {
+				r.Resources = append(r.Resources, ocsfResource{UID: h.Tool, Type: "tool"})
 			}
-			r.StatusDetail = fmt.Sprintf("%d of %v listed tools hidden", len(hidden), d["listed"])
-		case ledger.TypeAuthRejected:
+			r.StatusDetail = fmt.Sprintf("%d of %d listed tools hidden", len(d.Hidden), d.Listed)
+		case event.Rejection:
 			a = authz{tool: "authorize", decision: "deny"}
 			r.StatusID, r.Status = 2, "Failure"
-			r.StatusDetail = d.str("reason")
-			r.Message = d.str("detail")
+			r.StatusDetail, r.Message = d.Refusal()
 		default:
 			continue
 		}
@@ -168,8 +169,8 @@ func ocsfJSONL(v *view) []byte {
 		}
 		r.Unmapped = map[string]any{"writ_type": ev.Type, "ledger_index": e.Index}
 		r.API = ocsfAPI{Operation: a.tool}
-		if id := d.str("action_id"); id != "" {
-			r.API.Request = map[string]any{"uid": id}
+		if actionID != "" {
+			r.API.Request = map[string]any{"uid": actionID}
 		}
 		if fam, _, ok := strings.Cut(a.tool, "."); ok {
 			r.API.Service = map[string]any{"name": fam}

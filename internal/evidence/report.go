@@ -3,12 +3,12 @@ package evidence
 import (
 	"bytes"
 	_ "embed"
-	"fmt"
 	"html/template"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -87,11 +87,12 @@ func reportHTML(v *view) []byte {
 	var credOrder []string
 	for _, e := range v.events {
 		ev := e.Event
-		d := fields(ev.Data)
+		// Data that does not fit its type shows as far as it decoded.
+		data, _ := event.Read(ev)
 		r := reportRow{Index: e.Index, Time: fmtTime(ev.Time), Type: ev.Type, Who: firstOf(ev.Principal, "writ"),
 			Policy: shortVersion(ev.PolicyVersion), Credential: shortID(ev.JTI), Task: ev.TaskID}
-		switch ev.Type {
-		case ledger.TypeTaskRequested:
+		switch d := data.(type) {
+		case event.TaskRequested:
 			if ev.TaskID == v.m.TaskID {
 				rd.Requester, rd.Agent = ev.Principal, ev.Agent
 				if b, ok := e.bodies["intent"]; ok {
@@ -99,60 +100,59 @@ func reportHTML(v *view) []byte {
 				}
 			}
 			r.What = "agent " + ev.Agent
-		case ledger.TypePolicyDecided:
-			r.Who, r.What, r.Decision = "policy", d.str("point"), d.str("effect")
-			r.Result = d.joined("reasons")
-		case ledger.TypeApprovalRequested:
-			r.What, r.Result = d.str("kind")+" "+d.first("tool", "approval_id"), d.joined("reasons")
-		case ledger.TypeApprovalGranted, ledger.TypeApprovalDenied:
-			r.Who, r.Decision, r.Result = d.str("approver"), strings.TrimPrefix(ev.Type, "approval."), d.str("reason")
-			r.What = d.str("approval_id")
-			rd.Approvals = append(rd.Approvals, reportApproval{Index: e.Index, Time: r.Time, Approval: d.str("approval_id"),
-				Kind: d.str("kind"), Approver: d.str("approver"), Decision: r.Decision, Reason: d.str("reason"),
-				Scope: shortVersion(d.first("scope_hash", "args_mac"))})
-		case ledger.TypeCredentialIssued:
-			r.Who, r.What = ev.Agent, "expires "+d.str("expires_at")
-			creds[ev.JTI] = &reportCredential{Index: e.Index, JTI: ev.JTI, Agent: ev.Agent, Issued: r.Time, Expires: d.str("expires_at")}
+		case event.PolicyDecided:
+			r.Who, r.What, r.Decision = "policy", d.Point, d.Effect
+			r.Result = strings.Join(d.Reasons, "; ")
+		case event.ApprovalRequested:
+			r.What, r.Result = d.Kind+" "+firstOf(d.Tool, d.ApprovalID), strings.Join(d.Reasons, "; ")
+		case event.ApprovalDecided:
+			r.Who, r.Decision, r.Result = d.Approver, strings.TrimPrefix(ev.Type, "approval."), d.Reason
+			r.What = d.ApprovalID
+			rd.Approvals = append(rd.Approvals, reportApproval{Index: e.Index, Time: r.Time, Approval: d.ApprovalID,
+				Kind: d.Kind, Approver: d.Approver, Decision: r.Decision, Reason: d.Reason,
+				Scope: shortVersion(firstOf(d.ScopeHash, d.ArgsMAC))})
+		case event.CredentialIssued:
+			expires := event.TimeText(d.ExpiresAt)
+			r.Who, r.What = ev.Agent, "expires "+expires
+			creds[ev.JTI] = &reportCredential{Index: e.Index, JTI: ev.JTI, Agent: ev.Agent, Issued: r.Time, Expires: expires}
 			credOrder = append(credOrder, ev.JTI)
-		case ledger.TypeCredentialRevoked:
-			r.Result = d.str("reason")
+		case event.CredentialRevoked:
+			r.Result = d.Reason
 			if c := creds[ev.JTI]; c != nil {
 				c.Revoked = r.Time
 			}
-		case ledger.TypeActionAuthorized, ledger.TypeActionDenied:
-			r.Who, r.What, r.Decision = ev.Agent, strings.TrimSpace(d.str("tool")+" "+d.str("resource")), d.str("effect")
+		case event.ActionDecided:
+			r.Who, r.What, r.Decision = ev.Agent, strings.TrimSpace(d.Tool+" "+d.Resource), d.Effect
 			if ev.Type == ledger.TypeActionDenied {
 				r.Decision = "deny"
-				if d.str("effect") != "deny" && d.str("effect") != "" {
-					r.Decision = "deny (" + d.first("refused", "effect") + ")"
+				if d.Effect != "deny" && d.Effect != "" {
+					r.Decision = "deny (" + firstOf(d.Refused, d.Effect) + ")"
 				}
 			}
-			r.Result = firstOf(d.joined("reasons"), d.str("action_id"))
-		case ledger.TypeActionCompleted:
-			r.Who, r.What, r.Result = ev.Agent, d.str("action_id"), d.str("status")
-		case ledger.TypeAuthRejected:
-			r.Who, r.Decision, r.Result = firstOf(ev.Agent, ev.Principal, "-"), "rejected", d.str("reason")
-		case ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked:
-			r.Who, r.Result = d.first("by"), d.str("reason")
-		case ledger.TypeTaskActivated:
-			r.Result = "until " + d.str("expires_at")
-		case ledger.TypePolicyLoaded:
-			r.What = strings.TrimSpace(d.str("role") + " " + d.str("engine") + " policy")
-		case ledger.TypeToolsHidden:
+			r.Result = firstOf(strings.Join(d.Reasons, "; "), d.ActionID)
+		case event.ActionCompleted:
+			r.Who, r.What, r.Result = ev.Agent, d.ActionID, d.Status
+		case event.Rejection:
+			r.Who, r.Decision = firstOf(ev.Agent, ev.Principal, "-"), "rejected"
+			r.Result, _ = d.Refusal()
+		case event.TaskEnded:
+			r.Who, r.Result = d.By, d.Reason
+		case event.TaskActivated:
+			r.Result = "until " + event.TimeText(d.ExpiresAt)
+		case event.PolicyLoaded:
+			r.What = strings.TrimSpace(d.Role + " " + d.Engine + " policy")
+		case event.ToolsHidden:
 			r.Who, r.Decision = firstOf(ev.Agent, ev.Principal), "hidden"
-			hidden, _ := d["hidden"].([]any)
-			var names []string
-			for _, h := range hidden {
-				if m, ok := h.(map[string]any); ok {
-					names = append(names, fmt.Sprint(m["tool"]))
-				}
-			}
-			r.What = strings.Join(names, ", ")
-		case ledger.TypeTaskDelegated:
-			r.What = "child " + d.str("child_task_id")
-		case ledger.TypeBodyErased:
-			r.What = "body " + d.str("name") + " of event " + d.str("index")
-			r.Result = d.str("reason")
+			r.What = strings.Join(d.Tools(), ", ")
+		case event.TaskDelegated:
+			r.What = "child " + d.Child
+		case event.BodyErased:
+			// The report has never shown the erased body's index here, and
+			// a bundle's report must be rebuilt byte for byte by every
+			// later writ that verifies it; the index is in the erasures
+			// table.
+			r.What = "body " + d.Name + " of event "
+			r.Result = d.Reason
 		}
 		switch r.Decision {
 		case "":

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/query"
@@ -34,18 +36,23 @@ func selectEvents(ctx context.Context, st ledger.Store, c task.Chain, opts Optio
 		return nil, err
 	}
 	for _, ent := range ents {
-		d := fields(ent.Event.Data)
+		d, _ := event.Read(ent.Event)
 		keep := true
 		if ancestor[ent.Event.TaskID] {
-			keep = lifecycle(ent.Event.Type, d) && (ent.Event.Type != ledger.TypeTaskDelegated || inChain[d.str("child_task_id")])
-		} else if isAction(ent.Event.Type, d) {
-			switch {
-			case ent.Event.Type == ledger.TypeActionCompleted:
-				keep = keptActions[d.str("action_id")]
-			case !opts.From.IsZero() && ent.Event.Time.Before(opts.From), !opts.To.IsZero() && ent.Event.Time.After(opts.To):
-				keep = false
-			case ent.Event.Type == ledger.TypeActionAuthorized:
-				keptActions[d.str("action_id")] = true
+			child, delegated := d.(event.TaskDelegated)
+			keep = lifecycle(d) && (!delegated || inChain[child.Child])
+		} else if isAction(d) {
+			switch d := d.(type) {
+			case event.ActionCompleted:
+				keep = keptActions[d.ActionID]
+			case event.ActionDecided:
+				if outside(ent.Event.Time, opts) {
+					keep = false
+				} else if ent.Event.Type == ledger.TypeActionAuthorized {
+					keptActions[d.ActionID] = true
+				}
+			default:
+				keep = !outside(ent.Event.Time, opts)
 			}
 		}
 		if keep {
@@ -127,29 +134,35 @@ func withPolicyLoads(ctx context.Context, st ledger.Store, ix *query.Index, entr
 	return entries, nil
 }
 
-// lifecycle reports whether an event shapes a task's state rather than
-// recording one of its actions.
-func lifecycle(typ string, d data) bool {
-	switch typ {
-	case ledger.TypeTaskRequested, ledger.TypeTaskActivated, ledger.TypeTaskDenied, ledger.TypeTaskCompleted,
-		ledger.TypeTaskExpired, ledger.TypeTaskRevoked, ledger.TypeTaskDelegated:
+// outside reports whether t is outside the window opts asks for.
+func outside(t time.Time, opts Options) bool {
+	return !opts.From.IsZero() && t.Before(opts.From) || !opts.To.IsZero() && t.After(opts.To)
+}
+
+// lifecycle reports whether an event, by its data d, shapes a task's state
+// rather than recording one of its actions.
+func lifecycle(d any) bool {
+	switch d := d.(type) {
+	case event.TaskRequested, event.TaskActivated, event.TaskDenied, event.TaskEnded, event.TaskDelegated:
 		return true
-	case ledger.TypePolicyDecided:
-		return d.str("point") == string(policy.PointTask)
-	case ledger.TypeApprovalRequested, ledger.TypeApprovalGranted, ledger.TypeApprovalDenied:
-		return d.str("kind") == task.KindTask
+	case event.PolicyDecided:
+		return d.Point == string(policy.PointTask)
+	case event.ApprovalRequested:
+		return d.Kind == event.KindTask
+	case event.ApprovalDecided:
+		return d.Kind == event.KindTask
 	}
 	return false
 }
 
-// isAction reports whether an event records one action (or refusal) that a
-// time window may leave out.
-func isAction(typ string, d data) bool {
-	switch typ {
-	case ledger.TypeActionAuthorized, ledger.TypeActionDenied, ledger.TypeActionCompleted, ledger.TypeAuthRejected:
+// isAction reports whether an event, by its data d, records one action (or
+// refusal) that a time window may leave out.
+func isAction(d any) bool {
+	switch d := d.(type) {
+	case event.ActionDecided, event.ActionCompleted, event.Rejection:
 		return true
-	case ledger.TypePolicyDecided:
-		return d.str("point") == string(policy.PointAction)
+	case event.PolicyDecided:
+		return d.Point == string(policy.PointAction)
 	}
 	return false
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -61,28 +62,15 @@ func (a *Authenticator) RequireRole(roles ...Role) func(http.Handler) http.Handl
 	}
 }
 
-func joinRoles(roles []Role) string {
+func joinRoles(roles []Role) string { return strings.Join(roleNames(roles), " or ") }
+
+// roleNames returns roles as strings.
+func roleNames(roles []Role) []string {
 	s := make([]string, len(roles))
 	for i, r := range roles {
 		s[i] = string(r)
 	}
-	return strings.Join(s, " or ")
-}
-
-// rejection is the Data of an auth.rejected event. It never holds the token:
-// only its SHA-256 fingerprint.
-type rejection struct {
-	Reason         Reason `json:"reason"`
-	Detail         string `json:"detail"`
-	Issuer         string `json:"issuer,omitempty"`
-	Subject        string `json:"subject,omitempty"`
-	Verified       bool   `json:"subject_verified"`
-	Fingerprint    string `json:"token_sha256,omitempty"`
-	RemoteAddr     string `json:"remote_addr,omitempty"`
-	Method         string `json:"method"`
-	Path           string `json:"path"`
-	RequiredRoles  []Role `json:"required_roles,omitempty"`
-	PrincipalRoles []Role `json:"principal_roles,omitempty"`
+	return s
 }
 
 // reject records err and writes the HTTP refusal. p is the verified principal
@@ -104,16 +92,17 @@ func (a *Authenticator) record(ctx context.Context, r *http.Request, e *Error, p
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	data := rejection{
-		Reason: e.Reason, Detail: e.Detail,
-		Issuer: e.Issuer, Subject: e.Subject, Fingerprint: e.Fingerprint,
+	// The event never holds the token: only its SHA-256 fingerprint.
+	data := event.RequestRejected{
+		Reason: string(e.Reason), Detail: e.Detail,
+		Issuer: e.Issuer, Subject: e.Subject, TokenSHA256: e.Fingerprint,
 		RemoteAddr: host, Method: r.Method, Path: bearer.Claim(r.URL.Path),
-		RequiredRoles: roles,
+		RequiredRoles: roleNames(roles),
 	}
 	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: a.now().UTC()}
 	if p != nil {
-		data.Verified = true
-		data.PrincipalRoles = p.Roles
+		data.SubjectVerified = true
+		data.PrincipalRoles = roleNames(p.Roles)
 		ev.JTI = p.JTI
 		if p.Kind == KindAgent {
 			ev.Agent = p.ID

@@ -53,10 +53,11 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// merge folds o into the accumulated obligations: the smallest TTL cap, the
-// largest number of approvals, the union of redactions, record_output true
-// if any policy asks to record, and require_binding if any policy requires it.
-func (acc *Obligations) merge(o Obligations) {
+// mergeObligations folds o into the accumulated obligations acc: the
+// smallest TTL cap, the largest number of approvals, the union of
+// redactions, record_output true if any policy asks to record, and
+// require_binding if any policy requires it.
+func mergeObligations(acc *Obligations, o Obligations) {
 	if o.MaxTTL > 0 && (acc.MaxTTL == 0 || o.MaxTTL < acc.MaxTTL) {
 		acc.MaxTTL = o.MaxTTL
 		acc.MaxTTLSeconds = int64((o.MaxTTL + time.Second - 1) / time.Second)

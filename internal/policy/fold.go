@@ -48,7 +48,7 @@ func foldMatches(deny, approval, permit []ruleMatch) Result {
 		r.PolicyIDs = make([]string, 0, len(permit)+len(approval))
 		for i := range permit {
 			r.PolicyIDs = append(r.PolicyIDs, permit[i].id)
-			r.Obligations.merge(permit[i].oblig)
+			mergeObligations(&r.Obligations, permit[i].oblig)
 		}
 		if len(approval) > 0 {
 			r.Effect = RequireApproval
@@ -56,7 +56,7 @@ func foldMatches(deny, approval, permit []ruleMatch) Result {
 			for i := range approval {
 				r.Reasons[i] = approval[i].reason
 				r.PolicyIDs = append(r.PolicyIDs, approval[i].id)
-				r.Obligations.merge(approval[i].oblig)
+				mergeObligations(&r.Obligations, approval[i].oblig)
 			}
 			r.Obligations.Approvals = max(r.Obligations.Approvals, 1)
 		}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -70,13 +71,7 @@ type loaded struct {
 	version string
 	name    string // engine name
 	source  string // directory, or "embedded:<engine>"
-	files   []fileInfo
-}
-
-type fileInfo struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
-	Size   int    `json:"size"`
+	files   []event.PolicyFile
 }
 
 // Policy is the active policy: safe for concurrent Evaluate calls while a

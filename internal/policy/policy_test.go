@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/testkit"
 )
@@ -89,10 +90,7 @@ func TestNewDefaultPack(t *testing.T) {
 	if e.Type != ledger.TypePolicyLoaded || e.PolicyVersion != p.Version() {
 		t.Fatalf("event %+v, want policy.loaded of %s", e, p.Version())
 	}
-	var data struct {
-		Version, Engine, Source string
-		Files                   []fileInfo
-	}
+	var data event.PolicyLoaded
 	if err := json.Unmarshal(e.Data, &data); err != nil {
 		t.Fatal(err)
 	}

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
 // Bundle roles in policy.loaded and policy.rejected events.
 const (
-	roleActive = "active"
-	roleShadow = "shadow"
+	roleActive = event.RoleActive
+	roleShadow = event.RoleShadow
 )
 
 // Reload loads the configured bundles again (the server calls it on SIGHUP,
@@ -70,15 +71,9 @@ func (p *Policy) reloadOne(ctx context.Context, role, dir, engine string, slot l
 	}
 	l := &loaded{engine: eng, version: version, name: src.Engine, source: source}
 	for _, f := range src.Files {
-		l.files = append(l.files, fileInfo{Path: f.Path, SHA256: FileDigest(f.Data), Size: len(f.Data)})
+		l.files = append(l.files, event.PolicyFile{Path: f.Path, SHA256: FileDigest(f.Data), Size: len(f.Data)})
 	}
-	data, _ := json.Marshal(struct {
-		Version string     `json:"version"`
-		Engine  string     `json:"engine"`
-		Role    string     `json:"role"`
-		Source  string     `json:"source"`
-		Files   []fileInfo `json:"files"`
-	}{version, src.Engine, role, source, l.files})
+	data, _ := json.Marshal(event.PolicyLoaded{Version: version, Engine: src.Engine, Role: role, Source: source, Files: l.files})
 	if err := p.record(ctx, ledger.Event{Type: ledger.TypePolicyLoaded, PolicyVersion: version, Data: data}); err != nil {
 		// An unrecorded version must not decide anything.
 		return fmt.Errorf("policy %s not activated: recording policy.loaded: %w", version, err)
@@ -93,13 +88,7 @@ func (p *Policy) reject(ctx context.Context, role, source, engine, version strin
 	if !errors.Is(err, ErrCompile) {
 		err = fmt.Errorf("%w: %w", ErrCompile, err)
 	}
-	data, _ := json.Marshal(struct {
-		Version string `json:"version,omitempty"`
-		Engine  string `json:"engine,omitempty"`
-		Role    string `json:"role"`
-		Source  string `json:"source"`
-		Error   string `json:"error"`
-	}{version, engine, role, source, err.Error()})
+	data, _ := json.Marshal(event.PolicyRejected{Version: version, Engine: engine, Role: role, Source: source, Error: err.Error()})
 	if rerr := p.record(ctx, ledger.Event{Type: ledger.TypePolicyRejected, PolicyVersion: version, Data: data}); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("recording policy.rejected: %w", rerr))
 	}

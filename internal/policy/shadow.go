@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -18,16 +19,8 @@ func (p *Policy) evalShadow(ctx context.Context, s *loaded, in *Input, d *Decisi
 	if sr.Agrees {
 		return sr
 	}
-	type side struct {
-		Version string `json:"version"`
-		Engine  string `json:"engine"`
-		Result
-	}
-	data, _ := json.Marshal(struct {
-		Point     Point `json:"point"`
-		Active    side  `json:"active"`
-		Candidate side  `json:"candidate"`
-	}{d.Point, side{d.PolicyVersion, d.Engine, d.Result}, side{s.version, s.name, r}})
+	data, _ := json.Marshal(event.ShadowDisagreed{Point: string(d.Point),
+		Active: shadowSide(d.PolicyVersion, d.Engine, d.Result), Candidate: shadowSide(s.version, s.name, r)})
 	body, _ := json.Marshal(in)
 	e := ledger.Event{
 		Type:          ledger.TypePolicyShadow,
@@ -47,6 +40,12 @@ func (p *Policy) evalShadow(ctx context.Context, s *loaded, in *Input, d *Decisi
 		p.log.WarnContext(ctx, "shadow disagreement dropped: queue full", logDecisionID, d.ID)
 	}
 	return sr
+}
+
+// shadowSide is one bundle's answer as a disagreement records it.
+func shadowSide(version, engine string, r Result) event.ShadowSide {
+	return event.ShadowSide{Version: version, Engine: engine, Outcome: event.Outcome{Effect: string(r.Effect),
+		Reasons: r.Reasons, Obligations: r.Obligations, PolicyIDs: r.PolicyIDs}}
 }
 
 // shadowWorker appends queued disagreements off the decision path, and

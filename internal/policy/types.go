@@ -3,7 +3,8 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"time"
+
+	"github.com/writhq/writ/internal/event"
 )
 
 // Point names where in a request's life a decision is made.
@@ -53,25 +54,9 @@ func parseEffect(s string) (Effect, bool) {
 }
 
 // Obligations are conditions attached to an allow or an approval: the caller
-// must honour them.
-type Obligations struct {
-	// MaxTTL caps a task's or credential's lifetime; zero means no cap.
-	MaxTTL time.Duration `json:"-"`
-	// MaxTTLSeconds mirrors MaxTTL in JSON.
-	MaxTTLSeconds int64 `json:"max_ttl_seconds,omitempty"`
-	// Approvals is how many distinct approvers a require_approval decision needs.
-	Approvals int `json:"approvals,omitempty"`
-	// Redact lists dotted paths into the input (e.g. "arguments.password")
-	// whose values must not be stored in clear.
-	Redact []string `json:"redact,omitempty"`
-	// RecordOutput says whether the tool's output is stored as evidence; nil
-	// means the caller's default (record).
-	RecordOutput *bool `json:"record_output,omitempty"`
-	// RequireBinding demands a sender-constrained credential (DPoP or mTLS):
-	// at the exchange point no unbound token is issued, at the action point
-	// a call with an unbound token is denied.
-	RequireBinding bool `json:"require_binding,omitempty"`
-}
+// must honour them. Decisions record them in the ledger, so the type is
+// the events' (package event).
+type Obligations = event.Obligations
 
 // Result is what an engine returns for one evaluation.
 type Result struct {

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 )
@@ -102,7 +103,7 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 	if refusal != nil {
 		if refusal.Code == ReasonSelfApproval {
 			ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: task.ID, Principal: approver.ID,
-				Agent: task.Agent, Data: mustJSON(rejectedData{Reason: ReasonSelfApproval, ApprovalID: snap.ID,
+				Agent: task.Agent, Data: mustJSON(event.AuthRejected{Reason: ReasonSelfApproval, ApprovalID: snap.ID,
 					Detail: "the requester of a task cannot approve it"})}
 			if err := s.rejection(ctx, ReasonSelfApproval, func(ctx context.Context) error {
 				_, err := s.commit(ctx, []ledger.Event{ev}, stateOnly)
@@ -116,9 +117,9 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 
 	env := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
 		DecisionID: task.DecisionID, PolicyVersion: snap.PolicyVersion}
-	bind := approvalDecidedData{ApprovalID: snap.ID, Kind: snap.Kind, Approver: approver.ID, Reason: d.Reason,
-		ExpiresAt: snap.ExpiresAt, ScopeHash: snap.ScopeHash, Tool: snap.Tool, Operation: snap.Operation,
-		Resource: snap.Resource, DataClass: snap.DataClass, ArgsMAC: snap.ArgsMAC}
+	bind := event.ApprovalDecided{ApprovalID: snap.ID, Kind: snap.Kind, Approver: approver.ID, Reason: d.Reason,
+		ExpiresAt: snap.ExpiresAt, Binding: event.Binding{ScopeHash: snap.ScopeHash, Tool: snap.Tool, Operation: snap.Operation,
+			Resource: snap.Resource, DataClass: snap.DataClass, ArgsMAC: snap.ArgsMAC}}
 	ev := env
 	ev.Data = mustJSON(bind)
 	events := []ledger.Event{ev}
@@ -128,7 +129,7 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 		if snap.Kind == KindTask {
 			denied := env
 			denied.Type = ledger.TypeTaskDenied
-			denied.Data = mustJSON(deniedData{Reasons: []string{"denied by approver " + approver.ID}, ApprovalID: snap.ID})
+			denied.Data = mustJSON(event.TaskDenied{Reasons: []string{"denied by approver " + approver.ID}, ApprovalID: snap.ID})
 			events = append(events, denied)
 			state = StateDenied
 		}

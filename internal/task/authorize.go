@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
@@ -171,7 +172,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	if redArgs != nil {
 		ev.Bodies["arguments"] = redArgs
 	}
-	data := actionData{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
+	data := event.ActionDecided{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
 		DataClass: req.DataClass, ArgsMAC: argsMAC, Effect: string(dec.Effect), Reasons: dec.Reasons,
 		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs), Redacted: redPaths}
 	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
@@ -205,9 +206,9 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 			if redArgs != nil {
 				ap.Bodies = map[string][]byte{"arguments": redArgs}
 			}
-			ap.Data = mustJSON(approvalRequestedData{ApprovalID: newID("apr"), Kind: KindStepUp,
+			ap.Data = mustJSON(event.ApprovalRequested{ApprovalID: newID("apr"), Kind: KindStepUp,
 				Required: max(dec.Obligations.Approvals, 1), ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons,
-				Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC})
+				Binding: event.Binding{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC}})
 			return api.Authorized{}, &pendingStepUp{events: []ledger.Event{ev, ap}, out: out, call: call}, nil
 		}
 		defer s.release(stepID)
@@ -255,13 +256,13 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 		return api.Authorized{}, refusal
 	}
 	events := p.events
-	var req approvalRequestedData
+	var req event.ApprovalRequested
 	json.Unmarshal(events[1].Data, &req)
 	approvalID := req.ApprovalID
 	if existing != "" {
 		events, approvalID = events[:1], existing
 	}
-	var data actionData
+	var data event.ActionDecided
 	json.Unmarshal(events[0].Data, &data)
 	data.ApprovalID = approvalID
 	events[0].Data = mustJSON(data)
@@ -304,7 +305,7 @@ func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *Error)
 // logged there (here, without Rejections).
 func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *Error, now time.Time) {
 	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: cred.TaskID, Agent: cred.Agent,
-		Principal: cred.Subject, JTI: cred.JTI, Data: mustJSON(rejectedData{Reason: e.Code, Detail: e.Detail})}
+		Principal: cred.Subject, JTI: cred.JTI, Data: mustJSON(event.AuthRejected{Reason: e.Code, Detail: e.Detail})}
 	err := s.rejection(ctx, e.Code, func(ctx context.Context) error {
 		_, err := s.commit(ctx, []ledger.Event{ev}, stateOnly)
 		return err
@@ -338,7 +339,7 @@ func (s *Service) release(key string) {
 
 // Refusal of a call the policy allowed, recorded in action.denied's data.
 const (
-	RefusedBindingRequired = "binding_required"
+	RefusedBindingRequired = event.RefusedBindingRequired
 	// ReasonBindingRequired is the reason answered for it.
 	ReasonBindingRequired = "policy requires a sender-constrained token (DPoP or mTLS) for this call"
 )

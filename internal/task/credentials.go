@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 )
@@ -69,7 +70,7 @@ func (s *Service) RecordRejection(ctx context.Context, r Rejection) error {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 		ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: s.now(), Agent: r.Agent, JTI: r.JTI,
-			Data: mustJSON(rejectedData{Reason: r.Reason, Detail: r.Detail})}
+			Data: mustJSON(event.AuthRejected{Reason: r.Reason, Detail: r.Detail})}
 		if r.TaskID != "" {
 			s.smu.Lock()
 			if t := s.st.tasks[r.TaskID]; t != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -467,12 +468,12 @@ func (s *Service) claim(ctx context.Context, events []ledger.Event) (func(), err
 	for _, ev := range events {
 		switch ev.Type {
 		case ledger.TypeActionAuthorized:
-			var d actionData
+			var d event.ActionDecided
 			if json.Unmarshal(ev.Data, &d) == nil && d.StepUp != "" {
 				claims = append(claims, claimed{stepUp: d.StepUp})
 			}
 		case ledger.TypeActionCompleted:
-			var d completedData
+			var d event.ActionCompleted
 			if json.Unmarshal(ev.Data, &d) == nil && d.ActionID != "" {
 				claims = append(claims, claimed{action: d.ActionID})
 			}

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 )
@@ -81,7 +82,7 @@ func (s *Service) endEvents(t *Task, typ, reason, by string, now time.Time) []le
 		env := ledger.Event{Time: now, TaskID: t.ID, Principal: t.Requester, Agent: t.Agent}
 		ev := env
 		ev.Type = typ
-		ev.Data = mustJSON(endedData{Reason: reason, By: by})
+		ev.Data = mustJSON(event.TaskEnded{Reason: reason, By: by})
 		events = append(events, ev)
 		credReason := map[string]string{ledger.TypeTaskCompleted: ReasonTaskCompleted,
 			ledger.TypeTaskExpired: ReasonTaskExpired, ledger.TypeTaskRevoked: ReasonTaskRevoked}[typ]
@@ -89,7 +90,7 @@ func (s *Service) endEvents(t *Task, typ, reason, by string, now time.Time) []le
 			if c := s.st.creds[jti]; c != nil && !c.Revoked {
 				rev := env
 				rev.Type, rev.JTI = ledger.TypeCredentialRevoked, jti
-				rev.Data = mustJSON(credentialRevokedData{Reason: credReason})
+				rev.Data = mustJSON(event.CredentialRevoked{Reason: credReason})
 				events = append(events, rev)
 			}
 		}
@@ -230,7 +231,7 @@ func (s *Service) recordCredential(ctx context.Context, c Credential, decisionID
 	}
 	ev := ledger.Event{Type: ledger.TypeCredentialIssued, Time: now, TaskID: c.TaskID, Principal: requester,
 		Agent: c.Agent, JTI: c.JTI, DecisionID: decisionID, PolicyVersion: policyVersion,
-		Data: mustJSON(credentialIssuedData{Subject: requester, ExpiresAt: exp, Binding: c.Binding})}
+		Data: mustJSON(event.CredentialIssued{Subject: requester, ExpiresAt: exp, Binding: c.Binding})}
 	for i := range before {
 		before[i].Time = now
 	}

@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 )
@@ -13,23 +14,6 @@ type ListedTool struct {
 	Operation string
 	Resource  string
 	DataClass string
-}
-
-// hiddenTool is one entry of tools.hidden's data.
-type hiddenTool struct {
-	Tool       string   `json:"tool"`
-	Resource   string   `json:"resource,omitempty"`
-	DecisionID string   `json:"decision_id"` // empty when hidden without a decision
-	Reasons    []string `json:"reasons,omitempty"`
-	PolicyIDs  []string `json:"policy_ids"`
-}
-
-// hiddenData is tools.hidden: what one listing withheld from the agent.
-type hiddenData struct {
-	Gateway string       `json:"gateway,omitempty"`
-	Server  string       `json:"server,omitempty"`
-	Listed  int          `json:"listed"`
-	Hidden  []hiddenTool `json:"hidden"`
 }
 
 // Visible decides, at point list, which of tools cred's task may see (a
@@ -54,14 +38,14 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 		return nil, refusal
 	}
 	visible := make([]bool, len(tools))
-	data := hiddenData{Gateway: rc.Gateway, Server: server, Listed: len(tools), Hidden: []hiddenTool{}}
+	data := event.ToolsHidden{Gateway: rc.Gateway, Server: server, Listed: len(tools), Hidden: []event.HiddenTool{}}
 	version := ""
 	for i, lt := range tools {
 		res, err := normalizeResource(lt.Resource)
 		if err != nil {
 			// A tool whose resource has no normal form could not be
 			// called: it is hidden, without a decision.
-			data.Hidden = append(data.Hidden, hiddenTool{Tool: lt.Tool, Resource: lt.Resource,
+			data.Hidden = append(data.Hidden, event.HiddenTool{Tool: lt.Tool, Resource: lt.Resource,
 				Reasons: []string{err.Error()}, PolicyIDs: []string{}})
 			continue
 		}
@@ -80,7 +64,7 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 			continue
 		}
 		version = dec.PolicyVersion
-		data.Hidden = append(data.Hidden, hiddenTool{Tool: lt.Tool, Resource: lt.Resource, DecisionID: dec.ID,
+		data.Hidden = append(data.Hidden, event.HiddenTool{Tool: lt.Tool, Resource: lt.Resource, DecisionID: dec.ID,
 			Reasons: dec.Reasons, PolicyIDs: nonNil(dec.PolicyIDs)})
 	}
 	if len(data.Hidden) == 0 {

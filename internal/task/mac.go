@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+
+	"github.com/writhq/writ/internal/event"
 )
 
 // Keyed digests. A leaf never holds a plain hash of a body: anyone holding
@@ -64,7 +66,7 @@ func (a *Approval) binds(taskID string, c stepUpCall) bool {
 }
 
 // actionCall is the call an action.authorized event records.
-func (d actionData) call(policyVersion string) stepUpCall {
+func actionCall(d event.ActionDecided, policyVersion string) stepUpCall {
 	return stepUpCall{Tool: d.Tool, Operation: d.Operation, Resource: d.Resource, DataClass: d.DataClass,
 		ArgsMAC: d.ArgsMAC, PolicyVersion: policyVersion}
 }

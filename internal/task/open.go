@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
@@ -66,12 +67,12 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 	env := ledger.Event{Time: now, TaskID: taskID, Principal: requester.ID, Agent: req.Agent}
 	requested := env
 	requested.Type = ledger.TypeTaskRequested
-	requested.Data = mustJSON(requestedData{Scope: scope, ScopeHash: scope.Hash(), TTL: ttl.String(), Parent: parent, Environment: s.cfg.Environment})
+	requested.Data = mustJSON(event.TaskRequested{Scope: api.Scope(scope), ScopeHash: scope.Hash(), TTL: ttl.String(), Parent: parent, Environment: s.cfg.Environment})
 	requested.Bodies = map[string][]byte{"intent": []byte(req.Intent)}
 	events := []ledger.Event{requested, decidedEvent(env, dec, in)}
 	if parent != "" {
 		events = append(events, ledger.Event{Type: ledger.TypeTaskDelegated, Time: now, TaskID: parent,
-			Principal: requester.ID, Agent: req.Agent, Data: mustJSON(delegatedData{Child: taskID})})
+			Principal: requester.ID, Agent: req.Agent, Data: mustJSON(event.TaskDelegated{Child: taskID})})
 	}
 	env.DecisionID, env.PolicyVersion = dec.ID, dec.PolicyVersion
 	out := api.TaskOpened{TaskID: taskID, DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, ScopeHash: scope.Hash(), Reasons: dec.Reasons}
@@ -87,14 +88,14 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 		n := max(dec.Obligations.Approvals, 1)
 		ev := env
 		ev.Type = ledger.TypeApprovalRequested
-		ev.Data = mustJSON(approvalRequestedData{ApprovalID: newID("apr"), Kind: KindTask, Required: n,
-			ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons, ScopeHash: scope.Hash()})
+		ev.Data = mustJSON(event.ApprovalRequested{ApprovalID: newID("apr"), Kind: KindTask, Required: n,
+			ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons, Binding: event.Binding{ScopeHash: scope.Hash()}})
 		events = append(events, ev)
 		out.State, out.ApprovalsRequired = api.StatePendingApproval, n
 	default:
 		ev := env
 		ev.Type = ledger.TypeTaskDenied
-		ev.Data = mustJSON(deniedData{Reasons: nonNil(dec.Reasons)})
+		ev.Data = mustJSON(event.TaskDenied{Reasons: nonNil(dec.Reasons)})
 		events = append(events, ev)
 		out.State = api.StateDenied
 	}
@@ -158,8 +159,8 @@ func decidedEvent(env ledger.Event, d policy.Decision, in *policy.Input) ledger.
 	ev := env
 	ev.Type = ledger.TypePolicyDecided
 	ev.DecisionID, ev.PolicyVersion = d.ID, d.PolicyVersion
-	ev.Data = mustJSON(decidedData{Point: string(d.Point), Engine: d.Engine, Effect: string(d.Effect),
-		Reasons: nonNil(d.Reasons), Obligations: d.Obligations, PolicyIDs: nonNil(d.PolicyIDs)})
+	ev.Data = mustJSON(event.PolicyDecided{Point: string(d.Point), Engine: d.Engine, Outcome: event.Outcome{
+		Effect: string(d.Effect), Reasons: nonNil(d.Reasons), Obligations: d.Obligations, PolicyIDs: nonNil(d.PolicyIDs)}})
 	if doc, err := policy.Document(d.Point, in); err == nil {
 		if input, err := json.Marshal(doc); err == nil {
 			ev.Bodies = map[string][]byte{"input": input}
@@ -171,7 +172,7 @@ func decidedEvent(env ledger.Event, d policy.Decision, in *policy.Input) ledger.
 func activatedEvent(env ledger.Event, ttl time.Duration, now time.Time, approvalID string) ledger.Event {
 	ev := env
 	ev.Type = ledger.TypeTaskActivated
-	ev.Data = mustJSON(activatedData{TTL: ttl.String(), ExpiresAt: now.Add(ttl), ApprovalID: approvalID})
+	ev.Data = mustJSON(event.TaskActivated{TTL: ttl.String(), ExpiresAt: now.Add(ttl), ApprovalID: approvalID})
 	return ev
 }
 

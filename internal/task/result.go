@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
 )
@@ -51,11 +52,11 @@ func (s *Service) RecordHeldResult(ctx context.Context, cred VerifiedCredential,
 	return HeldResult{ResultRecorded: rec, Cancelled: reason}, err
 }
 
-// Statuses of action.completed.
+// Statuses of action.completed (package event).
 const (
-	StatusOK        = "ok"
-	StatusError     = "error"
-	StatusCancelled = "cancelled"
+	StatusOK        = event.StatusOK
+	StatusError     = event.StatusError
+	StatusCancelled = event.StatusCancelled
 )
 
 func validStatus(s string) bool {
@@ -113,7 +114,7 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 
 	ev := ledger.Event{Type: ledger.TypeActionCompleted, Time: now, TaskID: act.TaskID, Principal: t.Requester,
 		Agent: t.Agent, DecisionID: act.DecisionID, JTI: cred.JTI, TraceID: rc.TraceID}
-	d := completedData{ActionID: actionID, Status: res.Status, OutputRecorded: act.RecordOutput}
+	d := event.ActionCompleted{ActionID: actionID, Status: res.Status, OutputRecorded: act.RecordOutput}
 	if cancelled != "" {
 		d.Status, d.Reason = StatusCancelled, cancelled
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/redact"
@@ -414,12 +415,10 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project row
 	for _, ev := range events {
 		ends.note(ev)
 		if ev.Type == ledger.TypeApprovalRequested && s.cfg.OnApprovalRequested != nil && applyErr == nil {
-			var d struct {
-				ID string `json:"approval_id"`
-			}
+			var d event.ApprovalRequested
 			if json.Unmarshal(ev.Data, &d) == nil {
 				s.smu.Lock()
-				if a, ok := s.st.approvals[d.ID]; ok {
+				if a, ok := s.st.approvals[d.ApprovalID]; ok {
 					requested = append(requested, pendingView(a, s.st.tasks[a.TaskID]))
 				}
 				s.smu.Unlock()
@@ -482,11 +481,9 @@ func (s *Service) commitShared(ctx context.Context, events []ledger.Event) (uint
 			if ev.Type != ledger.TypeApprovalRequested {
 				continue
 			}
-			var d struct {
-				ID string `json:"approval_id"`
-			}
+			var d event.ApprovalRequested
 			if json.Unmarshal(ev.Data, &d) == nil {
-				if a, ok := s.st.approvals[d.ID]; ok {
+				if a, ok := s.st.approvals[d.ApprovalID]; ok {
 					requested = append(requested, pendingView(a, s.st.tasks[a.TaskID]))
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 )
@@ -131,17 +132,18 @@ func (s *State) applyRequested(e ledger.Entry) error {
 	if s.tasks[ev.TaskID] != nil {
 		return incoherent(e.Index, "task %s requested twice", ev.TaskID)
 	}
-	var d requestedData
+	var d event.TaskRequested
 	if err := decode(e, &d); err != nil {
 		return err
 	}
 	if ev.Principal == "" || ev.Agent == "" {
 		return incoherent(e.Index, "task.requested without principal or agent")
 	}
-	if err := d.Scope.Validate(); err != nil {
+	scope := Scope(d.Scope)
+	if err := scope.Validate(); err != nil {
 		return incoherent(e.Index, "task %s: %v", ev.TaskID, err)
 	}
-	if d.Scope.Hash() != d.ScopeHash {
+	if scope.Hash() != d.ScopeHash {
 		return incoherent(e.Index, "task %s: scope_hash does not match its scope", ev.TaskID)
 	}
 	ttl, err := time.ParseDuration(d.TTL)
@@ -153,13 +155,13 @@ func (s *State) applyRequested(e ledger.Entry) error {
 		if p == nil || p.State != StateActive {
 			return incoherent(e.Index, "task %s: parent %s is not an active task", ev.TaskID, d.Parent)
 		}
-		if !d.Scope.Within(p.Scope) {
+		if !scope.Within(p.Scope) {
 			return incoherent(e.Index, "task %s: scope is not within its parent's", ev.TaskID)
 		}
 	}
 	t := &Task{
 		ID: ev.TaskID, State: StateRequested, Requester: ev.Principal, Agent: ev.Agent,
-		Intent: string(ev.Bodies["intent"]), Scope: d.Scope, ScopeHash: d.ScopeHash, TTL: ttl,
+		Intent: string(ev.Bodies["intent"]), Scope: scope, ScopeHash: d.ScopeHash, TTL: ttl,
 		Parent: d.Parent, Environment: d.Environment, CreatedAt: ev.Time,
 		RequestedIndex: e.Index, Events: []uint64{e.Index},
 	}
@@ -173,7 +175,7 @@ func (s *State) applyRequested(e ledger.Entry) error {
 }
 
 func (s *State) applyDecided(e ledger.Entry, t *Task) error {
-	var d decidedData
+	var d event.PolicyDecided
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -194,7 +196,7 @@ func (s *State) applyDecided(e ledger.Entry, t *Task) error {
 }
 
 func (s *State) applyActivated(e ledger.Entry, t *Task) error {
-	var d activatedData
+	var d event.TaskActivated
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -219,7 +221,7 @@ func (s *State) applyActivated(e ledger.Entry, t *Task) error {
 }
 
 func (s *State) applyTaskDenied(e ledger.Entry, t *Task) error {
-	var d deniedData
+	var d event.TaskDenied
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -236,7 +238,7 @@ func (s *State) applyTaskDenied(e ledger.Entry, t *Task) error {
 }
 
 func (s *State) applyApprovalRequested(e ledger.Entry, t *Task) error {
-	var d approvalRequestedData
+	var d event.ApprovalRequested
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -274,7 +276,7 @@ func (s *State) applyApprovalRequested(e ledger.Entry, t *Task) error {
 }
 
 func (s *State) applyApprovalDecided(e ledger.Entry, t *Task) error {
-	var d approvalDecidedData
+	var d event.ApprovalDecided
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -310,7 +312,7 @@ func (s *State) applyApprovalDecided(e ledger.Entry, t *Task) error {
 }
 
 func (s *State) applyCredentialIssued(e ledger.Entry, t *Task) error {
-	var d credentialIssuedData
+	var d event.CredentialIssued
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -338,7 +340,7 @@ func (s *State) applyCredentialRevoked(e ledger.Entry, t *Task) error {
 }
 
 func (s *State) applyAction(e ledger.Entry, t *Task) error {
-	var d actionData
+	var d event.ActionDecided
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -376,7 +378,7 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 // policyVersion, is bound to what approval a asked: its scope or its call.
 // Decisions on step-ups recorded before args_mac are held to the binding
 // they had then: tool and args_digest.
-func decisionBinds(d approvalDecidedData, policyVersion string, a *Approval) bool {
+func decisionBinds(d event.ApprovalDecided, policyVersion string, a *Approval) bool {
 	if d.ScopeHash != a.ScopeHash || d.Tool != a.Tool || d.ArgsMAC != a.ArgsMAC || d.ArgsDigest != a.LegacyDigest ||
 		policyVersion != a.PolicyVersion {
 		return false
@@ -391,18 +393,18 @@ func decisionBinds(d approvalDecidedData, policyVersion string, a *Approval) boo
 // policyVersion in task taskID, is the call step-up a covers. Step-ups
 // recorded before args_mac are held to the binding they had then: task,
 // tool and args_digest.
-func consumes(d actionData, policyVersion, taskID string, a *Approval) bool {
+func consumes(d event.ActionDecided, policyVersion, taskID string, a *Approval) bool {
 	if a.Kind != KindStepUp || a.TaskID != taskID {
 		return false
 	}
 	if a.ArgsMAC == "" {
 		return a.LegacyDigest != "" && a.Tool == d.Tool && a.LegacyDigest == d.ArgsDigest
 	}
-	return a.binds(taskID, d.call(policyVersion))
+	return a.binds(taskID, actionCall(d, policyVersion))
 }
 
 func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
-	var d completedData
+	var d event.ActionCompleted
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -418,7 +420,7 @@ func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
 }
 
 func (s *State) applyEnded(e ledger.Entry, t *Task) error {
-	var d endedData
+	var d event.TaskEnded
 	if err := decode(e, &d); err != nil {
 		return err
 	}
@@ -440,7 +442,7 @@ func (s *State) applyEnded(e ledger.Entry, t *Task) error {
 }
 
 func (s *State) applyDelegated(e ledger.Entry, t *Task) error {
-	var d delegatedData
+	var d event.TaskDelegated
 	if err := decode(e, &d); err != nil {
 		return err
 	}

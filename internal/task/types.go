@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/resource"
@@ -41,10 +42,10 @@ func (s Status) Ended() bool {
 	return false
 }
 
-// Approval kinds.
+// Approval kinds (package event).
 const (
-	KindTask   = "task"
-	KindStepUp = "step_up"
+	KindTask   = event.KindTask
+	KindStepUp = event.KindStepUp
 )
 
 // Scope is what a task may touch; see api.Scope. Tools, operations and

@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,15 +89,16 @@ func printEvents(io IO, p query.Page) error {
 	return nil
 }
 
-// setTimes parses each named flag value (RFC 3339 or a duration ago) into v.
+// setTimes parses each named time flag's value, in the order of the names,
+// into v.
 func setTimes(v url.Values, now time.Time, flags map[string]string) error {
-	for name, s := range flags {
-		if s == "" {
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		if flags[name] == "" {
 			continue
 		}
-		t, err := parseWhen(s, now)
+		t, err := timeFlag(name, flags[name], now)
 		if err != nil {
-			return &usageError{msg: fmt.Sprintf("--%s: %v", name, err), hint: "use an RFC 3339 time such as 2026-11-25T09:00:00Z, or a duration ago such as 24h"}
+			return err
 		}
 		v.Set(name, t.Format(time.RFC3339Nano))
 	}

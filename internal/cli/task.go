@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/writhq/writ/api"
@@ -57,15 +56,20 @@ func (a *apiFlags) client(io IO, needToken bool) (*client.Client, error) {
 	if err := checkOutput(a.out); err != nil {
 		return nil, err
 	}
-	tok := a.token
-	if tok == "" {
-		tok = strings.TrimSpace(io.Getenv("WRIT_TOKEN"))
-	}
+	tok := a.bearer(io)
 	if tok == "" && needToken {
 		return nil, withHint(errors.New("no token: pass --token or set WRIT_TOKEN"),
 			"with a dev server: export WRIT_TOKEN=$(writ dev token --human alice --role requester --data-dir DIR)")
 	}
 	return client.New(a.url(io), tok), nil
+}
+
+// bearer returns the token from --token or WRIT_TOKEN; "" if neither is set.
+func (a *apiFlags) bearer(io IO) string {
+	if a.token != "" {
+		return a.token
+	}
+	return strings.TrimSpace(io.Getenv("WRIT_TOKEN"))
 }
 
 // parse parses a server command's flags, checks it has between min and max
@@ -142,19 +146,6 @@ func apiError(err error, serverURL string) error {
 		return withHint(err, "is a writ server running at %s? start one with 'writ quickstart' or 'writ server', or pass --server", serverURL)
 	}
 	return err
-}
-
-// printJSON writes v as indented JSON.
-func printJSON(io IO, v any) error {
-	enc := json.NewEncoder(io.Stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// newTable returns an aligned writer for table output; Flush it.
-func newTable(io IO) *tabwriter.Writer {
-	return tabwriter.NewWriter(io.Stdout, 0, 4, 2, ' ', 0)
 }
 
 // commaList splits a comma-separated flag value, dropping empty items.

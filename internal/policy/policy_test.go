@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,36 +15,19 @@ import (
 )
 
 // memRecorder is an in-memory ledger.
-type memRecorder struct {
-	mu     sync.Mutex
-	events []ledger.Event
-	fail   error
-}
-
-func (r *memRecorder) Append(_ context.Context, e ledger.Event) (uint64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail != nil {
-		return 0, r.fail
-	}
-	r.events = append(r.events, e)
-	return uint64(len(r.events)), nil
-}
+type memRecorder struct{ testkit.Recorder }
 
 func (r *memRecorder) types() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var ts []string
-	for _, e := range r.events {
+	for _, e := range r.Events() {
 		ts = append(ts, e.Type)
 	}
 	return ts
 }
 
 func (r *memRecorder) last() ledger.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.events[len(r.events)-1]
+	events := r.Events()
+	return events[len(events)-1]
 }
 
 // writePack writes the default pack for engine into a new directory.
@@ -165,11 +147,11 @@ func TestReloadActivatesNewVersionOnlyWhenRecorded(t *testing.T) {
 	deny := "@id(\"no-mail\")\n@reason(\"mail is off\")\nforbid (principal, action, resource == Tool::\"mail.send\");\n"
 	os.WriteFile(filepath.Join(dir, "extra.cedar"), []byte(deny), 0o600)
 
-	rec.fail = errors.New("disk full")
+	rec.Fail(errors.New("disk full"))
 	if err := p.Reload(ctx); err == nil || p.Version() != v1 {
 		t.Fatalf("version activated without its policy.loaded event: %v", err)
 	}
-	rec.fail = nil
+	rec.Fail(nil)
 	if err := p.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +219,7 @@ func TestShadowDisagreementsRecorded(t *testing.T) {
 		t.Fatalf("shadow result %+v, want a disagreeing deny", disagree.Shadow)
 	}
 	var shadows []ledger.Event
-	for _, e := range rec.events {
+	for _, e := range rec.Events() {
 		if e.Type == ledger.TypePolicyShadow {
 			shadows = append(shadows, e)
 		}

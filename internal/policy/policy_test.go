@@ -46,6 +46,17 @@ func writePack(t *testing.T, engine string) string {
 	return dir
 }
 
+// newPolicy starts a Policy on cfg, closed when the test ends.
+func newPolicy(t *testing.T, cfg Config) *Policy {
+	t.Helper()
+	p, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 func inScopeAction() *Input {
 	in := mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"})
 	return &in
@@ -55,11 +66,7 @@ func TestNewDefaultPack(t *testing.T) {
 	ctx := context.Background()
 	rec := &memRecorder{}
 	store := NewMemStore()
-	p, err := New(ctx, Config{Recorder: rec, Sources: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPolicy(t, Config{Recorder: rec, Sources: store})
 	src, _ := DefaultPack(EngineRego)
 	if p.Version() != Version(src) || p.Engine() != EngineRego {
 		t.Fatalf("version %s engine %s, want the embedded rego pack %s", p.Version(), p.Engine(), Version(src))
@@ -101,11 +108,7 @@ func TestReloadRejectsBrokenBundle(t *testing.T) {
 			ctx := context.Background()
 			dir := writePack(t, engine)
 			rec := &memRecorder{}
-			p, err := New(ctx, Config{Dir: dir, Recorder: rec})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			p := newPolicy(t, Config{Dir: dir, Recorder: rec})
 			v1 := p.Version()
 			if err := p.Reload(ctx); err != nil {
 				t.Fatalf("reload of unchanged bundle: %v", err)
@@ -117,7 +120,7 @@ func TestReloadRejectsBrokenBundle(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte("this is not policy {"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			err = p.Reload(ctx)
+			err := p.Reload(ctx)
 			if !errors.Is(err, ErrCompile) || !strings.Contains(err.Error(), name) {
 				t.Fatalf("Reload = %v, want ErrCompile naming %s", err, name)
 			}
@@ -138,11 +141,7 @@ func TestReloadActivatesNewVersionOnlyWhenRecorded(t *testing.T) {
 	ctx := context.Background()
 	dir := writePack(t, EngineCedar)
 	rec := &memRecorder{}
-	p, err := New(ctx, Config{Dir: dir, Recorder: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPolicy(t, Config{Dir: dir, Recorder: rec})
 	v1 := p.Version()
 	deny := "@id(\"no-mail\")\n@reason(\"mail is off\")\nforbid (principal, action, resource == Tool::\"mail.send\");\n"
 	os.WriteFile(filepath.Join(dir, "extra.cedar"), []byte(deny), 0o600)
@@ -169,11 +168,7 @@ func TestWatchReloads(t *testing.T) {
 	defer cancel()
 	dir := writePack(t, EngineRego)
 	rec := &memRecorder{}
-	p, err := New(ctx, Config{Dir: dir, Recorder: rec, Debounce: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPolicy(t, Config{Dir: dir, Recorder: rec, Debounce: 10 * time.Millisecond})
 	if err := p.Watch(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -199,10 +194,7 @@ func TestShadowDisagreementsRecorded(t *testing.T) {
 	deny := "@id(\"no-mail\")\n@reason(\"mail is off\")\nforbid (principal, action, resource == Tool::\"mail.send\");\n"
 	os.WriteFile(filepath.Join(shadowDir, "extra.cedar"), []byte(deny), 0o600)
 	rec := &memRecorder{}
-	p, err := New(ctx, Config{Recorder: rec, ShadowDir: shadowDir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPolicy(t, Config{Recorder: rec, ShadowDir: shadowDir})
 	agree := p.Evaluate(ctx, PointAction, inScopeAction())
 	mail := mkInput("dev", baseScope, &Action{Tool: "mail.send", Operation: "send", Resource: "mail://finance"})
 	mail.Task.ID = "tsk_mail"
@@ -243,11 +235,7 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := writePack(t, EngineCedar)
-	p, err := New(ctx, Config{Dir: dir, Sources: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPolicy(t, Config{Dir: dir, Sources: store})
 	old := p.Version()
 	in := mkInput("dev", baseScope, &Action{Tool: "mail.send", Operation: "send", Resource: "mail://finance"})
 	before := p.Evaluate(ctx, PointAction, &in)

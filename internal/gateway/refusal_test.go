@@ -67,6 +67,18 @@ func upWrit(t testing.TB, up string, opts ...func(*config.Config)) *writ {
 	return startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up, Timeout: 5 * time.Second}}}, config.ProxyConfig{}, opts...)
 }
 
+// sessionsWrit starts the Go upstream behind a writ that serves it twice:
+// as "up", with an upstream session per task, and as "shared", with one
+// session for every task.
+func sessionsWrit(t testing.TB) (*goUpstream, *writ) {
+	t.Helper()
+	up := startGoUpstream(t)
+	return up, startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{
+		"up":     {URL: up.url},
+		"shared": {URL: up.url, Sessions: config.SessionsShared},
+	}}, config.ProxyConfig{})
+}
+
 // upSession starts the Go upstream behind a writ, opens a task in upScope
 // and connects a Go client to it with the task's token, speaking protocol
 // version ("": the client's own).

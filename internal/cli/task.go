@@ -88,7 +88,8 @@ func (a *apiFlags) parse(c *command, fs *flag.FlagSet, io IO, args []string, min
 type apiCall[T any] struct {
 	token string // whose token, for the help of --token
 	args  int    // how many positional arguments the command takes
-	// flags, when set, adds the command's own flags.
+	// flags, when set, adds the command's own flags, on each run, bound to
+	// variables that check and call read.
 	flags func(fs *flag.FlagSet)
 	// check, when set, checks the arguments before any client is made.
 	check func(pos []string) error

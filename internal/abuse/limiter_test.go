@@ -14,6 +14,7 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // clock is a settable clock.
@@ -29,29 +30,13 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// memLedger records appended events; fail makes appends fail.
-type memLedger struct {
-	mu     sync.Mutex
-	events []ledger.Event
-	fail   error
-}
-
-func (m *memLedger) Append(ctx context.Context, e ledger.Event) (uint64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return 0, m.fail
-	}
-	m.events = append(m.events, e)
-	return uint64(len(m.events) - 1), nil
-}
+// memLedger records appended events.
+type memLedger struct{ testkit.Recorder }
 
 func (m *memLedger) summaries(t *testing.T) []Summary {
 	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var out []Summary
-	for _, e := range m.events {
+	for _, e := range m.Events() {
 		var s Summary
 		if err := json.Unmarshal(e.Data, &s); err != nil {
 			t.Fatal(err)
@@ -236,7 +221,7 @@ func TestRejectionsRecordThenSummarize(t *testing.T) {
 		!s.First.Equal(first.Add(3*time.Second)) || !s.Last.Equal(first.Add(9*time.Second)) || s.Interval != "1m0s" {
 		t.Errorf("summary %+v", s)
 	}
-	if e := rec.events[0]; e.Type != ledger.TypeAuthRejected || e.TaskID != "" {
+	if e := rec.Events()[0]; e.Type != ledger.TypeAuthRejected || e.TaskID != "" {
 		t.Errorf("summary event %+v", e)
 	}
 	// A new interval records one by one again; nothing past it: no summary.
@@ -261,11 +246,11 @@ func TestRecordFailuresAreCountedNotLost(t *testing.T) {
 	if !errors.Is(err, broken) {
 		t.Fatalf("Reject = %v, want the record's error", err)
 	}
-	rec.fail = broken
+	rec.Fail(broken)
 	if err := l.Flush(ctx); !errors.Is(err, broken) {
 		t.Fatalf("Flush = %v", err)
 	}
-	rec.fail = nil
+	rec.Fail(nil)
 	l.Reject(ctx, "expired", func(context.Context) error { return nil }) // recorded: the budget is free again
 	l.Reject(ctx, "expired", func(context.Context) error { return nil }) // summarized
 	if err := l.Close(ctx); err != nil {
@@ -282,7 +267,7 @@ func TestRecordFailuresAreCountedNotLost(t *testing.T) {
 
 	l2, rec2, _ := newTestLimiter(t, func(c *config.RateLimitsConfig) { c.Rejections.PerSource = 0 })
 	l2.Reject(ctx, "bad_signature", func(context.Context) error { return nil })
-	rec2.fail = broken
+	rec2.Fail(broken)
 	if err := l2.Close(ctx); !errors.Is(err, broken) {
 		t.Errorf("Close with the ledger down = %v, want its error", err)
 	}

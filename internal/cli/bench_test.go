@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server/servertest"
 )
@@ -21,6 +25,48 @@ func startDevServer(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	return servertest.Start(t, servertest.Dev(dir, "prod")).URL, dir
+}
+
+// requesterToken returns a dev token of alice, a requester, from the dev
+// issuer in dir.
+func requesterToken(t *testing.T, dir string) string {
+	t.Helper()
+	tok, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// smallTask asks for a task the default policy lets a dev server open at
+// once.
+var smallTask = api.OpenTask{Agent: "spiffe://writ.dev/agent/a", Intent: "x",
+	Scope: api.Scope{Tools: []string{"t"}, Resources: []string{"r"}, Operations: []string{"read"}, DataClass: "internal", Environments: []string{"dev"}}}
+
+// postJSON posts body as JSON to url with a bearer token, and returns the
+// answer's status and body.
+func postJSON(t *testing.T, url, token string, body any) (int, []byte) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, answer
 }
 
 // TestBenchAuthorize runs a short, count-bounded load with half the calls

@@ -36,30 +36,14 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the CLI scenarios in testdata/script. Each script gets a
-// free loopback port in $PORT for a server it may start in the background.
+// free loopback port in $PORT for a server it may start in the background,
+// and [pg] holds where PostgreSQL is at hand.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
-		RequireExplicitExec: true,
-		RequireUniqueNames:  true,
-		Condition:           scriptCondition,
-		Setup: func(env *testscript.Env) error {
-			port, err := scriptPort()
-			if err != nil {
-				return err
-			}
-			env.Setenv("PORT", port)
-			for _, k := range []string{"WRIT_CONFIG", "WRIT_DATA_DIR", "WRIT_TOKEN", "WRIT_LISTEN"} {
-				env.Setenv(k, "")
-			}
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitready": cmdWaitReady,
-			"envfile":   cmdEnvFile,
-			"pgdsn":     cmdPgDSN,
-		},
+	p := serverScripts("testdata/script", map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"pgdsn": cmdPgDSN,
 	})
+	p.Condition = scriptCondition
+	testscript.Run(t, p)
 }
 
 // scriptPort is the loopback port a script's server listens on. A script

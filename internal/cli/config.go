@@ -98,6 +98,17 @@ func (cf *configFlags) load(io IO) (config.Config, error) {
 	return c, nil
 }
 
+// parse parses a local command's flags, checks it has between min and max
+// positional arguments, and returns them with the configuration.
+func (cf *configFlags) parse(c *command, io IO, args []string, min, max int) ([]string, config.Config, error) {
+	pos, err := parseArgs(c, cf.fs, args, min, max)
+	if err != nil {
+		return nil, config.Config{}, err
+	}
+	cfg, err := cf.load(io)
+	return pos, cfg, err
+}
+
 // newLogger builds the operational logger (JSON or text on stderr).
 func newLogger(c config.Config, io IO) *slog.Logger {
 	var level slog.Level

@@ -25,12 +25,7 @@ func devInitCommand() *command {
 	c := &command{name: "init", args: "[--data-dir DIR]", summary: "create the dev signing key and JWKS in the data directory"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
-		cf := addConfigFlags(fs)
-		_, err := parseArgs(c, fs, args, 0, 0)
-		if err != nil {
-			return err
-		}
-		cfg, err := cf.load(io)
+		_, cfg, err := addConfigFlags(fs).parse(c, io, args, 0, 0)
 		if err != nil {
 			return err
 		}

@@ -7,11 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server/servertest"
 )
 
@@ -79,11 +77,7 @@ func TestExecExitStatus(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "d")
 	srv := servertest.Start(t, servertest.Dev(dir, "prod"))
-	tok, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"WRIT_URL": srv.URL, "WRIT_TOKEN": tok}
+	env := map[string]string{"WRIT_URL": srv.URL, "WRIT_TOKEN": requesterToken(t, dir)}
 	var out, errb strings.Builder
 	code := Main(context.Background(), []string{"exec", "--agent", "spiffe://writ.dev/agent/summarizer", "--dev-data-dir", dir,
 		"--intent", "fail", "--tools", "kb.search", "--resources", "kb://public/*", "--operations", "read",

@@ -49,15 +49,15 @@ func exportCommand() *command {
 				if f.v == "" {
 					continue
 				}
-				if *f.dst, err = parseWhen(f.v, time.Now()); err != nil {
-					return &usageError{msg: fmt.Sprintf("--%s: %v", f.name, err), hint: "use an RFC 3339 time such as 2026-11-25T09:00:00Z, or a duration ago such as 24h"}
+				if *f.dst, err = timeFlag(f.name, f.v, time.Now()); err != nil {
+					return err
 				}
 			}
 			n, err := exportFromDir(ctx, io, cf, pos[0], opts, dst)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.Stdout, "wrote %s (%d bytes)\ncheck it with: writ verify --key \"$(writ ledger key)\" %s\n", dst, n, dst)
+			printWrote(io, dst, n)
 			return nil
 		}
 		cl, err := af.client(io, true)
@@ -65,32 +65,35 @@ func exportCommand() *command {
 			return err
 		}
 		q := url.Values{}
-		for _, f := range []struct{ name, v string }{{"from", *from}, {"to", *to}} {
-			if f.v == "" {
-				continue
-			}
-			t, err := parseWhen(f.v, time.Now())
-			if err != nil {
-				return &usageError{msg: fmt.Sprintf("--%s: %v", f.name, err), hint: "use an RFC 3339 time such as 2026-11-25T09:00:00Z, or a duration ago such as 24h"}
-			}
-			q.Set(f.name, t.Format(time.RFC3339Nano))
+		if err := setTimes(q, time.Now(), map[string]string{"from": *from, "to": *to}); err != nil {
+			return err
 		}
 		path := "/v1/tasks/" + url.PathEscape(pos[0]) + "/evidence"
 		if len(q) > 0 {
 			path += "?" + q.Encode()
 		}
-		tok := af.token
-		if tok == "" {
-			tok = strings.TrimSpace(io.Getenv("WRIT_TOKEN"))
-		}
-		n, err := download(ctx, cl.BaseURL()+path, tok, dst)
+		n, err := download(ctx, cl.BaseURL()+path, af.bearer(io), dst)
 		if err != nil {
 			return apiError(err, cl.BaseURL())
 		}
-		fmt.Fprintf(io.Stdout, "wrote %s (%d bytes)\ncheck it with: writ verify --key \"$(writ ledger key)\" %s\n", dst, n, dst)
+		printWrote(io, dst, n)
 		return nil
 	}
 	return c
+}
+
+func printWrote(io IO, bundle string, n int64) {
+	fmt.Fprintf(io.Stdout, "wrote %s (%d bytes)\ncheck it with: writ verify --key \"$(writ ledger key)\" %s\n", bundle, n, bundle)
+}
+
+// timeFlag reads the value of the time flag --name, with a usage error
+// naming it.
+func timeFlag(name, value string, now time.Time) (time.Time, error) {
+	t, err := parseWhen(value, now)
+	if err != nil {
+		return t, &usageError{msg: fmt.Sprintf("--%s: %v", name, err), hint: "use an RFC 3339 time such as 2026-11-25T09:00:00Z, or a duration ago such as 24h"}
+	}
+	return t, nil
 }
 
 // parseWhen reads an RFC 3339 time, or a duration before now ("24h").
@@ -132,12 +135,28 @@ func exportFromDir(ctx context.Context, io IO, cf *configFlags, taskID string, o
 		return 0, err
 	}
 	src := evidence.Source{Store: d.Store, VerifierKey: d.VerifierKey, Policies: ps, Tasks: st}
+	n, err := writeBundle(dst, func(w goio.Writer) error { return evidence.Export(ctx, src, taskID, opts, w) })
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		return 0, withHint(err, "check the task ID; this data directory's ledger has no such task")
+	case errors.Is(err, evidence.ErrNotCovered):
+		return 0, withHint(err, "start the server on this data directory once: it signs a checkpoint over every event at start")
+	case err != nil:
+		return 0, err
+	}
+	return n, nil
+}
+
+// writeBundle writes a bundle to dst through a temporary file beside it,
+// synced and renamed into place once complete, so that a reader never sees
+// half a bundle. It returns the bundle's size.
+func writeBundle(dst string, write func(w goio.Writer) error) (int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(dst), ".writ-*")
 	if err != nil {
 		return 0, err
 	}
 	defer os.Remove(f.Name())
-	err = evidence.Export(ctx, src, taskID, opts, f)
+	err = write(f)
 	var n int64
 	if err == nil {
 		n, err = f.Seek(0, goio.SeekCurrent)
@@ -148,20 +167,14 @@ func exportFromDir(ctx context.Context, io IO, cf *configFlags, taskID string, o
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	switch {
-	case errors.Is(err, task.ErrNotFound):
-		return 0, withHint(err, "check the task ID; this data directory's ledger has no such task")
-	case errors.Is(err, evidence.ErrNotCovered):
-		return 0, withHint(err, "start the server on this data directory once: it signs a checkpoint over every event at start")
-	case err != nil:
+	if err != nil {
 		return 0, err
 	}
 	return n, os.Rename(f.Name(), dst)
 }
 
-// download streams a GET answer into a temporary file beside dst and
-// renames it into place once complete, so a reader never sees half a
-// bundle. An error answer is returned as a *client.Error.
+// download streams a GET answer into dst (see writeBundle). An error answer
+// is returned as a *client.Error.
 func download(ctx context.Context, url, token, dst string) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -183,20 +196,10 @@ func download(ctx context.Context, url, token, dst string) (int64, error) {
 		}
 		return 0, e
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), ".writ-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(f.Name())
-	n, err := goio.Copy(f, resp.Body)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, fmt.Errorf("downloading the bundle: %w", err)
-	}
-	return n, os.Rename(f.Name(), dst)
+	return writeBundle(dst, func(w goio.Writer) error {
+		if _, err := goio.Copy(w, resp.Body); err != nil {
+			return fmt.Errorf("downloading the bundle: %w", err)
+		}
+		return nil
+	})
 }

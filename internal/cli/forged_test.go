@@ -1,19 +1,15 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server/servertest"
 )
@@ -29,25 +25,12 @@ func TestForgedEventNeitherBricksNorPasses(t *testing.T) {
 	dir := t.TempDir()
 	cfg := servertest.Dev(dir, "dev")
 	srv := servertest.Start(t, cfg)
-	alice, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := requesterToken(t, dir)
 	openTask := func(url string) api.TaskOpened {
-		b, _ := json.Marshal(api.OpenTask{Agent: "spiffe://writ.dev/agent/a", Intent: "x",
-			Scope: api.Scope{Tools: []string{"t"}, Resources: []string{"r"}, Operations: []string{"read"}, DataClass: "internal", Environments: []string{"dev"}}})
-		req, _ := http.NewRequest(http.MethodPost, url+"/v1/tasks", bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+alice)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		status, body := postJSON(t, url+"/v1/tasks", alice, smallTask)
 		var out api.TaskOpened
-		if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.State != "active" {
-			t.Fatalf("opening a task: %d %s", resp.StatusCode, body)
+		if status != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.State != "active" {
+			t.Fatalf("opening a task: %d %s", status, body)
 		}
 		return out
 	}

@@ -67,13 +67,6 @@ func openRead(ctx context.Context, dir string) (*datadir.Dir, error) {
 	return d, err
 }
 
-func checkOutput(o string) error {
-	if o != "table" && o != "json" {
-		return &usageError{msg: fmt.Sprintf("-o %q: want table or json", o), hint: "use -o table or -o json"}
-	}
-	return nil
-}
-
 func ledgerVerifyCommand() *command {
 	c := &command{name: "verify", args: "[--data-dir DIR] [--key VKEY] [-o table|json]",
 		summary: "recompute the whole ledger and check every signature, tile and commitment"}

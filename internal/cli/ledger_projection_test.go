@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server/servertest"
 )
 
@@ -25,30 +22,16 @@ import (
 func TestLedgerVerifyCatchesProjectionEdit(t *testing.T) {
 	dir := t.TempDir()
 	srv := servertest.Start(t, servertest.Dev(dir, "dev"))
-	alice, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := requesterToken(t, dir)
 	call := func(path string, body any) []byte {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+alice)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		status, out := postJSON(t, srv.URL+path, alice, body)
+		if status >= 300 {
+			t.Fatalf("POST %s: %d %s", path, status, out)
 		}
-		defer resp.Body.Close()
-		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
-		if resp.StatusCode >= 300 {
-			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, out.Bytes())
-		}
-		return out.Bytes()
+		return out
 	}
 	var opened api.TaskOpened
-	json.Unmarshal(call("/v1/tasks", api.OpenTask{Agent: "spiffe://writ.dev/agent/a", Intent: "x",
-		Scope: api.Scope{Tools: []string{"t"}, Resources: []string{"r"}, Operations: []string{"read"}, DataClass: "internal", Environments: []string{"dev"}}}), &opened)
+	json.Unmarshal(call("/v1/tasks", smallTask), &opened)
 	call("/v1/tasks/"+opened.TaskID+"/revoke", map[string]string{"reason": "test"})
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)

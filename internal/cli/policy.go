@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	stdio "io"
@@ -122,29 +121,32 @@ func writePack(engine, dir string) (int, error) {
 }
 
 func policyVersionCommand() *command {
-	c := &command{name: "version", args: "[--engine rego|cedar] DIR", summary: "print a bundle's version (sha256 over its files and engine)"}
-	c.run = func(ctx context.Context, io IO, args []string) error {
-		fs := newFlags(c, io)
-		engine := fs.String("engine", "", "policy `language` (default: detected from the files)")
-		pos, err := parseArgs(c, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		if err := checkEngine(*engine); err != nil {
-			return err
-		}
-		src, err := loadBundle(pos[0], *engine)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(io.Stdout, policy.Version(src))
-		return nil
-	}
-	return c
+	return bundleCommand("version", "print a bundle's version (sha256 over its files and engine)",
+		func(ctx context.Context, io IO, src policy.Sources) error {
+			fmt.Fprintln(io.Stdout, policy.Version(src))
+			return nil
+		})
 }
 
 func policyCheckCommand() *command {
-	c := &command{name: "check", args: "[--engine rego|cedar] DIR", summary: "compile and lint a bundle as the server would load it"}
+	return bundleCommand("check", "compile and lint a bundle as the server would load it",
+		func(ctx context.Context, io IO, src policy.Sources) error {
+			warns, err := policy.Check(ctx, src)
+			if err != nil {
+				return err
+			}
+			for _, w := range warns {
+				fmt.Fprintf(io.Stdout, "warning: %s\n", w)
+			}
+			fmt.Fprintf(io.Stdout, "ok: %s bundle %s (%d files, %d warnings)\n", src.Engine, policy.Version(src), len(src.Files), len(warns))
+			return nil
+		})
+}
+
+// bundleCommand is a command that reads the bundle directory it is given,
+// in the language --engine names or the one its files are in.
+func bundleCommand(name, summary string, run func(ctx context.Context, io IO, src policy.Sources) error) *command {
+	c := &command{name: name, args: "[--engine rego|cedar] DIR", summary: summary}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		engine := fs.String("engine", "", "policy `language` (default: detected from the files)")
@@ -159,15 +161,7 @@ func policyCheckCommand() *command {
 		if err != nil {
 			return err
 		}
-		warns, err := policy.Check(ctx, src)
-		if err != nil {
-			return err
-		}
-		for _, w := range warns {
-			fmt.Fprintf(io.Stdout, "warning: %s\n", w)
-		}
-		fmt.Fprintf(io.Stdout, "ok: %s bundle %s (%d files, %d warnings)\n", src.Engine, policy.Version(src), len(src.Files), len(warns))
-		return nil
+		return run(ctx, io, src)
 	}
 	return c
 }
@@ -232,9 +226,7 @@ func policyEvalCommand() *command {
 				return err
 			}
 		}
-		enc := json.NewEncoder(io.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(d)
+		return printJSONEscaped(io, d)
 	}
 	return c
 }
@@ -305,9 +297,7 @@ func policyTestCommand() *command {
 			}
 		}
 		if *out == "json" {
-			enc := json.NewEncoder(io.Stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(struct {
+			if err := printJSONEscaped(io, struct {
 				Passed  int                 `json:"passed"`
 				Failed  int                 `json:"failed"`
 				Results []policy.TestResult `json:"results"`

@@ -50,14 +50,15 @@ func policyReplayCommand() *command {
 		}
 		agree := string(got.Effect) == rec.effect && slices.Equal(got.Reasons, rec.reasons)
 		if *out == "json" {
-			enc := json.NewEncoder(io.Stdout)
-			enc.SetIndent("", "  ")
-			enc.Encode(map[string]any{
+			err = printJSONEscaped(io, map[string]any{
 				"decision_id": rec.id, "ledger_index": rec.index, "point": rec.point, "policy_version": rec.version,
 				"recorded": map[string]any{"effect": rec.effect, "reasons": rec.reasons},
 				"replayed": map[string]any{"effect": got.Effect, "reasons": got.Reasons, "policy_ids": got.PolicyIDs},
 				"agree":    agree,
 			})
+			if err != nil {
+				return err
+			}
 		} else {
 			fmt.Fprintf(io.Stdout, "decision   %s (ledger index %d, point %s)\n", rec.id, rec.index, rec.point)
 			fmt.Fprintf(io.Stdout, "policy     %s\n", rec.version)

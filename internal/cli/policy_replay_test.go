@@ -6,11 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/client"
-	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server/servertest"
 )
 
@@ -19,12 +17,8 @@ import (
 func TestPolicyReplay(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "d")
 	srv := servertest.Start(t, servertest.Dev(dir, "prod"))
-	tok, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var opened api.TaskOpened
-	err = client.New(srv.URL, tok).Do(context.Background(), "POST", "/v1/tasks", api.OpenTask{
+	err := client.New(srv.URL, requesterToken(t, dir)).Do(context.Background(), "POST", "/v1/tasks", api.OpenTask{
 		Agent: "spiffe://writ.dev/agent/summarizer", Intent: "Summarize Q3 invoices",
 		Scope: api.Scope{Tools: []string{"invoices.*"}, Resources: []string{"erp://invoices/2026-Q3/*"},
 			Operations: []string{"read"}, DataClass: "confidential", Environments: []string{"prod"}},

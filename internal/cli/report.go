@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/writhq/writ/client"
 	"github.com/writhq/writ/internal/evidence"
 )
 
@@ -16,46 +18,41 @@ func reportCommand() *command {
 }
 
 func reportAccessCommand() *command {
-	c := &command{name: "access", args: "[--from TIME] [--to TIME] [--agent ID] [--long-ttl D] [--many-families N] [-o table|json]",
-		summary: "standing access: granted versus exercised per agent, long TTLs, broad scopes, credentials spread across tools"}
-	c.run = func(ctx context.Context, io IO, args []string) error {
-		fs := newFlags(c, io)
-		af := addAPIFlags(fs, "auditor or admin")
-		from := fs.String("from", "720h", "window start: RFC 3339, or a duration ago")
-		to := fs.String("to", "", "window end: RFC 3339, or a duration ago (default now)")
-		agent := fs.String("agent", "", "only this agent `ID`")
-		longTTL := fs.Duration("long-ttl", time.Hour, "flag tasks granted for longer than this")
-		fams := fs.Int("many-families", 3, "flag credentials used for tools of at least this many families")
-		_, cl, err := af.parse(c, fs, io, args, 0, 0, true)
-		if err != nil {
-			return err
-		}
-		v := url.Values{}
-		if err := setTimes(v, time.Now(), map[string]string{"from": *from, "to": *to}); err != nil {
-			return err
-		}
-		if *agent != "" {
-			v.Set("agent", *agent)
-		}
-		if *longTTL <= 0 || *fams < 2 {
-			return &usageError{msg: "--long-ttl must be positive and --many-families at least 2", hint: "the defaults are 1h and 3"}
-		}
-		v.Set("long_ttl", longTTL.String())
-		v.Set("many_families", strconv.Itoa(*fams))
-		var rep evidence.AccessReport
-		if err := cl.Do(ctx, "GET", "/v1/reports/access?"+v.Encode(), nil, &rep); err != nil {
-			return apiError(err, cl.BaseURL())
-		}
-		if af.out == "json" {
-			return printJSON(io, rep)
-		}
-		printAccessReport(io, &rep)
-		return nil
-	}
-	return c
+	var from, to, agent *string
+	var longTTL *time.Duration
+	var fams *int
+	return apiCommand(&command{name: "access", args: "[--from TIME] [--to TIME] [--agent ID] [--long-ttl D] [--many-families N] [-o table|json]",
+		summary: "standing access: granted versus exercised per agent, long TTLs, broad scopes, credentials spread across tools"}, apiCall[evidence.AccessReport]{
+		token: "auditor or admin",
+		flags: func(fs *flag.FlagSet) {
+			from = fs.String("from", "720h", "window start: RFC 3339, or a duration ago")
+			to = fs.String("to", "", "window end: RFC 3339, or a duration ago (default now)")
+			agent = fs.String("agent", "", "only this agent `ID`")
+			longTTL = fs.Duration("long-ttl", time.Hour, "flag tasks granted for longer than this")
+			fams = fs.Int("many-families", 3, "flag credentials used for tools of at least this many families")
+		},
+		call: func(ctx context.Context, cl *client.Client, _ []string) (evidence.AccessReport, error) {
+			var rep evidence.AccessReport
+			v := url.Values{}
+			if err := setTimes(v, time.Now(), map[string]string{"from": *from, "to": *to}); err != nil {
+				return rep, err
+			}
+			if *agent != "" {
+				v.Set("agent", *agent)
+			}
+			if *longTTL <= 0 || *fams < 2 {
+				return rep, &usageError{msg: "--long-ttl must be positive and --many-families at least 2", hint: "the defaults are 1h and 3"}
+			}
+			v.Set("long_ttl", longTTL.String())
+			v.Set("many_families", strconv.Itoa(*fams))
+			err := cl.Do(ctx, "GET", "/v1/reports/access?"+v.Encode(), nil, &rep)
+			return rep, err
+		},
+		table: printAccessReport,
+	})
 }
 
-func printAccessReport(io IO, r *evidence.AccessReport) {
+func printAccessReport(io IO, r evidence.AccessReport) error {
 	w := io.Stdout
 	list := func(s []string) string {
 		if len(s) == 0 {
@@ -88,4 +85,5 @@ func printAccessReport(io IO, r *evidence.AccessReport) {
 	for _, c := range r.Credentials {
 		fmt.Fprintf(w, "  %s  task %s  %s: %s\n", c.JTI, c.TaskID, c.Agent, c.Reason)
 	}
+	return nil
 }

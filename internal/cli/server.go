@@ -29,11 +29,7 @@ func serverCommand() *command {
 		cf.boolFlag("repair-projections", "start even if the task, approval and credential tables disagree with the ledger, rewriting them from it (recovery only)", func(c *config.Config) *bool { return &c.RepairProjections })
 		cf.stringFlag("log-level", "operational log `level`: debug, info, warn, error", func(c *config.Config) *string { return &c.Log.Level })
 		cf.stringFlag("log-format", "operational log `format`: json or text", func(c *config.Config) *string { return &c.Log.Format })
-		_, err := parseArgs(c, fs, args, 0, 0)
-		if err != nil {
-			return err
-		}
-		cfg, err := cf.load(io)
+		_, cfg, err := cf.parse(c, io, args, 0, 0)
 		if err != nil {
 			return err
 		}

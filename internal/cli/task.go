@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/writhq/writ/api"
@@ -57,15 +56,20 @@ func (a *apiFlags) client(io IO, needToken bool) (*client.Client, error) {
 	if err := checkOutput(a.out); err != nil {
 		return nil, err
 	}
-	tok := a.token
-	if tok == "" {
-		tok = strings.TrimSpace(io.Getenv("WRIT_TOKEN"))
-	}
+	tok := a.bearer(io)
 	if tok == "" && needToken {
 		return nil, withHint(errors.New("no token: pass --token or set WRIT_TOKEN"),
 			"with a dev server: export WRIT_TOKEN=$(writ dev token --human alice --role requester --data-dir DIR)")
 	}
 	return client.New(a.url(io), tok), nil
+}
+
+// bearer returns the token from --token or WRIT_TOKEN; "" if neither is set.
+func (a *apiFlags) bearer(io IO) string {
+	if a.token != "" {
+		return a.token
+	}
+	return strings.TrimSpace(io.Getenv("WRIT_TOKEN"))
 }
 
 // parse parses a server command's flags, checks it has between min and max
@@ -77,6 +81,54 @@ func (a *apiFlags) parse(c *command, fs *flag.FlagSet, io IO, args []string, min
 	}
 	cl, err := a.client(io, needToken)
 	return pos, cl, err
+}
+
+// apiCall is a command that makes one call to a running server with a
+// token and prints the answer: as JSON with -o json, else with table.
+type apiCall[T any] struct {
+	token string // whose token, for the help of --token
+	args  int    // how many positional arguments the command takes
+	// flags, when set, adds the command's own flags, on each run, bound to
+	// variables that check and call read.
+	flags func(fs *flag.FlagSet)
+	// check, when set, checks the arguments before any client is made.
+	check func(pos []string) error
+	// call asks the server; its errors get apiError's hints.
+	call  func(ctx context.Context, cl *client.Client, pos []string) (T, error)
+	table func(io IO, v T) error
+}
+
+// apiCommand makes c run a.
+func apiCommand[T any](c *command, a apiCall[T]) *command {
+	c.run = func(ctx context.Context, io IO, args []string) error {
+		fs := newFlags(c, io)
+		af := addAPIFlags(fs, a.token)
+		if a.flags != nil {
+			a.flags(fs)
+		}
+		pos, err := parseArgs(c, fs, args, a.args, a.args)
+		if err != nil {
+			return err
+		}
+		if a.check != nil {
+			if err := a.check(pos); err != nil {
+				return err
+			}
+		}
+		cl, err := af.client(io, true)
+		if err != nil {
+			return err
+		}
+		v, err := a.call(ctx, cl, pos)
+		if err != nil {
+			return apiError(err, cl.BaseURL())
+		}
+		if af.out == "json" {
+			return printJSON(io, v)
+		}
+		return a.table(io, v)
+	}
+	return c
 }
 
 // apiError adds a hint to the errors a user can act on.
@@ -95,19 +147,6 @@ func apiError(err error, serverURL string) error {
 		return withHint(err, "is a writ server running at %s? start one with 'writ quickstart' or 'writ server', or pass --server", serverURL)
 	}
 	return err
-}
-
-// printJSON writes v as indented JSON.
-func printJSON(io IO, v any) error {
-	enc := json.NewEncoder(io.Stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// newTable returns an aligned writer for table output; Flush it.
-func newTable(io IO) *tabwriter.Writer {
-	return tabwriter.NewWriter(io.Stdout, 0, 4, 2, ' ', 0)
 }
 
 // commaList splits a comma-separated flag value, dropping empty items.
@@ -282,29 +321,17 @@ func taskOpenCommand() *command {
 }
 
 func taskGetCommand() *command {
-	c := &command{name: "get", args: "<task-id> [-o table|json]", summary: "show one task"}
-	c.run = func(ctx context.Context, io IO, args []string) error {
-		fs := newFlags(c, io)
-		af := addAPIFlags(fs, "any role's")
-		pos, cl, err := af.parse(c, fs, io, args, 1, 1, true)
-		if err != nil {
-			return err
-		}
-		t, err := cl.GetTask(ctx, pos[0])
-		if err != nil {
-			return apiError(err, cl.BaseURL())
-		}
-		if af.out == "json" {
-			return printJSON(io, t)
-		}
-		printTask(io, t)
-		return nil
-	}
-	return c
+	return apiCommand(&command{name: "get", args: "<task-id> [-o table|json]", summary: "show one task"}, apiCall[api.Task]{
+		token: "any role's", args: 1,
+		call: func(ctx context.Context, cl *client.Client, pos []string) (api.Task, error) {
+			return cl.GetTask(ctx, pos[0])
+		},
+		table: printTask,
+	})
 }
 
 // printTask prints one task as aligned key/value lines.
-func printTask(io IO, t api.Task) {
+func printTask(io IO, t api.Task) error {
 	w := newTable(io)
 	fmt.Fprintf(w, "task\t%s\n", t.TaskID)
 	fmt.Fprintf(w, "state\t%s\n", t.State)
@@ -338,7 +365,7 @@ func printTask(io IO, t api.Task) {
 		fmt.Fprintf(w, "approval\t%s %s by %s: %s\n", a.ApprovalID, a.Decision, a.Approver, a.Reason)
 	}
 	fmt.Fprintf(w, "ledger index\t%d\n", t.LedgerIndex)
-	w.Flush()
+	return w.Flush()
 }
 
 // oneLine folds whitespace and cuts s to at most n runes, for table cells.
@@ -351,80 +378,58 @@ func oneLine(s string, n int) string {
 }
 
 func taskListCommand() *command {
-	c := &command{name: "list", args: "[--state S] [-o table|json]", summary: "list tasks, optionally in one state"}
-	c.run = func(ctx context.Context, io IO, args []string) error {
-		fs := newFlags(c, io)
-		af := addAPIFlags(fs, "any role's")
-		state := fs.String("state", "", "only tasks in `state`: pending_approval, active, denied, completed, expired, revoked")
-		_, cl, err := af.parse(c, fs, io, args, 0, 0, true)
-		if err != nil {
-			return err
-		}
-		tasks, err := cl.ListTasks(ctx, *state)
-		if err != nil {
-			return apiError(err, cl.BaseURL())
-		}
-		if af.out == "json" {
-			return printJSON(io, api.TaskList{Tasks: tasks})
-		}
-		w := newTable(io)
-		fmt.Fprintln(w, "TASK\tSTATE\tREQUESTER\tAGENT\tEXPIRES\tINTENT")
-		for _, t := range tasks {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.TaskID, t.State, t.Requester, t.Agent, fmtTime(t.ExpiresAt), oneLine(t.Intent, 50))
-		}
-		return w.Flush()
+	var state *string
+	return apiCommand(&command{name: "list", args: "[--state S] [-o table|json]", summary: "list tasks, optionally in one state"}, apiCall[api.TaskList]{
+		token: "any role's",
+		flags: func(fs *flag.FlagSet) {
+			state = fs.String("state", "", "only tasks in `state`: pending_approval, active, denied, completed, expired, revoked")
+		},
+		call: func(ctx context.Context, cl *client.Client, _ []string) (api.TaskList, error) {
+			tasks, err := cl.ListTasks(ctx, *state)
+			return api.TaskList{Tasks: tasks}, err
+		},
+		table: printTaskList,
+	})
+}
+
+func printTaskList(io IO, l api.TaskList) error {
+	w := newTable(io)
+	fmt.Fprintln(w, "TASK\tSTATE\tREQUESTER\tAGENT\tEXPIRES\tINTENT")
+	for _, t := range l.Tasks {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.TaskID, t.State, t.Requester, t.Agent, fmtTime(t.ExpiresAt), oneLine(t.Intent, 50))
 	}
-	return c
+	return w.Flush()
 }
 
 func taskCompleteCommand() *command {
-	c := &command{name: "complete", args: "<task-id>", summary: "end an active task and revoke its credentials (its requester or an admin)"}
-	c.run = func(ctx context.Context, io IO, args []string) error {
-		fs := newFlags(c, io)
-		af := addAPIFlags(fs, "requester or admin")
-		pos, cl, err := af.parse(c, fs, io, args, 1, 1, true)
-		if err != nil {
-			return err
-		}
-		t, err := cl.Complete(ctx, pos[0])
-		if err != nil {
-			return apiError(err, cl.BaseURL())
-		}
-		return printEnded(io, af.out, t)
-	}
-	return c
+	return apiCommand(&command{name: "complete", args: "<task-id>", summary: "end an active task and revoke its credentials (its requester or an admin)"}, apiCall[api.Task]{
+		token: "requester or admin", args: 1,
+		call: func(ctx context.Context, cl *client.Client, pos []string) (api.Task, error) {
+			return cl.Complete(ctx, pos[0])
+		},
+		table: printEnded,
+	})
 }
 
 func taskRevokeCommand() *command {
-	c := &command{name: "revoke", args: "<task-id> --reason TEXT", summary: "end a task now and revoke its credentials and its children's (its requester or an admin)"}
-	c.run = func(ctx context.Context, io IO, args []string) error {
-		fs := newFlags(c, io)
-		af := addAPIFlags(fs, "requester or admin")
-		reason := fs.String("reason", "", "why, for the record")
-		pos, err := parseArgs(c, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		if *reason == "" {
-			return &usageError{msg: "missing --reason", hint: "say why the task is revoked; it is recorded in the ledger"}
-		}
-		cl, err := af.client(io, true)
-		if err != nil {
-			return err
-		}
-		t, err := cl.Revoke(ctx, pos[0], *reason)
-		if err != nil {
-			return apiError(err, cl.BaseURL())
-		}
-		return printEnded(io, af.out, t)
-	}
-	return c
+	var reason *string
+	return apiCommand(&command{name: "revoke", args: "<task-id> --reason TEXT", summary: "end a task now and revoke its credentials and its children's (its requester or an admin)"}, apiCall[api.Task]{
+		token: "requester or admin", args: 1,
+		flags: func(fs *flag.FlagSet) { reason = fs.String("reason", "", "why, for the record") },
+		check: func([]string) error {
+			if *reason == "" {
+				return &usageError{msg: "missing --reason", hint: "say why the task is revoked; it is recorded in the ledger"}
+			}
+			return nil
+		},
+		call: func(ctx context.Context, cl *client.Client, pos []string) (api.Task, error) {
+			return cl.Revoke(ctx, pos[0], *reason)
+		},
+		table: printEnded,
+	})
 }
 
-func printEnded(io IO, out string, t api.Task) error {
-	if out == "json" {
-		return printJSON(io, t)
-	}
+func printEnded(io IO, t api.Task) error {
 	fmt.Fprintf(io.Stdout, "%s %s; its credentials are revoked\n", t.TaskID, t.State)
 	return nil
 }

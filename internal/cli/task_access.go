@@ -63,34 +63,28 @@ func decideCommand(name, decision string) *command {
 }
 
 func approvalsCommand() *command {
-	c := &command{name: "approvals", args: "[-o table|json]", summary: "list the approval requests you can still decide (approver token)"}
-	c.run = func(ctx context.Context, io IO, args []string) error {
-		fs := newFlags(c, io)
-		af := addAPIFlags(fs, "approver")
-		_, cl, err := af.parse(c, fs, io, args, 0, 0, true)
-		if err != nil {
-			return err
+	return apiCommand(&command{name: "approvals", args: "[-o table|json]", summary: "list the approval requests you can still decide (approver token)"}, apiCall[api.PendingApprovals]{
+		token: "approver",
+		call: func(ctx context.Context, cl *client.Client, _ []string) (api.PendingApprovals, error) {
+			list, err := cl.PendingApprovals(ctx)
+			return api.PendingApprovals{Approvals: list}, err
+		},
+		table: printApprovals,
+	})
+}
+
+func printApprovals(io IO, p api.PendingApprovals) error {
+	w := newTable(io)
+	fmt.Fprintln(w, "APPROVAL\tKIND\tTASK\tREQUESTER\tAGENT\tGIVEN\tEXPIRES\tWHAT")
+	for _, a := range p.Approvals {
+		what := oneLine(a.Intent, 50)
+		if a.Kind == "step_up" {
+			what = fmt.Sprintf("%s %s %s", a.Tool, a.Operation, a.Resource)
 		}
-		list, err := cl.PendingApprovals(ctx)
-		if err != nil {
-			return apiError(err, cl.BaseURL())
-		}
-		if af.out == "json" {
-			return printJSON(io, api.PendingApprovals{Approvals: list})
-		}
-		w := newTable(io)
-		fmt.Fprintln(w, "APPROVAL\tKIND\tTASK\tREQUESTER\tAGENT\tGIVEN\tEXPIRES\tWHAT")
-		for _, a := range list {
-			what := oneLine(a.Intent, 50)
-			if a.Kind == "step_up" {
-				what = fmt.Sprintf("%s %s %s", a.Tool, a.Operation, a.Resource)
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", a.ApprovalID, a.Kind, a.TaskID, a.Requester, a.Agent,
-				a.ApprovalsGiven, a.ApprovalsRequired, fmtTime(a.ExpiresAt), what)
-		}
-		return w.Flush()
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", a.ApprovalID, a.Kind, a.TaskID, a.Requester, a.Agent,
+			a.ApprovalsGiven, a.ApprovalsRequired, fmtTime(a.ExpiresAt), what)
 	}
-	return c
+	return w.Flush()
 }
 
 func tokenCommand() *command {

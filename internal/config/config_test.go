@@ -10,14 +10,8 @@ import (
 )
 
 func TestLoadLayers(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "writ.yaml")
-	os.WriteFile(path, []byte("data_dir: /from/file\nlisten: 127.0.0.1:9000\nledger:\n  checkpoint_interval: 20ms\nlog:\n  level: debug\n"), 0o600)
-	env := map[string]string{"WRIT_LISTEN": "127.0.0.1:9001", "WRIT_DEV": "true"}
-	c, err := Load(path, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadYAML(t, "data_dir: /from/file\nlisten: 127.0.0.1:9000\nledger:\n  checkpoint_interval: 20ms\nlog:\n  level: debug\n",
+		map[string]string{"WRIT_LISTEN": "127.0.0.1:9001", "WRIT_DEV": "true"})
 	if c.DataDir != "/from/file" || c.Listen != "127.0.0.1:9001" || !c.Dev || c.Log.Level != "debug" ||
 		c.Ledger.CheckpointInterval != 20*time.Millisecond || c.Ledger.MaxBatch != 1024 {
 		t.Errorf("layers not applied as file < env over defaults: %+v", c)
@@ -28,12 +22,6 @@ func TestLoadLayers(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	dir := t.TempDir()
-	write := func(s string) string {
-		p := filepath.Join(dir, "c.yaml")
-		os.WriteFile(p, []byte(s), 0o600)
-		return p
-	}
 	tests := []struct {
 		name, file string
 		env        map[string]string
@@ -49,7 +37,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := ""
 			if tt.file != "" {
-				path = write(tt.file)
+				path = writeYAML(t, tt.file)
 			}
 			_, err := Load(path, func(k string) string { return tt.env[k] })
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -57,7 +45,7 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Load(filepath.Join(dir, "missing.yaml"), nil); err == nil {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil); err == nil {
 		t.Error("a missing config file was accepted")
 	}
 }

@@ -1,9 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -30,33 +27,20 @@ func TestConsoleValidate(t *testing.T) {
 			Roles: map[string][]string{"root": {"x"}}}}, "unknown role"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.c.Validate()
-			switch {
-			case tc.err == "" && err != nil:
-				t.Errorf("Validate: %v", err)
-			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-				t.Errorf("Validate: %v, want an error naming %q", err, tc.err)
-			}
+			wantValid(t, "Validate", tc.c.Validate(), tc.err)
 		})
 	}
 }
 
 func TestConsoleFromYAML(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "writ.yaml")
-	if err := os.WriteFile(path, []byte(`
+	c := loadYAML(t, `
 console:
   session_ttl: 2h
   oidc:
     issuer: https://idp.example.com
     client_id: writ-console
     redirect_url: https://writ.example.com/ui/login/callback
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+`, nil)
 	if c.Console.SessionTTL != 2*time.Hour || c.Console.OIDC.ClientID != "writ-console" {
 		t.Errorf("console settings %+v", c.Console)
 	}

@@ -1,9 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,13 +26,7 @@ func TestCredentialsValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultCredentials()
 			tt.edit(&c)
-			err := c.Validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("Validate: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("Validate = %v, want an error mentioning %q", err, tt.wantErr)
-			}
+			wantValid(t, "Validate", c.Validate(), tt.wantErr)
 		})
 	}
 }
@@ -57,16 +48,8 @@ func TestCredentialsIssuerName(t *testing.T) {
 }
 
 func TestCredentialsLoad(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "writ.yaml")
-	yaml := "credentials:\n  issuer: urn:writ\n  max_ttl: 10m\n  public_url: https://writ.example\n  require_binding: [prod, staging]\nrepair_projections: true\n"
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"WRIT_CREDENTIALS_MAX_TTL": "20m"}
-	c, err := Load(path, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadYAML(t, "credentials:\n  issuer: urn:writ\n  max_ttl: 10m\n  public_url: https://writ.example\n  require_binding: [prod, staging]\nrepair_projections: true\n",
+		map[string]string{"WRIT_CREDENTIALS_MAX_TTL": "20m"})
 	want := CredentialsConfig{Issuer: "urn:writ", MaxTTL: 20 * time.Minute, PublicURL: "https://writ.example",
 		RequireBinding: []string{"prod", "staging"}}
 	if diff := cmp.Diff(want, c.Credentials); diff != "" {

@@ -24,11 +24,7 @@ func TestDocumentedSettingsParse(t *testing.T) {
 	if !ok || !ok2 {
 		t.Fatal("no yaml block under Every setting")
 	}
-	path := filepath.Join(t.TempDir(), "writ.yaml")
-	if err := os.WriteFile(path, []byte(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(path, nil)
+	c, err := Load(writeYAML(t, block), nil)
 	if err != nil {
 		t.Fatalf("the documented settings do not load: %v", err)
 	}

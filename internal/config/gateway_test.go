@@ -69,10 +69,7 @@ func TestGatewayValidate(t *testing.T) {
 		{"origin", MCPConfig{AllowedOrigins: []string{"https://app.example.com"}}, ""},
 		{"bad origin", MCPConfig{AllowedOrigins: []string{"app.example.com/x"}}, "not an origin"},
 	} {
-		err := tc.mcp.Validate()
-		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
-		}
+		wantValid(t, tc.name, tc.mcp.Validate(), tc.want)
 	}
 	rule := ProxyRule{Method: "GET", Path: "/repos/{owner}", Tool: "t"}
 	for _, tc := range []struct {
@@ -87,10 +84,7 @@ func TestGatewayValidate(t *testing.T) {
 		{"tls", ProxyUpstream{URL: "https://api.example", Rules: []ProxyRule{rule}, TLS: UpstreamTLS{CAFile: "ca.pem"}}, ""},
 		{"tls over http", ProxyUpstream{URL: "http://api.example", Rules: []ProxyRule{rule}, TLS: UpstreamTLS{ServerName: "api"}}, "https url only"},
 	} {
-		err := ProxyConfig{Upstreams: map[string]ProxyUpstream{"api": tc.up}}.Validate()
-		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
-		}
+		wantValid(t, tc.name, ProxyConfig{Upstreams: map[string]ProxyUpstream{"api": tc.up}}.Validate(), tc.want)
 	}
 }
 
@@ -110,8 +104,7 @@ func FuzzExpandSecrets(f *testing.F) {
 
 // The example in docs/gateway.md loads and validates.
 func TestGatewayExampleLoads(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "writ.yaml")
-	example := `
+	c := loadYAML(t, `
 mcp:
   servers:
     everything:
@@ -141,14 +134,7 @@ proxy:
           operation: read
           resource: https://tracker.example.com/repos/{owner}/{repo}
           data_class: internal
-`
-	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+`, nil)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -20,12 +19,6 @@ func TestPolicyConfigValidate(t *testing.T) {
 		{"zero timeout", PolicyConfig{}, "policy.timeout"},
 	}
 	for _, tt := range tests {
-		err := tt.p.Validate()
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%s: %v", tt.name, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%s: error %v, want one mentioning %q", tt.name, err, tt.want)
-		}
+		wantValid(t, tt.name, tt.p.Validate(), tt.want)
 	}
 }

@@ -2,26 +2,19 @@ package config
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestRateLimitsLoadAndValidate(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "writ.yaml")
-	os.WriteFile(path, []byte(`
+	c := loadYAML(t, `
 rate_limits:
   unauthenticated: {per_second: 2.5, burst: 20}
   principal: {per_second: 500, burst: 1000}
   trusted_proxies: [10.0.0.0/8, 192.0.2.1, "2001:db8::/32"]
   rejections: {per_source: 10, interval: 30s}
-`), 0o600)
-	c, err := Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+`, nil)
 	r := c.RateLimits
 	if r.Unauthenticated != (Rate{2.5, 20}) || r.Principal != (Rate{500, 1000}) || r.Failed != DefaultRateLimits().Failed ||
 		r.Rejections.PerSource != 10 || r.Rejections.Interval != 30*time.Second || r.Rejections.MaxSources != 10_000 {

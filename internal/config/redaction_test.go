@@ -1,19 +1,12 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestRedactionSettings(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "writ.yaml")
-	os.WriteFile(path, []byte("redaction:\n  keys: [SSN]\n  paths: [\"arguments.**.iban\"]\n"), 0o600)
-	c, err := Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadYAML(t, "redaction:\n  keys: [SSN]\n  paths: [\"arguments.**.iban\"]\n", nil)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

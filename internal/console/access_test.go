@@ -15,10 +15,7 @@ import (
 func TestAccessPage(t *testing.T) {
 	ts := startServer(t, nil)
 	alice := ts.api(t, "alice", identity.RoleRequester)
-	task := ts.openPending(t, alice, "Summarize Q3 invoices")
-	if _, err := ts.api(t, "bob", identity.RoleApprover).Decide(context.Background(), task.TaskID, api.Decide{Decision: "approve"}); err != nil {
-		t.Fatal(err)
-	}
+	task := ts.openApproved(t, alice, "Summarize Q3 invoices", "bob")
 	agent := ts.agentFor(t, task.TaskID)
 	if a, err := agent.Authorize(context.Background(), api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17", DataClass: "confidential"}); err != nil || !a.Allow {
 		t.Fatalf("in-scope call: %+v %v", a, err)

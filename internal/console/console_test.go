@@ -356,10 +356,7 @@ func TestInboxShowsTheBoundCall(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t, nil)
 	alice := ts.api(t, "alice", identity.RoleRequester)
-	opened := ts.openPending(t, alice, "Summarize Q2 invoices")
-	if _, err := ts.api(t, "carol", identity.RoleApprover).Decide(ctx, opened.TaskID, api.Decide{Decision: "approve"}); err != nil {
-		t.Fatal(err)
-	}
+	opened := ts.openApproved(t, alice, "Summarize Q2 invoices", "carol")
 	agent := ts.agentFor(t, opened.TaskID)
 	ids := map[string]string{}
 	for _, res := range []string{"erp://invoices/2026-Q2/9", "erp://payroll/executive-salaries"} {

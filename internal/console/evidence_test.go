@@ -2,14 +2,12 @@ package console_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/testkit"
@@ -20,10 +18,7 @@ import (
 func TestEvidenceDownload(t *testing.T) {
 	ts := startServer(t, nil)
 	alice := ts.api(t, "alice", identity.RoleRequester)
-	task := ts.openPending(t, alice, "Summarize Q3 invoices")
-	if _, err := ts.api(t, "bob", identity.RoleApprover).Decide(context.Background(), task.TaskID, api.Decide{Decision: "approve"}); err != nil {
-		t.Fatal(err)
-	}
+	task := ts.openApproved(t, alice, "Summarize Q3 invoices", "bob")
 	b := newBrowserless(t, ts.url)
 	b.signIn("alice", identity.RoleRequester)
 	if p := b.get("/ui/tasks/" + task.TaskID); !strings.Contains(p.body, `id="evidence"`) {

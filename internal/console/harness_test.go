@@ -95,6 +95,17 @@ func (ts *testServer) openPending(t testing.TB, requester *client.Client, intent
 	return out
 }
 
+// openApproved opens a confidential task as requester and has approver
+// approve it, so that it is active.
+func (ts *testServer) openApproved(t testing.TB, requester *client.Client, intent, approver string) api.TaskOpened {
+	t.Helper()
+	task := ts.openPending(t, requester, intent)
+	if _, err := ts.api(t, approver, identity.RoleApprover).Decide(context.Background(), task.TaskID, api.Decide{Decision: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
 // agentFor exchanges the test agent's SVID for a token of task id.
 func (ts *testServer) agentFor(t testing.TB, id string) *client.Client {
 	t.Helper()

@@ -11,13 +11,7 @@ import (
 // never accepted after RevokeTask returns.
 func TestConcurrentVerifyAndRevoke(t *testing.T) {
 	iss := newTestIssuer(t, IssuerOptions{CacheSize: 16})
-	var toks []string
-	for k := range 32 {
-		c := testClaims()
-		c.TaskID = fmt.Sprint("task-", k)
-		tok, _ := mustIssue(t, iss, c)
-		toks = append(toks, tok)
-	}
+	toks := tokensOfTasks(t, iss, 32)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -64,6 +65,19 @@ func mustIssue(t testing.TB, iss *Issuer, c Claims) (string, string) {
 		t.Fatal(err)
 	}
 	return tok, jti
+}
+
+// tokensOfTasks issues a token of testClaims for each of the tasks task-0
+// to task-(n-1).
+func tokensOfTasks(t testing.TB, iss *Issuer, n int) []string {
+	t.Helper()
+	toks := make([]string, n)
+	for k := range toks {
+		c := testClaims()
+		c.TaskID = fmt.Sprint("task-", k)
+		toks[k], _ = mustIssue(t, iss, c)
+	}
+	return toks
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -205,12 +205,8 @@ func TestVerifyRevocation(t *testing.T) {
 
 func TestVerifyCache(t *testing.T) {
 	iss := newTestIssuer(t, IssuerOptions{CacheSize: 8})
-	var toks []string
-	for k := range 20 {
-		c := testClaims()
-		c.TaskID = fmt.Sprintf("task-%d", k)
-		tok, _ := mustIssue(t, iss, c)
-		toks = append(toks, tok)
+	toks := tokensOfTasks(t, iss, 20)
+	for _, tok := range toks {
 		if _, err := iss.Verify(t.Context(), tok, testNow); err != nil {
 			t.Fatal(err)
 		}

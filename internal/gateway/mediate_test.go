@@ -83,10 +83,7 @@ func TestResourcesPromptsAndTrace(t *testing.T) {
 // TestTraceparentInMeta: a traceparent in a request's _meta (here over the
 // stateless protocol) puts its trace ID on the request's events.
 func TestTraceparentInMeta(t *testing.T) {
-	up := startGoUpstream(t)
-	w := upWrit(t, up.url)
-	taskID, token := w.TaskToken(t, upScope)
-	cs := goClient(t, w.URL+"/mcp/up", token, "2026-07-28")
+	w, taskID, cs := upSession(t, "2026-07-28")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "traced"},
@@ -122,10 +119,7 @@ func TestInstructionsRelayed(t *testing.T) {
 // TestShutdownWithOpenSessions: agents' open sessions (and their standing
 // GET streams) do not hold up a graceful shutdown.
 func TestShutdownWithOpenSessions(t *testing.T) {
-	up := startGoUpstream(t)
-	w := upWrit(t, up.url)
-	_, token := w.TaskToken(t, upScope)
-	cs := goClient(t, w.URL+"/mcp/up", token, "2025-11-25")
+	w, _, cs := upSession(t, "2025-11-25")
 	if _, err := callErr(t, cs, "echo", map[string]any{"message": "still connected"}); err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +132,7 @@ func TestShutdownWithOpenSessions(t *testing.T) {
 // step-up approval; once an approver grants it, the same read goes through,
 // once.
 func TestStepUpThroughGateway(t *testing.T) {
-	up := startGoUpstream(t)
-	w := upWrit(t, up.url)
-	_, token := w.TaskToken(t, upScope)
-	cs := goClient(t, w.URL+"/mcp/up", token, "")
+	w, _, cs := upSession(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	read := func() (*mcp.ReadResourceResult, error) {

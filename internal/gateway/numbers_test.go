@@ -17,10 +17,7 @@ import (
 // canonical form would change is refused as invalid params naming where,
 // never forwarded nor authorized, and the session goes on.
 func TestInexactNumberArguments(t *testing.T) {
-	up := startGoUpstream(t)
-	w := upWrit(t, up.url)
-	taskID, token := w.TaskToken(t, upScope)
-	cs := goClient(t, w.URL+"/mcp/up", token, "2025-11-25")
+	w, taskID, cs := upSession(t, "2025-11-25")
 	ctx := context.Background()
 	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage(`{"message":"pay","amount":12345678901234567891}`)})
 	var we *jsonrpc.Error

@@ -67,6 +67,28 @@ func upWrit(t testing.TB, up string, opts ...func(*config.Config)) *writ {
 	return startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up, Timeout: 5 * time.Second}}}, config.ProxyConfig{}, opts...)
 }
 
+// sessionsWrit starts the Go upstream behind a writ that serves it twice:
+// as "up", with an upstream session per task, and as "shared", with one
+// session for every task.
+func sessionsWrit(t testing.TB) (*goUpstream, *writ) {
+	t.Helper()
+	up := startGoUpstream(t)
+	return up, startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{
+		"up":     {URL: up.url},
+		"shared": {URL: up.url, Sessions: config.SessionsShared},
+	}}, config.ProxyConfig{})
+}
+
+// upSession starts the Go upstream behind a writ, opens a task in upScope
+// and connects a Go client to it with the task's token, speaking protocol
+// version ("": the client's own).
+func upSession(t testing.TB, version string) (w *writ, taskID string, cs *mcp.ClientSession) {
+	t.Helper()
+	w = upWrit(t, startGoUpstream(t).url)
+	taskID, token := w.TaskToken(t, upScope)
+	return w, taskID, goClient(t, w.URL+"/mcp/up", token, version)
+}
+
 // TestTokenRefusals: every refused token is an HTTP 401 with the MCP
 // challenge naming writ's RFC 9728 metadata, or 403 insufficient_scope,
 // and nothing reaches the upstream.

@@ -30,11 +30,7 @@ func TestRevokeCancelsCallInFlight(t *testing.T) {
 		{"parent revoked", "up", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := startGoUpstream(t)
-			w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{
-				"up":     {URL: up.url},
-				"shared": {URL: up.url, Sessions: config.SessionsShared},
-			}}, config.ProxyConfig{})
+			up, w := sessionsWrit(t)
 			revoked, token := w.TaskToken(t, sessionScope)
 			taskID := revoked
 			if tc.child {

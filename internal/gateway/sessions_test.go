@@ -43,11 +43,7 @@ func upstreamSession(t *testing.T, cs *mcp.ClientSession) string {
 // session of their own, which the task keeps from call to call; with
 // sessions: shared, every task's calls share one.
 func TestUpstreamSessionPerTask(t *testing.T) {
-	up := startGoUpstream(t)
-	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{
-		"up":     {URL: up.url},
-		"shared": {URL: up.url, Sessions: config.SessionsShared},
-	}}, config.ProxyConfig{})
+	up, w := sessionsWrit(t)
 	_, tokA := w.TaskToken(t, sessionScope)
 	_, tokB := w.TaskToken(t, sessionScope)
 	a := goClient(t, w.URL+"/mcp/up", tokA, "")

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,28 +17,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/testkit"
 )
-
-// memRecorder keeps appended events.
-type memRecorder struct {
-	mu     sync.Mutex
-	events []ledger.Event
-	fail   bool
-}
-
-func (m *memRecorder) Append(_ context.Context, e ledger.Event) (uint64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail {
-		return 0, errors.New("disk full")
-	}
-	m.events = append(m.events, e)
-	return uint64(len(m.events)), nil
-}
 
 func TestRequireRole(t *testing.T) {
 	w := newWorld(t)
-	rec := &memRecorder{}
+	rec := &testkit.Recorder{}
 	a := w.auth(t, Options{Recorder: rec})
 	h := a.RequireRole(RoleApprover)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := PrincipalFrom(r.Context())
@@ -96,7 +78,7 @@ func TestRequireRole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec.events = nil
+			rec.Reset()
 			r := httptest.NewRequest("POST", "/v1/approvals", nil)
 			r.RemoteAddr = "192.0.2.1:5555"
 			for _, v := range tt.authz {
@@ -111,8 +93,8 @@ func TestRequireRole(t *testing.T) {
 				if got := rw.Body.String(); got != "oidc:https://idp.example.com#alice" {
 					t.Errorf("handler saw %q", got)
 				}
-				if len(rec.events) != 0 {
-					t.Errorf("success recorded %d events", len(rec.events))
+				if n := len(rec.Events()); n != 0 {
+					t.Errorf("success recorded %d events", n)
 				}
 				return
 			}
@@ -123,10 +105,11 @@ func TestRequireRole(t *testing.T) {
 			if err := json.Unmarshal(rw.Body.Bytes(), &body); err != nil || body.Error != tt.body || body.Detail == "" {
 				t.Errorf("body %s (%v), want error %q and a detail", rw.Body, err, tt.body)
 			}
-			if len(rec.events) != 1 {
-				t.Fatalf("recorded %d events, want 1", len(rec.events))
+			events := rec.Events()
+			if len(events) != 1 {
+				t.Fatalf("recorded %d events, want 1", len(events))
 			}
-			ev := rec.events[0]
+			ev := events[0]
 			if ev.Type != ledger.TypeAuthRejected || ev.Principal != tt.principal || ev.Agent != tt.agent || !ev.Time.Equal(testNow) {
 				t.Errorf("event envelope %+v", ev)
 			}
@@ -150,7 +133,9 @@ func TestRequireRole(t *testing.T) {
 // ledger cannot record it.
 func TestRequireRoleRecorderDown(t *testing.T) {
 	w := newWorld(t)
-	a := w.auth(t, Options{Recorder: &memRecorder{fail: true}})
+	rec := &testkit.Recorder{}
+	rec.Fail(errors.New("disk full"))
+	a := w.auth(t, Options{Recorder: rec})
 	h := a.RequireRole()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("handler reached") }))
 	rw := httptest.NewRecorder()
 	h.ServeHTTP(rw, httptest.NewRequest("GET", "/", nil))

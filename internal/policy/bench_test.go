@@ -26,13 +26,7 @@ func BenchmarkDecision(b *testing.B) {
 					if data > 0 {
 						src = withFiles(src, agentData(data, "spiffe://example.org/agent/suspended")[engine]...)
 					}
-					eng, err := Compile(context.Background(), src)
-					if err != nil {
-						b.Fatal(err)
-					}
-					l := &loaded{engine: eng, version: Version(src), name: engine}
-					p := &Policy{cfg: Config{Timeout: DefaultTimeout}, log: slog.New(slog.DiscardHandler)}
-					p.active.Store(l)
+					p := benchPolicy(b, src, engine)
 					in := inScopeAction()
 					in.Agent.ID = "spiffe://example.org/agent/a500"
 					if point == PointTask {
@@ -52,11 +46,7 @@ func BenchmarkDecision(b *testing.B) {
 						durs = append(durs, time.Since(t0))
 					}
 					b.StopTimer()
-					slices.Sort(durs)
-					if len(durs) > 0 {
-						b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds())/1e3, "p50-µs")
-						b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds())/1e3, "p99-µs")
-					}
+					reportPercentiles(b, durs)
 				})
 			}
 		}
@@ -73,13 +63,7 @@ func BenchmarkDecisionDistinctFacts(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			eng, err := Compile(context.Background(), src)
-			if err != nil {
-				b.Fatal(err)
-			}
-			l := &loaded{engine: eng, version: Version(src), name: engine}
-			p := &Policy{cfg: Config{Timeout: DefaultTimeout}, log: slog.New(slog.DiscardHandler)}
-			p.active.Store(l)
+			p := benchPolicy(b, src, engine)
 			in := inScopeAction()
 			in.Action = nil
 			ttls := make([]string, 10000)
@@ -103,11 +87,29 @@ func BenchmarkDecisionDistinctFacts(b *testing.B) {
 				durs = append(durs, time.Since(t0))
 			}
 			b.StopTimer()
-			slices.Sort(durs)
-			if len(durs) > 0 {
-				b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds())/1e3, "p50-µs")
-				b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds())/1e3, "p99-µs")
-			}
+			reportPercentiles(b, durs)
 		})
+	}
+}
+
+// benchPolicy returns a Policy with src, in engine, active.
+func benchPolicy(b *testing.B, src Sources, engine string) *Policy {
+	b.Helper()
+	eng, err := Compile(context.Background(), src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &Policy{cfg: Config{Timeout: DefaultTimeout}, log: slog.New(slog.DiscardHandler)}
+	p.active.Store(&loaded{engine: eng, version: Version(src), name: engine})
+	return p
+}
+
+// reportPercentiles reports the median and the 99th percentile of the
+// per-iteration durations, in microseconds.
+func reportPercentiles(b *testing.B, durs []time.Duration) {
+	slices.Sort(durs)
+	if len(durs) > 0 {
+		b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds())/1e3, "p50-µs")
+		b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds())/1e3, "p99-µs")
 	}
 }

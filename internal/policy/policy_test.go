@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,36 +16,19 @@ import (
 )
 
 // memRecorder is an in-memory ledger.
-type memRecorder struct {
-	mu     sync.Mutex
-	events []ledger.Event
-	fail   error
-}
-
-func (r *memRecorder) Append(_ context.Context, e ledger.Event) (uint64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail != nil {
-		return 0, r.fail
-	}
-	r.events = append(r.events, e)
-	return uint64(len(r.events)), nil
-}
+type memRecorder struct{ testkit.Recorder }
 
 func (r *memRecorder) types() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var ts []string
-	for _, e := range r.events {
+	for _, e := range r.Events() {
 		ts = append(ts, e.Type)
 	}
 	return ts
 }
 
 func (r *memRecorder) last() ledger.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.events[len(r.events)-1]
+	events := r.Events()
+	return events[len(events)-1]
 }
 
 // writePack writes the default pack for engine into a new directory.
@@ -65,6 +47,17 @@ func writePack(t *testing.T, engine string) string {
 	return dir
 }
 
+// newPolicy starts a Policy on cfg, closed when the test ends.
+func newPolicy(t *testing.T, cfg Config) *Policy {
+	t.Helper()
+	p, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 func inScopeAction() *Input {
 	in := mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"})
 	return &in
@@ -74,11 +67,7 @@ func TestNewDefaultPack(t *testing.T) {
 	ctx := context.Background()
 	rec := &memRecorder{}
 	store := NewMemStore()
-	p, err := New(ctx, Config{Recorder: rec, Sources: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPolicy(t, Config{Recorder: rec, Sources: store})
 	src, _ := DefaultPack(EngineRego)
 	if p.Version() != Version(src) || p.Engine() != EngineRego {
 		t.Fatalf("version %s engine %s, want the embedded rego pack %s", p.Version(), p.Engine(), Version(src))
@@ -117,11 +106,7 @@ func TestReloadRejectsBrokenBundle(t *testing.T) {
 			ctx := context.Background()
 			dir := writePack(t, engine)
 			rec := &memRecorder{}
-			p, err := New(ctx, Config{Dir: dir, Recorder: rec})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			p := newPolicy(t, Config{Dir: dir, Recorder: rec})
 			v1 := p.Version()
 			if err := p.Reload(ctx); err != nil {
 				t.Fatalf("reload of unchanged bundle: %v", err)
@@ -133,7 +118,7 @@ func TestReloadRejectsBrokenBundle(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte("this is not policy {"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			err = p.Reload(ctx)
+			err := p.Reload(ctx)
 			if !errors.Is(err, ErrCompile) || !strings.Contains(err.Error(), name) {
 				t.Fatalf("Reload = %v, want ErrCompile naming %s", err, name)
 			}
@@ -154,20 +139,16 @@ func TestReloadActivatesNewVersionOnlyWhenRecorded(t *testing.T) {
 	ctx := context.Background()
 	dir := writePack(t, EngineCedar)
 	rec := &memRecorder{}
-	p, err := New(ctx, Config{Dir: dir, Recorder: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPolicy(t, Config{Dir: dir, Recorder: rec})
 	v1 := p.Version()
 	deny := "@id(\"no-mail\")\n@reason(\"mail is off\")\nforbid (principal, action, resource == Tool::\"mail.send\");\n"
 	os.WriteFile(filepath.Join(dir, "extra.cedar"), []byte(deny), 0o600)
 
-	rec.fail = errors.New("disk full")
+	rec.Fail(errors.New("disk full"))
 	if err := p.Reload(ctx); err == nil || p.Version() != v1 {
 		t.Fatalf("version activated without its policy.loaded event: %v", err)
 	}
-	rec.fail = nil
+	rec.Fail(nil)
 	if err := p.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +166,7 @@ func TestWatchReloads(t *testing.T) {
 	defer cancel()
 	dir := writePack(t, EngineRego)
 	rec := &memRecorder{}
-	p, err := New(ctx, Config{Dir: dir, Recorder: rec, Debounce: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPolicy(t, Config{Dir: dir, Recorder: rec, Debounce: 10 * time.Millisecond})
 	if err := p.Watch(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -215,10 +192,7 @@ func TestShadowDisagreementsRecorded(t *testing.T) {
 	deny := "@id(\"no-mail\")\n@reason(\"mail is off\")\nforbid (principal, action, resource == Tool::\"mail.send\");\n"
 	os.WriteFile(filepath.Join(shadowDir, "extra.cedar"), []byte(deny), 0o600)
 	rec := &memRecorder{}
-	p, err := New(ctx, Config{Recorder: rec, ShadowDir: shadowDir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPolicy(t, Config{Recorder: rec, ShadowDir: shadowDir})
 	agree := p.Evaluate(ctx, PointAction, inScopeAction())
 	mail := mkInput("dev", baseScope, &Action{Tool: "mail.send", Operation: "send", Resource: "mail://finance"})
 	mail.Task.ID = "tsk_mail"
@@ -235,7 +209,7 @@ func TestShadowDisagreementsRecorded(t *testing.T) {
 		t.Fatalf("shadow result %+v, want a disagreeing deny", disagree.Shadow)
 	}
 	var shadows []ledger.Event
-	for _, e := range rec.events {
+	for _, e := range rec.Events() {
 		if e.Type == ledger.TypePolicyShadow {
 			shadows = append(shadows, e)
 		}
@@ -259,11 +233,7 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := writePack(t, EngineCedar)
-	p, err := New(ctx, Config{Dir: dir, Sources: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPolicy(t, Config{Dir: dir, Sources: store})
 	old := p.Version()
 	in := mkInput("dev", baseScope, &Action{Tool: "mail.send", Operation: "send", Resource: "mail://finance"})
 	before := p.Evaluate(ctx, PointAction, &in)

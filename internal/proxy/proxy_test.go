@@ -202,10 +202,17 @@ func TestProxyUpstreamDown(t *testing.T) {
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
 	w, _ := startProxy(t, dead)
+	wantUpstreamFailure(t, w, "upstream down", "upstream_unavailable")
+}
+
+// wantUpstreamFailure checks that a task's call of the tracker upstream
+// through w is a 502 whose body holds want, completed as an error.
+func wantUpstreamFailure(t *testing.T, w *gatewaytest.Writ, what, want string) {
+	t.Helper()
 	taskID, token := w.TaskToken(t, issuesScope)
 	a := call(t, "GET", w.URL+"/proxy/tracker/repos/acme/widgets/issues", token, "")
-	if a.status != http.StatusBadGateway || !strings.Contains(a.body, "upstream_unavailable") {
-		t.Errorf("upstream down: %d %s", a.status, a.body)
+	if a.status != http.StatusBadGateway || !strings.Contains(a.body, want) {
+		t.Errorf("%s: %d %s", what, a.status, a.body)
 	}
 	done := gatewaytest.OfType(w.Trace(t, taskID), "action.completed")
 	if len(done) != 1 || done[0].Data.Status != "error" {
@@ -225,15 +232,7 @@ func TestProxyUpstreamSlow(t *testing.T) {
 		"tracker": {URL: slow.URL, Timeout: 300 * time.Millisecond, Rules: []config.ProxyRule{
 			{Method: "GET", Path: "/repos/{owner}/{repo}/issues", Tool: "tracker.issues", Operation: "read",
 				Resource: "https://tracker.example/repos/{owner}/{repo}"}}}}})
-	taskID, token := w.TaskToken(t, issuesScope)
-	a := call(t, "GET", w.URL+"/proxy/tracker/repos/acme/widgets/issues", token, "")
-	if a.status != http.StatusBadGateway || !strings.Contains(a.body, "did not answer within 300ms") {
-		t.Errorf("slow upstream: %d %s", a.status, a.body)
-	}
-	done := gatewaytest.OfType(w.Trace(t, taskID), "action.completed")
-	if len(done) != 1 || done[0].Data.Status != "error" {
-		t.Errorf("completed %+v: want one error result", done)
-	}
+	wantUpstreamFailure(t, w, "slow upstream", "did not answer within 300ms")
 }
 
 // TestProxyTLS: an upstream behind a private CA that requires a client

@@ -250,8 +250,7 @@ func TestAuthorizeTokenRefusals(t *testing.T) {
 func TestDPoPBoundToken(t *testing.T) {
 	ts, tok := startTaskServer(t, "dev")
 	opened := openTask(t, ts, tok["alice"], agentA, invoiceScope("dev"), nil)
-	key := credtest.NewDPoPKey(t)
-	got := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", ts.url+"/oauth2/token", "")))
+	key, got := exchangeBound(t, ts, opened.TaskID, ts.url)
 	if got.TokenType != "DPoP" {
 		t.Fatalf("token_type %q, want DPoP", got.TokenType)
 	}
@@ -293,11 +292,7 @@ func TestRequireBindingRefusesBearer(t *testing.T) {
 	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
 	bearer := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), "")).AccessToken
 	wantError(t, authorize(t, ts, "Bearer "+bearer, "", in), 401, "invalid_token")
-	key := credtest.NewDPoPKey(t)
-	bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
-	if a := authorize(t, ts, "DPoP "+bound, key.Proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
-		t.Fatalf("bound token: %d %s", a.status, a.body)
-	}
+	wantBoundAllowed(t, ts, opened.TaskID, in)
 }
 
 // TestLedgerUnavailableNeverAllows breaks the store under a running server:
@@ -438,11 +433,7 @@ permit contains {"id": "prod-bound", "obligations": {"require_binding": true}} i
 		if d := wantOAuthError(t, a, http.StatusBadRequest, "invalid_request"); !strings.Contains(d, "sender-constrained") {
 			t.Errorf("unbound exchange refused with %q", d)
 		}
-		key := credtest.NewDPoPKey(t)
-		bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
-		if a := authorize(t, ts, "DPoP "+bound, key.Proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
-			t.Fatalf("bound token: %d %s", a.status, a.body)
-		}
+		wantBoundAllowed(t, ts, opened.TaskID, in)
 	})
 	t.Run("action", func(t *testing.T) {
 		ts, opened := start(t, `"action"`)
@@ -464,11 +455,7 @@ permit contains {"id": "prod-bound", "obligations": {"require_binding": true}} i
 		if !found {
 			t.Errorf("no action.denied recording the binding refusal among %d events", len(tr.Events))
 		}
-		key := credtest.NewDPoPKey(t)
-		bound := tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", ts.url+"/oauth2/token", ""))).AccessToken
-		if a := authorize(t, ts, "DPoP "+bound, key.Proof(t, "POST", ts.url+"/v1/authorize", bound), in); a.status != http.StatusOK {
-			t.Fatalf("bound token: %d %s", a.status, a.body)
-		}
+		wantBoundAllowed(t, ts, opened.TaskID, in)
 	})
 }
 

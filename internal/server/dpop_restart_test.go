@@ -42,6 +42,24 @@ func dpopTaskToken(t *testing.T, ts *testServer, public string) (*credtest.DPoPK
 	t.Helper()
 	alice := devTokenFor(t, ts, "alice", identity.RoleRequester)
 	opened := openTask(t, ts, alice, agentA, invoiceScope("dev"), nil)
+	return exchangeBound(t, ts, opened.TaskID, public)
+}
+
+// exchangeBound exchanges agentA's SVID for a token of task taskID bound to
+// a new DPoP key, proving the key to ts's token endpoint at the public URL
+// public.
+func exchangeBound(t *testing.T, ts *testServer, taskID, public string) (*credtest.DPoPKey, api.TokenResponse) {
+	t.Helper()
 	key := credtest.NewDPoPKey(t)
-	return key, tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), opened.TaskID), key.Proof(t, "POST", public+"/oauth2/token", "")))
+	return key, tokenOf(t, exchange(t, ts, exchangeForm(svid(t, ts, agentA), taskID), key.Proof(t, "POST", public+"/oauth2/token", "")))
+}
+
+// wantBoundAllowed checks that a DPoP-bound token of task taskID makes the
+// call in on ts.
+func wantBoundAllowed(t *testing.T, ts *testServer, taskID string, in api.Authorize) {
+	t.Helper()
+	key, tok := exchangeBound(t, ts, taskID, ts.url)
+	if a := authorize(t, ts, "DPoP "+tok.AccessToken, key.Proof(t, "POST", ts.url+"/v1/authorize", tok.AccessToken), in); a.status != http.StatusOK {
+		t.Fatalf("bound token: %d %s", a.status, a.body)
+	}
 }

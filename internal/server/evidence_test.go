@@ -78,12 +78,7 @@ func TestEvidenceAndQueryAPI(t *testing.T) {
 // both tail the query index into it; either answers queries about events
 // the other recorded, and exports bundles that verify.
 func TestEvidenceOnPostgresReplicas(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	dir := t.TempDir()
-	a := startPostgres(t, postgresConfig(t, dsn, dir))
-	cfg := postgresConfig(t, dsn, t.TempDir())
-	replicaOf(t, &cfg, dir)
-	b := startPostgres(t, cfg)
+	a, b := startReplicas(t, pgtest.DSN(t), nil)
 
 	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
 	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)

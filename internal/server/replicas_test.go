@@ -42,24 +42,10 @@ func startPostgres(t *testing.T, cfg config.Config) *testServer {
 // tables.
 func verifyPostgres(t *testing.T, dsn string) *ledger.Report {
 	t.Helper()
-	ctx := context.Background()
-	d, err := datadir.Open(ctx, t.TempDir(), datadir.Options{Store: datadir.StorePostgres, DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openDir(t, t.TempDir(), datadir.Options{Store: datadir.StorePostgres, DSN: dsn})
 	defer d.Close()
-	v, err := ledger.NewVerifier(d.VerifierKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := ledger.Verify(ctx, d.Store, v, d.VerifierKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Fatalf("ledger verification failed: %v", rep.Failures)
-	}
-	diffs, err := task.CheckProjections(ctx, d.Store, d.Store.DB())
+	rep := verifyLedger(t, d)
+	diffs, err := task.CheckProjections(context.Background(), d.Store, d.Store.DB())
 	if err != nil || len(diffs) > 0 {
 		t.Fatalf("projection tables: %v %v", diffs, err)
 	}
@@ -140,6 +126,22 @@ func TestPostgresReplicaWithOtherKeysRefused(t *testing.T) {
 // replicaOf makes cfg a replica of the server whose data directory is
 // first: the same checkpoint and credential keys, and the same dev issuer
 // of agent and user tokens.
+// startReplicas starts two servers on the PostgreSQL database dsn, the
+// second a replica of the first; edit, when not nil, adjusts the
+// configuration of both.
+func startReplicas(t *testing.T, dsn string, edit func(*config.Config)) (a, b *testServer) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgA, cfgB := postgresConfig(t, dsn, dir), postgresConfig(t, dsn, t.TempDir())
+	if edit != nil {
+		edit(&cfgA)
+		edit(&cfgB)
+	}
+	a = startPostgres(t, cfgA)
+	replicaOf(t, &cfgB, dir)
+	return a, startPostgres(t, cfgB)
+}
+
 func replicaOf(t testing.TB, cfg *config.Config, first string) {
 	t.Helper()
 	cfg.Ledger.KeyFile = filepath.Join(first, ledger.KeyFile)
@@ -169,14 +171,7 @@ func replicaOf(t testing.TB, cfg *config.Config, first string) {
 func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	const public = "https://writ.example.test"
-	dir := t.TempDir()
-	cfgA := postgresConfig(t, dsn, dir)
-	cfgA.Credentials.PublicURL = public
-	a := startPostgres(t, cfgA)
-	cfgB := postgresConfig(t, dsn, t.TempDir())
-	cfgB.Credentials.PublicURL = public
-	replicaOf(t, &cfgB, dir)
-	b := startPostgres(t, cfgB)
+	a, b := startReplicas(t, dsn, func(c *config.Config) { c.Credentials.PublicURL = public })
 
 	key, tok := dpopTaskToken(t, a, public)
 	in := api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/17"}
@@ -197,14 +192,7 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 // task up.
 func TestDecideTaskAcrossReplicas(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	dir := t.TempDir()
-	cfgA := postgresConfig(t, dsn, dir)
-	cfgA.Environment = "prod"
-	a := startPostgres(t, cfgA)
-	cfgB := postgresConfig(t, dsn, t.TempDir())
-	cfgB.Environment = "prod"
-	replicaOf(t, &cfgB, dir)
-	b := startPostgres(t, cfgB)
+	a, b := startReplicas(t, dsn, func(c *config.Config) { c.Environment = "prod" })
 
 	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
 	bob := devTokenFor(t, a, "bob", identity.RoleApprover)
@@ -226,11 +214,7 @@ func TestDecideTaskAcrossReplicas(t *testing.T) {
 // same tool and arguments on another resource.
 func TestStepUpAcrossReplicas(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	dir := t.TempDir()
-	a := startPostgres(t, postgresConfig(t, dsn, dir))
-	cfgB := postgresConfig(t, dsn, t.TempDir())
-	replicaOf(t, &cfgB, dir)
-	b := startPostgres(t, cfgB)
+	a, b := startReplicas(t, dsn, nil)
 
 	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
 	bob := devTokenFor(t, b, "bob", identity.RoleApprover)

@@ -224,17 +224,24 @@ func TestAppendErrors(t *testing.T) {
 	}
 }
 
-// readEvents reads every event of a stopped server's data directory.
-func readEvents(t *testing.T, dir string) []ledger.Event {
+// openDir opens a data directory (of a stopped server, or a PostgreSQL
+// store with o) for reading; close it.
+func openDir(t *testing.T, dir string, o datadir.Options) *datadir.Dir {
 	t.Helper()
-	ctx := context.Background()
-	d, err := datadir.Open(ctx, dir, datadir.Options{})
+	d, err := datadir.Open(context.Background(), dir, o)
 	if err != nil {
 		t.Fatalf("reopening %s: %v", dir, err)
 	}
+	return d
+}
+
+// readEvents reads every event of a stopped server's data directory.
+func readEvents(t *testing.T, dir string) []ledger.Event {
+	t.Helper()
+	d := openDir(t, dir, datadir.Options{})
 	defer d.Close()
 	var out []ledger.Event
-	err = d.Store.ScanLeaves(ctx, 0, func(i uint64, leaf []byte) error {
+	err := d.Store.ScanLeaves(context.Background(), 0, func(i uint64, leaf []byte) error {
 		if i != uint64(len(out)) {
 			return fmt.Errorf("leaf %d where %d was expected", i, len(out))
 		}
@@ -361,25 +368,29 @@ func TestSecondServerOnSameDataDir(t *testing.T) {
 // full ledger verification, failing the test on any problem.
 func verifyDir(t *testing.T, dir string) *ledger.Report {
 	t.Helper()
-	ctx := context.Background()
-	d, err := datadir.Open(ctx, dir, datadir.Options{})
-	if err != nil {
-		t.Fatalf("reopening %s: %v", dir, err)
-	}
+	d := openDir(t, dir, datadir.Options{})
 	defer d.Close()
+	rep := verifyLedger(t, d)
+	if rep.LatestCheckpoint != rep.Size || rep.Uncovered != 0 {
+		t.Errorf("after shutdown the latest checkpoint covers %d of %d events", rep.LatestCheckpoint, rep.Size)
+	}
+	return rep
+}
+
+// verifyLedger runs the full ledger verification over d, failing the test
+// on any problem.
+func verifyLedger(t *testing.T, d *datadir.Dir) *ledger.Report {
+	t.Helper()
 	v, err := ledger.NewVerifier(d.VerifierKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := ledger.Verify(ctx, d.Store, v, d.VerifierKey)
+	rep, err := ledger.Verify(context.Background(), d.Store, v, d.VerifierKey)
 	if err != nil {
 		t.Fatalf("ledger.Verify: %v", err)
 	}
 	if !rep.OK() {
 		t.Fatalf("ledger verification failed: %v", rep.Failures)
-	}
-	if rep.LatestCheckpoint != rep.Size || rep.Uncovered != 0 {
-		t.Errorf("after shutdown the latest checkpoint covers %d of %d events", rep.LatestCheckpoint, rep.Size)
 	}
 	return rep
 }

@@ -7,6 +7,8 @@
 //   - Clock is a settable clock for code that takes a Now func.
 //   - FreePort names a loopback port for a child process that must bind a
 //     port itself and cannot report one it picked.
+//   - Recorder keeps appended ledger events in memory, for tests of what a
+//     package records.
 //
 // It is imported by tests only.
 package testkit

@@ -1,6 +1,7 @@
 package testkit_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/testkit"
 )
 
@@ -51,4 +53,27 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("listening on the port FreePort returned: %v", err)
 	}
 	ln.Close()
+}
+
+func TestRecorder(t *testing.T) {
+	var r testkit.Recorder
+	ctx := context.Background()
+	for i, typ := range []string{"a.one", "a.two"} {
+		if idx, err := r.Append(ctx, ledger.Event{Type: typ}); err != nil || idx != uint64(i) {
+			t.Fatalf("Append %s: index %d, %v; want %d", typ, idx, err, i)
+		}
+	}
+	broken := errors.New("disk full")
+	r.Fail(broken)
+	if _, err := r.Append(ctx, ledger.Event{Type: "a.three"}); !errors.Is(err, broken) {
+		t.Errorf("Append after Fail: %v, want %v", err, broken)
+	}
+	r.Fail(nil)
+	if got := r.Events(); len(got) != 2 || got[0].Type != "a.one" || got[1].Type != "a.two" {
+		t.Errorf("Events: %+v, want a.one and a.two", got)
+	}
+	r.Reset()
+	if got := r.Events(); len(got) != 0 {
+		t.Errorf("Events after Reset: %+v", got)
+	}
 }

@@ -259,3 +259,7 @@ func (s *Server) stopObservability(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// FlushTraces exports the spans that have ended (with tracing on) and
+// waits for the collector's answer.
+func (s *Server) FlushTraces(ctx context.Context) error { return s.tracer.Flush(ctx) }

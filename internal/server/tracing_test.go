@@ -39,10 +39,7 @@ func tracedServer(t *testing.T) (*testServer, *otlptest.Receiver) {
 // oneSpan flushes ts's spans and returns the only one named name.
 func oneSpan(t *testing.T, ts *testServer, rec *otlptest.Receiver, name string) otlptest.Span {
 	t.Helper()
-	if err := ts.srv.FlushTraces(context.Background()); err != nil {
-		t.Fatalf("flushing spans: %v", err)
-	}
-	got := rec.Named(name)
+	got := rec.Await(t, ts.srv.FlushTraces, name, 1)
 	if len(got) != 1 {
 		t.Fatalf("%d spans named %q, want 1; all: %v", len(got), name, rec.Spans())
 	}
@@ -155,10 +152,7 @@ func TestTracesDecisionAPI(t *testing.T) {
 	if a := authorize(t, ts, "Bearer "+access, "", call); a.status != http.StatusForbidden {
 		t.Fatalf("denied call: %d %s", a.status, a.body)
 	}
-	if err := ts.srv.FlushTraces(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	spans := rec.Named("POST /v1/authorize")
+	spans := rec.Await(t, ts.srv.FlushTraces, "POST /v1/authorize", 2)
 	if len(spans) != 2 || spans[1].Attrs["writ.decision"] != "deny" || spans[1].Attrs["gen_ai.tool.name"] != "mail.send" {
 		t.Errorf("the denied call's span: %v", spans)
 	}

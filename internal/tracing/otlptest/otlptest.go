@@ -5,6 +5,7 @@ package otlptest
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -12,11 +13,14 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // Span is a received span, its identifiers in lowercase hex as they
@@ -155,4 +159,23 @@ func attrs(kvs []*commonpb.KeyValue) map[string]string {
 		}
 	}
 	return m
+}
+
+// Await flushes the exporter (flush) and waits, up to 30s, until n spans
+// named name have arrived; it returns them, in the order received, or
+// fails the test. A span ends when its handler returns, which can be
+// after the caller has read the answer.
+func (r *Receiver) Await(t testing.TB, flush func(context.Context) error, name string, n int) []Span {
+	t.Helper()
+	var got []Span
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if err := flush(context.Background()); err != nil {
+			return err
+		}
+		if got = r.Named(name); len(got) < n {
+			return fmt.Errorf("%d spans named %q, want %d; all: %v", len(got), name, n, r.Spans())
+		}
+		return nil
+	})
+	return got
 }

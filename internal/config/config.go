@@ -67,6 +67,11 @@ type Config struct {
 	// RateLimits bounds how often each caller is served and what refusals
 	// write to the ledger (ratelimits.go).
 	RateLimits RateLimitsConfig `yaml:"rate_limits"`
+
+	// Metrics and Tracing configure Prometheus metrics and OpenTelemetry
+	// traces (observability.go).
+	Metrics MetricsConfig `yaml:"metrics"`
+	Tracing TracingConfig `yaml:"tracing"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -187,6 +192,7 @@ func (c *Config) envVars() map[string]any {
 		"WRIT_REPAIR_PROJECTIONS":            &c.RepairProjections,
 		"WRIT_APPROVALS_WEBHOOK_URL":         &c.Approvals.Webhook.URL,
 		"WRIT_APPROVALS_WEBHOOK_SECRET_FILE": &c.Approvals.Webhook.SecretFile,
+		"WRIT_METRICS_LISTEN":                &c.Metrics.Listen,
 	}
 }
 
@@ -292,6 +298,12 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.RateLimits.Validate(); err != nil {
+		return err
+	}
+	if err := c.Metrics.Validate(); err != nil {
+		return err
+	}
+	if err := c.Tracing.Validate(); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

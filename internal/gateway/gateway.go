@@ -26,6 +26,7 @@ import (
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/tracing"
 	"github.com/writhq/writ/internal/version"
 )
 
@@ -65,7 +66,10 @@ type Config struct {
 	// verified (a session opened by another task), as the decision API
 	// records refused credentials.
 	Refused func(ctx context.Context, cred task.VerifiedCredential, reason, detail string)
-	Logger  *slog.Logger
+	// Tracer, when set, traces each mediated request (trace.go); nil is
+	// tracing off.
+	Tracer *tracing.Tracer
+	Logger *slog.Logger
 }
 
 // SessionIdleTimeout ends a 2025-11-25 session after this long without a

@@ -61,7 +61,7 @@ func PromptResource(server, name string) string {
 // SDK's server.
 func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
-		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
 			switch method {
 			case "tools/list", "tools/call", "resources/read", "prompts/get",
 				"resources/list", "resources/templates/list", "prompts/list":
@@ -76,6 +76,8 @@ func (g *Gateway) middleware(name string, u *upstream) mcp.Middleware {
 			if err != nil {
 				return nil, err
 			}
+			ctx, span := g.traceCall(ctx, c, method, req)
+			defer func() { endCall(span, res, err) }()
 			// What goes upstream is cancelled when the task ends; the
 			// decisions and records are not (they finish, or fail whole).
 			var done func()
@@ -307,7 +309,7 @@ func (c *call) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mcp.Resu
 	if t := c.u.cfg.Tools[p.Name].Timeout; t > 0 {
 		c.timeout = t
 	}
-	fwd := &mcp.CallToolParams{Meta: forwardMeta(p.Meta), Name: p.Name, Arguments: p.Arguments}
+	fwd := &mcp.CallToolParams{Meta: upstreamMeta(ctx, forwardMeta(p.Meta)), Name: p.Name, Arguments: p.Arguments}
 	if len(p.Arguments) == 0 {
 		fwd.Arguments = nil
 	}
@@ -339,7 +341,7 @@ func (c *call) readResource(ctx context.Context, p *mcp.ReadResourceParams) (mcp
 	if !out.Allow {
 		return nil, denialError(areq.Tool, out)
 	}
-	fwd := &mcp.ReadResourceParams{Meta: forwardMeta(p.Meta), URI: uri}
+	fwd := &mcp.ReadResourceParams{Meta: upstreamMeta(ctx, forwardMeta(p.Meta)), URI: uri}
 	defer c.relayProgress(ctx, p, fwd)()
 	res, err := upstreamDo(c.flight, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
 		return cs.ReadResource(ctx, fwd)
@@ -358,7 +360,7 @@ func (c *call) getPrompt(ctx context.Context, p *mcp.GetPromptParams) (mcp.Resul
 	if !out.Allow {
 		return nil, denialError(areq.Tool, out)
 	}
-	fwd := &mcp.GetPromptParams{Meta: forwardMeta(p.Meta), Name: p.Name, Arguments: p.Arguments}
+	fwd := &mcp.GetPromptParams{Meta: upstreamMeta(ctx, forwardMeta(p.Meta)), Name: p.Name, Arguments: p.Arguments}
 	defer c.relayProgress(ctx, p, fwd)()
 	res, err := upstreamDo(c.flight, c, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
 		return cs.GetPrompt(ctx, fwd)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/redact"
+	"github.com/writhq/writ/internal/tracing"
 	"github.com/writhq/writ/internal/version"
 )
 
@@ -476,7 +477,9 @@ func (u *upstream) instructionsText() string {
 // values: the SDK keeps the agent side's protocol version in the request
 // context, which must not leak into writ's own session with the upstream.
 func detach(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	nctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// The call belongs to the request's trace (its HTTP request carries
+	// traceparent), if not to its cancellation.
+	nctx, cancel := context.WithTimeout(tracing.WithSpanOf(context.Background(), ctx), timeout)
 	stop := context.AfterFunc(ctx, cancel)
 	return nctx, func() {
 		stop()
@@ -609,6 +612,7 @@ func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range t.h {
 		r.Header[k] = v
 	}
+	tracing.Inject(r.Context(), r.Header)
 	cancel := isCancelNotice(r)
 	resp, err := t.base.RoundTrip(r)
 	if cancel && t.told != nil {

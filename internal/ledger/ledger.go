@@ -48,6 +48,10 @@ type Config struct {
 	// the index of the request's first event and the events (Time set).
 	// It must be quick and must not append.
 	OnCommit func(first uint64, events []Event)
+	// Observe, when set, is told of every batch the sequencer commits or
+	// fails to commit (observe.go), before OnCommit and before any caller
+	// hears of it. It must be quick.
+	Observe func(CommitStats)
 	// Now is the clock; tests set it.
 	Now func() time.Time
 }

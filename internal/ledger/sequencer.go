@@ -110,6 +110,7 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 	if len(reqs) == 0 {
 		return
 	}
+	began := time.Now()
 	var err error
 	var start uint64
 	for attempt := 0; attempt < 3; attempt++ {
@@ -128,6 +129,7 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 		}
 	}
 	l.noteCommit(err)
+	l.observe(began, reqs, err)
 	if err != nil {
 		l.log.Error("ledger commit failed", "err", err, "events", len(reqs))
 		if errors.Is(err, ErrStoreGone) {

@@ -17,6 +17,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/tracing"
 )
 
 // ruleHandler forwards requests that match one rule.
@@ -73,6 +74,8 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	areq := api.Authorize{Tool: h.rule.Tool, Operation: h.rule.Operation, Resource: Expand(h.rule.Resource, pathValues(r)),
 		Arguments: argsJSON, DataClass: h.rule.DataClass}
 	rc := task.Request{Gateway: "proxy", Source: abuse.PeerHost(r), TraceID: traceID(r.Header.Get("Traceparent"))}
+	span, r := h.trace(r)
+	defer span.End()
 	// From here the call is cancelled when its task ends.
 	ctx, done := h.p.calls.Begin(r.Context(), v.cred)
 	defer done()
@@ -113,6 +116,9 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		outReq.Header[k] = vs
 	}
 	outReq.ContentLength = int64(len(body))
+	if span.On() {
+		tracing.Inject(ctx, outReq.Header)
+	}
 	resp, err := u.client.Do(outReq)
 	if err != nil {
 		if cause := task.CutShort(ctx); cause != nil {
@@ -124,6 +130,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			detail = "upstream " + u.name + " did not answer within " + u.timeout.String()
 		}
 		h.record(r.Context(), v.cred, rc, out.ActionID, "error", map[string]any{"error": detail})
+		span.Fail("upstream_unavailable", "the upstream did not answer")
 		writeError(w, http.StatusBadGateway, "upstream_unavailable", detail+" (action "+out.ActionID+")")
 		return
 	}
@@ -165,6 +172,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		output["error"] = "the response was cut short"
 	}
 	h.record(r.Context(), v.cred, rc, out.ActionID, status, output)
+	endCall(span, resp.StatusCode, status)
 	if cause != nil {
 		// Break the connection: a clean end would pass the cut-off
 		// response for a whole one.

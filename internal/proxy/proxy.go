@@ -23,6 +23,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/tracing"
 )
 
 // Decider authorizes and records calls; *task.Service is one.
@@ -42,6 +43,9 @@ type Config struct {
 	Auth      Authenticator
 	// Getenv resolves ${env:NAME} in header values (default os.Getenv).
 	Getenv func(string) string
+	// Tracer, when set, gives each call an execute_tool span and passes
+	// its trace context upstream; nil is tracing off.
+	Tracer *tracing.Tracer
 	Logger *slog.Logger
 }
 

@@ -33,7 +33,7 @@ func (s *Server) authorizeAction(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, maxAuthorizeBody, &req) {
 		return
 	}
-	out, err := s.tasks.Authorize(r.Context(), cred, req, task.Request{Gateway: gatewayAPI, Source: abuse.PeerHost(r), TraceID: traceID(r)})
+	out, err := s.decider().Authorize(r.Context(), cred, req, task.Request{Gateway: gatewayAPI, Source: abuse.PeerHost(r), TraceID: traceID(r)})
 	if err != nil {
 		s.decisionFail(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/tracing/otlptest"
 )
 
 // BenchmarkAuthorizeHTTP measures POST /v1/authorize end to end on a real
@@ -30,6 +31,30 @@ func BenchmarkAuthorizeHTTP(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			benchAuthorize(b, clients)
 		})
+	}
+}
+
+// BenchmarkAuthorizeTracing is BenchmarkAuthorizeHTTP with tracing off
+// and on (every call's span exported over OTLP/HTTP to a collector in the
+// benchmark's process, sampling everything); metrics are on in both.
+//
+//	go test ./internal/server -run '^$' -bench AuthorizeTracing -benchtime 20000x
+func BenchmarkAuthorizeTracing(b *testing.B) {
+	for _, tracing := range []bool{false, true} {
+		for _, clients := range []int{1, 64} {
+			b.Run(fmt.Sprintf("tracing=%v/clients=%d", tracing, clients), func(b *testing.B) {
+				cfg := config.Default()
+				cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = b.TempDir(), "127.0.0.1:0", true, "dev"
+				cfg.Log.Level = "error"
+				// A loaded machine can take longer than the default 50ms to
+				// evaluate, which would deny: not what this measures.
+				cfg.Policy.Timeout = 10 * time.Second
+				if tracing {
+					cfg.Tracing.Endpoint = otlptest.Start(b).URL
+				}
+				loadAuthorize(b, []*testServer{serve(b, cfg)}, clients)
+			})
+		}
 	}
 }
 

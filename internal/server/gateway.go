@@ -27,10 +27,11 @@ func (s *Server) newGateways() error {
 	g, err := gateway.New(gateway.Config{
 		Servers:          s.cfg.MCP.Servers,
 		AllowedOrigins:   s.cfg.MCP.AllowedOrigins,
-		Decider:          s.tasks,
+		Decider:          s.decider(),
 		Auth:             s.gatewayCredential,
 		ResourceMetadata: s.resourceMetadataURL,
 		Refused:          s.gatewayRefused,
+		Tracer:           s.tracer,
 		Logger:           s.log.With("component", "mcp"),
 	})
 	if err != nil {
@@ -38,8 +39,9 @@ func (s *Server) newGateways() error {
 	}
 	p, err := proxy.New(proxy.Config{
 		Upstreams: s.cfg.Proxy.Upstreams,
-		Decider:   s.tasks,
+		Decider:   s.decider(),
 		Auth:      s.gatewayCredential,
+		Tracer:    s.tracer,
 		Logger:    s.log.With("component", "proxy"),
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/metrics"
 )
 
 // routes builds the HTTP handler. Every route is listed here.
@@ -30,21 +31,25 @@ func (s *Server) routes() http.Handler {
 	s.limitRoutes(mux) // the rate limits' counters (limits.go)
 	s.evidenceRoutes(mux)
 	s.consoleRoutes(mux) // the web console at /ui/ (console.go)
+	s.metricsRoutes(mux, auditor)
 
 	// Task credentials (oauth.go) and the decision API (authorize.go): the
 	// token endpoint authenticates by the subject token, the decision API
 	// by the task token, the key set is public.
-	mux.HandleFunc("POST /oauth2/token", s.exchangeToken)
+	// Each has a span of its own (observe.go), and the token endpoint's
+	// answers are counted as decisions.
+	mux.HandleFunc("POST /oauth2/token", s.traced("POST /oauth2/token", s.countExchange(s.exchangeToken)))
 	mux.HandleFunc("GET /oauth2/jwks", s.jwks)
-	mux.HandleFunc("POST /v1/authorize", s.authorizeAction)
-	mux.HandleFunc("POST /v1/actions/{id}/result", s.actionResult)
+	mux.HandleFunc("POST /v1/authorize", s.traced("POST /v1/authorize", s.authorizeAction))
+	mux.HandleFunc("POST /v1/actions/{id}/result", s.traced("POST /v1/actions/{id}/result", s.actionResult))
 	s.gatewayRoutes(mux) // MCP gateway and HTTP proxy (gateway.go)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	// Rate limits come first, health checks aside (limits.go).
-	return s.recoverer(s.limits.Middleware(mux))
+	// Rate limits come first, health checks aside (limits.go); every
+	// answer is counted by the route that matched (observe.go).
+	return s.metrics.Middleware(s.recoverer(s.limits.Middleware(metrics.Route(mux))))
 }
 
 // recoverer turns a panic in a handler into a 500 instead of a dropped

@@ -24,11 +24,13 @@ import (
 	"github.com/writhq/writ/internal/gateway"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/metrics"
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/proxy"
 	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/tracing"
 )
 
 // Server is a running writ server.
@@ -55,6 +57,12 @@ type Server struct {
 
 	http *http.Server
 	ln   net.Listener
+
+	// Metrics and traces (observe.go); metricsHTTP serves metrics.listen.
+	metrics     *metrics.Metrics
+	tracer      *tracing.Tracer
+	metricsHTTP *http.Server
+	metricsLn   net.Listener
 
 	// gw is the MCP gateway and the HTTP proxy (gateway.go); mcp is the
 	// gateway once built, for the task service's hooks, which may run
@@ -86,8 +94,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, dir: dir}
+	if err := s.newObservability(ctx); err != nil {
+		dir.Close()
+		return nil, err
+	}
 	s.ledger, err = ledger.New(ctx, ledger.Config{
 		OnCommit:           s.ledgerCommitted,
+		Observe:            s.metrics.ObserveCommit,
 		Store:              dir.Store,
 		Signer:             dir.Signer,
 		MaxBodyBytes:       cfg.Ledger.MaxBodyBytes,
@@ -145,6 +158,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("query index: %w", err)
 	}
+	if err := s.observeState(ctx); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	if err := s.newGateways(); err != nil {
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -153,6 +170,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	if err := s.listenMetrics(); err != nil {
+		s.ln.Close()
+		s.closeParts(ctx)
+		return nil, err
 	}
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -226,6 +248,7 @@ func (s *Server) closeParts(ctx context.Context) error {
 		errs = append(errs, s.auth.Close())
 	}
 	errs = append(errs, s.ledger.Close(ctx), s.dir.Close())
+	errs = append(errs, s.stopObservability(ctx))
 	return errors.Join(errs...)
 }
 
@@ -248,6 +271,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		"origin", s.dir.Origin, "verifier_key", s.dir.VerifierKey, "environment", s.cfg.Environment)
 	s.startGateways(ctx)
 	s.limits.Start()
+	s.serveMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	hup := make(chan os.Signal, 1)

@@ -23,7 +23,7 @@ const (
 // newTaskService builds the task service once the ledger and policy are up.
 func (s *Server) newTaskService(ctx context.Context) error {
 	cfg := task.Config{
-		Ledger: s.ledger, Store: s.dir.Store, Policy: s.policy, Environment: s.cfg.Environment,
+		Ledger: s.taskLedger(), Store: s.dir.Store, Policy: s.policy, Environment: s.cfg.Environment,
 		Origin: s.dir.Origin, DB: s.dir.Store.DB(), Logger: s.log.With("component", "task"),
 		// Credential revocations reach the issuer at once (oauth.go), and
 		// ended tasks the gateway (gateway.go); a projection mismatch is

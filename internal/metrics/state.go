@@ -1,0 +1,60 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// TaskCounts are the task service's gauges, read at scrape time.
+type TaskCounts struct {
+	ActiveTasks      int
+	PendingApprovals int
+}
+
+// RateLimitCounts are the rate limiter's totals since start: requests
+// answered 429, by the bucket that was empty.
+type RateLimitCounts struct {
+	Unauthenticated, Failed, Principal int64
+}
+
+var (
+	tasksActiveDesc = prometheus.NewDesc(Namespace+"_tasks_active",
+		"Tasks active now (approved, unexpired, not ended).", nil, nil)
+	approvalsPendingDesc = prometheus.NewDesc(Namespace+"_approvals_pending",
+		"Approval requests (of tasks and of step-ups) an approver can still decide.", nil, nil)
+	rateLimitedDesc = prometheus.NewDesc(Namespace+"_rate_limited_total",
+		"Requests answered 429, by bucket: unauthenticated (no credential), failed (refused credentials from the address), principal.",
+		[]string{"bucket"}, nil)
+)
+
+// Tasks registers writ_tasks_active and writ_approvals_pending, read from
+// f once per scrape.
+func (m *Metrics) Tasks(f func() TaskCounts) error {
+	return m.Register(collectorFunc{descs: []*prometheus.Desc{tasksActiveDesc, approvalsPendingDesc}, collect: func(ch chan<- prometheus.Metric) {
+		c := f()
+		ch <- prometheus.MustNewConstMetric(tasksActiveDesc, prometheus.GaugeValue, float64(c.ActiveTasks))
+		ch <- prometheus.MustNewConstMetric(approvalsPendingDesc, prometheus.GaugeValue, float64(c.PendingApprovals))
+	}})
+}
+
+// RateLimited registers writ_rate_limited_total, read from f once per
+// scrape.
+func (m *Metrics) RateLimited(f func() RateLimitCounts) error {
+	return m.Register(collectorFunc{descs: []*prometheus.Desc{rateLimitedDesc}, collect: func(ch chan<- prometheus.Metric) {
+		c := f()
+		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Unauthenticated), "unauthenticated")
+		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Failed), "failed")
+		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Principal), "principal")
+	}})
+}
+
+// collectorFunc is a collector whose values are read when scraped.
+type collectorFunc struct {
+	descs   []*prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

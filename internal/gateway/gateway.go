@@ -25,6 +25,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/version"
 )
@@ -182,15 +183,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("server")
 	h := g.handlers[name]
 	if h == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no MCP server %q is configured", name))
+		writeError(w, refusal.NotFound, "not_found", fmt.Sprintf("no MCP server %q is configured", name))
 		return
 	}
 	if !g.originAllowed(r) {
-		writeError(w, http.StatusForbidden, "forbidden_origin", "the request's Origin is not allowed to call this gateway")
+		writeError(w, refusal.Forbidden, "forbidden_origin", "the request's Origin is not allowed to call this gateway")
 		return
 	}
 	if r.ContentLength > g.cfg.MaxRequestBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit")
+		writeError(w, refusal.TooLarge, "too_large", "request body is larger than the limit")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxRequestBytes)
@@ -205,7 +206,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if g.cfg.Refused != nil {
 				g.cfg.Refused(context.WithoutCancel(r.Context()), cred, "session_of_another_task", detail)
 			}
-			writeError(w, http.StatusForbidden, "forbidden", detail)
+			writeError(w, refusal.Forbidden, "forbidden", detail)
 			return
 		}
 	}

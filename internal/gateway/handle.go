@@ -14,6 +14,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/resource"
 	"github.com/writhq/writ/internal/task"
 )
@@ -478,13 +479,12 @@ func (c *call) withhold(ctx context.Context, actionID string, output []byte, ve 
 // decisionError answers an error of the task service: a refused credential
 // or bad input as such, anything else as "not recorded" (fail closed).
 func (c *call) decisionError(err error) error {
-	var te *task.Error
-	if errors.As(err, &te) {
+	if e, ok := refusal.As(err); ok {
 		code := int64(CodeDenied)
-		if errors.Is(te.Kind, task.ErrInvalid) {
+		if e.Kind == refusal.Invalid {
 			code = jsonrpc.CodeInvalidParams
 		}
-		return &jsonrpc.Error{Code: code, Message: te.Code + ": " + te.Detail}
+		return &jsonrpc.Error{Code: code, Message: e.Code + ": " + e.Detail}
 	}
 	c.g.log.Error("MCP decision failed; denied", "server", c.server, "err", err)
 	return &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not decide and record this request; it was not forwarded"}

@@ -4,13 +4,15 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/httpjson"
+	"github.com/writhq/writ/internal/refusal"
 )
 
-// writeError writes {error, detail} with the given status.
-func writeError(w http.ResponseWriter, status int, code, detail string) {
-	httpjson.Error(w, status, code, detail)
+// writeError writes {error, detail} with the status of kind.
+func writeError(w http.ResponseWriter, kind refusal.Kind, code, detail string) {
+	httpjson.Error(w, kind, code, detail)
 }
 
 // jsonErrors turns the MCP SDK's plain-text HTTP errors (an unknown or
@@ -68,7 +70,8 @@ func (j *jsonErrors) finish() {
 		code = "error"
 	}
 	j.Header().Del("Content-Length")
-	writeError(j.ResponseWriter, j.status, code, detail)
+	// The status is the SDK's; only the body becomes writ's.
+	httpjson.Write(j.ResponseWriter, j.status, api.Error{Error: code, Detail: detail})
 }
 
 // challengeWriter adds resource_metadata (RFC 9728 §5.1) to the

@@ -118,7 +118,7 @@ func (a *Authenticator) Close() error {
 
 // Authenticate verifies the request's caller: the bearer token in the
 // Authorization header if there is one, else the client's X.509-SVID from the
-// TLS handshake. The error is an *Error (match with errors.Is against
+// TLS handshake. The error is a *refusal.Error (match with errors.Is against
 // ErrNoCredentials, ErrInvalidRequest and ErrInvalidToken).
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Principal, error) {
 	authz := r.Header.Values("Authorization")
@@ -140,7 +140,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 }
 
 // VerifyToken verifies a bearer token (JWT-SVID or OIDC JWT) and returns its
-// principal. The error is an *Error matching ErrInvalidToken.
+// principal. The error is a *refusal.Error matching ErrInvalidToken.
 func (a *Authenticator) VerifyToken(ctx context.Context, raw string) (Principal, error) {
 	if len(raw) > a.cfg.MaxTokenBytes {
 		// Refuse before hashing: the size limit bounds all work.

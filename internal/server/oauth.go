@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -250,9 +251,8 @@ func (s *Server) agentIdentity(w http.ResponseWriter, r *http.Request, raw, para
 	p, err := s.auth.VerifyToken(ctx, raw)
 	if err != nil {
 		reason, detail := "invalid_token", param+" refused"
-		var ie *identity.Error
-		if errors.As(err, &ie) {
-			reason, detail = string(ie.Reason), param+" refused: "+ie.Detail
+		if e, ok := refusal.As(err); ok {
+			reason, detail = e.Code, param+" refused: "+e.Detail
 		}
 		s.rejectExchange(ctx, "", "", "", reason, detail)
 		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
@@ -302,9 +302,8 @@ func (s *Server) delegationGrant(w http.ResponseWriter, r *http.Request, x crede
 	ctx := r.Context()
 	parent, err := s.issuer.Verify(ctx, x.SubjectToken, now)
 	if err != nil {
-		var ce *credential.Error
-		if errors.As(err, &ce) {
-			s.rejectExchange(ctx, ce.TaskID, "", ce.JTI, "invalid_token", "subject_token: "+ce.Description)
+		if e, ok := refusal.As(err); ok {
+			s.rejectExchange(ctx, e.TaskID, "", e.JTI, "invalid_token", "subject_token: "+e.Detail)
 		}
 		credential.WriteExchangeError(w, err)
 		return grant{}, false
@@ -409,10 +408,9 @@ func (s *Server) resourceOf(r *http.Request) string {
 // exchangeFail answers an error from recording the credential. The token
 // was not sent, so nothing is granted.
 func (s *Server) exchangeFail(w http.ResponseWriter, r *http.Request, err error) {
-	var te *task.Error
 	switch {
-	case errors.As(err, &te):
-		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, te.Detail)
+	case errors.As(err, new(*refusal.Error)):
+		credential.WriteExchangeError(w, err)
 	case errors.Is(err, ledger.ErrUnavailable), errors.Is(err, ledger.ErrClosed),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.log.ErrorContext(r.Context(), "recording a credential failed; no token sent", "err", err)

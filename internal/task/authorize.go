@@ -13,6 +13,7 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/redact"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // Request is the context of an authorization that is not in its body.
@@ -109,7 +110,7 @@ func parseArguments(req api.Authorize) (json.RawMessage, map[string]any, []byte,
 	return raw, m, c, nil
 }
 
-func inexactNumber(path string) *Error {
+func inexactNumber(path string) *refusal.Error {
 	return newErr(ErrInvalid, CodeInexactNumber, "arguments%s: the number is not exactly a double "+
 		"(I-JSON, RFC 7493 §2.2: integers within ±(2^53−1), no more digits than a double keeps); send it as a string", path)
 }
@@ -121,19 +122,19 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	now := s.now()
 
 	s.smu.Lock()
-	t, refusal := s.usable(cred, now)
+	t, refused := s.usable(cred, now)
 	var task Task
 	var chain []policy.ParentTask
-	if refusal == nil {
+	if refused == nil {
 		task = *t
 		for p := s.st.tasks[t.Parent]; p != nil; p = s.st.tasks[p.Parent] {
 			chain = append(chain, policy.ParentTask{ID: p.ID, Agent: p.Agent, Scope: p.Scope.policy()})
 		}
 	}
 	s.smu.Unlock()
-	if refusal != nil {
-		s.reject(ctx, cred, refusal, now)
-		return api.Authorized{}, nil, refusal
+	if refused != nil {
+		s.reject(ctx, cred, refused, now)
+		return api.Authorized{}, nil, refused
 	}
 
 	in := &policy.Input{
@@ -240,9 +241,9 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 	defer s.mu.Unlock()
 	now := s.now()
 	s.smu.Lock()
-	_, refusal := s.usable(cred, now)
+	_, refused := s.usable(cred, now)
 	existing := ""
-	if refusal == nil {
+	if refused == nil {
 		for _, a := range s.st.approvals {
 			if a.Status == ApprovalPending && a.binds(cred.TaskID, p.call) && now.Before(a.ExpiresAt) {
 				existing = a.ID
@@ -250,9 +251,9 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 		}
 	}
 	s.smu.Unlock()
-	if refusal != nil {
-		s.reject(ctx, cred, refusal, now)
-		return api.Authorized{}, refusal
+	if refused != nil {
+		s.reject(ctx, cred, refused, now)
+		return api.Authorized{}, refused
 	}
 	events := p.events
 	var req approvalRequestedData
@@ -273,24 +274,25 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 	return out, nil
 }
 
-// usable checks that cred may act under its task now. The caller holds smu.
-func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *Error) {
+// usable checks that cred may act under its task now; a refusal is a
+// credentialRefusal. The caller holds smu.
+func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *refusal.Error) {
 	t := s.st.tasks[cred.TaskID]
 	c := s.st.creds[cred.JTI]
 	switch {
 	case t == nil:
-		return nil, newErr(ErrForbidden, "unknown_task", "the credential names a task that does not exist")
+		return nil, credentialRefusal("unknown_task", "the credential names a task that does not exist")
 	case c == nil || c.TaskID != t.ID || c.Agent != cred.Agent || t.Agent != cred.Agent:
-		return nil, newErr(ErrForbidden, "unknown_credential", "the credential was not issued for this task and agent")
+		return nil, credentialRefusal("unknown_credential", "the credential was not issued for this task and agent")
 	case c.Revoked:
-		return nil, newErr(ErrForbidden, "credential_revoked", "the credential was revoked")
+		return nil, credentialRefusal("credential_revoked", "the credential was revoked")
 	case !now.Before(cred.Expiry) || !now.Before(c.ExpiresAt):
-		return nil, newErr(ErrForbidden, "credential_expired", "the credential has expired")
+		return nil, credentialRefusal("credential_expired", "the credential has expired")
 	case t.State != StateActive:
-		return nil, newErr(ErrForbidden, "task_not_active", "task %s is %s", t.ID, t.State)
+		return nil, credentialRefusal("task_not_active", "task %s is %s", t.ID, t.State)
 	case !now.Before(t.ExpiresAt):
 		s.Kick()
-		return nil, newErr(ErrForbidden, "task_expired", "task %s has expired", t.ID)
+		return nil, credentialRefusal("task_expired", "task %s has expired", t.ID)
 	}
 	if a := s.st.endedAncestor(t, now); a != nil {
 		s.Kick()
@@ -302,7 +304,7 @@ func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *Error)
 // reject records a refused use of a credential, as Config.Rejections
 // allows. The refusal stands either way; a failed record is counted and
 // logged there (here, without Rejections).
-func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *Error, now time.Time) {
+func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *refusal.Error, now time.Time) {
 	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: cred.TaskID, Agent: cred.Agent,
 		Principal: cred.Subject, JTI: cred.JTI, Data: mustJSON(rejectedData{Reason: e.Code, Detail: e.Detail})}
 	err := s.rejection(ctx, e.Code, func(ctx context.Context) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -191,7 +192,7 @@ func TestInexactNumberRefused(t *testing.T) {
 			call("invoices.read", "erp://invoices/2026-Q2/9", args),  // would step up
 		} {
 			_, err := e.svc.Authorize(ctx, cred, c, task.Request{})
-			var te *task.Error
+			var te *refusal.Error
 			if !errors.As(err, &te) || !errors.Is(err, task.ErrInvalid) || te.Code != task.CodeInexactNumber || !strings.HasPrefix(te.Detail, path+":") {
 				t.Errorf("%s on %s: %v; want %s naming %s", args, c.Resource, err, task.CodeInexactNumber, path)
 			}

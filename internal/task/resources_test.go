@@ -11,6 +11,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -41,7 +42,7 @@ func TestOpenNormalizesResources(t *testing.T) {
 	for _, p := range []string{"kb://public/../private/*", "kb://public/%2e%2e/private/*", "kb://public/*?x=../..",
 		"kb://public/a%2Fb/*", `kb://public\private`, "kb://public/\x00*"} {
 		_, err := e.svc.Open(ctx, alice, api.OpenTask{Agent: agent, Intent: "x", Scope: kbScope(p), TTL: "15m"})
-		var te *task.Error
+		var te *refusal.Error
 		if !errors.As(err, &te) || !errors.Is(err, task.ErrInvalid) || !strings.Contains(te.Detail, "scope.resources") {
 			t.Errorf("pattern %q: %v; want invalid_request naming scope.resources", p, err)
 		}

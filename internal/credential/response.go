@@ -61,7 +61,8 @@ func WriteError(w http.ResponseWriter, err error) {
 
 // WriteExchangeError answers a failed token exchange with the status RFC
 // 6749 §5.2 gives, whatever the refusal's kind: 400, or 401 for
-// invalid_client. A refused subject or actor token (an error from
+// invalid_client (a refusal of kind internal or unavailable is the server's
+// failure, answered 500 or 503). A refused subject or actor token (an error from
 // Issuer.Verify or CheckBinding), and a refusal without an OAuth code (the
 // task service's), become invalid_grant, and a refused DPoP proof stays
 // invalid_dpop_proof (RFC 9449 §5). Use it at /oauth2/token instead of
@@ -80,8 +81,11 @@ func WriteExchangeError(w http.ResponseWriter, err error) {
 		code = CodeInvalidGrant
 	}
 	status := http.StatusBadRequest
-	if code == CodeInvalidClient {
+	switch {
+	case code == CodeInvalidClient:
 		status = http.StatusUnauthorized
+	case e.Kind == refusal.Internal || e.Kind == refusal.Unavailable:
+		status = e.Kind.HTTPStatus() // server_error, temporarily_unavailable
 	}
 	WriteOAuthError(w, status, code, e.Detail)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
@@ -33,7 +34,7 @@ func (s *Server) authorizeAction(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, maxAuthorizeBody, &req) {
 		return
 	}
-	out, err := s.tasks.Authorize(r.Context(), cred, req, task.Request{Gateway: gatewayAPI, Source: abuse.PeerHost(r), TraceID: traceID(r)})
+	out, err := s.tasks.Authorize(r.Context(), cred, req, task.Request{Gateway: policy.GatewayAPI, Source: abuse.PeerHost(r), TraceID: traceID(r)})
 	if err != nil {
 		s.taskFail(w, r, err)
 		return
@@ -112,7 +113,7 @@ func (s *Server) taskCredential(w http.ResponseWriter, r *http.Request) (task.Ve
 		return task.VerifiedCredential{}, false
 	}
 	return task.VerifiedCredential{JTI: tok.JTI, TaskID: tok.TaskID, Agent: tok.Agent(), Subject: tok.Subject,
-		Expiry: tok.Expiry, Binding: bindingName(tok.Cnf), ActChain: tok.Actors}, true
+		Expiry: tok.Expiry, Binding: tok.Cnf.Binding(), ActChain: tok.Actors}, true
 }
 
 // invalidToken refuses a token whose signature verified, of jti and

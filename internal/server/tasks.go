@@ -31,6 +31,8 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		// repaired only when asked.
 		OnRevoke: s.onRevoke, OnTaskEnded: s.onTaskEnded, AllowProjectionMismatch: s.cfg.RepairProjections,
 		Shared: s.coordinator(), Rejections: s.limits,
+		// The token endpoint's exchanges are issued by the task service.
+		Issuer: s.issuer, CredentialTTL: s.cfg.Credentials.MaxTTL,
 	}
 	if s.dir.Signer != nil {
 		// Both come from the signing key every replica shares: the digest

@@ -61,11 +61,16 @@ func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req ap
 	return s.requestStepUp(ctx, cred, stepUp)
 }
 
-// pendingStepUp is a require_approval answer waiting for the exclusive lock.
+// pendingStepUp is a require_approval answer waiting for the exclusive
+// lock: action.denied with its data, then approval.requested with its
+// data, which requestStepUp completes and encodes.
 type pendingStepUp struct {
-	events []ledger.Event // action.denied, then approval.requested
-	out    api.Authorized
-	call   stepUpCall
+	denied    ledger.Event
+	data      actionData
+	requested ledger.Event
+	asked     approvalRequestedData
+	out       api.Authorized
+	call      stepUpCall
 }
 
 // CodeInexactNumber refuses arguments holding a number that canonical form
@@ -148,34 +153,34 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	}
 	dec := s.cfg.Policy.Evaluate(ctx, policy.PointAction, in)
 
-	// Redact before anything is stored: the body and the recorded input.
-	redArgs, redPaths, err := s.cfg.Redactor.Redact("arguments", args, dec.Obligations.Redact)
-	if err != nil {
-		return api.Authorized{}, nil, fmt.Errorf("redacting the arguments: %w", err)
-	}
-	var redMap map[string]any
-	if redArgs != nil {
-		json.Unmarshal(redArgs, &redMap)
-	}
-	recIn := *in
-	recAction := *in.Action
-	recAction.Arguments = redMap
-	recIn.Action = &recAction
-	var inputBody []byte
-	if doc, err := policy.Document(policy.PointAction, &recIn); err == nil {
-		inputBody, _ = json.Marshal(doc)
-	}
-
 	ev := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
-		DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, JTI: cred.JTI, TraceID: rc.TraceID,
-		Bodies: map[string][]byte{"input": inputBody}}
+		DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, JTI: cred.JTI, TraceID: rc.TraceID}
+	data := actionData{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
+		DataClass: req.DataClass, ArgsMAC: argsMAC, Effect: string(dec.Effect), Reasons: dec.Reasons,
+		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs)}
+	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
+
+	// Redact before anything is stored: the body and the recorded input.
+	rec, err := s.callRecord(args, dec, in)
+	if err != nil {
+		// Without its whole record the call is denied: recorded as far
+		// as it can be, without the bodies that could not be built.
+		s.log.WarnContext(ctx, "the record of a call could not be built; it is denied", "err", err, "task_id", task.ID, "tool", req.Tool)
+		data.ActionID, data.Refused = "", RefusedUnrecordable
+		ev.Type = ledger.TypeActionDenied
+		ev.Data = mustJSON(data)
+		if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
+			return api.Authorized{}, nil, err
+		}
+		out.Reasons = []string{ReasonUnrecordable}
+		return out, nil, nil
+	}
+	redArgs := rec.args
+	data.Redacted = rec.paths
+	ev.Bodies = map[string][]byte{"input": rec.input}
 	if redArgs != nil {
 		ev.Bodies["arguments"] = redArgs
 	}
-	data := actionData{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
-		DataClass: req.DataClass, ArgsMAC: argsMAC, Effect: string(dec.Effect), Reasons: dec.Reasons,
-		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs), Redacted: redPaths}
-	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
 
 	// A policy may demand a sender-constrained credential; an unbound one is
 	// then refused, whatever the policy's effect otherwise allowed.
@@ -199,17 +204,16 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		if stepID == "" {
 			data.ActionID = ""
 			ev.Type = ledger.TypeActionDenied
-			ev.Data = mustJSON(data)
 			ap := ev
 			ap.Type, ap.JTI, ap.TraceID = ledger.TypeApprovalRequested, "", rc.TraceID
 			ap.Bodies = nil
 			if redArgs != nil {
 				ap.Bodies = map[string][]byte{"arguments": redArgs}
 			}
-			ap.Data = mustJSON(approvalRequestedData{ApprovalID: newID("apr"), Kind: KindStepUp,
+			asked := approvalRequestedData{ApprovalID: newID("apr"), Kind: KindStepUp,
 				Required: max(dec.Obligations.Approvals, 1), ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons,
-				Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC})
-			return api.Authorized{}, &pendingStepUp{events: []ledger.Event{ev, ap}, out: out, call: call}, nil
+				Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC}
+			return api.Authorized{}, &pendingStepUp{denied: ev, data: data, requested: ap, asked: asked, out: out, call: call}, nil
 		}
 		defer s.release(stepID)
 		data.StepUp = stepID
@@ -227,9 +231,47 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
 		return api.Authorized{}, nil, err
 	}
-	rec := dec.Obligations.RecordOutput == nil || *dec.Obligations.RecordOutput
-	out.Allow, out.ActionID, out.RecordOutput, out.Redact = true, data.ActionID, &rec, dec.Obligations.Redact
+	recordOutput := dec.Obligations.RecordOutput == nil || *dec.Obligations.RecordOutput
+	out.Allow, out.ActionID, out.RecordOutput, out.Redact = true, data.ActionID, &recordOutput, dec.Obligations.Redact
 	return out, nil, nil
+}
+
+// callRecord is what the ledger keeps of a call beside its data: its
+// arguments, redacted (nil when it has none), the paths redaction
+// replaced, and the policy input document with those arguments.
+type callRecord struct {
+	args  []byte
+	paths []string
+	input []byte
+}
+
+// callRecord builds the record of a call decided by dec on in, redacting
+// before anything is stored. An error means the call cannot be recorded
+// as it was decided.
+func (s *Service) callRecord(args json.RawMessage, dec policy.Decision, in *policy.Input) (callRecord, error) {
+	red, paths, err := s.cfg.Redactor.Redact("arguments", args, dec.Obligations.Redact)
+	if err != nil {
+		return callRecord{}, fmt.Errorf("redacting the arguments: %w", err)
+	}
+	var redMap map[string]any
+	if red != nil {
+		if err := json.Unmarshal(red, &redMap); err != nil {
+			return callRecord{}, fmt.Errorf("reading the redacted arguments: %w", err)
+		}
+	}
+	recIn := *in
+	recAction := *in.Action
+	recAction.Arguments = redMap
+	recIn.Action = &recAction
+	doc, err := policy.Document(policy.PointAction, &recIn)
+	if err != nil {
+		return callRecord{}, fmt.Errorf("the policy input document: %w", err)
+	}
+	input, err := json.Marshal(doc)
+	if err != nil {
+		return callRecord{}, fmt.Errorf("encoding the policy input document: %w", err)
+	}
+	return callRecord{args: red, paths: paths, input: input}, nil
 }
 
 // requestStepUp commits a step-up request under the exclusive lock, after
@@ -255,17 +297,17 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 		s.reject(ctx, cred, refused, now)
 		return api.Authorized{}, refused
 	}
-	events := p.events
-	var req approvalRequestedData
-	json.Unmarshal(events[1].Data, &req)
-	approvalID := req.ApprovalID
+	approvalID := p.asked.ApprovalID
 	if existing != "" {
-		events, approvalID = events[:1], existing
+		approvalID = existing
 	}
-	var data actionData
-	json.Unmarshal(events[0].Data, &data)
-	data.ApprovalID = approvalID
-	events[0].Data = mustJSON(data)
+	p.data.ApprovalID = approvalID
+	p.denied.Data = mustJSON(p.data)
+	events := []ledger.Event{p.denied}
+	if existing == "" {
+		p.requested.Data = mustJSON(p.asked)
+		events = append(events, p.requested)
+	}
 	if _, err := s.commit(ctx, events, projectRows); err != nil {
 		return api.Authorized{}, err
 	}
@@ -338,11 +380,16 @@ func (s *Service) release(key string) {
 	s.smu.Unlock()
 }
 
-// Refusal of a call the policy allowed, recorded in action.denied's data.
+// Refusals of a call the policy did not deny, recorded in action.denied's
+// data (refused), with the reason answered for each.
 const (
 	RefusedBindingRequired = "binding_required"
-	// ReasonBindingRequired is the reason answered for it.
-	ReasonBindingRequired = "policy requires a sender-constrained token (DPoP or mTLS) for this call"
+	ReasonBindingRequired  = "policy requires a sender-constrained token (DPoP or mTLS) for this call"
+	// RefusedUnrecordable: the call's record could not be built in full
+	// (its arguments could not be redacted, or its policy input encoded),
+	// so it is denied, recorded without the bodies.
+	RefusedUnrecordable = "unrecordable"
+	ReasonUnrecordable  = "writ could not build the record of this call, so it is denied; see the server log"
 )
 
 // bound reports whether a credential binding is a real one.

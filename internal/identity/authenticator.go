@@ -16,6 +16,7 @@ import (
 
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/ledger"
 )
 
 // Options are the parts of an Authenticator that do not come from the
@@ -27,7 +28,7 @@ type Options struct {
 	DataDir string
 	// Recorder receives auth.rejected events from RequireRole. Nil records
 	// nothing (tests, tools).
-	Recorder Recorder
+	Recorder ledger.Recorder
 	// Limits, when set, admits each verified principal RequireRole serves
 	// and decides which of its refusals are recorded one by one.
 	Limits Limits
@@ -46,7 +47,7 @@ type Authenticator struct {
 	spiffe  *trustSet
 	issuers map[string]*oidcIssuer
 	cache   *cache
-	rec     Recorder
+	rec     ledger.Recorder
 	limits  Limits
 	log     *slog.Logger
 	now     func() time.Time

@@ -24,13 +24,6 @@ type Limits interface {
 	Reject(ctx context.Context, reason string, write func(context.Context) error) error
 }
 
-// Recorder appends events to the evidence ledger. *ledger.Log-like types
-// satisfy it; the error contract is the ledger's: a non-nil error means the
-// event is not durable.
-type Recorder interface {
-	Append(ctx context.Context, e ledger.Event) (uint64, error)
-}
-
 // RequireRole returns middleware that authenticates each request, requires one
 // of roles (none: any authenticated principal), and passes the principal to
 // next in the request context (read it with PrincipalFrom). A refusal is

@@ -13,7 +13,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/enforce"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/resource"
 	"github.com/writhq/writ/internal/task"
@@ -161,13 +163,13 @@ func (g *Gateway) call(name string, u *upstream, req mcp.Request) (*call, error)
 	trace := ""
 	if p, ok := req.GetParams().(interface{ GetMeta() map[string]any }); ok && !isNil(p) {
 		if s, ok := p.GetMeta()["traceparent"].(string); ok {
-			trace = TraceID(s)
+			trace = enforce.TraceID(s)
 		}
 	}
 	if trace == "" && extra.Header != nil {
-		trace = TraceID(extra.Header.Get("Traceparent"))
+		trace = enforce.TraceID(extra.Header.Get("Traceparent"))
 	}
-	return &call{g: g, server: name, u: u, req: req, timeout: u.timeout, v: v, rc: task.Request{Gateway: "mcp", Source: v.source, TraceID: trace}}, nil
+	return &call{g: g, server: name, u: u, req: req, timeout: u.timeout, v: v, rc: task.Request{Gateway: policy.GatewayMCP, Source: v.source, TraceID: trace}}, nil
 }
 
 func (c *call) dataClass(tool string) string {

@@ -15,7 +15,9 @@ import (
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/enforce"
 	"github.com/writhq/writ/internal/httpjson"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
@@ -73,7 +75,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	areq := api.Authorize{Tool: h.rule.Tool, Operation: h.rule.Operation, Resource: Expand(h.rule.Resource, pathValues(r)),
 		Arguments: argsJSON, DataClass: h.rule.DataClass}
-	rc := task.Request{Gateway: "proxy", Source: abuse.PeerHost(r), TraceID: traceID(r.Header.Get("Traceparent"))}
+	rc := task.Request{Gateway: policy.GatewayProxy, Source: abuse.PeerHost(r), TraceID: enforce.TraceID(r.Header.Get("Traceparent"))}
 	// From here the call is cancelled when its task ends.
 	ctx, done := h.p.calls.Begin(r.Context(), v.cred)
 	defer done()

@@ -19,28 +19,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/enforce"
 	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
 
-// Decider authorizes and records calls; *task.Service is one.
-type Decider interface {
-	Authorize(ctx context.Context, cred task.VerifiedCredential, req api.Authorize, rc task.Request) (api.Authorized, error)
-	RecordResultAt(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult, rc task.Request) (api.ResultRecorded, error)
-}
-
-// Authenticator verifies the task token of a request; when it refuses it
-// has answered w and recorded the refusal.
-type Authenticator func(w http.ResponseWriter, r *http.Request) (task.VerifiedCredential, bool)
-
 // Config configures a Proxy.
 type Config struct {
 	Upstreams map[string]config.ProxyUpstream
-	Decider   Decider
-	Auth      Authenticator
+	Decider   enforce.Decider
+	Auth      enforce.Authenticator
 	// Getenv resolves ${env:NAME} in header values (default os.Getenv).
 	Getenv func(string) string
 	Logger *slog.Logger

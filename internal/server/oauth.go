@@ -11,6 +11,7 @@ import (
 
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/enforce"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
@@ -311,24 +312,5 @@ func clientCert(r *http.Request) *x509.Certificate {
 	return r.TLS.PeerCertificates[0]
 }
 
-// traceID returns the trace-id of a valid W3C traceparent header
-// ("00-<32 hex>-<16 hex>-<2 hex>"), or "".
-func traceID(r *http.Request) string {
-	v := r.Header.Get("Traceparent")
-	if len(v) != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return ""
-	}
-	id := v[3:35]
-	zero := true
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return ""
-		}
-		zero = zero && c == '0'
-	}
-	if zero {
-		return ""
-	}
-	return id
-}
+// traceID is the trace-id of the request's W3C traceparent header, or "".
+func traceID(r *http.Request) string { return enforce.TraceID(r.Header.Get("Traceparent")) }

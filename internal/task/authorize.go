@@ -18,7 +18,9 @@ import (
 
 // Request is the context of an authorization that is not in its body.
 type Request struct {
-	// Gateway is the enforcement point: "api", "mcp" or "proxy".
+	// Gateway is the enforcement point the request came by, one of
+	// policy.Gateways: policy.GatewayAPI, GatewayMCP or GatewayProxy for
+	// a call, GatewayToken for an exchange.
 	Gateway string
 	Source  string
 	TraceID string

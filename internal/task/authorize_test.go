@@ -11,6 +11,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
@@ -28,7 +29,7 @@ func TestAuthorize(t *testing.T) {
 	// In scope: allowed, recorded with the keyed digest of the original
 	// arguments and the redacted arguments as body.
 	args := `{"id": 17, "password": "hunter2"}`
-	a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", args), task.Request{Gateway: "api"})
+	a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", args), task.Request{Gateway: policy.GatewayAPI})
 	if err != nil || !a.Allow || a.ActionID == "" || a.DecisionID == "" {
 		t.Fatalf("in scope: %+v, %v", a, err)
 	}

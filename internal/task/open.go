@@ -50,7 +50,7 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 		Principal: policy.Principal{ID: requester.ID, Roles: roleNames(requester.Roles)},
 		Agent:     policy.Agent{ID: req.Agent},
 		Task:      policy.Task{ID: taskID, Intent: req.Intent, Scope: scope.policy(), TTL: ttl.String()},
-		Request:   policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: "task"},
+		Request:   policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: policy.GatewayTask},
 	}
 	var parent string
 	var parentExpiry time.Time

@@ -9,6 +9,7 @@ import (
 
 	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -40,7 +41,7 @@ func TestUnrecordableCallDenied(t *testing.T) {
 			if tt.cred != nil {
 				cred = tt.cred(cred)
 			}
-			a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", tt.args), task.Request{Gateway: "api"})
+			a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", tt.args), task.Request{Gateway: policy.GatewayAPI})
 			if err != nil || a.Allow || a.ActionID != "" || len(a.Reasons) != 1 || a.Reasons[0] != task.ReasonUnrecordable {
 				t.Fatalf("Authorize: %+v, %v; want a deny for an unrecordable call", a, err)
 			}
@@ -60,7 +61,7 @@ func TestUnrecordableCallDenied(t *testing.T) {
 			// The ledger down: the denial cannot be recorded either, and
 			// the caller gets an error (a 503), not an answer.
 			e.store.fail.Store(true)
-			if a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", tt.args), task.Request{Gateway: "api"}); err == nil || a.Allow {
+			if a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", tt.args), task.Request{Gateway: policy.GatewayAPI}); err == nil || a.Allow {
 				t.Errorf("with the ledger down: %+v, %v; want an error", a, err)
 			}
 		})

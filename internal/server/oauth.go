@@ -267,8 +267,9 @@ func (s *Server) resourceOf(r *http.Request) string {
 // with its OAuth code, a failure to record as temporarily_unavailable. No
 // token was sent, so nothing is granted.
 func (s *Server) exchangeFail(w http.ResponseWriter, r *http.Request, err error) {
+	_, refused := refusal.As(err)
 	switch {
-	case errors.As(err, new(*refusal.Error)):
+	case refused:
 		credential.WriteExchangeError(w, err)
 	case errors.Is(err, ledger.ErrUnavailable), errors.Is(err, ledger.ErrClosed),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

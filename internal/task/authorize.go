@@ -168,14 +168,8 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		// Without its whole record the call is denied: recorded as far
 		// as it can be, without the bodies that could not be built.
 		s.log.WarnContext(ctx, "the record of a call could not be built; it is denied", "err", err, "task_id", task.ID, "tool", req.Tool)
-		data.ActionID, data.Refused = "", RefusedUnrecordable
-		ev.Type = ledger.TypeActionDenied
-		ev.Data = mustJSON(data)
-		if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
-			return api.Authorized{}, nil, err
-		}
-		out.Reasons = []string{ReasonUnrecordable}
-		return out, nil, nil
+		data.Refused, out.Reasons = RefusedUnrecordable, []string{ReasonUnrecordable}
+		return s.commitDenied(ctx, ev, data, out)
 	}
 	redArgs := rec.args
 	data.Redacted = rec.paths
@@ -187,14 +181,8 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	// A policy may demand a sender-constrained credential; an unbound one is
 	// then refused, whatever the policy's effect otherwise allowed.
 	if dec.Effect != policy.Deny && dec.Obligations.RequireBinding && !bound(cred.Binding) {
-		data.ActionID, data.Refused = "", RefusedBindingRequired
-		ev.Type = ledger.TypeActionDenied
-		ev.Data = mustJSON(data)
-		if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
-			return api.Authorized{}, nil, err
-		}
-		out.Reasons = []string{ReasonBindingRequired}
-		return out, nil, nil
+		data.Refused, out.Reasons = RefusedBindingRequired, []string{ReasonBindingRequired}
+		return s.commitDenied(ctx, ev, data, out)
 	}
 
 	switch dec.Effect {
@@ -220,13 +208,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		defer s.release(stepID)
 		data.StepUp = stepID
 	default:
-		data.ActionID = ""
-		ev.Type = ledger.TypeActionDenied
-		ev.Data = mustJSON(data)
-		if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
-			return api.Authorized{}, nil, err
-		}
-		return out, nil, nil
+		return s.commitDenied(ctx, ev, data, out)
 	}
 	ev.Type = ledger.TypeActionAuthorized
 	ev.Data = mustJSON(data)
@@ -235,6 +217,18 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	}
 	recordOutput := dec.Obligations.RecordOutput == nil || *dec.Obligations.RecordOutput
 	out.Allow, out.ActionID, out.RecordOutput, out.Redact = true, data.ActionID, &recordOutput, dec.Obligations.Redact
+	return out, nil, nil
+}
+
+// commitDenied records a call as action.denied (ev with data, without an
+// action ID) and answers out, or the error that kept it from the ledger.
+func (s *Service) commitDenied(ctx context.Context, ev ledger.Event, data actionData, out api.Authorized) (api.Authorized, *pendingStepUp, error) {
+	data.ActionID = ""
+	ev.Type = ledger.TypeActionDenied
+	ev.Data = mustJSON(data)
+	if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
+		return api.Authorized{}, nil, err
+	}
 	return out, nil, nil
 }
 

@@ -122,14 +122,7 @@ func lastEvent(t *testing.T, e *env, name string) (ledger.Entry, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaves, err := e.store.ReadLeaves(ctx, size-1, size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry, err := ledger.ParseLeaf(size-1, leaves[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	entry := leafAt(t, e, size-1)
 	if name == "" {
 		return entry, nil
 	}
@@ -138,6 +131,20 @@ func lastEvent(t *testing.T, e *env, name string) (ledger.Entry, []byte) {
 		t.Fatalf("body %s of %s: %v", name, entry.Event.Type, err)
 	}
 	return entry, b.Data
+}
+
+// leafAt returns the ledger entry at index i.
+func leafAt(t *testing.T, e *env, i uint64) ledger.Entry {
+	t.Helper()
+	leaves, err := e.store.ReadLeaves(context.Background(), i, i+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := ledger.ParseLeaf(i, leaves[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entry
 }
 
 func TestLedgerUnavailableNeverAllows(t *testing.T) {

@@ -113,15 +113,7 @@ func lastDecision(t *testing.T, e *env) (ledger.Entry, []byte) {
 		t.Fatal(err)
 	}
 	for i := size; i > 0; i-- {
-		leaves, err := e.store.ReadLeaves(ctx, i-1, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		entry, err := ledger.ParseLeaf(i-1, leaves[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if entry.Event.Type == ledger.TypePolicyDecided {
+		if entry := leafAt(t, e, i-1); entry.Event.Type == ledger.TypePolicyDecided {
 			b, err := e.store.ReadBody(ctx, ledger.BodyRef{Index: i - 1, Name: "input"})
 			if err != nil {
 				t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/httpjson"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // TokenPath is the OAuth token endpoint: its credentials are in the body,
@@ -71,11 +72,11 @@ func refuse(w http.ResponseWriter, r *http.Request, wait time.Duration, why stri
 	h.Set("Retry-After", strconv.FormatInt(secs, 10))
 	h.Set("Cache-Control", "no-store")
 	if r.URL.Path == TokenPath {
-		httpjson.Write(w, http.StatusTooManyRequests, struct {
+		httpjson.Write(w, refusal.RateLimited.HTTPStatus(), struct {
 			Error       string `json:"error"`
 			Description string `json:"error_description"`
 		}{RateLimited, bearer.Text(detail)})
 		return
 	}
-	httpjson.Error(w, http.StatusTooManyRequests, RateLimited, detail)
+	httpjson.Error(w, refusal.RateLimited, RateLimited, detail)
 }

@@ -33,15 +33,10 @@ const (
 	RateLimited = "rate_limited"
 )
 
-// Recorder appends events to the ledger; a nil error means durable.
-type Recorder interface {
-	Append(ctx context.Context, e ledger.Event) (uint64, error)
-}
-
 // Options are the parts of a Limiter that are not configuration.
 type Options struct {
 	// Recorder receives the summary events. Required.
-	Recorder Recorder
+	Recorder ledger.Recorder
 	// Logger is the operational log; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -57,7 +52,7 @@ type Limiter struct {
 	rej                       *window
 	interval                  time.Duration
 
-	rec Recorder
+	rec ledger.Recorder
 	log *slog.Logger
 	now func() time.Time
 

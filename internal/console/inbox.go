@@ -4,12 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // inboxBody is the approvals inbox's data.
@@ -79,24 +78,24 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, u user) {
 // taskError answers a task service refusal with its status and detail, and
 // anything else as an internal error.
 func (c *Console) taskError(w http.ResponseWriter, r *http.Request, u user, err error) {
-	var te *task.Error
-	if !errors.As(err, &te) {
+	e, ok := refusal.As(err)
+	if !ok {
 		c.log.ErrorContext(r.Context(), "console: task service", "err", err, "path", r.URL.Path)
 		c.errorPage(w, r, &u, http.StatusInternalServerError, "Not recorded", "Nothing was recorded: the server could not complete this. See the server log.")
 		return
 	}
-	status, heading := http.StatusInternalServerError, "Failed"
-	switch {
-	case errors.Is(te.Kind, task.ErrInvalid):
-		status, heading = http.StatusBadRequest, "Invalid"
-	case errors.Is(te.Kind, task.ErrNotFound):
-		status, heading = http.StatusNotFound, "Not found"
-	case errors.Is(te.Kind, task.ErrForbidden):
-		status, heading = http.StatusForbidden, "Not allowed"
-	case errors.Is(te.Kind, task.ErrConflict):
-		status, heading = http.StatusConflict, "Not possible now"
+	heading := "Failed"
+	switch e.Kind {
+	case refusal.Invalid:
+		heading = "Invalid"
+	case refusal.NotFound:
+		heading = "Not found"
+	case refusal.Forbidden:
+		heading = "Not allowed"
+	case refusal.Conflict:
+		heading = "Not possible now"
 	}
-	c.errorPage(w, r, &u, status, heading, te.Detail)
+	c.errorPage(w, r, &u, e.Kind.HTTPStatus(), heading, e.Detail)
 }
 
 // prettyJSON indents raw JSON for display; empty stays empty.

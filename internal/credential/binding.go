@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // CheckBinding enforces tok's confirmation claim for one request. dpopJKT is
@@ -44,7 +46,7 @@ func CheckBinding(tok *Token, dpopJKT string, clientCert *x509.Certificate, requ
 	return nil
 }
 
-func bindingError(tok *Token, msg string) *Error {
+func bindingError(tok *Token, msg string) *refusal.Error {
 	e := tokenError(ErrBindingMismatch, "%s", msg)
 	e.JTI, e.TaskID = tok.JTI, tok.TaskID
 	return e

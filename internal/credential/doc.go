@@ -20,14 +20,15 @@
 //     thumbprint; CheckBinding then enforces the token's cnf claim against
 //     that thumbprint or the TLS client certificate (RFC 8705).
 //
-// Every refusal is an *Error that wraps one of the sentinel errors
+// Every refusal is a *refusal.Error that wraps one of the sentinel errors
 // (ErrInvalidToken, ErrExpired, ErrRevoked, ErrBindingRequired,
 // ErrBindingMismatch, ErrInvalidDPoPProof, ErrInvalidRequest) and carries the
-// OAuth error code to send (ErrorCode, HTTPStatus). Error text never contains
-// a token, a proof or key material, and claim values in it are shortened and
-// reduced to printable ASCII, so it is safe to return to the caller.
-// WriteError and Challenge answer a refused resource request (401 with an
-// RFC 6750 or RFC 9449 WWW-Authenticate challenge).
+// OAuth error code to send (its OAuth field, ErrorCode) and the kind its
+// status comes from. Error text never contains a token, a proof or key
+// material, and claim values in it are shortened and reduced to printable
+// ASCII, so it is safe to return to the caller. WriteError and Challenge
+// answer a refused resource request (401 with an RFC 6750 or RFC 9449
+// WWW-Authenticate challenge).
 //
 // The token format, binding and revocation semantics are documented for
 // operators and client authors in docs/credentials.md.

@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // DPoP proof limits (RFC 9449).
@@ -130,7 +131,7 @@ func VerifyDPoP(proof, method, htu, accessToken string, now time.Time, replay *R
 
 // checkDPoPHeader reads the unverified header and returns the embedded key
 // once typ, alg and jwk are acceptable.
-func checkDPoPHeader(proof string) (*jose.JSONWebKey, *Error) {
+func checkDPoPHeader(proof string) (*jose.JSONWebKey, *refusal.Error) {
 	h, _, _ := strings.Cut(proof, ".")
 	hb, err := base64.RawURLEncoding.Strict().DecodeString(h)
 	if err != nil {
@@ -179,7 +180,7 @@ func dpopAlgAllowed(alg string) bool {
 }
 
 // check validates the proof's claims against the request and returns iat.
-func (c *dpopClaims) check(method, htu, accessToken string, now time.Time) (time.Time, *Error) {
+func (c *dpopClaims) check(method, htu, accessToken string, now time.Time) (time.Time, *refusal.Error) {
 	switch {
 	case c.JTI == "" || len(c.JTI) > 256:
 		return time.Time{}, dpopError("DPoP proof jti is missing or longer than 256 bytes")

@@ -2,15 +2,14 @@ package credential
 
 import (
 	"errors"
-	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
-// Sentinel errors. Every error this package returns for bad input is an
-// *Error wrapping exactly one of them; match with errors.Is.
+// Sentinel errors. Every error this package returns for bad input is a
+// *refusal.Error wrapping exactly one of them; match with errors.Is.
 var (
 	// ErrInvalidToken: the access token is malformed, not signed by this
 	// issuer's key, for another issuer or audience, or not yet valid.
@@ -28,8 +27,8 @@ var (
 	// ErrInvalidDPoPProof: the DPoP proof is missing where required,
 	// malformed, stale, replayed or does not match the request.
 	ErrInvalidDPoPProof = errors.New("invalid DPoP proof")
-	// ErrInvalidRequest: a token-exchange request is malformed; the *Error's
-	// Code says which OAuth error to answer with.
+	// ErrInvalidRequest: a token-exchange request is malformed; the
+	// refusal's OAuth code says which OAuth error to answer with.
 	ErrInvalidRequest = errors.New("invalid token request")
 )
 
@@ -47,84 +46,76 @@ const (
 	CodeInvalidDPoPProof     = "invalid_dpop_proof"
 )
 
-// Error is a refusal. Description is safe to send to the caller and to log:
-// it never holds a token, proof or key, and untrusted values in it are
-// shortened and reduced to printable ASCII.
-type Error struct {
-	// Code is the OAuth error code to answer with.
-	Code string
-	// Description is a human-readable reason.
-	Description string
-	// JTI and TaskID are set when the token's signature verified, so they
-	// are what writ issued (for auth.rejected events); empty otherwise.
-	JTI    string
-	TaskID string
-
-	kind error
+// kindOf is the refusal kind of an OAuth error code at a resource: 401 for
+// token, DPoP and client authentication failures, 403 for
+// insufficient_scope, 400 for the rest.
+func kindOf(code string) refusal.Kind {
+	switch code {
+	case CodeInvalidToken, CodeInvalidDPoPProof, CodeInvalidClient:
+		return refusal.Unauthenticated
+	case CodeInsufficientScope:
+		return refusal.Forbidden
+	}
+	return refusal.Invalid
 }
 
-func (e *Error) Error() string { return e.kind.Error() + ": " + e.Description }
-
-// Unwrap returns the sentinel error this refusal is an instance of.
-func (e *Error) Unwrap() error { return e.kind }
-
-func newError(kind error, code, format string, a ...any) *Error {
-	return &Error{Code: code, Description: fmt.Sprintf(format, a...), kind: kind}
+// newError is a refusal wrapping sentinel whose Code and OAuth code are
+// code. Its Detail is safe to send to the caller and to log: it never holds
+// a token, proof or key, and untrusted values in it are shortened and
+// reduced to printable ASCII (bearer.Claim).
+func newError(sentinel error, code, format string, a ...any) *refusal.Error {
+	e := refusal.New(kindOf(code), sentinel, code, format, a...)
+	e.OAuth = code
+	return e
 }
 
-func tokenError(kind error, format string, a ...any) *Error {
-	return newError(kind, CodeInvalidToken, format, a...)
+func tokenError(sentinel error, format string, a ...any) *refusal.Error {
+	return newError(sentinel, CodeInvalidToken, format, a...)
 }
 
-func dpopError(format string, a ...any) *Error {
+func dpopError(format string, a ...any) *refusal.Error {
 	return newError(ErrInvalidDPoPProof, CodeInvalidDPoPProof, format, a...)
 }
 
-func requestError(code, format string, a ...any) *Error {
+func requestError(code, format string, a ...any) *refusal.Error {
 	return newError(ErrInvalidRequest, code, format, a...)
 }
 
-// ErrorCode is the OAuth error code for err: the *Error's Code, or for a bare
-// sentinel the code RFC 6750 or RFC 9449 gives it. Any other non-nil error
-// maps to invalid_token, so an unexpected failure is still a refusal.
+// Refusal is err as the refusal this package answers it with: err itself
+// when it carries an OAuth code, else one whose code is the one RFC 6750 or
+// RFC 9449 gives the sentinel err wraps (invalid_token for anything else,
+// so an unexpected failure is still a refusal) and whose detail is err's
+// refusal detail or a fixed phrase (the text of another error might not be
+// safe to send). The refusal wraps err.
+func Refusal(err error) *refusal.Error {
+	e, ok := refusal.As(err)
+	if ok && e.OAuth != "" {
+		return e
+	}
+	code := CodeInvalidToken
+	switch {
+	case errors.Is(err, ErrInvalidDPoPProof):
+		code = CodeInvalidDPoPProof
+	case errors.Is(err, ErrInvalidRequest):
+		code = CodeInvalidRequest
+	}
+	out := newError(err, code, "request refused")
+	if ok {
+		out.Detail, out.JTI, out.TaskID = e.Detail, e.JTI, e.TaskID
+	}
+	return out
+}
+
+// ErrorCode is the OAuth error code for err (Refusal's); "" for nil.
 func ErrorCode(err error) string {
 	if err == nil {
 		return ""
 	}
-	var e *Error
-	if errors.As(err, &e) && e.Code != "" {
-		return e.Code
-	}
-	switch {
-	case errors.Is(err, ErrInvalidDPoPProof):
-		return CodeInvalidDPoPProof
-	case errors.Is(err, ErrInvalidRequest):
-		return CodeInvalidRequest
-	}
-	return CodeInvalidToken
+	return Refusal(err).OAuth
 }
 
-// HTTPStatus is the status to answer err with: 401 for token, DPoP and client
-// authentication failures, 403 for insufficient_scope, 400 for the rest.
-func HTTPStatus(err error) int {
-	switch ErrorCode(err) {
-	case CodeInvalidToken, CodeInvalidDPoPProof, CodeInvalidClient:
-		return http.StatusUnauthorized
-	case CodeInsufficientScope:
-		return http.StatusForbidden
-	}
-	return http.StatusBadRequest
-}
-
-// Description is the caller-safe text of err: the *Error's Description, or a
-// fixed phrase for anything else (whose text might not be safe to send).
-func Description(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Description
-	}
-	return "request refused"
-}
+// Description is the caller-safe text of err (Refusal's).
+func Description(err error) string { return Refusal(err).Detail }
 
 // Challenge is the WWW-Authenticate value answering a resource request that
 // err refused (RFC 6750 §3, RFC 9449 §7.1). dpop selects the DPoP scheme,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // Example shows the life of a task token: issue it after approval, verify it
@@ -39,7 +40,7 @@ func Example() {
 
 	iss.Revocations().RevokeTask(tok.TaskID)
 	_, err = iss.Verify(context.Background(), token, time.Now())
-	fmt.Println(credential.HTTPStatus(err), credential.Challenge(err, false))
+	fmt.Println(refusal.HTTPStatus(err), credential.Challenge(err, false))
 	// Output:
 	// user:alice@example.org spiffe://example.org/agent/summarizer task:01JTASK
 	// 401 Bearer realm="writ", error="invalid_token", error_description="access token has been revoked"

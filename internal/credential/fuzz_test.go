@@ -10,10 +10,11 @@ import (
 	"testing"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // FuzzVerify runs token parsing and verification on arbitrary input. It must
-// never panic; every refusal is an *Error with header-safe text; and anything
+// never panic; every refusal is a refusal (*refusal.Error) with header-safe text; and anything
 // accepted really carries writ's Ed25519 signature over its first two parts.
 func FuzzVerify(f *testing.F) {
 	iss := newTestIssuer(f, IssuerOptions{Issuer: "writ", CacheSize: -1})
@@ -34,12 +35,12 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		tok, err := iss.Verify(t.Context(), raw, testNow)
 		if err != nil {
-			var e *Error
+			var e *refusal.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("refusal %T is not an *Error", err)
+				t.Fatalf("refusal %T is not a refusal (*refusal.Error)", err)
 			}
-			if bearer.Text(e.Description) != e.Description || ErrorCode(err) != CodeInvalidToken {
-				t.Fatalf("bad refusal %q (%s)", e.Description, ErrorCode(err))
+			if bearer.Text(e.Detail) != e.Detail || ErrorCode(err) != CodeInvalidToken {
+				t.Fatalf("bad refusal %q (%s)", e.Detail, ErrorCode(err))
 			}
 			return
 		}
@@ -71,8 +72,8 @@ func FuzzVerifyDPoP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, proof, method, htu, token string) {
 		jkt, err := VerifyDPoP(proof, method, htu, token, testNow, NewReplayCache(4))
 		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || !errors.Is(err, ErrInvalidDPoPProof) || bearer.Text(e.Description) != e.Description {
+			var e *refusal.Error
+			if !errors.As(err, &e) || !errors.Is(err, ErrInvalidDPoPProof) || bearer.Text(e.Detail) != e.Detail {
 				t.Fatalf("bad refusal: %v", err)
 			}
 			return
@@ -106,13 +107,13 @@ func FuzzParseExchange(f *testing.F) {
 		r := exchangeRequest(body)
 		x, err := ParseExchange(r)
 		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || !codes[e.Code] || HTTPStatus(err) != http.StatusBadRequest {
+			var e *refusal.Error
+			if !errors.As(err, &e) || !codes[e.OAuth] || refusal.HTTPStatus(err) != http.StatusBadRequest {
 				t.Fatalf("bad refusal: %v", err)
 			}
 			if form, perr := url.ParseQuery(body); perr == nil {
 				for _, p := range []string{"subject_token", "actor_token"} {
-					if v := form.Get(p); len(v) >= 8 && strings.Contains(e.Description, v) {
+					if v := form.Get(p); len(v) >= 8 && strings.Contains(e.Detail, v) {
 						t.Fatalf("refusal echoes %s", p)
 					}
 				}

@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // testNow is the fixed time tests issue and verify at.
@@ -264,12 +265,12 @@ func wantErr(t testing.TB, err, want error) {
 		t.Fatalf("error = %v, want %v", err, want)
 	}
 	if err != nil {
-		var e *Error
+		var e *refusal.Error
 		if !errors.As(err, &e) {
-			t.Fatalf("error %T is not an *Error", err)
+			t.Fatalf("error %T is not a refusal (*refusal.Error)", err)
 		}
-		if bearer.Text(e.Description) != e.Description {
-			t.Fatalf("description is not header-safe: %q", e.Description)
+		if bearer.Text(e.Detail) != e.Detail {
+			t.Fatalf("description is not header-safe: %q", e.Detail)
 		}
 	}
 }

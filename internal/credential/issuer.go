@@ -171,6 +171,18 @@ type Cnf struct {
 // Bound reports whether the token is sender-constrained.
 func (c Cnf) Bound() bool { return c.JKT != "" || c.X5T != "" }
 
+// Binding names the binding as events and policy do: "dpop", "mtls" or
+// "none".
+func (c Cnf) Binding() string {
+	switch {
+	case c.JKT != "":
+		return "dpop"
+	case c.X5T != "":
+		return "mtls"
+	}
+	return "none"
+}
+
 // actClaim is the RFC 8693 actor claim; Act nests the previous actor.
 type actClaim struct {
 	Sub string    `json:"sub"`

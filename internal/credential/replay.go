@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // DefaultReplayEntries is the ReplayCache capacity when NewReplayCache is
@@ -58,7 +60,7 @@ func NewReplayCache(maxEntries int) *ReplayCache {
 
 // record notes (jkt, jti) until until, refusing it if already present,
 // here or in the shared record.
-func (c *ReplayCache) record(jkt, jti string, until, now time.Time) *Error {
+func (c *ReplayCache) record(jkt, jti string, until, now time.Time) *refusal.Error {
 	h := sha256.New()
 	h.Write([]byte(jkt))
 	h.Write([]byte{0})
@@ -84,7 +86,7 @@ func (c *ReplayCache) record(jkt, jti string, until, now time.Time) *Error {
 	return nil
 }
 
-func (c *ReplayCache) recordLocal(key [32]byte, until, now time.Time) *Error {
+func (c *ReplayCache) recordLocal(key [32]byte, until, now time.Time) *refusal.Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if exp, ok := c.seen[key]; ok && now.UnixNano() <= exp {

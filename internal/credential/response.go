@@ -2,11 +2,11 @@ package credential
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // tokenResponse is the RFC 8693 §2.2.1 success body.
@@ -52,35 +52,42 @@ func WriteOAuthError(w http.ResponseWriter, status int, code, description string
 }
 
 // WriteError answers err (from ParseExchange, Verify, VerifyDPoP or
-// CheckBinding) with HTTPStatus(err), ErrorCode(err) and Description(err).
+// CheckBinding) at a resource, in the OAuth shape: the status of its
+// refusal's kind, ErrorCode(err) and Description(err).
 func WriteError(w http.ResponseWriter, err error) {
-	WriteOAuthError(w, HTTPStatus(err), ErrorCode(err), Description(err))
+	e := Refusal(err)
+	WriteOAuthError(w, e.Kind.HTTPStatus(), e.OAuth, e.Detail)
 }
 
-// WriteExchangeError answers a failed token exchange (RFC 6749 §5.2): the
-// status is 400, or 401 for invalid_client; a refused subject or actor token
-// (an error from Issuer.Verify or CheckBinding) becomes invalid_grant, and a
-// refused DPoP proof stays invalid_dpop_proof (RFC 9449 §5). Use it at
-// /oauth2/token instead of WriteError, whose statuses are for resource
-// requests.
+// WriteExchangeError answers a failed token exchange with the status RFC
+// 6749 §5.2 gives, whatever the refusal's kind: 400, or 401 for
+// invalid_client (a refusal of kind internal or unavailable is the server's
+// failure, answered 500 or 503). A refused subject or actor token (an error from
+// Issuer.Verify or CheckBinding), and a refusal without an OAuth code (the
+// task service's), become invalid_grant, and a refused DPoP proof stays
+// invalid_dpop_proof (RFC 9449 §5). Use it at /oauth2/token instead of
+// WriteError, whose statuses are for resource requests.
 //
-// An error that is not an *Error (a store failure, say) is answered 500
+// An error that is not a refusal (a store failure, say) is answered 500
 // server_error without its text.
 func WriteExchangeError(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
+	if _, ok := refusal.As(err); !ok {
 		WriteOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
 		return
 	}
-	code := ErrorCode(err)
+	e := Refusal(err)
+	code := e.OAuth
 	if code == CodeInvalidToken {
 		code = CodeInvalidGrant
 	}
 	status := http.StatusBadRequest
-	if code == CodeInvalidClient {
+	switch {
+	case code == CodeInvalidClient:
 		status = http.StatusUnauthorized
+	case e.Kind == refusal.Internal || e.Kind == refusal.Unavailable:
+		status = e.Kind.HTTPStatus() // server_error, temporarily_unavailable
 	}
-	WriteOAuthError(w, status, code, Description(err))
+	WriteOAuthError(w, status, code, e.Detail)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // Token is a verified writ access token. Verify returns a fresh copy each
@@ -97,7 +98,7 @@ func (i *Issuer) Verify(ctx context.Context, raw string, now time.Time) (*Token,
 	key := sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
 	tok, ok := i.cache.get(key)
 	if !ok {
-		var err *Error
+		var err *refusal.Error
 		if tok, err = i.verifySigned(raw); err != nil {
 			return nil, err
 		}
@@ -118,7 +119,7 @@ func (i *Issuer) Verify(ctx context.Context, raw string, now time.Time) (*Token,
 
 // verifySigned parses raw, checks header and signature, and validates the
 // claims that do not depend on the time.
-func (i *Issuer) verifySigned(raw string) (*Token, *Error) {
+func (i *Issuer) verifySigned(raw string) (*Token, *refusal.Error) {
 	if strings.Count(raw, ".") != 2 {
 		return nil, tokenError(ErrInvalidToken, "access token is not a compact JWS (header.payload.signature)")
 	}
@@ -159,7 +160,7 @@ func (i *Issuer) verifySigned(raw string) (*Token, *Error) {
 	return tok, nil
 }
 
-func (i *Issuer) checkWireClaims(c *wireClaims) (*Token, *Error) {
+func (i *Issuer) checkWireClaims(c *wireClaims) (*Token, *refusal.Error) {
 	switch {
 	case c.Iss != i.iss:
 		return nil, tokenError(ErrInvalidToken, "issuer '%s' is not '%s'", bearer.Claim(c.Iss), i.iss)
@@ -201,8 +202,8 @@ func (i *Issuer) checkWireClaims(c *wireClaims) (*Token, *Error) {
 }
 
 // checkTimes enforces exp, nbf and iat against now within ClockSkew.
-func checkTimes(t *Token, now time.Time) *Error {
-	var e *Error
+func checkTimes(t *Token, now time.Time) *refusal.Error {
+	var e *refusal.Error
 	switch {
 	case !now.Before(t.Expiry.Add(ClockSkew)):
 		e = tokenError(ErrExpired, "access token expired at %s", t.Expiry.UTC().Format(time.RFC3339))

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/writhq/writ/internal/refusal"
 )
 
 func TestVerifyRoundTrip(t *testing.T) {
@@ -189,7 +191,7 @@ func TestVerifyRevocation(t *testing.T) {
 	iss.Revocations().RevokeJTI(jti, testNow.Add(c.TTL))
 	_, err := iss.Verify(t.Context(), byJTI, testNow)
 	wantErr(t, err, ErrRevoked)
-	if e := err.(*Error); e.JTI != jti || e.TaskID != c.TaskID {
+	if e := err.(*refusal.Error); e.JTI != jti || e.TaskID != c.TaskID {
 		t.Errorf("revocation error names jti %q task %q, want %q %q", e.JTI, e.TaskID, jti, c.TaskID)
 	}
 	if _, err := iss.Verify(t.Context(), sameTask, testNow); err != nil {
@@ -311,7 +313,7 @@ func TestErrorMapping(t *testing.T) {
 		if got := ErrorCode(tc.err); got != tc.code {
 			t.Errorf("ErrorCode(%v) = %q, want %q", tc.err, got, tc.code)
 		}
-		if got := HTTPStatus(tc.err); got != tc.status {
+		if got := Refusal(tc.err).Kind.HTTPStatus(); got != tc.status {
 			t.Errorf("HTTPStatus(%v) = %d, want %d", tc.err, got, tc.status)
 		}
 	}

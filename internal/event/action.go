@@ -25,8 +25,9 @@ type ActionDecided struct {
 	StepUp string `json:"step_up,omitempty"`
 	// ApprovalID is the step-up requested for a require_approval answer.
 	ApprovalID string `json:"approval_id,omitempty"`
-	// Refused says why writ denied a call the policy did not deny
-	// (RefusedBindingRequired). Effect stays the policy's.
+	// Refused says why writ denied a call for a reason of its own
+	// (RefusedBindingRequired, RefusedUnrecordable). Effect stays the
+	// policy's.
 	Refused string `json:"refused,omitempty"`
 }
 
@@ -34,6 +35,11 @@ type ActionDecided struct {
 // obligation asked for a sender-constrained credential and the call's was
 // not.
 const RefusedBindingRequired = "binding_required"
+
+// RefusedUnrecordable is the Refused of a call denied because its record
+// could not be built in full (its arguments could not be redacted, or its
+// policy input encoded); it is recorded without bodies.
+const RefusedUnrecordable = "unrecordable"
 
 // ActionCompleted is action.completed: what became of an authorized call.
 // Bodies: "output" when recorded; the body's salted commitment then binds

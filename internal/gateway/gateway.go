@@ -22,36 +22,20 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/enforce"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/tracing"
 	"github.com/writhq/writ/internal/version"
 )
 
-// Decider authorizes and records calls; *task.Service is one. Each method
-// records durably before it answers and returns an error when it cannot.
-type Decider interface {
-	Authorize(ctx context.Context, cred task.VerifiedCredential, req api.Authorize, rc task.Request) (api.Authorized, error)
-	// RecordHeldResult records the outcome of a call whose result the
-	// gateway still holds; when the task ended (or the credential was
-	// revoked) before the record, it records the call as cancelled and
-	// says so, and the result is withheld.
-	RecordHeldResult(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult, rc task.Request) (task.HeldResult, error)
-	Visible(ctx context.Context, cred task.VerifiedCredential, server string, tools []task.ListedTool, rc task.Request) ([]bool, error)
-}
-
-// Authenticator verifies the task token of an HTTP request, exactly as the
-// decision API does. When it refuses, it has answered w (401 or 403 with a
-// WWW-Authenticate challenge) and recorded the refusal.
-type Authenticator func(w http.ResponseWriter, r *http.Request) (task.VerifiedCredential, bool)
-
 // Config configures a Gateway.
 type Config struct {
 	Servers map[string]config.MCPServer
-	Decider Decider
-	Auth    Authenticator
+	Decider enforce.Decider
+	Auth    enforce.Authenticator
 	// ResourceMetadata returns the URL of the RFC 9728 metadata for a
 	// server's endpoint, named in 401 challenges.
 	ResourceMetadata func(r *http.Request, server string) string
@@ -186,15 +170,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("server")
 	h := g.handlers[name]
 	if h == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no MCP server %q is configured", name))
+		writeError(w, refusal.NotFound, "not_found", fmt.Sprintf("no MCP server %q is configured", name))
 		return
 	}
 	if !g.originAllowed(r) {
-		writeError(w, http.StatusForbidden, "forbidden_origin", "the request's Origin is not allowed to call this gateway")
+		writeError(w, refusal.Forbidden, "forbidden_origin", "the request's Origin is not allowed to call this gateway")
 		return
 	}
 	if r.ContentLength > g.cfg.MaxRequestBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit")
+		writeError(w, refusal.TooLarge, "too_large", "request body is larger than the limit")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxRequestBytes)
@@ -209,7 +193,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if g.cfg.Refused != nil {
 				g.cfg.Refused(context.WithoutCancel(r.Context()), cred, "session_of_another_task", detail)
 			}
-			writeError(w, http.StatusForbidden, "forbidden", detail)
+			writeError(w, refusal.Forbidden, "forbidden", detail)
 			return
 		}
 	}

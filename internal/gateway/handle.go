@@ -13,7 +13,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/enforce"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/resource"
 	"github.com/writhq/writ/internal/task"
 )
@@ -162,13 +165,13 @@ func (g *Gateway) call(name string, u *upstream, req mcp.Request) (*call, error)
 	trace := ""
 	if p, ok := req.GetParams().(interface{ GetMeta() map[string]any }); ok && !isNil(p) {
 		if s, ok := p.GetMeta()["traceparent"].(string); ok {
-			trace = TraceID(s)
+			trace = enforce.TraceID(s)
 		}
 	}
 	if trace == "" && extra.Header != nil {
-		trace = TraceID(extra.Header.Get("Traceparent"))
+		trace = enforce.TraceID(extra.Header.Get("Traceparent"))
 	}
-	return &call{g: g, server: name, u: u, req: req, timeout: u.timeout, v: v, rc: task.Request{Gateway: "mcp", Source: v.source, TraceID: trace}}, nil
+	return &call{g: g, server: name, u: u, req: req, timeout: u.timeout, v: v, rc: task.Request{Gateway: policy.GatewayMCP, Source: v.source, TraceID: trace}}, nil
 }
 
 func (c *call) dataClass(tool string) string {
@@ -480,13 +483,12 @@ func (c *call) withhold(ctx context.Context, actionID string, output []byte, ve 
 // decisionError answers an error of the task service: a refused credential
 // or bad input as such, anything else as "not recorded" (fail closed).
 func (c *call) decisionError(err error) error {
-	var te *task.Error
-	if errors.As(err, &te) {
+	if e, ok := refusal.As(err); ok {
 		code := int64(CodeDenied)
-		if errors.Is(te.Kind, task.ErrInvalid) {
+		if e.Kind == refusal.Invalid {
 			code = jsonrpc.CodeInvalidParams
 		}
-		return &jsonrpc.Error{Code: code, Message: te.Code + ": " + te.Detail}
+		return &jsonrpc.Error{Code: code, Message: e.Code + ": " + e.Detail}
 	}
 	c.g.log.Error("MCP decision failed; denied", "server", c.server, "err", err)
 	return &jsonrpc.Error{Code: CodeNotRecorded, Message: "writ could not decide and record this request; it was not forwarded"}

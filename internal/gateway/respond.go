@@ -4,13 +4,15 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/httpjson"
+	"github.com/writhq/writ/internal/refusal"
 )
 
-// writeError writes {error, detail} with the given status.
-func writeError(w http.ResponseWriter, status int, code, detail string) {
-	httpjson.Error(w, status, code, detail)
+// writeError writes {error, detail} with the status of kind.
+func writeError(w http.ResponseWriter, kind refusal.Kind, code, detail string) {
+	httpjson.Error(w, kind, code, detail)
 }
 
 // jsonErrors turns the MCP SDK's plain-text HTTP errors (an unknown or
@@ -68,7 +70,8 @@ func (j *jsonErrors) finish() {
 		code = "error"
 	}
 	j.Header().Del("Content-Length")
-	writeError(j.ResponseWriter, j.status, code, detail)
+	// The status is the SDK's; only the body becomes writ's.
+	httpjson.Write(j.ResponseWriter, j.status, api.Error{Error: code, Detail: detail})
 }
 
 // challengeWriter adds resource_metadata (RFC 9728 §5.1) to the
@@ -100,30 +103,3 @@ func (c *challenger) WriteHeader(status int) {
 }
 
 func (c *challenger) Write(b []byte) (int, error) { return c.ResponseWriter.Write(b) }
-
-// TraceID returns the trace-id of a valid W3C traceparent
-// ("00-<32 hex>-<16 hex>-<2 hex>"), or "".
-func TraceID(traceparent string) string {
-	v := strings.TrimSpace(traceparent)
-	if len(v) != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return ""
-	}
-	if !lowerHex(v[:2]) || v[:2] == "ff" || !lowerHex(v[36:52]) || !lowerHex(v[53:]) {
-		return ""
-	}
-	id := v[3:35]
-	if !lowerHex(id) || strings.Trim(id, "0") == "" || strings.Trim(v[36:52], "0") == "" {
-		return ""
-	}
-	return id
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}

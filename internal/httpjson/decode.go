@@ -12,6 +12,8 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // BodyError is a request body refused by Unmarshal. Its text names the member
@@ -34,7 +36,7 @@ func (e *BodyError) Error() string { return e.Detail }
 // invalid_request naming the member at fault.
 func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 	if !JSONContentType(r.Header.Get("Content-Type")) {
-		Error(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		Error(w, refusal.UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 		return false
 	}
 	buf, ok := ReadBody(w, r, limit)
@@ -42,7 +44,7 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 		return false
 	}
 	if err := Unmarshal(buf, v); err != nil {
-		Error(w, http.StatusBadRequest, "invalid_request", err.Error())
+		Error(w, refusal.Invalid, "invalid_request", err.Error())
 		return false
 	}
 	return true

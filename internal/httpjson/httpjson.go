@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // Write writes v as JSON with the given status.
@@ -21,9 +22,11 @@ func Write(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// Error writes {error, detail} with the given status.
-func Error(w http.ResponseWriter, status int, code, detail string) {
-	Write(w, status, api.Error{Error: code, Detail: detail})
+// Error writes {error, detail} with the status of kind
+// (refusal.Kind.HTTPStatus): whoever answers an error says what kind it is,
+// and the status follows from that in one place.
+func Error(w http.ResponseWriter, kind refusal.Kind, code, detail string) {
+	Write(w, kind.HTTPStatus(), api.Error{Error: code, Detail: detail})
 }
 
 // ReadBody reads a request body up to limit bytes. Past the limit it
@@ -38,9 +41,9 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit")
+			Error(w, refusal.TooLarge, "too_large", "request body is larger than the limit")
 		} else {
-			Error(w, http.StatusBadRequest, "bad_request", "could not read the request body")
+			Error(w, refusal.Invalid, "bad_request", "could not read the request body")
 		}
 		return nil, false
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/ledger"
 )
 
 // Options are the parts of an Authenticator that do not come from the
@@ -27,7 +28,7 @@ type Options struct {
 	DataDir string
 	// Recorder receives auth.rejected events from RequireRole. Nil records
 	// nothing (tests, tools).
-	Recorder Recorder
+	Recorder ledger.Recorder
 	// Limits, when set, admits each verified principal RequireRole serves
 	// and decides which of its refusals are recorded one by one.
 	Limits Limits
@@ -46,7 +47,7 @@ type Authenticator struct {
 	spiffe  *trustSet
 	issuers map[string]*oidcIssuer
 	cache   *cache
-	rec     Recorder
+	rec     ledger.Recorder
 	limits  Limits
 	log     *slog.Logger
 	now     func() time.Time
@@ -118,7 +119,7 @@ func (a *Authenticator) Close() error {
 
 // Authenticate verifies the request's caller: the bearer token in the
 // Authorization header if there is one, else the client's X.509-SVID from the
-// TLS handshake. The error is an *Error (match with errors.Is against
+// TLS handshake. The error is a *refusal.Error (match with errors.Is against
 // ErrNoCredentials, ErrInvalidRequest and ErrInvalidToken).
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Principal, error) {
 	authz := r.Header.Values("Authorization")
@@ -140,7 +141,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 }
 
 // VerifyToken verifies a bearer token (JWT-SVID or OIDC JWT) and returns its
-// principal. The error is an *Error matching ErrInvalidToken.
+// principal. The error is a *refusal.Error matching ErrInvalidToken.
 func (a *Authenticator) VerifyToken(ctx context.Context, raw string) (Principal, error) {
 	if len(raw) > a.cfg.MaxTokenBytes {
 		// Refuse before hashing: the size limit bounds all work.

@@ -3,9 +3,9 @@ package identity
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // Reason names why a caller was refused. Reasons are recorded in auth.rejected
@@ -32,12 +32,14 @@ const (
 	ReasonInsufficientScope Reason = "insufficient_scope" // authenticated, lacks the role
 )
 
-// Sentinel errors, matched with errors.Is on an *Error.
+// Sentinel errors. Every refusal this package returns is a *refusal.Error
+// whose Code is a Reason and which wraps one of these; match with errors.Is.
 var (
 	// ErrNoCredentials means the request carried no bearer token and no client
 	// certificate.
 	ErrNoCredentials = errors.New("no credentials")
-	// ErrInvalidToken means credentials were presented and refused.
+	// ErrInvalidToken means credentials were presented and refused: every
+	// reason but no_credentials, malformed_request and insufficient_scope.
 	ErrInvalidToken = errors.New("invalid token")
 	// ErrInvalidRequest means the Authorization header could not be used.
 	ErrInvalidRequest = errors.New("invalid request")
@@ -45,84 +47,44 @@ var (
 	ErrInsufficientScope = errors.New("insufficient scope")
 )
 
-// Error is a refusal. Detail is safe to return to the caller: it never
-// contains the token, and attacker-controlled claim values in it are
-// truncated and stripped to printable ASCII.
-type Error struct {
-	Reason Reason
-	Detail string
-	// Issuer and Subject are the claimed (unverified) iss and sub, when the
-	// token could be parsed far enough; for the ledger, not for decisions.
-	Issuer  string
-	Subject string
-	// Fingerprint is the hex SHA-256 of the presented token or certificate.
-	Fingerprint string
-}
-
-func (e *Error) Error() string { return string(e.Reason) + ": " + e.Detail }
-
-// Is maps reasons to the sentinels above.
-func (e *Error) Is(target error) bool {
-	switch target {
-	case ErrNoCredentials:
-		return e.Reason == ReasonNoCredentials
-	case ErrInvalidRequest:
-		return e.Reason == ReasonBadRequest
-	case ErrInsufficientScope:
-		return e.Reason == ReasonInsufficientScope
-	case ErrInvalidToken:
-		switch e.Reason {
-		case ReasonNoCredentials, ReasonBadRequest, ReasonInsufficientScope:
-			return false
-		}
-		return true
+// refuse is a refusal for reason r: its Code is r, and r decides its kind
+// (400 for malformed_request, 403 for insufficient_scope, 401 otherwise),
+// its RFC 6750 error code (none for no_credentials, which gets the bare
+// challenge) and the sentinel it wraps. Detail is safe to return to the
+// caller: it never contains the token, and attacker-controlled claim values
+// in it are truncated and stripped to printable ASCII. Callers set Issuer,
+// Subject and Fingerprint (the claimed, unverified iss and sub, for the
+// ledger) when the token could be parsed far enough.
+func refuse(r Reason, format string, a ...any) *refusal.Error {
+	kind, sentinel, code := refusal.Unauthenticated, ErrInvalidToken, "invalid_token"
+	switch r {
+	case ReasonNoCredentials:
+		sentinel, code = ErrNoCredentials, ""
+	case ReasonBadRequest:
+		kind, sentinel, code = refusal.Invalid, ErrInvalidRequest, "invalid_request"
+	case ReasonInsufficientScope:
+		kind, sentinel, code = refusal.Forbidden, ErrInsufficientScope, "insufficient_scope"
 	}
-	return false
+	e := refusal.New(kind, sentinel, string(r), format, a...)
+	e.OAuth = code
+	return e
 }
 
-func refuse(r Reason, format string, a ...any) *Error {
-	return &Error{Reason: r, Detail: fmt.Sprintf(format, a...)}
-}
-
-// HTTPStatus is the status code for err: 401, 400 or 403. Any error that is
-// not an *Error is a 401 invalid_token (fail closed).
-func HTTPStatus(err error) int {
-	switch {
-	case errors.Is(err, ErrInsufficientScope):
-		return http.StatusForbidden
-	case errors.Is(err, ErrInvalidRequest):
-		return http.StatusBadRequest
+// Refusal is err as the refusal this package answers it with: err's own,
+// or for any other error a malformed_token refusal with a fixed detail, so
+// an unexpected failure is still a 401 invalid_token (fail closed).
+func Refusal(err error) *refusal.Error {
+	if e, ok := refusal.As(err); ok {
+		return e
 	}
-	return http.StatusUnauthorized
-}
-
-// errorCode is the RFC 6750 error code for err, empty when no credentials were
-// sent.
-func errorCode(err error) string {
-	switch {
-	case errors.Is(err, ErrNoCredentials):
-		return ""
-	case errors.Is(err, ErrInsufficientScope):
-		return "insufficient_scope"
-	case errors.Is(err, ErrInvalidRequest):
-		return "invalid_request"
-	}
-	return "invalid_token"
+	return refuse(ReasonMalformed, "credentials refused")
 }
 
 // Challenge is the WWW-Authenticate value answering err (RFC 6750 §3).
 func Challenge(err error) string {
-	code := errorCode(err)
-	if code == "" {
+	e := Refusal(err)
+	if e.OAuth == "" {
 		return `Bearer realm="writ"`
 	}
-	return fmt.Sprintf(`Bearer realm="writ", error="%s", error_description="%s"`, code, bearer.Text(detailOf(err)))
-}
-
-func detailOf(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Detail
-	}
-	return "credentials refused"
+	return fmt.Sprintf(`Bearer realm="writ", error="%s", error_description="%s"`, e.OAuth, bearer.Text(e.Detail))
 }

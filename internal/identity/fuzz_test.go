@@ -9,10 +9,11 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // FuzzVerifyToken runs the whole bearer-token path against a fixed key set.
-// It must never panic, every refusal must be an *Error with a header-safe
+// It must never panic, every refusal must be a *refusal.Error with a header-safe
 // detail, and every JWT-SVID it accepts must also pass go-spiffe's own
 // jwtsvid.ParseAndValidate (writ is never more lenient than the reference).
 func FuzzVerifyToken(f *testing.F) {
@@ -39,9 +40,9 @@ func FuzzVerifyToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tok string) {
 		p, err := a.VerifyToken(t.Context(), tok)
 		if err != nil {
-			e, ok := err.(*Error)
+			e, ok := err.(*refusal.Error)
 			if !ok {
-				t.Fatalf("refusal %T is not an *Error", err)
+				t.Fatalf("refusal %T is not a *refusal.Error", err)
 			}
 			if bearer.Text(e.Detail) != e.Detail {
 				t.Fatalf("detail not header-safe: %q", e.Detail)

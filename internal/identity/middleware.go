@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // Limits bounds how often callers are served and which refusals are
@@ -23,13 +23,6 @@ type Limits interface {
 	// with write when it is to be recorded one by one; an error means the
 	// record is not durable. The refusal stands either way.
 	Reject(ctx context.Context, reason string, write func(context.Context) error) error
-}
-
-// Recorder appends events to the evidence ledger. *ledger.Log-like types
-// satisfy it; the error contract is the ledger's: a non-nil error means the
-// event is not durable.
-type Recorder interface {
-	Append(ctx context.Context, e ledger.Event) (uint64, error)
 }
 
 // RequireRole returns middleware that authenticates each request, requires one
@@ -76,15 +69,12 @@ func roleNames(roles []Role) []string {
 // reject records err and writes the HTTP refusal. p is the verified principal
 // for 403s, nil otherwise. The refusal is sent even if recording fails.
 func (a *Authenticator) reject(ctx context.Context, w http.ResponseWriter, r *http.Request, err error, p *Principal, roles []Role) {
-	var e *Error
-	if !errors.As(err, &e) {
-		e = refuse(ReasonMalformed, "credentials refused")
-	}
+	e := Refusal(err)
 	a.record(ctx, r, e, p, roles)
 	WriteError(w, e)
 }
 
-func (a *Authenticator) record(ctx context.Context, r *http.Request, e *Error, p *Principal, roles []Role) {
+func (a *Authenticator) record(ctx context.Context, r *http.Request, e *refusal.Error, p *Principal, roles []Role) {
 	if a.rec == nil {
 		return
 	}
@@ -94,7 +84,7 @@ func (a *Authenticator) record(ctx context.Context, r *http.Request, e *Error, p
 	}
 	// The event never holds the token: only its SHA-256 fingerprint.
 	data := event.RequestRejected{
-		Reason: string(e.Reason), Detail: e.Detail,
+		Reason: e.Code, Detail: e.Detail,
 		Issuer: e.Issuer, Subject: e.Subject, TokenSHA256: e.Fingerprint,
 		RemoteAddr: host, Method: r.Method, Path: bearer.Claim(r.URL.Path),
 		RequiredRoles: roleNames(roles),
@@ -117,11 +107,11 @@ func (a *Authenticator) record(ctx context.Context, r *http.Request, e *Error, p
 	}
 	if a.limits != nil {
 		// Limits counts, logs and summarizes a failed record itself.
-		_ = a.limits.Reject(ctx, string(e.Reason), write)
+		_ = a.limits.Reject(ctx, e.Code, write)
 		return
 	}
 	if err := write(ctx); err != nil {
-		a.log.ErrorContext(ctx, "recording auth.rejected failed", "reason", string(e.Reason), "error", err)
+		a.log.ErrorContext(ctx, "recording auth.rejected failed", "reason", e.Code, "error", err)
 	}
 }
 
@@ -129,19 +119,18 @@ func (a *Authenticator) record(ctx context.Context, r *http.Request, e *Error, p
 // error: status, WWW-Authenticate challenge and JSON body. Handlers that
 // authenticate by other means use it to answer the same way.
 func WriteError(w http.ResponseWriter, err error) {
-	status := HTTPStatus(err)
-	code := errorCode(err)
+	e := Refusal(err)
 	body := struct {
 		Error  string `json:"error"`
 		Detail string `json:"detail"`
-	}{Error: code, Detail: bearer.Text(detailOf(err))}
-	if code == "" {
+	}{Error: e.OAuth, Detail: bearer.Text(e.Detail)}
+	if e.OAuth == "" {
 		body.Error = "unauthorized"
 	}
 	h := w.Header()
 	h.Set("WWW-Authenticate", Challenge(err))
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
+	w.WriteHeader(e.Kind.HTTPStatus())
 	_ = json.NewEncoder(w).Encode(body)
 }

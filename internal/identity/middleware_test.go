@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/testkit"
 )
 
@@ -203,8 +204,8 @@ func TestX509SVID(t *testing.T) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c.cert}}
 		_, err := a.Authenticate(t.Context(), r)
-		var e *Error
-		if !errors.As(err, &e) || e.Reason != c.want {
+		var e *refusal.Error
+		if !errors.As(err, &e) || Reason(e.Code) != c.want {
 			t.Errorf("Authenticate(%v) = %v, want %s", c.cert.URIs, err, c.want)
 		}
 	}

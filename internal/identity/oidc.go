@@ -18,6 +18,7 @@ import (
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/printable"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 const (
@@ -40,7 +41,7 @@ type oidcIssuer struct {
 
 // keyStore finds an issuer's verification key by kid.
 type keyStore interface {
-	key(ctx context.Context, kid string) (crypto.PublicKey, *Error)
+	key(ctx context.Context, kid string) (crypto.PublicKey, *refusal.Error)
 }
 
 func newOIDCIssuer(c config.OIDCIssuerConfig, defaultAud []string, client *http.Client) (*oidcIssuer, error) {
@@ -73,7 +74,7 @@ func newOIDCIssuer(c config.OIDCIssuerConfig, defaultAud []string, client *http.
 }
 
 // verify checks t against this issuer and maps it to a Principal.
-func (o *oidcIssuer) verify(ctx context.Context, t *token, now time.Time, skew time.Duration) (Principal, *Error) {
+func (o *oidcIssuer) verify(ctx context.Context, t *token, now time.Time, skew time.Duration) (Principal, *refusal.Error) {
 	key, e := o.keys.key(ctx, t.header.Kid)
 	if e != nil {
 		e.Fingerprint, e.Issuer, e.Subject = t.fingerprint, bearer.Claim(t.claims.Issuer), bearer.Claim(t.claims.Subject)
@@ -151,7 +152,7 @@ func pick(keys map[string]crypto.PublicKey, kid string) (crypto.PublicKey, bool)
 // staticKeys is a JWKS read from a file at start.
 type staticKeys map[string]crypto.PublicKey
 
-func (s staticKeys) key(_ context.Context, kid string) (crypto.PublicKey, *Error) {
+func (s staticKeys) key(_ context.Context, kid string) (crypto.PublicKey, *refusal.Error) {
 	if k, ok := pick(s, kid); ok {
 		return k, nil
 	}
@@ -173,7 +174,7 @@ type remoteKeys struct {
 	tried   time.Time // last attempt
 }
 
-func (r *remoteKeys) key(ctx context.Context, kid string) (crypto.PublicKey, *Error) {
+func (r *remoteKeys) key(ctx context.Context, kid string) (crypto.PublicKey, *refusal.Error) {
 	r.mu.RLock()
 	k, ok := pick(r.keys, kid)
 	fresh := time.Since(r.fetched) < jwksMaxAge

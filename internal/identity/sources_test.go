@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // TestOIDCDiscovery serves a discovery document and JWKS over TLS and checks
@@ -48,8 +49,8 @@ func TestOIDCDiscovery(t *testing.T) {
 
 	down.Store(true)
 	_, err := a.VerifyToken(t.Context(), sign(t, jose.ES256, w.ec, "k1", "", claims(srv.URL)))
-	var e *Error
-	if !errors.As(err, &e) || e.Reason != ReasonKeysUnavailable {
+	var e *refusal.Error
+	if !errors.As(err, &e) || Reason(e.Code) != ReasonKeysUnavailable {
 		t.Fatalf("issuer down: %v, want keys_unavailable", err)
 	}
 	a.issuers[srv.URL].keys.(*remoteKeys).tried = time.Time{} // skip the refetch back-off
@@ -65,7 +66,7 @@ func TestOIDCDiscovery(t *testing.T) {
 	// An unknown kid right after a fetch does not cause another fetch.
 	before := jwksHits.Load()
 	_, err = a.VerifyToken(t.Context(), sign(t, jose.ES256, w.other, "k2", "", claims(srv.URL)))
-	if !errors.As(err, &e) || e.Reason != ReasonUnknownKey {
+	if !errors.As(err, &e) || Reason(e.Code) != ReasonUnknownKey {
 		t.Errorf("unknown kid: %v", err)
 	}
 	if jwksHits.Load() != before {
@@ -96,8 +97,8 @@ func TestBundleEndpoint(t *testing.T) {
 	}
 	// Keys do not cross trust domains: partner.org's key cannot sign for example.org.
 	_, err := a.VerifyToken(t.Context(), sign(t, jose.ES256, w.other, "p1", "", svidClaims("spiffe://example.org/agent/a", nil)))
-	var e *Error
-	if !errors.As(err, &e) || e.Reason != ReasonUnknownKey {
+	var e *refusal.Error
+	if !errors.As(err, &e) || Reason(e.Code) != ReasonUnknownKey {
 		t.Errorf("cross-domain key: %v, want unknown_key", err)
 	}
 

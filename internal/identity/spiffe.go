@@ -23,6 +23,7 @@ import (
 
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // maxBundleBytes bounds a bundle or JWKS file.
@@ -253,7 +254,7 @@ func (s *trustSet) jwtKey(td spiffeid.TrustDomain, kid string) (crypto.PublicKey
 func spiffeTypOK(typ string) bool { return typ == "" || typ == "JWT" || typ == "JOSE" }
 
 // verifyJWTSVID verifies t as a JWT-SVID against the trust set.
-func (a *Authenticator) verifyJWTSVID(t *token, now time.Time) (Principal, *Error) {
+func (a *Authenticator) verifyJWTSVID(t *token, now time.Time) (Principal, *refusal.Error) {
 	id, err := spiffeid.FromString(t.claims.Subject)
 	if err != nil {
 		return Principal{}, t.refuse(ReasonMalformed, "sub '%s' is not a valid SPIFFE ID", bearer.Claim(t.claims.Subject))
@@ -294,9 +295,9 @@ func (a *Authenticator) verifyJWTSVID(t *token, now time.Time) (Principal, *Erro
 }
 
 // verifyX509SVID verifies a client certificate chain as an X.509-SVID.
-func (a *Authenticator) verifyX509SVID(certs []*x509.Certificate, now time.Time) (Principal, *Error) {
+func (a *Authenticator) verifyX509SVID(certs []*x509.Certificate, now time.Time) (Principal, *refusal.Error) {
 	fp := fingerprint(certs[0].Raw)
-	fail := func(r Reason, format string, args ...any) (Principal, *Error) {
+	fail := func(r Reason, format string, args ...any) (Principal, *refusal.Error) {
 		e := refuse(r, format, args...)
 		e.Fingerprint = fp
 		return Principal{}, e

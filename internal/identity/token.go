@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // allowedAlgs is the fixed set of signature algorithms writ accepts. All are
@@ -69,12 +70,12 @@ func fingerprint(b []byte) string {
 // parseToken checks a bearer token's shape and reads its unverified header
 // and claims. maxBytes bounds the work an attacker can cause before any
 // signature check.
-func parseToken(raw string, maxBytes int) (*token, *Error) {
+func parseToken(raw string, maxBytes int) (*token, *refusal.Error) {
 	if len(raw) > maxBytes {
 		return nil, refuse(ReasonOversized, "token is %d bytes; the limit is %d", len(raw), maxBytes)
 	}
 	t := &token{fingerprint: fingerprint([]byte(raw))}
-	fail := func(r Reason, format string, a ...any) (*token, *Error) {
+	fail := func(r Reason, format string, a ...any) (*token, *refusal.Error) {
 		return nil, t.refuse(r, format, a...)
 	}
 	if strings.Count(raw, ".") != 2 {
@@ -107,7 +108,7 @@ func parseToken(raw string, maxBytes int) (*token, *Error) {
 
 // verify checks the signature with key and fills out from the verified
 // payload. On success t.claims are verified.
-func (t *token) verify(key any, out ...any) *Error {
+func (t *token) verify(key any, out ...any) *refusal.Error {
 	if err := t.jws.Claims(key, append([]any{&t.claims}, out...)...); err != nil {
 		return t.refuse(ReasonBadSignature, "signature does not verify with key '%s'", bearer.Claim(t.header.Kid))
 	}
@@ -115,7 +116,7 @@ func (t *token) verify(key any, out ...any) *Error {
 }
 
 // checkTimes enforces exp (required), nbf and iat within skew.
-func (t *token) checkTimes(now time.Time, skew time.Duration) *Error {
+func (t *token) checkTimes(now time.Time, skew time.Duration) *refusal.Error {
 	c := t.claims
 	if c.Expiry == nil {
 		return t.refuse(ReasonMissingClaim, "token has no exp claim")
@@ -137,7 +138,7 @@ func (t *token) checkTimes(now time.Time, skew time.Duration) *Error {
 }
 
 // checkAudience requires the token's aud to name one of accepted.
-func (t *token) checkAudience(accepted []string) *Error {
+func (t *token) checkAudience(accepted []string) *refusal.Error {
 	for _, a := range accepted {
 		if t.claims.Audience.Contains(a) {
 			return nil
@@ -149,8 +150,8 @@ func (t *token) checkAudience(accepted []string) *Error {
 	return t.refuse(ReasonWrongAudience, "token audience '%s' does not name '%s'", bearer.Claim(strings.Join(t.claims.Audience, ",")), accepted)
 }
 
-// refuse builds an Error carrying what the token claimed.
-func (t *token) refuse(r Reason, format string, a ...any) *Error {
+// refuse builds a refusal carrying what the token claimed.
+func (t *token) refuse(r Reason, format string, a ...any) *refusal.Error {
 	e := refuse(r, format, a...)
 	e.Fingerprint = t.fingerprint
 	e.Issuer = bearer.Claim(t.claims.Issuer)

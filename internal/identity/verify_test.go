@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/writhq/writ/internal/bearer"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 func TestVerifyTokenAccepts(t *testing.T) {
@@ -130,12 +131,12 @@ func TestVerifyTokenRefusals(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted: %+v", p)
 			}
-			var e *Error
+			var e *refusal.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("error %T %v is not an *Error", err, err)
+				t.Fatalf("error %T %v is not a *refusal.Error", err, err)
 			}
-			if e.Reason != tt.want {
-				t.Errorf("reason = %s (%s), want %s", e.Reason, e.Detail, tt.want)
+			if Reason(e.Code) != tt.want {
+				t.Errorf("reason = %s (%s), want %s", Reason(e.Code), e.Detail, tt.want)
 			}
 			if !errors.Is(err, ErrInvalidToken) {
 				t.Errorf("error does not match ErrInvalidToken")
@@ -215,7 +216,7 @@ func TestChallenge(t *testing.T) {
 		if got := Challenge(tt.err); got != tt.want {
 			t.Errorf("Challenge(%v) = %s, want %s", tt.err, got, tt.want)
 		}
-		if got := HTTPStatus(tt.err); got != tt.status {
+		if got := Refusal(tt.err).Kind.HTTPStatus(); got != tt.status {
 			t.Errorf("HTTPStatus(%v) = %d, want %d", tt.err, got, tt.status)
 		}
 	}

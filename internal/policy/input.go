@@ -100,12 +100,35 @@ type Request struct {
 	Time time.Time `json:"time,omitzero"`
 	// Environment is the runtime environment writ serves (dev, staging, prod…).
 	Environment string `json:"environment"`
-	// Gateway is the enforcement point: "api", "mcp", "proxy" or "task".
+	// Gateway is the enforcement point the request reached writ by: one
+	// of Gateways.
 	Gateway string `json:"gateway,omitempty"`
 	// Source is the caller's network address.
 	Source  string `json:"source,omitempty"`
 	TraceID string `json:"trace_id,omitempty"`
 }
+
+// Enforcement points, the values of request.gateway: where a request
+// reached writ. Policies match on them; docs/policy.md lists them.
+const (
+	// GatewayTask is the task API opening a task (POST /v1/tasks), at
+	// point task.
+	GatewayTask = "task"
+	// GatewayToken is the token endpoint (POST /oauth2/token), at point
+	// exchange.
+	GatewayToken = "token"
+	// GatewayAPI is the decision API (POST /v1/authorize), at point action.
+	GatewayAPI = "api"
+	// GatewayMCP is the MCP gateway (/mcp/<server>), at points action and
+	// list.
+	GatewayMCP = "mcp"
+	// GatewayProxy is the HTTP proxy (/proxy/<upstream>/…), at point
+	// action.
+	GatewayProxy = "proxy"
+)
+
+// Gateways lists every enforcement point.
+var Gateways = []string{GatewayTask, GatewayToken, GatewayAPI, GatewayMCP, GatewayProxy}
 
 // Data classes in ascending order of sensitivity.
 var dataClasses = map[string]int{"public": 0, "internal": 1, "confidential": 2, "restricted": 3}

@@ -15,11 +15,6 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 )
 
-// Recorder appends events to the evidence ledger. The ledger satisfies it.
-type Recorder interface {
-	Append(ctx context.Context, e ledger.Event) (uint64, error)
-}
-
 // Defaults.
 const (
 	DefaultTimeout  = 50 * time.Millisecond
@@ -37,7 +32,7 @@ type Config struct {
 	Timeout time.Duration
 	// Recorder receives policy.loaded, policy.rejected and
 	// policy.shadow_disagreed events. Nil records nothing (one-shot tools).
-	Recorder Recorder
+	Recorder ledger.Recorder
 	// Sources keeps every version's sources; nil keeps them in memory only.
 	Sources SourceStore
 	// Logger is the operational log; nil discards.

@@ -15,7 +15,10 @@ import (
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/enforce"
 	"github.com/writhq/writ/internal/httpjson"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/tracing"
 )
@@ -30,12 +33,12 @@ type ruleHandler struct {
 func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v, ok := r.Context().Value(ctxKey{}).(verified)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "no verified task credential")
+		writeError(w, refusal.Unauthenticated, "unauthorized", "no verified task credential")
 		return
 	}
 	u := h.u
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_encoding", "writ decides on a request body as it is: send it without Content-Encoding")
+		writeError(w, refusal.UnsupportedMediaType, "unsupported_encoding", "writ decides on a request body as it is: send it without Content-Encoding")
 		return
 	}
 	body, ok := readBody(w, r, u.maxBody)
@@ -46,7 +49,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// re-encoded; the body as it is, judged by its content.
 	q, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_query", err.Error())
+		writeError(w, refusal.Invalid, "bad_query", err.Error())
 		return
 	}
 	args := map[string]any{"method": r.Method, "path": r.URL.EscapedPath()}
@@ -57,23 +60,23 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key, val, err := bodyField(body)
 		var inexact *inexactError
 		if errors.As(err, &inexact) {
-			writeError(w, http.StatusBadRequest, task.CodeInexactNumber, err.Error())
+			writeError(w, refusal.Invalid, task.CodeInexactNumber, err.Error())
 			return
 		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_body", err.Error())
+			writeError(w, refusal.Invalid, "bad_body", err.Error())
 			return
 		}
 		args[key] = val
 	}
 	argsJSON, err := json.Marshal(args)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "the request cannot be recorded")
+		writeError(w, refusal.Invalid, "bad_request", "the request cannot be recorded")
 		return
 	}
 	areq := api.Authorize{Tool: h.rule.Tool, Operation: h.rule.Operation, Resource: Expand(h.rule.Resource, pathValues(r)),
 		Arguments: argsJSON, DataClass: h.rule.DataClass}
-	rc := task.Request{Gateway: "proxy", Source: abuse.PeerHost(r), TraceID: traceID(r.Header.Get("Traceparent"))}
+	rc := task.Request{Gateway: policy.GatewayProxy, Source: abuse.PeerHost(r), TraceID: enforce.TraceID(r.Header.Get("Traceparent"))}
 	span, r := h.trace(r)
 	defer span.End()
 	// From here the call is cancelled when its task ends.
@@ -90,7 +93,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code = "approval_required"
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
+		w.WriteHeader(refusal.Forbidden.HTTPStatus())
 		json.NewEncoder(w).Encode(struct {
 			api.Error
 			api.Authorized
@@ -105,7 +108,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	outReq, err := http.NewRequestWithContext(ctx, r.Method, u.target(r.URL, q.encode()), bytes.NewReader(body))
 	if err != nil {
 		h.record(r.Context(), v.cred, rc, out.ActionID, "error", map[string]any{"error": "bad upstream URL"})
-		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream URL cannot be built")
+		writeError(w, refusal.UpstreamFailed, "bad_gateway", "the upstream URL cannot be built")
 		return
 	}
 	// Only the allowed headers of the agent's go, never its credentials;
@@ -131,7 +134,7 @@ func (h *ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.record(r.Context(), v.cred, rc, out.ActionID, "error", map[string]any{"error": detail})
 		span.Fail("upstream_unavailable", "the upstream did not answer")
-		writeError(w, http.StatusBadGateway, "upstream_unavailable", detail+" (action "+out.ActionID+")")
+		writeError(w, refusal.UpstreamFailed, "upstream_unavailable", detail+" (action "+out.ActionID+")")
 		return
 	}
 	defer resp.Body.Close()
@@ -186,7 +189,7 @@ func (h *ruleHandler) cancelled(w http.ResponseWriter, r *http.Request, cred tas
 	h.record(r.Context(), cred, rc, actionID, "cancelled", map[string]any{"error": cause.Error() + "; writ cancelled it"})
 	detail := cause.Error() + "; writ cancelled it (action " + actionID + ")"
 	w.Header().Set("WWW-Authenticate", `Bearer realm="writ", error="invalid_token", error_description="`+bearer.Text(detail)+`"`)
-	writeError(w, http.StatusUnauthorized, "invalid_token", detail)
+	writeError(w, refusal.Unauthenticated, "invalid_token", detail)
 }
 
 // record writes action.completed. The response has been sent by now; a
@@ -198,21 +201,19 @@ func (h *ruleHandler) record(ctx context.Context, cred task.VerifiedCredential, 
 	}
 }
 
+// decisionFail answers an error of the task service: a refusal with the
+// status of its kind (a credential that may no longer act with an RFC 6750
+// challenge), anything else as 503: nothing was forwarded.
 func (h *ruleHandler) decisionFail(w http.ResponseWriter, r *http.Request, err error) {
-	var te *task.Error
-	if errors.As(err, &te) {
-		status := http.StatusForbidden
-		if errors.Is(te.Kind, task.ErrInvalid) {
-			status = http.StatusBadRequest
-		} else if errors.Is(te.Kind, task.ErrForbidden) {
-			status = http.StatusUnauthorized
-			w.Header().Set("WWW-Authenticate", `Bearer realm="writ", error="invalid_token"`)
+	if e, ok := refusal.As(err); ok {
+		if e.Kind == refusal.Unauthenticated {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="writ", error="`+bearer.Text(e.OAuth)+`"`)
 		}
-		writeError(w, status, te.Code, te.Detail)
+		writeError(w, e.Kind, e.Code, e.Detail)
 		return
 	}
 	h.p.log.ErrorContext(r.Context(), "proxy decision failed; denied", "upstream", h.u.name, "err", err)
-	writeError(w, http.StatusServiceUnavailable, "ledger_unavailable", "writ could not decide and record this request; it was not forwarded")
+	writeError(w, refusal.Unavailable, "ledger_unavailable", "writ could not decide and record this request; it was not forwarded")
 }
 
 // target is the upstream URL for a request path below the prefix, with

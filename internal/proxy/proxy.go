@@ -19,28 +19,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
+	"github.com/writhq/writ/internal/enforce"
 	"github.com/writhq/writ/internal/httpjson"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/tracing"
 )
 
-// Decider authorizes and records calls; *task.Service is one.
-type Decider interface {
-	Authorize(ctx context.Context, cred task.VerifiedCredential, req api.Authorize, rc task.Request) (api.Authorized, error)
-	RecordResultAt(ctx context.Context, cred task.VerifiedCredential, actionID string, res api.ActionResult, rc task.Request) (api.ResultRecorded, error)
-}
-
-// Authenticator verifies the task token of a request; when it refuses it
-// has answered w and recorded the refusal.
-type Authenticator func(w http.ResponseWriter, r *http.Request) (task.VerifiedCredential, bool)
-
 // Config configures a Proxy.
 type Config struct {
 	Upstreams map[string]config.ProxyUpstream
-	Decider   Decider
-	Auth      Authenticator
+	Decider   enforce.Decider
+	Auth      enforce.Authenticator
 	// Getenv resolves ${env:NAME} in header values (default os.Getenv).
 	Getenv func(string) string
 	// Tracer, when set, gives each call an execute_tool span and passes
@@ -133,7 +124,7 @@ type verified struct {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u := p.upstreams[r.PathValue("upstream")]
 	if u == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no proxy upstream %q is configured", r.PathValue("upstream")))
+		writeError(w, refusal.NotFound, "not_found", fmt.Sprintf("no proxy upstream %q is configured", r.PathValue("upstream")))
 		return
 	}
 	cred, ok := p.cfg.Auth(w, r)
@@ -143,20 +134,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Rules match the path below the upstream's prefix, in normal form.
 	escaped, decoded, err := requestPath(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("the path %q %v; writ forwards only paths in normal form", r.URL.EscapedPath(), err))
+		writeError(w, refusal.Invalid, "invalid_request", fmt.Sprintf("the path %q %v; writ forwards only paths in normal form", r.URL.EscapedPath(), err))
 		return
 	}
 	inner := r.Clone(context.WithValue(r.Context(), ctxKey{}, verified{cred: cred}))
 	inner.URL.Path, inner.URL.RawPath = decoded, escaped
 	if _, pattern := u.rules.Handler(inner); pattern == "" {
-		writeError(w, http.StatusForbidden, "no_rule", fmt.Sprintf("no rule of upstream %s maps %s %s to a tool; writ forwards only mapped requests", u.name, r.Method, inner.URL.Path))
+		writeError(w, refusal.Forbidden, "no_rule", fmt.Sprintf("no rule of upstream %s maps %s %s to a tool; writ forwards only mapped requests", u.name, r.Method, inner.URL.Path))
 		return
 	}
 	u.rules.ServeHTTP(w, inner)
 }
 
-func writeError(w http.ResponseWriter, status int, code, detail string) {
-	httpjson.Error(w, status, code, detail)
+func writeError(w http.ResponseWriter, kind refusal.Kind, code, detail string) {
+	httpjson.Error(w, kind, code, detail)
 }
 
 // TaskEnded cancels the calls in flight under a task that has ended

@@ -1,10 +1,6 @@
 package proxy
 
-import (
-	"strings"
-
-	"github.com/writhq/writ/internal/gateway"
-)
+import "strings"
 
 // Expand fills a resource template's {name} and {name...} wildcards with
 // the values value returns (path wildcards of the matched rule). An
@@ -28,5 +24,3 @@ func Expand(tmpl string, value func(string) string) string {
 		tmpl = tmpl[i+j+1:]
 	}
 }
-
-func traceID(v string) string { return gateway.TraceID(v) }

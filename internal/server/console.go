@@ -11,6 +11,7 @@ import (
 	"github.com/writhq/writ/internal/console"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // consoleRoutes mounts the web console at /ui/ unless it is disabled. It
@@ -26,7 +27,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 		// it; /ui/ answers that it is unavailable.
 		s.log.Error("console unavailable", "err", err)
 		mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusServiceUnavailable, "console_unavailable", "the web console could not start; see the server log")
+			writeError(w, refusal.Unavailable, "console_unavailable", "the web console could not start; see the server log")
 		})
 		return
 	}

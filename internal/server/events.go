@@ -12,6 +12,7 @@ import (
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // queryTailer runs the ledger's query index: caught up at start, then as
@@ -97,7 +98,7 @@ func queryTime(w http.ResponseWriter, r *http.Request, name string) (time.Time, 
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil || len(v) > 64 {
-		writeError(w, http.StatusBadRequest, "invalid_request", name+" must be an RFC 3339 time")
+		writeError(w, refusal.Invalid, "invalid_request", name+" must be an RFC 3339 time")
 		return time.Time{}, false
 	}
 	return t, true
@@ -110,7 +111,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k, v := range q {
 		if len(v) > 1 || len(v[0]) > maxQueryParam {
-			writeError(w, http.StatusBadRequest, "invalid_request", "parameter "+k+" is repeated or too long")
+			writeError(w, refusal.Invalid, "invalid_request", "parameter "+k+" is repeated or too long")
 			return
 		}
 	}
@@ -126,7 +127,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request", "limit must be a number")
+			writeError(w, refusal.Invalid, "invalid_request", "limit must be a number")
 			return
 		}
 		f.Limit = n
@@ -142,7 +143,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 func (s *Server) whoApproved(w http.ResponseWriter, r *http.Request) {
 	res := r.URL.Query().Get("resource")
 	if res == "" || len(res) > maxQueryParam {
-		writeError(w, http.StatusBadRequest, "invalid_request", "resource is required (at most 1024 bytes; '*' matches any run of characters)")
+		writeError(w, refusal.Invalid, "invalid_request", "resource is required (at most 1024 bytes; '*' matches any run of characters)")
 		return
 	}
 	out, err := s.query.ix.WhoApproved(r.Context(), res, 0)
@@ -159,12 +160,12 @@ func (s *Server) activeAt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if at.IsZero() {
-		writeError(w, http.StatusBadRequest, "invalid_request", "at is required: an RFC 3339 time")
+		writeError(w, refusal.Invalid, "invalid_request", "at is required: an RFC 3339 time")
 		return
 	}
 	agent := r.URL.Query().Get("agent")
 	if len(agent) > maxQueryParam {
-		writeError(w, http.StatusBadRequest, "invalid_request", "agent is too long")
+		writeError(w, refusal.Invalid, "invalid_request", "agent is too long")
 		return
 	}
 	out, err := s.query.ix.ActiveAt(r.Context(), at, agent)
@@ -188,7 +189,7 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 	if d := r.URL.Query().Get("long_ttl"); d != "" {
 		v, err := time.ParseDuration(d)
 		if err != nil || v <= 0 {
-			writeError(w, http.StatusBadRequest, "invalid_request", "long_ttl must be a positive duration such as 1h")
+			writeError(w, refusal.Invalid, "invalid_request", "long_ttl must be a positive duration such as 1h")
 			return
 		}
 		opts.LongTTL = v
@@ -196,13 +197,13 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 	if n := r.URL.Query().Get("many_families"); n != "" {
 		v, err := strconv.Atoi(n)
 		if err != nil || v < 2 {
-			writeError(w, http.StatusBadRequest, "invalid_request", "many_families must be a number of at least 2")
+			writeError(w, refusal.Invalid, "invalid_request", "many_families must be a number of at least 2")
 			return
 		}
 		opts.ManyFamilies = v
 	}
 	if !opts.From.IsZero() && !opts.To.IsZero() && opts.From.After(opts.To) {
-		writeError(w, http.StatusBadRequest, "invalid_request", "from is after to")
+		writeError(w, refusal.Invalid, "invalid_request", "from is after to")
 		return
 	}
 	rep, err := evidence.Access(r.Context(), s.query.ix, opts)
@@ -215,7 +216,7 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) queryFail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, query.ErrInvalid) {
-		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		writeError(w, refusal.Invalid, "invalid_request", err.Error())
 		return
 	}
 	s.fail(w, r, err)

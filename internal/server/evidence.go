@@ -10,6 +10,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // evidenceRoutes registers reconstruction: evidence bundles (this file),
@@ -55,13 +56,13 @@ func (s *Server) taskEvidence(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, evidence.ErrNotCovered):
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "not_yet_checkpointed", err.Error())
+			writeError(w, refusal.Unavailable, "not_yet_checkpointed", err.Error())
 		case errors.Is(err, evidence.ErrPolicyMissing):
 			s.log.ErrorContext(r.Context(), "evidence export: policy sources missing", "err", err, "task_id", id)
-			writeError(w, http.StatusConflict, "policy_sources_missing", "a policy version that decided this task's events has no kept sources; see the server log")
+			writeError(w, refusal.Conflict, "policy_sources_missing", "a policy version that decided this task's events has no kept sources; see the server log")
 		case errors.Is(err, ledger.ErrTampered):
 			s.log.ErrorContext(r.Context(), "evidence export: ledger does not verify", "err", err, "task_id", id)
-			writeError(w, http.StatusInternalServerError, "ledger_does_not_verify", "the ledger does not verify for this task; run 'writ ledger verify'")
+			writeError(w, refusal.Internal, "ledger_does_not_verify", "the ledger does not verify for this task; run 'writ ledger verify'")
 		default:
 			s.taskFail(w, r, err)
 		}

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/writhq/writ/internal/bearer"
-	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/gateway"
 	"github.com/writhq/writ/internal/proxy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -108,8 +108,7 @@ func (s *Server) gatewayCredential(w http.ResponseWriter, r *http.Request) (task
 	// A gateway answers the token's expiry here, as HTTP, rather than as
 	// an error inside the MCP exchange.
 	if !time.Now().Before(cred.Expiry) {
-		s.refuse(w, r, refusal{status: http.StatusUnauthorized, code: credential.CodeInvalidToken, jti: cred.JTI, taskID: cred.TaskID,
-			detail: "access token has expired"})
+		s.refuseToken(w, r, invalidToken(cred.JTI, cred.TaskID, "access token has expired"), false)
 		return cred, false
 	}
 	server := r.PathValue("server")
@@ -125,7 +124,7 @@ func (s *Server) gatewayCredential(w http.ResponseWriter, r *http.Request) (task
 		detail := "the task's scope names no tool of MCP server " + server
 		s.rejectExchange(r.Context(), cred.TaskID, "", cred.JTI, "insufficient_scope", detail+" ("+r.Method+" "+r.URL.Path+")")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="writ", error="insufficient_scope", scope="`+bearer.Text(server+".*")+`", error_description="`+bearer.Text(detail)+`"`)
-		writeError(w, http.StatusForbidden, "insufficient_scope", detail)
+		writeError(w, refusal.Forbidden, "insufficient_scope", detail)
 		return cred, false
 	}
 	return cred, true
@@ -156,7 +155,7 @@ func (s *Server) resourceMetadataURL(r *http.Request, server string) string {
 func (s *Server) protectedResource(w http.ResponseWriter, r *http.Request) {
 	server := r.PathValue("server")
 	if !s.hasMCPServer(server) {
-		writeError(w, http.StatusNotFound, "not_found", "no MCP server "+server+" is configured")
+		writeError(w, refusal.NotFound, "not_found", "no MCP server "+server+" is configured")
 		return
 	}
 	base := s.baseURL(r)

@@ -20,16 +20,16 @@ func FuzzRequestHeaders(f *testing.F) {
 		r, _ := http.NewRequest(http.MethodPost, "http://writ.example/v1/authorize", nil)
 		r.Header["Authorization"] = []string{authz}
 		r.Header["Traceparent"] = []string{traceparent}
-		tok, _, f := accessToken(r)
+		tok, dpop, f := accessToken(r)
 		if f == nil && (tok == "" || strings.HasPrefix(tok, " ")) {
 			t.Fatalf("accepted %q as token %q", authz, tok)
 		}
 		if f != nil {
-			if tok != "" || f.status == 0 || f.code == "" {
+			if tok != "" || f.Kind == 0 || f.Code == "" {
 				t.Fatalf("refusal %+v with token %q", f, tok)
 			}
-			f.detail = authz // an attacker-controlled detail must still be header-safe
-			for _, c := range []byte(challenge(*f)) {
+			f.Detail = authz // an attacker-controlled detail must still be header-safe
+			for _, c := range []byte(challenge(f, dpop)) {
 				if c < 0x20 || c > 0x7e {
 					t.Fatalf("challenge holds byte %#x", c)
 				}

@@ -11,6 +11,7 @@ import (
 	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 func (s *Server) ledgerCheckpoint(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +37,7 @@ func (s *Server) ledgerKey(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ledgerTile(w http.ResponseWriter, r *http.Request) {
 	tp, err := ledger.ParseTilePath(strings.TrimPrefix(r.URL.Path, "/ledger/"))
 	if err != nil {
-		writeError(w, http.StatusNotFound, "not_found", "not a tlog-tiles path: "+r.URL.Path)
+		writeError(w, refusal.NotFound, "not_found", "not a tlog-tiles path: "+r.URL.Path)
 		return
 	}
 	size, err := s.dir.Store.Size(r.Context())
@@ -73,7 +74,7 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 	ct := r.Header.Get("Content-Type")
 	ndjson := httpjson.IsMediaType(ct, "application/x-ndjson")
 	if !ndjson && !httpjson.JSONContentType(ct) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json (one event) or application/x-ndjson (one event a line)")
+		writeError(w, refusal.UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json (one event) or application/x-ndjson (one event a line)")
 		return
 	}
 	body, ok := readBody(w, r, ledger.MaxInputBytes)
@@ -101,12 +102,12 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if len(events) == maxAppendEvents {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("more than %d events in one request", maxAppendEvents))
+			writeError(w, refusal.TooLarge, "too_large", fmt.Sprintf("more than %d events in one request", maxAppendEvents))
 			return
 		}
 		ev, err := ledger.DecodeEvent(line)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, api.Error{Error: "invalid_event", Detail: err.Error(), Line: i + 1})
+			writeJSON(w, refusal.Invalid.HTTPStatus(), api.Error{Error: "invalid_event", Detail: err.Error(), Line: i + 1})
 			return
 		}
 		events = append(events, ev)
@@ -116,7 +117,7 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 	var ve *ledger.ValidationError
 	if errors.As(err, &ve) && ve.Item < len(lineOf) {
 		n := lineOf[ve.Item]
-		writeJSON(w, http.StatusBadRequest, api.Error{Error: "invalid_event", Detail: err.Error(), Line: n})
+		writeJSON(w, refusal.Invalid.HTTPStatus(), api.Error{Error: "invalid_event", Detail: err.Error(), Line: n})
 		return
 	}
 	if err != nil {
@@ -129,7 +130,7 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 // eraseBody erases one payload body: POST /v1/ledger/erasures.
 func (s *Server) eraseBody(w http.ResponseWriter, r *http.Request) {
 	if !httpjson.JSONContentType(r.Header.Get("Content-Type")) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		writeError(w, refusal.UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 		return
 	}
 	body, ok := readBody(w, r, 64<<10)
@@ -138,14 +139,14 @@ func (s *Server) eraseBody(w http.ResponseWriter, r *http.Request) {
 	}
 	var req api.Erase
 	if err := httpjson.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "want {index, name, reason}: "+err.Error())
+		writeError(w, refusal.Invalid, "invalid_request", "want {index, name, reason}: "+err.Error())
 		return
 	}
 	p, _ := identity.PrincipalFrom(r.Context())
 	idx, err := s.ledger.Erase(r.Context(), ledger.BodyRef{Index: req.Index, Name: req.Name}, req.Reason, p.ID)
 	if err != nil {
 		if errors.Is(err, ledger.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "not_found", err.Error())
+			writeError(w, refusal.NotFound, "not_found", err.Error())
 			return
 		}
 		s.fail(w, r, err)

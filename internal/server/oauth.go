@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,16 +11,12 @@ import (
 
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/enforce"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
-)
-
-// Gateway names for the policy input's request.gateway.
-const (
-	gatewayToken = "token"
-	gatewayAPI   = "api"
 )
 
 // newCredentials builds the credential issuer (loading or creating its key
@@ -86,18 +81,12 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Write(s.issuer.JWKS())
 }
 
-// grant is what an exchange request resolved to before policy decides.
-type grant struct {
-	agent  identity.Principal
-	task   task.Task
-	actors []string          // the act chain of the new token, agent first
-	parent *credential.Token // delegation: the verified parent token
-}
-
 // exchangeToken answers POST /oauth2/token, RFC 8693 token exchange: an
 // agent's identity token (or, for delegation, a parent task token and the
-// child agent's identity token) for a task access token. The credential is
-// recorded in the ledger before the token is sent.
+// child agent's identity token) for a task access token. It decodes the
+// request, authenticates its tokens and DPoP proof, and asks the task
+// service (Exchange), which decides, issues and records the credential
+// before the token is sent.
 func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	x, err := credential.ParseExchange(r)
@@ -113,35 +102,32 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	var g grant
+	req := task.Exchange{TaskID: x.TaskID, Resource: resource}
 	var ok bool
 	if x.Delegation() {
-		g, ok = s.delegationGrant(w, r, x, now)
+		req.Parent, req.Agent, ok = s.delegationTokens(w, r, x, now)
 	} else {
-		var p identity.Principal
-		if p, ok = s.agentIdentity(w, r, x.SubjectToken, "subject_token"); ok {
-			g = grant{agent: p, actors: []string{p.ID}}
-		}
+		req.Agent, ok = s.agentIdentity(w, r, x.SubjectToken, "subject_token")
 	}
-	if !ok || !s.limits.Admit(w, r, g.agent.ID) {
+	if !ok || !s.limits.Admit(w, r, req.Agent.ID) {
 		return
 	}
-	if !x.Delegation() {
-		if g.task, ok = s.agentTask(w, r, g.agent, x.TaskID, now); !ok {
-			return
-		}
-		if g.task.Parent != "" {
-			// The act chain must show who delegated: a child task's token
-			// comes only from a delegation exchange.
-			const detail = "the task is a child task: exchange the parent's access token as subject_token with this identity as actor_token"
-			s.rejectExchange(ctx, g.task.ID, g.agent.ID, "", "delegation_required", detail)
-			credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
-			return
-		}
+	if req.Cnf, ok = s.exchangeBinding(w, r, x, req, now); !ok {
+		return
 	}
+	out, err := s.tasks.Exchange(ctx, req, task.Request{Gateway: policy.GatewayToken, Source: abuse.PeerHost(r), TraceID: traceID(r)})
+	if err != nil {
+		s.exchangeFail(w, r, err)
+		return
+	}
+	credential.WriteToken(w, out.Token, out.ExpiresIn, out.Scope, out.DPoP)
+}
 
-	// Sender binding: a DPoP proof (no ath at the token endpoint), else the
-	// verified TLS client certificate.
+// exchangeBinding is the binding the exchange request proves: a DPoP proof
+// (no ath at the token endpoint), else the verified TLS client
+// certificate. A bound parent token is honoured only when the request
+// proves its key or certificate.
+func (s *Server) exchangeBinding(w http.ResponseWriter, r *http.Request, x credential.ExchangeRequest, req task.Exchange, now time.Time) (credential.Cnf, bool) {
 	var cnf credential.Cnf
 	proof, err := credential.DPoPProof(r.Header)
 	if err == nil && proof != "" {
@@ -149,98 +135,20 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		credential.WriteExchangeError(w, err)
-		return
+		return cnf, false
 	}
 	cert := clientCert(r)
 	if cnf.JKT == "" && cert != nil {
 		cnf.X5T = credential.X5T(cert)
 	}
-	if g.parent != nil && g.parent.Resource != "" {
-		// A child token reaches no further than its parent's.
-		if resource == "" {
-			resource = g.parent.Resource
-		} else if resource != g.parent.Resource {
-			const detail = "the subject token is bound to another resource; a child token cannot name a resource its parent's token does not reach"
-			s.rejectExchange(ctx, g.task.ID, g.agent.ID, g.parent.JTI, credential.CodeInvalidTarget, detail)
-			credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidTarget, detail)
-			return
-		}
-	}
-	if g.parent != nil {
-		// A bound parent token is honoured only when this request proves
-		// its key or certificate.
-		if err := credential.CheckBinding(g.parent, cnf.JKT, cert, false); err != nil {
-			s.rejectExchange(ctx, g.task.ID, g.agent.ID, g.parent.JTI, "binding_mismatch", credential.Description(err))
+	if p := req.Parent; p != nil {
+		if err := credential.CheckBinding(p, cnf.JKT, cert, false); err != nil {
+			s.rejectExchange(r.Context(), x.TaskID, req.Agent.ID, p.JTI, "binding_mismatch", credential.Description(err))
 			credential.WriteExchangeError(w, err)
-			return
+			return cnf, false
 		}
 	}
-
-	in := &policy.Input{
-		Principal:  policy.Principal{ID: g.task.Requester},
-		Agent:      policy.Agent{ID: g.agent.ID, Issuer: g.agent.Issuer},
-		Task:       policy.Task{ID: g.task.ID, Scope: policy.Scope(g.task.Scope), State: string(g.task.State), ParentChain: s.parentChain(g.task)},
-		Credential: &policy.Credential{ActChain: g.actors, Binding: bindingName(cnf)},
-		Request:    policy.Request{Time: now.UTC(), Environment: s.cfg.Environment, Gateway: gatewayToken, Source: abuse.PeerHost(r), TraceID: traceID(r)},
-	}
-	dec := s.policy.Evaluate(ctx, policy.PointExchange, in)
-	if !dec.Allowed() {
-		if err := s.tasks.RecordDecision(ctx, g.task.ID, g.agent.ID, dec, in); err != nil {
-			s.log.WarnContext(ctx, "recording a refused exchange failed", "err", err, "task_id", g.task.ID)
-		}
-		reason := "policy denies a credential for this task"
-		if dec.Effect == policy.RequireApproval {
-			reason = "policy requires an approval before a credential is issued; the task must be approved first"
-		}
-		if len(dec.Reasons) > 0 {
-			reason += ": " + strings.Join(dec.Reasons, "; ")
-		}
-		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, reason)
-		return
-	}
-	if dec.Obligations.RequireBinding && !cnf.Bound() {
-		// The policy allows a credential only if it is sender-constrained.
-		if err := s.tasks.RecordDecision(ctx, g.task.ID, g.agent.ID, dec, in); err != nil {
-			s.log.WarnContext(ctx, "recording a refused exchange failed", "err", err, "task_id", g.task.ID)
-		}
-		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidRequest,
-			"policy requires a sender-constrained token here: send a DPoP proof, or present a client certificate over TLS")
-		return
-	}
-
-	ttl := s.cfg.Credentials.MaxTTL
-	if m := dec.Obligations.MaxTTL; m > 0 && m < ttl {
-		ttl = m
-	}
-	if left := g.task.ExpiresAt.Sub(now); left < ttl {
-		ttl = left
-	}
-	ttl = ttl.Truncate(time.Second)
-	if ttl < time.Second {
-		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, "the task expires in less than a second")
-		return
-	}
-	token, jti, err := s.issuer.Issue(credential.Claims{Subject: g.task.Requester, Actors: g.actors, TaskID: g.task.ID, TTL: ttl, Cnf: cnf, Resource: resource})
-	if err != nil {
-		s.log.ErrorContext(ctx, "issuing an access token failed", "err", err, "task_id", g.task.ID)
-		credential.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "the token could not be issued")
-		return
-	}
-	// Verifying the fresh token gives its exact exp and warms the cache for
-	// the agent's first call.
-	tok, err := s.issuer.Verify(ctx, token, now)
-	if err != nil {
-		s.log.ErrorContext(ctx, "a freshly issued token does not verify", "err", err, "task_id", g.task.ID)
-		credential.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "the token could not be issued")
-		return
-	}
-	c := task.Credential{JTI: jti, TaskID: g.task.ID, Agent: g.agent.ID, Subject: g.task.Requester,
-		ExpiresAt: tok.Expiry, Binding: bindingName(cnf)}
-	if err := s.tasks.RecordExchange(ctx, c, dec, in); err != nil {
-		s.exchangeFail(w, r, err)
-		return
-	}
-	credential.WriteToken(w, token, tok.Expiry.Sub(tok.IssuedAt), credential.ScopePrefix+g.task.ID, cnf.JKT != "")
+	return cnf, true
 }
 
 // agentIdentity verifies an agent's identity token (JWT-SVID or OIDC),
@@ -250,9 +158,8 @@ func (s *Server) agentIdentity(w http.ResponseWriter, r *http.Request, raw, para
 	p, err := s.auth.VerifyToken(ctx, raw)
 	if err != nil {
 		reason, detail := "invalid_token", param+" refused"
-		var ie *identity.Error
-		if errors.As(err, &ie) {
-			reason, detail = string(ie.Reason), param+" refused: "+ie.Detail
+		if e, ok := refusal.As(err); ok {
+			reason, detail = e.Code, param+" refused: "+e.Detail
 		}
 		s.rejectExchange(ctx, "", "", "", reason, detail)
 		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
@@ -267,77 +174,27 @@ func (s *Server) agentIdentity(w http.ResponseWriter, r *http.Request, raw, para
 	return p, true
 }
 
-// agentTask returns the task named in the exchange once it is active,
-// unexpired and p's: only the agent named on a task gets its credential.
-func (s *Server) agentTask(w http.ResponseWriter, r *http.Request, p identity.Principal, taskID string, now time.Time) (task.Task, bool) {
-	ctx := r.Context()
-	t, err := s.tasks.Get(taskID)
-	var reason, detail string
-	switch {
-	case err != nil:
-		reason, detail = "unknown_task", "no such task"
-	case t.Agent != p.ID:
-		reason, detail = "agent_mismatch", "the task belongs to another agent"
-	case t.State != task.StateActive:
-		reason, detail = "task_not_active", fmt.Sprintf("the task is %s, not active", t.State)
-	case !now.Before(t.ExpiresAt):
-		reason, detail = "task_expired", "the task has expired"
-	default:
-		a, ended := s.tasks.EndedAncestor(t.ID)
-		if !ended {
-			return t, true
-		}
-		reason, detail = task.ReasonAncestorEnded, fmt.Sprintf("the task's ancestor task %s is no longer active", a.ID)
-	}
-	s.rejectExchange(ctx, taskID, p.ID, "", reason, detail)
-	credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
-	return t, false
-}
-
-// delegationGrant resolves a delegation exchange: the subject token is a
-// live writ access token of the parent task, the actor token the child
-// agent's identity, and the scope names an active child task of that
-// parent, opened for that agent, whose scope lies within the parent's.
-func (s *Server) delegationGrant(w http.ResponseWriter, r *http.Request, x credential.ExchangeRequest, now time.Time) (grant, bool) {
+// delegationTokens authenticates a delegation exchange: the subject token
+// must be a live writ access token (of the parent task) and the actor
+// token the child agent's identity. Whether the task may be delegated to
+// is the task service's to decide.
+func (s *Server) delegationTokens(w http.ResponseWriter, r *http.Request, x credential.ExchangeRequest, now time.Time) (*credential.Token, identity.Principal, bool) {
 	ctx := r.Context()
 	parent, err := s.issuer.Verify(ctx, x.SubjectToken, now)
 	if err != nil {
-		var ce *credential.Error
-		if errors.As(err, &ce) {
-			s.rejectExchange(ctx, ce.TaskID, "", ce.JTI, "invalid_token", "subject_token: "+ce.Description)
+		if e, ok := refusal.As(err); ok {
+			s.rejectExchange(ctx, e.TaskID, "", e.JTI, "invalid_token", "subject_token: "+e.Detail)
 		}
 		credential.WriteExchangeError(w, err)
-		return grant{}, false
+		return nil, identity.Principal{}, false
 	}
 	if !s.tasks.CredentialLive(parent.JTI) {
 		s.rejectExchange(ctx, parent.TaskID, parent.Agent(), parent.JTI, "credential_revoked", "the subject token's task has ended or the token was revoked")
 		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, "the subject token's task has ended or the token was revoked")
-		return grant{}, false
+		return nil, identity.Principal{}, false
 	}
 	p, ok := s.agentIdentity(w, r, x.ActorToken, "actor_token")
-	if !ok {
-		return grant{}, false
-	}
-	t, ok := s.agentTask(w, r, p, x.TaskID, now)
-	if !ok {
-		return grant{}, false
-	}
-	pt, err := s.tasks.Get(parent.TaskID)
-	var detail string
-	switch {
-	case t.Parent != parent.TaskID || err != nil:
-		detail = "the task is not a child of the subject token's task; open it with parent set first"
-	case !t.Scope.Within(pt.Scope):
-		detail = "the task's scope is not within its parent's"
-	case len(parent.Actors)+1 > credential.MaxActorDepth:
-		detail = fmt.Sprintf("the delegation chain would exceed %d agents", credential.MaxActorDepth)
-	}
-	if detail != "" {
-		s.rejectExchange(ctx, t.ID, p.ID, parent.JTI, "delegation_refused", detail)
-		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, detail)
-		return grant{}, false
-	}
-	return grant{agent: p, task: t, actors: append([]string{p.ID}, parent.Actors...), parent: parent}, true
+	return parent, p, ok
 }
 
 // target resolves the exchange's audience (RFC 8693) and resource (RFC
@@ -406,13 +263,14 @@ func (s *Server) resourceOf(r *http.Request) string {
 	return base + decisionResource
 }
 
-// exchangeFail answers an error from recording the credential. The token
-// was not sent, so nothing is granted.
+// exchangeFail answers an error of the task service's Exchange: a refusal
+// with its OAuth code, a failure to record as temporarily_unavailable. No
+// token was sent, so nothing is granted.
 func (s *Server) exchangeFail(w http.ResponseWriter, r *http.Request, err error) {
-	var te *task.Error
+	_, refused := refusal.As(err)
 	switch {
-	case errors.As(err, &te):
-		credential.WriteOAuthError(w, http.StatusBadRequest, credential.CodeInvalidGrant, te.Detail)
+	case refused:
+		credential.WriteExchangeError(w, err)
 	case errors.Is(err, ledger.ErrUnavailable), errors.Is(err, ledger.ErrClosed),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.log.ErrorContext(r.Context(), "recording a credential failed; no token sent", "err", err)
@@ -429,20 +287,6 @@ func (s *Server) exchangeFail(w http.ResponseWriter, r *http.Request, err error)
 // durable; the limits count and log a record that failed.
 func (s *Server) rejectExchange(ctx context.Context, taskID, agent, jti, reason, detail string) {
 	_ = s.tasks.RecordRejection(ctx, task.Rejection{TaskID: taskID, Agent: agent, JTI: jti, Reason: reason, Detail: detail})
-}
-
-// parentChain lists t's ancestors, immediate parent first, for policy.
-func (s *Server) parentChain(t task.Task) []policy.ParentTask {
-	var chain []policy.ParentTask
-	for id := t.Parent; id != "" && len(chain) <= credential.MaxActorDepth; {
-		p, err := s.tasks.Get(id)
-		if err != nil {
-			break
-		}
-		chain = append(chain, policy.ParentTask{ID: p.ID, Agent: p.Agent, Scope: policy.Scope(p.Scope)})
-		id = p.Parent
-	}
-	return chain
 }
 
 // baseURL is writ's URL as the client addressed it: credentials.public_url,
@@ -469,35 +313,5 @@ func clientCert(r *http.Request) *x509.Certificate {
 	return r.TLS.PeerCertificates[0]
 }
 
-// bindingName is the binding as events and policy name it.
-func bindingName(c credential.Cnf) string {
-	switch {
-	case c.JKT != "":
-		return "dpop"
-	case c.X5T != "":
-		return "mtls"
-	}
-	return "none"
-}
-
-// traceID returns the trace-id of a valid W3C traceparent header
-// ("00-<32 hex>-<16 hex>-<2 hex>"), or "".
-func traceID(r *http.Request) string {
-	v := r.Header.Get("Traceparent")
-	if len(v) != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return ""
-	}
-	id := v[3:35]
-	zero := true
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return ""
-		}
-		zero = zero && c == '0'
-	}
-	if zero {
-		return ""
-	}
-	return id
-}
+// traceID is the trace-id of the request's W3C traceparent header, or "".
+func traceID(r *http.Request) string { return enforce.TraceID(r.Header.Get("Traceparent")) }

@@ -11,6 +11,8 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/metrics"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/tracing"
 	"github.com/writhq/writ/internal/version"
@@ -18,13 +20,12 @@ import (
 
 // Enforcement points as writ_decisions_total{point} and the spans'
 // writ.point name them: the names the policy input's request.gateway gives
-// them (oauth.go, the MCP gateway, the proxy). This is the one list to
-// change when those names move.
+// them (policy.Gateways).
 const (
-	pointAPI   = gatewayAPI
-	pointMCP   = "mcp"
-	pointProxy = "proxy"
-	pointToken = gatewayToken
+	pointAPI   = policy.GatewayAPI
+	pointMCP   = policy.GatewayMCP
+	pointProxy = policy.GatewayProxy
+	pointToken = policy.GatewayToken
 )
 
 var decisionPoints = []string{pointAPI, pointMCP, pointProxy, pointToken}
@@ -148,9 +149,9 @@ func (d decider) Authorize(ctx context.Context, cred task.VerifiedCredential, re
 // task service (a credential refused mid-way, bad input) is a deny, any
 // other error one writ could not decide or record.
 func outcomeOf(out api.Authorized, err error) metrics.Outcome {
-	var te *task.Error
+	var re *refusal.Error
 	switch {
-	case errors.As(err, &te):
+	case errors.As(err, &re) && re.Kind != refusal.Unavailable && re.Kind != refusal.Internal:
 		return metrics.Deny
 	case err != nil:
 		return metrics.Error
@@ -215,7 +216,7 @@ func (s *Server) listenMetrics() error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "this listener serves only GET /metrics")
+		writeError(w, refusal.NotFound, "not_found", "this listener serves only GET /metrics")
 	})
 	s.metricsLn = ln
 	s.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10}

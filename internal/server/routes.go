@@ -7,6 +7,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/metrics"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // routes builds the HTTP handler. Every route is listed here.
@@ -45,7 +46,7 @@ func (s *Server) routes() http.Handler {
 	s.gatewayRoutes(mux) // MCP gateway and HTTP proxy (gateway.go)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+		writeError(w, refusal.NotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	// Rate limits come first, health checks aside (limits.go); every
 	// answer is counted by the route that matched (observe.go).
@@ -62,7 +63,7 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.ErrorContext(r.Context(), "handler panic", "panic", v, "path", r.URL.Path)
-				writeError(w, http.StatusInternalServerError, "internal", "internal error; see the server log")
+				writeError(w, refusal.Internal, "internal", "internal error; see the server log")
 			}
 		}()
 		h.ServeHTTP(w, r)
@@ -78,12 +79,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // latest commit succeeded (or a probe commit since did).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.stopping.Load() {
-		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
+		writeError(w, refusal.Unavailable, "shutting_down", "the server is shutting down")
 		return
 	}
 	if _, err := s.dir.Store.Size(r.Context()); err != nil {
 		s.log.ErrorContext(r.Context(), "readiness: store unreachable", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the store does not answer")
+		writeError(w, refusal.Unavailable, "store_unavailable", "the store does not answer")
 		return
 	}
 	if err := s.ledger.Ready(r.Context()); err != nil {
@@ -92,7 +93,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ledger.ErrStoreGone) {
 			detail = "the ledger's database file was deleted or replaced under the server; nothing is acknowledged until writ restarts on the right file"
 		}
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", detail)
+		writeError(w, refusal.Unavailable, "store_unavailable", detail)
 		return
 	}
 	out := map[string]any{"status": "ready"}

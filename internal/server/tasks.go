@@ -10,6 +10,7 @@ import (
 	"github.com/writhq/writ/internal/httpjson"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/notify"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -30,6 +31,8 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		// repaired only when asked.
 		OnRevoke: s.onRevoke, OnTaskEnded: s.onTaskEnded, AllowProjectionMismatch: s.cfg.RepairProjections,
 		Shared: s.coordinator(), Rejections: s.limits,
+		// The token endpoint's exchanges are issued by the task service.
+		Issuer: s.issuer, CredentialTTL: s.cfg.Credentials.MaxTTL,
 	}
 	if s.dir.Signer != nil {
 		// Both come from the signing key every replica shares: the digest
@@ -74,33 +77,24 @@ func (s *Server) taskRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/tasks/{id}/trace", tracers(http.HandlerFunc(s.traceTask)))
 }
 
-// taskFail answers a refusal from the task service, or hands other errors
-// to fail.
+// taskFail answers an error of the task service: a refusal with the
+// status of its kind and its code, but invalid_request for every malformed
+// request, and a credential that may no longer act (its task ended, it was
+// revoked, between the token check and the decision) like any refused
+// token: 401 with its OAuth code and a challenge (the task service has
+// recorded it). Other errors go to fail.
 func (s *Server) taskFail(w http.ResponseWriter, r *http.Request, err error) {
-	var te *task.Error
-	if !errors.As(err, &te) {
-		s.fail(w, r, err)
-		return
-	}
-	status := http.StatusInternalServerError
+	e, ok := refusal.As(err)
 	switch {
-	case errors.Is(te.Kind, task.ErrInvalid):
-		status = http.StatusBadRequest
-	case errors.Is(te.Kind, task.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(te.Kind, task.ErrForbidden):
-		status = http.StatusForbidden
-	case errors.Is(te.Kind, task.ErrConflict):
-		status = http.StatusConflict
+	case !ok:
+		s.fail(w, r, err)
+	case e.Kind == refusal.Unauthenticated:
+		answerToken(w, e, dpopScheme(r))
+	case e.Kind == refusal.Invalid:
+		writeError(w, e.Kind, "invalid_request", e.Detail)
+	default:
+		writeError(w, e.Kind, e.Code, e.Detail)
 	}
-	code := te.Code
-	switch status {
-	case http.StatusBadRequest:
-		code = "invalid_request"
-	case http.StatusNotFound:
-		code = "not_found"
-	}
-	writeError(w, status, code, te.Detail)
 }
 
 // decodeJSON reads a JSON body of at most limit bytes into v strictly
@@ -117,7 +111,7 @@ const limitsUnsupported = "scope.limits is not supported yet: writ would not enf
 func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 	var req api.OpenTask
 	if !httpjson.JSONContentType(r.Header.Get("Content-Type")) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		writeError(w, refusal.UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 		return
 	}
 	buf, ok := readBody(w, r, maxTaskBody)
@@ -130,7 +124,7 @@ func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &be) && (be.Field == "scope.limits" || strings.HasPrefix(be.Field, "scope.limits.")) {
 			detail = limitsUnsupported
 		}
-		writeError(w, http.StatusBadRequest, "invalid_request", detail)
+		writeError(w, refusal.Invalid, "invalid_request", detail)
 		return
 	}
 	p, _ := identity.PrincipalFrom(r.Context())
@@ -237,7 +231,7 @@ func (s *Server) auditableTask(w http.ResponseWriter, r *http.Request, doing str
 		return "", false
 	}
 	if !p.HasRole(identity.RoleAuditor) && !p.HasRole(identity.RoleAdmin) && p.ID != t.Requester {
-		writeError(w, http.StatusForbidden, "forbidden", "only auditors, admins and the task's requester may "+doing)
+		writeError(w, refusal.Forbidden, "forbidden", "only auditors, admins and the task's requester may "+doing)
 		return "", false
 	}
 	return id, true

@@ -10,6 +10,7 @@ import (
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // DecideTask records approver's decision on a task's approval request. See
@@ -62,46 +63,46 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 	if a != nil {
 		t = s.st.tasks[a.TaskID]
 	}
-	var refusal *Error
+	var refused *refusal.Error
 	switch {
 	case a == nil:
-		refusal = notFound("no approval %s", approvalID)
+		refused = notFound("no approval %s", approvalID)
 	case t.Requester == approver.ID:
-		refusal = newErr(ErrForbidden, ReasonSelfApproval, "the requester of task %s cannot approve it", t.ID)
+		refused = newErr(ErrForbidden, ReasonSelfApproval, "the requester of task %s cannot approve it", t.ID)
 	case a.Status != ApprovalPending:
-		refusal = newErr(ErrConflict, "approval_not_pending", "approval %s is already %s", a.ID, a.Status)
+		refused = newErr(ErrConflict, "approval_not_pending", "approval %s is already %s", a.ID, a.Status)
 	case a.Kind == KindTask && t.State != StatePendingApproval:
-		refusal = newErr(ErrConflict, "task_not_pending", "task %s is %s", t.ID, t.State)
+		refused = newErr(ErrConflict, "task_not_pending", "task %s is %s", t.ID, t.State)
 	case a.Kind == KindStepUp && t.State != StateActive:
-		refusal = newErr(ErrConflict, "task_not_active", "task %s is %s", t.ID, t.State)
+		refused = newErr(ErrConflict, "task_not_active", "task %s is %s", t.ID, t.State)
 	case a.Kind == KindStepUp && a.ArgsMAC == "":
 		// Bound by an earlier version to tool and plain digest only: no
 		// call can consume it now, and deciding it would copy the digest.
-		refusal = newErr(ErrConflict, "approval_outdated", "step-up %s predates binding to the whole call; the agent's retry asks again", a.ID)
+		refused = newErr(ErrConflict, "approval_outdated", "step-up %s predates binding to the whole call; the agent's retry asks again", a.ID)
 	case now.After(a.ExpiresAt):
-		refusal = newErr(ErrConflict, ReasonApprovalTTL, "approval %s expired at %s", a.ID, a.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"))
+		refused = newErr(ErrConflict, ReasonApprovalTTL, "approval %s expired at %s", a.ID, a.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"))
 	case slices.ContainsFunc(a.Decisions, func(x Decision) bool { return x.Approver == approver.ID }):
-		refusal = newErr(ErrConflict, "already_decided", "%s has already decided approval %s", approver.ID, a.ID)
+		refused = newErr(ErrConflict, "already_decided", "%s has already decided approval %s", approver.ID, a.ID)
 	}
 	// A child task is activated only while its parents are, and never
 	// past its parent's expiry.
 	var parentExpiry time.Time
-	if refusal == nil && a.Kind == KindTask && t.Parent != "" && d.Decision == "approve" {
+	if refused == nil && a.Kind == KindTask && t.Parent != "" && d.Decision == "approve" {
 		if anc := s.st.endedAncestor(t, now); anc != nil {
-			refusal = newErr(ErrConflict, "parent_not_active", "task %s's parent chain has ended (task %s is %s)", t.ID, anc.ID, stateAt(anc, now))
+			refused = newErr(ErrConflict, "parent_not_active", "task %s's parent chain has ended (task %s is %s)", t.ID, anc.ID, stateAt(anc, now))
 		} else {
 			parentExpiry = s.st.tasks[t.Parent].ExpiresAt
 		}
 	}
 	var snap Approval
 	var task Task
-	if refusal == nil || refusal.Code == ReasonSelfApproval {
+	if refused == nil || refused.Code == ReasonSelfApproval {
 		snap, task = *a, *t
 	}
 	s.smu.Unlock()
 
-	if refusal != nil {
-		if refusal.Code == ReasonSelfApproval {
+	if refused != nil {
+		if refused.Code == ReasonSelfApproval {
 			ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: task.ID, Principal: approver.ID,
 				Agent: task.Agent, Data: mustJSON(event.AuthRejected{Reason: ReasonSelfApproval, ApprovalID: snap.ID,
 					Detail: "the requester of a task cannot approve it"})}
@@ -112,7 +113,7 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 				return api.Decided{}, err
 			}
 		}
-		return api.Decided{}, refusal
+		return api.Decided{}, refused
 	}
 
 	env := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,

@@ -14,11 +14,14 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/redact"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // Request is the context of an authorization that is not in its body.
 type Request struct {
-	// Gateway is the enforcement point: "api", "mcp" or "proxy".
+	// Gateway is the enforcement point the request came by, one of
+	// policy.Gateways: policy.GatewayAPI, GatewayMCP or GatewayProxy for
+	// a call, GatewayToken for an exchange.
 	Gateway string
 	Source  string
 	TraceID string
@@ -61,11 +64,16 @@ func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req ap
 	return s.requestStepUp(ctx, cred, stepUp)
 }
 
-// pendingStepUp is a require_approval answer waiting for the exclusive lock.
+// pendingStepUp is a require_approval answer waiting for the exclusive
+// lock: action.denied with its data, then approval.requested with its
+// data, which requestStepUp completes and encodes.
 type pendingStepUp struct {
-	events []ledger.Event // action.denied, then approval.requested
-	out    api.Authorized
-	call   stepUpCall
+	denied    ledger.Event
+	data      event.ActionDecided
+	requested ledger.Event
+	asked     event.ApprovalRequested
+	out       api.Authorized
+	call      stepUpCall
 }
 
 // CodeInexactNumber refuses arguments holding a number that canonical form
@@ -110,7 +118,7 @@ func parseArguments(req api.Authorize) (json.RawMessage, map[string]any, []byte,
 	return raw, m, c, nil
 }
 
-func inexactNumber(path string) *Error {
+func inexactNumber(path string) *refusal.Error {
 	return newErr(ErrInvalid, CodeInexactNumber, "arguments%s: the number is not exactly a double "+
 		"(I-JSON, RFC 7493 §2.2: integers within ±(2^53−1), no more digits than a double keeps); send it as a string", path)
 }
@@ -122,19 +130,19 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	now := s.now()
 
 	s.smu.Lock()
-	t, refusal := s.usable(cred, now)
+	t, refused := s.usable(cred, now)
 	var task Task
 	var chain []policy.ParentTask
-	if refusal == nil {
+	if refused == nil {
 		task = *t
 		for p := s.st.tasks[t.Parent]; p != nil; p = s.st.tasks[p.Parent] {
 			chain = append(chain, policy.ParentTask{ID: p.ID, Agent: p.Agent, Scope: p.Scope.policy()})
 		}
 	}
 	s.smu.Unlock()
-	if refusal != nil {
-		s.reject(ctx, cred, refusal, now)
-		return api.Authorized{}, nil, refusal
+	if refused != nil {
+		s.reject(ctx, cred, refused, now)
+		return api.Authorized{}, nil, refused
 	}
 
 	in := &policy.Input{
@@ -148,46 +156,34 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	}
 	dec := s.cfg.Policy.Evaluate(ctx, policy.PointAction, in)
 
-	// Redact before anything is stored: the body and the recorded input.
-	redArgs, redPaths, err := s.cfg.Redactor.Redact("arguments", args, dec.Obligations.Redact)
-	if err != nil {
-		return api.Authorized{}, nil, fmt.Errorf("redacting the arguments: %w", err)
-	}
-	var redMap map[string]any
-	if redArgs != nil {
-		json.Unmarshal(redArgs, &redMap)
-	}
-	recIn := *in
-	recAction := *in.Action
-	recAction.Arguments = redMap
-	recIn.Action = &recAction
-	var inputBody []byte
-	if doc, err := policy.Document(policy.PointAction, &recIn); err == nil {
-		inputBody, _ = json.Marshal(doc)
-	}
-
 	ev := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
-		DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, JTI: cred.JTI, TraceID: rc.TraceID,
-		Bodies: map[string][]byte{"input": inputBody}}
+		DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, JTI: cred.JTI, TraceID: rc.TraceID}
+	data := event.ActionDecided{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
+		DataClass: req.DataClass, ArgsMAC: argsMAC, Effect: string(dec.Effect), Reasons: dec.Reasons,
+		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs)}
+	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
+
+	// Redact before anything is stored: the body and the recorded input.
+	rec, err := s.callRecord(args, dec, in)
+	if err != nil {
+		// Without its whole record the call is denied: recorded as far
+		// as it can be, without the bodies that could not be built.
+		s.log.WarnContext(ctx, "the record of a call could not be built; it is denied", "err", err, "task_id", task.ID, "tool", req.Tool)
+		data.Refused, out.Reasons = RefusedUnrecordable, []string{ReasonUnrecordable}
+		return s.commitDenied(ctx, ev, data, out)
+	}
+	redArgs := rec.args
+	data.Redacted = rec.paths
+	ev.Bodies = map[string][]byte{"input": rec.input}
 	if redArgs != nil {
 		ev.Bodies["arguments"] = redArgs
 	}
-	data := event.ActionDecided{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
-		DataClass: req.DataClass, ArgsMAC: argsMAC, Effect: string(dec.Effect), Reasons: dec.Reasons,
-		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs), Redacted: redPaths}
-	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
 
 	// A policy may demand a sender-constrained credential; an unbound one is
 	// then refused, whatever the policy's effect otherwise allowed.
 	if dec.Effect != policy.Deny && dec.Obligations.RequireBinding && !bound(cred.Binding) {
-		data.ActionID, data.Refused = "", RefusedBindingRequired
-		ev.Type = ledger.TypeActionDenied
-		ev.Data = mustJSON(data)
-		if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
-			return api.Authorized{}, nil, err
-		}
-		out.Reasons = []string{ReasonBindingRequired}
-		return out, nil, nil
+		data.Refused, out.Reasons = RefusedBindingRequired, []string{ReasonBindingRequired}
+		return s.commitDenied(ctx, ev, data, out)
 	}
 
 	switch dec.Effect {
@@ -199,37 +195,80 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		if stepID == "" {
 			data.ActionID = ""
 			ev.Type = ledger.TypeActionDenied
-			ev.Data = mustJSON(data)
 			ap := ev
 			ap.Type, ap.JTI, ap.TraceID = ledger.TypeApprovalRequested, "", rc.TraceID
 			ap.Bodies = nil
 			if redArgs != nil {
 				ap.Bodies = map[string][]byte{"arguments": redArgs}
 			}
-			ap.Data = mustJSON(event.ApprovalRequested{ApprovalID: newID("apr"), Kind: KindStepUp,
+			asked := event.ApprovalRequested{ApprovalID: newID("apr"), Kind: KindStepUp,
 				Required: max(dec.Obligations.Approvals, 1), ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons,
-				Binding: event.Binding{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC}})
-			return api.Authorized{}, &pendingStepUp{events: []ledger.Event{ev, ap}, out: out, call: call}, nil
+				Binding: event.Binding{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC}}
+			return api.Authorized{}, &pendingStepUp{denied: ev, data: data, requested: ap, asked: asked, out: out, call: call}, nil
 		}
 		defer s.release(stepID)
 		data.StepUp = stepID
 	default:
-		data.ActionID = ""
-		ev.Type = ledger.TypeActionDenied
-		ev.Data = mustJSON(data)
-		if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
-			return api.Authorized{}, nil, err
-		}
-		return out, nil, nil
+		return s.commitDenied(ctx, ev, data, out)
 	}
 	ev.Type = ledger.TypeActionAuthorized
 	ev.Data = mustJSON(data)
 	if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
 		return api.Authorized{}, nil, err
 	}
-	rec := dec.Obligations.RecordOutput == nil || *dec.Obligations.RecordOutput
-	out.Allow, out.ActionID, out.RecordOutput, out.Redact = true, data.ActionID, &rec, dec.Obligations.Redact
+	recordOutput := dec.Obligations.RecordOutput == nil || *dec.Obligations.RecordOutput
+	out.Allow, out.ActionID, out.RecordOutput, out.Redact = true, data.ActionID, &recordOutput, dec.Obligations.Redact
 	return out, nil, nil
+}
+
+// commitDenied records a call as action.denied (ev with data, without an
+// action ID) and answers out, or the error that kept it from the ledger.
+func (s *Service) commitDenied(ctx context.Context, ev ledger.Event, data event.ActionDecided, out api.Authorized) (api.Authorized, *pendingStepUp, error) {
+	data.ActionID = ""
+	ev.Type = ledger.TypeActionDenied
+	ev.Data = mustJSON(data)
+	if _, err := s.commit(ctx, []ledger.Event{ev}, stateOnly); err != nil {
+		return api.Authorized{}, nil, err
+	}
+	return out, nil, nil
+}
+
+// callRecord is what the ledger keeps of a call beside its data: its
+// arguments, redacted (nil when it has none), the paths redaction
+// replaced, and the policy input document with those arguments.
+type callRecord struct {
+	args  []byte
+	paths []string
+	input []byte
+}
+
+// callRecord builds the record of a call decided by dec on in, redacting
+// before anything is stored. An error means the call cannot be recorded
+// as it was decided.
+func (s *Service) callRecord(args json.RawMessage, dec policy.Decision, in *policy.Input) (callRecord, error) {
+	red, paths, err := s.cfg.Redactor.Redact("arguments", args, dec.Obligations.Redact)
+	if err != nil {
+		return callRecord{}, fmt.Errorf("redacting the arguments: %w", err)
+	}
+	var redMap map[string]any
+	if red != nil {
+		if err := json.Unmarshal(red, &redMap); err != nil {
+			return callRecord{}, fmt.Errorf("reading the redacted arguments: %w", err)
+		}
+	}
+	recIn := *in
+	recAction := *in.Action
+	recAction.Arguments = redMap
+	recIn.Action = &recAction
+	doc, err := policy.Document(policy.PointAction, &recIn)
+	if err != nil {
+		return callRecord{}, fmt.Errorf("the policy input document: %w", err)
+	}
+	input, err := json.Marshal(doc)
+	if err != nil {
+		return callRecord{}, fmt.Errorf("encoding the policy input document: %w", err)
+	}
+	return callRecord{args: red, paths: paths, input: input}, nil
 }
 
 // requestStepUp commits a step-up request under the exclusive lock, after
@@ -241,9 +280,9 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 	defer s.mu.Unlock()
 	now := s.now()
 	s.smu.Lock()
-	_, refusal := s.usable(cred, now)
+	_, refused := s.usable(cred, now)
 	existing := ""
-	if refusal == nil {
+	if refused == nil {
 		for _, a := range s.st.approvals {
 			if a.Status == ApprovalPending && a.binds(cred.TaskID, p.call) && now.Before(a.ExpiresAt) {
 				existing = a.ID
@@ -251,21 +290,21 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 		}
 	}
 	s.smu.Unlock()
-	if refusal != nil {
-		s.reject(ctx, cred, refusal, now)
-		return api.Authorized{}, refusal
+	if refused != nil {
+		s.reject(ctx, cred, refused, now)
+		return api.Authorized{}, refused
 	}
-	events := p.events
-	var req event.ApprovalRequested
-	json.Unmarshal(events[1].Data, &req)
-	approvalID := req.ApprovalID
+	approvalID := p.asked.ApprovalID
 	if existing != "" {
-		events, approvalID = events[:1], existing
+		approvalID = existing
 	}
-	var data event.ActionDecided
-	json.Unmarshal(events[0].Data, &data)
-	data.ApprovalID = approvalID
-	events[0].Data = mustJSON(data)
+	p.data.ApprovalID = approvalID
+	p.denied.Data = mustJSON(p.data)
+	events := []ledger.Event{p.denied}
+	if existing == "" {
+		p.requested.Data = mustJSON(p.asked)
+		events = append(events, p.requested)
+	}
 	if _, err := s.commit(ctx, events, projectRows); err != nil {
 		return api.Authorized{}, err
 	}
@@ -274,24 +313,25 @@ func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p 
 	return out, nil
 }
 
-// usable checks that cred may act under its task now. The caller holds smu.
-func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *Error) {
+// usable checks that cred may act under its task now; a refusal is a
+// credentialRefusal. The caller holds smu.
+func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *refusal.Error) {
 	t := s.st.tasks[cred.TaskID]
 	c := s.st.creds[cred.JTI]
 	switch {
 	case t == nil:
-		return nil, newErr(ErrForbidden, "unknown_task", "the credential names a task that does not exist")
+		return nil, credentialRefusal("unknown_task", "the credential names a task that does not exist")
 	case c == nil || c.TaskID != t.ID || c.Agent != cred.Agent || t.Agent != cred.Agent:
-		return nil, newErr(ErrForbidden, "unknown_credential", "the credential was not issued for this task and agent")
+		return nil, credentialRefusal("unknown_credential", "the credential was not issued for this task and agent")
 	case c.Revoked:
-		return nil, newErr(ErrForbidden, "credential_revoked", "the credential was revoked")
+		return nil, credentialRefusal("credential_revoked", "the credential was revoked")
 	case !now.Before(cred.Expiry) || !now.Before(c.ExpiresAt):
-		return nil, newErr(ErrForbidden, "credential_expired", "the credential has expired")
+		return nil, credentialRefusal("credential_expired", "the credential has expired")
 	case t.State != StateActive:
-		return nil, newErr(ErrForbidden, "task_not_active", "task %s is %s", t.ID, t.State)
+		return nil, credentialRefusal("task_not_active", "task %s is %s", t.ID, t.State)
 	case !now.Before(t.ExpiresAt):
 		s.Kick()
-		return nil, newErr(ErrForbidden, "task_expired", "task %s has expired", t.ID)
+		return nil, credentialRefusal("task_expired", "task %s has expired", t.ID)
 	}
 	if a := s.st.endedAncestor(t, now); a != nil {
 		s.Kick()
@@ -303,7 +343,7 @@ func (s *Service) usable(cred VerifiedCredential, now time.Time) (*Task, *Error)
 // reject records a refused use of a credential, as Config.Rejections
 // allows. The refusal stands either way; a failed record is counted and
 // logged there (here, without Rejections).
-func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *Error, now time.Time) {
+func (s *Service) reject(ctx context.Context, cred VerifiedCredential, e *refusal.Error, now time.Time) {
 	ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: now, TaskID: cred.TaskID, Agent: cred.Agent,
 		Principal: cred.Subject, JTI: cred.JTI, Data: mustJSON(event.AuthRejected{Reason: e.Code, Detail: e.Detail})}
 	err := s.rejection(ctx, e.Code, func(ctx context.Context) error {
@@ -337,11 +377,16 @@ func (s *Service) release(key string) {
 	s.smu.Unlock()
 }
 
-// Refusal of a call the policy allowed, recorded in action.denied's data.
+// Refusals of a call the policy did not deny, recorded in action.denied's
+// data (refused), with the reason answered for each.
 const (
 	RefusedBindingRequired = event.RefusedBindingRequired
-	// ReasonBindingRequired is the reason answered for it.
-	ReasonBindingRequired = "policy requires a sender-constrained token (DPoP or mTLS) for this call"
+	ReasonBindingRequired  = "policy requires a sender-constrained token (DPoP or mTLS) for this call"
+	// RefusedUnrecordable: the call's record could not be built in full
+	// (its arguments could not be redacted, or its policy input encoded),
+	// so it is denied, recorded without the bodies.
+	RefusedUnrecordable = event.RefusedUnrecordable
+	ReasonUnrecordable  = "writ could not build the record of this call, so it is denied; see the server log"
 )
 
 // bound reports whether a credential binding is a real one.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -27,7 +29,7 @@ func TestAuthorize(t *testing.T) {
 	// In scope: allowed, recorded with the keyed digest of the original
 	// arguments and the redacted arguments as body.
 	args := `{"id": 17, "password": "hunter2"}`
-	a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", args), task.Request{Gateway: "api"})
+	a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", args), task.Request{Gateway: policy.GatewayAPI})
 	if err != nil || !a.Allow || a.ActionID == "" || a.DecisionID == "" {
 		t.Fatalf("in scope: %+v, %v", a, err)
 	}
@@ -120,14 +122,7 @@ func lastEvent(t *testing.T, e *env, name string) (ledger.Entry, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaves, err := e.store.ReadLeaves(ctx, size-1, size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry, err := ledger.ParseLeaf(size-1, leaves[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	entry := leafAt(t, e, size-1)
 	if name == "" {
 		return entry, nil
 	}
@@ -136,6 +131,20 @@ func lastEvent(t *testing.T, e *env, name string) (ledger.Entry, []byte) {
 		t.Fatalf("body %s of %s: %v", name, entry.Event.Type, err)
 	}
 	return entry, b.Data
+}
+
+// leafAt returns the ledger entry at index i.
+func leafAt(t *testing.T, e *env, i uint64) ledger.Entry {
+	t.Helper()
+	leaves, err := e.store.ReadLeaves(context.Background(), i, i+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := ledger.ParseLeaf(i, leaves[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entry
 }
 
 func TestLedgerUnavailableNeverAllows(t *testing.T) {
@@ -191,7 +200,7 @@ func TestInexactNumberRefused(t *testing.T) {
 			call("invoices.read", "erp://invoices/2026-Q2/9", args),  // would step up
 		} {
 			_, err := e.svc.Authorize(ctx, cred, c, task.Request{})
-			var te *task.Error
+			var te *refusal.Error
 			if !errors.As(err, &te) || !errors.Is(err, task.ErrInvalid) || te.Code != task.CodeInexactNumber || !strings.HasPrefix(te.Detail, path+":") {
 				t.Errorf("%s on %s: %v; want %s naming %s", args, c.Resource, err, task.CodeInexactNumber, path)
 			}

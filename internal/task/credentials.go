@@ -18,8 +18,11 @@ func (s *Service) RecordExchange(ctx context.Context, c Credential, dec policy.D
 	if err != nil {
 		return err
 	}
-	env := ledger.Event{TaskID: t.ID, Principal: t.Requester, Agent: c.Agent, JTI: c.JTI}
-	return s.recordCredential(ctx, c, dec.ID, dec.PolicyVersion, []ledger.Event{decidedEvent(env, dec, in)})
+	decided, err := decidedEvent(ledger.Event{TaskID: t.ID, Principal: t.Requester, Agent: c.Agent, JTI: c.JTI}, dec, in)
+	if err != nil {
+		return err
+	}
+	return s.recordCredential(ctx, c, dec.ID, dec.PolicyVersion, []ledger.Event{decided})
 }
 
 // RecordDecision records a decision taken outside the task service about
@@ -33,8 +36,11 @@ func (s *Service) RecordDecision(ctx context.Context, taskID, agent string, dec 
 	if err != nil {
 		return err
 	}
-	env := ledger.Event{Time: s.now(), TaskID: t.ID, Principal: t.Requester, Agent: agent}
-	_, err = s.commit(ctx, []ledger.Event{decidedEvent(env, dec, in)}, stateOnly)
+	decided, err := decidedEvent(ledger.Event{Time: s.now(), TaskID: t.ID, Principal: t.Requester, Agent: agent}, dec, in)
+	if err != nil {
+		return err
+	}
+	_, err = s.commit(ctx, []ledger.Event{decided}, stateOnly)
 	return err
 }
 

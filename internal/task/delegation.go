@@ -1,6 +1,10 @@
 package task
 
-import "time"
+import (
+	"time"
+
+	"github.com/writhq/writ/internal/refusal"
+)
 
 // ReasonAncestorEnded is the refusal reason (auth.rejected) of a call under
 // a task whose parent, or a parent of that, is no longer active.
@@ -26,8 +30,8 @@ func (s *State) endedAncestor(t *Task, now time.Time) *Task {
 }
 
 // ancestorRefusal is the refusal for a task whose ancestor a has ended.
-func ancestorRefusal(t, a *Task, now time.Time) *Error {
-	return newErr(ErrForbidden, ReasonAncestorEnded, "task %s's ancestor task %s is %s; a child task acts only while its parents do", t.ID, a.ID, stateAt(a, now))
+func ancestorRefusal(t, a *Task, now time.Time) *refusal.Error {
+	return credentialRefusal(ReasonAncestorEnded, "task %s's ancestor task %s is %s; a child task acts only while its parents do", t.ID, a.ID, stateAt(a, now))
 }
 
 // stateAt names t's state at now: "expired" once its time is up, even

@@ -3,18 +3,24 @@ package task
 import (
 	"errors"
 	"fmt"
+
+	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/refusal"
 )
 
-// Error kinds. Every error the Service returns for a request wraps one of
-// these (or ledger.ErrUnavailable / ledger.ErrClosed), so the HTTP layer can
-// choose a status in one place.
+// Error kinds. Every refusal the Service returns is a *refusal.Error
+// wrapping one of these (other errors wrap ledger.ErrUnavailable or
+// ledger.ErrClosed, or are internal), so callers match with errors.Is and
+// the HTTP edge chooses a status from the refusal's Kind.
 var (
 	// ErrInvalid: the request is malformed or out of bounds.
 	ErrInvalid = errors.New("invalid request")
 	// ErrNotFound: no such task, approval or action.
 	ErrNotFound = errors.New("not found")
 	// ErrForbidden: the caller may not do this (self-approval, not the
-	// task's requester, another task's credential).
+	// task's requester, another task's credential). A credential that may
+	// no longer act (its task ended, it was revoked) is refused with it
+	// too, as refusal.Unauthenticated: a token problem to the caller.
 	ErrForbidden = errors.New("forbidden")
 	// ErrConflict: the task or approval is not in a state that allows this.
 	ErrConflict = errors.New("conflict")
@@ -24,32 +30,53 @@ var (
 	ErrIncoherent = errors.New("incoherent event")
 )
 
-// Error is a refused request: Kind is one of the sentinels above, Code a
-// short machine-readable reason ("self_approval", "task_not_pending") and
-// Detail a sentence for humans. Details never carry secrets.
-type Error struct {
-	Kind   error
-	Code   string
-	Detail string
+// kindOf is the refusal kind of each sentinel above.
+func kindOf(sentinel error) refusal.Kind {
+	switch sentinel {
+	case ErrInvalid:
+		return refusal.Invalid
+	case ErrNotFound:
+		return refusal.NotFound
+	case ErrForbidden:
+		return refusal.Forbidden
+	case ErrConflict:
+		return refusal.Conflict
+	}
+	return refusal.Internal
 }
 
-func (e *Error) Error() string { return e.Detail }
-
-// Unwrap returns the kind, so errors.Is(err, ErrForbidden) works.
-func (e *Error) Unwrap() error { return e.Kind }
-
-func newErr(kind error, code, format string, a ...any) *Error {
-	return &Error{Kind: kind, Code: code, Detail: fmt.Sprintf(format, a...)}
+// newErr is a refusal: kind one of the sentinels above, code a short
+// machine-readable reason ("self_approval", "task_not_pending"), and a
+// detail for humans that never carries a secret.
+func newErr(kind error, code, format string, a ...any) *refusal.Error {
+	return refusal.New(kindOf(kind), kind, code, format, a...)
 }
 
-func invalid(format string, a ...any) *Error {
+// credentialRefusal refuses a credential that verified but may not act
+// (now): to the caller it is a token that is no longer good (401
+// invalid_token); errors.Is matches ErrForbidden.
+func credentialRefusal(code, format string, a ...any) *refusal.Error {
+	e := refusal.New(refusal.Unauthenticated, ErrForbidden, code, format, a...)
+	e.OAuth = credential.CodeInvalidToken
+	return e
+}
+
+func invalid(format string, a ...any) *refusal.Error {
 	return newErr(ErrInvalid, "invalid_request", format, a...)
 }
 
-func notFound(format string, a ...any) *Error {
+func notFound(format string, a ...any) *refusal.Error {
 	return newErr(ErrNotFound, "not_found", format, a...)
 }
 
 func incoherent(index uint64, format string, a ...any) error {
 	return fmt.Errorf("%w at ledger index %d: %s", ErrIncoherent, index, fmt.Sprintf(format, a...))
+}
+
+// detailOf is the caller-safe text of a refusal, for recording it.
+func detailOf(err error) string {
+	if e, ok := refusal.As(err); ok {
+		return e.Detail
+	}
+	return err.Error()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -23,7 +24,7 @@ func TestEndedTasksActionsForgotten(t *testing.T) {
 	cred := e.credential(out.TaskID)
 	var ids []string
 	for range 3 {
-		a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: "api"})
+		a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: policy.GatewayAPI})
 		if err != nil || !a.Allow {
 			t.Fatalf("authorize: %+v %v", a, err)
 		}

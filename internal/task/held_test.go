@@ -9,6 +9,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -37,14 +38,14 @@ func TestRecordHeldResult(t *testing.T) {
 			parent := e.openTask(alice, scope("internal", "dev"), nil)
 			child := e.openTask(alice, scope("internal", "dev"), &parent.TaskID)
 			cred := e.credential(child.TaskID)
-			a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: "mcp"})
+			a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: policy.GatewayMCP})
 			if err != nil || !a.Allow {
 				t.Fatalf("authorize: %+v %v", a, err)
 			}
 			if err := tc.end(e, child.TaskID, parent.TaskID); err != nil {
 				t.Fatal(err)
 			}
-			held, err := e.svc.RecordHeldResult(ctx, cred, a.ActionID, api.ActionResult{Status: "ok", Output: out}, task.Request{Gateway: "mcp"})
+			held, err := e.svc.RecordHeldResult(ctx, cred, a.ActionID, api.ActionResult{Status: "ok", Output: out}, task.Request{Gateway: policy.GatewayMCP})
 			if err != nil || held.Cancelled != tc.want {
 				t.Fatalf("RecordHeldResult: %+v %v, want cancelled %q", held, err, tc.want)
 			}
@@ -68,8 +69,8 @@ func TestRecordHeldResult(t *testing.T) {
 	e := newEnv(t, "dev")
 	tk := e.openTask(alice, scope("internal", "dev"), nil)
 	cred := e.credential(tk.TaskID)
-	a, _ := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: "api"})
-	b, _ := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/18", `{}`), task.Request{Gateway: "api"})
+	a, _ := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: policy.GatewayAPI})
+	b, _ := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/18", `{}`), task.Request{Gateway: policy.GatewayAPI})
 	if _, err := e.svc.Revoke(ctx, alice, tk.TaskID, "stop"); err != nil {
 		t.Fatal(err)
 	}

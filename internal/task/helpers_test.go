@@ -13,6 +13,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/testkit"
@@ -179,7 +180,7 @@ func (e *env) credential(taskID string) task.VerifiedCredential {
 }
 
 func code(err error) string {
-	var te *task.Error
+	var te *refusal.Error
 	if errors.As(err, &te) {
 		return te.Code
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // Complete ends an active task as done: task.completed, and credential.revoked
@@ -39,29 +40,29 @@ func (s *Service) end(ctx context.Context, who identity.Principal, taskID, typ, 
 	now := s.now()
 	s.smu.Lock()
 	t := s.st.tasks[taskID]
-	var refusal *Error
+	var refused *refusal.Error
 	switch {
 	case t == nil || !s.st.sees(who, t, now):
-		refusal = notFound("no task %s", taskID)
+		refused = notFound("no task %s", taskID)
 	case who.ID != t.Requester && !who.HasRole(identity.RoleAdmin):
-		refusal = newErr(ErrForbidden, "not_requester", "only the requester of task %s or an admin may end it", taskID)
+		refused = newErr(ErrForbidden, "not_requester", "only the requester of task %s or an admin may end it", taskID)
 	case typ == ledger.TypeTaskCompleted && t.State != StateActive:
-		refusal = newErr(ErrConflict, "task_not_active", "task %s is %s", taskID, t.State)
+		refused = newErr(ErrConflict, "task_not_active", "task %s is %s", taskID, t.State)
 	case t.State != StateActive && t.State != StatePendingApproval:
-		refusal = newErr(ErrConflict, "task_ended", "task %s is %s", taskID, t.State)
+		refused = newErr(ErrConflict, "task_ended", "task %s is %s", taskID, t.State)
 	case t.State == StateActive && !now.Before(t.ExpiresAt):
-		refusal = newErr(ErrConflict, "task_expired", "task %s expired at %s", taskID, t.ExpiresAt.Format(time.RFC3339))
+		refused = newErr(ErrConflict, "task_expired", "task %s expired at %s", taskID, t.ExpiresAt.Format(time.RFC3339))
 	}
 	var events []ledger.Event
-	if refusal == nil {
+	if refused == nil {
 		events = s.endEvents(t, typ, reason, who.ID, now)
 	}
 	s.smu.Unlock()
-	if refusal != nil {
-		if refusal.Code == "task_expired" {
+	if refused != nil {
+		if refused.Code == "task_expired" {
 			s.Kick()
 		}
-		return Task{}, refusal
+		return Task{}, refused
 	}
 	if _, err := s.commit(ctx, events, projectRows); err != nil {
 		return Task{}, err
@@ -204,26 +205,26 @@ func (s *Service) recordCredential(ctx context.Context, c Credential, decisionID
 	now := s.now()
 	s.smu.Lock()
 	t := s.st.tasks[c.TaskID]
-	var refusal *Error
+	var refused *refusal.Error
 	switch {
 	case t == nil:
-		refusal = notFound("no task %s", c.TaskID)
+		refused = notFound("no task %s", c.TaskID)
 	case t.State != StateActive || !now.Before(t.ExpiresAt):
-		refusal = newErr(ErrConflict, "task_not_active", "task %s is not active", c.TaskID)
+		refused = newErr(ErrConflict, "task_not_active", "task %s is not active", c.TaskID)
 	case c.Agent != t.Agent:
-		refusal = newErr(ErrForbidden, "agent_mismatch", "task %s belongs to another agent", c.TaskID)
+		refused = newErr(ErrForbidden, "agent_mismatch", "task %s belongs to another agent", c.TaskID)
 	case s.st.endedAncestor(t, now) != nil:
-		refusal = newErr(ErrConflict, ReasonAncestorEnded, "a parent of task %s is no longer active", c.TaskID)
+		refused = newErr(ErrConflict, ReasonAncestorEnded, "a parent of task %s is no longer active", c.TaskID)
 	case s.st.creds[c.JTI] != nil:
-		refusal = newErr(ErrConflict, "jti_reused", "credential jti already recorded")
+		refused = newErr(ErrConflict, "jti_reused", "credential jti already recorded")
 	}
 	var requester string
 	if t != nil {
 		requester = t.Requester
 	}
 	s.smu.Unlock()
-	if refusal != nil {
-		return refusal
+	if refused != nil {
+		return refused
 	}
 	exp := c.ExpiresAt.UTC()
 	if exp.After(t.ExpiresAt) {

@@ -27,15 +27,15 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 	defer s.mu.RUnlock()
 	now := s.now()
 	s.smu.Lock()
-	t, refusal := s.usable(cred, now)
+	t, refused := s.usable(cred, now)
 	var task Task
-	if refusal == nil {
+	if refused == nil {
 		task = *t
 	}
 	s.smu.Unlock()
-	if refusal != nil {
-		s.reject(ctx, cred, refusal, now)
-		return nil, refusal
+	if refused != nil {
+		s.reject(ctx, cred, refused, now)
+		return nil, refused
 	}
 	visible := make([]bool, len(tools))
 	data := event.ToolsHidden{Gateway: rc.Gateway, Server: server, Listed: len(tools), Hidden: []event.HiddenTool{}}
@@ -46,7 +46,7 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 			// A tool whose resource has no normal form could not be
 			// called: it is hidden, without a decision.
 			data.Hidden = append(data.Hidden, event.HiddenTool{Tool: lt.Tool, Resource: lt.Resource,
-				Reasons: []string{err.Error()}, PolicyIDs: []string{}})
+				Reasons: []string{detailOf(err)}, PolicyIDs: []string{}})
 			continue
 		}
 		lt.Resource = res

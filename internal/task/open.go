@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -50,7 +51,7 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 		Principal: policy.Principal{ID: requester.ID, Roles: roleNames(requester.Roles)},
 		Agent:     policy.Agent{ID: req.Agent},
 		Task:      policy.Task{ID: taskID, Intent: req.Intent, Scope: scope.policy(), TTL: ttl.String()},
-		Request:   policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: "task"},
+		Request:   policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: policy.GatewayTask},
 	}
 	var parent string
 	var parentExpiry time.Time
@@ -69,7 +70,11 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 	requested.Type = ledger.TypeTaskRequested
 	requested.Data = mustJSON(event.TaskRequested{Scope: api.Scope(scope), ScopeHash: scope.Hash(), TTL: ttl.String(), Parent: parent, Environment: s.cfg.Environment})
 	requested.Bodies = map[string][]byte{"intent": []byte(req.Intent)}
-	events := []ledger.Event{requested, decidedEvent(env, dec, in)}
+	decided, err := decidedEvent(env, dec, in)
+	if err != nil {
+		return api.TaskOpened{}, err
+	}
+	events := []ledger.Event{requested, decided}
 	if parent != "" {
 		events = append(events, ledger.Event{Type: ledger.TypeTaskDelegated, Time: now, TaskID: parent,
 			Principal: requester.ID, Agent: req.Agent, Data: mustJSON(event.TaskDelegated{Child: taskID})})
@@ -154,19 +159,25 @@ func (s *Service) parentChain(requester identity.Principal, parent string, scope
 	return chain, p.ExpiresAt, nil
 }
 
-// decidedEvent records a decision with its input document as a body.
-func decidedEvent(env ledger.Event, d policy.Decision, in *policy.Input) ledger.Event {
+// decidedEvent records a decision with its input document as a body. A
+// document that cannot be encoded is an error: a decision is not recorded
+// without the input it was made on.
+func decidedEvent(env ledger.Event, d policy.Decision, in *policy.Input) (ledger.Event, error) {
 	ev := env
 	ev.Type = ledger.TypePolicyDecided
 	ev.DecisionID, ev.PolicyVersion = d.ID, d.PolicyVersion
 	ev.Data = mustJSON(event.PolicyDecided{Point: string(d.Point), Engine: d.Engine, Outcome: event.Outcome{
 		Effect: string(d.Effect), Reasons: nonNil(d.Reasons), Obligations: d.Obligations, PolicyIDs: nonNil(d.PolicyIDs)}})
-	if doc, err := policy.Document(d.Point, in); err == nil {
-		if input, err := json.Marshal(doc); err == nil {
-			ev.Bodies = map[string][]byte{"input": input}
-		}
+	doc, err := policy.Document(d.Point, in)
+	if err != nil {
+		return ev, fmt.Errorf("recording decision %s: %w", d.ID, err)
 	}
-	return ev
+	input, err := json.Marshal(doc)
+	if err != nil {
+		return ev, fmt.Errorf("recording decision %s: encoding its input: %w", d.ID, err)
+	}
+	ev.Bodies = map[string][]byte{"input": input}
+	return ev, nil
 }
 
 func activatedEvent(env ledger.Event, ttl time.Duration, now time.Time, approvalID string) ledger.Event {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -41,7 +43,7 @@ func TestOpenNormalizesResources(t *testing.T) {
 	for _, p := range []string{"kb://public/../private/*", "kb://public/%2e%2e/private/*", "kb://public/*?x=../..",
 		"kb://public/a%2Fb/*", `kb://public\private`, "kb://public/\x00*"} {
 		_, err := e.svc.Open(ctx, alice, api.OpenTask{Agent: agent, Intent: "x", Scope: kbScope(p), TTL: "15m"})
-		var te *task.Error
+		var te *refusal.Error
 		if !errors.As(err, &te) || !errors.Is(err, task.ErrInvalid) || !strings.Contains(te.Detail, "scope.resources") {
 			t.Errorf("pattern %q: %v; want invalid_request naming scope.resources", p, err)
 		}
@@ -85,7 +87,7 @@ func TestAuthorizeNormalizesResource(t *testing.T) {
 	size, _ := e.store.Size(ctx)
 	for _, res := range []string{"kb://public/../private/secret", "kb://public/%2e%2e/private/x", "kb://public/x?x=../..",
 		"kb://public/a%2F..%2Fprivate", `kb://public/..\private`} {
-		a, err := e.svc.Authorize(ctx, cred, kb(res), task.Request{Gateway: "api"})
+		a, err := e.svc.Authorize(ctx, cred, kb(res), task.Request{Gateway: policy.GatewayAPI})
 		if !errors.Is(err, task.ErrInvalid) || a.Allow {
 			t.Errorf("Authorize(%q) = %+v, %v; want invalid_request", res, a, err)
 		}
@@ -94,7 +96,7 @@ func TestAuthorizeNormalizesResource(t *testing.T) {
 		t.Errorf("refused resources appended %d events", after-size)
 	}
 
-	a, err := e.svc.Authorize(ctx, cred, kb("KB://Public/%66aq"), task.Request{Gateway: "api"})
+	a, err := e.svc.Authorize(ctx, cred, kb("KB://Public/%66aq"), task.Request{Gateway: policy.GatewayAPI})
 	if err != nil || !a.Allow {
 		t.Fatalf("Authorize(KB://Public/%%66aq) = %+v, %v", a, err)
 	}
@@ -119,7 +121,7 @@ func TestVisibleHidesUnnormalizableResources(t *testing.T) {
 	vis, err := e.svc.Visible(ctx, cred, "s", []task.ListedTool{
 		{Tool: "s.ok", Operation: "call", Resource: "mcp://s/tools/ok"},
 		{Tool: "s.../resources/x", Operation: "call", Resource: "mcp://s/tools/../resources/x"},
-	}, task.Request{Gateway: "mcp"})
+	}, task.Request{Gateway: policy.GatewayMCP})
 	if err != nil || !cmp.Equal(vis, []bool{true, false}) {
 		t.Fatalf("Visible = %v, %v; want [true false]", vis, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/jcs"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/refusal"
 )
 
 // RecordResult records what a tool call returned: action.completed with the
@@ -81,25 +82,25 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 	key := "done:" + actionID
 	s.smu.Lock()
 	a := s.st.actions[actionID]
-	var refusal *Error
+	var refused *refusal.Error
 	var t *Task
 	switch {
 	case a == nil:
-		refusal = notFound("no action %s", actionID)
+		refused = notFound("no action %s", actionID)
 	case a.TaskID != cred.TaskID:
-		refusal = newErr(ErrForbidden, "other_task", "action %s belongs to another task", actionID)
+		refused = newErr(ErrForbidden, "other_task", "action %s belongs to another task", actionID)
 	case a.Completed || s.reserved[key]:
-		refusal = newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", actionID)
+		refused = newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", actionID)
 	default:
 		t = s.st.tasks[a.TaskID]
 		c := s.st.creds[cred.JTI]
 		if c == nil || c.TaskID != a.TaskID || c.Agent != cred.Agent || (c.Revoked && cred.JTI != a.JTI) {
-			refusal = newErr(ErrForbidden, "unknown_credential", "the credential may not report results for action %s", actionID)
+			refused = credentialRefusal("unknown_credential", "the credential may not report results for action %s", actionID)
 		}
 	}
 	var act Action
 	cancelled := ""
-	if refusal == nil {
+	if refused == nil {
 		s.reserved[key] = true
 		act = *a
 		if held {
@@ -107,8 +108,8 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 		}
 	}
 	s.smu.Unlock()
-	if refusal != nil {
-		return api.ResultRecorded{}, "", refusal
+	if refused != nil {
+		return api.ResultRecorded{}, "", refused
 	}
 	defer s.release(key)
 

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/credential"
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
@@ -88,6 +89,12 @@ type Config struct {
 	// Redactor redacts arguments and outputs before they are stored
 	// (default redact.Default(): the built-in keys and detectors).
 	Redactor *redact.Engine
+	// Issuer mints the task tokens Exchange issues; without it Exchange
+	// fails.
+	Issuer Issuer
+	// CredentialTTL is the longest lifetime of a task token Exchange
+	// issues (default credential.DefaultMaxTTL).
+	CredentialTTL time.Duration
 	// Rejections, when set, decides which auth.rejected events are
 	// recorded one by one (the server's abuse.Limiter); nil records all.
 	Rejections Rejections
@@ -111,6 +118,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("task: DigestKey must be at least %d bytes", MinDigestKeyBytes)
 	case c.ApprovalTTL < 0:
 		return errors.New("task: ApprovalTTL must not be negative")
+	case c.CredentialTTL < 0:
+		return errors.New("task: CredentialTTL must not be negative")
 	}
 	return nil
 }
@@ -162,6 +171,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.ApprovalTTL == 0 {
 		cfg.ApprovalTTL = DefaultApprovalTTL
+	}
+	if cfg.CredentialTTL == 0 {
+		cfg.CredentialTTL = credential.DefaultMaxTTL
 	}
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = time.Second

@@ -28,7 +28,7 @@ func stepUpCall(op, resource, args, class string) api.Authorize {
 // stepUp asks for c and returns the approval it is held for.
 func (e *env) stepUp(cred task.VerifiedCredential, c api.Authorize) string {
 	e.t.Helper()
-	out, err := e.svc.Authorize(context.Background(), cred, c, task.Request{Gateway: "api"})
+	out, err := e.svc.Authorize(context.Background(), cred, c, task.Request{Gateway: policy.GatewayAPI})
 	if err != nil || out.Allow || !out.ApprovalRequired || out.ApprovalID == "" {
 		e.t.Fatalf("%s %s on %s: %+v, %v; want a step-up", c.Tool, c.Operation, c.Resource, out, err)
 	}

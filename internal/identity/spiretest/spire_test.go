@@ -20,6 +20,7 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/testkit"
 )
 
@@ -267,8 +268,8 @@ func TestSPIRE(t *testing.T) {
 	}
 	for _, tt := range refusals {
 		_, err := a.VerifyToken(ctx, tt.tok)
-		var e *identity.Error
-		if !errors.As(err, &e) || e.Reason != tt.want {
+		var e *refusal.Error
+		if !errors.As(err, &e) || identity.Reason(e.Code) != tt.want {
 			t.Errorf("%s: %v, want %s", tt.name, err, tt.want)
 		}
 	}

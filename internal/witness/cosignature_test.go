@@ -200,7 +200,7 @@ func TestAnswer(t *testing.T) {
 		body   string
 	}{
 		{200, "", other.cosign(testCheckpoint, 5) + "\n"}, // no line by the key
-		{200, "", good},                                  // no final newline
+		{200, "", good}, // no final newline
 		{200, "", strings.Replace(good, "A", "B", 1) + "\n"},
 		{200, "", ""},
 		{409, "text/plain", "17\n"},

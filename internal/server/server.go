@@ -29,6 +29,7 @@ import (
 	"github.com/writhq/writ/internal/proxy"
 	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/witness"
 )
 
 // Server is a running writ server.
@@ -70,6 +71,11 @@ type Server struct {
 	following atomic.Pointer[task.Service]
 	// queryIx is the query index once it runs, told of each commit too.
 	queryIx atomic.Pointer[query.Index]
+
+	// witness submits checkpoints to the witnesses (witness.go);
+	// witnessLoop is its loop, told of each commit.
+	witness     *witnessing
+	witnessLoop atomic.Pointer[witness.Loop]
 }
 
 // New opens the data directory for writing (taking its lock), starts the
@@ -149,6 +155,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if err := s.newWitnessing(); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("witnesses: %w", err)
+	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeParts(ctx)
@@ -225,7 +235,7 @@ func (s *Server) closeParts(ctx context.Context) error {
 	if s.auth != nil {
 		errs = append(errs, s.auth.Close())
 	}
-	errs = append(errs, s.ledger.Close(ctx), s.dir.Close())
+	errs = append(errs, s.ledger.Close(ctx), s.closeWitnessing(ctx), s.dir.Close())
 	return errors.Join(errs...)
 }
 
@@ -248,6 +258,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		"origin", s.dir.Origin, "verifier_key", s.dir.VerifierKey, "environment", s.cfg.Environment)
 	s.startGateways(ctx)
 	s.limits.Start()
+	if w := s.WitnessLoop(); w != nil {
+		w.Start()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	hup := make(chan os.Signal, 1)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -121,6 +122,8 @@ type Loop struct {
 	flight sync.WaitGroup
 	rec    sync.Mutex // serializes recordPending
 
+	started atomic.Bool
+
 	mu        sync.Mutex
 	peers     []*peer
 	lastRound time.Time
@@ -196,12 +199,19 @@ func (l *Loop) Notify() {
 }
 
 // Start runs the loop until Close.
-func (l *Loop) Start() { go l.run() }
+func (l *Loop) Start() {
+	if l.started.CompareAndSwap(false, true) {
+		go l.run()
+	}
+}
 
 // Close stops the loop. A process that ran it first submits the latest
 // checkpoint (the one the ledger signs when it closes) in one last round,
 // within ctx and a few seconds, and waits for submissions in flight.
 func (l *Loop) Close(ctx context.Context) error {
+	if !l.started.Load() {
+		return nil
+	}
 	select {
 	case <-l.stop:
 	default:

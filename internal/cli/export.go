@@ -132,6 +132,9 @@ func exportFromDir(ctx context.Context, io IO, cf *configFlags, taskID string, o
 		return 0, err
 	}
 	src := evidence.Source{Store: d.Store, VerifierKey: d.VerifierKey, Policies: ps, Tasks: st}
+	if err := witnessedSource(cfg, d, &src); err != nil {
+		return 0, err
+	}
 	f, err := os.CreateTemp(filepath.Dir(dst), ".writ-*")
 	if err != nil {
 		return 0, err

@@ -51,6 +51,7 @@ func (s *Server) newConsole() (*console.Console, error) {
 	}
 	// Evidence bundles, as GET /v1/tasks/{id}/evidence builds them.
 	src := evidence.Source{Store: s.dir.Store, VerifierKey: s.dir.VerifierKey, Policies: sources, Tasks: s.tasks}
+	s.witnessEvidence(&src)
 	cfg.Evidence = func(ctx context.Context, taskID string, w io.Writer) error {
 		return evidence.Export(ctx, src, taskID, evidence.Options{}, w)
 	}

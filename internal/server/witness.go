@@ -10,6 +10,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/witness"
 )
@@ -85,6 +86,16 @@ func (s *Server) closeWitnessing(ctx context.Context) error {
 		return nil
 	}
 	return s.witness.loop.Close(ctx)
+}
+
+// witnessEvidence makes evidence bundles carry the witnessed checkpoint,
+// waiting a few witness intervals for one that covers the task.
+func (s *Server) witnessEvidence(src *evidence.Source) {
+	if s.witness == nil {
+		return
+	}
+	src.Witnessed = witness.Newest(s.witness.store, s.witness.keys, s.witness.quorum)
+	src.WitnessWait = 2*time.Second + 3*s.witness.interval
 }
 
 // witnessedCheckpoint serves, with witnesses configured, the newest

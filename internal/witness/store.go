@@ -132,3 +132,16 @@ func WitnessedAt(ctx context.Context, st Store, size uint64, keys []string) (Wit
 	}
 	return w, nil
 }
+
+// Newest returns a function that reads the newest checkpoint quorum of
+// keys cosigned, its note carrying the cosignature lines, or
+// ledger.ErrNotFound: what an evidence bundle carries.
+func Newest(st Store, keys []string, quorum int) func(context.Context) (ledger.StoredCheckpoint, error) {
+	return func(ctx context.Context) (ledger.StoredCheckpoint, error) {
+		w, err := NewestWitnessed(ctx, st, keys, quorum)
+		if err != nil {
+			return ledger.StoredCheckpoint{}, err
+		}
+		return ledger.StoredCheckpoint{Size: w.Checkpoint.Size, Note: w.Note()}, nil
+	}
+}

@@ -338,3 +338,75 @@ func TestWitnessRollbackAndFork(t *testing.T) {
 		t.Fatalf("the honest ledger after it all: %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestVerifyBundleWitnesses: a bundle exported from a witnessed server
+// carries the cosigned checkpoint; 'writ verify --witness' requires the
+// cosignatures, and fails the bundle for a witness that did not cosign it.
+func TestVerifyBundleWitnesses(t *testing.T) {
+	s := newWitnessedSetup(t)
+	dir := filepath.Join(s.base, "bundle")
+	cfgPath := s.config(t, dir)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Environment = "prod"
+	srv := servertest.Start(t, cfg)
+	alice, err := identity.DevToken(dir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"agent":"spiffe://example.org/agent/summarizer","intent":"Search the knowledge base","ttl":"15m",
+		"scope":{"tools":["kb.search"],"resources":["kb://public/*"],"operations":["read"],"data_class":"internal","environments":["prod"]}}`
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/tasks", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened struct {
+		TaskID string `json:"task_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&opened)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || opened.TaskID == "" {
+		t.Fatalf("open: %d", resp.StatusCode)
+	}
+	auditor, err := identity.DevToken(dir, "audrey", []identity.Role{identity.RoleAuditor}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() error { return witnessed(t)(srv.URL, auditor, dir) })
+	status, zip, err := get(srv.URL+"/v1/tasks/"+opened.TaskID+"/evidence", alice)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("evidence: %d %v", status, err)
+	}
+	bundle := filepath.Join(s.base, "bundle.zip")
+	os.WriteFile(bundle, zip, 0o600)
+
+	out, errOut, code := runWritIn(t, "", "verify", bundle, "--key", s.vkey, "--witness", s.w[0].Key, "--witness", s.w[1].Key)
+	if code != 0 || !strings.Contains(out, "ok   witnessed    the checkpoint is cosigned by 2 witnesses (quorum 2): w1.witness.test at ") {
+		t.Fatalf("verify --witness: %d\n%s%s", code, out, errOut)
+	}
+	if out, _, code := runWritIn(t, "", "verify", bundle); code != 0 || !strings.Contains(out, "carries 2 signature line(s) besides the log's") {
+		t.Errorf("verify without witnesses: %d\n%s", code, out)
+	}
+	other := witnesstest.Start(t, "w3.witness.test", s.origin, s.vkey)
+	out, _, code = runWritIn(t, "", "verify", bundle, "--witness", s.w[0].Key, "--witness", other.Key)
+	if code == 0 || !strings.Contains(out, "FAIL witnessed") || !strings.Contains(out, "0/") {
+		t.Errorf("verify against a witness that did not cosign: %d\n%s", code, out)
+	}
+	if out, _, code := runWritIn(t, "", "verify", bundle, "--witness", s.w[0].Key, "--witness", other.Key, "--quorum", "1"); code != 0 {
+		t.Errorf("verify with quorum 1 of those two: %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"--quorum", "1"},
+		{"--witness", "nonsense"},
+		{"--witness", s.w[0].Key, "--quorum", "2"},
+	} {
+		if _, errOut, code := runWritIn(t, "", append([]string{"verify", bundle}, args...)...); code != 2 || !strings.Contains(errOut, "writ: hint:") {
+			t.Errorf("verify %v: exit %d, %s; want a usage error", args, code, errOut)
+		}
+	}
+}

@@ -40,7 +40,7 @@ type witnessedLog struct {
 	witnesses             []*witnesstest.Witness
 }
 
-func newWitnessedLog(t *testing.T, n int) *witnessedLog {
+func newWitnessedLog(t testing.TB, n int) *witnessedLog {
 	t.Helper()
 	witnesstest.Require(t)
 	wl := &witnessedLog{origin: "writ.test/" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}

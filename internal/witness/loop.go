@@ -42,6 +42,9 @@ const (
 	// finalRoundTimeout bounds the round Close runs for the checkpoint
 	// signed at shutdown.
 	finalRoundTimeout = 5 * time.Second
+	// lockRetry is how many intervals a replica that does not run the
+	// loop waits before it tries the lock again.
+	lockRetry = 5
 )
 
 // Config configures a Loop.
@@ -276,6 +279,7 @@ func (l *Loop) run() {
 	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var nextTry time.Time // when a replica not running the loop tries the lock again
 	for {
 		select {
 		case <-l.stop:
@@ -289,6 +293,9 @@ func (l *Loop) run() {
 		case <-wake:
 		}
 		if l.cfg.Locker != nil && unlock == nil {
+			if time.Now().Before(nextTry) {
+				continue // another replica runs the loop; the timer says when to look again
+			}
 			u, ok, err := l.cfg.Locker.TryLock(ctx, LockName)
 			switch {
 			case err != nil && ctx.Err() == nil:
@@ -297,8 +304,10 @@ func (l *Loop) run() {
 				unlock = u
 			}
 			if unlock == nil {
-				// Another replica runs the loop; look again later.
-				timer.Reset(5 * l.cfg.Interval)
+				// Another replica runs the loop; look again later, not at
+				// every append.
+				nextTry = time.Now().Add(lockRetry * l.cfg.Interval)
+				timer.Reset(lockRetry * l.cfg.Interval)
 				continue
 			}
 		}

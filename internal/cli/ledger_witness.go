@@ -133,7 +133,7 @@ func checkWitnessing(ctx context.Context, d *datadir.Dir, v note.Verifier, rep *
 		probe = probe || w.URL != ""
 	}
 	wr, err := witness.Check(ctx, st, witness.CheckOptions{Witnesses: ws, Quorum: quorum, Latest: stored, Verifier: v,
-		Read: d.Store.ReadTile, Probe: probe, HTTP: &http.Client{Timeout: witness.DefaultTimeout}})
+		Read: d.Store.ReadTile, Probe: probe, HTTP: &http.Client{Timeout: witness.DefaultTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}})
 	if err != nil {
 		return nil, fmt.Errorf("reading the cosignatures: %w", err)
 	}

@@ -161,7 +161,9 @@ func New(cfg Config) (*Loop, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{}
+		// A witness answers add-checkpoint itself: a redirect is an
+		// answer to retry later, not a place to post the checkpoint.
+		cfg.HTTP = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -283,7 +285,7 @@ func (l *Loop) run() {
 	for {
 		select {
 		case <-l.stop:
-			if l.isActive() {
+			if l.Active() {
 				l.finalRound()
 			}
 			l.flight.Wait()
@@ -311,7 +313,7 @@ func (l *Loop) run() {
 				continue
 			}
 		}
-		if !l.isActive() {
+		if !l.Active() {
 			if err := l.load(ctx); err != nil {
 				if ctx.Err() == nil {
 					l.log.Error("witness loop: cannot read the witnesses' state from the store; trying again", "err", err)
@@ -329,12 +331,6 @@ func (l *Loop) run() {
 		}
 		timer.Reset(wait)
 	}
-}
-
-func (l *Loop) isActive() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.active
 }
 
 // load reads the witnesses' stored states, taking up where the last

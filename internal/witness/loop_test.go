@@ -261,9 +261,18 @@ func TestLoopRefusals(t *testing.T) {
 			if ev.Reason != tc.reason || ev.Key != w.Key || ev.CheckpointSize != size || ev.WitnessSize == nil || *ev.WitnessSize != cosigned {
 				t.Errorf("refusal event %+v (witness size %v), want %s of size %d against %d", ev, ev.WitnessSize, tc.reason, size, cosigned)
 			}
-			states, err := other.store.WitnessStates(context.Background())
-			if err != nil || len(states) != 1 || states[0].Refusal == nil || states[0].Refusal.Index == nil || states[0].Refusal.Reason != tc.reason {
-				t.Fatalf("states %+v, %v", states, err)
+			// The state, saved before the event, gets the event's index after.
+			var states []witness.State
+			testkit.Eventually(t, 10*time.Second, func() error {
+				var err error
+				states, err = other.store.WitnessStates(context.Background())
+				if err != nil || len(states) != 1 || states[0].Refusal == nil || states[0].Refusal.Index == nil {
+					return fmt.Errorf("states %+v, %v", states, err)
+				}
+				return nil
+			})
+			if states[0].Refusal.Reason != tc.reason {
+				t.Fatalf("refusal %+v", states[0].Refusal)
 			}
 			// Held: the log grows, the loop looks at its new checkpoint and
 			// sends nothing more to the witness.

@@ -188,4 +188,26 @@ type Trace struct {
 	CheckpointSize uint64       `json:"checkpoint_size"`
 	Checkpoint     string       `json:"checkpoint"`
 	Events         []TraceEvent `json:"events"`
+	// Witnessed, with witnesses configured, is the newest checkpoint the
+	// witness quorum cosigned (Checkpoint extends it).
+	Witnessed *TraceWitnessed `json:"witnessed,omitempty"`
+}
+
+// TraceWitnessed is a checkpoint cosigned by witnesses, in a trace.
+type TraceWitnessed struct {
+	CheckpointSize uint64 `json:"checkpoint_size"`
+	// Checkpoint is the signed note with its cosignature lines.
+	Checkpoint   string             `json:"checkpoint"`
+	Quorum       int                `json:"quorum"`
+	Cosignatures []TraceCosignature `json:"cosignatures"`
+	// Events is how many of the trace's events it covers.
+	Events int `json:"events"`
+}
+
+// TraceCosignature is one witness's cosignature: its name, its verifier
+// key and its timestamp (when it cosigned).
+type TraceCosignature struct {
+	Witness string    `json:"witness"`
+	Key     string    `json:"key"`
+	Time    time.Time `json:"time"`
 }

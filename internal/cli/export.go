@@ -135,6 +135,9 @@ func exportFromDir(ctx context.Context, io IO, cf *configFlags, taskID string, o
 		return 0, err
 	}
 	src := evidence.Source{Store: d.Store, VerifierKey: d.VerifierKey, Policies: ps, Tasks: st}
+	if err := witnessedSource(cfg, d, &src); err != nil {
+		return 0, err
+	}
 	n, err := writeBundle(dst, func(w goio.Writer) error { return evidence.Export(ctx, src, taskID, opts, w) })
 	switch {
 	case errors.Is(err, task.ErrNotFound):

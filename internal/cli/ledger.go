@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/store/postgres"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/witness"
 )
 
 func ledgerCommand() *command {
@@ -23,6 +24,7 @@ func ledgerCommand() *command {
 		summary: "append to, prove and verify the evidence ledger",
 		subs: []*command{
 			ledgerVerifyCommand(),
+			ledgerStatusCommand(),
 			ledgerProofCommand(),
 			ledgerKeyCommand(),
 			ledgerAppendCommand(),
@@ -68,7 +70,7 @@ func openRead(ctx context.Context, dir string) (*datadir.Dir, error) {
 }
 
 func ledgerVerifyCommand() *command {
-	c := &command{name: "verify", args: "[--data-dir DIR] [--key VKEY] [-o table|json]",
+	c := &command{name: "verify", args: "[--data-dir DIR] [--key VKEY] [--witness KEY [--witness-url URL]]... [--quorum N] [-o table|json]",
 		summary: "recompute the whole ledger and check every signature, tile and commitment"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
@@ -76,6 +78,7 @@ func ledgerVerifyCommand() *command {
 		key := fs.String("key", "", "pin the verifier `key` (name+hash+base64) instead of trusting the one recorded in the store")
 		since := fs.String("since", "", "a signed checkpoint `file` saved earlier (e.g. from /ledger/checkpoint): the ledger must extend it")
 		out := fs.String("o", "table", "output `format`: table or json")
+		wf := addWitnessFlags(fs, true)
 		_, err := parseArgs(c, fs, args, 0, 0)
 		if err != nil {
 			return err
@@ -88,6 +91,10 @@ func ledgerVerifyCommand() *command {
 			return err
 		}
 		defer d.Close()
+		ws, quorum, err := wf.resolve(cfg.Ledger)
+		if err != nil {
+			return err
+		}
 		vkey := d.VerifierKey
 		if *key != "" {
 			vkey = strings.TrimSpace(*key)
@@ -126,13 +133,28 @@ func ledgerVerifyCommand() *command {
 		if perr != nil {
 			chk.Projections = []string{"cannot replay the ledger and check the projection tables: " + perr.Error()}
 		}
+		// Cosignatures, and what the witnesses cosigned (ledger_witness.go).
+		var wr *witness.CheckReport
+		if len(ws) > 0 {
+			if wr, err = checkWitnessing(ctx, d, v, rep, ws, quorum); err != nil {
+				return err
+			}
+		}
 		if *out == "json" {
-			printVerifyJSON(io, rep, chk)
+			printVerifyJSON(io, rep, chk, witnessReportJSON(wr, ws))
 		} else {
 			printVerifyTable(io, rep, chk)
+			if wr != nil {
+				printWitnessTable(io, wr, ws, verifyMark)
+			}
+			printVerifyProblems(io, rep, chk)
 		}
 		if !rep.OK() {
 			n := len(rep.Failures) + rep.Truncated
+			if onlyWitnessFailures(rep) {
+				return withHint(fmt.Errorf("ledger verification failed: %d problem(s) with its witnessing", n),
+					"the store is whole, but the witnesses do not vouch for it: a witness that cosigned a longer or another history of this log means the store was rolled back or forked (docs/witnessing.md)")
+			}
 			return withHint(fmt.Errorf("ledger verification failed: %d problem(s)", n),
 				"the ledger at %s does not match its signed checkpoints; treat it as tampered with and restore from backup", cfg.DataDir)
 		}
@@ -149,15 +171,28 @@ func ledgerVerifyCommand() *command {
 	return c
 }
 
+func verifyMark(ok bool) string {
+	if ok {
+		return "ok  "
+	}
+	return "FAIL"
+}
+
+// onlyWitnessFailures reports whether every failure is of the witness
+// check.
+func onlyWitnessFailures(r *ledger.Report) bool {
+	for _, f := range r.Failures {
+		if f.Check != "witness" {
+			return false
+		}
+	}
+	return r.Truncated == 0
+}
+
 func printVerifyTable(io IO, r *ledger.Report, chk task.LedgerCheck) {
 	projDiffs := chk.Projections
 	w := io.Stdout
-	mark := func(ok bool) string {
-		if ok {
-			return "ok  "
-		}
-		return "FAIL"
-	}
+	mark := verifyMark
 	has := func(check string) bool {
 		for _, f := range r.Failures {
 			if f.Check == check {
@@ -186,6 +221,12 @@ func printVerifyTable(io IO, r *ledger.Report, chk task.LedgerCheck) {
 	if r.Uncovered > 0 {
 		fmt.Fprintf(w, "note: the last %d event(s) are not yet covered by a checkpoint (the server signs one at its next batch or start)\n", r.Uncovered)
 	}
+}
+
+// printVerifyProblems lists what printVerifyTable's checks found wrong.
+func printVerifyProblems(io IO, r *ledger.Report, chk task.LedgerCheck) {
+	projDiffs := chk.Projections
+	w := io.Stdout
 	if len(r.Failures) > 0 || len(projDiffs) > 0 || chk.SkippedCount > 0 {
 		fmt.Fprintln(w, "\nproblems:")
 		for _, f := range r.Failures {
@@ -206,7 +247,7 @@ func printVerifyTable(io IO, r *ledger.Report, chk task.LedgerCheck) {
 	}
 }
 
-func printVerifyJSON(io IO, r *ledger.Report, chk task.LedgerCheck) {
+func printVerifyJSON(io IO, r *ledger.Report, chk task.LedgerCheck, wj *witnessJSON) {
 	projDiffs := chk.Projections
 	type failure struct {
 		Check  string `json:"check"`
@@ -233,7 +274,9 @@ func printVerifyJSON(io IO, r *ledger.Report, chk task.LedgerCheck) {
 		// Unapplied are events the task state cannot apply (skipped).
 		Unapplied      []task.Skipped `json:"unapplied_events"`
 		UnappliedCount int            `json:"unapplied_count"`
-	}{OK: r.OK() && len(projDiffs) == 0 && chk.SkippedCount == 0, Projections: append([]string{}, projDiffs...),
+		// Witnesses is the witness check, when witnesses are given.
+		Witnesses *witnessJSON `json:"witnesses,omitempty"`
+	}{Witnesses: wj, OK: r.OK() && len(projDiffs) == 0 && chk.SkippedCount == 0, Projections: append([]string{}, projDiffs...),
 		Unapplied: append([]task.Skipped{}, chk.Skipped...), UnappliedCount: chk.SkippedCount, Origin: r.Origin, VerifierKey: r.VerifierKey, Size: r.Size, Root: ledger.RootHex(r.Root),
 		Checkpoints: r.Checkpoints, Latest: r.LatestCheckpoint, Tiles: r.Tiles, Events: r.Events,
 		Bodies: r.Bodies, Erased: r.Erased, Uncovered: r.Uncovered, SinceSize: r.SinceSize, Failures: []failure{}, More: r.Truncated}

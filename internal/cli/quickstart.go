@@ -293,6 +293,7 @@ func (q *quickstart) verify(ctx context.Context) error {
 	}
 	fmt.Fprintln(q.io.Stdout)
 	printVerifyTable(q.io, rep, chk)
+	printVerifyProblems(q.io, rep, chk)
 	if n := len(rep.Failures) + rep.Truncated + len(chk.Projections) + chk.SkippedCount; n > 0 {
 		return fmt.Errorf("ledger verification failed: %d problem(s)", n)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/event"
@@ -49,6 +50,14 @@ func printTrace(io IO, tr api.Trace) error {
 	fmt.Fprintf(io.Stdout, "\n%d/%d events verified: included in the signed checkpoint of size %d\n", verified, len(tr.Events), tr.CheckpointSize)
 	if n := len(tr.Events) - verified; n > 0 {
 		fmt.Fprintf(io.Stdout, "%d event(s) are newer than that checkpoint; the server signs one at its next batch\n", n)
+	}
+	if wd := tr.Witnessed; wd != nil {
+		var by []string
+		for _, c := range wd.Cosignatures {
+			by = append(by, c.Witness+" at "+c.Time.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintf(io.Stdout, "witnessed: %d/%d events are in the checkpoint of size %d, cosigned by %d witnesses (quorum %d): %s\n",
+			wd.Events, len(tr.Events), wd.CheckpointSize, len(wd.Cosignatures), wd.Quorum, strings.Join(by, ", "))
 	}
 	return nil
 }

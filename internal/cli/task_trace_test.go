@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/writhq/writ/api"
 )
@@ -42,5 +44,25 @@ func TestTraceRowOf(t *testing.T) {
 	}
 	if _, err := traceRowOf(api.TraceEvent{Event: []byte(`{"type":"x"}`)}); err == nil {
 		t.Error("a leaf that is not a writ event made a row")
+	}
+}
+
+// TestPrintTraceWitnessed: a trace of a witnessed ledger says how many of
+// its events the witnessed checkpoint covers, and by whom and when it was
+// cosigned.
+func TestPrintTraceWitnessed(t *testing.T) {
+	leaf := `{"data":{"approval_id":"apr_1","approver":"oidc:t#bob","kind":"task","reason":"ok"},"principal":"oidc:t#alice","task_id":"tsk_1","time":"2026-11-25T21:00:00.000000000Z","type":"approval.granted","v":1}`
+	at := time.Date(2026, 11, 25, 21, 0, 1, 0, time.UTC)
+	tr := api.Trace{TaskID: "tsk_1", Tasks: []string{"tsk_1"}, CheckpointSize: 9,
+		Events: []api.TraceEvent{{Index: 3, Event: []byte(leaf), Verified: true}, {Index: 8, Event: []byte(leaf), Verified: true}},
+		Witnessed: &api.TraceWitnessed{CheckpointSize: 5, Quorum: 2, Events: 1, Cosignatures: []api.TraceCosignature{
+			{Witness: "w1.example", Time: at}, {Witness: "w2.example", Time: at.Add(time.Second)}}}}
+	var out strings.Builder
+	if err := printTrace(IO{Stdout: &out}, tr); err != nil {
+		t.Fatal(err)
+	}
+	want := "witnessed: 1/2 events are in the checkpoint of size 5, cosigned by 2 witnesses (quorum 2): w1.example at 2026-11-25T21:00:01Z, w2.example at 2026-11-25T21:00:02Z\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("trace lacks %q:\n%s", want, out.String())
 	}
 }

@@ -6,20 +6,27 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/ledger"
 )
 
 func verifyCommand() *command {
-	c := &command{name: "verify", args: "<bundle.zip> [--key VKEY] [--timeline] [-o table|json]",
+	c := &command{name: "verify", args: "<bundle.zip> [--key VKEY] [--witness KEY]... [--quorum N] [--timeline] [-o table|json]",
 		summary: "check an evidence bundle offline: hashes, checkpoint signature, every proof, payload and policy, and the chain"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		key := fs.String("key", "", "pin the ledger's verifier key `VKEY` (name+hash+base64, or @FILE holding it); without it the bundle's own key is used")
 		out := fs.String("o", "table", "output `format`: table or json")
 		timeline := fs.Bool("timeline", false, "also print the bundle's events as a timeline (as 'writ trace' does), each marked verified or not")
+		wf := addWitnessFlags(fs, false)
 		pos, err := parseArgs(c, fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		ws, quorum, err := wf.resolve(config.LedgerConfig{})
 		if err != nil {
 			return err
 		}
@@ -39,7 +46,11 @@ func verifyCommand() *command {
 				return withHint(err, "a verifier key looks like origin+1a2b3c4d+AbCd…; 'writ ledger key' prints it")
 			}
 		}
-		rep, err := evidence.VerifyFile(pos[0], evidence.VerifyOptions{Key: vkey})
+		opts := evidence.VerifyOptions{Key: vkey, Quorum: quorum}
+		for _, w := range ws {
+			opts.Witnesses = append(opts.Witnesses, w.Key)
+		}
+		rep, err := evidence.VerifyFile(pos[0], opts)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return withHint(err, "name the bundle written by 'writ export'")
@@ -96,6 +107,13 @@ func printBundleReport(io IO, r *evidence.Report) {
 	fmt.Fprintf(w, "%s checkpoint   signed by the verifier key; size %d\n", mark("key", "checkpoint"), r.CheckpointSize)
 	fmt.Fprintf(w, "%s events       %d canonical events in ledger order\n", mark("events"), r.Events)
 	fmt.Fprintf(w, "%s proofs       every event included in the checkpoint\n", mark("proof"))
+	if r.WitnessQuorum > 0 {
+		var by []string
+		for _, c := range r.Cosignatures {
+			by = append(by, c.Witness+" at "+c.Time.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintf(w, "%s witnessed    the checkpoint is cosigned by %d witnesses (quorum %d): %s\n", mark("witness"), len(r.Cosignatures), r.WitnessQuorum, strings.Join(by, ", "))
+	}
 	fmt.Fprintf(w, "%s payloads     %d disclosed bodies match their commitments; %d erased with a recorded erasure\n", mark("payload"), r.Payloads, r.Erased)
 	fmt.Fprintf(w, "%s policies     %d policy version(s); sources hash to the version that decided\n", mark("policy"), r.Policies)
 	fmt.Fprintf(w, "%s chain        each event follows from those before it\n", mark("chain"))

@@ -116,6 +116,13 @@ type LedgerConfig struct {
 	// KeyFile is the checkpoint signing key; empty means ledger.key in the
 	// data directory. Replicas sharing a store must share the key.
 	KeyFile string `yaml:"key_file"`
+	// Witnesses cosign the checkpoints (C2SP tlog-witness); WitnessQuorum
+	// is how many cosignatures a checkpoint needs to be served (0: all);
+	// WitnessInterval the least time between two submissions to one
+	// witness (witness.go).
+	Witnesses       []WitnessConfig `yaml:"witnesses"`
+	WitnessQuorum   int             `yaml:"witness_quorum"`
+	WitnessInterval time.Duration   `yaml:"witness_interval"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -130,6 +137,7 @@ func Default() Config {
 			CheckpointInterval: 5 * time.Millisecond,
 			MaxBatch:           1024,
 			CommitDelay:        time.Millisecond,
+			WitnessInterval:    time.Second,
 		},
 		Policy:   DefaultPolicy(),
 		Identity: DefaultIdentity(),
@@ -179,6 +187,8 @@ func (c *Config) envVars() map[string]any {
 		"WRIT_LEDGER_ORIGIN":                 &c.Ledger.Origin,
 		"WRIT_LEDGER_MAX_BODY_BYTES":         &c.Ledger.MaxBodyBytes,
 		"WRIT_LEDGER_CHECKPOINT_INTERVAL":    &c.Ledger.CheckpointInterval,
+		"WRIT_LEDGER_WITNESS_QUORUM":         &c.Ledger.WitnessQuorum,
+		"WRIT_LEDGER_WITNESS_INTERVAL":       &c.Ledger.WitnessInterval,
 		"WRIT_TLS_CERT_FILE":                 &c.TLS.CertFile,
 		"WRIT_TLS_KEY_FILE":                  &c.TLS.KeyFile,
 		"WRIT_POLICY_DIR":                    &c.Policy.Dir,
@@ -221,6 +231,12 @@ func setString(field any, v string) error {
 		*f = b
 	case *int64:
 		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", v)
+		}
+		*f = n
+	case *int:
+		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("want an integer, got %q", v)
 		}
@@ -269,6 +285,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ledger.MaxBatch < 1 || c.Ledger.MaxBatch > 65536 {
 		return fmt.Errorf("ledger.max_batch %d: want 1 to 65536", c.Ledger.MaxBatch)
+	}
+	if err := c.Ledger.validateWitnesses(); err != nil {
+		return err
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return errors.New("tls.cert_file and tls.key_file must be set together")

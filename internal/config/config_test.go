@@ -86,6 +86,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add("ledger: {max_body_bytes: 10}\n")
 	f.Add("identity:\n  audience: [writ]\n")
 	f.Add("\x00\xff: [")
+	f.Add("ledger:\n  witnesses:\n    - {url: 'https://w/', key: '" + testWitnessKey1 + "'}\n  witness_quorum: 1\n  witness_interval: 2s\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		p := filepath.Join(t.TempDir(), "c.yaml")
 		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/witness"
 )
 
 //go:embed templates/*.html
@@ -64,6 +65,9 @@ type Config struct {
 	// Evidence, when set, writes a task's evidence bundle (a zip) to w;
 	// the task page then offers it for download.
 	Evidence func(ctx context.Context, taskID string, w io.Writer) error
+	// Witnesses, when set, reads the witnesses' state and the newest
+	// witnessed checkpoint for the Ledger page.
+	Witnesses func(ctx context.Context) (*witness.Status, error)
 	// Access, when set, builds the standing-access report shown on the
 	// Access page.
 	Access func(ctx context.Context, opts evidence.AccessOptions) (*evidence.AccessReport, error)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/witness"
 )
 
 // ledgerState remembers the last full verification run from the console
@@ -38,6 +39,10 @@ type ledgerBody struct {
 	CheckpointError     string
 	Last                *verification
 	Running             bool
+	// Witnessing is set with witnesses configured; WitnessError when their
+	// state could not be read.
+	Witnessing   *witness.Status
+	WitnessError string
 }
 
 // ledgerPage shows the ledger's size, its latest signed checkpoint, the
@@ -67,6 +72,14 @@ func (c *Console) ledgerPage(w http.ResponseWriter, r *http.Request, u user) {
 		} else {
 			body.Checkpoint, body.CheckpointNote = &cp, string(stored.Note)
 		}
+	}
+	if c.cfg.Witnesses != nil {
+		st, err := c.cfg.Witnesses(ctx)
+		if err != nil {
+			c.log.ErrorContext(ctx, "console: witnesses' state", "err", err)
+			body.WitnessError = "The witnesses' state could not be read; see the server log."
+		}
+		body.Witnessing = st
 	}
 	c.ledger.mu.Lock()
 	body.Last = c.ledger.last

@@ -41,9 +41,10 @@ var registry = map[string][]reflect.Type{
 	ledger.TypePolicyRejected:    {reflect.TypeFor[PolicyRejected]()},
 	ledger.TypeAuthRejected: {reflect.TypeFor[AuthRejected](), reflect.TypeFor[RequestRejected](),
 		reflect.TypeFor[RejectionSummary]()},
-	ledger.TypeToolsHidden:   {reflect.TypeFor[ToolsHidden]()},
-	ledger.TypeBodyErased:    {reflect.TypeFor[BodyErased]()},
-	ledger.TypeLedgerStarted: {reflect.TypeFor[LedgerStarted]()},
+	ledger.TypeToolsHidden:    {reflect.TypeFor[ToolsHidden]()},
+	ledger.TypeBodyErased:     {reflect.TypeFor[BodyErased]()},
+	ledger.TypeLedgerStarted:  {reflect.TypeFor[LedgerStarted]()},
+	ledger.TypeWitnessRefused: {reflect.TypeFor[WitnessRefused]()},
 }
 
 // Types returns the event types this package has data types for, sorted.

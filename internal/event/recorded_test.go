@@ -3,6 +3,7 @@ package event_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/config"
@@ -26,6 +29,7 @@ import (
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/testkit"
+	"github.com/writhq/writ/internal/witness"
 )
 
 // activePolicy decides every point, with the obligations the data types
@@ -127,6 +131,8 @@ type world struct {
 	limits *abuse.Limiter
 	auth   *identity.Authenticator
 	clk    *testkit.Clock
+	// verifier checks the log's checkpoints.
+	verifier note.Verifier
 }
 
 func newWorld(t *testing.T, shadowDir string) *world {
@@ -141,6 +147,7 @@ func newWorld(t *testing.T, shadowDir string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.verifier = kp.Verifier()
 	if w.led, err = ledger.New(w.ctx, ledger.Config{Store: w.store, Signer: kp}); err != nil {
 		t.Fatal(err)
 	}
@@ -424,6 +431,49 @@ func (w *world) run(shadowDir string) {
 	}
 	if !erased {
 		t.Fatal("no output to erase")
+	}
+
+	w.witnessRefusal()
+}
+
+// witnessRefusal runs the witness loop against a witness that refuses the
+// log's checkpoints (a 403: it does not trust the log's key), until the
+// loop has recorded the refusal.
+func (w *world) witnessRefusal() {
+	t := w.t
+	refusing := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		http.Error(rw, "unknown log key", http.StatusForbidden)
+	}))
+	defer refusing.Close()
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := witness.NewKey("witness.test/w1", pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop, err := witness.New(witness.Config{Witnesses: []witness.Witness{{URL: refusing.URL + "/", Key: key}},
+		Interval: 10 * time.Millisecond, Log: w.store, Store: w.store, Verifier: w.verifier, Recorder: w.led})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop.Start()
+	loop.Notify()
+	testkit.Eventually(t, 10*time.Second, func() error {
+		found := false
+		err := w.store.ScanLeaves(w.ctx, 0, func(i uint64, leaf []byte) error {
+			ent, err := ledger.ParseLeaf(i, leaf)
+			found = found || (err == nil && ent.Event.Type == ledger.TypeWitnessRefused)
+			return err
+		})
+		if err == nil && !found {
+			err = errors.New("no witness.refused recorded yet")
+		}
+		return err
+	})
+	if err := loop.Close(w.ctx); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -45,6 +45,13 @@ type Source struct {
 	// task's newest event (the ledger signs one within its checkpoint
 	// interval). Default 2s.
 	CheckpointWait time.Duration
+	// Witnessed, when set (witnesses are configured), returns the newest
+	// checkpoint the witness quorum cosigned, its note with the
+	// cosignature lines, or ledger.ErrNotFound (witnessed.go).
+	Witnessed func(ctx context.Context) (ledger.StoredCheckpoint, error)
+	// WitnessWait is how long Export waits for a witnessed checkpoint to
+	// cover the task's newest event. Default 5s.
+	WitnessWait time.Duration
 	// Now is the clock for the manifest's created_at; default time.Now.
 	Now func() time.Time
 }
@@ -125,7 +132,7 @@ func Export(ctx context.Context, src Source, taskID string, opts Options, w io.W
 	if err := disclose(ctx, src.Store, &entries, m); err != nil {
 		return err
 	}
-	cp, err := coveringCheckpoint(ctx, src.Store, origin, v, entries, src.CheckpointWait)
+	cp, err := src.bundleCheckpoint(ctx, origin, v, entries)
 	if err != nil {
 		return err
 	}

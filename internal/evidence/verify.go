@@ -18,6 +18,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/witness"
 )
 
 // Limits on what Verify reads, so a hostile bundle cannot exhaust memory.
@@ -33,6 +34,11 @@ type VerifyOptions struct {
 	// verifier.key must be this key. When empty, the bundle's own key is
 	// used and the report says it was not pinned.
 	Key string
+	// Witnesses, when set, are the witnesses whose cosignatures the
+	// bundle's checkpoint must carry, Quorum of them (default all)
+	// (cosign.go).
+	Witnesses []*witness.Key
+	Quorum    int
 }
 
 // Failure is one thing that did not verify.
@@ -63,6 +69,10 @@ type Report struct {
 	Policies int       `json:"policies"`
 	Failures []Failure `json:"failures"`
 	Warnings []string  `json:"warnings,omitempty"`
+	// Cosignatures are the witnesses' cosignatures of the checkpoint that
+	// verified, with the quorum required (cosign.go).
+	Cosignatures  []CheckedCosignature `json:"cosignatures,omitempty"`
+	WitnessQuorum int                  `json:"witness_quorum,omitempty"`
 
 	timeline api.Trace
 }
@@ -178,6 +188,7 @@ func (v *verifier) run(opts VerifyOptions) {
 	}
 	v.key(opts)
 	v.checkpoint()
+	v.cosignatures(opts)
 	v.readEvents()
 	v.proofs()
 	v.payloads()

@@ -59,6 +59,7 @@ const (
 	TypeToolsHidden       = "tools.hidden"
 	TypeBodyErased        = "ledger.body_erased"
 	TypeLedgerStarted     = "ledger.started"
+	TypeWitnessRefused    = "witness.refused"
 
 	// ImportPrefix marks events carried in from other systems.
 	ImportPrefix = "import."
@@ -72,7 +73,7 @@ var knownTypes = map[string]bool{
 	TypeTaskCompleted: true, TypeTaskExpired: true, TypeTaskRevoked: true,
 	TypeTaskDenied: true, TypePolicyLoaded: true, TypePolicyShadow: true,
 	TypePolicyRejected: true, TypeAuthRejected: true, TypeToolsHidden: true,
-	TypeBodyErased: true, TypeLedgerStarted: true,
+	TypeBodyErased: true, TypeLedgerStarted: true, TypeWitnessRefused: true,
 }
 
 // KnownType reports whether t may be appended: one of the types above, or an

@@ -12,6 +12,7 @@ import (
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/refusal"
+	"github.com/writhq/writ/internal/witness"
 )
 
 // consoleRoutes mounts the web console at /ui/ unless it is disabled. It
@@ -51,8 +52,16 @@ func (s *Server) newConsole() (*console.Console, error) {
 	}
 	// Evidence bundles, as GET /v1/tasks/{id}/evidence builds them.
 	src := evidence.Source{Store: s.dir.Store, VerifierKey: s.dir.VerifierKey, Policies: sources, Tasks: s.tasks}
+	s.witnessEvidence(&src)
 	cfg.Evidence = func(ctx context.Context, taskID string, w io.Writer) error {
 		return evidence.Export(ctx, src, taskID, evidence.Options{}, w)
+	}
+	if s.witness != nil {
+		wt := s.witness
+		cfg.Witnesses = func(ctx context.Context) (*witness.Status, error) {
+			st, err := witness.ReadStatus(ctx, wt.store, wt.witnesses, wt.quorum)
+			return &st, err
+		}
 	}
 	// The standing-access report, from the query index (events.go).
 	if s.query != nil {

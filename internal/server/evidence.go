@@ -28,7 +28,9 @@ func (s *Server) EvidenceSource() (evidence.Source, error) {
 	if err != nil {
 		return evidence.Source{}, err
 	}
-	return evidence.Source{Store: s.dir.Store, VerifierKey: s.dir.VerifierKey, Policies: ps, Tasks: s.tasks, Index: s.query.ix}, nil
+	src := evidence.Source{Store: s.dir.Store, VerifierKey: s.dir.VerifierKey, Policies: ps, Tasks: s.tasks, Index: s.query.ix}
+	s.witnessEvidence(&src)
+	return src, nil
 }
 
 // taskEvidence answers a task's evidence bundle as a zip download, to

@@ -15,6 +15,10 @@ import (
 )
 
 func (s *Server) ledgerCheckpoint(w http.ResponseWriter, r *http.Request) {
+	if s.witness != nil {
+		s.witnessedCheckpoint(w, r)
+		return
+	}
 	cp, err := s.dir.Store.LatestCheckpoint(r.Context())
 	if err != nil {
 		s.fail(w, r, err)

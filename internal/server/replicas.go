@@ -47,6 +47,9 @@ func (s *Server) ledgerCommitted(first uint64, events []ledger.Event) {
 	if t := s.following.Load(); t != nil {
 		t.Committed(first, events)
 	}
+	if w := s.witnessLoop.Load(); w != nil {
+		w.Notify()
+	}
 }
 
 // checkSharedKeys records the credential signing key's ID in the store at

@@ -104,5 +104,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			out["unapplied_events"] = n
 		}
 	}
+	s.witnessReadiness(r.Context(), out)
 	writeJSON(w, http.StatusOK, out)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/tracing"
+	"github.com/writhq/writ/internal/witness"
 )
 
 // Server is a running writ server.
@@ -78,6 +79,11 @@ type Server struct {
 	following atomic.Pointer[task.Service]
 	// queryIx is the query index once it runs, told of each commit too.
 	queryIx atomic.Pointer[query.Index]
+
+	// witness submits checkpoints to the witnesses (witness.go);
+	// witnessLoop is its loop, told of each commit.
+	witness     *witnessing
+	witnessLoop atomic.Pointer[witness.Loop]
 }
 
 // New opens the data directory for writing (taking its lock), starts the
@@ -166,6 +172,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if err := s.newWitnessing(); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("witnesses: %w", err)
+	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeParts(ctx)
@@ -247,7 +257,7 @@ func (s *Server) closeParts(ctx context.Context) error {
 	if s.auth != nil {
 		errs = append(errs, s.auth.Close())
 	}
-	errs = append(errs, s.ledger.Close(ctx), s.dir.Close())
+	errs = append(errs, s.ledger.Close(ctx), s.closeWitnessing(ctx), s.dir.Close())
 	errs = append(errs, s.stopObservability(ctx))
 	return errors.Join(errs...)
 }
@@ -272,6 +282,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.startGateways(ctx)
 	s.limits.Start()
 	s.serveMetrics()
+	if w := s.WitnessLoop(); w != nil {
+		w.Start()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	hup := make(chan os.Signal, 1)

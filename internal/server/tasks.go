@@ -244,6 +244,9 @@ func (s *Server) traceTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tr, err := s.tasks.Trace(r.Context(), id)
+	if err == nil {
+		err = s.witnessTrace(r.Context(), &tr)
+	}
 	if err != nil {
 		s.taskFail(w, r, err)
 		return

@@ -87,6 +87,12 @@ var migrations = []string{
 	// another replica is refused too (ClaimProof).
 	`CREATE TABLE dpop_proofs (key bytea PRIMARY KEY, until timestamptz NOT NULL);
 	 CREATE INDEX dpop_proofs_until ON dpop_proofs (until);`,
+	// 5: witness cosignatures beside their checkpoints, and what writ knows
+	// of each witness (witness.go). time is the witness's timestamp, in
+	// unix seconds; state is JSON (witness.EncodeState).
+	`CREATE TABLE cosignatures (size bigint NOT NULL, key text NOT NULL, time bigint NOT NULL, line text NOT NULL,
+	                            PRIMARY KEY (size, key));
+	 CREATE TABLE witness_state (key text PRIMARY KEY, state text NOT NULL);`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

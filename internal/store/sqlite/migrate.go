@@ -29,6 +29,12 @@ var migrations = []string{
 	// restart is refused. until is in unix nanoseconds.
 	`CREATE TABLE dpop_proofs (key BLOB PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
 	 CREATE INDEX dpop_proofs_until ON dpop_proofs (until);`,
+	// 4: witness cosignatures beside their checkpoints, and what writ knows
+	// of each witness (witness.go). time is the witness's timestamp, in
+	// unix seconds; state is JSON (witness.EncodeState).
+	`CREATE TABLE cosignatures (size INTEGER NOT NULL, key TEXT NOT NULL, time INTEGER NOT NULL, line TEXT NOT NULL,
+	                            PRIMARY KEY (size, key)) WITHOUT ROWID;
+	 CREATE TABLE witness_state (key TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -40,6 +40,7 @@ func Run(t *testing.T, fresh Opener) {
 		{"ReopenKeepsData", testReopen},
 		{"LedgerRoundTrip", testLedgerRoundTrip},
 		{"DPoPProofsClaimedOnce", testClaimProof},
+		{"WitnessCosignatures", testWitness},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })

@@ -87,6 +87,9 @@ var migrations = []string{
 	// another replica is refused too (ClaimProof).
 	`CREATE TABLE dpop_proofs (key bytea PRIMARY KEY, until timestamptz NOT NULL);
 	 CREATE INDEX dpop_proofs_until ON dpop_proofs (until);`,
+	// 5: named cursors of the log's consumers (cursors.go): the index of
+	// the first entry each has not applied.
+	`CREATE TABLE cursors (name text PRIMARY KEY, next bigint NOT NULL);`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

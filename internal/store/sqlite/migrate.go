@@ -29,6 +29,9 @@ var migrations = []string{
 	// restart is refused. until is in unix nanoseconds.
 	`CREATE TABLE dpop_proofs (key BLOB PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
 	 CREATE INDEX dpop_proofs_until ON dpop_proofs (until);`,
+	// 4: named cursors of the log's consumers (cursors.go): the index of
+	// the first entry each has not applied.
+	`CREATE TABLE cursors (name TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -202,7 +202,7 @@ func BenchmarkIndexFromCommits(b *testing.B) {
 		// policy loaded) are read from the store.
 		b.StartTimer()
 		for _, c := range commits {
-			ix.Committed(c.first, c.events)
+			ix.Follower().Committed(c.first, c.events)
 		}
 		if _, err := ix.CatchUp(ctx); err != nil {
 			b.Fatal(err)

@@ -27,7 +27,6 @@ import (
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/proxy"
-	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -65,11 +64,9 @@ type Server struct {
 
 	stopping atomic.Bool
 
-	// following is the task service once it runs; the ledger tells it of
-	// each commit (replicas.go).
-	following atomic.Pointer[task.Service]
-	// queryIx is the query index once it runs, told of each commit too.
-	queryIx atomic.Pointer[query.Index]
+	// followers are the ledger's followers once they run: the task
+	// state's and the query index's, handed each commit (replicas.go).
+	followers followers
 }
 
 // New opens the data directory for writing (taking its lock), starts the
@@ -138,7 +135,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return nil, fmt.Errorf("tasks: %w", err)
 	}
-	s.following.Store(s.tasks)
+	s.followers.add(s.tasks.Follower())
 	// Revocations recorded before this start are refused again at once.
 	s.loadRevocations()
 	if err := s.openQuery(ctx); err != nil {

@@ -74,7 +74,9 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 		}
 		canonical = c
 	}
-	s.mu.RLock()
+	if err := s.mu.RLock(ctx); err != nil {
+		return api.ResultRecorded{}, "", err
+	}
 	defer s.mu.RUnlock()
 	now := s.now()
 	key := "done:" + actionID

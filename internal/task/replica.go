@@ -128,6 +128,25 @@ func (s *Service) followForRead() {
 	}
 }
 
+// followAction catches up, with replicas, when the state does not know the
+// action actionID: another replica may have authorized it a moment ago,
+// both under the shared lock, which does not order them.
+func (s *Service) followAction(ctx context.Context, actionID string) error {
+	if s.cfg.Shared == nil {
+		return nil
+	}
+	s.smu.Lock()
+	_, known := s.st.actions[actionID]
+	s.smu.Unlock()
+	if known {
+		return nil
+	}
+	if err := s.catchUp(ctx); err != nil {
+		return fmt.Errorf("%w: catching up with the other replicas: %v", ledger.ErrUnavailable, err)
+	}
+	return nil
+}
+
 // tend ends tasks whose time is up and, when this replica holds them,
 // writes the projection tables, with replicas: after the state applied
 // events, and at least every FollowInterval (so that a replica takes the

@@ -78,6 +78,9 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 		return api.ResultRecorded{}, "", err
 	}
 	defer s.mu.RUnlock()
+	if err := s.followAction(ctx, actionID); err != nil {
+		return api.ResultRecorded{}, "", err
+	}
 	now := s.now()
 	key := "done:" + actionID
 	s.smu.Lock()

@@ -460,3 +460,34 @@ func TestFollowerConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOnCommitAsRecorded: OnCommit is handed each event as its leaf
+// records it, whatever the appender's JSON looked like, so that a
+// follower handed it sees what a reader of the store sees.
+func TestOnCommitAsRecorded(t *testing.T) {
+	ctx := context.Background()
+	f := newFollowed(t)
+	var got []ledger.Event
+	hook := func(_ uint64, events []ledger.Event) { got = append(got, events...) }
+	f.hook.Store(&hook)
+	local := time.FixedZone("east", 3*3600)
+	in := ledger.Event{Type: "import.test", Time: time.Now().In(local), Data: []byte(`{ "z": 1.50, "a": ["\u0041", 10e2] }`)}
+	idx, err := f.led.Append(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves, err := f.store.Store.ReadLeaves(ctx, idx, idx+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ledger.ParseLeaf(idx, leaves[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got[0].Data) != string(want.Event.Data) || got[0].Time != want.Event.Time {
+		t.Fatalf("OnCommit was handed %+v; the leaf records %+v", got, want.Event)
+	}
+	if string(in.Data) == string(want.Event.Data) {
+		t.Fatal("the test's data is canonical already")
+	}
+}

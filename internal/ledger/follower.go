@@ -344,16 +344,25 @@ func (f *Follower) next(ctx context.Context, pos, n uint64) ([]Entry, error) {
 
 // loadBodies reads the bodies of e that Bodies names for its type.
 func (f *Follower) loadBodies(ctx context.Context, e *Entry) error {
-	for _, name := range f.cfg.Bodies[e.Event.Type] {
+	if err := ReadBodies(ctx, f.cfg.Store, e, f.cfg.Bodies[e.Event.Type]...); err != nil {
+		return fmt.Errorf("%s: %w", f.cfg.Name, err)
+	}
+	return nil
+}
+
+// ReadBodies reads into e.Event.Bodies those of the bodies names that e's
+// leaf commits to, from st. An erased body is left out.
+func ReadBodies(ctx context.Context, st Store, e *Entry, names ...string) error {
+	for _, name := range names {
 		if _, ok := e.Commitments[name]; !ok {
 			continue
 		}
-		b, err := f.cfg.Store.ReadBody(ctx, BodyRef{Index: e.Index, Name: name})
+		b, err := st.ReadBody(ctx, BodyRef{Index: e.Index, Name: name})
 		switch {
 		case errors.Is(err, ErrNotFound):
-			continue // erased
+			continue
 		case err != nil:
-			return fmt.Errorf("%s: reading body %q of entry %d: %w", f.cfg.Name, name, e.Index, err)
+			return fmt.Errorf("reading body %q of entry %d: %w", name, e.Index, err)
 		}
 		if e.Event.Bodies == nil {
 			e.Event.Bodies = map[string][]byte{}

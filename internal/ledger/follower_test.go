@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,6 +64,28 @@ func (r *recorder) entries() []ledger.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]ledger.Entry(nil), r.seen...)
+}
+
+// logged keeps the messages of what is logged through it.
+type logged struct {
+	slog.Handler
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (l *logged) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *logged) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs[r.Message]++
+	return nil
+}
+
+func (l *logged) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msgs[msg]
 }
 
 // countingStore counts the leaves read back from the store, and fails
@@ -249,11 +272,14 @@ func TestFollowerHandOffOverflow(t *testing.T) {
 		defer close(done)
 		appendMany(t, f.led, 0, 400, 8, true)
 	}()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("appends did not finish while the follower's consumer was stuck")
-	}
+	testkit.Eventually(t, 60*time.Second, func() error {
+		select {
+		case <-done:
+			return nil
+		default:
+			return errors.New("appends did not finish while the follower's consumer was stuck")
+		}
+	})
 	size, _ := f.store.Size(ctx)
 	if lag := fl.Lag(); lag < 400 {
 		t.Errorf("lag %d while stuck; want at least 400", lag)
@@ -284,7 +310,8 @@ func TestFollowerAtLeastOnce(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
 	rec := &recorder{fail: func(first uint64) (uint64, bool) { return 25, failing.Load() && first+7 > 25 }}
-	fl := f.follower(t, rec, nil)
+	logs := &logged{Handler: slog.DiscardHandler, msgs: map[string]int{}}
+	fl := f.follower(t, rec, func(c *ledger.FollowerConfig) { c.Logger = slog.New(logs) })
 	err := fl.CatchUp(ctx)
 	if err == nil || fl.LastError() == nil {
 		t.Fatalf("CatchUp over a failing consumer: %v, last error %v", err, fl.LastError())
@@ -295,16 +322,16 @@ func TestFollowerAtLeastOnce(t *testing.T) {
 	}
 	run(t, fl)
 	testkit.Eventually(t, 10*time.Second, func() error {
-		if fl.LastError() == nil {
-			return errors.New("Run reports no error")
+		if n := logs.count("following the ledger failed; retrying"); n < 2 || fl.LastError() == nil {
+			return fmt.Errorf("Run logged %d failures, last error %v", n, fl.LastError())
 		}
 		return nil
 	})
 	failing.Store(false)
 	size, _ := f.store.Size(ctx)
 	testkit.Eventually(t, 30*time.Second, func() error {
-		if fl.Position() != size || fl.LastError() != nil {
-			return fmt.Errorf("position %d of %d, last error %v", fl.Position(), size, fl.LastError())
+		if fl.Position() != size || fl.LastError() != nil || logs.count("following the ledger again") == 0 {
+			return fmt.Errorf("position %d of %d, last error %v, recovery logged %d times", fl.Position(), size, fl.LastError(), logs.count("following the ledger again"))
 		}
 		return nil
 	})

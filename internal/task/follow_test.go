@@ -104,17 +104,24 @@ func (c *clients) startCursor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.cursor = f
+	c.stopCur = background(t, func(ctx context.Context) { f.Run(ctx) })
+	c.hand(c.svc.Follower(), c.ix.Follower(), f)
+}
+
+// background runs fn until the test ends or stop is called, and waits
+// for it to return.
+func background(t *testing.T, fn func(ctx context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		f.Run(ctx)
+		fn(ctx)
 	}()
-	c.cursor = f
 	var once sync.Once
-	c.stopCur = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(c.stopCur)
-	c.hand(c.svc.Follower(), c.ix.Follower(), f)
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 // openClients opens a ledger on st, with a task service (coordinated
@@ -148,13 +155,7 @@ func openClients(t *testing.T, name string, st followedStore, kp *ledger.KeyPair
 	if err != nil {
 		t.Fatal(err)
 	}
-	ictx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.ix.Run(ictx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	background(t, c.ix.Run)
 	c.startCursor(t)
 	return c
 }

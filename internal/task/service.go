@@ -308,23 +308,7 @@ func (s *Service) load(ctx context.Context) error {
 // loadBodies reads the bodies State keeps (stateBodies). An erased body
 // leaves the field empty.
 func (s *Service) loadBodies(ctx context.Context, e *ledger.Entry) error {
-	for _, name := range stateBodies[e.Event.Type] {
-		if _, ok := e.Commitments[name]; !ok {
-			continue
-		}
-		b, err := s.cfg.Store.ReadBody(ctx, ledger.BodyRef{Index: e.Index, Name: name})
-		switch {
-		case errors.Is(err, ledger.ErrNotFound):
-			continue
-		case err != nil:
-			return err
-		}
-		if e.Event.Bodies == nil {
-			e.Event.Bodies = map[string][]byte{}
-		}
-		e.Event.Bodies[name] = b.Data
-	}
-	return nil
+	return ledger.ReadBodies(ctx, s.cfg.Store, e, stateBodies[e.Event.Type]...)
 }
 
 // Close stops the sweeper and, with replicas, the follower.

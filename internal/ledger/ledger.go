@@ -45,8 +45,9 @@ type Config struct {
 	Logger      *slog.Logger
 	// OnCommit, when set, is called by the sequencer after each commit and
 	// before any caller hears of it, once per request in index order, with
-	// the index of the request's first event and the events (Time set).
-	// It must be quick and must not append.
+	// the index of the request's first event and the events as their
+	// leaves record them (Time set, in UTC; Data canonical), with their
+	// Bodies. It must be quick and must not append.
 	OnCommit func(first uint64, events []Event)
 	// Observe, when set, is told of every batch the sequencer commits or
 	// fails to commit (observe.go), before OnCommit and before any caller
@@ -294,6 +295,12 @@ func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (u
 		}
 		r.entries[i] = pendingEntry{leaf: leaf, hash: LeafHash(leaf), bodies: bodies}
 	}
+	if l.cfg.OnCommit != nil {
+		var err error
+		if r.events, err = asRecorded(events, r.entries); err != nil {
+			return 0, err
+		}
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -312,6 +319,24 @@ func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (u
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// asRecorded returns copies of events as their leaves record them, for
+// OnCommit: what a reader of the leaves finds.
+func asRecorded(events []Event, entries []pendingEntry) ([]Event, error) {
+	out := make([]Event, len(events))
+	for i, e := range events {
+		e.Time = e.Time.UTC()
+		if e.Data != nil {
+			doc, err := decodeLeaf(entries[i].leaf)
+			if err != nil {
+				return nil, fmt.Errorf("ledger: reading back the leaf just encoded: %v", err)
+			}
+			e.Data = doc.Data
+		}
+		out[i] = e
+	}
+	return out, nil
 }
 
 // Close stops taking appends, commits everything already queued, signs a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -113,10 +114,68 @@ func fill(b *testing.B, led *ledger.Ledger, n int) {
 //
 //	go test ./internal/query -run '^$' -bench IndexActions
 func BenchmarkIndexActions(b *testing.B) {
-	ctx := context.Background()
 	e := newLedger(b)
 	const n = 20000
-	events := make([]ledger.Event, 0, 1000)
+	appendActions(b, e, n, 1000)
+	benchCatchUp(b, e, n, nil)
+}
+
+// BenchmarkIndexFromCommits measures the index fed this replica's own
+// commits (Follower().Committed), as the server feeds it: the events are
+// indexed without reading their leaves back from the store.
+//
+//	go test ./internal/query -run '^$' -bench IndexFromCommits
+func BenchmarkIndexFromCommits(b *testing.B) {
+	e := newLedger(b)
+	const n = 10000
+	type commit struct {
+		first  uint64
+		events []ledger.Event
+	}
+	var commits []commit
+	hook := func(first uint64, events []ledger.Event) {
+		commits = append(commits, commit{first, slices.Clone(events)})
+	}
+	e.committed.Store(&hook)
+	appendActions(b, e, n, 100)
+	e.committed.Store(nil)
+	// The few events before the first action (the ledger's start, the
+	// policy loaded) are read from the store.
+	benchCatchUp(b, e, n, func(ix *query.Index) {
+		for _, c := range commits {
+			ix.Follower().Committed(c.first, c.events)
+		}
+	})
+}
+
+// benchCatchUp measures catching a fresh index up with the ledger b.N
+// times, after handing it commits with feed (timed too) when set, and
+// reports the time per event of the n.
+func benchCatchUp(b *testing.B, e *ledgerEnv, n int, feed func(*query.Index)) {
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ix, closeIndex := benchIndex(b, e)
+		b.StartTimer()
+		if feed != nil {
+			feed(ix)
+		}
+		if _, err := ix.CatchUp(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		closeIndex()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n)/1000, "µs/event")
+}
+
+// appendActions appends n action.authorized events of one task, batch to a
+// commit.
+func appendActions(b *testing.B, e *ledgerEnv, n, batch int) {
+	b.Helper()
+	events := make([]ledger.Event, 0, batch)
 	for i := range n {
 		data := fmt.Sprintf(`{"action_id":"act_%026d","args_mac":"hmac-sha256:%064d","data_class":"internal","effect":"allow",`+
 			`"obligations":{"record_output":true},"operation":"read","policy_ids":["action-allow"],"resource":"bench://items/%d","tool":"bench.read"}`, i, i, i%100)
@@ -124,31 +183,28 @@ func BenchmarkIndexActions(b *testing.B) {
 			Principal: "oidc:writ-dev#bench-requester", DecisionID: fmt.Sprintf("dec_%026d", i), PolicyVersion: "sha256:" + fmt.Sprintf("%064d", 7),
 			JTI: "zC-3dCAeROKZ3Au-ayUCRA", Data: []byte(data)})
 		if len(events) == cap(events) {
-			if _, err := e.led.AppendAll(ctx, events); err != nil {
+			if _, err := e.led.AppendAll(context.Background(), events); err != nil {
 				b.Fatal(err)
 			}
 			events = events[:0]
 		}
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		w, r, err := query.OpenSQLite(filepath.Join(b.TempDir(), query.SQLiteFile))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ix, err := query.New(ctx, query.Config{DB: w, ReadDB: r, Store: e.store, Batch: 1000})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		if _, err := ix.CatchUp(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
+}
+
+// benchIndex opens an empty index in a database of its own, as the server
+// keeps it, and returns it with the function that closes it.
+func benchIndex(b *testing.B, e *ledgerEnv) (*query.Index, func()) {
+	b.Helper()
+	w, r, err := query.OpenSQLite(filepath.Join(b.TempDir(), query.SQLiteFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix, err := query.New(context.Background(), query.Config{DB: w, ReadDB: r, Store: e.store, Batch: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ix, func() {
 		r.Close()
 		w.Close()
-		b.StartTimer()
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n)/1000, "µs/event")
 }

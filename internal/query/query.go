@@ -1,10 +1,11 @@
 // Package query keeps an index of the ledger for questions an auditor asks
 // — events by agent, principal, tool, resource, type, decision and time;
 // who approved access to a resource; which tasks and credentials were live
-// at an instant — and answers them. The index is a projection: a tailer
-// reads new leaves from the ledger store from its own high-water mark and
-// inserts rows idempotently, so it can be dropped and rebuilt at any time,
-// and several servers may tail into one database.
+// at an instant — and answers them. The index is a projection: a
+// ledger.Follower feeds it new entries from its own high-water mark, kept
+// in the index's own transactions, and it inserts rows idempotently, so it
+// can be dropped and rebuilt at any time, and several servers may tail
+// into one database.
 package query
 
 import (
@@ -81,11 +82,9 @@ type Index struct {
 	cfg Config
 	log *slog.Logger
 	t   tables
-	// turn serializes CatchUp: holding it is sending on it.
-	turn chan struct{}
-	kick chan struct{}
-	// recent holds just-committed events for the tailer (Committed).
-	recent recent
+	// follow feeds the index the ledger: this replica's commits handed
+	// over (Follower().Committed), the rest read from the store.
+	follow *ledger.Follower
 }
 
 // tables are the index's table names.
@@ -116,8 +115,14 @@ func New(ctx context.Context, cfg Config) (*Index, error) {
 		return nil, err
 	}
 	p := cfg.Prefix
-	ix := &Index{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), turn: make(chan struct{}, 1),
+	ix := &Index{cfg: cfg, log: cfg.Logger,
 		t: tables{meta: p + "meta", events: p + "events", tasks: p + "tasks", creds: p + "credentials"}}
+	f, err := ledger.NewFollower(ledger.FollowerConfig{Store: cfg.Store, Consumer: tailer{ix}, Name: "query index",
+		Batch: cfg.Batch, Interval: cfg.PollInterval, Settle: cfg.Settle, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	ix.follow = f
 	for _, stmt := range ix.schema() {
 		if _, err := cfg.DB.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("query index schema: %w", err)
@@ -184,39 +189,16 @@ func (ix *Index) q(s string) string {
 	return b.String()
 }
 
-// Notify tells Run that the ledger has grown. It never blocks.
-func (ix *Index) Notify() {
-	select {
-	case ix.kick <- struct{}{}:
-	default:
-	}
-}
+// Follower is the index's follower of the ledger: the ledger's OnCommit
+// hands it this replica's commits (Committed), so that the index need not
+// read them back from the store; its LastError says why following fails.
+func (ix *Index) Follower() *ledger.Follower { return ix.follow }
 
-// Run catches up at once, then whenever Notify is called or PollInterval
-// passes, until ctx is done. Errors are logged and retried: the index is a
-// projection, and queries catch up themselves before answering.
-func (ix *Index) Run(ctx context.Context) {
-	t := time.NewTicker(ix.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		if _, err := ix.CatchUp(ctx); err != nil && ctx.Err() == nil {
-			ix.log.ErrorContext(ctx, "query index: catching up failed", "err", err)
-		}
-		if ix.cfg.Settle > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(ix.cfg.Settle):
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ix.kick:
-		case <-t.C:
-		}
-	}
-}
+// Run catches up at once, then whenever the follower is handed commits or
+// PollInterval passes, until ctx is done. Errors are logged, reported by
+// Follower().LastError and retried: the index is a projection, and queries
+// catch up themselves before answering.
+func (ix *Index) Run(ctx context.Context) { ix.follow.Run(ctx) }
 
 // DialectOf guesses the dialect of db from its driver: PostgreSQL for the
 // pgx driver, SQLite otherwise.

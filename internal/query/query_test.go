@@ -429,9 +429,9 @@ func (c *countingStore) ReadLeaves(ctx context.Context, from, to uint64) ([][]by
 	return leaves, err
 }
 
-// An index handed the ledger's commits (Committed) indexes them without
-// reading their leaves back, and ends up exactly as one built from the
-// store alone; events it was not handed (from before, or past what it
+// An index handed the ledger's commits (Follower().Committed) indexes them
+// without reading their leaves back, and ends up exactly as one built from
+// the store alone; events it was not handed (from before, or past what it
 // holds) it reads from the store.
 func TestIndexFromCommits(t *testing.T) {
 	e := newLedger(t)
@@ -449,7 +449,7 @@ func TestIndexFromCommits(t *testing.T) {
 	fedStore := &countingStore{Store: e.store}
 	fed := open("qfed_", fedStore)
 	plain := open("qplain_", e.store)
-	hook := fed.Committed
+	hook := fed.Follower().Committed
 	e.committed.Store(&hook)
 	for range 3 {
 		e.story(t)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"time"
 
@@ -37,13 +36,8 @@ func (ix *Index) through(ctx context.Context, q interface {
 // mark, Batch leaves per transaction, and returns the new mark. Rows are
 // inserted idempotently, so a crash or a second tailer does no harm.
 func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
-	select {
-	case ix.turn <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	defer func() { <-ix.turn }()
-	return ix.catchUp(ctx)
+	err := ix.follow.CatchUp(ctx)
+	return ix.follow.Position(), err
 }
 
 // MaxQueryWait is the longest a query waits for the index to catch up
@@ -51,20 +45,8 @@ func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
 // was dropped or a long outage, takes minutes to index).
 const MaxQueryWait = 2 * time.Second
 
-// fresh catches the index up before a query, waiting at most MaxQueryWait
-// for a catch-up already running.
+// fresh catches the index up before a query, waiting at most MaxQueryWait.
 func (ix *Index) fresh(ctx context.Context) error {
-	t := time.NewTimer(MaxQueryWait)
-	defer t.Stop()
-	select {
-	case ix.turn <- struct{}{}:
-	case <-t.C:
-		ix.log.WarnContext(ctx, "query index: answering while the index is still catching up")
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-ix.turn }()
 	size, err := ix.cfg.Store.Size(ctx)
 	if err != nil {
 		return err
@@ -75,70 +57,46 @@ func (ix *Index) fresh(ctx context.Context) error {
 	}
 	// A backlog this large is the tailer's job; a query answers at once.
 	if size-min(size, through) > 50_000 {
-		ix.Notify()
+		ix.follow.Notify()
 		return nil
 	}
-	_, err = ix.catchUpFrom(ctx, through, size)
+	wctx, cancel := context.WithTimeout(ctx, MaxQueryWait)
+	defer cancel()
+	err = ix.follow.SyncTo(wctx, size)
+	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+		ix.log.WarnContext(ctx, "query index: answering while the index is still catching up")
+		return nil
+	}
 	return err
 }
 
-func (ix *Index) catchUp(ctx context.Context) (uint64, error) {
-	from, err := ix.Through(ctx)
+// tailer is the index as the ledger's follower feeds it: its position is
+// the high-water mark, kept in the transaction that indexes each batch.
+type tailer struct{ ix *Index }
+
+func (t tailer) Position(ctx context.Context) (uint64, error) {
+	n, err := t.ix.Through(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("query index: %w", err)
 	}
-	size, err := ix.cfg.Store.Size(ctx)
-	if err != nil {
-		return from, err
-	}
-	return ix.catchUpFrom(ctx, from, size)
+	return n, nil
 }
 
-// catchUpFrom indexes the leaves in [from, size).
-func (ix *Index) catchUpFrom(ctx context.Context, from, size uint64) (uint64, error) {
-	for from < size {
-		ents, held := ix.recent.take(from, min(int(size-from), ix.cfg.Batch))
-		if ents == nil {
-			var err error
-			if ents, err = ix.readEntries(ctx, from, min(size, from+uint64(ix.cfg.Batch), held)); err != nil {
-				return from, err
-			}
-		}
-		if len(ents) == 0 {
-			break
-		}
-		next, err := ix.indexBatch(ctx, ents)
-		if err != nil {
-			return from, fmt.Errorf("query index: leaves from %d: %w", from, err)
-		}
-		from = next
-		// Between batches, let waiting requests run first: the index is
-		// background work and should not come in long bursts.
-		runtime.Gosched()
-	}
-	return from, nil
-}
-
-// readEntries reads the leaves [from, end) from the store and parses them.
-func (ix *Index) readEntries(ctx context.Context, from, end uint64) ([]ledger.Entry, error) {
-	leaves, err := ix.cfg.Store.ReadLeaves(ctx, from, end)
+func (t tailer) Apply(ctx context.Context, ents []ledger.Entry) (uint64, error) {
+	next, err := t.ix.indexBatch(ctx, ents)
 	if err != nil {
-		return nil, err
+		return next, fmt.Errorf("query index: leaves from %d: %w", ents[0].Index, err)
 	}
-	ents := make([]ledger.Entry, len(leaves))
-	for k, leaf := range leaves {
-		if ents[k], err = ledger.ParseLeaf(from+uint64(k), leaf); err != nil {
-			return nil, fmt.Errorf("query index: leaves from %d: %w", from, err)
-		}
-	}
-	return ents, nil
+	return next, nil
 }
 
 // indexBatch indexes consecutive entries of the log in one transaction
 // and returns the index's new high-water mark. Several tailers may share
 // the index (replicas on one PostgreSQL): under the index's lock, entries
 // another one indexed meanwhile are skipped rather than indexed twice, and
-// the mark returned may lie beyond this batch.
+// the mark returned may lie beyond this batch. A mark below the batch
+// (ResetThrough moved it back) is returned as it is, indexing nothing, so
+// that the tailer goes back there.
 func (ix *Index) indexBatch(ctx context.Context, ents []ledger.Entry) (uint64, error) {
 	start := ents[0].Index
 	tx, err := ix.begin(ctx)
@@ -151,7 +109,7 @@ func (ix *Index) indexBatch(ctx context.Context, ents []ledger.Entry) (uint64, e
 		return start, err
 	}
 	end := start + uint64(len(ents))
-	if through >= end {
+	if through >= end || through < start {
 		return through, nil
 	}
 	if through > start {
@@ -411,8 +369,16 @@ func timeText(t time.Time) string {
 // re-reads the leaves from n on (rows already there are kept). It is for
 // recovery and tests.
 func (ix *Index) ResetThrough(ctx context.Context, n uint64) error {
-	ix.turn <- struct{}{}
-	defer func() { <-ix.turn }()
-	_, err := ix.cfg.DB.ExecContext(ctx, ix.q(`UPDATE `+ix.t.meta+` SET value = ? WHERE key = ?`), int64(n), throughKey)
-	return err
+	// Under the index's lock, as a batch is indexed: a tailer's batch
+	// either comes before (and the mark is lowered after it) or finds the
+	// mark lowered and goes back.
+	tx, err := ix.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, ix.q(`UPDATE `+ix.t.meta+` SET value = ? WHERE key = ?`), int64(n), throughKey); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -63,7 +63,7 @@ func (s *Server) openQuery(ctx context.Context) error {
 		ix.Run(rctx)
 	}()
 	s.query = t
-	s.queryIx.Store(ix)
+	s.followers.add(ix.Follower())
 	return nil
 }
 

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
@@ -37,15 +39,36 @@ func (s *Server) coordinator() task.Coordinator {
 	return nil
 }
 
-// ledgerCommitted is the ledger's OnCommit: the query index learns that
-// the log grew; with replicas, the task service applies this replica's
-// events in index order among the others'.
-func (s *Server) ledgerCommitted(first uint64, events []ledger.Event) {
-	if ix := s.queryIx.Load(); ix != nil {
-		ix.Committed(first, events)
+// followers are this process's followers of the ledger (the task state's,
+// with replicas, and the query index's), each handed every commit.
+type followers struct {
+	mu   sync.Mutex
+	list atomic.Pointer[[]*ledger.Follower]
+}
+
+// add hands f the commits from now on; what came before it reads from the
+// store. A nil f is no follower.
+func (fs *followers) add(f *ledger.Follower) {
+	if f == nil {
+		return
 	}
-	if t := s.following.Load(); t != nil {
-		t.Committed(first, events)
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var list []*ledger.Follower
+	if p := fs.list.Load(); p != nil {
+		list = append(list, *p...)
+	}
+	list = append(list, f)
+	fs.list.Store(&list)
+}
+
+// ledgerCommitted is the ledger's OnCommit: every follower is handed this
+// replica's commits, so that none reads them back from the store.
+func (s *Server) ledgerCommitted(first uint64, events []ledger.Event) {
+	if p := s.followers.list.Load(); p != nil {
+		for _, f := range *p {
+			f.Committed(first, events)
+		}
 	}
 	if w := s.witnessLoop.Load(); w != nil {
 		w.Notify()

@@ -28,7 +28,6 @@ import (
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/proxy"
-	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/tracing"
 	"github.com/writhq/writ/internal/witness"
@@ -74,11 +73,9 @@ type Server struct {
 
 	stopping atomic.Bool
 
-	// following is the task service once it runs; the ledger tells it of
-	// each commit (replicas.go).
-	following atomic.Pointer[task.Service]
-	// queryIx is the query index once it runs, told of each commit too.
-	queryIx atomic.Pointer[query.Index]
+	// followers are the ledger's followers once they run: the task
+	// state's and the query index's, handed each commit (replicas.go).
+	followers followers
 
 	// witness submits checkpoints to the witnesses (witness.go);
 	// witnessLoop is its loop, told of each commit.
@@ -157,7 +154,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return nil, fmt.Errorf("tasks: %w", err)
 	}
-	s.following.Store(s.tasks)
+	s.followers.add(s.tasks.Follower())
 	// Revocations recorded before this start are refused again at once.
 	s.loadRevocations()
 	if err := s.openQuery(ctx); err != nil {

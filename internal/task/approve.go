@@ -53,7 +53,9 @@ func (s *Service) DecideApproval(ctx context.Context, approver identity.Principa
 	if approver.ID == "" {
 		return api.Decided{}, newErr(ErrForbidden, "forbidden", "no approver identity")
 	}
-	s.mu.Lock()
+	if err := s.mu.Lock(ctx); err != nil {
+		return api.Decided{}, err
+	}
 	defer s.mu.Unlock()
 	now := s.now()
 

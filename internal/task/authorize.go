@@ -125,7 +125,9 @@ func inexactNumber(path string) *refusal.Error {
 
 func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request,
 	args json.RawMessage, argsMap map[string]any, argsMAC string) (api.Authorized, *pendingStepUp, error) {
-	s.mu.RLock()
+	if err := s.mu.RLock(ctx); err != nil {
+		return api.Authorized{}, nil, err
+	}
 	defer s.mu.RUnlock()
 	now := s.now()
 
@@ -276,7 +278,9 @@ func (s *Service) callRecord(args json.RawMessage, dec policy.Decision, in *poli
 // unexpired step-up bound to exactly the same call is reused rather than
 // duplicated; any difference gets a request of its own.
 func (s *Service) requestStepUp(ctx context.Context, cred VerifiedCredential, p *pendingStepUp) (api.Authorized, error) {
-	s.mu.Lock()
+	if err := s.mu.Lock(ctx); err != nil {
+		return api.Authorized{}, err
+	}
 	defer s.mu.Unlock()
 	now := s.now()
 	s.smu.Lock()

@@ -30,7 +30,9 @@ func (s *Service) RecordExchange(ctx context.Context, c Credential, dec policy.D
 // its input document, under the task. agent is the agent the decision was
 // about.
 func (s *Service) RecordDecision(ctx context.Context, taskID, agent string, dec policy.Decision, in *policy.Input) error {
-	s.mu.RLock()
+	if err := s.mu.RLock(ctx); err != nil {
+		return err
+	}
 	defer s.mu.RUnlock()
 	t, err := s.Get(taskID)
 	if err != nil {
@@ -73,7 +75,9 @@ type Rejections interface {
 // returns; the error only says the record is not durable.
 func (s *Service) RecordRejection(ctx context.Context, r Rejection) error {
 	return s.rejection(ctx, r.Reason, func(ctx context.Context) error {
-		s.mu.RLock()
+		if err := s.mu.RLock(ctx); err != nil {
+			return err
+		}
 		defer s.mu.RUnlock()
 		ev := ledger.Event{Type: ledger.TypeAuthRejected, Time: s.now(), Agent: r.Agent, JTI: r.JTI,
 			Data: mustJSON(event.AuthRejected{Reason: r.Reason, Detail: r.Detail})}

@@ -35,7 +35,9 @@ func (s *Service) Revoke(ctx context.Context, who identity.Principal, taskID, re
 }
 
 func (s *Service) end(ctx context.Context, who identity.Principal, taskID, typ, reason string) (Task, error) {
-	s.mu.Lock()
+	if err := s.mu.Lock(ctx); err != nil {
+		return Task{}, err
+	}
 	defer s.mu.Unlock()
 	now := s.now()
 	s.smu.Lock()
@@ -110,7 +112,9 @@ func (s *Service) endEvents(t *Task, typ, reason, by string, now time.Time) []le
 // and its credentials' and descendants' revocations. It returns how many
 // tasks it expired.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
-	s.mu.Lock()
+	if err := s.mu.Lock(ctx); err != nil {
+		return 0, err
+	}
 	defer s.mu.Unlock()
 	now := s.now()
 	s.smu.Lock()
@@ -200,7 +204,9 @@ func (s *Service) recordCredential(ctx context.Context, c Credential, decisionID
 	if c.JTI == "" || c.TaskID == "" || c.ExpiresAt.IsZero() {
 		return invalid("a credential needs jti, task and expiry")
 	}
-	s.mu.Lock()
+	if err := s.mu.Lock(ctx); err != nil {
+		return err
+	}
 	defer s.mu.Unlock()
 	now := s.now()
 	s.smu.Lock()

@@ -23,7 +23,9 @@ type ListedTool struct {
 // be usable as for Authorize (ErrForbidden otherwise, recorded). Any ledger
 // failure is an error: the caller shows nothing.
 func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server string, tools []ListedTool, rc Request) ([]bool, error) {
-	s.mu.RLock()
+	if err := s.mu.RLock(ctx); err != nil {
+		return nil, err
+	}
 	defer s.mu.RUnlock()
 	now := s.now()
 	s.smu.Lock()

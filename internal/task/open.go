@@ -43,7 +43,9 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 		ttl = d
 	}
 
-	s.mu.Lock()
+	if err := s.mu.Lock(ctx); err != nil {
+		return api.TaskOpened{}, err
+	}
 	defer s.mu.Unlock()
 	now := s.now()
 	taskID := newID("tsk")

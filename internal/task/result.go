@@ -76,8 +76,13 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 		}
 		canonical = c
 	}
-	s.mu.RLock()
+	if err := s.mu.RLock(ctx); err != nil {
+		return api.ResultRecorded{}, "", err
+	}
 	defer s.mu.RUnlock()
+	if err := s.followAction(ctx, actionID); err != nil {
+		return api.ResultRecorded{}, "", err
+	}
 	now := s.now()
 	key := "done:" + actionID
 	s.smu.Lock()

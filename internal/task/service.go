@@ -76,9 +76,9 @@ type Config struct {
 	// block.
 	OnApprovalRequested func(api.PendingApproval)
 	// Shared, when set, coordinates this service with the other replicas
-	// on the same store (follow.go): it follows their events and orders
-	// decisions across replicas. The ledger's OnCommit must call
-	// Committed.
+	// on the same store (replica.go, gate.go): it follows their events and
+	// orders decisions across replicas. The ledger's OnCommit must call
+	// Follower().Committed.
 	Shared Coordinator
 	// FollowInterval is the longest the service goes without reading other
 	// replicas' events when no notification wakes it (default
@@ -146,18 +146,17 @@ type Service struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	// Following other replicas (follow.go). applied is the last index the
-	// state has seen (every index up to it, in order); fmu serializes
-	// catching up; pending holds this replica's committed events not yet
-	// applied (guarded by pmu, with appliedHint, a copy of applied).
-	fmu              sync.Mutex
-	applied          int64
-	pmu              sync.Mutex
-	pending          map[uint64]ledger.Event
-	appliedHint      int64
-	touched          map[string]bool
-	unlockProjection func()
+	// next is the first index the state has not applied (guarded by
+	// smu): with replicas, the follower's position (replica.go), and
+	// touched the tasks whose projection rows are to be written.
+	next     uint64
+	touched  map[string]bool
+	projKick chan struct{}
+	// follow feeds the state other replicas' events, with replicas.
+	follow           *ledger.Follower
+	stopFollow       context.CancelFunc
 	followDone       chan struct{}
+	unlockProjection func()
 }
 
 // New replays the ledger into State, checks and catches up the projection
@@ -193,8 +192,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, st: NewState(), reserved: map[string]bool{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		applied: -1, appliedHint: -1, pending: map[uint64]ledger.Event{}, touched: map[string]bool{},
-		followDone: make(chan struct{}),
+		touched: map[string]bool{}, projKick: make(chan struct{}, 1), followDone: make(chan struct{}),
 	}
 	s.mu.s = s
 	s.mu.cond = sync.NewCond(&s.mu.mu)
@@ -214,11 +212,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if cfg.Shared != nil {
-		close(s.done) // the follower sweeps
-		go func() {
-			defer stopWatch()
-			s.follower(wake)
-		}()
+		if err := s.startFollowing(wake, stopWatch); err != nil {
+			stopWatch()
+			if s.unlockProjection != nil {
+				s.unlockProjection()
+			}
+			return nil, err
+		}
+		go s.tend()
 		go s.mu.watchWaiters(s.stop)
 		return s, nil
 	}
@@ -238,7 +239,7 @@ func (s *Service) load(ctx context.Context) error {
 	var through int64 = -1
 	useTables := s.cfg.DB != nil
 	if useTables && s.cfg.Shared != nil {
-		// One replica at a time writes the tables (follow.go); the
+		// One replica at a time writes the tables (replica.go); the
 		// others leave them, and their check, to it.
 		unlock, ok, err := s.cfg.Shared.TryLock(ctx, lockProjection)
 		if err != nil {
@@ -286,7 +287,7 @@ func (s *Service) load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.applied = int64(index)
+		s.next = index + 1
 		if !Relevant(e.Event.Type) {
 			return nil
 		}
@@ -298,7 +299,6 @@ func (s *Service) load(ctx context.Context) error {
 		}
 		return nil
 	})
-	s.appliedHint = s.applied
 	if err != nil {
 		return fmt.Errorf("replaying the ledger into task state: %w", err)
 	}
@@ -311,42 +311,27 @@ func (s *Service) load(ctx context.Context) error {
 		}
 	}
 	if s.proj != nil {
-		if err := s.proj.writeAll(ctx, s.st, s.applied); err != nil {
+		if err := s.proj.writeAll(ctx, s.st, int64(s.next)-1); err != nil {
 			return fmt.Errorf("writing projection tables: %w", err)
 		}
 	}
 	return nil
 }
 
-// loadBodies reads the bodies State keeps: a task's intent and a step-up's
-// arguments. An erased body leaves the field empty.
+// loadBodies reads the bodies State keeps (stateBodies). An erased body
+// leaves the field empty.
 func (s *Service) loadBodies(ctx context.Context, e *ledger.Entry) error {
-	var name string
-	switch e.Event.Type {
-	case ledger.TypeTaskRequested:
-		name = "intent"
-	case ledger.TypeApprovalRequested:
-		name = "arguments"
-	default:
-		return nil
-	}
-	if _, ok := e.Commitments[name]; !ok {
-		return nil
-	}
-	b, err := s.cfg.Store.ReadBody(ctx, ledger.BodyRef{Index: e.Index, Name: name})
-	switch {
-	case errors.Is(err, ledger.ErrNotFound):
-		return nil
-	case err != nil:
-		return err
-	}
-	e.Event.Bodies = map[string][]byte{name: b.Data}
-	return nil
+	return ledger.ReadBodies(ctx, s.cfg.Store, e, stateBodies[e.Event.Type]...)
 }
 
 // Close stops the sweeper and, with replicas, the follower.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		if s.stopFollow != nil {
+			s.stopFollow()
+		}
+	})
 	<-s.done
 	<-s.followDone
 	return nil
@@ -459,8 +444,8 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project row
 
 // commitShared is commit with replicas: only under the replicas' lock, and
 // the state applies the events in index order, after whatever other
-// replicas appended before them (follow.go). The projection tables are
-// written by the follower of the replica that holds them.
+// replicas appended before them (replica.go). The projection tables are
+// written by the replica that holds them, after the state applied them.
 func (s *Service) commitShared(ctx context.Context, events []ledger.Event) (uint64, error) {
 	if !s.mu.held() {
 		return 0, errNotCoordinated
@@ -482,8 +467,12 @@ func (s *Service) commitShared(ctx context.Context, events []ledger.Event) (uint
 	if err != nil {
 		return 0, err
 	}
-	if err := s.syncTo(ctx, int64(first)+int64(len(events))-1); err != nil {
-		s.log.ErrorContext(ctx, "applying committed events failed; the follower retries", "err", err)
+	// Applied whatever ctx does, as they were committed. Should that fail,
+	// the follower applies them later; the caller hears of it.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockWait)
+	err = s.follow.SyncTo(sctx, first+uint64(len(events)))
+	cancel()
+	if err != nil {
 		return first, fmt.Errorf("task state: %w", err)
 	}
 	if s.cfg.OnApprovalRequested != nil {

@@ -93,6 +93,9 @@ var migrations = []string{
 	`CREATE TABLE cosignatures (size bigint NOT NULL, key text NOT NULL, time bigint NOT NULL, line text NOT NULL,
 	                            PRIMARY KEY (size, key));
 	 CREATE TABLE witness_state (key text PRIMARY KEY, state text NOT NULL);`,
+	// 6: named cursors of the log's consumers (cursors.go): the index of
+	// the first entry each has not applied.
+	`CREATE TABLE cursors (name text PRIMARY KEY, next bigint NOT NULL);`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

@@ -35,6 +35,9 @@ var migrations = []string{
 	`CREATE TABLE cosignatures (size INTEGER NOT NULL, key TEXT NOT NULL, time INTEGER NOT NULL, line TEXT NOT NULL,
 	                            PRIMARY KEY (size, key)) WITHOUT ROWID;
 	 CREATE TABLE witness_state (key TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;`,
+	// 5: named cursors of the log's consumers (cursors.go): the index of
+	// the first entry each has not applied.
+	`CREATE TABLE cursors (name TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

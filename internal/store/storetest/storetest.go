@@ -41,6 +41,7 @@ func Run(t *testing.T, fresh Opener) {
 		{"LedgerRoundTrip", testLedgerRoundTrip},
 		{"DPoPProofsClaimedOnce", testClaimProof},
 		{"WitnessCosignatures", testWitness},
+		{"CursorsKeptByName", testCursors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })
@@ -554,5 +555,43 @@ func testClaimProof(t *testing.T, open func(*testing.T) ledger.Store) {
 	}
 	if fresh, err := other.ClaimProof(ctx, old, live); err != nil || !fresh {
 		t.Fatalf("claim over an expired record: %v %v", fresh, err)
+	}
+}
+
+// testCursors: a named cursor reads 0 until set, then what was set last,
+// on any handle; names are independent; bad names are refused.
+func testCursors(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	c, ok := open(t).(ledger.Cursors)
+	if !ok {
+		t.Skip("the store keeps no cursors")
+	}
+	if n, err := c.Cursor(ctx, "witness/a"); err != nil || n != 0 {
+		t.Fatalf("a cursor never set: %d, %v; want 0", n, err)
+	}
+	for _, set := range []uint64{5, 1 << 40, 2} {
+		if err := c.SetCursor(ctx, "witness/a", set); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.Cursor(ctx, "witness/a"); err != nil || n != set {
+			t.Fatalf("after setting %d: %d, %v", set, n, err)
+		}
+	}
+	if err := c.SetCursor(ctx, "sink/b", 9); err != nil {
+		t.Fatal(err)
+	}
+	other := open(t).(ledger.Cursors)
+	for name, want := range map[string]uint64{"witness/a": 2, "sink/b": 9, "sink/c": 0} {
+		if n, err := other.Cursor(ctx, name); err != nil || n != want {
+			t.Errorf("cursor %s on another handle: %d, %v; want %d", name, n, err, want)
+		}
+	}
+	for _, bad := range []string{"", "with space", string(make([]byte, ledger.MaxCursorName+1))} {
+		if err := c.SetCursor(ctx, bad, 1); err == nil {
+			t.Errorf("cursor name %q accepted", bad)
+		}
+		if _, err := c.Cursor(ctx, bad); err == nil {
+			t.Errorf("cursor name %q read", bad)
+		}
 	}
 }

@@ -1,0 +1,77 @@
+package ledger
+
+import "sync"
+
+// handoff holds the entries this process has just committed, handed over
+// by the ledger's commit hook (Follower.Committed), so that a follower
+// applies them without reading their leaves back from the store and
+// parsing them. It is a shortcut only: what it does not hold (other
+// writers' entries, entries from before this process, or the oldest ones
+// once more than max wait) the follower reads from the store.
+type handoff struct {
+	mu  sync.Mutex
+	max int
+	// ents are held entries in increasing index order, with gaps where
+	// other writers' entries lie between.
+	ents []Entry
+	// floor is where the follower stands: entries before it are applied
+	// and not held again.
+	floor uint64
+	// dropped counts entries let go unapplied because max were held.
+	dropped uint64
+}
+
+// add holds events committed at consecutive indexes from first, as keep
+// trims them. It never waits for the follower: past max it lets the oldest
+// entries go.
+func (h *handoff) add(first uint64, events []Event, keep func(Event) Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := len(h.ents); n > 0 && first <= h.ents[n-1].Index {
+		// Out of order (never from one ledger): start over, the store
+		// has them all.
+		h.dropped += uint64(n)
+		h.ents = nil
+	}
+	if end := first + uint64(len(events)); end <= h.floor {
+		return
+	} else if first < h.floor {
+		events, first = events[h.floor-first:], h.floor
+	}
+	if len(events) > h.max {
+		h.dropped += uint64(len(events) - h.max)
+		events, first = events[len(events)-h.max:], first+uint64(len(events)-h.max)
+	}
+	if over := len(h.ents) + len(events) - h.max; over > 0 {
+		h.dropped += uint64(over)
+		h.ents = h.ents[over:]
+	}
+	for i, ev := range events {
+		h.ents = append(h.ents, Entry{Index: first + uint64(i), Event: keep(ev)})
+	}
+}
+
+// take forgets the entries before from (applied) and returns up to n held
+// entries from from on, in index order; they may have gaps between them.
+func (h *handoff) take(from uint64, n int) []Entry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.floor = max(h.floor, from)
+	i := 0
+	for i < len(h.ents) && h.ents[i].Index < from {
+		i++
+	}
+	if i == len(h.ents) {
+		h.ents = nil
+		return nil
+	}
+	h.ents = h.ents[i:]
+	return append([]Entry(nil), h.ents[:min(n, len(h.ents))]...)
+}
+
+// held returns how many entries are held and how many were let go.
+func (h *handoff) held() (held int, dropped uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ents), h.dropped
+}

@@ -1,0 +1,24 @@
+package task
+
+import (
+	"reflect"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// StateDiff returns how the state of a differs from b's, "" when it does
+// not: every task, approval, credential and action, and what was skipped.
+func StateDiff(a, b *Service) string {
+	a.smu.Lock()
+	defer a.smu.Unlock()
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	return cmp.Diff(a.st, b.st, cmp.Exporter(func(reflect.Type) bool { return true }))
+}
+
+// StatePosition returns the first index the state of s has not applied.
+func StatePosition(s *Service) uint64 {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.next
+}

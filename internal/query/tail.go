@@ -208,7 +208,10 @@ type row struct {
 	tool, operation, resource, decision, approvalID, approver, environment string
 }
 
-// eventData is the union of the data members the index reads.
+// eventData is the union of the data members the index reads, decoded in
+// one pass whatever the event's type: each member is one of the
+// internal/event types' members, of the same name and kind
+// (TestEventDataMembers holds it to them).
 type eventData struct {
 	Tool        string    `json:"tool"`
 	Operation   string    `json:"operation"`

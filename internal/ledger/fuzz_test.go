@@ -184,22 +184,31 @@ func FuzzDecodeEvent(f *testing.F) {
 func FuzzParseLeaf(f *testing.F) {
 	lim := limits{maxBody: 1 << 20}
 	at := time.Date(2026, 5, 1, 12, 0, 0, 123, time.UTC)
-	for _, e := range []Event{
-		{Type: TypeTaskRequested, TaskID: "t", Principal: "p", Data: json.RawMessage(`{"intent":"x","n":[1,2.5,"é"]}`)},
-		{Type: "import.test", Bodies: map[string][]byte{"note": []byte("n"), "args": nil}},
-		{Type: TypeBodyErased, Data: json.RawMessage(`{"index":0,"name":"note","commitment":"sha256:00","reason":"r"}`)},
-		{Type: "import.test", Data: json.RawMessage(`{}`)},
+	one, nine := uint64(1), uint64(9)
+	for _, c := range []struct {
+		e           Event
+		deleg, prev *uint64
+	}{
+		{e: Event{Type: TypeTaskRequested, TaskID: "t", Principal: "p", Data: json.RawMessage(`{"intent":"x","n":[1,2.5,"é"]}`)}},
+		{e: Event{Type: TypeTaskRequested, TaskID: "c", Data: json.RawMessage(`{"parent":"t"}`)}, deleg: &nine},
+		{e: Event{Type: TypeTaskRequested, TaskID: "c", JTI: "j", PolicyVersion: "v"}, deleg: &nine, prev: &one},
+		{e: Event{Type: TypeActionAuthorized, TaskID: "t", Agent: "a", Principal: "p", JTI: "j"}, prev: &one},
+		{e: Event{Type: "import.test", TaskID: "t"}, prev: &one},
+		{e: Event{Type: "import.test", Bodies: map[string][]byte{"note": []byte("n"), "args": nil}}},
+		{e: Event{Type: TypeBodyErased, Data: json.RawMessage(`{"index":0,"name":"note","commitment":"sha256:00","reason":"r"}`)}},
+		{e: Event{Type: "import.test", Data: json.RawMessage(`{}`)}},
 	} {
-		e.Time = at
-		leaf, _, err := encode(&e, lim)
+		c.e.Time = at
+		leaf, _, slots, err := encode(&c.e, lim)
 		if err != nil {
 			f.Fatal(err)
 		}
+		leaf = withLinks(leaf, slots, c.deleg, c.prev)
 		// Every leaf the ledger produces parses back.
-		if _, err := ParseLeaf(0, leaf); err != nil {
+		if _, err := ParseLeaf(5, leaf); err != nil {
 			f.Fatalf("ParseLeaf of the ledger's own leaf %s: %v", leaf, err)
 		}
-		f.Add(uint64(0), leaf)
+		f.Add(uint64(5), leaf)
 	}
 	for _, s := range []string{
 		`{"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":1}`,
@@ -212,6 +221,16 @@ func FuzzParseLeaf(f *testing.F) {
 		`{"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":1}x`, `null`, ``,
 		`{"time":"2000-01-01T0:00:00,000000000Z","type":"import.00","v":1}`,
 		`{"tAsk_id":"","time":"2000-01-01T00:00:00.000000000Z","type":"task.requested","v":1}`,
+		`{"prev":3,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":1}`,
+		`{"prev":03,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":7,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":9007199254740992,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":-1,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":1.5,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":1,"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"delegation":8,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"delegation":8,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"task.requested","v":2}`,
+		`{"delegation":8,"prev":1,"prev":2,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"task.requested","v":2}`,
 	} {
 		f.Add(uint64(7), []byte(s))
 	}
@@ -238,8 +257,20 @@ func FuzzParseLeaf(f *testing.F) {
 			knownBugInFuzz(t, "ParseLeaf accepts time %q, which the ledger writes as %q: time.Parse takes one-digit hours and a comma before the fraction; "+
 				"ParseLeaf should also require t.UTC().Format(TimeFormat) == the leaf's time", raw.Time, want)
 		}
+		if len(leaf)+linkRoom(ent.Event.TaskID) > MaxLeafBytes {
+			return // Append leaves room for the links it adds
+		}
+		// The links go in as the sequencer puts them, into the leaf of the
+		// event without them.
 		e := ent.Event
-		again, _, err := encode(&e, lim)
+		e.Prev, e.Delegation = nil, nil
+		again, _, slots, err := encode(&e, lim)
+		if err == nil {
+			again = withLinks(again, slots, ent.Event.Delegation, ent.Event.Prev)
+			if ent.Version == 1 {
+				again = append(bytes.TrimSuffix(again, []byte(`"v":2}`)), `"v":1}`...)
+			}
+		}
 		var ve *ValidationError
 		if errors.As(err, &ve) {
 			knownBugInFuzz(t, "ParseLeaf accepts leaf %s, which Append would refuse (%v): ParseLeaf should apply the same validation as encode (data an object, field lengths and UTF-8, body count)", leaf, err)

@@ -39,6 +39,17 @@ func decodeLeaf(b []byte) (leafDoc, error) {
 			}
 			d.V = n
 			continue
+		case "prev", "delegation":
+			n, ok := p.uint()
+			if !ok {
+				return d, errLeafSyntax
+			}
+			if key == "prev" {
+				d.Prev = &n
+			} else {
+				d.Delegation = &n
+			}
+			continue
 		case "data":
 			raw, ok := p.skip()
 			if !ok {
@@ -114,6 +125,21 @@ func (p *leafScanner) int() (int, bool) {
 		j++
 	}
 	n, err := strconv.Atoi(string(p.b[p.i:j]))
+	p.i = j
+	return n, err == nil
+}
+
+// uint reads a non-negative integer of at most 16 digits (MaxLink has 16);
+// a leading zero is caught when the leaf is re-encoded.
+func (p *leafScanner) uint() (uint64, bool) {
+	j := p.i
+	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' && j-p.i < 16 {
+		j++
+	}
+	if j == p.i {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(p.b[p.i:j]), 10, 64)
 	p.i = j
 	return n, err == nil
 }

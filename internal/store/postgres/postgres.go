@@ -380,3 +380,7 @@ func (r *txReader) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, erro
 func (r *txReader) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {
 	return latestCheckpoint(ctx, r.tx)
 }
+
+func (r *txReader) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
+	return readLeaves(ctx, r.tx, start, end)
+}

@@ -48,9 +48,9 @@ type Report struct {
 	SinceSize uint64
 	// Links is the number of task chain links checked (prev and
 	// delegation), Tasks the number of tasks whose events were seen.
-	Links int
-	Tasks int
-	Failures  []Failure
+	Links    int
+	Tasks    int
+	Failures []Failure
 	// Truncated is set when more failures were found than are listed.
 	Truncated int
 }

@@ -68,6 +68,8 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 	requested.Type = ledger.TypeTaskRequested
 	requested.Data = mustJSON(requestedData{Scope: scope, ScopeHash: scope.Hash(), TTL: ttl.String(), Parent: parent, Environment: s.cfg.Environment})
 	requested.Bodies = map[string][]byte{"intent": []byte(req.Intent)}
+	// The ledger links a child's request to the parent's delegation below.
+	requested.Parent = parent
 	events := []ledger.Event{requested, decidedEvent(env, dec, in)}
 	if parent != "" {
 		events = append(events, ledger.Event{Type: ledger.TypeTaskDelegated, Time: now, TaskID: parent,

@@ -36,6 +36,11 @@ func selectEvents(ctx context.Context, st ledger.Store, c task.Chain, opts Optio
 	for _, ent := range ents {
 		d := fields(ent.Event.Data)
 		keep := true
+		if ent.Event.Type == ledger.TypeBodyErased {
+			// An erasure comes with the body it erases (disclose), or as
+			// a link of its task's chain (completeChains).
+			continue
+		}
 		if ancestor[ent.Event.TaskID] {
 			keep = lifecycle(ent.Event.Type, d) && (ent.Event.Type != ledger.TypeTaskDelegated || inChain[d.str("child_task_id")])
 		} else if isAction(ent.Event.Type, d) {

@@ -33,6 +33,10 @@ type VerifyOptions struct {
 	// verifier.key must be this key. When empty, the bundle's own key is
 	// used and the report says it was not pinned.
 	Key string
+	// RequireComplete makes every task of the bundle not proven complete
+	// to its end (Completeness) a failure: for an auditor who expects the
+	// tasks to have ended, a bundle that leaves out their last events.
+	RequireComplete bool
 }
 
 // Failure is one thing that did not verify.
@@ -63,6 +67,9 @@ type Report struct {
 	Policies int       `json:"policies"`
 	Failures []Failure `json:"failures"`
 	Warnings []string  `json:"warnings,omitempty"`
+	// Completeness says whether the bundle holds every event of its
+	// tasks (complete.go); nil when its events could not be read.
+	Completeness *Completeness `json:"completeness,omitempty"`
 
 	timeline api.Trace
 }
@@ -185,6 +192,7 @@ func (v *verifier) run(opts VerifyOptions) {
 	v.membership()
 	v.chain()
 	v.derived()
+	v.completeness(opts.RequireComplete)
 	v.rep.Events = len(v.events)
 	tl := api.Trace{TaskID: v.m.TaskID, Tasks: v.m.Tasks, CheckpointSize: v.cpSize, Checkpoint: string(v.cpNote),
 		Events: make([]api.TraceEvent, 0, len(v.events))}

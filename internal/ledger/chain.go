@@ -175,10 +175,34 @@ func (h *taskHeads) commit(size uint64) {
 }
 
 // leafTaskID reads the task_id of a stored leaf, without checking the
-// rest (writ ledger verify does).
+// rest (writ ledger verify does). It passes over the other members without
+// decoding them: it runs for every stored leaf when the ledger opens.
 func leafTaskID(leaf []byte) (string, error) {
-	d, err := decodeLeaf(leaf)
-	return d.TaskID, err
+	p := leafScanner{b: leaf}
+	if !p.byte('{') {
+		return "", errLeafSyntax
+	}
+	for first := true; !p.byte('}'); first = false {
+		if !first && !p.byte(',') {
+			return "", errLeafSyntax
+		}
+		key, ok := p.plainStr()
+		if !ok || !p.byte(':') {
+			d, err := decodeLeaf(leaf) // an escaped name: no leaf of writ's
+			return d.TaskID, err
+		}
+		if string(key) == "task_id" {
+			id, ok := p.str()
+			if !ok {
+				return "", errLeafSyntax
+			}
+			return id, nil
+		}
+		if _, ok := p.skip(); !ok {
+			return "", errLeafSyntax
+		}
+	}
+	return "", nil
 }
 
 // leafReader reads stored leaves: a Store, or a shared store's view under

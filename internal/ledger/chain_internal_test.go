@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -265,4 +266,33 @@ func TestAppendRefusesCallerLinks(t *testing.T) {
 	if n, _ := l.cfg.Store.Size(ctx); n != 0 {
 		t.Errorf("%d events written", n)
 	}
+}
+
+// BenchmarkFoldHeads measures what opening costs per stored event: reading
+// its task from the leaf (the scan at start, and other writers' leaves
+// under the lock).
+func BenchmarkFoldHeads(b *testing.B) {
+	lim := limits{maxBody: 1 << 20}
+	var leaves [][]byte
+	for i := range 1000 {
+		e := Event{Type: TypeActionAuthorized, TaskID: "tsk_01JD8X6Q5Z3V4M2N8P7R" + string(rune('a'+i%26)), Principal: "oidc:https://id.example.com#alice",
+			Agent: "spiffe://example.org/agent/summarizer", DecisionID: "dec_1", PolicyVersion: "sha256:9f2c4a1b7e3d5f60c8a9b2d1e4f70a3c5b6d8e9f0a1b2c3d4e5f6a7b8c9d0e1f",
+			Data:   json.RawMessage(`{"action_id":"act_1","tool":"invoices.read","operation":"read","resource":"erp://invoices/2026-Q3/1","data_class":"confidential","reasons":["task scope covers tool and resource"]}`),
+			Bodies: map[string][]byte{"arguments": []byte(`{"invoice":"1"}`)}, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		leaf, _, slots, err := encode(&e, lim)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := uint64(i)
+		leaves = append(leaves, withLinks(leaf, slots, nil, &p))
+	}
+	h := newTaskHeads()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := h.fold(h.size, leaves[i%len(leaves)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "leaves/s")
 }

@@ -231,6 +231,8 @@ func FuzzParseLeaf(f *testing.F) {
 		`{"delegation":8,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
 		`{"delegation":8,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"task.requested","v":2}`,
 		`{"delegation":8,"prev":1,"prev":2,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"task.requested","v":2}`,
+		`{"data":{"task_id":"x"},"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"commitments":{"task_id":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"task_id":"t\u0001\"","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
 	} {
 		f.Add(uint64(7), []byte(s))
 	}
@@ -241,6 +243,10 @@ func FuzzParseLeaf(f *testing.F) {
 		}
 		if ent.Index != index || !bytes.Equal(ent.Leaf, leaf) || !KnownType(ent.Event.Type) {
 			t.Fatalf("ParseLeaf(%d, %s) = %+v", index, leaf, ent)
+		}
+		// The sequencer reads a stored leaf's task the quick way.
+		if task, err := leafTaskID(leaf); err != nil || task != ent.Event.TaskID {
+			t.Fatalf("leafTaskID(%s) = %q, %v; the leaf's task is %q", leaf, task, err, ent.Event.TaskID)
 		}
 		if len(ent.Commitments) > 0 {
 			return // the salts are not in the leaf, so it cannot be re-encoded

@@ -144,6 +144,25 @@ func (p *leafScanner) uint() (uint64, bool) {
 	return n, err == nil
 }
 
+// plainStr reads a JSON string without escapes and returns its bytes, or
+// false (consuming nothing) for one with an escape.
+func (p *leafScanner) plainStr() ([]byte, bool) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return nil, false
+	}
+	for j := p.i + 1; j < len(p.b); j++ {
+		switch p.b[j] {
+		case '\\':
+			return nil, false
+		case '"':
+			s := p.b[p.i+1 : j]
+			p.i = j + 1
+			return s, true
+		}
+	}
+	return nil, false
+}
+
 // str reads a JSON string, unescaping the escapes canonical JSON uses.
 func (p *leafScanner) str() (string, bool) {
 	if !p.byte('"') {

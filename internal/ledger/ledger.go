@@ -2,6 +2,8 @@
 // RFC 6962 Merkle tree of canonical (RFC 8785) events, with payload
 // commitments, group-committed to a Store and checkpointed as C2SP signed
 // notes. It serves the log as C2SP tlog-tiles and verifies it end to end.
+// Each event of a task names the task's previous event, so that a set of a
+// task's events can be checked for gaps (chain.go).
 //
 // Every event is acknowledged only once the transaction holding it is
 // durable; a caller that gets an index back can rely on the event surviving a

@@ -218,10 +218,12 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 				}
 				if prev != nil || deleg != nil {
 					leaf = withLinks(e.leaf, e.slots, deleg, prev)
-					if r.linked == nil {
-						r.linked = slices.Clone(r.events)
+					if l.cfg.OnCommit != nil {
+						if r.linked == nil {
+							r.linked = slices.Clone(r.events)
+						}
+						r.linked[k].Prev, r.linked[k].Delegation = prev, deleg
 					}
-					r.linked[k].Prev, r.linked[k].Delegation = prev, deleg
 				}
 				hash = LeafHash(leaf)
 				l.heads.batch[e.task] = idx
@@ -408,6 +410,11 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 		signed := false
 		err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
 			if err := l.catchUp(ctx, r); err != nil {
+				return nil, err
+			}
+			// What the lock returned for catching up serves the chains
+			// now, not another query at the next batch.
+			if err := l.syncHeads(ctx, r, l.tree.size()); err != nil {
 				return nil, err
 			}
 			if l.haveCP && l.tree.size() <= l.lastSize {

@@ -136,6 +136,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"type":"import.a","data":{"a":1,"a":2}}`, `{"type":"import.a","bodies":{"note":"` + string(bytes.Repeat([]byte("x"), 5000)) + `"}}`,
 		``, `null`, `[]`, `{`, `{"type":1}`,
 		`{"type":"import.a..b"}`, `{"type":"import.A"}`, `{"type":"import."}`, `{"type":"approval.granted","data":{}}`,
+		`{"type":"import.a","task_id":"t1","prev":0}`, `{"type":"import.a","task_id":"t1","delegation":9}`,
+		`{"type":"import.a","task_id":"t1","data":{"prev":0}}`, `{"type":"import.a","task_id":"t1"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -152,6 +154,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if !importTypeRE.MatchString(e.Type) || knownTypes[e.Type] {
 			t.Fatalf("DecodeEvent accepted type %q, which is not an import type", e.Type)
+		}
+		if e.Prev != nil || e.Delegation != nil || e.Parent != "" {
+			t.Fatalf("DecodeEvent accepted task links: %+v", e)
 		}
 		idx, err := l.Append(ctx, e)
 		if err != nil {
@@ -171,6 +176,16 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if ent.Event.Type != e.Type || len(ent.Commitments) != len(e.Bodies) {
 			t.Fatalf("leaf %s does not carry event %+v", leaves[0], e)
+		}
+		// The ledger's own link names an earlier event of the same task.
+		if p := ent.Event.Prev; p != nil {
+			prev, err := st.ReadLeaves(ctx, *p, *p+1)
+			if err != nil || len(prev) != 1 {
+				t.Fatalf("reading %d: %v", *p, err)
+			}
+			if pe, err := ParseLeaf(*p, prev[0]); err != nil || pe.Event.TaskID != e.TaskID {
+				t.Fatalf("leaf %s links to %s", leaves[0], prev[0])
+			}
 		}
 		for name, data := range e.Bodies {
 			body, err := st.ReadBody(ctx, BodyRef{idx, name})

@@ -94,8 +94,15 @@ func (v *verifier) completeness(require bool) {
 			byTask[e.Event.TaskID] = append(byTask[e.Event.TaskID], e.Index)
 		}
 	}
+	// An event whose proof failed is in the bundle but not proven.
+	unproven := map[uint64]bool{}
+	for _, f := range v.rep.Failures {
+		if f.Index != nil && f.Check == "proof" {
+			unproven[*f.Index] = true
+		}
+	}
 	for _, task := range v.m.Tasks {
-		tc := v.taskChain(task, byTask[task], missing)
+		tc := v.taskChain(task, byTask[task], unproven, missing)
 		c.Tasks = append(c.Tasks, tc)
 		if statusRank[tc.Status] > statusRank[c.Status] {
 			c.Status = tc.Status
@@ -128,7 +135,7 @@ func (v *verifier) completeness(require bool) {
 
 // taskChain walks one task's chain from its newest event in the bundle
 // (idx, ascending) back to its first.
-func (v *verifier) taskChain(task string, idx []uint64, missing func(uint64, string, ...any)) TaskCompleteness {
+func (v *verifier) taskChain(task string, idx []uint64, unproven map[uint64]bool, missing func(uint64, string, ...any)) TaskCompleteness {
 	tc := TaskCompleteness{TaskID: task}
 	if len(idx) == 0 {
 		tc.Status = StatusIncomplete
@@ -137,12 +144,6 @@ func (v *verifier) taskChain(task string, idx []uint64, missing func(uint64, str
 		return tc
 	}
 	tc.Newest = idx[len(idx)-1]
-	unproven := map[uint64]bool{}
-	for _, f := range v.rep.Failures {
-		if f.Index != nil && f.Check == "proof" {
-			unproven[*f.Index] = true
-		}
-	}
 	onChain := map[uint64]bool{}
 	delegationOK := true
 	issued, revoked := map[string]bool{}, map[string]bool{}
@@ -217,7 +218,7 @@ func (v *verifier) taskChain(task string, idx []uint64, missing func(uint64, str
 	switch {
 	case !delegationOK:
 		tc.Status = StatusIncomplete
-		tc.Message = fmt.Sprintf("the task.delegated that opened the task, which its task.requested (%d) names, is not here", tc.First)
+		tc.Message = fmt.Sprintf("the parent's task.delegated that the task's task.requested (%d) names is not here, or names another child", tc.First)
 	case len(unrevoked) > 0:
 		tc.Status = StatusIncomplete
 		tc.Message = fmt.Sprintf("the task ended at %d, but the revocation of its credential %s, written when it ended, is not here", *tc.End, unrevoked[0])

@@ -209,6 +209,7 @@ func printVerifyTable(io IO, r *ledger.Report, chk task.LedgerCheck) {
 	fmt.Fprintf(w, "%s checkpoints  %d signatures valid; each root matches the recomputed tree at its size, so all are consistent\n", mark(!has("checkpoint") && !has("key")), r.Checkpoints)
 	fmt.Fprintf(w, "%s tiles        %d stored tiles equal the recomputed ones\n", mark(!has("tile")), r.Tiles)
 	fmt.Fprintf(w, "%s commitments  %d bodies match; %d erased with a recorded erasure\n", mark(!has("commitment")), r.Bodies, r.Erased)
+	fmt.Fprintf(w, "%s chains       %d links of %d tasks; each names its task's previous event, none skips one\n", mark(!has("chain")), r.Links, r.Tasks)
 	if r.SinceSize > 0 || has("since") {
 		fmt.Fprintf(w, "%s since        extends the saved checkpoint of size %d\n", mark(!has("since")), r.SinceSize)
 	}
@@ -267,6 +268,8 @@ func printVerifyJSON(io IO, r *ledger.Report, chk task.LedgerCheck, wj *witnessJ
 		Bodies      int       `json:"bodies_verified"`
 		Erased      int       `json:"bodies_erased"`
 		Uncovered   uint64    `json:"uncovered_events"`
+		Links       int       `json:"chain_links"`
+		Tasks       int       `json:"chain_tasks"`
 		SinceSize   uint64    `json:"since_checkpoint_size,omitempty"`
 		Failures    []failure `json:"failures"`
 		More        int       `json:"more_failures,omitempty"`
@@ -279,7 +282,7 @@ func printVerifyJSON(io IO, r *ledger.Report, chk task.LedgerCheck, wj *witnessJ
 	}{Witnesses: wj, OK: r.OK() && len(projDiffs) == 0 && chk.SkippedCount == 0, Projections: append([]string{}, projDiffs...),
 		Unapplied: append([]task.Skipped{}, chk.Skipped...), UnappliedCount: chk.SkippedCount, Origin: r.Origin, VerifierKey: r.VerifierKey, Size: r.Size, Root: ledger.RootHex(r.Root),
 		Checkpoints: r.Checkpoints, Latest: r.LatestCheckpoint, Tiles: r.Tiles, Events: r.Events,
-		Bodies: r.Bodies, Erased: r.Erased, Uncovered: r.Uncovered, SinceSize: r.SinceSize, Failures: []failure{}, More: r.Truncated}
+		Bodies: r.Bodies, Erased: r.Erased, Uncovered: r.Uncovered, Links: r.Links, Tasks: r.Tasks, SinceSize: r.SinceSize, Failures: []failure{}, More: r.Truncated}
 	for _, f := range r.Failures {
 		ff := failure{Check: f.Check, Detail: f.Detail}
 		if f.Index >= 0 {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,12 +16,13 @@ import (
 )
 
 func verifyCommand() *command {
-	c := &command{name: "verify", args: "<bundle.zip> [--key VKEY] [--witness KEY]... [--quorum N] [--timeline] [-o table|json]",
-		summary: "check an evidence bundle offline: hashes, checkpoint signature, every proof, payload and policy, and the chain"}
+	c := &command{name: "verify", args: "<bundle.zip> [--key VKEY] [--witness KEY]... [--quorum N] [--complete] [--timeline] [-o table|json]",
+		summary: "check an evidence bundle offline: hashes, checkpoint signature, every proof, payload and policy, the chain, and that no event of its tasks is left out"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		key := fs.String("key", "", "pin the ledger's verifier key `VKEY` (name+hash+base64, or @FILE holding it); without it the bundle's own key is used")
 		out := fs.String("o", "table", "output `format`: table or json")
+		complete := fs.Bool("complete", false, "also fail unless every task of the bundle has ended and is proven complete to its end (for a bundle of tasks you expect to be over)")
 		timeline := fs.Bool("timeline", false, "also print the bundle's events as a timeline (as 'writ trace' does), each marked verified or not")
 		wf := addWitnessFlags(fs, false)
 		pos, err := parseArgs(c, fs, args, 1, 1)
@@ -46,7 +49,7 @@ func verifyCommand() *command {
 				return withHint(err, "a verifier key looks like origin+1a2b3c4d+AbCd…; 'writ ledger key' prints it")
 			}
 		}
-		opts := evidence.VerifyOptions{Key: vkey, Quorum: quorum}
+		opts := evidence.VerifyOptions{Key: vkey, Quorum: quorum, RequireComplete: *complete}
 		for _, w := range ws {
 			opts.Witnesses = append(opts.Witnesses, w.Key)
 		}
@@ -118,6 +121,7 @@ func printBundleReport(io IO, r *evidence.Report) {
 	fmt.Fprintf(w, "%s policies     %d policy version(s); sources hash to the version that decided\n", mark("policy"), r.Policies)
 	fmt.Fprintf(w, "%s chain        each event follows from those before it\n", mark("chain"))
 	fmt.Fprintf(w, "%s derived      controls.csv, ocsf.jsonl and report.html match the events\n", mark("derived"))
+	printCompleteness(w, r.Completeness, mark("complete"))
 	fmt.Fprintf(w, "\n%d/%d events verified\n", r.Verified, r.Events)
 	for _, s := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", s)
@@ -128,4 +132,35 @@ func printBundleReport(io IO, r *evidence.Report) {
 			fmt.Fprintf(w, "  %s\n", f)
 		}
 	}
+}
+
+// printCompleteness prints the completeness line and one line per task.
+func printCompleteness(w io.Writer, c *evidence.Completeness, mark string) {
+	if c == nil {
+		return
+	}
+	what := map[string]string{
+		evidence.StatusComplete:         "no event of the bundle's tasks is left out, from each one's first through its end",
+		evidence.StatusCompleteToNewest: "no event of the bundle's tasks is left out up to each one's newest here; a task that had not ended may have later events",
+		evidence.StatusUnchained:        "not provable: some events were written before writ linked each task's events",
+		evidence.StatusIncomplete:       "events of the bundle's tasks are left out",
+	}[c.Status]
+	if len(c.Missing) > 0 {
+		what += fmt.Sprintf(" (missing: %s)", joinIndexes(c.Missing))
+	}
+	if mark != "FAIL" && c.Status != evidence.StatusComplete && c.Status != evidence.StatusCompleteToNewest {
+		mark = "note" // a window leaves events out by design; older events have no links
+	}
+	fmt.Fprintf(w, "%s complete     %s: %s\n", mark, strings.ReplaceAll(c.Status, "_", " "), what)
+	for _, t := range c.Tasks {
+		fmt.Fprintf(w, "               %s %s: %s\n", t.TaskID, strings.ReplaceAll(t.Status, "_", " "), t.Message)
+	}
+}
+
+func joinIndexes(idx []uint64) string {
+	s := make([]string, len(idx))
+	for i, n := range idx {
+		s[i] = strconv.FormatUint(n, 10)
+	}
+	return strings.Join(s, ", ")
 }

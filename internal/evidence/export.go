@@ -124,13 +124,34 @@ func Export(ctx context.Context, src Source, taskID string, opts Options, w io.W
 			m.Window.To = &t
 		}
 	}
+	windowed := m.Window != nil
+	if !windowed {
+		if _, err := completeChains(ctx, src.Store, &entries, chain.Tasks); err != nil {
+			return err
+		}
+	}
 	if src.Index != nil {
 		if entries, err = withPolicyLoads(ctx, src.Store, src.Index, entries); err != nil {
 			return err
 		}
 	}
-	if err := disclose(ctx, src.Store, &entries, m); err != nil {
-		return err
+	// Erasures join the bundle with the bodies they erase; their chains
+	// may name events not yet in it, whose bodies are disclosed in turn.
+	for {
+		n := len(entries)
+		if err := disclose(ctx, src.Store, &entries, m); err != nil {
+			return err
+		}
+		if windowed || len(entries) == n {
+			break
+		}
+		added, err := completeChains(ctx, src.Store, &entries, chain.Tasks)
+		if err != nil {
+			return err
+		}
+		if !added {
+			break
+		}
 	}
 	cp, err := src.bundleCheckpoint(ctx, origin, v, entries)
 	if err != nil {
@@ -167,19 +188,28 @@ func Export(ctx context.Context, src Source, taskID string, opts Options, w io.W
 type disclosed struct {
 	ledger.Entry
 	bodies map[string]body
+	// read is set once disclose has read the event's bodies.
+	read bool
 }
 
 type body struct {
 	salt, data []byte
 }
 
-// disclose reads every committed body. A body that is gone must have a
-// recorded erasure; the erasure events join the bundle.
+// disclose reads every committed body of the entries it has not read yet.
+// A body that is gone must have a recorded erasure; the erasure events join
+// the bundle.
 func disclose(ctx context.Context, st ledger.Store, entries *[]disclosed, m *Manifest) error {
 	missing := map[ledger.BodyRef]string{}
 	var first uint64
+	present := make(map[uint64]bool, len(*entries))
 	for k := range *entries {
 		e := &(*entries)[k]
+		present[e.Index] = true
+		if e.read {
+			continue
+		}
+		e.read = true
 		for name, c := range e.Commitments {
 			b, err := st.ReadBody(ctx, ledger.BodyRef{Index: e.Index, Name: name})
 			switch {
@@ -222,7 +252,10 @@ func disclose(ctx context.Context, st ledger.Store, entries *[]disclosed, m *Man
 		if c, ok := missing[ref]; ok && c == eb.Commitment && i > eb.Index {
 			delete(missing, ref)
 			m.Erased = append(m.Erased, Erased{Index: eb.Index, Name: eb.Name, ErasureIndex: i})
-			erasures = append(erasures, disclosed{Entry: ent})
+			if !present[i] {
+				present[i] = true
+				erasures = append(erasures, disclosed{Entry: ent, read: true})
+			}
 		}
 		return nil
 	})

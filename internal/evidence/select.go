@@ -38,6 +38,11 @@ func selectEvents(ctx context.Context, st ledger.Store, c task.Chain, opts Optio
 	for _, ent := range ents {
 		d, _ := event.Read(ent.Event)
 		keep := true
+		if ent.Event.Type == ledger.TypeBodyErased {
+			// An erasure comes with the body it erases (disclose), or as
+			// a link of its task's chain (completeChains).
+			continue
+		}
 		if ancestor[ent.Event.TaskID] {
 			child, delegated := d.(event.TaskDelegated)
 			keep = lifecycle(d) && (!delegated || inChain[child.Child])

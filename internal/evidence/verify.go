@@ -39,6 +39,10 @@ type VerifyOptions struct {
 	// (cosign.go).
 	Witnesses []*witness.Key
 	Quorum    int
+	// RequireComplete makes every task of the bundle not proven complete
+	// to its end (Completeness) a failure: for an auditor who expects the
+	// tasks to have ended, a bundle that leaves out their last events.
+	RequireComplete bool
 }
 
 // Failure is one thing that did not verify.
@@ -73,6 +77,9 @@ type Report struct {
 	// verified, with the quorum required (cosign.go).
 	Cosignatures  []CheckedCosignature `json:"cosignatures,omitempty"`
 	WitnessQuorum int                  `json:"witness_quorum,omitempty"`
+	// Completeness says whether the bundle holds every event of its
+	// tasks (complete.go); nil when its events could not be read.
+	Completeness *Completeness `json:"completeness,omitempty"`
 
 	timeline api.Trace
 }
@@ -196,6 +203,7 @@ func (v *verifier) run(opts VerifyOptions) {
 	v.membership()
 	v.chain()
 	v.derived()
+	v.completeness(opts.RequireComplete)
 	v.rep.Events = len(v.events)
 	tl := api.Trace{TaskID: v.m.TaskID, Tasks: v.m.Tasks, CheckpointSize: v.cpSize, Checkpoint: string(v.cpNote),
 		Events: make([]api.TraceEvent, 0, len(v.events))}

@@ -18,8 +18,10 @@ type ErasedBody struct {
 // Erase deletes one stored body and, in the same transaction, appends a
 // ledger.body_erased event naming it. The leaf that committed to the body is
 // untouched, so the tree still verifies; the erasure itself is evidence.
-// It returns the index of the erasure event. Errors: ErrNotFound when the
-// body does not exist (never stored, or already erased).
+// The erasure event belongs to the task of the event it erases a body of
+// (if any), so it joins that task's chain. It returns the index of the
+// erasure event. Errors: ErrNotFound when the body does not exist (never
+// stored, or already erased).
 func (l *Ledger) Erase(ctx context.Context, ref BodyRef, reason, principal string) (uint64, error) {
 	if reason == "" {
 		return 0, &ValidationError{Field: "reason", Reason: "an erasure needs a reason"}
@@ -51,5 +53,5 @@ func (l *Ledger) Erase(ctx context.Context, ref BodyRef, reason, principal strin
 	if err != nil {
 		return 0, err
 	}
-	return l.append(ctx, []Event{{Type: TypeBodyErased, Principal: principal, Data: data}}, []BodyRef{ref})
+	return l.append(ctx, []Event{{Type: TypeBodyErased, TaskID: ent.Event.TaskID, Principal: principal, Data: data}}, []BodyRef{ref})
 }

@@ -7,8 +7,11 @@ import (
 	"time"
 )
 
-// EnvelopeVersion is the version of the event envelope written into every leaf.
-const EnvelopeVersion = 1
+// EnvelopeVersion is the version of the event envelope written into every
+// leaf. Version 2 added the task chain (chain.go): a version 2 event of a
+// task that names no prev is the task's first event in the log. Leaves of
+// version 1, written before, still parse; they carry no links.
+const EnvelopeVersion = 2
 
 // Event is one fact appended to the ledger. The envelope fields join it to the
 // rest of the evidence chain; Data carries the type-specific fields and Bodies
@@ -31,6 +34,21 @@ type Event struct {
 	// Bodies are payloads (arguments, outputs, intent text) stored beside the
 	// leaf. The leaf holds only their commitments, sha256(salt || body).
 	Bodies map[string][]byte `json:"-"`
+
+	// Prev and Delegation are the event's links in its task's chain
+	// (chain.go): the index of the task's previous event, and, on a child
+	// task's task.requested, the index of the parent's task.delegated
+	// event that opened it. The ledger sets them as it sequences the
+	// event; they are set on events read back, and Append refuses an event
+	// that sets them itself.
+	Prev       *uint64 `json:"prev,omitempty"`
+	Delegation *uint64 `json:"delegation,omitempty"`
+
+	// Parent, on a child task's task.requested, names the parent task. It
+	// is an instruction to the ledger, not part of the envelope: the
+	// ledger links the event to the parent's task.delegated event, which
+	// must follow it in the same AppendAll.
+	Parent string `json:"-"`
 }
 
 // Event types. Every event appended must have one of these types, or a type

@@ -136,6 +136,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"type":"import.a","data":{"a":1,"a":2}}`, `{"type":"import.a","bodies":{"note":"` + string(bytes.Repeat([]byte("x"), 5000)) + `"}}`,
 		``, `null`, `[]`, `{`, `{"type":1}`,
 		`{"type":"import.a..b"}`, `{"type":"import.A"}`, `{"type":"import."}`, `{"type":"approval.granted","data":{}}`,
+		`{"type":"import.a","task_id":"t1","prev":0}`, `{"type":"import.a","task_id":"t1","delegation":9}`,
+		`{"type":"import.a","task_id":"t1","data":{"prev":0}}`, `{"type":"import.a","task_id":"t1"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -152,6 +154,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if !importTypeRE.MatchString(e.Type) || knownTypes[e.Type] {
 			t.Fatalf("DecodeEvent accepted type %q, which is not an import type", e.Type)
+		}
+		if e.Prev != nil || e.Delegation != nil || e.Parent != "" {
+			t.Fatalf("DecodeEvent accepted task links: %+v", e)
 		}
 		idx, err := l.Append(ctx, e)
 		if err != nil {
@@ -172,6 +177,16 @@ func FuzzDecodeEvent(f *testing.F) {
 		if ent.Event.Type != e.Type || len(ent.Commitments) != len(e.Bodies) {
 			t.Fatalf("leaf %s does not carry event %+v", leaves[0], e)
 		}
+		// The ledger's own link names an earlier event of the same task.
+		if p := ent.Event.Prev; p != nil {
+			prev, err := st.ReadLeaves(ctx, *p, *p+1)
+			if err != nil || len(prev) != 1 {
+				t.Fatalf("reading %d: %v", *p, err)
+			}
+			if pe, err := ParseLeaf(*p, prev[0]); err != nil || pe.Event.TaskID != e.TaskID {
+				t.Fatalf("leaf %s links to %s", leaves[0], prev[0])
+			}
+		}
 		for name, data := range e.Bodies {
 			body, err := st.ReadBody(ctx, BodyRef{idx, name})
 			if err != nil || !bytes.Equal(body.Data, data) || Commit(body.Salt, body.Data) != ent.Commitments[name] {
@@ -184,22 +199,31 @@ func FuzzDecodeEvent(f *testing.F) {
 func FuzzParseLeaf(f *testing.F) {
 	lim := limits{maxBody: 1 << 20}
 	at := time.Date(2026, 5, 1, 12, 0, 0, 123, time.UTC)
-	for _, e := range []Event{
-		{Type: TypeTaskRequested, TaskID: "t", Principal: "p", Data: json.RawMessage(`{"intent":"x","n":[1,2.5,"é"]}`)},
-		{Type: "import.test", Bodies: map[string][]byte{"note": []byte("n"), "args": nil}},
-		{Type: TypeBodyErased, Data: json.RawMessage(`{"index":0,"name":"note","commitment":"sha256:00","reason":"r"}`)},
-		{Type: "import.test", Data: json.RawMessage(`{}`)},
+	one, nine := uint64(1), uint64(9)
+	for _, c := range []struct {
+		e           Event
+		deleg, prev *uint64
+	}{
+		{e: Event{Type: TypeTaskRequested, TaskID: "t", Principal: "p", Data: json.RawMessage(`{"intent":"x","n":[1,2.5,"é"]}`)}},
+		{e: Event{Type: TypeTaskRequested, TaskID: "c", Data: json.RawMessage(`{"parent":"t"}`)}, deleg: &nine},
+		{e: Event{Type: TypeTaskRequested, TaskID: "c", JTI: "j", PolicyVersion: "v"}, deleg: &nine, prev: &one},
+		{e: Event{Type: TypeActionAuthorized, TaskID: "t", Agent: "a", Principal: "p", JTI: "j"}, prev: &one},
+		{e: Event{Type: "import.test", TaskID: "t"}, prev: &one},
+		{e: Event{Type: "import.test", Bodies: map[string][]byte{"note": []byte("n"), "args": nil}}},
+		{e: Event{Type: TypeBodyErased, Data: json.RawMessage(`{"index":0,"name":"note","commitment":"sha256:00","reason":"r"}`)}},
+		{e: Event{Type: "import.test", Data: json.RawMessage(`{}`)}},
 	} {
-		e.Time = at
-		leaf, _, err := encode(&e, lim)
+		c.e.Time = at
+		leaf, _, slots, err := encode(&c.e, lim)
 		if err != nil {
 			f.Fatal(err)
 		}
+		leaf = withLinks(leaf, slots, c.deleg, c.prev)
 		// Every leaf the ledger produces parses back.
-		if _, err := ParseLeaf(0, leaf); err != nil {
+		if _, err := ParseLeaf(5, leaf); err != nil {
 			f.Fatalf("ParseLeaf of the ledger's own leaf %s: %v", leaf, err)
 		}
-		f.Add(uint64(0), leaf)
+		f.Add(uint64(5), leaf)
 	}
 	for _, s := range []string{
 		`{"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":1}`,
@@ -212,6 +236,18 @@ func FuzzParseLeaf(f *testing.F) {
 		`{"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":1}x`, `null`, ``,
 		`{"time":"2000-01-01T0:00:00,000000000Z","type":"import.00","v":1}`,
 		`{"tAsk_id":"","time":"2000-01-01T00:00:00.000000000Z","type":"task.requested","v":1}`,
+		`{"prev":3,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":1}`,
+		`{"prev":03,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":7,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":9007199254740992,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":-1,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":1.5,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"prev":1,"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"delegation":8,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"delegation":8,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"task.requested","v":2}`,
+		`{"delegation":8,"prev":1,"prev":2,"task_id":"t","time":"2026-05-01T12:00:00.000000000Z","type":"task.requested","v":2}`,
+		`{"data":{"task_id":"x"},"time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
+		`{"commitments":{"task_id":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"task_id":"t\u0001\"","time":"2026-05-01T12:00:00.000000000Z","type":"import.test","v":2}`,
 	} {
 		f.Add(uint64(7), []byte(s))
 	}
@@ -222,6 +258,10 @@ func FuzzParseLeaf(f *testing.F) {
 		}
 		if ent.Index != index || !bytes.Equal(ent.Leaf, leaf) || !KnownType(ent.Event.Type) {
 			t.Fatalf("ParseLeaf(%d, %s) = %+v", index, leaf, ent)
+		}
+		// The sequencer reads a stored leaf's task the quick way.
+		if task, err := leafTaskID(leaf); err != nil || task != ent.Event.TaskID {
+			t.Fatalf("leafTaskID(%s) = %q, %v; the leaf's task is %q", leaf, task, err, ent.Event.TaskID)
 		}
 		if len(ent.Commitments) > 0 {
 			return // the salts are not in the leaf, so it cannot be re-encoded
@@ -238,8 +278,20 @@ func FuzzParseLeaf(f *testing.F) {
 			knownBugInFuzz(t, "ParseLeaf accepts time %q, which the ledger writes as %q: time.Parse takes one-digit hours and a comma before the fraction; "+
 				"ParseLeaf should also require t.UTC().Format(TimeFormat) == the leaf's time", raw.Time, want)
 		}
+		if len(leaf)+linkRoom(ent.Event.TaskID) > MaxLeafBytes {
+			return // Append leaves room for the links it adds
+		}
+		// The links go in as the sequencer puts them, into the leaf of the
+		// event without them.
 		e := ent.Event
-		again, _, err := encode(&e, lim)
+		e.Prev, e.Delegation = nil, nil
+		again, _, slots, err := encode(&e, lim)
+		if err == nil {
+			again = withLinks(again, slots, ent.Event.Delegation, ent.Event.Prev)
+			if ent.Version == 1 {
+				again = append(bytes.TrimSuffix(again, []byte(`"v":2}`)), `"v":1}`...)
+			}
+		}
 		var ve *ValidationError
 		if errors.As(err, &ve) {
 			knownBugInFuzz(t, "ParseLeaf accepts leaf %s, which Append would refuse (%v): ParseLeaf should apply the same validation as encode (data an object, field lengths and UTF-8, body count)", leaf, err)

@@ -16,7 +16,7 @@ const MaxInputBytes = 16 << 20
 
 // DecodeEvent parses one event as submitted to `writ ledger append` or
 // POST /v1/ledger/events. Unknown fields are an error; the ledger sets the
-// time; and the type must be an import type (CheckImportType): writ's own
+// time and the task links (prev, delegation); and the type must be an import type (CheckImportType): writ's own
 // event types are written by writ alone. Names are exact, and a name twice
 // in one object (also inside data) is an error: the recorded canonical form
 // must be what was sent. Validation beyond the shape happens at Append.
@@ -56,6 +56,8 @@ func describeJSONError(err error) string {
 		return err.Error()
 	case strings.HasPrefix(be.Detail, "unknown field") && be.Field == "time":
 		return `unknown field "time": the ledger sets the time; put a source system's time under "data"`
+	case strings.HasPrefix(be.Detail, "unknown field") && (be.Field == "prev" || be.Field == "delegation"):
+		return fmt.Sprintf(`unknown field %q: the ledger links each task's events itself as it sequences them`, be.Field)
 	case strings.HasPrefix(be.Detail, "unknown field") && !strings.Contains(be.Field, "."):
 		return be.Detail + ` (type-specific fields go under "data")`
 	}

@@ -37,7 +37,9 @@ type leafDoc struct {
 	Principal     string            `json:"principal,omitempty"`
 	Agent         string            `json:"agent,omitempty"`
 	DecisionID    string            `json:"decision_id,omitempty"`
+	Delegation    *uint64           `json:"delegation,omitempty"`
 	PolicyVersion string            `json:"policy_version,omitempty"`
+	Prev          *uint64           `json:"prev,omitempty"`
 	JTI           string            `json:"jti,omitempty"`
 	TraceID       string            `json:"trace_id,omitempty"`
 	Data          json.RawMessage   `json:"data,omitempty"`
@@ -47,7 +49,10 @@ type leafDoc struct {
 // Entry is a leaf read back from the ledger.
 type Entry struct {
 	Index uint64
-	Event Event
+	// Version is the leaf's envelope version: EnvelopeVersion, or 1 for a
+	// leaf written before task chains.
+	Version int
+	Event   Event
 	// Commitments maps each body name to "sha256:<hex>" of salt || body.
 	Commitments map[string]string
 	// Leaf is the canonical bytes the tree commits to.
@@ -71,10 +76,20 @@ type limits struct {
 }
 
 // encode validates e and returns its canonical leaf and the bodies (with fresh
-// salts) to store beside it. Nothing is written.
-func encode(e *Event, lim limits) ([]byte, []Body, error) {
+// salts) to store beside it. Nothing is written. The leaf has no task
+// links yet: the sequencer adds them where slots says (withLinks).
+func encode(e *Event, lim limits) ([]byte, []Body, linkSlots, error) {
+	leaf, bodies, slots, err := encodeUnlinked(e, lim)
+	if err == nil && (e.Prev != nil || e.Delegation != nil) {
+		err = &ValidationError{Field: "prev", Reason: "the ledger sets an event's task links as it sequences it"}
+	}
+	return leaf, bodies, slots, err
+}
+
+func encodeUnlinked(e *Event, lim limits) ([]byte, []Body, linkSlots, error) {
+	var slots linkSlots
 	if err := validate(e, lim); err != nil {
-		return nil, nil, err
+		return nil, nil, slots, err
 	}
 	doc := leafDoc{
 		V: EnvelopeVersion, Type: e.Type, Time: e.Time.UTC().Format(TimeFormat),
@@ -87,20 +102,21 @@ func encode(e *Event, lim limits) ([]byte, []Body, error) {
 		for name, data := range e.Bodies {
 			salt := make([]byte, SaltSize)
 			if _, err := rand.Read(salt); err != nil {
-				return nil, nil, err
+				return nil, nil, slots, err
 			}
 			doc.Commitments[name] = Commit(salt, data)
 			bodies = append(bodies, Body{Name: name, Salt: salt, Data: data})
 		}
 	}
-	leaf, err := appendLeaf(make([]byte, 0, 256+len(e.Data)+100*len(e.Bodies)), &doc)
+	leaf, err := appendLeafSlots(make([]byte, 0, 256+len(e.Data)+100*len(e.Bodies)), &doc, &slots)
 	if err != nil {
-		return nil, nil, &ValidationError{Field: "data", Reason: err.Error()}
+		return nil, nil, slots, &ValidationError{Field: "data", Reason: err.Error()}
 	}
-	if len(leaf) > MaxLeafBytes {
-		return nil, nil, &ValidationError{Reason: fmt.Sprintf("event is %d bytes once canonical; the limit is %d (move large fields into bodies)", len(leaf), MaxLeafBytes)}
+	// A task's event leaves room for the links the sequencer adds.
+	if n := len(leaf) + linkRoom(e.TaskID); n > MaxLeafBytes {
+		return nil, nil, slots, &ValidationError{Reason: fmt.Sprintf("event is %d bytes once canonical (with its task links); the limit is %d (move large fields into bodies)", n, MaxLeafBytes)}
 	}
-	return leaf, bodies, nil
+	return leaf, bodies, slots, nil
 }
 
 func validate(e *Event, lim limits) error {
@@ -167,8 +183,11 @@ func ParseLeaf(index uint64, leaf []byte) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("leaf %d: %v", index, err)
 	}
-	if doc.V != EnvelopeVersion {
-		return Entry{}, fmt.Errorf("leaf %d: envelope version %d, want %d", index, doc.V, EnvelopeVersion)
+	if doc.V != EnvelopeVersion && doc.V != 1 {
+		return Entry{}, fmt.Errorf("leaf %d: envelope version %d, want %d (or 1, before task chains)", index, doc.V, EnvelopeVersion)
+	}
+	if err := checkLinks(index, &doc); err != nil {
+		return Entry{}, fmt.Errorf("leaf %d: %v", index, err)
 	}
 	if !KnownType(doc.Type) {
 		return Entry{}, fmt.Errorf("leaf %d: unknown event type %q", index, doc.Type)
@@ -193,11 +212,12 @@ func ParseLeaf(index uint64, leaf []byte) (Entry, error) {
 		return Entry{}, fmt.Errorf("leaf %d: not the canonical (RFC 8785) encoding of a writ event", index)
 	}
 	ent := Entry{
-		Index: index,
+		Index:   index,
+		Version: doc.V,
 		Event: Event{
 			Type: doc.Type, Time: t, TaskID: doc.TaskID, Principal: doc.Principal, Agent: doc.Agent,
 			DecisionID: doc.DecisionID, PolicyVersion: doc.PolicyVersion, JTI: doc.JTI, TraceID: doc.TraceID,
-			Data: doc.Data,
+			Data: doc.Data, Prev: doc.Prev, Delegation: doc.Delegation,
 		},
 		Commitments: doc.Commitments,
 		Leaf:        leaf,
@@ -230,8 +250,33 @@ func validCommitment(c string) bool {
 // than through encoding/json and a canonicalizer, keeps reflection off the
 // append path; ParseLeaf checks leaves against this same function.
 func appendLeaf(dst []byte, doc *leafDoc) ([]byte, error) {
+	return appendLeafSlots(dst, doc, nil)
+}
+
+// appendLeafSlots is appendLeaf that also records, in slots when not nil,
+// where the task links go.
+func appendLeafSlots(dst []byte, doc *leafDoc, slots *linkSlots) ([]byte, error) {
+	var scratch linkSlots
+	if slots == nil {
+		slots = &scratch
+	}
 	dst = append(dst, '{')
 	first := true
+	num := func(name string, v *uint64, at *int, after *bool) {
+		*at, *after = len(dst), !first
+		if v == nil {
+			return
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, '"')
+		dst = append(dst, name...)
+		dst = append(dst, '"', ':')
+		dst = strconv.AppendUint(dst, *v, 10)
+	}
+
 	str := func(name, v string) bool {
 		if v == "" {
 			return true
@@ -278,8 +323,10 @@ func appendLeaf(dst []byte, doc *leafDoc) ([]byte, error) {
 		}
 	}
 	ok = str("decision_id", doc.DecisionID) && ok
+	num("delegation", doc.Delegation, &slots.delegation, &slots.delegationAfter)
 	ok = str("jti", doc.JTI) && ok
 	ok = str("policy_version", doc.PolicyVersion) && ok
+	num("prev", doc.Prev, &slots.prev, &slots.prevAfter)
 	ok = str("principal", doc.Principal) && ok
 	ok = str("task_id", doc.TaskID) && ok
 	ok = str("time", doc.Time) && ok

@@ -43,7 +43,7 @@ func BenchmarkEncode(b *testing.B) {
 	e.Time = e.Time.AddDate(2026, 0, 0)
 	b.ReportAllocs()
 	for range b.N {
-		if _, _, err := encode(&e, limits{maxBody: 1 << 20}); err != nil {
+		if _, _, _, err := encode(&e, limits{maxBody: 1 << 20}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -55,7 +55,7 @@ func BenchmarkParseLeaf(b *testing.B) {
 		Data:   json.RawMessage(`{"action_id":"act_1","tool":"invoices.read","operation":"read","resource":"erp://invoices/2026-Q3/1","data_class":"confidential","reasons":["task scope covers tool and resource"]}`),
 		Bodies: map[string][]byte{"arguments": []byte(`{"invoice":"1"}`)}}
 	e.Time = e.Time.AddDate(2026, 0, 0)
-	leaf, _, err := encode(&e, limits{maxBody: 1 << 20})
+	leaf, _, _, err := encode(&e, limits{maxBody: 1 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -39,6 +39,17 @@ func decodeLeaf(b []byte) (leafDoc, error) {
 			}
 			d.V = n
 			continue
+		case "prev", "delegation":
+			n, ok := p.uint()
+			if !ok {
+				return d, errLeafSyntax
+			}
+			if key == "prev" {
+				d.Prev = &n
+			} else {
+				d.Delegation = &n
+			}
+			continue
 		case "data":
 			raw, ok := p.skip()
 			if !ok {
@@ -116,6 +127,40 @@ func (p *leafScanner) int() (int, bool) {
 	n, err := strconv.Atoi(string(p.b[p.i:j]))
 	p.i = j
 	return n, err == nil
+}
+
+// uint reads a non-negative integer of at most 16 digits (MaxLink has 16);
+// a leading zero is caught when the leaf is re-encoded.
+func (p *leafScanner) uint() (uint64, bool) {
+	j := p.i
+	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' && j-p.i < 16 {
+		j++
+	}
+	if j == p.i {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(p.b[p.i:j]), 10, 64)
+	p.i = j
+	return n, err == nil
+}
+
+// plainStr reads a JSON string without escapes and returns its bytes, or
+// false (consuming nothing) for one with an escape.
+func (p *leafScanner) plainStr() ([]byte, bool) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return nil, false
+	}
+	for j := p.i + 1; j < len(p.b); j++ {
+		switch p.b[j] {
+		case '\\':
+			return nil, false
+		case '"':
+			s := p.b[p.i+1 : j]
+			p.i = j + 1
+			return s, true
+		}
+	}
+	return nil, false
 }
 
 // str reads a JSON string, unescaping the escapes canonical JSON uses.

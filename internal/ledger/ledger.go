@@ -2,6 +2,8 @@
 // RFC 6962 Merkle tree of canonical (RFC 8785) events, with payload
 // commitments, group-committed to a Store and checkpointed as C2SP signed
 // notes. It serves the log as C2SP tlog-tiles and verifies it end to end.
+// Each event of a task names the task's previous event, so that a set of a
+// task's events can be checked for gaps (chain.go).
 //
 // Every event is acknowledged only once the transaction holding it is
 // durable; a caller that gets an index back can rely on the event surviving a
@@ -108,6 +110,7 @@ type Ledger struct {
 	lastCP   time.Time
 	lastSize uint64 // size of the latest stored checkpoint
 	haveCP   bool   // whether any checkpoint is stored
+	heads    *taskHeads
 }
 
 // request is one caller's events, committed contiguously and in order.
@@ -116,12 +119,23 @@ type request struct {
 	entries []pendingEntry
 	erase   []BodyRef
 	reply   chan result
+	// linked is events with their task links, as stamped, when any has
+	// one: what OnCommit hands on.
+	linked []Event
 }
 
+// pendingEntry is an event encoded, waiting for the sequencer. The leaf of
+// a task's event lacks its links; hash is of the leaf of an event of no
+// task.
 type pendingEntry struct {
 	leaf   []byte
 	hash   []byte
 	bodies []Body
+	task   string
+	slots  linkSlots
+	// delegation is the position in the request of the parent's
+	// task.delegated event a child's task.requested names, or -1.
+	delegation int
 }
 
 type result struct {
@@ -163,6 +177,9 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 		done:   make(chan struct{}),
 	}
 	if err := l.openLoad(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.buildHeads(ctx); err != nil {
 		return nil, err
 	}
 	if !l.haveCP || l.tree.size() > l.lastSize {
@@ -286,14 +303,21 @@ func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (u
 		if e.Time.IsZero() {
 			e.Time = now
 		}
-		leaf, bodies, err := encode(e, l.lim)
+		leaf, bodies, slots, err := encode(e, l.lim)
+		pe := pendingEntry{leaf: leaf, bodies: bodies, task: e.TaskID, slots: slots, delegation: -1}
+		if err == nil && e.Parent != "" {
+			pe.delegation, err = delegationOf(events, i)
+		}
 		if err != nil {
 			if ve, ok := err.(*ValidationError); ok && len(events) > 1 {
 				ve.Item = i
 			}
 			return 0, err
 		}
-		r.entries[i] = pendingEntry{leaf: leaf, hash: LeafHash(leaf), bodies: bodies}
+		if pe.task == "" {
+			pe.hash = LeafHash(leaf) // else hashed once linked, by the sequencer
+		}
+		r.entries[i] = pe
 	}
 	if l.cfg.OnCommit != nil {
 		var err error

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -145,7 +146,11 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 	if l.cfg.OnCommit != nil {
 		first := start
 		for _, r := range reqs {
-			l.cfg.OnCommit(first, r.events)
+			evs := r.events
+			if r.linked != nil {
+				evs = r.linked
+			}
+			l.cfg.OnCommit(first, evs)
 			first += uint64(len(r.entries))
 		}
 	}
@@ -187,18 +192,48 @@ func (l *Ledger) dropStaleErasures(ctx context.Context, reqs []*request) []*requ
 
 // stamp appends the requests' leaves to the tree from its current size
 // and returns the batch that makes them durable: leaves, bodies with their
-// indexes, erasures and the tiles that changed. On error the tree may hold
-// some of the leaves; the caller restores it.
+// indexes, erasures and the tiles that changed. Each event of a task gets
+// its links here, where its index is known (chain.go); the heads it moves
+// are held in l.heads.batch until the batch commits. On error the tree may
+// hold some of the leaves; the caller restores it.
 func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 	start := l.tree.size()
+	if l.heads.size != start {
+		return nil, fmt.Errorf("the task chains cover %d events, the tree %d", l.heads.size, start)
+	}
+	clear(l.heads.batch)
 	b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
 	idx := start
 	for _, r := range reqs {
-		for _, e := range r.entries {
-			if err := l.tree.appendLeafHash(e.hash); err != nil {
+		first := idx
+		r.linked = nil
+		for k, e := range r.entries {
+			leaf, hash := e.leaf, e.hash
+			if e.task != "" {
+				var prev, deleg *uint64
+				if p, ok := l.heads.head(e.task); ok {
+					prev = &p
+				}
+				if e.delegation >= 0 {
+					d := first + uint64(e.delegation)
+					deleg = &d
+				}
+				if prev != nil || deleg != nil {
+					leaf = withLinks(e.leaf, e.slots, deleg, prev)
+					if l.cfg.OnCommit != nil {
+						if r.linked == nil {
+							r.linked = slices.Clone(r.events)
+						}
+						r.linked[k].Prev, r.linked[k].Delegation = prev, deleg
+					}
+				}
+				hash = LeafHash(leaf)
+				l.heads.batch[e.task] = idx
+			}
+			if err := l.tree.appendLeafHash(hash); err != nil {
 				return nil, err
 			}
-			b.Leaves = append(b.Leaves, e.leaf)
+			b.Leaves = append(b.Leaves, leaf)
 			for _, body := range e.bodies {
 				body.Index = idx
 				b.Bodies = append(b.Bodies, body)
@@ -212,6 +247,9 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 }
 
 func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error) {
+	if err := l.syncHeads(ctx, l.cfg.Store, l.tree.size()); err != nil {
+		return 0, err
+	}
 	saved := l.tree.clone()
 	start := l.tree.size()
 	b, err := l.stamp(reqs)
@@ -233,6 +271,7 @@ func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error)
 		l.tree = saved
 		return 0, err
 	}
+	l.heads.commit(l.tree.size())
 	if due {
 		l.lastCP, l.lastSize, l.haveCP = now, b.Checkpoint.Size, true
 	}
@@ -253,6 +292,9 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 	var now time.Time
 	err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
 		if err := l.catchUp(ctx, r); err != nil {
+			return nil, err
+		}
+		if err := l.syncHeads(ctx, r, l.tree.size()); err != nil {
 			return nil, err
 		}
 		*batch = l.drainMore(ctx, *batch)
@@ -283,6 +325,7 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 		}
 		return 0, err
 	}
+	l.heads.commit(l.tree.size())
 	if due {
 		l.lastCP, l.lastSize, l.haveCP = now, l.tree.size(), true
 	}
@@ -369,6 +412,11 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 		signed := false
 		err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
 			if err := l.catchUp(ctx, r); err != nil {
+				return nil, err
+			}
+			// What the lock returned for catching up serves the chains
+			// now, not another query at the next batch.
+			if err := l.syncHeads(ctx, r, l.tree.size()); err != nil {
 				return nil, err
 			}
 			if l.haveCP && l.tree.size() <= l.lastSize {

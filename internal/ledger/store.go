@@ -100,6 +100,9 @@ type LockedReader interface {
 	Size(ctx context.Context) (uint64, error)
 	ReadTile(ctx context.Context, id TileID) ([]byte, error)
 	LatestCheckpoint(ctx context.Context) (StoredCheckpoint, error)
+	// ReadLeaves is Store.ReadLeaves: the sequencer reads the leaves other
+	// writers appended, for the task chains.
+	ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error)
 }
 
 // SharedStore is a Store that several ledgers (writ replicas) append to at

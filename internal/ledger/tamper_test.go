@@ -218,7 +218,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		}, []wantFailure{{"tile", -1, false}, {"checkpoint", -1, false}}},
 		{"leaf byte changed, envelope version", func(t *testing.T, db *sql.DB) {
 			leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 5`)
-			execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, `"v":1`, `"v":2`))
+			execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, `"v":2`, `"v":3`))
 		}, []wantFailure{{"event", 5, false}, {"tile", -1, false}, {"checkpoint", -1, false}}},
 		{"leaf byte changed, not JSON", func(t *testing.T, db *sql.DB) {
 			leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 299`)

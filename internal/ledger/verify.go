@@ -46,7 +46,11 @@ type Report struct {
 	// SinceSize is the size of an externally saved checkpoint the ledger was
 	// shown to extend (writ ledger verify --since), or 0.
 	SinceSize uint64
-	Failures  []Failure
+	// Links is the number of task chain links checked (prev and
+	// delegation), Tasks the number of tasks whose events were seen.
+	Links    int
+	Tasks    int
+	Failures []Failure
 	// Truncated is set when more failures were found than are listed.
 	Truncated int
 }
@@ -130,6 +134,7 @@ func Verify(ctx context.Context, s Store, v note.Verifier, vkey string) (*Report
 		}
 	}
 	var expect uint64 // the index the next leaf should have
+	chains := newChainCheck(r)
 	err = scanParsed(ctx, s, func(p parsed) error {
 		if p.index != expect {
 			if p.index > expect {
@@ -149,6 +154,7 @@ func Verify(ctx context.Context, s Store, v note.Verifier, vkey string) (*Report
 		if p.erased != nil {
 			erased[*p.erased] = true
 		}
+		chains.add(p)
 		before := t.size()
 		if err := t.appendLeafHash(p.hash); err != nil {
 			return err
@@ -170,6 +176,7 @@ func Verify(ctx context.Context, s Store, v note.Verifier, vkey string) (*Report
 	if err != nil {
 		return r, err
 	}
+	chains.finish()
 	r.Size = t.size()
 	r.Root, _ = t.root()
 	// The partial tiles at the right edge.
@@ -283,6 +290,7 @@ type parsed struct {
 	commitments map[string]string
 	erased      *BodyRef
 	err         error
+	link        chainLink
 }
 
 // scanParsed streams the leaves, parses and hashes them on every core, and
@@ -358,6 +366,7 @@ func parseForVerify(index uint64, leaf []byte) parsed {
 		return p
 	}
 	p.commitments = e.Commitments
+	p.link = linkOf(e)
 	if e.Event.Type == TypeBodyErased {
 		var eb ErasedBody
 		if err := json.Unmarshal(e.Event.Data, &eb); err != nil || eb.Index >= index || !validBodyName(eb.Name) {

@@ -76,6 +76,8 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 	if err != nil {
 		return api.TaskOpened{}, err
 	}
+	// The ledger links a child's request to the parent's delegation below.
+	requested.Parent = parent
 	events := []ledger.Event{requested, decided}
 	if parent != "" {
 		events = append(events, ledger.Event{Type: ledger.TypeTaskDelegated, Time: now, TaskID: parent,

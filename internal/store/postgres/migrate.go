@@ -96,6 +96,32 @@ var migrations = []string{
 	// 6: named cursors of the log's consumers (cursors.go): the index of
 	// the first entry each has not applied.
 	`CREATE TABLE cursors (name text PRIMARY KEY, next bigint NOT NULL);`,
+	// 7: the head's lock also returns the leaves other writers appended
+	// since the size the writer knows (up to 4096 of them), whose tasks
+	// its task chains need, in the same round trip. The columns before
+	// are unchanged, so a writer that names only those still works.
+	`DROP FUNCTION writ_lock_head(bigint);
+	 CREATE FUNCTION writ_lock_head(known bigint)
+	   RETURNS TABLE (o_size bigint, o_cp_size bigint, o_cp_age double precision,
+	                  o_level integer, o_idx bigint, o_hashes bytea, o_leaf_idx bigint, o_leaf bytea)
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 DECLARE n bigint; cs bigint; ca timestamptz;
+	 BEGIN
+	   SELECT h.size, h.checkpoint_size, h.checkpoint_at INTO n, cs, ca FROM log_head h WHERE h.id = 1 FOR UPDATE;
+	   o_size := n;
+	   o_cp_size := cs;
+	   o_cp_age := extract(epoch FROM clock_timestamp() - ca);
+	   RETURN NEXT;
+	   IF n <> known AND n > 0 THEN
+	     RETURN QUERY SELECT n, cs, o_cp_age, t.level, t.idx, t.hashes, NULL::bigint, NULL::bytea FROM tiles t
+	       JOIN generate_series(0, 7) AS e(lv) ON t.level = e.lv AND t.idx = (n >> (8 * e.lv)) / 256
+	       WHERE (n >> (8 * e.lv)) > 0;
+	   END IF;
+	   IF known >= 0 AND known < n AND n - known <= 4096 THEN
+	     RETURN QUERY SELECT n, cs, o_cp_age, NULL::integer, NULL::bigint, NULL::bytea, l.idx, l.leaf FROM leaves l
+	       WHERE l.idx >= known AND l.idx < n ORDER BY l.idx;
+	   END IF;
+	 END $$;`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

@@ -191,8 +191,8 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) error {
 	})
 }
 
-// Sequence implements ledger.SharedStore. The head's lock and the edge a
-// writer needs to catch up come in one round trip (writ_lock_head); the
+// Sequence implements ledger.SharedStore. The head's lock and the edge and
+// leaves a writer needs to catch up come in one round trip (writ_lock_head); the
 // batch's statements and the COMMIT in another. Only those two round trips
 // and the commit's flush are spent holding the lock.
 func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) (err error) {
@@ -218,7 +218,7 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 		}
 	}()
 	r := &txReader{tx: c, edge: map[ledger.TileID][]byte{}}
-	rows, err := c.Query(ctx, `SELECT o_size, o_cp_size, o_cp_age, o_level, o_idx, o_hashes FROM writ_lock_head($1)`, int64(known))
+	rows, err := c.Query(ctx, `SELECT o_size, o_cp_size, o_cp_age, o_level, o_idx, o_hashes, o_leaf_idx, o_leaf FROM writ_lock_head($1)`, int64(known))
 	if err != nil {
 		return err
 	}
@@ -227,11 +227,20 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 		var n, cpSize int64
 		var cpAge float64
 		var level *int32
-		var idx *int64
-		var hashes []byte
-		if err := rows.Scan(&n, &cpSize, &cpAge, &level, &idx, &hashes); err != nil {
+		var idx, leafIdx *int64
+		var hashes, leaf []byte
+		if err := rows.Scan(&n, &cpSize, &cpAge, &level, &idx, &hashes, &leafIdx, &leaf); err != nil {
 			rows.Close()
 			return err
+		}
+		if leafIdx != nil {
+			if len(r.leaves) == 0 {
+				r.leavesFrom = uint64(*leafIdx)
+			}
+			if uint64(*leafIdx) == r.leavesFrom+uint64(len(r.leaves)) {
+				r.leaves = append(r.leaves, leaf)
+			}
+			continue
 		}
 		if first {
 			r.size, first = uint64(n), false
@@ -352,11 +361,13 @@ func (s *Store) batchStatements(b *ledger.Batch, advance string) *pgx.Batch {
 
 // txReader reads inside a Sequence transaction, after the head's lock:
 // nothing it reads can change before the transaction ends. It holds the
-// edge tiles writ_lock_head returned.
+// edge tiles and the leaves (from leavesFrom on) writ_lock_head returned.
 type txReader struct {
-	tx   *pgx.Conn
-	size uint64
-	edge map[ledger.TileID][]byte
+	tx         *pgx.Conn
+	size       uint64
+	edge       map[ledger.TileID][]byte
+	leaves     [][]byte
+	leavesFrom uint64
 
 	cpSize  uint64
 	cpAge   time.Duration
@@ -379,4 +390,11 @@ func (r *txReader) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, erro
 
 func (r *txReader) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {
 	return latestCheckpoint(ctx, r.tx)
+}
+
+func (r *txReader) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
+	if held := r.leavesFrom + uint64(len(r.leaves)); start >= r.leavesFrom && start < held && end <= held {
+		return r.leaves[start-r.leavesFrom : end-r.leavesFrom], nil
+	}
+	return readLeaves(ctx, r.tx, start, end)
 }

@@ -1,9 +1,11 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -435,5 +437,41 @@ func TestScansPage(t *testing.T) {
 	}
 	if rep, err := ledger.Verify(ctx, snap, kp.Verifier(), ""); err != nil || !rep.OK() {
 		t.Fatalf("verifying through small pages: %v %+v", err, rep.Failures)
+	}
+}
+
+// The head's lock returns the leaves appended since the size the writer
+// knows, for its task chains; the reader serves them, and reads others.
+func TestLockReturnsNewLeaves(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	s := openStore(t, dsn, postgres.Options{})
+	if err := s.Commit(ctx, storetest.Batch(0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.ReadLeaves(ctx, 0, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, known := range []uint64{2, 5, ^uint64(0)} {
+		err := s.Sequence(ctx, known, func(ctx context.Context, r ledger.LockedReader) (*ledger.Batch, error) {
+			from, n := postgres.HeldLeaves(r)
+			if wantN := 5 - int(min(known, 5)); n != wantN || n > 0 && from != known {
+				t.Errorf("known %d: the lock returned %d leaves from %d, want %d from %d", known, n, from, wantN, known)
+			}
+			for _, span := range [][2]uint64{{2, 5}, {3, 4}, {0, 5}, {1, 3}} {
+				got, err := r.ReadLeaves(ctx, span[0], span[1])
+				if err != nil {
+					return nil, err
+				}
+				if !slices.EqualFunc(got, want[span[0]:span[1]], bytes.Equal) {
+					t.Errorf("known %d: leaves %v = %q", known, span, got)
+				}
+			}
+			return nil, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

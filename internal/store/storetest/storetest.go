@@ -39,6 +39,7 @@ func Run(t *testing.T, fresh Opener) {
 		{"InitMetaKeepsTheFirstValue", testInitMeta},
 		{"ReopenKeepsData", testReopen},
 		{"LedgerRoundTrip", testLedgerRoundTrip},
+		{"TaskChains", func(t *testing.T, open func(*testing.T) ledger.Store) { testTaskChains(t, open, 1) }},
 		{"DPoPProofsClaimedOnce", testClaimProof},
 		{"WitnessCosignatures", testWitness},
 		{"CursorsKeptByName", testCursors},
@@ -52,6 +53,7 @@ func Run(t *testing.T, fresh Opener) {
 // ledgers appending to one database at once build one log.
 func RunShared(t *testing.T, fresh Opener) {
 	t.Run("ConcurrentLedgersOneLog", func(t *testing.T) { testConcurrentLedgers(t, fresh(t)) })
+	t.Run("TaskChainsAcrossWriters", func(t *testing.T) { testTaskChains(t, fresh(t), 3) })
 }
 
 func leafN(i uint64) []byte { return []byte(fmt.Sprintf(`{"n":%d}`, i)) }

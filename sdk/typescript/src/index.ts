@@ -38,3 +38,4 @@ export {
   type TokenSource,
 } from './token.js';
 export { newTraceparent, type TraceSource, traceId, validTraceparent } from './trace.js';
+export { agentsErrorFunction, writToolError } from './frameworks.js';

@@ -10,9 +10,9 @@ import { ofType, type Scope, type WritServer } from './harness.js';
 export const agent = 'spiffe://writ.dev/agent/framework';
 
 export const scope: Scope = {
-  tools: ['kb.search', 'kb.*'],
-  resources: ['kb://public/*', 'mcp://kb/tools/*'],
-  operations: ['read', 'call'],
+  tools: ['kb.search'],
+  resources: ['kb://public/*'],
+  operations: ['read'],
   data_class: 'internal',
   environments: ['dev'],
 };

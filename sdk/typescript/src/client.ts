@@ -398,7 +398,11 @@ export class Writ {
       }
       let resp: Response;
       try {
-        resp = await this.#fetch(url, { method, headers, body: payload, signal: opts.signal });
+        const init: RequestInit = { method, headers, body: payload };
+        if (opts.signal) {
+          init.signal = opts.signal;
+        }
+        resp = await this.#fetch(url, init);
       } catch (err) {
         if (opts.signal?.aborted) {
           throw err;

@@ -211,3 +211,21 @@ type TraceCosignature struct {
 	Key     string    `json:"key"`
 	Time    time.Time `json:"time"`
 }
+
+// StepUp answers GET /v1/approvals/{id}/status: what became of a step-up
+// approval request, for the agent that was asked to wait for it (by its
+// task token). Status is pending, granted (the approved call may be
+// retried, once), used (a retry already consumed it), denied (Reason is
+// the denying approver's) or expired.
+type StepUp struct {
+	ApprovalID        string    `json:"approval_id"`
+	TaskID            string    `json:"task_id"`
+	Status            string    `json:"status"`
+	ExpiresAt         time.Time `json:"expires_at"`
+	ApprovalsRequired int       `json:"approvals_required"`
+	ApprovalsGiven    int       `json:"approvals_given"`
+	Reason            string    `json:"reason,omitempty"`
+	Tool              string    `json:"tool"`
+	Operation         string    `json:"operation"`
+	Resource          string    `json:"resource"`
+}

@@ -65,6 +65,23 @@ func (s *Server) actionResult(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// stepUpStatus answers GET /v1/approvals/{id}/status for the agent that
+// was asked to wait for step-up {id}, by its task token: whether an
+// approver granted or denied it, so that the agent retries the call once
+// it may (and not before: every retry is recorded as a denial).
+func (s *Server) stepUpStatus(w http.ResponseWriter, r *http.Request) {
+	cred, ok := s.taskCredential(w, r)
+	if !ok {
+		return
+	}
+	out, err := s.tasks.StepUp(cred, r.PathValue("id"))
+	if err != nil {
+		s.taskFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // taskCredential authenticates a decision API request by its task token:
 // "Authorization: Bearer <token>", or "Authorization: DPoP <token>" with a
 // DPoP proof. It answers 401 with a WWW-Authenticate challenge, and records

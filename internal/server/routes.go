@@ -43,6 +43,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/jwks", s.jwks)
 	mux.HandleFunc("POST /v1/authorize", s.traced("POST /v1/authorize", s.authorizeAction))
 	mux.HandleFunc("POST /v1/actions/{id}/result", s.traced("POST /v1/actions/{id}/result", s.actionResult))
+	mux.HandleFunc("GET /v1/approvals/{id}/status", s.stepUpStatus)
 	s.gatewayRoutes(mux) // MCP gateway and HTTP proxy (gateway.go)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -6,13 +6,32 @@ import (
 )
 
 // Scope is what a task allows: tools and resources as glob patterns,
-// operations, the highest data class, and environments.
+// operations, the highest data class, and environments; and, optionally,
+// how many calls (Limits).
 type Scope struct {
 	Tools        []string `json:"tools"`
 	Resources    []string `json:"resources"`
 	Operations   []string `json:"operations"`
 	DataClass    string   `json:"data_class"`
 	Environments []string `json:"environments"`
+	// Limits, when set, caps the calls writ authorizes under the task and
+	// the tasks delegated from it. Absent, the scope (and its hash) is as
+	// it was before limits existed.
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits caps the calls authorized under a task, counted over the task
+// and its descendants; writ enforces them exactly, concurrent calls
+// included. Each is at least 1; an absent one does not limit.
+type Limits struct {
+	// Calls caps the calls authorized over the task's life.
+	Calls *int64 `json:"calls,omitempty"`
+	// PerTool caps the calls authorized of the tools each pattern matches
+	// ('*' matches any run of characters, as in Scope.Tools).
+	PerTool map[string]int64 `json:"per_tool,omitempty"`
+	// PerMinute caps the calls authorized in the current second and the 59
+	// before it.
+	PerMinute *int64 `json:"per_minute,omitempty"`
 }
 
 // OpenTask is the body of POST /v1/tasks.

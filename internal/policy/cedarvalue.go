@@ -16,7 +16,7 @@ import (
 //	resource   Tool::"<action.tool>" at the action and list points,
 //	           Task::"<task.id>" at the task and exchange points
 //	context    the whole input document (point, principal, agent, task,
-//	           action, credential, request, derived) as a record
+//	           action, credential, request, history, derived) as a record
 func cedarRequest(in *Input, members map[string]bool, cache *derivedCache[types.Value]) types.Request {
 	res := types.NewEntityUID(cedarTaskType, types.String(in.Task.ID))
 	if (in.Point == PointAction || in.Point == PointList) && in.Action != nil {
@@ -37,7 +37,7 @@ func cedarRequest(in *Input, members map[string]bool, cache *derivedCache[types.
 func cedarContext(in *Input, members map[string]bool, cache *derivedCache[types.Value]) types.Record {
 	want := func(k string) bool { return members == nil || members[k] }
 	// An exact capacity keeps a small map to one allocation.
-	n := 9
+	n := 10
 	if members != nil {
 		n = min(n, 2+len(members))
 	}
@@ -108,6 +108,9 @@ func cedarContext(in *Input, members map[string]bool, cache *derivedCache[types.
 			"source":      types.String(in.Request.Source),
 			"trace_id":    types.String(in.Request.TraceID),
 		})
+	}
+	if want("history") {
+		m["history"] = cedarHistory(history(in))
 	}
 	if want("derived") {
 		v, ok := cache.lookup(&in.Derived)
@@ -185,12 +188,71 @@ func walkContext(n any, set map[string]bool) bool {
 }
 
 func cedarScope(s *Scope) types.Record {
-	return types.NewRecord(types.RecordMap{
+	m := types.RecordMap{
 		"tools":        cedarStrings(s.Tools),
 		"resources":    cedarStrings(s.Resources),
 		"operations":   cedarStrings(s.Operations),
 		"data_class":   types.String(s.DataClass),
 		"environments": cedarStrings(s.Environments),
+	}
+	if l := s.Limits; l != nil {
+		lm := types.RecordMap{}
+		if l.Calls != nil {
+			lm["calls"] = types.Long(*l.Calls)
+		}
+		if len(l.PerTool) > 0 {
+			pt := make(types.RecordMap, len(l.PerTool))
+			for tool, n := range l.PerTool {
+				pt[types.String(tool)] = types.Long(n)
+			}
+			lm["per_tool"] = types.NewRecord(pt)
+		}
+		if l.PerMinute != nil {
+			lm["per_minute"] = types.Long(*l.PerMinute)
+		}
+		m["limits"] = types.NewRecord(lm)
+	}
+	return types.NewRecord(m)
+}
+
+// cedarHistory is the history record: the same facts, under the same
+// names, as the Rego input's history object.
+func cedarHistory(h *History) types.Record {
+	t := &h.Task
+	return types.NewRecord(types.RecordMap{
+		"version": types.Long(h.Version),
+		"task": types.NewRecord(types.RecordMap{
+			"allowed": types.Long(t.Allowed), "denied": types.Long(t.Denied), "in_flight": types.Long(t.InFlight),
+			"tools": types.Long(t.Tools), "operations": types.Long(t.Operations),
+			"max_data_class": types.String(t.MaxDataClass), "max_data_class_level": types.Long(t.MaxDataClassLevel),
+			"last_minute": cedarWindow(&t.LastMinute), "last_hour": cedarWindow(&t.LastHour),
+		}),
+		"tool":      cedarCalls(&h.Tool),
+		"operation": cedarCalls(&h.Operation),
+		"agent": types.NewRecord(types.RecordMap{
+			"last_minute": cedarWindow(&h.Agent.LastMinute), "last_hour": cedarWindow(&h.Agent.LastHour),
+		}),
+		"resources": types.NewRecord(types.RecordMap{
+			"reached": types.Long(h.Resources.Reached), "destinations": types.Long(h.Resources.Destinations),
+			"resource_reached":    types.Boolean(h.Resources.ResourceReached),
+			"destination_reached": types.Boolean(h.Resources.DestinationReached),
+		}),
+		"approvals": types.NewRecord(types.RecordMap{
+			"held": types.Long(h.Approvals.Held), "spent": types.Long(h.Approvals.Spent),
+			"pending": types.Long(h.Approvals.Pending), "denied": types.Long(h.Approvals.Denied),
+		}),
+	})
+}
+
+func cedarCalls(c *Calls) types.Record {
+	return types.NewRecord(types.RecordMap{
+		"allowed": types.Long(c.Allowed), "denied": types.Long(c.Denied), "in_flight": types.Long(c.InFlight),
+	})
+}
+
+func cedarWindow(w *Window) types.Record {
+	return types.NewRecord(types.RecordMap{
+		"calls": types.Long(w.Calls), "allowed": types.Long(w.Allowed), "denied": types.Long(w.Denied),
 	})
 }
 

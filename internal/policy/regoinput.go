@@ -138,6 +138,26 @@ var (
 			field("source", func(in *Input) *ast.Term { return str(in.Request.Source) }),
 			field("trace_id", func(in *Input) *ast.Term { return str(in.Request.TraceID) }),
 		}},
+		{"history", ast.StringTerm("history"), always, []regoField{
+			field("version", func(in *Input) *ast.Term { return ast.InternedTerm(history(in).Version) }),
+			field("task", func(in *Input) *ast.Term { return taskHistoryValue(&history(in).Task) }),
+			field("tool", func(in *Input) *ast.Term { return callsValue(&history(in).Tool) }),
+			field("operation", func(in *Input) *ast.Term { return callsValue(&history(in).Operation) }),
+			field("agent", func(in *Input) *ast.Term {
+				a := &history(in).Agent
+				return obj(kLastMinute, windowValue(&a.LastMinute), kLastHour, windowValue(&a.LastHour))
+			}),
+			field("resources", func(in *Input) *ast.Term {
+				r := &history(in).Resources
+				return obj(kReached, ast.InternedTerm(r.Reached), kDestinations, ast.InternedTerm(r.Destinations),
+					kResourceReached, ast.InternedTerm(r.ResourceReached), kDestinationReached, ast.InternedTerm(r.DestinationReached))
+			}),
+			field("approvals", func(in *Input) *ast.Term {
+				a := &history(in).Approvals
+				return obj(kHeld, ast.InternedTerm(a.Held), kSpent, ast.InternedTerm(a.Spent),
+					kPending, ast.InternedTerm(a.Pending), kDenied, ast.InternedTerm(a.Denied))
+			}),
+		}},
 		{"derived", ast.StringTerm("derived"), always, []regoField{
 			field("tool_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.ToolInScope) }),
 			field("resource_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.ResourceInScope) }),
@@ -156,6 +176,14 @@ var (
 	kID, kAgent, kScope                       = ast.StringTerm("id"), ast.StringTerm("agent"), ast.StringTerm("scope")
 	kTools, kResources, kOperations           = ast.StringTerm("tools"), ast.StringTerm("resources"), ast.StringTerm("operations")
 	kDataClass, kEnvironments                 = ast.StringTerm("data_class"), ast.StringTerm("environments")
+	kLimits, kCalls, kPerTool, kPerMinute     = ast.StringTerm("limits"), ast.StringTerm("calls"), ast.StringTerm("per_tool"), ast.StringTerm("per_minute")
+	kAllowed, kDenied, kInFlight              = ast.StringTerm("allowed"), ast.StringTerm("denied"), ast.StringTerm("in_flight")
+	kLastMinute, kLastHour                    = ast.StringTerm("last_minute"), ast.StringTerm("last_hour")
+	kTaskTools, kTaskOperations               = ast.StringTerm("tools"), ast.StringTerm("operations")
+	kMaxDataClass, kMaxDataClassLevel         = ast.StringTerm("max_data_class"), ast.StringTerm("max_data_class_level")
+	kReached, kDestinations                   = ast.StringTerm("reached"), ast.StringTerm("destinations")
+	kResourceReached, kDestinationReached     = ast.StringTerm("resource_reached"), ast.StringTerm("destination_reached")
+	kHeld, kSpent, kPending                   = ast.StringTerm("held"), ast.StringTerm("spent"), ast.StringTerm("pending")
 	emptyObject                     *ast.Term = ast.ObjectTerm()
 )
 
@@ -231,12 +259,56 @@ func argumentsValue(in *Input) *ast.Term {
 }
 
 func scopeValue(s *Scope) *ast.Term {
+	if s.Limits != nil {
+		return obj(
+			kTools, strs(s.Tools),
+			kResources, strs(s.Resources),
+			kOperations, strs(s.Operations),
+			kDataClass, str(s.DataClass),
+			kEnvironments, strs(s.Environments),
+			kLimits, limitsValue(s.Limits))
+	}
 	return obj(
 		kTools, strs(s.Tools),
 		kResources, strs(s.Resources),
 		kOperations, strs(s.Operations),
 		kDataClass, str(s.DataClass),
 		kEnvironments, strs(s.Environments))
+}
+
+// limitsValue is a scope's limits, with only the limits it sets.
+func limitsValue(l *Limits) *ast.Term {
+	o := ast.NewObjectWithCapacity(3)
+	if l.Calls != nil {
+		o.Insert(kCalls, ast.InternedTerm(*l.Calls))
+	}
+	if len(l.PerTool) > 0 {
+		pt := ast.NewObjectWithCapacity(len(l.PerTool))
+		for tool, n := range l.PerTool {
+			pt.Insert(ast.InternedTerm(tool), ast.InternedTerm(n))
+		}
+		o.Insert(kPerTool, ast.NewTerm(pt))
+	}
+	if l.PerMinute != nil {
+		o.Insert(kPerMinute, ast.InternedTerm(*l.PerMinute))
+	}
+	return ast.NewTerm(o)
+}
+
+func callsValue(c *Calls) *ast.Term {
+	return obj(kAllowed, ast.InternedTerm(c.Allowed), kDenied, ast.InternedTerm(c.Denied), kInFlight, ast.InternedTerm(c.InFlight))
+}
+
+func windowValue(w *Window) *ast.Term {
+	return obj(kCalls, ast.InternedTerm(w.Calls), kAllowed, ast.InternedTerm(w.Allowed), kDenied, ast.InternedTerm(w.Denied))
+}
+
+func taskHistoryValue(t *TaskHistory) *ast.Term {
+	return obj(
+		kAllowed, ast.InternedTerm(t.Allowed), kDenied, ast.InternedTerm(t.Denied), kInFlight, ast.InternedTerm(t.InFlight),
+		kTaskTools, ast.InternedTerm(t.Tools), kTaskOperations, ast.InternedTerm(t.Operations),
+		kMaxDataClass, str(t.MaxDataClass), kMaxDataClassLevel, ast.InternedTerm(t.MaxDataClassLevel),
+		kLastMinute, windowValue(&t.LastMinute), kLastHour, windowValue(&t.LastHour))
 }
 
 // obj builds an object term from alternating key and value terms.

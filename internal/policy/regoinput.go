@@ -173,18 +173,18 @@ var (
 		}},
 	}
 
-	kID, kAgent, kScope                       = ast.StringTerm("id"), ast.StringTerm("agent"), ast.StringTerm("scope")
-	kTools, kResources, kOperations           = ast.StringTerm("tools"), ast.StringTerm("resources"), ast.StringTerm("operations")
-	kDataClass, kEnvironments                 = ast.StringTerm("data_class"), ast.StringTerm("environments")
-	kLimits, kCalls, kPerTool, kPerMinute     = ast.StringTerm("limits"), ast.StringTerm("calls"), ast.StringTerm("per_tool"), ast.StringTerm("per_minute")
-	kAllowed, kDenied, kInFlight              = ast.StringTerm("allowed"), ast.StringTerm("denied"), ast.StringTerm("in_flight")
-	kLastMinute, kLastHour                    = ast.StringTerm("last_minute"), ast.StringTerm("last_hour")
-	kTaskTools, kTaskOperations               = ast.StringTerm("tools"), ast.StringTerm("operations")
-	kMaxDataClass, kMaxDataClassLevel         = ast.StringTerm("max_data_class"), ast.StringTerm("max_data_class_level")
-	kReached, kDestinations                   = ast.StringTerm("reached"), ast.StringTerm("destinations")
-	kResourceReached, kDestinationReached     = ast.StringTerm("resource_reached"), ast.StringTerm("destination_reached")
-	kHeld, kSpent, kPending                   = ast.StringTerm("held"), ast.StringTerm("spent"), ast.StringTerm("pending")
-	emptyObject                     *ast.Term = ast.ObjectTerm()
+	kID, kAgent, kScope                             = ast.StringTerm("id"), ast.StringTerm("agent"), ast.StringTerm("scope")
+	kTools, kResources, kOperations                 = ast.StringTerm("tools"), ast.StringTerm("resources"), ast.StringTerm("operations")
+	kDataClass, kEnvironments                       = ast.StringTerm("data_class"), ast.StringTerm("environments")
+	kLimits, kCalls, kPerTool, kPerMinute           = ast.StringTerm("limits"), ast.StringTerm("calls"), ast.StringTerm("per_tool"), ast.StringTerm("per_minute")
+	kAllowed, kDenied, kInFlight                    = ast.StringTerm("allowed"), ast.StringTerm("denied"), ast.StringTerm("in_flight")
+	kLastMinute, kLastHour                          = ast.StringTerm("last_minute"), ast.StringTerm("last_hour")
+	kTaskTools, kTaskOperations                     = ast.StringTerm("tools"), ast.StringTerm("operations")
+	kMaxDataClass, kMaxDataClassLevel               = ast.StringTerm("max_data_class"), ast.StringTerm("max_data_class_level")
+	kReached, kDestinations                         = ast.StringTerm("reached"), ast.StringTerm("destinations")
+	kResourceReached, kDestinationReached           = ast.StringTerm("resource_reached"), ast.StringTerm("destination_reached")
+	kHeld, kSpent, kPending                         = ast.StringTerm("held"), ast.StringTerm("spent"), ast.StringTerm("pending")
+	emptyObject                           *ast.Term = ast.ObjectTerm()
 )
 
 // regoValue converts the input document to an AST value directly, without a

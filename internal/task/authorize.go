@@ -145,7 +145,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		for p := s.st.tasks[t.Parent]; p != nil; p = s.st.tasks[p.Parent] {
 			chain = append(chain, policy.ParentTask{ID: p.ID, Agent: p.Agent, Scope: p.Scope.policy()})
 		}
-		hist = s.st.History(t, req.Tool, req.Operation, req.Resource, now)
+		hist = s.st.historyOf(t, req.Tool, req.Operation, req.Resource, now)
 		limited = s.st.limited(t)
 	}
 	s.smu.Unlock()

@@ -193,10 +193,23 @@ func (b *budget) spend(tool string, at time.Time) {
 	b.minute.add(at.Unix(), true)
 }
 
-// History returns the history policy sees for a call of tool, operation
+// HistoryOf returns the history policy sees for a call of tool, operation
+// and resource (in normal form) under task taskID at now, as the events
+// applied so far make it; false for an unknown task. Replaying a ledger up
+// to a call's record gives the history that call was decided on, when no
+// other call was decided meanwhile.
+func (s *State) HistoryOf(taskID, tool, operation, res string, now time.Time) (*policy.History, bool) {
+	t := s.tasks[taskID]
+	if t == nil {
+		return nil, false
+	}
+	return s.historyOf(t, tool, operation, res, now), true
+}
+
+// historyOf returns the history policy sees for a call of tool, operation
 // and resource under t at now: read from the counters, nothing replayed.
 // The caller holds smu (within Service).
-func (s *State) History(t *Task, tool, operation, res string, now time.Time) *policy.History {
+func (s *State) historyOf(t *Task, tool, operation, res string, now time.Time) *policy.History {
 	out := &policy.History{Version: policy.HistoryVersion, Task: policy.TaskHistory{MaxDataClassLevel: -1}}
 	if w := s.agents[t.Agent]; w != nil {
 		out.Agent = policy.AgentHistory{LastMinute: w.lastMinute(now), LastHour: w.lastHour(now)}

@@ -38,7 +38,7 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 		hist = make([]*policy.History, len(tools))
 		for i, lt := range tools {
 			res, _ := normalizeResource(lt.Resource) // one without a normal form is hidden undecided
-			hist[i] = s.st.History(t, lt.Tool, lt.Operation, res, now)
+			hist[i] = s.st.historyOf(t, lt.Tool, lt.Operation, res, now)
 		}
 	}
 	s.smu.Unlock()

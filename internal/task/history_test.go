@@ -77,8 +77,8 @@ func TestHistory(t *testing.T) {
 	conf := pub
 	conf.Resource, conf.DataClass = "erp://invoices/2026-Q3/2", "confidential"
 	do(conf)
-	do(api.Authorize{Tool: "shell.exec", Operation: "read", Resource: "erp://invoices/2026-Q3/1"})      // denied
-	do(api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2025/1"})      // step-up asked
+	do(api.Authorize{Tool: "shell.exec", Operation: "read", Resource: "erp://invoices/2026-Q3/1"}) // denied
+	do(api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2025/1"}) // step-up asked
 	if _, err := e.svc.RecordResult(ctx, cred, first.ActionID, api.ActionResult{Status: "ok"}); err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,37 @@ func regoInputPaths(mods map[string]*ast.Module) inputPaths {
 	return paths
 }
 
+// regoHistoryPaths returns the paths the modules read under input.history
+// (input.history.task.allowed gives [task allowed]; a path stops at the
+// first key that is not a constant string, and input.history alone, or
+// imported, is the empty path: all of it), or nil when they may read any
+// of it.
+func regoHistoryPaths(mods map[string]*ast.Module, paths inputPaths) [][]string {
+	if paths == nil {
+		return nil
+	}
+	read := [][]string{}
+	for _, m := range mods {
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			v, ok := t.Value.(ast.Ref)
+			if !ok || len(v) < 2 || !v[0].Equal(ast.InputRootDocument) || !v[1].Equal(ast.StringTerm("history")) {
+				return false
+			}
+			var path []string
+			for _, k := range v[2:] {
+				s, ok := k.Value.(ast.String)
+				if !ok {
+					break
+				}
+				path = append(path, string(s))
+			}
+			read = append(read, path)
+			return false
+		})
+	}
+	return read
+}
+
 // regoField is one key of a member of the input document and how to build
 // its value.
 type regoField struct {
@@ -138,26 +169,8 @@ var (
 			field("source", func(in *Input) *ast.Term { return str(in.Request.Source) }),
 			field("trace_id", func(in *Input) *ast.Term { return str(in.Request.TraceID) }),
 		}},
-		{"history", ast.StringTerm("history"), always, []regoField{
-			field("version", func(in *Input) *ast.Term { return ast.InternedTerm(history(in).Version) }),
-			field("task", func(in *Input) *ast.Term { return taskHistoryValue(&history(in).Task) }),
-			field("tool", func(in *Input) *ast.Term { return callsValue(&history(in).Tool) }),
-			field("operation", func(in *Input) *ast.Term { return callsValue(&history(in).Operation) }),
-			field("agent", func(in *Input) *ast.Term {
-				a := &history(in).Agent
-				return obj(kLastMinute, windowValue(&a.LastMinute), kLastHour, windowValue(&a.LastHour))
-			}),
-			field("resources", func(in *Input) *ast.Term {
-				r := &history(in).Resources
-				return obj(kReached, ast.InternedTerm(r.Reached), kDestinations, ast.InternedTerm(r.Destinations),
-					kResourceReached, ast.InternedTerm(r.ResourceReached), kDestinationReached, ast.InternedTerm(r.DestinationReached))
-			}),
-			field("approvals", func(in *Input) *ast.Term {
-				a := &history(in).Approvals
-				return obj(kHeld, ast.InternedTerm(a.Held), kSpent, ast.InternedTerm(a.Spent),
-					kPending, ast.InternedTerm(a.Pending), kDenied, ast.InternedTerm(a.Denied))
-			}),
-		}},
+		// Built by the bundle's historyPlan, not field by field.
+		{"history", ast.StringTerm("history"), always, nil},
 		{"derived", ast.StringTerm("derived"), always, []regoField{
 			field("tool_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.ToolInScope) }),
 			field("resource_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.ResourceInScope) }),
@@ -189,9 +202,10 @@ var (
 
 // regoValue converts the input document to an AST value directly, without a
 // JSON round trip, building only what paths names (nil: everything);
-// version and point are always there. cache, when not nil, supplies the
+// version and point are always there. hist builds the parts of the history
+// the bundle reads (nil: all of it). cache, when not nil, supplies the
 // derived object for derived facts seen recently.
-func regoValue(in *Input, paths inputPaths, cache *derivedCache[*ast.Term]) ast.Value {
+func regoValue(in *Input, paths inputPaths, hist *historyPlan, cache *derivedCache[*ast.Term]) ast.Value {
 	n := len(regoMembers)
 	if paths != nil {
 		n = len(paths)
@@ -205,6 +219,10 @@ func regoValue(in *Input, paths inputPaths, cache *derivedCache[*ast.Term]) ast.
 		m := &regoMembers[i]
 		keys, want := paths.member(m.name)
 		if !want || !m.present(in) {
+			continue
+		}
+		if m.name == "history" {
+			o.Insert(m.key, hist.regoValueOf(in))
 			continue
 		}
 		if m.name != "derived" {
@@ -293,22 +311,6 @@ func limitsValue(l *Limits) *ast.Term {
 		o.Insert(kPerMinute, ast.InternedTerm(*l.PerMinute))
 	}
 	return ast.NewTerm(o)
-}
-
-func callsValue(c *Calls) *ast.Term {
-	return obj(kAllowed, ast.InternedTerm(c.Allowed), kDenied, ast.InternedTerm(c.Denied), kInFlight, ast.InternedTerm(c.InFlight))
-}
-
-func windowValue(w *Window) *ast.Term {
-	return obj(kCalls, ast.InternedTerm(w.Calls), kAllowed, ast.InternedTerm(w.Allowed), kDenied, ast.InternedTerm(w.Denied))
-}
-
-func taskHistoryValue(t *TaskHistory) *ast.Term {
-	return obj(
-		kAllowed, ast.InternedTerm(t.Allowed), kDenied, ast.InternedTerm(t.Denied), kInFlight, ast.InternedTerm(t.InFlight),
-		kTaskTools, ast.InternedTerm(t.Tools), kTaskOperations, ast.InternedTerm(t.Operations),
-		kMaxDataClass, str(t.MaxDataClass), kMaxDataClassLevel, ast.InternedTerm(t.MaxDataClassLevel),
-		kLastMinute, windowValue(&t.LastMinute), kLastHour, windowValue(&t.LastHour))
 }
 
 // obj builds an object term from alternating key and value terms.

@@ -273,3 +273,13 @@ func dataClassName(level int) string {
 	}
 	return ""
 }
+
+// History returns the history policy would see now for a call of tool,
+// operation and resource under task taskID, as this replica's state has
+// it (no catch-up with other replicas); false for an unknown task.
+func (s *Service) History(taskID, tool, operation, res string) (*policy.History, bool) {
+	now := s.now()
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.st.HistoryOf(taskID, tool, operation, res, now)
+}

@@ -2,6 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,6 +35,31 @@ type Limits struct {
 	// PerMinute caps the calls authorized in the current second and the 59
 	// before it.
 	PerMinute *int64 `json:"per_minute,omitempty"`
+}
+
+// String shows the limits as writ's CLI and console do, in the order of
+// the fields and per_tool by pattern: "calls 500, per_tool mail.send 5,
+// per_minute 60".
+func (l *Limits) String() string {
+	if l == nil {
+		return ""
+	}
+	var parts []string
+	if l.Calls != nil {
+		parts = append(parts, fmt.Sprintf("calls %d", *l.Calls))
+	}
+	tools := make([]string, 0, len(l.PerTool))
+	for k := range l.PerTool {
+		tools = append(tools, k)
+	}
+	slices.Sort(tools)
+	for _, k := range tools {
+		parts = append(parts, fmt.Sprintf("per_tool %s %d", k, l.PerTool[k]))
+	}
+	if l.PerMinute != nil {
+		parts = append(parts, fmt.Sprintf("per_minute %d", *l.PerMinute))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // OpenTask is the body of POST /v1/tasks.

@@ -110,8 +110,7 @@ func TestHistoryVisible(t *testing.T) {
 // of the values asked for, across collisions and repeats.
 func TestHistoryAndActionCaches(t *testing.T) {
 	plan := newHistoryPlan([][]string{{"task", "max_data_class_level"}, {"agent", "last_minute", "calls"}, {"resources", "resource_reached"}})
-	uncached := *plan
-	uncached.leaves = nil
+	uncached := &historyPlan{root: plan.root}
 	if plan.leaves == nil {
 		t.Fatal("the plan keeps no cache")
 	}

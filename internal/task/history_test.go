@@ -101,12 +101,22 @@ func TestHistory(t *testing.T) {
 	if diff := cmp.Diff(want, *recordedHistory(t, e)); diff != "" {
 		t.Errorf("history of the send (-want +got):\n%s", diff)
 	}
-	// The same tool again: its own counts, and the destination reached.
-	do(api.Authorize{Tool: "mail.send", Operation: "send", Resource: "mail://finance", DataClass: "internal"})
+	// The send was held for a step-up (the data-flow rule). Reading with
+	// the same tool: its own counts, then the destination reached.
+	mailRead := api.Authorize{Tool: "mail.send", Operation: "read", Resource: "mail://finance", DataClass: "internal"}
+	if a := do(mailRead); !a.Allow {
+		t.Fatalf("reading mail: %+v", a)
+	}
 	h := recordedHistory(t, e)
-	if h.Tool != (policy.Calls{Allowed: 1, InFlight: 1}) || h.Operation != h.Tool || !h.Resources.ResourceReached ||
-		!h.Resources.DestinationReached || h.Resources.Destinations != 2 {
-		t.Errorf("second send saw tool %+v operation %+v resources %+v", h.Tool, h.Operation, h.Resources)
+	if h.Tool != (policy.Calls{Denied: 1}) || h.Operation != (policy.Calls{Allowed: 3, Denied: 2, InFlight: 2}) ||
+		h.Resources.ResourceReached || h.Resources.DestinationReached || h.Approvals.Pending != 2 {
+		t.Errorf("reading mail saw tool %+v operation %+v resources %+v approvals %+v", h.Tool, h.Operation, h.Resources, h.Approvals)
+	}
+	do(mailRead)
+	h = recordedHistory(t, e)
+	if h.Tool != (policy.Calls{Allowed: 1, Denied: 1, InFlight: 1}) || !h.Resources.ResourceReached ||
+		!h.Resources.DestinationReached || h.Resources.Destinations != 2 || h.Resources.Reached != 3 {
+		t.Errorf("reading mail again saw tool %+v resources %+v", h.Tool, h.Resources)
 	}
 
 	// Another task of the same agent sees the agent's calls, not the task's.
@@ -116,7 +126,7 @@ func TestHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	h = recordedHistory(t, e)
-	if h.Task.Allowed != 0 || h.Agent.LastMinute.Calls != 6 || h.Agent.LastHour.Calls != 7 {
+	if h.Task.Allowed != 0 || h.Agent.LastMinute.Calls != 7 || h.Agent.LastHour.Calls != 8 {
 		t.Errorf("another task of the agent saw task %+v agent %+v", h.Task, h.Agent)
 	}
 	// Ten minutes later the minute is empty, the hour is not; an hour
@@ -124,7 +134,7 @@ func TestHistory(t *testing.T) {
 	e.clk.Add(10 * time.Minute)
 	cred = e.credential(opened.TaskID)
 	do(pub)
-	if h = recordedHistory(t, e); h.Task.LastMinute.Calls != 0 || h.Task.LastHour.Calls != 7 {
+	if h = recordedHistory(t, e); h.Task.LastMinute.Calls != 0 || h.Task.LastHour.Calls != 8 {
 		t.Errorf("ten minutes later: task %+v", h.Task)
 	}
 	e.clk.Add(time.Hour)

@@ -429,3 +429,40 @@ func TestLimitsShown(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalPage: the page an agent's client sends its user to shows
+// exactly that approval, to decide, to an approver who may decide it, and
+// to no one else.
+func TestApprovalPage(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, nil)
+	alice := ts.api(t, "alice", identity.RoleRequester)
+	opened := ts.openApproved(t, alice, "Summarize Q2 invoices", "carol")
+	a, err := ts.agentFor(t, opened.TaskID).Authorize(ctx, api.Authorize{Tool: "invoices.read", Operation: "read",
+		Resource: "erp://invoices/2026-Q2/9", Arguments: json.RawMessage(`{"id":9}`), DataClass: "internal"})
+	if err != nil || !a.ApprovalRequired {
+		t.Fatalf("step-up: %+v %v", a, err)
+	}
+	bob := newBrowserless(t, ts.url)
+	bob.signIn("bob", identity.RoleApprover)
+	p := bob.get("/ui/approvals/" + a.ApprovalID)
+	for _, want := range []string{`id="approval-` + a.ApprovalID + `"`, "erp://invoices/2026-Q2/9", `action="/ui/approvals/` + a.ApprovalID + `"`} {
+		if p.status != http.StatusOK || !strings.Contains(p.body, want) {
+			t.Fatalf("approval page: %d, lacks %q", p.status, want)
+		}
+	}
+	if p := bob.get("/ui/approvals/apr_nosuchapproval"); p.status != http.StatusNotFound {
+		t.Errorf("an unknown approval: %d, want 404", p.status)
+	}
+	req := newBrowserless(t, ts.url)
+	req.signIn("alice", identity.RoleRequester)
+	if p := req.get("/ui/approvals/" + a.ApprovalID); p.status != http.StatusForbidden || strings.Contains(p.body, "2026-Q2/9") {
+		t.Errorf("a requester: %d, want 403 without the call", p.status)
+	}
+	if p := bob.post("/ui/approvals/"+a.ApprovalID, url.Values{"decision": {"approve"}}, true); p.status != http.StatusSeeOther {
+		t.Fatalf("approve: %d %s", p.status, p.body)
+	}
+	if p := bob.get("/ui/approvals/" + a.ApprovalID); p.status != http.StatusNotFound || !strings.Contains(p.body, "not waiting for your decision") {
+		t.Errorf("after deciding: %d", p.status)
+	}
+}

@@ -44,7 +44,12 @@ const Redacted = redact.Replacement
 // ledger failure is returned as an error: the caller denies. The resource is
 // put in normal form first (package resource), and that form is what policy
 // sees, the ledger records and a step-up binds; one that has none is refused
-// (ErrInvalid).
+// (ErrInvalid). Policy sees the task's history as the state counts it
+// (history.go); a call that would pass a limit of its task's scope, or of
+// a task it was delegated from, is denied whatever policy says, recorded
+// with refused "limit_reached" (limits.go), and an allowed call is held
+// against those limits until its record is applied, so that concurrent
+// calls pass a limit exactly.
 func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request) (api.Authorized, error) {
 	if err := checkCallText(req); err != nil {
 		return api.Authorized{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -226,6 +227,20 @@ func TestLimitsCountDescendants(t *testing.T) {
 	a, err := e.svc.Authorize(ctx, ccred, c, task.Request{})
 	if err != nil || a.Allow || !strings.Contains(a.Reasons[0], "of task "+parent.TaskID+", which this task was delegated from") {
 		t.Fatalf("the fourth call in the family: %+v %v", a, err)
+	}
+	// What a trace shows of it: the family's calls against each task's
+	// limits.
+	size, _ := e.store.Size(ctx)
+	var entries []ledger.Entry
+	for i := range size {
+		entries = append(entries, leafAt(t, e, i))
+	}
+	var got []string
+	for _, u := range task.LimitUses(entries) {
+		got = append(got, u.String())
+	}
+	if want := []string{"calls 3 of 3", "calls 2 of 3"}; !slices.Equal(got, want) {
+		t.Errorf("limit uses %q, want %q", got, want)
 	}
 }
 

@@ -2,17 +2,64 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
 // Scope is what a task allows: tools and resources as glob patterns,
-// operations, the highest data class, and environments.
+// operations, the highest data class, and environments; and, optionally,
+// how many calls (Limits).
 type Scope struct {
 	Tools        []string `json:"tools"`
 	Resources    []string `json:"resources"`
 	Operations   []string `json:"operations"`
 	DataClass    string   `json:"data_class"`
 	Environments []string `json:"environments"`
+	// Limits, when set, caps the calls writ authorizes under the task and
+	// the tasks delegated from it. Absent, the scope (and its hash) is as
+	// it was before limits existed.
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits caps the calls authorized under a task, counted over the task
+// and its descendants; writ enforces them exactly, concurrent calls
+// included. Each is at least 1; an absent one does not limit.
+type Limits struct {
+	// Calls caps the calls authorized over the task's life.
+	Calls *int64 `json:"calls,omitempty"`
+	// PerTool caps the calls authorized of the tools each pattern matches
+	// ('*' matches any run of characters, as in Scope.Tools).
+	PerTool map[string]int64 `json:"per_tool,omitempty"`
+	// PerMinute caps the calls authorized in the current second and the 59
+	// before it.
+	PerMinute *int64 `json:"per_minute,omitempty"`
+}
+
+// String shows the limits as writ's CLI and console do, in the order of
+// the fields and per_tool by pattern: "calls 500, per_tool mail.send 5,
+// per_minute 60".
+func (l *Limits) String() string {
+	if l == nil {
+		return ""
+	}
+	var parts []string
+	if l.Calls != nil {
+		parts = append(parts, fmt.Sprintf("calls %d", *l.Calls))
+	}
+	tools := make([]string, 0, len(l.PerTool))
+	for k := range l.PerTool {
+		tools = append(tools, k)
+	}
+	slices.Sort(tools)
+	for _, k := range tools {
+		parts = append(parts, fmt.Sprintf("per_tool %s %d", k, l.PerTool[k]))
+	}
+	if l.PerMinute != nil {
+		parts = append(parts, fmt.Sprintf("per_minute %d", *l.PerMinute))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // OpenTask is the body of POST /v1/tasks.

@@ -27,6 +27,7 @@ func policyCommand() *command {
 			policyEvalCommand(),
 			policyTestCommand(),
 			policyReplayCommand(),
+			policyWhatIfCommand(),
 		},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/task"
 )
 
 // errFound stops a ledger scan once the event is found.
@@ -54,6 +55,7 @@ func policyReplayCommand() *command {
 				"recorded": map[string]any{"effect": rec.effect, "reasons": rec.reasons},
 				"replayed": map[string]any{"effect": got.Effect, "reasons": got.Reasons, "policy_ids": got.PolicyIDs},
 				"agree":    agree,
+				"history":  rec.history,
 			})
 			if err != nil {
 				return err
@@ -63,6 +65,10 @@ func policyReplayCommand() *command {
 			fmt.Fprintf(io.Stdout, "policy     %s\n", rec.version)
 			fmt.Fprintf(io.Stdout, "recorded   %s %q\n", rec.effect, rec.reasons)
 			fmt.Fprintf(io.Stdout, "replayed   %s %q\n", got.Effect, got.Reasons)
+			if h := rec.input.History; h != nil {
+				fmt.Fprintf(io.Stdout, "history    %s: the task %d allowed, %d denied, %d in flight, highest data class %s; the agent %d calls in the last minute\n",
+					rec.history, h.Task.Allowed, h.Task.Denied, h.Task.InFlight, firstNonEmpty(h.Task.MaxDataClass, "none"), h.Agent.LastMinute.Calls)
+			}
 			if agree {
 				fmt.Fprintln(io.Stdout, "result     the same policy gives the same decision")
 			}
@@ -79,11 +85,16 @@ func policyReplayCommand() *command {
 type recordedDecision struct {
 	id      string
 	index   uint64
+	taskID  string
 	point   policy.Point
 	version string
 	effect  string
 	reasons []string
 	input   *policy.Input
+	// history says where an action's history came from: "recorded" in
+	// its input, or "replayed" from the ledger up to it (a decision
+	// recorded before inputs held one).
+	history string
 }
 
 // findDecision finds the event that records decision id with its policy
@@ -91,16 +102,25 @@ type recordedDecision struct {
 func findDecision(ctx context.Context, s ledger.Store, id string) (*recordedDecision, error) {
 	var rec *recordedDecision
 	var commitment string
+	// The task state up to the decision, for an action recorded before
+	// its input held the history.
+	st := task.NewState()
 	err := s.ScanLeaves(ctx, 0, func(i uint64, leaf []byte) error {
 		e, err := ledger.ParseLeaf(i, leaf)
-		if err != nil || e.Event.DecisionID != id || e.Commitments["input"] == "" {
+		if err != nil {
+			return nil
+		}
+		if e.Event.DecisionID != id || e.Commitments["input"] == "" {
+			if task.Relevant(e.Event.Type) {
+				st.Replay(e)
+			}
 			return nil
 		}
 		data, err := event.Read(e.Event)
 		if err != nil {
 			return fmt.Errorf("event %d: %w", i, err)
 		}
-		rec = &recordedDecision{id: id, index: i, version: e.Event.PolicyVersion}
+		rec = &recordedDecision{id: id, index: i, version: e.Event.PolicyVersion, taskID: e.Event.TaskID}
 		switch d := data.(type) {
 		case event.PolicyDecided:
 			rec.point, rec.effect, rec.reasons = policy.Point(d.Point), d.Effect, d.Reasons
@@ -133,6 +153,14 @@ func findDecision(ctx context.Context, s ledger.Store, id string) (*recordedDeci
 	}
 	if rec.input, err = policy.ParseInput(body.Data); err != nil {
 		return nil, fmt.Errorf("decision %s: recorded input: %w", id, err)
+	}
+	if in := rec.input; rec.point == policy.PointAction && in.Action != nil {
+		rec.history = "recorded"
+		if in.History == nil {
+			if h, ok := st.HistoryOf(rec.taskID, in.Action.Tool, in.Action.Operation, in.Action.Resource, in.Request.Time); ok {
+				in.History, rec.history = h, "replayed"
+			}
+		}
 	}
 	return rec, nil
 }

@@ -66,6 +66,9 @@ func printAccessReport(io IO, r evidence.AccessReport) error {
 	}
 	for _, a := range r.Agents {
 		fmt.Fprintf(w, "\n%s: %d task(s), %d call(s) allowed, %d denied\n", a.Agent, a.Tasks, a.Allowed, a.Denied)
+		if a.Limited > 0 {
+			fmt.Fprintf(w, "  tasks with limits   %d\n", a.Limited)
+		}
 		fmt.Fprintf(w, "  granted tools       %s\n", list(a.GrantedTools))
 		fmt.Fprintf(w, "  exercised tools     %s\n", list(a.ExercisedTools))
 		fmt.Fprintf(w, "  never used tools    %s\n", list(a.UnusedTools))
@@ -80,6 +83,12 @@ func printAccessReport(io IO, r evidence.AccessReport) error {
 	fmt.Fprintf(w, "\nbroad scopes: %d\n", len(r.BroadScopes))
 	for _, t := range r.BroadScopes {
 		fmt.Fprintf(w, "  %s  %s  %s\n", t.TaskID, t.Agent, t.Reason)
+	}
+	if len(r.Limited) > 0 {
+		fmt.Fprintf(w, "\ntasks with limits: %d\n", len(r.Limited))
+	}
+	for _, t := range r.Limited {
+		fmt.Fprintf(w, "  %s  %s  %s; %d call(s) allowed in the window\n", t.TaskID, t.Agent, t.Limits.String(), t.Allowed)
 	}
 	fmt.Fprintf(w, "\ncredentials used across unrelated tools or environments: %d\n", len(r.Credentials))
 	for _, c := range r.Credentials {

@@ -343,6 +343,9 @@ func printTask(io IO, t api.Task) error {
 	fmt.Fprintf(w, "operations\t%s\n", strings.Join(t.Scope.Operations, ", "))
 	fmt.Fprintf(w, "data class\t%s\n", t.Scope.DataClass)
 	fmt.Fprintf(w, "environments\t%s\n", strings.Join(t.Scope.Environments, ", "))
+	if t.Scope.Limits != nil {
+		fmt.Fprintf(w, "limits\t%s\n", t.Scope.Limits)
+	}
 	fmt.Fprintf(w, "ttl\t%s\n", t.TTL)
 	if t.Parent != "" {
 		fmt.Fprintf(w, "parent\t%s\n", t.Parent)

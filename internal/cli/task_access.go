@@ -81,6 +81,9 @@ func printApprovals(io IO, p api.PendingApprovals) error {
 		if a.Kind == "step_up" {
 			what = fmt.Sprintf("%s %s %s", a.Tool, a.Operation, a.Resource)
 		}
+		if a.Scope.Limits != nil {
+			what += " [limits " + a.Scope.Limits.String() + "]"
+		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", a.ApprovalID, a.Kind, a.TaskID, a.Requester, a.Agent,
 			a.ApprovalsGiven, a.ApprovalsRequired, fmtTime(a.ExpiresAt), what)
 	}

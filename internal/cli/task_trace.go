@@ -9,6 +9,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/task"
 )
 
 func traceCommand() *command {
@@ -46,6 +47,12 @@ func printTrace(io IO, tr api.Trace) error {
 	verified, err := printTimeline(io, tr)
 	if err != nil {
 		return err
+	}
+	if uses := traceLimits(tr); len(uses) > 0 {
+		fmt.Fprintln(io.Stdout)
+		for _, u := range uses {
+			fmt.Fprintf(io.Stdout, "limits of task %s: %s\n", u.TaskID, u)
+		}
 	}
 	fmt.Fprintf(io.Stdout, "\n%d/%d events verified: included in the signed checkpoint of size %d\n", verified, len(tr.Events), tr.CheckpointSize)
 	if n := len(tr.Events) - verified; n > 0 {
@@ -101,6 +108,18 @@ func printTimeline(io IO, tr api.Trace) (int, error) {
 	return verified, w.Flush()
 }
 
+// traceLimits returns the limits of the trace's tasks and the calls
+// counted against them.
+func traceLimits(tr api.Trace) []task.LimitUse {
+	entries := make([]ledger.Entry, 0, len(tr.Events))
+	for _, te := range tr.Events {
+		if e, err := ledger.ParseLeaf(te.Index, te.Event); err == nil {
+			entries = append(entries, e)
+		}
+	}
+	return task.LimitUses(entries)
+}
+
 // traceRowOf reads one trace event. Its data is read by the event's type
 // (package event); data that does not fit the type shows as far as it
 // decoded, since a trace is there to show what the ledger holds.
@@ -120,6 +139,9 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 	switch d := data.(type) {
 	case event.TaskRequested:
 		r.who, r.what = e.Principal, "for "+e.Agent
+		if d.Scope.Limits != nil {
+			r.result = "limits " + d.Scope.Limits.String()
+		}
 	case event.PolicyDecided:
 		r.who, r.decision = "policy", d.Point+" "+d.Effect
 		reasons = d.Reasons
@@ -142,6 +164,9 @@ func traceRowOf(te api.TraceEvent) (traceRow, error) {
 		}
 		r.what = strings.TrimSpace(d.Tool + " " + d.Resource)
 		r.result = firstNonEmpty(d.ActionID, d.ApprovalID)
+		if l := d.Limit; l != nil {
+			r.result = limitText(l, e.TaskID)
+		}
 		reasons = d.Reasons
 	case event.ActionCompleted:
 		r.who, r.what = firstNonEmpty(e.Agent, e.Principal), d.ActionID
@@ -214,4 +239,18 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// limitText names a limit reached: "limits.per_tool mail.send 5 reached",
+// with the task that sets it when it is another.
+func limitText(l *event.LimitReached, taskID string) string {
+	what := "limits." + l.Name
+	if l.Tool != "" {
+		what += " " + l.Tool
+	}
+	what += fmt.Sprintf(" %d reached", l.Max)
+	if l.TaskID != taskID {
+		what += " (task " + l.TaskID + ")"
+	}
+	return what
 }

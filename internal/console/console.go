@@ -184,6 +184,7 @@ func (c *Console) routes() *http.ServeMux {
 
 	mux.Handle("GET /ui/inbox", c.page(approver, c.inbox))
 	mux.Handle("GET /ui/inbox/state", c.page(approver, c.inboxState))
+	mux.Handle("GET /ui/approvals/{id}", c.page(approver, c.approvalPage))
 	mux.Handle("POST /ui/approvals/{id}", c.action(approver, c.decide))
 	mux.Handle("GET /ui/tasks", c.page(anyone, c.taskList))
 	mux.Handle("GET /ui/tasks/{id}", c.page(anyone, c.taskPage))

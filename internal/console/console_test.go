@@ -387,3 +387,82 @@ func TestInboxShowsTheBoundCall(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitsShown: the approver sees a task's limits in the inbox; its
+// page shows them with the calls counted against them, and a call refused
+// at a limit in the timeline.
+func TestLimitsShown(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, nil)
+	alice := ts.api(t, "alice", identity.RoleRequester)
+	scope := confidential
+	two, ten := int64(2), int64(10)
+	scope.Limits = &api.Limits{Calls: &two, PerTool: map[string]int64{"invoices.*": 10}, PerMinute: &ten}
+	opened, err := alice.OpenTask(ctx, api.OpenTask{Agent: testAgent, Intent: "Read two invoices", TTL: "15m", Scope: scope})
+	if err != nil || opened.State != api.StatePendingApproval {
+		t.Fatalf("opening: %+v %v", opened, err)
+	}
+	bob := newBrowserless(t, ts.url)
+	bob.signIn("bob", identity.RoleApprover)
+	inbox := bob.get("/ui/inbox").body
+	i := strings.Index(inbox, `data-task="`+opened.TaskID+`"`)
+	if i < 0 || !strings.Contains(inbox[i:], "calls 2, per_tool invoices.* 10, per_minute 10") {
+		t.Fatalf("the inbox does not show the limits:\n%s", inbox)
+	}
+	if _, err := ts.api(t, "bob", identity.RoleApprover).Decide(ctx, opened.TaskID, api.Decide{Decision: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	agent := ts.agentFor(t, opened.TaskID)
+	for i := range 3 {
+		a, _ := agent.Authorize(ctx, api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1", DataClass: "internal"})
+		if a.Allow != (i < 2) {
+			t.Fatalf("call %d: %+v", i, a)
+		}
+	}
+	b := newBrowserless(t, ts.url)
+	b.signIn("alice", identity.RoleRequester)
+	p := b.get("/ui/tasks/" + opened.TaskID).body
+	for _, want := range []string{"calls 2 of 2, per_tool invoices.* 2 of 10, per_minute 10", "Action refused at a limit: invoices.read",
+		"limits.calls 2, of task " + opened.TaskID} {
+		if !strings.Contains(p, want) {
+			t.Errorf("the task page lacks %q", want)
+		}
+	}
+}
+
+// TestApprovalPage: the page an agent's client sends its user to shows
+// exactly that approval, to decide, to an approver who may decide it, and
+// to no one else.
+func TestApprovalPage(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, nil)
+	alice := ts.api(t, "alice", identity.RoleRequester)
+	opened := ts.openApproved(t, alice, "Summarize Q2 invoices", "carol")
+	a, err := ts.agentFor(t, opened.TaskID).Authorize(ctx, api.Authorize{Tool: "invoices.read", Operation: "read",
+		Resource: "erp://invoices/2026-Q2/9", Arguments: json.RawMessage(`{"id":9}`), DataClass: "internal"})
+	if err != nil || !a.ApprovalRequired {
+		t.Fatalf("step-up: %+v %v", a, err)
+	}
+	bob := newBrowserless(t, ts.url)
+	bob.signIn("bob", identity.RoleApprover)
+	p := bob.get("/ui/approvals/" + a.ApprovalID)
+	for _, want := range []string{`id="approval-` + a.ApprovalID + `"`, "erp://invoices/2026-Q2/9", `action="/ui/approvals/` + a.ApprovalID + `"`} {
+		if p.status != http.StatusOK || !strings.Contains(p.body, want) {
+			t.Fatalf("approval page: %d, lacks %q", p.status, want)
+		}
+	}
+	if p := bob.get("/ui/approvals/apr_nosuchapproval"); p.status != http.StatusNotFound {
+		t.Errorf("an unknown approval: %d, want 404", p.status)
+	}
+	req := newBrowserless(t, ts.url)
+	req.signIn("alice", identity.RoleRequester)
+	if p := req.get("/ui/approvals/" + a.ApprovalID); p.status != http.StatusForbidden || strings.Contains(p.body, "2026-Q2/9") {
+		t.Errorf("a requester: %d, want 403 without the call", p.status)
+	}
+	if p := bob.post("/ui/approvals/"+a.ApprovalID, url.Values{"decision": {"approve"}}, true); p.status != http.StatusSeeOther {
+		t.Fatalf("approve: %d %s", p.status, p.body)
+	}
+	if p := bob.get("/ui/approvals/" + a.ApprovalID); p.status != http.StatusNotFound || !strings.Contains(p.body, "not waiting for your decision") {
+		t.Errorf("after deciding: %d", p.status)
+	}
+}

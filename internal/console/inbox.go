@@ -54,6 +54,24 @@ func (c *Console) inboxState(w http.ResponseWriter, r *http.Request, u user) {
 	json.NewEncoder(w).Encode(map[string]any{"state": inboxState(list), "count": len(list)})
 }
 
+// approvalPage shows one approval request, to decide: the page an agent's
+// client sends its user to when a call waits for a step-up (URL-mode
+// elicitation). It shows only a request the signed-in approver may decide
+// now; any other (decided, expired, theirs as requester, unknown) is not
+// found, as in the inbox.
+func (c *Console) approvalPage(w http.ResponseWriter, r *http.Request, u user) {
+	id := r.PathValue("id")
+	for _, a := range c.cfg.Tasks.ListPendingApprovals(u.p.ID) {
+		if a.ApprovalID == id {
+			row := pendingRow{PendingApproval: a, Args: prettyJSON(a.Arguments)}
+			c.render(w, r, &u, http.StatusOK, "approval", "Approval "+shortID(id), "inbox", row)
+			return
+		}
+	}
+	c.errorPage(w, r, &u, http.StatusNotFound, "Not waiting for you",
+		"Approval "+id+" is not waiting for your decision: it was decided or has expired, or it is not yours to decide.")
+}
+
 // decide records an approve or deny from the inbox through the task
 // service, which enforces separation of duties exactly as for the API.
 func (c *Console) decide(w http.ResponseWriter, r *http.Request, u user) {

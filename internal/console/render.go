@@ -13,7 +13,7 @@ import (
 )
 
 // pageFiles are the templates rendered inside layout.html, by page name.
-var pageFiles = []string{"login", "error", "inbox", "tasks", "task", "ledger", "policies", "access"}
+var pageFiles = []string{"login", "error", "inbox", "approval", "tasks", "task", "ledger", "policies", "access"}
 
 // pageData is what every template receives; Body is the page's own data.
 type pageData struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/task"
 )
 
 // timeline is a task's trace as the task page draws it.
@@ -16,6 +17,9 @@ type timeline struct {
 	Items          []timelineItem
 	Verified       int
 	CheckpointSize uint64
+	// Limits are the limits of the trace's tasks and the calls counted
+	// against them.
+	Limits []task.LimitUse
 }
 
 // timelineItem is one link of the chain.
@@ -38,7 +42,11 @@ type field struct{ Name, Value string }
 // event is an error, not an item.
 func buildTimeline(tr api.Trace) (*timeline, error) {
 	tl := &timeline{CheckpointSize: tr.CheckpointSize}
+	entries := make([]ledger.Entry, 0, len(tr.Events))
 	for _, te := range tr.Events {
+		if e, err := ledger.ParseLeaf(te.Index, te.Event); err == nil {
+			entries = append(entries, e)
+		}
 		it, err := itemOf(te, tr.TaskID)
 		if err != nil {
 			return nil, fmt.Errorf("event %d of the trace: %v", te.Index, err)
@@ -48,6 +56,7 @@ func buildTimeline(tr api.Trace) (*timeline, error) {
 		}
 		tl.Items = append(tl.Items, it)
 	}
+	tl.Limits = task.LimitUses(entries)
 	return tl, nil
 }
 
@@ -81,6 +90,9 @@ func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 		}
 		add("agent", e.Agent)
 		add("scope hash", d.ScopeHash)
+		if d.Scope.Limits != nil {
+			add("limits", d.Scope.Limits.String())
+		}
 		add("ttl", d.TTL)
 		add("parent", d.Parent)
 	case event.PolicyDecided:
@@ -133,6 +145,16 @@ func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 			add("operation", d.Operation)
 			add("approval", d.ApprovalID)
 			add("policy version", e.PolicyVersion)
+			if l := d.Limit; l != nil {
+				it.Title = "Action refused at a limit: " + d.Tool
+				lim := "limits." + l.Name
+				if l.Tool != "" {
+					lim += " " + l.Tool
+				}
+				add("limit reached", fmt.Sprintf("%s %d, of task %s", lim, l.Max, l.TaskID))
+			} else if d.Refused != "" {
+				add("refused", d.Refused)
+			}
 			reasons(d.Reasons)
 			break
 		}

@@ -36,6 +36,18 @@ type Decider interface {
 
 var _ Decider = (*task.Service)(nil)
 
+// ApprovalWaiter is what a Decider can do besides: wait for a step-up
+// approval it asked for to be decided, so that an enforcement point that
+// asked an approver where the agent runs can hold the call meanwhile.
+type ApprovalWaiter interface {
+	// AwaitApproval returns task.AwaitGranted, AwaitDenied or AwaitExpired
+	// once the step-up approvalID of cred's task is decided or expires,
+	// or an error (ctx's, or a refusal of the credential).
+	AwaitApproval(ctx context.Context, cred task.VerifiedCredential, approvalID string) (string, error)
+}
+
+var _ ApprovalWaiter = (*task.Service)(nil)
+
 // Authenticator verifies the task token of an HTTP request exactly as the
 // decision API does. When it refuses, it has answered w (401 or 403 with a
 // WWW-Authenticate challenge) and recorded the refusal.

@@ -26,10 +26,35 @@ type ActionDecided struct {
 	// ApprovalID is the step-up requested for a require_approval answer.
 	ApprovalID string `json:"approval_id,omitempty"`
 	// Refused says why writ denied a call for a reason of its own
-	// (RefusedBindingRequired, RefusedUnrecordable). Effect stays the
-	// policy's.
+	// (RefusedBindingRequired, RefusedUnrecordable, RefusedLimit). Effect
+	// stays the policy's.
 	Refused string `json:"refused,omitempty"`
+	// Limit names the scope limit a call refused with RefusedLimit
+	// reached.
+	Limit *LimitReached `json:"limit,omitempty"`
 }
+
+// RefusedLimit is the Refused of a call denied because it would pass a
+// limit of its task's scope, or of a task it was delegated from (Limit
+// says which).
+const RefusedLimit = "limit_reached"
+
+// LimitReached names a scope limit reached: the task whose scope sets it,
+// the limit ("calls", "per_tool" with its tool pattern, "per_minute") and
+// its value.
+type LimitReached struct {
+	TaskID string `json:"task_id"`
+	Name   string `json:"name"`
+	Tool   string `json:"tool,omitempty"`
+	Max    int64  `json:"max"`
+}
+
+// Names of LimitReached.
+const (
+	LimitCalls     = "calls"
+	LimitPerTool   = "per_tool"
+	LimitPerMinute = "per_minute"
+)
 
 // RefusedBindingRequired is the Refused of a call denied because an
 // obligation asked for a sender-constrained credential and the call's was

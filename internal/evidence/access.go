@@ -34,13 +34,25 @@ type AccessOptions struct {
 // window, with what stands out: long-lived tasks, broad scopes and
 // credentials that drove many unrelated tools or several environments.
 type AccessReport struct {
-	From        time.Time         `json:"from"`
-	To          time.Time         `json:"to"`
-	Agents      []AgentAccess     `json:"agents"`
-	LongTTL     []TaskFlag        `json:"long_ttl_tasks"`
-	BroadScopes []TaskFlag        `json:"broad_scopes"`
-	Credentials []CredentialFlag  `json:"spread_credentials"`
-	Options     AccessOptionsView `json:"options"`
+	From        time.Time        `json:"from"`
+	To          time.Time        `json:"to"`
+	Agents      []AgentAccess    `json:"agents"`
+	LongTTL     []TaskFlag       `json:"long_ttl_tasks"`
+	BroadScopes []TaskFlag       `json:"broad_scopes"`
+	Credentials []CredentialFlag `json:"spread_credentials"`
+	// Limited are the tasks whose scope carries limits, with the calls
+	// allowed under each in the window.
+	Limited []TaskLimits      `json:"limited_tasks"`
+	Options AccessOptionsView `json:"options"`
+}
+
+// TaskLimits is a task with scope limits and the calls allowed under it
+// (its own, not its child tasks') in the report's window.
+type TaskLimits struct {
+	TaskID  string     `json:"task_id"`
+	Agent   string     `json:"agent"`
+	Limits  api.Limits `json:"limits"`
+	Allowed int        `json:"calls_allowed"`
 }
 
 // AccessOptionsView is the thresholds a report was made with.
@@ -64,6 +76,9 @@ type AgentAccess struct {
 	UnusedResources []string `json:"unused_resources"`
 	Allowed         int      `json:"calls_allowed"`
 	Denied          int      `json:"calls_denied"`
+	// Limited counts the agent's tasks whose scope carries limits; the
+	// others are bounded only by their ttl and patterns.
+	Limited int `json:"tasks_limited"`
 }
 
 // TaskFlag is a task that stands out.
@@ -114,7 +129,7 @@ func Access(ctx context.Context, ix *query.Index, opts AccessOptions) (*AccessRe
 		return nil, err
 	}
 	rep := &AccessReport{From: opts.From.UTC(), To: opts.To.UTC(), Agents: []AgentAccess{}, LongTTL: []TaskFlag{},
-		BroadScopes: []TaskFlag{}, Credentials: []CredentialFlag{},
+		BroadScopes: []TaskFlag{}, Credentials: []CredentialFlag{}, Limited: []TaskLimits{},
 		Options: AccessOptionsView{LongTTL: opts.LongTTL.String(), ManyFamilies: opts.ManyFamilies}}
 	agents := map[string]*AgentAccess{}
 	agentOf := func(a string) *AgentAccess {
@@ -124,6 +139,7 @@ func Access(ctx context.Context, ix *query.Index, opts AccessOptions) (*AccessRe
 		return agents[a]
 	}
 	envOf := map[string][]string{}
+	limited := map[string]int{} // task → index in rep.Limited
 	for _, t := range tasks {
 		if opts.Agent != "" && t.Agent != opts.Agent {
 			continue
@@ -150,6 +166,11 @@ func Access(ctx context.Context, ix *query.Index, opts AccessOptions) (*AccessRe
 			f.Reason = why
 			rep.BroadScopes = append(rep.BroadScopes, f)
 		}
+		if sc.Limits != nil {
+			a.Limited++
+			limited[t.TaskID] = len(rep.Limited)
+			rep.Limited = append(rep.Limited, TaskLimits{TaskID: t.TaskID, Agent: t.Agent, Limits: *sc.Limits})
+		}
 	}
 	type credUse struct {
 		task, agent string
@@ -167,6 +188,9 @@ func Access(ctx context.Context, ix *query.Index, opts AccessOptions) (*AccessRe
 			continue
 		}
 		a.Allowed += u.Calls
+		if i, ok := limited[u.TaskID]; ok {
+			rep.Limited[i].Allowed += u.Calls
+		}
 		a.ExercisedTools = append(a.ExercisedTools, u.Tool)
 		if u.Resource != "" {
 			a.ExercisedResources = append(a.ExercisedResources, u.Resource)

@@ -50,6 +50,13 @@ type Config struct {
 	// verified (a session opened by another task), as the decision API
 	// records refused credentials.
 	Refused func(ctx context.Context, cred task.VerifiedCredential, reason, detail string)
+	// ApprovalURL, when set, gives the console's page for a step-up
+	// approval (approve.go): a tools/call that needs one then asks the
+	// agent's user to open it, by URL-mode elicitation, and waits for the
+	// decision, when the client supports it and the Decider is an
+	// enforce.ApprovalWaiter. Nil, or an empty URL, answers the step-up
+	// error.
+	ApprovalURL func(approvalID string) string
 	// Tracer, when set, traces each mediated request (trace.go); nil is
 	// tracing off.
 	Tracer *tracing.Tracer

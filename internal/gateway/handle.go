@@ -302,6 +302,12 @@ func (c *call) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mcp.Resu
 	if err != nil {
 		return nil, c.decisionError(err)
 	}
+	if !out.Allow && out.ApprovalRequired {
+		var res mcp.Result
+		if out, res, err = c.askApprover(ctx, p, areq, out); err != nil || res != nil {
+			return res, err
+		}
+	}
 	if !out.Allow {
 		return &mcp.CallToolResult{
 			IsError: true,

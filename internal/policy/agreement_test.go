@@ -2,10 +2,14 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 
+	"github.com/cedar-policy/cedar-go"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // compiledPacks compiles both default packs, optionally with extra files.
@@ -192,7 +196,156 @@ func agreementCases() []agreeCase {
 	add("task/unknown-class", PointTask, in, Deny)
 	in = mkInput("dev", Scope{Environments: []string{"prod"}, DataClass: "public"}, nil)
 	add("task/env-out-of-scope", PointTask, in, Deny)
+	return append(cs, historyCases()...)
+}
+
+// outbound lists the operations the default packs treat as sending data
+// out (data.json outbound_operations, Config::"pack".outbound_operations).
+var outbound = []string{"send", "post", "publish", "upload", "share", "export", "email", "forward", "transfer", "write_external", "push", "notify"}
+
+// historyCases decide calls over a task's history: the data-flow rule
+// (outbound operations once confidential data was allowed) for every
+// operation and data class level, beside the rules it must not change.
+func historyCases() []agreeCase {
+	var cs []agreeCase
+	wide := baseScope
+	wide.Tools, wide.Operations, wide.Resources = []string{"*"}, []string{"*"}, []string{"*"}
+	for _, op := range append([]string{"read", "write", "delete", "sender", "call"}, outbound...) {
+		for level := -1; level <= 3; level++ {
+			in := mkInput("dev", wide, &Action{Tool: "mail.send", Operation: op, Resource: "mail://finance", DataClass: "internal"})
+			in.History = historyAt(level, 0)
+			want := Allow
+			if level >= 2 && slices.Contains(outbound, op) {
+				want = RequireApproval
+			}
+			cs = append(cs, agreeCase{fmt.Sprintf("history/%s/level%d", op, level), PointAction, in, want})
+		}
+	}
+	// A call out of scope is denied whatever the history; the data-flow
+	// step-up and the resource step-up ask together.
+	in := mkInput("dev", baseScope, &Action{Tool: "payments.send", Operation: "send", Resource: "mail://finance"})
+	in.History = historyAt(3, 0)
+	cs = append(cs, agreeCase{"history/out-of-scope-denied", PointAction, in, Deny})
+	in = mkInput("dev", baseScope, &Action{Tool: "mail.send", Operation: "send", Resource: "mail://hr"})
+	in.History = historyAt(2, 0)
+	cs = append(cs, agreeCase{"history/both-step-ups", PointAction, in, RequireApproval})
+	// Without a rate configured, no number of calls throttles.
+	in = mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"})
+	in.History = historyAt(0, 1_000_000)
+	cs = append(cs, agreeCase{"history/no-rate-configured", PointAction, in, Allow})
+	// Listing and opening tasks do not read history.
+	in = mkInput("dev", baseScope, &Action{Tool: "mail.send", Operation: "send"})
+	in.History = historyAt(3, 1_000_000)
+	cs = append(cs, agreeCase{"history/list-unaffected", PointList, in, Allow})
+	in = mkInput("dev", baseScope, nil)
+	in.Task.TTL = "1h"
+	in.History = historyAt(3, 1_000_000)
+	cs = append(cs, agreeCase{"history/task-unaffected", PointTask, in, Allow})
 	return cs
+}
+
+// historyAt is a history whose task reached data class level and whose
+// agent made calls in the last minute.
+func historyAt(level int, calls int64) *History {
+	h := emptyHistory
+	h.Task.MaxDataClassLevel = level
+	h.Task.MaxDataClass = []string{"", "public", "internal", "confidential", "restricted"}[level+1]
+	h.Agent.LastMinute = Window{Calls: calls, Allowed: calls}
+	h.Agent.LastHour = h.Agent.LastMinute
+	return &h
+}
+
+// rateData configures both packs with a rate of 100 calls a minute, and
+// agent "slow" with 5 and agent "fast" with 200 of their own.
+func rateData() map[string][]File {
+	ops, _ := json.Marshal(outbound)
+	return map[string][]File{
+		EngineRego: {{Path: regoDataFile, Data: fmt.Appendf(nil, `{"agents": {
+			"spiffe://example.org/agent/slow": {"calls_per_minute": 5},
+			"spiffe://example.org/agent/fast": {"calls_per_minute": 200}},
+			"outbound_operations": %s, "agent_calls_per_minute": 100}`, ops)}},
+		EngineCedar: {{Path: cedarEntitiesFile, Data: fmt.Appendf(nil, `[
+			{"uid": {"type": "Agent", "id": "spiffe://example.org/agent/slow"}, "attrs": {"calls_per_minute": 5}, "parents": []},
+			{"uid": {"type": "Agent", "id": "spiffe://example.org/agent/fast"}, "attrs": {"calls_per_minute": 200}, "parents": []},
+			{"uid": {"type": "Config", "id": "pack"}, "attrs": {"outbound_operations": %s, "agent_calls_per_minute": 100}, "parents": []}]`, ops)}},
+	}
+}
+
+// TestPacksAgreeOnRate: with a rate configured, an agent past it across
+// its tasks is throttled, by the pack's rate or by its own, alike in both
+// languages.
+func TestPacksAgreeOnRate(t *testing.T) {
+	engines := compiledPacks(t, rateData())
+	ctx := context.Background()
+	for _, tc := range []struct {
+		agent string
+		calls int64
+		want  string // the denying policy, or "" for allow
+	}{
+		{"summarizer", 0, ""}, {"summarizer", 99, ""}, {"summarizer", 100, "agent-rate"}, {"summarizer", 5000, "agent-rate"},
+		{"slow", 4, ""}, {"slow", 5, "agent-rate-override"},
+		{"fast", 150, ""}, {"fast", 199, ""}, {"fast", 200, "agent-rate-override"},
+	} {
+		in := mkInput("dev", baseScope, &Action{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"})
+		in.Agent.ID = "spiffe://example.org/agent/" + tc.agent
+		in.History = historyAt(0, tc.calls)
+		x, err := prepare(PointAction, &in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr, err := engines[EngineRego].Eval(ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cr, err := engines[EngineCedar].Eval(ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(rr, cr); diff != "" {
+			t.Errorf("%s at %d: rego and cedar disagree (-rego +cedar):\n%s", tc.agent, tc.calls, diff)
+		}
+		switch {
+		case tc.want == "" && rr.Effect != Allow:
+			t.Errorf("%s at %d calls: %s %q, want allow", tc.agent, tc.calls, rr.Effect, rr.Reasons)
+		case tc.want != "" && (rr.Effect != Deny || !slices.Equal(rr.PolicyIDs, []string{tc.want})):
+			t.Errorf("%s at %d calls: %s %q, want deny by %s", tc.agent, tc.calls, rr.Effect, rr.PolicyIDs, tc.want)
+		}
+	}
+}
+
+// TestPackSettingsAgree: the settings both packs ship (data.json and
+// Config::"pack") are the same, and the outbound list is the documented one.
+func TestPackSettingsAgree(t *testing.T) {
+	var rego struct {
+		Outbound []string `json:"outbound_operations"`
+		Rate     int64    `json:"agent_calls_per_minute"`
+	}
+	var cedar []struct {
+		UID   struct{ Type, ID string } `json:"uid"`
+		Attrs struct {
+			Outbound []string `json:"outbound_operations"`
+			Rate     int64    `json:"agent_calls_per_minute"`
+		} `json:"attrs"`
+	}
+	for engine, v := range map[string]any{EngineRego: &rego, EngineCedar: &cedar} {
+		src, err := DefaultPack(engine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range src.Files {
+			if f.Path == regoDataFile || f.Path == cedarEntitiesFile {
+				if err := json.Unmarshal(f.Data, v); err != nil {
+					t.Fatalf("%s: %v", f.Path, err)
+				}
+			}
+		}
+	}
+	if len(cedar) != 1 || cedar[0].UID.Type != "Config" || cedar[0].UID.ID != "pack" {
+		t.Fatalf("cedar entities: %+v", cedar)
+	}
+	if !slices.Equal(rego.Outbound, outbound) || !slices.Equal(cedar[0].Attrs.Outbound, outbound) || rego.Rate != cedar[0].Attrs.Rate {
+		t.Errorf("settings differ: rego %+v, cedar %+v, want outbound %q", rego, cedar[0].Attrs, outbound)
+	}
 }
 
 // TestPacksAgree proves the Rego and Cedar default packs decide alike:
@@ -274,8 +427,9 @@ func agentData(n int, suspended string) map[string][]File {
 		rego = fmt.Appendf(rego, `%q: {"suspended": %t, "team": "t%d"}`, id, s, i%7)
 		cedar = fmt.Appendf(cedar, `{"uid": {"type": "Agent", "id": %q}, "attrs": {"suspended": %t}, "parents": []}`, id, s)
 	}
-	rego = append(rego, "}}"...)
-	cedar = append(cedar, ']')
+	// The pack's own settings stay.
+	rego = append(rego, `}, "outbound_operations": ["send", "post", "publish", "upload", "share", "export", "email", "forward", "transfer", "write_external", "push", "notify"], "agent_calls_per_minute": 0}`...)
+	cedar = append(cedar, `, {"uid": {"type": "Config", "id": "pack"}, "attrs": {"outbound_operations": ["send", "post", "publish", "upload", "share", "export", "email", "forward", "transfer", "write_external", "push", "notify"], "agent_calls_per_minute": 0}, "parents": []}]`...)
 	return map[string][]File{
 		EngineRego:  {{Path: regoDataFile, Data: rego}},
 		EngineCedar: {{Path: cedarEntitiesFile, Data: cedar}},
@@ -285,13 +439,17 @@ func agentData(n int, suspended string) map[string][]File {
 func TestCedarContextMembers(t *testing.T) {
 	tests := []struct {
 		policy string
-		want   map[string]bool // nil: the whole context
+		want   cedarMembers // nil: the whole context
+		hist   [][]string
 	}{
-		{`permit(principal, action, resource) when { context.derived.a && context has request };`, map[string]bool{"derived": true, "request": true}},
-		{`permit(principal, action, resource) when { context["task"].id == "x" };`, map[string]bool{"task": true}},
-		{`permit(principal, action, resource) when { context == {} };`, nil},
-		{`permit(principal, action, resource) when { principal.x == context };`, nil},
-		{`permit(principal, action, resource);`, map[string]bool{}},
+		{`permit(principal, action, resource) when { context.derived.a && context has request };`, cedarMembers{"derived": {"a": true}, "request": nil}, nil},
+		{`permit(principal, action, resource) when { context["task"].id == "x" };`, cedarMembers{"task": {"id": true}}, nil},
+		{`permit(principal, action, resource) when { context == {} };`, nil, nil},
+		{`permit(principal, action, resource) when { principal.x == context };`, nil, nil},
+		{`permit(principal, action, resource);`, cedarMembers{}, nil},
+		{`permit(principal, action, resource) when { context.history.task.max_data_class_level > 1 && context.history.agent has last_hour };`,
+			cedarMembers{"history": {"task": true, "agent": true}}, [][]string{{"task", "max_data_class_level"}, {"agent", "last_hour"}}},
+		{`permit(principal, action, resource) when { context.history == {} };`, cedarMembers{"history": nil}, [][]string{{}}},
 	}
 	for _, tt := range tests {
 		e, err := compileCedar(Sources{Engine: EngineCedar, Files: []File{{"p.cedar", []byte(tt.policy)}}})
@@ -300,6 +458,14 @@ func TestCedarContextMembers(t *testing.T) {
 		}
 		if diff := cmp.Diff(tt.want, e.members); diff != "" {
 			t.Errorf("%s: members (-want +got):\n%s", tt.policy, diff)
+		}
+		var hist [][]string
+		if tt.want != nil {
+			p, _ := cedar.NewPolicyListFromBytes("p.cedar", []byte(tt.policy))
+			contextMembers(p[0], cedarMembers{}, &hist)
+		}
+		if diff := cmp.Diff(tt.hist, hist, cmpopts.SortSlices(func(a, b []string) bool { return slices.Compare(a, b) < 0 })); diff != "" {
+			t.Errorf("%s: history paths (-want +got):\n%s", tt.policy, diff)
 		}
 	}
 	// A policy reading a member the pruned context lacks must still see it.

@@ -11,8 +11,10 @@ import (
 
 // BenchmarkDecision measures one Evaluate call (derived facts, engine, fail-
 // closed wrapper, decision ID) per engine, with the default pack alone and
-// with 1,000 agents' entries the pack consults. p50 and p99 come from the
-// per-iteration durations.
+// with 1,000 agents' entries the pack consults. The action carries a task's
+// history, which the pack's data-flow and rate rules read. p50 and p99 come
+// from the per-iteration durations. (The history's lookup in the task
+// state is BenchmarkDecisionWithHistory in package task.)
 func BenchmarkDecision(b *testing.B) {
 	for _, data := range []int{0, 1000} {
 		for _, engine := range []string{EngineRego, EngineCedar} {
@@ -29,8 +31,9 @@ func BenchmarkDecision(b *testing.B) {
 					p := benchPolicy(b, src, engine)
 					in := inScopeAction()
 					in.Agent.ID = "spiffe://example.org/agent/a500"
+					in.History = benchHistory()
 					if point == PointTask {
-						in.Action = nil
+						in.Action, in.History = nil, nil
 						in.Task.TTL = "30m"
 					}
 					ctx := context.Background()
@@ -111,5 +114,51 @@ func reportPercentiles(b *testing.B, durs []time.Duration) {
 	if len(durs) > 0 {
 		b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds())/1e3, "p50-µs")
 		b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds())/1e3, "p99-µs")
+	}
+}
+
+// benchHistory is the history of a task some way into its work.
+func benchHistory() *History {
+	return &History{Version: HistoryVersion,
+		Task: TaskHistory{Calls: Calls{Allowed: 41, Denied: 3, InFlight: 2}, Tools: 4, Operations: 2,
+			MaxDataClass: "internal", MaxDataClassLevel: 1,
+			LastMinute: Window{Calls: 12, Allowed: 11, Denied: 1}, LastHour: Window{Calls: 44, Allowed: 41, Denied: 3}},
+		Tool:      Calls{Allowed: 20, InFlight: 1},
+		Operation: Calls{Allowed: 30, Denied: 1, InFlight: 2},
+		Agent: AgentHistory{LastMinute: Window{Calls: 30, Allowed: 28, Denied: 2},
+			LastHour: Window{Calls: 400, Allowed: 380, Denied: 20}},
+		Resources: Reach{Reached: 17, Destinations: 2, ResourceReached: true, DestinationReached: true},
+		Approvals: Approvals{Spent: 1},
+	}
+}
+
+// BenchmarkDecisionDistinctHistory is BenchmarkDecision at the action
+// point with a different history on every call (the agent's calls in the
+// last minute climbing): the worst case for the history caches.
+func BenchmarkDecisionDistinctHistory(b *testing.B) {
+	for _, engine := range []string{EngineRego, EngineCedar} {
+		b.Run(engine, func(b *testing.B) {
+			src, err := DefaultPack(engine)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := benchPolicy(b, src, engine)
+			in := inScopeAction()
+			in.History = benchHistory()
+			ctx := context.Background()
+			durs := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := int64(0)
+			for b.Loop() {
+				i++
+				in.History.Agent.LastMinute.Calls = i
+				t0 := time.Now()
+				p.Evaluate(ctx, PointAction, in)
+				durs = append(durs, time.Since(t0))
+			}
+			b.StopTimer()
+			reportPercentiles(b, durs)
+		})
 	}
 }

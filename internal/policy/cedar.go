@@ -49,7 +49,10 @@ type cedarEngine struct {
 	meta     map[cedar.PolicyID]*ruleMatch
 	entities types.EntityMap
 	// members are the context members the policies read; nil means all.
-	members map[string]bool
+	members cedarMembers
+	// hist builds the parts of the history the policies read.
+	hist    *historyPlan
+	actions actionCache
 	derived derivedCache[types.Value]
 }
 
@@ -100,15 +103,17 @@ func compileCedar(src Sources) (*cedarEngine, error) {
 	if len(e.decide)+len(e.soft) == 0 {
 		return nil, fmt.Errorf("no Cedar policies")
 	}
-	e.members = map[string]bool{}
+	e.members = cedarMembers{}
+	var hist [][]string
 	for _, set := range []cedar.PolicyMap{e.decide, e.soft} {
 		for _, p := range set {
-			if !contextMembers(p, e.members) {
-				e.members = nil
+			if !contextMembers(p, e.members, &hist) {
+				e.members, e.hist = nil, newHistoryPlan(nil)
 				return e, nil
 			}
 		}
 	}
+	e.hist = newHistoryPlan(hist)
 	return e, nil
 }
 
@@ -194,7 +199,7 @@ func cedarObligations(ann cedar.Annotations) (Obligations, error) {
 // forbids deny, permits allow, and soft forbids (evaluated only when the
 // request would be allowed) ask for approval.
 func (e *cedarEngine) Eval(_ context.Context, in *Input) (Result, error) {
-	req := cedarRequest(in, e.members, &e.derived)
+	req := cedarRequest(in, e.members, e.hist, &e.actions, &e.derived)
 	dec, diag := cedar.Authorize(e.decide, e.entities, req)
 	if err := e.forbidErrors(diag); err != nil {
 		return Result{}, err

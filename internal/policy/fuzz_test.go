@@ -77,8 +77,8 @@ func FuzzParseInput(f *testing.F) {
 			if _, err := prepare(p, in); err != nil {
 				t.Fatal(err)
 			}
-			_ = cedarContext(in, nil, nil)
-			_ = regoValue(in, nil, nil)
+			_ = cedarContext(in, nil, nil, nil, nil)
+			_ = regoValue(in, nil, nil, nil)
 		}
 	})
 }

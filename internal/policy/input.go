@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/resource"
 )
 
@@ -26,7 +27,11 @@ type Input struct {
 	Action     *Action     `json:"action,omitempty"`
 	Credential *Credential `json:"credential,omitempty"`
 	Request    Request     `json:"request"`
-	Derived    Derived     `json:"derived"`
+	// History is the task's recorded history (history.go), which writ
+	// fills at the action and list points; both engines see an empty one
+	// when it is nil.
+	History *History `json:"history,omitempty"`
+	Derived Derived  `json:"derived"`
 }
 
 // Principal is the human on whose behalf the agent acts.
@@ -52,7 +57,13 @@ type Scope struct {
 	Operations   []string `json:"operations"`
 	DataClass    string   `json:"data_class"`
 	Environments []string `json:"environments"`
+	// Limits are the scope's call limits, which writ enforces itself
+	// (api.Limits); nil when the scope has none.
+	Limits *Limits `json:"limits,omitempty"`
 }
+
+// Limits are a scope's call limits, the task API's type.
+type Limits = api.Limits
 
 // Task is the task being opened (task point) or the one the request runs under.
 type Task struct {
@@ -237,8 +248,8 @@ func narrowsChain(child Scope, chain []ParentTask) bool {
 	return true
 }
 
-// scopeWithin reports whether every request inner admits, outer admits too.
-// It is conservative: a pattern of inner is covered only when a pattern of
+// scopeWithin reports whether every request inner admits, outer admits too,
+// and its limits are no looser. It is conservative: a pattern of inner is covered only when a pattern of
 // outer matches its text, '*' included.
 func scopeWithin(inner, outer Scope) bool {
 	li, lo := DataClassLevel(inner.DataClass), DataClassLevel(outer.DataClass)
@@ -248,7 +259,8 @@ func scopeWithin(inner, outer Scope) bool {
 	return patternsWithin(inner.Tools, outer.Tools) &&
 		resource.Within(inner.Resources, outer.Resources) &&
 		patternsWithin(inner.Operations, outer.Operations) &&
-		patternsWithin(inner.Environments, outer.Environments)
+		patternsWithin(inner.Environments, outer.Environments) &&
+		LimitsWithin(inner.Limits, outer.Limits)
 }
 
 func patternsWithin(inner, outer []string) bool {

@@ -28,7 +28,9 @@ const regoDataFile = "data.json"
 type regoEngine struct {
 	pq rego.PreparedEvalQuery
 	// paths are the parts of input the modules read; nil means all.
-	paths   inputPaths
+	paths inputPaths
+	// hist builds the parts of the history the modules read.
+	hist    *historyPlan
 	derived derivedCache[*ast.Term]
 }
 
@@ -103,7 +105,8 @@ func compileRego(ctx context.Context, src Sources, strict bool) (*regoEngine, er
 	if err != nil {
 		return nil, err
 	}
-	return &regoEngine{pq: pq, paths: regoInputPaths(mods)}, nil
+	paths := regoInputPaths(mods)
+	return &regoEngine{pq: pq, paths: paths, hist: newHistoryPlan(regoHistoryPaths(mods, paths))}, nil
 }
 
 func definesDecision(mods map[string]*ast.Module) bool {
@@ -133,7 +136,7 @@ func (e *regoEngine) Eval(ctx context.Context, in *Input) (Result, error) {
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
 	rs, err := e.pq.Eval(ctx,
-		rego.EvalParsedInput(regoValue(in, e.paths, &e.derived)),
+		rego.EvalParsedInput(regoValue(in, e.paths, e.hist, &e.derived)),
 		rego.EvalExternalCancel(cancel),
 		regoNoMetrics,
 		regoRawResult,

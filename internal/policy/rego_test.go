@@ -199,6 +199,8 @@ func TestRegoInputPaths(t *testing.T) {
 	want := inputPaths{
 		"point":   nil,
 		"agent":   set("id"),
+		"action":  set("operation"),
+		"history": set("task", "agent"),
 		"request": set("environment"),
 		"derived": set("tool_in_scope", "resource_in_scope", "operation_in_scope", "environment_in_scope",
 			"data_class_level", "ceiling_level", "data_class_known", "delegated", "narrows_parent", "ttl_seconds", "ttl_valid"),
@@ -213,17 +215,18 @@ func TestRegoInputPaths(t *testing.T) {
 func TestRegoValuePruned(t *testing.T) {
 	in := inScopeAction()
 	in.Version, in.Point = InputVersion, PointAction
-	full := regoValue(in, nil, nil)
-	pruned := regoValue(in, inputPaths{"task": {"scope": true, "nope": true}, "request": nil}, nil)
+	full := regoValue(in, nil, nil, nil)
+	pruned := regoValue(in, inputPaths{"task": {"scope": true, "nope": true}, "request": nil}, nil, nil)
 	want := ast.MustParseTerm(`{"version": 1, "point": "action", "task": {"scope": ` +
 		full.(ast.Object).Get(ast.StringTerm("task")).Value.(ast.Object).Get(ast.StringTerm("scope")).String() +
 		`}, "request": ` + full.(ast.Object).Get(ast.StringTerm("request")).String() + `}`)
 	if pruned.Compare(want.Value) != 0 {
 		t.Errorf("pruned input\n%v\nwant\n%v", pruned, want)
 	}
-	// Everything but the credential, which this input has none of.
-	if got := full.(ast.Object).Len(); got != 8 {
-		t.Errorf("full input has %d members, want 8: %v", got, full)
+	// Everything but the credential, which this input has none of; the
+	// history, empty, is always there.
+	if got := full.(ast.Object).Len(); got != 9 {
+		t.Errorf("full input has %d members, want 9: %v", got, full)
 	}
 }
 
@@ -336,13 +339,13 @@ func TestDerivedCache(t *testing.T) {
 				DataClassLevel: i%5 - 1, CeilingLevel: (i/5)%5 - 1, TTLSeconds: int64(i % 7 * 60),
 			}
 			in.Derived = d
-			want := regoValue(in, nil, nil)
-			got := regoValue(in, nil, &cache)
+			want := regoValue(in, nil, nil, nil)
+			got := regoValue(in, nil, nil, &cache)
 			if got.Compare(want) != 0 {
 				t.Fatalf("round %d, facts %+v: cached input\n%v\nwant\n%v", round, d, got, want)
 			}
-			cwant := cedarContext(in, nil, nil)
-			if cgot := cedarContext(in, nil, &ccache); !cgot.Equal(cwant) {
+			cwant := cedarContext(in, nil, nil, nil, nil)
+			if cgot := cedarContext(in, nil, nil, nil, &ccache); !cgot.Equal(cwant) {
 				t.Fatalf("round %d, facts %+v: cached context\n%v\nwant\n%v", round, d, cgot, cwant)
 			}
 		}

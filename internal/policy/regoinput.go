@@ -72,6 +72,37 @@ func regoInputPaths(mods map[string]*ast.Module) inputPaths {
 	return paths
 }
 
+// regoHistoryPaths returns the paths the modules read under input.history
+// (input.history.task.allowed gives [task allowed]; a path stops at the
+// first key that is not a constant string, and input.history alone, or
+// imported, is the empty path: all of it), or nil when they may read any
+// of it.
+func regoHistoryPaths(mods map[string]*ast.Module, paths inputPaths) [][]string {
+	if paths == nil {
+		return nil
+	}
+	read := [][]string{}
+	for _, m := range mods {
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			v, ok := t.Value.(ast.Ref)
+			if !ok || len(v) < 2 || !v[0].Equal(ast.InputRootDocument) || !v[1].Equal(ast.StringTerm("history")) {
+				return false
+			}
+			var path []string
+			for _, k := range v[2:] {
+				s, ok := k.Value.(ast.String)
+				if !ok {
+					break
+				}
+				path = append(path, string(s))
+			}
+			read = append(read, path)
+			return false
+		})
+	}
+	return read
+}
+
 // regoField is one key of a member of the input document and how to build
 // its value.
 type regoField struct {
@@ -138,6 +169,8 @@ var (
 			field("source", func(in *Input) *ast.Term { return str(in.Request.Source) }),
 			field("trace_id", func(in *Input) *ast.Term { return str(in.Request.TraceID) }),
 		}},
+		// Built by the bundle's historyPlan, not field by field.
+		{"history", ast.StringTerm("history"), always, nil},
 		{"derived", ast.StringTerm("derived"), always, []regoField{
 			field("tool_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.ToolInScope) }),
 			field("resource_in_scope", func(in *Input) *ast.Term { return ast.InternedTerm(in.Derived.ResourceInScope) }),
@@ -153,17 +186,26 @@ var (
 		}},
 	}
 
-	kID, kAgent, kScope                       = ast.StringTerm("id"), ast.StringTerm("agent"), ast.StringTerm("scope")
-	kTools, kResources, kOperations           = ast.StringTerm("tools"), ast.StringTerm("resources"), ast.StringTerm("operations")
-	kDataClass, kEnvironments                 = ast.StringTerm("data_class"), ast.StringTerm("environments")
-	emptyObject                     *ast.Term = ast.ObjectTerm()
+	kID, kAgent, kScope                             = ast.StringTerm("id"), ast.StringTerm("agent"), ast.StringTerm("scope")
+	kTools, kResources, kOperations                 = ast.StringTerm("tools"), ast.StringTerm("resources"), ast.StringTerm("operations")
+	kDataClass, kEnvironments                       = ast.StringTerm("data_class"), ast.StringTerm("environments")
+	kLimits, kCalls, kPerTool, kPerMinute           = ast.StringTerm("limits"), ast.StringTerm("calls"), ast.StringTerm("per_tool"), ast.StringTerm("per_minute")
+	kAllowed, kDenied, kInFlight                    = ast.StringTerm("allowed"), ast.StringTerm("denied"), ast.StringTerm("in_flight")
+	kLastMinute, kLastHour                          = ast.StringTerm("last_minute"), ast.StringTerm("last_hour")
+	kTaskTools, kTaskOperations                     = ast.StringTerm("tools"), ast.StringTerm("operations")
+	kMaxDataClass, kMaxDataClassLevel               = ast.StringTerm("max_data_class"), ast.StringTerm("max_data_class_level")
+	kReached, kDestinations                         = ast.StringTerm("reached"), ast.StringTerm("destinations")
+	kResourceReached, kDestinationReached           = ast.StringTerm("resource_reached"), ast.StringTerm("destination_reached")
+	kHeld, kSpent, kPending                         = ast.StringTerm("held"), ast.StringTerm("spent"), ast.StringTerm("pending")
+	emptyObject                           *ast.Term = ast.ObjectTerm()
 )
 
 // regoValue converts the input document to an AST value directly, without a
 // JSON round trip, building only what paths names (nil: everything);
-// version and point are always there. cache, when not nil, supplies the
+// version and point are always there. hist builds the parts of the history
+// the bundle reads (nil: all of it). cache, when not nil, supplies the
 // derived object for derived facts seen recently.
-func regoValue(in *Input, paths inputPaths, cache *derivedCache[*ast.Term]) ast.Value {
+func regoValue(in *Input, paths inputPaths, hist *historyPlan, cache *derivedCache[*ast.Term]) ast.Value {
 	n := len(regoMembers)
 	if paths != nil {
 		n = len(paths)
@@ -177,6 +219,10 @@ func regoValue(in *Input, paths inputPaths, cache *derivedCache[*ast.Term]) ast.
 		m := &regoMembers[i]
 		keys, want := paths.member(m.name)
 		if !want || !m.present(in) {
+			continue
+		}
+		if m.name == "history" {
+			o.Insert(m.key, hist.regoValueOf(in))
 			continue
 		}
 		if m.name != "derived" {
@@ -231,12 +277,40 @@ func argumentsValue(in *Input) *ast.Term {
 }
 
 func scopeValue(s *Scope) *ast.Term {
+	if s.Limits != nil {
+		return obj(
+			kTools, strs(s.Tools),
+			kResources, strs(s.Resources),
+			kOperations, strs(s.Operations),
+			kDataClass, str(s.DataClass),
+			kEnvironments, strs(s.Environments),
+			kLimits, limitsValue(s.Limits))
+	}
 	return obj(
 		kTools, strs(s.Tools),
 		kResources, strs(s.Resources),
 		kOperations, strs(s.Operations),
 		kDataClass, str(s.DataClass),
 		kEnvironments, strs(s.Environments))
+}
+
+// limitsValue is a scope's limits, with only the limits it sets.
+func limitsValue(l *Limits) *ast.Term {
+	o := ast.NewObjectWithCapacity(3)
+	if l.Calls != nil {
+		o.Insert(kCalls, ast.InternedTerm(*l.Calls))
+	}
+	if len(l.PerTool) > 0 {
+		pt := ast.NewObjectWithCapacity(len(l.PerTool))
+		for tool, n := range l.PerTool {
+			pt.Insert(ast.InternedTerm(tool), ast.InternedTerm(n))
+		}
+		o.Insert(kPerTool, ast.NewTerm(pt))
+	}
+	if l.PerMinute != nil {
+		o.Insert(kPerMinute, ast.InternedTerm(*l.PerMinute))
+	}
+	return ast.NewTerm(o)
 }
 
 // obj builds an object term from alternating key and value terms.

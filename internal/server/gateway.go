@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ func (s *Server) newGateways() error {
 		Decider:          s.decider(),
 		Auth:             s.gatewayCredential,
 		ResourceMetadata: s.resourceMetadataURL,
+		ApprovalURL:      s.approvalURL(),
 		Refused:          s.gatewayRefused,
 		Tracer:           s.tracer,
 		Logger:           s.log.With("component", "mcp"),
@@ -51,6 +53,23 @@ func (s *Server) newGateways() error {
 	s.mcp.Store(g)
 	s.proxy.Store(p)
 	return nil
+}
+
+// approvalURL returns the link to the console's page of a step-up
+// approval, which the MCP gateway sends an agent's user to (URL-mode
+// elicitation): console.public_url, else credentials.public_url, then
+// /ui/approvals/<id>. Without the console or a public URL there is no
+// page to send anyone to, and it is nil.
+func (s *Server) approvalURL() func(string) string {
+	base := s.cfg.Console.PublicURL
+	if base == "" {
+		base = s.cfg.Credentials.PublicURL
+	}
+	if s.cfg.Console.Disabled || base == "" {
+		return nil
+	}
+	base = strings.TrimSuffix(base, "/")
+	return func(id string) string { return base + "/ui/approvals/" + url.PathEscape(id) }
 }
 
 // gatewayRefused records a request the MCP gateway refused after its

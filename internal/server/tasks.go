@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/httpjson"
@@ -103,11 +101,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	return httpjson.Decode(w, r, limit, v)
 }
 
-// limitsUnsupported answers a task that asks for scope.limits, a contract
-// writ does not enforce yet: refused rather than silently ignored, so no
-// one believes a task is bounded when it is not.
-const limitsUnsupported = "scope.limits is not supported yet: writ would not enforce it, so it refuses the task rather than ignore the limit; bound the task by its ttl, tools and resources"
-
 func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 	var req api.OpenTask
 	if !httpjson.JSONContentType(r.Header.Get("Content-Type")) {
@@ -119,12 +112,7 @@ func (s *Server) openTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := httpjson.Unmarshal(buf, &req); err != nil {
-		detail := err.Error()
-		var be *httpjson.BodyError
-		if errors.As(err, &be) && (be.Field == "scope.limits" || strings.HasPrefix(be.Field, "scope.limits.")) {
-			detail = limitsUnsupported
-		}
-		writeError(w, refusal.Invalid, "invalid_request", detail)
+		writeError(w, refusal.Invalid, "invalid_request", err.Error())
 		return
 	}
 	p, _ := identity.PrincipalFrom(r.Context())

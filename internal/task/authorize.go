@@ -44,7 +44,12 @@ const Redacted = redact.Replacement
 // ledger failure is returned as an error: the caller denies. The resource is
 // put in normal form first (package resource), and that form is what policy
 // sees, the ledger records and a step-up binds; one that has none is refused
-// (ErrInvalid).
+// (ErrInvalid). Policy sees the task's history as the state counts it
+// (history.go); a call that would pass a limit of its task's scope, or of
+// a task it was delegated from, is denied whatever policy says, recorded
+// with refused "limit_reached" (limits.go), and an allowed call is held
+// against those limits until its record is applied, so that concurrent
+// calls pass a limit exactly.
 func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request) (api.Authorized, error) {
 	if err := checkCallText(req); err != nil {
 		return api.Authorized{}, err
@@ -129,17 +134,26 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		return api.Authorized{}, nil, err
 	}
 	defer s.mu.RUnlock()
+	unorder, err := s.orderCall(ctx, cred.TaskID)
+	if err != nil {
+		return api.Authorized{}, nil, err
+	}
+	defer unorder()
 	now := s.now()
 
 	s.smu.Lock()
 	t, refused := s.usable(cred, now)
 	var task Task
 	var chain []policy.ParentTask
+	var hist *policy.History
+	limited := false
 	if refused == nil {
 		task = *t
 		for p := s.st.tasks[t.Parent]; p != nil; p = s.st.tasks[p.Parent] {
 			chain = append(chain, policy.ParentTask{ID: p.ID, Agent: p.Agent, Scope: p.Scope.policy()})
 		}
+		hist = s.st.historyOf(t, req.Tool, req.Operation, req.Resource, now)
+		limited = s.st.limited(t)
 	}
 	s.smu.Unlock()
 	if refused != nil {
@@ -155,6 +169,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 			Arguments: argsMap, DataClass: req.DataClass},
 		Credential: &policy.Credential{JTI: cred.JTI, ExpiresAt: cred.Expiry, ActChain: cred.ActChain, Binding: cred.Binding},
 		Request:    policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: rc.Gateway, Source: rc.Source, TraceID: rc.TraceID},
+		History:    hist,
 	}
 	dec := s.cfg.Policy.Evaluate(ctx, policy.PointAction, in)
 
@@ -194,6 +209,15 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		call := stepUpCall{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass,
 			ArgsMAC: argsMAC, PolicyVersion: dec.PolicyVersion}
 		stepID := s.reserveStepUp(task.ID, call, now)
+		if stepID == "" && limited {
+			// No approver is asked for a call its limits refuse anyway.
+			s.smu.Lock()
+			hit := s.st.limitReached(&task, req.Tool, now)
+			s.smu.Unlock()
+			if hit != nil {
+				return s.commitLimited(ctx, ev, data, out, hit, &task)
+			}
+		}
 		if stepID == "" {
 			data.ActionID = ""
 			ev.Type = ledger.TypeActionDenied
@@ -212,6 +236,20 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		data.StepUp = stepID
 	default:
 		return s.commitDenied(ctx, ev, data, out)
+	}
+	if limited {
+		// Held against the limits until its record is applied, or let go.
+		s.smu.Lock()
+		hit := s.st.reserve(data.ActionID, &task, req.Tool, now)
+		s.smu.Unlock()
+		if hit != nil {
+			return s.commitLimited(ctx, ev, data, out, hit, &task)
+		}
+		defer func() {
+			s.smu.Lock()
+			s.st.settle(data.ActionID)
+			s.smu.Unlock()
+		}()
 	}
 	ev.Type = ledger.TypeActionAuthorized
 	ev.Data = mustJSON(data)
@@ -233,6 +271,17 @@ func (s *Service) commitDenied(ctx context.Context, ev ledger.Event, data event.
 		return api.Authorized{}, nil, err
 	}
 	return out, nil, nil
+}
+
+// commitLimited records a call that limit hit of its scope (or an
+// ancestor's) refuses, as action.denied with refused "limit_reached",
+// whatever policy answered.
+func (s *Service) commitLimited(ctx context.Context, ev ledger.Event, data event.ActionDecided, out api.Authorized,
+	hit *event.LimitReached, t *Task) (api.Authorized, *pendingStepUp, error) {
+	reason := limitReason(hit, t)
+	data.Refused, data.Limit, data.StepUp = RefusedLimit, hit, ""
+	out.Reasons = []string{reason}
+	return s.commitDenied(ctx, ev, data, out)
 }
 
 // callRecord is what the ledger keeps of a call beside its data: its
@@ -391,6 +440,10 @@ const (
 	// so it is denied, recorded without the bodies.
 	RefusedUnrecordable = event.RefusedUnrecordable
 	ReasonUnrecordable  = "writ could not build the record of this call, so it is denied; see the server log"
+	// RefusedLimit: the call would pass a limit of its task's scope, or
+	// of a task it was delegated from; data.limit names it, and the
+	// reason says which (limitReason).
+	RefusedLimit = event.RefusedLimit
 )
 
 // bound reports whether a credential binding is a real one.

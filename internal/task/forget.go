@@ -30,9 +30,11 @@ func (s *State) forgetActions(now time.Time) int {
 			}
 		}
 		delete(s.taskActions, et.id)
+		s.forgetHistory(et.id)
 	}
 	clear(s.endedTasks[len(kept):])
 	s.endedTasks = kept
+	s.forgetAgents(now)
 	return n
 }
 
@@ -50,6 +52,8 @@ type endedTask struct {
 func (s *State) ended(t *Task) {
 	ids := s.taskActions[t.ID]
 	if len(ids) == 0 {
+		// No result can come: its history may go now.
+		s.forgetHistory(t.ID)
 		return
 	}
 	var last time.Time

@@ -27,12 +27,21 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 		return nil, err
 	}
 	defer s.mu.RUnlock()
+	if err := s.freshen(ctx); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	s.smu.Lock()
 	t, refused := s.usable(cred, now)
 	var task Task
+	var hist []*policy.History
 	if refused == nil {
 		task = *t
+		hist = make([]*policy.History, len(tools))
+		for i, lt := range tools {
+			res, _ := normalizeResource(lt.Resource) // one without a normal form is hidden undecided
+			hist[i] = s.st.historyOf(t, lt.Tool, lt.Operation, res, now)
+		}
 	}
 	s.smu.Unlock()
 	if refused != nil {
@@ -59,6 +68,7 @@ func (s *Service) Visible(ctx context.Context, cred VerifiedCredential, server s
 			Action:     &policy.Action{Tool: lt.Tool, Operation: lt.Operation, Resource: lt.Resource, DataClass: lt.DataClass},
 			Credential: &policy.Credential{JTI: cred.JTI, ExpiresAt: cred.Expiry, ActChain: cred.ActChain, Binding: cred.Binding},
 			Request:    policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: rc.Gateway, Source: rc.Source, TraceID: rc.TraceID},
+			History:    hist[i],
 		}
 		dec := s.cfg.Policy.Evaluate(ctx, policy.PointList, in)
 		if dec.Effect == policy.Allow {

@@ -31,6 +31,7 @@ func (s *Service) Open(ctx context.Context, requester identity.Principal, req ap
 	if err != nil {
 		return api.TaskOpened{}, err
 	}
+	scope = normalizeLimits(scope)
 	ttl := DefaultTTL
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)

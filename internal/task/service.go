@@ -140,6 +140,8 @@ type Service struct {
 	proj *projection
 	// reserved holds step-ups an in-flight authorization is consuming.
 	reserved map[string]bool
+	// fresh coalesces the catch-ups decisions make with replicas (order.go).
+	fresh freshener
 
 	kick      chan struct{}
 	stop      chan struct{}

@@ -29,6 +29,13 @@ type State struct {
 	// many.
 	skipped  []Skipped
 	skippedN int
+	// history counts each task's calls (history.go), agents each agent's
+	// over the windows; holds and held are the calls being committed
+	// against limits (limits.go).
+	history map[string]*taskHistory
+	agents  map[string]*window
+	holds   map[string]*hold
+	held    map[string]*held
 }
 
 // NewState returns an empty State.
@@ -40,6 +47,11 @@ func NewState() *State {
 		actions:   map[string]*Action{},
 
 		taskActions: map[string][]string{},
+
+		history: map[string]*taskHistory{},
+		agents:  map[string]*window{},
+		holds:   map[string]*hold{},
+		held:    map[string]*held{},
 	}
 }
 
@@ -167,6 +179,7 @@ func (s *State) applyRequested(e ledger.Entry) error {
 	}
 	s.tasks[t.ID] = t
 	s.order = append(s.order, t.ID)
+	s.noteRequested(t)
 	if d.Parent != "" {
 		p := s.tasks[d.Parent]
 		p.Children = append(p.Children, t.ID)
@@ -272,6 +285,9 @@ func (s *State) applyApprovalRequested(e ledger.Entry, t *Task) error {
 		return incoherent(e.Index, "approval kind %q", d.Kind)
 	}
 	s.approvals[a.ID] = a
+	if a.Kind == KindStepUp {
+		s.noteStepUp(t, a.ID)
+	}
 	return nil
 }
 
@@ -351,6 +367,7 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		return incoherent(e.Index, "%s with a credential that is not a live credential of task %s", e.Event.Type, t.ID)
 	}
 	if e.Event.Type == ledger.TypeActionDenied {
+		s.noteDecided(t, e, &d, false)
 		return nil
 	}
 	if d.ActionID == "" || s.actions[d.ActionID] != nil {
@@ -371,6 +388,7 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		Redact:       d.Obligations.Redact,
 	}
 	s.taskActions[t.ID] = append(s.taskActions[t.ID], d.ActionID)
+	s.noteDecided(t, e, &d, true)
 	return nil
 }
 
@@ -416,6 +434,7 @@ func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
 		return incoherent(e.Index, "action.completed of action %s with status %q", d.ActionID, d.Status)
 	}
 	a.Completed, a.Status = true, d.Status
+	s.noteCompleted(t, a)
 	return nil
 }
 

@@ -89,7 +89,7 @@ func (s Scope) Validate() error {
 	if policy.DataClassLevel(s.DataClass) < 0 {
 		return invalid("scope.data_class %q: want public, internal, confidential or restricted", s.DataClass)
 	}
-	return nil
+	return validateLimits(s.Limits)
 }
 
 // Hash returns "sha256:" + hex(sha256(RFC 8785 JSON of s)): what approvals
@@ -107,7 +107,8 @@ func (s Scope) Hash() string {
 // Within reports whether every request s admits, outer admits too: the
 // data class is not higher, and each pattern of s is matched by a pattern
 // of outer ('*' in s taken literally, which makes the test sound); resource
-// patterns in normal form, by resource.Within.
+// patterns in normal form, by resource.Within; and s keeps every limit of
+// outer, at most as high (policy.LimitsWithin).
 func (s Scope) Within(outer Scope) bool {
 	li, lo := policy.DataClassLevel(s.DataClass), policy.DataClassLevel(outer.DataClass)
 	if li < 0 || lo < 0 || li > lo {
@@ -122,7 +123,8 @@ func (s Scope) Within(outer Scope) bool {
 		return true
 	}
 	return within(s.Tools, outer.Tools) && resource.Within(s.Resources, outer.Resources) &&
-		within(s.Operations, outer.Operations) && within(s.Environments, outer.Environments)
+		within(s.Operations, outer.Operations) && within(s.Environments, outer.Environments) &&
+		policy.LimitsWithin(s.Limits, outer.Limits)
 }
 
 func (s Scope) policy() policy.Scope { return policy.Scope(s) }

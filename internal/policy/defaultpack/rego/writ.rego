@@ -22,6 +22,11 @@ decision := {"deny": deny, "approval": approval, "permit": permit}
 # credentials. Redacted fields: arguments.password, .secret and .token.
 listed_envs := {"dev", "staging"}
 
+# data.json configures the pack: agents[id].suspended and
+# agents[id].calls_per_minute per agent; outbound_operations, the
+# operations that send data out of the task; agent_calls_per_minute, the
+# rate past which an agent is throttled across its tasks (0: none).
+
 # ---- every point ----------------------------------------------------------
 
 deny contains {"id": "agent-suspended", "reason": "agent is suspended"} if {
@@ -167,6 +172,49 @@ approval contains {
 	input.point == "action"
 	input.derived.tool_in_scope
 	input.derived.resource_in_scope == false
+}
+
+# ---- action: over the task's history (input.history, recorded by writ) -----
+
+# Once the task has been allowed confidential or restricted data (level 2
+# or 3; two rules, as the rule index selects on equality), an operation
+# that sends data out asks for a step-up, even in scope.
+approval contains {
+	"id": "action-outbound-after-confidential",
+	"reason": "the task has been allowed confidential data: sending data out requires step-up approval",
+	"obligations": {"approvals": 1},
+} if {
+	input.point == "action"
+	input.history.task.max_data_class_level == 2
+	input.action.operation in data.outbound_operations
+}
+
+approval contains {
+	"id": "action-outbound-after-confidential",
+	"reason": "the task has been allowed confidential data: sending data out requires step-up approval",
+	"obligations": {"approvals": 1},
+} if {
+	input.point == "action"
+	input.history.task.max_data_class_level == 3
+	input.action.operation in data.outbound_operations
+}
+
+deny contains {
+	"id": "agent-rate",
+	"reason": "the agent is past its calls per minute across its tasks: throttled",
+} if {
+	input.point == "action"
+	data.agent_calls_per_minute > 0
+	input.history.agent.last_minute.calls >= data.agent_calls_per_minute
+	not data.agents[input.agent.id].calls_per_minute
+}
+
+deny contains {
+	"id": "agent-rate-override",
+	"reason": "the agent is past its calls per minute across its tasks: throttled",
+} if {
+	input.point == "action"
+	input.history.agent.last_minute.calls >= data.agents[input.agent.id].calls_per_minute
 }
 
 permit contains {

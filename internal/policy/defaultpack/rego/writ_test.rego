@@ -103,3 +103,44 @@ test_unknown_point_not_permitted if {
 	d := writ.decision with input as req("other", "dev", {})
 	matched(d) == {"deny": set(), "approval": set(), "permit": set()}
 }
+
+# call is an in-scope action with operation op, the task having reached
+# data class level, the agent having made calls in the last minute.
+call(op, level, calls) := object.union(req("action", "dev", {}), {
+	"action": {"operation": op},
+	"history": {
+		"task": {"max_data_class_level": level},
+		"agent": {"last_minute": {"calls": calls}},
+	},
+})
+
+test_send_after_confidential_steps_up if {
+	d := writ.decision with input as call("send", 2, 0)
+	matched(d) == {"deny": set(), "approval": {"action-outbound-after-confidential"}, "permit": {"action-allow"}}
+	obligation(d, "action-outbound-after-confidential", "approvals") == 1
+	restricted := writ.decision with input as call("upload", 3, 0)
+	matched(restricted).approval == {"action-outbound-after-confidential"}
+}
+
+test_send_after_public_or_read_after_confidential_allowed if {
+	public := writ.decision with input as call("send", 0, 0)
+	matched(public).approval == set()
+	read := writ.decision with input as call("read", 3, 0)
+	matched(read).approval == set()
+}
+
+test_rate_throttles_past_the_configured_calls if {
+	at := writ.decision with input as call("read", 0, 10) with data.agent_calls_per_minute as 10
+	matched(at).deny == {"agent-rate"}
+	under := writ.decision with input as call("read", 0, 9) with data.agent_calls_per_minute as 10
+	matched(under).deny == set()
+	off := writ.decision with input as call("read", 0, 100000)
+	matched(off).deny == set()
+}
+
+test_rate_per_agent if {
+	d := writ.decision with input as call("read", 0, 3)
+		with data.agents as {"spiffe://example.org/agent/a": {"calls_per_minute": 3}}
+		with data.agent_calls_per_minute as 10
+	matched(d).deny == {"agent-rate-override"}
+}

@@ -64,9 +64,9 @@ func TestUnmarshalNested(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unknown field "scope.Resources" (names are case-sensitive: did you mean "resources"?)`) {
 		t.Errorf("case variant in scope: %v", err)
 	}
-	err = httpjson.Unmarshal([]byte(`{"agent":"a","scope":{"limits":{"calls":3}}}`), &o)
-	if be, ok := err.(*httpjson.BodyError); !ok || be.Field != "scope.limits" {
-		t.Errorf("scope.limits: %v", err)
+	err = httpjson.Unmarshal([]byte(`{"agent":"a","scope":{"limits":{"Calls":3}}}`), &o)
+	if be, ok := err.(*httpjson.BodyError); !ok || be.Field != "scope.limits.Calls" {
+		t.Errorf("case variant in scope.limits: %v", err)
 	}
 	// What is accepted decodes as encoding/json decodes it, arguments byte
 	// for byte.

@@ -169,7 +169,16 @@ func exactNames(body string, authorize bool) bool {
 		return true
 	}
 	for k := range sc {
-		if !slices.Contains([]string{"tools", "resources", "operations", "data_class", "environments"}, k) {
+		if !slices.Contains([]string{"tools", "resources", "operations", "data_class", "environments", "limits"}, k) {
+			return false
+		}
+	}
+	var lim map[string]json.RawMessage
+	if json.Unmarshal(sc["limits"], &lim) != nil {
+		return true
+	}
+	for k := range lim {
+		if !slices.Contains([]string{"calls", "per_tool", "per_minute"}, k) {
 			return false
 		}
 	}

@@ -5,8 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 

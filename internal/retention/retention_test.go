@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/retention"
+	"github.com/writhq/writ/internal/store/postgres"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/testkit"
@@ -38,26 +41,41 @@ var (
 	admin   = identity.Principal{Kind: identity.KindHuman, ID: "oidc:test#root", Roles: []identity.Role{identity.RoleAdmin}}
 )
 
-// world is writ's ledger, policy and task service on SQLite, with a clock
-// the test moves.
+// store is a ledger store that keeps cursors and gives its database.
+type store interface {
+	ledger.Store
+	ledger.Cursors
+	DB() *sql.DB
+}
+
+// world is writ's ledger, policy and task service on SQLite (or
+// PostgreSQL), with a clock the test moves.
 type world struct {
 	t     *testing.T
 	ctx   context.Context
-	store *sqlite.Store
+	store store
 	led   *ledger.Ledger
 	kp    *ledger.KeyPair
 	svc   *task.Service
 	clk   *testkit.Clock
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldOn(t, "") }
+
+// newWorldOn is newWorld on the PostgreSQL database dsn, when not empty.
+func newWorldOn(t *testing.T, dsn string) *world {
 	t.Helper()
 	// The clock starts ahead of the real one, which stamps the policy's
 	// load: the log stays in time order.
 	w := &world{t: t, ctx: context.Background(), clk: testkit.NewClock(time.Now().UTC().Add(time.Minute).Truncate(time.Second))}
 	dir := t.TempDir()
 	var err error
-	if w.store, err = sqlite.Open(w.ctx, filepath.Join(dir, "writ.db")); err != nil {
+	if dsn != "" {
+		w.store, err = postgres.Open(w.ctx, dsn, postgres.Options{})
+	} else {
+		w.store, err = sqlite.Open(w.ctx, filepath.Join(dir, "writ.db"))
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if w.kp, _, err = ledger.LoadOrCreateKey(dir, "writ.test/retention"); err != nil {
@@ -294,8 +312,8 @@ func TestRetention(t *testing.T) {
 	}
 }
 
-// TestRetentionMinimum refuses a rule shorter than the minimum, and never
-// erases a body younger than the minimum.
+// TestRetentionMinimum refuses a rule shorter than the minimum (the
+// configuration refuses it first, docs/retention.md).
 func TestRetentionMinimum(t *testing.T) {
 	w := newWorld(t)
 	_, err := retention.New(retention.Config{Minimum: 180 * day, Store: w.store, Cursors: w.store, Tasks: w.svc,
@@ -326,5 +344,38 @@ func TestRetentionAfterRestart(t *testing.T) {
 	}
 	if n := len(w.erasures()); n != 2 || w.stored(calls[0].result, "output") {
 		t.Fatalf("%d erasures", n)
+	}
+}
+
+// TestRetentionOnPostgres sweeps a PostgreSQL ledger, one process at a
+// time: while another holds the retention lock, a sweep does nothing.
+func TestRetentionOnPostgres(t *testing.T) {
+	w := newWorldOn(t, pgtest.DSN(t))
+	pg := w.store.(*postgres.Store)
+	_, calls := w.run("internal", nil, "internal")
+	rule := retention.Rule{Type: ledger.TypeActionCompleted, Body: "output", Keep: 200 * day, KeepText: "200d"}
+	e, err := retention.New(retention.Config{Rules: []retention.Rule{rule}, Minimum: 180 * day,
+		Store: w.store, Cursors: w.store, Tasks: w.svc, Locker: pg, Now: w.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clk.Add(201 * day)
+	unlock, ok, err := pg.TryLock(w.ctx, retention.LockName)
+	if err != nil || !ok {
+		t.Fatalf("taking the retention lock: %v %v", ok, err)
+	}
+	if res := w.sweep(e); !res.Skipped || res.Erased != 0 {
+		t.Fatalf("a sweep while another process holds the lock: %+v", res)
+	}
+	unlock()
+	if res := w.sweep(e); res.Skipped || res.Erased != 1 || w.stored(calls[0].result, "output") {
+		t.Fatalf("a sweep holding the lock: %+v", res)
+	}
+	if res := w.sweep(e); res.Erased != 0 {
+		t.Fatalf("a second sweep: %+v", res)
+	}
+	rep, err := ledger.Verify(w.ctx, w.store, w.kp.Verifier(), "")
+	if err != nil || !rep.OK() || rep.Erased != 1 {
+		t.Fatalf("ledger verify: %v %+v", err, rep.Failures)
 	}
 }

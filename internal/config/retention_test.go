@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +98,29 @@ func FuzzParsePeriod(f *testing.F) {
 			t.Fatalf("ParsePeriod(%q) = %+v, but its text reads back as %+v, %v", s, p, again, err)
 		}
 	})
+}
+
+// TestRetentionDocParses loads the example of docs/retention.md, which
+// must be a valid configuration, so that the page cannot drift from the
+// settings.
+func TestRetentionDocParses(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "retention.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/retention.md has no yaml example")
+	}
+	c, err := Load(writeYAML(t, block), nil)
+	if err != nil {
+		t.Fatalf("the example does not load: %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the example does not validate: %v", err)
+	}
+	if len(c.Retention.Rules) != 3 || c.Retention.Rules[0].Keep.String() != "180d" {
+		t.Errorf("the example's rules: %+v", c.Retention.Rules)
+	}
 }

@@ -47,4 +47,7 @@ type Erase struct {
 	Index  uint64 `json:"index"`
 	Name   string `json:"name"`
 	Reason string `json:"reason"`
+	// Force erases a body under a legal hold; the erasure records the
+	// hold it overrides.
+	Force bool `json:"force,omitempty"`
 }

@@ -115,6 +115,28 @@ type Task struct {
 	EndedAt           *time.Time `json:"ended_at,omitempty"`
 	// LedgerIndex is the index of the task.requested event.
 	LedgerIndex uint64 `json:"ledger_index"`
+	// Hold is the legal hold the task is under, its own or an ancestor's
+	// (docs/retention.md); absent when none holds.
+	Hold *TaskHold `json:"hold,omitempty"`
+}
+
+// TaskHold is a legal hold on a task. While it holds, no body of the
+// task's events or its descendants' is erased.
+type TaskHold struct {
+	// TaskID is the task the hold was placed on: the task itself, or an
+	// ancestor whose hold covers it.
+	TaskID string    `json:"task_id"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	// LedgerIndex is the index of the task.held event.
+	LedgerIndex uint64 `json:"ledger_index"`
+}
+
+// HoldRequest is the body of POST /v1/tasks/{id}/hold and of DELETE
+// /v1/tasks/{id}/hold: why the hold is placed or lifted.
+type HoldRequest struct {
+	Reason string `json:"reason"`
 }
 
 // TaskList answers GET /v1/tasks.

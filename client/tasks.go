@@ -97,6 +97,21 @@ func (c *Client) Revoke(ctx context.Context, id, reason string) (api.Task, error
 	return out, err
 }
 
+// Hold places a legal hold on a task (auditor or admin) and returns it:
+// no body of its events or its descendants' is erased while it holds.
+func (c *Client) Hold(ctx context.Context, id, reason string) (api.Task, error) {
+	var out api.Task
+	err := c.Do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/hold", api.HoldRequest{Reason: reason}, &out)
+	return out, err
+}
+
+// Release lifts a task's legal hold and returns the task.
+func (c *Client) Release(ctx context.Context, id, reason string) (api.Task, error) {
+	var out api.Task
+	err := c.Do(ctx, http.MethodDelete, "/v1/tasks/"+url.PathEscape(id)+"/hold", api.HoldRequest{Reason: reason}, &out)
+	return out, err
+}
+
 // Trace returns the task's evidence chain, each event with its inclusion
 // proven against the latest checkpoint where the server could.
 func (c *Client) Trace(ctx context.Context, id string) (api.Trace, error) {

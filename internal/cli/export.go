@@ -108,6 +108,25 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d).UTC(), nil
 }
 
+// replayState rebuilds the task state from a store's ledger, as the
+// server does at start: an event that does not follow from the ones before
+// it is left out ('writ ledger verify' lists it).
+func replayState(ctx context.Context, st ledger.Store) (*task.State, error) {
+	s := task.NewState()
+	err := st.ScanLeaves(ctx, 0, func(i uint64, leaf []byte) error {
+		e, err := ledger.ParseLeaf(i, leaf)
+		if err != nil {
+			return err
+		}
+		s.Replay(e)
+		return nil
+	})
+	if err != nil {
+		return nil, withHint(fmt.Errorf("replaying the ledger: %w", err), "run 'writ ledger verify' on the data directory")
+	}
+	return s, nil
+}
+
 // exportFromDir writes a bundle straight from a data directory: the task
 // state is rebuilt by replaying the ledger, as the server does at start.
 func exportFromDir(ctx context.Context, io IO, cf *configFlags, taskID string, opts evidence.Options, dst string) (int64, error) {
@@ -116,19 +135,9 @@ func exportFromDir(ctx context.Context, io IO, cf *configFlags, taskID string, o
 		return 0, err
 	}
 	defer d.Close()
-	st := task.NewState()
-	err = d.Store.ScanLeaves(ctx, 0, func(i uint64, leaf []byte) error {
-		e, err := ledger.ParseLeaf(i, leaf)
-		if err != nil {
-			return err
-		}
-		// As at the server's start: an event that does not follow from
-		// the ones before it is left out ('writ ledger verify' lists it).
-		st.Replay(e)
-		return nil
-	})
+	st, err := replayState(ctx, d.Store)
 	if err != nil {
-		return 0, withHint(fmt.Errorf("replaying the ledger: %w", err), "run 'writ ledger verify' on the data directory")
+		return 0, err
 	}
 	ps, err := policy.NewDirStore(filepath.Join(cfg.DataDir, "policies"))
 	if err != nil {

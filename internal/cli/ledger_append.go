@@ -43,17 +43,23 @@ func (t *target) client(io IO) *client.Client {
 
 // openLocal opens the data directory for writing and starts a ledger on it.
 func openLocal(ctx context.Context, cfg config.Config) (*ledger.Ledger, func() error, error) {
+	l, _, closeFn, err := openLocalStore(ctx, cfg)
+	return l, closeFn, err
+}
+
+// openLocalStore is openLocal that also returns the ledger's store.
+func openLocalStore(ctx context.Context, cfg config.Config) (*ledger.Ledger, ledger.Store, func() error, error) {
 	o, err := storeOptions(cfg, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	d, err := datadir.Open(ctx, cfg.DataDir, o)
 	if err != nil {
 		var le *datadir.LockedError
 		if errors.As(err, &le) {
-			return nil, nil, withHint(err, "write through the server instead: --server http://%s --token <admin token>", cfg.Listen)
+			return nil, nil, nil, withHint(err, "write through the server instead: --server http://%s --token <admin token>", cfg.Listen)
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	l, err := ledger.New(ctx, ledger.Config{
 		Store: d.Store, Signer: d.Signer, MaxBodyBytes: cfg.Ledger.MaxBodyBytes,
@@ -62,9 +68,9 @@ func openLocal(ctx context.Context, cfg config.Config) (*ledger.Ledger, func() e
 	})
 	if err != nil {
 		d.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return l, func() error {
+	return l, d.Store, func() error {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		return errors.Join(l.Close(cctx), d.Close())
@@ -253,8 +259,43 @@ func nextChunk(lines <-chan line) ([]line, bool) {
 	return chunk, true
 }
 
+// errLegalHold refuses a local erasure of a held body.
+var errLegalHold = errors.New("legal hold")
+
+// eraseLocal erases a body of a data directory's ledger, respecting legal
+// holds as the server does: it reads them by replaying the ledger.
+func eraseLocal(ctx context.Context, l *ledger.Ledger, st ledger.Store, ref ledger.BodyRef, reason string, force bool) (uint64, error) {
+	leaves, err := st.ReadLeaves(ctx, ref.Index, ref.Index+1)
+	if err != nil {
+		return 0, err
+	}
+	if len(leaves) == 0 {
+		return 0, fmt.Errorf("event %d: %w", ref.Index, ledger.ErrNotFound)
+	}
+	ent, err := ledger.ParseLeaf(ref.Index, leaves[0])
+	if err != nil {
+		return 0, err
+	}
+	x := ledger.Erasure{Ref: ref, Reason: reason}
+	if ent.Event.TaskID != "" {
+		s, err := replayState(ctx, st)
+		if err != nil {
+			return 0, err
+		}
+		if h, on, held := s.HoldOn(ent.Event.TaskID); held {
+			if !force {
+				return 0, withHint(fmt.Errorf("%w: task %s is under the legal hold of task %s (event %d, by %s): its bodies are not erased",
+					errLegalHold, ent.Event.TaskID, on, h.Index, h.By), "an admin may override the hold with --force, which the erasure records")
+			}
+			i := h.Index
+			x.OverridesHold = &i
+		}
+	}
+	return l.EraseAll(ctx, []ledger.Erasure{x})
+}
+
 func ledgerEraseCommand() *command {
-	c := &command{name: "erase", args: "<index> <body-name> --reason TEXT [--data-dir DIR | --server URL]",
+	c := &command{name: "erase", args: "<index> <body-name> --reason TEXT [--force] [--data-dir DIR | --server URL]",
 		summary: "erase one payload body; the tree still verifies and the erasure is recorded"}
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
@@ -262,6 +303,7 @@ func ledgerEraseCommand() *command {
 		var t target
 		t.addFlags(fs)
 		reason := fs.String("reason", "", "why the body is erased (recorded in the ledger; required)")
+		force := fs.Bool("force", false, "erase a body under a legal hold (admin); the erasure records the hold it overrides")
 		pos, err := parseArgs(c, fs, args, 2, 2)
 		if err != nil {
 			return err
@@ -279,14 +321,18 @@ func ledgerEraseCommand() *command {
 		}
 		var idx uint64
 		if t.server != "" {
-			idx, err = t.client(io).Erase(ctx, api.Erase{Index: index, Name: pos[1], Reason: *reason})
+			idx, err = t.client(io).Erase(ctx, api.Erase{Index: index, Name: pos[1], Reason: *reason, Force: *force})
 		} else {
-			l, closeFn, oerr := openLocal(ctx, cfg)
+			l, st, closeFn, oerr := openLocalStore(ctx, cfg)
 			if oerr != nil {
 				return oerr
 			}
-			idx, err = l.Erase(ctx, ledger.BodyRef{Index: index, Name: pos[1]}, *reason, "")
+			idx, err = eraseLocal(ctx, l, st, ledger.BodyRef{Index: index, Name: pos[1]}, *reason, *force)
 			err = errors.Join(err, closeFn())
+		}
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Body.Error == "legal_hold" {
+			return withHint(err, "see 'writ report retention'; an admin may override the hold with --force, which the erasure records")
 		}
 		if err != nil {
 			return err

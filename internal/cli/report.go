@@ -14,7 +14,8 @@ import (
 )
 
 func reportCommand() *command {
-	return &command{name: "report", summary: "reports over the ledger", subs: []*command{reportAccessCommand()}}
+	return &command{name: "report", summary: "reports over the ledger",
+		subs: []*command{reportAccessCommand(), reportRetentionCommand(), reportComplianceCommand()}}
 }
 
 func reportAccessCommand() *command {

@@ -270,7 +270,8 @@ func taskCommand() *command {
 	return &command{
 		name:    "task",
 		summary: "open, inspect and end tasks (what a human asks an agent to do)",
-		subs:    []*command{taskOpenCommand(), taskGetCommand(), taskListCommand(), taskCompleteCommand(), taskRevokeCommand()},
+		subs: []*command{taskOpenCommand(), taskGetCommand(), taskListCommand(), taskCompleteCommand(), taskRevokeCommand(),
+			taskHoldCommand(true), taskHoldCommand(false)},
 	}
 }
 
@@ -367,6 +368,13 @@ func printTask(io IO, t api.Task) error {
 	for _, a := range t.Approvals {
 		fmt.Fprintf(w, "approval\t%s %s by %s: %s\n", a.ApprovalID, a.Decision, a.Approver, a.Reason)
 	}
+	if h := t.Hold; h != nil {
+		via := ""
+		if h.TaskID != t.TaskID {
+			via = " (the hold of task " + h.TaskID + ")"
+		}
+		fmt.Fprintf(w, "legal hold\tsince %s by %s%s: %s [ledger event %d]\n", fmtTime(h.At), h.By, via, oneLine(h.Reason, 200), h.LedgerIndex)
+	}
 	fmt.Fprintf(w, "ledger index\t%d\n", t.LedgerIndex)
 	return w.Flush()
 }
@@ -429,6 +437,42 @@ func taskRevokeCommand() *command {
 			return cl.Revoke(ctx, pos[0], *reason)
 		},
 		table: printEnded,
+	})
+}
+
+// taskHoldCommand is `writ task hold` (hold) or `writ task release`.
+func taskHoldCommand(hold bool) *command {
+	var reason *string
+	c := &command{name: "release", args: "<task-id> --reason TEXT",
+		summary: "lift a task's legal hold, so that retention may erase its bodies again (auditor or admin)"}
+	if hold {
+		c.name, c.summary = "hold", "place a legal hold on a task: no body of its or its children's events is erased while it holds (auditor or admin)"
+	}
+	return apiCommand(c, apiCall[api.Task]{
+		token: "auditor or admin", args: 1,
+		flags: func(fs *flag.FlagSet) { reason = fs.String("reason", "", "why, for the record (required)") },
+		check: func([]string) error {
+			if *reason == "" {
+				return &usageError{msg: "missing --reason", hint: "say why, e.g. --reason 'litigation hold, case 2026-14'; it is recorded in the ledger"}
+			}
+			return nil
+		},
+		call: func(ctx context.Context, cl *client.Client, pos []string) (api.Task, error) {
+			if hold {
+				return cl.Hold(ctx, pos[0], *reason)
+			}
+			return cl.Release(ctx, pos[0], *reason)
+		},
+		table: func(io IO, t api.Task) error {
+			if hold {
+				fmt.Fprintf(io.Stdout, "%s is held: no body of its events or its children's is erased until the hold is lifted\n", t.TaskID)
+			} else if t.Hold != nil {
+				fmt.Fprintf(io.Stdout, "%s's own hold is lifted; it is still under the hold of task %s\n", t.TaskID, t.Hold.TaskID)
+			} else {
+				fmt.Fprintf(io.Stdout, "%s's hold is lifted\n", t.TaskID)
+			}
+			return nil
+		},
 	})
 }
 

@@ -57,7 +57,7 @@ func serverScripts(dir string, extra map[string]func(ts *testscript.TestScript, 
 	}
 }
 
-// cmdJSONField sets an environment variable to a string field of a JSON
+// cmdJSONField sets an environment variable to a string (or whole number) field of a JSON
 // file, found by a dotted path whose numeric parts index arrays.
 //
 //	jsonfield NAME FILE PATH
@@ -84,8 +84,11 @@ func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	s, ok := v.(string)
+	if n, isNum := v.(float64); isNum && n >= 0 && n == float64(int64(n)) {
+		s, ok = strconv.FormatInt(int64(n), 10), true
+	}
 	if !ok || s == "" {
-		ts.Fatalf("%s in %s is not a non-empty string: %v", args[2], args[1], v)
+		ts.Fatalf("%s in %s is not a non-empty string or a whole number: %v", args[2], args[1], v)
 	}
 	ts.Setenv(args[0], s)
 }

@@ -72,6 +72,9 @@ type Config struct {
 	// traces (observability.go).
 	Metrics MetricsConfig `yaml:"metrics"`
 	Tracing TracingConfig `yaml:"tracing"`
+
+	// Retention says how long payload bodies are kept (retention.go).
+	Retention RetentionConfig `yaml:"retention"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -144,6 +147,7 @@ func Default() Config {
 
 		Credentials: DefaultCredentials(),
 		RateLimits:  DefaultRateLimits(),
+		Retention:   DefaultRetention(),
 	}
 }
 
@@ -323,6 +327,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Tracing.Validate(); err != nil {
+		return err
+	}
+	if err := c.Retention.Validate(); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

@@ -190,6 +190,8 @@ func (c *Console) routes() *http.ServeMux {
 	mux.Handle("GET /ui/tasks/{id}", c.page(anyone, c.taskPage))
 	mux.Handle("POST /ui/tasks/{id}/complete", c.action(enders, c.completeTask))
 	mux.Handle("POST /ui/tasks/{id}/revoke", c.action(enders, c.revokeTask))
+	mux.Handle("POST /ui/tasks/{id}/hold", c.action(auditors, c.holdTask))
+	mux.Handle("POST /ui/tasks/{id}/release", c.action(auditors, c.releaseTask))
 	mux.Handle("GET /ui/tasks/{id}/evidence", c.page(anyone, c.taskEvidence))
 	mux.Handle("GET /ui/access", c.page(auditors, c.accessPage))
 	mux.Handle("GET /ui/ledger", c.page(auditors, c.ledgerPage))

@@ -130,6 +130,7 @@ type taskBody struct {
 	Task     api.Task
 	Pending  *pendingRow // an approval of this task the viewer may decide
 	CanEnd   bool        // the viewer may complete or revoke it
+	CanHold  bool        // the viewer may place or lift its legal hold
 	CanTrace bool
 	Timeline *timeline
 	TraceErr string
@@ -158,6 +159,7 @@ func (c *Console) taskPage(w http.ResponseWriter, r *http.Request, u user) {
 	live := t.State == api.StateActive || t.State == api.StatePendingApproval
 	body.CanEnd = live && u.p.HasAnyRole(identity.RoleRequester, identity.RoleAdmin) &&
 		(u.p.ID == t.Requester || u.p.HasRole(identity.RoleAdmin))
+	body.CanHold = u.p.HasRole(identity.RoleAuditor) || u.p.HasRole(identity.RoleAdmin)
 	// The same rule as GET /v1/tasks/{id}/trace.
 	body.CanTrace = u.p.HasRole(identity.RoleAuditor) || u.p.HasRole(identity.RoleAdmin) || u.p.ID == t.Requester
 	body.Evidence = body.CanTrace && c.cfg.Evidence != nil
@@ -184,6 +186,28 @@ func (c *Console) completeTask(w http.ResponseWriter, r *http.Request, u user) {
 		return
 	}
 	c.flash(u, "Task "+id+" completed; its credentials are revoked.", false)
+	http.Redirect(w, r, "/ui/tasks/"+id, http.StatusSeeOther)
+}
+
+// holdTask and releaseTask place and lift a task's legal hold through the
+// task service, which allows only auditors and admins.
+func (c *Console) holdTask(w http.ResponseWriter, r *http.Request, u user) {
+	id := r.PathValue("id")
+	if _, err := c.cfg.Tasks.Hold(r.Context(), u.p, id, strings.TrimSpace(r.PostForm.Get("reason"))); err != nil {
+		c.taskError(w, r, u, err)
+		return
+	}
+	c.flash(u, "Task "+id+" is under legal hold: no body of its events or its children's is erased until the hold is lifted.", false)
+	http.Redirect(w, r, "/ui/tasks/"+id, http.StatusSeeOther)
+}
+
+func (c *Console) releaseTask(w http.ResponseWriter, r *http.Request, u user) {
+	id := r.PathValue("id")
+	if _, err := c.cfg.Tasks.Release(r.Context(), u.p, id, strings.TrimSpace(r.PostForm.Get("reason"))); err != nil {
+		c.taskError(w, r, u, err)
+		return
+	}
+	c.flash(u, "The legal hold of task "+id+" is lifted.", false)
 	http.Redirect(w, r, "/ui/tasks/"+id, http.StatusSeeOther)
 }
 

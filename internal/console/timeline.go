@@ -188,6 +188,23 @@ func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 		reason, detail := d.Refusal()
 		it.Class, it.Title = "denied", "Refused: "+reason
 		add("detail", detail)
+	case event.TaskHeld:
+		it.Class, it.Title, it.Who = "end", "Legal hold placed", d.By
+		add("reason", d.Reason)
+	case event.TaskReleased:
+		it.Class, it.Title, it.Who = "approval", "Legal hold lifted", d.By
+		add("reason", d.Reason)
+		add("hold", strconv.FormatUint(d.Hold, 10))
+	case event.BodyErased:
+		it.Class, it.Title, it.Who = "end", "Body erased: "+d.Name, firstNonEmpty(e.Principal, "writ")
+		add("of event", strconv.FormatUint(d.Index, 10))
+		add("reason", d.Reason)
+		if d.Retention != nil {
+			add("retention rule", strings.TrimSpace(d.Retention.Type+" "+d.Retention.Body+" "+d.Retention.DataClass)+", kept "+d.Retention.Keep)
+		}
+		if d.OverridesHold != nil {
+			add("overrode the hold of event", strconv.FormatUint(*d.OverridesHold, 10))
+		}
 	}
 	if it.Who == "" {
 		it.Who = e.Agent
@@ -197,4 +214,13 @@ func itemOf(te api.TraceEvent, root string) (timelineItem, error) {
 	}
 	add("trace id", e.TraceID)
 	return it, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

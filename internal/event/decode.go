@@ -36,6 +36,8 @@ var registry = map[string][]reflect.Type{
 	ledger.TypeTaskExpired:       {reflect.TypeFor[TaskEnded]()},
 	ledger.TypeTaskRevoked:       {reflect.TypeFor[TaskEnded]()},
 	ledger.TypeTaskDenied:        {reflect.TypeFor[TaskDenied]()},
+	ledger.TypeTaskHeld:          {reflect.TypeFor[TaskHeld]()},
+	ledger.TypeTaskReleased:      {reflect.TypeFor[TaskReleased]()},
 	ledger.TypePolicyLoaded:      {reflect.TypeFor[PolicyLoaded]()},
 	ledger.TypePolicyShadow:      {reflect.TypeFor[ShadowDisagreed]()},
 	ledger.TypePolicyRejected:    {reflect.TypeFor[PolicyRejected]()},

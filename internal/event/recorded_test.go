@@ -156,7 +156,7 @@ func newWorld(t *testing.T, shadowDir string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.svc, err = task.New(w.ctx, task.Config{Ledger: w.led, Store: w.store, Policy: w.pol, DB: w.store.DB(),
+	w.svc, err = task.New(w.ctx, task.Config{Ledger: w.led, Eraser: w.led, Store: w.store, Policy: w.pol, DB: w.store.DB(),
 		Environment: "prod", Now: w.clk.Now, SweepInterval: -1,
 		Origin: kp.Name(), Verifier: kp.Verifier(), DigestKey: kp.DigestKey()})
 	if err != nil {
@@ -433,6 +433,30 @@ func (w *world) run(shadowDir string) {
 		t.Fatal("no output to erase")
 	}
 
+	// A legal hold placed and lifted; an erasure forced through a hold,
+	// and one by retention.
+	auditor := identity.Principal{Kind: identity.KindHuman, ID: "oidc:test#audrey", Roles: []identity.Role{identity.RoleAuditor}}
+	admin := identity.Principal{Kind: identity.KindHuman, ID: "oidc:test#root", Roles: []identity.Role{identity.RoleAdmin}}
+	if _, err := w.svc.Hold(ctx, auditor, t3.TaskID, "litigation 2026-14"); err != nil {
+		t.Fatal(err)
+	}
+	t3task, err := w.svc.Get(t3.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.EraseBody(ctx, admin, ledger.BodyRef{Index: t3task.RequestedIndex, Name: "intent"}, "court order 5", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Release(ctx, auditor, t3.TaskID, "case closed"); err != nil {
+		t.Fatal(err)
+	}
+	gone, _, err := w.svc.EraseUnheld(ctx, []task.BodyErasure{{TaskID: t3.TaskID, Erasure: ledger.Erasure{
+		Ref: ledger.BodyRef{Index: t3task.RequestedIndex + 1, Name: "input"}, Reason: ledger.ReasonRetention,
+		Retention: &ledger.RetentionRule{Type: ledger.TypePolicyDecided, Body: "input", DataClass: "confidential", Keep: "180d", Minimum: "180d"}}}})
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("a retention erasure: %v, %v", gone, err)
+	}
+
 	w.witnessRefusal()
 }
 
@@ -495,6 +519,11 @@ func TestRecordedEventsRoundTrip(t *testing.T) {
 		if !ledger.KnownType(ev.Type) || len(event.Shapes(ev.Type)) == 0 {
 			t.Errorf("event %d: type %q has no data type", ent.Index, ev.Type)
 			continue
+		}
+		for name := range ent.Commitments {
+			if !slices.Contains(event.Bodies(ev.Type), name) {
+				t.Errorf("event %d (%s) carries body %q, which event.Bodies does not list", ent.Index, ev.Type, name)
+			}
 		}
 		d, err := event.Decode(ev)
 		if err != nil {

@@ -52,6 +52,24 @@ type TaskEnded struct {
 	By string `json:"by"`
 }
 
+// TaskHeld is task.held: a legal hold placed on a task. While it holds,
+// no body of the task's events, or of its descendants' events, is erased:
+// not by retention, and not by request unless forced.
+type TaskHeld struct {
+	Reason string `json:"reason"`
+	// By is the principal ID of who placed the hold.
+	By string `json:"by"`
+}
+
+// TaskReleased is task.released: the task's legal hold lifted.
+type TaskReleased struct {
+	Reason string `json:"reason"`
+	// By is the principal ID of who released it.
+	By string `json:"by"`
+	// Hold is the ledger index of the task.held event it releases.
+	Hold uint64 `json:"hold"`
+}
+
 // Reasons recorded in TaskEnded, CredentialRevoked, ActionCompleted and
 // AuthRejected.
 const (

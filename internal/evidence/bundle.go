@@ -59,6 +59,9 @@ type Manifest struct {
 	// erased, with the index of the erasure event.
 	Erased      []Erased `json:"erased,omitempty"`
 	OCSFVersion string   `json:"ocsf_version"`
+	// ControlsVersion is the version of the controls mapping controls.csv
+	// was written with (ControlsVersion); absent, version 1.
+	ControlsVersion int `json:"controls_version,omitempty"`
 	// Files lists every file of the bundle but the manifest, by path.
 	Files []File `json:"files"`
 }

@@ -1,8 +1,12 @@
 package evidence_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -39,7 +43,8 @@ func TestControlsMapping(t *testing.T) {
 			t.Errorf("%s has no title", key)
 		}
 	}
-	for _, want := range []string{"OWASP Top 10 for Agentic Applications (2026)", "CSA MAESTRO", "NIST AI RMF 1.0", "EU AI Act"} {
+	for _, want := range []string{"OWASP Top 10 for Agentic Applications (2026)", "CSA MAESTRO", "NIST AI RMF 1.0", "EU AI Act",
+		"NIST CSF 2.0", "OWASP Non-Human Identities Top 10 (2025)"} {
 		if frameworks[want] == 0 {
 			t.Errorf("no controls of %s", want)
 		}
@@ -47,6 +52,26 @@ func TestControlsMapping(t *testing.T) {
 	for _, art := range []string{"Art. 12", "Art. 14", "Art. 19", "Art. 26"} {
 		if !ids["EU AI Act "+art] {
 			t.Errorf("EU AI Act %s is not mapped", art)
+		}
+	}
+	for i := 1; i <= 10; i++ {
+		if id := fmt.Sprintf("OWASP Non-Human Identities Top 10 (2025) NHI%d:2025", i); !ids[id] {
+			t.Errorf("%s is not mapped", id)
+		}
+	}
+	csfID := regexp.MustCompile(`^(GV|ID|PR|DE|RS|RC)\.[A-Z]{2}-\d{2}$`)
+	csf := map[string]bool{}
+	for _, c := range cs {
+		if c.Framework == "NIST CSF 2.0" {
+			if !csfID.MatchString(c.ID) {
+				t.Errorf("NIST CSF 2.0 %q is not a subcategory identifier", c.ID)
+			}
+			csf[c.ID[:2]] = true
+		}
+	}
+	for _, fn := range []string{"GV", "PR", "DE", "RS"} {
+		if !csf[fn] {
+			t.Errorf("no NIST CSF 2.0 subcategory of %s", fn)
 		}
 	}
 	for _, fn := range []string{"GOVERN", "MAP", "MEASURE", "MANAGE"} {
@@ -75,5 +100,18 @@ func TestStandardsDocListsEveryControl(t *testing.T) {
 		if c.Note != "" && !strings.Contains(string(doc), strings.ReplaceAll(c.Note, "|", "/")) {
 			t.Errorf("docs/standards.md lacks the note of %s %s", c.Framework, c.ID)
 		}
+	}
+}
+
+// TestControlsMappingV1 keeps the mapping of bundles that name no version
+// as it was when they were written: their controls.csv is rebuilt from it.
+func TestControlsMappingV1(t *testing.T) {
+	b, err := os.ReadFile("controls-v1.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if got := hex.EncodeToString(sum[:]); got != "50f58bc9d7f2e7d46f22b6e46eb0babfe90eb16c9755be1089f243802393e318" {
+		t.Errorf("controls-v1.csv changed (sha256 %s): bundles written with it would no longer verify; change controls.csv and ControlsVersion instead", got)
 	}
 }

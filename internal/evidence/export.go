@@ -111,7 +111,7 @@ func Export(ctx context.Context, src Source, taskID string, opts Options, w io.W
 	m := &Manifest{
 		Format: Format, TaskID: taskID, Tasks: chain.Tasks, Ancestors: chain.Ancestors,
 		CreatedAt: src.Now().UTC().Truncate(time.Second), Origin: origin,
-		Policies: map[string]string{}, OCSFVersion: OCSFVersion,
+		Policies: map[string]string{}, OCSFVersion: OCSFVersion, ControlsVersion: ControlsVersion,
 	}
 	if !opts.From.IsZero() || !opts.To.IsZero() {
 		m.Window = &Window{}

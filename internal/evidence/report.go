@@ -61,6 +61,8 @@ type reportData struct {
 	Credentials []reportCredential
 	Policies    []reportPolicy
 	Erased      []Erased
+	// Frameworks names the frameworks of the bundle's mapping.
+	Frameworks string
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
@@ -68,7 +70,8 @@ func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.00
 // reportHTML is the bundle's report.html: a self-contained page (no
 // scripts, no outside resources) for a reader who will not run writ.
 func reportHTML(v *view) []byte {
-	rd := reportData{M: v.m, Erased: v.m.Erased, Exported: v.m.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC")}
+	rd := reportData{M: v.m, Erased: v.m.Erased, Exported: v.m.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+		Frameworks: frameworksText(v.m.ControlsVersion)}
 	loaded := map[string]disclosed{}
 	for _, e := range v.events {
 		if e.Event.Type == ledger.TypePolicyLoaded {
@@ -146,6 +149,10 @@ func reportHTML(v *view) []byte {
 			r.What = strings.Join(d.Tools(), ", ")
 		case event.TaskDelegated:
 			r.What = "child " + d.Child
+		case event.TaskHeld:
+			r.Who, r.What, r.Result = d.By, "legal hold", d.Reason
+		case event.TaskReleased:
+			r.Who, r.What, r.Result = d.By, "legal hold lifted", d.Reason
 		case event.BodyErased:
 			// The report has never shown the erased body's index here, and
 			// a bundle's report must be rebuilt byte for byte by every

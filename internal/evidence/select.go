@@ -148,7 +148,8 @@ func outside(t time.Time, opts Options) bool {
 // rather than recording one of its actions.
 func lifecycle(d any) bool {
 	switch d := d.(type) {
-	case event.TaskRequested, event.TaskActivated, event.TaskDenied, event.TaskEnded, event.TaskDelegated:
+	case event.TaskRequested, event.TaskActivated, event.TaskDenied, event.TaskEnded, event.TaskDelegated,
+		event.TaskHeld, event.TaskReleased:
 		return true
 	case event.PolicyDecided:
 		return d.Point == string(policy.PointTask)

@@ -239,6 +239,11 @@ func (v *verifier) manifest() bool {
 		return false
 	}
 	v.rep.TaskID, v.rep.Origin = v.m.TaskID, v.m.Origin
+	if _, err := controlsOf(v.m.ControlsVersion); err != nil {
+		v.fail("manifest", "%s names controls_version %d, which this writ does not know; verify it with the writ that wrote it, or a later one", ManifestPath, v.m.ControlsVersion)
+		v.allBad = true
+		return false
+	}
 	listed := map[string]bool{}
 	for _, f := range v.m.Files {
 		if listed[f.Path] {

@@ -70,6 +70,8 @@ const (
 	TypeTaskExpired       = "task.expired"
 	TypeTaskRevoked       = "task.revoked"
 	TypeTaskDenied        = "task.denied"
+	TypeTaskHeld          = "task.held"
+	TypeTaskReleased      = "task.released"
 	TypePolicyLoaded      = "policy.loaded"
 	TypePolicyShadow      = "policy.shadow_disagreed"
 	TypePolicyRejected    = "policy.rejected"
@@ -89,7 +91,7 @@ var knownTypes = map[string]bool{
 	TypeCredentialIssued: true, TypeCredentialRevoked: true, TypeActionAuthorized: true,
 	TypeActionDenied: true, TypeActionCompleted: true, TypeTaskDelegated: true,
 	TypeTaskCompleted: true, TypeTaskExpired: true, TypeTaskRevoked: true,
-	TypeTaskDenied: true, TypePolicyLoaded: true, TypePolicyShadow: true,
+	TypeTaskDenied: true, TypeTaskHeld: true, TypeTaskReleased: true, TypePolicyLoaded: true, TypePolicyShadow: true,
 	TypePolicyRejected: true, TypeAuthRejected: true, TypeToolsHidden: true,
 	TypeBodyErased: true, TypeLedgerStarted: true, TypeWitnessRefused: true,
 }

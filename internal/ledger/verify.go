@@ -90,7 +90,8 @@ func Verify(ctx context.Context, s Store, v note.Verifier, vkey string) (*Report
 	t := newTree()
 	t.untracked = true
 	var commits []commitRef
-	erased := map[BodyRef]bool{}
+	// erased maps each body an erasure names to the commitment it names.
+	erased := map[BodyRef]string{}
 	next := 0 // next checkpoint size to compare
 	checkRoots := func() {
 		for next < len(sizes) && sizes[next] <= t.size() {
@@ -152,7 +153,7 @@ func Verify(ctx context.Context, s Store, v note.Verifier, vkey string) (*Report
 			commits = append(commits, commitRef{BodyRef{p.index, name}, c})
 		}
 		if p.erased != nil {
-			erased[*p.erased] = true
+			erased[*p.erased] = p.erasedCommitment
 		}
 		chains.add(p)
 		before := t.size()
@@ -241,18 +242,21 @@ type commitRef struct {
 	c   string
 }
 
-func verifyBodies(ctx context.Context, s Store, commits []commitRef, erased map[BodyRef]bool, r *Report) error {
+func verifyBodies(ctx context.Context, s Store, commits []commitRef, erased map[BodyRef]string, r *Report) error {
 	sort.Slice(commits, func(i, j int) bool {
 		a, b := commits[i].ref, commits[j].ref
 		return a.Index < b.Index || a.Index == b.Index && a.Name < b.Name
 	})
 	i := 0
 	missing := func(c commitRef) {
-		if erased[c.ref] {
+		switch ec, ok := erased[c.ref]; {
+		case ok && ec == c.c:
 			r.Erased++
-			return
+		case ok:
+			r.fail("commitment", int64(c.ref.Index), "body %q is missing, and the erasure recorded for it names another commitment", c.ref.Name)
+		default:
+			r.fail("commitment", int64(c.ref.Index), "body %q is missing and no erasure of it is recorded", c.ref.Name)
 		}
-		r.fail("commitment", int64(c.ref.Index), "body %q is missing and no erasure of it is recorded", c.ref.Name)
 	}
 	err := s.ScanBodies(ctx, func(b Body) error {
 		ref := BodyRef{b.Index, b.Name}
@@ -269,7 +273,7 @@ func verifyBodies(ctx context.Context, s Store, commits []commitRef, erased map[
 		} else {
 			r.Bodies++
 		}
-		if erased[ref] {
+		if _, ok := erased[ref]; ok {
 			r.fail("commitment", int64(b.Index), "body %q is recorded as erased but is still stored", b.Name)
 		}
 		i++
@@ -289,8 +293,10 @@ type parsed struct {
 	hash        []byte
 	commitments map[string]string
 	erased      *BodyRef
-	err         error
-	link        chainLink
+	// erasedCommitment is the commitment the erasure names.
+	erasedCommitment string
+	err              error
+	link             chainLink
 }
 
 // scanParsed streams the leaves, parses and hashes them on every core, and
@@ -373,7 +379,7 @@ func parseForVerify(index uint64, leaf []byte) parsed {
 			p.err = fmt.Errorf("malformed erasure record")
 			return p
 		}
-		p.erased = &BodyRef{eb.Index, eb.Name}
+		p.erased, p.erasedCommitment = &BodyRef{eb.Index, eb.Name}, eb.Commitment
 	}
 	return p
 }

@@ -87,6 +87,7 @@ func (s *Server) queryRoutes(mux *http.ServeMux, auditor func(http.Handler) http
 	mux.Handle("GET /v1/reports/approvals", auditor(http.HandlerFunc(s.whoApproved)))
 	mux.Handle("GET /v1/reports/active", auditor(http.HandlerFunc(s.activeAt)))
 	mux.Handle("GET /v1/reports/access", auditor(http.HandlerFunc(s.accessReport)))
+	mux.Handle("GET /v1/reports/compliance", auditor(http.HandlerFunc(s.complianceReport)))
 }
 
 // queryTime reads an RFC 3339 query parameter; ok is false after an

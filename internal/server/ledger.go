@@ -9,7 +9,6 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/httpjson"
-	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/refusal"
 )
@@ -129,32 +128,4 @@ func (s *Server) appendEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, api.AppendedAll{First: first, Count: len(events)})
-}
-
-// eraseBody erases one payload body: POST /v1/ledger/erasures.
-func (s *Server) eraseBody(w http.ResponseWriter, r *http.Request) {
-	if !httpjson.JSONContentType(r.Header.Get("Content-Type")) {
-		writeError(w, refusal.UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
-		return
-	}
-	body, ok := readBody(w, r, 64<<10)
-	if !ok {
-		return
-	}
-	var req api.Erase
-	if err := httpjson.Unmarshal(body, &req); err != nil {
-		writeError(w, refusal.Invalid, "invalid_request", "want {index, name, reason}: "+err.Error())
-		return
-	}
-	p, _ := identity.PrincipalFrom(r.Context())
-	idx, err := s.ledger.Erase(r.Context(), ledger.BodyRef{Index: req.Index, Name: req.Name}, req.Reason, p.ID)
-	if err != nil {
-		if errors.Is(err, ledger.ErrNotFound) {
-			writeError(w, refusal.NotFound, "not_found", err.Error())
-			return
-		}
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, api.Appended{Index: idx})
 }

@@ -81,6 +81,9 @@ type Server struct {
 	// witnessLoop is its loop, told of each commit.
 	witness     *witnessing
 	witnessLoop atomic.Pointer[witness.Loop]
+
+	// retention erases bodies past their period (retention.go).
+	retention *retaining
 }
 
 // New opens the data directory for writing (taking its lock), starts the
@@ -173,6 +176,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("witnesses: %w", err)
 	}
+	if err := s.newRetention(); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("retention: %w", err)
+	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeParts(ctx)
@@ -238,6 +245,7 @@ func (s *Server) closeParts(ctx context.Context) error {
 	var errs []error
 	// The last refusal summaries go to the ledger while it is open.
 	errs = append(errs, s.limits.Close(ctx))
+	s.stopRetention()
 	errs = append(errs, s.stopGateways(ctx))
 	errs = append(errs, s.closeQuery())
 	if s.tasks != nil {
@@ -282,6 +290,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if w := s.WitnessLoop(); w != nil {
 		w.Start()
 	}
+	s.startRetention()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	hup := make(chan os.Signal, 1)

@@ -295,7 +295,7 @@ func TestEraseEndpoint(t *testing.T) {
 	}{
 		{"no such body", `{"index":` + fmt.Sprint(idx) + `,"name":"nope","reason":"x"}`, 404},
 		{"no such event", `{"index":999999,"name":"output","reason":"x"}`, 404},
-		{"unknown field", `{"index":0,"name":"output","reason":"x","force":true}`, 400},
+		{"unknown field", `{"index":0,"name":"output","reason":"x","purge":true}`, 400},
 		{"malformed", `{"index":`, 400},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

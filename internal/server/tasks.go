@@ -22,7 +22,7 @@ const (
 // newTaskService builds the task service once the ledger and policy are up.
 func (s *Server) newTaskService(ctx context.Context) error {
 	cfg := task.Config{
-		Ledger: s.taskLedger(), Store: s.dir.Store, Policy: s.policy, Environment: s.cfg.Environment,
+		Ledger: s.taskLedger(), Eraser: s.ledger, Store: s.dir.Store, Policy: s.policy, Environment: s.cfg.Environment,
 		Origin: s.dir.Origin, DB: s.dir.Store.DB(), Logger: s.log.With("component", "task"),
 		// Credential revocations reach the issuer at once (oauth.go), and
 		// ended tasks the gateway (gateway.go); a projection mismatch is
@@ -73,6 +73,7 @@ func (s *Server) taskRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/tasks/{id}/complete", enders(http.HandlerFunc(s.completeTask)))
 	mux.Handle("POST /v1/tasks/{id}/revoke", enders(http.HandlerFunc(s.revokeTask)))
 	mux.Handle("GET /v1/tasks/{id}/trace", tracers(http.HandlerFunc(s.traceTask)))
+	s.holdRoutes(mux) // legal holds (retention.go)
 }
 
 // taskFail answers an error of the task service: a refusal with the

@@ -182,6 +182,11 @@ func TestWitnessedCheckpoint(t *testing.T) {
 			t.Errorf("cosignature time %v", c.Time)
 		}
 	}
+	// The readiness report knows what the quorum cosigned.
+	readiness := decodeAs[evidence.ComplianceReport](t, do(t, "GET", ts.url+"/v1/reports/compliance?framework=nist-csf", tok["auditor"], nil))
+	if w := readiness.Ledger.Witnesses; w == nil || w.Quorum != 2 || w.WitnessedSize < tr.CheckpointSize || len(w.Refusing) != 0 {
+		t.Errorf("the readiness report's witnesses: %+v", readiness.Ledger.Witnesses)
+	}
 	var ready map[string]any
 	if err := json.Unmarshal(do(t, "GET", ts.url+"/readyz", "", nil).body, &ready); err != nil {
 		t.Fatal(err)

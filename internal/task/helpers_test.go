@@ -105,7 +105,7 @@ func (e *env) open(extra task.Config) error {
 		e.pol = defaultPolicy(t)
 	}
 	cfg := extra
-	cfg.Ledger, cfg.Store, cfg.Policy, cfg.DB = e.led, e.store, e.pol, st.DB()
+	cfg.Ledger, cfg.Eraser, cfg.Store, cfg.Policy, cfg.DB = e.led, e.led, e.store, e.pol, st.DB()
 	cfg.Environment, cfg.Now, cfg.SweepInterval = e.env, e.clk.Now, -1
 	cfg.Origin, cfg.Verifier, cfg.DigestKey = kp.Name(), kp.Verifier(), kp.DigestKey()
 	e.svc, err = task.New(ctx, cfg)

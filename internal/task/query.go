@@ -100,7 +100,7 @@ func (st *State) view(t *Task) api.Task {
 		Scope: api.Scope(t.Scope), ScopeHash: t.ScopeHash, TTL: t.TTL.String(), Parent: t.Parent,
 		Children: slices.Clone(t.Children), DecisionID: t.DecisionID, PolicyVersion: t.PolicyVersion,
 		Reasons: t.Reasons, ApprovalsRequired: t.ApprovalsRequired, CreatedAt: t.CreatedAt,
-		ExpiresAt: t.ExpiresAt, LedgerIndex: t.RequestedIndex,
+		ExpiresAt: t.ExpiresAt, LedgerIndex: t.RequestedIndex, Hold: st.holdView(t),
 	}
 	if !t.EndedAt.IsZero() {
 		e := t.EndedAt
@@ -122,6 +122,10 @@ func (t *Task) clone() Task {
 	c.Events = slices.Clone(t.Events)
 	c.Credentials = slices.Clone(t.Credentials)
 	c.Reasons = slices.Clone(t.Reasons)
+	if t.Hold != nil {
+		h := *t.Hold
+		c.Hold = &h
+	}
 	return c
 }
 

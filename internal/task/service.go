@@ -34,6 +34,9 @@ type Decider interface {
 type Config struct {
 	// Ledger records every change before it is applied.
 	Ledger Appender
+	// Eraser erases bodies (EraseBody, EraseUnheld), ordered with legal
+	// holds; *ledger.Ledger is one. Without it, erasures are refused.
+	Eraser Eraser
 	// Store is the ledger's store, replayed at start and read by Trace.
 	Store ledger.Store
 	// Policy decides tasks and actions.

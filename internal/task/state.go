@@ -36,6 +36,8 @@ type State struct {
 	agents  map[string]*window
 	holds   map[string]*hold
 	held    map[string]*held
+	// releases are the legal holds lifted, in log order (hold.go).
+	releases []Release
 }
 
 // NewState returns an empty State.
@@ -63,7 +65,8 @@ func Relevant(t string) bool {
 		ledger.TypeCredentialIssued, ledger.TypeCredentialRevoked, ledger.TypeActionAuthorized,
 		ledger.TypeActionDenied, ledger.TypeActionCompleted, ledger.TypeTaskDelegated,
 		ledger.TypeTaskCompleted, ledger.TypeTaskExpired, ledger.TypeTaskRevoked,
-		ledger.TypeTaskDenied, ledger.TypeAuthRejected, ledger.TypeToolsHidden:
+		ledger.TypeTaskDenied, ledger.TypeAuthRejected, ledger.TypeToolsHidden,
+		ledger.TypeTaskHeld, ledger.TypeTaskReleased, ledger.TypeBodyErased:
 		return true
 	}
 	return false
@@ -78,6 +81,10 @@ func Relevant(t string) bool {
 func (s *State) Apply(e ledger.Entry) error {
 	ev := &e.Event
 	if !Relevant(ev.Type) {
+		return nil
+	}
+	if ev.Type == ledger.TypeBodyErased {
+		s.applyErased(e) // erase.go
 		return nil
 	}
 	if ev.TaskID == "" {
@@ -120,6 +127,8 @@ func (s *State) Apply(e ledger.Entry) error {
 		err = s.applyEnded(e, t)
 	case ledger.TypeTaskDelegated:
 		err = s.applyDelegated(e, t)
+	case ledger.TypeTaskHeld, ledger.TypeTaskReleased:
+		err = s.applyHold(e, t)
 	case ledger.TypeAuthRejected, ledger.TypeToolsHidden:
 	}
 	if err != nil {

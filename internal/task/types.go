@@ -163,6 +163,8 @@ type Task struct {
 	Events []uint64
 	// Credentials are the JTIs issued for the task, in issue order.
 	Credentials []string
+	// Hold is the task's own legal hold while one holds (hold.go).
+	Hold *Hold
 }
 
 // Approval is an approval request and the decisions on it.

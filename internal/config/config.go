@@ -72,6 +72,9 @@ type Config struct {
 	// traces (observability.go).
 	Metrics MetricsConfig `yaml:"metrics"`
 	Tracing TracingConfig `yaml:"tracing"`
+
+	// Sinks stream every ledger event to NATS, HTTP or files (sinks.go).
+	Sinks []SinkConfig `yaml:"sinks"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -323,6 +326,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Tracing.Validate(); err != nil {
+		return err
+	}
+	if err := validateSinks(c.Sinks); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

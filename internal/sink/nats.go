@@ -98,7 +98,7 @@ func (s *natsSink) deliver(ctx context.Context, msgs []Message) error {
 
 // failed explains a publish the stream did not acknowledge.
 func (s *natsSink) failed(m Message, err error) error {
-	if errors.Is(err, nats.ErrNoResponders) {
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
 		return fmt.Errorf("publishing event %d to %s.%s: no JetStream stream takes the subject (create one for %q)", m.Index, s.subject, m.Type, s.subject+".>")
 	}
 	return fmt.Errorf("publishing event %d to %s.%s: %w", m.Index, s.subject, m.Type, err)

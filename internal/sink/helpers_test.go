@@ -283,7 +283,7 @@ func (n *natsServer) readStream(t testing.TB) []streamed {
 // checkComplete checks that got, once duplicates of an index are dropped,
 // is every index from 0 to n-1 in order, and that each message's leaf
 // hash is its entry's.
-func checkComplete(t testing.TB, got []streamed, hashes []string, n uint64) {
+func checkComplete(t testing.TB, got []streamed, origin string, hashes []string, n uint64) {
 	t.Helper()
 	var next uint64
 	dups := 0

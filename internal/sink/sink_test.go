@@ -394,7 +394,7 @@ func TestNATSSink(t *testing.T) {
 	delivered(t, l, "siem", n)
 
 	got := ns.readStream(t)
-	checkComplete(t, got, l.leafHashes(t), n)
+	checkComplete(t, got, origin, l.leafHashes(t), n)
 	var ce struct {
 		SpecVersion, ID, Source, Type string
 		Data                          json.RawMessage
@@ -426,7 +426,7 @@ func TestNATSSinkWithoutStream(t *testing.T) {
 	})
 	ns.addStream(t, "writ.events")
 	delivered(t, l, "siem", n)
-	checkComplete(t, ns.readStream(t), l.leafHashes(t), n)
+	checkComplete(t, ns.readStream(t), origin, l.leafHashes(t), n)
 }
 
 // TestFormats: one event of every type, through a file sink in each

@@ -7,18 +7,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/sink"
+	"github.com/writhq/writ/internal/sink/natstest"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/testkit"
 )
@@ -129,151 +128,17 @@ func delivered(t testing.TB, l *logEnv, name string, n uint64) {
 	})
 }
 
-// natsServer is a real nats-server with JetStream, on a port and a store
-// directory of its own that survive a restart.
-type natsServer struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// natsBinary finds nats-server: NATS_SERVER, then the Debian package's
-// path, then PATH. Without it the test is skipped, or fails under CI.
-func natsBinary(t testing.TB) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("NATS_SERVER"), "/usr/sbin/nats-server", "/usr/bin/nats-server"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("nats-server is not installed (apt-get install nats-server); CI must run the NATS sink tests")
-	}
-	t.Skip("nats-server is not installed (apt-get install nats-server)")
-	return ""
-}
-
-func startNATS(t testing.TB) *natsServer {
-	t.Helper()
-	port, err := testkit.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &natsServer{t: t, bin: natsBinary(t), dir: t.TempDir(), port: port}
-	n.start()
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
-
-// start runs the server and waits until it takes connections.
-func (n *natsServer) start() {
-	n.t.Helper()
-	n.cmd = exec.Command(n.bin, "-js", "-sd", n.dir, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port))
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	n.done = make(chan struct{})
-	go func() {
-		n.cmd.Wait()
-		close(n.done)
-	}()
-	testkit.Eventually(n.t, 30*time.Second, func() error {
-		nc, err := nats.Connect(n.url(), nats.Timeout(time.Second))
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, err = js.AccountInfo(ctx)
-		return err
-	})
-}
-
-// stop stops the server (SIGTERM), as an operator restarting it would.
-func (n *natsServer) stop() {
-	if n.cmd == nil {
-		return
-	}
-	n.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-n.done:
-	case <-time.After(20 * time.Second):
-		n.cmd.Process.Kill()
-		<-n.done
-	}
-	n.cmd = nil
-}
-
-// conn connects a client of the test.
-func (n *natsServer) conn(t testing.TB) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(n.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
-// addStream creates the stream WRIT for subject.>, with JetStream's
-// duplicate window.
-func (n *natsServer) addStream(t testing.TB, subject string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := n.conn(t).CreateStream(ctx, jetstream.StreamConfig{Name: "WRIT", Subjects: []string{subject + ".>"},
-		Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // streamed is one message of the stream.
 type streamed struct {
 	Subject, MsgID, Index, Origin, LeafHash string
 	Data                                    []byte
 }
 
-// readStream reads every message the stream WRIT holds, in its order.
-func (n *natsServer) readStream(t testing.TB) []streamed {
+// readStream reads every message of the stream.
+func readStream(t testing.TB, ns *natstest.Server) []streamed {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	js := n.conn(t)
-	st, err := js.Stream(ctx, "WRIT")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []streamed
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("message %d: %v", seq, err)
-		}
+	for _, m := range ns.Messages(t) {
 		out = append(out, streamed{Subject: m.Subject, MsgID: m.Header.Get(jetstream.MsgIDHeader), Index: m.Header.Get(sink.IndexHeader),
 			Origin: m.Header.Get(sink.OriginHeader), LeafHash: m.Header.Get(sink.LeafHashHeader), Data: m.Data})
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/writhq/writ/internal/datadir"
+	"github.com/writhq/writ/internal/sink/natstest"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/testkit"
 )
@@ -34,8 +35,8 @@ func TestKilledUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds writ and runs it as a process; skipped with -short")
 	}
-	ns := startNATS(t)
-	ns.addStream(t, "writ.events")
+	ns := natstest.Start(t)
+	ns.AddStream(t, "writ.events")
 	bin := buildWrit(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	port, err := testkit.FreePort()
@@ -51,7 +52,7 @@ func TestKilledUnderLoad(t *testing.T) {
   listen: 127.0.0.1:%d
 sinks:
   - {name: siem, type: nats, url: %q, subject: writ.events, format: writ, batch: 64, timeout: 2s}
-`, mport, ns.url()), 0o600)
+`, mport, ns.URL()), 0o600)
 	w := &writProc{t: t, bin: bin, dir: dir, cfg: cfg, url: "http://127.0.0.1:" + strconv.Itoa(port),
 		metrics: "http://127.0.0.1:" + strconv.Itoa(mport) + "/metrics"}
 	w.start()
@@ -81,9 +82,9 @@ sinks:
 	w.start()
 	// Stop the sink's server while the load goes on, then start it again.
 	w.grows(300)
-	ns.stop()
+	ns.Stop()
 	w.grows(300)
-	ns.start()
+	ns.Start()
 	<-loadDone
 	t.Logf("load (%v):\n%s", loadErr, loadOut.String())
 
@@ -115,7 +116,7 @@ sinks:
 	if uint64(len(hashes)) < size {
 		t.Fatalf("the ledger holds %d events; the server reported %d", len(hashes), size)
 	}
-	checkComplete(t, ns.readStream(t), logOrigin, hashes, size)
+	checkComplete(t, readStream(t, ns), logOrigin, hashes, size)
 }
 
 // writProc is a `writ server --dev` process.

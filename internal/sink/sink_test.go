@@ -25,6 +25,7 @@ import (
 	"github.com/writhq/writ/internal/metrics"
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/sink"
+	"github.com/writhq/writ/internal/sink/natstest"
 	"github.com/writhq/writ/internal/testkit"
 )
 
@@ -378,22 +379,22 @@ func TestSecretsNeverShown(t *testing.T) {
 }
 
 func TestNATSSink(t *testing.T) {
-	ns := startNATS(t)
-	ns.addStream(t, "writ.events")
+	ns := natstest.Start(t)
+	ns.AddStream(t, "writ.events")
 	l := newLog(t)
 	l.start(t, sink.Config{Sinks: []config.SinkConfig{{Name: "siem", Type: config.SinkNATS, Format: config.FormatCloudEvents,
-		URL: ns.url(), Subject: "writ.events", Batch: 50, Timeout: 2 * time.Second}}})
+		URL: ns.URL(), Subject: "writ.events", Batch: 50, Timeout: 2 * time.Second}}})
 	n := l.appendN(t, 120)
 	delivered(t, l, "siem", n)
 
 	// The server stops while events keep coming, and starts again.
-	ns.stop()
+	ns.Stop()
 	n = l.appendN(t, 80)
-	ns.start()
+	ns.Start()
 	n = l.appendN(t, 40)
 	delivered(t, l, "siem", n)
 
-	got := ns.readStream(t)
+	got := readStream(t, ns)
 	checkComplete(t, got, origin, l.leafHashes(t), n)
 	var ce struct {
 		SpecVersion, ID, Source, Type string
@@ -413,10 +414,10 @@ func TestNATSSink(t *testing.T) {
 // TestNATSSinkWithoutStream: a subject no stream takes is an error the
 // sink reports and retries, delivering once the stream is there.
 func TestNATSSinkWithoutStream(t *testing.T) {
-	ns := startNATS(t)
+	ns := natstest.Start(t)
 	l := newLog(t)
 	s := l.start(t, sink.Config{Sinks: []config.SinkConfig{{Name: "siem", Type: config.SinkNATS, Format: config.FormatWrit,
-		URL: ns.url(), Subject: "writ.events", Timeout: time.Second, LagBound: 1}}})
+		URL: ns.URL(), Subject: "writ.events", Timeout: time.Second, LagBound: 1}}})
 	n := l.appendN(t, 3)
 	testkit.Eventually(t, 30*time.Second, func() error {
 		if lag := s.Lagging(); len(lag) != 1 || !strings.Contains(lag[0].Error, "no JetStream stream") {
@@ -424,9 +425,9 @@ func TestNATSSinkWithoutStream(t *testing.T) {
 		}
 		return nil
 	})
-	ns.addStream(t, "writ.events")
+	ns.AddStream(t, "writ.events")
 	delivered(t, l, "siem", n)
-	checkComplete(t, ns.readStream(t), origin, l.leafHashes(t), n)
+	checkComplete(t, readStream(t, ns), origin, l.leafHashes(t), n)
 }
 
 // TestFormats: one event of every type, through a file sink in each

@@ -61,18 +61,24 @@ func newLog(t testing.TB) *logEnv {
 	return l
 }
 
-// appendN appends n events and returns the log's size after them.
+// appendN appends n events, in commits of up to 500, and returns the
+// log's size after them.
 func (l *logEnv) appendN(t testing.TB, n int) uint64 {
 	t.Helper()
 	var last uint64
-	for range n {
-		i := l.n.Add(1)
-		idx, err := l.led.Append(context.Background(), ledger.Event{Type: "import.test.tick", Time: time.Now(),
-			TaskID: "tsk_" + strconv.FormatInt(i%7, 10), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))})
+	for n > 0 {
+		k := min(n, 500)
+		evs := make([]ledger.Event, k)
+		for j := range evs {
+			i := l.n.Add(1)
+			evs[j] = ledger.Event{Type: "import.test.tick", Time: time.Now(), TaskID: "tsk_" + strconv.FormatInt(i%7, 10),
+				Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+		}
+		first, err := l.led.AppendAll(context.Background(), evs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		last = idx
+		last, n = first+uint64(k)-1, n-k
 	}
 	return last + 1
 }

@@ -115,6 +115,12 @@ type transport interface {
 	close() error
 }
 
+var (
+	_ transport = (*natsSink)(nil)
+	_ transport = (*httpSink)(nil)
+	_ transport = (*fileSink)(nil)
+)
+
 // New prepares the configured sinks: it reads their secrets and files
 // and checks that each can be built, but connects to nothing; Start runs
 // them.

@@ -61,7 +61,9 @@ type Config struct {
 	// is tried again. Defaults 100ms and 10s.
 	MinBackoff, MaxBackoff time.Duration
 	// Settle is the least time between two deliveries while events keep
-	// coming, so that they go in fuller batches. Default 10ms.
+	// coming, so that they go in fuller batches: at most 1/Settle
+	// deliveries a second, each one cursor write to the store, whatever
+	// the rate of commits. Default 50ms.
 	Settle  time.Duration
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -135,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Set, error) {
 		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
 	}
 	if cfg.Settle == 0 {
-		cfg.Settle = 10 * time.Millisecond
+		cfg.Settle = 50 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

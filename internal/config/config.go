@@ -75,6 +75,8 @@ type Config struct {
 
 	// Retention says how long payload bodies are kept (retention.go).
 	Retention RetentionConfig `yaml:"retention"`
+	// Sinks stream every ledger event to NATS, HTTP or files (sinks.go).
+	Sinks []SinkConfig `yaml:"sinks"`
 }
 
 // TLSConfig names the server's certificate and key (PEM files).
@@ -330,6 +332,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Retention.Validate(); err != nil {
+		return err
+	}
+	if err := validateSinks(c.Sinks); err != nil {
 		return err
 	}
 	return c.Identity.Validate()

@@ -5,13 +5,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/writhq/writ/internal/ocsf"
 )
 
 // Format names the bundle layout this package writes and reads.
 const Format = "writ-evidence-bundle/v1"
 
 // OCSFVersion is the OCSF schema version of ocsf.jsonl.
-const OCSFVersion = "1.5.0"
+const OCSFVersion = ocsf.Version
 
 // Paths inside a bundle.
 const (

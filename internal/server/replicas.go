@@ -73,6 +73,9 @@ func (s *Server) ledgerCommitted(first uint64, events []ledger.Event) {
 	if w := s.witnessLoop.Load(); w != nil {
 		w.Notify()
 	}
+	if k := s.sinks.Load(); k != nil {
+		k.Committed(first, len(events))
+	}
 }
 
 // checkSharedKeys records the credential signing key's ID in the store at

@@ -106,5 +106,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.witnessReadiness(r.Context(), out)
+	s.sinkReadiness(out)
 	writeJSON(w, http.StatusOK, out)
 }

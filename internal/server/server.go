@@ -28,6 +28,7 @@ import (
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/proxy"
+	"github.com/writhq/writ/internal/sink"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/tracing"
 	"github.com/writhq/writ/internal/witness"
@@ -84,6 +85,8 @@ type Server struct {
 
 	// retention erases bodies past their period (retention.go).
 	retention *retaining
+	// sinks stream the ledger's events (sinks.go), told of each commit.
+	sinks atomic.Pointer[sink.Set]
 }
 
 // New opens the data directory for writing (taking its lock), starts the
@@ -180,6 +183,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.closeParts(ctx)
 		return nil, fmt.Errorf("retention: %w", err)
 	}
+	if err := s.newSinks(ctx); err != nil {
+		s.closeParts(ctx)
+		return nil, fmt.Errorf("sinks: %w", err)
+	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.closeParts(ctx)
@@ -262,6 +269,7 @@ func (s *Server) closeParts(ctx context.Context) error {
 	if s.auth != nil {
 		errs = append(errs, s.auth.Close())
 	}
+	errs = append(errs, s.closeSinks(ctx))
 	errs = append(errs, s.ledger.Close(ctx), s.closeWitnessing(ctx), s.dir.Close())
 	errs = append(errs, s.stopObservability(ctx))
 	return errors.Join(errs...)
@@ -291,6 +299,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		w.Start()
 	}
 	s.startRetention()
+	s.startSinks()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	hup := make(chan os.Signal, 1)

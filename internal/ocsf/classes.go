@@ -99,6 +99,17 @@ func (m *Mapper) other(e ledger.Entry) Record {
 		r.StatusDetail, r.Comment = verdict, d.Reason
 		r.Unmapped = m.unmapped(e)
 		addBinding(r.Unmapped, d.Binding)
+	case event.TaskHeld:
+		entity(entityUpdate, task)
+		r.StatusDetail, r.Comment = "held", d.Reason
+		r.Actor.User = map[string]any{"uid": d.By}
+		r.Unmapped = m.unmapped(e)
+	case event.TaskReleased:
+		entity(entityUpdate, task)
+		r.StatusDetail, r.Comment = "released", d.Reason
+		r.Actor.User = map[string]any{"uid": d.By}
+		r.Unmapped = m.unmapped(e)
+		r.Unmapped["hold_index"] = d.Hold
 	case event.BodyErased:
 		entity(entityDelete, Entity{UID: UID(m.origin, d.Index) + "/" + d.Name, Name: d.Name, Type: "ledger body"})
 		r.Comment = d.Reason

@@ -77,6 +77,7 @@ func TestEveryType(t *testing.T) {
 		"task.requested": 3004, "task.activated": 3004, "task.denied": 3004, "task.delegated": 3004,
 		"task.completed": 3004, "task.expired": 3004, "task.revoked": 3004, "approval.requested": 3004,
 		"approval.granted": 3004, "approval.denied": 3004, "ledger.body_erased": 3004,
+		"task.held": 3004, "task.released": 3004,
 		"credential.issued": 3002, "credential.revoked": 3002,
 		"policy.loaded": 6002, "policy.rejected": 6002, "ledger.started": 6002,
 		"import.siem.alert": 0,

@@ -8,6 +8,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/tracing"
 )
 
@@ -19,7 +20,7 @@ func (g *Gateway) traceCall(ctx context.Context, c *call, method string, req mcp
 	if !g.cfg.Tracer.Enabled() {
 		return ctx, tracing.Span{}
 	}
-	tc := tracing.Call{Point: "mcp", Method: method}
+	tc := tracing.Call{Point: policy.GatewayMCP, Method: method}
 	if extra := req.GetExtra(); extra != nil {
 		tc.Header = extra.Header
 	}

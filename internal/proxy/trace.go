@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/tracing"
 )
 
@@ -14,7 +15,7 @@ func (h *ruleHandler) trace(r *http.Request) (tracing.Span, *http.Request) {
 	if !h.p.cfg.Tracer.Enabled() {
 		return tracing.Span{}, r
 	}
-	ctx, span := h.p.cfg.Tracer.StartCall(r.Context(), tracing.Call{Point: "proxy", Tool: h.rule.Tool, Header: r.Header})
+	ctx, span := h.p.cfg.Tracer.StartCall(r.Context(), tracing.Call{Point: policy.GatewayProxy, Tool: h.rule.Tool, Header: r.Header})
 	return span, r.WithContext(ctx)
 }
 

@@ -25,8 +25,10 @@ type Appender interface {
 	AppendAll(ctx context.Context, events []ledger.Event) (uint64, error)
 }
 
-// Decider decides policy questions; *policy.Policy is one.
-type Decider interface {
+// Evaluator decides policy questions; *policy.Policy is one. (The task
+// service itself is what enforcement points call their Decider:
+// internal/enforce.)
+type Evaluator interface {
 	Evaluate(ctx context.Context, point policy.Point, in *policy.Input) policy.Decision
 }
 
@@ -40,7 +42,7 @@ type Config struct {
 	// Store is the ledger's store, replayed at start and read by Trace.
 	Store ledger.Store
 	// Policy decides tasks and actions.
-	Policy Decider
+	Policy Evaluator
 	// Environment is the runtime environment this server enforces for
 	// (dev, staging, prod…); policy sees it as request.environment.
 	Environment string

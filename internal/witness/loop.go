@@ -22,11 +22,6 @@ type Witness struct {
 	Key *Key
 }
 
-// Recorder appends events to the ledger; *ledger.Ledger is one.
-type Recorder interface {
-	Append(ctx context.Context, e ledger.Event) (uint64, error)
-}
-
 // Locker takes a named lock shared by the processes of one store, when
 // several share it (store/postgres): one of them at a time runs the loop.
 type Locker interface {
@@ -69,7 +64,7 @@ type Config struct {
 	// Verifier is the log's checkpoint verifier; its name is the origin.
 	Verifier note.Verifier
 	// Recorder records refusals as witness.refused events.
-	Recorder Recorder
+	Recorder ledger.Recorder
 	// Locker, when set, lets one process of those sharing the store run
 	// the loop at a time; Watch, when set, wakes the loop when another
 	// appends.

@@ -22,3 +22,18 @@ func StatePosition(s *Service) uint64 {
 	defer s.smu.Unlock()
 	return s.next
 }
+
+// ActionsHeld returns how many actions the state of s holds.
+func ActionsHeld(s *Service) int {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.st.InFlight()
+}
+
+// SetRecentKept sets how many completed actions a state made afterwards
+// remembers without the store, until the returned function restores it.
+func SetRecentKept(n int) (restore func()) {
+	old := recentKept
+	recentKept = n
+	return func() { recentKept = old }
+}

@@ -19,12 +19,16 @@ type State struct {
 	tasks     map[string]*Task
 	approvals map[string]*Approval
 	creds     map[string]*Credential
-	actions   map[string]*Action
-	order     []string // task IDs in request order
-	// taskActions are the IDs of each task's authorized actions, and
-	// endedTasks the ended tasks whose actions are still kept (forget.go).
-	taskActions map[string][]string
+	// actions are the actions in flight: authorized, their result not yet
+	// recorded. A completed action leaves it (done.go); the ledger keeps
+	// it, and recent the latest completed ones.
+	actions map[string]*Action
+	order   []string // task IDs in request order
+	// taskActions are each task's actions in flight, and endedTasks the
+	// ended tasks whose actions in flight are still kept (forget.go).
+	taskActions map[string]map[string]struct{}
 	endedTasks  []endedTask
+	recent      recentDone
 	// skipped are the events Replay left out (skipped.go), skippedN how
 	// many.
 	skipped  []Skipped
@@ -46,7 +50,7 @@ func NewState() *State {
 		creds:     map[string]*Credential{},
 		actions:   map[string]*Action{},
 
-		taskActions: map[string][]string{},
+		taskActions: map[string]map[string]struct{}{},
 
 		history: map[string]*taskHistory{},
 		agents:  map[string]*window{},
@@ -370,7 +374,7 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		s.noteDecided(t, e, &d, false)
 		return nil
 	}
-	if d.ActionID == "" || s.actions[d.ActionID] != nil {
+	if _, done := s.recent.task(d.ActionID); d.ActionID == "" || s.actions[d.ActionID] != nil || done {
 		return incoherent(e.Index, "action.authorized with a missing or reused action_id")
 	}
 	if d.StepUp != "" {
@@ -387,7 +391,12 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		RecordOutput: d.Obligations.RecordOutput == nil || *d.Obligations.RecordOutput,
 		Redact:       d.Obligations.Redact,
 	}
-	s.taskActions[t.ID] = append(s.taskActions[t.ID], d.ActionID)
+	ids := s.taskActions[t.ID]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		s.taskActions[t.ID] = ids
+	}
+	ids[d.ActionID] = struct{}{}
 	s.noteDecided(t, e, &d, true)
 	return nil
 }
@@ -435,6 +444,7 @@ func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
 	}
 	a.Completed, a.Status = true, d.Status
 	s.noteCompleted(t, a)
+	s.done(a)
 	return nil
 }
 

@@ -24,6 +24,8 @@ type State struct {
 	// it, and recent the latest completed ones.
 	actions map[string]*Action
 	order   []string // task IDs in request order
+	// events are each task's event indexes (Task.Events), packed.
+	events map[string]*eventList
 	// taskActions are each task's actions in flight, and endedTasks the
 	// ended tasks whose actions in flight are still kept (forget.go).
 	taskActions map[string]map[string]struct{}
@@ -49,6 +51,7 @@ func NewState() *State {
 		approvals: map[string]*Approval{},
 		creds:     map[string]*Credential{},
 		actions:   map[string]*Action{},
+		events:    map[string]*eventList{},
 
 		taskActions: map[string]map[string]struct{}{},
 
@@ -129,7 +132,7 @@ func (s *State) Apply(e ledger.Entry) error {
 	if err != nil {
 		return err
 	}
-	t.Events = append(t.Events, e.Index)
+	s.events[t.ID].add(e.Index)
 	return nil
 }
 
@@ -179,8 +182,10 @@ func (s *State) applyRequested(e ledger.Entry) error {
 		ID: ev.TaskID, State: StateRequested, Requester: ev.Principal, Agent: ev.Agent,
 		Intent: string(ev.Bodies["intent"]), Scope: scope, ScopeHash: d.ScopeHash, TTL: ttl,
 		Parent: d.Parent, Environment: d.Environment, CreatedAt: ev.Time,
-		RequestedIndex: e.Index, Events: []uint64{e.Index},
+		RequestedIndex: e.Index,
 	}
+	s.events[t.ID] = &eventList{}
+	s.events[t.ID].add(e.Index)
 	s.tasks[t.ID] = t
 	s.order = append(s.order, t.ID)
 	s.noteRequested(t)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,8 @@ import (
 // the heap in use (after a collection) and the process's resident set
 // before and after: what the state keeps per action. With
 // WRIT_BENCH_RESULTS=0 no result is reported, so every action stays in
-// flight. It measures; it asserts nothing about memory, and it is skipped
+// flight; WRIT_BENCH_HEAPPROFILE names a file for a heap profile taken at
+// the end. It measures; it asserts nothing about memory, and it is skipped
 // unless WRIT_BENCH_ACTIONS is set:
 //
 //	WRIT_BENCH_ACTIONS=1000000 go test ./internal/task -run TestMemoryManyActions -v -timeout 2h
@@ -89,6 +91,16 @@ func TestMemoryManyActions(t *testing.T) {
 	elapsed := time.Since(start)
 	after := memNow()
 	t.Logf("after %d actions (results: %v) in %s: %s; in flight %d", n, results, elapsed.Round(time.Second), after, task.ActionsHeld(e.svc))
+	if path := os.Getenv("WRIT_BENCH_HEAPPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Logf("heap in use grew by %.1f MiB, %.0f bytes per action", float64(after.heap-before.heap)/(1<<20), float64(after.heap-before.heap)/float64(n))
 }
 

@@ -3,6 +3,8 @@ package task
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
@@ -134,4 +136,31 @@ func doneRefusal(cred VerifiedCredential, actionID, taskID string) error {
 		return newErr(ErrForbidden, "other_task", "action %s belongs to another task", actionID)
 	}
 	return newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", actionID)
+}
+
+// maxSharedPaths bounds the distinct redact path lists sharedPaths keeps.
+const maxSharedPaths = 256
+
+// sharedPaths returns paths, or an equal list already held: the actions
+// of a policy carry the same few lists, which are only read, so an action
+// in flight need not hold a copy of its own.
+func (s *State) sharedPaths(paths []string) []string {
+	if len(paths) == 0 {
+		return paths
+	}
+	var b strings.Builder
+	for _, p := range paths {
+		// Length-prefixed, so no two different lists share a key.
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	key := b.String()
+	if p, ok := s.paths[key]; ok {
+		return p
+	}
+	if len(s.paths) < maxSharedPaths {
+		s.paths[key] = paths
+	}
+	return paths
 }

@@ -20,3 +20,19 @@ func TestEventListRoundTrip(t *testing.T) {
 		t.Fatalf("empty list gives %v", got)
 	}
 }
+
+// TestSharedPaths: equal redact path lists share one copy; different ones,
+// even those that would join to the same string, do not.
+func TestSharedPaths(t *testing.T) {
+	s := NewState()
+	a := s.sharedPaths([]string{"output.x", "output.y"})
+	b := s.sharedPaths([]string{"output.x", "output.y"})
+	if &a[0] != &b[0] {
+		t.Error("equal lists are not shared")
+	}
+	c := s.sharedPaths([]string{"a\x00b"})
+	d := s.sharedPaths([]string{"a", "b"})
+	if !slices.Equal(c, []string{"a\x00b"}) || !slices.Equal(d, []string{"a", "b"}) {
+		t.Errorf("different lists mixed up: %q %q", c, d)
+	}
+}

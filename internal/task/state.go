@@ -26,6 +26,9 @@ type State struct {
 	order   []string // task IDs in request order
 	// events are each task's event indexes (Task.Events), packed.
 	events map[string]*eventList
+	// paths are the redact paths of actions in flight, one copy of each
+	// list (sharedPaths).
+	paths map[string][]string
 	// taskActions are each task's actions in flight, and endedTasks the
 	// ended tasks whose actions in flight are still kept (forget.go).
 	taskActions map[string]map[string]struct{}
@@ -52,6 +55,7 @@ func NewState() *State {
 		creds:     map[string]*Credential{},
 		actions:   map[string]*Action{},
 		events:    map[string]*eventList{},
+		paths:     map[string][]string{},
 
 		taskActions: map[string]map[string]struct{}{},
 
@@ -394,7 +398,7 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		ID: d.ActionID, TaskID: t.ID, JTI: e.Event.JTI, Tool: d.Tool, Operation: d.Operation, Resource: d.Resource,
 		DecisionID: e.Event.DecisionID, StepUp: d.StepUp,
 		RecordOutput: d.Obligations.RecordOutput == nil || *d.Obligations.RecordOutput,
-		Redact:       d.Obligations.Redact,
+		Redact:       s.sharedPaths(d.Obligations.Redact),
 	}
 	ids := s.taskActions[t.ID]
 	if ids == nil {

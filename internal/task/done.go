@@ -22,7 +22,13 @@ import (
 var recentKept = 4096
 
 // recentDone is a ring of the latest completed actions, by ID, with their
-// tasks. Apply fills it in ledger order, so replicas and replays agree.
+// tasks, filled as events are applied: in ledger order on replicas and at
+// replay, while a lone server applies concurrent commits as they return.
+// Once it wraps, which IDs it still holds may differ slightly; no answer
+// does, since the ledger answers for the rest (lookupDone). An
+// action.authorized reusing the ID of a completed action still in the ring
+// is skipped as incoherent; one reusing an older ID is not caught by the
+// state (writ never writes either: IDs are 128 random bits).
 type recentDone struct {
 	ids   []string
 	next  int

@@ -24,8 +24,9 @@ var recentKept = 4096
 // recentDone is a ring of the latest completed actions, by ID, with their
 // tasks, filled as events are applied: in ledger order on replicas and at
 // replay, while a lone server applies concurrent commits as they return.
-// Once it wraps, which IDs it still holds may differ slightly; no answer
-// does, since the ledger answers for the rest (lookupDone). An
+// Once it wraps, which IDs it still holds may differ slightly; a result
+// for any of them is refused either way, the ledger saying which refusal
+// for those out of the ring (lookupDone). An
 // action.authorized reusing the ID of a completed action still in the ring
 // is skipped as incoherent; one reusing an older ID is not caught by the
 // state (writ never writes either: IDs are 128 random bits).

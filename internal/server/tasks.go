@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/writhq/writ/api"
@@ -31,6 +32,9 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		Shared: s.coordinator(), Rejections: s.limits,
 		// The token endpoint's exchanges are issued by the task service.
 		Issuer: s.issuer, CredentialTTL: s.cfg.Credentials.MaxTTL,
+		// A result reported again for an action long completed is
+		// looked up through the query index, opened after the tasks.
+		FindAction: s.findAction,
 	}
 	if s.dir.Signer != nil {
 		// Both come from the signing key every replica shares: the digest
@@ -54,6 +58,14 @@ func (s *Server) newTaskService(ctx context.Context) error {
 	}
 	s.tasks, err = task.New(ctx, cfg)
 	return err
+}
+
+// findAction finds the events of an action in the query index.
+func (s *Server) findAction(ctx context.Context, actionID string) ([]uint64, error) {
+	if s.query == nil {
+		return nil, errors.New("the query index is not open")
+	}
+	return s.query.ix.ActionEvents(ctx, actionID)
 }
 
 // taskRoutes registers the task and approval API.

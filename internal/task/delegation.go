@@ -64,7 +64,7 @@ func (s *Service) EndedAncestor(taskID string) (Task, bool) {
 		return Task{}, false
 	}
 	if a := s.st.endedAncestor(t, now); a != nil {
-		return a.clone(), true
+		return s.st.clone(a), true
 	}
 	return Task{}, false
 }

@@ -7,7 +7,7 @@ import "time"
 // replicas, and for a gateway call that began before the task ended.
 const ForgetGrace = 5 * time.Minute
 
-// forgetActions drops the actions of ended tasks once no token can report
+// forgetActions drops the actions in flight of ended tasks once no token can report
 // their results any more, and returns how many it dropped. A result needs a
 // token of the task: once the task has ended its credentials are revoked,
 // and the credential that authorized an action, the only revoked one still
@@ -23,7 +23,7 @@ func (s *State) forgetActions(now time.Time) int {
 			kept = append(kept, et)
 			continue
 		}
-		for _, aid := range s.taskActions[et.id] {
+		for aid := range s.taskActions[et.id] {
 			if _, ok := s.actions[aid]; ok {
 				delete(s.actions, aid)
 				n++
@@ -48,7 +48,8 @@ type endedTask struct {
 // ended queues t, which has just ended, for forgetActions. An ended task
 // gets no more credentials or actions, so when its actions may go is
 // known now: ForgetGrace after the latest expiry of the credentials that
-// authorized them.
+// authorized them. Its completed actions have left the state already
+// (done.go): no result can come for them.
 func (s *State) ended(t *Task) {
 	ids := s.taskActions[t.ID]
 	if len(ids) == 0 {
@@ -57,7 +58,7 @@ func (s *State) ended(t *Task) {
 		return
 	}
 	var last time.Time
-	for _, aid := range ids {
+	for aid := range ids {
 		if a := s.actions[aid]; a != nil {
 			if c := s.creds[a.JTI]; c != nil && c.ExpiresAt.After(last) {
 				last = c.ExpiresAt

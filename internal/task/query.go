@@ -16,7 +16,7 @@ func (s *Service) Get(taskID string) (Task, error) {
 	if t == nil {
 		return Task{}, notFound("no task %s", taskID)
 	}
-	return t.clone(), nil
+	return s.st.clone(t), nil
 }
 
 // View returns a task as the API shows it, or ErrNotFound.
@@ -116,10 +116,10 @@ func (st *State) view(t *Task) api.Task {
 	return v
 }
 
-func (t *Task) clone() Task {
+func (st *State) clone(t *Task) Task {
 	c := *t
 	c.Children = slices.Clone(t.Children)
-	c.Events = slices.Clone(t.Events)
+	c.Events = st.events[t.ID].all()
 	c.Credentials = slices.Clone(t.Credentials)
 	c.Reasons = slices.Clone(t.Reasons)
 	if t.Hold != nil {

@@ -91,7 +91,9 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 	var t *Task
 	switch {
 	case a == nil:
-		refused = notFound("no action %s", actionID)
+		// Completed (or never authorized): the ledger says which.
+		s.smu.Unlock()
+		return api.ResultRecorded{}, "", s.lookupDone(ctx, cred, actionID)
 	case a.TaskID != cred.TaskID:
 		refused = newErr(ErrForbidden, "other_task", "action %s belongs to another task", actionID)
 	case a.Completed || s.reserved[key]:

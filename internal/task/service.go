@@ -100,6 +100,10 @@ type Config struct {
 	// CredentialTTL is the longest lifetime of a task token Exchange
 	// issues (default credential.DefaultMaxTTL).
 	CredentialTTL time.Duration
+	// FindAction, when set, finds the events of an action the state no
+	// longer holds (done.go), so that a result reported again long after
+	// the first is refused as already recorded rather than as unknown.
+	FindAction ActionFinder
 	// Rejections, when set, decides which auth.rejected events are
 	// recorded one by one (the server's abuse.Limiter); nil records all.
 	Rejections Rejections

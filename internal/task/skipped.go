@@ -44,7 +44,7 @@ func (s *State) Replay(e ledger.Entry) *Skipped {
 		// It is still one of the task's events in the ledger: a trace or
 		// an evidence bundle of the task shows it, and the bundle's
 		// verification names it.
-		t.Events = append(t.Events, e.Index)
+		s.events[t.ID].add(e.Index)
 	}
 	s.skippedN++
 	if len(s.skipped) < maxSkippedKept {

@@ -19,12 +19,21 @@ type State struct {
 	tasks     map[string]*Task
 	approvals map[string]*Approval
 	creds     map[string]*Credential
-	actions   map[string]*Action
-	order     []string // task IDs in request order
-	// taskActions are the IDs of each task's authorized actions, and
-	// endedTasks the ended tasks whose actions are still kept (forget.go).
-	taskActions map[string][]string
+	// actions are the actions in flight: authorized, their result not yet
+	// recorded. A completed action leaves it (done.go); the ledger keeps
+	// it, and recent the latest completed ones.
+	actions map[string]*Action
+	order   []string // task IDs in request order
+	// events are each task's event indexes (Task.Events), packed.
+	events map[string]*eventList
+	// paths are the redact paths of actions in flight, one copy of each
+	// list (sharedPaths).
+	paths map[string][]string
+	// taskActions are each task's actions in flight, and endedTasks the
+	// ended tasks whose actions in flight are still kept (forget.go).
+	taskActions map[string]map[string]struct{}
 	endedTasks  []endedTask
+	recent      recentDone
 	// skipped are the events Replay left out (skipped.go), skippedN how
 	// many.
 	skipped  []Skipped
@@ -47,8 +56,10 @@ func NewState() *State {
 		approvals: map[string]*Approval{},
 		creds:     map[string]*Credential{},
 		actions:   map[string]*Action{},
+		events:    map[string]*eventList{},
+		paths:     map[string][]string{},
 
-		taskActions: map[string][]string{},
+		taskActions: map[string]map[string]struct{}{},
 
 		history: map[string]*taskHistory{},
 		agents:  map[string]*window{},
@@ -134,7 +145,7 @@ func (s *State) Apply(e ledger.Entry) error {
 	if err != nil {
 		return err
 	}
-	t.Events = append(t.Events, e.Index)
+	s.events[t.ID].add(e.Index)
 	return nil
 }
 
@@ -184,8 +195,10 @@ func (s *State) applyRequested(e ledger.Entry) error {
 		ID: ev.TaskID, State: StateRequested, Requester: ev.Principal, Agent: ev.Agent,
 		Intent: string(ev.Bodies["intent"]), Scope: scope, ScopeHash: d.ScopeHash, TTL: ttl,
 		Parent: d.Parent, Environment: d.Environment, CreatedAt: ev.Time,
-		RequestedIndex: e.Index, Events: []uint64{e.Index},
+		RequestedIndex: e.Index,
 	}
+	s.events[t.ID] = &eventList{}
+	s.events[t.ID].add(e.Index)
 	s.tasks[t.ID] = t
 	s.order = append(s.order, t.ID)
 	s.noteRequested(t)
@@ -379,7 +392,7 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		s.noteDecided(t, e, &d, false)
 		return nil
 	}
-	if d.ActionID == "" || s.actions[d.ActionID] != nil {
+	if _, done := s.recent.task(d.ActionID); d.ActionID == "" || s.actions[d.ActionID] != nil || done {
 		return incoherent(e.Index, "action.authorized with a missing or reused action_id")
 	}
 	if d.StepUp != "" {
@@ -394,9 +407,14 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		ID: d.ActionID, TaskID: t.ID, JTI: e.Event.JTI, Tool: d.Tool, Operation: d.Operation, Resource: d.Resource,
 		DecisionID: e.Event.DecisionID, StepUp: d.StepUp,
 		RecordOutput: d.Obligations.RecordOutput == nil || *d.Obligations.RecordOutput,
-		Redact:       d.Obligations.Redact,
+		Redact:       s.sharedPaths(d.Obligations.Redact),
 	}
-	s.taskActions[t.ID] = append(s.taskActions[t.ID], d.ActionID)
+	ids := s.taskActions[t.ID]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		s.taskActions[t.ID] = ids
+	}
+	ids[d.ActionID] = struct{}{}
 	s.noteDecided(t, e, &d, true)
 	return nil
 }
@@ -444,6 +462,7 @@ func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
 	}
 	a.Completed, a.Status = true, d.Status
 	s.noteCompleted(t, a)
+	s.done(a)
 	return nil
 }
 

@@ -46,7 +46,7 @@ func (st *State) Chain(taskID string) (Chain, error) {
 	var walk func(t *Task)
 	walk = func(t *Task) {
 		c.Tasks = append(c.Tasks, t.ID)
-		c.Events = append(c.Events, t.Events...)
+		c.Events = append(c.Events, st.events[t.ID].all()...)
 		for _, id := range t.Children {
 			if ct := st.tasks[id]; ct != nil {
 				walk(ct)
@@ -56,7 +56,7 @@ func (st *State) Chain(taskID string) (Chain, error) {
 	walk(t)
 	for p := st.tasks[t.Parent]; p != nil; p = st.tasks[p.Parent] {
 		c.Ancestors = append(c.Ancestors, p.ID)
-		c.AncestorEvents = append(c.AncestorEvents, p.Events...)
+		c.AncestorEvents = append(c.AncestorEvents, st.events[p.ID].all()...)
 	}
 	slices.Reverse(c.Ancestors)
 	for _, l := range []*[]uint64{&c.Events, &c.AncestorEvents} {

@@ -159,7 +159,9 @@ type Task struct {
 
 	// RequestedIndex is the ledger index of task.requested.
 	RequestedIndex uint64
-	// Events are the ledger indexes of every event of the task, in order.
+	// Events are the ledger indexes of every event of the task, in the
+	// order applied: set on the copies Get returns; State keeps them
+	// packed (eventList).
 	Events []uint64
 	// Credentials are the JTIs issued for the task, in issue order.
 	Credentials []string

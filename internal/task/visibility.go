@@ -72,7 +72,7 @@ func (s *Service) GetAs(p identity.Principal, taskID string) (Task, error) {
 	if t == nil || !s.st.sees(p, t, s.now()) {
 		return Task{}, notFound("no task %s", taskID)
 	}
-	return t.clone(), nil
+	return s.st.clone(t), nil
 }
 
 // ViewAs is View for p: ErrNotFound, as for an unknown task, when p may

@@ -1,0 +1,173 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/writhq/writ/internal/event"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// Completed actions. State keeps an action only while it is in flight:
+// once its result is recorded nothing more can happen to it, so it leaves
+// the state, and a task's memory does not grow with the actions it has
+// made. The latest completed ones stay in a ring of fixed size, so that a
+// result reported twice in a row is refused without reading the store;
+// one reported again later is looked up in the ledger (lookupDone).
+
+// recentKept is how many completed actions the ring holds (a variable
+// for tests).
+var recentKept = 4096
+
+// recentDone is a ring of the latest completed actions, by ID, with their
+// tasks, filled as events are applied: in ledger order on replicas and at
+// replay, while a lone server applies concurrent commits as they return.
+// Once it wraps, which IDs it still holds may differ slightly; a result
+// for any of them is refused either way, the ledger saying which refusal
+// for those out of the ring (lookupDone). An
+// action.authorized reusing the ID of a completed action still in the ring
+// is skipped as incoherent; one reusing an older ID is not caught by the
+// state (writ never writes either: IDs are 128 random bits).
+type recentDone struct {
+	ids   []string
+	next  int
+	tasks map[string]string
+}
+
+// add notes action id of task taskID as completed, dropping the oldest
+// when the ring is full.
+func (r *recentDone) add(id, taskID string) {
+	if r.tasks == nil {
+		r.tasks = make(map[string]string, recentKept)
+		r.ids = make([]string, 0, recentKept)
+	}
+	if len(r.ids) < recentKept {
+		r.ids = append(r.ids, id)
+	} else {
+		delete(r.tasks, r.ids[r.next])
+		r.ids[r.next] = id
+		r.next = (r.next + 1) % recentKept
+	}
+	r.tasks[id] = taskID
+}
+
+// task returns the task of a recently completed action.
+func (r *recentDone) task(id string) (string, bool) {
+	t, ok := r.tasks[id]
+	return t, ok
+}
+
+// done lets completed action a go: out of the actions in flight, into the
+// ring.
+func (s *State) done(a *Action) {
+	delete(s.actions, a.ID)
+	if ids := s.taskActions[a.TaskID]; ids != nil {
+		delete(ids, a.ID)
+		if len(ids) == 0 {
+			delete(s.taskActions, a.TaskID)
+		}
+	}
+	s.recent.add(a.ID, a.TaskID)
+}
+
+// InFlight returns how many actions the state holds: those authorized
+// whose result is not recorded yet (and not forgotten with their task).
+func (s *State) InFlight() int { return len(s.actions) }
+
+// ActionFinder returns the ledger indexes of the events that name an
+// action (its action.authorized and action.completed), ascending; the
+// query index is one. The indexes are only a hint: the events are read
+// from the ledger and checked.
+type ActionFinder func(ctx context.Context, actionID string) ([]uint64, error)
+
+// lookupDone answers for an action the state does not hold: the refusal a
+// result for it gets. An action completed earlier is already_recorded (or
+// other_task, when it is another task's); one never authorized, or
+// authorized under a task whose actions were forgotten (forget.go) and
+// never completed, is not found. Without a finder every such action is not
+// found, which refuses as surely.
+func (s *Service) lookupDone(ctx context.Context, cred VerifiedCredential, actionID string) error {
+	if taskID, ok := s.recentTask(actionID); ok {
+		return doneRefusal(cred, actionID, taskID)
+	}
+	if s.cfg.FindAction == nil {
+		return notFound("no action %s", actionID)
+	}
+	idx, err := s.cfg.FindAction(ctx, actionID)
+	if err != nil {
+		return fmt.Errorf("%w: looking up action %s: %v", ledger.ErrUnavailable, actionID, err)
+	}
+	authorized, completed := "", false
+	for _, i := range idx {
+		leaves, err := s.cfg.Store.ReadLeaves(ctx, i, i+1)
+		if err != nil {
+			return fmt.Errorf("%w: reading event %d: %v", ledger.ErrUnavailable, i, err)
+		}
+		if len(leaves) != 1 {
+			continue
+		}
+		e, err := ledger.ParseLeaf(i, leaves[0])
+		if err != nil {
+			continue
+		}
+		switch d, _ := event.Read(e.Event); d := d.(type) {
+		case event.ActionDecided:
+			if e.Event.Type == ledger.TypeActionAuthorized && d.ActionID == actionID && authorized == "" {
+				authorized = e.Event.TaskID
+			}
+		case event.ActionCompleted:
+			if d.ActionID == actionID && authorized != "" && e.Event.TaskID == authorized {
+				completed = true
+			}
+		}
+	}
+	if !completed {
+		return notFound("no action %s", actionID)
+	}
+	return doneRefusal(cred, actionID, authorized)
+}
+
+// recentTask returns the task of a recently completed action.
+func (s *Service) recentTask(actionID string) (string, bool) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.st.recent.task(actionID)
+}
+
+// doneRefusal refuses a result for action actionID of task taskID, whose
+// result is recorded.
+func doneRefusal(cred VerifiedCredential, actionID, taskID string) error {
+	if taskID != cred.TaskID {
+		return newErr(ErrForbidden, "other_task", "action %s belongs to another task", actionID)
+	}
+	return newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", actionID)
+}
+
+// maxSharedPaths bounds the distinct redact path lists sharedPaths keeps.
+const maxSharedPaths = 256
+
+// sharedPaths returns paths, or an equal list already held: the actions
+// of a policy carry the same few lists, which are only read, so an action
+// in flight need not hold a copy of its own.
+func (s *State) sharedPaths(paths []string) []string {
+	if len(paths) == 0 {
+		return paths
+	}
+	var b strings.Builder
+	for _, p := range paths {
+		// Length-prefixed, so no two different lists share a key.
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	key := b.String()
+	if p, ok := s.paths[key]; ok {
+		return p
+	}
+	if len(s.paths) < maxSharedPaths {
+		s.paths[key] = paths
+	}
+	return paths
+}

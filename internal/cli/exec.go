@@ -155,7 +155,11 @@ func (x *execRun) run(ctx context.Context, req api.OpenTask) error {
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigc)
 
-	opened, err := x.cl.OpenTask(ctx, req)
+	// An interrupt does not cut the open short: a task the server opened
+	// must be known here, so that it is revoked rather than left behind.
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	opened, err := x.cl.OpenTask(octx, req)
+	cancel()
 	if err != nil {
 		return apiError(err, x.cl.BaseURL())
 	}
@@ -169,6 +173,11 @@ func (x *execRun) run(ctx context.Context, req api.OpenTask) error {
 	defer func() {
 		x.end(ctx, ranCommand && runErr == nil)
 	}()
+	if ctx.Err() != nil {
+		x.interrupted.Store(true)
+		runErr = errors.New("interrupted before the command started")
+		return runErr
+	}
 	if opened.State == api.StatePendingApproval {
 		if runErr = x.awaitApproval(ctx, sigc, opened); runErr != nil {
 			return runErr

@@ -39,9 +39,9 @@ func report(r io.Reader, w io.Writer) error {
 		return fmt.Errorf("no runs to report")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\tserver\tclients\treq/s\tp50 ms\tp90 ms\tp99 ms\tserver CPU µs/req\t")
+	fmt.Fprintln(tw, "round\tserver\tclients\treq/s\tp50 ms\tp90 ms\tp99 ms\tserver CPU µs/req\tunexpected\t")
 	for _, run := range runs {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t\n", run.Round, run.Name, run.Clients, run.PerSecond, run.P50ms, run.P90ms, run.P99ms, run.CPUus)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%d\t\n", run.Round, run.Name, run.Clients, run.PerSecond, run.P50ms, run.P90ms, run.P99ms, run.CPUus, run.Unexpected)
 	}
 	tw.Flush()
 

@@ -278,8 +278,9 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 			}
 			break
 		}
+		// The type is written out: it is the partial index's condition.
 		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
-			` WHERE action_id = ? AND type = ? AND task_id = ?`), d.ActionID, ledger.TypeActionAuthorized, ev.TaskID).
+			` WHERE action_id = ? AND task_id = ? AND type = '`+ledger.TypeActionAuthorized+`'`), d.ActionID, ev.TaskID).
 			Scan(&r.tool, &r.operation, &r.resource)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return r, err
@@ -292,7 +293,7 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 			return r, nil
 		}
 		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
-			` WHERE approval_id = ? AND type = ?`), d.ApprovalID, ledger.TypeApprovalRequested).
+			` WHERE approval_id = ? AND type = '`+ledger.TypeApprovalRequested+`'`), d.ApprovalID).
 			Scan(&r.tool, &r.operation, &r.resource)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return r, err

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -639,10 +640,17 @@ func isCancelNotice(r *http.Request) bool {
 		return false
 	}
 	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, 4096))
+	// Every call goes through here: most are not a notice, and say so
+	// without being decoded (a notice's method holds "cancelled" however
+	// its slash is written).
+	if err != nil || !bytes.Contains(b, []byte("cancelled")) {
+		return false
+	}
 	var msg struct {
 		Method string `json:"method"`
 	}
-	return json.NewDecoder(io.LimitReader(body, 4096)).Decode(&msg) == nil && msg.Method == "notifications/cancelled"
+	return json.Unmarshal(b, &msg) == nil && msg.Method == "notifications/cancelled"
 }
 
 // logWriter sends a stdio server's stderr to the operational log (at

@@ -27,6 +27,9 @@ const MaxLink = 1<<53 - 1
 type linkSlots struct {
 	delegation, prev           int
 	delegationAfter, prevAfter bool
+	// data and dataEnd bound the canonical data in the leaf (both 0
+	// without data), which the commit hook hands on as it is.
+	data, dataEnd int
 }
 
 // linkRoom is the most bytes the links add to a leaf of taskID.

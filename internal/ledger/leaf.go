@@ -318,9 +318,11 @@ func appendLeafSlots(dst []byte, doc *leafDoc, slots *linkSlots) ([]byte, error)
 		dst = append(dst, `,"data":`[boolIndex(first):]...)
 		first = false
 		var err error
+		slots.data = len(dst)
 		if dst, err = jcs.Append(dst, doc.Data); err != nil {
 			return nil, err
 		}
+		slots.dataEnd = len(dst)
 	}
 	ok = str("decision_id", doc.DecisionID) && ok
 	num("delegation", doc.Delegation, &slots.delegation, &slots.delegationAfter)

@@ -320,10 +320,7 @@ func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (u
 		r.entries[i] = pe
 	}
 	if l.cfg.OnCommit != nil {
-		var err error
-		if r.events, err = asRecorded(events, r.entries); err != nil {
-			return 0, err
-		}
+		r.events = asRecorded(events, r.entries)
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -346,21 +343,20 @@ func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (u
 }
 
 // asRecorded returns copies of events as their leaves record them, for
-// OnCommit: what a reader of the leaves finds.
-func asRecorded(events []Event, entries []pendingEntry) ([]Event, error) {
+// OnCommit: what a reader of the leaves finds. The canonical data is the
+// part of the leaf encoding wrote it to (capped, so that appending to it
+// cannot reach the leaf).
+func asRecorded(events []Event, entries []pendingEntry) []Event {
 	out := make([]Event, len(events))
 	for i, e := range events {
 		e.Time = e.Time.UTC()
 		if e.Data != nil {
-			doc, err := decodeLeaf(entries[i].leaf)
-			if err != nil {
-				return nil, fmt.Errorf("ledger: reading back the leaf just encoded: %v", err)
-			}
-			e.Data = doc.Data
+			s := entries[i].slots
+			e.Data = entries[i].leaf[s.data:s.dataEnd:s.dataEnd]
 		}
 		out[i] = e
 	}
-	return out, nil
+	return out
 }
 
 // Close stops taking appends, commits everything already queued, signs a

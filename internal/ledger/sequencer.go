@@ -114,9 +114,10 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 	began := time.Now()
 	var err error
 	var start uint64
+	var lock lockTimes
 	for attempt := 0; attempt < 3; attempt++ {
 		if ss, ok := l.cfg.Store.(SharedStore); ok {
-			start, err = l.tryCommitShared(ctx, ss, &reqs)
+			start, err = l.tryCommitShared(ctx, ss, &reqs, &lock)
 		} else {
 			start, err = l.tryCommit(ctx, reqs)
 		}
@@ -130,7 +131,7 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 		}
 	}
 	l.noteCommit(err)
-	l.observe(began, reqs, err)
+	l.observe(began, reqs, lock, err)
 	if err != nil {
 		l.log.Error("ledger commit failed", "err", err, "events", len(reqs))
 		if errors.Is(err, ErrStoreGone) {
@@ -285,12 +286,20 @@ func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error)
 // conflicts and no writer starves. Requests that arrived while it waited
 // for the lock join the batch: the wait, which grows with the other
 // writers' load, then buys bigger batches rather than fewer commits.
-func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*request) (uint64, error) {
+func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*request, lock *lockTimes) (uint64, error) {
 	var start uint64
 	var saved *tree
 	var due bool
 	var now time.Time
+	called := time.Now()
+	var granted time.Time
+	defer func() {
+		if !granted.IsZero() {
+			lock.wait, lock.held = granted.Sub(called), time.Since(granted)
+		}
+	}()
 	err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
+		granted = time.Now()
 		if err := l.catchUp(ctx, r); err != nil {
 			return nil, err
 		}

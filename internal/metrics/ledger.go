@@ -3,7 +3,8 @@ package metrics
 import "github.com/writhq/writ/internal/ledger"
 
 // ObserveCommit is the ledger's Config.Observe: commit latency, batch size,
-// failures and the log's size.
+// failures, the log's size and, on a shared store, the head lock's waits
+// and holds.
 func (m *Metrics) ObserveCommit(s ledger.CommitStats) {
 	if m == nil {
 		return
@@ -15,6 +16,10 @@ func (m *Metrics) ObserveCommit(s ledger.CommitStats) {
 		m.commitBatch.Observe(float64(s.Events))
 	}
 	m.ledgerSize.Set(float64(s.Size))
+	if s.LockHeld > 0 {
+		m.lockWait.Observe(s.LockWait.Seconds())
+		m.lockHeld.Observe(s.LockHeld.Seconds())
+	}
 }
 
 // SetLedgerSize sets writ_ledger_size before the first commit, from the

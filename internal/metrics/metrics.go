@@ -48,6 +48,8 @@ type Metrics struct {
 	commitBatch    prometheus.Histogram
 	commitFailures prometheus.Counter
 	ledgerSize     prometheus.Gauge
+	lockWait       prometheus.Histogram
+	lockHeld       prometheus.Histogram
 
 	sinkLag    *prometheus.GaugeVec
 	witnessLag *prometheus.GaugeVec
@@ -90,6 +92,16 @@ func New(cfg Config) *Metrics {
 			Namespace: Namespace, Name: "ledger_size",
 			Help: "Events in the ledger, as of this server's latest commit.",
 		}),
+		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "ledger_lock_wait_seconds",
+			Help:    "PostgreSQL: time a batch waited for the shared log's head lock, which serializes every replica's commits.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		lockHeld: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "ledger_lock_held_seconds",
+			Help:    "PostgreSQL: time a batch held the shared log's head lock, from its grant to the end of the commit.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 		sinkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "sink_lag_events",
 			Help: "Ledger events not yet delivered to an event sink.",
@@ -110,7 +122,7 @@ func New(cfg Config) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.decisions, m.httpRequests, m.httpDuration,
-		m.commitDuration, m.commitBatch, m.commitFailures, m.ledgerSize,
+		m.commitDuration, m.commitBatch, m.commitFailures, m.ledgerSize, m.lockWait, m.lockHeld,
 		m.sinkLag, m.witnessLag,
 	)
 	return m

@@ -136,6 +136,21 @@ func TestDecisionsAndLedger(t *testing.T) {
 	}
 }
 
+// TestLedgerLock: a shared store's head lock waits and holds are
+// observed; a commit on another store (no lock times) adds none.
+func TestLedgerLock(t *testing.T) {
+	m := metrics.New(metrics.Config{})
+	m.ObserveCommit(ledger.CommitStats{Events: 3, Duration: 2 * time.Millisecond, Size: 10})
+	m.ObserveCommit(ledger.CommitStats{Events: 4, Duration: 3 * time.Millisecond, Size: 14,
+		LockWait: time.Millisecond, LockHeld: 2 * time.Millisecond})
+	fams := scrape(t, m)
+	for _, name := range []string{"writ_ledger_lock_wait_seconds", "writ_ledger_lock_held_seconds"} {
+		if got, ok := value(fams, name); !ok || got != 1 {
+			t.Errorf("%s count = %v (%v), want 1", name, got, ok)
+		}
+	}
+}
+
 // TestNilMetrics: parts built without metrics record nothing and do not
 // fail.
 func TestNilMetrics(t *testing.T) {

@@ -32,6 +32,8 @@ type regoEngine struct {
 	// hist builds the parts of the history the modules read.
 	hist    *historyPlan
 	derived derivedCache[*ast.Term]
+	// memo, when not nil, remembers results by input (regomemo.go).
+	memo *regoMemo
 }
 
 // regoModules parses the bundle's policy modules (tests excluded unless
@@ -106,7 +108,7 @@ func compileRego(ctx context.Context, src Sources, strict bool) (*regoEngine, er
 		return nil, err
 	}
 	paths := regoInputPaths(mods)
-	return &regoEngine{pq: pq, paths: paths, hist: newHistoryPlan(regoHistoryPaths(mods, paths))}, nil
+	return &regoEngine{pq: pq, paths: paths, hist: newHistoryPlan(regoHistoryPaths(mods, paths)), memo: newRegoMemo(mods, paths)}, nil
 }
 
 func definesDecision(mods map[string]*ast.Module) bool {
@@ -129,14 +131,31 @@ var (
 	regoRawResult = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })
 )
 
-// Eval implements Engine. Cancellation is wired with context.AfterFunc
-// rather than OPA's default of one goroutine per evaluation waiting on ctx.
+// Eval implements Engine: from the memo when it holds the document, else
+// by evaluating it.
 func (e *regoEngine) Eval(ctx context.Context, in *Input) (Result, error) {
+	doc := regoValue(in, e.paths, e.hist, &e.derived)
+	if e.memo != nil {
+		if r, ok := e.memo.get(doc); ok {
+			return r, nil
+		}
+	}
+	r, err := e.eval(ctx, doc)
+	if err == nil && e.memo != nil {
+		e.memo.put(doc, r)
+	}
+	return r, err
+}
+
+// eval evaluates the query on doc. Cancellation is wired with
+// context.AfterFunc rather than OPA's default of one goroutine per
+// evaluation waiting on ctx.
+func (e *regoEngine) eval(ctx context.Context, doc ast.Value) (Result, error) {
 	cancel := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
 	rs, err := e.pq.Eval(ctx,
-		rego.EvalParsedInput(regoValue(in, e.paths, e.hist, &e.derived)),
+		rego.EvalParsedInput(doc),
 		rego.EvalExternalCancel(cancel),
 		regoNoMetrics,
 		regoRawResult,

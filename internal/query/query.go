@@ -147,8 +147,15 @@ func (ix *Index) schema() []string {
 		`CREATE INDEX IF NOT EXISTS ` + t.events + `_resource ON ` + t.events + ` (resource, idx)`,
 		`CREATE INDEX IF NOT EXISTS ` + t.events + `_type ON ` + t.events + ` (type, idx)`,
 		`CREATE INDEX IF NOT EXISTS ` + t.events + `_time ON ` + t.events + ` (time)`,
-		`CREATE INDEX IF NOT EXISTS ` + t.events + `_approval ON ` + t.events + ` (approval_id)`,
-		`CREATE INDEX IF NOT EXISTS ` + t.events + `_action ON ` + t.events + ` (action_id)`,
+		// What an approval's decision and a call's result look up, and
+		// only that: the one event of each ID that names its tool and
+		// resource (row, in tail.go). Events of other types add nothing.
+		`DROP INDEX IF EXISTS ` + t.events + `_approval`,
+		`DROP INDEX IF EXISTS ` + t.events + `_action`,
+		`CREATE INDEX IF NOT EXISTS ` + t.events + `_approval_requested ON ` + t.events +
+			` (approval_id) WHERE type = '` + ledger.TypeApprovalRequested + `'`,
+		`CREATE INDEX IF NOT EXISTS ` + t.events + `_action_authorized ON ` + t.events +
+			` (action_id, task_id) WHERE type = '` + ledger.TypeActionAuthorized + `'`,
 		`CREATE TABLE IF NOT EXISTS ` + t.tasks + ` (task_id TEXT PRIMARY KEY, parent TEXT NOT NULL,
 		  principal TEXT NOT NULL, agent TEXT NOT NULL, scope TEXT NOT NULL, environment TEXT NOT NULL,
 		  ttl_seconds BIGINT NOT NULL, requested_at TEXT NOT NULL, activated_at TEXT NOT NULL,

@@ -278,8 +278,9 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 			}
 			break
 		}
+		// The type is written out: it is the partial index's condition.
 		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
-			` WHERE action_id = ? AND type = ? AND task_id = ?`), d.ActionID, ledger.TypeActionAuthorized, ev.TaskID).
+			` WHERE action_id = ? AND task_id = ? AND type = '`+ledger.TypeActionAuthorized+`'`), d.ActionID, ev.TaskID).
 			Scan(&r.tool, &r.operation, &r.resource)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return r, err
@@ -292,7 +293,7 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 			return r, nil
 		}
 		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
-			` WHERE approval_id = ? AND type = ?`), d.ApprovalID, ledger.TypeApprovalRequested).
+			` WHERE approval_id = ? AND type = '`+ledger.TypeApprovalRequested+`'`), d.ApprovalID).
 			Scan(&r.tool, &r.operation, &r.resource)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return r, err
@@ -319,10 +320,18 @@ const eventInsertCols = `idx, time, type, task_id, principal, agent, decision_id
 const eventInsertArgs = 17
 
 // insertEvents is the statement inserting n event rows. Rows already
-// there are left alone: catching up again does no harm.
+// there are left alone: catching up again does no harm. On SQLite that is
+// OR IGNORE rather than ON CONFLICT DO NOTHING, which covers the key only:
+// a statement that can still abort half-way (on a NOT NULL column, which
+// no row here leaves empty) keeps a journal of every page it changes, to
+// undo them.
 func (ix *Index) insertEvents(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO ` + ix.t.events + ` (` + eventInsertCols + `) VALUES `)
+	if ix.cfg.Dialect == SQLite {
+		b.WriteString(`INSERT OR IGNORE INTO ` + ix.t.events + ` (` + eventInsertCols + `) VALUES `)
+	} else {
+		b.WriteString(`INSERT INTO ` + ix.t.events + ` (` + eventInsertCols + `) VALUES `)
+	}
 	one := "(?" + strings.Repeat(", ?", eventInsertArgs-1) + ")"
 	for i := range n {
 		if i > 0 {
@@ -330,7 +339,9 @@ func (ix *Index) insertEvents(n int) string {
 		}
 		b.WriteString(one)
 	}
-	b.WriteString(` ON CONFLICT (idx) DO NOTHING`)
+	if ix.cfg.Dialect != SQLite {
+		b.WriteString(` ON CONFLICT (idx) DO NOTHING`)
+	}
 	return ix.q(b.String())
 }
 

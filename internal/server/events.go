@@ -32,12 +32,23 @@ func (t *queryTailer) close() error {
 	return errors.Join(errs...)
 }
 
+// How the query index follows the ledger (openQuery).
+const (
+	indexBatch  = 5000
+	indexSettle = 500 * time.Millisecond
+)
+
 // openQuery opens the query index and starts its tailer. On SQLite the
 // index has a database file of its own in the data directory, so that its
 // writes never wait on (or hold up) the ledger's commits; on PostgreSQL it
 // lives in the store's database, where every replica shares it.
+//
+// The index is brought up to date by every query that reads it, so between
+// queries it may lag: it takes this replica's commits at most every
+// indexSettle, up to indexBatch of them to a transaction, where fewer and
+// larger transactions cost less per event (BenchmarkIndexFromCommits).
 func (s *Server) openQuery(ctx context.Context) error {
-	cfg := query.Config{Store: s.dir.Store, Batch: 1000, Settle: 100 * time.Millisecond, Logger: s.log.With("component", "query")}
+	cfg := query.Config{Store: s.dir.Store, Batch: indexBatch, Settle: indexSettle, Logger: s.log.With("component", "query")}
 	t := &queryTailer{done: make(chan struct{})}
 	if s.dir.Backend == datadir.StoreSQLite {
 		w, r, err := query.OpenSQLite(filepath.Join(s.dir.Path, query.SQLiteFile))

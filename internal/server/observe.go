@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/metrics"
@@ -101,13 +103,14 @@ func (l tracedLedger) AppendAll(ctx context.Context, events []ledger.Event) (uin
 		default:
 			continue
 		}
-		span.Set(tracing.KeyLedgerIndex.Int64(idx))
+		kv := append(make([]attribute.KeyValue, 0, 3), tracing.KeyLedgerIndex.Int64(idx))
 		if ev.TaskID != "" {
-			span.Set(tracing.KeyTaskID.String(ev.TaskID))
+			kv = append(kv, tracing.KeyTaskID.String(ev.TaskID))
 		}
 		if ev.PolicyVersion != "" {
-			span.Set(tracing.KeyPolicyVersion.String(ev.PolicyVersion))
+			kv = append(kv, tracing.KeyPolicyVersion.String(ev.PolicyVersion))
 		}
+		span.Set(kv...)
 		break
 	}
 	return first, nil
@@ -132,14 +135,17 @@ func (d decider) Authorize(ctx context.Context, cred task.VerifiedCredential, re
 	d.m.Decision(rc.Gateway, o)
 	if d.tracing {
 		if span := tracing.FromContext(ctx); span.On() {
-			span.Set(tracing.KeyPoint.String(rc.Gateway), tracing.KeyToolName.String(req.Tool),
+			// In one call: the span's attributes grow by exactly what each
+			// call adds.
+			kv := append(make([]attribute.KeyValue, 0, 6), tracing.KeyPoint.String(rc.Gateway), tracing.KeyToolName.String(req.Tool),
 				tracing.KeyTaskID.String(cred.TaskID), tracing.KeyDecision.String(o.String()))
 			if out.DecisionID != "" {
-				span.Set(tracing.KeyDecisionID.String(out.DecisionID))
+				kv = append(kv, tracing.KeyDecisionID.String(out.DecisionID))
 			}
 			if out.ActionID != "" {
-				span.Set(tracing.KeyToolCallID.String(out.ActionID))
+				kv = append(kv, tracing.KeyToolCallID.String(out.ActionID))
 			}
+			span.Set(kv...)
 		}
 	}
 	return out, err

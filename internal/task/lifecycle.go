@@ -112,29 +112,25 @@ func (s *Service) endEvents(t *Task, typ, reason, by string, now time.Time) []le
 // and its credentials' and descendants' revocations. It returns how many
 // tasks it expired.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
+	// Most sweeps find nothing to end. They look under the state's lock
+	// only: the exclusive gate waits for every authorization in flight
+	// (each holds it across its commit) and holds up the next ones.
+	s.smu.Lock()
+	if n := s.st.forgetActions(s.now()); n > 0 {
+		s.log.DebugContext(ctx, "forgot the actions of ended tasks", "actions", n)
+	}
+	none := len(s.dueLocked(s.now())) == 0
+	s.smu.Unlock()
+	if none {
+		return 0, nil
+	}
 	if err := s.mu.Lock(ctx); err != nil {
 		return 0, err
 	}
 	defer s.mu.Unlock()
 	now := s.now()
 	s.smu.Lock()
-	if n := s.st.forgetActions(now); n > 0 {
-		s.log.DebugContext(ctx, "forgot the actions of ended tasks", "actions", n)
-	}
-	var due []*Task
-	for _, id := range s.st.order {
-		t := s.st.tasks[id]
-		switch t.State {
-		case StateActive:
-			if !now.Before(t.ExpiresAt) {
-				due = append(due, t)
-			}
-		case StatePendingApproval:
-			if a := s.st.approvals[t.ApprovalID]; a != nil && now.After(a.ExpiresAt) {
-				due = append(due, t)
-			}
-		}
-	}
+	due := s.dueLocked(now)
 	var events []ledger.Event
 	ended := map[string]bool{}
 	for _, t := range due {
@@ -161,6 +157,27 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(due), nil
+}
+
+// dueLocked returns the tasks whose time is up at now: active ones past
+// their expiry, pending ones whose approval request expired. The caller
+// holds smu.
+func (s *Service) dueLocked(now time.Time) []*Task {
+	var due []*Task
+	for _, id := range s.st.order {
+		t := s.st.tasks[id]
+		switch t.State {
+		case StateActive:
+			if !now.Before(t.ExpiresAt) {
+				due = append(due, t)
+			}
+		case StatePendingApproval:
+			if a := s.st.approvals[t.ApprovalID]; a != nil && now.After(a.ExpiresAt) {
+				due = append(due, t)
+			}
+		}
+	}
+	return due
 }
 
 // Kick asks the sweeper to run now, as a use of an expired task does.

@@ -3,7 +3,10 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/store/postgres"
@@ -14,7 +17,10 @@ import (
 // BenchmarkAppend measures durable appends per second on PostgreSQL with 1
 // and 3 ledgers (as 3 writ replicas would run) sharing one database, and
 // 16 or 128 appenders spread over them. Each append is acknowledged only
-// after its transaction commits (synchronous_commit on).
+// after its transaction commits (synchronous_commit on). Besides the
+// appends' latency it reports the batches' events and how long each held
+// the log's head lock (p50, p99), and the share of the run the lock was
+// held by some batch, which is what limits every replica together.
 //
 //	WRIT_TEST_POSTGRES_DSN=postgres://… go test ./internal/store/postgres -run '^$' -bench Append -benchtime 5s
 func BenchmarkAppend(b *testing.B) {
@@ -32,9 +38,11 @@ func benchAppend(b *testing.B, replicas, appenders int) {
 	dsn := pgtest.DSN(b)
 	kp := storetest.NewKey(b, "bench.example/log")
 	ledgers := make([]*ledger.Ledger, replicas)
+	var lock lockStats
 	for i := range replicas {
 		cfg := ledger.DefaultConfig()
 		cfg.Store, cfg.Signer = openStore(b, dsn, postgres.Options{}), kp
+		cfg.Observe = lock.observe
 		var err error
 		ledgers[i], err = ledger.New(ctx, cfg)
 		if err != nil {
@@ -42,5 +50,47 @@ func benchAppend(b *testing.B, replicas, appenders int) {
 		}
 		defer ledgers[i].Close(ctx)
 	}
+	lock.reset()
 	storetest.ReportAppends(b, storetest.RunAppenders(b, ledgers, appenders, b.N))
+	lock.report(b)
+}
+
+// lockStats gathers the ledgers' batches (Config.Observe) while measured.
+type lockStats struct {
+	mu     sync.Mutex
+	held   []time.Duration
+	events int
+}
+
+func (s *lockStats) observe(c ledger.CommitStats) {
+	if c.Err != nil || c.LockHeld == 0 || c.Events == 0 {
+		return // a checkpoint alone, or a failure
+	}
+	s.mu.Lock()
+	s.held = append(s.held, c.LockHeld)
+	s.events += c.Events
+	s.mu.Unlock()
+}
+
+func (s *lockStats) reset() {
+	s.mu.Lock()
+	s.held, s.events = nil, 0
+	s.mu.Unlock()
+}
+
+func (s *lockStats) report(b *testing.B) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.held) == 0 {
+		return
+	}
+	var sum time.Duration
+	for _, h := range s.held {
+		sum += h
+	}
+	held := slices.Sorted(slices.Values(s.held))
+	b.ReportMetric(float64(s.events)/float64(len(held)), "events/batch")
+	b.ReportMetric(float64(held[len(held)/2].Microseconds()), "lock-held-p50-µs")
+	b.ReportMetric(float64(held[(len(held)-1)*99/100].Microseconds()), "lock-held-p99-µs")
+	b.ReportMetric(sum.Seconds()/b.Elapsed().Seconds(), "lock-busy")
 }

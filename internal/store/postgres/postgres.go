@@ -202,9 +202,6 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 	}
 	defer conn.Release()
 	c := conn.Conn()
-	if _, err := c.Exec(ctx, "BEGIN"); err != nil {
-		return err
-	}
 	done := false
 	defer func() {
 		if !done {
@@ -218,7 +215,17 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 		}
 	}()
 	r := &txReader{tx: c, edge: map[ledger.TileID][]byte{}}
-	rows, err := c.Query(ctx, `SELECT o_size, o_cp_size, o_cp_age, o_level, o_idx, o_hashes, o_leaf_idx, o_leaf FROM writ_lock_head($1)`, int64(known))
+	// BEGIN and the lock go in one round trip: the wait for the lock is
+	// the only one before it is held.
+	begin := &pgx.Batch{}
+	begin.Queue("BEGIN")
+	begin.Queue(`SELECT o_size, o_cp_size, o_cp_age, o_level, o_idx, o_hashes, o_leaf_idx, o_leaf FROM writ_lock_head($1)`, int64(known))
+	br := c.SendBatch(ctx, begin)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return err
 	}
@@ -254,6 +261,9 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := br.Close(); err != nil {
 		return err
 	}
 	if first {

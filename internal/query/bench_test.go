@@ -117,15 +117,22 @@ func BenchmarkIndexActions(b *testing.B) {
 	e := newLedger(b)
 	const n = 20000
 	appendActions(b, e, n, 1000)
-	benchCatchUp(b, e, n, nil)
+	benchCatchUp(b, e, n, 1000, nil)
 }
 
 // BenchmarkIndexFromCommits measures the index fed this replica's own
 // commits (Follower().Committed), as the server feeds it: the events are
-// indexed without reading their leaves back from the store.
+// indexed without reading their leaves back from the store, 1,000 or 5,000
+// (as the server does) to a transaction.
 //
 //	go test ./internal/query -run '^$' -bench IndexFromCommits
 func BenchmarkIndexFromCommits(b *testing.B) {
+	for _, batch := range []int{1000, 5000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchIndexFromCommits(b, batch) })
+	}
+}
+
+func benchIndexFromCommits(b *testing.B, batch int) {
 	e := newLedger(b)
 	const n = 10000
 	type commit struct {
@@ -141,7 +148,7 @@ func BenchmarkIndexFromCommits(b *testing.B) {
 	e.committed.Store(nil)
 	// The few events before the first action (the ledger's start, the
 	// policy loaded) are read from the store.
-	benchCatchUp(b, e, n, func(ix *query.Index) {
+	benchCatchUp(b, e, n, batch, func(ix *query.Index) {
 		for _, c := range commits {
 			ix.Follower().Committed(c.first, c.events)
 		}
@@ -151,12 +158,12 @@ func BenchmarkIndexFromCommits(b *testing.B) {
 // benchCatchUp measures catching a fresh index up with the ledger b.N
 // times, after handing it commits with feed (timed too) when set, and
 // reports the time per event of the n.
-func benchCatchUp(b *testing.B, e *ledgerEnv, n int, feed func(*query.Index)) {
+func benchCatchUp(b *testing.B, e *ledgerEnv, n, batch int, feed func(*query.Index)) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		ix, closeIndex := benchIndex(b, e)
+		ix, closeIndex := benchIndex(b, e, batch)
 		b.StartTimer()
 		if feed != nil {
 			feed(ix)
@@ -193,13 +200,13 @@ func appendActions(b *testing.B, e *ledgerEnv, n, batch int) {
 
 // benchIndex opens an empty index in a database of its own, as the server
 // keeps it, and returns it with the function that closes it.
-func benchIndex(b *testing.B, e *ledgerEnv) (*query.Index, func()) {
+func benchIndex(b *testing.B, e *ledgerEnv, batch int) (*query.Index, func()) {
 	b.Helper()
 	w, r, err := query.OpenSQLite(filepath.Join(b.TempDir(), query.SQLiteFile))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ix, err := query.New(context.Background(), query.Config{DB: w, ReadDB: r, Store: e.store, Batch: 1000})
+	ix, err := query.New(context.Background(), query.Config{DB: w, ReadDB: r, Store: e.store, Batch: batch})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server/servertest"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // TestRedactionEverywhere authorizes a call whose arguments hold secrets
@@ -59,7 +60,7 @@ func TestRedactionEverywhere(t *testing.T) {
 	os.WriteFile(secretFile, []byte("approvers-webhook-secret-0123456789"), 0o600)
 	cfg := servertest.Dev(filepath.Join(dir, "d"), "dev")
 	cfg.Approvals.Webhook = config.WebhookConfig{URL: hook.URL, SecretFile: secretFile}
-	var logBuf lockedBuffer
+	var logBuf testkit.Buffer
 	srv := servertest.StartLogged(t, cfg, slog.New(slog.NewJSONHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
 
@@ -206,22 +207,4 @@ func consolePage(t *testing.T, base, path string, roles ...identity.Role) string
 		t.Fatalf("dev sign-in: %d", resp.StatusCode)
 	}
 	return get(path)
-}
-
-// lockedBuffer is a log sink safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.b.Bytes()...)
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -126,29 +125,12 @@ type writProc struct {
 	url, metrics  string
 	cmd           *exec.Cmd
 	done          chan struct{}
-	logs          *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs          *testkit.Buffer
 }
 
 func (w *writProc) start() {
 	w.t.Helper()
-	w.logs = &lockedBuffer{}
+	w.logs = &testkit.Buffer{}
 	w.cmd = exec.Command(w.bin, "server", "--dev", "--config", w.cfg, "--data-dir", w.dir)
 	w.cmd.Env = append(os.Environ(), "WRIT_LISTEN="+strings.TrimPrefix(w.url, "http://"), "WRIT_CONFIG=")
 	w.cmd.Stdout, w.cmd.Stderr = w.logs, w.logs

@@ -6,30 +6,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
 )
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestReplaySkipsEventsItCannotApply: events in the ledger that do not
 // follow from the ones before it (appended around writ, straight through
@@ -48,7 +30,7 @@ func TestReplaySkipsEventsItCannotApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	if err := e.reopen(task.Config{Logger: logger}); err != nil {
 		t.Fatalf("start on a ledger with events it cannot apply: %v", err)

@@ -5,7 +5,6 @@
 package witnesstest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -93,7 +92,7 @@ type Witness struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 }
 
 // Start runs a litewitness named name that knows the log origin with the
@@ -221,7 +220,7 @@ func (w *Witness) Restart() {
 		w.t.Fatal("witnesstest: Restart of a running witness")
 	}
 	if w.stderr == nil {
-		w.stderr = &syncBuffer{}
+		w.stderr = &testkit.Buffer{}
 	}
 	cmd := exec.Command(w.tools["litewitness"], "-db", w.db, "-name", w.Name, "-key", w.fpr,
 		"-ssh-agent", w.sock, "-listen", w.listen)
@@ -290,21 +289,4 @@ func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/witness"
@@ -96,18 +95,7 @@ func (s *Store) scanCosignatures(ctx context.Context, where string, args []any, 
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var c witness.Cosignature
-		var size, t int64
-		if err := rows.Scan(&size, &c.Key, &t, &c.Line); err != nil {
-			return err
-		}
-		c.Size, c.Time = uint64(size), time.Unix(t, 0).UTC()
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return witness.ScanRows(rows, fn)
 }
 
 // cosignedPage is how many checkpoint sizes NewestCosigned reads at a

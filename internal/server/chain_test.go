@@ -30,17 +30,8 @@ func TestAppendRefusesTaskLinks(t *testing.T) {
 			t.Errorf("%s: %+v", body, e)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodPost, ts.url+"/v1/ledger/events",
-		strings.NewReader("{\"type\":\"import.siem.alert\",\"task_id\":\"tsk_1\"}\n{\"type\":\"import.siem.alert\",\"task_id\":\"tsk_1\",\"prev\":0}\n"))
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Authorization", "Bearer "+ts.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("NDJSON with a link: status %d, want 400", resp.StatusCode)
+	if code := ts.postNDJSON(t, "{\"type\":\"import.siem.alert\",\"task_id\":\"tsk_1\"}\n{\"type\":\"import.siem.alert\",\"task_id\":\"tsk_1\",\"prev\":0}\n"); code != http.StatusBadRequest {
+		t.Errorf("NDJSON with a link: status %d, want 400", code)
 	}
 	for range 2 {
 		if a := ts.post(t, "/v1/ledger/events", []byte(`{"type":"import.siem.alert","task_id":"tsk_1"}`)); a.status != http.StatusCreated {

@@ -29,17 +29,8 @@ func TestAppendRefusesWritsOwnTypes(t *testing.T) {
 			t.Errorf("%s: %+v, want invalid_event naming the type and the import rule", typ, e)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodPost, ts.url+"/v1/ledger/events",
-		strings.NewReader("{\"type\":\"import.siem.alert\"}\n{\"type\":\"credential.issued\",\"jti\":\"j\"}\n"))
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Authorization", "Bearer "+ts.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("NDJSON with a writ type: status %d, want 400", resp.StatusCode)
+	if code := ts.postNDJSON(t, "{\"type\":\"import.siem.alert\"}\n{\"type\":\"credential.issued\",\"jti\":\"j\"}\n"); code != http.StatusBadRequest {
+		t.Errorf("NDJSON with a writ type: status %d, want 400", code)
 	}
 	if a := ts.post(t, "/v1/ledger/events", []byte(`{"type":"import.siem.alert"}`)); a.status != http.StatusCreated {
 		t.Errorf("an import event: %d %s", a.status, a.body)

@@ -115,6 +115,24 @@ func (ts *testServer) post(t *testing.T, path string, body []byte) answer {
 	return do(t, http.MethodPost, ts.url+path, ts.token, body)
 }
 
+// postNDJSON appends the NDJSON body to the ledger's events as the
+// server's admin and returns the status of the answer.
+func (ts *testServer) postNDJSON(t *testing.T, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, ts.url+"/v1/ledger/events", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+ts.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // apiError decodes an error answer, failing the test unless it is the
 // documented {error, detail} JSON with a non-empty detail.
 func apiError(t *testing.T, a answer) api.Error {

@@ -199,11 +199,18 @@ func (s *Service) sweeper() {
 		case <-tick.C:
 		case <-s.kick:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, err := s.Sweep(ctx); err != nil {
-			s.log.ErrorContext(ctx, "expiring tasks failed; retrying", "err", err)
-		}
-		cancel()
+		s.sweep()
+	}
+}
+
+// sweep runs Sweep outside any request; a failure is retried at the next
+// tick. Sweep itself looks for a due task before it takes the gate, so an
+// idle replica's tick costs no lock.
+func (s *Service) sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Sweep(ctx); err != nil {
+		s.log.ErrorContext(ctx, "expiring tasks failed; retrying", "err", err)
 	}
 }
 

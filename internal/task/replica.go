@@ -172,10 +172,10 @@ func (s *Service) tend() {
 		case <-s.projKick:
 		case <-tick.C:
 		case <-sweep:
-			s.sweepIfDue()
+			s.sweep()
 			continue
 		case <-s.kick:
-			s.sweepIfDue()
+			s.sweep()
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -187,36 +187,6 @@ func (s *Service) tend() {
 		case <-s.stop:
 		case <-time.After(followGap):
 		}
-	}
-}
-
-// sweepIfDue runs Sweep only when some task's time is up, so idle replicas
-// do not take the exclusive lock every tick.
-func (s *Service) sweepIfDue() {
-	now := s.now()
-	due := false
-	s.smu.Lock()
-	for _, id := range s.st.order {
-		t := s.st.tasks[id]
-		if t.State == StateActive && !now.Before(t.ExpiresAt) {
-			due = true
-		} else if t.State == StatePendingApproval {
-			if a := s.st.approvals[t.ApprovalID]; a != nil && now.After(a.ExpiresAt) {
-				due = true
-			}
-		}
-		if due {
-			break
-		}
-	}
-	s.smu.Unlock()
-	if !due {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := s.Sweep(ctx); err != nil {
-		s.log.ErrorContext(ctx, "expiring tasks failed; retrying", "err", err)
 	}
 }
 

@@ -3,12 +3,14 @@
 // keep-alive clients and reports throughput and latency percentiles; it
 // serves the no-op JSON handler that is the ceiling the others are
 // compared with, and an OTLP/HTTP sink that accepts and drops spans, so
-// that a traced server has a collector to export to; and it prints the
+// that a traced server has a collector to export to; it adds and removes
+// the NATS JetStream stream a server's event sink writes to; and it prints the
 // runs it recorded as a table of ratios.
 //
 //	loadtool load -name writ -url URL [-header 'K: V']... [-body JSON | -body @FILE] [-clients 64] [-duration 10s] [-warmup 1s] [-expect 200]
 //	loadtool noop -listen 127.0.0.1:7796
 //	loadtool otlp -listen 127.0.0.1:4318
+//	loadtool stream -url nats://127.0.0.1:4222 -add NAME -subjects 'a.>' | -info NAME | -delete NAME
 //	loadtool report < runs.jsonl
 //
 // It is its own process, and knows nothing of writ: every server is
@@ -33,6 +35,8 @@ func main() {
 		err = serveNoop(os.Args[2:])
 	case "otlp":
 		err = serveOTLP(os.Args[2:])
+	case "stream":
+		err = stream(os.Args[2:])
 	case "report":
 		err = report(os.Stdin, os.Stdout)
 	default:
@@ -45,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: loadtool load|noop|otlp|report [flags]; see the package comment")
+	fmt.Fprintln(os.Stderr, "usage: loadtool load|noop|otlp|stream|report [flags]; see the package comment")
 	os.Exit(2)
 }
 

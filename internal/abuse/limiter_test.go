@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,19 +15,6 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/testkit"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // memLedger records appended events.
 type memLedger struct{ testkit.Recorder }
@@ -48,15 +34,15 @@ func (m *memLedger) summaries(t *testing.T) []Summary {
 	return out
 }
 
-func newTestLimiter(t *testing.T, mut func(*config.RateLimitsConfig)) (*Limiter, *memLedger, *clock) {
+func newTestLimiter(t *testing.T, mut func(*config.RateLimitsConfig)) (*Limiter, *memLedger, *testkit.Clock) {
 	t.Helper()
 	cfg := config.DefaultRateLimits()
 	if mut != nil {
 		mut(&cfg)
 	}
 	rec := &memLedger{}
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	l, err := New(cfg, Options{Recorder: rec, Now: clk.now})
+	clk := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	l, err := New(cfg, Options{Recorder: rec, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +97,7 @@ func TestUnauthenticatedBucketRefillsAndAnswers429(t *testing.T) {
 			t.Fatalf("/readyz limited: %d", w.Code)
 		}
 	}
-	clk.add(2 * time.Second)
+	clk.Add(2 * time.Second)
 	if w := serve(l, "192.0.2.1:4000", "/v1/tasks", nil); w.Code != http.StatusNoContent {
 		t.Errorf("after the refill: %d", w.Code)
 	}
@@ -191,7 +177,7 @@ func TestRejectionsRecordThenSummarize(t *testing.T) {
 	ctx := WithSource(context.Background(), "203.0.113.5")
 	writes := 0
 	write := func(context.Context) error { writes++; return nil }
-	first := clk.now()
+	first := clk.Now()
 	for i := range 10 {
 		reason := "bad_signature"
 		if i%2 == 1 {
@@ -200,7 +186,7 @@ func TestRejectionsRecordThenSummarize(t *testing.T) {
 		if err := l.Reject(ctx, reason, write); err != nil {
 			t.Fatal(err)
 		}
-		clk.add(time.Second)
+		clk.Add(time.Second)
 	}
 	for range 50 {
 		l.Reject(ctx, NoCredentials, write)
@@ -298,7 +284,7 @@ func TestMemoryBound(t *testing.T) {
 		t.Errorf("only %d of the addresses past the bound were limited by the shared bucket", limited)
 	}
 	// Once refilled, the buckets are forgotten as new addresses come.
-	clk.add(2 * time.Second)
+	clk.Add(2 * time.Second)
 	serve(l, "192.0.2.200:1", "/", nil)
 	if n := l.unauth.size(); n != 1 {
 		t.Errorf("after the refill %d keys, want 1", n)

@@ -31,12 +31,7 @@ func TestSource(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := config.DefaultRateLimits()
-			cfg.TrustedProxies = tt.trusted
-			l, err := New(cfg, Options{Recorder: &memLedger{}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, _, _ := newTestLimiter(t, func(c *config.RateLimitsConfig) { c.TrustedProxies = tt.trusted })
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tt.peer
 			for _, v := range tt.xff {

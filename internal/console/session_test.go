@@ -8,16 +8,12 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/testkit"
 )
 
-// clock is a settable time source for session expiry.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
 func TestSessionsExpire(t *testing.T) {
-	c := &clock{t: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-	s := newSessions(time.Hour, 10*time.Minute, c.now)
+	c := testkit.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	s := newSessions(time.Hour, 10*time.Minute, c.Now)
 	p := &identity.Principal{ID: "oidc:writ-dev#bob", Roles: []identity.Role{identity.RoleApprover}}
 
 	id, _, ok := s.create(p)
@@ -25,29 +21,29 @@ func TestSessionsExpire(t *testing.T) {
 		t.Fatal("create refused")
 	}
 	// Used every 9 minutes, the session lives until its absolute end.
-	for c.t = c.t.Add(9 * time.Minute); c.t.Before(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)); c.t = c.t.Add(9 * time.Minute) {
+	for c.Add(9 * time.Minute); c.Now().Before(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)); c.Add(9 * time.Minute) {
 		if _, ok := s.get(id); !ok {
-			t.Fatalf("session gone at %s while in use", c.t)
+			t.Fatalf("session gone at %s while in use", c.Now())
 		}
 	}
 	if _, ok := s.get(id); ok {
-		t.Fatalf("session alive at %s, past its 1h lifetime", c.t)
+		t.Fatalf("session alive at %s, past its 1h lifetime", c.Now())
 	}
 
 	// Idle for the idle timeout ends it.
 	id, _, _ = s.create(p)
-	c.t = c.t.Add(10 * time.Minute)
+	c.Add(10 * time.Minute)
 	if _, ok := s.get(id); ok {
 		t.Error("session alive after 10m idle")
 	}
 
 	// An anonymous session (sign-in in progress) lasts anonTTL.
 	id, _, _ = s.create(nil)
-	c.t = c.t.Add(anonTTL - time.Second)
+	c.Add(anonTTL - time.Second)
 	if _, ok := s.get(id); !ok {
 		t.Error("anonymous session gone early")
 	}
-	c.t = c.t.Add(time.Second)
+	c.Add(time.Second)
 	if _, ok := s.get(id); ok {
 		t.Error("anonymous session alive past anonTTL")
 	}
@@ -63,8 +59,8 @@ func TestSessionsExpire(t *testing.T) {
 }
 
 func TestAnonymousSessionsAreBounded(t *testing.T) {
-	c := &clock{t: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-	s := newSessions(time.Hour, time.Hour, c.now)
+	c := testkit.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	s := newSessions(time.Hour, time.Hour, c.Now)
 	for i := 0; i < maxAnonSessions; i++ {
 		if _, _, ok := s.create(nil); !ok {
 			t.Fatalf("anonymous session %d refused", i)
@@ -77,7 +73,7 @@ func TestAnonymousSessionsAreBounded(t *testing.T) {
 	if _, _, ok := s.create(&identity.Principal{ID: "x"}); !ok {
 		t.Error("sign-in refused while anonymous sessions are full")
 	}
-	c.t = c.t.Add(anonTTL + time.Minute)
+	c.Add(anonTTL + time.Minute)
 	if _, _, ok := s.create(nil); !ok {
 		t.Error("expired anonymous sessions were not swept")
 	}

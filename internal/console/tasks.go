@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/task"
 )
 
 // maxListed bounds the rows of the task list; filters narrow it further.
@@ -180,44 +182,44 @@ func (c *Console) taskPage(w http.ResponseWriter, r *http.Request, u user) {
 // completeTask and revokeTask end a task through the task service, which
 // allows only its requester or an admin.
 func (c *Console) completeTask(w http.ResponseWriter, r *http.Request, u user) {
-	id := r.PathValue("id")
-	if _, err := c.cfg.Tasks.Complete(r.Context(), u.p, id); err != nil {
-		c.taskError(w, r, u, err)
-		return
+	complete := func(ctx context.Context, p identity.Principal, id, _ string) (task.Task, error) {
+		return c.cfg.Tasks.Complete(ctx, p, id)
 	}
-	c.flash(u, "Task "+id+" completed; its credentials are revoked.", false)
-	http.Redirect(w, r, "/ui/tasks/"+id, http.StatusSeeOther)
+	c.changeTask(w, r, u, complete, func(id string) string {
+		return "Task " + id + " completed; its credentials are revoked."
+	})
+}
+
+func (c *Console) revokeTask(w http.ResponseWriter, r *http.Request, u user) {
+	c.changeTask(w, r, u, c.cfg.Tasks.Revoke, func(id string) string {
+		return "Task " + id + " revoked, with its child tasks and credentials."
+	})
 }
 
 // holdTask and releaseTask place and lift a task's legal hold through the
 // task service, which allows only auditors and admins.
 func (c *Console) holdTask(w http.ResponseWriter, r *http.Request, u user) {
-	id := r.PathValue("id")
-	if _, err := c.cfg.Tasks.Hold(r.Context(), u.p, id, strings.TrimSpace(r.PostForm.Get("reason"))); err != nil {
-		c.taskError(w, r, u, err)
-		return
-	}
-	c.flash(u, "Task "+id+" is under legal hold: no body of its events or its children's is erased until the hold is lifted.", false)
-	http.Redirect(w, r, "/ui/tasks/"+id, http.StatusSeeOther)
+	c.changeTask(w, r, u, c.cfg.Tasks.Hold, func(id string) string {
+		return "Task " + id + " is under legal hold: no body of its events or its children's is erased until the hold is lifted."
+	})
 }
 
 func (c *Console) releaseTask(w http.ResponseWriter, r *http.Request, u user) {
-	id := r.PathValue("id")
-	if _, err := c.cfg.Tasks.Release(r.Context(), u.p, id, strings.TrimSpace(r.PostForm.Get("reason"))); err != nil {
-		c.taskError(w, r, u, err)
-		return
-	}
-	c.flash(u, "The legal hold of task "+id+" is lifted.", false)
-	http.Redirect(w, r, "/ui/tasks/"+id, http.StatusSeeOther)
+	c.changeTask(w, r, u, c.cfg.Tasks.Release, func(id string) string {
+		return "The legal hold of task " + id + " is lifted."
+	})
 }
 
-func (c *Console) revokeTask(w http.ResponseWriter, r *http.Request, u user) {
+// changeTask applies change, with the form's reason, to the task in the
+// path as u. A refusal is answered with its error page; otherwise the
+// browser returns to the task's page, flashing done(id).
+func (c *Console) changeTask(w http.ResponseWriter, r *http.Request, u user,
+	change func(ctx context.Context, p identity.Principal, id, reason string) (task.Task, error), done func(id string) string) {
 	id := r.PathValue("id")
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	if _, err := c.cfg.Tasks.Revoke(r.Context(), u.p, id, reason); err != nil {
+	if _, err := change(r.Context(), u.p, id, strings.TrimSpace(r.PostForm.Get("reason"))); err != nil {
 		c.taskError(w, r, u, err)
 		return
 	}
-	c.flash(u, "Task "+id+" revoked, with its child tasks and credentials.", false)
+	c.flash(u, done(id), false)
 	http.Redirect(w, r, "/ui/tasks/"+id, http.StatusSeeOther)
 }

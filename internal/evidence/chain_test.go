@@ -30,10 +30,7 @@ func TestErasedBodyVerifies(t *testing.T) {
 		t.Fatalf("bundle with an erased body: %+v", r)
 	}
 	// Without the erasure event, the missing body is a failure.
-	l := eventLines(f)
-	setEventLines(f, l[:len(l)-1])
-	delete(f, "proofs/"+jsonInt(int(m.Erased[0].ErasureIndex))+".tlog-proof")
-	setManifest(t, f, func(m *evidence.Manifest) { m.Events-- })
+	cutEvent(t, f, len(eventLines(f))-1, m.Erased[0].ErasureIndex)
 	r := verify(t, rezip(t, f, true), evidence.VerifyOptions{Key: e.vkey})
 	if r.OK() || !strings.Contains(failures(r), "no such erasure is in the bundle") {
 		t.Errorf("erasure dropped: %s", failures(r))

@@ -54,8 +54,7 @@ func (v *verifier) cosignatures(opts VerifyOptions) {
 		for _, k := range opts.Witnesses {
 			names = append(names, k.Name())
 		}
-		v.fail("witness", "the checkpoint (size %d) carries verifying cosignatures by %d of the witnesses %s, fewer than the %d required",
+		v.failAll("witness", "the checkpoint (size %d) carries verifying cosignatures by %d of the witnesses %s, fewer than the %d required",
 			v.cpSize, n, strings.Join(names, ", "), quorum)
-		v.allBad = true
 	}
 }

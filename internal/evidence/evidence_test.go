@@ -94,17 +94,11 @@ func TestTamper(t *testing.T) {
 		}, true, "", "has no event in events.jsonl (an event was dropped?)"},
 		{"drop an event and its proof, fix the count", func(t *testing.T, f map[string][]byte) {
 			i, idx := lineOf(t, f, "approval.granted")
-			l := eventLines(f)
-			setEventLines(f, append(l[:i], l[i+1:]...))
-			delete(f, "proofs/"+jsonInt(int(idx))+".tlog-proof")
-			setManifest(t, f, func(m *evidence.Manifest) { m.Events-- })
+			cutEvent(t, f, i, idx)
 		}, true, "", "activated before its approvals were granted"},
 		{"drop the activation", func(t *testing.T, f map[string][]byte) {
 			i, idx := lineOf(t, f, "task.activated")
-			l := eventLines(f)
-			setEventLines(f, append(l[:i], l[i+1:]...))
-			delete(f, "proofs/"+jsonInt(int(idx))+".tlog-proof")
-			setManifest(t, f, func(m *evidence.Manifest) { m.Events-- })
+			cutEvent(t, f, i, idx)
 		}, true, "", "credential issued for task"},
 		{"reorder events", func(t *testing.T, f map[string][]byte) {
 			l := eventLines(f)
@@ -253,6 +247,17 @@ func TestTamper(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cutEvent removes line i of events.jsonl, the event at index, with its
+// proof, and counts one event less in the manifest, leaving the derived
+// files as they were.
+func cutEvent(t *testing.T, f map[string][]byte, i int, index uint64) {
+	t.Helper()
+	l := eventLines(f)
+	setEventLines(f, append(l[:i], l[i+1:]...))
+	delete(f, "proofs/"+jsonInt(int(index))+".tlog-proof")
+	setManifest(t, f, func(m *evidence.Manifest) { m.Events-- })
 }
 
 func setManifest(t *testing.T, f map[string][]byte, edit func(*evidence.Manifest)) {

@@ -274,35 +274,44 @@ func disclose(ctx context.Context, st ledger.Store, entries *[]disclosed, m *Man
 	return nil
 }
 
-// coveringCheckpoint returns the latest checkpoint once it covers every
-// entry, waiting up to wait for the ledger to sign one.
-func coveringCheckpoint(ctx context.Context, st ledger.Store, origin string, v note.Verifier, entries []disclosed, wait time.Duration) (ledger.Checkpoint, error) {
-	var need uint64
-	if n := len(entries); n > 0 {
-		need = entries[n-1].Index + 1
+// coveringCheckpoint returns the latest checkpoint once it covers need
+// entries, waiting up to wait for the ledger to sign one.
+func coveringCheckpoint(ctx context.Context, st ledger.Store, origin string, v note.Verifier, need uint64, wait time.Duration) (ledger.Checkpoint, error) {
+	cp, ok, err := awaitCheckpoint(ctx, st.LatestCheckpoint, "latest", origin, v, need, wait, 10*time.Millisecond)
+	if err == nil && !ok {
+		return ledger.Checkpoint{}, ErrNotCovered
 	}
+	return cp, err
+}
+
+// awaitCheckpoint reads a checkpoint every poll until one opens with v and
+// covers need entries (ok), or wait runs out (not ok). A read that finds
+// none (ledger.ErrNotFound) is tried again; one whose note does not open
+// is ledger.ErrTampered, naming the checkpoint as what.
+func awaitCheckpoint(ctx context.Context, read func(context.Context) (ledger.StoredCheckpoint, error), what, origin string, v note.Verifier, need uint64, wait, poll time.Duration) (cp ledger.Checkpoint, ok bool, err error) {
 	deadline := time.Now().Add(wait)
 	for {
-		stored, err := st.LatestCheckpoint(ctx)
-		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-			return ledger.Checkpoint{}, err
-		}
-		if err == nil {
+		stored, err := read(ctx)
+		switch {
+		case errors.Is(err, ledger.ErrNotFound):
+		case err != nil:
+			return ledger.Checkpoint{}, false, err
+		default:
 			cp, err := ledger.OpenCheckpoint(stored.Note, origin, v)
 			if err != nil {
-				return cp, fmt.Errorf("%w: latest checkpoint: %v", ledger.ErrTampered, err)
+				return cp, false, fmt.Errorf("%w: %s checkpoint: %v", ledger.ErrTampered, what, err)
 			}
 			if cp.Size >= need {
-				return cp, nil
+				return cp, true, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return ledger.Checkpoint{}, ErrNotCovered
+			return ledger.Checkpoint{}, false, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ledger.Checkpoint{}, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+			return ledger.Checkpoint{}, false, ctx.Err()
+		case <-time.After(poll):
 		}
 	}
 }

@@ -145,6 +145,22 @@ func (v *verifier) fail(check string, format string, a ...any) {
 	v.rep.Failures = append(v.rep.Failures, Failure{Check: check, Message: fmt.Sprintf(format, a...)})
 }
 
+// failAll records a failure that no event can be trusted past.
+func (v *verifier) failAll(check string, format string, a ...any) {
+	v.fail(check, format, a...)
+	v.allBad = true
+}
+
+// required returns the bundle's file at p, or records that the bundle
+// lacks it as a failure no event can be trusted past.
+func (v *verifier) required(check, p string) ([]byte, bool) {
+	b, ok := v.files[p]
+	if !ok {
+		v.failAll(check, "the bundle has no %s", p)
+	}
+	return b, ok
+}
+
 func (v *verifier) failEvent(check string, index uint64, format string, a ...any) {
 	i := index
 	v.rep.Failures = append(v.rep.Failures, Failure{Check: check, Index: &i, Message: fmt.Sprintf(format, a...)})
@@ -220,28 +236,23 @@ func (v *verifier) run(opts VerifyOptions) {
 // manifest parses manifest.json and checks every file's hash, and that the
 // bundle holds no file the manifest does not list.
 func (v *verifier) manifest() bool {
-	mb, ok := v.files[ManifestPath]
+	mb, ok := v.required("manifest", ManifestPath)
 	if !ok {
-		v.fail("manifest", "the bundle has no %s", ManifestPath)
-		v.allBad = true
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(mb))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v.m); err != nil {
-		v.fail("manifest", "%s is not a valid manifest: %v", ManifestPath, err)
-		v.allBad = true
+		v.failAll("manifest", "%s is not a valid manifest: %v", ManifestPath, err)
 		return false
 	}
 	if v.m.Format != Format {
-		v.fail("manifest", "format %q, want %q", v.m.Format, Format)
-		v.allBad = true
+		v.failAll("manifest", "format %q, want %q", v.m.Format, Format)
 		return false
 	}
 	v.rep.TaskID, v.rep.Origin = v.m.TaskID, v.m.Origin
 	if _, err := controlsOf(v.m.ControlsVersion); err != nil {
-		v.fail("manifest", "%s names controls_version %d, which this writ does not know; verify it with the writ that wrote it, or a later one", ManifestPath, v.m.ControlsVersion)
-		v.allBad = true
+		v.failAll("manifest", "%s names controls_version %d, which this writ does not know; verify it with the writ that wrote it, or a later one", ManifestPath, v.m.ControlsVersion)
 		return false
 	}
 	listed := map[string]bool{}
@@ -299,8 +310,7 @@ func (v *verifier) key(opts VerifyOptions) {
 	}
 	nv, err := ledger.NewVerifier(use)
 	if err != nil {
-		v.fail("key", "%v", err)
-		v.allBad = true
+		v.failAll("key", "%v", err)
 		return
 	}
 	v.nv, v.origin = nv, nv.Name()
@@ -311,10 +321,8 @@ func (v *verifier) key(opts VerifyOptions) {
 
 // checkpoint checks the checkpoint's signature.
 func (v *verifier) checkpoint() {
-	cb, ok := v.files[CheckpointPath]
+	cb, ok := v.required("checkpoint", CheckpointPath)
 	if !ok {
-		v.fail("checkpoint", "the bundle has no %s", CheckpointPath)
-		v.allBad = true
 		return
 	}
 	if v.nv == nil {
@@ -323,8 +331,7 @@ func (v *verifier) checkpoint() {
 	}
 	cp, err := ledger.OpenCheckpoint(cb, v.origin, v.nv)
 	if err != nil {
-		v.fail("checkpoint", "the signature does not verify with the verifier key: %v", err)
-		v.allBad = true
+		v.failAll("checkpoint", "the signature does not verify with the verifier key: %v", err)
 		return
 	}
 	v.cpNote, v.cp, v.cpSize, v.haveCP = cb, cp, cp.Size, true
@@ -336,10 +343,8 @@ func (v *verifier) checkpoint() {
 
 // readEvents parses events.jsonl: canonical leaves, in ledger order.
 func (v *verifier) readEvents() {
-	eb, ok := v.files[EventsPath]
+	eb, ok := v.required("events", EventsPath)
 	if !ok {
-		v.fail("events", "the bundle has no %s", EventsPath)
-		v.allBad = true
 		return
 	}
 	v.present = map[uint64]int{}
@@ -353,8 +358,7 @@ func (v *verifier) readEvents() {
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&el); err != nil || len(el.Event) == 0 {
-			v.fail("events", "%s line %d is not {\"index\", \"event\"}", EventsPath, line)
-			v.allBad = true
+			v.failAll("events", "%s line %d is not {\"index\", \"event\"}", EventsPath, line)
 			continue
 		}
 		ent, err := ledger.ParseLeaf(el.Index, []byte(el.Event))
@@ -377,8 +381,7 @@ func (v *verifier) readEvents() {
 		v.events = append(v.events, disclosed{Entry: ent})
 	}
 	if err := sc.Err(); err != nil {
-		v.fail("events", "%s: %v", EventsPath, err)
-		v.allBad = true
+		v.failAll("events", "%s: %v", EventsPath, err)
 	}
 	if v.m.Events != len(v.events) {
 		v.fail("manifest", "the manifest says %d events but %s holds %d (an event was added or dropped)", v.m.Events, EventsPath, len(v.events))

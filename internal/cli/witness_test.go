@@ -141,16 +141,8 @@ func (s *witnessedSetup) run(t *testing.T, cfgPath string, n int, cond func(url,
 	}
 	for i := range n {
 		body := fmt.Sprintf(`{"type":"import.test","data":{"run":%q,"n":%d}}`, filepath.Base(cfg.DataDir), i)
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/ledger/events", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("append: %d", resp.StatusCode)
+		if status, _ := postJSON(t, srv.URL+"/v1/ledger/events", tok, json.RawMessage(body)); status != http.StatusCreated {
+			t.Fatalf("append: %d", status)
 		}
 	}
 	testkit.Eventually(t, 30*time.Second, func() error { return cond(srv.URL, tok, cfg.DataDir) })
@@ -358,20 +350,13 @@ func TestVerifyBundleWitnesses(t *testing.T) {
 	}
 	body := `{"agent":"spiffe://example.org/agent/summarizer","intent":"Search the knowledge base","ttl":"15m",
 		"scope":{"tools":["kb.search"],"resources":["kb://public/*"],"operations":["read"],"data_class":"internal","environments":["prod"]}}`
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/tasks", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+alice)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	status, answer := postJSON(t, srv.URL+"/v1/tasks", alice, json.RawMessage(body))
 	var opened struct {
 		TaskID string `json:"task_id"`
 	}
-	json.NewDecoder(resp.Body).Decode(&opened)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || opened.TaskID == "" {
-		t.Fatalf("open: %d", resp.StatusCode)
+	json.Unmarshal(answer, &opened)
+	if status != http.StatusCreated || opened.TaskID == "" {
+		t.Fatalf("open: %d", status)
 	}
 	auditor, err := identity.DevToken(dir, "audrey", []identity.Role{identity.RoleAuditor}, time.Hour, time.Now())
 	if err != nil {

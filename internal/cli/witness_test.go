@@ -17,7 +17,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/writhq/writ/internal/config"
-	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server/servertest"
@@ -153,10 +152,7 @@ func (s *witnessedSetup) run(t *testing.T, cfgPath string, n int, cond func(url,
 
 func latestCheckpoint(t *testing.T, dir string) uint64 {
 	t.Helper()
-	d, err := datadir.Open(context.Background(), dir, datadir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openDir(t, dir)
 	defer d.Close()
 	cp, err := d.Store.LatestCheckpoint(context.Background())
 	if err != nil {
@@ -168,16 +164,10 @@ func latestCheckpoint(t *testing.T, dir string) uint64 {
 // refusals returns the witness.refused events of a data directory.
 func refusals(t *testing.T, dir string) []witness.RefusalEvent {
 	t.Helper()
-	d, err := datadir.Open(context.Background(), dir, datadir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	var out []witness.RefusalEvent
-	err = d.Store.ScanLeaves(context.Background(), 0, func(i uint64, leaf []byte) error {
-		e, err := ledger.ParseLeaf(i, leaf)
-		if err != nil || e.Event.Type != ledger.TypeWitnessRefused {
-			return err
+	scanDir(t, dir, func(e ledger.Entry) error {
+		if e.Event.Type != ledger.TypeWitnessRefused {
+			return nil
 		}
 		var r witness.RefusalEvent
 		if err := json.Unmarshal(e.Event.Data, &r); err != nil {
@@ -186,9 +176,6 @@ func refusals(t *testing.T, dir string) []witness.RefusalEvent {
 		out = append(out, r)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/client"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/latency"
 )
 
 // Bench bounds: a load run never goes on unattended.
@@ -218,10 +219,7 @@ type benchReport struct {
 	Errors      map[string]int `json:"errors"`
 	// DenyReasons counts the reasons of denials and step-ups.
 	DenyReasons map[string]int `json:"deny_reasons,omitempty"`
-	P50ms       float64        `json:"p50_ms"`
-	P90ms       float64        `json:"p90_ms"`
-	P99ms       float64        `json:"p99_ms"`
-	MaxMs       float64        `json:"max_ms"`
+	latency.Summary
 }
 
 // workerResult is what one client saw.
@@ -303,24 +301,9 @@ func (b *bench) run(ctx context.Context) benchReport {
 	if elapsed > 0 {
 		rep.PerSecond = float64(rep.Requests) / elapsed.Seconds()
 	}
-	slices.Sort(all)
-	rep.P50ms, rep.P90ms, rep.P99ms = ms(quantile(all, 0.50)), ms(quantile(all, 0.90)), ms(quantile(all, 0.99))
-	if len(all) > 0 {
-		rep.MaxMs = ms(all[len(all)-1])
-	}
+	rep.Summary = latency.Summarize(all)
 	return rep
 }
-
-// quantile returns the q-quantile of sorted latencies (nearest rank).
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.5) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func printBench(io IO, r benchReport) {
 	w := newTable(io)

@@ -125,18 +125,3 @@ func TestBenchUsage(t *testing.T) {
 		}
 	}
 }
-
-func TestQuantile(t *testing.T) {
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	for q, want := range map[float64]time.Duration{0.5: 50 * time.Millisecond, 0.9: 90 * time.Millisecond, 0.99: 99 * time.Millisecond, 1: 100 * time.Millisecond} {
-		if got := quantile(d, q); got != want {
-			t.Errorf("quantile(%v) = %v, want %v", q, got, want)
-		}
-	}
-	if quantile(nil, 0.5) != 0 || quantile(d[:1], 0.99) != time.Millisecond {
-		t.Error("edge cases")
-	}
-}

@@ -166,27 +166,43 @@ func runWritIn(t *testing.T, stdin string, args ...string) (stdout, stderr strin
 	return out.String(), errb.String(), code
 }
 
-// ledgerTaskIDs reads the task IDs of every event in a data directory, in
-// index order.
-func ledgerTaskIDs(t *testing.T, dir string) []string {
+// openDir opens the data directory at dir for reading; the caller closes it.
+func openDir(t *testing.T, dir string) *datadir.Dir {
 	t.Helper()
 	d, err := datadir.Open(context.Background(), dir, datadir.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// scanDir calls fn with every event of the data directory at dir, in index
+// order, and fails the test on any error.
+func scanDir(t *testing.T, dir string, fn func(ledger.Entry) error) {
+	t.Helper()
+	d := openDir(t, dir)
 	defer d.Close()
-	var ids []string
-	err = d.Store.ScanLeaves(context.Background(), 0, func(i uint64, leaf []byte) error {
+	err := d.Store.ScanLeaves(context.Background(), 0, func(i uint64, leaf []byte) error {
 		e, err := ledger.ParseLeaf(i, leaf)
 		if err != nil {
 			return err
 		}
-		ids = append(ids, e.Event.TaskID)
-		return nil
+		return fn(e)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ledgerTaskIDs reads the task IDs of every event in a data directory, in
+// index order.
+func ledgerTaskIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	var ids []string
+	scanDir(t, dir, func(e ledger.Entry) error {
+		ids = append(ids, e.Event.TaskID)
+		return nil
+	})
 	return ids
 }
 

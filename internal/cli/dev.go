@@ -68,20 +68,13 @@ func devTokenCommand() *command {
 		if *human == "" {
 			return &usageError{msg: "missing --human", hint: fmt.Sprintf("usage: %s %s", c.path(), c.args)}
 		}
-		cfg, err := cf.load(io)
-		if err != nil {
-			return err
-		}
 		rs := make([]identity.Role, len(roles))
 		for i, r := range roles {
 			rs[i] = identity.Role(r)
 		}
-		tok, err := identity.DevToken(cfg.DataDir, *human, rs, *ttl, time.Now())
-		if err != nil {
-			return devHint(err)
-		}
-		fmt.Fprintln(io.Stdout, tok)
-		return nil
+		return printDevToken(io, cf, func(dataDir string) (string, error) {
+			return identity.DevToken(dataDir, *human, rs, *ttl, time.Now())
+		})
 	}
 	return c
 }
@@ -106,18 +99,26 @@ func devSVIDCommand() *command {
 		if len(aud) == 0 {
 			aud = multiFlag{"writ"}
 		}
-		cfg, err := cf.load(io)
-		if err != nil {
-			return err
-		}
-		tok, err := identity.DevSVID(cfg.DataDir, *agent, aud, *ttl, time.Now())
-		if err != nil {
-			return devHint(err)
-		}
-		fmt.Fprintln(io.Stdout, tok)
-		return nil
+		return printDevToken(io, cf, func(dataDir string) (string, error) {
+			return identity.DevSVID(dataDir, *agent, aud, *ttl, time.Now())
+		})
 	}
 	return c
+}
+
+// printDevToken loads the configuration and prints the token that mint
+// signs with the dev issuer of its data directory.
+func printDevToken(io IO, cf *configFlags, mint func(dataDir string) (string, error)) error {
+	cfg, err := cf.load(io)
+	if err != nil {
+		return err
+	}
+	tok, err := mint(cfg.DataDir)
+	if err != nil {
+		return devHint(err)
+	}
+	fmt.Fprintln(io.Stdout, tok)
+	return nil
 }
 
 func devHint(err error) error {

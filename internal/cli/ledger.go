@@ -60,6 +60,24 @@ func (cf *configFlags) openRead(ctx context.Context, io IO) (config.Config, *dat
 	return cfg, d, err
 }
 
+// parseRead parses the flags of a command that only reads the data
+// directory, checks that it has between min and max positional arguments
+// and, when out is not nil, a valid -o, and opens the directory for
+// reading. The caller closes the directory.
+func (cf *configFlags) parseRead(ctx context.Context, c *command, io IO, args []string, min, max int, out *string) ([]string, config.Config, *datadir.Dir, error) {
+	pos, err := parseArgs(c, cf.fs, args, min, max)
+	if err != nil {
+		return nil, config.Config{}, nil, err
+	}
+	if out != nil {
+		if err := checkOutput(*out); err != nil {
+			return nil, config.Config{}, nil, err
+		}
+	}
+	cfg, d, err := cf.openRead(ctx, io)
+	return pos, cfg, d, err
+}
+
 // openRead opens a data directory for reading, with a hint when it is not one.
 func openRead(ctx context.Context, dir string) (*datadir.Dir, error) {
 	d, err := datadir.Open(ctx, dir, datadir.Options{})
@@ -79,14 +97,7 @@ func ledgerVerifyCommand() *command {
 		since := fs.String("since", "", "a signed checkpoint `file` saved earlier (e.g. from /ledger/checkpoint): the ledger must extend it")
 		out := fs.String("o", "table", "output `format`: table or json")
 		wf := addWitnessFlags(fs, true)
-		_, err := parseArgs(c, fs, args, 0, 0)
-		if err != nil {
-			return err
-		}
-		if err := checkOutput(*out); err != nil {
-			return err
-		}
-		cfg, d, err := cf.openRead(ctx, io)
+		_, cfg, d, err := cf.parseRead(ctx, c, io, args, 0, 0, out)
 		if err != nil {
 			return err
 		}
@@ -301,11 +312,7 @@ func ledgerKeyCommand() *command {
 	c.run = func(ctx context.Context, io IO, args []string) error {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
-		_, err := parseArgs(c, fs, args, 0, 0)
-		if err != nil {
-			return err
-		}
-		_, d, err := cf.openRead(ctx, io)
+		_, _, d, err := cf.parseRead(ctx, c, io, args, 0, 0, nil)
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/ledger"
 )
 
@@ -24,10 +23,7 @@ func TestVerifySince(t *testing.T) {
 		t.Fatalf("append: %d %s%s", code, out, errOut)
 	}
 	// The auditor saves the checkpoint they saw.
-	d, err := datadir.Open(context.Background(), dir, datadir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openDir(t, dir)
 	cp, err := d.Store.LatestCheckpoint(context.Background())
 	d.Close()
 	if err != nil {

@@ -18,13 +18,7 @@ func ledgerStatusCommand() *command {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
 		out := fs.String("o", "table", "output `format`: table or json")
-		if _, err := parseArgs(c, fs, args, 0, 0); err != nil {
-			return err
-		}
-		if err := checkOutput(*out); err != nil {
-			return err
-		}
-		cfg, d, err := cf.openRead(ctx, io)
+		_, cfg, d, err := cf.parseRead(ctx, c, io, args, 0, 0, out)
 		if err != nil {
 			return err
 		}

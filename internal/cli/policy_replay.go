@@ -23,14 +23,7 @@ func policyReplayCommand() *command {
 		fs := newFlags(c, io)
 		cf := addConfigFlags(fs)
 		out := fs.String("o", "table", "output `format`: table or json")
-		pos, err := parseArgs(c, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		if err := checkOutput(*out); err != nil {
-			return err
-		}
-		cfg, d, err := cf.openRead(ctx, io)
+		pos, cfg, d, err := cf.parseRead(ctx, c, io, args, 1, 1, out)
 		if err != nil {
 			return err
 		}

@@ -391,20 +391,16 @@ func readLog(t *testing.T, base, token string) logView {
 	return logView{cp: cp, raw: raw, leaves: leaves}
 }
 
+// doGet is get for a body that must come with 200 OK.
 func doGet(u, token string) (string, error) {
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	status, b, err := get(u, token)
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %s %s", u, resp.Status, b.String())
+	if status != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %d %s %s", u, status, http.StatusText(status), b)
 	}
-	return b.String(), nil
+	return string(b), nil
 }
 
 // checkOneLog checks that the replicas serve one log: each view is a

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/writhq/writ/internal/config"
-	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server/servertest"
@@ -141,16 +140,8 @@ func (s *witnessedSetup) run(t *testing.T, cfgPath string, n int, cond func(url,
 	}
 	for i := range n {
 		body := fmt.Sprintf(`{"type":"import.test","data":{"run":%q,"n":%d}}`, filepath.Base(cfg.DataDir), i)
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/ledger/events", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("append: %d", resp.StatusCode)
+		if status, _ := postJSON(t, srv.URL+"/v1/ledger/events", tok, json.RawMessage(body)); status != http.StatusCreated {
+			t.Fatalf("append: %d", status)
 		}
 	}
 	testkit.Eventually(t, 30*time.Second, func() error { return cond(srv.URL, tok, cfg.DataDir) })
@@ -161,10 +152,7 @@ func (s *witnessedSetup) run(t *testing.T, cfgPath string, n int, cond func(url,
 
 func latestCheckpoint(t *testing.T, dir string) uint64 {
 	t.Helper()
-	d, err := datadir.Open(context.Background(), dir, datadir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openDir(t, dir)
 	defer d.Close()
 	cp, err := d.Store.LatestCheckpoint(context.Background())
 	if err != nil {
@@ -176,16 +164,10 @@ func latestCheckpoint(t *testing.T, dir string) uint64 {
 // refusals returns the witness.refused events of a data directory.
 func refusals(t *testing.T, dir string) []witness.RefusalEvent {
 	t.Helper()
-	d, err := datadir.Open(context.Background(), dir, datadir.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	var out []witness.RefusalEvent
-	err = d.Store.ScanLeaves(context.Background(), 0, func(i uint64, leaf []byte) error {
-		e, err := ledger.ParseLeaf(i, leaf)
-		if err != nil || e.Event.Type != ledger.TypeWitnessRefused {
-			return err
+	scanDir(t, dir, func(e ledger.Entry) error {
+		if e.Event.Type != ledger.TypeWitnessRefused {
+			return nil
 		}
 		var r witness.RefusalEvent
 		if err := json.Unmarshal(e.Event.Data, &r); err != nil {
@@ -194,9 +176,6 @@ func refusals(t *testing.T, dir string) []witness.RefusalEvent {
 		out = append(out, r)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }
 
@@ -358,20 +337,13 @@ func TestVerifyBundleWitnesses(t *testing.T) {
 	}
 	body := `{"agent":"spiffe://example.org/agent/summarizer","intent":"Search the knowledge base","ttl":"15m",
 		"scope":{"tools":["kb.search"],"resources":["kb://public/*"],"operations":["read"],"data_class":"internal","environments":["prod"]}}`
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/tasks", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+alice)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	status, answer := postJSON(t, srv.URL+"/v1/tasks", alice, json.RawMessage(body))
 	var opened struct {
 		TaskID string `json:"task_id"`
 	}
-	json.NewDecoder(resp.Body).Decode(&opened)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || opened.TaskID == "" {
-		t.Fatalf("open: %d", resp.StatusCode)
+	json.Unmarshal(answer, &opened)
+	if status != http.StatusCreated || opened.TaskID == "" {
+		t.Fatalf("open: %d", status)
 	}
 	auditor, err := identity.DevToken(dir, "audrey", []identity.Role{identity.RoleAuditor}, time.Hour, time.Now())
 	if err != nil {

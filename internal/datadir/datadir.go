@@ -122,12 +122,7 @@ func Open(ctx context.Context, path string, o Options) (*Dir, error) {
 		d.Close()
 		return nil, err
 	}
-	d.Store = st
-	if err := d.loadIdentity(ctx, o); err != nil {
-		d.Close()
-		return nil, err
-	}
-	return d, nil
+	return d.attach(ctx, st, o)
 }
 
 // openPostgres opens the shared store. The directory, when writing, still
@@ -146,6 +141,12 @@ func openPostgres(ctx context.Context, path string, o Options) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.attach(ctx, st, o)
+}
+
+// attach makes st the directory's store and loads the ledger's identity
+// from it. If that fails it closes the directory, and st with it.
+func (d *Dir) attach(ctx context.Context, st Store, o Options) (*Dir, error) {
 	d.Store = st
 	if err := d.loadIdentity(ctx, o); err != nil {
 		d.Close()

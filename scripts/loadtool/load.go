@@ -10,26 +10,24 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/writhq/writ/internal/latency"
 )
 
 // Run is one load run, printed as a JSON line.
 type Run struct {
-	Name      string         `json:"name"`
-	Round     int            `json:"round"`
-	Clients   int            `json:"clients"`
-	Seconds   float64        `json:"seconds"`
-	Requests  int            `json:"requests"`
-	PerSecond float64        `json:"requests_per_second"`
-	P50ms     float64        `json:"p50_ms"`
-	P90ms     float64        `json:"p90_ms"`
-	P99ms     float64        `json:"p99_ms"`
-	MaxMs     float64        `json:"max_ms"`
-	Status    map[string]int `json:"status"`
+	Name      string  `json:"name"`
+	Round     int     `json:"round"`
+	Clients   int     `json:"clients"`
+	Seconds   float64 `json:"seconds"`
+	Requests  int     `json:"requests"`
+	PerSecond float64 `json:"requests_per_second"`
+	latency.Summary
+	Status map[string]int `json:"status"`
 	// CPUus is the CPU time (user and system) the server's process spent
 	// per answered request while measured, in microseconds, when -pid
 	// names it: steadier than throughput on a shared machine.
@@ -172,13 +170,9 @@ func (l *loader) run(n int, d time.Duration) Run {
 			r.Status[k] += v
 		}
 	}
-	slices.Sort(all)
 	r.Requests = len(all)
 	r.PerSecond = float64(len(all)) / elapsed.Seconds()
-	r.P50ms, r.P90ms, r.P99ms = ms(quantile(all, .50)), ms(quantile(all, .90)), ms(quantile(all, .99))
-	if len(all) > 0 {
-		r.MaxMs = ms(all[len(all)-1])
-	}
+	r.Summary = latency.Summarize(all)
 	return r
 }
 
@@ -198,17 +192,6 @@ func (l *loader) once(ctx context.Context) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, err
 }
-
-// quantile is the q-quantile of sorted latencies (nearest rank).
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.5) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // processCPU is the user and system CPU time process pid has used, from
 // /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s).

@@ -26,24 +26,12 @@ const KeyFile = "credential.key"
 // agree on one key. Errors name the file, never its contents.
 func loadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dir, KeyFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := createKey(dir, path); err != nil {
 			return nil, err
 		}
-		b, err = os.ReadFile(path)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading credential signing key: %w", err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("credential signing key: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("credential signing key %s is accessible by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
-	}
-	return parseKey(b, path)
+	return loadKeyFile(path)
 }
 
 // loadKeyFile reads a signing key that must already exist.

@@ -281,17 +281,9 @@ func (a *Authenticator) verifyJWTSVID(t *token, now time.Time) (Principal, *refu
 	if e := t.checkAudience(a.cfg.Audience); e != nil {
 		return Principal{}, e
 	}
-	return Principal{
-		Kind:        KindAgent,
-		ID:          id.String(),
-		Subject:     id.String(),
-		Issuer:      id.TrustDomain().IDString(),
-		Roles:       a.spiffe.roles.match(id.String()),
-		Method:      MethodJWTSVID,
-		Expiry:      t.claims.Expiry.Time().UTC(),
-		JTI:         t.claims.ID,
-		Fingerprint: t.fingerprint,
-	}, nil
+	p := a.svidPrincipal(id, MethodJWTSVID, t.claims.Expiry.Time().UTC(), t.fingerprint)
+	p.JTI = t.claims.ID
+	return p, nil
 }
 
 // verifyX509SVID verifies a client certificate chain as an X.509-SVID.
@@ -312,16 +304,22 @@ func (a *Authenticator) verifyX509SVID(certs []*x509.Certificate, now time.Time)
 	if _, _, err := x509svid.Verify(certs, a.spiffe, x509svid.WithTime(now)); err != nil {
 		return fail(ReasonInvalidSVID, "X.509-SVID %s does not verify: %s", id, bearer.Claim(err.Error()))
 	}
+	return a.svidPrincipal(id, MethodX509SVID, certs[0].NotAfter.UTC(), fp), nil
+}
+
+// svidPrincipal is the agent a verified SVID names, its roles those the
+// configuration gives its SPIFFE ID.
+func (a *Authenticator) svidPrincipal(id spiffeid.ID, method Method, expiry time.Time, fp string) Principal {
 	return Principal{
 		Kind:        KindAgent,
 		ID:          id.String(),
 		Subject:     id.String(),
 		Issuer:      id.TrustDomain().IDString(),
 		Roles:       a.spiffe.roles.match(id.String()),
-		Method:      MethodX509SVID,
-		Expiry:      certs[0].NotAfter.UTC(),
+		Method:      method,
+		Expiry:      expiry,
 		Fingerprint: fp,
-	}, nil
+	}
 }
 
 // spiffeRoles maps SPIFFE IDs to roles.

@@ -262,11 +262,8 @@ func appendLeafSlots(dst []byte, doc *leafDoc, slots *linkSlots) ([]byte, error)
 	}
 	dst = append(dst, '{')
 	first := true
-	num := func(name string, v *uint64, at *int, after *bool) {
-		*at, *after = len(dst), !first
-		if v == nil {
-			return
-		}
+	// key writes a member's name, after a comma unless it is the first.
+	key := func(name string) {
 		if !first {
 			dst = append(dst, ',')
 		}
@@ -274,6 +271,13 @@ func appendLeafSlots(dst []byte, doc *leafDoc, slots *linkSlots) ([]byte, error)
 		dst = append(dst, '"')
 		dst = append(dst, name...)
 		dst = append(dst, '"', ':')
+	}
+	num := func(name string, v *uint64, at *int, after *bool) {
+		*at, *after = len(dst), !first
+		if v == nil {
+			return
+		}
+		key(name)
 		dst = strconv.AppendUint(dst, *v, 10)
 	}
 
@@ -281,13 +285,7 @@ func appendLeafSlots(dst []byte, doc *leafDoc, slots *linkSlots) ([]byte, error)
 		if v == "" {
 			return true
 		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = append(dst, '"')
-		dst = append(dst, name...)
-		dst = append(dst, '"', ':')
+		key(name)
 		var ok bool
 		dst, ok = jcs.AppendString(dst, v)
 		return ok

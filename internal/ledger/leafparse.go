@@ -120,28 +120,27 @@ func (p *leafScanner) byte(c byte) bool {
 }
 
 func (p *leafScanner) int() (int, bool) {
-	j := p.i
-	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' && j-p.i < 9 {
-		j++
-	}
-	n, err := strconv.Atoi(string(p.b[p.i:j]))
-	p.i = j
+	n, err := strconv.Atoi(string(p.digits(9)))
 	return n, err == nil
 }
 
 // uint reads a non-negative integer of at most 16 digits (MaxLink has 16);
 // a leading zero is caught when the leaf is re-encoded.
 func (p *leafScanner) uint() (uint64, bool) {
+	n, err := strconv.ParseUint(string(p.digits(16)), 10, 64)
+	return n, err == nil
+}
+
+// digits passes over up to max decimal digits and returns them (none is
+// for the caller's parse to refuse).
+func (p *leafScanner) digits(max int) []byte {
 	j := p.i
-	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' && j-p.i < 16 {
+	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' && j-p.i < max {
 		j++
 	}
-	if j == p.i {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(p.b[p.i:j]), 10, 64)
+	d := p.b[p.i:j]
 	p.i = j
-	return n, err == nil
+	return d
 }
 
 // plainStr reads a JSON string without escapes and returns its bytes, or

@@ -210,12 +210,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		tamper func(t *testing.T, db *sql.DB)
 		want   []wantFailure
 	}{
-		{"leaf byte changed, still a canonical event", func(t *testing.T, db *sql.DB) {
-			leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 5`)
-			n := eventN(t, 5, leaf)
-			execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`,
-				mustReplace(t, leaf, fmt.Sprintf(`"n":%d`, n), fmt.Sprintf(`"n":%d`, n^1)))
-		}, []wantFailure{{"tile", -1, false}, {"checkpoint", -1, false}}},
+		{"leaf byte changed, still a canonical event", editLeafN, []wantFailure{{"tile", -1, false}, {"checkpoint", -1, false}}},
 		{"leaf byte changed, envelope version", func(t *testing.T, db *sql.DB) {
 			leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 5`)
 			execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, `"v":2`, `"v":3`))
@@ -268,7 +263,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			execSQL(t, db, `UPDATE checkpoints SET note = ? WHERE size = ?`, n, latest)
 		}, []wantFailure{{"checkpoint", -1, false}}},
 		{"checkpoint replaced by one signed with another key of the same name", func(t *testing.T, db *sql.DB) {
-			signer := newSigner(t, base.origin)
+			signer, _ := newSigner(t, base.origin)
 			body := log.Checkpoint{Origin: base.origin, Size: latest, Hash: bytes.Repeat([]byte{7}, 32)}.Marshal()
 			n, err := note.Sign(&note.Note{Text: string(body)}, signer)
 			if err != nil {
@@ -279,18 +274,9 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		{"every checkpoint deleted", func(t *testing.T, db *sql.DB) {
 			execSQL(t, db, `DELETE FROM checkpoints`)
 		}, []wantFailure{{"checkpoint", -1, false}}},
-		{"full tile edited", func(t *testing.T, db *sql.DB) {
-			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = 0 AND idx = 0`)
-			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 0`, flipByte(h, 100))
-		}, []wantFailure{{"tile", -1, false}}},
-		{"edge tile edited", func(t *testing.T, db *sql.DB) {
-			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = 0 AND idx = 1`)
-			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1`, flipByte(h, 0))
-		}, []wantFailure{{"tile", -1, false}}},
-		{"upper level tile edited", func(t *testing.T, db *sql.DB) {
-			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = 1 AND idx = 0`)
-			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = 1 AND idx = 0`, flipByte(h, 31))
-		}, []wantFailure{{"tile", -1, false}}},
+		{"full tile edited", editTile(0, 0, 100), []wantFailure{{"tile", -1, false}}},
+		{"edge tile edited", editTile(0, 1, 0), []wantFailure{{"tile", -1, false}}},
+		{"upper level tile edited", editTile(1, 0, 31), []wantFailure{{"tile", -1, false}}},
 		{"tile deleted", func(t *testing.T, db *sql.DB) {
 			execSQL(t, db, `DELETE FROM tiles WHERE level = 0 AND idx = 0`)
 		}, []wantFailure{{"tile", -1, false}}},
@@ -306,9 +292,28 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	}
 }
 
-func newSigner(t *testing.T, origin string) note.Signer {
+// editTile returns a tamper that flips byte at of the stored tile
+// level/idx.
+func editTile(level, idx, at int) func(*testing.T, *sql.DB) {
+	return func(t *testing.T, db *sql.DB) {
+		h := blob(t, db, `SELECT hashes FROM tiles WHERE level = ? AND idx = ?`, level, idx)
+		execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = ? AND idx = ?`, flipByte(h, at), level, idx)
+	}
+}
+
+// editLeafN changes the n of event 5 in its stored leaf, which stays a
+// canonical event.
+func editLeafN(t *testing.T, db *sql.DB) {
 	t.Helper()
-	skey, _, err := note.GenerateKey(rand.Reader, origin)
+	leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 5`)
+	n := eventN(t, 5, leaf)
+	execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, fmt.Sprintf(`"n":%d`, n), fmt.Sprintf(`"n":%d`, n^1)))
+}
+
+// newSigner returns a fresh signing key for origin and its verifier key.
+func newSigner(t *testing.T, origin string) (note.Signer, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +321,7 @@ func newSigner(t *testing.T, origin string) note.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, vkey
 }
 
 // computeTiles lays leaves out as tlog-tiles hash tiles, independently of
@@ -388,14 +393,7 @@ func forgery(t *testing.T, base tamperBase) (string, string) {
 	for id, h := range computeTiles(leaves) {
 		execSQL(t, db, `INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)`, id.Level, id.Index, h)
 	}
-	skey, vkey, err := note.GenerateKey(rand.Reader, base.origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, vkey := newSigner(t, base.origin)
 	for _, size := range base.sizes {
 		body := log.Checkpoint{Origin: base.origin, Size: size, Hash: treeRoot(t, leaves[:size])}.Marshal()
 		signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
@@ -459,9 +457,7 @@ func TestVerifyNamesTheEditedLeaf(t *testing.T) {
 	base := buildTamperBase(t)
 	dir := copyDataDir(t, base.dir)
 	db := rawDB(t, dir)
-	leaf := blob(t, db, `SELECT leaf FROM leaves WHERE idx = 5`)
-	n := eventN(t, 5, leaf)
-	execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, mustReplace(t, leaf, fmt.Sprintf(`"n":%d`, n), fmt.Sprintf(`"n":%d`, n^1)))
+	editLeafN(t, db)
 	db.Close()
 	st := reopenStore(t, dir)
 	rep := verifyStore(t, st, base.vkey)

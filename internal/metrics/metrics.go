@@ -55,6 +55,16 @@ type Metrics struct {
 	witnessLag *prometheus.GaugeVec
 }
 
+// commitHistogram is a histogram of the seconds one part of a ledger
+// commit takes, in buckets from 100µs to 2.5s: the commit itself and, on
+// PostgreSQL, its wait for the head lock and its hold of it.
+func commitHistogram(name, help string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: name, Help: help,
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	})
+}
+
 // New builds the metrics and registers them, with the Go runtime's and the
 // process's collectors, on a registry of their own.
 func New(cfg Config) *Metrics {
@@ -74,11 +84,8 @@ func New(cfg Config) *Metrics {
 			Help:    "Time to answer an HTTP request, by route pattern and status code.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route", "code"}),
-		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "ledger_commit_duration_seconds",
-			Help:    "Time to make one batch of events durable in the store, failed commits included.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}),
+		commitDuration: commitHistogram("ledger_commit_duration_seconds",
+			"Time to make one batch of events durable in the store, failed commits included."),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "ledger_commit_batch_events",
 			Help:    "Events per committed batch (group commit grows batches under load).",
@@ -92,16 +99,10 @@ func New(cfg Config) *Metrics {
 			Namespace: Namespace, Name: "ledger_size",
 			Help: "Events in the ledger, as of this server's latest commit.",
 		}),
-		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "ledger_lock_wait_seconds",
-			Help:    "PostgreSQL: time a batch waited for the shared log's head lock, which serializes every replica's commits.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}),
-		lockHeld: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "ledger_lock_held_seconds",
-			Help:    "PostgreSQL: time a batch held the shared log's head lock, from its grant to the end of the commit.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}),
+		lockWait: commitHistogram("ledger_lock_wait_seconds",
+			"PostgreSQL: time a batch waited for the shared log's head lock, which serializes every replica's commits."),
+		lockHeld: commitHistogram("ledger_lock_held_seconds",
+			"PostgreSQL: time a batch held the shared log's head lock, from its grant to the end of the commit."),
 		sinkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "sink_lag_events",
 			Help: "Ledger events not yet delivered to an event sink.",

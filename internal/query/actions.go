@@ -10,18 +10,5 @@ func (ix *Index) ActionEvents(ctx context.Context, actionID string) ([]uint64, e
 	if err := ix.fresh(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT idx FROM `+ix.t.events+` WHERE action_id = ? ORDER BY idx`), actionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var i int64
-		if err := rows.Scan(&i); err != nil {
-			return nil, err
-		}
-		out = append(out, uint64(i))
-	}
-	return out, rows.Err()
+	return ix.indexes(ctx, `SELECT idx FROM `+ix.t.events+` WHERE action_id = ? ORDER BY idx`, actionID)
 }

@@ -223,8 +223,14 @@ func (ix *Index) TaskEvents(ctx context.Context, taskIDs []string) ([]uint64, er
 	for i, id := range taskIDs {
 		args[i] = id
 	}
-	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT idx FROM `+ix.t.events+` WHERE task_id IN (?`+
-		strings.Repeat(", ?", len(taskIDs)-1)+`) ORDER BY idx`), args...)
+	return ix.indexes(ctx, `SELECT idx FROM `+ix.t.events+` WHERE task_id IN (?`+
+		strings.Repeat(", ?", len(taskIDs)-1)+`) ORDER BY idx`, args...)
+}
+
+// indexes runs query (written with ? placeholders) on the read database
+// and returns the ledger indexes it selects.
+func (ix *Index) indexes(ctx context.Context, query string, args ...any) ([]uint64, error) {
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(query), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -145,29 +145,3 @@ func Newest(st Store, keys []string, quorum int) func(context.Context) (ledger.S
 		return ledger.StoredCheckpoint{Size: w.Checkpoint.Size, Note: w.Note()}, nil
 	}
 }
-
-// Rows is the part of a database driver's result rows that ScanRows needs;
-// database/sql's and pgx's both have it.
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-}
-
-// ScanRows calls fn for each cosignature in rows, which select the
-// columns size, key, time (unix seconds) and line of the cosignatures
-// table, in that order. The stores share it.
-func ScanRows(rows Rows, fn func(Cosignature) error) error {
-	for rows.Next() {
-		var c Cosignature
-		var size, t int64
-		if err := rows.Scan(&size, &c.Key, &t, &c.Line); err != nil {
-			return err
-		}
-		c.Size, c.Time = uint64(size), time.Unix(t, 0).UTC()
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}

@@ -47,13 +47,8 @@ func (s *Store) WitnessStates(ctx context.Context) ([]witness.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (witness.State, error) {
-		var b string
-		if err := r.Scan(&b); err != nil {
-			return witness.State{}, err
-		}
-		return witness.DecodeState([]byte(b))
-	})
+	defer rows.Close()
+	return witness.ScanStates(rows)
 }
 
 // Cosignatures implements witness.Store.
@@ -80,10 +75,6 @@ func (s *Store) scanCosignatures(ctx context.Context, where string, args []any, 
 	return witness.ScanRows(rows, fn)
 }
 
-// cosignedPage is how many checkpoint sizes NewestCosigned reads at a
-// time, newest first: the newest usually meets the quorum.
-const cosignedPage = 64
-
 // NewestCosigned implements witness.Store, walking the cosignatures'
 // primary key backwards a page of sizes at a time.
 func (s *Store) NewestCosigned(ctx context.Context, keys []string, quorum int) (uint64, error) {
@@ -94,32 +85,14 @@ func (s *Store) NewestCosigned(ctx context.Context, keys []string, quorum int) (
 	for {
 		rows, err := s.pool.Query(ctx, `SELECT size, count(*) FROM cosignatures
 			WHERE key = ANY($1) AND ($2 < 0 OR size < $2)
-			GROUP BY size ORDER BY size DESC LIMIT $3`, keys, below, cosignedPage)
+			GROUP BY size ORDER BY size DESC LIMIT $3`, keys, below, witness.CosignedPage)
 		if err != nil {
 			return 0, err
 		}
-		n, found := 0, int64(-1)
-		for rows.Next() {
-			var size, count int64
-			if err := rows.Scan(&size, &count); err != nil {
-				rows.Close()
-				return 0, err
-			}
-			n++
-			below = size
-			if count >= int64(quorum) && found < 0 {
-				found = size
-			}
-		}
-		err = rows.Err()
+		size, more, err := witness.NewestInPage(rows, quorum, &below)
 		rows.Close()
-		switch {
-		case err != nil:
-			return 0, err
-		case found >= 0:
-			return uint64(found), nil
-		case n < cosignedPage:
-			return 0, ledger.ErrNotFound
+		if !more {
+			return size, err
 		}
 	}
 }

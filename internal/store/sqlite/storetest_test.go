@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -13,14 +12,6 @@ import (
 func TestStoreSuite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func(*testing.T) ledger.Store {
 		path := filepath.Join(t.TempDir(), sqlite.FileName)
-		return func(t *testing.T) ledger.Store {
-			t.Helper()
-			s, err := sqlite.Open(context.Background(), path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
+		return func(t *testing.T) ledger.Store { return openStore(t, path) }
 	})
 }

@@ -59,19 +59,7 @@ func (s *Store) WitnessStates(ctx context.Context) ([]witness.State, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []witness.State
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
-		}
-		st, err := witness.DecodeState(b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, rows.Err()
+	return witness.ScanStates(rows)
 }
 
 // Cosignatures implements witness.Store.
@@ -98,10 +86,6 @@ func (s *Store) scanCosignatures(ctx context.Context, where string, args []any, 
 	return witness.ScanRows(rows, fn)
 }
 
-// cosignedPage is how many checkpoint sizes NewestCosigned reads at a
-// time, newest first: the newest usually meets the quorum.
-const cosignedPage = 64
-
 // NewestCosigned implements witness.Store. It walks the cosignatures'
 // primary key backwards a page of sizes at a time, so the usual answer
 // (the newest cosigned checkpoint) costs one short index scan however
@@ -122,35 +106,16 @@ func (s *Store) NewestCosigned(ctx context.Context, keys []string, quorum int) (
 			cond = " AND size < ?"
 			args = append(args, below)
 		}
-		args = append(args, cosignedPage)
+		args = append(args, witness.CosignedPage)
 		rows, err := s.r.QueryContext(ctx, `SELECT size, COUNT(*) FROM cosignatures WHERE key IN `+in+cond+
 			` GROUP BY size ORDER BY size DESC LIMIT ?`, args...)
 		if err != nil {
 			return 0, err
 		}
-		n, found := 0, int64(-1)
-		for rows.Next() {
-			var size int64
-			var count int
-			if err := rows.Scan(&size, &count); err != nil {
-				rows.Close()
-				return 0, err
-			}
-			n++
-			below = size
-			if count >= quorum && found < 0 {
-				found = size
-			}
-		}
-		err = rows.Err()
+		size, more, err := witness.NewestInPage(rows, quorum, &below)
 		rows.Close()
-		switch {
-		case err != nil:
-			return 0, err
-		case found >= 0:
-			return uint64(found), nil
-		case n < cosignedPage:
-			return 0, ledger.ErrNotFound
+		if !more {
+			return size, err
 		}
 	}
 }

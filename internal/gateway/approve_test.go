@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
@@ -66,13 +65,7 @@ func (a *approvingClient) connect(t *testing.T, token, version string, urlMode b
 		opts.Capabilities = &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}}}
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "writ-e2e-approving", Version: "1"}, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: a.w.URL + "/mcp/up", MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token}}}, &mcp.ClientSessionOptions{ProtocolVersion: version})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := connectVia(t, c, a.w.URL+"/mcp/up", bearer{token: token}, version)
 	t.Cleanup(func() { cs.Close() })
 	return cs
 }

@@ -59,14 +59,23 @@ var clientTransport = func() *http.Transport {
 func goClient(t testing.TB, endpoint, token, version string) *mcp.ClientSession {
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "writ-e2e-go", Version: "1"}, nil)
+	cs := connectVia(t, c, endpoint, bearer{token: token}, version)
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// connectVia connects c to endpoint over Streamable HTTP, its requests
+// sent through rt, speaking protocol version (empty: the SDK's latest).
+// Closing the session is the caller's.
+func connectVia(t testing.TB, c *mcp.Client, endpoint string, rt bearer, version string) *mcp.ClientSession {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token}}}, &mcp.ClientSessionOptions{ProtocolVersion: version})
+		HTTPClient: &http.Client{Transport: rt}}, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		t.Fatalf("connecting to %s: %v", endpoint, err)
 	}
-	t.Cleanup(func() { cs.Close() })
 	return cs
 }
 
@@ -313,14 +322,10 @@ func revokedMidCall(t *testing.T, w *writ, endpoint string) {
 			default:
 			}
 		}})
+	cs := connectVia(t, c, endpoint, bearer{token: token}, "")
+	defer cs.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	errc := make(chan error, 1)
 	go func() {
 		// Ten minutes of work, unless cancelled.
@@ -342,6 +347,7 @@ func revokedMidCall(t *testing.T, w *writ, endpoint string) {
 	if st := w.Do(t, "POST", "/v1/tasks/"+taskID+"/revoke", w.Tok["alice"], map[string]string{"reason": "stop"}, nil); st != http.StatusOK {
 		t.Fatalf("revoke: %d", st)
 	}
+	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -171,14 +171,10 @@ func TestMCPTraceFromHeader(t *testing.T) {
 	_, token := w.TaskToken(t, api.Scope{Tools: []string{"up.where"}, Resources: []string{"mcp://up/tools/*"},
 		Operations: []string{"call"}, DataClass: "internal", Environments: []string{"dev"}})
 	c := mcp.NewClient(&mcp.Implementation{Name: "traced-client", Version: "1"}, nil)
+	cs := connectVia(t, c, w.URL+"/mcp/up", bearer{token: token, extra: http.Header{"Traceparent": {agentTP}}}, "")
+	defer cs.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.URL + "/mcp/up", MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token, extra: http.Header{"Traceparent": {agentTP}}}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "where"}); err != nil {
 		t.Fatal(err)
 	}

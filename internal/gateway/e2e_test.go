@@ -168,13 +168,6 @@ func TestEverything(t *testing.T) {
 
 			t.Run("typescript", func(t *testing.T) {
 				taskID, token := w.TaskToken(t, echoScope)
-				cmd := exec.Command("node", "client.mjs", endpoint, token,
-					"echo", `{"message":"hello through writ"}`, "get-sum", `{"a":1,"b":2}`)
-				cmd.Dir = dir
-				out, err := cmd.Output()
-				if err != nil {
-					t.Fatalf("TypeScript client: %v: %s", err, out)
-				}
 				var got struct {
 					Tools []string `json:"tools"`
 					Calls []struct {
@@ -186,8 +179,10 @@ func TestEverything(t *testing.T) {
 					ProtocolVersion string `json:"protocolVersion"`
 					SessionID       string `json:"sessionId"`
 				}
-				if err := json.Unmarshal(out, &got); err != nil || got.Error != "" || len(got.Calls) != 2 {
-					t.Fatalf("TypeScript client said %s (%v)", out, err)
+				out := runNode(t, dir, &got, "client.mjs", endpoint, token,
+					"echo", `{"message":"hello through writ"}`, "get-sum", `{"a":1,"b":2}`)
+				if got.Error != "" || len(got.Calls) != 2 {
+					t.Fatalf("TypeScript client said %s", out)
 				}
 				if got.ProtocolVersion != "2025-11-25" || got.SessionID == "" {
 					t.Errorf("TypeScript client spoke %q with session %q: want a 2025-11-25 session", got.ProtocolVersion, got.SessionID)
@@ -215,13 +210,6 @@ func TestEverything(t *testing.T) {
 
 			t.Run("typescript-progress", func(t *testing.T) {
 				_, token := w.TaskToken(t, longScope)
-				cmd := exec.Command("node", "client.mjs", endpoint, token,
-					"trigger-long-running-operation", `{"duration":0.3,"steps":3}`)
-				cmd.Dir = dir
-				out, err := cmd.Output()
-				if err != nil {
-					t.Fatalf("TypeScript client: %v: %s", err, out)
-				}
 				var got struct {
 					Calls []struct {
 						Result   *mcp.CallToolResult `json:"result"`
@@ -233,8 +221,10 @@ func TestEverything(t *testing.T) {
 					} `json:"calls"`
 					Error string `json:"error"`
 				}
-				if err := json.Unmarshal(out, &got); err != nil || got.Error != "" || len(got.Calls) != 1 {
-					t.Fatalf("TypeScript client said %s (%v)", out, err)
+				out := runNode(t, dir, &got, "client.mjs", endpoint, token,
+					"trigger-long-running-operation", `{"duration":0.3,"steps":3}`)
+				if got.Error != "" || len(got.Calls) != 1 {
+					t.Fatalf("TypeScript client said %s", out)
 				}
 				c := got.Calls[0]
 				if c.Result == nil || c.Result.IsError {

@@ -153,14 +153,7 @@ func tokens(t *testing.T, dir string) map[string]string {
 func TestWitnessedCheckpoint(t *testing.T) {
 	wl, ts := serveWitnessed(t, "prod")
 	tok := tokens(t, ts.dir)
-	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Search the knowledge base",
-		Scope: api.Scope{Tools: []string{"kb.search"}, Resources: []string{"kb://public/*"},
-			Operations: []string{"read"}, DataClass: "internal", Environments: []string{"prod"}}, TTL: "15m"}
-	a := do(t, "POST", ts.url+"/v1/tasks", tok["alice"], mustJSON(t, open))
-	if a.status != http.StatusCreated {
-		t.Fatalf("open: %d %s", a.status, a.body)
-	}
-	taskID := decodeAs[api.TaskOpened](t, a).TaskID
+	taskID := openKB(t, ts, tok["alice"], "prod").TaskID
 
 	// Quiet now: the latest checkpoint gets cosigned by both.
 	var tr api.Trace
@@ -204,7 +197,7 @@ func TestWitnessedCheckpoint(t *testing.T) {
 	// The bundle carries the cosigned checkpoint, in each proof too, and
 	// verifies with the witnesses required; a witness it was not cosigned
 	// by fails it.
-	a = do(t, "GET", ts.url+"/v1/tasks/"+taskID+"/evidence", tok["auditor"], nil)
+	a := do(t, "GET", ts.url+"/v1/tasks/"+taskID+"/evidence", tok["auditor"], nil)
 	if a.status != http.StatusOK {
 		t.Fatalf("evidence: %d %s", a.status, a.body)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -66,13 +64,7 @@ func (a *approvingClient) connect(t *testing.T, token, version string, urlMode b
 		opts.Capabilities = &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}}}
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "writ-e2e-approving", Version: "1"}, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: a.w.URL + "/mcp/up", MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token}}}, &mcp.ClientSessionOptions{ProtocolVersion: version})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := connectVia(t, c, a.w.URL+"/mcp/up", bearer{token: token}, version)
 	t.Cleanup(func() { cs.Close() })
 	return cs
 }
@@ -197,13 +189,6 @@ func TestApprovalWhereTheAgentRunsTypeScript(t *testing.T) {
 	} {
 		t.Run(tc.decision, func(t *testing.T) {
 			taskID, token := w.TaskToken(t, stepUpScope)
-			cmd := exec.Command("node", "approve.mjs", w.URL+"/mcp/up", token, w.URL, w.Tok["bob"], tc.decision,
-				"echo", `{"message":"hi from typescript"}`)
-			cmd.Dir = dir
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("TypeScript client: %v: %s", err, out)
-			}
 			var got struct {
 				Elicitations []struct {
 					Mode, URL, Message string
@@ -214,8 +199,10 @@ func TestApprovalWhereTheAgentRunsTypeScript(t *testing.T) {
 				Error           string          `json:"error"`
 				ProtocolVersion string          `json:"protocolVersion"`
 			}
-			if err := json.Unmarshal(out, &got); err != nil || got.Error != "" || len(got.Elicitations) != 1 {
-				t.Fatalf("TypeScript client said %s (%v)", out, err)
+			out := runNode(t, dir, &got, "approve.mjs", w.URL+"/mcp/up", token, w.URL, w.Tok["bob"], tc.decision,
+				"echo", `{"message":"hi from typescript"}`)
+			if got.Error != "" || len(got.Elicitations) != 1 {
+				t.Fatalf("TypeScript client said %s", out)
 			}
 			e := got.Elicitations[0]
 			if got.ProtocolVersion != "2025-11-25" || e.Mode != "url" || e.URL != consoleURL+"/ui/approvals/"+e.ElicitationID ||

@@ -32,20 +32,28 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	}
 }
 
-func benchOverhead(b *testing.B, version string, workers int) {
-	// As writ server runs (writ, the upstream and the clients share the
-	// benchmark's process).
-	defer server.TuneGC()()
+// benchWrit starts the Go upstream, as server "up", behind a writ that
+// logs only errors, and returns them with a task token for upScope.
+func benchWrit(b *testing.B) (*goUpstream, *writ, string) {
+	b.Helper()
 	up := startGoUpstream(b)
 	w := startWrit(b, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url}}}, config.ProxyConfig{},
 		func(c *config.Config) {
 			c.Log.Level = "error"
 			// On a machine running much else, a decision can wait for a core
 			// past the default 50ms, and is then denied (fail closed); the
-			// benchmark measures latency, so it allows more.
+			// benchmarks measure latency, so they allow more.
 			c.Policy.Timeout = time.Second
 		})
 	_, token := w.TaskToken(b, upScope)
+	return up, w, token
+}
+
+func benchOverhead(b *testing.B, version string, workers int) {
+	// As writ server runs (writ, the upstream and the clients share the
+	// benchmark's process).
+	defer server.TuneGC()()
+	up, w, token := benchWrit(b)
 	direct := make([]*mcp.ClientSession, workers)
 	gw := make([]*mcp.ClientSession, workers)
 	for i := range workers {
@@ -140,13 +148,7 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 
 func benchThroughput(b *testing.B, gateway bool, clients int) {
 	defer server.TuneGC()()
-	up := startGoUpstream(b)
-	w := startWrit(b, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url}}}, config.ProxyConfig{},
-		func(c *config.Config) {
-			c.Log.Level = "error"
-			c.Policy.Timeout = time.Second // as in benchOverhead
-		})
-	_, token := w.TaskToken(b, upScope)
+	up, w, token := benchWrit(b)
 	sessions := make([]*mcp.ClientSession, clients)
 	for i := range clients {
 		if gateway {

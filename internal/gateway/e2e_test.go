@@ -59,14 +59,23 @@ var clientTransport = func() *http.Transport {
 func goClient(t testing.TB, endpoint, token, version string) *mcp.ClientSession {
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "writ-e2e-go", Version: "1"}, nil)
+	cs := connectVia(t, c, endpoint, bearer{token: token}, version)
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// connectVia connects c to endpoint over Streamable HTTP, its requests
+// sent through rt, speaking protocol version (empty: the SDK's latest).
+// Closing the session is the caller's.
+func connectVia(t testing.TB, c *mcp.Client, endpoint string, rt bearer, version string) *mcp.ClientSession {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token}}}, &mcp.ClientSessionOptions{ProtocolVersion: version})
+		HTTPClient: &http.Client{Transport: rt}}, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		t.Fatalf("connecting to %s: %v", endpoint, err)
 	}
-	t.Cleanup(func() { cs.Close() })
 	return cs
 }
 
@@ -159,13 +168,6 @@ func TestEverything(t *testing.T) {
 
 			t.Run("typescript", func(t *testing.T) {
 				taskID, token := w.TaskToken(t, echoScope)
-				cmd := exec.Command("node", "client.mjs", endpoint, token,
-					"echo", `{"message":"hello through writ"}`, "get-sum", `{"a":1,"b":2}`)
-				cmd.Dir = dir
-				out, err := cmd.Output()
-				if err != nil {
-					t.Fatalf("TypeScript client: %v: %s", err, out)
-				}
 				var got struct {
 					Tools []string `json:"tools"`
 					Calls []struct {
@@ -177,8 +179,10 @@ func TestEverything(t *testing.T) {
 					ProtocolVersion string `json:"protocolVersion"`
 					SessionID       string `json:"sessionId"`
 				}
-				if err := json.Unmarshal(out, &got); err != nil || got.Error != "" || len(got.Calls) != 2 {
-					t.Fatalf("TypeScript client said %s (%v)", out, err)
+				out := runNode(t, dir, &got, "client.mjs", endpoint, token,
+					"echo", `{"message":"hello through writ"}`, "get-sum", `{"a":1,"b":2}`)
+				if got.Error != "" || len(got.Calls) != 2 {
+					t.Fatalf("TypeScript client said %s", out)
 				}
 				if got.ProtocolVersion != "2025-11-25" || got.SessionID == "" {
 					t.Errorf("TypeScript client spoke %q with session %q: want a 2025-11-25 session", got.ProtocolVersion, got.SessionID)
@@ -206,13 +210,6 @@ func TestEverything(t *testing.T) {
 
 			t.Run("typescript-progress", func(t *testing.T) {
 				_, token := w.TaskToken(t, longScope)
-				cmd := exec.Command("node", "client.mjs", endpoint, token,
-					"trigger-long-running-operation", `{"duration":0.3,"steps":3}`)
-				cmd.Dir = dir
-				out, err := cmd.Output()
-				if err != nil {
-					t.Fatalf("TypeScript client: %v: %s", err, out)
-				}
 				var got struct {
 					Calls []struct {
 						Result   *mcp.CallToolResult `json:"result"`
@@ -224,8 +221,10 @@ func TestEverything(t *testing.T) {
 					} `json:"calls"`
 					Error string `json:"error"`
 				}
-				if err := json.Unmarshal(out, &got); err != nil || got.Error != "" || len(got.Calls) != 1 {
-					t.Fatalf("TypeScript client said %s (%v)", out, err)
+				out := runNode(t, dir, &got, "client.mjs", endpoint, token,
+					"trigger-long-running-operation", `{"duration":0.3,"steps":3}`)
+				if got.Error != "" || len(got.Calls) != 1 {
+					t.Fatalf("TypeScript client said %s", out)
 				}
 				c := got.Calls[0]
 				if c.Result == nil || c.Result.IsError {
@@ -313,14 +312,10 @@ func revokedMidCall(t *testing.T, w *writ, endpoint string) {
 			default:
 			}
 		}})
+	cs := connectVia(t, c, endpoint, bearer{token: token}, "")
+	defer cs.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	errc := make(chan error, 1)
 	go func() {
 		// Ten minutes of work, unless cancelled.
@@ -342,6 +337,7 @@ func revokedMidCall(t *testing.T, w *writ, endpoint string) {
 	if st := w.Do(t, "POST", "/v1/tasks/"+taskID+"/revoke", w.Tok["alice"], map[string]string{"reason": "stop"}, nil); st != http.StatusOK {
 		t.Fatalf("revoke: %d", st)
 	}
+	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -47,6 +48,23 @@ func nodeDir(t testing.TB) string {
 		t.Skip(msg)
 	}
 	return dir
+}
+
+// runNode runs script, a TypeScript SDK client of the node project dir,
+// with args, and decodes the JSON it prints into out. It returns what the
+// script printed.
+func runNode(t testing.TB, dir string, out any, script string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("node", append([]string{script}, args...)...)
+	cmd.Dir = dir
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("TypeScript client: %v: %s", err, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("TypeScript client said %s (%v)", b, err)
+	}
+	return b
 }
 
 // everythingMain is server-everything's entry point.

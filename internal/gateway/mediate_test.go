@@ -26,14 +26,10 @@ func TestResourcesPromptsAndTrace(t *testing.T) {
 	taskID, token := w.TaskToken(t, upScope)
 	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	c := mcp.NewClient(&mcp.Implementation{Name: "trace", Version: "1"}, nil)
+	cs := connectVia(t, c, w.URL+"/mcp/up", bearer{token: token, extra: http.Header{"Traceparent": {traceparent}}}, "")
+	defer cs.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.URL + "/mcp/up", MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token, extra: http.Header{"Traceparent": {traceparent}}}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 
 	listed, err := cs.ListTools(ctx, nil)
 	if err != nil {

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -57,14 +56,10 @@ func progressRelayed(t *testing.T, up *goUpstream, endpoint, token, version stri
 		}
 	})
 	t.Cleanup(func() { up.setProgressed(nil) })
+	cs := connectVia(t, c, endpoint, bearer{token: token}, version)
+	defer cs.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token}}}, &mcp.ClientSessionOptions{ProtocolVersion: version})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 
 	params := &mcp.CallToolParams{Name: "progress", Arguments: map[string]any{"steps": 3, "huge": huge}}
 	params.SetProgressToken("agent-token-1")

@@ -21,6 +21,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/gateway"
+	"github.com/writhq/writ/internal/gateway/gatewaytest"
 )
 
 // upScope lets a task use the Go upstream "up": echo, slow, the notes
@@ -40,27 +41,12 @@ type rawAnswer struct {
 // rawPost sends one MCP POST as a client would, with token when set.
 func rawPost(t testing.TB, url, token, body string, header map[string]string) rawAnswer {
 	t.Helper()
-	req, err := http.NewRequest("POST", url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	h := http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json, text/event-stream"}}
 	for k, v := range header {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return rawAnswer{resp.StatusCode, resp.Header, string(b)}
+	a := gatewaytest.Send(t, "POST", url, token, h, strings.NewReader(body))
+	return rawAnswer{a.Status, a.Header, a.Body}
 }
 
 func upWrit(t testing.TB, up string, opts ...func(*config.Config)) *writ {

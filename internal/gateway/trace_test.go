@@ -60,6 +60,19 @@ func startTraceUpstream(t *testing.T) *traceUpstream {
 	return u
 }
 
+// whereScope lets a task call the trace upstream's where tool.
+var whereScope = api.Scope{Tools: []string{"up.where"}, Resources: []string{"mcp://up/tools/*"},
+	Operations: []string{"call"}, DataClass: "internal", Environments: []string{"dev"}}
+
+// tracedWrit starts the trace upstream, as server "up", behind a writ
+// that exports its spans to a receiver of the test's own.
+func tracedWrit(t *testing.T) (*otlptest.Receiver, *traceUpstream, *writ) {
+	t.Helper()
+	rec := otlptest.Start(t)
+	up := startTraceUpstream(t)
+	return rec, up, upWrit(t, up.url, func(c *config.Config) { c.Tracing.Endpoint = rec.URL })
+}
+
 const (
 	agentTrace  = "4bf92f3577b34da6a3ce929d0e0e4736"
 	agentParent = "00f067aa0ba902b7"
@@ -71,12 +84,8 @@ const (
 // the decision and the ledger indexes of its records, and is the parent
 // the upstream sees, in _meta and in the HTTP header.
 func TestMCPToolCallSpans(t *testing.T) {
-	rec := otlptest.Start(t)
-	up := startTraceUpstream(t)
-	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url, Timeout: 5 * time.Second}}}, config.ProxyConfig{},
-		func(c *config.Config) { c.Tracing.Endpoint = rec.URL })
-	taskID, token := w.TaskToken(t, api.Scope{Tools: []string{"up.where"}, Resources: []string{"mcp://up/tools/*"},
-		Operations: []string{"call"}, DataClass: "internal", Environments: []string{"dev"}})
+	rec, up, w := tracedWrit(t)
+	taskID, token := w.TaskToken(t, whereScope)
 	cs := goClient(t, w.URL+"/mcp/up", token, "2025-11-25")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -164,21 +173,13 @@ func TestMCPToolCallSpans(t *testing.T) {
 // TestMCPTraceFromHeader: without _meta, the HTTP request's traceparent
 // is the parent.
 func TestMCPTraceFromHeader(t *testing.T) {
-	rec := otlptest.Start(t)
-	up := startTraceUpstream(t)
-	w := startWrit(t, config.MCPConfig{Servers: map[string]config.MCPServer{"up": {URL: up.url, Timeout: 5 * time.Second}}}, config.ProxyConfig{},
-		func(c *config.Config) { c.Tracing.Endpoint = rec.URL })
-	_, token := w.TaskToken(t, api.Scope{Tools: []string{"up.where"}, Resources: []string{"mcp://up/tools/*"},
-		Operations: []string{"call"}, DataClass: "internal", Environments: []string{"dev"}})
+	rec, up, w := tracedWrit(t)
+	_, token := w.TaskToken(t, whereScope)
 	c := mcp.NewClient(&mcp.Implementation{Name: "traced-client", Version: "1"}, nil)
+	cs := connectVia(t, c, w.URL+"/mcp/up", bearer{token: token, extra: http.Header{"Traceparent": {agentTP}}}, "")
+	defer cs.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.URL + "/mcp/up", MaxRetries: -1,
-		HTTPClient: &http.Client{Transport: bearer{token: token, extra: http.Header{"Traceparent": {agentTP}}}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "where"}); err != nil {
 		t.Fatal(err)
 	}

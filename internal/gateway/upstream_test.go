@@ -62,20 +62,23 @@ func (u *goUpstream) afterProgress(ctx context.Context, step int) error {
 // awaitStarted waits for a call of the block tool to begin.
 func (u *goUpstream) awaitStarted(t testing.TB) {
 	t.Helper()
-	select {
-	case <-u.started:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the upstream's block tool was not called within 30s")
-	}
+	awaitSignal(t, u.started, "the upstream's block tool was not called")
 }
 
 // awaitCancelled waits for a call of the block tool to be cancelled.
 func (u *goUpstream) awaitCancelled(t testing.TB) {
 	t.Helper()
+	awaitSignal(t, u.cancelled, "the upstream's block call was not cancelled")
+}
+
+// awaitSignal waits up to 30s for a signal on c, and fails the test,
+// saying what did not happen, without one.
+func awaitSignal(t testing.TB, c <-chan struct{}, what string) {
+	t.Helper()
 	select {
-	case <-u.cancelled:
+	case <-c:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the upstream's block call was not cancelled within 30s")
+		t.Fatal(what + " within 30s")
 	}
 }
 

@@ -85,25 +85,12 @@ func startRecorder(t *testing.T, rec *recorder) *gatewaytest.Writ {
 	}})
 }
 
+// send sends body with header, and token as its Bearer credential when
+// set.
 func send(t *testing.T, method, url, token string, header http.Header, body string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, string(b)}
+	a := gatewaytest.Send(t, method, url, token, header, strings.NewReader(body))
+	return answer{a.Status, a.Header, a.Body}
 }
 
 // TestProxyForwardsOnlyAllowedHeaders: headers that would make the

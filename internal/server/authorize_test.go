@@ -24,6 +24,7 @@ import (
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -283,8 +284,7 @@ func TestDPoPBoundToken(t *testing.T) {
 
 func TestRequireBindingRefusesBearer(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "dev"
+	cfg := servertest.Dev(dir, "dev")
 	cfg.Credentials.RequireBinding = []string{"dev"}
 	ts := serve(t, cfg)
 	alice := devTokenFor(t, ts, "alice", "requester")
@@ -414,8 +414,7 @@ permit contains {"id": "prod-bound", "obligations": {"require_binding": true}} i
 		return dir
 	}
 	start := func(t *testing.T, points string) (*testServer, api.TaskOpened) {
-		cfg := config.Default()
-		cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = t.TempDir(), "127.0.0.1:0", true, "prod"
+		cfg := servertest.Dev(t.TempDir(), "prod")
 		cfg.Policy.Dir = bundle(t, points)
 		ts := serve(t, cfg)
 		sc := api.Scope{Tools: []string{"kb.*"}, Resources: []string{"kb://public/*"}, Operations: []string{"read"}, DataClass: "internal", Environments: []string{"prod"}}

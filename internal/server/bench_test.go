@@ -16,6 +16,7 @@ import (
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 	"github.com/writhq/writ/internal/tracing/otlptest"
 )
 
@@ -43,9 +44,7 @@ func BenchmarkAuthorizeTracing(b *testing.B) {
 	for _, tracing := range []bool{false, true} {
 		for _, clients := range []int{1, 64} {
 			b.Run(fmt.Sprintf("tracing=%v/clients=%d", tracing, clients), func(b *testing.B) {
-				cfg := config.Default()
-				cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = b.TempDir(), "127.0.0.1:0", true, "dev"
-				cfg.Log.Level = "error"
+				cfg := benchConfig(b.TempDir())
 				// A loaded machine can take longer than the default 50ms to
 				// evaluate, which would deny: not what this measures.
 				cfg.Policy.Timeout = 10 * time.Second
@@ -58,10 +57,16 @@ func BenchmarkAuthorizeTracing(b *testing.B) {
 	}
 }
 
-func benchAuthorize(b *testing.B, clients int) {
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = b.TempDir(), "127.0.0.1:0", true, "dev"
+// benchConfig is the configuration of a dev server in dir for a
+// benchmark: it logs only errors.
+func benchConfig(dir string) config.Config {
+	cfg := servertest.Dev(dir, "dev")
 	cfg.Log.Level = "error"
+	return cfg
+}
+
+func benchAuthorize(b *testing.B, clients int) {
+	cfg := benchConfig(b.TempDir())
 	loadAuthorize(b, []*testServer{serve(b, cfg)}, clients)
 }
 

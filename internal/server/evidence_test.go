@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/query"
@@ -20,14 +19,7 @@ import (
 
 func TestEvidenceAndQueryAPI(t *testing.T) {
 	ts, tok := startTaskServer(t, "prod")
-	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Search the knowledge base",
-		Scope: api.Scope{Tools: []string{"kb.search"}, Resources: []string{"kb://public/*"},
-			Operations: []string{"read"}, DataClass: "internal", Environments: []string{"prod"}}, TTL: "15m"}
-	a := do(t, "POST", ts.url+"/v1/tasks", tok["alice"], mustJSON(t, open))
-	if a.status != http.StatusCreated {
-		t.Fatalf("open: %d %s", a.status, a.body)
-	}
-	opened := decodeAs[api.TaskOpened](t, a)
+	opened := openKB(t, ts, tok["alice"], "prod")
 	evURL := ts.url + "/v1/tasks/" + opened.TaskID + "/evidence"
 
 	// The bundle: for auditors, admins and the task's requester.
@@ -103,12 +95,7 @@ func TestEvidenceOnPostgresReplicas(t *testing.T) {
 // lock the ledger commits under.
 func TestQueryIndexHasItsOwnFile(t *testing.T) {
 	ts, tok := startTaskServer(t, "prod")
-	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Search the knowledge base",
-		Scope: api.Scope{Tools: []string{"kb.search"}, Resources: []string{"kb://public/*"},
-			Operations: []string{"read"}, DataClass: "internal", Environments: []string{"prod"}}, TTL: "15m"}
-	if a := do(t, "POST", ts.url+"/v1/tasks", tok["alice"], mustJSON(t, open)); a.status != http.StatusCreated {
-		t.Fatalf("open: %d %s", a.status, a.body)
-	}
+	openKB(t, ts, tok["alice"], "prod")
 	p := decodeAs[query.Page](t, do(t, "GET", ts.url+"/v1/events", tok["auditor"], nil))
 	if len(p.Events) == 0 {
 		t.Fatal("no events indexed")

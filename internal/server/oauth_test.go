@@ -129,6 +129,20 @@ func openTask(t *testing.T, ts *testServer, requester, agent string, sc api.Scop
 	return decodeAs[api.TaskOpened](t, a)
 }
 
+// openKB opens, with token, a low-risk task (active at once) that may
+// search the public knowledge base in env.
+func openKB(t *testing.T, ts *testServer, token, env string) api.TaskOpened {
+	t.Helper()
+	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Search the knowledge base",
+		Scope: api.Scope{Tools: []string{"kb.search"}, Resources: []string{"kb://public/*"},
+			Operations: []string{"read"}, DataClass: "internal", Environments: []string{env}}, TTL: "15m"}
+	a := do(t, "POST", ts.url+"/v1/tasks", token, mustJSON(t, open))
+	if a.status != http.StatusCreated {
+		t.Fatalf("open: %d %s", a.status, a.body)
+	}
+	return decodeAs[api.TaskOpened](t, a)
+}
+
 func invoiceScope(env string) api.Scope {
 	return api.Scope{Tools: []string{"invoices.*"}, Resources: []string{"erp://invoices/2026-Q3/*"},
 		Operations: []string{"read"}, DataClass: "confidential", Environments: []string{env}}

@@ -27,10 +27,8 @@ func benchAuthorizeReplicas(b *testing.B, replicas, clients int) {
 	var servers []*testServer
 	first := b.TempDir()
 	for i := range replicas {
-		cfg := config.Default()
-		cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = first, "127.0.0.1:0", true, "dev"
+		cfg := benchConfig(first)
 		cfg.Store, cfg.DSN = config.StorePostgres, dsn
-		cfg.Log.Level = "error"
 		// Several servers share two cores with the clients here: a
 		// starved evaluation past the default 50ms would deny.
 		cfg.Policy.Timeout = time.Second

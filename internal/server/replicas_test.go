@@ -18,6 +18,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/server/servertest"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
 	"github.com/writhq/writ/internal/task"
 )
@@ -25,8 +26,7 @@ import (
 // postgresConfig is a dev server's configuration on a fresh PostgreSQL
 // schema; the data directory holds only the replica's local files.
 func postgresConfig(t *testing.T, dsn, dir string) config.Config {
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "dev"
+	cfg := servertest.Dev(dir, "dev")
 	cfg.Store, cfg.DSN = config.StorePostgres, dsn
 	return cfg
 }

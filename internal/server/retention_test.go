@@ -15,14 +15,7 @@ import (
 // its ID and the index of its task.requested.
 func openInternal(t *testing.T, ts *testServer, token string) (string, uint64) {
 	t.Helper()
-	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Search the public knowledge base",
-		Scope: api.Scope{Tools: []string{"kb.search"}, Resources: []string{"kb://public/*"}, Operations: []string{"read"},
-			DataClass: "internal", Environments: []string{"dev"}}, TTL: "15m"}
-	a := do(t, "POST", ts.url+"/v1/tasks", token, mustJSON(t, open))
-	if a.status != http.StatusCreated {
-		t.Fatalf("open: %d %s", a.status, a.body)
-	}
-	id := decodeAs[api.TaskOpened](t, a).TaskID
+	id := openKB(t, ts, token, "dev").TaskID
 	got := decodeAs[api.Task](t, do(t, "GET", ts.url+"/v1/tasks/"+id, token, nil))
 	return id, got.LedgerIndex
 }

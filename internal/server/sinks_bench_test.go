@@ -29,9 +29,7 @@ import (
 func BenchmarkAuthorizeSink(b *testing.B) {
 	for _, c := range []struct{ sink, tracing bool }{{false, false}, {true, false}, {true, true}} {
 		b.Run(fmt.Sprintf("sink=%v/tracing=%v/clients=64", c.sink, c.tracing), func(b *testing.B) {
-			cfg := config.Default()
-			cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = b.TempDir(), "127.0.0.1:0", true, "dev"
-			cfg.Log.Level = "error"
+			cfg := benchConfig(b.TempDir())
 			cfg.Policy.Timeout = 10 * time.Second
 			if c.tracing {
 				cfg.Tracing.Endpoint = otlptest.Start(b).URL

@@ -61,8 +61,7 @@ func wantError(t *testing.T, a answer, status int, code string) {
 func TestTaskAPI(t *testing.T) {
 	ts, tok := startTaskServer(t, "prod")
 	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Summarize Q3 invoices",
-		Scope: api.Scope{Tools: []string{"invoices.*"}, Resources: []string{"erp://invoices/2026-Q3/*"},
-			Operations: []string{"read"}, DataClass: "confidential", Environments: []string{"prod"}}, TTL: "15m"}
+		Scope: invoiceScope("prod"), TTL: "15m"}
 
 	a := do(t, "POST", ts.url+"/v1/tasks", tok["alice"], mustJSON(t, open))
 	if a.status != http.StatusCreated {

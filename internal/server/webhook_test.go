@@ -45,9 +45,8 @@ func TestApprovalWebhook(t *testing.T) {
 	tok, _ := identity.DevToken(cfg.DataDir, "alice", []identity.Role{identity.RoleRequester}, time.Hour, time.Now())
 	body, _ := json.Marshal(api.OpenTask{
 		Agent: "spiffe://writ.dev/agent/summarizer", Intent: "Summarize Q3 invoices",
-		Scope: api.Scope{Tools: []string{"invoices.*"}, Resources: []string{"erp://invoices/2026-Q3/*"},
-			Operations: []string{"read"}, DataClass: "confidential", Environments: []string{"prod"}},
-		TTL: "15m",
+		Scope: invoiceScope("prod"),
+		TTL:   "15m",
 	})
 	a := do(t, "POST", "http://"+srv.Addr()+"/v1/tasks", tok, body)
 	var opened api.TaskOpened

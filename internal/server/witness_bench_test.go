@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/datadir"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/witness"
@@ -27,9 +26,7 @@ import (
 func BenchmarkAuthorizeHTTPWitnessed(b *testing.B) {
 	b.Run("clients=64", func(b *testing.B) {
 		wl := newWitnessedLog(b, 2)
-		cfg := config.Default()
-		cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = b.TempDir(), "127.0.0.1:0", true, "dev"
-		cfg.Log.Level = "error"
+		cfg := benchConfig(b.TempDir())
 		wl.configure(&cfg)
 		cfg.Ledger.WitnessInterval = time.Second
 		loadAuthorize(b, []*testServer{serve(b, cfg)}, 64)
@@ -58,9 +55,7 @@ func TestWitnessLatency(t *testing.T) {
 	}
 	wl := newWitnessedLog(t, 2)
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir, cfg.Listen, cfg.Dev, cfg.Environment = dir, "127.0.0.1:0", true, "dev"
-	cfg.Log.Level = "error"
+	cfg := benchConfig(dir)
 	wl.configure(&cfg)
 	cfg.Ledger.WitnessInterval = interval
 	ts := serve(t, cfg)

@@ -68,6 +68,16 @@ func (wl *witnessedLog) configure(cfg *config.Config) {
 	}
 }
 
+// serveWitnessed serves a dev server, in environment env, whose
+// checkpoints two witnesses of a new witnessed log cosign.
+func serveWitnessed(t *testing.T, env string) (*witnessedLog, *testServer) {
+	t.Helper()
+	wl := newWitnessedLog(t, 2)
+	cfg := servertest.Dev(t.TempDir(), env)
+	wl.configure(&cfg)
+	return wl, serve(t, cfg)
+}
+
 func (wl *witnessedLog) keys(t *testing.T) []*witness.Key {
 	var out []*witness.Key
 	for _, w := range wl.witnesses {
@@ -141,20 +151,9 @@ func tokens(t *testing.T, dir string) map[string]string {
 // at /ledger/checkpoint, in traces and in evidence bundles carries both
 // cosignatures, which a standard client's witness policy accepts.
 func TestWitnessedCheckpoint(t *testing.T) {
-	wl := newWitnessedLog(t, 2)
-	dir := t.TempDir()
-	cfg := servertest.Dev(dir, "prod")
-	wl.configure(&cfg)
-	ts := serve(t, cfg)
-	tok := tokens(t, dir)
-	open := api.OpenTask{Agent: "spiffe://example.org/agent/summarizer", Intent: "Search the knowledge base",
-		Scope: api.Scope{Tools: []string{"kb.search"}, Resources: []string{"kb://public/*"},
-			Operations: []string{"read"}, DataClass: "internal", Environments: []string{"prod"}}, TTL: "15m"}
-	a := do(t, "POST", ts.url+"/v1/tasks", tok["alice"], mustJSON(t, open))
-	if a.status != http.StatusCreated {
-		t.Fatalf("open: %d %s", a.status, a.body)
-	}
-	taskID := decodeAs[api.TaskOpened](t, a).TaskID
+	wl, ts := serveWitnessed(t, "prod")
+	tok := tokens(t, ts.dir)
+	taskID := openKB(t, ts, tok["alice"], "prod").TaskID
 
 	// Quiet now: the latest checkpoint gets cosigned by both.
 	var tr api.Trace
@@ -198,7 +197,7 @@ func TestWitnessedCheckpoint(t *testing.T) {
 	// The bundle carries the cosigned checkpoint, in each proof too, and
 	// verifies with the witnesses required; a witness it was not cosigned
 	// by fails it.
-	a = do(t, "GET", ts.url+"/v1/tasks/"+taskID+"/evidence", tok["auditor"], nil)
+	a := do(t, "GET", ts.url+"/v1/tasks/"+taskID+"/evidence", tok["auditor"], nil)
 	if a.status != http.StatusOK {
 		t.Fatalf("evidence: %d %s", a.status, a.body)
 	}
@@ -278,12 +277,8 @@ func blackHole(t *testing.T, addr string) func() {
 // is still on its way: nothing on the request path waits for a witness.
 // Once the witness is back, cosigning by both resumes.
 func TestWitnessDownUnderLoad(t *testing.T) {
-	wl := newWitnessedLog(t, 2)
-	dir := t.TempDir()
-	cfg := servertest.Dev(dir, "dev")
-	wl.configure(&cfg)
-	ts := serve(t, cfg)
-	ts.token = devToken(t, dir, identity.RoleAdmin, identity.RoleAuditor)
+	wl, ts := serveWitnessed(t, "dev")
+	ts.token = devToken(t, ts.dir, identity.RoleAdmin, identity.RoleAuditor)
 	loop := ts.srv.WitnessLoop()
 	hung := wl.witnesses[1]
 
@@ -345,7 +340,7 @@ func TestWitnessDownUnderLoad(t *testing.T) {
 		if got := hung.Size(wl.origin); got != size {
 			return fmt.Errorf("the restarted witness is at %d, the served checkpoint at %d", got, size)
 		}
-		if latest := latestSize(t, dir); latest != size {
+		if latest := latestSize(t, ts.dir); latest != size {
 			return fmt.Errorf("served witnessed size %d, latest checkpoint %d", size, latest)
 		}
 		return nil

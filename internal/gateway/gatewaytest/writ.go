@@ -100,11 +100,37 @@ func (w *Writ) Do(t testing.TB, method, path, token string, body, out any) int {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, w.URL+path, rd)
+	a := Send(t, method, w.URL+path, token, http.Header{"Content-Type": {"application/json"}}, rd)
+	if out != nil && len(a.Body) > 0 {
+		if err := json.Unmarshal([]byte(a.Body), out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, a.Status, a.Body)
+		}
+	}
+	return a.Status
+}
+
+// Answer is a whole HTTP response, as the tests read it.
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// Send sends one request to target with header (the keys as given) and, when
+// token is set, token as its Bearer credential, and reads the whole
+// answer. A request that takes over 30s fails the test instead of
+// hanging it.
+func Send(t testing.TB, method, target, token string, header http.Header, body io.Reader) Answer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -114,12 +140,7 @@ func (w *Writ) Do(t testing.TB, method, path, token string, body, out any) int {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
-	}
-	return resp.StatusCode
+	return Answer{resp.StatusCode, resp.Header, string(b)}
 }
 
 // TaskToken opens an active task with scope for the test agent and

@@ -60,6 +60,11 @@ type FollowerConfig struct {
 	// the store for the others (an erased body is left out). Entries of
 	// other types come without bodies.
 	Bodies map[string][]string
+	// Leaves keeps each committed entry's leaf (Entry.Leaf) in the
+	// hand-off, for a consumer that sends or hashes leaves: it then reads
+	// no more from the store than any other. Entries read from the store
+	// always carry theirs.
+	Leaves bool
 	// MinBackoff and MaxBackoff bound the wait of Run before it retries
 	// after an error, doubling from the one to the other. Defaults 100ms
 	// and 10s.
@@ -97,7 +102,8 @@ func (c FollowerConfig) Validate() error {
 //
 // Entries from the store carry their Leaf and Commitments; entries handed
 // over by Committed carry the event as committed (Time in UTC, Bodies as
-// FollowerConfig.Bodies asks) and neither.
+// FollowerConfig.Bodies asks), their Leaf when FollowerConfig.Leaves asks,
+// and no Commitments.
 type Follower struct {
 	cfg  FollowerConfig
 	hand handoff
@@ -149,8 +155,15 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 // durable, from index first on (ledger.Config.OnCommit). It never blocks:
 // past HandOff entries held, the oldest are let go, to be read from the
 // store.
-func (f *Follower) Committed(first uint64, events []Event) {
-	f.hand.add(first, events, f.keep)
+func (f *Follower) Committed(first uint64, events []Event, leaves [][]byte) {
+	switch {
+	case !f.cfg.Leaves:
+		f.hand.add(first, events, nil, f.keep)
+	case len(leaves) == len(events):
+		f.hand.add(first, events, leaves, f.keep)
+	}
+	// A consumer of leaves handed events without theirs reads them from
+	// the store.
 	f.seen(first + uint64(len(events)))
 	f.Notify()
 }

@@ -22,9 +22,9 @@ type handoff struct {
 }
 
 // add holds events committed at consecutive indexes from first, as keep
-// trims them. It never waits for the follower: past max it lets the oldest
+// trims them, with their leaves when leaves is not nil. It never waits for the follower: past max it lets the oldest
 // entries go.
-func (h *handoff) add(first uint64, events []Event, keep func(Event) Event) {
+func (h *handoff) add(first uint64, events []Event, leaves [][]byte, keep func(Event) Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if n := len(h.ents); n > 0 && first <= h.ents[n-1].Index {
@@ -36,18 +36,30 @@ func (h *handoff) add(first uint64, events []Event, keep func(Event) Event) {
 	if end := first + uint64(len(events)); end <= h.floor {
 		return
 	} else if first < h.floor {
-		events, first = events[h.floor-first:], h.floor
+		skip := h.floor - first
+		events, first = events[skip:], h.floor
+		if leaves != nil {
+			leaves = leaves[skip:]
+		}
 	}
 	if len(events) > h.max {
-		h.dropped += uint64(len(events) - h.max)
-		events, first = events[len(events)-h.max:], first+uint64(len(events)-h.max)
+		skip := len(events) - h.max
+		h.dropped += uint64(skip)
+		events, first = events[skip:], first+uint64(skip)
+		if leaves != nil {
+			leaves = leaves[skip:]
+		}
 	}
 	if over := len(h.ents) + len(events) - h.max; over > 0 {
 		h.dropped += uint64(over)
 		h.ents = h.ents[over:]
 	}
 	for i, ev := range events {
-		h.ents = append(h.ents, Entry{Index: first + uint64(i), Event: keep(ev)})
+		e := Entry{Index: first + uint64(i), Event: keep(ev)}
+		if leaves != nil {
+			e.Leaf = leaves[i]
+		}
+		h.ents = append(h.ents, e)
 	}
 }
 

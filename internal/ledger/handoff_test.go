@@ -27,8 +27,8 @@ func TestHandoff(t *testing.T) {
 	if got := h.take(0, 10); got != nil {
 		t.Fatalf("empty: %v", got)
 	}
-	h.add(5, handed(3), strip)
-	h.add(10, handed(2), strip) // another writer's 8 and 9 between
+	h.add(5, handed(3), nil, strip)
+	h.add(10, handed(2), nil, strip) // another writer's 8 and 9 between
 	got := h.take(2, 10)
 	if want := []uint64{5, 6, 7, 10, 11}; !slices.Equal(indexes(got), want) {
 		t.Fatalf("take(2) = %v, want %v", indexes(got), want)
@@ -40,12 +40,12 @@ func TestHandoff(t *testing.T) {
 		t.Fatalf("take(6, 2) = %v", indexes(got))
 	}
 	// Entries before the follower's position are not held again.
-	h.add(3, handed(5), strip) // out of order: starts over, from 6 on
+	h.add(3, handed(5), nil, strip) // out of order: starts over, from 6 on
 	if got := h.take(6, 10); !slices.Equal(indexes(got), []uint64{6, 7}) {
 		t.Fatalf("after an out-of-order add: %v", indexes(got))
 	}
 	// Past max, the oldest go.
-	h.add(12, handed(10), strip)
+	h.add(12, handed(10), nil, strip)
 	if got := h.take(0, 20); !slices.Equal(indexes(got), []uint64{14, 15, 16, 17, 18, 19, 20, 21}) {
 		t.Fatalf("after overflow: %v", indexes(got))
 	}
@@ -59,8 +59,8 @@ func TestHandoff(t *testing.T) {
 	if n, _ := h.held(); n != 0 {
 		t.Errorf("%d held after the follower passed them", n)
 	}
-	h.add(25, handed(3), strip)
-	h.add(28, handed(4), strip)
+	h.add(25, handed(3), nil, strip)
+	h.add(28, handed(4), nil, strip)
 	if got := h.take(30, 10); !slices.Equal(indexes(got), []uint64{30, 31}) {
 		t.Errorf("with the follower at 30, held %v of 25..31; want 30 and 31", indexes(got))
 	}

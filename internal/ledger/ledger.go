@@ -49,8 +49,9 @@ type Config struct {
 	// before any caller hears of it, once per request in index order, with
 	// the index of the request's first event and the events as their
 	// leaves record them (Time set, in UTC; Data canonical), with their
-	// Bodies. It must be quick and must not append.
-	OnCommit func(first uint64, events []Event)
+	// Bodies, and the leaves themselves, byte for byte as stored. It must
+	// be quick and must not append.
+	OnCommit func(first uint64, events []Event, leaves [][]byte)
 	// Observe, when set, is told of every batch the sequencer commits or
 	// fails to commit (observe.go), before OnCommit and before any caller
 	// hears of it. It must be quick.
@@ -120,8 +121,10 @@ type request struct {
 	erase   []BodyRef
 	reply   chan result
 	// linked is events with their task links, as stamped, when any has
-	// one: what OnCommit hands on.
+	// one: what OnCommit hands on, with leaves, the request's leaves as
+	// stamped.
 	linked []Event
+	leaves [][]byte
 }
 
 // pendingEntry is an event encoded, waiting for the sequencer. The leaf of

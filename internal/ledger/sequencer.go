@@ -151,7 +151,7 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 			if r.linked != nil {
 				evs = r.linked
 			}
-			l.cfg.OnCommit(first, evs)
+			l.cfg.OnCommit(first, evs, r.leaves)
 			first += uint64(len(r.entries))
 		}
 	}
@@ -242,6 +242,7 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 			idx++
 		}
 		b.Erase = append(b.Erase, r.erase...)
+		r.leaves = b.Leaves[len(b.Leaves)-len(r.entries):]
 	}
 	b.Tiles = l.tree.takeDirty()
 	return b, nil

@@ -12,7 +12,6 @@
 package ocsf
 
 import (
-	"encoding/json"
 	"strconv"
 
 	"github.com/writhq/writ/internal/ledger"
@@ -147,12 +146,6 @@ func (m *Mapper) Map(e ledger.Entry) Record {
 		return r
 	}
 	return m.other(e)
-}
-
-// Marshal returns r as JSON.
-func (r Record) Marshal() []byte {
-	b, _ := json.Marshal(r) // nothing in a Record fails to encode
-	return b
 }
 
 // base fills what every record has: the class, the time, the actor and

@@ -21,7 +21,7 @@ const origin = "writ.example/ledger"
 
 // entries reads testdata/entries.jsonl: one event of every type writ
 // writes, and an imported one.
-func entries(t *testing.T) []ledger.Entry {
+func entries(t testing.TB) []ledger.Entry {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "entries.jsonl"))
 	if err != nil {

@@ -140,7 +140,7 @@ func benchIndexFromCommits(b *testing.B, batch int) {
 		events []ledger.Event
 	}
 	var commits []commit
-	hook := func(first uint64, events []ledger.Event) {
+	hook := func(first uint64, events []ledger.Event, leaves [][]byte) {
 		commits = append(commits, commit{first, slices.Clone(events)})
 	}
 	e.committed.Store(&hook)
@@ -150,7 +150,7 @@ func benchIndexFromCommits(b *testing.B, batch int) {
 	// policy loaded) are read from the store.
 	benchCatchUp(b, e, n, batch, func(ix *query.Index) {
 		for _, c := range commits {
-			ix.Follower().Committed(c.first, c.events)
+			ix.Follower().Committed(c.first, c.events, nil)
 		}
 	})
 }

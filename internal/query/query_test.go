@@ -44,7 +44,7 @@ type ledgerEnv struct {
 	origin   string
 	verifier note.Verifier
 	// committed, when set, is the ledger's commit hook.
-	committed atomic.Pointer[func(first uint64, events []ledger.Event)]
+	committed atomic.Pointer[func(first uint64, events []ledger.Event, leaves [][]byte)]
 	// clk is the task service's clock.
 	clk *testkit.Clock
 }
@@ -63,9 +63,9 @@ func newLedger(t testing.TB) *ledgerEnv {
 	}
 	e := &ledgerEnv{store: st, clk: testkit.NewClock(time.Now())}
 	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, MaxBatch: 4096,
-		OnCommit: func(first uint64, events []ledger.Event) {
+		OnCommit: func(first uint64, events []ledger.Event, leaves [][]byte) {
 			if f := e.committed.Load(); f != nil {
-				(*f)(first, events)
+				(*f)(first, events, leaves)
 			}
 		}})
 	if err != nil {

@@ -64,17 +64,17 @@ func (fs *followers) add(f *ledger.Follower) {
 
 // ledgerCommitted is the ledger's OnCommit: every follower is handed this
 // replica's commits, so that none reads them back from the store.
-func (s *Server) ledgerCommitted(first uint64, events []ledger.Event) {
+func (s *Server) ledgerCommitted(first uint64, events []ledger.Event, leaves [][]byte) {
 	if p := s.followers.list.Load(); p != nil {
 		for _, f := range *p {
-			f.Committed(first, events)
+			f.Committed(first, events, leaves)
 		}
 	}
 	if w := s.witnessLoop.Load(); w != nil {
 		w.Notify()
 	}
 	if k := s.sinks.Load(); k != nil {
-		k.Committed(first, len(events))
+		k.Committed(first, events, leaves)
 	}
 }
 

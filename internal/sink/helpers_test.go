@@ -46,9 +46,9 @@ func newLog(t testing.TB) *logEnv {
 		t.Fatal(err)
 	}
 	l := &logEnv{st: st}
-	l.led, err = ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommit: func(first uint64, evs []ledger.Event) {
+	l.led, err = ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommit: func(first uint64, evs []ledger.Event, leaves [][]byte) {
 		if s := l.sinks.Load(); s != nil {
-			s.Committed(first, len(evs))
+			s.Committed(first, evs, leaves)
 		}
 	}})
 	if err != nil {

@@ -41,10 +41,11 @@ func newRunner(ctx context.Context, sc config.SinkConfig, cfg Config, tr transpo
 	if err != nil {
 		return nil, err
 	}
+	// Every message carries the leaf, or its hash: the follower keeps the
+	// leaves of the commits it is handed, and reads the rest from the
+	// store with theirs.
 	fc := ledger.FollowerConfig{Store: cfg.Store, Consumer: consumer, Name: "sink " + sc.Name, Batch: sc.Batch,
-		Settle: cfg.Settle, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff, Logger: r.log}
-	// The follower reads every entry from the store, with its leaf (the
-	// leaf hash is in every message), and is never handed commits.
+		Settle: cfg.Settle, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff, Logger: r.log, Leaves: true}
 	if r.follow, err = ledger.NewFollower(fc); err != nil {
 		return nil, err
 	}

@@ -247,11 +247,13 @@ func (s *Set) Start() {
 	})
 }
 
-// Committed tells the sinks that the log holds entries up to first+n
-// (ledger.Config.OnCommit). It never blocks.
-func (s *Set) Committed(first uint64, n int) {
+// Committed hands the sinks the entries this process has just committed
+// (ledger.Config.OnCommit), so that they need not read them back from
+// the store. It never blocks.
+func (s *Set) Committed(first uint64, events []ledger.Event, leaves [][]byte) {
 	for _, r := range s.runners {
-		r.grew(first + uint64(n))
+		r.follow.Committed(first, events, leaves)
+		r.grew(first + uint64(len(events)))
 	}
 }
 

@@ -152,3 +152,30 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadAsEncodingJSON: Read decodes what encoding/json decodes, member
+// for member, and fails where it fails, for every type writ writes. (What
+// a failed decoding holds is for show, and may go further than
+// encoding/json's.)
+func FuzzReadAsEncodingJSON(f *testing.F) {
+	f.Add(ledger.TypeActionAuthorized, `{"tool":"x","effect":5,"action_id":"a","Tool":"y"}`)
+	f.Add(ledger.TypeActionDenied, `{"TOOL":"q","policy_ids":null,"reasons":"s","effect":"allow","obligations":{"approvals":"2"}}`)
+	f.Add(ledger.TypeApprovalRequested, `{"approval_id":"apr_1","approvals_required":"2","kind":"task","extra":true}`)
+	f.Add(ledger.TypeTaskRequested, `{"scope":{"tools":["a.*"],"max_calls":3},"ttl_seconds":60,"ttl":"1m"}`)
+	f.Add(ledger.TypeAuthRejected, `{"reason":"summary","count":3,"first":"2026-01-01T00:00:00Z","reasons":{"bad_signature":3}}`)
+	f.Add(ledger.TypeActionCompleted, `{"action_id":"act","status":"ok","output_recorded":true,"redacted":["a","a"],"status":"error"}`)
+	f.Fuzz(func(t *testing.T, typ, data string) {
+		got, err := event.Read(ev(typ, data))
+		if errors.Is(err, event.ErrUnknownType) || data == "" {
+			return // no data is the zero value, decoded by neither
+		}
+		want := reflect.New(reflect.TypeOf(got))
+		werr := json.Unmarshal([]byte(data), want.Interface())
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("Read: %v; encoding/json: %v", err, werr)
+		}
+		if w := want.Elem().Interface(); err == nil && !reflect.DeepEqual(got, w) {
+			t.Fatalf("Read = %#v\nencoding/json = %#v", got, w)
+		}
+	})
+}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // call is the body of a decision API request, as the no-op handler
@@ -57,19 +59,70 @@ func serveNoop(args []string) error {
 
 // serveOTLP accepts OTLP/HTTP exports and drops them, answering an empty
 // ExportTraceServiceResponse, so that tracing can be on while nothing
-// keeps the spans.
+// keeps the spans. It counts the spans it was sent (walking the protobuf
+// wire format, without decoding the spans), and GET answers that count,
+// so that a run can tell whether the exporter kept up or dropped spans.
 func serveOTLP(args []string) error {
 	fs := flag.NewFlagSet("otlp", flag.ContinueOnError)
 	addr := fs.String("listen", "127.0.0.1:4318", "the address to serve on")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	var spans, bad atomic.Uint64
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodGet {
+			fmt.Fprintf(w, "%d spans received, %d exports not understood\n", spans.Load(), bad.Load())
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+		if n, ok := countSpans(body); err == nil && ok {
+			spans.Add(n)
+		} else {
+			bad.Add(1)
+		}
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		w.WriteHeader(http.StatusOK)
 	})
 	return serve(*addr, h)
+}
+
+// countSpans counts the spans of an ExportTraceServiceRequest: field 1
+// (resource_spans) holds field 2 (scope_spans), which holds field 2
+// (spans).
+func countSpans(b []byte) (uint64, bool) {
+	var n uint64
+	ok := eachField(b, 1, func(rs []byte) bool {
+		return eachField(rs, 2, func(ss []byte) bool {
+			return eachField(ss, 2, func([]byte) bool { n++; return true })
+		})
+	})
+	return n, ok
+}
+
+// eachField calls fn with the bytes of every length-delimited field num
+// of the message b, and reports whether b parsed.
+func eachField(b []byte, num protowire.Number, fn func([]byte) bool) bool {
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return false
+		}
+		b = b[l:]
+		if n == num && typ == protowire.BytesType {
+			v, l := protowire.ConsumeBytes(b)
+			if l < 0 || !fn(v) {
+				return false
+			}
+			b = b[l:]
+			continue
+		}
+		l = protowire.ConsumeFieldValue(n, typ, b)
+		if l < 0 {
+			return false
+		}
+		b = b[l:]
+	}
+	return true
 }
 
 func serve(addr string, h http.Handler) error {

@@ -134,11 +134,7 @@ func (r *replica) stop(t *testing.T) {
 	if r.cmd.ProcessState != nil {
 		return
 	}
-	r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.done:
-	case <-time.After(60 * time.Second):
-		r.cmd.Process.Kill()
+	if !testkit.Interrupt(r.cmd.Process, r.done, 60*time.Second) {
 		t.Errorf("replica %s did not stop within 60s", r.url)
 	}
 }
@@ -191,15 +187,7 @@ func waitReady(r *replica) error {
 				return errors.New("no listening address logged yet")
 			}
 		}
-		resp, err := c.Get(r.url + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz answered %s", resp.Status)
-		}
-		return nil
+		return testkit.Ready(c, r.url+"/readyz")
 	})
 	if err != nil {
 		return fmt.Errorf("%s not ready after 60s: %v", r.url, err)

@@ -158,15 +158,7 @@ func (w *writProc) start() {
 			w.t.Fatalf("writ server exited:\n%s", logs.String())
 		default:
 		}
-		resp, err := c.Get(w.url + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz answered %s", resp.Status)
-		}
-		return nil
+		return testkit.Ready(c, w.url+"/readyz")
 	})
 }
 

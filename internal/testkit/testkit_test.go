@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,5 +79,40 @@ func TestRecorder(t *testing.T) {
 	r.Reset()
 	if got := r.Events(); len(got) != 0 {
 		t.Errorf("Events after Reset: %+v", got)
+	}
+}
+
+func TestInterrupt(t *testing.T) {
+	start := func(script string) (*exec.Cmd, chan struct{}) {
+		cmd := exec.Command("sh", "-c", script)
+		if err := cmd.Start(); err != nil {
+			t.Skip("no sh:", err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		return cmd, done
+	}
+	cmd, done := start("exec sleep 30")
+	if !testkit.Interrupt(cmd.Process, done, 10*time.Second) {
+		t.Error("a process that stops on SIGINT was killed")
+	}
+	// One that ignores the interrupt is killed once the grace is over.
+	cmd, done = start(`trap "" INT; sleep 30 & wait`)
+	time.Sleep(100 * time.Millisecond) // let the shell set its trap
+	if testkit.Interrupt(cmd.Process, done, 200*time.Millisecond) {
+		t.Error("a process that ignores SIGINT reported stopped on it")
+	}
+}
+
+func TestReady(t *testing.T) {
+	status := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
+	defer srv.Close()
+	if err := testkit.Ready(srv.Client(), srv.URL+"/readyz"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("Ready of a 503: %v", err)
+	}
+	status = http.StatusOK
+	if err := testkit.Ready(srv.Client(), srv.URL+"/readyz"); err != nil {
+		t.Errorf("Ready of a 200: %v", err)
 	}
 }

@@ -107,13 +107,7 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	testkit.Interrupt(s.cmd.Process, s.done, 20*time.Second)
 	s.cmd = nil
 }
 

@@ -253,13 +253,7 @@ func (w *Witness) Stop() {
 	if w.cmd == nil {
 		return
 	}
-	w.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-w.exited:
-	case <-time.After(10 * time.Second):
-		w.cmd.Process.Kill()
-		<-w.exited
-	}
+	testkit.Interrupt(w.cmd.Process, w.exited, 10*time.Second)
 	w.cmd = nil
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -35,6 +36,9 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		// A result reported again for an action long completed is
 		// looked up through the query index, opened after the tasks.
 		FindAction: s.findAction,
+		// A start loads the state's latest snapshot; 0 in the
+		// configuration means none.
+		SnapshotInterval: cmp.Or(s.cfg.TaskSnapshotInterval, -1),
 	}
 	if s.dir.Signer != nil {
 		// Both come from the signing key every replica shares: the digest

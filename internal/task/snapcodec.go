@@ -23,7 +23,7 @@ var errCorrupt = errors.New("corrupt task snapshot")
 
 type snapWriter struct {
 	b    []byte
-	strs map[string]uint64
+	seen map[string]uint64 // the strings numbered, by number
 }
 
 func (w *snapWriter) u(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
@@ -45,18 +45,25 @@ func (w *snapWriter) raw(s string) {
 // str writes s as a number when it was written before, in full (and
 // numbered, while the table has room) when not.
 func (w *snapWriter) str(s string) {
-	if n, ok := w.strs[s]; ok {
+	if n, ok := w.seen[s]; ok {
 		w.u(n + 1)
 		return
 	}
 	w.u(0)
 	w.raw(s)
-	if len(w.strs) < maxInterned {
-		w.strs[s] = uint64(len(w.strs))
+	if len(w.seen) < maxInterned {
+		w.seen[s] = uint64(len(w.seen))
 	}
 }
 
-// strs writes a list, keeping nil apart from empty.
+// strs writes each of ss with str.
+func (w *snapWriter) strs(ss ...string) {
+	for _, s := range ss {
+		w.str(s)
+	}
+}
+
+// list writes a list, keeping nil apart from empty.
 func (w *snapWriter) list(l []string) {
 	if l == nil {
 		w.u(0)
@@ -103,16 +110,17 @@ func (r *snapReader) fail(format string, args ...any) {
 
 func (r *snapReader) u() uint64 {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("bad number")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
+	return r.took(n, v)
 }
 
 func (r *snapReader) i() int64 {
 	v, n := binary.Varint(r.b)
+	return int64(r.took(n, uint64(v)))
+}
+
+// took moves past a varint of n bytes (n <= 0: none could be read) and
+// returns its value v, 0 when there was none.
+func (r *snapReader) took(n int, v uint64) uint64 {
 	if n <= 0 {
 		r.fail("bad number")
 		return 0

@@ -30,8 +30,7 @@ func encodeRest(w *snapWriter, st *State) {
 	w.u(uint64(len(st.skipped)))
 	for _, k := range st.skipped {
 		w.u(k.Index)
-		w.str(k.Type)
-		w.str(k.TaskID)
+		w.strs(k.Type, k.TaskID)
 		w.raw(k.Reason)
 	}
 	w.u(uint64(len(st.history)))

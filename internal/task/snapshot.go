@@ -50,7 +50,7 @@ func encodeState(st *State, through uint64, swept time.Time) []byte {
 // encodeAsIs encodes st as it is, forgetting nothing: decoded, it is a
 // copy of st.
 func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
-	w := &snapWriter{strs: map[string]uint64{}}
+	w := &snapWriter{seen: map[string]uint64{}}
 	w.b = append(w.b, snapshotMagic...)
 	w.u(snapshotVersion)
 	w.u(through)
@@ -67,13 +67,9 @@ func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
 	w.u(uint64(len(st.creds)))
 	for _, jti := range sortedKeys(st.creds) {
 		c := st.creds[jti]
-		w.str(c.JTI)
-		w.str(c.TaskID)
-		w.str(c.Agent)
-		w.str(c.Subject)
-		w.time(c.ExpiresAt)
-		w.str(c.Binding)
+		w.strs(c.JTI, c.TaskID, c.Agent, c.Subject, c.Binding)
 		w.flag(c.Revoked)
+		w.time(c.ExpiresAt)
 		w.time(c.RevokedAt)
 	}
 	w.u(uint64(len(st.paths)))
@@ -90,24 +86,17 @@ func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
 }
 
 func encodeTask(w *snapWriter, t *Task, events *eventList) {
-	w.str(t.ID)
-	w.str(string(t.State))
-	w.str(t.Requester)
-	w.str(t.Agent)
+	w.strs(t.ID, string(t.State), t.Requester, t.Agent)
 	encodeScope(w, t.Scope)
-	w.str(t.ScopeHash)
+	w.strs(t.ScopeHash, t.Parent, t.Environment, t.PolicyVersion, t.ApprovalID)
 	w.i(int64(t.TTL))
-	w.str(t.Parent)
 	w.list(t.Children)
-	w.str(t.Environment)
-	w.raw(t.DecisionID)
-	w.str(t.PolicyVersion)
 	w.list(t.Reasons)
+	w.raw(t.DecisionID)
 	w.u(uint64(t.ApprovalsRequired))
-	w.str(t.ApprovalID)
-	w.time(t.CreatedAt)
-	w.time(t.ExpiresAt)
-	w.time(t.EndedAt)
+	for _, at := range []time.Time{t.CreatedAt, t.ExpiresAt, t.EndedAt} {
+		w.time(at)
+	}
 	w.str(t.EndReason)
 	w.u(t.RequestedIndex)
 	w.list(t.Credentials)
@@ -131,9 +120,9 @@ func encodeTask(w *snapWriter, t *Task, events *eventList) {
 }
 
 func encodeScope(w *snapWriter, s Scope) {
-	w.list(s.Tools)
-	w.list(s.Resources)
-	w.list(s.Operations)
+	for _, l := range [][]string{s.Tools, s.Resources, s.Operations} {
+		w.list(l)
+	}
 	w.str(s.DataClass)
 	w.list(s.Environments)
 	w.flag(s.Limits != nil)
@@ -157,45 +146,30 @@ func optInt(w *snapWriter, v *int64) {
 }
 
 func encodeApproval(w *snapWriter, a *Approval) {
-	w.str(a.ID)
-	w.str(a.Kind)
-	w.str(a.TaskID)
-	w.str(a.ScopeHash)
-	w.str(a.PolicyVersion)
+	w.strs(a.ID, a.Kind, a.TaskID, a.ScopeHash, a.PolicyVersion)
 	w.u(uint64(a.Required))
 	w.time(a.ExpiresAt)
 	w.list(a.Reasons)
-	w.str(a.Tool)
-	w.str(a.Operation)
-	w.str(a.Resource)
-	w.str(a.DataClass)
+	w.strs(a.Tool, a.Operation, a.Resource, a.DataClass)
 	w.raw(a.ArgsMAC)
 	w.raw(a.LegacyDigest)
 	w.u(a.RequestedIndex)
 	w.u(uint64(len(a.Decisions)))
 	for _, d := range a.Decisions {
-		w.str(d.Approver)
-		w.str(d.Decision)
+		w.strs(d.Approver, d.Decision)
 		w.raw(d.Reason)
 		w.time(d.Time)
 	}
-	w.str(a.Status)
-	w.str(a.UsedBy)
+	w.strs(a.Status, a.UsedBy)
 }
 
 func encodeAction(w *snapWriter, a *Action) {
 	w.raw(a.ID)
-	w.str(a.TaskID)
-	w.str(a.JTI)
-	w.str(a.Tool)
-	w.str(a.Operation)
-	w.str(a.Resource)
+	w.strs(a.TaskID, a.JTI, a.Tool, a.Operation, a.Resource, a.StepUp, a.Status)
 	w.raw(a.DecisionID)
 	w.flag(a.RecordOutput)
-	w.list(a.Redact)
-	w.str(a.StepUp)
 	w.flag(a.Completed)
-	w.str(a.Status)
+	w.list(a.Redact)
 }
 
 // decodeState decodes a snapshot; an error wraps errCorrupt. Bodies are
@@ -224,8 +198,8 @@ func decodeState(b []byte) (*State, snapHeader, error) {
 		st.approvals[a.ID] = a
 	}
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		c := &Credential{JTI: r.str(), TaskID: r.str(), Agent: r.str(), Subject: r.str(), ExpiresAt: r.time(),
-			Binding: r.str(), Revoked: r.flag(), RevokedAt: r.time()}
+		c := &Credential{JTI: r.str(), TaskID: r.str(), Agent: r.str(), Subject: r.str(), Binding: r.str(),
+			Revoked: r.flag(), ExpiresAt: r.time(), RevokedAt: r.time()}
 		if r.err == nil && (st.tasks[c.TaskID] == nil || st.creds[c.JTI] != nil) {
 			r.fail("credential %s", c.JTI)
 		}
@@ -250,10 +224,10 @@ func decodeState(b []byte) (*State, snapHeader, error) {
 
 func decodeTask(r *snapReader, st *State) {
 	t := &Task{ID: r.str(), State: Status(r.str()), Requester: r.str(), Agent: r.str(), Scope: decodeScope(r),
-		ScopeHash: r.str(), TTL: time.Duration(r.i()), Parent: r.str(), Children: r.list(), Environment: r.str(),
-		DecisionID: r.raw(), PolicyVersion: r.str(), Reasons: r.list(), ApprovalsRequired: r.int(1 << 30),
-		ApprovalID: r.str(), CreatedAt: r.time(), ExpiresAt: r.time(), EndedAt: r.time(), EndReason: r.str(),
-		RequestedIndex: r.u(), Credentials: r.list()}
+		ScopeHash: r.str(), Parent: r.str(), Environment: r.str(), PolicyVersion: r.str(), ApprovalID: r.str(),
+		TTL: time.Duration(r.i()), Children: r.list(), Reasons: r.list(), DecisionID: r.raw(),
+		ApprovalsRequired: r.int(1 << 30), CreatedAt: r.time(), ExpiresAt: r.time(), EndedAt: r.time(),
+		EndReason: r.str(), RequestedIndex: r.u(), Credentials: r.list()}
 	if r.flag() {
 		t.Hold = &Hold{Index: r.u(), By: r.str(), Reason: r.raw(), At: r.time()}
 	}
@@ -319,7 +293,7 @@ func decodeApproval(r *snapReader) *Approval {
 
 func decodeAction(r *snapReader, st *State) {
 	a := &Action{ID: r.raw(), TaskID: r.str(), JTI: r.str(), Tool: r.str(), Operation: r.str(), Resource: r.str(),
-		DecisionID: r.raw(), RecordOutput: r.flag(), Redact: r.list(), StepUp: r.str(), Completed: r.flag(), Status: r.str()}
+		StepUp: r.str(), Status: r.str(), DecisionID: r.raw(), RecordOutput: r.flag(), Completed: r.flag(), Redact: r.list()}
 	if r.err != nil {
 		return
 	}

@@ -29,9 +29,9 @@ import (
 //
 //	WRIT_BENCH_LEDGER_SIZE=1000000 go test ./internal/task -run '^$' -bench Start -benchtime 1x -timeout 2h
 func BenchmarkStart(b *testing.B) {
-	n, _ := strconv.Atoi(os.Getenv("WRIT_BENCH_LEDGER_SIZE"))
-	if n <= 0 {
-		n = 20000
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("WRIT_BENCH_LEDGER_SIZE")); err == nil && v > 0 {
+		n = v
 	}
 	ctx := context.Background()
 	e := newEnv(b, "dev")

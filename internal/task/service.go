@@ -297,6 +297,9 @@ func (s *Service) load(ctx context.Context) error {
 		through = p.through
 	}
 	checked := false
+	// after are the tasks of the events applied after the check: their
+	// rows are the ones to write once the tables agreed with the rest.
+	after := map[string]bool{}
 	check := func() error {
 		checked = true
 		if s.proj == nil {
@@ -348,6 +351,9 @@ func (s *Service) load(ctx context.Context) error {
 		if k := s.st.Replay(e); k != nil {
 			s.logSkipped(k)
 		}
+		if checked && e.Event.TaskID != "" {
+			after[e.Event.TaskID] = true
+		}
 		return nil
 	})
 	if err != nil {
@@ -362,7 +368,11 @@ func (s *Service) load(ctx context.Context) error {
 		}
 	}
 	if s.proj != nil {
-		if err := s.proj.writeAll(ctx, s.st, int64(s.next)-1); err != nil {
+		only := after
+		if s.cfg.AllowProjectionMismatch {
+			only = nil // every row, rewritten from the ledger
+		}
+		if err := s.proj.write(ctx, s.st, only, int64(s.next)-1); err != nil {
 			return fmt.Errorf("writing projection tables: %w", err)
 		}
 	}

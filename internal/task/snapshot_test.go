@@ -216,6 +216,17 @@ func TestCheckLedgerCatchesForgedSnapshot(t *testing.T) {
 	if err != nil || len(c.Projections) != 1 || !strings.Contains(c.Projections[0], "task_snapshot") {
 		t.Errorf("CheckLedger = %q, %v; want the snapshot reported", c.Projections, err)
 	}
+	// Repairing replays from the first event and replaces the snapshot.
+	if err := e.reopen(task.Config{AllowProjectionMismatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := e.svc.Get(id); err != nil || v.State != task.StateRevoked {
+		t.Errorf("the repaired start has task %s %v, %v", id, v.State, err)
+	}
+	e.svc.Close() // writes the snapshot
+	if c, err := task.CheckLedger(ctx, e.store, e.store.DB()); err != nil || len(c.Projections) != 0 {
+		t.Errorf("after repair CheckLedger = %q, %v", c.Projections, err)
+	}
 }
 
 // FuzzDecodeSnapshot: a corrupt snapshot is an error, never a panic.

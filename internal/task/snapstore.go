@@ -98,7 +98,7 @@ func writeSnapshot(ctx context.Context, db *sql.DB, d dialect, r *storedSnapshot
 	q := `INSERT INTO task_snapshot (id, version, through, size, leaf_hash, mac, state) VALUES (` + d.placeholders(7) + `)
 ON CONFLICT (id) DO UPDATE SET version = excluded.version, through = excluded.through, size = excluded.size,
   leaf_hash = excluded.leaf_hash, mac = excluded.mac, state = excluded.state
-WHERE task_snapshot.through < excluded.through OR task_snapshot.through >= excluded.size OR task_snapshot.version <> excluded.version`
+WHERE task_snapshot.through <= excluded.through OR task_snapshot.through >= excluded.size OR task_snapshot.version <> excluded.version`
 	_, err := db.ExecContext(ctx, q, 1, int64(r.version), int64(r.through), int64(r.size), r.leafHash, r.mac, r.state)
 	if err != nil {
 		return fmt.Errorf("writing the task snapshot: %w", err)

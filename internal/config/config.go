@@ -58,7 +58,8 @@ type Config struct {
 	RepairProjections bool `yaml:"repair_projections"`
 	// TaskSnapshotInterval is how many ledger events the task state applies
 	// between two snapshots of it, which a start loads to replay only the
-	// events after it (docs/tasks.md); 0 writes and loads none.
+	// events after it (docs/tasks.md). 0 takes one at a graceful stop only
+	// (taking one makes decisions wait); -1 writes and loads none.
 	TaskSnapshotInterval int `yaml:"task_snapshot_interval"`
 
 	// MCP configures the MCP gateway's upstream servers (gateway.go).
@@ -154,8 +155,6 @@ func Default() Config {
 		Credentials: DefaultCredentials(),
 		RateLimits:  DefaultRateLimits(),
 		Retention:   DefaultRetention(),
-
-		TaskSnapshotInterval: 250_000,
 	}
 }
 
@@ -299,8 +298,8 @@ func (c Config) Validate() error {
 	if c.Ledger.MaxBatch < 1 || c.Ledger.MaxBatch > 65536 {
 		return fmt.Errorf("ledger.max_batch %d: want 1 to 65536", c.Ledger.MaxBatch)
 	}
-	if c.TaskSnapshotInterval != 0 && (c.TaskSnapshotInterval < 1000 || c.TaskSnapshotInterval > 100_000_000) {
-		return fmt.Errorf("task_snapshot_interval %d: want 0 (no snapshots) or 1000 to 100000000", c.TaskSnapshotInterval)
+	if c.TaskSnapshotInterval != 0 && c.TaskSnapshotInterval != -1 && (c.TaskSnapshotInterval < 1000 || c.TaskSnapshotInterval > 100_000_000) {
+		return fmt.Errorf("task_snapshot_interval %d: want 0 (a snapshot at a graceful stop only), -1 (none) or 1000 to 100000000", c.TaskSnapshotInterval)
 	}
 	if err := c.Ledger.validateWitnesses(); err != nil {
 		return err

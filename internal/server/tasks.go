@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -38,7 +37,7 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		FindAction: s.findAction,
 		// A start loads the state's latest snapshot; 0 in the
 		// configuration means none.
-		SnapshotInterval: cmp.Or(s.cfg.TaskSnapshotInterval, -1),
+		SnapshotInterval: s.cfg.TaskSnapshotInterval,
 	}
 	if s.dir.Signer != nil {
 		// Both come from the signing key every replica shares: the digest

@@ -65,11 +65,11 @@ type Config struct {
 	// (`writ server --repair-projections`).
 	AllowProjectionMismatch bool
 	// SnapshotInterval is how many events the state applies between two
-	// snapshots of it written to DB (snapshot.go; default
-	// DefaultSnapshotInterval), besides the one written at Close. A start
-	// loads the latest that checks against the ledger and replays only the
-	// events after it. Negative writes and loads none: every start replays
-	// the whole ledger.
+	// snapshots of it written to DB (snapshot.go), besides the one written
+	// at Close; zero is DefaultSnapshotInterval, the one at Close only. A
+	// start loads the latest that checks against the ledger and replays
+	// only the events after it. Negative writes and loads none: every start
+	// replays the whole ledger.
 	SnapshotInterval int
 	// ApprovalTTL is how long an approval request stays open (default 1h).
 	ApprovalTTL time.Duration

@@ -3,12 +3,16 @@ package task
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
-// DefaultSnapshotInterval is how many events the state applies between
-// two snapshots it writes (Config.SnapshotInterval).
-const DefaultSnapshotInterval = 250_000
+// DefaultSnapshotInterval is Config.SnapshotInterval's default: no
+// snapshot while the service runs, one at Close. Taking one holds the
+// state's lock while it encodes (about a second per 50,000 tasks with a
+// call in flight), and decisions wait for it; at a graceful stop nothing
+// does.
+const DefaultSnapshotInterval = math.MaxInt
 
 // snapshotWait bounds writing one snapshot, locks included.
 const snapshotWait = 2 * time.Minute

@@ -56,6 +56,11 @@ type Config struct {
 	// credential tables disagree with the ledger, rewriting them from the
 	// ledger. Only for recovery, once the cause is understood.
 	RepairProjections bool `yaml:"repair_projections"`
+	// TaskSnapshotInterval is how many ledger events the task state applies
+	// between two snapshots of it, which a start loads to replay only the
+	// events after it (docs/tasks.md). 0 takes one at a graceful stop only
+	// (taking one makes decisions wait); -1 writes and loads none.
+	TaskSnapshotInterval int `yaml:"task_snapshot_interval"`
 
 	// MCP configures the MCP gateway's upstream servers (gateway.go).
 	MCP MCPConfig `yaml:"mcp"`
@@ -206,6 +211,7 @@ func (c *Config) envVars() map[string]any {
 		"WRIT_CREDENTIALS_MAX_TTL":           &c.Credentials.MaxTTL,
 		"WRIT_CREDENTIALS_PUBLIC_URL":        &c.Credentials.PublicURL,
 		"WRIT_REPAIR_PROJECTIONS":            &c.RepairProjections,
+		"WRIT_TASK_SNAPSHOT_INTERVAL":        &c.TaskSnapshotInterval,
 		"WRIT_APPROVALS_WEBHOOK_URL":         &c.Approvals.Webhook.URL,
 		"WRIT_APPROVALS_WEBHOOK_SECRET_FILE": &c.Approvals.Webhook.SecretFile,
 		"WRIT_METRICS_LISTEN":                &c.Metrics.Listen,
@@ -291,6 +297,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ledger.MaxBatch < 1 || c.Ledger.MaxBatch > 65536 {
 		return fmt.Errorf("ledger.max_batch %d: want 1 to 65536", c.Ledger.MaxBatch)
+	}
+	if c.TaskSnapshotInterval != 0 && c.TaskSnapshotInterval != -1 && (c.TaskSnapshotInterval < 1000 || c.TaskSnapshotInterval > 100_000_000) {
+		return fmt.Errorf("task_snapshot_interval %d: want 0 (a snapshot at a graceful stop only), -1 (none) or 1000 to 100000000", c.TaskSnapshotInterval)
 	}
 	if err := c.Ledger.validateWitnesses(); err != nil {
 		return err

@@ -65,6 +65,8 @@ func TestValidate(t *testing.T) {
 		{"batch", func(c *Config) { c.Ledger.MaxBatch = 0 }, "max_batch"},
 		{"tls half set", func(c *Config) { c.TLS.CertFile = "cert.pem" }, "tls"},
 		{"policy engine", func(c *Config) { c.Policy.Engine = "xacml" }, "policy.engine"},
+		{"snapshot interval too small", func(c *Config) { c.TaskSnapshotInterval = 10 }, "task_snapshot_interval"},
+		{"snapshot interval negative", func(c *Config) { c.TaskSnapshotInterval = -2 }, "task_snapshot_interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +77,13 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+	for _, n := range []int{-1, 1000, 250_000} {
+		c := Default()
+		c.TaskSnapshotInterval = n
+		if err := c.Validate(); err != nil {
+			t.Errorf("task_snapshot_interval %d: %v", n, err)
+		}
 	}
 	if err := Default().Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)

@@ -35,6 +35,9 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		// A result reported again for an action long completed is
 		// looked up through the query index, opened after the tasks.
 		FindAction: s.findAction,
+		// A start loads the state's latest snapshot; 0 in the
+		// configuration means none.
+		SnapshotInterval: s.cfg.TaskSnapshotInterval,
 	}
 	if s.dir.Signer != nil {
 		// Both come from the signing key every replica shares: the digest

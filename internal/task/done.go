@@ -21,34 +21,66 @@ import (
 // for tests).
 var recentKept = 4096
 
-// recentDone is a ring of the latest completed actions, by ID, with their
-// tasks, filled as events are applied: in ledger order on replicas and at
-// replay, while a lone server applies concurrent commits as they return.
-// Once it wraps, which IDs it still holds may differ slightly; a result
-// for any of them is refused either way, the ledger saying which refusal
-// for those out of the ring (lookupDone). An
-// action.authorized reusing the ID of a completed action still in the ring
-// is skipped as incoherent; one reusing an older ID is not caught by the
-// state (writ never writes either: IDs are 128 random bits).
+// recentDone holds the latest completed actions, by ID, with their tasks:
+// the recentKept of highest ledger index among those applied. Events are
+// applied in ledger order on replicas and at replay, while a lone server
+// applies concurrent commits as they return; keeping the highest indexes
+// (a heap, its least at the root) rather than the latest applied makes
+// the set the same either way, so a snapshot of the state (snapshot.go)
+// equals a replay. A result for an action out of it is refused either
+// way, the ledger saying which refusal (lookupDone). An action.authorized
+// reusing the ID of a completed action still held is skipped as
+// incoherent; one reusing an older ID is not caught by the state (writ
+// never writes either: IDs are 128 random bits).
 type recentDone struct {
-	ids   []string
-	next  int
+	heap  []recentEntry
 	tasks map[string]string
 }
 
-// add notes action id of task taskID as completed, dropping the oldest
-// when the ring is full.
-func (r *recentDone) add(id, taskID string) {
+type recentEntry struct {
+	id    string
+	index uint64 // of the action.completed
+}
+
+// add notes action id of task taskID as completed at ledger index index,
+// dropping the one of least index when full.
+func (r *recentDone) add(id, taskID string, index uint64) {
 	if r.tasks == nil {
 		r.tasks = make(map[string]string, recentKept)
-		r.ids = make([]string, 0, recentKept)
+		r.heap = make([]recentEntry, 0, recentKept)
 	}
-	if len(r.ids) < recentKept {
-		r.ids = append(r.ids, id)
-	} else {
-		delete(r.tasks, r.ids[r.next])
-		r.ids[r.next] = id
-		r.next = (r.next + 1) % recentKept
+	e := recentEntry{id: id, index: index}
+	if len(r.heap) < recentKept {
+		r.heap = append(r.heap, e)
+		for i := len(r.heap) - 1; i > 0; {
+			p := (i - 1) / 2
+			if r.heap[p].index <= r.heap[i].index {
+				break
+			}
+			r.heap[p], r.heap[i] = r.heap[i], r.heap[p]
+			i = p
+		}
+		r.tasks[id] = taskID
+		return
+	}
+	if len(r.heap) == 0 || index < r.heap[0].index {
+		return // older than every one held
+	}
+	delete(r.tasks, r.heap[0].id)
+	r.heap[0] = e
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < len(r.heap) && r.heap[l].index < r.heap[m].index {
+			m = l
+		}
+		if l+1 < len(r.heap) && r.heap[l+1].index < r.heap[m].index {
+			m = l + 1
+		}
+		if m == i {
+			break
+		}
+		r.heap[m], r.heap[i] = r.heap[i], r.heap[m]
+		i = m
 	}
 	r.tasks[id] = taskID
 }
@@ -61,7 +93,7 @@ func (r *recentDone) task(id string) (string, bool) {
 
 // done lets completed action a go: out of the actions in flight, into the
 // ring.
-func (s *State) done(a *Action) {
+func (s *State) done(a *Action, index uint64) {
 	delete(s.actions, a.ID)
 	if ids := s.taskActions[a.TaskID]; ids != nil {
 		delete(ids, a.ID)
@@ -69,7 +101,7 @@ func (s *State) done(a *Action) {
 			delete(s.taskActions, a.TaskID)
 		}
 	}
-	s.recent.add(a.ID, a.TaskID)
+	s.recent.add(a.ID, a.TaskID, index)
 }
 
 // InFlight returns how many actions the state holds: those authorized

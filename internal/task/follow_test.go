@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -333,7 +334,41 @@ func agree(t *testing.T, reps []*clients, workers, flows int) {
 		}
 	}
 
-	// The projection tables, written by the replica that holds them.
+	// The state's snapshot: any replica writes it, one that covers less
+	// never replaces it, and a start loads it.
+	for _, c := range reps {
+		if err := c.svc.WriteSnapshot(ctx); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	through, ok := task.SnapshotThrough(reps[0].svc)
+	if !ok || through >= size {
+		t.Fatalf("the stored snapshot covers %d (%v) of %d", through, ok, size)
+	}
+	if err := task.StoreSnapshot(reps[0].svc, through-1); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := task.SnapshotThrough(reps[0].svc); n != through {
+		t.Errorf("a snapshot covering %d replaced one covering %d", n, through)
+	}
+	logs := &testkit.Buffer{}
+	shared, _ := st.(task.Coordinator) // PostgreSQL: one replica more
+	loaded, err := task.New(ctx, task.Config{Ledger: reps[0].led, Store: st, Policy: defaultPolicy(t), Environment: "prod",
+		DigestKey: reps[0].kp.DigestKey(), SweepInterval: -1, DB: st.DB(), Shared: shared,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loaded.Close()
+	if !strings.Contains(logs.String(), "task state loaded from its snapshot") {
+		t.Errorf("a start did not load the snapshot:\n%s", logs.String())
+	}
+	if d := task.StateDiff(loaded, replay); d != "" {
+		t.Errorf("the state loaded from the snapshot differs from a replay (-loaded +replay):\n%s", d)
+	}
+
+	// The projection tables, written by the replica that holds them, and
+	// the snapshot.
 	testkit.Eventually(t, 30*time.Second, func() error {
 		diffs, err := task.CheckProjections(ctx, st, st.DB())
 		if err == nil && len(diffs) > 0 {

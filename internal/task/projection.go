@@ -58,7 +58,7 @@ func (d dialect) upsert(table string, cols []string) string {
 }
 
 // hasTable reports whether table exists.
-func (d dialect) hasTable(ctx context.Context, db *sql.DB, table string) (bool, error) {
+func (d dialect) hasTable(ctx context.Context, db sqlQuerier, table string) (bool, error) {
 	var n int
 	var err error
 	if d == dialectPostgres {
@@ -350,15 +350,16 @@ type LedgerCheck struct {
 	Skipped      []Skipped
 	SkippedCount int
 	// Projections has one line per projection row that disagrees with the
-	// ledger.
+	// ledger, and one for a stored snapshot of the task state that does.
 	Projections []string
 }
 
 // CheckLedger replays the whole ledger in store through the state machine,
 // as the server does at start, and reports the events it skips; and it
 // compares the projection tables in db (when they exist) with the state as
-// of their projected_through index. It reads only; `writ ledger verify`
-// calls it.
+// of their projected_through index, and the stored snapshot of the state
+// (when there is one of this version) with the state as of its index. It
+// reads only; `writ ledger verify` calls it.
 func CheckLedger(ctx context.Context, store ledger.Store, db *sql.DB) (LedgerCheck, error) {
 	var c LedgerCheck
 	ok, err := dialectOf(store).hasTable(ctx, db, "task_projection")
@@ -383,14 +384,19 @@ func CheckLedger(ctx context.Context, store ledger.Store, db *sql.DB) (LedgerChe
 			return c, err
 		}
 	}
+	snap, err := snapshotToCheck(ctx, q, store)
+	if err != nil {
+		return c, err
+	}
 	st := NewState()
 	compared := !ok
 	compare := func() error {
 		compared = true
 		diffs, err := compareTables(ctx, q, st)
-		c.Projections = diffs
+		c.Projections = append(c.Projections, diffs...)
 		return err
 	}
+	var snapDiffs []string
 	err = store.ScanLeaves(ctx, 0, func(index uint64, leaf []byte) error {
 		if !compared && int64(index) > through {
 			if err := compare(); err != nil {
@@ -402,6 +408,10 @@ func CheckLedger(ctx context.Context, store ledger.Store, db *sql.DB) (LedgerChe
 			return err
 		}
 		st.Replay(e)
+		if snap != nil && index == snap.through {
+			snapDiffs = compareSnapshot(st, snap, leaf)
+			snap = nil
+		}
 		return nil
 	})
 	if err != nil {
@@ -412,6 +422,10 @@ func CheckLedger(ctx context.Context, store ledger.Store, db *sql.DB) (LedgerChe
 			return c, err
 		}
 	}
+	if snap != nil {
+		snapDiffs = []string{fmt.Sprintf("task_snapshot covers event %d, which the ledger does not hold", snap.through)}
+	}
+	c.Projections = append(c.Projections, snapDiffs...)
 	c.Skipped, c.SkippedCount = st.Skipped()
 	return c, nil
 }

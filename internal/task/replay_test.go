@@ -16,7 +16,7 @@ import (
 )
 
 // busy runs a scenario touching every event type and returns the tasks.
-func busy(t *testing.T, e *env) []string {
+func busy(t testing.TB, e *env) []string {
 	ctx := context.Background()
 	a := e.openTask(alice, scope("internal", "prod"), nil)
 	b := e.openTask(alice, scope("restricted", "prod"), nil)

@@ -64,6 +64,7 @@ func (r replica) Apply(_ context.Context, ents []ledger.Entry) (uint64, error) {
 			s.logSkipped(k)
 		}
 		s.next = e.Index + 1
+		s.noteApplied(1)
 		if e.Event.TaskID != "" && Relevant(e.Event.Type) && s.cfg.DB != nil {
 			s.touched[e.Event.TaskID] = true
 		}

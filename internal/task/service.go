@@ -64,6 +64,13 @@ type Config struct {
 	// ledger. Only for recovery, after the cause is understood
 	// (`writ server --repair-projections`).
 	AllowProjectionMismatch bool
+	// SnapshotInterval is how many events the state applies between two
+	// snapshots of it written to DB (snapshot.go), besides the one written
+	// at Close; zero is DefaultSnapshotInterval, the one at Close only. A
+	// start loads the latest that checks against the ledger and replays
+	// only the events after it. Negative writes and loads none: every start
+	// replays the whole ledger.
+	SnapshotInterval int
 	// ApprovalTTL is how long an approval request stays open (default 1h).
 	ApprovalTTL time.Duration
 	// SweepInterval is how often expired tasks and approvals are ended
@@ -168,6 +175,12 @@ type Service struct {
 	stopFollow       context.CancelFunc
 	followDone       chan struct{}
 	unlockProjection func()
+	// sinceSnap counts the events applied since the last snapshot
+	// (guarded by smu); snapKick asks for one, snapDone closes when the
+	// writer has stopped (snapwriter.go).
+	sinceSnap int
+	snapKick  chan struct{}
+	snapDone  chan struct{}
 }
 
 // New replays the ledger into State, checks and catches up the projection
@@ -200,10 +213,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Redactor == nil {
 		cfg.Redactor = redact.Default()
 	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = DefaultSnapshotInterval
+	}
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, st: NewState(), reserved: map[string]bool{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		touched: map[string]bool{}, projKick: make(chan struct{}, 1), followDone: make(chan struct{}),
+		snapKick: make(chan struct{}, 1), snapDone: make(chan struct{}),
 	}
 	s.mu.s = s
 	s.mu.cond = sync.NewCond(&s.mu.mu)
@@ -222,8 +239,18 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 		return nil, err
 	}
+	if cfg.DB != nil && cfg.SnapshotInterval > 0 {
+		go s.snapshots()
+		s.smu.Lock()
+		s.noteApplied(0)
+		s.smu.Unlock()
+	} else {
+		close(s.snapDone)
+	}
 	if cfg.Shared != nil {
 		if err := s.startFollowing(wake, stopWatch); err != nil {
+			close(s.stop)
+			<-s.snapDone
 			stopWatch()
 			if s.unlockProjection != nil {
 				s.unlockProjection()
@@ -243,9 +270,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// load replays the ledger. With projection tables, events up to their
-// projected_through index are applied first and the rows compared with the
-// result; the rest are applied and written (crash recovery).
+// load replays the ledger, from the event after the stored snapshot of the
+// state when one checks against the ledger (snapwriter.go), from the first
+// otherwise. With projection tables, events up to their projected_through
+// index are applied first and the rows compared with the result; the rest
+// are applied and written (crash recovery).
 func (s *Service) load(ctx context.Context) error {
 	var through int64 = -1
 	useTables := s.cfg.DB != nil
@@ -268,6 +297,9 @@ func (s *Service) load(ctx context.Context) error {
 		through = p.through
 	}
 	checked := false
+	// after are the tasks of the events applied after the check: their
+	// rows are the ones to write once the tables agreed with the rest.
+	after := map[string]bool{}
 	check := func() error {
 		checked = true
 		if s.proj == nil {
@@ -288,7 +320,17 @@ func (s *Service) load(ctx context.Context) error {
 		}
 		return nil
 	}
-	err := s.cfg.Store.ScanLeaves(ctx, 0, func(index uint64, leaf []byte) error {
+	var start uint64
+	if st, at := s.loadSnapshot(ctx, s.proj != nil, through); st != nil {
+		s.st = st
+		start = at + 1
+		s.next = start
+		skipped, _ := st.Skipped()
+		for i := range skipped {
+			s.logSkipped(&skipped[i])
+		}
+	}
+	err := s.cfg.Store.ScanLeaves(ctx, start, func(index uint64, leaf []byte) error {
 		if !checked && int64(index) > through {
 			if err := check(); err != nil {
 				return err
@@ -299,6 +341,7 @@ func (s *Service) load(ctx context.Context) error {
 			return err
 		}
 		s.next = index + 1
+		s.sinceSnap++
 		if !Relevant(e.Event.Type) {
 			return nil
 		}
@@ -307,6 +350,9 @@ func (s *Service) load(ctx context.Context) error {
 		}
 		if k := s.st.Replay(e); k != nil {
 			s.logSkipped(k)
+		}
+		if checked && e.Event.TaskID != "" {
+			after[e.Event.TaskID] = true
 		}
 		return nil
 	})
@@ -322,7 +368,11 @@ func (s *Service) load(ctx context.Context) error {
 		}
 	}
 	if s.proj != nil {
-		if err := s.proj.writeAll(ctx, s.st, int64(s.next)-1); err != nil {
+		only := after
+		if s.cfg.AllowProjectionMismatch {
+			only = nil // every row, rewritten from the ledger
+		}
+		if err := s.proj.write(ctx, s.st, only, int64(s.next)-1); err != nil {
 			return fmt.Errorf("writing projection tables: %w", err)
 		}
 	}
@@ -335,7 +385,8 @@ func (s *Service) loadBodies(ctx context.Context, e *ledger.Entry) error {
 	return ledger.ReadBodies(ctx, s.cfg.Store, e, stateBodies[e.Event.Type]...)
 }
 
-// Close stops the sweeper and, with replicas, the follower.
+// Close stops the sweeper and, with replicas, the follower, and writes a
+// last snapshot of the state when it applied events since the one before.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
@@ -345,6 +396,7 @@ func (s *Service) Close() error {
 	})
 	<-s.done
 	<-s.followDone
+	<-s.snapDone
 	return nil
 }
 
@@ -417,6 +469,8 @@ func (s *Service) commit(ctx context.Context, events []ledger.Event, project row
 		}
 		touched[ev.TaskID] = true
 	}
+	s.next = max(s.next, first+uint64(len(events)))
+	s.noteApplied(len(events))
 	s.smu.Unlock()
 	var ends endings
 	var requested []api.PendingApproval

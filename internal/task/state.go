@@ -462,7 +462,7 @@ func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
 	}
 	a.Completed, a.Status = true, d.Status
 	s.noteCompleted(t, a)
-	s.done(a)
+	s.done(a, e.Index)
 	return nil
 }
 

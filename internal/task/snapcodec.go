@@ -1,0 +1,213 @@
+package task
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// The primitives of the snapshot encoding (snapshot.go): unsigned and
+// signed varints, length-prefixed byte strings, and strings that repeat
+// (task IDs, agents, tools) written once and then referred to by number.
+// The reader checks every length against what is left, so a corrupt
+// snapshot is an error, never a panic or an allocation it cannot back.
+
+// maxInterned bounds the strings a snapshot refers to by number: the
+// writer's table, and the reader's, stop growing there, so unique strings
+// (action IDs, resources) do not make the table as large as the state.
+const maxInterned = 1 << 16
+
+var errCorrupt = errors.New("corrupt task snapshot")
+
+type snapWriter struct {
+	b    []byte
+	seen map[string]uint64 // the strings numbered, by number
+}
+
+func (w *snapWriter) u(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *snapWriter) i(v int64)  { w.b = binary.AppendVarint(w.b, v) }
+func (w *snapWriter) flag(v bool) {
+	if v {
+		w.b = append(w.b, 1)
+	} else {
+		w.b = append(w.b, 0)
+	}
+}
+
+// raw writes s in full.
+func (w *snapWriter) raw(s string) {
+	w.u(uint64(len(s)))
+	w.b = append(w.b, s...)
+}
+
+// str writes s as a number when it was written before, in full (and
+// numbered, while the table has room) when not.
+func (w *snapWriter) str(s string) {
+	if n, ok := w.seen[s]; ok {
+		w.u(n + 1)
+		return
+	}
+	w.u(0)
+	w.raw(s)
+	if len(w.seen) < maxInterned {
+		w.seen[s] = uint64(len(w.seen))
+	}
+}
+
+// strs writes each of ss with str.
+func (w *snapWriter) strs(ss ...string) {
+	for _, s := range ss {
+		w.str(s)
+	}
+}
+
+// list writes a list, keeping nil apart from empty.
+func (w *snapWriter) list(l []string) {
+	if l == nil {
+		w.u(0)
+		return
+	}
+	w.u(uint64(len(l)) + 1)
+	for _, s := range l {
+		w.str(s)
+	}
+}
+
+func (w *snapWriter) time(t time.Time) {
+	if t.IsZero() {
+		w.flag(false)
+		return
+	}
+	w.flag(true)
+	w.i(t.Unix())
+	w.u(uint64(t.Nanosecond()))
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+type snapReader struct {
+	b    []byte
+	strs []string
+	err  error
+}
+
+func (r *snapReader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: "+format, append([]any{errCorrupt}, args...)...)
+	}
+	r.b = nil
+}
+
+func (r *snapReader) u() uint64 {
+	v, n := binary.Uvarint(r.b)
+	return r.took(n, v)
+}
+
+func (r *snapReader) i() int64 {
+	v, n := binary.Varint(r.b)
+	return int64(r.took(n, uint64(v)))
+}
+
+// took moves past a varint of n bytes (n <= 0: none could be read) and
+// returns its value v, 0 when there was none.
+func (r *snapReader) took(n int, v uint64) uint64 {
+	if n <= 0 {
+		r.fail("bad number")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// int reads a count or small number, at most max.
+func (r *snapReader) int(max int) int {
+	v := r.u()
+	if v > uint64(max) {
+		r.fail("number %d out of range", v)
+		return 0
+	}
+	return int(v)
+}
+
+// count reads how many items follow, each taking at least one byte.
+func (r *snapReader) count() int {
+	v := r.u()
+	if v > uint64(len(r.b)) {
+		r.fail("count %d beyond the end", v)
+		return 0
+	}
+	return int(v)
+}
+
+func (r *snapReader) flag() bool {
+	if len(r.b) == 0 {
+		r.fail("truncated")
+		return false
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	if v > 1 {
+		r.fail("bad flag %d", v)
+	}
+	return v == 1
+}
+
+func (r *snapReader) raw() string {
+	n := r.count()
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *snapReader) str() string {
+	n := r.u()
+	if r.err != nil {
+		return ""
+	}
+	if n > 0 {
+		if n > uint64(len(r.strs)) {
+			r.fail("string %d not defined", n)
+			return ""
+		}
+		return r.strs[n-1]
+	}
+	s := r.raw()
+	if r.err == nil && len(r.strs) < maxInterned {
+		r.strs = append(r.strs, s)
+	}
+	return s
+}
+
+func (r *snapReader) list() []string {
+	n := r.count()
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	out := make([]string, n-1)
+	for i := range out {
+		out[i] = r.str()
+	}
+	return out
+}
+
+func (r *snapReader) time() time.Time {
+	if !r.flag() {
+		return time.Time{}
+	}
+	sec := r.i()
+	ns := r.int(999_999_999)
+	return time.Unix(sec, int64(ns)).UTC()
+}

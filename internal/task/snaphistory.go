@@ -1,0 +1,220 @@
+package task
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/writhq/writ/internal/policy"
+)
+
+// The snapshot's second half (snapshot.go): what State keeps besides
+// tasks, approvals, credentials and actions — ended tasks whose actions
+// are kept, the recent completions, skipped events, the counters of
+// policy's history and of limits, and lifted holds.
+
+func encodeRest(w *snapWriter, st *State) {
+	w.u(uint64(len(st.endedTasks)))
+	for _, et := range st.endedTasks {
+		w.str(et.id)
+		w.time(et.until)
+	}
+	recent := slices.Clone(st.recent.heap)
+	slices.SortFunc(recent, func(a, b recentEntry) int { return cmp.Compare(a.index, b.index) })
+	w.u(uint64(len(recent)))
+	for _, e := range recent {
+		w.raw(e.id)
+		w.str(st.recent.tasks[e.id])
+		w.u(e.index)
+	}
+	w.u(uint64(st.skippedN))
+	w.u(uint64(len(st.skipped)))
+	for _, k := range st.skipped {
+		w.u(k.Index)
+		w.strs(k.Type, k.TaskID)
+		w.raw(k.Reason)
+	}
+	w.u(uint64(len(st.history)))
+	for _, id := range sortedKeys(st.history) {
+		w.str(id)
+		encodeHistory(w, st, st.history[id])
+	}
+	w.u(uint64(len(st.agents)))
+	for _, id := range sortedKeys(st.agents) {
+		w.str(id)
+		encodeWindow(w, st.agents[id])
+	}
+	w.u(uint64(len(st.releases)))
+	for _, rl := range st.releases {
+		w.str(rl.TaskID)
+		w.u(rl.Index)
+	}
+}
+
+func encodeHistory(w *snapWriter, st *State, h *taskHistory) {
+	encodeCalls(w, h.calls)
+	for _, m := range []map[string]*policy.Calls{h.tools, h.ops} {
+		w.u(uint64(len(m)))
+		for _, k := range sortedKeys(m) {
+			w.str(k)
+			encodeCalls(w, *m[k])
+		}
+	}
+	w.i(int64(h.maxLevel))
+	encodeWindow(w, &h.win)
+	for _, set := range []map[string]struct{}{h.resources, h.destinations} {
+		w.flag(set != nil)
+		w.u(uint64(len(set)))
+		for _, k := range sortedKeys(set) {
+			w.str(k)
+		}
+	}
+	stepUps := slices.Clone(h.stepUps)
+	slices.SortStableFunc(stepUps, byIndex(st)) // requested by concurrent calls
+	w.list(stepUps)
+	w.flag(h.budget != nil)
+	if b := h.budget; b != nil {
+		w.i(b.calls)
+		keys := make([]int, len(b.keys))
+		for i := range keys {
+			keys[i] = i
+		}
+		slices.SortFunc(keys, func(x, y int) int { return cmp.Compare(b.keys[x], b.keys[y]) })
+		w.u(uint64(len(keys)))
+		for _, i := range keys {
+			w.str(b.keys[i])
+			w.i(b.perTool[i])
+		}
+		encodeBuckets(w, &b.minute)
+	}
+}
+
+func encodeCalls(w *snapWriter, c policy.Calls) {
+	w.i(c.Allowed)
+	w.i(c.Denied)
+	w.i(c.InFlight)
+}
+
+func encodeWindow(w *snapWriter, win *window) {
+	encodeBuckets(w, &win.secs)
+	encodeBuckets(w, &win.mins)
+}
+
+// encodeBuckets writes the buckets that can still count: those holding
+// calls of the newest unit or the 59 before it. An older one is a unit no
+// window the ring answers for reaches, and a replay that forgot an
+// agent's window and began it again has none.
+func encodeBuckets(w *snapWriter, b *buckets) {
+	newest, _ := b.newest()
+	var live []int
+	for i := range b {
+		if x := b[i]; (x.allowed > 0 || x.denied > 0) && x.at > newest-int64(len(b)) {
+			live = append(live, i)
+		}
+	}
+	w.u(uint64(len(live)))
+	for _, i := range live {
+		w.i(b[i].at)
+		w.u(uint64(b[i].allowed))
+		w.u(uint64(b[i].denied))
+	}
+}
+
+func decodeRest(r *snapReader, st *State) {
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		st.endedTasks = append(st.endedTasks, endedTask{id: r.str(), until: r.time()})
+	}
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		id, taskID, index := r.raw(), r.str(), r.u()
+		if r.err == nil {
+			st.recent.add(id, taskID, index)
+		}
+	}
+	st.skippedN = r.int(1 << 62)
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		st.skipped = append(st.skipped, Skipped{Index: r.u(), Type: r.str(), TaskID: r.str(), Reason: r.raw()})
+	}
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		id := r.str()
+		t := st.tasks[id]
+		if r.err == nil && (t == nil || st.history[id] != nil) {
+			r.fail("history of task %s", id)
+			return
+		}
+		st.history[id] = decodeHistory(r, t)
+	}
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		id := r.str()
+		w := &window{}
+		decodeWindow(r, w)
+		st.agents[id] = w
+	}
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		st.releases = append(st.releases, Release{TaskID: r.str(), Index: r.u()})
+	}
+	if r.err == nil {
+		checkLinks(r, st)
+	}
+}
+
+func decodeHistory(r *snapReader, t *Task) *taskHistory {
+	h := newTaskHistory()
+	h.calls = decodeCalls(r)
+	for _, m := range []map[string]*policy.Calls{h.tools, h.ops} {
+		for n := r.count(); n > 0 && r.err == nil; n-- {
+			k := r.str()
+			c := decodeCalls(r)
+			m[k] = &c
+		}
+	}
+	h.maxLevel = int(r.i())
+	decodeWindow(r, &h.win)
+	for _, set := range []*map[string]struct{}{&h.resources, &h.destinations} {
+		if r.flag() {
+			*set = map[string]struct{}{}
+		}
+		for n := r.count(); n > 0 && r.err == nil; n-- {
+			if *set == nil {
+				r.fail("reached")
+				return h
+			}
+			(*set)[r.str()] = struct{}{}
+		}
+	}
+	h.stepUps = r.list()
+	if !r.flag() {
+		return h
+	}
+	if t.Scope.Limits == nil {
+		r.fail("budget of task %s, which has no limits", t.ID)
+		return h
+	}
+	b := &budget{limits: t.Scope.Limits, calls: r.i()}
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		b.keys = append(b.keys, r.str())
+		b.perTool = append(b.perTool, r.i())
+	}
+	decodeBuckets(r, &b.minute)
+	h.budget = b
+	return h
+}
+
+func decodeCalls(r *snapReader) policy.Calls {
+	return policy.Calls{Allowed: r.i(), Denied: r.i(), InFlight: r.i()}
+}
+
+func decodeWindow(r *snapReader, w *window) {
+	decodeBuckets(r, &w.secs)
+	decodeBuckets(r, &w.mins)
+}
+
+func decodeBuckets(r *snapReader, b *buckets) {
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		at, allowed, denied := r.i(), r.int(1<<32-1), r.int(1<<32-1)
+		x := &b[floorMod(at, len(b))]
+		if r.err == nil && (x.allowed > 0 || x.denied > 0) {
+			r.fail("two buckets in one slot")
+			return
+		}
+		*x = bucket{at: at, allowed: uint32(allowed), denied: uint32(denied)}
+	}
+}

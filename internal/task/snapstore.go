@@ -1,0 +1,248 @@
+package task
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// The latest snapshot (snapshot.go) is one row of the table task_snapshot,
+// in the store's database beside the projection tables. The row names the
+// ledger prefix it covers — the index of its last event, that event's leaf
+// hash, and the size of the log when it was taken — and carries a keyed
+// MAC of all of it under Config.DigestKey, so that a start loads only a
+// snapshot writ wrote, of this very ledger. With replicas the row is
+// shared: any may write it, and a write never replaces a snapshot that
+// covers more of the log.
+
+const snapshotSchema = `CREATE TABLE IF NOT EXISTS task_snapshot (id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
+  through BIGINT NOT NULL, size BIGINT NOT NULL, leaf_hash BLOB NOT NULL, mac BLOB NOT NULL, state BLOB NOT NULL)`
+
+const macSnapshot = "writ/task-snapshot/v1"
+
+// storedSnapshot is the row.
+type storedSnapshot struct {
+	version       uint64
+	through, size uint64
+	leafHash, mac []byte
+	state         []byte
+}
+
+func (d dialect) snapshotSchema() string {
+	if d == dialectPostgres {
+		return strings.ReplaceAll(snapshotSchema, "BLOB", "BYTEA")
+	}
+	return snapshotSchema
+}
+
+func (d dialect) placeholders(n int) string {
+	ph := make([]string, n)
+	for i := range ph {
+		ph[i] = "?"
+		if d == dialectPostgres {
+			ph[i] = "$" + strconv.Itoa(i+1)
+		}
+	}
+	return strings.Join(ph, ", ")
+}
+
+// createSnapshotTable creates the table unless it exists.
+func createSnapshotTable(ctx context.Context, db *sql.DB, d dialect) error {
+	var err error
+	if d == dialectPostgres {
+		err = createLocked(ctx, db, d.snapshotSchema())
+	} else {
+		_, err = db.ExecContext(ctx, d.snapshotSchema())
+	}
+	if err != nil {
+		return fmt.Errorf("creating the task snapshot table: %w", err)
+	}
+	return nil
+}
+
+// readSnapshot returns the stored snapshot, or nil when there is none (or
+// no table).
+func readSnapshot(ctx context.Context, db sqlQuerier, d dialect) (*storedSnapshot, error) {
+	var r storedSnapshot
+	var through, size int64
+	err := db.QueryRowContext(ctx, `SELECT version, through, size, leaf_hash, mac, state FROM task_snapshot WHERE id = 1`).
+		Scan(&r.version, &through, &size, &r.leafHash, &r.mac, &r.state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		if ok, terr := d.hasTable(ctx, db, "task_snapshot"); terr == nil && !ok {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading the task snapshot: %w", err)
+	}
+	if through < 0 || size <= through {
+		return nil, fmt.Errorf("%w: covers index %d of a log of %d", errCorrupt, through, size)
+	}
+	r.through, r.size = uint64(through), uint64(size)
+	return &r, nil
+}
+
+// writeSnapshot stores r unless the stored one covers more of the log (and
+// is not beyond it, which no snapshot of this ledger can be).
+func writeSnapshot(ctx context.Context, db *sql.DB, d dialect, r *storedSnapshot) error {
+	q := `INSERT INTO task_snapshot (id, version, through, size, leaf_hash, mac, state) VALUES (` + d.placeholders(7) + `)
+ON CONFLICT (id) DO UPDATE SET version = excluded.version, through = excluded.through, size = excluded.size,
+  leaf_hash = excluded.leaf_hash, mac = excluded.mac, state = excluded.state
+WHERE task_snapshot.through <= excluded.through OR task_snapshot.through >= excluded.size OR task_snapshot.version <> excluded.version`
+	_, err := db.ExecContext(ctx, q, 1, int64(r.version), int64(r.through), int64(r.size), r.leafHash, r.mac, r.state)
+	if err != nil {
+		return fmt.Errorf("writing the task snapshot: %w", err)
+	}
+	return nil
+}
+
+// snapshotMAC is HMAC-SHA256 under key of everything in the row but the
+// MAC.
+func snapshotMAC(key []byte, r *storedSnapshot) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(macSnapshot))
+	h.Write([]byte{0})
+	var n [24]byte
+	binary.BigEndian.PutUint64(n[0:], r.version)
+	binary.BigEndian.PutUint64(n[8:], r.through)
+	binary.BigEndian.PutUint64(n[16:], r.size)
+	h.Write(n[:])
+	h.Write(r.leafHash)
+	h.Write(r.state)
+	return h.Sum(nil)
+}
+
+// leafHashAt returns the leaf hash of the event at index.
+func leafHashAt(ctx context.Context, store ledger.Store, index uint64) ([]byte, error) {
+	leaves, err := store.ReadLeaves(ctx, index, index+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(leaves) != 1 {
+		return nil, fmt.Errorf("event %d: %w", index, ledger.ErrNotFound)
+	}
+	return ledger.LeafHash(leaves[0]), nil
+}
+
+// checkSnapshot reports why r cannot be loaded over the ledger in store,
+// or returns the state it holds. key nil skips the MAC (a reader without
+// the key compares the state with a replay instead).
+func checkSnapshot(ctx context.Context, store ledger.Store, key []byte, r *storedSnapshot) (*State, snapHeader, error) {
+	switch {
+	case r.version != snapshotVersion:
+		return nil, snapHeader{}, fmt.Errorf("it is of version %d; this writ reads version %d", r.version, snapshotVersion)
+	case key != nil && !hmac.Equal(r.mac, snapshotMAC(key, r)):
+		return nil, snapHeader{}, errors.New("its MAC does not verify: it was not written by writ with this ledger's key")
+	}
+	size, err := store.Size(ctx)
+	if err != nil {
+		return nil, snapHeader{}, err
+	}
+	if r.size > size || r.through >= size {
+		return nil, snapHeader{}, fmt.Errorf("it covers event %d of a log of %d, but the ledger holds %d", r.through, r.size, size)
+	}
+	lh, err := leafHashAt(ctx, store, r.through)
+	if err != nil {
+		return nil, snapHeader{}, err
+	}
+	if !bytes.Equal(lh, r.leafHash) {
+		return nil, snapHeader{}, fmt.Errorf("the ledger's event %d is not the one it was taken at", r.through)
+	}
+	st, h, err := decodeState(r.state)
+	if err != nil {
+		return nil, h, err
+	}
+	if h.through != r.through {
+		return nil, h, fmt.Errorf("%w: its state is as of event %d, its row says %d", errCorrupt, h.through, r.through)
+	}
+	return st, h, nil
+}
+
+// loadSnapshotBodies reads the bodies State keeps (stateBodies) for a
+// state decoded from a snapshot, which holds none: whatever the store
+// holds now, so an erasure since is respected.
+func loadSnapshotBodies(ctx context.Context, store ledger.Store, st *State) error {
+	read := func(index uint64, name string) ([]byte, error) {
+		b, err := store.ReadBody(ctx, ledger.BodyRef{Index: index, Name: name})
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading body %q of entry %d: %w", name, index, err)
+		}
+		return b.Data, nil
+	}
+	for _, id := range st.order {
+		t := st.tasks[id]
+		b, err := read(t.RequestedIndex, "intent")
+		if err != nil {
+			return err
+		}
+		t.Intent = string(b)
+	}
+	for _, a := range st.approvals {
+		if a.Kind != KindStepUp {
+			continue
+		}
+		b, err := read(a.RequestedIndex, "arguments")
+		if err != nil {
+			return err
+		}
+		a.Arguments = b
+	}
+	return nil
+}
+
+// snapshotToCheck returns the stored snapshot CheckLedger compares with
+// its replay: nil when there is none, or when it is of another version,
+// which no start of this writ loads.
+func snapshotToCheck(ctx context.Context, q sqlQuerier, store ledger.Store) (*storedSnapshot, error) {
+	d := dialectOf(store)
+	ok, err := d.hasTable(ctx, q, "task_snapshot")
+	if err != nil || !ok {
+		return nil, err
+	}
+	r, err := readSnapshot(ctx, q, d)
+	if err != nil {
+		if errors.Is(err, errCorrupt) {
+			// Reported by the comparison, as a snapshot beyond the log.
+			return &storedSnapshot{version: snapshotVersion, through: 1<<63 - 1}, nil
+		}
+		return nil, err
+	}
+	if r != nil && r.version != snapshotVersion {
+		return nil, nil
+	}
+	return r, nil
+}
+
+// compareSnapshot compares snapshot r with the replayed state st as of its
+// index, whose leaf is leaf, and returns what differs.
+func compareSnapshot(st *State, r *storedSnapshot, leaf []byte) []string {
+	if !bytes.Equal(ledger.LeafHash(leaf), r.leafHash) {
+		return []string{fmt.Sprintf("task_snapshot was taken at another event %d than the ledger's", r.through)}
+	}
+	_, h, err := decodeState(r.state)
+	if err != nil {
+		return []string{"task_snapshot cannot be read: " + err.Error()}
+	}
+	// Forget as the snapshot did, on a copy: the replay goes on as is.
+	cp, _, err := decodeState(encodeAsIs(st, r.through, h.swept))
+	if err != nil {
+		return []string{"task_snapshot: the replayed state does not encode: " + err.Error()}
+	}
+	if want := encodeState(cp, r.through, h.swept); !bytes.Equal(want, r.state) {
+		return []string{fmt.Sprintf("task_snapshot: the state it holds as of event %d is not what the ledger implies", r.through)}
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package task_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
+	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
+)
+
+// BenchmarkStart measures how long task.New takes to be ready over a
+// ledger of WRIT_BENCH_LEDGER_SIZE events (default 20,000), and the heap
+// and resident set after: replaying the whole ledger, and loading the
+// snapshot written at the end of it then replaying nothing. The ledger is
+// tasks of about twenty events each (opened, decided, activated, a
+// credential, seven calls with their results, one call left in flight,
+// completed or, one in ten, left active). It reports; it asserts nothing
+// about time:
+//
+//	WRIT_BENCH_LEDGER_SIZE=1000000 go test ./internal/task -run '^$' -bench Start -benchtime 1x -timeout 2h
+func BenchmarkStart(b *testing.B) {
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("WRIT_BENCH_LEDGER_SIZE")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	e := newEnv(b, "dev")
+	begin := time.Now()
+	size := fillTasks(b, e, n)
+	b.Logf("ledger of %d events built in %s", size, time.Since(begin).Round(time.Second))
+	e.svc.Close()
+	e.svc = nil
+	logs := &testkit.Buffer{}
+	open := func(b *testing.B, interval int) *task.Service {
+		cfg := task.Config{Ledger: e.led, Eraser: e.led, Store: e.store, Policy: e.pol, DB: e.store.DB(), Environment: e.env,
+			Now: e.clk.Now, SweepInterval: -1, DigestKey: e.kp.DigestKey(), SnapshotInterval: interval,
+			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		start := time.Now()
+		svc, err := task.New(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ready := time.Since(start)
+		m := memNow()
+		b.ReportMetric(ready.Seconds(), "s-ready")
+		b.ReportMetric(float64(m.heap)/(1<<20), "MiB-heap")
+		b.ReportMetric(float64(m.rss)/(1<<20), "MiB-rss")
+		_, skipped := svc.SkippedEvents()
+		b.Logf("ready in %s; %s; %d actions in flight, %d events skipped", ready.Round(time.Millisecond), m, task.ActionsHeld(svc), skipped)
+		return svc
+	}
+	b.Run("replay", func(b *testing.B) {
+		for b.Loop() {
+			svc := open(b, -1)
+			svc.Close()
+		}
+	})
+	svc := open(b, 0)
+	if err := svc.WriteSnapshot(ctx); err != nil {
+		b.Fatal(err)
+	}
+	svc.Close()
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "snapshot written") {
+			b.Log(line)
+		}
+	}
+	b.Run("snapshot", func(b *testing.B) {
+		for b.Loop() {
+			svc := open(b, 0)
+			svc.Close()
+		}
+	})
+}
+
+// fillTasks appends at least n events of coherent tasks to e's ledger, in
+// large transactions, and returns the ledger's size.
+func fillTasks(b *testing.B, e *env, n int) uint64 {
+	b.Helper()
+	ctx := context.Background()
+	s := task.Scope(scope("internal", "dev"))
+	at := e.clk.Now()
+	until := at.Add(24 * time.Hour)
+	var events []ledger.Event
+	flush := func(force bool) {
+		if len(events) >= 4096 || (force && len(events) > 0) {
+			if _, err := e.led.AppendAll(ctx, events); err != nil {
+				b.Fatal(err)
+			}
+			events = events[:0]
+		}
+	}
+	var written int
+	for i := 0; written < n; i++ {
+		id := fmt.Sprintf("tsk_bench%08d", i)
+		jti := "jti-" + id
+		ev := func(typ string, data any) ledger.Event {
+			return ledger.Event{Type: typ, Time: at, TaskID: id, Principal: alice.ID, Agent: agent, Data: benchJSON(b, data)}
+		}
+		req := ev(ledger.TypeTaskRequested, event.TaskRequested{Scope: api.Scope(s), ScopeHash: s.Hash(), TTL: "24h", Environment: "dev"})
+		req.Bodies = map[string][]byte{"intent": []byte("Summarize invoices, batch " + strconv.Itoa(i))}
+		dec := ev(ledger.TypePolicyDecided, event.PolicyDecided{Point: "task", Engine: "rego", Outcome: event.Outcome{Effect: "allow"}})
+		dec.DecisionID, dec.PolicyVersion = "dec_"+id, "sha256:bench"
+		cred := ev(ledger.TypeCredentialIssued, event.CredentialIssued{Subject: alice.ID, ExpiresAt: until, Binding: "none"})
+		cred.JTI = jti
+		events = append(events, req, dec, ev(ledger.TypeTaskActivated, event.TaskActivated{TTL: "24h", ExpiresAt: until}), cred)
+		for k := range 8 {
+			aid := fmt.Sprintf("act_%s_%d", id, k)
+			auth := ev(ledger.TypeActionAuthorized, event.ActionDecided{ActionID: aid, Tool: "invoices.read", Operation: "read",
+				Resource: fmt.Sprintf("erp://invoices/2026-Q3/%d", k), DataClass: "internal", Effect: "allow"})
+			auth.JTI, auth.DecisionID, auth.PolicyVersion = jti, fmt.Sprintf("dec_%s_%d", id, k), "sha256:bench"
+			events = append(events, auth)
+			if k < 7 {
+				done := ev(ledger.TypeActionCompleted, event.ActionCompleted{ActionID: aid, Status: "ok"})
+				done.JTI = jti
+				events = append(events, done)
+			}
+		}
+		if i%10 != 0 {
+			end := ev(ledger.TypeTaskCompleted, event.TaskEnded{Reason: "done", By: alice.ID})
+			rev := ev(ledger.TypeCredentialRevoked, event.CredentialRevoked{Reason: "task_completed"})
+			rev.JTI = jti
+			events = append(events, end, rev)
+		}
+		written = i*20 + 20
+		flush(false)
+	}
+	flush(true)
+	size, err := e.store.Size(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return size
+}
+
+func benchJSON(b *testing.B, v any) json.RawMessage {
+	out, err := json.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}

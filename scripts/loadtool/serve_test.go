@@ -9,7 +9,9 @@ import (
 )
 
 func TestCountSpans(t *testing.T) {
-	span := func(name string) *tracepb.Span { return &tracepb.Span{Name: name, TraceId: make([]byte, 16), SpanId: make([]byte, 8)} }
+	span := func(name string) *tracepb.Span {
+		return &tracepb.Span{Name: name, TraceId: make([]byte, 16), SpanId: make([]byte, 8)}
+	}
 	req := &coltrace.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
 		{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{span("a"), span("b")}}, {Spans: []*tracepb.Span{span("c")}}}},
 		{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{span("d"), span("e"), span("f")}}}},

@@ -417,18 +417,6 @@ func TestTwoTailersOneIndex(t *testing.T) {
 	}
 }
 
-// countingStore counts the leaves the index reads back from the store.
-type countingStore struct {
-	ledger.Store
-	read atomic.Int64
-}
-
-func (c *countingStore) ReadLeaves(ctx context.Context, from, to uint64) ([][]byte, error) {
-	leaves, err := c.Store.ReadLeaves(ctx, from, to)
-	c.read.Add(int64(len(leaves)))
-	return leaves, err
-}
-
 // An index handed the ledger's commits (Follower().Committed) indexes them
 // without reading their leaves back, and ends up exactly as one built from
 // the store alone; events it was not handed (from before, or past what it
@@ -446,7 +434,7 @@ func TestIndexFromCommits(t *testing.T) {
 		t.Cleanup(func() { ix.Drop(context.Background()) })
 		return ix
 	}
-	fedStore := &countingStore{Store: e.store}
+	fedStore := &testkit.CountingStore{Store: e.store}
 	fed := open("qfed_", fedStore)
 	plain := open("qplain_", e.store)
 	hook := fed.Follower().Committed
@@ -460,7 +448,7 @@ func TestIndexFromCommits(t *testing.T) {
 			t.Fatalf("%s: CatchUp = %d, %v; the ledger holds %d", name, n, err, size)
 		}
 	}
-	if got := fedStore.read.Load(); got != int64(before) {
+	if got := fedStore.Read.Load(); got != int64(before) {
 		t.Errorf("the index read %d leaves back from the store; want only the %d committed before it was told", got, before)
 	}
 	a, err := fed.Events(ctx, query.Filter{Limit: query.MaxLimit})

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/writhq/writ/internal/config"
-	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/metrics"
 	"github.com/writhq/writ/internal/notify"
 	"github.com/writhq/writ/internal/sink"
@@ -507,25 +506,6 @@ func TestFormats(t *testing.T) {
 	}
 }
 
-// countingStore counts the leaves a sink reads back from the store.
-type countingStore struct {
-	ledger.Store
-	read atomic.Int64
-}
-
-func (c *countingStore) ReadLeaves(ctx context.Context, from, to uint64) ([][]byte, error) {
-	leaves, err := c.Store.ReadLeaves(ctx, from, to)
-	c.read.Add(int64(len(leaves)))
-	return leaves, err
-}
-
-func (c *countingStore) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
-	return c.Store.ScanLeaves(ctx, start, func(i uint64, leaf []byte) error {
-		c.read.Add(1)
-		return fn(i, leaf)
-	})
-}
-
 // TestHandedCommitsNotReadBack: a sink handed this process's commits
 // sends them, each leaf byte for byte, without reading them back from the
 // store; what came before it started it reads from there.
@@ -533,7 +513,7 @@ func TestHandedCommitsNotReadBack(t *testing.T) {
 	l := newLog(t)
 	before := l.appendN(t, 40)
 	path := filepath.Join(t.TempDir(), "events.jsonl")
-	counted := &countingStore{Store: l.st}
+	counted := &testkit.CountingStore{Store: l.st}
 	s, err := sink.New(context.Background(), sink.Config{Store: counted, Cursors: l.st, Origin: origin,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Sinks: []config.SinkConfig{{Name: "archive", Type: config.SinkFile, Format: config.FormatWrit, Path: path}}})
@@ -544,10 +524,10 @@ func TestHandedCommitsNotReadBack(t *testing.T) {
 	s.Start()
 	t.Cleanup(func() { s.Close(context.Background()) })
 	delivered(t, l, "archive", before)
-	readBefore := counted.read.Load()
+	readBefore := counted.Read.Load()
 	n := l.appendN(t, 2000)
 	delivered(t, l, "archive", n)
-	if got := counted.read.Load() - readBefore; got != 0 {
+	if got := counted.Read.Load() - readBefore; got != 0 {
 		t.Errorf("the sink read %d leaves back from the store after it was handed the commits", got)
 	}
 	leaves, err := l.st.ReadLeaves(context.Background(), 0, n)

@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/writhq/writ/internal/ledger"
 )
@@ -46,4 +47,19 @@ func (r *Recorder) Reset() {
 	r.mu.Lock()
 	r.events = nil
 	r.mu.Unlock()
+}
+
+// CountingStore is a ledger store that counts the leaves read back from it
+// with ReadLeaves: how a test tells that a follower handed the commits
+// read none of them again.
+type CountingStore struct {
+	ledger.Store
+	Read atomic.Int64
+}
+
+// ReadLeaves reads from the store and counts what it returns.
+func (c *CountingStore) ReadLeaves(ctx context.Context, from, to uint64) ([][]byte, error) {
+	leaves, err := c.Store.ReadLeaves(ctx, from, to)
+	c.Read.Add(int64(len(leaves)))
+	return leaves, err
 }

@@ -22,8 +22,8 @@ type handoff struct {
 }
 
 // add holds events committed at consecutive indexes from first, as keep
-// trims them, with their leaves when leaves is not nil. It never waits for the follower: past max it lets the oldest
-// entries go.
+// trims them, with their leaves when leaves is not nil. It never waits for
+// the follower: past max it lets the oldest entries go.
 func (h *handoff) add(first uint64, events []Event, leaves [][]byte, keep func(Event) Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

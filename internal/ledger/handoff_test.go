@@ -65,3 +65,39 @@ func TestHandoff(t *testing.T) {
 		t.Errorf("with the follower at 30, held %v of 25..31; want 30 and 31", indexes(got))
 	}
 }
+
+// TestHandoffLeaves: each held entry keeps its own leaf, through the cuts
+// at the follower's position and at max.
+func TestHandoffLeaves(t *testing.T) {
+	keep := func(ev Event) Event { return ev }
+	leavesFrom := func(first, n int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = []byte{byte(first + i)}
+		}
+		return out
+	}
+	check := func(got []Entry) {
+		t.Helper()
+		for _, e := range got {
+			if len(e.Leaf) != 1 || uint64(e.Leaf[0]) != e.Index {
+				t.Fatalf("entry %d holds leaf %v", e.Index, e.Leaf)
+			}
+		}
+	}
+	h := handoff{max: 4}
+	h.add(0, handed(3), leavesFrom(0, 3), keep)
+	check(h.take(2, 10))                        // the follower is at 2
+	h.add(1, handed(4), leavesFrom(1, 4), keep) // out of order: starts over, from 2 on
+	check(h.take(2, 10))
+	h.add(10, handed(9), leavesFrom(10, 9), keep) // past max: 15 to 18
+	got := h.take(0, 10)
+	if !slices.Equal(indexes(got), []uint64{15, 16, 17, 18}) {
+		t.Fatalf("after overflow: %v", indexes(got))
+	}
+	check(got)
+	h.add(19, handed(2), nil, keep)
+	if got := h.take(19, 10); len(got) != 2 || got[0].Leaf != nil {
+		t.Fatalf("handed without leaves: %+v", got)
+	}
+}

@@ -36,7 +36,7 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		// looked up through the query index, opened after the tasks.
 		FindAction: s.findAction,
 		// A start loads the state's latest snapshot; 0 in the
-		// configuration means none.
+		// configuration takes one at a graceful stop only, -1 none.
 		SnapshotInterval: s.cfg.TaskSnapshotInterval,
 	}
 	if s.dir.Signer != nil {

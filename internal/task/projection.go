@@ -39,22 +39,29 @@ func (d dialect) schema() string {
 // upsert returns a statement that inserts a row of cols into table, or
 // replaces the row with the same key (the first column).
 func (d dialect) upsert(table string, cols []string) string {
-	ph := make([]string, len(cols))
-	for i := range cols {
-		ph[i] = "?"
-		if d == dialectPostgres {
-			ph[i] = "$" + strconv.Itoa(i+1)
-		}
-	}
+	ph := d.placeholders(len(cols))
 	if d == dialectSQLite {
-		return "INSERT OR REPLACE INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(ph, ", ") + ")"
+		return "INSERT OR REPLACE INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + ph + ")"
 	}
 	set := make([]string, 0, len(cols)-1)
 	for _, c := range cols[1:] {
 		set = append(set, c+" = excluded."+c)
 	}
-	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(ph, ", ") +
+	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + ph +
 		") ON CONFLICT (" + cols[0] + ") DO UPDATE SET " + strings.Join(set, ", ")
+}
+
+// placeholders returns n parameter placeholders in d's flavour, joined
+// by commas.
+func (d dialect) placeholders(n int) string {
+	ph := make([]string, n)
+	for i := range ph {
+		ph[i] = "?"
+		if d == dialectPostgres {
+			ph[i] = "$" + strconv.Itoa(i+1)
+		}
+	}
+	return strings.Join(ph, ", ")
 }
 
 // hasTable reports whether table exists.

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -83,16 +82,6 @@ func (w *snapWriter) time(t time.Time) {
 	w.flag(true)
 	w.i(t.Unix())
 	w.u(uint64(t.Nanosecond()))
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 type snapReader struct {

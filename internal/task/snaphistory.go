@@ -2,6 +2,7 @@ package task
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"github.com/writhq/writ/internal/policy"
@@ -34,12 +35,12 @@ func encodeRest(w *snapWriter, st *State) {
 		w.raw(k.Reason)
 	}
 	w.u(uint64(len(st.history)))
-	for _, id := range sortedKeys(st.history) {
+	for _, id := range slices.Sorted(maps.Keys(st.history)) {
 		w.str(id)
 		encodeHistory(w, st, st.history[id])
 	}
 	w.u(uint64(len(st.agents)))
-	for _, id := range sortedKeys(st.agents) {
+	for _, id := range slices.Sorted(maps.Keys(st.agents)) {
 		w.str(id)
 		encodeWindow(w, st.agents[id])
 	}
@@ -54,7 +55,7 @@ func encodeHistory(w *snapWriter, st *State, h *taskHistory) {
 	encodeCalls(w, h.calls)
 	for _, m := range []map[string]*policy.Calls{h.tools, h.ops} {
 		w.u(uint64(len(m)))
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			w.str(k)
 			encodeCalls(w, *m[k])
 		}
@@ -64,7 +65,7 @@ func encodeHistory(w *snapWriter, st *State, h *taskHistory) {
 	for _, set := range []map[string]struct{}{h.resources, h.destinations} {
 		w.flag(set != nil)
 		w.u(uint64(len(set)))
-		for _, k := range sortedKeys(set) {
+		for _, k := range slices.Sorted(maps.Keys(set)) {
 			w.str(k)
 		}
 	}

@@ -2,6 +2,7 @@ package task
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -61,11 +62,11 @@ func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
 		encodeTask(w, st.tasks[id], st.events[id])
 	}
 	w.u(uint64(len(st.approvals)))
-	for _, id := range sortedKeys(st.approvals) {
+	for _, id := range slices.Sorted(maps.Keys(st.approvals)) {
 		encodeApproval(w, st.approvals[id])
 	}
 	w.u(uint64(len(st.creds)))
-	for _, jti := range sortedKeys(st.creds) {
+	for _, jti := range slices.Sorted(maps.Keys(st.creds)) {
 		c := st.creds[jti]
 		w.strs(c.JTI, c.TaskID, c.Agent, c.Subject, c.Binding)
 		w.flag(c.Revoked)
@@ -73,12 +74,12 @@ func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
 		w.time(c.RevokedAt)
 	}
 	w.u(uint64(len(st.paths)))
-	for _, k := range sortedKeys(st.paths) {
+	for _, k := range slices.Sorted(maps.Keys(st.paths)) {
 		w.raw(k)
 		w.list(st.paths[k])
 	}
 	w.u(uint64(len(st.actions)))
-	for _, id := range sortedKeys(st.actions) {
+	for _, id := range slices.Sorted(maps.Keys(st.actions)) {
 		encodeAction(w, st.actions[id])
 	}
 	encodeRest(w, st) // snaphistory.go
@@ -131,7 +132,7 @@ func encodeScope(w *snapWriter, s Scope) {
 		optInt(w, l.PerMinute)
 		w.flag(l.PerTool != nil)
 		w.u(uint64(len(l.PerTool)))
-		for _, k := range sortedKeys(l.PerTool) {
+		for _, k := range slices.Sorted(maps.Keys(l.PerTool)) {
 			w.str(k)
 			w.i(l.PerTool[k])
 		}

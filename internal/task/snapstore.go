@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/writhq/writ/internal/ledger"
@@ -42,17 +41,6 @@ func (d dialect) snapshotSchema() string {
 		return strings.ReplaceAll(snapshotSchema, "BLOB", "BYTEA")
 	}
 	return snapshotSchema
-}
-
-func (d dialect) placeholders(n int) string {
-	ph := make([]string, n)
-	for i := range ph {
-		ph[i] = "?"
-		if d == dialectPostgres {
-			ph[i] = "$" + strconv.Itoa(i+1)
-		}
-	}
-	return strings.Join(ph, ", ")
 }
 
 // createSnapshotTable creates the table unless it exists.

@@ -160,8 +160,10 @@ type detail struct {
 }
 
 // detailsKept is how many actions' details the state keeps (a variable
-// for tests): a result that comes later reads them from the ledger.
-var detailsKept = 1 << 16
+// for tests): a result that comes later reads them from the ledger. At the
+// decision API's peak that is a few seconds of calls, longer than most
+// tools take to answer; a slower one costs its result one read.
+var detailsKept = 1 << 14
 
 // recentDetails keeps the details of the latest detailsKept actions
 // authorized, in a ring. It is a cache: the state is the same without it,

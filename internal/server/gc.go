@@ -1,8 +1,12 @@
 package server
 
 import (
+	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
+	"sync"
 )
 
 // GCPercent is the garbage collector's target (GOGC) writ server runs with
@@ -15,12 +19,118 @@ import (
 // tail (docs/performance.md). GOGC=100 or a GOMEMLIMIT trades that back.
 const GCPercent = 400
 
-// TuneGC sets the collector's target to GCPercent unless GOGC is set, and
-// returns a function that restores the previous target.
+// GCHeadroom is the least room past what is live the heap is given. With
+// GCPercent alone the heap may grow to five times what is live: the room a
+// small heap needs to collect seldom, and far more than a large one should
+// take (a state of a million calls in flight, or of ten million events,
+// would grow by hundreds of megabytes or by gigabytes). So writ server
+// also keeps a soft memory limit (GOMEMLIMIT): what is live, what the
+// runtime holds besides the heap, and the larger of GCHeadroom and half
+// what is live, renewed after every collection, unless GOGC or GOMEMLIMIT
+// is set. A small heap collects as GCPercent says; a large one as
+// GOGC=50 would.
+const GCHeadroom = 64 << 20
+
+// TuneGC sets the collector's target to GCPercent, and the soft memory
+// limit that bounds it, unless GOGC is set (GOMEMLIMIT alone leaves the
+// limit to it), and returns a function that restores both.
 func TuneGC() (restore func()) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return func() {}
 	}
 	prev := debug.SetGCPercent(GCPercent)
-	return func() { debug.SetGCPercent(prev) }
+	stop := func() {}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		stop = keepHeadroom(GCHeadroom)
+	}
+	return func() {
+		stop()
+		debug.SetGCPercent(prev)
+	}
 }
+
+// keepHeadroom sets the soft memory limit now and after every collection
+// (HeadroomLimit), and returns a function that stops that and restores the
+// limit it found.
+func keepHeadroom(least uint64) (stop func()) {
+	prev := debug.SetMemoryLimit(-1)
+	var mu sync.Mutex
+	stopped := false
+	samples := newMemSamples()
+	var renew func()
+	renew = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		debug.SetMemoryLimit(samples.limit(least))
+		// A cleanup runs after the collection that finds its object
+		// unreachable: this one, the next time.
+		runtime.AddCleanup(&sentinel{}, func(struct{}) { renew() }, struct{}{})
+	}
+	renew()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		debug.SetMemoryLimit(prev)
+	}
+}
+
+// sentinel is an object for a cleanup to watch: large enough, and with a
+// pointer, not to share a block of the tiny allocator with others, which
+// would keep it reachable with them.
+type sentinel struct {
+	_ *int
+	_ [24]byte
+}
+
+// memSamples reads what a limit is made of from runtime/metrics.
+type memSamples struct{ s []metrics.Sample }
+
+const (
+	liveHeap     = "/gc/heap/live:bytes"
+	totalMapped  = "/memory/classes/total:bytes"
+	heapObjects  = "/memory/classes/heap/objects:bytes"
+	heapUnused   = "/memory/classes/heap/unused:bytes"
+	heapFree     = "/memory/classes/heap/free:bytes"
+	heapReleased = "/memory/classes/heap/released:bytes"
+)
+
+func newMemSamples() *memSamples {
+	m := &memSamples{}
+	for _, n := range []string{liveHeap, totalMapped, heapObjects, heapUnused, heapFree, heapReleased} {
+		m.s = append(m.s, metrics.Sample{Name: n})
+	}
+	return m
+}
+
+// limit returns the soft limit: the heap live at the last collection,
+// what the runtime holds outside the heap (stacks, its own structures),
+// and the larger of least and half what is live.
+func (m *memSamples) limit(least uint64) int64 {
+	metrics.Read(m.s)
+	v := make([]uint64, len(m.s))
+	for i, s := range m.s {
+		if s.Value.Kind() != metrics.KindUint64 {
+			return math.MaxInt64 // a runtime without the metric: no limit
+		}
+		v[i] = s.Value.Uint64()
+	}
+	live, total := v[0], v[1]
+	heap := v[2] + v[3] + v[4] + v[5]
+	other := uint64(0)
+	if total > heap {
+		other = total - heap
+	}
+	l := live + other + max(least, live/2)
+	if l > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(l)
+}
+
+// HeadroomLimit returns the soft memory limit TuneGC keeps, as of the last
+// collection.
+func HeadroomLimit() int64 { return newMemSamples().limit(GCHeadroom) }

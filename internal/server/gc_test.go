@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 
 	"github.com/writhq/writ/internal/server"
 )
@@ -24,10 +27,51 @@ func TestTuneGC(t *testing.T) {
 		t.Errorf("after restore: target %d, want 100", got)
 	}
 
+	// The soft limit follows what is live: a heap that keeps 256 MiB more
+	// is allowed that much more after the next collection.
+	t.Setenv("GOMEMLIMIT", "")
+	os.Unsetenv("GOMEMLIMIT")
+	restore = server.TuneGC()
+	runtime.GC()
+	before := waitLimit(t, func(int64) bool { return true })
+	if before == math.MaxInt64 || before < server.GCHeadroom {
+		t.Errorf("soft limit %d, want what is live plus at least %d", before, server.GCHeadroom)
+	}
+	kept := make([]byte, 256<<20)
+	for i := range kept {
+		kept[i] = byte(i)
+	}
+	runtime.GC()
+	after := waitLimit(t, func(l int64) bool { return l >= before+256<<20 })
+	if after < before+256<<20 {
+		t.Errorf("soft limit %d after keeping 256 MiB, was %d", after, before)
+	}
+	runtime.KeepAlive(kept)
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("after restore: soft limit %d, want none", got)
+	}
+
 	t.Setenv("GOGC", "50")
 	restore = server.TuneGC()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC set: target %d, want the runtime's own 100 left alone", got)
 	}
 	restore()
+}
+
+// waitLimit returns the soft memory limit once ok accepts it, or after 10
+// seconds: the limit is renewed by a cleanup, which runs on its own after
+// a collection.
+func waitLimit(t *testing.T, ok func(int64) bool) int64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l := debug.SetMemoryLimit(-1)
+		if ok(l) || time.Now().After(deadline) {
+			return l
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
 }

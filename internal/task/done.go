@@ -91,22 +91,16 @@ func (r *recentDone) task(id string) (string, bool) {
 	return t, ok
 }
 
-// done lets completed action a go: out of the actions in flight, into the
-// ring.
-func (s *State) done(a *Action, index uint64) {
-	delete(s.actions, a.ID)
-	if ids := s.taskActions[a.TaskID]; ids != nil {
-		delete(ids, a.ID)
-		if len(ids) == 0 {
-			delete(s.taskActions, a.TaskID)
-		}
-	}
-	s.recent.add(a.ID, a.TaskID, index)
+// done lets completed action id, in flight as f, go: out of the actions in
+// flight, into the ring.
+func (s *State) done(id string, f flight, index uint64) {
+	s.land(id, f)
+	s.recent.add(id, f.kind.taskID, index)
 }
 
 // InFlight returns how many actions the state holds: those authorized
 // whose result is not recorded yet (and not forgotten with their task).
-func (s *State) InFlight() int { return len(s.actions) }
+func (s *State) InFlight() int { return s.actions.len() }
 
 // ActionFinder returns the ledger indexes of the events that name an
 // action (its action.authorized and action.completed), ascending; the

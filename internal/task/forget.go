@@ -16,26 +16,32 @@ const ForgetGrace = 5 * time.Minute
 // dropped is still in the ledger (and the trace, which reads it); a result
 // reported for it later is refused as for an unknown action.
 func (s *State) forgetActions(now time.Time) int {
-	n := 0
+	var gone map[string]bool
 	kept := s.endedTasks[:0]
 	for _, et := range s.endedTasks {
 		if now.Before(et.until) {
 			kept = append(kept, et)
 			continue
 		}
-		for aid := range s.taskActions[et.id] {
-			if _, ok := s.actions[aid]; ok {
-				delete(s.actions, aid)
-				n++
+		if s.inFlight(et.id) > 0 {
+			if gone == nil {
+				gone = map[string]bool{}
 			}
+			gone[et.id] = true
 		}
-		delete(s.taskActions, et.id)
+		delete(s.flights, et.id)
 		s.forgetHistory(et.id)
 	}
 	clear(s.endedTasks[len(kept):])
 	s.endedTasks = kept
 	s.forgetAgents(now)
-	return n
+	if gone == nil {
+		return 0
+	}
+	// One pass over the actions in flight for every task forgotten at
+	// this sweep: the state keeps no list of a task's actions, which
+	// would cost as much again as the actions themselves.
+	return s.actions.dropTasks(gone)
 }
 
 // endedTask is an ended task whose actions are still kept, and when they
@@ -51,18 +57,16 @@ type endedTask struct {
 // authorized them. Its completed actions have left the state already
 // (done.go): no result can come for them.
 func (s *State) ended(t *Task) {
-	ids := s.taskActions[t.ID]
-	if len(ids) == 0 {
+	tf := s.flights[t.ID]
+	if tf == nil {
 		// No result can come: its history may go now.
 		s.forgetHistory(t.ID)
 		return
 	}
 	var last time.Time
-	for aid := range ids {
-		if a := s.actions[aid]; a != nil {
-			if c := s.creds[a.JTI]; c != nil && c.ExpiresAt.After(last) {
-				last = c.ExpiresAt
-			}
+	for _, k := range tf.kinds {
+		if c := s.creds[k.jti]; c != nil && c.ExpiresAt.After(last) {
+			last = c.ExpiresAt
 		}
 	}
 	s.endedTasks = append(s.endedTasks, endedTask{id: t.ID, until: last.Add(ForgetGrace)})

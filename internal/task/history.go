@@ -108,13 +108,14 @@ func (s *State) noteDecided(t *Task, e ledger.Entry, d *event.ActionDecided, all
 	s.settle(d.ActionID)
 }
 
-// noteCompleted counts the result of action a of t: no longer in flight.
-func (s *State) noteCompleted(t *Task, a *Action) {
+// noteCompleted counts the result of an action of t, of kind k: no longer
+// in flight.
+func (s *State) noteCompleted(t *Task, k *actionKind) {
 	h := s.history[t.ID]
 	if h == nil {
 		return
 	}
-	for _, c := range []*policy.Calls{&h.calls, h.tools[a.Tool], h.ops[a.Operation]} {
+	for _, c := range []*policy.Calls{&h.calls, h.tools[k.tool], h.ops[k.operation]} {
 		if c != nil && c.InFlight > 0 {
 			c.InFlight--
 		}

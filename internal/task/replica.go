@@ -138,7 +138,7 @@ func (s *Service) followAction(ctx context.Context, actionID string) error {
 		return nil
 	}
 	s.smu.Lock()
-	_, known := s.st.actions[actionID]
+	_, known := s.st.actions.get(actionID)
 	s.smu.Unlock()
 	if known {
 		return nil
@@ -291,7 +291,7 @@ func (s *Service) claim(ctx context.Context, events []ledger.Event) (func(), err
 				release()
 				return nil, newErr(ErrConflict, "step_up_used", "step-up %s was used by another call", c.stepUp)
 			}
-		} else if a := s.st.actions[c.action]; a == nil || a.Completed {
+		} else if _, ok := s.st.actions.get(c.action); !ok {
 			release()
 			return nil, newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", c.action)
 		}

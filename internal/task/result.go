@@ -86,32 +86,30 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 	now := s.now()
 	key := "done:" + actionID
 	s.smu.Lock()
-	a := s.st.actions[actionID]
+	f, ok := s.st.actions.get(actionID)
 	var refused *refusal.Error
 	var t *Task
 	switch {
-	case a == nil:
+	case !ok:
 		// Completed (or never authorized): the ledger says which.
 		s.smu.Unlock()
 		return api.ResultRecorded{}, "", s.lookupDone(ctx, cred, actionID)
-	case a.TaskID != cred.TaskID:
+	case f.kind.taskID != cred.TaskID:
 		refused = newErr(ErrForbidden, "other_task", "action %s belongs to another task", actionID)
-	case a.Completed || s.reserved[key]:
+	case s.reserved[key]:
 		refused = newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", actionID)
 	default:
-		t = s.st.tasks[a.TaskID]
+		t = s.st.tasks[f.kind.taskID]
 		c := s.st.creds[cred.JTI]
-		if c == nil || c.TaskID != a.TaskID || c.Agent != cred.Agent || (c.Revoked && cred.JTI != a.JTI) {
+		if c == nil || c.TaskID != f.kind.taskID || c.Agent != cred.Agent || (c.Revoked && cred.JTI != f.kind.jti) {
 			refused = credentialRefusal("unknown_credential", "the credential may not report results for action %s", actionID)
 		}
 	}
-	var act Action
 	cancelled := ""
 	if refused == nil {
 		s.reserved[key] = true
-		act = *a
 		if held {
-			cancelled = s.st.cancelled(a, now)
+			cancelled = s.st.cancelled(f.kind, now)
 		}
 	}
 	s.smu.Unlock()
@@ -119,18 +117,22 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 		return api.ResultRecorded{}, "", refused
 	}
 	defer s.release(key)
+	act, err := s.actionDetail(ctx, actionID, f)
+	if err != nil {
+		return api.ResultRecorded{}, "", err
+	}
 
-	ev := ledger.Event{Type: ledger.TypeActionCompleted, Time: now, TaskID: act.TaskID, Principal: t.Requester,
-		Agent: t.Agent, DecisionID: act.DecisionID, JTI: cred.JTI, TraceID: rc.TraceID}
-	d := event.ActionCompleted{ActionID: actionID, Status: res.Status, OutputRecorded: act.RecordOutput}
+	ev := ledger.Event{Type: ledger.TypeActionCompleted, Time: now, TaskID: t.ID, Principal: t.Requester,
+		Agent: t.Agent, DecisionID: act.decisionID, JTI: cred.JTI, TraceID: rc.TraceID}
+	d := event.ActionCompleted{ActionID: actionID, Status: res.Status, OutputRecorded: act.recordOutput}
 	if cancelled != "" {
 		d.Status, d.Reason = StatusCancelled, cancelled
 	}
-	if !act.RecordOutput {
-		d.OutputMAC = s.mac(macOutput, act.TaskID, canonical)
+	if !act.recordOutput {
+		d.OutputMAC = s.mac(macOutput, t.ID, canonical)
 	}
-	if act.RecordOutput && len(res.Output) > 0 {
-		body, paths, err := s.cfg.Redactor.Redact("output", res.Output, act.Redact)
+	if act.recordOutput && len(res.Output) > 0 {
+		body, paths, err := s.cfg.Redactor.Redact("output", res.Output, act.redact)
 		if err != nil {
 			return api.ResultRecorded{}, "", fmt.Errorf("redacting the output: %w", err)
 		}
@@ -147,12 +149,12 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 	return api.ResultRecorded{ActionID: actionID, LedgerIndex: idx}, cancelled, nil
 }
 
-// cancelled says why a call of action a, still in flight at now, may no
-// longer pass its result on: its task or one of its ancestors has ended or
-// is past its expiry, or the credential that authorized it was revoked (""
-// when none holds).
-func (st *State) cancelled(a *Action, now time.Time) string {
-	t := st.tasks[a.TaskID]
+// cancelled says why a call of an action of kind a, still in flight at
+// now, may no longer pass its result on: its task or one of its ancestors
+// has ended or is past its expiry, or the credential that authorized it
+// was revoked ("" when none holds).
+func (st *State) cancelled(a *actionKind, now time.Time) string {
+	t := st.tasks[a.taskID]
 	switch {
 	case t == nil:
 		return ReasonTaskRevoked
@@ -169,7 +171,7 @@ func (st *State) cancelled(a *Action, now time.Time) string {
 		}
 		return ReasonTaskRevoked
 	}
-	if c := st.creds[a.JTI]; c != nil && c.Revoked {
+	if c := st.creds[a.jti]; c != nil && c.Revoked {
 		return ReasonCredentialRevoked
 	}
 	return ""

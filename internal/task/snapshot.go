@@ -22,12 +22,13 @@ import (
 // without buckets that can no longer count. Left out are the bodies the
 // state keeps (a task's intent, a step-up's arguments), which are read
 // from the store at load so that an erasure leaves no copy behind, and
-// the holds of calls being decided, which live only while they are.
+// the holds of calls being decided, which live only while they are, and
+// the details the state caches of its latest actions (flight.go).
 
 // snapshotVersion is the encoding's version. It must change whenever the
 // encoding, or what Replay makes of an event, changes: a snapshot of
 // another version is not loaded (the start replays from the first event).
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 const snapshotMagic = "writ-task-state\n"
 
@@ -78,9 +79,10 @@ func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
 		w.raw(k)
 		w.list(st.paths[k])
 	}
-	w.u(uint64(len(st.actions)))
-	for _, id := range slices.Sorted(maps.Keys(st.actions)) {
-		encodeAction(w, st.actions[id])
+	w.u(uint64(st.actions.len()))
+	for _, id := range st.actions.sorted() {
+		f, _ := st.actions.get(id)
+		encodeAction(w, id, f)
 	}
 	encodeRest(w, st) // snaphistory.go
 	return w.b
@@ -164,13 +166,13 @@ func encodeApproval(w *snapWriter, a *Approval) {
 	w.strs(a.Status, a.UsedBy)
 }
 
-func encodeAction(w *snapWriter, a *Action) {
-	w.raw(a.ID)
-	w.strs(a.TaskID, a.JTI, a.Tool, a.Operation, a.Resource, a.StepUp, a.Status)
-	w.raw(a.DecisionID)
-	w.flag(a.RecordOutput)
-	w.flag(a.Completed)
-	w.list(a.Redact)
+// encodeAction writes an action in flight: what the state keeps of it
+// (flight.go). The details a result needs are read back from its
+// action.authorized after a start from the snapshot.
+func encodeAction(w *snapWriter, id string, f flight) {
+	w.raw(id)
+	w.strs(f.kind.taskID, f.kind.jti, f.kind.tool, f.kind.operation)
+	w.u(f.index)
 }
 
 // decodeState decodes a snapshot; an error wraps errCorrupt. Bodies are
@@ -293,23 +295,16 @@ func decodeApproval(r *snapReader) *Approval {
 }
 
 func decodeAction(r *snapReader, st *State) {
-	a := &Action{ID: r.raw(), TaskID: r.str(), JTI: r.str(), Tool: r.str(), Operation: r.str(), Resource: r.str(),
-		StepUp: r.str(), Status: r.str(), DecisionID: r.raw(), RecordOutput: r.flag(), Completed: r.flag(), Redact: r.list()}
+	id, taskID, jti, tool, op, index := r.raw(), r.str(), r.str(), r.str(), r.str(), r.u()
 	if r.err != nil {
 		return
 	}
-	if st.tasks[a.TaskID] == nil || st.actions[a.ID] != nil {
-		r.fail("action %s", a.ID)
+	t := st.tasks[taskID]
+	if _, dup := st.actions.get(id); t == nil || dup {
+		r.fail("action %s", id)
 		return
 	}
-	a.Redact = st.sharedPaths(a.Redact)
-	st.actions[a.ID] = a
-	ids := st.taskActions[a.TaskID]
-	if ids == nil {
-		ids = map[string]struct{}{}
-		st.taskActions[a.TaskID] = ids
-	}
-	ids[a.ID] = struct{}{}
+	st.fly(t, id, jti, tool, op, index)
 }
 
 // checkLinks reports a decoded state whose tasks name children that are

@@ -20,20 +20,23 @@ type State struct {
 	approvals map[string]*Approval
 	creds     map[string]*Credential
 	// actions are the actions in flight: authorized, their result not yet
-	// recorded. A completed action leaves it (done.go); the ledger keeps
-	// it, and recent the latest completed ones.
-	actions map[string]*Action
+	// recorded (flight.go), flights each task's part of them, and details
+	// what a result needs of the latest ones. A completed action leaves
+	// them (done.go); the ledger keeps it, and recent the latest
+	// completed ones.
+	actions actionSet
+	flights map[string]*taskFlights
+	details recentDetails
 	order   []string // task IDs in request order
 	// events are each task's event indexes (Task.Events), packed.
 	events map[string]*eventList
 	// paths are the redact paths of actions in flight, one copy of each
 	// list (sharedPaths).
 	paths map[string][]string
-	// taskActions are each task's actions in flight, and endedTasks the
-	// ended tasks whose actions in flight are still kept (forget.go).
-	taskActions map[string]map[string]struct{}
-	endedTasks  []endedTask
-	recent      recentDone
+	// endedTasks are the ended tasks whose actions in flight are still
+	// kept (forget.go).
+	endedTasks []endedTask
+	recent     recentDone
 	// skipped are the events Replay left out (skipped.go), skippedN how
 	// many.
 	skipped  []Skipped
@@ -55,11 +58,9 @@ func NewState() *State {
 		tasks:     map[string]*Task{},
 		approvals: map[string]*Approval{},
 		creds:     map[string]*Credential{},
-		actions:   map[string]*Action{},
+		flights:   map[string]*taskFlights{},
 		events:    map[string]*eventList{},
 		paths:     map[string][]string{},
-
-		taskActions: map[string]map[string]struct{}{},
 
 		history: map[string]*taskHistory{},
 		agents:  map[string]*window{},
@@ -392,7 +393,8 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		s.noteDecided(t, e, &d, false)
 		return nil
 	}
-	if _, done := s.recent.task(d.ActionID); d.ActionID == "" || s.actions[d.ActionID] != nil || done {
+	_, flying := s.actions.get(d.ActionID)
+	if _, done := s.recent.task(d.ActionID); d.ActionID == "" || flying || done {
 		return incoherent(e.Index, "action.authorized with a missing or reused action_id")
 	}
 	if d.StepUp != "" {
@@ -403,18 +405,10 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		}
 		a.UsedBy = d.ActionID
 	}
-	s.actions[d.ActionID] = &Action{
-		ID: d.ActionID, TaskID: t.ID, JTI: e.Event.JTI, Tool: d.Tool, Operation: d.Operation, Resource: d.Resource,
-		DecisionID: e.Event.DecisionID, StepUp: d.StepUp,
-		RecordOutput: d.Obligations.RecordOutput == nil || *d.Obligations.RecordOutput,
-		Redact:       s.sharedPaths(d.Obligations.Redact),
-	}
-	ids := s.taskActions[t.ID]
-	if ids == nil {
-		ids = map[string]struct{}{}
-		s.taskActions[t.ID] = ids
-	}
-	ids[d.ActionID] = struct{}{}
+	s.fly(t, d.ActionID, e.Event.JTI, d.Tool, d.Operation, e.Index)
+	dt := actionDetailOf(e.Event.DecisionID, &d)
+	dt.redact = s.sharedPaths(dt.redact)
+	s.details.add(d.ActionID, dt)
 	s.noteDecided(t, e, &d, true)
 	return nil
 }
@@ -453,16 +447,15 @@ func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
 	if err := decode(e, &d); err != nil {
 		return err
 	}
-	a := s.actions[d.ActionID]
-	if a == nil || a.TaskID != t.ID || a.Completed {
+	f, ok := s.actions.get(d.ActionID)
+	if !ok || f.kind.taskID != t.ID {
 		return incoherent(e.Index, "action.completed for an unknown or completed action of task %s", t.ID)
 	}
 	if !validStatus(d.Status) {
 		return incoherent(e.Index, "action.completed of action %s with status %q", d.ActionID, d.Status)
 	}
-	a.Completed, a.Status = true, d.Status
-	s.noteCompleted(t, a)
-	s.done(a, e.Index)
+	s.noteCompleted(t, f.kind)
+	s.done(d.ActionID, f, e.Index)
 	return nil
 }
 

@@ -236,25 +236,6 @@ type Credential struct {
 	RevokedAt time.Time
 }
 
-// Action is one tool call authorized (or refused) under a task.
-type Action struct {
-	ID         string
-	TaskID     string
-	JTI        string
-	Tool       string
-	Operation  string
-	Resource   string
-	DecisionID string
-	// RecordOutput false means the output is not kept, only its keyed
-	// digest.
-	RecordOutput bool
-	// Redact are the obligation's paths, applied to the output too.
-	Redact    []string
-	StepUp    string
-	Completed bool
-	Status    string
-}
-
 // VerifiedCredential is a task credential whose signature, expiry, binding
 // and audience the credential layer has already checked. Authorize and
 // RecordResult trust these fields and check the rest against State.

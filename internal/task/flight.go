@@ -1,0 +1,286 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/writhq/writ/internal/event"
+	"github.com/writhq/writ/internal/ledger"
+)
+
+// Actions in flight. An action authorized whose result is not recorded yet
+// stays in the state until its result comes or its task is forgotten
+// (forget.go), and a task driven through /v1/authorize alone may leave a
+// million of them. So the state keeps of each only what a result and the
+// counters need, in a few dozen bytes: its task, credential, tool and
+// operation (shared by every action of the task that has the same ones)
+// and the ledger index of its action.authorized. The rest of what a result
+// needs (the decision it answers, whether its output is kept, the paths to
+// redact) is kept for the latest actions only (recentDetails), and read
+// back from the action.authorized for older ones.
+
+// flight is an action in flight.
+type flight struct {
+	kind *actionKind
+	// index is the ledger index of its action.authorized.
+	index uint64
+}
+
+// actionKind is what the actions in flight of a task that share their
+// credential, tool and operation have in common: one copy for all of them,
+// and how many they are.
+type actionKind struct {
+	taskID, jti, tool, operation string
+	n                            int
+}
+
+// taskFlights is a task's part of the actions in flight: how many it has,
+// and their kinds by credential, tool and operation. Only tasks with an
+// action in flight have one, and only kinds with an action in flight are
+// in it, so that it is the same whatever came before.
+type taskFlights struct {
+	n     int
+	kinds map[[3]string]*actionKind
+}
+
+// actionSet holds the actions in flight by ID. IDs of the form writ gives
+// them (newID: "act_" and 26 base32 characters) are keyed by their 16
+// bytes; any other, which only a foreign writer could have recorded, by
+// the string.
+type actionSet struct {
+	ids   map[[16]byte]flight
+	other map[string]flight
+}
+
+func (s *actionSet) get(id string) (flight, bool) {
+	if k, ok := parseID("act", id); ok {
+		f, ok := s.ids[k]
+		return f, ok
+	}
+	f, ok := s.other[id]
+	return f, ok
+}
+
+func (s *actionSet) put(id string, f flight) {
+	if k, ok := parseID("act", id); ok {
+		if s.ids == nil {
+			s.ids = map[[16]byte]flight{}
+		}
+		s.ids[k] = f
+		return
+	}
+	if s.other == nil {
+		s.other = map[string]flight{}
+	}
+	s.other[id] = f
+}
+
+func (s *actionSet) del(id string) {
+	if k, ok := parseID("act", id); ok {
+		delete(s.ids, k)
+		return
+	}
+	delete(s.other, id)
+}
+
+func (s *actionSet) len() int { return len(s.ids) + len(s.other) }
+
+// sorted returns the IDs, sorted.
+func (s *actionSet) sorted() []string {
+	out := make([]string, 0, s.len())
+	for k := range s.ids {
+		out = append(out, formatID("act", k))
+	}
+	out = append(out, slices.Collect(maps.Keys(s.other))...)
+	slices.Sort(out)
+	return out
+}
+
+// dropTasks removes the actions of the tasks in ids, and returns how many.
+func (s *actionSet) dropTasks(ids map[string]bool) int {
+	n := len(s.ids) + len(s.other)
+	maps.DeleteFunc(s.ids, func(_ [16]byte, f flight) bool { return ids[f.kind.taskID] })
+	maps.DeleteFunc(s.other, func(_ string, f flight) bool { return ids[f.kind.taskID] })
+	return n - len(s.ids) - len(s.other)
+}
+
+// b32 maps newID's lowercase base32 alphabet to its values; 0xff marks a
+// byte outside it.
+var b32 = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "abcdefghijklmnopqrstuvwxyz234567" {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+// parseID returns the 16 bytes of an ID newID(prefix) gave, and false for
+// any other string, including one that decodes to the same bytes but is
+// not what newID writes for them.
+func parseID(prefix, id string) (k [16]byte, ok bool) {
+	if len(id) != len(prefix)+1+26 || id[:len(prefix)] != prefix || id[len(prefix)] != '_' {
+		return k, false
+	}
+	s := id[len(prefix)+1:]
+	var acc uint64
+	bits, n := 0, 0
+	for i := 0; i < len(s); i++ {
+		v := b32[s[i]]
+		if v == 0xff {
+			return k, false
+		}
+		acc = acc<<5 | uint64(v)
+		bits += 5
+		if bits >= 8 {
+			bits -= 8
+			k[n] = byte(acc >> bits)
+			n++
+		}
+	}
+	// 26 characters carry 130 bits: the last two must be zero, as
+	// base32 writes them.
+	return k, acc&(1<<bits-1) == 0
+}
+
+// formatID is the inverse of parseID.
+func formatID(prefix string, k [16]byte) string {
+	return prefix + "_" + strings.ToLower(idEnc.EncodeToString(k[:]))
+}
+
+// detail is what a result needs of its action beyond its flight.
+type detail struct {
+	decisionID   string
+	recordOutput bool
+	redact       []string
+}
+
+// detailsKept is how many actions' details the state keeps (a variable
+// for tests): a result that comes later reads them from the ledger. At the
+// decision API's peak that is a few seconds of calls, longer than most
+// tools take to answer; a slower one costs its result one read.
+var detailsKept = 1 << 14
+
+// recentDetails keeps the details of the latest detailsKept actions
+// authorized, in a ring. It is a cache: the state is the same without it,
+// which is why a snapshot (snapshot.go) leaves it out.
+type recentDetails struct {
+	m    map[[16]byte]detail
+	ring [][16]byte
+	next int
+}
+
+func (r *recentDetails) add(id string, d detail) {
+	k, ok := parseID("act", id)
+	if !ok || detailsKept <= 0 {
+		return
+	}
+	if r.m == nil {
+		r.m = make(map[[16]byte]detail, detailsKept)
+		r.ring = make([][16]byte, 0, detailsKept)
+	}
+	if len(r.ring) < detailsKept {
+		r.ring = append(r.ring, k)
+	} else {
+		delete(r.m, r.ring[r.next])
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % len(r.ring)
+	}
+	r.m[k] = d
+}
+
+func (r *recentDetails) get(id string) (detail, bool) {
+	k, ok := parseID("act", id)
+	if !ok {
+		return detail{}, false
+	}
+	d, ok := r.m[k]
+	return d, ok
+}
+
+func (r *recentDetails) del(id string) {
+	if k, ok := parseID("act", id); ok {
+		delete(r.m, k)
+	}
+}
+
+// fly adds action id of task t, authorized with credential jti at ledger
+// index index, to the actions in flight.
+func (s *State) fly(t *Task, id, jti, tool, operation string, index uint64) {
+	tf := s.flights[t.ID]
+	if tf == nil {
+		tf = &taskFlights{kinds: map[[3]string]*actionKind{}}
+		s.flights[t.ID] = tf
+	}
+	key := [3]string{jti, tool, operation}
+	k := tf.kinds[key]
+	if k == nil {
+		k = &actionKind{taskID: t.ID, jti: jti, tool: tool, operation: operation}
+		tf.kinds[key] = k
+	}
+	k.n++
+	tf.n++
+	s.actions.put(id, flight{kind: k, index: index})
+}
+
+// land removes action id, in flight as f, from the actions in flight.
+func (s *State) land(id string, f flight) {
+	s.actions.del(id)
+	s.details.del(id)
+	k := f.kind
+	tf := s.flights[k.taskID]
+	if tf == nil {
+		return
+	}
+	if k.n--; k.n == 0 {
+		delete(tf.kinds, [3]string{k.jti, k.tool, k.operation})
+	}
+	if tf.n--; tf.n == 0 {
+		delete(s.flights, k.taskID)
+	}
+}
+
+// inFlight returns how many actions task taskID has in flight.
+func (s *State) inFlight(taskID string) int {
+	if tf := s.flights[taskID]; tf != nil {
+		return tf.n
+	}
+	return 0
+}
+
+// actionDetail returns the details of action id, in flight as f: from the
+// ring, or from its action.authorized in the ledger.
+func (s *Service) actionDetail(ctx context.Context, id string, f flight) (detail, error) {
+	s.smu.Lock()
+	d, ok := s.st.details.get(id)
+	s.smu.Unlock()
+	if ok {
+		return d, nil
+	}
+	leaves, err := s.cfg.Store.ReadLeaves(ctx, f.index, f.index+1)
+	if err != nil {
+		return detail{}, fmt.Errorf("%w: reading action %s at %d: %v", ledger.ErrUnavailable, id, f.index, err)
+	}
+	if len(leaves) != 1 {
+		return detail{}, fmt.Errorf("%w: action %s: no event at %d", ledger.ErrUnavailable, id, f.index)
+	}
+	e, err := ledger.ParseLeaf(f.index, leaves[0])
+	if err != nil {
+		return detail{}, fmt.Errorf("%w: action %s: %v", ledger.ErrUnavailable, id, err)
+	}
+	var a event.ActionDecided
+	if err := decode(e, &a); err != nil || e.Event.Type != ledger.TypeActionAuthorized || a.ActionID != id ||
+		e.Event.TaskID != f.kind.taskID {
+		return detail{}, fmt.Errorf("%w: the event at %d is not the authorization of action %s", ledger.ErrUnavailable, f.index, id)
+	}
+	return actionDetailOf(e.Event.DecisionID, &a), nil
+}
+
+func actionDetailOf(decisionID string, a *event.ActionDecided) detail {
+	return detail{decisionID: decisionID, recordOutput: a.Obligations.RecordOutput == nil || *a.Obligations.RecordOutput,
+		redact: a.Obligations.Redact}
+}

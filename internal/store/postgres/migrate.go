@@ -122,6 +122,9 @@ var migrations = []string{
 	       WHERE l.idx >= known AND l.idx < n ORDER BY l.idx;
 	   END IF;
 	 END $$;`,
+	// 8: each body row names how its data is kept (internal/store/bodyenc):
+	// 0 as it is, as every row before this migration.
+	`ALTER TABLE bodies ADD COLUMN enc smallint NOT NULL DEFAULT 0;`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/bodyenc"
 )
 
 // Store is a PostgreSQL-backed store.
@@ -336,11 +337,13 @@ func (s *Store) batchStatements(b *ledger.Batch, advance string) *pgx.Batch {
 		names := make([]string, len(b.Bodies))
 		salts := make([][]byte, len(b.Bodies))
 		data := make([][]byte, len(b.Bodies))
+		encs := make([]int16, len(b.Bodies))
 		for i, body := range b.Bodies {
-			idx[i], names[i], salts[i], data[i] = int64(body.Index), body.Name, body.Salt, body.Data
+			enc, stored := bodyenc.Pack(body.Data)
+			idx[i], names[i], salts[i], data[i], encs[i] = int64(body.Index), body.Name, body.Salt, stored, int16(enc)
 		}
-		q.Queue(`INSERT INTO bodies (idx, name, salt, data) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[])`,
-			idx, names, salts, data)
+		q.Queue(`INSERT INTO bodies (idx, name, salt, data, enc) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[], $5::smallint[])`,
+			idx, names, salts, data, encs)
 	}
 	if len(b.Erase) > 0 {
 		idx := make([]int64, len(b.Erase))

@@ -159,6 +159,13 @@ func TestClaims(t *testing.T) {
 	}
 }
 
+// TestBodiesCompressed: a policy input is kept compressed, a short body as
+// it is.
+func TestBodiesCompressed(t *testing.T) {
+	s := openStore(t, pgtest.DSN(t), postgres.Options{})
+	storetest.BodiesCompressed(t, s, s.DB())
+}
+
 // A batch stamped at the wrong start aborts the whole transaction, even
 // though its COMMIT travels with it.
 func TestSequenceWrongStartWritesNothing(t *testing.T) {

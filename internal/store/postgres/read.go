@@ -3,10 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/bodyenc"
 )
 
 // Reading the log: tiles, leaves, checkpoints, bodies and metadata, each
@@ -184,10 +186,15 @@ func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, 
 
 func readBody(ctx context.Context, q querier, ref ledger.BodyRef) (ledger.Body, error) {
 	b := ledger.Body{Index: ref.Index, Name: ref.Name}
-	err := q.QueryRow(ctx, `SELECT salt, data FROM bodies WHERE idx = $1 AND name = $2`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data)
+	var enc int16
+	err := q.QueryRow(ctx, `SELECT salt, data, enc FROM bodies WHERE idx = $1 AND name = $2`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data, &enc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ledger.ErrNotFound
 	}
+	if err != nil {
+		return b, err
+	}
+	b.Data, err = bodyenc.Unpack(int(enc), b.Data)
 	return b, err
 }
 
@@ -200,8 +207,16 @@ func scanBodies(ctx context.Context, q querier, lock sync.Locker, fn func(ledger
 	read := func(after bodyRow, each func(bodyRow) error) error {
 		return queryRows(ctx, q, bodyPage, func(rows pgx.Rows) (bodyRow, error) {
 			var r bodyRow
-			return r, rows.Scan(&r.idx, &r.Name, &r.Salt, &r.Data)
-		}, each, `SELECT idx, name, salt, data FROM bodies WHERE (idx, name) > ($1, $2) ORDER BY idx, name LIMIT $3`, after.idx, after.Name)
+			var enc int16
+			if err := rows.Scan(&r.idx, &r.Name, &r.Salt, &r.Data, &enc); err != nil {
+				return r, err
+			}
+			var err error
+			if r.Data, err = bodyenc.Unpack(int(enc), r.Data); err != nil {
+				return r, fmt.Errorf("body %s of %d: %w", r.Name, r.idx, err)
+			}
+			return r, nil
+		}, each, `SELECT idx, name, salt, data, enc FROM bodies WHERE (idx, name) > ($1, $2) ORDER BY idx, name LIMIT $3`, after.idx, after.Name)
 	}
 	return paged(bodyRow{idx: -1}, bodyPage, read, lock, func(r bodyRow) error {
 		r.Index = uint64(r.idx)

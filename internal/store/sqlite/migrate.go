@@ -38,6 +38,9 @@ var migrations = []string{
 	// 5: named cursors of the log's consumers (cursors.go): the index of
 	// the first entry each has not applied.
 	`CREATE TABLE cursors (name TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;`,
+	// 6: each body row names how its data is kept (internal/store/bodyenc):
+	// 0 as it is, as every row before this migration.
+	`ALTER TABLE bodies ADD COLUMN enc INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

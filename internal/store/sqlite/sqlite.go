@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/bodyenc"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -234,7 +235,7 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 	if err := s.prepareInserts(ctx, "leaves(idx, leaf)", 2, len(b.Leaves)); err != nil {
 		return err
 	}
-	if err := s.prepareInserts(ctx, "bodies(idx, name, salt, data)", 4, len(b.Bodies)); err != nil {
+	if err := s.prepareInserts(ctx, "bodies(idx, name, salt, data, enc)", 5, len(b.Bodies)); err != nil {
 		return err
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -262,9 +263,10 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 	}
 	bodyRows := make([][]any, len(b.Bodies))
 	for i, body := range b.Bodies {
-		bodyRows[i] = []any{int64(body.Index), body.Name, body.Salt, body.Data}
+		enc, data := bodyenc.Pack(body.Data)
+		bodyRows[i] = []any{int64(body.Index), body.Name, body.Salt, data, enc}
 	}
-	if err := s.insertRows(ctx, tx, "bodies(idx, name, salt, data)", 4, bodyRows); err != nil {
+	if err := s.insertRows(ctx, tx, "bodies(idx, name, salt, data, enc)", 5, bodyRows); err != nil {
 		return err
 	}
 	for _, ref := range b.Erase {
@@ -374,16 +376,21 @@ func (s *Store) ScanCheckpoints(ctx context.Context, fn func(ledger.StoredCheckp
 // ReadBody implements ledger.Store.
 func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, error) {
 	b := ledger.Body{Index: ref.Index, Name: ref.Name}
-	err := s.r.QueryRowContext(ctx, `SELECT salt, data FROM bodies WHERE idx = ? AND name = ?`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data)
+	var enc int
+	err := s.r.QueryRowContext(ctx, `SELECT salt, data, enc FROM bodies WHERE idx = ? AND name = ?`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data, &enc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, ledger.ErrNotFound
 	}
+	if err != nil {
+		return b, err
+	}
+	b.Data, err = bodyenc.Unpack(enc, b.Data)
 	return b, err
 }
 
 // ScanBodies implements ledger.Store.
 func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT idx, name, salt, data FROM bodies ORDER BY idx, name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT idx, name, salt, data, enc FROM bodies ORDER BY idx, name`)
 	if err != nil {
 		return err
 	}
@@ -391,8 +398,12 @@ func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) erro
 	for rows.Next() {
 		var b ledger.Body
 		var idx int64
-		if err := rows.Scan(&idx, &b.Name, &b.Salt, &b.Data); err != nil {
+		var enc int
+		if err := rows.Scan(&idx, &b.Name, &b.Salt, &b.Data, &enc); err != nil {
 			return err
+		}
+		if b.Data, err = bodyenc.Unpack(enc, b.Data); err != nil {
+			return fmt.Errorf("body %s of %d: %w", b.Name, idx, err)
 		}
 		b.Index = uint64(idx)
 		if err := fn(b); err != nil {

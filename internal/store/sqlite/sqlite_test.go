@@ -146,6 +146,13 @@ func TestBodiesMigration(t *testing.T) {
 	s.Close()
 }
 
+// TestBodiesCompressed: a policy input is kept compressed, a short body as
+// it is.
+func TestBodiesCompressed(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), sqlite.FileName))
+	storetest.BodiesCompressed(t, s, s.DB())
+}
+
 // Under steady appends the checkpointer lets the write-ahead log start over
 // at its beginning once it is long, so that commits write over the file's
 // blocks rather than grow it (a cheaper fsync), and the file stays bounded.

@@ -8,9 +8,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/bodyenc"
 )
 
 // Opener opens a store on a fresh, empty database for one test. The function
@@ -36,6 +40,7 @@ func Run(t *testing.T, fresh Opener) {
 		{"CommitCancelledWritesNothing", testCommitCancelled},
 		{"ReadOrdering", testReadOrdering},
 		{"NotFound", testNotFound},
+		{"BodiesComeBackExact", testBodiesExact},
 		{"InitMetaKeepsTheFirstValue", testInitMeta},
 		{"ReopenKeepsData", testReopen},
 		{"LedgerRoundTrip", testLedgerRoundTrip},
@@ -275,6 +280,58 @@ func testReadOrdering(t *testing.T, open func(*testing.T) ledger.Store) {
 	b, err := s.ReadBody(ctx, ledger.BodyRef{Index: 2, Name: "alpha"})
 	if err != nil || string(b.Data) != "2a" || !bytes.Equal(b.Salt, []byte{3}) {
 		t.Errorf("ReadBody = %+v (%v)", b, err)
+	}
+}
+
+// PolicyInput is a body of the shape writ records with most calls, which
+// a store keeps compressed.
+var PolicyInput = []byte(`{"version":1,"point":"action","principal":{"id":"oidc:https://login.example.com/#u-8841"},"agent":{"id":"spiffe://corp.example/ns/agents/sa/reporter"},` +
+	`"task":{"id":"tsk_3yq5lk2m7ezqv6ahb4xw2nrc7u","scope":{"tools":["reports.*"],"resources":["s3://reports/2026/*"],"operations":["read"],"data_class":"internal","environments":["prod"]},"state":"active"},` +
+	`"action":{"tool":"reports.fetch","operation":"read","resource":"s3://reports/2026/q3.pdf","arguments":{"key":"2026/q3.pdf"},"data_class":"internal"},` +
+	`"credential":{"jti":"kQ2m9x7Lw0pT4vB8nR1sYg","expires_at":"2026-11-30T10:15:00Z","act_chain":["spiffe://corp.example/ns/agents/sa/reporter"],"binding":"dpop"},` +
+	`"request":{"time":"2026-11-30T10:05:12.339120774Z","environment":"prod","gateway":"mcp","source":"10.2.7.31"},` +
+	`"history":{"version":1,"task":{"allowed":12,"denied":1,"in_flight":0,"tools":2,"operations":1,"max_data_class":"internal","max_data_class_level":1,"last_minute":{"calls":3,"allowed":3,"denied":0},"last_hour":{"calls":13,"allowed":12,"denied":1}},` +
+	`"tool":{"allowed":7,"denied":0,"in_flight":0},"operation":{"allowed":12,"denied":1,"in_flight":0},"agent":{"last_minute":{"calls":3,"allowed":3,"denied":0},"last_hour":{"calls":40,"allowed":38,"denied":2}},` +
+	`"resources":{"reached":5,"destinations":1,"resource_reached":false,"destination_reached":true},"approvals":{"held":0,"spent":0,"pending":0,"denied":0}},` +
+	`"derived":{"tool_in_scope":true,"resource_in_scope":true,"operation_in_scope":true,"environment_in_scope":true,"data_class_level":1,"ceiling_level":1,"data_class_known":true,"delegated":false,"narrows_parent":true,"ttl_seconds":0,"ttl_valid":true}}`)
+
+// testBodiesExact: whatever a store keeps on disk, a body comes back as it
+// was committed, by ReadBody and by ScanBodies: one it compresses, bytes
+// that do not compress, and the empty and short ones.
+func testBodiesExact(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	random := make([]byte, 4096)
+	for i := range random {
+		random[i] = byte(i*7919>>3) ^ byte(i>>5)
+	}
+	bodies := map[string][]byte{"input": PolicyInput, "random": random, "empty": {}, "short": []byte(`{"id":1}`),
+		"repeated": bytes.Repeat([]byte("a"), 1<<20), "note": []byte("body 0")}
+	b := batch(0, 1)
+	for _, name := range slices.Sorted(maps.Keys(bodies)) {
+		if name == "note" {
+			continue // batch's own
+		}
+		b.Bodies = append(b.Bodies, ledger.Body{Index: 0, Name: name, Salt: []byte{9, 9}, Data: bodies[name]})
+	}
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range bodies {
+		got, err := s.ReadBody(ctx, ledger.BodyRef{Index: 0, Name: name})
+		if err != nil || !bytes.Equal(got.Data, want) || (name != "note" && !bytes.Equal(got.Salt, []byte{9, 9})) {
+			t.Errorf("ReadBody(%s): %d bytes, %v; want the %d committed", name, len(got.Data), err, len(want))
+		}
+	}
+	n := 0
+	if err := s.ScanBodies(ctx, func(got ledger.Body) error {
+		n++
+		if !bytes.Equal(got.Data, bodies[got.Name]) {
+			t.Errorf("ScanBodies: %s has %d bytes, want the %d committed", got.Name, len(got.Data), len(bodies[got.Name]))
+		}
+		return nil
+	}); err != nil || n != len(bodies) {
+		t.Errorf("ScanBodies saw %d bodies, %v", n, err)
 	}
 }
 
@@ -595,5 +652,34 @@ func testCursors(t *testing.T, open func(*testing.T) ledger.Store) {
 		if _, err := c.Cursor(ctx, bad); err == nil {
 			t.Errorf("cursor name %q read", bad)
 		}
+	}
+}
+
+// BodiesCompressed checks that store s, whose database is db, keeps a
+// policy input compressed on disk (internal/store/bodyenc) and a short body
+// as it is, and gives both back as committed.
+func BodiesCompressed(t *testing.T, s ledger.Store, db *sql.DB) {
+	ctx := context.Background()
+	b := batch(0, 1)
+	b.Bodies = append(b.Bodies, ledger.Body{Index: 0, Name: "input", Salt: []byte{1}, Data: PolicyInput})
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		enc     int
+		longest int
+	}{{"input", bodyenc.Dict1, len(PolicyInput) / 3}, {"note", bodyenc.Plain, len("body 0")}} {
+		var enc, n int
+		if err := db.QueryRowContext(ctx, `SELECT enc, length(data) FROM bodies WHERE idx = 0 AND name = '`+tc.name+`'`).Scan(&enc, &n); err != nil {
+			t.Fatal(err)
+		}
+		if enc != tc.enc || n > tc.longest {
+			t.Errorf("%s is kept in %d bytes with encoding %d, want encoding %d in %d bytes at most", tc.name, n, enc, tc.enc, tc.longest)
+		}
+	}
+	got, err := s.ReadBody(ctx, ledger.BodyRef{Index: 0, Name: "input"})
+	if err != nil || !bytes.Equal(got.Data, PolicyInput) {
+		t.Errorf("ReadBody: %d bytes, %v", len(got.Data), err)
 	}
 }

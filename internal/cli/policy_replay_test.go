@@ -10,6 +10,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/client"
 	"github.com/writhq/writ/internal/server/servertest"
+	"github.com/writhq/writ/internal/store/bodyenc"
 )
 
 // TestPolicyReplay records a real task decision through a server, then
@@ -45,10 +46,16 @@ func TestPolicyReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recorded string
-	if err := db.QueryRow(`SELECT data FROM bodies WHERE name = 'input'`).Scan(&recorded); err != nil {
+	var stored []byte
+	var enc int
+	if err := db.QueryRow(`SELECT data, enc FROM bodies WHERE name = 'input'`).Scan(&stored, &enc); err != nil {
 		t.Fatal(err)
 	}
+	raw, err := bodyenc.Unpack(enc, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := string(raw)
 	for _, want := range []string{`"version":1`, `"point":"task"`, `"environment_in_scope":true`, `"ceiling_level":2`} {
 		if !strings.Contains(recorded, want) {
 			t.Errorf("recorded input lacks %s: %s", want, recorded)
@@ -56,7 +63,7 @@ func TestPolicyReplay(t *testing.T) {
 	}
 
 	// Change the recorded input behind writ's back: its commitment no longer matches.
-	if _, err := db.Exec(`UPDATE bodies SET data = replace(data, 'confidential', 'public') WHERE name = 'input'`); err != nil {
+	if _, err := db.Exec(`UPDATE bodies SET data = ?, enc = 0 WHERE name = 'input'`, strings.ReplaceAll(recorded, "confidential", "public")); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

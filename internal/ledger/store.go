@@ -27,6 +27,10 @@ type Body struct {
 	Name  string
 	Salt  []byte
 	Data  []byte
+	// Unreadable, set by ScanBodies in place of Data, is why the store
+	// cannot give a stored row's bytes back (a row it cannot decode), so
+	// that a scan reports the row and goes on.
+	Unreadable error
 }
 
 // BodyRef names one body of one leaf.

@@ -223,6 +223,12 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			data := blob(t, db, `SELECT data FROM bodies WHERE idx = 7 AND name = 'note'`)
 			execSQL(t, db, `UPDATE bodies SET data = ? WHERE idx = 7 AND name = 'note'`, flipByte(data, 0))
 		}, []wantFailure{{"commitment", 7, false}}},
+		{"body row undecodable", func(t *testing.T, db *sql.DB) {
+			execSQL(t, db, `UPDATE bodies SET enc = 1, data = x'ff00ff' WHERE idx = 7 AND name = 'note'`)
+		}, []wantFailure{{"commitment", 7, false}}},
+		{"body row of an unknown encoding", func(t *testing.T, db *sql.DB) {
+			execSQL(t, db, `UPDATE bodies SET enc = 9 WHERE idx = 8 AND name = 'note'`)
+		}, []wantFailure{{"commitment", 8, false}}},
 		{"body salt changed", func(t *testing.T, db *sql.DB) {
 			salt := blob(t, db, `SELECT salt FROM bodies WHERE idx = 9 AND name = 'args'`)
 			execSQL(t, db, `UPDATE bodies SET salt = ? WHERE idx = 9 AND name = 'args'`, flipByte(salt, 31))

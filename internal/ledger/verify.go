@@ -268,7 +268,9 @@ func verifyBodies(ctx context.Context, s Store, commits []commitRef, erased map[
 			r.fail("commitment", int64(b.Index), "body %q is stored but the event commits to no such body", b.Name)
 			return nil
 		}
-		if got := Commit(b.Salt, b.Data); got != commits[i].c {
+		if b.Unreadable != nil {
+			r.fail("commitment", int64(b.Index), "body %q cannot be read: %v", b.Name, b.Unreadable)
+		} else if got := Commit(b.Salt, b.Data); got != commits[i].c {
 			r.fail("commitment", int64(b.Index), "body %q does not match its commitment", b.Name)
 		} else {
 			r.Bodies++

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -213,7 +212,7 @@ func scanBodies(ctx context.Context, q querier, lock sync.Locker, fn func(ledger
 			}
 			var err error
 			if r.Data, err = bodyenc.Unpack(int(enc), r.Data); err != nil {
-				return r, fmt.Errorf("body %s of %d: %w", r.Name, r.idx, err)
+				r.Unreadable = err
 			}
 			return r, nil
 		}, each, `SELECT idx, name, salt, data, enc FROM bodies WHERE (idx, name) > ($1, $2) ORDER BY idx, name LIMIT $3`, after.idx, after.Name)

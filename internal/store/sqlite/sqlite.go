@@ -403,7 +403,7 @@ func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) erro
 			return err
 		}
 		if b.Data, err = bodyenc.Unpack(enc, b.Data); err != nil {
-			return fmt.Errorf("body %s of %d: %w", b.Name, idx, err)
+			b.Unreadable = err
 		}
 		b.Index = uint64(idx)
 		if err := fn(b); err != nil {

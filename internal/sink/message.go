@@ -58,8 +58,14 @@ func (e *encoder) encode(ent ledger.Entry) (Message, error) {
 	if len(ent.Leaf) == 0 {
 		return Message{}, errors.New("an entry without its leaf: sinks read the log from the store")
 	}
+	// The ledger's tree hashed the leaf of an entry it handed over; one
+	// read from the store is hashed here.
+	hash := ent.Hash
+	if len(hash) != ledger.HashSize {
+		hash = ledger.LeafHash(ent.Leaf)
+	}
 	m := Message{Index: ent.Index, ID: ocsf.UID(e.origin, ent.Index), Type: ent.Event.Type, Time: ent.Event.Time,
-		LeafHash: hex.EncodeToString(ledger.LeafHash(ent.Leaf))}
+		LeafHash: hex.EncodeToString(hash)}
 	var err error
 	switch e.format {
 	case config.FormatWrit:

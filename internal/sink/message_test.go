@@ -20,20 +20,7 @@ import (
 // it (as read from the store, hashed here), in every format, and its
 // leaf hash is SHA-256(0x00 || leaf).
 func TestEncodeHandedHash(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "ocsf", "testdata", "entries.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var evs []ledger.Event
-	for line := range bytes.Lines(b) {
-		var l struct {
-			Event ledger.Event `json:"event"`
-		}
-		if err := json.Unmarshal(line, &l); err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, l.Event)
-	}
+	evs := fixtureEvents(t)
 	evs = append(evs, calls(20)...)
 	ents := handed(t, evs)
 	for _, format := range []string{config.FormatWrit, config.FormatCloudEvents, config.FormatOCSF} {
@@ -64,4 +51,24 @@ func TestEncodeHandedHash(t *testing.T) {
 			t.Fatalf("%d of %d entries were handed with their hash", hashed, len(ents))
 		}
 	}
+}
+
+// fixtureEvents are the OCSF mapping's test events: one of every type.
+func fixtureEvents(t testing.TB) []ledger.Event {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "ocsf", "testdata", "entries.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ledger.Event
+	for line := range bytes.Lines(b) {
+		var l struct {
+			Event ledger.Event `json:"event"`
+		}
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l.Event)
+	}
+	return out
 }

@@ -436,7 +436,7 @@ func TestNATSSinkWithoutStream(t *testing.T) {
 // format; every record names its index and origin and carries the leaf
 // hash of the event's leaf.
 func TestFormats(t *testing.T) {
-	entries := fixtureEvents(t)
+	entries := sink.FixtureEvents(t)
 	for _, format := range []string{config.FormatWrit, config.FormatCloudEvents, config.FormatOCSF} {
 		t.Run(format, func(t *testing.T) {
 			l := newLog(t)

@@ -102,8 +102,8 @@ func (c FollowerConfig) Validate() error {
 //
 // Entries from the store carry their Leaf and Commitments; entries handed
 // over by Committed carry the event as committed (Time in UTC, Bodies as
-// FollowerConfig.Bodies asks), their Leaf when FollowerConfig.Leaves asks,
-// and no Commitments.
+// FollowerConfig.Bodies asks), their Leaf when FollowerConfig.Leaves asks
+// (and its Hash, when CommittedHashed was given it), and no Commitments.
 type Follower struct {
 	cfg  FollowerConfig
 	hand handoff
@@ -156,11 +156,23 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 // past HandOff entries held, the oldest are let go, to be read from the
 // store.
 func (f *Follower) Committed(first uint64, events []Event, leaves [][]byte) {
+	f.CommittedHashed(first, events, leaves, nil)
+}
+
+// CommittedHashed is Committed with the leaves' hashes as the ledger's
+// tree took them (ledger.Config.OnCommitHashed): a follower that keeps
+// leaves hands each entry on with its hash (Entry.Hash), so that its
+// consumer need not hash the leaf again. Without them (nil), or to a
+// follower that keeps no leaves, it is Committed.
+func (f *Follower) CommittedHashed(first uint64, events []Event, leaves, hashes [][]byte) {
 	switch {
 	case !f.cfg.Leaves:
-		f.hand.add(first, events, nil, f.keep)
+		f.hand.add(first, events, nil, nil, f.keep)
 	case len(leaves) == len(events):
-		f.hand.add(first, events, leaves, f.keep)
+		if len(hashes) != len(events) {
+			hashes = nil
+		}
+		f.hand.add(first, events, leaves, hashes, f.keep)
 	}
 	// A consumer of leaves handed events without theirs reads them from
 	// the store.

@@ -22,9 +22,10 @@ type handoff struct {
 }
 
 // add holds events committed at consecutive indexes from first, as keep
-// trims them, with their leaves when leaves is not nil. It never waits for
-// the follower: past max it lets the oldest entries go.
-func (h *handoff) add(first uint64, events []Event, leaves [][]byte, keep func(Event) Event) {
+// trims them, with their leaves when leaves is not nil, and their leaves'
+// hashes when hashes is not nil. It never waits for the follower: past
+// max it lets the oldest entries go.
+func (h *handoff) add(first uint64, events []Event, leaves, hashes [][]byte, keep func(Event) Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if n := len(h.ents); n > 0 && first <= h.ents[n-1].Index {
@@ -38,17 +39,13 @@ func (h *handoff) add(first uint64, events []Event, leaves [][]byte, keep func(E
 	} else if first < h.floor {
 		skip := h.floor - first
 		events, first = events[skip:], h.floor
-		if leaves != nil {
-			leaves = leaves[skip:]
-		}
+		leaves, hashes = skipped(leaves, int(skip)), skipped(hashes, int(skip))
 	}
 	if len(events) > h.max {
 		skip := len(events) - h.max
 		h.dropped += uint64(skip)
 		events, first = events[skip:], first+uint64(skip)
-		if leaves != nil {
-			leaves = leaves[skip:]
-		}
+		leaves, hashes = skipped(leaves, skip), skipped(hashes, skip)
 	}
 	if over := len(h.ents) + len(events) - h.max; over > 0 {
 		h.dropped += uint64(over)
@@ -59,8 +56,19 @@ func (h *handoff) add(first uint64, events []Event, leaves [][]byte, keep func(E
 		if leaves != nil {
 			e.Leaf = leaves[i]
 		}
+		if hashes != nil {
+			e.Hash = hashes[i]
+		}
 		h.ents = append(h.ents, e)
 	}
+}
+
+// skipped returns s without its first n, or nil when s is nil.
+func skipped(s [][]byte, n int) [][]byte {
+	if s == nil {
+		return nil
+	}
+	return s[n:]
 }
 
 // take forgets the entries before from (applied) and returns up to n held

@@ -57,6 +57,10 @@ type Entry struct {
 	Commitments map[string]string
 	// Leaf is the canonical bytes the tree commits to.
 	Leaf []byte
+	// Hash is Leaf's RFC 6962 hash, LeafHash(Leaf), on an entry handed
+	// over with it (Follower.CommittedHashed); nil on any other, whose
+	// reader computes it.
+	Hash []byte
 }
 
 // Commit returns the commitment to a body: "sha256:" + hex(sha256(salt || data)).

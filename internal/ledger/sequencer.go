@@ -144,14 +144,19 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 		}
 		return
 	}
-	if l.cfg.OnCommit != nil {
+	if l.hooked() {
 		first := start
 		for _, r := range reqs {
 			evs := r.events
 			if r.linked != nil {
 				evs = r.linked
 			}
-			l.cfg.OnCommit(first, evs, r.leaves)
+			if l.cfg.OnCommit != nil {
+				l.cfg.OnCommit(first, evs, r.leaves)
+			}
+			if l.cfg.OnCommitHashed != nil {
+				l.cfg.OnCommitHashed(first, evs, r.leaves, r.hashes)
+			}
 			first += uint64(len(r.entries))
 		}
 	}
@@ -204,6 +209,14 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 	}
 	clear(l.heads.batch)
 	b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
+	var hashes [][]byte
+	if l.cfg.OnCommitHashed != nil {
+		n := 0
+		for _, r := range reqs {
+			n += len(r.entries)
+		}
+		hashes = make([][]byte, 0, n)
+	}
 	idx := start
 	for _, r := range reqs {
 		first := idx
@@ -221,7 +234,7 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 				}
 				if prev != nil || deleg != nil {
 					leaf = withLinks(e.leaf, e.slots, deleg, prev)
-					if l.cfg.OnCommit != nil {
+					if l.hooked() {
 						if r.linked == nil {
 							r.linked = slices.Clone(r.events)
 						}
@@ -235,6 +248,9 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 				return nil, err
 			}
 			b.Leaves = append(b.Leaves, leaf)
+			if l.cfg.OnCommitHashed != nil {
+				hashes = append(hashes, hash)
+			}
 			for _, body := range e.bodies {
 				body.Index = idx
 				b.Bodies = append(b.Bodies, body)
@@ -243,6 +259,9 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 		}
 		b.Erase = append(b.Erase, r.erase...)
 		r.leaves = b.Leaves[len(b.Leaves)-len(r.entries):]
+		if hashes != nil {
+			r.hashes = hashes[len(hashes)-len(r.entries):]
+		}
 	}
 	b.Tiles = l.tree.takeDirty()
 	return b, nil

@@ -26,7 +26,7 @@ func (m *Mapper) apiActivity(e ledger.Entry) (Record, bool) {
 		r.setStatus(statusSuccess)
 		r.setSeverity(sevInformational)
 		r.Message = strings.Join(d.Reasons, "; ")
-		r.Actor = agentActor(ev, []Authorization{decision(d.Effect, ev.PolicyVersion)})
+		r.Actor = agentActor(ev, []Authorization{m.decision(d.Effect, ev.PolicyVersion)})
 		r.API = &API{Operation: "policy." + d.Point, Service: map[string]any{"name": "policy"}}
 		r.Unmapped = m.unmapped(e)
 		r.Unmapped["engine"] = d.Engine
@@ -35,7 +35,7 @@ func (m *Mapper) apiActivity(e ledger.Entry) (Record, bool) {
 		r.setStatus(statusSuccess)
 		r.setSeverity(sevLow)
 		r.Message = fmt.Sprintf("the candidate policy decided %s where the active one decided %s", d.Candidate.Effect, d.Active.Effect)
-		r.Actor = agentActor(ev, []Authorization{decision(d.Active.Effect, d.Active.Version), decision(d.Candidate.Effect, d.Candidate.Version)})
+		r.Actor = agentActor(ev, []Authorization{m.decision(d.Active.Effect, d.Active.Version), m.decision(d.Candidate.Effect, d.Candidate.Version)})
 		r.API = &API{Operation: "policy." + d.Point, Service: map[string]any{"name": "policy"}}
 		r.Unmapped = m.unmapped(e)
 		r.Unmapped["candidate_engine"] = d.Candidate.Engine
@@ -68,12 +68,24 @@ func (m *Mapper) apiActivity(e ledger.Entry) (Record, bool) {
 func (m *Mapper) callRecord(e ledger.Entry) (Record, bool) {
 	ev := e.Event
 	// Data that does not fit its type maps as far as it decoded.
-	data, _ := event.Read(ev)
+	var data any
+	switch ev.Type {
+	case ledger.TypeActionAuthorized, ledger.TypeActionDenied:
+		d := new(decided)
+		readCall(ev.Data, d)
+		data = d
+	case ledger.TypeActionCompleted:
+		d := new(completed)
+		readCall(ev.Data, d)
+		data = d
+	default:
+		data, _ = event.Read(ev)
+	}
 	var r Record
 	var a call
 	actionID := ""
 	switch d := data.(type) {
-	case event.ActionDecided:
+	case *decided:
 		a = call{tool: d.Tool, op: d.Operation, resource: d.Resource, class: d.DataClass, pv: ev.PolicyVersion, decision: "allow"}
 		r.setStatus(statusSuccess)
 		if ev.Type == ledger.TypeActionDenied {
@@ -85,7 +97,7 @@ func (m *Mapper) callRecord(e ledger.Entry) (Record, bool) {
 		}
 		r.Message = strings.Join(d.Reasons, "; ")
 		actionID = d.ActionID
-	case event.ActionCompleted:
+	case *completed:
 		a, _ = m.calls.get(d.ActionID)
 		r.setStatus(statusSuccess)
 		if d.Status != event.StatusOK {
@@ -114,14 +126,14 @@ func (m *Mapper) callRecord(e ledger.Entry) (Record, bool) {
 	if r.StatusID == statusFailure {
 		r.setSeverity(sevLow)
 	}
-	r.Actor = agentActor(ev, []Authorization{decision(a.decision, a.pv)})
+	r.Actor = agentActor(ev, []Authorization{m.decision(a.decision, a.pv)})
 	r.Unmapped = map[string]any{"writ_type": ev.Type, "ledger_index": e.Index}
 	r.API = &API{Operation: a.tool}
 	if actionID != "" {
 		r.API.Request = map[string]any{"uid": actionID}
 	}
 	if fam, _, ok := strings.Cut(a.tool, "."); ok {
-		r.API.Service = map[string]any{"name": fam}
+		r.API.Service = m.shared.get(&m.shared.services, fam, func() map[string]any { return map[string]any{"name": fam} })
 	}
 	if a.op != "" {
 		r.Unmapped["operation"] = a.op
@@ -163,10 +175,12 @@ func agentActor(ev ledger.Event, auths []Authorization) *Actor {
 }
 
 // decision is an authorization by the policy version pv (none when empty).
-func decision(d, pv string) Authorization {
+func (m *Mapper) decision(d, pv string) Authorization {
 	auth := Authorization{Decision: d}
 	if pv != "" {
-		auth.Policy = map[string]any{"uid": pv, "version": pv, "name": "writ policy bundle"}
+		auth.Policy = m.shared.get(&m.shared.policies, pv, func() map[string]any {
+			return map[string]any{"uid": pv, "version": pv, "name": "writ policy bundle"}
+		})
 	}
 	return auth
 }

@@ -57,7 +57,7 @@ func (m *Mapper) other(e ledger.Entry) Record {
 		r.setStatus(statusFailure)
 		r.setSeverity(sevLow)
 		r.StatusDetail, r.Message = "denied", strings.Join(d.Reasons, "; ")
-		r.Actor.Authorizations = []Authorization{decision("deny", ev.PolicyVersion)}
+		r.Actor.Authorizations = []Authorization{m.decision("deny", ev.PolicyVersion)}
 		r.Unmapped = m.unmapped(e)
 		if d.ApprovalID != "" {
 			r.Unmapped["approval_id"] = d.ApprovalID
@@ -92,7 +92,7 @@ func (m *Mapper) other(e ledger.Entry) Record {
 		if ev.Type == ledger.TypeApprovalDenied {
 			verdict = "deny"
 		}
-		r.Actor = &Actor{User: map[string]any{"uid": d.Approver}, Authorizations: []Authorization{decision(verdict, ev.PolicyVersion)}}
+		r.Actor = &Actor{User: map[string]any{"uid": d.Approver}, Authorizations: []Authorization{m.decision(verdict, ev.PolicyVersion)}}
 		if ev.TaskID != "" {
 			r.Actor.Session = map[string]any{"uid": ev.TaskID}
 		}
@@ -119,7 +119,7 @@ func (m *Mapper) other(e ledger.Entry) Record {
 		m.authentication(&r, e, 1, "Logon")
 		r.User = map[string]any{"uid": d.Subject}
 		r.Session["expiration_time"] = d.ExpiresAt.UnixMilli()
-		r.Actor.Authorizations = []Authorization{decision("allow", ev.PolicyVersion)}
+		r.Actor.Authorizations = []Authorization{m.decision("allow", ev.PolicyVersion)}
 		r.Unmapped["binding"] = d.Binding
 	case event.CredentialRevoked:
 		m.authentication(&r, e, 2, "Logoff")

@@ -21,7 +21,10 @@ import (
 const Version = "1.5.0"
 
 // Record is the subset of an OCSF event writ fills, for every class it
-// maps to; members a class does not have are left out.
+// maps to; members a class does not have are left out. Records of one
+// Mapper share some of their maps (metadata.product, an authorization's
+// policy, an API's service): read a record, never modify it, except its
+// Unmapped, which is its own.
 type Record struct {
 	ActivityID   int            `json:"activity_id"`
 	ActivityName string         `json:"activity_name"`
@@ -132,6 +135,35 @@ func InBundle(typ string) bool {
 type Mapper struct {
 	origin string
 	calls  calls
+	shared shared
+}
+
+// product is every record's metadata.product, shared by all.
+var product = map[string]any{"name": "writ", "vendor_name": "writ"}
+
+// shared holds the maps that the records of one Mapper share: one per
+// policy version (an authorization's policy) and per tool family (an API
+// call's service), where the events of a log repeat a few values. A
+// record is read as written, never modified, but for its Unmapped, which
+// is its own.
+type shared struct {
+	policies, services map[string]map[string]any
+}
+
+// maxShared bounds each of shared's maps; past it they start over.
+const maxShared = 256
+
+// get returns the map kept in *in under key, made by mk the first time.
+func (s *shared) get(in *map[string]map[string]any, key string, mk func() map[string]any) map[string]any {
+	if v, ok := (*in)[key]; ok {
+		return v
+	}
+	if *in == nil || len(*in) >= maxShared {
+		*in = map[string]map[string]any{}
+	}
+	v := mk()
+	(*in)[key] = v
+	return v
 }
 
 // NewMapper returns a mapper of the log origin that remembers the last
@@ -158,7 +190,7 @@ func (m *Mapper) base(r *Record, e ledger.Entry, class classInfo, activity int, 
 	r.TypeUID, r.TypeName = class.uid*100+activity, class.name+": "+activityName
 	r.Time = ev.Time.UnixMilli()
 	r.Metadata = Metadata{
-		Version: Version, Product: map[string]any{"name": "writ", "vendor_name": "writ"},
+		Version: Version, Product: product,
 		UID: UID(m.origin, e.Index), CorrelationUID: ev.TaskID, LogName: m.origin,
 	}
 }

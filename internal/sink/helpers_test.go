@@ -1,12 +1,10 @@
 package sink_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -46,9 +44,9 @@ func newLog(t testing.TB) *logEnv {
 		t.Fatal(err)
 	}
 	l := &logEnv{st: st}
-	l.led, err = ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommit: func(first uint64, evs []ledger.Event, leaves [][]byte) {
+	l.led, err = ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommitHashed: func(first uint64, evs []ledger.Event, leaves, hashes [][]byte) {
 		if s := l.sinks.Load(); s != nil {
-			s.Committed(first, evs, leaves)
+			s.Committed(first, evs, leaves, hashes)
 		}
 	}})
 	if err != nil {
@@ -187,24 +185,4 @@ func checkComplete(t testing.TB, got []streamed, origin string, hashes []string,
 		t.Fatalf("the stream holds indexes 0 to %d, want 0 to at least %d", int64(next)-1, n-1)
 	}
 	t.Logf("%d messages, %d events, %d delivered again and kept", len(got), next, dups)
-}
-
-// fixtureEvents are the OCSF mapping's test events: one of every type.
-func fixtureEvents(t testing.TB) []ledger.Event {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "ocsf", "testdata", "entries.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []ledger.Event
-	for line := range bytes.Lines(b) {
-		var l struct {
-			Event ledger.Event `json:"event"`
-		}
-		if err := json.Unmarshal(line, &l); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, l.Event)
-	}
-	return out
 }

@@ -43,6 +43,10 @@ type encoder struct {
 	// source is the CloudEvents source: the origin as a URI reference.
 	source string
 	mapper *ocsf.Mapper
+	// size is what the next OCSF record's buffer is made to hold: a
+	// little more than the last record, so that one allocation of about
+	// the right size holds the record (records of one log are alike).
+	size int
 }
 
 func newEncoder(format, origin string) *encoder {
@@ -58,8 +62,14 @@ func (e *encoder) encode(ent ledger.Entry) (Message, error) {
 	if len(ent.Leaf) == 0 {
 		return Message{}, errors.New("an entry without its leaf: sinks read the log from the store")
 	}
+	// The ledger's tree hashed the leaf of an entry it handed over; one
+	// read from the store is hashed here.
+	hash := ent.Hash
+	if len(hash) != ledger.HashSize {
+		hash = ledger.LeafHash(ent.Leaf)
+	}
 	m := Message{Index: ent.Index, ID: ocsf.UID(e.origin, ent.Index), Type: ent.Event.Type, Time: ent.Event.Time,
-		LeafHash: hex.EncodeToString(ledger.LeafHash(ent.Leaf))}
+		LeafHash: hex.EncodeToString(hash)}
 	var err error
 	switch e.format {
 	case config.FormatWrit:
@@ -71,7 +81,8 @@ func (e *encoder) encode(ent ledger.Entry) (Message, error) {
 		seq := ent.Index
 		r.Metadata.Sequence = &seq
 		r.Unmapped["writ_leaf_hash"] = m.LeafHash
-		m.Body = r.Marshal()
+		m.Body = r.AppendJSON(make([]byte, 0, max(e.size, 1024)))
+		e.size = len(m.Body) + 256
 	default:
 		err = fmt.Errorf("format %q", e.format)
 	}

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/metrics"
 	"github.com/writhq/writ/internal/notify"
@@ -434,7 +436,7 @@ func TestNATSSinkWithoutStream(t *testing.T) {
 // format; every record names its index and origin and carries the leaf
 // hash of the event's leaf.
 func TestFormats(t *testing.T) {
-	entries := fixtureEvents(t)
+	entries := sink.FixtureEvents(t)
 	for _, format := range []string{config.FormatWrit, config.FormatCloudEvents, config.FormatOCSF} {
 		t.Run(format, func(t *testing.T) {
 			l := newLog(t)
@@ -543,4 +545,35 @@ func TestHandedCommitsNotReadBack(t *testing.T) {
 			t.Fatalf("line %d: event %d is not the stored leaf byte for byte:\n%s\n%s", i, ln.Index, ln.Event, leaves[i])
 		}
 	}
+}
+
+// TestNATSSinkRefusedByStream: a message the stream refuses (larger than
+// it takes) fails the delivery with JetStream's reason, which the sink
+// reports and retries, delivering everything once the stream takes it.
+func TestNATSSinkRefusedByStream(t *testing.T) {
+	ns := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := jetstream.StreamConfig{Name: natstest.Stream, Subjects: []string{"writ.events.>"}, Storage: jetstream.FileStorage,
+		Duplicates: 2 * time.Minute, MaxMsgSize: 64}
+	if _, err := ns.Conn(t).CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	l := newLog(t)
+	s := l.start(t, sink.Config{Sinks: []config.SinkConfig{{Name: "siem", Type: config.SinkNATS, Format: config.FormatWrit,
+		URL: ns.URL(), Subject: "writ.events", Timeout: 5 * time.Second, LagBound: 1}}})
+	n := l.appendN(t, 30)
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if lag := s.Lagging(); len(lag) != 1 || !strings.Contains(lag[0].Error, "to writ.events.import.test.tick") ||
+			!strings.Contains(lag[0].Error, "err_code=") {
+			return fmt.Errorf("lagging %+v", lag)
+		}
+		return nil
+	})
+	cfg.MaxMsgSize = -1
+	if _, err := ns.Conn(t).UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	delivered(t, l, "siem", n)
+	checkComplete(t, readStream(t, ns), origin, l.leafHashes(t), n)
 }

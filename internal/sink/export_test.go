@@ -1,0 +1,4 @@
+package sink
+
+// FixtureEvents is fixtureEvents for the package's external tests.
+var FixtureEvents = fixtureEvents

@@ -103,7 +103,7 @@ func (c FollowerConfig) Validate() error {
 // Entries from the store carry their Leaf and Commitments; entries handed
 // over by Committed carry the event as committed (Time in UTC, Bodies as
 // FollowerConfig.Bodies asks), their Leaf when FollowerConfig.Leaves asks
-// (and its Hash, when CommittedHashed was given it), and no Commitments.
+// (and its Hash, when Committed was given it), and no Commitments.
 type Follower struct {
 	cfg  FollowerConfig
 	hand handoff
@@ -152,19 +152,12 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 }
 
 // Committed hands the follower events this process's ledger has just made
-// durable, from index first on (ledger.Config.OnCommit). It never blocks:
-// past HandOff entries held, the oldest are let go, to be read from the
-// store.
-func (f *Follower) Committed(first uint64, events []Event, leaves [][]byte) {
-	f.CommittedHashed(first, events, leaves, nil)
-}
-
-// CommittedHashed is Committed with the leaves' hashes as the ledger's
-// tree took them (ledger.Config.OnCommitHashed): a follower that keeps
-// leaves hands each entry on with its hash (Entry.Hash), so that its
-// consumer need not hash the leaf again. Without them (nil), or to a
-// follower that keeps no leaves, it is Committed.
-func (f *Follower) CommittedHashed(first uint64, events []Event, leaves, hashes [][]byte) {
+// durable, from index first on, with their leaves and the leaves' hashes
+// (ledger.Config.OnCommit). It never blocks: past HandOff entries held,
+// the oldest are let go, to be read from the store. A follower that keeps
+// leaves hands each entry on with its leaf and its hash (Entry.Hash), so
+// that its consumer need not hash the leaf again; hashes may be nil.
+func (f *Follower) Committed(first uint64, events []Event, leaves, hashes [][]byte) {
 	switch {
 	case !f.cfg.Leaves:
 		f.hand.add(first, events, nil, nil, f.keep)

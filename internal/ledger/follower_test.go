@@ -111,16 +111,16 @@ type followed struct {
 	store *countingStore
 	led   *ledger.Ledger
 	// hook, when set, receives each commit.
-	hook atomic.Pointer[func(first uint64, events []ledger.Event, leaves [][]byte)]
+	hook atomic.Pointer[func(first uint64, events []ledger.Event, leaves, hashes [][]byte)]
 }
 
 func newFollowed(t *testing.T) *followed {
 	t.Helper()
 	f := &followed{}
 	d, l := openDir(t, t.TempDir(), func(c *ledger.Config) {
-		c.OnCommit = func(first uint64, events []ledger.Event, leaves [][]byte) {
+		c.OnCommit = func(first uint64, events []ledger.Event, leaves, hashes [][]byte) {
 			if h := f.hook.Load(); h != nil {
-				(*h)(first, events, leaves)
+				(*h)(first, events, leaves, hashes)
 			}
 		}
 	})
@@ -204,10 +204,10 @@ func TestFollowerOrder(t *testing.T) {
 	fl := f.follower(t, rec, nil)
 	var n atomic.Int64
 	var handed atomic.Int64
-	hook := func(first uint64, events []ledger.Event, leaves [][]byte) {
+	hook := func(first uint64, events []ledger.Event, leaves, hashes [][]byte) {
 		if n.Add(1)%2 == 0 {
 			handed.Add(int64(len(events)))
-			fl.Committed(first, events, leaves)
+			fl.Committed(first, events, leaves, hashes)
 		} else {
 			fl.Notify()
 		}
@@ -495,7 +495,7 @@ func TestOnCommitAsRecorded(t *testing.T) {
 	ctx := context.Background()
 	f := newFollowed(t)
 	var got []ledger.Event
-	hook := func(_ uint64, events []ledger.Event, _ [][]byte) { got = append(got, events...) }
+	hook := func(_ uint64, events []ledger.Event, _, _ [][]byte) { got = append(got, events...) }
 	f.hook.Store(&hook)
 	local := time.FixedZone("east", 3*3600)
 	in := ledger.Event{Type: "import.test", Time: time.Now().In(local), Data: []byte(`{ "z": 1.50, "a": ["\u0041", 10e2] }`)}

@@ -10,12 +10,12 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 )
 
-// TestOnCommitHashed: the hashes OnCommitHashed hands over are those of
-// the leaves as stored, SHA-256(0x00 || leaf), for events of no task and
-// for task events whose links were stamped in the batch, with several
-// callers' requests in one batch; OnCommit is called too. A follower
-// handed them gives each entry its own leaf's hash.
-func TestOnCommitHashed(t *testing.T) {
+// TestOnCommitHashes: the hashes OnCommit hands over are those of the
+// leaves as stored, SHA-256(0x00 || leaf), for events of no task and for
+// task events whose links were stamped in the batch, with several callers'
+// requests in one batch. A follower handed them gives each entry its own
+// leaf's hash.
+func TestOnCommitHashes(t *testing.T) {
 	ctx := context.Background()
 	type commit struct {
 		first          uint64
@@ -26,17 +26,13 @@ func TestOnCommitHashed(t *testing.T) {
 	plain := 0
 	var fol *ledger.Follower
 	d, l := openDir(t, t.TempDir(), func(c *ledger.Config) {
-		c.OnCommit = func(_ uint64, events []ledger.Event, _ [][]byte) {
-			mu.Lock()
-			plain += len(events)
-			mu.Unlock()
-		}
-		c.OnCommitHashed = func(first uint64, events []ledger.Event, leaves, hashes [][]byte) {
+		c.OnCommit = func(first uint64, events []ledger.Event, leaves, hashes [][]byte) {
 			mu.Lock()
 			defer mu.Unlock()
+			plain += len(events)
 			commits = append(commits, commit{first, leaves, hashes})
 			if fol != nil {
-				fol.CommittedHashed(first, events, leaves, hashes)
+				fol.Committed(first, events, leaves, hashes)
 			}
 		}
 	})

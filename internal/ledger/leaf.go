@@ -58,7 +58,7 @@ type Entry struct {
 	// Leaf is the canonical bytes the tree commits to.
 	Leaf []byte
 	// Hash is Leaf's RFC 6962 hash, LeafHash(Leaf), on an entry handed
-	// over with it (Follower.CommittedHashed); nil on any other, whose
+	// over with it (Follower.Committed); nil on any other, whose
 	// reader computes it.
 	Hash []byte
 }

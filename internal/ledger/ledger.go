@@ -49,15 +49,11 @@ type Config struct {
 	// before any caller hears of it, once per request in index order, with
 	// the index of the request's first event and the events as their
 	// leaves record them (Time set, in UTC; Data canonical), with their
-	// Bodies, and the leaves themselves, byte for byte as stored. It must
-	// be quick and must not append.
-	OnCommit func(first uint64, events []Event, leaves [][]byte)
-	// OnCommitHashed is OnCommit for a hook that also takes each leaf's
-	// RFC 6962 hash as the tree took it (hashes[i] is
-	// LeafHash(leaves[i])), so that a consumer sending leaf hashes need
-	// not compute them again. Either hook or both may be set; OnCommit is
-	// called first.
-	OnCommitHashed func(first uint64, events []Event, leaves, hashes [][]byte)
+	// Bodies, the leaves themselves, byte for byte as stored, and each
+	// leaf's RFC 6962 hash as the tree took it (hashes[i] is
+	// LeafHash(leaves[i])), so that a consumer sending leaf hashes need not
+	// compute them again. It must be quick and must not append.
+	OnCommit func(first uint64, events []Event, leaves, hashes [][]byte)
 	// Observe, when set, is told of every batch the sequencer commits or
 	// fails to commit (observe.go), before OnCommit and before any caller
 	// hears of it. It must be quick.
@@ -131,7 +127,7 @@ type request struct {
 	// stamped.
 	linked []Event
 	leaves [][]byte
-	// hashes are the leaves' hashes, as stamped, for OnCommitHashed.
+	// hashes are the leaves' hashes, as stamped, for OnCommit.
 	hashes [][]byte
 }
 
@@ -330,7 +326,7 @@ func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (u
 		}
 		r.entries[i] = pe
 	}
-	if l.hooked() {
+	if l.cfg.OnCommit != nil {
 		r.events = asRecorded(events, r.entries)
 	}
 	l.mu.RLock()
@@ -352,9 +348,6 @@ func (l *Ledger) append(ctx context.Context, events []Event, erase []BodyRef) (u
 		return 0, ctx.Err()
 	}
 }
-
-// hooked reports whether a commit hook is set.
-func (l *Ledger) hooked() bool { return l.cfg.OnCommit != nil || l.cfg.OnCommitHashed != nil }
 
 // asRecorded returns copies of events as their leaves record them, for
 // OnCommit: what a reader of the leaves finds. The canonical data is the

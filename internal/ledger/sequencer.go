@@ -144,19 +144,14 @@ func (l *Ledger) commitBatch(ctx context.Context, reqs []*request) {
 		}
 		return
 	}
-	if l.hooked() {
+	if l.cfg.OnCommit != nil {
 		first := start
 		for _, r := range reqs {
 			evs := r.events
 			if r.linked != nil {
 				evs = r.linked
 			}
-			if l.cfg.OnCommit != nil {
-				l.cfg.OnCommit(first, evs, r.leaves)
-			}
-			if l.cfg.OnCommitHashed != nil {
-				l.cfg.OnCommitHashed(first, evs, r.leaves, r.hashes)
-			}
+			l.cfg.OnCommit(first, evs, r.leaves, r.hashes)
 			first += uint64(len(r.entries))
 		}
 	}
@@ -210,7 +205,7 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 	clear(l.heads.batch)
 	b := &Batch{Start: start, Leaves: make([][]byte, 0, len(reqs))}
 	var hashes [][]byte
-	if l.cfg.OnCommitHashed != nil {
+	if l.cfg.OnCommit != nil {
 		n := 0
 		for _, r := range reqs {
 			n += len(r.entries)
@@ -234,7 +229,7 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 				}
 				if prev != nil || deleg != nil {
 					leaf = withLinks(e.leaf, e.slots, deleg, prev)
-					if l.hooked() {
+					if l.cfg.OnCommit != nil {
 						if r.linked == nil {
 							r.linked = slices.Clone(r.events)
 						}
@@ -248,7 +243,7 @@ func (l *Ledger) stamp(reqs []*request) (*Batch, error) {
 				return nil, err
 			}
 			b.Leaves = append(b.Leaves, leaf)
-			if l.cfg.OnCommitHashed != nil {
+			if l.cfg.OnCommit != nil {
 				hashes = append(hashes, hash)
 			}
 			for _, body := range e.bodies {

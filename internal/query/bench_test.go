@@ -150,7 +150,7 @@ func benchIndexFromCommits(b *testing.B, batch int) {
 	// policy loaded) are read from the store.
 	benchCatchUp(b, e, n, batch, func(ix *query.Index) {
 		for _, c := range commits {
-			ix.Follower().Committed(c.first, c.events, nil)
+			ix.Follower().Committed(c.first, c.events, nil, nil)
 		}
 	})
 }

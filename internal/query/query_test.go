@@ -63,7 +63,7 @@ func newLedger(t testing.TB) *ledgerEnv {
 	}
 	e := &ledgerEnv{store: st, clk: testkit.NewClock(time.Now())}
 	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, MaxBatch: 4096,
-		OnCommit: func(first uint64, events []ledger.Event, leaves [][]byte) {
+		OnCommit: func(first uint64, events []ledger.Event, leaves, hashes [][]byte) {
 			if f := e.committed.Load(); f != nil {
 				(*f)(first, events, leaves)
 			}
@@ -437,7 +437,9 @@ func TestIndexFromCommits(t *testing.T) {
 	fedStore := &testkit.CountingStore{Store: e.store}
 	fed := open("qfed_", fedStore)
 	plain := open("qplain_", e.store)
-	hook := fed.Follower().Committed
+	hook := func(first uint64, events []ledger.Event, leaves [][]byte) {
+		fed.Follower().Committed(first, events, leaves, nil)
+	}
 	e.committed.Store(&hook)
 	for range 3 {
 		e.story(t)

@@ -62,13 +62,13 @@ func (fs *followers) add(f *ledger.Follower) {
 	fs.list.Store(&list)
 }
 
-// ledgerCommitted is the ledger's OnCommitHashed: every follower is handed
+// ledgerCommitted is the ledger's OnCommit: every follower is handed
 // this replica's commits, so that none reads them back from the store,
 // and the sinks their leaves' hashes, so that none hashes them again.
 func (s *Server) ledgerCommitted(first uint64, events []ledger.Event, leaves, hashes [][]byte) {
 	if p := s.followers.list.Load(); p != nil {
 		for _, f := range *p {
-			f.CommittedHashed(first, events, leaves, hashes)
+			f.Committed(first, events, leaves, hashes)
 		}
 	}
 	if w := s.witnessLoop.Load(); w != nil {

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.ledger, err = ledger.New(ctx, ledger.Config{
-		OnCommitHashed:     s.ledgerCommitted,
+		OnCommit:           s.ledgerCommitted,
 		Observe:            s.metrics.ObserveCommit,
 		Store:              dir.Store,
 		Signer:             dir.Signer,

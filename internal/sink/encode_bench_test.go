@@ -35,7 +35,7 @@ func handed(tb testing.TB, events []ledger.Event) []ledger.Entry {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommitHashed: f.CommittedHashed})
+	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommit: f.Committed})
 	if err != nil {
 		tb.Fatal(err)
 	}

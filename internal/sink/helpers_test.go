@@ -44,7 +44,7 @@ func newLog(t testing.TB) *logEnv {
 		t.Fatal(err)
 	}
 	l := &logEnv{st: st}
-	l.led, err = ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommitHashed: func(first uint64, evs []ledger.Event, leaves, hashes [][]byte) {
+	l.led, err = ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommit: func(first uint64, evs []ledger.Event, leaves, hashes [][]byte) {
 		if s := l.sinks.Load(); s != nil {
 			s.Committed(first, evs, leaves, hashes)
 		}

@@ -248,12 +248,12 @@ func (s *Set) Start() {
 }
 
 // Committed hands the sinks the entries this process has just committed
-// with their leaves' hashes (ledger.Config.OnCommitHashed), so that they
+// with their leaves' hashes (ledger.Config.OnCommit), so that they
 // need not read them back from the store nor hash them again. It never
 // blocks.
 func (s *Set) Committed(first uint64, events []ledger.Event, leaves, hashes [][]byte) {
 	for _, r := range s.runners {
-		r.follow.CommittedHashed(first, events, leaves, hashes)
+		r.follow.Committed(first, events, leaves, hashes)
 		r.grew(first + uint64(len(events)))
 	}
 }

@@ -132,10 +132,10 @@ func openClients(t *testing.T, name string, st followedStore, kp *ledger.KeyPair
 	t.Helper()
 	ctx := context.Background()
 	c := &clients{name: name, store: st, kp: kp, dialect: dialect, prefix: prefix, fed: map[uint64]ledger.Event{}}
-	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommit: func(first uint64, events []ledger.Event, leaves [][]byte) {
+	led, err := ledger.New(ctx, ledger.Config{Store: st, Signer: kp, OnCommit: func(first uint64, events []ledger.Event, leaves, hashes [][]byte) {
 		if p := c.followers.Load(); p != nil {
 			for _, f := range *p {
-				f.Committed(first, events, leaves)
+				f.Committed(first, events, leaves, hashes)
 			}
 		}
 	}})

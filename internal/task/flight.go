@@ -1,6 +1,7 @@
 package task
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -88,15 +89,18 @@ func (s *actionSet) del(id string) {
 
 func (s *actionSet) len() int { return len(s.ids) + len(s.other) }
 
-// sorted returns the IDs, sorted.
-func (s *actionSet) sorted() []string {
-	out := make([]string, 0, s.len())
-	for k := range s.ids {
-		out = append(out, formatID("act", k))
+// each calls fn for every action in flight in one order, whatever order
+// they came in: those keyed by their bytes in the bytes' order, then the
+// others in their IDs' order. It formats one ID at a time, so that a
+// snapshot of a million actions does not hold a million strings.
+func (s *actionSet) each(fn func(id string, f flight)) {
+	keys := slices.SortedFunc(maps.Keys(s.ids), func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	for _, k := range keys {
+		fn(formatID("act", k), s.ids[k])
 	}
-	out = append(out, slices.Collect(maps.Keys(s.other))...)
-	slices.Sort(out)
-	return out
+	for _, id := range slices.Sorted(maps.Keys(s.other)) {
+		fn(id, s.other[id])
+	}
 }
 
 // dropTasks removes the actions of the tasks in ids, and returns how many.

@@ -31,8 +31,10 @@ func TestActionIDKeys(t *testing.T) {
 	for i, id := range ids {
 		s.put(id, flight{kind: kind, index: uint64(i)})
 	}
-	if s.len() != 3 || !slices.Equal(s.sorted(), slices.Sorted(slices.Values(ids))) {
-		t.Fatalf("set of %d: %v", s.len(), s.sorted())
+	var seen []string
+	s.each(func(id string, _ flight) { seen = append(seen, id) })
+	if s.len() != 3 || !slices.Equal(slices.Sorted(slices.Values(seen)), slices.Sorted(slices.Values(ids))) || seen[len(seen)-1] != ids[1] {
+		t.Fatalf("set of %d: %v, the foreign ID last", s.len(), seen)
 	}
 	for i, id := range ids {
 		if f, ok := s.get(id); !ok || f.index != uint64(i) {

@@ -80,10 +80,7 @@ func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
 		w.list(st.paths[k])
 	}
 	w.u(uint64(st.actions.len()))
-	for _, id := range st.actions.sorted() {
-		f, _ := st.actions.get(id)
-		encodeAction(w, id, f)
-	}
+	st.actions.each(func(id string, f flight) { encodeAction(w, id, f) })
 	encodeRest(w, st) // snaphistory.go
 	return w.b
 }

@@ -188,18 +188,26 @@ func pubAckError(reply *nats.Msg) error {
 		return fmt.Errorf("an empty answer (status %q)", reply.Header.Get("Status"))
 	}
 	// A stored message's answer is {"stream":…,"seq":…}; only one that
-	// mentions an error is decoded.
-	if !bytes.Contains(reply.Data, []byte(`"error"`)) {
+	// mentions an error, or lacks either, is decoded. An answer that is
+	// not JetStream's (a core subscriber replying on the subject) stores
+	// nothing, and is a failure.
+	if !bytes.Contains(reply.Data, []byte(`"error"`)) && bytes.Contains(reply.Data, []byte(`"stream":`)) &&
+		bytes.Contains(reply.Data, []byte(`"seq":`)) {
 		return nil
 	}
 	var ack struct {
-		Error *jetstream.APIError `json:"error"`
+		Stream string              `json:"stream"`
+		Seq    uint64              `json:"seq"`
+		Error  *jetstream.APIError `json:"error"`
 	}
 	if err := json.Unmarshal(reply.Data, &ack); err != nil {
 		return fmt.Errorf("an answer that is not JetStream's: %w", err)
 	}
-	if ack.Error != nil {
+	switch {
+	case ack.Error != nil:
 		return ack.Error
+	case ack.Stream == "" || ack.Seq == 0:
+		return errors.New("an answer that is not JetStream's acknowledgement")
 	}
 	return nil
 }

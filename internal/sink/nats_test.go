@@ -82,4 +82,11 @@ func TestNATSAcknowledgements(t *testing.T) {
 	if err := pubAckError(&nats.Msg{Data: []byte(`{"error":`)}); err == nil || errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("a broken answer: %v", err)
 	}
+	// A reply that is not JetStream's (a core subscriber answering on the
+	// subject) stored nothing.
+	for _, data := range []string{`{"ok":true}`, `pong`, `{"stream":"WRIT"}`} {
+		if err := pubAckError(&nats.Msg{Data: []byte(data)}); err == nil {
+			t.Errorf("the answer %s counts as stored", data)
+		}
+	}
 }

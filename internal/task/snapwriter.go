@@ -7,15 +7,20 @@ import (
 	"time"
 )
 
-// DefaultSnapshotInterval is Config.SnapshotInterval's default: no
-// snapshot while the service runs, one at Close. Taking one holds the
-// state's lock while it encodes (about a second per 50,000 tasks with a
-// call in flight), and decisions wait for it; at a graceful stop nothing
-// does.
-const DefaultSnapshotInterval = math.MaxInt
+// DefaultSnapshotInterval is Config.SnapshotInterval's default: a
+// snapshot every million events applied, so that a start after a crash
+// replays at most about that many, besides the one at Close. Decisions do
+// not wait for one (snapbuild.go); building it takes a second state in
+// memory meanwhile, and work in proportion to the state, which a million
+// events' worth of decisions pays for many times over.
+const DefaultSnapshotInterval = 1_000_000
+
+// SnapshotAtClose is the Config.SnapshotInterval of a service that takes
+// a snapshot at Close only.
+const SnapshotAtClose = math.MaxInt
 
 // snapshotWait bounds writing one snapshot, locks included.
-const snapshotWait = 2 * time.Minute
+const snapshotWait = 5 * time.Minute
 
 // loadSnapshot returns the stored snapshot's state when it checks against
 // the ledger (checkSnapshot) and can stand for the replay up to it: when

@@ -86,12 +86,19 @@ func BenchmarkStart(b *testing.B) {
 	b.Run("again", func(b *testing.B) {
 		for b.Loop() {
 			svc := open(b, 0)
+			var took time.Duration
 			longest := decideDuring(b, svc, e.clk.Now(), func() {
+				start := time.Now()
 				if err := svc.WriteSnapshot(ctx); err != nil {
 					b.Error(err)
 				}
+				took = time.Since(start)
 			})
+			// The same, as long, without a snapshot: what the machine
+			// gives a decision anyway.
+			idle := decideDuring(b, svc, e.clk.Now(), func() { time.Sleep(took) })
 			b.ReportMetric(float64(longest.Microseconds())/1000, "ms-longest-decision")
+			b.ReportMetric(float64(idle.Microseconds())/1000, "ms-longest-without")
 			svc.Close()
 		}
 		for _, line := range strings.Split(logs.String(), "\n") {

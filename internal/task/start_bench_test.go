@@ -117,20 +117,28 @@ func decideDuring(b *testing.B, svc *task.Service, now time.Time, fn func()) tim
 	ctx := context.Background()
 	id := fmt.Sprintf("tsk_bench%08d", 0)
 	cred := task.VerifiedCredential{JTI: "jti-" + id, TaskID: id, Agent: agent, Subject: alice.ID, Expiry: now.Add(24 * time.Hour), Binding: "none"}
-	decide := func() time.Duration {
+	// decide reports a failure with b.Error, as it also runs beside the
+	// benchmark's goroutine.
+	decide := func() (time.Duration, bool) {
 		start := time.Now()
 		ok, err := svc.Authorize(ctx, cred, api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"}, task.Request{})
 		took := time.Since(start)
+		if err == nil && !ok.Allow {
+			err = fmt.Errorf("call not allowed: %v", ok.Reasons)
+		}
+		if err == nil {
+			_, err = svc.RecordResult(ctx, cred, ok.ActionID, api.ActionResult{Status: "ok"})
+		}
 		if err != nil {
-			b.Fatal(err)
+			b.Error(err)
+			return took, false
 		}
-		if _, err := svc.RecordResult(ctx, cred, ok.ActionID, api.ActionResult{Status: "ok"}); err != nil {
-			b.Fatal(err)
-		}
-		return took
+		return took, true
 	}
 	for range 50 {
-		decide()
+		if _, ok := decide(); !ok {
+			return 0
+		}
 	}
 	stop := make(chan struct{})
 	longest := make(chan time.Duration)
@@ -143,7 +151,13 @@ func decideDuring(b *testing.B, svc *task.Service, now time.Time, fn func()) tim
 				return
 			default:
 			}
-			l = max(l, decide())
+			took, ok := decide()
+			l = max(l, took)
+			if !ok {
+				<-stop
+				longest <- l
+				return
+			}
 		}
 	}()
 	fn()

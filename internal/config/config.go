@@ -58,8 +58,10 @@ type Config struct {
 	RepairProjections bool `yaml:"repair_projections"`
 	// TaskSnapshotInterval is how many ledger events the task state applies
 	// between two snapshots of it, which a start loads to replay only the
-	// events after it (docs/tasks.md). 0 takes one at a graceful stop only
-	// (taking one makes decisions wait); -1 writes and loads none.
+	// events after it (docs/tasks.md); default 1,000,000, so that a start
+	// after a crash replays at most about that many. A snapshot is built
+	// apart from the state, so decisions do not wait for it. 0 takes one
+	// at a graceful stop only; -1 writes and loads none.
 	TaskSnapshotInterval int `yaml:"task_snapshot_interval"`
 
 	// MCP configures the MCP gateway's upstream servers (gateway.go).
@@ -155,6 +157,8 @@ func Default() Config {
 		Credentials: DefaultCredentials(),
 		RateLimits:  DefaultRateLimits(),
 		Retention:   DefaultRetention(),
+
+		TaskSnapshotInterval: 1_000_000,
 	}
 }
 

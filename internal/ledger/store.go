@@ -98,6 +98,37 @@ type Store interface {
 	Close() error
 }
 
+// BodyBatchReader is a Store that reads the bodies of one name of many
+// entries in few queries; store/sqlite and store/postgres are. A start
+// reading back every task's intent uses it (ReadBodyBatch).
+type BodyBatchReader interface {
+	// ReadBodyBatch calls fn, in index order, with each stored body named
+	// name of the entries at indexes (ascending); an entry without one
+	// (never stored, or erased) is passed over. It returns fn's error.
+	ReadBodyBatch(ctx context.Context, name string, indexes []uint64, fn func(Body) error) error
+}
+
+// ReadBodyBatch is store's ReadBodyBatch when it is a BodyBatchReader,
+// else the same answer read one body at a time.
+func ReadBodyBatch(ctx context.Context, store Store, name string, indexes []uint64, fn func(Body) error) error {
+	if br, ok := store.(BodyBatchReader); ok {
+		return br.ReadBodyBatch(ctx, name, indexes, fn)
+	}
+	for _, i := range indexes {
+		b, err := store.ReadBody(ctx, BodyRef{Index: i, Name: name})
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // LockedReader is what the sequencer of a shared store reads while it holds
 // the log's write lock: a view of the store no other writer can change.
 type LockedReader interface {

@@ -35,9 +35,11 @@ func (s *Server) newTaskService(ctx context.Context) error {
 		// A result reported again for an action long completed is
 		// looked up through the query index, opened after the tasks.
 		FindAction: s.findAction,
-		// A start loads the state's latest snapshot; 0 in the
-		// configuration takes one at a graceful stop only, -1 none.
-		SnapshotInterval: s.cfg.TaskSnapshotInterval,
+		// A start loads the state's latest snapshot; one is taken every
+		// task_snapshot_interval events (default 1,000,000) and at a
+		// graceful stop; 0 in the configuration takes one at a graceful
+		// stop only, -1 none.
+		SnapshotInterval: snapshotInterval(s.cfg.TaskSnapshotInterval),
 	}
 	if s.dir.Signer != nil {
 		// Both come from the signing key every replica shares: the digest
@@ -256,4 +258,13 @@ func (s *Server) traceTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, tr)
+}
+
+// snapshotInterval is task.Config.SnapshotInterval for the configured
+// task_snapshot_interval, whose 0 means a snapshot at a graceful stop only.
+func snapshotInterval(n int) int {
+	if n == 0 {
+		return task.SnapshotAtClose
+	}
+	return n
 }

@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/identity"
+	"github.com/writhq/writ/internal/server"
 	"github.com/writhq/writ/internal/server/servertest"
+	"github.com/writhq/writ/internal/task"
 )
 
 // startTaskServer starts a dev server enforcing for environment and returns
@@ -137,5 +140,16 @@ func TestSelfApprovalForbidden(t *testing.T) {
 	json.Unmarshal(tr.Events[len(tr.Events)-1].Event, &last)
 	if last.Type != "auth.rejected" {
 		t.Errorf("last event %q, want the recorded refusal", last.Type)
+	}
+}
+
+// TestSnapshotInterval: task_snapshot_interval 0 takes a snapshot at a
+// graceful stop only, the default every million events, and the rest
+// pass as they are.
+func TestSnapshotInterval(t *testing.T) {
+	for in, want := range map[int]int{0: task.SnapshotAtClose, -1: -1, 5000: 5000, config.Default().TaskSnapshotInterval: 1_000_000} {
+		if got := server.SnapshotInterval(in); got != want {
+			t.Errorf("task_snapshot_interval %d: the task service is given %d, want %d", in, got, want)
+		}
 	}
 }

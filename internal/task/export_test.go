@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"reflect"
 	"time"
@@ -129,4 +130,23 @@ func SetDetailsKept(n int) (restore func()) {
 	old := detailsKept
 	detailsKept = n
 	return func() { detailsKept = old }
+}
+
+// StoredSnapshot returns the stored snapshot's index, the time it forgot
+// as of, and its state's bytes.
+func StoredSnapshot(s *Service) (through uint64, swept time.Time, state []byte, err error) {
+	r, err := readSnapshot(context.Background(), s.cfg.DB, dialectOf(s.cfg.Store))
+	if err != nil || r == nil {
+		return 0, time.Time{}, nil, fmt.Errorf("no snapshot: %v", err)
+	}
+	_, h, err := decodeState(r.state)
+	return r.through, h.swept, r.state, err
+}
+
+// EncodeServiceState encodes the state of s as a snapshot as of through
+// would, forgetting as of swept, under the state's lock.
+func EncodeServiceState(s *Service, through uint64, swept time.Time) []byte {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return encodeState(s.st, through, swept)
 }

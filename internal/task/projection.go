@@ -93,20 +93,38 @@ CREATE TABLE IF NOT EXISTS credentials (jti TEXT PRIMARY KEY, task_id TEXT NOT N
   expires_at TEXT NOT NULL, revoked INTEGER NOT NULL, revoked_at TEXT NOT NULL) WITHOUT ROWID;
 `
 
-// table describes one projection table: its columns (key first) and how a
-// row is derived from State.
+// table describes one projection table: its columns (key first) and how
+// its rows are derived from State — all of them, or those of the tasks in
+// only (rows), and one by its key, nil when State implies none (row) —
+// and how many State implies (count).
 type table struct {
-	name string
-	cols []string
-	rows func(st *State, only map[string]bool) map[string][]string
+	name  string
+	cols  []string
+	rows  func(st *State, only map[string]bool) map[string][]string
+	row   func(st *State, key string) []string
+	count func(st *State) int
 }
 
 var tables = []table{
 	{"tasks", []string{"task_id", "state", "requester", "agent", "scope_hash", "parent", "decision_id",
-		"policy_version", "approvals_required", "expires_at", "ended_at"}, taskRows},
+		"policy_version", "approvals_required", "expires_at", "ended_at"}, taskRows,
+		func(st *State, id string) []string { return rowOf(st.tasks, id, taskRow) },
+		func(st *State) int { return len(st.tasks) }},
 	{"approvals", []string{"approval_id", "task_id", "kind", "status", "required", "granted", "scope_hash",
-		"tool", "args_digest", "policy_version", "expires_at"}, approvalRows},
-	{"credentials", []string{"jti", "task_id", "agent", "expires_at", "revoked", "revoked_at"}, credentialRows},
+		"tool", "args_digest", "policy_version", "expires_at"}, approvalRows,
+		func(st *State, id string) []string { return rowOf(st.approvals, id, approvalRow) },
+		func(st *State) int { return len(st.approvals) }},
+	{"credentials", []string{"jti", "task_id", "agent", "expires_at", "revoked", "revoked_at"}, credentialRows,
+		func(st *State, jti string) []string { return rowOf(st.creds, jti, credentialRow) },
+		func(st *State) int { return len(st.creds) }},
+}
+
+// rowOf returns the row of m's value at key, nil when there is none.
+func rowOf[T any](m map[string]*T, key string, row func(string, *T) []string) []string {
+	if v := m[key]; v != nil {
+		return row(key, v)
+	}
+	return nil
 }
 
 func ts(t time.Time) string {
@@ -120,22 +138,30 @@ func taskRows(st *State, only map[string]bool) map[string][]string {
 	out := map[string][]string{}
 	for id, t := range st.tasks {
 		if only == nil || only[id] {
-			out[id] = []string{id, string(t.State), t.Requester, t.Agent, t.ScopeHash, t.Parent, t.DecisionID,
-				t.PolicyVersion, strconv.Itoa(t.ApprovalsRequired), ts(t.ExpiresAt), ts(t.EndedAt)}
+			out[id] = taskRow(id, t)
 		}
 	}
 	return out
+}
+
+func taskRow(id string, t *Task) []string {
+	return []string{id, string(t.State), t.Requester, t.Agent, t.ScopeHash, t.Parent, t.DecisionID,
+		t.PolicyVersion, strconv.Itoa(t.ApprovalsRequired), ts(t.ExpiresAt), ts(t.EndedAt)}
 }
 
 func approvalRows(st *State, only map[string]bool) map[string][]string {
 	out := map[string][]string{}
 	for id, a := range st.approvals {
 		if only == nil || only[a.TaskID] {
-			out[id] = []string{id, a.TaskID, a.Kind, a.Status, strconv.Itoa(a.Required), strconv.Itoa(a.Granted()),
-				a.ScopeHash, a.Tool, argsColumn(a), a.PolicyVersion, ts(a.ExpiresAt)}
+			out[id] = approvalRow(id, a)
 		}
 	}
 	return out
+}
+
+func approvalRow(id string, a *Approval) []string {
+	return []string{id, a.TaskID, a.Kind, a.Status, strconv.Itoa(a.Required), strconv.Itoa(a.Granted()),
+		a.ScopeHash, a.Tool, argsColumn(a), a.PolicyVersion, ts(a.ExpiresAt)}
 }
 
 // argsColumn is what the approvals table's args_digest column holds: a
@@ -152,14 +178,18 @@ func credentialRows(st *State, only map[string]bool) map[string][]string {
 	out := map[string][]string{}
 	for jti, c := range st.creds {
 		if only == nil || only[c.TaskID] {
-			rev := "0"
-			if c.Revoked {
-				rev = "1"
-			}
-			out[jti] = []string{jti, c.TaskID, c.Agent, ts(c.ExpiresAt), rev, ts(c.RevokedAt)}
+			out[jti] = credentialRow(jti, c)
 		}
 	}
 	return out
+}
+
+func credentialRow(jti string, c *Credential) []string {
+	rev := "0"
+	if c.Revoked {
+		rev = "1"
+	}
+	return []string{jti, c.TaskID, c.Agent, ts(c.ExpiresAt), rev, ts(c.RevokedAt)}
 }
 
 type projection struct {
@@ -269,52 +299,88 @@ func (p *projection) compare(ctx context.Context, st *State) ([]string, error) {
 	return compareTables(ctx, p.db, st)
 }
 
+// compareTables reads each table once, comparing each row with the one st
+// implies for its key as it goes; only when rows are missing does it read
+// the keys again to name them.
 func compareTables(ctx context.Context, db sqlQuerier, st *State) ([]string, error) {
 	var diffs []string
 	for _, tb := range tables {
-		want := tb.rows(st, nil)
-		got := map[string][]string{}
-		rows, err := db.QueryContext(ctx, "SELECT "+castCols(tb.cols)+" FROM "+tb.name)
+		found, err := compareRows(ctx, db, st, tb, &diffs)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", tb.name, err)
 		}
-		for rows.Next() {
-			vals := make([]string, len(tb.cols))
-			ptrs := make([]any, len(vals))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("reading %s: %w", tb.name, err)
-			}
-			got[vals[0]] = vals
+		if found == tb.count(st) {
+			continue
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		missing, err := missingRows(ctx, db, st, tb)
+		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", tb.name, err)
 		}
-		for key, w := range want {
-			g, ok := got[key]
-			switch {
-			case !ok:
-				diffs = append(diffs, fmt.Sprintf("%s row %s is missing", tb.name, key))
-			case !slices.Equal(g, w):
-				for i := range w {
-					if g[i] != w[i] {
-						diffs = append(diffs, fmt.Sprintf("%s row %s: %s is %q but the ledger implies %q", tb.name, key, tb.cols[i], g[i], w[i]))
-					}
-				}
-			}
-		}
-		for key := range got {
-			if _, ok := want[key]; !ok {
-				diffs = append(diffs, fmt.Sprintf("%s row %s is not implied by any ledger event", tb.name, key))
-			}
-		}
+		diffs = append(diffs, missing...)
 	}
 	slices.Sort(diffs)
 	return diffs, nil
+}
+
+// compareRows appends to diffs how tb's rows differ from st's, and returns
+// how many of them st implies.
+func compareRows(ctx context.Context, db sqlQuerier, st *State, tb table, diffs *[]string) (int, error) {
+	rows, err := db.QueryContext(ctx, "SELECT "+castCols(tb.cols)+" FROM "+tb.name)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	vals := make([]sql.RawBytes, len(tb.cols))
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	found := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, err
+		}
+		key := string(vals[0])
+		w := tb.row(st, key)
+		if w == nil {
+			*diffs = append(*diffs, fmt.Sprintf("%s row %s is not implied by any ledger event", tb.name, key))
+			continue
+		}
+		found++
+		for i := range w {
+			if string(vals[i]) != w[i] {
+				*diffs = append(*diffs, fmt.Sprintf("%s row %s: %s is %q but the ledger implies %q", tb.name, key, tb.cols[i], vals[i], w[i]))
+			}
+		}
+	}
+	return found, rows.Err()
+}
+
+// missingRows names the rows st implies that tb lacks.
+func missingRows(ctx context.Context, db sqlQuerier, st *State, tb table) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "SELECT "+castCols(tb.cols[:1])+" FROM "+tb.name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		have[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for key := range tb.rows(st, nil) {
+		if !have[key] {
+			out = append(out, fmt.Sprintf("%s row %s is missing", tb.name, key))
+		}
+	}
+	return out, nil
 }
 
 func castCols(cols []string) string {

@@ -66,7 +66,8 @@ type Config struct {
 	AllowProjectionMismatch bool
 	// SnapshotInterval is how many events the state applies between two
 	// snapshots of it written to DB (snapshot.go), besides the one written
-	// at Close; zero is DefaultSnapshotInterval, the one at Close only. A
+	// at Close; zero is DefaultSnapshotInterval, SnapshotAtClose the one at
+	// Close only. A
 	// start loads the latest that checks against the ledger and replays
 	// only the events after it. Negative writes and loads none: every start
 	// replays the whole ledger.
@@ -181,6 +182,8 @@ type Service struct {
 	sinceSnap int
 	snapKick  chan struct{}
 	snapDone  chan struct{}
+	// fromSnapshot says the start loaded the state from a snapshot.
+	fromSnapshot bool
 }
 
 // New replays the ledger into State, checks and catches up the projection
@@ -240,6 +243,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if cfg.DB != nil && cfg.SnapshotInterval > 0 {
+		if !s.fromSnapshot && s.sinceSnap >= cfg.SnapshotInterval {
+			// No snapshot to build the next on: take one now, from the
+			// state, before any decision can wait for it.
+			s.snapshotNow(false)
+		}
 		go s.snapshots()
 		s.smu.Lock()
 		s.noteApplied(0)
@@ -323,6 +331,7 @@ func (s *Service) load(ctx context.Context) error {
 	var start uint64
 	if st, at := s.loadSnapshot(ctx, s.proj != nil, through); st != nil {
 		s.st = st
+		s.fromSnapshot = true
 		start = at + 1
 		s.next = start
 		skipped, _ := st.Skipped()

@@ -2,6 +2,7 @@ package task
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/writhq/writ/internal/ledger"
@@ -158,35 +160,50 @@ func checkSnapshot(ctx context.Context, store ledger.Store, key []byte, r *store
 
 // loadSnapshotBodies reads the bodies State keeps (stateBodies) for a
 // state decoded from a snapshot, which holds none: whatever the store
-// holds now, so an erasure since is respected.
+// holds now, so an erasure since is respected. They are read in batches
+// (ledger.ReadBodyBatch), not one query each.
 func loadSnapshotBodies(ctx context.Context, store ledger.Store, st *State) error {
-	read := func(index uint64, name string) ([]byte, error) {
-		b, err := store.ReadBody(ctx, ledger.BodyRef{Index: index, Name: name})
-		if errors.Is(err, ledger.ErrNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading body %q of entry %d: %w", name, index, err)
-		}
-		return b.Data, nil
-	}
+	tasks := make([]*Task, 0, len(st.order))
 	for _, id := range st.order {
-		t := st.tasks[id]
-		b, err := read(t.RequestedIndex, "intent")
-		if err != nil {
-			return err
-		}
-		t.Intent = string(b)
+		tasks = append(tasks, st.tasks[id])
 	}
+	err := readBodies(ctx, store, "intent", tasks, func(t *Task) uint64 { return t.RequestedIndex },
+		func(t *Task, b []byte) { t.Intent = string(b) })
+	if err != nil {
+		return err
+	}
+	var stepUps []*Approval
 	for _, a := range st.approvals {
-		if a.Kind != KindStepUp {
-			continue
+		if a.Kind == KindStepUp {
+			stepUps = append(stepUps, a)
 		}
-		b, err := read(a.RequestedIndex, "arguments")
-		if err != nil {
-			return err
+	}
+	return readBodies(ctx, store, "arguments", stepUps, func(a *Approval) uint64 { return a.RequestedIndex },
+		func(a *Approval, b []byte) { a.Arguments = b })
+}
+
+// readBodies reads the body named name of the entry at index(x) of each of
+// xs, and gives each that has one to set.
+func readBodies[T any](ctx context.Context, store ledger.Store, name string, xs []T, index func(T) uint64, set func(T, []byte)) error {
+	slices.SortFunc(xs, func(a, b T) int { return cmp.Compare(index(a), index(b)) })
+	at := make([]uint64, len(xs))
+	for i, x := range xs {
+		at[i] = index(x)
+	}
+	next := 0
+	err := ledger.ReadBodyBatch(ctx, store, name, at, func(b ledger.Body) error {
+		for next < len(xs) && at[next] < b.Index {
+			next++
 		}
-		a.Arguments = b
+		if next == len(xs) || at[next] != b.Index {
+			return fmt.Errorf("the store answered body %q of entry %d, which was not asked for", name, b.Index)
+		}
+		set(xs[next], b.Data)
+		next++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the %s bodies: %w", name, err)
 	}
 	return nil
 }

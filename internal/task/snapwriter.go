@@ -7,15 +7,20 @@ import (
 	"time"
 )
 
-// DefaultSnapshotInterval is Config.SnapshotInterval's default: no
-// snapshot while the service runs, one at Close. Taking one holds the
-// state's lock while it encodes (about a second per 50,000 tasks with a
-// call in flight), and decisions wait for it; at a graceful stop nothing
-// does.
-const DefaultSnapshotInterval = math.MaxInt
+// DefaultSnapshotInterval is Config.SnapshotInterval's default: a
+// snapshot every million events applied, so that a start after a crash
+// replays at most about that many, besides the one at Close. Decisions do
+// not wait for one (snapbuild.go); building it takes a second state in
+// memory meanwhile, and work in proportion to the state, which a million
+// events' worth of decisions pays for many times over.
+const DefaultSnapshotInterval = 1_000_000
+
+// SnapshotAtClose is the Config.SnapshotInterval of a service that takes
+// a snapshot at Close only.
+const SnapshotAtClose = math.MaxInt
 
 // snapshotWait bounds writing one snapshot, locks included.
-const snapshotWait = 2 * time.Minute
+const snapshotWait = 5 * time.Minute
 
 // loadSnapshot returns the stored snapshot's state when it checks against
 // the ledger (checkSnapshot) and can stand for the replay up to it: when
@@ -82,66 +87,112 @@ func (s *Service) snapshots() {
 			due := s.sinceSnap > 0
 			s.smu.Unlock()
 			if due {
-				s.snapshotNow()
+				s.snapshotNow(false)
 			}
 			return
 		}
-		s.snapshotNow()
+		s.snapshotNow(true)
 	}
 }
 
-func (s *Service) snapshotNow() {
+// snapshotNow writes a snapshot, built apart from the state when apart
+// (writeSnapshot).
+func (s *Service) snapshotNow(apart bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotWait)
 	defer cancel()
-	if err := s.WriteSnapshot(ctx); err != nil {
+	if err := s.writeSnapshot(ctx, apart); err != nil {
 		// The ledger holds the truth; the next start replays more of it.
 		s.log.WarnContext(ctx, "writing the task state snapshot failed", "err", err)
 	}
 }
 
 // WriteSnapshot writes a snapshot of the state now (snapshot.go) to the
-// store's database. Without replicas it holds the decision gate
-// exclusively while it encodes, so that no commit is between its append
-// and its application to the state; with them the state applies events in
-// log order and only the state's own lock is held.
+// store's database. It builds the snapshot apart from the service's state
+// (snapbuild.go) when the stored one can be built on; the locks are then
+// held only to fix the index it covers and to bring the projection tables
+// to it. Otherwise it encodes the service's state under them.
 func (s *Service) WriteSnapshot(ctx context.Context) error {
-	if s.cfg.DB == nil {
-		return nil
-	}
+	return s.writeSnapshot(ctx, true)
+}
+
+// snapCut is where a snapshot is taken: the last index it covers, the time
+// it forgets as of, its bytes when they were encoded under the lock, and
+// how long the lock was held.
+type snapCut struct {
+	through uint64
+	swept   time.Time
+	state   []byte
+	held    time.Duration
+}
+
+// cut fixes the snapshot's index, and encodes the service's state as of
+// it when encode. Without replicas it holds the decision gate exclusively,
+// so that no commit is between its append and its application to the
+// state; with them the state applies events in log order and only the
+// state's own lock is held. ok is false when the state has applied
+// nothing.
+func (s *Service) cut(ctx context.Context, encode bool) (c snapCut, ok bool, err error) {
 	if s.cfg.Shared == nil {
 		if err := s.mu.Lock(ctx); err != nil {
-			return err
+			return c, false, err
 		}
+		defer s.mu.Unlock()
 	}
-	start := time.Now()
 	s.smu.Lock()
+	defer s.smu.Unlock()
+	got := time.Now()
+	defer func() { c.held = time.Since(got) }()
 	if s.next == 0 {
-		s.smu.Unlock()
-		if s.cfg.Shared == nil {
-			s.mu.Unlock()
-		}
-		return nil
+		return c, false, nil
 	}
-	through := s.next - 1
-	state := encodeState(s.st, through, s.now())
-	var err error
-	if s.proj != nil && (s.proj.through < int64(through) || len(s.touched) > 0) {
+	c.through, c.swept = s.next-1, s.now()
+	if encode {
+		c.state = encodeState(s.st, c.through, c.swept)
+	}
+	if s.proj != nil && (s.proj.through < int64(c.through) || len(s.touched) > 0) {
 		// The tables are as of through too (the events since their last
 		// write change no row, or are the replicas' touched tasks): say
 		// so, or a start on this snapshot could not check them.
-		err = s.proj.write(ctx, s.st, s.touched, int64(through))
+		err = s.proj.write(ctx, s.st, s.touched, int64(c.through))
 		clear(s.touched)
 	}
 	s.sinceSnap = 0
-	s.smu.Unlock()
-	if s.cfg.Shared == nil {
-		s.mu.Unlock()
-	}
-	held := time.Since(start)
 	if err != nil {
-		return fmt.Errorf("writing projection rows: %w", err)
+		return c, false, fmt.Errorf("writing projection rows: %w", err)
 	}
-	lh, err := leafHashAt(ctx, s.cfg.Store, through)
+	return c, true, nil
+}
+
+// writeSnapshot is WriteSnapshot; apart false encodes the service's state
+// under the lock whatever is stored, which costs less when nothing waits
+// (at Close).
+func (s *Service) writeSnapshot(ctx context.Context, apart bool) error {
+	if s.cfg.DB == nil {
+		return nil
+	}
+	start := time.Now()
+	var base *State
+	var baseAt uint64
+	if apart {
+		base, baseAt = s.snapshotBase(ctx)
+	}
+	c, ok, err := s.cut(ctx, base == nil)
+	if err != nil || !ok {
+		return err
+	}
+	built := "under the lock"
+	if base != nil {
+		if baseAt >= c.through {
+			return nil // the stored one covers as much
+		}
+		if err := replayOnto(ctx, s.cfg.Store, base, baseAt+1, c.through); err != nil {
+			return err
+		}
+		c.state = encodeState(base, c.through, c.swept)
+		base = nil
+		built = fmt.Sprintf("from the snapshot through %d", baseAt)
+	}
+	lh, err := leafHashAt(ctx, s.cfg.Store, c.through)
 	if err != nil {
 		return err
 	}
@@ -149,7 +200,7 @@ func (s *Service) WriteSnapshot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r := &storedSnapshot{version: snapshotVersion, through: through, size: size, leafHash: lh, state: state}
+	r := &storedSnapshot{version: snapshotVersion, through: c.through, size: size, leafHash: lh, state: c.state}
 	r.mac = snapshotMAC(s.cfg.DigestKey, r)
 	d := dialectOf(s.cfg.Store)
 	if err := createSnapshotTable(ctx, s.cfg.DB, d); err != nil {
@@ -158,7 +209,7 @@ func (s *Service) WriteSnapshot(ctx context.Context) error {
 	if err := writeSnapshot(ctx, s.cfg.DB, d, r); err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "task state snapshot written", "through", through, "bytes", len(state),
-		"locked", held.Round(time.Microsecond), "took", time.Since(start).Round(time.Millisecond))
+	s.log.InfoContext(ctx, "task state snapshot written", "through", c.through, "bytes", len(c.state), "built", built,
+		"locked", c.held.Round(time.Microsecond), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

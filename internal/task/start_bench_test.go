@@ -81,6 +81,88 @@ func BenchmarkStart(b *testing.B) {
 			svc.Close()
 		}
 	})
+	// Another snapshot while decisions run, built from the one stored:
+	// how long the lock is held, and the longest a decision took.
+	b.Run("again", func(b *testing.B) {
+		for b.Loop() {
+			svc := open(b, 0)
+			var took time.Duration
+			longest := decideDuring(b, svc, e.clk.Now(), func() {
+				start := time.Now()
+				if err := svc.WriteSnapshot(ctx); err != nil {
+					b.Error(err)
+				}
+				took = time.Since(start)
+			})
+			// The same, as long, without a snapshot: what the machine
+			// gives a decision anyway.
+			idle := decideDuring(b, svc, e.clk.Now(), func() { time.Sleep(took) })
+			b.ReportMetric(float64(longest.Microseconds())/1000, "ms-longest-decision")
+			b.ReportMetric(float64(idle.Microseconds())/1000, "ms-longest-without")
+			svc.Close()
+		}
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "snapshot written") {
+				b.Log(line)
+			}
+		}
+	})
+}
+
+// decideDuring authorizes calls of the first task fillTasks left active,
+// and records their results, over and over while fn runs (and a few times
+// before), and returns the longest an authorization took meanwhile.
+func decideDuring(b *testing.B, svc *task.Service, now time.Time, fn func()) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	id := fmt.Sprintf("tsk_bench%08d", 0)
+	cred := task.VerifiedCredential{JTI: "jti-" + id, TaskID: id, Agent: agent, Subject: alice.ID, Expiry: now.Add(24 * time.Hour), Binding: "none"}
+	// decide reports a failure with b.Error, as it also runs beside the
+	// benchmark's goroutine.
+	decide := func() (time.Duration, bool) {
+		start := time.Now()
+		ok, err := svc.Authorize(ctx, cred, api.Authorize{Tool: "invoices.read", Operation: "read", Resource: "erp://invoices/2026-Q3/1"}, task.Request{})
+		took := time.Since(start)
+		if err == nil && !ok.Allow {
+			err = fmt.Errorf("call not allowed: %v", ok.Reasons)
+		}
+		if err == nil {
+			_, err = svc.RecordResult(ctx, cred, ok.ActionID, api.ActionResult{Status: "ok"})
+		}
+		if err != nil {
+			b.Error(err)
+			return took, false
+		}
+		return took, true
+	}
+	for range 50 {
+		if _, ok := decide(); !ok {
+			return 0
+		}
+	}
+	stop := make(chan struct{})
+	longest := make(chan time.Duration)
+	go func() {
+		var l time.Duration
+		for {
+			select {
+			case <-stop:
+				longest <- l
+				return
+			default:
+			}
+			took, ok := decide()
+			l = max(l, took)
+			if !ok {
+				<-stop
+				longest <- l
+				return
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	return <-longest
 }
 
 // fillTasks appends at least n events of coherent tasks to e's ledger, in

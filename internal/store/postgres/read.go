@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -221,6 +222,51 @@ func scanBodies(ctx context.Context, q querier, lock sync.Locker, fn func(ledger
 		r.Index = uint64(r.idx)
 		return fn(r.Body)
 	})
+}
+
+var _ ledger.BodyBatchReader = (*Store)(nil)
+
+// bodyBatch is how many bodies one query of ReadBodyBatch asks for.
+const bodyBatch = 5000
+
+// ReadBodyBatch implements ledger.BodyBatchReader: one query per bodyBatch
+// indexes.
+func (s *Store) ReadBodyBatch(ctx context.Context, name string, indexes []uint64, fn func(ledger.Body) error) error {
+	for len(indexes) > 0 {
+		n := min(len(indexes), bodyBatch)
+		idx := make([]int64, n)
+		for i, v := range indexes[:n] {
+			idx[i] = int64(v)
+		}
+		rows, err := s.pool.Query(ctx, `SELECT idx, salt, data, enc FROM bodies WHERE name = $1 AND idx = ANY($2) ORDER BY idx`, name, idx)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			b := ledger.Body{Name: name}
+			var i int64
+			var enc int16
+			if err := rows.Scan(&i, &b.Salt, &b.Data, &enc); err != nil {
+				rows.Close()
+				return err
+			}
+			b.Index = uint64(i)
+			if b.Data, err = bodyenc.Unpack(int(enc), b.Data); err != nil {
+				rows.Close()
+				return fmt.Errorf("body %s of %d: %w", name, i, err)
+			}
+			if err := fn(b); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		indexes = indexes[n:]
+	}
+	return nil
 }
 
 // bodyRow is one row of a body scan: the body, and its index as stored.

@@ -49,7 +49,10 @@ type Store struct {
 	closeErr         error
 }
 
-var _ ledger.Store = (*Store)(nil)
+var (
+	_ ledger.Store           = (*Store)(nil)
+	_ ledger.BodyBatchReader = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the database at path and brings its schema
 // up to date.
@@ -386,6 +389,52 @@ func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, 
 	}
 	b.Data, err = bodyenc.Unpack(enc, b.Data)
 	return b, err
+}
+
+// bodyBatch is how many bodies one query of ReadBodyBatch asks for.
+const bodyBatch = 500
+
+// ReadBodyBatch implements ledger.BodyBatchReader: one query per
+// bodyBatch indexes.
+func (s *Store) ReadBodyBatch(ctx context.Context, name string, indexes []uint64, fn func(ledger.Body) error) error {
+	for len(indexes) > 0 {
+		n := min(len(indexes), bodyBatch)
+		args := make([]any, 0, n+1)
+		args = append(args, name)
+		for _, i := range indexes[:n] {
+			args = append(args, int64(i))
+		}
+		q := `SELECT idx, salt, data, enc FROM bodies WHERE name = ? AND idx IN (?` + strings.Repeat(", ?", n-1) + `) ORDER BY idx`
+		if err := s.scanBodyRows(ctx, name, fn, q, args...); err != nil {
+			return err
+		}
+		indexes = indexes[n:]
+	}
+	return nil
+}
+
+func (s *Store) scanBodyRows(ctx context.Context, name string, fn func(ledger.Body) error, q string, args ...any) error {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		b := ledger.Body{Name: name}
+		var idx int64
+		var enc int
+		if err := rows.Scan(&idx, &b.Salt, &b.Data, &enc); err != nil {
+			return err
+		}
+		b.Index = uint64(idx)
+		if b.Data, err = bodyenc.Unpack(enc, b.Data); err != nil {
+			return fmt.Errorf("body %s of %d: %w", name, idx, err)
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // ScanBodies implements ledger.Store.

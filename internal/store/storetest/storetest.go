@@ -41,6 +41,7 @@ func Run(t *testing.T, fresh Opener) {
 		{"ReadOrdering", testReadOrdering},
 		{"NotFound", testNotFound},
 		{"BodiesComeBackExact", testBodiesExact},
+		{"BodyBatch", testBodyBatch},
 		{"InitMetaKeepsTheFirstValue", testInitMeta},
 		{"ReopenKeepsData", testReopen},
 		{"LedgerRoundTrip", testLedgerRoundTrip},
@@ -323,6 +324,20 @@ func testBodiesExact(t *testing.T, open func(*testing.T) ledger.Store) {
 			t.Errorf("ReadBody(%s): %d bytes, %v; want the %d committed", name, len(got.Data), err, len(want))
 		}
 	}
+	if br, ok := s.(ledger.BodyBatchReader); ok {
+		for name, want := range bodies {
+			got := 0
+			if err := br.ReadBodyBatch(ctx, name, []uint64{0}, func(b ledger.Body) error {
+				got++
+				if !bytes.Equal(b.Data, want) {
+					t.Errorf("ReadBodyBatch(%s): %d bytes, want the %d committed", name, len(b.Data), len(want))
+				}
+				return nil
+			}); err != nil || got != 1 {
+				t.Errorf("ReadBodyBatch(%s): %d bodies, %v", name, got, err)
+			}
+		}
+	}
 	n := 0
 	if err := s.ScanBodies(ctx, func(got ledger.Body) error {
 		n++
@@ -361,6 +376,57 @@ func testNotFound(t *testing.T, open func(*testing.T) ledger.Store) {
 	}
 	if _, err := s.ReadBody(ctx, ledger.BodyRef{Index: 0, Name: "note"}); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("ReadBody of an erased body: %v", err)
+	}
+}
+
+// testBodyBatch: ledger.ReadBodyBatch over more bodies than one query of
+// the store asks for returns the stored ones asked for, in index order,
+// and passes over erased, missing and other-named ones.
+func testBodyBatch(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	const n = 12000
+	for start := uint64(0); start < n; start += 3000 {
+		b := &ledger.Batch{Start: start}
+		for i := start; i < start+3000; i++ {
+			b.Leaves = append(b.Leaves, leafN(i))
+			b.Bodies = append(b.Bodies, ledger.Body{Index: i, Name: "note", Salt: []byte{byte(i)}, Data: []byte(fmt.Sprintf("body %d", i))})
+			if i%7 == 0 {
+				b.Bodies = append(b.Bodies, ledger.Body{Index: i, Name: "other", Salt: []byte{1}, Data: []byte("other")})
+			}
+		}
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Commit(ctx, &ledger.Batch{Start: n, Erase: []ledger.BodyRef{{Index: 9, Name: "note"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var ask, want []uint64
+	for i := uint64(0); i < n; i += 1 + i%3 {
+		ask = append(ask, i)
+		if i != 9 {
+			want = append(want, i)
+		}
+	}
+	ask = append(ask, n+5)
+	var got []uint64
+	err := ledger.ReadBodyBatch(ctx, s, "note", ask, func(b ledger.Body) error {
+		if b.Name != "note" || string(b.Data) != fmt.Sprintf("body %d", b.Index) || !bytes.Equal(b.Salt, []byte{byte(b.Index)}) {
+			t.Fatalf("body %d: %+v", b.Index, b)
+		}
+		got = append(got, b.Index)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ReadBodyBatch (-want +got):\n%s", diff)
+	}
+	stop := errors.New("stop")
+	if err := ledger.ReadBodyBatch(ctx, s, "note", ask, func(ledger.Body) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("ReadBodyBatch returned %v; want fn's error", err)
 	}
 }
 

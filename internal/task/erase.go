@@ -143,18 +143,21 @@ func (s *Service) EraseBody(ctx context.Context, who identity.Principal, ref led
 
 // taskOf returns the task_id of the event at index, "" for none.
 func (s *Service) taskOf(ctx context.Context, index uint64) (string, error) {
-	leaves, err := s.cfg.Store.ReadLeaves(ctx, index, index+1)
+	ent, err := entryAt(ctx, s.cfg.Store, index)
+	return ent.Event.TaskID, err
+}
+
+// entryAt reads and parses the event at index; one not in the store is
+// ledger.ErrNotFound.
+func entryAt(ctx context.Context, store ledger.Store, index uint64) (ledger.Entry, error) {
+	leaves, err := store.ReadLeaves(ctx, index, index+1)
 	if err != nil {
-		return "", err
+		return ledger.Entry{}, err
 	}
 	if len(leaves) == 0 {
-		return "", fmt.Errorf("event %d: %w", index, ledger.ErrNotFound)
+		return ledger.Entry{}, fmt.Errorf("event %d: %w", index, ledger.ErrNotFound)
 	}
-	ent, err := ledger.ParseLeaf(index, leaves[0])
-	if err != nil {
-		return "", err
-	}
-	return ent.Event.TaskID, nil
+	return ledger.ParseLeaf(index, leaves[0])
 }
 
 // EraseUnheld erases the bodies xs name in one transaction, but those a

@@ -265,16 +265,9 @@ func (s *Service) actionDetail(ctx context.Context, id string, f flight) (detail
 	if ok {
 		return d, nil
 	}
-	leaves, err := s.cfg.Store.ReadLeaves(ctx, f.index, f.index+1)
+	e, err := entryAt(ctx, s.cfg.Store, f.index)
 	if err != nil {
 		return detail{}, fmt.Errorf("%w: reading action %s at %d: %v", ledger.ErrUnavailable, id, f.index, err)
-	}
-	if len(leaves) != 1 {
-		return detail{}, fmt.Errorf("%w: action %s: no event at %d", ledger.ErrUnavailable, id, f.index)
-	}
-	e, err := ledger.ParseLeaf(f.index, leaves[0])
-	if err != nil {
-		return detail{}, fmt.Errorf("%w: action %s: %v", ledger.ErrUnavailable, id, err)
 	}
 	var a event.ActionDecided
 	if err := decode(e, &a); err != nil || e.Event.Type != ledger.TypeActionAuthorized || a.ActionID != id ||

@@ -130,7 +130,3 @@ func (m *memSamples) limit(least uint64) int64 {
 	}
 	return int64(l)
 }
-
-// HeadroomLimit returns the soft memory limit TuneGC keeps, as of the last
-// collection.
-func HeadroomLimit() int64 { return newMemSamples().limit(GCHeadroom) }

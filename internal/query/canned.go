@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/writhq/writ/internal/ledger"
@@ -36,13 +37,18 @@ func (ix *Index) WhoApproved(ctx context.Context, resource string, limit int) ([
 	if err := ix.fresh(ctx); err != nil {
 		return nil, err
 	}
-	var match where
-	match.eq("resource", resource)
-	cond := match.conds[0]
-	args := []any{ledger.TypeApprovalGranted, ledger.TypeApprovalDenied, match.args[0], ledger.TypeActionAuthorized, match.args[0]}
-	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.t.events+
-		` WHERE type IN (?, ?) AND (`+cond+` OR task_id IN (SELECT task_id FROM `+ix.t.events+` WHERE type = ? AND `+cond+`))
-		  ORDER BY idx LIMIT `+strconv.Itoa(limit)), args...)
+	// The approvals' decisions on the resource (a step-up), or on a task
+	// authorized to reach it.
+	var w where
+	w.add(`e.type_n IN (SELECT id FROM `+ix.t.names+` WHERE value IN (?, ?))`, ledger.TypeApprovalGranted, ledger.TypeApprovalDenied)
+	var direct, via where
+	ix.named(&direct, "e.resource_n", resource)
+	ix.named(&via, "a.resource_n", resource)
+	via.add(`a.type_n = `+ix.nameOf(), ledger.TypeActionAuthorized)
+	w.add(`(`+strings.Join(direct.conds, " AND ")+` OR e.task_n IN (SELECT a.task_n FROM `+ix.t.events+` a`+via.sql()+`))`,
+		append(direct.args, via.args...)...)
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.eventsFrom()+w.sql()+
+		` ORDER BY e.idx LIMIT `+strconv.Itoa(limit)), w.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -186,13 +192,20 @@ func (ix *Index) Uses(ctx context.Context, from, to time.Time) ([]Use, error) {
 	if err := ix.fresh(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT e.jti, e.task_id, e.agent, e.tool, e.resource, e.decision, COUNT(*),
-	  COALESCE(MAX(t.environment), '')
-	  FROM `+ix.t.events+` e LEFT JOIN `+ix.t.tasks+` t ON t.task_id = e.task_id
-	  WHERE e.type IN (?, ?) AND e.time >= ? AND e.time <= ?
-	  GROUP BY e.jti, e.task_id, e.agent, e.tool, e.resource, e.decision
-	  ORDER BY e.agent, e.jti, e.tool, e.resource, e.decision`),
-		ledger.TypeActionAuthorized, ledger.TypeActionDenied, timeText(from), timeText(to))
+	// Counted by numbers, then named; a task's environment is its own.
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT COALESCE(nj.value, ''), COALESCE(nt.value, ''),
+	  COALESCE(na.value, ''), COALESCE(nl.value, ''), COALESCE(nr.value, ''), COALESCE(nd.value, ''), u.calls,
+	  COALESCE(t.environment, '')
+	  FROM (SELECT e.jti_n, e.task_n, e.agent_n, e.tool_n, e.resource_n, e.decision_n, COUNT(*) AS calls
+	    FROM `+ix.t.events+` e
+	    WHERE e.type_n IN (SELECT id FROM `+ix.t.names+` WHERE value IN (?, ?)) AND e.time >= ? AND e.time <= ?
+	    GROUP BY e.jti_n, e.task_n, e.agent_n, e.tool_n, e.resource_n, e.decision_n) u
+	  LEFT JOIN `+ix.t.names+` nj ON nj.id = u.jti_n LEFT JOIN `+ix.t.names+` nt ON nt.id = u.task_n
+	  LEFT JOIN `+ix.t.names+` na ON na.id = u.agent_n LEFT JOIN `+ix.t.names+` nl ON nl.id = u.tool_n
+	  LEFT JOIN `+ix.t.names+` nr ON nr.id = u.resource_n LEFT JOIN `+ix.t.names+` nd ON nd.id = u.decision_n
+	  LEFT JOIN `+ix.t.tasks+` t ON t.task_id = nt.value
+	  ORDER BY 3, 1, 4, 5, 6`),
+		ledger.TypeActionAuthorized, ledger.TypeActionDenied, nanos(from), nanos(to))
 	if err != nil {
 		return nil, err
 	}

@@ -5,11 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/writhq/writ/internal/ledger"
 )
 
 // Filter selects events. Empty fields match everything. Tool, Resource,
@@ -64,21 +63,46 @@ type Page struct {
 	IndexedThrough uint64 `json:"indexed_through"`
 }
 
-const eventCols = `idx, time, type, task_id, principal, agent, decision_id, policy_version, jti, tool, operation,
-  resource, decision, approval_id, approver, action_id`
+// eventCols are an event's columns as scanEvent reads them, from the
+// events table e joined to the names its numbers name (eventsFrom).
+const eventCols = `e.idx, e.time, COALESCE(n_type.value, ''), COALESCE(n_task.value, ''), COALESCE(n_principal.value, ''),
+  COALESCE(n_agent.value, ''), e.decision_id, COALESCE(n_policy.value, ''), COALESCE(n_jti.value, ''),
+  COALESCE(n_tool.value, ''), COALESCE(n_operation.value, ''), COALESCE(n_resource.value, ''),
+  COALESCE(n_decision.value, ''), e.approval_id, COALESCE(n_approver.value, ''), e.action_id`
+
+// eventsFrom is the events table as e, with the names of its numbers.
+func (ix *Index) eventsFrom() string {
+	var b strings.Builder
+	b.WriteString(ix.t.events + ` e`)
+	for _, c := range []string{"type", "task", "principal", "agent", "policy", "jti", "tool", "operation", "resource", "decision", "approver"} {
+		b.WriteString(` LEFT JOIN ` + ix.t.names + ` n_` + c + ` ON n_` + c + `.id = e.` + c + `_n`)
+	}
+	return b.String()
+}
 
 func scanEvent(rows *sql.Rows) (Event, error) {
 	var e Event
-	var idx int64
-	var t string
+	var idx, t int64
 	err := rows.Scan(&idx, &t, &e.Type, &e.TaskID, &e.Principal, &e.Agent, &e.DecisionID, &e.PolicyVersion, &e.JTI,
 		&e.Tool, &e.Operation, &e.Resource, &e.Decision, &e.ApprovalID, &e.Approver, &e.ActionID)
 	if err != nil {
 		return e, err
 	}
 	e.Index = uint64(idx)
-	e.Time, err = time.Parse(ledger.TimeFormat, t)
-	return e, err
+	e.Time = time.Unix(0, t).UTC()
+	return e, nil
+}
+
+// nanos is t as the events table keeps it, in nanoseconds since the Unix
+// epoch, clamped to the range that holds (years 1678 to 2262).
+func nanos(t time.Time) int64 {
+	switch lo, hi := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64); {
+	case t.Before(lo):
+		return math.MinInt64
+	case t.After(hi):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // where builds a conjunction of conditions with ? placeholders.
@@ -91,7 +115,7 @@ func (w *where) eq(col, v string) {
 	if v == "" {
 		return
 	}
-	if strings.Contains(v, "*") {
+	if hasWildcard(v) {
 		w.conds = append(w.conds, col+` LIKE ? ESCAPE '\'`)
 		w.args = append(w.args, likePattern(v))
 		return
@@ -111,6 +135,8 @@ func (w *where) sql() string {
 	}
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
+
+func hasWildcard(v string) bool { return strings.Contains(v, "*") }
 
 // likePattern turns a '*' glob into a LIKE pattern.
 func likePattern(glob string) string {
@@ -135,31 +161,31 @@ func (ix *Index) Events(ctx context.Context, f Filter) (Page, error) {
 		return Page{}, err
 	}
 	var w where
-	w.eq("task_id", f.TaskID)
-	w.eq("agent", f.Agent)
-	w.eq("principal", f.Principal)
-	w.eq("tool", f.Tool)
-	w.eq("resource", f.Resource)
-	w.eq("type", f.Type)
-	w.eq("decision", f.Decision)
+	ix.named(&w, "e.task_n", f.TaskID)
+	ix.named(&w, "e.agent_n", f.Agent)
+	ix.named(&w, "e.principal_n", f.Principal)
+	ix.named(&w, "e.tool_n", f.Tool)
+	ix.named(&w, "e.resource_n", f.Resource)
+	ix.named(&w, "e.type_n", f.Type)
+	ix.named(&w, "e.decision_n", f.Decision)
 	if f.PolicyVersion != "" {
-		w.add("policy_version = ?", f.PolicyVersion)
+		w.add("e.policy_n = "+ix.nameOf(), f.PolicyVersion)
 	}
 	if !f.From.IsZero() {
-		w.add("time >= ?", timeText(f.From))
+		w.add("e.time >= ?", nanos(f.From))
 	}
 	if !f.To.IsZero() {
-		w.add("time <= ?", timeText(f.To))
+		w.add("e.time <= ?", nanos(f.To))
 	}
 	if f.After != "" {
 		n, err := strconv.ParseUint(f.After, 10, 63)
 		if err != nil {
 			return Page{}, fmt.Errorf("%w: bad cursor %q", ErrInvalid, f.After)
 		}
-		w.add("idx > ?", int64(n))
+		w.add("e.idx > ?", int64(n))
 	}
-	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.t.events+w.sql()+
-		` ORDER BY idx LIMIT `+strconv.Itoa(f.Limit+1)), w.args...)
+	rows, err := ix.cfg.ReadDB.QueryContext(ctx, ix.q(`SELECT `+eventCols+` FROM `+ix.eventsFrom()+w.sql()+
+		` ORDER BY e.idx LIMIT `+strconv.Itoa(f.Limit+1)), w.args...)
 	if err != nil {
 		return Page{}, err
 	}
@@ -223,8 +249,8 @@ func (ix *Index) TaskEvents(ctx context.Context, taskIDs []string) ([]uint64, er
 	for i, id := range taskIDs {
 		args[i] = id
 	}
-	return ix.indexes(ctx, `SELECT idx FROM `+ix.t.events+` WHERE task_id IN (?`+
-		strings.Repeat(", ?", len(taskIDs)-1)+`) ORDER BY idx`, args...)
+	return ix.indexes(ctx, `SELECT idx FROM `+ix.t.events+` WHERE task_n IN (SELECT id FROM `+ix.t.names+` WHERE value IN (?`+
+		strings.Repeat(", ?", len(taskIDs)-1)+`)) ORDER BY idx`, args...)
 }
 
 // indexes runs query (written with ? placeholders) on the read database

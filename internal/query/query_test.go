@@ -176,9 +176,33 @@ func TestIndex(t *testing.T) {
 			if err != nil || uint64(len(all.Events)) != size {
 				t.Fatalf("all events: %d, %v", len(all.Events), err)
 			}
+			leaves, err := e.store.ReadLeaves(ctx, 0, size)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for i, ev := range all.Events {
 				if ev.Index != uint64(i) {
 					t.Fatalf("event %d has index %d", i, ev.Index)
+				}
+				// Every envelope member comes back as the leaf has it.
+				ent, err := ledger.ParseLeaf(uint64(i), leaves[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				l := ent.Event
+				if !ev.Time.Equal(l.Time) || ev.Type != l.Type || ev.TaskID != l.TaskID || ev.Principal != l.Principal ||
+					ev.Agent != l.Agent || ev.DecisionID != l.DecisionID || ev.PolicyVersion != l.PolicyVersion || ev.JTI != l.JTI {
+					t.Errorf("event %d indexed as %+v; the leaf has %+v", i, ev, l)
+				}
+			}
+			version := e.pol.Version()
+			var decidedBy, atThird int
+			for _, ev := range all.Events {
+				if ev.PolicyVersion == version {
+					decidedBy++
+				}
+				if ev.Time.Equal(all.Events[3].Time) {
+					atThird++
 				}
 			}
 
@@ -205,6 +229,12 @@ func TestIndex(t *testing.T) {
 				{"future", query.Filter{From: time.Now().Add(time.Hour)}, 0},
 				{"nobody", query.Filter{Agent: "spiffe://example.org/agent/other"}, 0},
 				{"like escapes", query.Filter{Tool: "invoices_read*"}, 0},
+				{"by policy version", query.Filter{PolicyVersion: version}, decidedBy},
+				{"an unknown policy version", query.Filter{PolicyVersion: "sha256:0"}, 0},
+				{"at one instant", query.Filter{From: all.Events[3].Time, To: all.Events[3].Time}, atThird},
+				{"from the far past to the far future", query.Filter{From: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+					To: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), Limit: query.MaxLimit}, int(size)},
+				{"by principal glob", query.Filter{Principal: "oidc:test#*", Type: ledger.TypeTaskRequested}, 1},
 			}
 			for _, tt := range tests {
 				if got := count(tt.f); got != tt.want {
@@ -245,6 +275,26 @@ func TestIndex(t *testing.T) {
 			}
 			if who, _ := ix.WhoApproved(ctx, "erp://payroll/*", 0); len(who) != 0 {
 				t.Errorf("approvals for a resource never reached: %+v", who)
+			}
+
+			uses, err := ix.Uses(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+			want := []query.Use{
+				{JTI: jti, TaskID: taskID, Agent: agent, Tool: "invoices.read", Resource: "erp://invoices/2026-Q3/17", Decision: "allow", Calls: 1, Environment: "prod"},
+				{JTI: jti, TaskID: taskID, Agent: agent, Tool: "payroll.read", Resource: "erp://payroll/1", Decision: "deny", Calls: 1, Environment: "prod"},
+			}
+			if err != nil || !reflect.DeepEqual(uses, want) {
+				t.Errorf("Uses = %+v, %v; want %+v", uses, err, want)
+			}
+			if uses, err := ix.Uses(ctx, time.Now().Add(time.Hour), time.Now().Add(2*time.Hour)); err != nil || len(uses) != 0 {
+				t.Errorf("Uses(later) = %+v, %v", uses, err)
+			}
+			completed, _ := ix.Events(ctx, query.Filter{Type: ledger.TypeActionCompleted})
+			if len(completed.Events) == 1 {
+				idx, err := ix.ActionEvents(ctx, completed.Events[0].ActionID)
+				auth, _ := ix.Events(ctx, query.Filter{Type: ledger.TypeActionAuthorized})
+				if err != nil || len(idx) != 2 || len(auth.Events) != 1 || idx[0] != auth.Events[0].Index || idx[1] != completed.Events[0].Index {
+					t.Errorf("ActionEvents = %v, %v", idx, err)
+				}
 			}
 
 			acc, err := ix.ActiveAt(ctx, active, "")
@@ -471,5 +521,59 @@ func TestIndexFromCommits(t *testing.T) {
 		if len(x.Events) == 0 || !reflect.DeepEqual(x, y) {
 			t.Errorf("filter %+v: from commits %d events, from the store %d", f, len(x.Events), len(y.Events))
 		}
+	}
+}
+
+// TestOtherLayouts opens an index whose tables have the layout before
+// names were numbered: it is dropped and rebuilt from the ledger. One of a
+// newer layout is refused rather than changed.
+func TestOtherLayouts(t *testing.T) {
+	e := newLedger(t)
+	taskID, _, _ := e.story(t)
+	ctx := context.Background()
+	db := e.store.DB()
+	for _, stmt := range []string{
+		`CREATE TABLE old_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)`,
+		`INSERT INTO old_meta (key, value) VALUES ('through', 3)`,
+		`CREATE TABLE old_events (idx BIGINT PRIMARY KEY, time TEXT NOT NULL, type TEXT NOT NULL, task_id TEXT NOT NULL)`,
+		`INSERT INTO old_events VALUES (0, '2026-01-01T00:00:00.000000000Z', 'task.requested', 'tsk_x')`,
+		`CREATE TABLE old_tasks (task_id TEXT PRIMARY KEY)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ix, err := query.New(ctx, query.Config{DB: db, Store: e.store, Prefix: "old_"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Drop(context.Background()) })
+	if n, err := ix.Through(ctx); err != nil || n != 0 {
+		t.Fatalf("Through = %d, %v after a change of layout; want 0", n, err)
+	}
+	size, _ := e.store.Size(ctx)
+	if n, err := ix.CatchUp(ctx); err != nil || n != size {
+		t.Fatalf("CatchUp = %d, %v; the ledger holds %d", n, err, size)
+	}
+	p, err := ix.Events(ctx, query.Filter{TaskID: taskID, Type: ledger.TypeTaskRequested})
+	if err != nil || len(p.Events) != 1 {
+		t.Fatalf("the rebuilt index: %+v, %v", p.Events, err)
+	}
+	if p, _ := ix.Events(ctx, query.Filter{TaskID: "tsk_x"}); len(p.Events) != 0 {
+		t.Errorf("a row of the old layout survived: %+v", p.Events)
+	}
+	// Opened again, the index is kept.
+	if _, err := query.New(ctx, query.Config{DB: db, Store: e.store, Prefix: "old_"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := ix.Through(ctx); n != size {
+		t.Errorf("Through = %d after opening again; want %d", n, size)
+	}
+
+	if _, err := db.ExecContext(ctx, `UPDATE old_meta SET value = 99 WHERE key = 'schema'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := query.New(ctx, query.Config{DB: db, Store: e.store, Prefix: "old_"}); err == nil {
+		t.Error("an index of a newer layout was opened")
 	}
 }

@@ -119,6 +119,7 @@ func (ix *Index) indexBatch(ctx context.Context, ents []ledger.Entry) (uint64, e
 	// a result or an approval takes from an earlier event come from this
 	// batch's own events first, then from the table.
 	seen := batchCalls{actions: map[string]call{}, approvals: map[string]call{}}
+	names := batchNames{}
 	args := make([]any, 0, rowsPerInsert*eventInsertArgs)
 	var full *sql.Stmt // the statement for rowsPerInsert rows, prepared once
 	defer func() {
@@ -152,9 +153,25 @@ func (ix *Index) indexBatch(ctx context.Context, ents []ledger.Entry) (uint64, e
 		if err != nil {
 			return start, err
 		}
-		args = append(args, int64(ents[k].Index), ev.Time.UTC().Format(ledger.TimeFormat), ev.Type, ev.TaskID,
-			ev.Principal, ev.Agent, ev.DecisionID, ev.PolicyVersion, ev.JTI, r.tool, r.operation, r.resource,
-			r.decision, r.approvalID, r.approver, r.environment, d.ActionID)
+		args = append(args, int64(ents[k].Index), nanos(ev.Time))
+		for _, n := range [...]string{ev.Type, ev.TaskID, ev.Principal, ev.Agent} {
+			if args, err = ix.appendName(ctx, tx, args, n, names); err != nil {
+				return start, err
+			}
+		}
+		args = append(args, ev.DecisionID)
+		for _, n := range [...]string{ev.PolicyVersion, ev.JTI, r.tool, r.operation, r.resource, r.decision} {
+			if args, err = ix.appendName(ctx, tx, args, n, names); err != nil {
+				return start, err
+			}
+		}
+		args = append(args, r.approvalID)
+		for _, n := range [...]string{r.approver, r.environment} {
+			if args, err = ix.appendName(ctx, tx, args, n, names); err != nil {
+				return start, err
+			}
+		}
+		args = append(args, d.ActionID)
 		if len(args) == rowsPerInsert*eventInsertArgs {
 			if err := flush(); err != nil {
 				return start, err
@@ -173,7 +190,17 @@ func (ix *Index) indexBatch(ctx context.Context, ents []ledger.Entry) (uint64, e
 	if err != nil {
 		return start, err
 	}
-	return end, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return start, err
+	}
+	ix.keepNames(names)
+	return end, nil
+}
+
+// appendName appends the number of name s to args.
+func (ix *Index) appendName(ctx context.Context, tx *sql.Tx, args []any, s string, names batchNames) ([]any, error) {
+	id, err := ix.nameID(ctx, tx, s, names)
+	return append(args, id), err
 }
 
 // begin starts an index transaction. The index is derived from the ledger
@@ -278,11 +305,12 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 			}
 			break
 		}
-		// The type is written out: it is the partial index's condition.
-		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
-			` WHERE action_id = ? AND task_id = ? AND type = '`+ledger.TypeActionAuthorized+`'`), d.ActionID, ev.TaskID).
-			Scan(&r.tool, &r.operation, &r.resource)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if d.ActionID == "" {
+			break
+		}
+		err := ix.callOf(ctx, tx, &r, `e.action_id = ? AND e.task_n = `+ix.nameOf()+` AND e.type_n = `+ix.nameOf(),
+			d.ActionID, ev.TaskID, ledger.TypeActionAuthorized)
+		if err != nil {
 			return r, err
 		}
 	}
@@ -292,14 +320,24 @@ func (ix *Index) row(ctx context.Context, tx *sql.Tx, ev *ledger.Event, d eventD
 			r.tool, r.operation, r.resource = c.tool, c.operation, c.resource
 			return r, nil
 		}
-		err := tx.QueryRowContext(ctx, ix.q(`SELECT tool, operation, resource FROM `+ix.t.events+
-			` WHERE approval_id = ? AND type = '`+ledger.TypeApprovalRequested+`'`), d.ApprovalID).
-			Scan(&r.tool, &r.operation, &r.resource)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		err := ix.callOf(ctx, tx, &r, `e.approval_id = ? AND e.type_n = `+ix.nameOf(), d.ApprovalID, ledger.TypeApprovalRequested)
+		if err != nil {
 			return r, err
 		}
 	}
 	return r, nil
+}
+
+// callOf sets r's tool, operation and resource from the indexed event
+// that cond (on the events table e) selects, if there is one.
+func (ix *Index) callOf(ctx context.Context, tx *sql.Tx, r *row, cond string, args ...any) error {
+	err := tx.QueryRowContext(ctx, ix.q(`SELECT COALESCE(n_tool.value, ''), COALESCE(n_operation.value, ''),
+	  COALESCE(n_resource.value, '') FROM `+ix.eventsFrom()+` WHERE `+cond+` LIMIT 1`), args...).
+		Scan(&r.tool, &r.operation, &r.resource)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
 }
 
 // call is what a later event of the same call reads from an earlier one.
@@ -313,8 +351,8 @@ type batchCalls struct{ actions, approvals map[string]call }
 const rowsPerInsert = 64
 
 // eventInsertCols are the event table's columns, in the order rows list them.
-const eventInsertCols = `idx, time, type, task_id, principal, agent, decision_id, policy_version, jti, tool,
-  operation, resource, decision, approval_id, approver, environment, action_id`
+const eventInsertCols = `idx, time, type_n, task_n, principal_n, agent_n, decision_id, policy_n, jti_n, tool_n,
+  operation_n, resource_n, decision_n, approval_id, approver_n, environment_n, action_id`
 
 // eventInsertArgs is the number of eventInsertCols.
 const eventInsertArgs = 17

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,7 +26,25 @@ func StateDiff(a, b *Service) string {
 	// The details of the latest actions are a cache (flight.go): a
 	// snapshot leaves them out.
 	details := cmp.Comparer(func(x, y recentDetails) bool { return true })
-	return cmp.Diff(a.st, b.st, ring, details, cmp.Exporter(func(reflect.Type) bool { return true }))
+	// The actions in flight are compared as what they hold: where the
+	// table keeps each, and the numbers it gives kinds, follow the
+	// order they came in.
+	actions := cmp.Comparer(func(x, y actionSet) bool { return slices.Equal(flightsOf(&x), flightsOf(&y)) })
+	kinds := cmp.Comparer(func(x, y actionKind) bool {
+		x.num, y.num = 0, 0
+		return x == y
+	})
+	return cmp.Diff(a.st, b.st, ring, details, actions, kinds, cmp.Exporter(func(reflect.Type) bool { return true }))
+}
+
+// flightsOf lists the actions in flight of s in order.
+func flightsOf(s *actionSet) []string {
+	var l []string
+	s.each(func(id string, f flight) {
+		k := f.kind
+		l = append(l, fmt.Sprintf("%q %q %q %q %q %d %d", id, k.taskID, k.jti, k.tool, k.operation, k.n, f.index))
+	})
+	return l
 }
 
 // StatePosition returns the first index the state of s has not applied.

@@ -1,12 +1,11 @@
 package task
 
 import (
-	"bytes"
 	"context"
+	"encoding/base32"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
@@ -36,6 +35,9 @@ type flight struct {
 type actionKind struct {
 	taskID, jti, tool, operation string
 	n                            int
+	// num is its number in the actionSet's kinds plus one, 0 until it
+	// has one.
+	num uint32
 }
 
 // taskFlights is a task's part of the actions in flight: how many it has,
@@ -49,28 +51,46 @@ type taskFlights struct {
 
 // actionSet holds the actions in flight by ID. IDs of the form writ gives
 // them (newID: "act_" and 26 base32 characters) are keyed by their 16
-// bytes; any other, which only a foreign writer could have recorded, by
-// the string.
+// bytes in a table of their own (idtable.go), which names their kind by
+// number; any other, which only a foreign writer could have recorded, by
+// the string in a map.
 type actionSet struct {
-	ids   map[[16]byte]flight
+	ids   idTable
 	other map[string]flight
+	// kinds are the kinds of the actions in flight by number, nil where
+	// a number is free; free are the free numbers.
+	kinds []*actionKind
+	free  []uint32
 }
 
 func (s *actionSet) get(id string) (flight, bool) {
 	if k, ok := parseID("act", id); ok {
-		f, ok := s.ids[k]
-		return f, ok
+		index, num, ok := s.ids.get(k)
+		if !ok {
+			return flight{}, false
+		}
+		return flight{kind: s.kinds[num], index: index}, true
 	}
 	f, ok := s.other[id]
 	return f, ok
 }
 
 func (s *actionSet) put(id string, f flight) {
-	if k, ok := parseID("act", id); ok {
-		if s.ids == nil {
-			s.ids = map[[16]byte]flight{}
+	k := f.kind
+	if k.num == 0 {
+		if n := len(s.free); n > 0 {
+			k.num = s.free[n-1] + 1
+			s.free = s.free[:n-1]
+			s.kinds[k.num-1] = k
+		} else {
+			// Each number is of a kind with an action in flight: there
+			// are never more than actions.
+			s.kinds = append(s.kinds, k)
+			k.num = uint32(len(s.kinds))
 		}
-		s.ids[k] = f
+	}
+	if key, ok := parseID("act", id); ok {
+		s.ids.put(key, f.index, k.num-1)
 		return
 	}
 	if s.other == nil {
@@ -79,36 +99,59 @@ func (s *actionSet) put(id string, f flight) {
 	s.other[id] = f
 }
 
+// release frees the number of kind k, which has no action in flight left.
+func (s *actionSet) release(k *actionKind) {
+	if k.num == 0 {
+		return
+	}
+	s.kinds[k.num-1] = nil
+	s.free = append(s.free, k.num-1)
+	k.num = 0
+}
+
 func (s *actionSet) del(id string) {
 	if k, ok := parseID("act", id); ok {
-		delete(s.ids, k)
+		s.ids.del(k)
 		return
 	}
 	delete(s.other, id)
 }
 
-func (s *actionSet) len() int { return len(s.ids) + len(s.other) }
+func (s *actionSet) len() int { return s.ids.len() + len(s.other) }
 
 // each calls fn for every action in flight in one order, whatever order
 // they came in: those keyed by their bytes in the bytes' order, then the
 // others in their IDs' order. It formats one ID at a time, so that a
 // snapshot of a million actions does not hold a million strings.
 func (s *actionSet) each(fn func(id string, f flight)) {
-	keys := slices.SortedFunc(maps.Keys(s.ids), func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
-	for _, k := range keys {
-		fn(formatID("act", k), s.ids[k])
-	}
+	s.ids.each(func(k [16]byte, index uint64, num uint32) {
+		fn(formatID("act", k), flight{kind: s.kinds[num], index: index})
+	})
 	for _, id := range slices.Sorted(maps.Keys(s.other)) {
 		fn(id, s.other[id])
 	}
 }
 
 // dropTasks removes the actions of the tasks in ids, and returns how many.
+// The caller drops the tasks' flights.
 func (s *actionSet) dropTasks(ids map[string]bool) int {
-	n := len(s.ids) + len(s.other)
-	maps.DeleteFunc(s.ids, func(_ [16]byte, f flight) bool { return ids[f.kind.taskID] })
-	maps.DeleteFunc(s.other, func(_ string, f flight) bool { return ids[f.kind.taskID] })
-	return n - len(s.ids) - len(s.other)
+	drop := make([]bool, len(s.kinds))
+	for i, k := range s.kinds {
+		drop[i] = k != nil && ids[k.taskID]
+	}
+	n := s.ids.deleteFunc(func(num uint32) bool { return drop[num] })
+	for id, f := range s.other {
+		if ids[f.kind.taskID] {
+			delete(s.other, id)
+			n++
+		}
+	}
+	for i, k := range s.kinds {
+		if drop[i] {
+			s.release(k)
+		}
+	}
+	return n
 }
 
 // b32 maps newID's lowercase base32 alphabet to its values; 0xff marks a
@@ -151,9 +194,14 @@ func parseID(prefix, id string) (k [16]byte, ok bool) {
 	return k, acc&(1<<bits-1) == 0
 }
 
+// lowerB32 is newID's encoding: base32 in lower case, unpadded.
+var lowerB32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
 // formatID is the inverse of parseID.
 func formatID(prefix string, k [16]byte) string {
-	return prefix + "_" + strings.ToLower(idEnc.EncodeToString(k[:]))
+	var buf [64]byte
+	b := append(append(buf[:0], prefix...), '_')
+	return string(lowerB32.AppendEncode(b, k[:]))
 }
 
 // detail is what a result needs of its action beyond its flight.
@@ -236,11 +284,14 @@ func (s *State) land(id string, f flight) {
 	s.actions.del(id)
 	s.details.del(id)
 	k := f.kind
+	if k.n--; k.n == 0 {
+		s.actions.release(k)
+	}
 	tf := s.flights[k.taskID]
 	if tf == nil {
 		return
 	}
-	if k.n--; k.n == 0 {
+	if k.n == 0 {
 		delete(tf.kinds, [3]string{k.jti, k.tool, k.operation})
 	}
 	if tf.n--; tf.n == 0 {

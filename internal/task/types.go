@@ -3,7 +3,6 @@ package task
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -251,12 +250,10 @@ type VerifiedCredential struct {
 	ActChain []string
 }
 
-var idEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
-
 // newID returns prefix + "_" + 26 lowercase base32 characters of 128 random
-// bits.
+// bits (formatID).
 func newID(prefix string) string {
 	var b [16]byte
 	rand.Read(b[:])
-	return prefix + "_" + strings.ToLower(idEnc.EncodeToString(b[:]))
+	return formatID(prefix, b)
 }

@@ -34,7 +34,8 @@ func serverCommand() *command {
 			return err
 		}
 		log := newLogger(cfg, io)
-		defer server.TuneGC()()
+		gc := server.TuneGCForStart()
+		defer gc.Restore()
 		srv, err := server.New(ctx, cfg, log)
 		if err != nil {
 			var le *datadir.LockedError
@@ -58,6 +59,7 @@ func serverCommand() *command {
 			}
 			return err
 		}
+		gc.Ready() // the state is built: from here on, a running server's room
 		return srv.Serve(ctx)
 	}
 	return c

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 )
 
 // GCPercent is the garbage collector's target (GOGC) writ server runs with
@@ -29,30 +30,59 @@ const GCPercent = 400
 // what is live, renewed after every collection, unless GOGC or GOMEMLIMIT
 // is set. A small heap collects as GCPercent says; a large one as
 // GOGC=50 would.
+//
+// Until the server is ready (GCTuning.Ready) the room is as much as is
+// live, as GOGC=100 would give: a start builds the task state once and
+// keeps nearly all of it, so each collection meanwhile finds little to
+// free, and at half the room a start from the snapshot of a million events
+// took 1.9-2.0 s of CPU against 1.4-1.7 s (docs/performance.md, Start-up).
 const GCHeadroom = 64 << 20
 
+// GCTuning is the collector's tuning TuneGC set.
+type GCTuning struct {
+	restore func()
+	running atomic.Bool
+}
+
 // TuneGC sets the collector's target to GCPercent, and the soft memory
-// limit that bounds it, unless GOGC is set (GOMEMLIMIT alone leaves the
-// limit to it), and returns a function that restores both.
+// limit that bounds it with a running server's room, unless GOGC is set
+// (GOMEMLIMIT alone leaves the limit to it), and returns a function that
+// restores both.
 func TuneGC() (restore func()) {
+	g := TuneGCForStart()
+	g.Ready()
+	return g.Restore
+}
+
+// TuneGCForStart is TuneGC with a start's room for the heap until Ready.
+func TuneGCForStart() *GCTuning {
+	g := &GCTuning{restore: func() {}}
 	if _, set := os.LookupEnv("GOGC"); set {
-		return func() {}
+		return g
 	}
 	prev := debug.SetGCPercent(GCPercent)
 	stop := func() {}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		stop = keepHeadroom(GCHeadroom)
+		stop = keepHeadroom(GCHeadroom, &g.running)
 	}
-	return func() {
+	g.restore = func() {
 		stop()
 		debug.SetGCPercent(prev)
 	}
+	return g
 }
 
+// Ready gives the heap a running server's room from the next collection
+// on.
+func (g *GCTuning) Ready() { g.running.Store(true) }
+
+// Restore puts back the target and limit TuneGC found.
+func (g *GCTuning) Restore() { g.restore() }
+
 // keepHeadroom sets the soft memory limit now and after every collection
-// (HeadroomLimit), and returns a function that stops that and restores the
-// limit it found.
-func keepHeadroom(least uint64) (stop func()) {
+// (memSamples.limit), and returns a function that stops that and restores
+// the limit it found.
+func keepHeadroom(least uint64, running *atomic.Bool) (stop func()) {
 	prev := debug.SetMemoryLimit(-1)
 	var mu sync.Mutex
 	stopped := false
@@ -64,7 +94,7 @@ func keepHeadroom(least uint64) (stop func()) {
 		if stopped {
 			return
 		}
-		debug.SetMemoryLimit(samples.limit(least))
+		debug.SetMemoryLimit(samples.limit(least, running.Load()))
 		// A cleanup runs after the collection that finds its object
 		// unreachable: this one, the next time.
 		runtime.AddCleanup(&sentinel{}, func(struct{}) { renew() }, struct{}{})
@@ -108,8 +138,9 @@ func newMemSamples() *memSamples {
 
 // limit returns the soft limit: the heap live at the last collection,
 // what the runtime holds outside the heap (stacks, its own structures),
-// and the larger of least and half what is live.
-func (m *memSamples) limit(least uint64) int64 {
+// and the larger of least and half what is live when running, or all of
+// it while starting.
+func (m *memSamples) limit(least uint64, running bool) int64 {
 	metrics.Read(m.s)
 	v := make([]uint64, len(m.s))
 	for i, s := range m.s {
@@ -124,7 +155,11 @@ func (m *memSamples) limit(least uint64) int64 {
 	if total > heap {
 		other = total - heap
 	}
-	l := live + other + max(least, live/2)
+	room := live
+	if running {
+		room = live / 2
+	}
+	l := live + other + max(least, room)
 	if l > math.MaxInt64 {
 		return math.MaxInt64
 	}

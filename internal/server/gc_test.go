@@ -31,6 +31,7 @@ func TestTuneGC(t *testing.T) {
 	// is allowed that much more after the next collection.
 	t.Setenv("GOMEMLIMIT", "")
 	os.Unsetenv("GOMEMLIMIT")
+	runtime.GC() // what is live now, not what an earlier test kept
 	restore = server.TuneGC()
 	runtime.GC()
 	before := waitLimit(t, func(int64) bool { return true })
@@ -50,6 +51,34 @@ func TestTuneGC(t *testing.T) {
 	restore()
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("after restore: soft limit %d, want none", got)
+	}
+
+	// While starting, the heap's room is all that is live, not half of
+	// it; Ready gives the half from the next collection on.
+	kept = nil
+	runtime.GC()
+	g := server.TuneGCForStart()
+	runtime.GC()
+	base := waitLimit(t, func(int64) bool { return true })
+	kept = make([]byte, 512<<20)
+	for i := range kept {
+		kept[i] = byte(i)
+	}
+	runtime.GC()
+	starting := waitLimit(t, func(l int64) bool { return l >= base+900<<20 })
+	if starting < base+900<<20 {
+		t.Errorf("starting: soft limit %d after keeping 512 MiB, want at least %d (that much again as room)", starting, base+900<<20)
+	}
+	g.Ready()
+	runtime.GC()
+	ready := waitLimit(t, func(l int64) bool { return l <= starting-200<<20 })
+	if ready > starting-200<<20 || ready < base+512<<20 {
+		t.Errorf("ready: soft limit %d, want about half the room of %d, and at least %d", ready, starting, base+512<<20)
+	}
+	runtime.KeepAlive(kept)
+	g.Restore()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("after Restore: soft limit %d, want none", got)
 	}
 
 	t.Setenv("GOGC", "50")

@@ -71,7 +71,13 @@ func newEnv(t testing.TB, environment string) *env {
 // newEnvPolicy is newEnv deciding with pol (nil: the default pack).
 func newEnvPolicy(t testing.TB, environment string, pol *policy.Policy) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), env: environment, pol: pol,
+	return newEnvIn(t, t.TempDir(), environment, pol)
+}
+
+// newEnvIn is newEnvPolicy on dir, which may already hold a ledger.
+func newEnvIn(t testing.TB, dir, environment string, pol *policy.Policy) *env {
+	t.Helper()
+	e := &env{t: t, dir: dir, env: environment, pol: pol,
 		clk: testkit.NewClock(time.Now().UTC().Truncate(time.Second))}
 	if err := e.open(task.Config{}); err != nil {
 		t.Fatal(err)

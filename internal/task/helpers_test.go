@@ -24,6 +24,16 @@ import (
 type failingStore struct {
 	*sqlite.Store
 	fail atomic.Bool
+	// failBatches fails reading bodies in batches, as a start from the
+	// snapshot does.
+	failBatches atomic.Bool
+}
+
+func (f *failingStore) ReadBodyBatch(ctx context.Context, name string, indexes []uint64, fn func(ledger.Body) error) error {
+	if f.failBatches.Load() {
+		return errors.New("connection reset")
+	}
+	return f.Store.ReadBodyBatch(ctx, name, indexes, fn)
 }
 
 func (f *failingStore) Commit(ctx context.Context, b *ledger.Batch) error {
@@ -44,6 +54,8 @@ type env struct {
 	pol   *policy.Policy
 	svc   *task.Service
 	clk   *testkit.Clock
+	// failBodyBatches opens the store failing batched body reads.
+	failBodyBatches bool
 }
 
 var sharedPolicy struct {
@@ -97,6 +109,7 @@ func (e *env) open(extra task.Config) error {
 		t.Fatal(err)
 	}
 	e.store = &failingStore{Store: st}
+	e.store.failBatches.Store(e.failBodyBatches)
 	kp, _, err := ledger.LoadOrCreateKey(e.dir, "writ.test/log")
 	if err != nil {
 		t.Fatal(err)

@@ -329,14 +329,33 @@ func (s *Service) load(ctx context.Context) error {
 		return nil
 	}
 	var start uint64
-	if st, at := s.loadSnapshot(ctx, s.proj != nil, through); st != nil {
-		s.st = st
-		s.fromSnapshot = true
-		start = at + 1
-		s.next = start
-		skipped, _ := st.Skipped()
-		for i := range skipped {
-			s.logSkipped(&skipped[i])
+	if st, at, size := s.loadSnapshot(ctx, s.proj != nil, through); st != nil {
+		// The bodies are read beside the check of the tables when it is
+		// due before any event is applied (the tables are at the
+		// snapshot's index): the check reads none of them.
+		bodies := make(chan error, 1)
+		go func() { bodies <- loadSnapshotBodies(ctx, s.cfg.Store, st) }()
+		var checkErr error
+		if int64(at) >= through {
+			s.st = st
+			checkErr = check()
+		}
+		if err := <-bodies; err != nil {
+			s.log.WarnContext(ctx, "the task state snapshot is not used; replaying the ledger from the first event", "err", err)
+			s.st, checked = NewState(), false
+		} else {
+			if checkErr != nil {
+				return checkErr
+			}
+			s.log.InfoContext(ctx, "task state loaded from its snapshot", "through", at, "bytes", size)
+			s.st = st
+			s.fromSnapshot = true
+			start = at + 1
+			s.next = start
+			skipped, _ := st.Skipped()
+			for i := range skipped {
+				s.logSkipped(&skipped[i])
+			}
 		}
 	}
 	err := s.cfg.Store.ScanLeaves(ctx, start, func(index uint64, leaf []byte) error {

@@ -156,6 +156,20 @@ func TestRestartFromSnapshot(t *testing.T) {
 	if c, err := task.CheckLedger(ctx, e.store, e.store.DB()); err != nil || len(c.Projections) != 0 {
 		t.Errorf("CheckLedger = %v, %v", c.Projections, err)
 	}
+	// A snapshot whose bodies cannot be read back is not used: the start
+	// replays instead and comes to the same state.
+	e.failBodyBatches = true
+	buf = &testkit.Buffer{}
+	err := e.reopen(task.Config{Logger: logTo(buf)})
+	e.failBodyBatches = false
+	e.store.failBatches.Store(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log := buf.String(); !strings.Contains(log, "snapshot is not used") || strings.Contains(log, "loaded from its snapshot") {
+		t.Fatalf("a start that could not read the snapshot's bodies:\n%s", log)
+	}
+	check(t)
 	e.close()
 
 	for _, tc := range []struct{ name, sql, want string }{

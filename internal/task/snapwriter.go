@@ -26,23 +26,24 @@ const snapshotWait = 5 * time.Minute
 // the ledger (checkSnapshot) and can stand for the replay up to it: when
 // this replica checks the projection tables, they must not be behind it.
 // Anything else is logged and answered with nil: the caller replays from
-// the first event. projected is the tables' projected_through, or -1.
-func (s *Service) loadSnapshot(ctx context.Context, checkTables bool, projected int64) (*State, uint64) {
+// the first event. projected is the tables' projected_through, or -1. The
+// state has no bodies yet: the caller reads them (loadSnapshotBodies).
+func (s *Service) loadSnapshot(ctx context.Context, checkTables bool, projected int64) (st *State, through uint64, size int) {
 	if s.cfg.DB == nil || s.cfg.SnapshotInterval < 0 {
-		return nil, 0
+		return nil, 0, 0
 	}
 	if s.cfg.AllowProjectionMismatch {
 		s.log.InfoContext(ctx, "repairing: the task state is replayed from the first event, not loaded from its snapshot")
-		return nil, 0
+		return nil, 0, 0
 	}
 	d := dialectOf(s.cfg.Store)
 	r, err := readSnapshot(ctx, s.cfg.DB, d)
 	if err == nil && r == nil {
-		return nil, 0
+		return nil, 0, 0
 	}
-	fallBack := func(err error) (*State, uint64) {
+	fallBack := func(err error) (*State, uint64, int) {
 		s.log.WarnContext(ctx, "the task state snapshot is not used; replaying the ledger from the first event", "err", err)
-		return nil, 0
+		return nil, 0, 0
 	}
 	if err != nil {
 		return fallBack(err)
@@ -54,13 +55,9 @@ func (s *Service) loadSnapshot(ctx context.Context, checkTables bool, projected 
 	if checkTables && projected < int64(r.through) {
 		s.log.InfoContext(ctx, "the projection tables are behind the task state snapshot; replaying the ledger from the first event to check them",
 			"projected_through", projected, "snapshot_through", r.through)
-		return nil, 0
+		return nil, 0, 0
 	}
-	if err := loadSnapshotBodies(ctx, s.cfg.Store, st); err != nil {
-		return fallBack(err)
-	}
-	s.log.InfoContext(ctx, "task state loaded from its snapshot", "through", h.through, "bytes", len(r.state))
-	return st, h.through
+	return st, h.through, len(r.state)
 }
 
 // noteApplied counts n events applied for the next snapshot, and asks for

@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 )
 
 // GCPercent is the garbage collector's target (GOGC) writ server runs with
@@ -31,58 +30,84 @@ const GCPercent = 400
 // is set. A small heap collects as GCPercent says; a large one as
 // GOGC=50 would.
 //
-// Until the server is ready (GCTuning.Ready) the room is as much as is
-// live, as GOGC=100 would give: a start builds the task state once and
-// keeps nearly all of it, so each collection meanwhile finds little to
-// free, and at half the room a start from the snapshot of a million events
-// took 1.9-2.0 s of CPU against 1.4-1.7 s (docs/performance.md, Start-up).
+// Until the server is ready (GCTuning.Ready) there is no soft limit, and
+// the target is StartGCPercent: a start builds the task state once and
+// keeps nearly all of it, so a collection meanwhile finds little to free,
+// and the limit cost far more than the target it stands for (the runtime
+// also returns memory to the system to stay under it). Under the limit, a
+// start from the snapshot of ten million events took 23-25 s and 41-43 s
+// of CPU; at GOGC=100 without it, 16-22 s and 25-30 s; at GOGC=200, 11-18
+// s and 15-25 s (docs/performance.md, Start-up).
 const GCHeadroom = 64 << 20
 
-// GCTuning is the collector's tuning TuneGC set.
+// StartGCPercent is the collector's target while writ server starts: the
+// heap may grow to three times what is live, as the state grows, for a
+// start that takes a third of the time it took under the limit.
+const StartGCPercent = 200
+
+// GCTuning is the collector's tuning TuneGCForStart set.
 type GCTuning struct {
-	restore func()
-	running atomic.Bool
+	mu       sync.Mutex
+	tuned    bool // GOGC was not set
+	limit    bool // nor GOMEMLIMIT
+	prev     int
+	stop     func()
+	ready    bool
+	restored bool
 }
 
 // TuneGC sets the collector's target to GCPercent, and the soft memory
-// limit that bounds it with a running server's room, unless GOGC is set
-// (GOMEMLIMIT alone leaves the limit to it), and returns a function that
-// restores both.
+// limit that bounds it, unless GOGC is set (GOMEMLIMIT alone leaves the
+// limit to it), and returns a function that restores both.
 func TuneGC() (restore func()) {
 	g := TuneGCForStart()
 	g.Ready()
 	return g.Restore
 }
 
-// TuneGCForStart is TuneGC with a start's room for the heap until Ready.
+// TuneGCForStart sets the collector's target to StartGCPercent, with no
+// soft limit, unless GOGC is set; Ready then tunes it as TuneGC does.
 func TuneGCForStart() *GCTuning {
-	g := &GCTuning{restore: func() {}}
+	g := &GCTuning{stop: func() {}}
 	if _, set := os.LookupEnv("GOGC"); set {
 		return g
 	}
-	prev := debug.SetGCPercent(GCPercent)
-	stop := func() {}
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		stop = keepHeadroom(GCHeadroom, &g.running)
-	}
-	g.restore = func() {
-		stop()
-		debug.SetGCPercent(prev)
-	}
+	_, limit := os.LookupEnv("GOMEMLIMIT")
+	g.tuned, g.limit = true, !limit
+	g.prev = debug.SetGCPercent(StartGCPercent)
 	return g
 }
 
-// Ready gives the heap a running server's room from the next collection
-// on.
-func (g *GCTuning) Ready() { g.running.Store(true) }
+// Ready sets the target to GCPercent and starts keeping the soft limit.
+func (g *GCTuning) Ready() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.tuned || g.ready || g.restored {
+		return
+	}
+	g.ready = true
+	debug.SetGCPercent(GCPercent)
+	if g.limit {
+		g.stop = keepHeadroom(GCHeadroom)
+	}
+}
 
-// Restore puts back the target and limit TuneGC found.
-func (g *GCTuning) Restore() { g.restore() }
+// Restore puts back the target and limit it found.
+func (g *GCTuning) Restore() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.tuned || g.restored {
+		return
+	}
+	g.restored = true
+	g.stop()
+	debug.SetGCPercent(g.prev)
+}
 
 // keepHeadroom sets the soft memory limit now and after every collection
 // (memSamples.limit), and returns a function that stops that and restores
 // the limit it found.
-func keepHeadroom(least uint64, running *atomic.Bool) (stop func()) {
+func keepHeadroom(least uint64) (stop func()) {
 	prev := debug.SetMemoryLimit(-1)
 	var mu sync.Mutex
 	stopped := false
@@ -94,7 +119,7 @@ func keepHeadroom(least uint64, running *atomic.Bool) (stop func()) {
 		if stopped {
 			return
 		}
-		debug.SetMemoryLimit(samples.limit(least, running.Load()))
+		debug.SetMemoryLimit(samples.limit(least))
 		// A cleanup runs after the collection that finds its object
 		// unreachable: this one, the next time.
 		runtime.AddCleanup(&sentinel{}, func(struct{}) { renew() }, struct{}{})
@@ -138,9 +163,8 @@ func newMemSamples() *memSamples {
 
 // limit returns the soft limit: the heap live at the last collection,
 // what the runtime holds outside the heap (stacks, its own structures),
-// and the larger of least and half what is live when running, or all of
-// it while starting.
-func (m *memSamples) limit(least uint64, running bool) int64 {
+// and the larger of least and half what is live.
+func (m *memSamples) limit(least uint64) int64 {
 	metrics.Read(m.s)
 	v := make([]uint64, len(m.s))
 	for i, s := range m.s {
@@ -155,11 +179,7 @@ func (m *memSamples) limit(least uint64, running bool) int64 {
 	if total > heap {
 		other = total - heap
 	}
-	room := live
-	if running {
-		room = live / 2
-	}
-	l := live + other + max(least, room)
+	l := live + other + max(least, live/2)
 	if l > math.MaxInt64 {
 		return math.MaxInt64
 	}

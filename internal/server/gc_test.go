@@ -53,30 +53,28 @@ func TestTuneGC(t *testing.T) {
 		t.Errorf("after restore: soft limit %d, want none", got)
 	}
 
-	// While starting, the heap's room is all that is live, not half of
-	// it; Ready gives the half from the next collection on.
-	kept = nil
-	runtime.GC()
+	// While starting: StartGCPercent and no soft limit; Ready tunes as
+	// TuneGC does, Restore puts back what it found.
 	g := server.TuneGCForStart()
-	runtime.GC()
-	base := waitLimit(t, func(int64) bool { return true })
-	kept = make([]byte, 512<<20)
-	for i := range kept {
-		kept[i] = byte(i)
+	if got := debug.SetGCPercent(server.StartGCPercent); got != server.StartGCPercent {
+		t.Errorf("starting: target %d, want %d", got, server.StartGCPercent)
 	}
-	runtime.GC()
-	starting := waitLimit(t, func(l int64) bool { return l >= base+900<<20 })
-	if starting < base+900<<20 {
-		t.Errorf("starting: soft limit %d after keeping 512 MiB, want at least %d (that much again as room)", starting, base+900<<20)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("starting: soft limit %d, want none", got)
 	}
 	g.Ready()
-	runtime.GC()
-	ready := waitLimit(t, func(l int64) bool { return l <= starting-200<<20 })
-	if ready > starting-200<<20 || ready < base+512<<20 {
-		t.Errorf("ready: soft limit %d, want about half the room of %d, and at least %d", ready, starting, base+512<<20)
+	if got := debug.SetGCPercent(server.GCPercent); got != server.GCPercent {
+		t.Errorf("ready: target %d, want %d", got, server.GCPercent)
 	}
-	runtime.KeepAlive(kept)
+	if got := debug.SetMemoryLimit(-1); got == math.MaxInt64 {
+		t.Error("ready: no soft limit")
+	}
+	g.Ready() // again: nothing changes
 	g.Restore()
+	g.Ready() // after Restore: nothing changes
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("after Restore: target %d, want 100", got)
+	}
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("after Restore: soft limit %d, want none", got)
 	}

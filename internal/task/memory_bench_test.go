@@ -104,10 +104,13 @@ func TestMemoryManyActions(t *testing.T) {
 	t.Logf("heap in use grew by %.1f MiB, %.0f bytes per action", float64(after.heap-before.heap)/(1<<20), float64(after.heap-before.heap)/float64(n))
 }
 
-type memStat struct{ heap, rss uint64 }
+// memStat is the heap in use, the resident set, and the largest resident
+// set the process has had.
+type memStat struct{ heap, rss, peak uint64 }
 
 func (m memStat) String() string {
-	return fmt.Sprintf("heap in use %.1f MiB, RSS %.1f MiB", float64(m.heap)/(1<<20), float64(m.rss)/(1<<20))
+	return fmt.Sprintf("heap in use %.1f MiB, RSS %.1f MiB (the process's peak %.1f MiB)",
+		float64(m.heap)/(1<<20), float64(m.rss)/(1<<20), float64(m.peak)/(1<<20))
 }
 
 // memNow collects garbage, returns memory to the system, and reads the
@@ -120,9 +123,14 @@ func memNow() memStat {
 	m := memStat{heap: ms.HeapInuse}
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				m.rss = kb << 10
+			for _, f := range []struct {
+				name string
+				to   *uint64
+			}{{"VmRSS:", &m.rss}, {"VmHWM:", &m.peak}} {
+				if v, ok := strings.CutPrefix(line, f.name); ok {
+					kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+					*f.to = kb << 10
+				}
 			}
 		}
 	}

@@ -190,6 +190,12 @@ func TestMetricsMove(t *testing.T) {
 	if n := mustSample(t, after, "writ_ledger_commit_batch_events"); n < 1 || n > commits {
 		t.Errorf("writ_ledger_commit_batch_events count %v, commits %v", n, commits)
 	}
+	// SQLite has no head lock: its series stay empty.
+	for _, name := range []string{"writ_ledger_lock_wait_seconds", "writ_ledger_lock_held_seconds"} {
+		if n := mustSample(t, after, name); n != 0 {
+			t.Errorf("%s count %v on SQLite, want 0", name, n)
+		}
+	}
 
 	// Pending approvals and active tasks follow the state.
 	if a := do(t, http.MethodPost, ts.url+"/v1/tasks/"+opened.TaskID+"/complete", tok["alice"], nil); a.status != http.StatusOK {

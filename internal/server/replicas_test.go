@@ -77,6 +77,16 @@ func TestPostgresStore(t *testing.T) {
 		t.Error("root of the fetched entries differs from the checkpoint")
 	}
 
+	// Every committed batch waited for and held the log's head lock, and
+	// both are in /metrics.
+	fams := scrape(t, ts.url+"/metrics", ts.token)
+	batches := mustSample(t, fams, "writ_ledger_commit_batch_events")
+	for _, name := range []string{"writ_ledger_lock_wait_seconds", "writ_ledger_lock_held_seconds"} {
+		if n := mustSample(t, fams, name); batches < 1 || n < batches {
+			t.Errorf("%s count %v, committed batches %v", name, n, batches)
+		}
+	}
+
 	alice := devTokenFor(t, ts, "alice", identity.RoleRequester)
 	opened := openTask(t, ts, alice, agentA, invoiceScope("dev"), nil)
 	if err := ts.stop(); err != nil {

@@ -169,3 +169,12 @@ func EncodeServiceState(s *Service, through uint64, swept time.Time) []byte {
 	defer s.smu.Unlock()
 	return encodeState(s.st, through, swept)
 }
+
+// HistoryHeld reports whether the state holds task id's history, and
+// whether that history holds its window of recent calls.
+func HistoryHeld(s *Service, id string) (history, window bool) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	h := s.st.history[id]
+	return h != nil, h != nil && h.win != nil
+}

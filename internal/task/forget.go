@@ -63,6 +63,10 @@ func (s *State) ended(t *Task) {
 		s.forgetHistory(t.ID)
 		return
 	}
+	// Its results may still come, and count; its window no decision reads.
+	if h := s.history[t.ID]; h != nil {
+		h.win = nil
+	}
 	var last time.Time
 	for _, k := range tf.kinds {
 		if c := s.creds[k.jti]; c != nil && c.ExpiresAt.After(last) {

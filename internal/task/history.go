@@ -19,7 +19,10 @@ type taskHistory struct {
 	// maxLevel is the highest data class level of an allowed call; -1
 	// when none was.
 	maxLevel int
-	win      window
+	// win counts the calls of the last minute and hour: made at the first
+	// call, dropped when the task ends, since no decision of an ended task
+	// reads it (nearly 2 KiB a task).
+	win *window
 	// resources and destinations reached by allowed calls, at most
 	// policy.MaxReached of each.
 	resources, destinations map[string]struct{}
@@ -83,6 +86,9 @@ func (s *State) noteDecided(t *Task, e ledger.Entry, d *event.ActionDecided, all
 	count(&h.calls)
 	count(counter(h.tools, d.Tool))
 	count(counter(h.ops, d.Operation))
+	if h.win == nil {
+		h.win = &window{}
+	}
 	h.win.add(at, allowed)
 	s.agentWindow(t.Agent).add(at, allowed)
 	if !allowed {
@@ -229,7 +235,9 @@ func (s *State) historyOf(t *Task, tool, operation, res string, now time.Time) *
 		out.Task.Calls = h.calls
 		out.Task.Tools, out.Task.Operations = int64(len(h.tools)), int64(len(h.ops))
 		out.Task.MaxDataClassLevel = max(out.Task.MaxDataClassLevel, h.maxLevel)
-		out.Task.LastMinute, out.Task.LastHour = h.win.lastMinute(now), h.win.lastHour(now)
+		if h.win != nil {
+			out.Task.LastMinute, out.Task.LastHour = h.win.lastMinute(now), h.win.lastHour(now)
+		}
 		if c := h.tools[tool]; c != nil {
 			out.Tool = *c
 		}

@@ -1,6 +1,7 @@
 package task_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -215,5 +216,44 @@ func TestHistoryReplays(t *testing.T) {
 	// The child sees the confidential data its parent was allowed.
 	if h, _ := st.HistoryOf(child.TaskID, "mail.send", "send", "mail://x", e.clk.Now()); h.Task.MaxDataClassLevel != 2 || h.Task.Allowed != 2 {
 		t.Errorf("child history %+v", h.Task)
+	}
+}
+
+// TestHistoryOfAnEndedTask: a task that ends with a call in flight keeps
+// the counters its late result updates, but not its window of recent
+// calls, which no decision of an ended task reads; a restart from the
+// snapshot and a full replay agree with the live state.
+func TestHistoryOfAnEndedTask(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "dev")
+	opened := e.openTask(alice, scope("internal", "dev"), nil)
+	cred := e.credential(opened.TaskID)
+	a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/1", `{}`), task.Request{})
+	if err != nil || !a.Allow {
+		t.Fatalf("authorize: %+v, %v", a, err)
+	}
+	if h, w := task.HistoryHeld(e.svc, opened.TaskID); !h || !w {
+		t.Fatalf("active task: history %v, window %v; want both", h, w)
+	}
+	if _, err := e.svc.Complete(ctx, alice, opened.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	if h, w := task.HistoryHeld(e.svc, opened.TaskID); !h || w {
+		t.Fatalf("ended task with a call in flight: history %v, window %v; want the history alone", h, w)
+	}
+	live := task.StateBytes(e.svc, e.clk.Now())
+	for _, cfg := range []task.Config{{}, {SnapshotInterval: -1}} {
+		if err := e.reopen(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if h, w := task.HistoryHeld(e.svc, opened.TaskID); !h || w {
+			t.Errorf("after a restart (%+v): history %v, window %v; want the history alone", cfg, h, w)
+		}
+		if !bytes.Equal(task.StateBytes(e.svc, e.clk.Now()), live) {
+			t.Errorf("after a restart (%+v): the state differs from the live one", cfg)
+		}
+	}
+	if _, err := e.svc.RecordResult(ctx, cred, a.ActionID, api.ActionResult{Status: "ok"}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -61,7 +61,7 @@ func encodeHistory(w *snapWriter, st *State, h *taskHistory) {
 		}
 	}
 	w.i(int64(h.maxLevel))
-	encodeWindow(w, &h.win)
+	encodeWindow(w, h.win)
 	for _, set := range []map[string]struct{}{h.resources, h.destinations} {
 		w.flag(set != nil)
 		w.u(uint64(len(set)))
@@ -96,6 +96,9 @@ func encodeCalls(w *snapWriter, c policy.Calls) {
 }
 
 func encodeWindow(w *snapWriter, win *window) {
+	if win == nil {
+		win = &window{}
+	}
 	encodeBuckets(w, &win.secs)
 	encodeBuckets(w, &win.mins)
 }
@@ -168,7 +171,11 @@ func decodeHistory(r *snapReader, t *Task) *taskHistory {
 		}
 	}
 	h.maxLevel = int(r.i())
-	decodeWindow(r, &h.win)
+	var win window
+	if decodeWindow(r, &win) {
+		h.win = new(window)
+		*h.win = win
+	}
 	for _, set := range []*map[string]struct{}{&h.resources, &h.destinations} {
 		if r.flag() {
 			*set = map[string]struct{}{}
@@ -203,19 +210,26 @@ func decodeCalls(r *snapReader) policy.Calls {
 	return policy.Calls{Allowed: r.i(), Denied: r.i(), InFlight: r.i()}
 }
 
-func decodeWindow(r *snapReader, w *window) {
-	decodeBuckets(r, &w.secs)
-	decodeBuckets(r, &w.mins)
+// decodeWindow decodes a window into w and reports whether it counts any
+// call.
+func decodeWindow(r *snapReader, w *window) bool {
+	secs := decodeBuckets(r, &w.secs)
+	mins := decodeBuckets(r, &w.mins)
+	return secs || mins
 }
 
-func decodeBuckets(r *snapReader, b *buckets) {
-	for n := r.count(); n > 0 && r.err == nil; n-- {
+// decodeBuckets decodes buckets into b and reports whether there were any.
+func decodeBuckets(r *snapReader, b *buckets) bool {
+	n := r.count()
+	some := n > 0
+	for ; n > 0 && r.err == nil; n-- {
 		at, allowed, denied := r.i(), r.int(1<<32-1), r.int(1<<32-1)
 		x := &b[floorMod(at, len(b))]
 		if r.err == nil && (x.allowed > 0 || x.denied > 0) {
 			r.fail("two buckets in one slot")
-			return
+			return some
 		}
 		*x = bucket{at: at, allowed: uint32(allowed), denied: uint32(denied)}
 	}
+	return some
 }

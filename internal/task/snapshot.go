@@ -28,7 +28,7 @@ import (
 // snapshotVersion is the encoding's version. It must change whenever the
 // encoding, or what Replay makes of an event, changes: a snapshot of
 // another version is not loaded (the start replays from the first event).
-const snapshotVersion = 2
+const snapshotVersion = 3
 
 const snapshotMagic = "writ-task-state\n"
 

@@ -56,6 +56,12 @@ func (l *Ledger) run() {
 				timer.Reset(l.cfg.CheckpointInterval - time.Since(l.lastCP))
 			}
 		case <-timer.C:
+			if len(l.reqs) > 0 && l.cfg.Now().Sub(l.lastCP) >= l.cfg.CheckpointInterval {
+				// Appends are waiting: the next batch carries the
+				// checkpoint (it is due), in the batch's own commit,
+				// rather than a commit and sync of its own ahead of them.
+				continue
+			}
 			if l.tree.size() > l.lastSize {
 				if err := l.commitCheckpoint(ctx); err != nil {
 					l.log.Error("checkpoint failed", "err", err)

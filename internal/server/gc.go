@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -47,13 +49,17 @@ const StartGCPercent = 200
 
 // GCTuning is the collector's tuning TuneGCForStart set.
 type GCTuning struct {
-	mu       sync.Mutex
-	tuned    bool // GOGC was not set
-	limit    bool // nor GOMEMLIMIT
-	prev     int
-	stop     func()
-	ready    bool
-	restored bool
+	mu    sync.Mutex
+	tuned bool // GOGC was not set
+	limit bool // nor GOMEMLIMIT
+	prev  int
+	// capped: a container's memory limit bounds the start; prevLimit is
+	// the soft limit found before.
+	capped    bool
+	prevLimit int64
+	stop      func()
+	ready     bool
+	restored  bool
 }
 
 // TuneGC sets the collector's target to GCPercent, and the soft memory
@@ -75,7 +81,36 @@ func TuneGCForStart() *GCTuning {
 	_, limit := os.LookupEnv("GOMEMLIMIT")
 	g.tuned, g.limit = true, !limit
 	g.prev = debug.SetGCPercent(StartGCPercent)
+	if g.limit {
+		// In a container with a memory limit, a start's room stops short
+		// of it rather than at three times what is live.
+		if max, ok := cgroupMemoryMax(); ok {
+			g.prevLimit, g.capped = debug.SetMemoryLimit(max/10*9), true
+		}
+	}
 	return g
+}
+
+// cgroupLimits are the files that hold the memory limit of the process's
+// cgroup: version 2's, then version 1's.
+var cgroupLimits = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+// cgroupMemoryMax reads the memory limit of the process's cgroup, false
+// when there is none or it cannot be read.
+func cgroupMemoryMax() (int64, bool) {
+	for _, f := range cgroupLimits {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// "max" (version 2) or a page-rounded 2^63 (version 1): no limit.
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || n <= 0 || n >= 1<<62 {
+			return 0, false
+		}
+		return n, true
+	}
+	return 0, false
 }
 
 // Ready sets the target to GCPercent and starts keeping the soft limit.
@@ -87,6 +122,9 @@ func (g *GCTuning) Ready() {
 	}
 	g.ready = true
 	debug.SetGCPercent(GCPercent)
+	if g.capped {
+		debug.SetMemoryLimit(g.prevLimit) // keepHeadroom finds it and puts it back
+	}
 	if g.limit {
 		g.stop = keepHeadroom(GCHeadroom)
 	}
@@ -101,6 +139,9 @@ func (g *GCTuning) Restore() {
 	}
 	g.restored = true
 	g.stop()
+	if g.capped && !g.ready {
+		debug.SetMemoryLimit(g.prevLimit)
+	}
 	debug.SetGCPercent(g.prev)
 }
 

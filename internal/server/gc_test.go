@@ -3,6 +3,7 @@ package server_test
 import (
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -53,9 +54,33 @@ func TestTuneGC(t *testing.T) {
 		t.Errorf("after restore: soft limit %d, want none", got)
 	}
 
+	// In a container with a memory limit, the start's soft limit is nine
+	// tenths of it until Ready.
+	dir := t.TempDir()
+	limitFile := filepath.Join(dir, "memory.max")
+	if err := os.WriteFile(limitFile, []byte("4294967296\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer server.SetCgroupLimits([]string{filepath.Join(dir, "absent"), limitFile})()
+	g := server.TuneGCForStart()
+	if got := debug.SetMemoryLimit(-1); got != 4294967296/10*9 {
+		t.Errorf("starting in a container: soft limit %d, want %d", got, int64(4294967296/10*9))
+	}
+	g.Ready()
+	if got := debug.SetMemoryLimit(-1); got == math.MaxInt64 || got >= 4294967296/10*9 {
+		t.Errorf("ready in a container: soft limit %d, want the running server's", got)
+	}
+	g.Restore()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("after Restore: soft limit %d, want none", got)
+	}
+	if err := os.WriteFile(limitFile, []byte("max\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	// While starting: StartGCPercent and no soft limit; Ready tunes as
 	// TuneGC does, Restore puts back what it found.
-	g := server.TuneGCForStart()
+	g = server.TuneGCForStart()
 	if got := debug.SetGCPercent(server.StartGCPercent); got != server.StartGCPercent {
 		t.Errorf("starting: target %d, want %d", got, server.StartGCPercent)
 	}

@@ -36,10 +36,11 @@ const GCPercent = 400
 // the target is StartGCPercent: a start builds the task state once and
 // keeps nearly all of it, so a collection meanwhile finds little to free,
 // and the limit cost far more than the target it stands for (the runtime
-// also returns memory to the system to stay under it). Under the limit, a
-// start from the snapshot of ten million events took 23-25 s and 41-43 s
-// of CPU; at GOGC=100 without it, 16-22 s and 25-30 s; at GOGC=200, 11-18
-// s and 15-25 s (docs/performance.md, Start-up).
+// also returns memory to the system to stay under it). Under such a limit,
+// even with all that is live as room, a start from the snapshot of ten
+// million events took 23-25 s and 41-43 s of CPU; at GOGC=100 without it,
+// 16-22 s and 25-30 s; at GOGC=200, 11-18 s and 15-25 s
+// (docs/performance.md, Start-up).
 const GCHeadroom = 64 << 20
 
 // StartGCPercent is the collector's target while writ server starts: the
@@ -84,8 +85,8 @@ func TuneGCForStart() *GCTuning {
 	if g.limit {
 		// In a container with a memory limit, a start's room stops short
 		// of it rather than at three times what is live.
-		if max, ok := cgroupMemoryMax(); ok {
-			g.prevLimit, g.capped = debug.SetMemoryLimit(max/10*9), true
+		if limit, ok := cgroupMemoryMax(); ok {
+			g.prevLimit, g.capped = debug.SetMemoryLimit(limit/10*9), true
 		}
 	}
 	return g

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/server"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // BenchmarkGatewayOverhead measures what the gateway adds to a tool call:
@@ -174,7 +174,7 @@ func benchThroughput(b *testing.B, gateway bool, clients int) {
 	var firstErr atomic.Value
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
-	cpu0 := processCPU(b)
+	cpu0 := testkit.ProcessCPU(b)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range clients {
@@ -194,7 +194,7 @@ func benchThroughput(b *testing.B, gateway bool, clients int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu := processCPU(b) - cpu0
+	cpu := testkit.ProcessCPU(b) - cpu0
 	if err := firstErr.Load(); err != nil {
 		b.Fatal(err)
 	}
@@ -204,13 +204,4 @@ func benchThroughput(b *testing.B, gateway bool, clients int) {
 	b.ReportMetric(float64(all[len(all)/2])/float64(time.Millisecond), "p50-ms")
 	b.ReportMetric(float64(all[(len(all)-1)*99/100])/float64(time.Millisecond), "p99-ms")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/call")
-}
-
-// processCPU is the CPU time (user and system) the process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

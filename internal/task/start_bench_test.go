@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -72,12 +71,12 @@ func BenchmarkStart(b *testing.B) {
 		// The collector as writ server tunes it while it starts.
 		gc := server.TuneGCForStart()
 		defer gc.Restore()
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), testkit.ProcessCPU(b)
 		svc, err := task.New(ctx, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ready, used := time.Since(start), cpuTime()-cpu
+		ready, used := time.Since(start), testkit.ProcessCPU(b)-cpu
 		m := memNow()
 		b.ReportMetric(ready.Seconds(), "s-ready")
 		// The process's CPU meanwhile, the collector's included: steadier
@@ -261,13 +260,4 @@ func benchJSON(b *testing.B, v any) json.RawMessage {
 		b.Fatal(err)
 	}
 	return out
-}
-
-// cpuTime is the CPU the process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -56,7 +56,7 @@ func (l *Ledger) run() {
 				timer.Reset(l.cfg.CheckpointInterval - time.Since(l.lastCP))
 			}
 		case <-timer.C:
-			if len(l.reqs) > 0 && l.cfg.Now().Sub(l.lastCP) >= l.cfg.CheckpointInterval {
+			if len(l.reqs) > 0 && l.checkpointDue(l.cfg.Now()) {
 				// Appends are waiting: the next batch carries the
 				// checkpoint (it is due), in the batch's own commit,
 				// rather than a commit and sync of its own ahead of them.
@@ -73,6 +73,13 @@ func (l *Ledger) run() {
 			}
 		}
 	}
+}
+
+// checkpointDue reports whether a checkpoint is due at now: with every
+// batch (a zero CheckpointInterval), or once the interval has passed since
+// the latest.
+func (l *Ledger) checkpointDue(now time.Time) bool {
+	return l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
 }
 
 // gather waits for more requests while appends come from several callers
@@ -280,7 +287,7 @@ func (l *Ledger) tryCommit(ctx context.Context, reqs []*request) (uint64, error)
 		return 0, err
 	}
 	now := l.cfg.Now()
-	due := l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
+	due := l.checkpointDue(now)
 	if due {
 		cp, err := l.sign()
 		if err != nil {
@@ -336,7 +343,7 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 			return nil, err
 		}
 		now = l.cfg.Now()
-		due = l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
+		due = l.checkpointDue(now)
 		if lately, known := l.signedLately(r, now); known {
 			due = !lately
 		}

@@ -341,7 +341,7 @@ func (s *Service) load(ctx context.Context) error {
 			checkErr = check()
 		}
 		if err := <-bodies; err != nil {
-			s.log.WarnContext(ctx, "the task state snapshot is not used; replaying the ledger from the first event", "err", err)
+			s.snapshotNotUsed(ctx, err)
 			s.st, checked = NewState(), false
 		} else {
 			if checkErr != nil {

@@ -42,7 +42,7 @@ func (s *Service) loadSnapshot(ctx context.Context, checkTables bool, projected 
 		return nil, 0, 0
 	}
 	fallBack := func(err error) (*State, uint64, int) {
-		s.log.WarnContext(ctx, "the task state snapshot is not used; replaying the ledger from the first event", "err", err)
+		s.snapshotNotUsed(ctx, err)
 		return nil, 0, 0
 	}
 	if err != nil {
@@ -58,6 +58,12 @@ func (s *Service) loadSnapshot(ctx context.Context, checkTables bool, projected 
 		return nil, 0, 0
 	}
 	return st, h.through, len(r.state)
+}
+
+// snapshotNotUsed logs why a start replays from the first event rather
+// than load the stored snapshot.
+func (s *Service) snapshotNotUsed(ctx context.Context, err error) {
+	s.log.WarnContext(ctx, "the task state snapshot is not used; replaying the ledger from the first event", "err", err)
 }
 
 // noteApplied counts n events applied for the next snapshot, and asks for

@@ -95,9 +95,13 @@ func encodeCalls(w *snapWriter, c policy.Calls) {
 	w.i(c.InFlight)
 }
 
+// noWindow is the window a task without one encodes as: read, never
+// written.
+var noWindow window
+
 func encodeWindow(w *snapWriter, win *window) {
 	if win == nil {
-		win = &window{}
+		win = &noWindow
 	}
 	encodeBuckets(w, &win.secs)
 	encodeBuckets(w, &win.mins)

@@ -56,12 +56,6 @@ func (l *Ledger) run() {
 				timer.Reset(l.cfg.CheckpointInterval - time.Since(l.lastCP))
 			}
 		case <-timer.C:
-			if len(l.reqs) > 0 && l.checkpointDue(l.cfg.Now()) {
-				// Appends are waiting: the next batch carries the
-				// checkpoint (it is due), in the batch's own commit,
-				// rather than a commit and sync of its own ahead of them.
-				continue
-			}
 			if l.tree.size() > l.lastSize {
 				if err := l.commitCheckpoint(ctx); err != nil {
 					l.log.Error("checkpoint failed", "err", err)
@@ -75,9 +69,9 @@ func (l *Ledger) run() {
 	}
 }
 
-// checkpointDue reports whether a checkpoint is due at now: with every
-// batch (a zero CheckpointInterval), or once the interval has passed since
-// the latest.
+// checkpointDue reports whether a commit at now signs a checkpoint: with
+// every batch (a zero CheckpointInterval), or once the interval has passed
+// since the latest.
 func (l *Ledger) checkpointDue(now time.Time) bool {
 	return l.cfg.CheckpointInterval == 0 || now.Sub(l.lastCP) >= l.cfg.CheckpointInterval
 }

@@ -168,8 +168,9 @@ type receiver struct {
 	t      *testing.T
 	secret []byte
 	token  string // Splunk HEC: the token it wants
-	// refuse answers 503 to the next refuse requests.
-	refuse atomic.Int32
+	// refuse answers 503 to the next refuse requests; lose keeps the next
+	// lose batches and answers 503, as if the answer were lost.
+	refuse, lose atomic.Int32
 	// hold, when set before the receiver serves, is called with the last
 	// index of each batch it keeps, after keeping it and before answering.
 	hold func(last uint64)
@@ -267,6 +268,9 @@ func (rc *receiver) take(r *http.Request, body []byte) (status int, last uint64,
 		return fail("Idempotency-Key %q, want %q", key, want)
 	}
 	rc.keys[key]++
+	if rc.lose.Add(-1) >= 0 {
+		return http.StatusServiceUnavailable, last, true
+	}
 	return http.StatusOK, last, true
 }
 
@@ -316,6 +320,41 @@ func TestHTTPSink(t *testing.T) {
 	}
 	if rc.ctype != "application/json" {
 		t.Errorf("Content-Type %q", rc.ctype)
+	}
+}
+
+// TestHTTPSinkRetriesUnderItsKey: a batch the receiver took without its
+// answer reaching the sink is sent again as it was, under its
+// Idempotency-Key, though the log has grown since; what came after goes
+// in batches of its own.
+func TestHTTPSinkRetriesUnderItsKey(t *testing.T) {
+	l := newLog(t)
+	rc := newReceiver(t)
+	held, release := make(chan uint64), make(chan struct{})
+	var holding atomic.Bool
+	rc.hold = func(last uint64) {
+		if holding.CompareAndSwap(false, true) {
+			held <- last
+			<-release
+		}
+	}
+	rc.lose.Store(1)
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	l.start(t, sink.Config{Getenv: func(string) string { return string(rc.secret) },
+		Sinks: []config.SinkConfig{{Name: "hook", Type: config.SinkHTTP, Format: config.FormatWrit, URL: srv.URL,
+			SecretEnv: "S", Batch: 10}}})
+	n := l.appendN(t, 5)
+	if last := <-held; last != n-1 {
+		t.Fatalf("the first batch ends at %d, want %d", last, n-1)
+	}
+	// The log grows while the receiver holds the batch it will not answer.
+	n = l.appendN(t, 20)
+	close(release)
+	testkit.Eventually(t, 30*time.Second, func() error { return rc.check(n) })
+	delivered(t, l, "hook", n)
+	if records, repeats := rc.received(); records != int(n) || repeats != 1 {
+		t.Errorf("the receiver holds %d records and was sent %d batches again, want %d and 1", records, repeats, n)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Cursors keeps named cursors beside the log: how far a consumer of the
@@ -18,6 +19,10 @@ type Cursors interface {
 	// it.
 	SetCursor(ctx context.Context, name string, next uint64) error
 }
+
+// CursorWriteTimeout bounds the write of a cursor that outlives the
+// context of the Apply that moves it.
+const CursorWriteTimeout = 5 * time.Second
 
 // MaxCursorName is the longest name of a cursor, in bytes.
 const MaxCursorName = 128
@@ -40,6 +45,11 @@ func CheckCursorName(name string) error {
 // keeps its position as the cursor name in c. The cursor moves only once
 // apply has returned nil, so every entry is applied at least once: after a
 // crash, or an error recording the cursor, apply sees entries again.
+//
+// Entries applied are recorded even when ctx ends meanwhile (a stop), with
+// a context of their own bounded by CursorWriteTimeout: a consumer that
+// stops gracefully leaves its cursor past everything apply accepted, so
+// whoever resumes it does not apply them again.
 func CursorConsumer(c Cursors, name string, apply func(ctx context.Context, entries []Entry) error) (Consumer, error) {
 	if c == nil || apply == nil {
 		return nil, errors.New("ledger: a cursor consumer needs its cursors and an apply function")
@@ -66,7 +76,9 @@ func (k *cursorConsumer) Apply(ctx context.Context, entries []Entry) (uint64, er
 		return first, err
 	}
 	next := entries[len(entries)-1].Index + 1
-	if err := k.c.SetCursor(ctx, k.name, next); err != nil {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CursorWriteTimeout)
+	defer cancel()
+	if err := k.c.SetCursor(wctx, k.name, next); err != nil {
 		return first, fmt.Errorf("recording cursor %s at %d: %w", k.name, next, err)
 	}
 	return next, nil

@@ -292,6 +292,11 @@ func (f *Follower) syncTo(ctx context.Context, n uint64) error {
 	}
 	f.pos.Store(pos)
 	for pos < n {
+		// A consumer may finish a batch past ctx's end (CursorConsumer
+		// records what it applied): a stopped follower starts no other.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		ents, err := f.next(ctx, pos, n)
 		if err != nil {
 			return err

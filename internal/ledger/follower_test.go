@@ -439,6 +439,41 @@ func TestFollowerCursorRestart(t *testing.T) {
 	}
 }
 
+// TestFollowerStopRecordsApplied: a cursor consumer stopped while it
+// applies a batch (its context ends) records the batch it applied, and the
+// follower starts no other.
+func TestFollowerStopRecordsApplied(t *testing.T) {
+	f := newFollowed(t)
+	cursors, ok := f.store.Store.(ledger.Cursors)
+	if !ok {
+		t.Fatal("the SQLite store keeps no cursors")
+	}
+	appendMany(t, f.led, 0, 40, 4, true)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var batches int
+	c, err := ledger.CursorConsumer(cursors, "test/stop", func(actx context.Context, ents []ledger.Entry) error {
+		batches++
+		stop()
+		if actx.Err() == nil {
+			t.Error("apply's context outlived the stop")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.follower(t, c, nil).CatchUp(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("CatchUp stopped: %v", err)
+	}
+	if batches != 1 {
+		t.Errorf("%d batches applied, want 1: none after the stop", batches)
+	}
+	if pos, err := cursors.Cursor(context.Background(), "test/stop"); err != nil || pos != 7 {
+		t.Errorf("cursor after the stop at %d (%v), want 7: past the batch applied", pos, err)
+	}
+}
+
 // sharedConsumer is a consumer standing in for several replicas sharing
 // one position: others may have applied beyond what it is fed.
 type sharedConsumer struct {

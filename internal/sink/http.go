@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,7 +20,10 @@ import (
 // receiver checks both the same way.
 const (
 	// IdempotencyKeyHeader carries "<origin>/<first index>-<last index>":
-	// the same for every attempt at the same batch.
+	// the same for every attempt at the same batch. A batch left without
+	// an answer is sent again as it was by the process that sent it; one
+	// that took over after a crash sends from the cursor in batches of its
+	// own, so receivers drop duplicates by each record's index.
 	IdempotencyKeyHeader = "Idempotency-Key"
 	SignatureHeader      = notify.SignatureHeader
 	TimestampHeader      = notify.TimestampHeader
@@ -36,9 +40,49 @@ type httpSink struct {
 	token  string // Splunk HEC token
 	client *http.Client
 	now    func() time.Time
+	// unanswered holds, in order, the last index of each batch sent
+	// without a 2xx answer and not yet acknowledged since: the receiver
+	// may hold it.
+	unanswered []uint64
 }
 
+// deliver POSTs msgs as one batch; but where they hold a batch sent before
+// without an answer, it first sends that one again as it was. A retry then
+// carries the Idempotency-Key of the attempt it repeats, even when the log
+// has grown since and the sink is handed more events from the same first.
 func (s *httpSink) deliver(ctx context.Context, msgs []Message) error {
+	first, last := msgs[0].Index, msgs[len(msgs)-1].Index
+	// Below the first: acknowledged since, or taken over by another.
+	s.unanswered = slices.DeleteFunc(s.unanswered, func(end uint64) bool { return end < first })
+	for len(msgs) > 0 {
+		part := msgs[:s.batchLen(msgs)]
+		if err := s.post(ctx, part); err != nil {
+			end := part[len(part)-1].Index
+			if i, seen := slices.BinarySearch(s.unanswered, end); !seen {
+				s.unanswered = slices.Insert(s.unanswered, i, end)
+			}
+			return err
+		}
+		msgs = msgs[len(part):]
+	}
+	s.unanswered = slices.DeleteFunc(s.unanswered, func(end uint64) bool { return end <= last })
+	return nil
+}
+
+// batchLen is how many of msgs the next request sends: up to the end of
+// the first unanswered batch among them, else all.
+func (s *httpSink) batchLen(msgs []Message) int {
+	from, to := msgs[0].Index, msgs[len(msgs)-1].Index
+	for _, end := range s.unanswered {
+		if end >= from && end < to {
+			return int(end-from) + 1
+		}
+	}
+	return len(msgs)
+}
+
+// post sends msgs in one request.
+func (s *httpSink) post(ctx context.Context, msgs []Message) error {
 	body, ctype := s.body(msgs)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {

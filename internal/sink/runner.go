@@ -72,7 +72,10 @@ func (r *runner) readPosition(ctx context.Context) error {
 }
 
 // apply delivers entries; the cursor consumer moves the cursor past them
-// once it returns nil.
+// once it returns nil. A delivery begun is not cut short by a stop (ctx's
+// end), only by the sink's timeout: a destination that took the batch
+// then sees its cursor recorded, and the process that runs the sink next
+// does not send it again.
 func (r *runner) apply(ctx context.Context, entries []ledger.Entry) error {
 	msgs := make([]Message, len(entries))
 	for i, e := range entries {
@@ -82,7 +85,7 @@ func (r *runner) apply(ctx context.Context, entries []ledger.Entry) error {
 		}
 		msgs[i] = m
 	}
-	dctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 	err := r.tr.deliver(dctx, msgs)
 	cancel()
 	if err != nil {

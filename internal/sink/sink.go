@@ -258,8 +258,11 @@ func (s *Set) Committed(first uint64, events []ledger.Event, leaves, hashes [][]
 	}
 }
 
-// Close stops the sinks: a delivery in flight is abandoned, its events
-// delivered again at the next start. It waits for them within ctx.
+// Close stops the sinks. A delivery in flight finishes, within its sink's
+// timeout, and its cursor is recorded before the sink's lock is let go:
+// whoever runs the sink next goes on after it. No other delivery starts.
+// Close waits for them within ctx; one still running when ctx ends may be
+// delivered again at the next start.
 func (s *Set) Close(ctx context.Context) error {
 	s.stop()
 	done := make(chan struct{})

@@ -163,16 +163,21 @@ func TestFileSinkCutsPartialLine(t *testing.T) {
 
 // receiver is an HTTP sink's destination: it checks each batch's
 // signature and idempotency key, refuses as told, and keeps the records of
-// the batches it accepts once per key.
+// the batches it accepts once per key, counting the batches sent again.
 type receiver struct {
 	t      *testing.T
 	secret []byte
 	token  string // Splunk HEC: the token it wants
-	// refuse answers 503 to the next refuse requests.
-	refuse atomic.Int32
+	// refuse answers 503 to the next refuse requests; lose keeps the next
+	// lose batches and answers 503, as if the answer were lost.
+	refuse, lose atomic.Int32
+	// hold, when set before the receiver serves, is called with the last
+	// index of each batch it keeps, after keeping it and before answering.
+	hold func(last uint64)
 
 	mu      sync.Mutex
 	keys    map[string]int
+	repeats int // batches received again under a key already kept
 	indexes []uint64
 	bodies  [][]byte
 	ctype   string
@@ -185,32 +190,44 @@ func newReceiver(t *testing.T) *receiver {
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	status, last, kept := rc.take(r, body)
+	if kept && rc.hold != nil {
+		rc.hold(last)
+	}
+	if status != http.StatusOK {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	w.WriteHeader(status)
+}
+
+// take checks a batch and keeps its records unless its key was kept
+// before. It returns the status to answer and, if it kept the batch, the
+// batch's last index.
+func (rc *receiver) take(r *http.Request, body []byte) (status int, last uint64, kept bool) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	fail := func(format string, args ...any) {
+	fail := func(format string, args ...any) (int, uint64, bool) {
 		rc.bad = append(rc.bad, fmt.Sprintf(format, args...))
-		http.Error(w, "bad", http.StatusBadRequest)
+		return http.StatusBadRequest, 0, false
 	}
 	if rc.token != "" {
 		if r.Header.Get("Authorization") != "Splunk "+rc.token {
-			fail("Authorization %q", r.Header.Get("Authorization"))
-			return
+			return fail("Authorization %q", r.Header.Get("Authorization"))
 		}
 	} else if !notify.Verify(rc.secret, r.Header.Get(sink.TimestampHeader), body, r.Header.Get(sink.SignatureHeader)) {
-		fail("the signature does not verify")
-		return
+		return fail("the signature does not verify")
 	}
 	key := r.Header.Get(sink.IdempotencyKeyHeader)
 	if rc.refuse.Add(-1) >= 0 {
-		http.Error(w, "try later", http.StatusServiceUnavailable)
-		return
+		return http.StatusServiceUnavailable, 0, false
 	}
 	rc.ctype = r.Header.Get("Content-Type")
 	if rc.keys[key] > 0 {
 		// Seen: acknowledged again, kept once.
 		rc.keys[key]++
-		w.WriteHeader(http.StatusOK)
-		return
+		rc.repeats++
+		return http.StatusOK, 0, false
 	}
 	var records []json.RawMessage
 	if rc.token != "" {
@@ -224,25 +241,21 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if err := dec.Decode(&ev); err == io.EOF {
 				break
 			} else if err != nil {
-				fail("HEC body: %v", err)
-				return
+				return fail("HEC body: %v", err)
 			}
 			if ev.Fields["writ_origin"] != origin || ev.Fields["writ_leaf_hash"] == "" || ev.Time == 0 {
-				fail("HEC fields %v", ev.Fields)
-				return
+				return fail("HEC fields %v", ev.Fields)
 			}
 			records = append(records, ev.Event)
 		}
 	} else if err := json.Unmarshal(body, &records); err != nil {
-		fail("body: %v", err)
-		return
+		return fail("body: %v", err)
 	}
-	var first, last uint64
+	var first uint64
 	for i, rec := range records {
 		idx, err := recordIndex(rec)
 		if err != nil {
-			fail("record: %v", err)
-			return
+			return fail("record: %v", err)
 		}
 		if i == 0 {
 			first = idx
@@ -252,11 +265,21 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.bodies = append(rc.bodies, rec)
 	}
 	if want := fmt.Sprintf("%s/%d-%d", origin, first, last); key != want {
-		fail("Idempotency-Key %q, want %q", key, want)
-		return
+		return fail("Idempotency-Key %q, want %q", key, want)
 	}
 	rc.keys[key]++
-	w.WriteHeader(http.StatusOK)
+	if rc.lose.Add(-1) >= 0 {
+		return http.StatusServiceUnavailable, last, true
+	}
+	return http.StatusOK, last, true
+}
+
+// received returns how many records the receiver keeps and how many
+// batches it was sent again under a key it had kept.
+func (rc *receiver) received() (records, repeats int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.indexes), rc.repeats
 }
 
 // check checks that the receiver holds every index below n, in order,
@@ -297,6 +320,41 @@ func TestHTTPSink(t *testing.T) {
 	}
 	if rc.ctype != "application/json" {
 		t.Errorf("Content-Type %q", rc.ctype)
+	}
+}
+
+// TestHTTPSinkRetriesUnderItsKey: a batch the receiver took without its
+// answer reaching the sink is sent again as it was, under its
+// Idempotency-Key, though the log has grown since; what came after goes
+// in batches of its own.
+func TestHTTPSinkRetriesUnderItsKey(t *testing.T) {
+	l := newLog(t)
+	rc := newReceiver(t)
+	held, release := make(chan uint64), make(chan struct{})
+	var holding atomic.Bool
+	rc.hold = func(last uint64) {
+		if holding.CompareAndSwap(false, true) {
+			held <- last
+			<-release
+		}
+	}
+	rc.lose.Store(1)
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	l.start(t, sink.Config{Getenv: func(string) string { return string(rc.secret) },
+		Sinks: []config.SinkConfig{{Name: "hook", Type: config.SinkHTTP, Format: config.FormatWrit, URL: srv.URL,
+			SecretEnv: "S", Batch: 10}}})
+	n := l.appendN(t, 5)
+	if last := <-held; last != n-1 {
+		t.Fatalf("the first batch ends at %d, want %d", last, n-1)
+	}
+	// The log grows while the receiver holds the batch it will not answer.
+	n = l.appendN(t, 20)
+	close(release)
+	testkit.Eventually(t, 30*time.Second, func() error { return rc.check(n) })
+	delivered(t, l, "hook", n)
+	if records, repeats := rc.received(); records != int(n) || repeats != 1 {
+		t.Errorf("the receiver holds %d records and was sent %d batches again, want %d and 1", records, repeats, n)
 	}
 }
 

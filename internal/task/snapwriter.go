@@ -171,6 +171,13 @@ func (s *Service) cut(ctx context.Context, store bool) (c snapCut, ok bool, err 
 		clear(s.touched)
 	}
 	s.sinceSnap = 0
+	select {
+	case <-s.snapKick:
+		// Asked for by events this snapshot covers, applied while it was
+		// due: taking another now would build a second copy of the
+		// state for nothing.
+	default:
+	}
 	if err != nil {
 		return c, false, fmt.Errorf("writing projection rows: %w", err)
 	}

@@ -19,12 +19,29 @@ func (l *eventList) add(i uint64) {
 	l.n++
 }
 
+// len returns how many indexes l holds.
+func (l *eventList) len() int {
+	if l == nil {
+		return 0
+	}
+	return l.n
+}
+
 // all returns the indexes, in the order added.
 func (l *eventList) all() []uint64 {
 	if l == nil {
 		return nil
 	}
 	out := make([]uint64, 0, l.n)
+	l.each(func(i uint64) { out = append(out, i) })
+	return out
+}
+
+// each calls fn with every index, in the order added.
+func (l *eventList) each(fn func(i uint64)) {
+	if l == nil {
+		return
+	}
 	var at uint64
 	for b := l.b; len(b) > 0; {
 		d, k := binary.Varint(b)
@@ -32,8 +49,18 @@ func (l *eventList) all() []uint64 {
 			break // never: add wrote it
 		}
 		at += uint64(d)
-		out = append(out, at)
+		fn(at)
 		b = b[k:]
 	}
-	return out
+}
+
+// ascending reports whether the indexes were added in increasing order.
+func (l *eventList) ascending() bool {
+	ok := true
+	var last uint64
+	l.each(func(i uint64) {
+		ok = ok && i >= last
+		last = i
+	})
+	return ok
 }

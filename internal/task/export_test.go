@@ -1,6 +1,7 @@
 package task
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -122,10 +123,46 @@ func ForgeSnapshot(s *Service, change func(*State)) error {
 		return err
 	}
 	change(st)
-	r.state = encodeAsIs(st, h.through, h.swept)
-	r.mac = snapshotMAC(s.cfg.DigestKey, r)
-	_, err = s.cfg.DB.ExecContext(ctx, `UPDATE task_snapshot SET state = ?, mac = ?`, r.state, r.mac)
-	return err
+	return writeBytes(s, r, encodeAsIs(st, h.through, h.swept))
+}
+
+// writeBytes stores r with the encoding b, in parts as a snapshot
+// streamed is, under a MAC that verifies.
+func writeBytes(s *Service, r *storedSnapshot, b []byte) error {
+	return writeSnapshot(context.Background(), s.cfg.DB, dialectOf(s.cfg.Store), s.cfg.DigestKey, r,
+		func(put func([]byte) error) ([]byte, error) {
+			w := streamWriter(newSnapOut(put))
+			w.b = append(w.b, b...)
+			w.grew()
+			return w.finish()
+		})
+}
+
+// SetSnapshotPartSize sets the most bytes a stored part of a snapshot
+// holds, until the returned function restores it.
+func SetSnapshotPartSize(n int) (restore func()) {
+	old := partSize
+	partSize = n
+	return func() { partSize = old }
+}
+
+// SnapshotParts returns how many parts the stored snapshot of s is in.
+func SnapshotParts(s *Service) (int, error) {
+	var n int
+	err := s.cfg.DB.QueryRowContext(context.Background(), `SELECT count(*) FROM task_snapshot_part`).Scan(&n)
+	return n, err
+}
+
+// StreamSnapshot encodes st as a snapshot as of through, forgetting as of
+// swept, a part at a time, and returns the parts and the SHA-256 of their
+// bytes.
+func StreamSnapshot(st *State, through uint64, swept time.Time) (parts [][]byte, sum []byte, err error) {
+	st.forgetActions(swept)
+	sum, _, err = streamState(st, through, swept, func(p []byte) error {
+		parts = append(parts, bytes.Clone(p))
+		return nil
+	})
+	return parts, sum, err
 }
 
 // SetTaskState sets the state of a task in st.
@@ -139,8 +176,8 @@ func StoreSnapshot(s *Service, through uint64) error {
 	if err != nil {
 		return err
 	}
-	r := &storedSnapshot{version: snapshotVersion, through: through, size: size, leafHash: []byte{0}, mac: []byte{0}, state: []byte("behind")}
-	return writeSnapshot(ctx, s.cfg.DB, dialectOf(s.cfg.Store), r)
+	r := &storedSnapshot{version: snapshotVersion, through: through, size: size, leafHash: []byte{0}}
+	return writeBytes(s, r, []byte("behind"))
 }
 
 // SetDetailsKept sets how many actions' details a state made afterwards

@@ -121,14 +121,21 @@ func (s *actionSet) len() int { return s.ids.len() + len(s.other) }
 
 // each calls fn for every action in flight in one order, whatever order
 // they came in: those keyed by their bytes in the bytes' order, then the
-// others in their IDs' order. It formats one ID at a time, so that a
-// snapshot of a million actions does not hold a million strings.
+// others in their IDs' order.
 func (s *actionSet) each(fn func(id string, f flight)) {
+	s.eachID(func(id []byte, f flight) { fn(string(id), f) })
+}
+
+// eachID is each with the ID in bytes that are fn's only while it runs:
+// formatted into one buffer, so that a snapshot of a million actions
+// makes no string of theirs.
+func (s *actionSet) eachID(fn func(id []byte, f flight)) {
+	var buf [64]byte
 	s.ids.each(func(k [16]byte, index uint64, num uint32) {
-		fn(formatID("act", k), flight{kind: s.kinds[num], index: index})
+		fn(appendID(buf[:0], "act", k), flight{kind: s.kinds[num], index: index})
 	})
 	for _, id := range slices.Sorted(maps.Keys(s.other)) {
-		fn(id, s.other[id])
+		fn([]byte(id), s.other[id])
 	}
 }
 
@@ -200,8 +207,13 @@ var lowerB32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPaddin
 // formatID is the inverse of parseID.
 func formatID(prefix string, k [16]byte) string {
 	var buf [64]byte
-	b := append(append(buf[:0], prefix...), '_')
-	return string(lowerB32.AppendEncode(b, k[:]))
+	return string(appendID(buf[:0], prefix, k))
+}
+
+// appendID appends formatID's ID to b.
+func appendID(b []byte, prefix string, k [16]byte) []byte {
+	b = append(append(b, prefix...), '_')
+	return lowerB32.AppendEncode(b, k[:])
 }
 
 // detail is what a result needs of its action beyond its flight.

@@ -175,6 +175,9 @@ func randomPrefix() string {
 // every replica's state, the index and what the cursor consumers were fed
 // agreeing with a replay of the whole ledger from scratch.
 func TestFollowersAgree(t *testing.T) {
+	// Snapshots in many parts, on both databases; restored after every
+	// service is closed.
+	t.Cleanup(task.SetSnapshotPartSize(64))
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
 		st, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName))
@@ -366,6 +369,9 @@ func agree(t *testing.T, reps []*clients, workers, flows int) {
 	if d := task.StateDiff(loaded, replay); d != "" {
 		t.Errorf("the state loaded from the snapshot differs from a replay (-loaded +replay):\n%s", d)
 	}
+	if n, err := task.SnapshotParts(loaded); err != nil || n < 2 {
+		t.Errorf("the snapshot is in %d parts (%v); want several", n, err)
+	}
 
 	// The projection tables, written by the replica that holds them, and
 	// the snapshot.
@@ -376,6 +382,25 @@ func agree(t *testing.T, reps []*clients, workers, flows int) {
 		}
 		return err
 	})
+
+	// A part removed: the next start does not use the snapshot.
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM task_snapshot_part WHERE part = 1`); err != nil {
+		t.Fatal(err)
+	}
+	logs = &testkit.Buffer{}
+	again, err := task.New(ctx, task.Config{Ledger: reps[0].led, Store: st, Policy: defaultPolicy(t), Environment: "prod",
+		DigestKey: reps[0].kp.DigestKey(), SweepInterval: -1, DB: st.DB(), Shared: shared,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := logs.String(); strings.Contains(s, "loaded from its snapshot") || !strings.Contains(s, "snapshot is not used") {
+		t.Errorf("a start on a snapshot with a part missing:\n%s", s)
+	}
+	if d := task.StateDiff(again, replay); d != "" {
+		t.Errorf("the state replayed differs from a replay (-again +replay):\n%s", d)
+	}
+	again.Close()
 }
 
 // dumpTable returns the rows of table in the order of its first column.

@@ -1,9 +1,11 @@
 package task
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"time"
 )
 
@@ -20,25 +22,103 @@ const maxInterned = 1 << 16
 
 var errCorrupt = errors.New("corrupt task snapshot")
 
+// partSize is the most bytes a stored part of a snapshot holds
+// (snapstore.go); a variable for tests.
+var partSize = 1 << 20
+
 type snapWriter struct {
 	b    []byte
 	seen map[string]uint64 // the strings numbered, by number
+	// out, when set, takes the encoding a part at a time as it is made,
+	// so that b never holds much more than a part; nil keeps all of it
+	// in b.
+	out *snapOut
 }
 
-func (w *snapWriter) u(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
-func (w *snapWriter) i(v int64)  { w.b = binary.AppendVarint(w.b, v) }
+// snapOut takes an encoding part by part: it hashes the bytes, and hands
+// each part to put, which may not keep it. After put fails it is called
+// no more, and err says why.
+type snapOut struct {
+	put   func(p []byte) error
+	sum   hash.Hash
+	parts int
+	size  int
+	err   error
+}
+
+func newSnapOut(put func(p []byte) error) *snapOut {
+	return &snapOut{put: put, sum: sha256.New()}
+}
+
+func (o *snapOut) write(p []byte) {
+	o.sum.Write(p)
+	o.size += len(p)
+	o.parts++
+	if o.err == nil {
+		o.err = o.put(p)
+	}
+}
+
+// streamWriter returns a writer that hands its encoding to out.
+func streamWriter(out *snapOut) *snapWriter {
+	return &snapWriter{b: make([]byte, 0, partSize+partSize/8), seen: map[string]uint64{}, out: out}
+}
+
+// grew hands out the full parts b holds; every primitive calls it after
+// it appends.
+func (w *snapWriter) grew() {
+	if w.out == nil || len(w.b) < partSize {
+		return
+	}
+	p := w.b
+	for len(p) >= partSize {
+		w.out.write(p[:partSize])
+		p = p[partSize:]
+	}
+	w.b = w.b[:copy(w.b, p)]
+}
+
+// finish hands out what is left, and returns the SHA-256 of the whole
+// encoding.
+func (w *snapWriter) finish() ([]byte, error) {
+	if len(w.b) > 0 {
+		w.out.write(w.b)
+		w.b = w.b[:0]
+	}
+	return w.out.sum.Sum(nil), w.out.err
+}
+
+func (w *snapWriter) u(v uint64) {
+	w.b = binary.AppendUvarint(w.b, v)
+	w.grew()
+}
+
+func (w *snapWriter) i(v int64) {
+	w.b = binary.AppendVarint(w.b, v)
+	w.grew()
+}
+
 func (w *snapWriter) flag(v bool) {
 	if v {
 		w.b = append(w.b, 1)
 	} else {
 		w.b = append(w.b, 0)
 	}
+	w.grew()
 }
 
 // raw writes s in full.
 func (w *snapWriter) raw(s string) {
-	w.u(uint64(len(s)))
+	w.b = binary.AppendUvarint(w.b, uint64(len(s)))
 	w.b = append(w.b, s...)
+	w.grew()
+}
+
+// rawBytes is raw of b's bytes, without making them a string.
+func (w *snapWriter) rawBytes(b []byte) {
+	w.b = binary.AppendUvarint(w.b, uint64(len(b)))
+	w.b = append(w.b, b...)
+	w.grew()
 }
 
 // str writes s as a number when it was written before, in full (and

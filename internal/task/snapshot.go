@@ -28,7 +28,7 @@ import (
 // snapshotVersion is the encoding's version. It must change whenever the
 // encoding, or what Replay makes of an event, changes: a snapshot of
 // another version is not loaded (the start replays from the first event).
-const snapshotVersion = 3
+const snapshotVersion = 4
 
 const snapshotMagic = "writ-task-state\n"
 
@@ -53,6 +53,23 @@ func encodeState(st *State, through uint64, swept time.Time) []byte {
 // copy of st.
 func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
 	w := &snapWriter{seen: map[string]uint64{}}
+	encodeInto(w, st, through, swept)
+	return w.b
+}
+
+// streamState is encodeAsIs handing the encoding to put a part at a time
+// (partSize bytes, the last fewer) rather than gathering it: encoding a
+// large state takes about a part of memory besides the state. It returns
+// the encoding's SHA-256, and the first error of put.
+func streamState(st *State, through uint64, swept time.Time, put func(p []byte) error) (sum []byte, size int, err error) {
+	out := newSnapOut(put)
+	w := streamWriter(out)
+	encodeInto(w, st, through, swept)
+	sum, err = w.finish()
+	return sum, out.size, err
+}
+
+func encodeInto(w *snapWriter, st *State, through uint64, swept time.Time) {
 	w.b = append(w.b, snapshotMagic...)
 	w.u(snapshotVersion)
 	w.u(through)
@@ -80,9 +97,8 @@ func encodeAsIs(st *State, through uint64, swept time.Time) []byte {
 		w.list(st.paths[k])
 	}
 	w.u(uint64(st.actions.len()))
-	st.actions.each(func(id string, f flight) { encodeAction(w, id, f) })
+	st.actions.eachID(func(id []byte, f flight) { encodeAction(w, id, f) })
 	encodeRest(w, st) // snaphistory.go
-	return w.b
 }
 
 func encodeTask(w *snapWriter, t *Task, events *eventList) {
@@ -107,15 +123,24 @@ func encodeTask(w *snapWriter, t *Task, events *eventList) {
 		w.raw(h.Reason)
 		w.time(h.At)
 	}
-	idx := events.all()
-	if !slices.IsSorted(idx) {
-		slices.Sort(idx) // applied out of order by concurrent commits
-	}
-	w.u(uint64(len(idx)))
+	// Written as differences in ascending order, from the list itself
+	// when it is in that order (a million calls' indexes are not copied
+	// out), sorted when concurrent commits applied them out of order.
 	var last uint64
-	for _, i := range idx {
+	delta := func(i uint64) {
 		w.u(i - last)
 		last = i
+	}
+	if events.ascending() {
+		w.u(uint64(events.len()))
+		events.each(delta)
+		return
+	}
+	idx := events.all()
+	slices.Sort(idx)
+	w.u(uint64(len(idx)))
+	for _, i := range idx {
+		delta(i)
 	}
 }
 
@@ -166,8 +191,8 @@ func encodeApproval(w *snapWriter, a *Approval) {
 // encodeAction writes an action in flight: what the state keeps of it
 // (flight.go). The details a result needs are read back from its
 // action.authorized after a start from the snapshot.
-func encodeAction(w *snapWriter, id string, f flight) {
-	w.raw(id)
+func encodeAction(w *snapWriter, id []byte, f flight) {
+	w.rawBytes(id)
 	w.strs(f.kind.taskID, f.kind.jti, f.kind.tool, f.kind.operation)
 	w.u(f.index)
 }

@@ -173,11 +173,11 @@ func TestRestartFromSnapshot(t *testing.T) {
 	e.close()
 
 	for _, tc := range []struct{ name, sql, want string }{
-		{"state changed", `UPDATE task_snapshot SET state = CAST(state || x'00' AS BLOB)`, "MAC does not verify"},
+		{"state changed", `UPDATE task_snapshot_part SET data = CAST(data || x'00' AS BLOB)`, "MAC does not verify"},
 		{"ledger moved", `UPDATE task_snapshot SET leaf_hash = x'00'`, "MAC does not verify"},
 		{"beyond the ledger", `UPDATE task_snapshot SET through = size + 5, size = size + 6`, "MAC does not verify"},
 		{"other version", `UPDATE task_snapshot SET version = 99`, "version 99"},
-		{"not a snapshot", `UPDATE task_snapshot SET state = x'0102'`, "MAC does not verify"},
+		{"not a snapshot", `UPDATE task_snapshot_part SET data = x'0102'`, "MAC does not verify"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Each case starts from a good snapshot, which a start with

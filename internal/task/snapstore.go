@@ -17,55 +17,80 @@ import (
 )
 
 // The latest snapshot (snapshot.go) is one row of the table task_snapshot,
-// in the store's database beside the projection tables. The row names the
-// ledger prefix it covers — the index of its last event, that event's leaf
-// hash, and the size of the log when it was taken — and carries a keyed
-// MAC of all of it under Config.DigestKey, so that a start loads only a
-// snapshot writ wrote, of this very ledger. With replicas the row is
-// shared: any may write it, and a write never replaces a snapshot that
-// covers more of the log.
+// in the store's database beside the projection tables, and its encoding
+// in the rows of task_snapshot_part, partSize bytes each (the last fewer),
+// numbered from 0: a large state is written and read a part at a time, not
+// as one value the database driver copies whole. The row names the ledger
+// prefix it covers — the index of its last event, that event's leaf hash,
+// and the size of the log when it was taken — and carries a keyed MAC of
+// all of it and of the SHA-256 of the parts' bytes in order, under
+// Config.DigestKey, so that a start loads only a snapshot writ wrote, of
+// this very ledger, with no part missing, moved or changed. With replicas
+// the rows are shared: any may write them, and a write never replaces a
+// snapshot that covers more of the log. The row's state column, where
+// version 3 and before kept the whole encoding, is left empty.
 
 const snapshotSchema = `CREATE TABLE IF NOT EXISTS task_snapshot (id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
   through BIGINT NOT NULL, size BIGINT NOT NULL, leaf_hash BLOB NOT NULL, mac BLOB NOT NULL, state BLOB NOT NULL)`
 
-const macSnapshot = "writ/task-snapshot/v1"
+const snapshotPartSchema = `CREATE TABLE IF NOT EXISTS task_snapshot_part (part INTEGER PRIMARY KEY, data BLOB NOT NULL)`
 
-// storedSnapshot is the row.
+const macSnapshot = "writ/task-snapshot/v2"
+
+// storedSnapshot is the row, and its parts put back together.
 type storedSnapshot struct {
 	version       uint64
 	through, size uint64
 	leafHash, mac []byte
-	state         []byte
+	// state is the encoding; sum its SHA-256, which the MAC covers.
+	state, sum []byte
 }
 
-func (d dialect) snapshotSchema() string {
+func (d dialect) blobs(schema string) string {
 	if d == dialectPostgres {
-		return strings.ReplaceAll(snapshotSchema, "BLOB", "BYTEA")
+		return strings.ReplaceAll(schema, "BLOB", "BYTEA")
 	}
-	return snapshotSchema
+	return schema
 }
 
-// createSnapshotTable creates the table unless it exists.
+// createSnapshotTable creates the tables unless they exist.
 func createSnapshotTable(ctx context.Context, db *sql.DB, d dialect) error {
-	var err error
-	if d == dialectPostgres {
-		err = createLocked(ctx, db, d.snapshotSchema())
-	} else {
-		_, err = db.ExecContext(ctx, d.snapshotSchema())
-	}
-	if err != nil {
-		return fmt.Errorf("creating the task snapshot table: %w", err)
+	for _, schema := range []string{snapshotSchema, snapshotPartSchema} {
+		var err error
+		if d == dialectPostgres {
+			err = createLocked(ctx, db, d.blobs(schema))
+		} else {
+			_, err = db.ExecContext(ctx, d.blobs(schema))
+		}
+		if err != nil {
+			return fmt.Errorf("creating the task snapshot tables: %w", err)
+		}
 	}
 	return nil
 }
 
 // readSnapshot returns the stored snapshot, or nil when there is none (or
-// no table).
+// no table). Its parts are read only when it is of this version: another
+// is not loaded. Given the database, it reads the row and the parts in one
+// transaction, so that a replica writing a snapshot meanwhile is not seen
+// half way.
 func readSnapshot(ctx context.Context, db sqlQuerier, d dialect) (*storedSnapshot, error) {
+	if pool, ok := db.(*sql.DB); ok {
+		opts := &sql.TxOptions{}
+		if d == dialectPostgres {
+			opts = &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+		}
+		tx, err := pool.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("reading the task snapshot: %w", err)
+		}
+		defer tx.Rollback()
+		db = tx
+	}
 	var r storedSnapshot
 	var through, size int64
-	err := db.QueryRowContext(ctx, `SELECT version, through, size, leaf_hash, mac, state FROM task_snapshot WHERE id = 1`).
-		Scan(&r.version, &through, &size, &r.leafHash, &r.mac, &r.state)
+	err := db.QueryRowContext(ctx, `SELECT version, through, size, leaf_hash, mac FROM task_snapshot WHERE id = 1`).
+		Scan(&r.version, &through, &size, &r.leafHash, &r.mac)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -79,25 +104,109 @@ func readSnapshot(ctx context.Context, db sqlQuerier, d dialect) (*storedSnapsho
 		return nil, fmt.Errorf("%w: covers index %d of a log of %d", errCorrupt, through, size)
 	}
 	r.through, r.size = uint64(through), uint64(size)
+	if r.version != snapshotVersion {
+		return &r, nil
+	}
+	if r.state, err = readParts(ctx, db); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(r.state)
+	r.sum = sum[:]
 	return &r, nil
 }
 
-// writeSnapshot stores r unless the stored one covers more of the log (and
-// is not beyond it, which no snapshot of this ledger can be).
-func writeSnapshot(ctx context.Context, db *sql.DB, d dialect, r *storedSnapshot) error {
+// readParts returns the stored parts' bytes in order. A part missing
+// from the numbers is an error; one changed or moved is for the MAC to
+// find.
+func readParts(ctx context.Context, db sqlQuerier) ([]byte, error) {
+	var n, size int64
+	err := db.QueryRowContext(ctx, `SELECT count(*), COALESCE(SUM(LENGTH(data)), 0) FROM task_snapshot_part`).Scan(&n, &size)
+	if err != nil {
+		return nil, fmt.Errorf("reading the task snapshot's parts: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT part, data FROM task_snapshot_part ORDER BY part`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the task snapshot's parts: %w", err)
+	}
+	defer rows.Close()
+	b := make([]byte, 0, size)
+	var next int64
+	for rows.Next() {
+		var part int64
+		var data sql.RawBytes
+		if err := rows.Scan(&part, &data); err != nil {
+			return nil, fmt.Errorf("reading the task snapshot's parts: %w", err)
+		}
+		if part != next {
+			return nil, fmt.Errorf("%w: part %d, where part %d was due", errCorrupt, part, next)
+		}
+		b = append(b, data...)
+		next++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the task snapshot's parts: %w", err)
+	}
+	if next == 0 {
+		return nil, fmt.Errorf("%w: no part", errCorrupt)
+	}
+	return b, nil
+}
+
+// writeSnapshot stores r, with the encoding encode hands to put a part at
+// a time, unless the stored one covers more of the log (and is not beyond
+// it, which no snapshot of this ledger can be); then encode is not called.
+// encode returns the encoding's SHA-256, from which, and r, the MAC under
+// key is made. It is one transaction: the row is claimed first (on
+// PostgreSQL that locks it, so that two replicas do not write parts at
+// once), then the parts replaced, then the MAC set.
+func writeSnapshot(ctx context.Context, db *sql.DB, d dialect, key []byte, r *storedSnapshot,
+	encode func(put func(p []byte) error) (sum []byte, err error)) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("writing the task snapshot: %w", err)
+	}
+	defer tx.Rollback()
 	q := `INSERT INTO task_snapshot (id, version, through, size, leaf_hash, mac, state) VALUES (` + d.placeholders(7) + `)
 ON CONFLICT (id) DO UPDATE SET version = excluded.version, through = excluded.through, size = excluded.size,
   leaf_hash = excluded.leaf_hash, mac = excluded.mac, state = excluded.state
 WHERE task_snapshot.through <= excluded.through OR task_snapshot.through >= excluded.size OR task_snapshot.version <> excluded.version`
-	_, err := db.ExecContext(ctx, q, 1, int64(r.version), int64(r.through), int64(r.size), r.leafHash, r.mac, r.state)
+	res, err := tx.ExecContext(ctx, q, 1, int64(r.version), int64(r.through), int64(r.size), r.leafHash, []byte{}, []byte{})
 	if err != nil {
+		return fmt.Errorf("writing the task snapshot: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // the stored one covers more
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM task_snapshot_part`); err != nil {
+		return fmt.Errorf("writing the task snapshot: %w", err)
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO task_snapshot_part (part, data) VALUES (`+d.placeholders(2)+`)`)
+	if err != nil {
+		return fmt.Errorf("writing the task snapshot: %w", err)
+	}
+	defer ins.Close()
+	part := 0
+	sum, err := encode(func(p []byte) error {
+		_, err := ins.ExecContext(ctx, part, p)
+		part++
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("writing the task snapshot's part %d: %w", part-1, err)
+	}
+	r.sum = sum
+	r.mac = snapshotMAC(key, r)
+	if _, err := tx.ExecContext(ctx, `UPDATE task_snapshot SET mac = `+d.placeholders(1)+` WHERE id = 1`, r.mac); err != nil {
+		return fmt.Errorf("writing the task snapshot: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("writing the task snapshot: %w", err)
 	}
 	return nil
 }
 
 // snapshotMAC is HMAC-SHA256 under key of everything in the row but the
-// MAC.
+// MAC, and of the SHA-256 of the state.
 func snapshotMAC(key []byte, r *storedSnapshot) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(macSnapshot))
@@ -108,7 +217,7 @@ func snapshotMAC(key []byte, r *storedSnapshot) []byte {
 	binary.BigEndian.PutUint64(n[16:], r.size)
 	h.Write(n[:])
 	h.Write(r.leafHash)
-	h.Write(r.state)
+	h.Write(r.sum)
 	return h.Sum(nil)
 }
 

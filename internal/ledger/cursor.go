@@ -14,9 +14,11 @@ type Cursors interface {
 	// Cursor returns the named cursor: the index of the first entry its
 	// consumer has not applied, 0 when it was never set.
 	Cursor(ctx context.Context, name string) (uint64, error)
-	// SetCursor sets the named cursor to next, durably when it returns
-	// nil. It moves a cursor back as readily as forward: the consumer owns
-	// it.
+	// SetCursor moves the named cursor forward to next, durably when it
+	// returns nil; a cursor already at next or past it stays. So a
+	// process that ran a consumer and lost it to another (replicas whose
+	// lock changed hands) cannot move the cursor back over what the other
+	// applied since.
 	SetCursor(ctx context.Context, name string, next uint64) error
 }
 

@@ -425,15 +425,23 @@ func TestFollowerCursorRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAll(t, f.store.Store, seen)
-	// A cursor moved back is followed from there: the consumer owns it.
+	// A cursor another process moved on (a replica that took over) is
+	// followed from where it stands; one moved back by a process that no
+	// longer owns it stays where it was.
+	size, _ := f.store.Size(ctx)
+	appendMany(t, f.led, 80, 20, 4, true)
+	if err := cursors.SetCursor(ctx, "test/restart", size+12); err != nil {
+		t.Fatal(err)
+	}
 	if err := cursors.SetCursor(ctx, "test/restart", 70); err != nil {
 		t.Fatal(err)
 	}
-	seen = seen[:70]
 	if err := fl.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkAll(t, f.store.Store, seen)
+	if got := seen[size:]; len(got) != 8 || got[0].Index != size+12 {
+		t.Fatalf("after the cursor moved on to %d the consumer was fed %d entries from %d", size+12, len(got), got[0].Index)
+	}
 	if _, err := ledger.CursorConsumer(cursors, "", apply); err == nil {
 		t.Error("a cursor consumer without a name")
 	}

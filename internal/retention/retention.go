@@ -70,9 +70,10 @@ type Tasks interface {
 }
 
 // Locker lets one of the processes sharing a store sweep at a time
-// (store/postgres); TryLock takes the named lock if it is free.
+// (store/postgres); TryLock takes the named lock if it is free. held ends
+// when the lock is released or lost.
 type Locker interface {
-	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+	TryLock(ctx context.Context, name string) (held context.Context, unlock func(), ok bool, err error)
 }
 
 // LockName is the Locker lock a sweep holds.
@@ -287,7 +288,7 @@ func (e *Enforcer) sweepLocked(ctx context.Context, now time.Time, res *Result) 
 		return nil
 	}
 	if e.cfg.Locker != nil {
-		unlock, ok, err := e.cfg.Locker.TryLock(ctx, LockName)
+		held, unlock, ok, err := e.cfg.Locker.TryLock(ctx, LockName)
 		if err != nil {
 			return fmt.Errorf("taking the retention lock: %w", err)
 		}
@@ -296,6 +297,11 @@ func (e *Enforcer) sweepLocked(ctx context.Context, now time.Time, res *Result) 
 			return nil
 		}
 		defer unlock()
+		// A lost lock ends the sweep: another process may be sweeping.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		defer context.AfterFunc(held, func() { cancel(context.Cause(held)) })()
 	}
 	for i := range e.rules {
 		if err := e.sweepRule(ctx, i, now, res); err != nil {
@@ -318,8 +324,8 @@ func (e *Enforcer) sweepRule(ctx context.Context, i int, now time.Time, res *Res
 		return err
 	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // a stop, or the lock lost
 		}
 		leaves, err := e.cfg.Store.ReadLeaves(ctx, next, next+uint64(e.cfg.Batch))
 		if err != nil {

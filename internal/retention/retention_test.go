@@ -360,7 +360,7 @@ func TestRetentionOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.clk.Add(201 * day)
-	unlock, ok, err := pg.TryLock(w.ctx, retention.LockName)
+	_, unlock, ok, err := pg.TryLock(w.ctx, retention.LockName)
 	if err != nil || !ok {
 		t.Fatalf("taking the retention lock: %v %v", ok, err)
 	}

@@ -3,7 +3,9 @@ package sink_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,4 +137,188 @@ func TestReplicasRunEachSinkOnce(t *testing.T) {
 	if records, repeats := rc.received(); records != int(n) || repeats != 0 {
 		t.Errorf("the destination holds %d records and was sent %d batches again, want %d and none", records, repeats, n)
 	}
+}
+
+// TestReplicasLostLock: the database session that holds a sink's lock
+// ends (its backend terminated) while the process running the sink waits
+// for its destination's answer. That process is told, stops the sink and
+// reports it inactive; the other takes the lock, goes on from the cursor,
+// and afterwards runs the sink alone. The first process's late answer
+// records its batch, which does not move the shared cursor back over what
+// the other delivered since. The destination has every event, in order,
+// none missing.
+func TestReplicasLostLock(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	open := func() *postgres.Store {
+		st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b := open(), open()
+	kp, _, err := ledger.LoadOrCreateKey(t.TempDir(), origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led, err := ledger.New(ctx, ledger.Config{Store: a, Signer: kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close(ctx)
+	rc := newReceiver(t)
+	held, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock()
+	var holding atomic.Bool
+	rc.hold = func(last uint64) {
+		if last >= 59 && holding.CompareAndSwap(false, true) {
+			close(held)
+			<-release
+		}
+	}
+	cursors := &cursorLog{}
+	type process struct {
+		set      *sink.Set
+		requests *atomic.Int64
+	}
+	start := func(st *postgres.Store) process {
+		var requests atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			rc.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		s, err := sink.New(ctx, sink.Config{Store: st, Cursors: watchedCursors{st, cursors}, Origin: origin, Locker: st, Watch: st.Watch,
+			LockRetry: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+			Getenv: func(string) string { return string(rc.secret) },
+			Sinks: []config.SinkConfig{{Name: "hook", Type: config.SinkHTTP, Format: config.FormatWrit, URL: srv.URL, SecretEnv: "S",
+				Batch: 20, Timeout: time.Minute}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		return process{s, &requests}
+	}
+	pa, pb := start(a), start(b)
+	defer pa.set.Close(ctx)
+	defer pb.set.Close(ctx)
+	appendN := func(from, n int) uint64 {
+		var last uint64
+		for i := range n {
+			if last, err = led.Append(ctx, ledger.Event{Type: "import.test.tick", Time: time.Now(),
+				Data: []byte(fmt.Sprintf(`{"n":%d}`, from+i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return last + 1
+	}
+	active := func(p process) bool { return p.set.Statuses()[0].Active }
+	cursor := func() uint64 {
+		pos, err := a.Cursor(ctx, sink.CursorName("hook"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	n := appendN(0, 100)
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no batch past event 59 reached the destination")
+	}
+	running, waiting, runningStore := pa, pb, a
+	if !active(pa) {
+		running, waiting, runningStore = pb, pa, b
+	}
+	if !active(running) || active(waiting) {
+		t.Fatalf("active: %v and %v, want one process running the sink", active(running), active(waiting))
+	}
+	pgtest.TerminateLockHolder(t, dsn, runningStore.LockKey(sink.CursorName("hook")))
+	// The other takes over from the cursor: it sends the held batch again
+	// (as it reads it: the same events, or more), then the rest.
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if !active(waiting) {
+			return fmt.Errorf("the other process does not run the sink")
+		}
+		return nil
+	})
+	testkit.Eventually(t, 30*time.Second, func() error { return rc.covers(n) })
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if pos := cursor(); pos != n {
+			return fmt.Errorf("cursor at %d, want %d", pos, n)
+		}
+		return nil
+	})
+	// The first process's destination answers at last: it records its
+	// batch, stops and reports the sink inactive.
+	unblock()
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if active(running) {
+			return fmt.Errorf("the process that lost the lock still runs the sink")
+		}
+		return nil
+	})
+	if pos := cursor(); pos != n {
+		t.Fatalf("after the late answer to the process that lost the lock, the cursor is at %d, want %d", pos, n)
+	}
+	sent := running.requests.Load()
+	n = appendN(100, 60)
+	testkit.Eventually(t, 30*time.Second, func() error { return rc.covers(n) })
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if pos := cursor(); pos != n {
+			return fmt.Errorf("cursor at %d, want %d", pos, n)
+		}
+		return nil
+	})
+	if got := running.requests.Load(); got != sent || active(running) || !active(waiting) {
+		t.Errorf("after the handover the first process sent %d more batches (active %v), the other active %v",
+			got-sent, active(running), active(waiting))
+	}
+	if back := cursors.backwards(); len(back) > 0 {
+		t.Errorf("the cursor moved back: %v", back)
+	}
+}
+
+// cursorLog is what the stored cursors of a test's processes were after
+// each write, in the order of the writes.
+type cursorLog struct {
+	mu   sync.Mutex
+	last map[string]uint64
+	back []string
+}
+
+func (l *cursorLog) backwards() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.back
+}
+
+// watchedCursors notes in log where each write leaves the cursor it moves.
+type watchedCursors struct {
+	ledger.Cursors
+	log *cursorLog
+}
+
+func (w watchedCursors) SetCursor(ctx context.Context, name string, next uint64) error {
+	w.log.mu.Lock()
+	defer w.log.mu.Unlock()
+	if err := w.Cursors.SetCursor(ctx, name, next); err != nil {
+		return err
+	}
+	now, err := w.Cursors.Cursor(ctx, name)
+	if err != nil {
+		return err
+	}
+	if last := w.log.last[name]; now < last {
+		w.log.back = append(w.log.back, fmt.Sprintf("%s from %d to %d (a write of %d)", name, last, now, next))
+	}
+	if w.log.last == nil {
+		w.log.last = map[string]uint64{}
+	}
+	w.log.last[name] = now
+	return nil
 }

@@ -141,14 +141,35 @@ func (r *runner) status() Status {
 // run runs the sink until ctx is done: at once with one server, and on a
 // shared store while this process holds the sink's lock; until then it
 // only reads the sink's position, so that its lag is reported here too.
+// A lock found lost stops the sink (another process may run it already)
+// until this process takes the lock again.
 func (r *runner) run(ctx context.Context) {
-	if r.set.Locker != nil {
-		unlock, ok := r.awaitLock(ctx)
+	if r.set.Locker == nil {
+		r.runActive(ctx)
+		return
+	}
+	for {
+		held, unlock, ok := r.awaitLock(ctx)
 		if !ok {
 			return
 		}
-		defer unlock()
+		hctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(held, cancel)
+		r.runActive(hctx)
+		stop()
+		cancel()
+		unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.WarnContext(ctx, "sink stopped: its lock was lost; it runs again once this process takes the lock",
+			"err", context.Cause(held))
 	}
+}
+
+// runActive runs the sink's follower until ctx is done, woken by the
+// store's appends, and reports the sink active meanwhile.
+func (r *runner) runActive(ctx context.Context) {
 	r.active.Store(true)
 	defer r.active.Store(false)
 	r.log.InfoContext(ctx, "sink running", "type", r.cfg.Type, "format", r.cfg.Format, "from", r.cursor.Load())
@@ -171,14 +192,14 @@ func (r *runner) run(ctx context.Context) {
 
 // awaitLock takes the sink's lock, trying again every LockRetry while
 // another process holds it.
-func (r *runner) awaitLock(ctx context.Context) (func(), bool) {
+func (r *runner) awaitLock(ctx context.Context) (context.Context, func(), bool) {
 	for {
-		unlock, ok, err := r.set.Locker.TryLock(ctx, CursorName(r.cfg.Name))
+		held, unlock, ok, err := r.set.Locker.TryLock(ctx, CursorName(r.cfg.Name))
 		if ctx.Err() != nil {
 			if ok {
 				unlock()
 			}
-			return nil, false
+			return nil, nil, false
 		}
 		switch {
 		case err != nil:
@@ -188,7 +209,7 @@ func (r *runner) awaitLock(ctx context.Context) (func(), bool) {
 			if err := r.readPosition(ctx); err != nil {
 				r.log.WarnContext(ctx, "sink: cannot read its position", "err", err)
 			}
-			return unlock, true
+			return held, unlock, true
 		default:
 			// Another replica runs the sink: follow its progress.
 			if err := r.readPosition(ctx); err != nil && ctx.Err() == nil {
@@ -199,7 +220,7 @@ func (r *runner) awaitLock(ctx context.Context) (func(), bool) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, false
+			return nil, nil, false
 		case <-t.C:
 		}
 	}

@@ -38,8 +38,9 @@ import (
 
 // Locker takes a named lock shared by the processes of one store, when
 // several share it (store/postgres): one of them at a time runs a sink.
+// held ends when the lock is released or lost.
 type Locker interface {
-	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+	TryLock(ctx context.Context, name string) (held context.Context, unlock func(), ok bool, err error)
 }
 
 // Config configures the sinks of one server.

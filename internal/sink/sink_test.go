@@ -301,6 +301,28 @@ func (rc *receiver) check(n uint64) error {
 	return nil
 }
 
+// covers checks that the receiver holds every index below n and none past
+// it, in order with repeats: each record is at most one past the furthest
+// before it, so a batch sent again goes back but nothing is skipped.
+func (rc *receiver) covers(n uint64) error {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.bad) > 0 {
+		return fmt.Errorf("refused: %v", rc.bad)
+	}
+	var next uint64 // one past the furthest record so far
+	for i, idx := range rc.indexes {
+		if idx > next {
+			return fmt.Errorf("record %d is event %d, after event %d: events are missing", i, idx, next-1)
+		}
+		next = max(next, idx+1)
+	}
+	if next != n {
+		return fmt.Errorf("records up to event %d, want %d", int64(next)-1, n-1)
+	}
+	return nil
+}
+
 func TestHTTPSink(t *testing.T) {
 	l := newLog(t)
 	rc := newReceiver(t)

@@ -18,8 +18,9 @@ type Coordinator interface {
 	// Lock takes the named lock, shared or exclusive, and returns the
 	// function that releases it.
 	Lock(ctx context.Context, name string, shared bool) (func(), error)
-	// TryLock takes the named lock exclusively if it is free.
-	TryLock(ctx context.Context, name string) (func(), bool, error)
+	// TryLock takes the named lock exclusively if it is free. held ends
+	// when the lock is released or lost.
+	TryLock(ctx context.Context, name string) (held context.Context, unlock func(), ok bool, err error)
 	// Claim takes the named lock exclusively, like Lock, for short locks
 	// that many requests hold at once without holding a connection each.
 	Claim(ctx context.Context, name string) (func(), error)

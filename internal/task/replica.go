@@ -198,8 +198,18 @@ func (s *Service) projectFollowed(ctx context.Context) error {
 	if s.cfg.DB == nil {
 		return nil
 	}
+	if s.unlockProjection != nil && s.projectionHeld.Err() != nil {
+		// Another replica may write the tables already: leave them to it
+		// until this one takes the lock again, and then rewrite them.
+		s.log.WarnContext(ctx, "projection lock lost; no longer writing the tables", "err", context.Cause(s.projectionHeld))
+		s.smu.Lock()
+		s.proj = nil
+		s.smu.Unlock()
+		s.unlockProjection()
+		s.unlockProjection, s.projectionHeld = nil, nil
+	}
 	if s.unlockProjection == nil {
-		unlock, ok, err := s.cfg.Shared.TryLock(ctx, lockProjection)
+		held, unlock, ok, err := s.cfg.Shared.TryLock(ctx, lockProjection)
 		if err != nil || !ok {
 			// Another replica writes the tables.
 			s.smu.Lock()
@@ -215,13 +225,16 @@ func (s *Service) projectFollowed(ctx context.Context) error {
 		s.smu.Lock()
 		err = p.writeAll(ctx, s.st, int64(s.next)-1)
 		clear(s.touched)
+		if err == nil {
+			s.proj = p
+		}
 		s.smu.Unlock()
 		if err != nil {
 			// Tried again, whole, next time.
 			unlock()
 			return err
 		}
-		s.proj, s.unlockProjection = p, unlock
+		s.unlockProjection, s.projectionHeld = unlock, held
 		return nil
 	}
 	s.smu.Lock()

@@ -172,10 +172,13 @@ type Service struct {
 	touched  map[string]bool
 	projKick chan struct{}
 	// follow feeds the state other replicas' events, with replicas.
-	follow           *ledger.Follower
-	stopFollow       context.CancelFunc
-	followDone       chan struct{}
+	follow     *ledger.Follower
+	stopFollow context.CancelFunc
+	followDone chan struct{}
+	// unlockProjection releases the projection lock while this replica
+	// holds it; projectionHeld ends when it is lost.
 	unlockProjection func()
+	projectionHeld   context.Context
 	// sinceSnap counts the events applied since the last snapshot
 	// (guarded by smu); snapKick asks for one, snapDone closes when the
 	// writer has stopped (snapwriter.go).
@@ -289,12 +292,12 @@ func (s *Service) load(ctx context.Context) error {
 	if useTables && s.cfg.Shared != nil {
 		// One replica at a time writes the tables (replica.go); the
 		// others leave them, and their check, to it.
-		unlock, ok, err := s.cfg.Shared.TryLock(ctx, lockProjection)
+		held, unlock, ok, err := s.cfg.Shared.TryLock(ctx, lockProjection)
 		if err != nil {
 			return err
 		}
 		useTables = ok
-		s.unlockProjection = unlock
+		s.unlockProjection, s.projectionHeld = unlock, held
 	}
 	if useTables {
 		p, err := openProjection(ctx, s.cfg.DB, dialectOf(s.cfg.Store))

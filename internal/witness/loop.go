@@ -24,8 +24,9 @@ type Witness struct {
 
 // Locker takes a named lock shared by the processes of one store, when
 // several share it (store/postgres): one of them at a time runs the loop.
+// held ends when the lock is released or lost.
 type Locker interface {
-	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+	TryLock(ctx context.Context, name string) (held context.Context, unlock func(), ok bool, err error)
 }
 
 // LockName is the Locker lock the loop holds while it runs.
@@ -269,6 +270,8 @@ func (l *Loop) run() {
 		wake = ch
 	}
 	var unlock func()
+	var heldCtx context.Context // the lock's, while the loop holds it
+	var lost <-chan struct{}
 	defer func() {
 		if unlock != nil {
 			unlock()
@@ -285,6 +288,17 @@ func (l *Loop) run() {
 			}
 			l.flight.Wait()
 			return
+		case <-lost:
+			// Another replica may run the loop already: stop, and try
+			// the lock again at the next look.
+			l.log.Warn("witness loop stopped: the replicas' witness lock was lost", "err", context.Cause(heldCtx))
+			l.flight.Wait()
+			l.mu.Lock()
+			l.active = false
+			l.mu.Unlock()
+			unlock()
+			unlock, lost = nil, nil
+			continue
 		case <-timer.C:
 		case <-l.kick:
 		case <-wake:
@@ -293,12 +307,12 @@ func (l *Loop) run() {
 			if time.Now().Before(nextTry) {
 				continue // another replica runs the loop; the timer says when to look again
 			}
-			u, ok, err := l.cfg.Locker.TryLock(ctx, LockName)
+			held, u, ok, err := l.cfg.Locker.TryLock(ctx, LockName)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				l.log.Warn("witness loop: cannot take the replicas' witness lock; trying again", "err", err)
 			case ok:
-				unlock = u
+				unlock, lost, heldCtx = u, held.Done(), held
 			}
 			if unlock == nil {
 				// Another replica runs the loop; look again later, not at

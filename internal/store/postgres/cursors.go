@@ -24,12 +24,14 @@ func (s *Store) Cursor(ctx context.Context, name string) (uint64, error) {
 	return uint64(next), err
 }
 
-// SetCursor implements ledger.Cursors.
+// SetCursor implements ledger.Cursors: the row keeps the larger of its
+// value and next, in one statement, so concurrent writers cannot undo each
+// other's progress.
 func (s *Store) SetCursor(ctx context.Context, name string, next uint64) error {
 	if err := ledger.CheckCursorName(name); err != nil {
 		return err
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO cursors (name, next) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET next = excluded.next`, name, int64(next))
+		ON CONFLICT (name) DO UPDATE SET next = GREATEST(cursors.next, excluded.next)`, name, int64(next))
 	return err
 }

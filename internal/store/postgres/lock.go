@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -41,19 +43,77 @@ func (s *Store) Lock(ctx context.Context, name string, shared bool) (func(), err
 	return s.unlocker(conn, key, shared), nil
 }
 
-// TryLock takes the exclusive advisory lock name if it is free.
-func (s *Store) TryLock(ctx context.Context, name string) (func(), bool, error) {
+// A lock TryLock took is probed on its connection every lockProbeInterval;
+// a probe that fails, or gets no answer within lockProbeTimeout, means the
+// session, and the lock with it, may be gone. So a holder learns of a lost
+// lock within lockProbeInterval + lockProbeTimeout.
+const (
+	lockProbeInterval = time.Second
+	lockProbeTimeout  = 2 * time.Second
+)
+
+// ErrLockReleased is the cause of a held context whose lock was released.
+var ErrLockReleased = errors.New("postgres: lock released")
+
+// TryLock takes the exclusive advisory lock name if it is free. held ends
+// when the lock is released or found lost (its session ended: a dropped
+// connection, a restarted or terminated backend); its cause says which.
+// Whoever does work under the lock stops it when held ends, since another
+// process may take the lock at once. ctx bounds the taking only; held
+// keeps its values.
+func (s *Store) TryLock(ctx context.Context, name string) (held context.Context, unlock func(), ok bool, err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	key := s.LockKey(name)
-	var ok bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
 		conn.Release()
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	return s.unlocker(conn, key, false), true, nil
+	held, lost := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop, probed := make(chan struct{}), make(chan struct{})
+	go s.probeLock(conn, name, stop, probed, lost)
+	release := s.unlocker(conn, key, false)
+	var once sync.Once
+	return held, func() {
+		once.Do(func() {
+			// The probe stops first: a connection serves one query at a time.
+			close(stop)
+			<-probed
+			lost(ErrLockReleased)
+			release()
+		})
+	}, true, nil
+}
+
+// probeLock asks conn for an answer every lockProbeInterval until stop is
+// closed. After a probe that fails it closes conn, so that its session
+// surely ends (if it has not already) and no process holds the lock
+// believing it is another's, and ends the lock's held context with lost.
+func (s *Store) probeLock(conn *pgxpool.Conn, name string, stop <-chan struct{}, probed chan<- struct{}, lost context.CancelCauseFunc) {
+	defer close(probed)
+	t := time.NewTicker(lockProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), lockProbeTimeout)
+		err := conn.Ping(ctx)
+		cancel()
+		if err == nil {
+			continue
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), lockProbeTimeout)
+		conn.Conn().Close(ctx)
+		cancel()
+		s.log.Warn("replica lock lost: its database session did not answer", "lock", name, "err", err)
+		lost(fmt.Errorf("postgres: lock %s lost: %w", name, err))
+		return
+	}
 }
 
 func (s *Store) unlocker(conn *pgxpool.Conn, key int64, shared bool) func() {

@@ -482,3 +482,58 @@ func TestLockReturnsNewLeaves(t *testing.T) {
 		}
 	}
 }
+
+// TestLockLost: a lock whose session ends (its backend terminated, as a
+// restart or a dropped connection would) tells its holder, and another
+// process takes it; releasing the lost lock then leaves the other's alone.
+// A lock released ends its held context too, saying so.
+func TestLockLost(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	a, b := openStore(t, dsn, postgres.Options{}), openStore(t, dsn, postgres.Options{})
+	held, unlock, ok, err := a.TryLock(ctx, "sink/x")
+	if err != nil || !ok {
+		t.Fatalf("taking a free lock: %v, %v", ok, err)
+	}
+	t.Cleanup(unlock) // before the store closes, which waits for its connections
+	if _, _, ok, err := b.TryLock(ctx, "sink/x"); err != nil || ok {
+		t.Fatalf("taking a held lock: %v, %v", ok, err)
+	}
+	pgtest.TerminateLockHolder(t, dsn, a.LockKey("sink/x"))
+	select {
+	case <-held.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the holder of a lock whose session ended was not told")
+	}
+	if cause := context.Cause(held); errors.Is(cause, postgres.ErrLockReleased) || errors.Is(cause, context.Canceled) {
+		t.Fatalf("a lost lock's cause: %v", cause)
+	}
+	var heldB context.Context
+	var unlockB func()
+	testkit.Eventually(t, 30*time.Second, func() error {
+		h, u, ok, err := b.TryLock(ctx, "sink/x")
+		if err != nil || !ok {
+			return fmt.Errorf("taking the lost lock: %v, %v", ok, err)
+		}
+		heldB, unlockB = h, u
+		t.Cleanup(u)
+		return nil
+	})
+	unlock()
+	if _, _, ok, err := a.TryLock(ctx, "sink/x"); err != nil || ok {
+		t.Fatalf("taking the lock another took over: %v, %v", ok, err)
+	}
+	if heldB.Err() != nil {
+		t.Fatalf("the new holder's lock ended: %v", context.Cause(heldB))
+	}
+	unlockB()
+	if cause := context.Cause(heldB); !errors.Is(cause, postgres.ErrLockReleased) {
+		t.Fatalf("a released lock's cause: %v", cause)
+	}
+	heldA, unlockA, ok, err := a.TryLock(ctx, "sink/x")
+	if err != nil || !ok {
+		t.Fatalf("taking the released lock: %v, %v", ok, err)
+	}
+	unlockA()
+	<-heldA.Done()
+}

@@ -23,13 +23,14 @@ func (s *Store) Cursor(ctx context.Context, name string) (uint64, error) {
 	return uint64(next), err
 }
 
-// SetCursor implements ledger.Cursors. The write is a transaction of its
-// own on the write connection, as durable as a commit.
+// SetCursor implements ledger.Cursors: the row keeps the larger of its
+// value and next. The write is a transaction of its own on the write
+// connection, as durable as a commit.
 func (s *Store) SetCursor(ctx context.Context, name string, next uint64) error {
 	if err := ledger.CheckCursorName(name); err != nil {
 		return err
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO cursors(name, next) VALUES (?, ?)
-		ON CONFLICT(name) DO UPDATE SET next = excluded.next`, name, int64(next))
+		ON CONFLICT(name) DO UPDATE SET next = max(cursors.next, excluded.next)`, name, int64(next))
 	return err
 }

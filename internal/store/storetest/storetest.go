@@ -683,8 +683,10 @@ func testClaimProof(t *testing.T, open func(*testing.T) ledger.Store) {
 	}
 }
 
-// testCursors: a named cursor reads 0 until set, then what was set last,
-// on any handle; names are independent; bad names are refused.
+// testCursors: a named cursor reads 0 until set, then the furthest it was
+// set to, on any handle: a write behind it (a process that lost the
+// consumer to another) leaves it; names are independent; bad names are
+// refused.
 func testCursors(t *testing.T, open func(*testing.T) ledger.Store) {
 	ctx := context.Background()
 	c, ok := open(t).(ledger.Cursors)
@@ -694,19 +696,23 @@ func testCursors(t *testing.T, open func(*testing.T) ledger.Store) {
 	if n, err := c.Cursor(ctx, "witness/a"); err != nil || n != 0 {
 		t.Fatalf("a cursor never set: %d, %v; want 0", n, err)
 	}
-	for _, set := range []uint64{5, 1 << 40, 2} {
-		if err := c.SetCursor(ctx, "witness/a", set); err != nil {
+	for _, step := range []struct{ set, want uint64 }{{5, 5}, {5, 5}, {1 << 40, 1 << 40}, {2, 1 << 40}, {1<<40 + 1, 1<<40 + 1}} {
+		if err := c.SetCursor(ctx, "witness/a", step.set); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := c.Cursor(ctx, "witness/a"); err != nil || n != set {
-			t.Fatalf("after setting %d: %d, %v", set, n, err)
+		if n, err := c.Cursor(ctx, "witness/a"); err != nil || n != step.want {
+			t.Fatalf("after setting %d: %d, %v; want %d", step.set, n, err, step.want)
 		}
 	}
 	if err := c.SetCursor(ctx, "sink/b", 9); err != nil {
 		t.Fatal(err)
 	}
 	other := open(t).(ledger.Cursors)
-	for name, want := range map[string]uint64{"witness/a": 2, "sink/b": 9, "sink/c": 0} {
+	// Another handle's write behind the cursor leaves it too.
+	if err := other.SetCursor(ctx, "sink/b", 3); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint64{"witness/a": 1<<40 + 1, "sink/b": 9, "sink/c": 0} {
 		if n, err := other.Cursor(ctx, name); err != nil || n != want {
 			t.Errorf("cursor %s on another handle: %d, %v; want %d", name, n, err, want)
 		}

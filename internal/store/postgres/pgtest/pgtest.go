@@ -63,3 +63,29 @@ func WithSearchPath(dsn, schema string) string {
 	}
 	return strings.TrimSpace(dsn) + " search_path=" + schema
 }
+
+// TerminateLockHolder ends the session that holds the advisory lock key
+// (a bigint key, as Store.LockKey gives) on dsn's database, as a dropped
+// connection or a restarted backend would, and returns its process id.
+func TerminateLockHolder(t testing.TB, dsn string, key int64) int32 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// A bigint key is kept as its high and low halves.
+	var pid int32
+	if err := conn.QueryRow(ctx, `SELECT pid FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1 AND objid = $2
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+		uint32(uint64(key)>>32), uint32(key)).Scan(&pid); err != nil {
+		t.Fatalf("finding the holder of lock %d: %v", key, err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminating backend %d: %v, %v", pid, ok, err)
+	}
+	return pid
+}

@@ -35,7 +35,19 @@ func StateDiff(a, b *Service) string {
 		x.num, y.num = 0, 0
 		return x == y
 	})
-	return cmp.Diff(a.st, b.st, ring, details, actions, kinds, cmp.Exporter(func(reflect.Type) bool { return true }))
+	// A task's kinds in flight are compared as a set: which is first
+	// follows the order they came in.
+	flights := cmp.Comparer(func(x, y taskFlights) bool {
+		return x.n == y.n && cmp.Equal(kindsOf(&x), kindsOf(&y), kinds)
+	})
+	return cmp.Diff(a.st, b.st, ring, details, actions, kinds, flights, cmp.Exporter(func(reflect.Type) bool { return true }))
+}
+
+// kindsOf returns the kinds of tf in flight by key.
+func kindsOf(tf *taskFlights) map[[3]string]actionKind {
+	m := map[[3]string]actionKind{}
+	tf.each(func(k *actionKind) { m[kindKey(k)] = *k })
+	return m
 }
 
 // flightsOf lists the actions in flight of s in order.

@@ -43,10 +43,52 @@ type actionKind struct {
 // taskFlights is a task's part of the actions in flight: how many it has,
 // and their kinds by credential, tool and operation. Only tasks with an
 // action in flight have one, and only kinds with an action in flight are
-// in it, so that it is the same whatever came before.
+// in it, so that it is the same whatever came before. Most tasks have
+// one kind in flight at a time: it is held in first, and only the others
+// in a map, which would take several hundred bytes a task.
 type taskFlights struct {
 	n     int
-	kinds map[[3]string]*actionKind
+	first *actionKind
+	more  map[[3]string]*actionKind
+}
+
+func kindKey(k *actionKind) [3]string { return [3]string{k.jti, k.tool, k.operation} }
+
+// kind returns the kind of key in flight, nil when there is none.
+func (tf *taskFlights) kind(key [3]string) *actionKind {
+	if k := tf.first; k != nil && kindKey(k) == key {
+		return k
+	}
+	return tf.more[key]
+}
+
+func (tf *taskFlights) add(k *actionKind) {
+	if tf.first == nil {
+		tf.first = k
+		return
+	}
+	if tf.more == nil {
+		tf.more = map[[3]string]*actionKind{}
+	}
+	tf.more[kindKey(k)] = k
+}
+
+func (tf *taskFlights) remove(k *actionKind) {
+	if tf.first == k {
+		tf.first = nil
+		return
+	}
+	delete(tf.more, kindKey(k))
+}
+
+// each calls fn with each kind in flight.
+func (tf *taskFlights) each(fn func(k *actionKind)) {
+	if tf.first != nil {
+		fn(tf.first)
+	}
+	for _, k := range tf.more {
+		fn(k)
+	}
 }
 
 // actionSet holds the actions in flight by ID. IDs of the form writ gives
@@ -277,14 +319,13 @@ func (r *recentDetails) del(id string) {
 func (s *State) fly(t *Task, id, jti, tool, operation string, index uint64) {
 	tf := s.flights[t.ID]
 	if tf == nil {
-		tf = &taskFlights{kinds: map[[3]string]*actionKind{}}
+		tf = &taskFlights{}
 		s.flights[t.ID] = tf
 	}
-	key := [3]string{jti, tool, operation}
-	k := tf.kinds[key]
+	k := tf.kind([3]string{jti, tool, operation})
 	if k == nil {
 		k = &actionKind{taskID: t.ID, jti: jti, tool: tool, operation: operation}
-		tf.kinds[key] = k
+		tf.add(k)
 	}
 	k.n++
 	tf.n++
@@ -304,7 +345,7 @@ func (s *State) land(id string, f flight) {
 		return
 	}
 	if k.n == 0 {
-		delete(tf.kinds, [3]string{k.jti, k.tool, k.operation})
+		tf.remove(k)
 	}
 	if tf.n--; tf.n == 0 {
 		delete(s.flights, k.taskID)

@@ -68,10 +68,10 @@ func (s *State) ended(t *Task) {
 		h.win = nil
 	}
 	var last time.Time
-	for _, k := range tf.kinds {
+	tf.each(func(k *actionKind) {
 		if c := s.creds[k.jti]; c != nil && c.ExpiresAt.After(last) {
 			last = c.ExpiresAt
 		}
-	}
+	})
 	s.endedTasks = append(s.endedTasks, endedTask{id: t.ID, until: last.Add(ForgetGrace)})
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash"
 	"time"
+
+	"github.com/writhq/writ/internal/policy"
 )
 
 // The primitives of the snapshot encoding (snapshot.go): unsigned and
@@ -168,6 +170,17 @@ type snapReader struct {
 	b    []byte
 	strs []string
 	err  error
+	// names are strings written in full that recur all the same (see
+	// name), by themselves.
+	names map[string]string
+	// The slabs the decoded state is made from (snapslab.go).
+	tasks   slab[Task]
+	events  slab[eventList]
+	creds   slab[Credential]
+	history slab[taskHistory]
+	calls   slab[policy.Calls]
+	lists   slab[string]
+	bytes   slab[byte]
 }
 
 func (r *snapReader) fail(format string, args ...any) {
@@ -231,32 +244,120 @@ func (r *snapReader) flag() bool {
 	return v == 1
 }
 
-func (r *snapReader) raw() string {
+func (r *snapReader) raw() string { return string(r.rawBytes()) }
+
+// rawBytes reads what raw does, as the snapshot's own bytes.
+func (r *snapReader) rawBytes() []byte {
 	n := r.count()
 	if r.err != nil {
-		return ""
+		return nil
 	}
-	s := string(r.b[:n])
+	b := r.b[:n:n]
 	r.b = r.b[n:]
-	return s
+	return b
 }
 
 func (r *snapReader) str() string {
+	s, full, numbered := r.next()
+	if !numbered {
+		s = string(full)
+		r.define(s)
+	}
+	return s
+}
+
+// next reads a string written with str: s when it was numbered, else its
+// bytes in full, which the caller makes a string of and defines. After
+// an error it answers "", as numbered.
+func (r *snapReader) next() (s string, full []byte, numbered bool) {
 	n := r.u()
 	if r.err != nil {
-		return ""
+		return "", nil, true
 	}
 	if n > 0 {
 		if n > uint64(len(r.strs)) {
 			r.fail("string %d not defined", n)
-			return ""
+			return "", nil, true
 		}
-		return r.strs[n-1]
+		return r.strs[n-1], nil, true
 	}
-	s := r.raw()
-	if r.err == nil && len(r.strs) < maxInterned {
+	full = r.rawBytes()
+	return "", full, r.err != nil
+}
+
+// define numbers s, a string written in full, as the writer did.
+func (r *snapReader) define(s string) {
+	if len(r.strs) < maxInterned {
 		r.strs = append(r.strs, s)
 	}
+}
+
+// strIn reads a string written with str that names a key of m, and
+// returns it with m's value for it. Written in full (past the first
+// maxInterned strings, which the first tens of thousands of tasks fill,
+// every ID is), the string returned is the value's own copy, key(v),
+// rather than one more of the same: a task's ID recurs in nearly every
+// part of the snapshot.
+func strIn[V any](r *snapReader, m map[string]V, key func(V) string) (string, V, bool) {
+	s, full, numbered := r.next()
+	var v V
+	var ok bool
+	if numbered {
+		if r.err == nil {
+			v, ok = m[s]
+		}
+		return s, v, ok
+	}
+	if v, ok = m[string(full)]; ok {
+		s = key(v)
+	} else {
+		s = string(full)
+	}
+	r.define(s)
+	return s, v, ok
+}
+
+// strAmong reads a string written with str that is likely one of l, and
+// returns it as l's own copy when it is and was written in full.
+func (r *snapReader) strAmong(l []string) string {
+	s, full, numbered := r.next()
+	if numbered {
+		return s
+	}
+	s = ""
+	for _, x := range l {
+		if x == string(full) {
+			s = x
+			break
+		}
+	}
+	if s == "" {
+		s = string(full)
+	}
+	r.define(s)
+	return s
+}
+
+// name reads a string written with str that recurs even when the writer
+// no longer numbered it: the tools, operations and resources the
+// histories count, written after the tasks filled the table. One copy
+// of each such string, up to maxInterned of them, is kept to share.
+func (r *snapReader) name() string {
+	s, full, numbered := r.next()
+	if numbered {
+		return s
+	}
+	s, ok := r.names[string(full)]
+	if !ok {
+		s = string(full)
+		if r.names == nil {
+			r.names = map[string]string{}
+		}
+		if len(r.names) < maxInterned {
+			r.names[s] = s
+		}
+	}
+	r.define(s)
 	return s
 }
 
@@ -265,7 +366,7 @@ func (r *snapReader) list() []string {
 	if n == 0 || r.err != nil {
 		return nil
 	}
-	out := make([]string, n-1)
+	out := r.lists.many(n - 1)
 	for i := range out {
 		out[i] = r.str()
 	}

@@ -132,19 +132,20 @@ func decodeRest(r *snapReader, st *State) {
 		st.endedTasks = append(st.endedTasks, endedTask{id: r.str(), until: r.time()})
 	}
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		id, taskID, index := r.raw(), r.str(), r.u()
+		id, taskID, index := r.raw(), taskRef(r, st), r.u()
 		if r.err == nil {
 			st.recent.add(id, taskID, index)
 		}
 	}
 	st.skippedN = r.int(1 << 62)
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		st.skipped = append(st.skipped, Skipped{Index: r.u(), Type: r.str(), TaskID: r.str(), Reason: r.raw()})
+		st.skipped = append(st.skipped, Skipped{Index: r.u(), Type: r.str(), TaskID: taskRef(r, st), Reason: r.raw()})
 	}
-	for n := r.count(); n > 0 && r.err == nil; n-- {
-		id := r.str()
-		t := st.tasks[id]
-		if r.err == nil && (t == nil || st.history[id] != nil) {
+	n := r.count()
+	st.history = make(map[string]*taskHistory, n)
+	for ; n > 0 && r.err == nil; n-- {
+		id, t, ok := strIn(r, st.tasks, (*Task).id)
+		if r.err == nil && (!ok || st.history[id] != nil) {
 			r.fail("history of task %s", id)
 			return
 		}
@@ -157,7 +158,7 @@ func decodeRest(r *snapReader, st *State) {
 		st.agents[id] = w
 	}
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		st.releases = append(st.releases, Release{TaskID: r.str(), Index: r.u()})
+		st.releases = append(st.releases, Release{TaskID: taskRef(r, st), Index: r.u()})
 	}
 	if r.err == nil {
 		checkLinks(r, st)
@@ -165,13 +166,16 @@ func decodeRest(r *snapReader, st *State) {
 }
 
 func decodeHistory(r *snapReader, t *Task) *taskHistory {
-	h := newTaskHistory()
+	h := r.history.one()
 	h.calls = decodeCalls(r)
-	for _, m := range []map[string]*policy.Calls{h.tools, h.ops} {
-		for n := r.count(); n > 0 && r.err == nil; n-- {
-			k := r.str()
-			c := decodeCalls(r)
-			m[k] = &c
+	for _, m := range []*map[string]*policy.Calls{&h.tools, &h.ops} {
+		n := r.count()
+		*m = make(map[string]*policy.Calls, n)
+		for ; n > 0 && r.err == nil; n-- {
+			k := r.name()
+			c := r.calls.one()
+			*c = decodeCalls(r)
+			(*m)[k] = c
 		}
 	}
 	h.maxLevel = int(r.i())
@@ -181,15 +185,17 @@ func decodeHistory(r *snapReader, t *Task) *taskHistory {
 		*h.win = win
 	}
 	for _, set := range []*map[string]struct{}{&h.resources, &h.destinations} {
-		if r.flag() {
-			*set = map[string]struct{}{}
+		some := r.flag()
+		n := r.count()
+		if some {
+			*set = make(map[string]struct{}, n)
 		}
-		for n := r.count(); n > 0 && r.err == nil; n-- {
+		for ; n > 0 && r.err == nil; n-- {
 			if *set == nil {
 				r.fail("reached")
 				return h
 			}
-			(*set)[r.str()] = struct{}{}
+			(*set)[r.name()] = struct{}{}
 		}
 	}
 	h.stepUps = r.list()

@@ -2,6 +2,7 @@ package task
 
 import (
 	"cmp"
+	"encoding/binary"
 	"maps"
 	"slices"
 	"time"
@@ -212,23 +213,24 @@ func decodeState(b []byte) (*State, snapHeader, error) {
 	h.through = r.u()
 	h.swept = r.time()
 	st := NewState()
-	for n := r.count(); n > 0 && r.err == nil; n-- {
+	// Each count sizes its map before it fills: growing a map of half a
+	// million entries rehashes it a dozen times.
+	n := r.count()
+	st.tasks, st.events, st.order = make(map[string]*Task, n), make(map[string]*eventList, n), make([]string, 0, n)
+	for ; n > 0 && r.err == nil; n-- {
 		decodeTask(r, st)
 	}
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		a := decodeApproval(r)
+		a := decodeApproval(r, st)
 		if r.err == nil && (st.tasks[a.TaskID] == nil || st.approvals[a.ID] != nil) {
 			r.fail("approval %s", a.ID)
 		}
 		st.approvals[a.ID] = a
 	}
-	for n := r.count(); n > 0 && r.err == nil; n-- {
-		c := &Credential{JTI: r.str(), TaskID: r.str(), Agent: r.str(), Subject: r.str(), Binding: r.str(),
-			Revoked: r.flag(), ExpiresAt: r.time(), RevokedAt: r.time()}
-		if r.err == nil && (st.tasks[c.TaskID] == nil || st.creds[c.JTI] != nil) {
-			r.fail("credential %s", c.JTI)
-		}
-		st.creds[c.JTI] = c
+	n = r.count()
+	st.creds = make(map[string]*Credential, n)
+	for ; n > 0 && r.err == nil; n-- {
+		decodeCredential(r, st)
 	}
 	for n := r.count(); n > 0 && r.err == nil; n-- {
 		k := r.raw()
@@ -248,7 +250,8 @@ func decodeState(b []byte) (*State, snapHeader, error) {
 }
 
 func decodeTask(r *snapReader, st *State) {
-	t := &Task{ID: r.str(), State: Status(r.str()), Requester: r.str(), Agent: r.str(), Scope: decodeScope(r),
+	t := r.tasks.one()
+	*t = Task{ID: r.str(), State: Status(r.str()), Requester: r.str(), Agent: r.str(), Scope: decodeScope(r),
 		ScopeHash: r.str(), Parent: r.str(), Environment: r.str(), PolicyVersion: r.str(), ApprovalID: r.str(),
 		TTL: time.Duration(r.i()), Children: r.list(), Reasons: r.list(), DecisionID: r.raw(),
 		ApprovalsRequired: r.int(1 << 30), CreatedAt: r.time(), ExpiresAt: r.time(), EndedAt: r.time(),
@@ -256,12 +259,7 @@ func decodeTask(r *snapReader, st *State) {
 	if r.flag() {
 		t.Hold = &Hold{Index: r.u(), By: r.str(), Reason: r.raw(), At: r.time()}
 	}
-	l := &eventList{}
-	var at uint64
-	for n := r.count(); n > 0 && r.err == nil; n-- {
-		at += r.u()
-		l.add(at)
-	}
+	l := decodeEvents(r)
 	if r.err != nil {
 		return
 	}
@@ -274,6 +272,25 @@ func decodeTask(r *snapReader, st *State) {
 	st.tasks[t.ID] = t
 	st.events[t.ID] = l
 	st.order = append(st.order, t.ID)
+}
+
+// decodeEvents decodes a task's event indexes: the list add would make of
+// them, packed into the slab's bytes at once.
+func decodeEvents(r *snapReader) *eventList {
+	l := r.events.one()
+	var b [binary.MaxVarintLen64 * 32]byte
+	packed := b[:0]
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		d := r.u()
+		packed = binary.AppendVarint(packed, int64(d))
+		l.last += d
+		l.n++
+	}
+	if len(packed) > 0 {
+		l.b = r.bytes.many(len(packed))
+		copy(l.b, packed)
+	}
+	return l
 }
 
 func decodeScope(r *snapReader) Scope {
@@ -305,8 +322,8 @@ func optIntRead(r *snapReader) *int64 {
 	return &v
 }
 
-func decodeApproval(r *snapReader) *Approval {
-	a := &Approval{ID: r.str(), Kind: r.str(), TaskID: r.str(), ScopeHash: r.str(), PolicyVersion: r.str(),
+func decodeApproval(r *snapReader, st *State) *Approval {
+	a := &Approval{ID: r.str(), Kind: r.str(), TaskID: taskRef(r, st), ScopeHash: r.str(), PolicyVersion: r.str(),
 		Required: r.int(1 << 30), ExpiresAt: r.time(), Reasons: r.list(), Tool: r.str(), Operation: r.str(),
 		Resource: r.str(), DataClass: r.str(), ArgsMAC: r.raw(), LegacyDigest: r.raw(), RequestedIndex: r.u()}
 	for n := r.count(); n > 0 && r.err == nil; n-- {
@@ -316,18 +333,46 @@ func decodeApproval(r *snapReader) *Approval {
 	return a
 }
 
+// decodeCredential decodes a credential of a task decoded before it.
+func decodeCredential(r *snapReader, st *State) {
+	jti := r.str()
+	taskID, t, _ := strIn(r, st.tasks, (*Task).id)
+	c := r.creds.one()
+	*c = Credential{JTI: jti, TaskID: taskID, Agent: r.str(), Subject: r.str(), Binding: r.str(),
+		Revoked: r.flag(), ExpiresAt: r.time(), RevokedAt: r.time()}
+	if r.err == nil && (t == nil || st.creds[c.JTI] != nil) {
+		r.fail("credential %s", c.JTI)
+	}
+	st.creds[c.JTI] = c
+}
+
 func decodeAction(r *snapReader, st *State) {
-	id, taskID, jti, tool, op, index := r.raw(), r.str(), r.str(), r.str(), r.str(), r.u()
+	id := r.raw()
+	_, t, _ := strIn(r, st.tasks, (*Task).id)
+	if t == nil {
+		r.fail("action %s", id)
+		return
+	}
+	// The kind keeps the task's own copy of the JTI.
+	jti := r.strAmong(t.Credentials)
+	tool, op, index := r.name(), r.name(), r.u()
 	if r.err != nil {
 		return
 	}
-	t := st.tasks[taskID]
-	if _, dup := st.actions.get(id); t == nil || dup {
+	if _, dup := st.actions.get(id); dup {
 		r.fail("action %s", id)
 		return
 	}
 	st.fly(t, id, jti, tool, op, index)
 }
+
+// taskRef reads the ID of a task decoded before, as strIn does.
+func taskRef(r *snapReader, st *State) string {
+	id, _, _ := strIn(r, st.tasks, (*Task).id)
+	return id
+}
+
+func (t *Task) id() string { return t.ID }
 
 // checkLinks reports a decoded state whose tasks name children that are
 // not theirs, which walks down a task tree would trip on.

@@ -27,26 +27,9 @@ import (
 // lets the lock go, so nothing is sent twice, not even under the same
 // Idempotency-Key.
 func TestReplicasRunEachSinkOnce(t *testing.T) {
-	dsn := pgtest.DSN(t)
 	ctx := context.Background()
-	open := func() *postgres.Store {
-		st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 8})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	a, b := open(), open()
-	kp, _, err := ledger.LoadOrCreateKey(t.TempDir(), origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	led, err := ledger.New(ctx, ledger.Config{Store: a, Signer: kp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer led.Close(ctx)
+	a, b, led := twoReplicas(t)
+	var err error
 	const first = 100
 	rc := newReceiver(t)
 	held, release := make(chan struct{}), make(chan struct{})
@@ -148,26 +131,9 @@ func TestReplicasRunEachSinkOnce(t *testing.T) {
 // the other delivered since. The destination has every event, in order,
 // none missing.
 func TestReplicasLostLock(t *testing.T) {
-	dsn := pgtest.DSN(t)
 	ctx := context.Background()
-	open := func() *postgres.Store {
-		st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 8})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	a, b := open(), open()
-	kp, _, err := ledger.LoadOrCreateKey(t.TempDir(), origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	led, err := ledger.New(ctx, ledger.Config{Store: a, Signer: kp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer led.Close(ctx)
+	a, b, led := twoReplicas(t)
+	var err error
 	rc := newReceiver(t)
 	held, release := make(chan struct{}), make(chan struct{})
 	var releaseOnce sync.Once
@@ -237,7 +203,7 @@ func TestReplicasLostLock(t *testing.T) {
 	if !active(running) || active(waiting) {
 		t.Fatalf("active: %v and %v, want one process running the sink", active(running), active(waiting))
 	}
-	pgtest.TerminateLockHolder(t, dsn, runningStore.LockKey(sink.CursorName("hook")))
+	pgtest.TerminateLockHolder(t, pgtest.DSN(t), runningStore.LockKey(sink.CursorName("hook")))
 	// The other takes over from the cursor: it sends the held batch again
 	// (as it reads it: the same events, or more), then the rest.
 	testkit.Eventually(t, 30*time.Second, func() error {
@@ -321,4 +287,30 @@ func (w watchedCursors) SetCursor(ctx context.Context, name string, next uint64)
 	}
 	w.log.last[name] = now
 	return nil
+}
+
+// twoReplicas opens two processes' stores on one PostgreSQL database, and
+// a ledger on the first.
+func twoReplicas(t *testing.T) (a, b *postgres.Store, led *ledger.Ledger) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	open := func() *postgres.Store {
+		st, err := postgres.Open(ctx, dsn, postgres.Options{MaxConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b = open(), open()
+	kp, _, err := ledger.LoadOrCreateKey(t.TempDir(), origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if led, err = ledger.New(ctx, ledger.Config{Store: a, Signer: kp}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { led.Close(context.Background()) })
+	return a, b, led
 }

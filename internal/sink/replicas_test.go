@@ -29,7 +29,6 @@ import (
 func TestReplicasRunEachSinkOnce(t *testing.T) {
 	ctx := context.Background()
 	a, b, led := twoReplicas(t)
-	var err error
 	const first = 100
 	rc := newReceiver(t)
 	held, release := make(chan struct{}), make(chan struct{})
@@ -57,16 +56,7 @@ func TestReplicasRunEachSinkOnce(t *testing.T) {
 	sa, sb := start(a), start(b)
 	defer sa.Close(ctx)
 	defer sb.Close(ctx)
-	appendN := func(from, n int) uint64 {
-		var last uint64
-		for i := range n {
-			if last, err = led.Append(ctx, ledger.Event{Type: "import.test.tick", Time: time.Now(),
-				Data: []byte(fmt.Sprintf(`{"n":%d}`, from+i))}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return last + 1
-	}
+	appendN := func(from, n int) uint64 { return appendTicks(t, led, from, n) }
 	n := appendN(0, first)
 	select {
 	case <-held:
@@ -133,7 +123,6 @@ func TestReplicasRunEachSinkOnce(t *testing.T) {
 func TestReplicasLostLock(t *testing.T) {
 	ctx := context.Background()
 	a, b, led := twoReplicas(t)
-	var err error
 	rc := newReceiver(t)
 	held, release := make(chan struct{}), make(chan struct{})
 	var releaseOnce sync.Once
@@ -172,16 +161,7 @@ func TestReplicasLostLock(t *testing.T) {
 	pa, pb := start(a), start(b)
 	defer pa.set.Close(ctx)
 	defer pb.set.Close(ctx)
-	appendN := func(from, n int) uint64 {
-		var last uint64
-		for i := range n {
-			if last, err = led.Append(ctx, ledger.Event{Type: "import.test.tick", Time: time.Now(),
-				Data: []byte(fmt.Sprintf(`{"n":%d}`, from+i))}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return last + 1
-	}
+	appendN := func(from, n int) uint64 { return appendTicks(t, led, from, n) }
 	active := func(p process) bool { return p.set.Statuses()[0].Active }
 	cursor := func() uint64 {
 		pos, err := a.Cursor(ctx, sink.CursorName("hook"))
@@ -313,4 +293,19 @@ func twoReplicas(t *testing.T) (a, b *postgres.Store, led *ledger.Ledger) {
 	}
 	t.Cleanup(func() { led.Close(context.Background()) })
 	return a, b, led
+}
+
+// appendTicks appends n test events numbered from from, and returns the
+// log's size after the last.
+func appendTicks(t *testing.T, led *ledger.Ledger, from, n int) uint64 {
+	t.Helper()
+	var last uint64
+	for i := range n {
+		var err error
+		if last, err = led.Append(context.Background(), ledger.Event{Type: "import.test.tick", Time: time.Now(),
+			Data: []byte(fmt.Sprintf(`{"n":%d}`, from+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return last + 1
 }

@@ -10,9 +10,9 @@ import (
 )
 
 // BenchmarkDecodeSnapshot decodes the task state snapshot in the file
-// WRIT_BENCH_SNAPSHOT (the state column of task_snapshot, as
-// BenchmarkStart leaves it), under the collector's tuning of a start, and
-// reports the heap after: the decoding alone, for its CPU and memory
+// WRIT_BENCH_SNAPSHOT (the parts of task_snapshot_part joined in order,
+// as BenchmarkStart leaves them; docs/performance.md), under the
+// collector's tuning of a start, and reports the heap after: the decoding alone, for its CPU and memory
 // profiles. Without the variable it is skipped.
 func BenchmarkDecodeSnapshot(b *testing.B) {
 	f := os.Getenv("WRIT_BENCH_SNAPSHOT")

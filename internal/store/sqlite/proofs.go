@@ -86,16 +86,18 @@ func (s *Store) claimLoop() {
 		}
 		now := time.Now()
 		fresh, err := s.commitClaims(context.Background(), batch, now)
+		if now.Sub(pruned) >= pruneProofsEvery {
+			pruned = now
+			// Pruned before the batch is answered, so a claimer that reads
+			// the table afterwards sees it done. One that fails is tried
+			// again a minute later; claims never depend on it (an expired
+			// record is taken over).
+			s.w.ExecContext(context.Background(), `DELETE FROM dpop_proofs WHERE until < ?`, now.UnixNano())
+		}
 		for i, c := range batch {
 			c.reply <- claimResult{fresh: err == nil && fresh[i], err: err}
 		}
 		clear(batch)
-		if now.Sub(pruned) >= pruneProofsEvery {
-			pruned = now
-			// One that fails is tried again a minute later; claims never
-			// depend on it (an expired record is taken over).
-			s.w.ExecContext(context.Background(), `DELETE FROM dpop_proofs WHERE until < ?`, now.UnixNano())
-		}
 	}
 }
 

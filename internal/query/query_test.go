@@ -22,6 +22,7 @@ import (
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/testkit"
@@ -150,7 +151,8 @@ func backends(t *testing.T, e *ledgerEnv) map[string]*query.Index {
 		out[name] = ix
 	}
 	open("sqlite", e.store.DB(), query.SQLite)
-	if dsn := os.Getenv("WRIT_TEST_POSTGRES_DSN"); dsn != "" {
+	if dsn := os.Getenv(pgtest.EnvDSN); dsn != "" || os.Getenv("CI") != "" {
+		dsn = pgtest.Base(t)
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			t.Fatal(err)
@@ -416,10 +418,7 @@ func fillT(t *testing.T, led *ledger.Ledger, n int) {
 // tailers catching up at once index every event once and agree on how far
 // the index goes.
 func TestTwoTailersOneIndex(t *testing.T) {
-	dsn := os.Getenv("WRIT_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("set WRIT_TEST_POSTGRES_DSN to run against PostgreSQL")
-	}
+	dsn := pgtest.Base(t)
 	e := newLedger(t)
 	fillT(t, e.led, 2000)
 	ctx := context.Background()

@@ -1,6 +1,6 @@
 // Package pgtest gives tests a PostgreSQL schema of their own on the
 // database named by WRIT_TEST_POSTGRES_DSN, dropped when the test ends.
-// Tests that need it skip when the variable is unset.
+// Tests that need it skip when the variable is unset, unless CI is set.
 package pgtest
 
 import (
@@ -19,13 +19,10 @@ import (
 const EnvDSN = "WRIT_TEST_POSTGRES_DSN"
 
 // DSN creates a fresh schema and returns a DSN whose search_path selects
-// it. It skips the test when EnvDSN is unset.
+// it. It skips the test when EnvDSN is unset, and fails it when CI is set.
 func DSN(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(EnvDSN)
-	if base == "" {
-		t.Skip(EnvDSN + " is not set; skipping the PostgreSQL test")
-	}
+	base := Base(t)
 	b := make([]byte, 6)
 	rand.Read(b)
 	schema := "writ_test_" + hex.EncodeToString(b)
@@ -51,6 +48,21 @@ func DSN(t testing.TB) string {
 		}
 	})
 	return WithSearchPath(base, schema)
+}
+
+// Base returns EnvDSN's database as set, for a test that makes its own
+// schemas. It skips the test when EnvDSN is unset, and fails it when CI
+// is set: CI runs every PostgreSQL test (.ci/run sets EnvDSN).
+func Base(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvDSN)
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal(EnvDSN + " is not set; CI runs the PostgreSQL tests (.ci/run sets it)")
+		}
+		t.Skip(EnvDSN + " is not set; skipping the PostgreSQL test")
+	}
+	return base
 }
 
 // WithSearchPath returns dsn with its search_path set to schema.

@@ -305,6 +305,9 @@ func (e *Enforcer) sweepLocked(ctx context.Context, now time.Time, res *Result) 
 	}
 	for i := range e.rules {
 		if err := e.sweepRule(ctx, i, now, res); err != nil {
+			if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.Canceled) {
+				err = cause // the lock lost, not a store's own failure
+			}
 			return fmt.Errorf("retention rule %d (%s): %w", i, e.rules[i].Rule, err)
 		}
 	}

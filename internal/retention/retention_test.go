@@ -379,3 +379,99 @@ func TestRetentionOnPostgres(t *testing.T) {
 		t.Fatalf("ledger verify: %v %+v", err, rep.Failures)
 	}
 }
+
+// lockWatch is a Locker that remembers the lock it gave last, so that a
+// test can wait for the lock's loss as the enforcer sees it.
+type lockWatch struct {
+	*postgres.Store
+	held chan context.Context
+}
+
+func (l *lockWatch) TryLock(ctx context.Context, name string) (context.Context, func(), bool, error) {
+	held, unlock, ok, err := l.Store.TryLock(ctx, name)
+	if ok {
+		l.held <- held
+	}
+	return held, unlock, ok, err
+}
+
+// eraseHook runs after each erasure the enforcer asks for.
+type eraseHook struct {
+	retention.Tasks
+	after func(ctx context.Context)
+}
+
+func (e eraseHook) EraseUnheld(ctx context.Context, xs []task.BodyErasure) ([]task.BodyErasure, []task.BodyErasure, error) {
+	erased, held, err := e.Tasks.EraseUnheld(ctx, xs)
+	e.after(ctx)
+	return erased, held, err
+}
+
+// TestRetentionLostLock: a sweep whose replicas' lock is lost halfway
+// stops there without moving its cursor past what it did, and the next
+// holder erases the rest, each body once.
+func TestRetentionLostLock(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	w := newWorldOn(t, dsn)
+	pg := w.store.(*postgres.Store)
+	_, calls := w.run("internal", nil, "internal", "internal", "internal", "internal", "internal", "internal")
+	rule := retention.Rule{Type: ledger.TypeActionCompleted, Body: "output", Keep: 200 * day, KeepText: "200d"}
+	locks := &lockWatch{Store: pg, held: make(chan context.Context, 4)}
+	var held context.Context
+	hook := eraseHook{Tasks: w.svc, after: func(ctx context.Context) {
+		if held != nil {
+			return
+		}
+		held = <-locks.held
+		pgtest.TerminateLockHolder(t, dsn, pg.LockKey(retention.LockName))
+		for _, c := range []context.Context{held, ctx} {
+			select {
+			case <-c.Done():
+			case <-time.After(30 * time.Second):
+				t.Fatal("the sweep did not see its lock lost")
+			}
+		}
+	}}
+	cfg := retention.Config{Rules: []retention.Rule{rule}, Minimum: 180 * day, MinimumText: "180d",
+		Store: w.store, Cursors: w.store, Tasks: hook, Locker: locks, Now: w.clk.Now, Batch: 3}
+	first, err := retention.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clk.Add(201 * day)
+	res, err := first.Sweep(w.ctx)
+	if held == nil || context.Cause(held) == nil || !errors.Is(err, context.Cause(held)) {
+		t.Fatalf("a sweep that lost its lock: %+v, %v; want the lock's loss", res, err)
+	}
+	if res.Erased == 0 || res.Erased >= len(calls) {
+		t.Fatalf("the sweep that lost its lock erased %d of %d bodies; want it stopped halfway", res.Erased, len(calls))
+	}
+	cfg.Tasks = w.svc
+	next, err := retention.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := w.sweep(next); res.Skipped || res.Erased != len(calls)-first.Last().Erased {
+		t.Fatalf("the next holder's sweep: %+v; want the %d bodies left", res, len(calls)-first.Last().Erased)
+	}
+	for _, c := range calls {
+		if w.stored(c.result, "output") {
+			t.Errorf("the output at %d is still stored", c.result)
+		}
+	}
+	seen := map[ledger.BodyRef]bool{}
+	for _, x := range w.erasures() {
+		ref := ledger.BodyRef{Index: x.Index, Name: x.Name}
+		if seen[ref] {
+			t.Errorf("%+v erased twice", ref)
+		}
+		seen[ref] = true
+	}
+	if len(seen) != len(calls) {
+		t.Errorf("%d erasures recorded, want %d", len(seen), len(calls))
+	}
+	rep, err := ledger.Verify(w.ctx, w.store, w.kp.Verifier(), "")
+	if err != nil || !rep.OK() || rep.Erased != len(calls) {
+		t.Fatalf("ledger verify: %v %+v", err, rep.Failures)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server/servertest"
+	"github.com/writhq/writ/internal/store/postgres"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
 	"github.com/writhq/writ/internal/testkit"
 	"github.com/writhq/writ/internal/witness"
@@ -352,6 +353,15 @@ func TestWitnessDownUnderLoad(t *testing.T) {
 // two witnesses. One replica at a time runs the loop; both serve the same
 // cosigned checkpoint. When the one running it stops, the other takes over.
 func TestWitnessPostgresReplicas(t *testing.T) {
+	t.Run("stopped", func(t *testing.T) { witnessHandover(t, false) })
+	t.Run("lock lost", func(t *testing.T) { witnessHandover(t, true) })
+}
+
+// witnessHandover runs two replicas' witness loops on the schema of dsn
+// and hands the loop over: the running replica stops, or its session
+// holding the replicas' witness lock ends (lost). Either way exactly one
+// loop runs afterwards, and the witnesses keep cosigning.
+func witnessHandover(t *testing.T, lost bool) {
 	dsn := pgtest.DSN(t)
 	wl := newWitnessedLog(t, 2)
 	dirA := t.TempDir()
@@ -392,13 +402,43 @@ func TestWitnessPostgresReplicas(t *testing.T) {
 	if lb.Active() {
 		running, other = b, a
 	}
-	if err := running.stop(); err != nil {
-		t.Fatal(err)
+	if !lost {
+		if err := running.stop(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		st, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := st.LockKey(witness.LockName)
+		st.Close()
+		old := pgtest.TerminateLockHolder(t, dsn, key)
+		// The loop that lost its lock stops; one of the two takes the
+		// lock again, in a session of its own.
+		testkit.Eventually(t, 30*time.Second, func() error {
+			pid, held := pgtest.LockHolder(t, dsn, key)
+			if !held || pid == old {
+				return fmt.Errorf("the witness lock is held by %d (%v), was %d", pid, held, old)
+			}
+			if la.Active() == lb.Active() {
+				return fmt.Errorf("loop active on A: %v, on B: %v; want exactly one", la.Active(), lb.Active())
+			}
+			return nil
+		})
+		if lb.Active() {
+			other = b
+		} else {
+			other = a
+		}
 	}
 	appendMany(t, other, "c", 10)
 	testkit.Eventually(t, 30*time.Second, func() error {
 		if !other.srv.WitnessLoop().Active() {
 			return fmt.Errorf("the remaining replica does not run the loop")
+		}
+		if lost && la.Active() == lb.Active() {
+			return fmt.Errorf("loop active on A: %v, on B: %v; want exactly one", la.Active(), lb.Active())
 		}
 		size, _, err := wl.served(other, other.token)
 		if err != nil {

@@ -5,6 +5,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
@@ -81,6 +82,26 @@ func WithSearchPath(dsn, schema string) string {
 // connection or a restarted backend would, and returns its process id.
 func TerminateLockHolder(t testing.TB, dsn string, key int64) int32 {
 	t.Helper()
+	pid, ok := LockHolder(t, dsn, key)
+	if !ok {
+		t.Fatalf("lock %d has no holder", key)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminating backend %d: %v, %v", pid, ok, err)
+	}
+	return pid
+}
+
+// LockHolder returns the process id of the session that holds the
+// advisory lock key on dsn's database, and false when none does.
+func LockHolder(t testing.TB, dsn string, key int64) (int32, bool) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -89,15 +110,15 @@ func TerminateLockHolder(t testing.TB, dsn string, key int64) int32 {
 	defer conn.Close(ctx)
 	// A bigint key is kept as its high and low halves.
 	var pid int32
-	if err := conn.QueryRow(ctx, `SELECT pid FROM pg_locks
+	err = conn.QueryRow(ctx, `SELECT pid FROM pg_locks
 		WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1 AND objid = $2
 		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-		uint32(uint64(key)>>32), uint32(key)).Scan(&pid); err != nil {
+		uint32(uint64(key)>>32), uint32(key)).Scan(&pid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false
+	}
+	if err != nil {
 		t.Fatalf("finding the holder of lock %d: %v", key, err)
 	}
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
-		t.Fatalf("terminating backend %d: %v, %v", pid, ok, err)
-	}
-	return pid
+	return pid, true
 }

@@ -314,14 +314,26 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 	var due bool
 	var now time.Time
 	called := time.Now()
-	var granted time.Time
+	var granted, stamped time.Time
+	ahead := false
 	defer func() {
-		if !granted.IsZero() {
+		switch {
+		case ahead && !stamped.IsZero():
+			// One round trip: the wait and the hold are both inside it,
+			// from the batch's sending to the COMMIT's answer.
+			lock.wait, lock.held = 0, time.Since(stamped)
+		case !granted.IsZero():
 			lock.wait, lock.held = granted.Sub(called), time.Since(granted)
 		}
 	}()
 	err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
-		granted = time.Now()
+		if saved != nil {
+			// A second call, under the lock, after a batch stamped ahead of
+			// it did not fit: stamp again from the same state.
+			l.tree = saved
+		}
+		_, ahead = r.(AheadReader)
+		granted, stamped = time.Now(), time.Time{}
 		if err := l.catchUp(ctx, r); err != nil {
 			return nil, err
 		}
@@ -348,6 +360,7 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 			}
 			b.Checkpoint = cp
 		}
+		stamped = time.Now()
 		return b, nil
 	})
 	if err != nil {
@@ -401,6 +414,9 @@ func (l *Ledger) signedLately(r LockedReader, now time.Time) (lately, known bool
 	if !known {
 		return false, false
 	}
+	if ar, ok := r.(AheadReader); ok {
+		ar.UseCheckpointInterval(l.cfg.CheckpointInterval)
+	}
 	if age < l.cfg.CheckpointInterval {
 		l.lastCP = now.Add(-age)
 		return true, true
@@ -442,6 +458,7 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 		var size uint64
 		signed := false
 		err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
+			signed = false // a second call, after a batch stamped ahead did not fit
 			if err := l.catchUp(ctx, r); err != nil {
 				return nil, err
 			}

@@ -125,6 +125,32 @@ var migrations = []string{
 	// 8: each body row names how its data is kept (internal/store/bodyenc):
 	// 0 as it is, as every row before this migration.
 	`ALTER TABLE bodies ADD COLUMN enc smallint NOT NULL DEFAULT 0;`,
+	// 9: a batch stamped before its writer held the lock (ahead.go).
+	// writ_commit_head takes the head's lock, checks that the head is
+	// still where the writer stamped it (size and checkpoint size) and
+	// that the checkpoint's age under the lock, compared with the writer's
+	// interval (NULL: not compared), calls for a checkpoint exactly when
+	// the batch carries one; then it advances the head as writ_advance_head
+	// does. A refusal aborts the transaction with SQLSTATE WR001. It
+	// returns the age it compared, in seconds.
+	`CREATE FUNCTION writ_commit_head(start bigint, finish bigint, checkpoint bigint, cp_size bigint, cp_interval double precision)
+	   RETURNS double precision
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 DECLARE n bigint; cs bigint; ca timestamptz; age double precision;
+	 BEGIN
+	   SELECT h.size, h.checkpoint_size, h.checkpoint_at INTO n, cs, ca FROM log_head h WHERE h.id = 1 FOR UPDATE;
+	   age := extract(epoch FROM clock_timestamp() - ca);
+	   IF n <> start OR cs <> cp_size OR (cp_interval IS NOT NULL AND (age >= cp_interval) <> (checkpoint >= 0)) THEN
+	     RAISE EXCEPTION 'writ: the log head is not where the batch was stamped (%)', start USING ERRCODE = 'WR001';
+	   END IF;
+	   IF checkpoint >= 0 THEN
+	     UPDATE log_head SET size = finish, checkpoint_size = GREATEST(checkpoint_size, checkpoint), checkpoint_at = clock_timestamp()
+	       WHERE id = 1;
+	   ELSE
+	     UPDATE log_head SET size = finish WHERE id = 1;
+	   END IF;
+	   RETURN age;
+	 END $$;`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

@@ -315,10 +315,10 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 	var now time.Time
 	called := time.Now()
 	var granted, stamped time.Time
-	ahead := false
+	var ahead AheadReader
 	defer func() {
 		switch {
-		case ahead && !stamped.IsZero():
+		case ahead != nil && !stamped.IsZero():
 			// One round trip: the wait and the hold are both inside it,
 			// from the batch's sending to the COMMIT's answer.
 			lock.wait, lock.held = 0, time.Since(stamped)
@@ -332,7 +332,7 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 			// it did not fit: stamp again from the same state.
 			l.tree = saved
 		}
-		_, ahead = r.(AheadReader)
+		ahead, _ = r.(AheadReader)
 		granted, stamped = time.Now(), time.Time{}
 		if err := l.catchUp(ctx, r); err != nil {
 			return nil, err
@@ -351,7 +351,7 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 		now = l.cfg.Now()
 		due = l.checkpointDue(now)
 		if lately, known := l.signedLately(r, now); known {
-			due = !lately
+			due = !lately || ahead != nil && l.dueSoon(r)
 		}
 		if due {
 			cp, err := l.sign()
@@ -370,10 +370,24 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 		return 0, err
 	}
 	l.heads.commit(l.tree.size())
+	if due && ahead != nil && !ahead.CheckpointStored() {
+		due = false // a checkpoint signed ahead that was not yet due
+	}
 	if due {
 		l.lastCP, l.lastSize, l.haveCP = now, l.tree.size(), true
 	}
 	return start, nil
+}
+
+// dueSoon reports, for a batch stamped before the lock, whether the
+// checkpoint's age is already at least half the interval: its age when the
+// lock is taken may then have reached the interval, so the batch carries a
+// checkpoint, which the store keeps only if it has (AheadReader). Without
+// one the batch would be refused whenever the interval passed on the way
+// to the lock, and stamped again.
+func (l *Ledger) dueSoon(r LockedReader) bool {
+	_, age, _ := r.(CheckpointStater).LatestCheckpointState()
+	return 2*age >= l.cfg.CheckpointInterval
 }
 
 // drainMore adds the requests already waiting to reqs, up to MaxBatch
@@ -458,7 +472,9 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 		var size uint64
 		signed := false
 		err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
-			signed = false // a second call, after a batch stamped ahead did not fit
+			if _, ok := r.(AheadReader); ok {
+				return nil, nil // decided under the lock
+			}
 			if err := l.catchUp(ctx, r); err != nil {
 				return nil, err
 			}

@@ -169,17 +169,23 @@ type SharedStore interface {
 // the batch and the COMMIT in one round trip. Its size is known, its
 // checkpoint state the one that commit left, and its checkpoint age an
 // upper bound. The store writes the batch only if, once it holds the
-// lock, the head's size and checkpoint size are still those and the
-// database's own checkpoint age, compared with the interval the writer
-// named (UseCheckpointInterval), gives the batch's answer: a checkpoint in
-// it exactly when the age is at least the interval. Otherwise it writes
-// nothing and calls stamp again under the lock.
+// lock, the head's size and checkpoint size are still those. When the
+// writer names the interval it compares the checkpoint's age with
+// (UseCheckpointInterval), the database's own age under the lock decides,
+// as it would for a batch stamped there: at least the interval, the
+// batch's checkpoint is stored, and a batch without one is refused; less,
+// the batch is written without its checkpoint. A refused batch is not
+// written: the store calls stamp again under the lock.
 type AheadReader interface {
 	LockedReader
 	CheckpointStater
 	// UseCheckpointInterval names the interval the writer compares the
 	// checkpoint's age with for this batch.
 	UseCheckpointInterval(d time.Duration)
+	// CheckpointStored reports, once Sequence has returned nil after
+	// writing the batch stamped on this reader, whether its checkpoint was
+	// stored.
+	CheckpointStored() bool
 }
 
 // CheckpointStater is implemented by a LockedReader that knows, without a

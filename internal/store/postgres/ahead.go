@@ -18,17 +18,28 @@ import (
 // sends BEGIN, writ_commit_head (the lock and the check that nobody wrote
 // in between), the batch's rows and the COMMIT in one round trip: the lock
 // is then held for the database's own work and the commit's flush only,
-// with no round trip and none of the writer's CPU inside it. When the
-// check fails (another replica wrote, or the checkpoint's age under the
-// lock calls for another answer than the batch's) the transaction is
-// rolled back and the batch stamped again under the lock, in two round
-// trips as before (docs/design/ledger.md, "One round trip").
+// with no round trip and none of the writer's CPU inside it. Whether the
+// batch's checkpoint is stored is decided under the lock by the
+// checkpoint's age, as for a batch stamped there. When the check fails
+// (another replica wrote, or a checkpoint is due and the batch has none)
+// the transaction is rolled back and the batch stamped again under the
+// lock, in two round trips as before (docs/design/ledger.md, "One round
+// trip").
 
-// sqlStateMoved is writ_commit_head's refusal.
-const sqlStateMoved = "WR001"
+// writ_commit_head's refusals: the head moved, or a checkpoint is due
+// and the batch has none.
+const (
+	sqlStateMoved = "WR001"
+	sqlStateDue   = "WR002"
+)
 
-// errMoved says a batch stamped ahead of the lock did not fit the head.
-var errMoved = errors.New("the log head moved")
+// errMoved says a batch stamped ahead of the lock did not fit the head
+// because another writer moved it; errRestamp, for another reason (or
+// there was nothing to write ahead).
+var (
+	errMoved   = errors.New("the log head moved")
+	errRestamp = errors.New("the batch is to be stamped under the lock")
+)
 
 // headState is what writ_lock_head would return to the writer that made
 // the last commit this store knows of, as that commit left it.
@@ -42,11 +53,17 @@ type headState struct {
 }
 
 // aheadHead holds the head as this store's last commit left it.
+//
+// contended is set when another writer moved the head under a batch
+// stamped ahead: batches are then stamped under the lock until one finds
+// the head where this store's previous commit left it, so that replicas
+// taking turns do not pay a refused round trip on most batches.
 type aheadHead struct {
-	mu    sync.Mutex
-	ok    bool
-	state headState
-	stats SequenceStats
+	mu        sync.Mutex
+	ok        bool
+	contended bool
+	state     headState
+	stats     SequenceStats
 }
 
 // SequenceStats counts how Sequence committed its batches.
@@ -74,13 +91,25 @@ func (s *Store) SequenceStats() SequenceStats {
 func (h *aheadHead) known(known uint64) (headState, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.state, h.ok && h.state.size == known
+	return h.state, h.ok && !h.contended && h.state.size == known
 }
 
 // set records the head a commit left; forget, that it is unknown.
-func (h *aheadHead) set(st headState) {
+// unmoved is whether the commit found the head where the one before it
+// left it.
+func (h *aheadHead) set(st headState, unmoved bool) {
 	h.mu.Lock()
 	h.state, h.ok = st, true
+	if unmoved {
+		h.contended = false
+	}
+	h.mu.Unlock()
+}
+
+// moved records that another writer moved the head under a batch.
+func (h *aheadHead) moved() {
+	h.mu.Lock()
+	h.ok, h.contended = false, true
 	h.mu.Unlock()
 }
 
@@ -98,10 +127,11 @@ func (h *aheadHead) count(f func(*SequenceStats)) {
 
 // after returns the head a batch leaves when committed on st: the
 // checkpoint's age is at most age at basis, or, when the batch stored
-// one, zero at sent (the batch was sent before the database stamped it).
-func (st headState) after(b *ledger.Batch, age time.Duration, basis, sent time.Time) headState {
+// one (stored), zero at sent (the batch was sent before the database
+// stamped it).
+func (st headState) after(b *ledger.Batch, stored bool, age time.Duration, basis, sent time.Time) headState {
 	next := headState{size: b.Start + uint64(len(b.Leaves)), cpSize: st.cpSize, cpAge: age, basis: basis}
-	if b.Checkpoint != nil {
+	if stored {
 		next.cpSize = max(next.cpSize, int64(b.Checkpoint.Size))
 		next.cpAge, next.basis = 0, sent
 	}
@@ -117,6 +147,7 @@ type aheadReader struct {
 	now      time.Time
 	interval time.Duration
 	compare  bool
+	stored   bool
 }
 
 var _ ledger.AheadReader = (*aheadReader)(nil)
@@ -132,6 +163,8 @@ func (r *aheadReader) LatestCheckpointState() (uint64, time.Duration, bool) {
 
 func (r *aheadReader) UseCheckpointInterval(d time.Duration) { r.interval, r.compare = d, true }
 
+func (r *aheadReader) CheckpointStored() bool { return r.stored }
+
 func (r *aheadReader) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) {
 	return readTile(ctx, r.s.pool, id)
 }
@@ -145,8 +178,9 @@ func (r *aheadReader) ReadLeaves(ctx context.Context, start, end uint64) ([][]by
 }
 
 // sequenceAhead stamps a batch on st and commits it in one round trip. It
-// returns errMoved, having written nothing, when the head is not st (or
-// stamp has nothing to write: that is decided under the lock).
+// returns, having written nothing, errMoved when another writer moved the
+// head from st and errRestamp when a checkpoint is due and the batch has
+// none, or stamp has nothing to write (that is decided under the lock).
 func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) error {
 	r := &aheadReader{s: s, st: st, now: time.Now()}
 	b, err := stamp(ctx, r)
@@ -154,7 +188,7 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 		return err
 	}
 	if b == nil {
-		return errMoved
+		return errRestamp
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -167,9 +201,15 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 		v := r.interval.Seconds()
 		interval = &v
 	}
+	cp, note := int64(-1), []byte(nil)
+	if b.Checkpoint != nil {
+		cp, note = int64(b.Checkpoint.Size), b.Checkpoint.Note
+	}
 	q := &pgx.Batch{}
 	q.Queue("BEGIN")
-	s.queueBatch(q, b, `SELECT writ_commit_head($1, $2, $3, $4, $5)`, st.cpSize, interval)
+	q.Queue(`SELECT o_age, o_stored FROM writ_commit_head($1, $2, $3, $4, $5, $6)`,
+		int64(b.Start), int64(b.Start)+int64(len(b.Leaves)), cp, note, st.cpSize, interval)
+	s.queueRows(q, b, false)
 	q.Queue("COMMIT")
 	sent := time.Now()
 	res := c.SendBatch(ctx, q)
@@ -181,8 +221,9 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 	}()
 	_, err = res.Exec()
 	var age float64
+	var stored bool
 	if err == nil {
-		err = res.QueryRow().Scan(&age)
+		err = res.QueryRow().Scan(&age, &stored)
 	}
 	var tag pgconn.CommandTag
 	for i := 2; err == nil && i < q.Len(); i++ {
@@ -190,8 +231,13 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 	}
 	if err != nil {
 		res.Close()
-		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == sqlStateMoved {
-			return errMoved
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) {
+			switch pe.Code {
+			case sqlStateMoved:
+				return errMoved
+			case sqlStateDue:
+				return errRestamp
+			}
 		}
 		return err
 	}
@@ -202,7 +248,8 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 	if tag.String() != "COMMIT" {
 		return fmt.Errorf("the batch's transaction ended in %s", tag)
 	}
-	s.head.set(st.after(b, time.Duration(age*float64(time.Second)), sent, sent))
+	r.stored = stored
+	s.head.set(st.after(b, stored, time.Duration(age*float64(time.Second)), sent, sent), true)
 	return nil
 }
 

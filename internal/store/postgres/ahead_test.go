@@ -17,9 +17,11 @@ import (
 
 // TestAheadChecked drives Sequence by hand: a batch stamped ahead of the
 // lock is written only when the head is still where this store's last
-// commit left it and the database's checkpoint age gives the batch's
-// answer; otherwise nothing of it is written and stamp is called again
-// under the lock.
+// commit left it, and, when the database's checkpoint age calls for a
+// checkpoint, only with one; otherwise nothing of it is written and stamp
+// is called again under the lock. A checkpoint it carries that is not yet
+// due is left out. Once another writer has moved the head under such a
+// batch, batches go under the lock until one finds the head unmoved.
 func TestAheadChecked(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
@@ -29,12 +31,14 @@ func TestAheadChecked(t *testing.T) {
 	}
 	// step stamps with ahead on an AheadReader and locked on the lock's
 	// reader, and returns which readers it was called with.
+	var last ledger.AheadReader
 	step := func(st *postgres.Store, known uint64, ahead, locked func(ledger.LockedReader) *ledger.Batch) []string {
 		t.Helper()
 		var calls []string
 		err := st.Sequence(ctx, known, func(ctx context.Context, r ledger.LockedReader) (*ledger.Batch, error) {
-			if _, ok := r.(ledger.AheadReader); ok {
+			if ar, ok := r.(ledger.AheadReader); ok {
 				calls = append(calls, "ahead")
+				last = ar
 				return ahead(r), nil
 			}
 			calls = append(calls, "locked")
@@ -80,8 +84,8 @@ func TestAheadChecked(t *testing.T) {
 		size, cp      uint64
 	}{
 		{"first commit, under the lock", s, 0, unexpected, batch(0, 2, cp(2)), []string{"locked"}, 2, 2},
-		{"a checkpoint the interval does not call for", s, 2,
-			interval(time.Hour, batch(2, 1, cp(3))), batch(2, 1, nil), []string{"ahead", "locked"}, 3, 2},
+		{"a checkpoint not yet due, left out", s, 2,
+			interval(time.Hour, batch(2, 1, cp(3))), unexpected, []string{"ahead"}, 3, 2},
 		{"no checkpoint where the interval calls for one", s, 3,
 			interval(time.Nanosecond, batch(3, 1, nil)), batch(3, 1, cp(4)), []string{"ahead", "locked"}, 4, 4},
 		{"the head as left", s, 4, interval(time.Hour, batch(4, 1, nil)), unexpected, []string{"ahead"}, 5, 4},
@@ -101,22 +105,33 @@ func TestAheadChecked(t *testing.T) {
 				}
 				return storetest.Batch(10, 1) // with a checkpoint at 11
 			}, []string{"ahead", "locked"}, 11, 11},
+		{"after another writer moved the head, under the lock", s, 11, unexpected, batch(11, 1, nil), []string{"locked"}, 12, 11},
+		{"the head found as left, ahead again", s, 12, interval(time.Hour, batch(12, 1, nil)), unexpected, []string{"ahead"}, 13, 11},
 	}
 	for _, tt := range tests {
+		before := tt.cp
+		if c, err := s.LatestCheckpoint(ctx); err == nil {
+			before = c.Size
+		}
 		if diff := cmp.Diff(tt.want, step(tt.st, tt.known, tt.ahead, tt.locked)); diff != "" {
 			t.Errorf("%s: stamp calls (-want +got):\n%s", tt.name, diff)
 		}
+		if len(tt.want) == 1 && tt.want[0] == "ahead" {
+			if stored := last.CheckpointStored(); stored != (tt.cp != before) {
+				t.Errorf("%s: CheckpointStored %v; the latest checkpoint went from %d to %d", tt.name, stored, before, tt.cp)
+			}
+		}
 		head(tt.size, tt.cp)
 	}
-	want := postgres.SequenceStats{Ahead: 2, Refused: 5, Locked: 7}
+	want := postgres.SequenceStats{Ahead: 4, Refused: 4, Locked: 7}
 	if diff := cmp.Diff(want, s.SequenceStats()); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
-	rows, err := s.ReadLeaves(ctx, 0, 11)
+	rows, err := s.ReadLeaves(ctx, 0, 13)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(storetest.Batch(0, 11).Leaves, rows); diff != "" {
+	if diff := cmp.Diff(storetest.Batch(0, 13).Leaves, rows); diff != "" {
 		t.Errorf("leaves (-want +got):\n%s", diff)
 	}
 }
@@ -233,7 +248,7 @@ func TestAheadOneReplica(t *testing.T) {
 	ctx := context.Background()
 	kp := storetest.NewKey(t, "ahead.example/one")
 	s := openStore(t, dsn, postgres.Options{})
-	l, err := ledger.New(ctx, ledger.Config{Store: s, Signer: kp, CheckpointInterval: 2 * time.Millisecond})
+	l, err := ledger.New(ctx, ledger.Config{Store: s, Signer: kp, CheckpointInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +273,7 @@ func TestAheadOneReplica(t *testing.T) {
 		t.Errorf("%d commits in one round trip for 200 appends (%+v)", st.Ahead, st)
 	}
 	if cps < 3 {
-		t.Errorf("%d checkpoints at a 2ms interval", cps)
+		t.Errorf("%d checkpoints at a 20ms interval", cps)
 	}
 	rep, err := ledger.Verify(ctx, s, kp.Verifier(), "")
 	if err != nil || !rep.OK() {

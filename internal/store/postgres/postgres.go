@@ -206,15 +206,18 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) error {
 func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) error {
 	if st, ok := s.head.known(known); ok {
 		err := s.sequenceAhead(ctx, st, stamp)
-		if !errors.Is(err, errMoved) {
-			if err == nil {
-				s.head.count(func(c *SequenceStats) { c.Ahead++ })
-			} else {
-				s.head.forget()
-			}
+		switch {
+		case err == nil:
+			s.head.count(func(c *SequenceStats) { c.Ahead++ })
+			return nil
+		case errors.Is(err, errMoved):
+			s.head.moved()
+		case errors.Is(err, errRestamp):
+			s.head.forget()
+		default:
+			s.head.forget()
 			return err
 		}
-		s.head.forget()
 		s.head.count(func(c *SequenceStats) { c.Refused++ })
 	}
 	s.head.count(func(c *SequenceStats) { c.Locked++ })
@@ -324,7 +327,7 @@ func (s *Store) sequenceLocked(ctx context.Context, known uint64, stamp func(con
 	if r.cpKnown {
 		st.cpSize = int64(r.cpSize)
 	}
-	s.head.set(st.after(b, r.cpAge, asked, sent))
+	s.head.set(st.after(b, b.Checkpoint != nil, r.cpAge, asked, sent), r.size == known)
 	return nil
 }
 
@@ -351,14 +354,20 @@ func conflictOr(err error, start uint64) error {
 }
 
 // queueBatch queues b's statements on q, the first being advance with the
-// batch's start and end, its checkpoint's size (-1: none) and then args.
-func (s *Store) queueBatch(q *pgx.Batch, b *ledger.Batch, advance string, args ...any) {
-	end := int64(b.Start) + int64(len(b.Leaves))
+// batch's start and end and its checkpoint's size (-1: none).
+func (s *Store) queueBatch(q *pgx.Batch, b *ledger.Batch, advance string) {
 	cp := int64(-1)
 	if b.Checkpoint != nil {
 		cp = int64(b.Checkpoint.Size)
 	}
-	q.Queue(advance, append([]any{int64(b.Start), end, cp}, args...)...)
+	q.Queue(advance, int64(b.Start), int64(b.Start)+int64(len(b.Leaves)), cp)
+	s.queueRows(q, b, true)
+}
+
+// queueRows queues the statements that store b's rows on q, its
+// checkpoint's too when withCheckpoint.
+func (s *Store) queueRows(q *pgx.Batch, b *ledger.Batch, withCheckpoint bool) {
+	end := int64(b.Start) + int64(len(b.Leaves))
 	if len(b.Leaves) > 0 {
 		idx := make([]int64, len(b.Leaves))
 		for i := range idx {
@@ -397,7 +406,7 @@ func (s *Store) queueBatch(q *pgx.Batch, b *ledger.Batch, advance string, args .
 		q.Queue(`INSERT INTO tiles (level, idx, hashes) SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[])
 			 ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, levels, idx, hashes)
 	}
-	if cp := b.Checkpoint; cp != nil {
+	if cp := b.Checkpoint; cp != nil && withCheckpoint {
 		q.Queue(`INSERT INTO checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO NOTHING`, int64(cp.Size), cp.Note)
 	}
 	if len(b.Leaves) > 0 {

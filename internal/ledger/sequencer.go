@@ -471,10 +471,10 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 	if ss, ok := l.cfg.Store.(SharedStore); ok {
 		var size uint64
 		signed := false
+		var ahead AheadReader
 		err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
-			if _, ok := r.(AheadReader); ok {
-				return nil, nil // decided under the lock
-			}
+			ahead, _ = r.(AheadReader)
+			signed = false
 			if err := l.catchUp(ctx, r); err != nil {
 				return nil, err
 			}
@@ -484,10 +484,14 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 				return nil, err
 			}
 			if l.haveCP && l.tree.size() <= l.lastSize {
+				if ahead != nil {
+					return nil, ErrLockNeeded // another writer's may, under the lock
+				}
 				return nil, nil // another writer's checkpoint covers it
 			}
 			if lately, _ := l.signedLately(r, l.cfg.Now()); lately {
-				// The timer comes back when the shared interval ends.
+				// The timer comes back when the shared interval ends (as
+				// estimated ahead of the lock, no later than it does).
 				return nil, nil
 			}
 			cp, err := l.sign()
@@ -500,6 +504,9 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 		l.noteCommit(err)
 		if err != nil {
 			return err
+		}
+		if signed && ahead != nil && !ahead.CheckpointStored() {
+			signed = false // not yet due when the lock was granted
 		}
 		if signed {
 			l.lastCP, l.lastSize, l.haveCP = l.cfg.Now(), size, true

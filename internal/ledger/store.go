@@ -175,7 +175,9 @@ type SharedStore interface {
 // as it would for a batch stamped there: at least the interval, the
 // batch's checkpoint is stored, and a batch without one is refused; less,
 // the batch is written without its checkpoint. A refused batch is not
-// written: the store calls stamp again under the lock.
+// written: the store calls stamp again under the lock. So does a stamp
+// that returns ErrLockNeeded; one that returns nil writes nothing and
+// takes no lock.
 type AheadReader interface {
 	LockedReader
 	CheckpointStater
@@ -187,6 +189,11 @@ type AheadReader interface {
 	// stored.
 	CheckpointStored() bool
 }
+
+// ErrLockNeeded is returned by a stamp given an AheadReader when what to
+// write must be decided under the lock: the store then calls it again with
+// the lock's reader.
+var ErrLockNeeded = errors.New("ledger: to be stamped under the lock")
 
 // CheckpointStater is implemented by a LockedReader that knows, without a
 // read, the size of the latest stored checkpoint and how long ago it was

@@ -34,8 +34,7 @@ const (
 )
 
 // errMoved says a batch stamped ahead of the lock did not fit the head
-// because another writer moved it; errRestamp, for another reason (or
-// there was nothing to write ahead).
+// because another writer moved it; errRestamp, for another reason.
 var (
 	errMoved   = errors.New("the log head moved")
 	errRestamp = errors.New("the batch is to be stamped under the lock")
@@ -72,7 +71,8 @@ type SequenceStats struct {
 	// the lock.
 	Ahead uint64
 	// Refused is the stamps made ahead and then again under the lock:
-	// the head had moved, or there was nothing to write ahead.
+	// the head had moved, a checkpoint was due and the batch had none, or
+	// the writer asked for the lock (ledger.ErrLockNeeded).
 	Refused uint64
 	// Locked is the batches (and empty stamps) sequenced under the lock,
 	// in two round trips, the refused ones included.
@@ -180,15 +180,16 @@ func (r *aheadReader) ReadLeaves(ctx context.Context, start, end uint64) ([][]by
 // sequenceAhead stamps a batch on st and commits it in one round trip. It
 // returns, having written nothing, errMoved when another writer moved the
 // head from st and errRestamp when a checkpoint is due and the batch has
-// none, or stamp has nothing to write (that is decided under the lock).
+// none, or stamp returned ledger.ErrLockNeeded. When stamp returns no
+// batch nothing is written and no lock taken.
 func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) error {
 	r := &aheadReader{s: s, st: st, now: time.Now()}
 	b, err := stamp(ctx, r)
-	if err != nil {
-		return err
-	}
-	if b == nil {
+	if errors.Is(err, ledger.ErrLockNeeded) {
 		return errRestamp
+	}
+	if err != nil || b == nil {
+		return err
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -250,6 +251,7 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 	}
 	r.stored = stored
 	s.head.set(st.after(b, stored, time.Duration(age*float64(time.Second)), sent, sent), true)
+	s.head.count(func(c *SequenceStats) { c.Ahead++ })
 	return nil
 }
 

@@ -39,6 +39,9 @@ func TestAheadChecked(t *testing.T) {
 			if ar, ok := r.(ledger.AheadReader); ok {
 				calls = append(calls, "ahead")
 				last = ar
+				if ahead == nil {
+					return nil, ledger.ErrLockNeeded
+				}
 				return ahead(r), nil
 			}
 			calls = append(calls, "locked")
@@ -90,9 +93,8 @@ func TestAheadChecked(t *testing.T) {
 			interval(time.Nanosecond, batch(3, 1, nil)), batch(3, 1, cp(4)), []string{"ahead", "locked"}, 4, 4},
 		{"the head as left", s, 4, interval(time.Hour, batch(4, 1, nil)), unexpected, []string{"ahead"}, 5, 4},
 		{"a due checkpoint ahead", s, 5, interval(time.Nanosecond, batch(5, 1, cp(6))), unexpected, []string{"ahead"}, 6, 6},
-		{"nothing to write is decided under the lock", s, 6,
-			func(ledger.LockedReader) *ledger.Batch { return nil }, func(ledger.LockedReader) *ledger.Batch { return nil },
-			[]string{"ahead", "locked"}, 6, 6},
+		{"nothing to write, ahead", s, 6, func(ledger.LockedReader) *ledger.Batch { return nil }, unexpected, []string{"ahead"}, 6, 6},
+		{"the lock asked for", s, 6, nil, func(ledger.LockedReader) *ledger.Batch { return nil }, []string{"ahead", "locked"}, 6, 6},
 		{"after nothing written, under the lock", s, 6, batch(6, 1, nil), batch(6, 1, nil), []string{"locked"}, 7, 6},
 		{"another store's checkpoint, the size unchanged", other, 7, unexpected,
 			func(ledger.LockedReader) *ledger.Batch { return &ledger.Batch{Start: 7, Checkpoint: cp(7)} }, []string{"locked"}, 7, 7},

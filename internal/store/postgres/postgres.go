@@ -208,7 +208,6 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 		err := s.sequenceAhead(ctx, st, stamp)
 		switch {
 		case err == nil:
-			s.head.count(func(c *SequenceStats) { c.Ahead++ })
 			return nil
 		case errors.Is(err, errMoved):
 			s.head.moved()

@@ -494,6 +494,12 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 				// estimated ahead of the lock, no later than it does).
 				return nil, nil
 			}
+			if ahead != nil {
+				// The estimate says the interval has passed; only the lock
+				// says whether it has (and, if not, when it will), so that
+				// the timer does not commit a checkpoint that is not kept.
+				return nil, ErrLockNeeded
+			}
 			cp, err := l.sign()
 			if err != nil {
 				return nil, err
@@ -504,9 +510,6 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 		l.noteCommit(err)
 		if err != nil {
 			return err
-		}
-		if signed && ahead != nil && !ahead.CheckpointStored() {
-			signed = false // not yet due when the lock was granted
 		}
 		if signed {
 			l.lastCP, l.lastSize, l.haveCP = l.cfg.Now(), size, true

@@ -314,14 +314,26 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 	var due bool
 	var now time.Time
 	called := time.Now()
-	var granted time.Time
+	var granted, stamped time.Time
+	var ahead AheadReader
 	defer func() {
-		if !granted.IsZero() {
+		switch {
+		case ahead != nil && !stamped.IsZero():
+			// One round trip: the wait and the hold are both inside it,
+			// from the batch's sending to the COMMIT's answer.
+			lock.wait, lock.held = 0, time.Since(stamped)
+		case !granted.IsZero():
 			lock.wait, lock.held = granted.Sub(called), time.Since(granted)
 		}
 	}()
 	err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
-		granted = time.Now()
+		if saved != nil {
+			// A second call, under the lock, after a batch stamped ahead of
+			// it did not fit: stamp again from the same state.
+			l.tree = saved
+		}
+		ahead, _ = r.(AheadReader)
+		granted, stamped = time.Now(), time.Time{}
 		if err := l.catchUp(ctx, r); err != nil {
 			return nil, err
 		}
@@ -339,7 +351,7 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 		now = l.cfg.Now()
 		due = l.checkpointDue(now)
 		if lately, known := l.signedLately(r, now); known {
-			due = !lately
+			due = !lately || ahead != nil && l.dueSoon(r)
 		}
 		if due {
 			cp, err := l.sign()
@@ -348,6 +360,7 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 			}
 			b.Checkpoint = cp
 		}
+		stamped = time.Now()
 		return b, nil
 	})
 	if err != nil {
@@ -357,10 +370,24 @@ func (l *Ledger) tryCommitShared(ctx context.Context, ss SharedStore, batch *[]*
 		return 0, err
 	}
 	l.heads.commit(l.tree.size())
+	if due && ahead != nil && !ahead.CheckpointStored() {
+		due = false // a checkpoint signed ahead that was not yet due
+	}
 	if due {
 		l.lastCP, l.lastSize, l.haveCP = now, l.tree.size(), true
 	}
 	return start, nil
+}
+
+// dueSoon reports, for a batch stamped before the lock, whether the
+// checkpoint's age is already at least half the interval: its age when the
+// lock is taken may then have reached the interval, so the batch carries a
+// checkpoint, which the store keeps only if it has (AheadReader). Without
+// one the batch would be refused whenever the interval passed on the way
+// to the lock, and stamped again.
+func (l *Ledger) dueSoon(r LockedReader) bool {
+	_, age, _ := r.(CheckpointStater).LatestCheckpointState()
+	return 2*age >= l.cfg.CheckpointInterval
 }
 
 // drainMore adds the requests already waiting to reqs, up to MaxBatch
@@ -400,6 +427,9 @@ func (l *Ledger) signedLately(r LockedReader, now time.Time) (lately, known bool
 	_, age, known := cs.LatestCheckpointState()
 	if !known {
 		return false, false
+	}
+	if ar, ok := r.(AheadReader); ok {
+		ar.UseCheckpointInterval(l.cfg.CheckpointInterval)
 	}
 	if age < l.cfg.CheckpointInterval {
 		l.lastCP = now.Add(-age)
@@ -441,7 +471,10 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 	if ss, ok := l.cfg.Store.(SharedStore); ok {
 		var size uint64
 		signed := false
+		var ahead AheadReader
 		err := ss.Sequence(ctx, l.tree.size(), func(ctx context.Context, r LockedReader) (*Batch, error) {
+			ahead, _ = r.(AheadReader)
+			signed = false
 			if err := l.catchUp(ctx, r); err != nil {
 				return nil, err
 			}
@@ -451,11 +484,21 @@ func (l *Ledger) commitCheckpoint(ctx context.Context) error {
 				return nil, err
 			}
 			if l.haveCP && l.tree.size() <= l.lastSize {
+				if ahead != nil {
+					return nil, ErrLockNeeded // another writer's may, under the lock
+				}
 				return nil, nil // another writer's checkpoint covers it
 			}
 			if lately, _ := l.signedLately(r, l.cfg.Now()); lately {
-				// The timer comes back when the shared interval ends.
+				// The timer comes back when the shared interval ends (as
+				// estimated ahead of the lock, no later than it does).
 				return nil, nil
+			}
+			if ahead != nil {
+				// The estimate says the interval has passed; only the lock
+				// says whether it has (and, if not, when it will), so that
+				// the timer does not commit a checkpoint that is not kept.
+				return nil, ErrLockNeeded
 			}
 			cp, err := l.sign()
 			if err != nil {

@@ -154,8 +154,46 @@ type SharedStore interface {
 	// or nothing when stamp returns nil or an error. When the final commit
 	// fails, whether the batch was written may be unknown: the caller must
 	// read the size again before trusting its own view.
+	//
+	// stamp may be called twice: first with an AheadReader, before the
+	// lock, and then, when the store finds under the lock that the batch
+	// does not fit (or stamp returned nil), again with a reader under the
+	// lock. Each call must stamp from the caller's state as it was before
+	// the first: only the last call's batch is ever written.
 	Sequence(ctx context.Context, known uint64, stamp func(ctx context.Context, r LockedReader) (*Batch, error)) error
 }
+
+// AheadReader is the LockedReader a shared store passes to stamp before it
+// holds the lock, when the head is where the caller's own last commit left
+// it (known) as far as the store knows: it lets the store send the lock,
+// the batch and the COMMIT in one round trip. Its size is known, its
+// checkpoint state the one that commit left, and its checkpoint age an
+// upper bound. The store writes the batch only if, once it holds the
+// lock, the head's size and checkpoint size are still those. When the
+// writer names the interval it compares the checkpoint's age with
+// (UseCheckpointInterval), the database's own age under the lock decides,
+// as it would for a batch stamped there: at least the interval, the
+// batch's checkpoint is stored, and a batch without one is refused; less,
+// the batch is written without its checkpoint. A refused batch is not
+// written: the store calls stamp again under the lock. So does a stamp
+// that returns ErrLockNeeded; one that returns nil writes nothing and
+// takes no lock.
+type AheadReader interface {
+	LockedReader
+	CheckpointStater
+	// UseCheckpointInterval names the interval the writer compares the
+	// checkpoint's age with for this batch.
+	UseCheckpointInterval(d time.Duration)
+	// CheckpointStored reports, once Sequence has returned nil after
+	// writing the batch stamped on this reader, whether its checkpoint was
+	// stored.
+	CheckpointStored() bool
+}
+
+// ErrLockNeeded is returned by a stamp given an AheadReader when what to
+// write must be decided under the lock: the store then calls it again with
+// the lock's reader.
+var ErrLockNeeded = errors.New("ledger: to be stamped under the lock")
 
 // CheckpointStater is implemented by a LockedReader that knows, without a
 // read, the size of the latest stored checkpoint and how long ago it was

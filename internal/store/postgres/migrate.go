@@ -125,6 +125,42 @@ var migrations = []string{
 	// 8: each body row names how its data is kept (internal/store/bodyenc):
 	// 0 as it is, as every row before this migration.
 	`ALTER TABLE bodies ADD COLUMN enc smallint NOT NULL DEFAULT 0;`,
+	// 9: a batch stamped before its writer held the lock (ahead.go).
+	// writ_commit_head takes the head's lock and checks that the head is
+	// still where the writer stamped it (size and checkpoint size). With
+	// an interval (cp_interval, seconds; NULL: none), the checkpoint's
+	// age under the lock decides, as it does for a writer under the lock:
+	// at least the interval, the batch's checkpoint is stored and a batch
+	// without one refused; less, its checkpoint is left out. Without one,
+	// a checkpoint the batch carries is stored. A refusal aborts the
+	// transaction with SQLSTATE WR001 (the head moved) or WR002 (a
+	// checkpoint is due and the batch has none). Then it advances the head as
+	// writ_advance_head does, and returns the age it compared and whether
+	// it stored the checkpoint.
+	`CREATE FUNCTION writ_commit_head(start bigint, finish bigint, checkpoint bigint, note bytea,
+	                                  cp_size bigint, cp_interval double precision,
+	                                  OUT o_age double precision, OUT o_stored boolean)
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 DECLARE n bigint; cs bigint; ca timestamptz; due boolean;
+	 BEGIN
+	   SELECT h.size, h.checkpoint_size, h.checkpoint_at INTO n, cs, ca FROM log_head h WHERE h.id = 1 FOR UPDATE;
+	   o_age := extract(epoch FROM clock_timestamp() - ca);
+	   due := cp_interval IS NULL OR o_age >= cp_interval;
+	   IF n <> start OR cs <> cp_size THEN
+	     RAISE EXCEPTION 'writ: the log head is not where the batch was stamped (%)', start USING ERRCODE = 'WR001';
+	   END IF;
+	   IF cp_interval IS NOT NULL AND due AND checkpoint < 0 THEN
+	     RAISE EXCEPTION 'writ: a checkpoint is due and the batch has none' USING ERRCODE = 'WR002';
+	   END IF;
+	   o_stored := due AND checkpoint >= 0;
+	   IF o_stored THEN
+	     INSERT INTO checkpoints (size, note) VALUES (checkpoint, note) ON CONFLICT (size) DO NOTHING;
+	     UPDATE log_head SET size = finish, checkpoint_size = GREATEST(checkpoint_size, checkpoint), checkpoint_at = clock_timestamp()
+	       WHERE id = 1;
+	   ELSE
+	     UPDATE log_head SET size = finish WHERE id = 1;
+	   END IF;
+	 END $$;`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

@@ -47,6 +47,9 @@ type Store struct {
 	// nanoseconds (proofs.go).
 	prunedProofs atomic.Int64
 
+	// head is the log's head as this store's last commit left it (ahead.go).
+	head aheadHead
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -187,16 +190,45 @@ func size(ctx context.Context, q querier) (uint64, error) {
 // Commit implements ledger.Store. The head row's update both checks the
 // batch's start and takes the lock that serializes writers.
 func (s *Store) Commit(ctx context.Context, b *ledger.Batch) error {
+	s.head.forget()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return s.write(ctx, tx, b)
 	})
 }
 
-// Sequence implements ledger.SharedStore. The head's lock and the edge and
-// leaves a writer needs to catch up come in one round trip (writ_lock_head); the
-// batch's statements and the COMMIT in another. Only those two round trips
-// and the commit's flush are spent holding the lock.
-func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) (err error) {
+// Sequence implements ledger.SharedStore. When known is where this store's
+// own last commit left the head, the batch is stamped first and committed
+// with the lock in one round trip (ahead.go); when that finds the head
+// moved, and otherwise, the head's lock and the edge and leaves a writer
+// needs to catch up come in one round trip (writ_lock_head), the batch's
+// statements and the COMMIT in another. Only those two round trips and the
+// commit's flush are spent holding the lock.
+func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) error {
+	if st, ok := s.head.known(known); ok {
+		err := s.sequenceAhead(ctx, st, stamp)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errMoved):
+			s.head.moved()
+		case errors.Is(err, errRestamp):
+			s.head.forget()
+		default:
+			s.head.forget()
+			return err
+		}
+		s.head.count(func(c *SequenceStats) { c.Refused++ })
+	}
+	s.head.count(func(c *SequenceStats) { c.Locked++ })
+	err := s.sequenceLocked(ctx, known, stamp)
+	if err != nil {
+		s.head.forget()
+	}
+	return err
+}
+
+// sequenceLocked is Sequence in two round trips.
+func (s *Store) sequenceLocked(ctx context.Context, known uint64, stamp func(context.Context, ledger.LockedReader) (*ledger.Batch, error)) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -206,13 +238,7 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 	done := false
 	defer func() {
 		if !done {
-			// A failed or abandoned transaction must not go back to the
-			// pool open.
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, rerr := c.Exec(rctx, "ROLLBACK"); rerr != nil {
-				c.Close(rctx)
-			}
-			cancel()
+			rollback(c)
 		}
 	}()
 	r := &txReader{tx: c, edge: map[ledger.TileID][]byte{}}
@@ -221,6 +247,7 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
 	begin.Queue(`SELECT o_size, o_cp_size, o_cp_age, o_level, o_idx, o_hashes, o_leaf_idx, o_leaf FROM writ_lock_head($1)`, int64(known))
+	asked := time.Now()
 	br := c.SendBatch(ctx, begin)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
@@ -274,8 +301,10 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 	if err != nil || b == nil {
 		return err
 	}
-	q := s.batchStatements(b, `SELECT writ_advance_head($1, $2, $3)`)
+	q := &pgx.Batch{}
+	s.queueBatch(q, b, `SELECT writ_advance_head($1, $2, $3)`)
 	q.Queue("COMMIT")
+	sent := time.Now()
 	res := c.SendBatch(ctx, q)
 	var tag pgconn.CommandTag
 	for range q.Len() {
@@ -291,12 +320,20 @@ func (s *Store) Sequence(ctx context.Context, known uint64, stamp func(context.C
 	if tag.String() != "COMMIT" {
 		return fmt.Errorf("the batch's transaction ended in %s", tag)
 	}
+	// The age writ_lock_head read was the age when the lock was granted,
+	// after asked.
+	st := headState{size: r.size, cpSize: -1}
+	if r.cpKnown {
+		st.cpSize = int64(r.cpSize)
+	}
+	s.head.set(st.after(b, b.Checkpoint != nil, r.cpAge, asked, sent), r.size == known)
 	return nil
 }
 
 // write adds b in tx: every statement goes in one round trip.
 func (s *Store) write(ctx context.Context, tx pgx.Tx, b *ledger.Batch) error {
-	q := s.batchStatements(b, `SELECT writ_advance_head($1, $2, $3)`)
+	q := &pgx.Batch{}
+	s.queueBatch(q, b, `SELECT writ_advance_head($1, $2, $3)`)
 	res := tx.SendBatch(ctx, q)
 	for range q.Len() {
 		if _, err := res.Exec(); err != nil {
@@ -315,16 +352,21 @@ func conflictOr(err error, start uint64) error {
 	return err
 }
 
-// batchStatements queues b's statements, the first being advance with the
-// batch's start and end.
-func (s *Store) batchStatements(b *ledger.Batch, advance string) *pgx.Batch {
-	end := int64(b.Start) + int64(len(b.Leaves))
+// queueBatch queues b's statements on q, the first being advance with the
+// batch's start and end and its checkpoint's size (-1: none).
+func (s *Store) queueBatch(q *pgx.Batch, b *ledger.Batch, advance string) {
 	cp := int64(-1)
 	if b.Checkpoint != nil {
 		cp = int64(b.Checkpoint.Size)
 	}
-	q := &pgx.Batch{}
-	q.Queue(advance, int64(b.Start), end, cp)
+	q.Queue(advance, int64(b.Start), int64(b.Start)+int64(len(b.Leaves)), cp)
+	s.queueRows(q, b, true)
+}
+
+// queueRows queues the statements that store b's rows on q, its
+// checkpoint's too when withCheckpoint.
+func (s *Store) queueRows(q *pgx.Batch, b *ledger.Batch, withCheckpoint bool) {
+	end := int64(b.Start) + int64(len(b.Leaves))
 	if len(b.Leaves) > 0 {
 		idx := make([]int64, len(b.Leaves))
 		for i := range idx {
@@ -363,13 +405,12 @@ func (s *Store) batchStatements(b *ledger.Batch, advance string) *pgx.Batch {
 		q.Queue(`INSERT INTO tiles (level, idx, hashes) SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[])
 			 ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, levels, idx, hashes)
 	}
-	if cp := b.Checkpoint; cp != nil {
+	if cp := b.Checkpoint; cp != nil && withCheckpoint {
 		q.Queue(`INSERT INTO checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO NOTHING`, int64(cp.Size), cp.Note)
 	}
 	if len(b.Leaves) > 0 {
 		q.Queue(`SELECT pg_notify($1, $2)`, s.channel, strconv.FormatInt(end, 10))
 	}
-	return q
 }
 
 // txReader reads inside a Sequence transaction, after the head's lock:

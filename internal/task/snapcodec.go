@@ -178,7 +178,8 @@ type snapReader struct {
 	events  slab[eventList]
 	creds   slab[Credential]
 	history slab[taskHistory]
-	calls   slab[policy.Calls]
+	counts  slab[keyedEntry[policy.Calls]]
+	reached slab[keyedEntry[struct{}]]
 	lists   slab[string]
 	bytes   slab[byte]
 }

@@ -117,6 +117,24 @@ func (s *actionSet) get(id string) (flight, bool) {
 	return f, ok
 }
 
+// reserve makes room for n actions in flight, of IDs in the form of id:
+// one writer's are all in writ's form (newID) or none are.
+func (s *actionSet) reserve(n int, id string) {
+	if s.kinds == nil {
+		s.kinds = make([]*actionKind, 0, n)
+	}
+	if _, ok := parseID("act", id); !ok {
+		if s.other == nil {
+			s.other = make(map[string]flight, n)
+		}
+		return
+	}
+	if s.ids.n == 0 {
+		// put grows a table past idTableLoad full; this is just under.
+		s.ids.resize(max(idTableMin, n+n/4+2))
+	}
+}
+
 func (s *actionSet) put(id string, f flight) {
 	k := f.kind
 	if k.num == 0 {

@@ -181,6 +181,7 @@ type snapReader struct {
 	counts  slab[keyedEntry[policy.Calls]]
 	reached slab[keyedEntry[struct{}]]
 	lists   slab[string]
+	flights flightSlabs
 	bytes   slab[byte]
 }
 

@@ -371,7 +371,7 @@ func decodeAction(r *snapReader, st *State, left int) {
 		r.fail("action %s", id)
 		return
 	}
-	st.fly(t, id, jti, tool, op, index)
+	st.flyFrom(&r.flights, t, id, jti, tool, op, index)
 }
 
 // taskRef reads the ID of a task decoded before, as strIn does.

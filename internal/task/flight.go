@@ -117,6 +117,24 @@ func (s *actionSet) get(id string) (flight, bool) {
 	return f, ok
 }
 
+// reserve makes room for n actions in flight, of IDs in the form of id:
+// one writer's are all in writ's form (newID) or none are.
+func (s *actionSet) reserve(n int, id string) {
+	if s.kinds == nil {
+		s.kinds = make([]*actionKind, 0, n)
+	}
+	if _, ok := parseID("act", id); !ok {
+		if s.other == nil {
+			s.other = make(map[string]flight, n)
+		}
+		return
+	}
+	if s.ids.n == 0 {
+		// put grows a table past idTableLoad full; this is just under.
+		s.ids.resize(max(idTableMin, n+n/4+2))
+	}
+}
+
 func (s *actionSet) put(id string, f flight) {
 	k := f.kind
 	if k.num == 0 {
@@ -317,14 +335,36 @@ func (r *recentDetails) del(id string) {
 // fly adds action id of task t, authorized with credential jti at ledger
 // index index, to the actions in flight.
 func (s *State) fly(t *Task, id, jti, tool, operation string, index uint64) {
+	s.flyFrom(nil, t, id, jti, tool, operation, index)
+}
+
+// flightSlabs are what a snapshot's decoder makes a task's flights and
+// kinds from (snapslab.go), half a million of each in a large state.
+type flightSlabs struct {
+	flights slab[taskFlights]
+	kinds   slab[actionKind]
+}
+
+// flyFrom is fly, taking what it makes from fs unless fs is nil.
+func (s *State) flyFrom(fs *flightSlabs, t *Task, id, jti, tool, operation string, index uint64) {
 	tf := s.flights[t.ID]
 	if tf == nil {
-		tf = &taskFlights{}
+		if fs != nil {
+			tf = fs.flights.one()
+		} else {
+			tf = &taskFlights{}
+		}
 		s.flights[t.ID] = tf
 	}
-	k := tf.kind([3]string{jti, tool, operation})
+	key := [3]string{jti, tool, operation}
+	k := tf.kind(key)
 	if k == nil {
-		k = &actionKind{taskID: t.ID, jti: jti, tool: tool, operation: operation}
+		if fs != nil {
+			k = fs.kinds.one()
+		} else {
+			k = new(actionKind)
+		}
+		*k = actionKind{taskID: t.ID, jti: jti, tool: tool, operation: operation}
 		tf.add(k)
 	}
 	k.n++

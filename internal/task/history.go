@@ -15,7 +15,7 @@ import (
 type taskHistory struct {
 	calls policy.Calls
 	// tools and ops count by tool and by operation.
-	tools, ops map[string]*policy.Calls
+	tools, ops keyed[policy.Calls]
 	// maxLevel is the highest data class level of an allowed call; -1
 	// when none was.
 	maxLevel int
@@ -24,8 +24,9 @@ type taskHistory struct {
 	// reads it (nearly 2 KiB a task).
 	win *window
 	// resources and destinations reached by allowed calls, at most
-	// policy.MaxReached of each.
-	resources, destinations map[string]struct{}
+	// policy.MaxReached of each; their slices are nil until the first
+	// allowed call (the snapshot says which).
+	resources, destinations keyed[struct{}]
 	// stepUps are the task's step-up approvals, in request order.
 	stepUps []string
 	// budget counts against the scope's limits; nil without limits.
@@ -43,7 +44,7 @@ type budget struct {
 }
 
 func newTaskHistory() *taskHistory {
-	return &taskHistory{maxLevel: -1, tools: map[string]*policy.Calls{}, ops: map[string]*policy.Calls{}}
+	return &taskHistory{maxLevel: -1}
 }
 
 // hist returns t's history, made on first use.
@@ -84,8 +85,8 @@ func (s *State) noteDecided(t *Task, e ledger.Entry, d *event.ActionDecided, all
 		}
 	}
 	count(&h.calls)
-	count(counter(h.tools, d.Tool))
-	count(counter(h.ops, d.Operation))
+	count(h.tools.put(d.Tool))
+	count(h.ops.put(d.Operation))
 	if h.win == nil {
 		h.win = &window{}
 	}
@@ -121,7 +122,7 @@ func (s *State) noteCompleted(t *Task, k *actionKind) {
 	if h == nil {
 		return
 	}
-	for _, c := range []*policy.Calls{&h.calls, h.tools[k.tool], h.ops[k.operation]} {
+	for _, c := range []*policy.Calls{&h.calls, h.tools.get(k.tool), h.ops.get(k.operation)} {
 		if c != nil && c.InFlight > 0 {
 			c.InFlight--
 		}
@@ -156,23 +157,13 @@ func (s *State) agentWindow(agent string) *window {
 	return w
 }
 
-func counter(m map[string]*policy.Calls, key string) *policy.Calls {
-	c := m[key]
-	if c == nil {
-		c = &policy.Calls{}
-		m[key] = c
+// reach adds key to the set, up to policy.MaxReached keys.
+func reach(set *keyed[struct{}], key string) {
+	if set.s == nil {
+		set.s = []keyedEntry[struct{}]{}
 	}
-	return c
-}
-
-// reach adds key to the set *set (made on first use), up to
-// policy.MaxReached keys.
-func reach(set *map[string]struct{}, key string) {
-	if *set == nil {
-		*set = map[string]struct{}{}
-	}
-	if len(*set) < policy.MaxReached {
-		(*set)[key] = struct{}{}
+	if set.len() < policy.MaxReached {
+		set.put(key)
 	}
 }
 
@@ -233,21 +224,19 @@ func (s *State) historyOf(t *Task, tool, operation, res string, now time.Time) *
 	h := s.history[t.ID]
 	if h != nil {
 		out.Task.Calls = h.calls
-		out.Task.Tools, out.Task.Operations = int64(len(h.tools)), int64(len(h.ops))
+		out.Task.Tools, out.Task.Operations = int64(h.tools.len()), int64(h.ops.len())
 		out.Task.MaxDataClassLevel = max(out.Task.MaxDataClassLevel, h.maxLevel)
 		if h.win != nil {
 			out.Task.LastMinute, out.Task.LastHour = h.win.lastMinute(now), h.win.lastHour(now)
 		}
-		if c := h.tools[tool]; c != nil {
+		if c := h.tools.get(tool); c != nil {
 			out.Tool = *c
 		}
-		if c := h.ops[operation]; c != nil {
+		if c := h.ops.get(operation); c != nil {
 			out.Operation = *c
 		}
-		_, seen := h.resources[res]
-		_, dseen := h.destinations[destination(res)]
-		out.Resources = policy.Reach{Reached: int64(len(h.resources)), Destinations: int64(len(h.destinations)),
-			ResourceReached: seen, DestinationReached: dseen}
+		out.Resources = policy.Reach{Reached: int64(h.resources.len()), Destinations: int64(h.destinations.len()),
+			ResourceReached: h.resources.has(res), DestinationReached: h.destinations.has(destination(res))}
 		for _, id := range h.stepUps {
 			a := s.approvals[id]
 			switch {

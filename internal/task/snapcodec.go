@@ -178,8 +178,10 @@ type snapReader struct {
 	events  slab[eventList]
 	creds   slab[Credential]
 	history slab[taskHistory]
-	calls   slab[policy.Calls]
+	counts  slab[keyedEntry[policy.Calls]]
+	reached slab[keyedEntry[struct{}]]
 	lists   slab[string]
+	flights flightSlabs
 	bytes   slab[byte]
 }
 

@@ -53,20 +53,20 @@ func encodeRest(w *snapWriter, st *State) {
 
 func encodeHistory(w *snapWriter, st *State, h *taskHistory) {
 	encodeCalls(w, h.calls)
-	for _, m := range []map[string]*policy.Calls{h.tools, h.ops} {
-		w.u(uint64(len(m)))
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			w.str(k)
-			encodeCalls(w, *m[k])
+	for _, m := range []*keyed[policy.Calls]{&h.tools, &h.ops} {
+		w.u(uint64(m.len()))
+		for _, e := range m.sorted() {
+			w.str(e.key)
+			encodeCalls(w, e.v)
 		}
 	}
 	w.i(int64(h.maxLevel))
 	encodeWindow(w, h.win)
-	for _, set := range []map[string]struct{}{h.resources, h.destinations} {
-		w.flag(set != nil)
-		w.u(uint64(len(set)))
-		for _, k := range slices.Sorted(maps.Keys(set)) {
-			w.str(k)
+	for _, set := range []*keyed[struct{}]{&h.resources, &h.destinations} {
+		w.flag(set.s != nil)
+		w.u(uint64(set.len()))
+		for _, e := range set.sorted() {
+			w.str(e.key)
 		}
 	}
 	stepUps := slices.Clone(h.stepUps)
@@ -168,14 +168,18 @@ func decodeRest(r *snapReader, st *State) {
 func decodeHistory(r *snapReader, t *Task) *taskHistory {
 	h := r.history.one()
 	h.calls = decodeCalls(r)
-	for _, m := range []*map[string]*policy.Calls{&h.tools, &h.ops} {
-		n := r.count()
-		*m = make(map[string]*policy.Calls, n)
-		for ; n > 0 && r.err == nil; n-- {
-			k := r.name()
-			c := r.calls.one()
-			*c = decodeCalls(r)
-			(*m)[k] = c
+	for _, m := range []*keyed[policy.Calls]{&h.tools, &h.ops} {
+		m.s = nil
+		if n := r.count(); n > 0 {
+			m.s = r.counts.many(n)
+		}
+		for i := range m.s {
+			m.s[i].key = r.name()
+			m.s[i].v = decodeCalls(r)
+		}
+		if r.err == nil && !m.decoded() {
+			r.fail("counts out of order")
+			return h
 		}
 	}
 	h.maxLevel = int(r.i())
@@ -184,18 +188,22 @@ func decodeHistory(r *snapReader, t *Task) *taskHistory {
 		h.win = new(window)
 		*h.win = win
 	}
-	for _, set := range []*map[string]struct{}{&h.resources, &h.destinations} {
+	for _, set := range []*keyed[struct{}]{&h.resources, &h.destinations} {
 		some := r.flag()
 		n := r.count()
-		if some {
-			*set = make(map[string]struct{}, n)
+		if r.err != nil || !some && n > 0 {
+			r.fail("reached")
+			return h
 		}
-		for ; n > 0 && r.err == nil; n-- {
-			if *set == nil {
-				r.fail("reached")
-				return h
-			}
-			(*set)[r.name()] = struct{}{}
+		if some {
+			set.s = r.reached.many(n)
+		}
+		for i := range set.s {
+			set.s[i].key = r.name()
+		}
+		if r.err == nil && !set.decoded() {
+			r.fail("reached out of order")
+			return h
 		}
 	}
 	h.stepUps = r.list()

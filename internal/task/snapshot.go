@@ -236,8 +236,12 @@ func decodeState(b []byte) (*State, snapHeader, error) {
 		k := r.raw()
 		st.paths[k] = r.list()
 	}
-	for n := r.count(); n > 0 && r.err == nil; n-- {
-		decodeAction(r, st)
+	// The actions in flight, sized like the maps above: half a million
+	// of them grew the tables that hold them a dozen times.
+	n = r.count()
+	st.flights = make(map[string]*taskFlights, min(n, len(st.tasks)))
+	for i := 0; i < n && r.err == nil; i++ {
+		decodeAction(r, st, n-i)
 	}
 	decodeRest(r, st)
 	if r.err == nil && len(r.b) != 0 {
@@ -346,8 +350,12 @@ func decodeCredential(r *snapReader, st *State) {
 	st.creds[c.JTI] = c
 }
 
-func decodeAction(r *snapReader, st *State) {
+// decodeAction decodes an action in flight, the first of left more.
+func decodeAction(r *snapReader, st *State, left int) {
 	id := r.raw()
+	if st.actions.len() == 0 {
+		st.actions.reserve(left, id)
+	}
 	_, t, _ := strIn(r, st.tasks, (*Task).id)
 	if t == nil {
 		r.fail("action %s", id)
@@ -363,7 +371,7 @@ func decodeAction(r *snapReader, st *State) {
 		r.fail("action %s", id)
 		return
 	}
-	st.fly(t, id, jti, tool, op, index)
+	st.flyFrom(&r.flights, t, id, jti, tool, op, index)
 }
 
 // taskRef reads the ID of a task decoded before, as strIn does.

@@ -3,6 +3,7 @@ package task_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/testkit"
@@ -65,6 +67,7 @@ func TestSnapshotThenReplayIsReplay(t *testing.T) {
 	}{
 		{"busy", func(t *testing.T, e *env) { busy(t, e) }},
 		{"mix", func(t *testing.T, e *env) { mix(t, e, 800, 7) }},
+		{"wide", func(t *testing.T, e *env) { wide(t, e, 120) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "prod")
@@ -261,4 +264,31 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			_ = r
 		}
 	})
+}
+
+// wide runs a task of n calls, nearly each of a tool and a resource of its
+// own: more than a history keeps in sorted order alone (keyedSmall).
+func wide(t *testing.T, e *env, n int) {
+	ctx := context.Background()
+	a := e.openTask(alice, scope("internal", "prod"), nil)
+	cred := e.credential(a.TaskID)
+	for i := range n {
+		tool := fmt.Sprintf("invoices.t%d", (i*37)%(n-10))
+		if i%7 == 0 {
+			tool = "invoices.read"
+		}
+		out, err := e.svc.Authorize(ctx, cred, call(tool, fmt.Sprintf("erp://invoices/2026-Q3/%d", (i*53)%n), `{}`), task.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			e.svc.RecordResult(ctx, cred, out.ActionID, api.ActionResult{Status: "ok"})
+		}
+		if i%10 == 0 {
+			e.clk.Add(time.Second)
+		}
+	}
+	if h, _ := e.svc.History(a.TaskID, "invoices.read", "read", "erp://invoices/2026-Q3/1"); h.Task.Tools < 64 || h.Resources.Reached < 64 {
+		t.Fatalf("the task counts %d tools and %d resources, want 64 or more of each", h.Task.Tools, h.Resources.Reached)
+	}
 }

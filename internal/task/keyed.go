@@ -49,14 +49,7 @@ func (k *keyed[V]) get(key string) *V {
 }
 
 // has reports whether key is in k.
-func (k *keyed[V]) has(key string) bool {
-	if k.at != nil {
-		_, ok := k.at[key]
-		return ok
-	}
-	_, ok := k.find(key)
-	return ok
-}
+func (k *keyed[V]) has(key string) bool { return k.get(key) != nil }
 
 // put returns key's value, a zero one added when it had none. The pointer
 // is good until the next put.

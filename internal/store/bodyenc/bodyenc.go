@@ -28,6 +28,13 @@ const (
 	Plain = 0
 	// Dict1 is an S2 block against dict1.txt.
 	Dict1 = 1
+	// Dict1Span is an S2 block against the leaves the dictionary of its
+	// leaf's span is made of followed by dict1.txt (internal/store/leafenc):
+	// a deployment's own principals, agents, tasks and tools, which a body
+	// repeats. Only the SQLite store, which keeps leaves that way, writes
+	// it. Leaves are never erased and hold no body's bytes, so a body
+	// erased leaves nothing of itself in another's dictionary.
+	Dict1Span = 2
 )
 
 // MaxSize bounds what Unpack decompresses, so that a damaged row cannot
@@ -58,6 +65,49 @@ func Pack(data []byte) (encoding int, stored []byte) {
 	return Dict1, c
 }
 
+// Span is the dictionary of Dict1Span for one span. It is safe for
+// concurrent use.
+type Span struct{ d *s2.Dict }
+
+// NewSpan returns the dictionary of Dict1Span for the span whose leaf
+// dictionary is made of refs (leafenc.Dict.Bytes).
+func NewSpan(refs []byte) *Span {
+	// The leaves come first: S2's encoder finds the later of two places
+	// that start alike, so that a body that shares little with the leaves
+	// loses nothing of dict1. MakeDict keeps the last s2.MaxDictSize bytes
+	// of a longer one, so dict1 is always all there.
+	b := make([]byte, 0, len(dict1Bytes)+len(refs))
+	return &Span{d: s2.MakeDict(append(append(b, refs...), dict1Bytes...), []byte(`{"version":1,"point":"`))}
+}
+
+// PackSpan is Pack against span sp's dictionary (Dict1Span), or Pack's own
+// when sp is nil.
+func PackSpan(data []byte, sp *Span) (encoding int, stored []byte) {
+	if sp == nil {
+		return Pack(data)
+	}
+	if len(data) < minSize || len(data) > MaxSize {
+		return Plain, data
+	}
+	c := sp.d.Encode(make([]byte, 0, s2.MaxEncodedLen(len(data))), data)
+	if c == nil || len(c) > len(data)-len(data)/8 {
+		return Plain, data
+	}
+	return Dict1Span, c
+}
+
+// UnpackSpan is Unpack for a row that may be Dict1Span, whose span's
+// dictionary is sp.
+func UnpackSpan(encoding int, stored []byte, sp *Span) ([]byte, error) {
+	if encoding != Dict1Span {
+		return Unpack(encoding, stored)
+	}
+	if sp == nil {
+		return nil, fmt.Errorf("%w %d: its span's dictionary is missing", ErrEncoding, encoding)
+	}
+	return decode(sp.d, encoding, stored)
+}
+
 // ErrEncoding is the error of a row whose encoding this writ does not know,
 // or whose bytes do not decode.
 var ErrEncoding = errors.New("body encoding")
@@ -69,18 +119,24 @@ func Unpack(encoding int, stored []byte) ([]byte, error) {
 	case Plain:
 		return stored, nil
 	case Dict1:
-		n, err := s2.DecodedLen(stored)
-		if err != nil {
-			return nil, fmt.Errorf("%w %d: %v", ErrEncoding, encoding, err)
-		}
-		if n > MaxSize {
-			return nil, fmt.Errorf("%w %d: %d bytes, over the limit of %d", ErrEncoding, encoding, n, MaxSize)
-		}
-		out, err := dict1.Decode(make([]byte, n), stored)
-		if err != nil {
-			return nil, fmt.Errorf("%w %d: %v", ErrEncoding, encoding, err)
-		}
-		return out, nil
+		return decode(dict1, encoding, stored)
+	case Dict1Span:
+		return nil, fmt.Errorf("%w %d: its span's dictionary is missing", ErrEncoding, encoding)
 	}
 	return nil, fmt.Errorf("%w %d: unknown to this version of writ", ErrEncoding, encoding)
+}
+
+func decode(d *s2.Dict, encoding int, stored []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(stored)
+	if err != nil {
+		return nil, fmt.Errorf("%w %d: %v", ErrEncoding, encoding, err)
+	}
+	if n > MaxSize {
+		return nil, fmt.Errorf("%w %d: %d bytes, over the limit of %d", ErrEncoding, encoding, n, MaxSize)
+	}
+	out, err := d.Decode(make([]byte, n), stored)
+	if err != nil {
+		return nil, fmt.Errorf("%w %d: %v", ErrEncoding, encoding, err)
+	}
+	return out, nil
 }

@@ -41,6 +41,9 @@ var migrations = []string{
 	// 6: each body row names how its data is kept (internal/store/bodyenc):
 	// 0 as it is, as every row before this migration.
 	`ALTER TABLE bodies ADD COLUMN enc INTEGER NOT NULL DEFAULT 0;`,
+	// 7: each leaf row names how its leaf is kept (internal/store/leafenc):
+	// 0 as it is, as every row before this migration.
+	`ALTER TABLE leaves ADD COLUMN enc INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -8,12 +8,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
 
 	"github.com/writhq/writ/internal/ledger"
-	"github.com/writhq/writ/internal/store/bodyenc"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -26,6 +26,9 @@ const FileName = "writ.db"
 type Store struct {
 	w *sql.DB
 	r *sql.DB
+	// refs reads the leaves of a span's dictionary for a read that is
+	// holding a connection of r (leaves.go).
+	refs *sql.DB
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // multi-row inserts, prepared once on w
@@ -38,6 +41,9 @@ type Store struct {
 	claims     chan *proofClaim
 	stopClaims chan struct{}
 	claimsDone chan struct{}
+
+	// dicts are the leaf dictionaries of the spans last used (leaves.go).
+	dicts dictCache
 
 	// files checks, after each commit, that the database is still the
 	// file opened (identity.go).
@@ -81,13 +87,21 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
+	refs, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	refs.SetMaxOpenConns(2)
 	fs, err := openFiles(path)
 	if err != nil {
 		w.Close()
 		r.Close()
+		refs.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	s := &Store{w: w, r: r, stmts: map[string]*sql.Stmt{}, files: fs,
+	s := &Store{w: w, r: r, refs: refs, stmts: map[string]*sql.Stmt{}, files: fs,
 		claims: make(chan *proofClaim, maxClaimBatch), stopClaims: make(chan struct{}), claimsDone: make(chan struct{}),
 		stopCheckpointer: make(chan struct{}), checkpointerDone: make(chan struct{})}
 	for _, p := range []struct {
@@ -107,6 +121,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			fs.close()
 			w.Close()
 			r.Close()
+			refs.Close()
 			return nil, fmt.Errorf("opening %s: %w", path, err)
 		}
 	}
@@ -132,7 +147,7 @@ func (s *Store) Close() error {
 			}
 		}
 		s.mu.Unlock()
-		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		s.closeErr = errors.Join(s.r.Close(), s.refs.Close(), s.w.Close())
 		s.files.close()
 	})
 	return s.closeErr
@@ -235,7 +250,7 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 	}
 	// Statements are prepared before the transaction takes the one write
 	// connection.
-	if err := s.prepareInserts(ctx, "leaves(idx, leaf)", 2, len(b.Leaves)); err != nil {
+	if err := s.prepareInserts(ctx, "leaves(idx, leaf, enc)", 3, len(b.Leaves)); err != nil {
 		return err
 	}
 	if err := s.prepareInserts(ctx, "bodies(idx, name, salt, data, enc)", 5, len(b.Bodies)); err != nil {
@@ -257,17 +272,17 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 	if n != b.Start {
 		return fmt.Errorf("store holds %d leaves, batch starts at %d: %w", n, b.Start, ledger.ErrConflict)
 	}
-	leafRows := make([][]any, len(b.Leaves))
-	for i, leaf := range b.Leaves {
-		leafRows[i] = []any{int64(b.Start) + int64(i), leaf}
-	}
-	if err := s.insertRows(ctx, tx, "leaves(idx, leaf)", 2, leafRows); err != nil {
+	dicts := &commitDicts{s: s, tx: tx, b: b}
+	leafRows, err := dicts.leafRows(ctx)
+	if err != nil {
 		return err
 	}
-	bodyRows := make([][]any, len(b.Bodies))
-	for i, body := range b.Bodies {
-		enc, data := bodyenc.Pack(body.Data)
-		bodyRows[i] = []any{int64(body.Index), body.Name, body.Salt, data, enc}
+	if err := s.insertRows(ctx, tx, "leaves(idx, leaf, enc)", 3, leafRows); err != nil {
+		return err
+	}
+	bodyRows, err := dicts.bodyRows(ctx)
+	if err != nil {
+		return err
 	}
 	if err := s.insertRows(ctx, tx, "bodies(idx, name, salt, data, enc)", 5, bodyRows); err != nil {
 		return err
@@ -290,6 +305,7 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	dicts.committed()
 	return s.files.check()
 }
 
@@ -305,35 +321,42 @@ func (s *Store) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) 
 
 // ReadLeaves implements ledger.Store.
 func (s *Store) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT leaf FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(end))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out [][]byte
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	err := s.scanLeaves(ctx, start, end, func(_ uint64, leaf []byte) error {
+		out = append(out, append([]byte(nil), leaf...))
+		return nil
+	})
+	return out, err
 }
 
 // ScanLeaves implements ledger.Store.
 func (s *Store) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT idx, leaf FROM leaves WHERE idx >= ? ORDER BY idx`, int64(start))
+	return s.scanLeaves(ctx, start, math.MaxInt64, fn)
+}
+
+// scanLeaves calls fn for the stored leaves [start, end) in index order,
+// decoded; fn must not keep leaf.
+func (s *Store) scanLeaves(ctx context.Context, start, end uint64, fn func(uint64, []byte) error) error {
+	if start >= end || start > math.MaxInt64 {
+		return nil
+	}
+	dc := s.newDecoder()
+	rows, err := s.r.QueryContext(ctx, `SELECT idx, leaf, enc FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(min(end, math.MaxInt64)))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var (
-		idx  int64
-		leaf sql.RawBytes
+		idx    int64
+		stored sql.RawBytes
+		enc    int
 	)
 	for rows.Next() {
-		if err := rows.Scan(&idx, &leaf); err != nil {
+		if err := rows.Scan(&idx, &stored, &enc); err != nil {
+			return err
+		}
+		leaf, err := dc.leaf(ctx, uint64(idx), stored, enc)
+		if err != nil {
 			return err
 		}
 		if err := fn(uint64(idx), leaf); err != nil {
@@ -387,7 +410,7 @@ func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, 
 	if err != nil {
 		return b, err
 	}
-	b.Data, err = bodyenc.Unpack(enc, b.Data)
+	b.Data, err = s.newDecoder().body(ctx, ref.Index, b.Data, enc)
 	return b, err
 }
 
@@ -419,6 +442,7 @@ func (s *Store) scanBodyRows(ctx context.Context, name string, fn func(ledger.Bo
 		return err
 	}
 	defer rows.Close()
+	dc := s.newDecoder()
 	for rows.Next() {
 		b := ledger.Body{Name: name}
 		var idx int64
@@ -427,7 +451,7 @@ func (s *Store) scanBodyRows(ctx context.Context, name string, fn func(ledger.Bo
 			return err
 		}
 		b.Index = uint64(idx)
-		if b.Data, err = bodyenc.Unpack(enc, b.Data); err != nil {
+		if b.Data, err = dc.body(ctx, b.Index, b.Data, enc); err != nil {
 			return fmt.Errorf("body %s of %d: %w", name, idx, err)
 		}
 		if err := fn(b); err != nil {
@@ -444,6 +468,7 @@ func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) erro
 		return err
 	}
 	defer rows.Close()
+	dc := s.newDecoder()
 	for rows.Next() {
 		var b ledger.Body
 		var idx int64
@@ -451,7 +476,7 @@ func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) erro
 		if err := rows.Scan(&idx, &b.Name, &b.Salt, &b.Data, &enc); err != nil {
 			return err
 		}
-		if b.Data, err = bodyenc.Unpack(enc, b.Data); err != nil {
+		if b.Data, err = dc.body(ctx, uint64(idx), b.Data, enc); err != nil {
 			b.Unreadable = err
 		}
 		b.Index = uint64(idx)

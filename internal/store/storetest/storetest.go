@@ -23,6 +23,7 @@ import (
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/store/bodyenc"
+	"github.com/writhq/writ/internal/store/leafenc"
 )
 
 // Opener opens a store on a fresh, empty database for one test. The function
@@ -49,6 +50,7 @@ func Run(t *testing.T, fresh Opener) {
 		{"DPoPProofsClaimedOnce", testClaimProof},
 		{"WitnessCosignatures", testWitness},
 		{"CursorsKeptByName", testCursors},
+		{"LeavesAcrossSpans", testLeavesAcrossSpans},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })
@@ -754,4 +756,159 @@ func BodiesCompressed(t *testing.T, s ledger.Store, db *sql.DB) {
 	if err != nil || !bytes.Equal(got.Data, PolicyInput) {
 		t.Errorf("ReadBody: %d bytes, %v", len(got.Data), err)
 	}
+}
+
+// callLeaf is leaf i of a log of tool calls: most of it the same from one
+// call to the next, as in writ's own log, so that a store that compresses
+// leaves has something to compress; a few are short, and a few long and
+// random, which nothing compresses.
+func callLeaf(i uint64) []byte {
+	switch {
+	case i%997 == 5:
+		return []byte(fmt.Sprintf(`{"n":%d}`, i))
+	case i%1361 == 7 || i == leafenc.SpanSize-6 || i == leafenc.SpanSize-2:
+		b := make([]byte, 20000)
+		rand.Read(b)
+		return []byte(fmt.Sprintf(`{"blob":"%x","n":%d}`, b, i))
+	}
+	h := sha256.Sum256([]byte(fmt.Sprint(i)))
+	return []byte(fmt.Sprintf(`{"agent":"spiffe://example.org/agent/a%d","commitments":{"input":"sha256:%x"},`+
+		`"data":{"action_id":"act_%d","operation":"read","resource":"kb://public/doc-%d","tool":"kb.search"},`+
+		`"policy_version":"sha256:%x","prev":%d,"principal":"oidc:https://idp.example/#alice","task_id":"tsk_%d",`+
+		`"time":"2026-01-01T00:00:%02dZ","type":"action.authorized","v":2}`,
+		i%3, h, i, i%17, sha256.Sum256([]byte("policy")), i-1, i/500, i%60))
+}
+
+// testLeavesAcrossSpans commits a log of several thousand leaves in
+// batches cut where a store that keeps leaves against the leaves before
+// them (internal/store/leafenc) has its edges: a span's start, the leaves
+// its dictionary is made of, a batch holding some of them and starting
+// after others. Every read, on the handle that wrote and on a new one, from
+// any start, gives back the exact leaves.
+func testLeavesAcrossSpans(t *testing.T, open func(*testing.T) ledger.Store) {
+	ctx := context.Background()
+	s := open(t)
+	const span = leafenc.SpanSize
+	n := uint64(2*span + 300)
+	want := make([][]byte, n)
+	for i := range want {
+		want[i] = callLeaf(uint64(i))
+	}
+	// Every third leaf has a policy input of its own.
+	input := func(i uint64) []byte {
+		return bytes.Replace(PolicyInput, []byte(`"action"`), []byte(fmt.Sprintf(`"action","n":%d`, i)), 1)
+	}
+	cuts := []uint64{0, 1, 6, span - 96, span - 7, span - 3, span + 4, 2*span - 6, 2 * span, 2*span + 1, n}
+	for i := 0; i+1 < len(cuts); i++ {
+		start, end := cuts[i], cuts[i+1]
+		b := &ledger.Batch{Start: start, Leaves: want[start:end], Tiles: map[ledger.TileID][]byte{},
+			Checkpoint: &ledger.StoredCheckpoint{Size: end, Note: []byte(fmt.Sprintf("checkpoint %d\n", end))}}
+		for i := start; i < end; i++ {
+			if i%3 == 0 {
+				b.Bodies = append(b.Bodies, ledger.Body{Index: i, Name: "input", Salt: []byte{byte(i)}, Data: input(i)})
+			}
+		}
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatalf("commit [%d, %d): %v", start, end, err)
+		}
+	}
+	check := func(t *testing.T, s ledger.Store, start, end uint64) {
+		t.Helper()
+		got, err := s.ReadLeaves(ctx, start, end)
+		if err != nil {
+			t.Fatalf("ReadLeaves(%d, %d): %v", start, end, err)
+		}
+		if len(got) != int(min(end, n)-start) {
+			t.Fatalf("ReadLeaves(%d, %d): %d leaves", start, end, len(got))
+		}
+		for i, l := range got {
+			if !bytes.Equal(l, want[start+uint64(i)]) {
+				t.Fatalf("ReadLeaves(%d, %d): leaf %d is %.40q…, want %.40q…", start, end, start+uint64(i), l, want[start+uint64(i)])
+			}
+		}
+	}
+	ranges := [][2]uint64{{0, n}, {span - 9, span + 2}, {span - 8, span - 7}, {span - 1, span + 1}, {span, span + 1},
+		{span + 5, span + 6}, {2*span - 2, 2*span + 10}, {2*span + 299, 2*span + 400}, {3, 2*span + 5}}
+	for _, h := range []struct {
+		name string
+		s    ledger.Store
+	}{{"writer", s}, {"new handle", open(t)}, {"another", open(t)}} {
+		t.Run(h.name, func(t *testing.T) {
+			for _, r := range ranges {
+				check(t, h.s, r[0], r[1])
+			}
+			for _, start := range []uint64{0, span - 8, span - 5, span, span + 1, 2*span - 1, n - 1, n} {
+				next := start
+				err := h.s.ScanLeaves(ctx, start, func(i uint64, l []byte) error {
+					if i != next || !bytes.Equal(l, want[i]) {
+						return fmt.Errorf("leaf %d (want %d) is %.40q…", i, next, l)
+					}
+					next++
+					return nil
+				})
+				if err != nil || next != n {
+					t.Errorf("ScanLeaves(%d): %v, ended at %d of %d", start, err, next, n)
+				}
+			}
+			for _, i := range []uint64{0, span - 3, span, 2*span + 3, n - 2} {
+				if i%3 != 0 {
+					continue
+				}
+				got, err := h.s.ReadBody(ctx, ledger.BodyRef{Index: i, Name: "input"})
+				if err != nil || !bytes.Equal(got.Data, input(i)) {
+					t.Errorf("ReadBody(%d): %.40q…, %v", i, got.Data, err)
+				}
+			}
+			seen := 0
+			err := h.s.ScanBodies(ctx, func(b ledger.Body) error {
+				if b.Unreadable != nil || !bytes.Equal(b.Data, input(b.Index)) {
+					return fmt.Errorf("body %d: %.40q…, %v", b.Index, b.Data, b.Unreadable)
+				}
+				seen++
+				return nil
+			})
+			if err != nil || seen != int((n+2)/3) {
+				t.Errorf("ScanBodies: %d bodies of %d, %v", seen, (n+2)/3, err)
+			}
+			if br, ok := h.s.(ledger.BodyBatchReader); ok {
+				var idx []uint64
+				for i := range n {
+					if i%3 == 0 && (i < 4 || i%span < 8 || i%span > span-8 || i > n-4) {
+						idx = append(idx, i)
+					}
+				}
+				seen := 0
+				err := br.ReadBodyBatch(ctx, "input", idx, func(b ledger.Body) error {
+					if !bytes.Equal(b.Data, input(b.Index)) {
+						return fmt.Errorf("body %d: %.40q…", b.Index, b.Data)
+					}
+					seen++
+					return nil
+				})
+				if err != nil || seen != len(idx) {
+					t.Errorf("ReadBodyBatch: %d bodies of %d, %v", seen, len(idx), err)
+				}
+			}
+		})
+	}
+	// Many readers at once, each span's leaves read in a random order.
+	r := open(t)
+	var wg sync.WaitGroup
+	for g := 0; g < 12; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 40; k++ {
+				var b [8]byte
+				rand.Read(b[:])
+				i := (uint64(b[0])<<16 | uint64(b[1])<<8 | uint64(b[2])) % n
+				got, err := r.ReadLeaves(ctx, i, i+1)
+				if err != nil || len(got) != 1 || !bytes.Equal(got[0], want[i]) {
+					t.Errorf("concurrent ReadLeaves(%d): %d leaves, %v", i, len(got), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

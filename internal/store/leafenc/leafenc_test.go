@@ -124,3 +124,21 @@ func FuzzUnpack(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkPack(b *testing.B) {
+	d, l := dict(b), leaf(100)
+	b.SetBytes(int64(len(l)))
+	for b.Loop() {
+		Pack(SpanSize+1, l, d)
+	}
+}
+
+func BenchmarkUnpack(b *testing.B) {
+	d, l := dict(b), leaf(100)
+	enc, stored := Pack(SpanSize+1, l, d)
+	buf := make([]byte, 0, len(l))
+	b.SetBytes(int64(len(l)))
+	for b.Loop() {
+		Unpack(enc, stored, d, buf)
+	}
+}

@@ -14,7 +14,17 @@ type RateLimitCounts struct {
 	Unauthenticated, Failed, Principal int64
 }
 
+// SequenceCounts are how a shared store has sequenced its batches since
+// start (the PostgreSQL store's SequenceStats).
+type SequenceCounts struct {
+	Ahead, Refused, Locked uint64
+}
+
 var (
+	sequencedDesc = prometheus.NewDesc(Namespace+"_ledger_sequenced_total",
+		"Batches a shared store sequenced, by how: ahead (one round trip, stamped before the lock), "+
+			"refused (stamped ahead, then again under the lock), locked (under the lock, in two round trips, the refused ones included).",
+		[]string{"how"}, nil)
 	tasksActiveDesc = prometheus.NewDesc(Namespace+"_tasks_active",
 		"Tasks active now (approved, unexpired, not ended).", nil, nil)
 	approvalsPendingDesc = prometheus.NewDesc(Namespace+"_approvals_pending",
@@ -42,6 +52,17 @@ func (m *Metrics) RateLimited(f func() RateLimitCounts) error {
 		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Unauthenticated), "unauthenticated")
 		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Failed), "failed")
 		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Principal), "principal")
+	}})
+}
+
+// Sequenced registers writ_ledger_sequenced_total, read from f once per
+// scrape.
+func (m *Metrics) Sequenced(f func() SequenceCounts) error {
+	return m.Register(collectorFunc{descs: []*prometheus.Desc{sequencedDesc}, collect: func(ch chan<- prometheus.Metric) {
+		c := f()
+		ch <- prometheus.MustNewConstMetric(sequencedDesc, prometheus.CounterValue, float64(c.Ahead), "ahead")
+		ch <- prometheus.MustNewConstMetric(sequencedDesc, prometheus.CounterValue, float64(c.Refused), "refused")
+		ch <- prometheus.MustNewConstMetric(sequencedDesc, prometheus.CounterValue, float64(c.Locked), "locked")
 	}})
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/server/servertest"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
 )
 
 // scrape fetches url with token (none when empty) and parses it with
@@ -240,5 +241,28 @@ func TestMetricsRateLimited(t *testing.T) {
 	}
 	if got := mustSample(t, fams, "writ_http_requests_total", "route=unmatched", "code=429"); got < float64(limited) {
 		t.Errorf("429s counted %v, want %d", got, limited)
+	}
+}
+
+// TestMetricsSequenced: a server on the shared PostgreSQL store counts how
+// it sequenced its batches, one round trip or two; one on SQLite, which
+// has no such choice, has no such series.
+func TestMetricsSequenced(t *testing.T) {
+	cfg := postgresConfig(t, pgtest.DSN(t), t.TempDir())
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	ts := startPostgres(t, cfg)
+	// Records of its own start, and of a dev token's identity, at least.
+	devTokenFor(t, ts, "alice", identity.RoleRequester)
+	fams := scrape(t, "http://"+ts.srv.MetricsAddr()+"/metrics", "")
+	ahead, locked := mustSample(t, fams, "writ_ledger_sequenced_total", "how=ahead"), mustSample(t, fams, "writ_ledger_sequenced_total", "how=locked")
+	mustSample(t, fams, "writ_ledger_sequenced_total", "how=refused")
+	if ahead+locked < 1 {
+		t.Errorf("writ_ledger_sequenced_total: %v ahead, %v locked after the server's first records", ahead, locked)
+	}
+
+	lite := servertest.Dev(t.TempDir(), "dev")
+	lite.Metrics.Listen = "127.0.0.1:0"
+	if fams := scrape(t, "http://"+serve(t, lite).srv.MetricsAddr()+"/metrics", ""); fams["writ_ledger_sequenced_total"] != nil {
+		t.Error("a SQLite server has writ_ledger_sequenced_total")
 	}
 }

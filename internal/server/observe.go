@@ -15,6 +15,7 @@ import (
 	"github.com/writhq/writ/internal/metrics"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/refusal"
+	"github.com/writhq/writ/internal/store/postgres"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/tracing"
 	"github.com/writhq/writ/internal/version"
@@ -54,6 +55,16 @@ func (s *Server) newObservability(ctx context.Context) error {
 func (s *Server) observeState(ctx context.Context) error {
 	if n, err := s.dir.Store.Size(ctx); err == nil {
 		s.metrics.SetLedgerSize(n)
+	}
+	if st, ok := s.dir.Store.(interface {
+		SequenceStats() postgres.SequenceStats
+	}); ok {
+		if err := s.metrics.Sequenced(func() metrics.SequenceCounts {
+			c := st.SequenceStats()
+			return metrics.SequenceCounts{Ahead: c.Ahead, Refused: c.Refused, Locked: c.Locked}
+		}); err != nil {
+			return err
+		}
 	}
 	if err := s.metrics.Tasks(func() metrics.TaskCounts {
 		c := s.tasks.Counts()

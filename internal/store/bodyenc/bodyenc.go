@@ -15,9 +15,11 @@
 package bodyenc
 
 import (
+	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -58,11 +60,10 @@ func Pack(data []byte) (encoding int, stored []byte) {
 	if len(data) < minSize || len(data) > MaxSize {
 		return Plain, data
 	}
-	c := dict1.Encode(make([]byte, 0, s2.MaxEncodedLen(len(data))), data)
-	if c == nil || len(c) > len(data)-len(data)/8 {
-		return Plain, data
+	if c := Compress(dict1, data); c != nil {
+		return Dict1, c
 	}
-	return Dict1, c
+	return Plain, data
 }
 
 // Span is the dictionary of Dict1Span for one span. It is safe for
@@ -89,11 +90,10 @@ func PackSpan(data []byte, sp *Span) (encoding int, stored []byte) {
 	if len(data) < minSize || len(data) > MaxSize {
 		return Plain, data
 	}
-	c := sp.d.Encode(make([]byte, 0, s2.MaxEncodedLen(len(data))), data)
-	if c == nil || len(c) > len(data)-len(data)/8 {
-		return Plain, data
+	if c := Compress(sp.d, data); c != nil {
+		return Dict1Span, c
 	}
-	return Dict1Span, c
+	return Plain, data
 }
 
 // UnpackSpan is Unpack for a row that may be Dict1Span, whose span's
@@ -106,6 +106,37 @@ func UnpackSpan(encoding int, stored []byte, sp *Span) ([]byte, error) {
 		return nil, fmt.Errorf("%w %d: its span's dictionary is missing", ErrEncoding, encoding)
 	}
 	return decode(sp.d, encoding, stored)
+}
+
+// pooledMax is the largest scratch buffer Compress keeps for the next.
+const pooledMax = 64 << 10
+
+// scratch holds Compress's buffers, so that packing a row allocates only
+// the bytes it keeps, not room for the worst case.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// Compress returns data as an S2 block against d, in a slice of its own,
+// when that saves at least an eighth of it, and nil otherwise. It is safe
+// for concurrent use.
+func Compress(d *s2.Dict, data []byte) []byte {
+	n := s2.MaxEncodedLen(len(data))
+	if n < 0 || n > pooledMax {
+		c := d.Encode(make([]byte, 0, max(n, 0)), data)
+		if c == nil || len(c) > len(data)-len(data)/8 {
+			return nil
+		}
+		return c
+	}
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	if cap(*bp) < n {
+		*bp = make([]byte, 0, pooledMax)
+	}
+	c := d.Encode((*bp)[:0], data)
+	if c == nil || len(c) > len(data)-len(data)/8 {
+		return nil
+	}
+	return bytes.Clone(c)
 }
 
 // ErrEncoding is the error of a row whose encoding this writ does not know,

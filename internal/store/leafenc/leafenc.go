@@ -25,6 +25,8 @@ import (
 	"fmt"
 
 	"github.com/klauspost/compress/s2"
+
+	"github.com/writhq/writ/internal/store/bodyenc"
 )
 
 // The encodings a row names.
@@ -108,11 +110,10 @@ func Pack(index uint64, leaf []byte, d *Dict) (encoding int, stored []byte) {
 	if d == nil || IsRef(index) || len(leaf) < minSize || len(leaf) > MaxLeaf {
 		return Plain, leaf
 	}
-	c := d.d.Encode(make([]byte, 0, s2.MaxEncodedLen(len(leaf))), leaf)
-	if c == nil || len(c) > len(leaf)-len(leaf)/8 {
-		return Plain, leaf
+	if c := bodyenc.Compress(d.d, leaf); c != nil {
+		return SpanDict, c
 	}
-	return SpanDict, c
+	return Plain, leaf
 }
 
 // Unpack returns the leaf a row of the given encoding stores, decoding into

@@ -13,7 +13,7 @@ import (
 
 // Leaves are kept compressed against their span's dictionary
 // (internal/store/leafenc): the last leaves of the span before, kept as
-// they are; bodies against the same leaves after bodyenc's fixed
+// they are; bodies against the same leaves, then bodyenc's fixed
 // dictionary (bodyenc.Dict1Span). The dictionaries of the spans last used
 // are cached; a span's never changes once its leaves are committed, since
 // leaves are never rewritten. A read that needs one it has not got reads

@@ -143,7 +143,9 @@ func (c *commitDicts) get(ctx context.Context, span uint64) (*spanDict, error) {
 		return d, nil
 	}
 	start, end, ok := leafenc.Refs(span)
-	if !ok {
+	if !ok || end > c.b.Start+uint64(len(c.b.Leaves)) {
+		// Span 0, or a body beyond the batch's leaves (which the ledger
+		// never makes): no dictionary, and rows that need none.
 		return nil, nil
 	}
 	var refs [][]byte

@@ -120,8 +120,11 @@ var scratch = sync.Pool{New: func() any { return new([]byte) }}
 // for concurrent use.
 func Compress(d *s2.Dict, data []byte) []byte {
 	n := s2.MaxEncodedLen(len(data))
-	if n < 0 || n > pooledMax {
-		c := d.Encode(make([]byte, 0, max(n, 0)), data)
+	if n < 0 {
+		return nil // too large for a block
+	}
+	if n > pooledMax {
+		c := d.Encode(make([]byte, 0, n), data)
 		if c == nil || len(c) > len(data)-len(data)/8 {
 			return nil
 		}

@@ -47,22 +47,28 @@ func (m *Metrics) Tasks(f func() TaskCounts) error {
 // RateLimited registers writ_rate_limited_total, read from f once per
 // scrape.
 func (m *Metrics) RateLimited(f func() RateLimitCounts) error {
-	return m.Register(collectorFunc{descs: []*prometheus.Desc{rateLimitedDesc}, collect: func(ch chan<- prometheus.Metric) {
+	return m.counters(rateLimitedDesc, []string{"unauthenticated", "failed", "principal"}, func() []float64 {
 		c := f()
-		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Unauthenticated), "unauthenticated")
-		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Failed), "failed")
-		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(c.Principal), "principal")
-	}})
+		return []float64{float64(c.Unauthenticated), float64(c.Failed), float64(c.Principal)}
+	})
 }
 
 // Sequenced registers writ_ledger_sequenced_total, read from f once per
 // scrape.
 func (m *Metrics) Sequenced(f func() SequenceCounts) error {
-	return m.Register(collectorFunc{descs: []*prometheus.Desc{sequencedDesc}, collect: func(ch chan<- prometheus.Metric) {
+	return m.counters(sequencedDesc, []string{"ahead", "refused", "locked"}, func() []float64 {
 		c := f()
-		ch <- prometheus.MustNewConstMetric(sequencedDesc, prometheus.CounterValue, float64(c.Ahead), "ahead")
-		ch <- prometheus.MustNewConstMetric(sequencedDesc, prometheus.CounterValue, float64(c.Refused), "refused")
-		ch <- prometheus.MustNewConstMetric(sequencedDesc, prometheus.CounterValue, float64(c.Locked), "locked")
+		return []float64{float64(c.Ahead), float64(c.Refused), float64(c.Locked)}
+	})
+}
+
+// counters registers desc, a counter of one label, whose value for each
+// of labels f returns, in their order, once per scrape.
+func (m *Metrics) counters(desc *prometheus.Desc, labels []string, f func() []float64) error {
+	return m.Register(collectorFunc{descs: []*prometheus.Desc{desc}, collect: func(ch chan<- prometheus.Metric) {
+		for i, v := range f() {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels[i])
+		}
 	}})
 }
 

@@ -29,6 +29,21 @@ type spanDict struct {
 	body *bodyenc.Span
 }
 
+// leafDict and bodyDict are d's dictionaries, nil when d is.
+func (d *spanDict) leafDict() *leafenc.Dict {
+	if d == nil {
+		return nil
+	}
+	return d.leaf
+}
+
+func (d *spanDict) bodyDict() *bodyenc.Span {
+	if d == nil {
+		return nil
+	}
+	return d.body
+}
+
 func newSpanDict(refs [][]byte) (*spanDict, error) {
 	d, err := leafenc.NewDict(refs)
 	if err != nil {
@@ -183,11 +198,7 @@ func (c *commitDicts) leafRows(ctx context.Context) ([][]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var ld *leafenc.Dict
-		if d != nil {
-			ld = d.leaf
-		}
-		enc, data := leafenc.Pack(idx, leaf, ld)
+		enc, data := leafenc.Pack(idx, leaf, d.leafDict())
 		rows[i] = []any{int64(idx), data, enc}
 	}
 	return rows, nil
@@ -201,11 +212,7 @@ func (c *commitDicts) bodyRows(ctx context.Context) ([][]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var bd *bodyenc.Span
-		if d != nil {
-			bd = d.body
-		}
-		enc, data := bodyenc.PackSpan(body.Data, bd)
+		enc, data := bodyenc.PackSpan(body.Data, d.bodyDict())
 		rows[i] = []any{int64(body.Index), body.Name, body.Salt, data, enc}
 	}
 	return rows, nil
@@ -277,11 +284,7 @@ func (dc *decoder) leaf(ctx context.Context, idx uint64, stored []byte, enc int)
 	if err != nil {
 		return nil, fmt.Errorf("leaf %d: %w", idx, err)
 	}
-	var ld *leafenc.Dict
-	if d != nil {
-		ld = d.leaf
-	}
-	out, err := leafenc.Unpack(enc, stored, ld, dc.buf)
+	out, err := leafenc.Unpack(enc, stored, d.leafDict(), dc.buf)
 	if err != nil {
 		return nil, fmt.Errorf("leaf %d: %w", idx, err)
 	}
@@ -298,9 +301,5 @@ func (dc *decoder) body(ctx context.Context, idx uint64, stored []byte, enc int)
 	if err != nil {
 		return nil, err
 	}
-	var bd *bodyenc.Span
-	if d != nil {
-		bd = d.body
-	}
-	return bodyenc.UnpackSpan(enc, stored, bd)
+	return bodyenc.UnpackSpan(enc, stored, d.bodyDict())
 }

@@ -34,22 +34,7 @@ func callEvent(n int) ledger.Event {
 // the log verifies, read back through a new handle.
 func TestLeavesCompressed(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), sqlite.FileName)
-	s := openStore(t, path)
-	kp := storetest.NewKey(t, "sqlite.example/log")
-	l, err := ledger.New(ctx, ledger.Config{Store: s, Signer: kp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := leafenc.SpanSize + 600
-	for i := range n {
-		if _, err := l.Append(ctx, callEvent(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	path, s, kp := appendCalls(t, leafenc.SpanSize+600)
 	rows, err := s.DB().QueryContext(ctx, `SELECT idx >= ?, enc, count(*), sum(length(leaf)) FROM leaves GROUP BY 1, 2 ORDER BY 1, 2`, leafenc.SpanSize)
 	if err != nil {
 		t.Fatal(err)
@@ -82,24 +67,13 @@ func TestLeavesCompressed(t *testing.T) {
 	if span == 0 || span >= fixed {
 		t.Errorf("policy inputs past the first span kept in %d bytes each, in span 0 in %d", span, fixed)
 	}
-	verifyOK(t, openStore(t, path), kp)
+	storetest.Verify(t, openStore(t, path), kp)
 }
 
-func verifyOK(t *testing.T, s ledger.Store, kp *ledger.KeyPair) {
+// appendCalls appends n calls (callEvent) to a new ledger in a new store,
+// and returns the store's path, the store and the ledger's key.
+func appendCalls(t *testing.T, n int) (string, *sqlite.Store, *ledger.KeyPair) {
 	t.Helper()
-	rep, err := ledger.Verify(context.Background(), s, kp.Verifier(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Fatalf("verification failed: %+v", rep.Failures)
-	}
-}
-
-// TestLeafDictionaryDamaged: a leaf of a span's dictionary changed on disk
-// makes the span's compressed leaves read wrong or not at all, and
-// verification fails; nothing panics and nothing passes.
-func TestLeafDictionaryDamaged(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), sqlite.FileName)
 	s := openStore(t, path)
@@ -108,7 +82,7 @@ func TestLeafDictionaryDamaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range leafenc.SpanSize + 50 {
+	for i := range n {
 		if _, err := l.Append(ctx, callEvent(i)); err != nil {
 			t.Fatal(err)
 		}
@@ -116,6 +90,15 @@ func TestLeafDictionaryDamaged(t *testing.T) {
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return path, s, kp
+}
+
+// TestLeafDictionaryDamaged: a leaf of a span's dictionary changed on disk
+// makes the span's compressed leaves read wrong or not at all, and
+// verification fails; nothing panics and nothing passes.
+func TestLeafDictionaryDamaged(t *testing.T) {
+	ctx := context.Background()
+	path, s, kp := appendCalls(t, leafenc.SpanSize+50)
 	later := uint64(leafenc.SpanSize + 20)
 	before, err := s.ReadLeaves(ctx, later, later+1)
 	if err != nil {

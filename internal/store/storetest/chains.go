@@ -103,7 +103,7 @@ func testTaskChains(t *testing.T, open func(*testing.T) ledger.Store, writers in
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := verify(t, first, kp)
+	rep := Verify(t, first, kp)
 	// Every task event but each task's first names a prev.
 	want := (2*writers+min(writers-1, 1))*goroutines*perGoroutine + 3 - (tasks + 1)
 	if links != want || rep.Links != links+1 || rep.Tasks != tasks+1 {

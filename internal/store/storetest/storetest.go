@@ -487,8 +487,9 @@ func testEvent(n int) ledger.Event {
 		Bodies: map[string][]byte{"note": []byte(fmt.Sprintf("note %d", n))}}
 }
 
-// verify runs the full verification and fails the test on any failure.
-func verify(t *testing.T, s ledger.Store, kp *ledger.KeyPair) *ledger.Report {
+// Verify runs the full verification of the ledger in s and fails the test
+// on any failure.
+func Verify(t *testing.T, s ledger.Store, kp *ledger.KeyPair) *ledger.Report {
 	t.Helper()
 	rep, err := ledger.Verify(context.Background(), s, kp.Verifier(), "")
 	if err != nil {
@@ -528,7 +529,7 @@ func testLedgerRoundTrip(t *testing.T, open func(*testing.T) ledger.Store) {
 	if n, err := s.Size(ctx); err != nil || n != 320 {
 		t.Fatalf("size %d (%v), want 320", n, err)
 	}
-	verify(t, s, kp)
+	Verify(t, s, kp)
 	// The ledger reopens on what it wrote.
 	l, err = ledger.New(ctx, ledger.Config{Store: s, Signer: kp})
 	if err != nil {
@@ -538,7 +539,7 @@ func testLedgerRoundTrip(t *testing.T, open func(*testing.T) ledger.Store) {
 		t.Fatal(err)
 	}
 	l.Close(ctx)
-	verify(t, s, kp)
+	Verify(t, s, kp)
 }
 
 func testConcurrentLedgers(t *testing.T, open func(*testing.T) ledger.Store) {
@@ -586,7 +587,7 @@ func testConcurrentLedgers(t *testing.T, open func(*testing.T) ledger.Store) {
 			t.Fatal(err)
 		}
 	}
-	rep := verify(t, stores[0], kp)
+	rep := Verify(t, stores[0], kp)
 	total := uint64(writers * perWriter)
 	if rep.Size != total || uint64(len(acked)) != total {
 		t.Fatalf("log size %d, %d acknowledged, want %d", rep.Size, len(acked), total)

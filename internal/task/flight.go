@@ -291,11 +291,18 @@ var detailsKept = 1 << 14
 
 // recentDetails keeps the details of the latest detailsKept actions
 // authorized, in a ring. It is a cache: the state is the same without it,
-// which is why a snapshot (snapshot.go) leaves it out.
+// which is why a snapshot (snapshot.go) leaves it out. The ring's slots
+// are found by ID in an idTable, not a Go map: a map whose keys come and
+// go settles at about four times the room of those it holds (about 10 MB
+// for 16,384 details), where the table, which leaves no tombstones, keeps
+// about 28 bytes a slot.
 type recentDetails struct {
-	m    map[[16]byte]detail
-	ring [][16]byte
-	next int
+	// slots names each ID's slot of keys and vals (as the idTable's
+	// index).
+	slots idTable
+	keys  [][16]byte
+	vals  []detail
+	next  int
 }
 
 func (r *recentDetails) add(id string, d detail) {
@@ -303,18 +310,26 @@ func (r *recentDetails) add(id string, d detail) {
 	if !ok || detailsKept <= 0 {
 		return
 	}
-	if r.m == nil {
-		r.m = make(map[[16]byte]detail, detailsKept)
-		r.ring = make([][16]byte, 0, detailsKept)
+	if slot, _, ok := r.slots.get(k); ok {
+		r.vals[slot] = d
+		return
 	}
-	if len(r.ring) < detailsKept {
-		r.ring = append(r.ring, k)
+	if r.keys == nil {
+		r.keys = make([][16]byte, 0, detailsKept)
+		r.vals = make([]detail, 0, detailsKept)
+	}
+	slot := len(r.keys)
+	if slot < detailsKept {
+		r.keys, r.vals = append(r.keys, k), append(r.vals, d)
 	} else {
-		delete(r.m, r.ring[r.next])
-		r.ring[r.next] = k
-		r.next = (r.next + 1) % len(r.ring)
+		slot = r.next
+		r.next = (r.next + 1) % len(r.keys)
+		if at, _, ok := r.slots.get(r.keys[slot]); ok && int(at) == slot {
+			r.slots.del(r.keys[slot])
+		}
+		r.keys[slot], r.vals[slot] = k, d
 	}
-	r.m[k] = d
+	r.slots.put(k, uint64(slot), 0)
 }
 
 func (r *recentDetails) get(id string) (detail, bool) {
@@ -322,13 +337,21 @@ func (r *recentDetails) get(id string) (detail, bool) {
 	if !ok {
 		return detail{}, false
 	}
-	d, ok := r.m[k]
-	return d, ok
+	slot, _, ok := r.slots.get(k)
+	if !ok {
+		return detail{}, false
+	}
+	return r.vals[slot], true
 }
 
 func (r *recentDetails) del(id string) {
-	if k, ok := parseID("act", id); ok {
-		delete(r.m, k)
+	k, ok := parseID("act", id)
+	if !ok {
+		return
+	}
+	if slot, _, ok := r.slots.get(k); ok {
+		r.slots.del(k)
+		r.vals[slot] = detail{}
 	}
 }
 

@@ -75,8 +75,9 @@ type Dict struct {
 	b []byte
 }
 
-// Bytes returns the leaves d is made of, one after the other. The caller
-// must not change them.
+// Bytes returns the leaves d is made of, one after the other, or their
+// last s2.MaxDictSize bytes when they are longer. The caller must not
+// change them.
 func (d *Dict) Bytes() []byte { return d.b }
 
 // ErrEncoding is the error of a row whose encoding this writ does not know,
@@ -93,8 +94,12 @@ func NewDict(refs [][]byte) (*Dict, error) {
 	for _, r := range refs {
 		b = append(b, r...)
 	}
-	// MakeDict keeps the last s2.MaxDictSize bytes of a longer one: the
-	// leaves nearest the span.
+	// A dictionary is the last s2.MaxDictSize bytes of a longer one: the
+	// leaves nearest the span (MakeDict would cut it so too; cutting it
+	// here keeps no more than that for Bytes).
+	if len(b) > s2.MaxDictSize {
+		b = b[len(b)-s2.MaxDictSize:]
+	}
 	d := s2.MakeDict(b, nil)
 	if d == nil {
 		return nil, fmt.Errorf("%w: a span's dictionary of %d bytes is too small", ErrEncoding, len(b))

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/klauspost/compress/s2"
 )
 
 func leaf(i int) []byte {
@@ -107,6 +109,26 @@ func TestUnpackRefuses(t *testing.T) {
 	}
 	if _, err := NewDict([][]byte{leaf(1)}); !errors.Is(err, ErrEncoding) {
 		t.Errorf("a dictionary of one leaf: %v", err)
+	}
+}
+
+// TestLongDictionary: a span's dictionary of leaves longer than S2 takes
+// is their last bytes, and still packs and unpacks.
+func TestLongDictionary(t *testing.T) {
+	var refs [][]byte
+	for i := range RefCount {
+		refs = append(refs, append(random(12000), leaf(i)...))
+	}
+	d, err := NewDict(refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(d.Bytes()); n != s2.MaxDictSize {
+		t.Errorf("a dictionary of %d bytes, want the last %d", n, s2.MaxDictSize)
+	}
+	enc, stored := Pack(SpanSize+1, leaf(3), d)
+	if got, err := Unpack(enc, stored, d, nil); enc != SpanDict || err != nil || !bytes.Equal(got, leaf(3)) {
+		t.Errorf("encoding %d: %v", enc, err)
 	}
 }
 

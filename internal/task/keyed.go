@@ -75,16 +75,7 @@ func (k *keyed[V]) put(key string) *V {
 
 // find is where key is, or would be, in the sorted k.s.
 func (k *keyed[V]) find(key string) (int, bool) {
-	lo, hi := 0, len(k.s)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if k.s[m].key < key {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < len(k.s) && k.s[lo].key == key
+	return slices.BinarySearchFunc(k.s, key, func(e keyedEntry[V], key string) int { return strings.Compare(e.key, key) })
 }
 
 // index makes at, for a k grown past keyedSmall.

@@ -148,9 +148,26 @@ type commitDicts struct {
 	tx    *sql.Tx
 	b     *ledger.Batch
 	fresh map[uint64]*spanDict
+	// last is the span get answered last, and its answer: a batch's
+	// leaves and bodies are nearly all of one span.
+	last     *spanDict
+	lastSpan uint64
+	haveLast bool
 }
 
+// get returns span's dictionaries, nil for a span with none.
 func (c *commitDicts) get(ctx context.Context, span uint64) (*spanDict, error) {
+	if c.haveLast && c.lastSpan == span {
+		return c.last, nil
+	}
+	d, err := c.lookup(ctx, span)
+	if err == nil {
+		c.last, c.lastSpan, c.haveLast = d, span, true
+	}
+	return d, err
+}
+
+func (c *commitDicts) lookup(ctx context.Context, span uint64) (*spanDict, error) {
 	if d := c.fresh[span]; d != nil {
 		return d, nil
 	}

@@ -57,11 +57,16 @@ var dict1 = s2.MakeDict(dict1Bytes, []byte(`{"version":1,"point":"`))
 // It compresses when that saves at least an eighth, and keeps data as it
 // is otherwise. It is safe for concurrent use.
 func Pack(data []byte) (encoding int, stored []byte) {
+	return pack(dict1, Dict1, data)
+}
+
+// pack is Pack and PackSpan against d, which stands for encoding.
+func pack(d *s2.Dict, encoding int, data []byte) (int, []byte) {
 	if len(data) < minSize || len(data) > MaxSize {
 		return Plain, data
 	}
-	if c := Compress(dict1, data); c != nil {
-		return Dict1, c
+	if c := Compress(d, data); c != nil {
+		return encoding, c
 	}
 	return Plain, data
 }
@@ -87,13 +92,7 @@ func PackSpan(data []byte, sp *Span) (encoding int, stored []byte) {
 	if sp == nil {
 		return Pack(data)
 	}
-	if len(data) < minSize || len(data) > MaxSize {
-		return Plain, data
-	}
-	if c := Compress(sp.d, data); c != nil {
-		return Dict1Span, c
-	}
-	return Plain, data
+	return pack(sp.d, Dict1Span, data)
 }
 
 // UnpackSpan is Unpack for a row that may be Dict1Span, whose span's

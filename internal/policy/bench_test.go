@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -159,6 +160,32 @@ func BenchmarkDecisionDistinctHistory(b *testing.B) {
 			}
 			b.StopTimer()
 			reportPercentiles(b, durs)
+		})
+	}
+}
+
+// BenchmarkMarshalInput encodes the recorded input of one call (the
+// action point's document, with a history and arguments), by MarshalInput
+// and by encoding/json, which it matches byte for byte.
+func BenchmarkMarshalInput(b *testing.B) {
+	in := inScopeAction()
+	in.History = benchHistory()
+	in.Action.Arguments = map[string]any{"path": "/data/x", "n": 3.0, "opts": map[string]any{"a": true, "b": []any{"x", "y"}}}
+	doc, err := Document(PointAction, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		enc  func(*Input) ([]byte, error)
+	}{{"writ", MarshalInput}, {"encoding-json", func(in *Input) ([]byte, error) { return json.Marshal(in) }}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.enc(doc); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

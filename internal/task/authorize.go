@@ -317,7 +317,7 @@ func (s *Service) callRecord(args json.RawMessage, dec policy.Decision, in *poli
 	if err != nil {
 		return callRecord{}, fmt.Errorf("the policy input document: %w", err)
 	}
-	input, err := json.Marshal(doc)
+	input, err := policy.MarshalInput(doc)
 	if err != nil {
 		return callRecord{}, fmt.Errorf("encoding the policy input document: %w", err)
 	}

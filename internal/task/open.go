@@ -2,7 +2,6 @@ package task
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -177,7 +176,7 @@ func decidedEvent(env ledger.Event, d policy.Decision, in *policy.Input) (ledger
 	if err != nil {
 		return ev, fmt.Errorf("recording decision %s: %w", d.ID, err)
 	}
-	input, err := json.Marshal(doc)
+	input, err := policy.MarshalInput(doc)
 	if err != nil {
 		return ev, fmt.Errorf("recording decision %s: encoding its input: %w", d.ID, err)
 	}

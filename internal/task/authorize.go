@@ -303,16 +303,19 @@ func (s *Service) callRecord(args json.RawMessage, dec policy.Decision, in *poli
 	if err != nil {
 		return callRecord{}, fmt.Errorf("redacting the arguments: %w", err)
 	}
-	var redMap map[string]any
-	if red != nil {
+	recIn := *in
+	recAction := *in.Action
+	recIn.Action = &recAction
+	// Nothing replaced, the redacted arguments are the canonical form of
+	// those decided on, and decode to the same map: only what redaction
+	// changed is decoded again.
+	if len(paths) > 0 {
+		var redMap map[string]any
 		if err := decodeArguments(red, &redMap); err != nil {
 			return callRecord{}, fmt.Errorf("reading the redacted arguments: %w", err)
 		}
+		recAction.Arguments = redMap
 	}
-	recIn := *in
-	recAction := *in.Action
-	recAction.Arguments = redMap
-	recIn.Action = &recAction
 	doc, err := policy.Document(policy.PointAction, &recIn)
 	if err != nil {
 		return callRecord{}, fmt.Errorf("the policy input document: %w", err)

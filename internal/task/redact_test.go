@@ -120,3 +120,33 @@ func TestRedactionConfigured(t *testing.T) {
 		t.Errorf("output %s", body)
 	}
 }
+
+// TestRecordedInputArguments: the recorded policy input holds the
+// arguments the policy decided on, as decoded, when nothing in them is
+// redacted, and their redacted form when something is.
+func TestRecordedInputArguments(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "dev")
+	out := e.openTask(alice, scope("internal", "dev"), nil)
+	cred := e.credential(out.TaskID)
+	for _, c := range []struct{ args, want string }{
+		{`{"n":1.50,"s":"a<b","nested":{"z":[1e2,null,true]}}`, `{"n":1.5,"nested":{"z":[100,null,true]},"s":"a\u003cb"}`},
+		{`{"id":7,"password":"hunter2"}`, `{"id":7,"password":"[redacted]"}`},
+	} {
+		if a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", c.args), task.Request{}); err != nil || !a.Allow {
+			t.Fatalf("Authorize(%s): %+v %v", c.args, a, err)
+		}
+		_, input := lastEvent(t, e, "input")
+		var doc struct {
+			Action struct {
+				Arguments json.RawMessage `json:"arguments"`
+			} `json:"action"`
+		}
+		if err := json.Unmarshal(input, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(doc.Action.Arguments); got != c.want {
+			t.Errorf("%s: recorded arguments %s, want %s", c.args, got, c.want)
+		}
+	}
+}

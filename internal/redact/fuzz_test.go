@@ -70,6 +70,45 @@ func FuzzRedact(f *testing.F) {
 	})
 }
 
+// FuzzClean: Clean says a document is clean exactly when Redact replaces
+// nothing in it, and then Redact's output is the document's canonical
+// JSON, where it has one.
+func FuzzClean(f *testing.F) {
+	f.Add(`{"path":"/data/x","n":1.50,"list":[{"a":"b"}],"nested":{"k":"v"}}`, "arguments.**.pin")
+	f.Add(`{"nested":{"password":"hunter2"}}`, "")
+	f.Add(`{"note":"`+ghp+`"}`, "")
+	f.Add(`{"`+ghp+`":1}`, "")
+	f.Add(`{"k": "`+akia+` `+awsSecret+`"}`, "")
+	f.Add(`[1, "a", {"b": null}]`, "arguments[*].b")
+	f.Add(`{"a":1}`, "arguments")
+	f.Add(`{"a":1}`, "arguments.[")
+	f.Add(`"text"`, "")
+	f.Fuzz(func(t *testing.T, doc, path string) {
+		var v any
+		if json.Unmarshal([]byte(doc), &v) != nil {
+			return
+		}
+		e := redact.Default()
+		extra := []string{path}
+		out, paths, err := e.Redact("arguments", []byte(doc), extra)
+		clean := e.Clean("arguments", v, []byte(doc), extra)
+		if err != nil {
+			if clean {
+				t.Fatalf("Clean(%q) although Redact failed: %v", doc, err)
+			}
+			return
+		}
+		if clean != (len(paths) == 0) {
+			t.Fatalf("Clean(%q, %q) = %v, Redact's paths %q", doc, path, clean, paths)
+		}
+		// (A document jcs refuses, invalid UTF-8 say, has no canonical
+		// form to stand in for Redact's.)
+		if c, cerr := jcs.Canonicalize([]byte(doc)); clean && cerr == nil && !bytes.Equal(c, out) {
+			t.Fatalf("Clean(%q) but Redact gave %s, not the canonical %s", doc, out, c)
+		}
+	})
+}
+
 // checkOutput checks that out is canonical JSON and that each path names
 // a redacted value (or a member whose name was).
 func checkOutput(t *testing.T, out []byte, paths []string) {

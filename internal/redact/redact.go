@@ -120,37 +120,14 @@ func (e *Engine) Redact(root string, doc []byte, extra []string) ([]byte, []stri
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, nil, fmt.Errorf("%w: data after the value", ErrInput)
 	}
-	w := walker{keys: e.keys, root: root,
-		// The AWS secret key shape is only looked for beside an access key
-		// ID (or where escapes could hide one).
-		aws: bytes.Contains(doc, []byte("AKIA")) || bytes.Contains(doc, []byte("ASIA")) || bytes.Contains(doc, []byte(`\u`))}
 	var buf [8]pattern
-	w.pats = append(buf[:0], e.paths...)
-	whole := false
-	for _, p := range extra {
-		pat, err := e.compile(p)
-		if err != nil {
-			whole = true
-			continue
-		}
-		w.pats = append(w.pats, pat)
-	}
-	if len(w.pats) > 1<<16 {
-		whole = true
-	}
 	var sbuf [32]uint32
-	w.states = sbuf[:0]
+	w := walker{pats: buf[:0], states: sbuf[:0]}
+	lo, hi, whole := e.start(&w, root, doc, extra)
 	if !whole {
-		for i := range w.pats {
-			w.add(0, uint32(i), 0)
-		}
-		lo, hi, acc := w.advance(0, len(w.states), step{name: root, key: true})
-		whole = acc
-		if !whole {
-			var err error
-			if v, err = w.value(v, lo, hi, 1); err != nil {
-				return nil, nil, err
-			}
+		var err error
+		if v, err = w.value(v, lo, hi, 1); err != nil {
+			return nil, nil, err
 		}
 	}
 	if whole {
@@ -169,6 +146,83 @@ func (e *Engine) Redact(root string, doc []byte, extra []string) ([]byte, []stri
 		return nil, nil, fmt.Errorf("%w: %v", ErrInput, err)
 	}
 	return out, w.recorded(), nil
+}
+
+// start readies w to walk doc, the document named root, with the
+// engine's paths and extra, and returns the pattern positions of the
+// document's top, or whole when the whole document is to be redacted.
+func (e *Engine) start(w *walker, root string, doc []byte, extra []string) (lo, hi int, whole bool) {
+	w.keys, w.root = e.keys, root
+	// The AWS secret key shape is only looked for beside an access key
+	// ID (or where escapes could hide one).
+	w.aws = bytes.Contains(doc, []byte("AKIA")) || bytes.Contains(doc, []byte("ASIA")) || bytes.Contains(doc, []byte(`\u`))
+	w.pats = append(w.pats, e.paths...)
+	for _, p := range extra {
+		pat, err := e.compile(p)
+		if err != nil {
+			whole = true
+			continue
+		}
+		w.pats = append(w.pats, pat)
+	}
+	if whole || len(w.pats) > 1<<16 {
+		return 0, 0, true
+	}
+	for i := range w.pats {
+		w.add(0, uint32(i), 0)
+	}
+	return w.advance(0, len(w.states), step{name: root, key: true})
+}
+
+// Clean reports whether Redact would replace nothing in doc, the document
+// named root, which v is doc decoded as encoding/json decodes it (numbers
+// as float64 or json.Number alike: redaction never reads them). Then
+// Redact's output is doc's canonical JSON, which a caller that has it
+// need not build again. It reads v and changes nothing; false may also
+// mean only that Redact must decide (a document nested too deep).
+func (e *Engine) Clean(root string, v any, doc []byte, extra []string) bool {
+	var buf [8]pattern
+	var sbuf [32]uint32
+	w := walker{pats: buf[:0], states: sbuf[:0]}
+	lo, hi, whole := e.start(&w, root, doc, extra)
+	return !whole && w.clean(v, lo, hi, 1)
+}
+
+// clean is value finding nothing to replace, without replacing it.
+func (w *walker) clean(v any, lo, hi, depth int) bool {
+	switch x := v.(type) {
+	case string:
+		var sp spans
+		scan(x, &sp, w.keys, w.aws)
+		return len(sp.list) == 0
+	case map[string]any:
+		if depth >= jcs.MaxDepth {
+			return false
+		}
+		for k, m := range x {
+			var sp spans
+			if scan(k, &sp, w.keys, w.aws); len(sp.list) > 0 {
+				return false // renameKeys would rename it
+			}
+			clo, chi, acc := w.advance(lo, hi, step{name: k, key: true})
+			if acc || w.keys.has(k) || !w.clean(m, clo, chi, depth+1) {
+				return false
+			}
+			w.states = w.states[:hi]
+		}
+	case []any:
+		if depth >= jcs.MaxDepth {
+			return false
+		}
+		for i, m := range x {
+			clo, chi, acc := w.advance(lo, hi, step{index: i})
+			if acc || !w.clean(m, clo, chi, depth+1) {
+				return false
+			}
+			w.states = w.states[:hi]
+		}
+	}
+	return true
 }
 
 func (e *Engine) compile(p string) (pattern, error) {

@@ -64,7 +64,7 @@ func (s *Service) Authorize(ctx context.Context, cred VerifiedCredential, req ap
 		return api.Authorized{}, err
 	}
 	argsMAC := s.mac(macArguments, cred.TaskID, canonical)
-	out, stepUp, err := s.authorizeShared(ctx, cred, req, rc, args, argsMap, argsMAC)
+	out, stepUp, err := s.authorizeShared(ctx, cred, req, rc, callArgs{raw: args, decoded: argsMap, canonical: canonical, mac: argsMAC})
 	if err != nil || stepUp == nil {
 		return out, err
 	}
@@ -130,8 +130,17 @@ func inexactNumber(path string) *refusal.Error {
 		"(I-JSON, RFC 7493 §2.2: integers within ±(2^53−1), no more digits than a double keeps); send it as a string", path)
 }
 
+// callArgs are a call's arguments: as sent (nil when it has none),
+// decoded, in canonical form, and their keyed digest.
+type callArgs struct {
+	raw       json.RawMessage
+	decoded   map[string]any
+	canonical []byte
+	mac       string
+}
+
 func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, req api.Authorize, rc Request,
-	args json.RawMessage, argsMap map[string]any, argsMAC string) (api.Authorized, *pendingStepUp, error) {
+	args callArgs) (api.Authorized, *pendingStepUp, error) {
 	if err := s.mu.RLock(ctx); err != nil {
 		return api.Authorized{}, nil, err
 	}
@@ -168,7 +177,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 		Agent:     policy.Agent{ID: task.Agent},
 		Task:      policy.Task{ID: task.ID, Scope: task.Scope.policy(), State: string(task.State), ParentChain: chain},
 		Action: &policy.Action{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
-			Arguments: argsMap, DataClass: req.DataClass},
+			Arguments: args.decoded, DataClass: req.DataClass},
 		Credential: &policy.Credential{JTI: cred.JTI, ExpiresAt: cred.Expiry, ActChain: cred.ActChain, Binding: cred.Binding},
 		Request:    policy.Request{Time: now, Environment: s.cfg.Environment, Gateway: rc.Gateway, Source: rc.Source, TraceID: rc.TraceID},
 		History:    hist,
@@ -178,7 +187,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	ev := ledger.Event{Time: now, TaskID: task.ID, Principal: task.Requester, Agent: task.Agent,
 		DecisionID: dec.ID, PolicyVersion: dec.PolicyVersion, JTI: cred.JTI, TraceID: rc.TraceID}
 	data := event.ActionDecided{ActionID: newID("act"), Tool: req.Tool, Operation: req.Operation, Resource: req.Resource,
-		DataClass: req.DataClass, ArgsMAC: argsMAC, Effect: string(dec.Effect), Reasons: dec.Reasons,
+		DataClass: req.DataClass, ArgsMAC: args.mac, Effect: string(dec.Effect), Reasons: dec.Reasons,
 		Obligations: dec.Obligations, PolicyIDs: nonNil(dec.PolicyIDs)}
 	out := api.Authorized{DecisionID: dec.ID, Reasons: dec.Reasons}
 
@@ -209,7 +218,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 	case policy.Allow:
 	case policy.RequireApproval:
 		call := stepUpCall{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass,
-			ArgsMAC: argsMAC, PolicyVersion: dec.PolicyVersion}
+			ArgsMAC: args.mac, PolicyVersion: dec.PolicyVersion}
 		stepID := s.reserveStepUp(task.ID, call, now)
 		if stepID == "" && limited {
 			// No approver is asked for a call its limits refuse anyway.
@@ -231,7 +240,7 @@ func (s *Service) authorizeShared(ctx context.Context, cred VerifiedCredential, 
 			}
 			asked := event.ApprovalRequested{ApprovalID: newID("apr"), Kind: KindStepUp,
 				Required: max(dec.Obligations.Approvals, 1), ExpiresAt: now.Add(s.cfg.ApprovalTTL), Reasons: dec.Reasons,
-				Binding: event.Binding{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: argsMAC}}
+				Binding: event.Binding{Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, DataClass: req.DataClass, ArgsMAC: args.mac}}
 			return api.Authorized{}, &pendingStepUp{denied: ev, data: data, requested: ap, asked: asked, out: out, call: call}, nil
 		}
 		defer s.release(stepID)
@@ -298,10 +307,18 @@ type callRecord struct {
 // callRecord builds the record of a call decided by dec on in, redacting
 // before anything is stored. An error means the call cannot be recorded
 // as it was decided.
-func (s *Service) callRecord(args json.RawMessage, dec policy.Decision, in *policy.Input) (callRecord, error) {
-	red, paths, err := s.cfg.Redactor.Redact("arguments", args, dec.Obligations.Redact)
-	if err != nil {
-		return callRecord{}, fmt.Errorf("redacting the arguments: %w", err)
+func (s *Service) callRecord(args callArgs, dec policy.Decision, in *policy.Input) (callRecord, error) {
+	var red []byte
+	var paths []string
+	if args.raw != nil && s.cfg.Redactor.Clean("arguments", args.decoded, args.raw, dec.Obligations.Redact) {
+		// Nothing to redact: the body is the arguments' canonical form,
+		// which is what Redact would build again.
+		red = args.canonical
+	} else {
+		var err error
+		if red, paths, err = s.cfg.Redactor.Redact("arguments", args.raw, dec.Obligations.Redact); err != nil {
+			return callRecord{}, fmt.Errorf("redacting the arguments: %w", err)
+		}
 	}
 	recIn := *in
 	recAction := *in.Action

@@ -145,6 +145,9 @@ func (c Config) Validate() error {
 type Service struct {
 	cfg Config
 	log *slog.Logger
+	// macs holds HMAC-SHA256 hashes keyed with cfg.DigestKey, reset, for
+	// mac to reuse.
+	macs sync.Pool
 
 	// mu orders changes: task lifecycle changes hold it exclusively;
 	// authorizations hold it shared, so they commit concurrently (group

@@ -68,7 +68,9 @@ func Commit(salt, data []byte) string {
 	h := sha256.New()
 	h.Write(salt)
 	h.Write(data)
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	var out [len("sha256:") + 2*sha256.Size]byte
+	return string(hex.AppendEncode(append(out[:0], "sha256:"...), h.Sum(sum[:0])))
 }
 
 // maxBodies is the most bodies one event may commit to.

@@ -134,12 +134,12 @@ func (s *Server) gatewayCredential(w http.ResponseWriter, r *http.Request) (task
 	if server == "" {
 		return cred, true
 	}
-	t, err := s.tasks.Get(cred.TaskID)
+	tools, err := s.tasks.ScopeTools(cred.TaskID)
 	if err != nil {
 		s.taskFail(w, r, err)
 		return cred, false
 	}
-	if !scopeReaches(t.Scope.Tools, server) {
+	if !scopeReaches(tools, server) {
 		detail := "the task's scope names no tool of MCP server " + server
 		s.rejectExchange(r.Context(), cred.TaskID, "", cred.JTI, "insufficient_scope", detail+" ("+r.Method+" "+r.URL.Path+")")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="writ", error="insufficient_scope", scope="`+bearer.Text(server+".*")+`", error_description="`+bearer.Text(detail)+`"`)

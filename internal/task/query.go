@@ -19,6 +19,20 @@ func (s *Service) Get(taskID string) (Task, error) {
 	return s.st.clone(t), nil
 }
 
+// ScopeTools returns the tool patterns of a task's scope, or ErrNotFound:
+// what an enforcement point checks on every call, without copying the rest
+// of the task, whose list of events grows with every call.
+func (s *Service) ScopeTools(taskID string) ([]string, error) {
+	s.followForRead()
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	t := s.st.tasks[taskID]
+	if t == nil {
+		return nil, notFound("no task %s", taskID)
+	}
+	return slices.Clone(t.Scope.Tools), nil
+}
+
 // View returns a task as the API shows it, or ErrNotFound.
 func (s *Service) View(taskID string) (api.Task, error) {
 	s.followForRead()

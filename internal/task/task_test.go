@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -275,4 +276,22 @@ func TestEndingRevokesCredentialsAndChildren(t *testing.T) {
 			t.Errorf("widening child: %v", err)
 		}
 	})
+}
+
+// TestScopeTools: a task's tool patterns, as a copy the caller may keep,
+// and not found for an unknown task.
+func TestScopeTools(t *testing.T) {
+	e := newEnv(t, "dev")
+	out := e.openTask(alice, scope("internal", "dev"), nil)
+	tools, err := e.svc.ScopeTools(out.TaskID)
+	if err != nil || !slices.Equal(tools, []string{"invoices.*", "mail.send"}) {
+		t.Fatalf("ScopeTools = %q, %v", tools, err)
+	}
+	tools[0] = "changed"
+	if again, _ := e.svc.ScopeTools(out.TaskID); again[0] != "invoices.*" {
+		t.Fatalf("the caller's copy changed the task: %q", again)
+	}
+	if _, err := e.svc.ScopeTools("tsk_none"); !errors.Is(err, task.ErrNotFound) {
+		t.Fatalf("unknown task: %v", err)
+	}
 }

@@ -175,11 +175,11 @@ func (e *Engine) start(w *walker, root string, doc []byte, extra []string) (lo, 
 }
 
 // Clean reports whether Redact would replace nothing in doc, the document
-// named root, which v is doc decoded as encoding/json decodes it (numbers
-// as float64 or json.Number alike: redaction never reads them). Then
-// Redact's output is doc's canonical JSON, which a caller that has it
-// need not build again. It reads v and changes nothing; false may also
-// mean only that Redact must decide (a document nested too deep).
+// named root; v is doc as encoding/json decodes it (numbers as float64 or
+// json.Number alike: redaction never reads them). Then Redact's output is
+// doc's canonical JSON, which a caller that has it need not build again.
+// Clean reads v and changes nothing; false may also mean only that Redact
+// must decide (a document nested too deep).
 func (e *Engine) Clean(root string, v any, doc []byte, extra []string) bool {
 	var buf [8]pattern
 	var sbuf [32]uint32

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // BenchmarkDecision measures one Evaluate call (derived facts, engine, fail-
@@ -188,4 +190,37 @@ func BenchmarkMarshalInput(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRegoInput builds the whole Rego input document of one call (a
+// bundle that reads every member, as one reading input.task.scope does),
+// with the engine's caches (derived facts, the task member) and without.
+func BenchmarkRegoInput(b *testing.B) {
+	in := inScopeAction()
+	in.History = benchHistory()
+	doc, err := Document(PointAction, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cached", func(b *testing.B) {
+		var derived derivedCache[*ast.Term]
+		var tasks taskCache[*ast.Term]
+		b.ReportAllocs()
+		for b.Loop() {
+			regoValue(doc, nil, nil, &derived, &tasks)
+		}
+	})
+	b.Run("derived-cached", func(b *testing.B) {
+		var derived derivedCache[*ast.Term]
+		b.ReportAllocs()
+		for b.Loop() {
+			regoValue(doc, nil, nil, &derived, nil)
+		}
+	})
+	b.Run("uncached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			regoValue(doc, nil, nil, nil, nil)
+		}
+	})
 }

@@ -78,7 +78,7 @@ func FuzzParseInput(f *testing.F) {
 				t.Fatal(err)
 			}
 			_ = cedarContext(in, nil, nil, nil, nil)
-			_ = regoValue(in, nil, nil, nil)
+			_ = regoValue(in, nil, nil, nil, nil)
 		}
 	})
 }

@@ -32,6 +32,7 @@ type regoEngine struct {
 	// hist builds the parts of the history the modules read.
 	hist    *historyPlan
 	derived derivedCache[*ast.Term]
+	tasks   taskCache[*ast.Term]
 	// memo, when not nil, remembers results by input (regomemo.go).
 	memo *regoMemo
 }
@@ -134,7 +135,7 @@ var (
 // Eval implements Engine: from the memo when it holds the document, else
 // by evaluating it.
 func (e *regoEngine) Eval(ctx context.Context, in *Input) (Result, error) {
-	doc := regoValue(in, e.paths, e.hist, &e.derived)
+	doc := regoValue(in, e.paths, e.hist, &e.derived, &e.tasks)
 	if e.memo != nil {
 		if r, ok := e.memo.get(doc); ok {
 			return r, nil

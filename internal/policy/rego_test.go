@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -215,8 +216,8 @@ func TestRegoInputPaths(t *testing.T) {
 func TestRegoValuePruned(t *testing.T) {
 	in := inScopeAction()
 	in.Version, in.Point = InputVersion, PointAction
-	full := regoValue(in, nil, nil, nil)
-	pruned := regoValue(in, inputPaths{"task": {"scope": true, "nope": true}, "request": nil}, nil, nil)
+	full := regoValue(in, nil, nil, nil, nil)
+	pruned := regoValue(in, inputPaths{"task": {"scope": true, "nope": true}, "request": nil}, nil, nil, nil)
 	want := ast.MustParseTerm(`{"version": 1, "point": "action", "task": {"scope": ` +
 		full.(ast.Object).Get(ast.StringTerm("task")).Value.(ast.Object).Get(ast.StringTerm("scope")).String() +
 		`}, "request": ` + full.(ast.Object).Get(ast.StringTerm("request")).String() + `}`)
@@ -339,8 +340,8 @@ func TestDerivedCache(t *testing.T) {
 				DataClassLevel: i%5 - 1, CeilingLevel: (i/5)%5 - 1, TTLSeconds: int64(i % 7 * 60),
 			}
 			in.Derived = d
-			want := regoValue(in, nil, nil, nil)
-			got := regoValue(in, nil, nil, &cache)
+			want := regoValue(in, nil, nil, nil, nil)
+			got := regoValue(in, nil, nil, &cache, nil)
 			if got.Compare(want) != 0 {
 				t.Fatalf("round %d, facts %+v: cached input\n%v\nwant\n%v", round, d, got, want)
 			}
@@ -386,5 +387,53 @@ func TestRegoConcurrentEval(t *testing.T) {
 		if e := <-errs; e != "" {
 			t.Error(e)
 		}
+	}
+}
+
+// TestTaskCache checks that the cached task member is always that of the
+// task asked for: across tasks sharing a slot, a task whose fields change
+// one at a time, and a caller changing its own lists after a call.
+func TestTaskCache(t *testing.T) {
+	var tasks taskCache[*ast.Term]
+	calls, perMinute := int64(10), int64(5)
+	variants := []func(*Task){
+		func(*Task) {},
+		func(t *Task) { t.State = "pending_approval" },
+		func(t *Task) { t.Intent = "another" },
+		func(t *Task) { t.TTL = "5m" },
+		func(t *Task) { t.Scope.Tools = append(slices.Clone(t.Scope.Tools), "mail.send") },
+		func(t *Task) { t.Scope.Resources = nil },
+		func(t *Task) { t.Scope.Operations = []string{"write"} },
+		func(t *Task) { t.Scope.DataClass = "restricted" },
+		func(t *Task) { t.Scope.Environments = []string{"prod"} },
+		func(t *Task) { t.Scope.Limits = &Limits{Calls: &calls} },
+		func(t *Task) { t.Scope.Limits = &Limits{Calls: &calls, PerMinute: &perMinute} },
+		func(t *Task) { t.Scope.Limits = &Limits{PerTool: map[string]int64{"fs.*": 3}} },
+		func(t *Task) { t.ParentChain = []ParentTask{{ID: "tsk_parent", Agent: "a", Scope: t.Scope}} },
+		func(t *Task) {
+			t.ParentChain = []ParentTask{{ID: "tsk_parent", Agent: "a", Scope: Scope{Tools: []string{"*"}}}}
+		},
+	}
+	for round := range 3 {
+		for task := range 200 { // more tasks than slots
+			for i, change := range variants {
+				in := inScopeAction()
+				in.Task.ID = fmt.Sprintf("tsk_%d", task)
+				change(&in.Task)
+				want := regoValue(in, nil, nil, nil, nil)
+				got := regoValue(in, nil, nil, nil, &tasks)
+				if got.Compare(want) != 0 {
+					t.Fatalf("round %d, task %d, variant %d: cached input\n%v\nwant\n%v", round, task, i, got, want)
+				}
+			}
+		}
+	}
+	// What the caller changes after a call is not in the cache's copy.
+	in := inScopeAction()
+	regoValue(in, nil, nil, nil, &tasks)
+	in.Task.Scope.Tools[0] = "changed.*"
+	want := regoValue(in, nil, nil, nil, nil)
+	if got := regoValue(in, nil, nil, nil, &tasks); got.Compare(want) != 0 {
+		t.Fatalf("a task's list changed in place: cached input\n%v\nwant\n%v", got, want)
 	}
 }

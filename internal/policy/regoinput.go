@@ -204,8 +204,9 @@ var (
 // JSON round trip, building only what paths names (nil: everything);
 // version and point are always there. hist builds the parts of the history
 // the bundle reads (nil: all of it). cache, when not nil, supplies the
-// derived object for derived facts seen recently.
-func regoValue(in *Input, paths inputPaths, hist *historyPlan, cache *derivedCache[*ast.Term]) ast.Value {
+// derived object for derived facts seen recently, and tasks the task
+// object of a task whose latest call built it.
+func regoValue(in *Input, paths inputPaths, hist *historyPlan, cache *derivedCache[*ast.Term], tasks *taskCache[*ast.Term]) ast.Value {
 	n := len(regoMembers)
 	if paths != nil {
 		n = len(paths)
@@ -223,6 +224,15 @@ func regoValue(in *Input, paths inputPaths, hist *historyPlan, cache *derivedCac
 		}
 		if m.name == "history" {
 			o.Insert(m.key, hist.regoValueOf(in))
+			continue
+		}
+		if m.name == "task" {
+			t, ok := tasks.lookup(&in.Task)
+			if !ok {
+				t = m.build(in, keys)
+				tasks.store(&in.Task, t)
+			}
+			o.Insert(m.key, t)
 			continue
 		}
 		if m.name != "derived" {

@@ -54,7 +54,7 @@ func TestRegoMemo(t *testing.T) {
 				*got.Obligations.RecordOutput = !*got.Obligations.RecordOutput
 			}
 		}
-		doc := regoValue(in, e.paths, e.hist, &e.derived)
+		doc := regoValue(in, e.paths, e.hist, &e.derived, &e.tasks)
 		if _, ok := e.memo.get(doc); !ok {
 			t.Fatalf("%s: not in the memo after its evaluation", tc.name)
 		}

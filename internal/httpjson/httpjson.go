@@ -22,6 +22,15 @@ func Write(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// WriteEncoded writes body, JSON already encoded, with the given status and
+// Write's headers, ending it with the newline Write's encoder ends with.
+func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
 // Error writes {error, detail} with the status of kind
 // (refusal.Kind.HTTPStatus): whoever answers an error says what kind it is,
 // and the status follows from that in one place.

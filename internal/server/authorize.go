@@ -9,6 +9,8 @@ import (
 	"github.com/writhq/writ/internal/abuse"
 	"github.com/writhq/writ/internal/bearer"
 	"github.com/writhq/writ/internal/credential"
+	"github.com/writhq/writ/internal/httpjson"
+	"github.com/writhq/writ/internal/jsonappend"
 	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/task"
@@ -43,7 +45,27 @@ func (s *Server) authorizeAction(w http.ResponseWriter, r *http.Request) {
 	if !out.Allow {
 		status = refusal.Forbidden.HTTPStatus()
 	}
-	writeJSON(w, status, out)
+	httpjson.WriteEncoded(w, status, appendAuthorized(make([]byte, 0, 256), &out))
+}
+
+// appendAuthorized appends the decision API's answer as encoding/json
+// writes it (TestAppendAuthorizedIsEncodingJSON), without reflection: it
+// is written for every call.
+func appendAuthorized(b []byte, a *api.Authorized) []byte {
+	w := jsonappend.Object{B: b}
+	w.Bool("allow", a.Allow)
+	w.OptStr("action_id", a.ActionID)
+	w.Str("decision_id", a.DecisionID)
+	w.OptStrings("reasons", a.Reasons)
+	if a.ApprovalRequired {
+		w.Bool("approval_required", true)
+	}
+	w.OptStr("approval_id", a.ApprovalID)
+	if a.RecordOutput != nil {
+		w.Bool("record_output", *a.RecordOutput)
+	}
+	w.OptStrings("redact", a.Redact)
+	return w.End()
 }
 
 // actionResult answers POST /v1/actions/{id}/result: the status and output

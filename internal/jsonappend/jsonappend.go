@@ -72,8 +72,8 @@ func (w *Object) OptMap(k string, m map[string]any) {
 }
 
 // Map writes m as encoding/json does: keys sorted, null when nil. A value
-// of a type Value leaves to encoding/json that it cannot encode is
-// written as null.
+// of a type left to encoding/json that it cannot encode is written as
+// null.
 func Map(b []byte, m map[string]any) []byte {
 	b, _ = appendMap(b, m)
 	return b
@@ -107,6 +107,18 @@ func appendMap(b []byte, m map[string]any) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// Array writes an array of n elements, elem appending the i-th.
+func Array(b []byte, n int, elem func(b []byte, i int) []byte) []byte {
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, i)
+	}
+	return append(b, ']')
+}
+
 // Strings writes ss: null when nil.
 func Strings(b []byte, ss []string) []byte {
 	if ss == nil {
@@ -122,14 +134,8 @@ func Strings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
-// Value writes the values a decoded JSON document or a record's map
-// holds directly, and leaves any other to encoding/json; one it cannot
-// encode is written as null.
-func Value(b []byte, v any) []byte {
-	b, _ = value(b, v)
-	return b
-}
-
+// value writes the values a decoded JSON document or a record's map holds
+// directly, and leaves any other to encoding/json.
 func value(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
@@ -146,7 +152,7 @@ func value(b []byte, v any) ([]byte, error) {
 		return strconv.AppendUint(b, v, 10), nil
 	case float64:
 		if !math.IsInf(v, 0) && !math.IsNaN(v) {
-			return Float(b, v), nil
+			return appendFloat(b, v), nil
 		}
 	case []string:
 		return Strings(b, v), nil
@@ -176,10 +182,10 @@ func value(b []byte, v any) ([]byte, error) {
 	return append(b, j...), nil
 }
 
-// Float writes a finite float64 as encoding/json does: the shortest
+// appendFloat writes a finite float64 as encoding/json does: the shortest
 // decimal that reads back the same, in exponent form below 1e-6 and from
 // 1e21 on, with a one-digit negative exponent unpadded.
-func Float(b []byte, f float64) []byte {
+func appendFloat(b []byte, f float64) []byte {
 	abs := math.Abs(f)
 	format := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {

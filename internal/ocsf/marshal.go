@@ -40,14 +40,9 @@ func (r Record) AppendJSON(b []byte) []byte {
 		w.B = r.API.appendJSON(w.Key("api"))
 	}
 	if len(r.Resources) > 0 {
-		b := append(w.Key("resources"), '[')
-		for i, res := range r.Resources {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = res.appendJSON(b)
-		}
-		w.B = append(b, ']')
+		w.B = jsonappend.Array(w.Key("resources"), len(r.Resources), func(b []byte, i int) []byte {
+			return r.Resources[i].appendJSON(b)
+		})
 	}
 	w.OptMap("src_endpoint", r.SrcEndpoint)
 	if r.Entity != nil {
@@ -77,17 +72,12 @@ func (a *Actor) appendJSON(b []byte) []byte {
 	w.OptStr("app_uid", a.AppUID)
 	w.OptMap("session", a.Session)
 	if len(a.Authorizations) > 0 {
-		b := append(w.Key("authorizations"), '[')
-		for i, au := range a.Authorizations {
-			if i > 0 {
-				b = append(b, ',')
-			}
+		w.B = jsonappend.Array(w.Key("authorizations"), len(a.Authorizations), func(b []byte, i int) []byte {
 			aw := jsonappend.Object{B: b}
-			aw.Str("decision", au.Decision)
-			aw.OptMap("policy", au.Policy)
-			b = aw.End()
-		}
-		w.B = append(b, ']')
+			aw.Str("decision", a.Authorizations[i].Decision)
+			aw.OptMap("policy", a.Authorizations[i].Policy)
+			return aw.End()
+		})
 	}
 	return w.End()
 }

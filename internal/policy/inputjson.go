@@ -101,19 +101,14 @@ func (t *Task) appendJSON(b []byte) []byte {
 	w.OptStr("ttl", t.TTL)
 	w.OptStr("state", t.State)
 	if len(t.ParentChain) > 0 {
-		b := append(w.Key("parent_chain"), '[')
-		for i := range t.ParentChain {
-			if i > 0 {
-				b = append(b, ',')
-			}
+		w.B = jsonappend.Array(w.Key("parent_chain"), len(t.ParentChain), func(b []byte, i int) []byte {
 			p := &t.ParentChain[i]
 			pw := jsonappend.Object{B: b}
 			pw.Str("id", p.ID)
 			pw.OptStr("agent", p.Agent)
 			pw.B = p.Scope.appendJSON(pw.Key("scope"))
-			b = pw.End()
-		}
-		w.B = append(b, ']')
+			return pw.End()
+		})
 	}
 	return w.End()
 }

@@ -16,19 +16,21 @@ import (
 
 // Write writes v as JSON with the given status.
 func Write(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
+	writeHeader(w, status)
 	json.NewEncoder(w).Encode(v)
 }
 
 // WriteEncoded writes body, JSON already encoded, with the given status and
 // Write's headers, ending it with the newline Write's encoder ends with.
 func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
+	writeHeader(w, status)
+	w.Write(append(body, '\n'))
+}
+
+func writeHeader(w http.ResponseWriter, status int) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
 }
 
 // Error writes {error, detail} with the status of kind

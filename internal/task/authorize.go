@@ -474,5 +474,5 @@ func bound(binding string) bool { return binding == "dpop" || binding == "mtls" 
 // decodeArguments decodes a call's arguments as encoding/json does
 // (FuzzArgumentsAsEncodingJSON holds it to that), with the quicker
 // implementation the event package decodes with: every call's arguments
-// are decoded twice, as sent and as recorded.
+// are decoded as sent, and again as recorded when redaction changed them.
 func decodeArguments(raw []byte, m *map[string]any) error { return jsonv1.Unmarshal(raw, m) }

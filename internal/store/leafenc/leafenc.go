@@ -1,4 +1,4 @@
-// Package leafenc is how the SQLite store keeps a leaf's bytes on disk: as
+// Package leafenc is how the stores keep a leaf's bytes on disk: as
 // they are, or compressed (an S2 block) against the leaves that end the
 // span before it.
 //

@@ -174,7 +174,7 @@ func (r *aheadReader) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckp
 }
 
 func (r *aheadReader) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
-	return readLeaves(ctx, r.s.pool, start, end)
+	return r.s.readLeaves(ctx, r.s.pool, start, end)
 }
 
 // sequenceAhead stamps a batch on st and commits it in one round trip. It
@@ -189,6 +189,10 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 		return errRestamp
 	}
 	if err != nil || b == nil {
+		return err
+	}
+	rows, err := s.pack(ctx, b)
+	if err != nil {
 		return err
 	}
 	conn, err := s.pool.Acquire(ctx)
@@ -210,7 +214,7 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 	q.Queue("BEGIN")
 	q.Queue(`SELECT o_age, o_stored FROM writ_commit_head($1, $2, $3, $4, $5, $6)`,
 		int64(b.Start), int64(b.Start)+int64(len(b.Leaves)), cp, note, st.cpSize, interval)
-	s.queueRows(q, b, false)
+	s.queueRows(q, b, rows, false)
 	q.Queue("COMMIT")
 	sent := time.Now()
 	res := c.SendBatch(ctx, q)
@@ -252,6 +256,7 @@ func (s *Store) sequenceAhead(ctx context.Context, st headState, stamp func(cont
 	r.stored = stored
 	s.head.set(st.after(b, stored, time.Duration(age*float64(time.Second)), sent, sent), true)
 	s.head.count(func(c *SequenceStats) { c.Ahead++ })
+	rows.commit.Done()
 	return nil
 }
 

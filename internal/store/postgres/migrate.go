@@ -161,6 +161,34 @@ var migrations = []string{
 	     UPDATE log_head SET size = finish WHERE id = 1;
 	   END IF;
 	 END $$;`,
+	// 10: each leaf row names how its leaf is kept (internal/store/leafenc):
+	// 0 as it is, as every row before this migration. The head's lock
+	// returns the encoding beside each leaf it returns; the columns before
+	// are unchanged.
+	`ALTER TABLE leaves ADD COLUMN enc smallint NOT NULL DEFAULT 0;
+	 DROP FUNCTION writ_lock_head(bigint);
+	 CREATE FUNCTION writ_lock_head(known bigint)
+	   RETURNS TABLE (o_size bigint, o_cp_size bigint, o_cp_age double precision,
+	                  o_level integer, o_idx bigint, o_hashes bytea, o_leaf_idx bigint, o_leaf bytea,
+	                  o_leaf_enc smallint)
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 DECLARE n bigint; cs bigint; ca timestamptz;
+	 BEGIN
+	   SELECT h.size, h.checkpoint_size, h.checkpoint_at INTO n, cs, ca FROM log_head h WHERE h.id = 1 FOR UPDATE;
+	   o_size := n;
+	   o_cp_size := cs;
+	   o_cp_age := extract(epoch FROM clock_timestamp() - ca);
+	   RETURN NEXT;
+	   IF n <> known AND n > 0 THEN
+	     RETURN QUERY SELECT n, cs, o_cp_age, t.level, t.idx, t.hashes, NULL::bigint, NULL::bytea, NULL::smallint FROM tiles t
+	       JOIN generate_series(0, 7) AS e(lv) ON t.level = e.lv AND t.idx = (n >> (8 * e.lv)) / 256
+	       WHERE (n >> (8 * e.lv)) > 0;
+	   END IF;
+	   IF known >= 0 AND known < n AND n - known <= 4096 THEN
+	     RETURN QUERY SELECT n, cs, o_cp_age, NULL::integer, NULL::bigint, NULL::bytea, l.idx, l.leaf, l.enc FROM leaves l
+	       WHERE l.idx >= known AND l.idx < n ORDER BY l.idx;
+	   END IF;
+	 END $$;`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

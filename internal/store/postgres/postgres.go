@@ -23,12 +23,18 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/writhq/writ/internal/ledger"
-	"github.com/writhq/writ/internal/store/bodyenc"
+	"github.com/writhq/writ/internal/store/leafenc"
 )
 
 // Store is a PostgreSQL-backed store.
 type Store struct {
-	pool    *pgxpool.Pool
+	pool *pgxpool.Pool
+	// refs reads the leaves of a span's dictionary (leafenc.Cache) for a
+	// read or a commit that may hold a connection of pool: a pool of its
+	// own, whose connections are never held while waiting for another.
+	refs *pgxpool.Pool
+	// dicts are the leaf dictionaries of the spans last used.
+	dicts   *leafenc.Cache
 	db      *sql.DB
 	schema  string
 	keyBase string
@@ -80,15 +86,25 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.MaxConns = o.MaxConns
+	refsCfg := cfg.Copy()
+	cfg.MaxConns, refsCfg.MaxConns = o.MaxConns, 2
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", redact(err))
 	}
-	s := &Store{pool: pool, log: o.Logger, watchers: map[chan struct{}]struct{}{}, claimed: map[int64]bool{},
+	refs, err := pgxpool.NewWithConfig(ctx, refsCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", redact(err))
+	}
+	s := &Store{pool: pool, refs: refs, log: o.Logger, watchers: map[chan struct{}]struct{}{}, claimed: map[int64]bool{},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	s.dicts = leafenc.NewCache(func(ctx context.Context, start, end uint64) ([][]byte, error) {
+		return readRefs(ctx, refs, start, end)
+	})
 	if err := s.init(ctx); err != nil {
 		pool.Close()
+		refs.Close()
 		return nil, err
 	}
 	s.db = stdlib.OpenDBFromPool(pool)
@@ -140,6 +156,7 @@ func (s *Store) Close() error {
 		s.cmu.Unlock()
 		s.db.Close()
 		s.pool.Close()
+		s.refs.Close()
 	})
 	return nil
 }
@@ -191,9 +208,15 @@ func size(ctx context.Context, q querier) (uint64, error) {
 // batch's start and takes the lock that serializes writers.
 func (s *Store) Commit(ctx context.Context, b *ledger.Batch) error {
 	s.head.forget()
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return s.write(ctx, tx, b)
-	})
+	rows, err := s.pack(ctx, b)
+	if err != nil {
+		return err
+	}
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.write(ctx, tx, b, rows) }); err != nil {
+		return err
+	}
+	rows.commit.Done()
+	return nil
 }
 
 // Sequence implements ledger.SharedStore. When known is where this store's
@@ -241,12 +264,12 @@ func (s *Store) sequenceLocked(ctx context.Context, known uint64, stamp func(con
 			rollback(c)
 		}
 	}()
-	r := &txReader{tx: c, edge: map[ledger.TileID][]byte{}}
+	r := &txReader{s: s, tx: c, edge: map[ledger.TileID][]byte{}}
 	// BEGIN and the lock go in one round trip: the wait for the lock is
 	// the only one before it is held.
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
-	begin.Queue(`SELECT o_size, o_cp_size, o_cp_age, o_level, o_idx, o_hashes, o_leaf_idx, o_leaf FROM writ_lock_head($1)`, int64(known))
+	begin.Queue(`SELECT o_size, o_cp_size, o_cp_age, o_level, o_idx, o_hashes, o_leaf_idx, o_leaf, o_leaf_enc FROM writ_lock_head($1)`, int64(known))
 	asked := time.Now()
 	br := c.SendBatch(ctx, begin)
 	defer br.Close()
@@ -258,22 +281,25 @@ func (s *Store) sequenceLocked(ctx context.Context, known uint64, stamp func(con
 		return err
 	}
 	first := true
+	// others are the leaves other writers appended, as stored.
+	var others []leafRow
 	for rows.Next() {
 		var n, cpSize int64
 		var cpAge float64
 		var level *int32
 		var idx, leafIdx *int64
 		var hashes, leaf []byte
-		if err := rows.Scan(&n, &cpSize, &cpAge, &level, &idx, &hashes, &leafIdx, &leaf); err != nil {
+		var leafEnc *int16
+		if err := rows.Scan(&n, &cpSize, &cpAge, &level, &idx, &hashes, &leafIdx, &leaf, &leafEnc); err != nil {
 			rows.Close()
 			return err
 		}
-		if leafIdx != nil {
-			if len(r.leaves) == 0 {
+		if leafIdx != nil && leafEnc != nil {
+			if len(others) == 0 {
 				r.leavesFrom = uint64(*leafIdx)
 			}
-			if uint64(*leafIdx) == r.leavesFrom+uint64(len(r.leaves)) {
-				r.leaves = append(r.leaves, leaf)
+			if uint64(*leafIdx) == r.leavesFrom+uint64(len(others)) {
+				others = append(others, leafRow{idx: *leafIdx, leaf: leaf, enc: *leafEnc})
 			}
 			continue
 		}
@@ -297,12 +323,24 @@ func (s *Store) sequenceLocked(ctx context.Context, known uint64, stamp func(con
 	if first {
 		return errors.New("the log head is missing")
 	}
+	dc := s.dicts.Decoder()
+	for _, l := range others {
+		leaf, err := dc.LeafCopy(ctx, uint64(l.idx), l.leaf, int(l.enc))
+		if err != nil {
+			return err
+		}
+		r.leaves = append(r.leaves, leaf)
+	}
 	b, err := stamp(ctx, r)
 	if err != nil || b == nil {
 		return err
 	}
+	packed, err := s.pack(ctx, b)
+	if err != nil {
+		return err
+	}
 	q := &pgx.Batch{}
-	s.queueBatch(q, b, `SELECT writ_advance_head($1, $2, $3)`)
+	s.queueBatch(q, b, packed, `SELECT writ_advance_head($1, $2, $3)`)
 	q.Queue("COMMIT")
 	sent := time.Now()
 	res := c.SendBatch(ctx, q)
@@ -327,13 +365,15 @@ func (s *Store) sequenceLocked(ctx context.Context, known uint64, stamp func(con
 		st.cpSize = int64(r.cpSize)
 	}
 	s.head.set(st.after(b, b.Checkpoint != nil, r.cpAge, asked, sent), r.size == known)
+	packed.commit.Done()
 	return nil
 }
 
-// write adds b in tx: every statement goes in one round trip.
-func (s *Store) write(ctx context.Context, tx pgx.Tx, b *ledger.Batch) error {
+// write adds b, packed as rows, in tx: every statement goes in one round
+// trip.
+func (s *Store) write(ctx context.Context, tx pgx.Tx, b *ledger.Batch, rows *batchRows) error {
 	q := &pgx.Batch{}
-	s.queueBatch(q, b, `SELECT writ_advance_head($1, $2, $3)`)
+	s.queueBatch(q, b, rows, `SELECT writ_advance_head($1, $2, $3)`)
 	res := tx.SendBatch(ctx, q)
 	for range q.Len() {
 		if _, err := res.Exec(); err != nil {
@@ -354,38 +394,67 @@ func conflictOr(err error, start uint64) error {
 
 // queueBatch queues b's statements on q, the first being advance with the
 // batch's start and end and its checkpoint's size (-1: none).
-func (s *Store) queueBatch(q *pgx.Batch, b *ledger.Batch, advance string) {
+func (s *Store) queueBatch(q *pgx.Batch, b *ledger.Batch, rows *batchRows, advance string) {
 	cp := int64(-1)
 	if b.Checkpoint != nil {
 		cp = int64(b.Checkpoint.Size)
 	}
 	q.Queue(advance, int64(b.Start), int64(b.Start)+int64(len(b.Leaves)), cp)
-	s.queueRows(q, b, true)
+	s.queueRows(q, b, rows, true)
+}
+
+// batchRows are a batch's leaves and bodies as the store keeps them
+// (internal/store/leafenc), and the dictionaries they were packed with.
+type batchRows struct {
+	commit             *leafenc.Commit
+	leaves, bodies     [][]byte
+	leafEncs, bodyEncs []int16
+}
+
+// pack packs b's leaves and bodies. It reads through the store's own
+// connections the dictionary leaves stored before b, if it needs any
+// (which are committed, since b starts where the head is).
+func (s *Store) pack(ctx context.Context, b *ledger.Batch) (*batchRows, error) {
+	r := &batchRows{commit: s.dicts.Commit(b.Start, b.Leaves, nil),
+		leaves: make([][]byte, len(b.Leaves)), leafEncs: make([]int16, len(b.Leaves)),
+		bodies: make([][]byte, len(b.Bodies)), bodyEncs: make([]int16, len(b.Bodies))}
+	for i := range b.Leaves {
+		enc, data, err := r.commit.Leaf(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		r.leaves[i], r.leafEncs[i] = data, int16(enc)
+	}
+	for i, body := range b.Bodies {
+		enc, data, err := r.commit.Body(ctx, body.Index, body.Data)
+		if err != nil {
+			return nil, err
+		}
+		r.bodies[i], r.bodyEncs[i] = data, int16(enc)
+	}
+	return r, nil
 }
 
 // queueRows queues the statements that store b's rows on q, its
 // checkpoint's too when withCheckpoint.
-func (s *Store) queueRows(q *pgx.Batch, b *ledger.Batch, withCheckpoint bool) {
+func (s *Store) queueRows(q *pgx.Batch, b *ledger.Batch, rows *batchRows, withCheckpoint bool) {
 	end := int64(b.Start) + int64(len(b.Leaves))
 	if len(b.Leaves) > 0 {
 		idx := make([]int64, len(b.Leaves))
 		for i := range idx {
 			idx[i] = int64(b.Start) + int64(i)
 		}
-		q.Queue(`INSERT INTO leaves (idx, leaf) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, idx, b.Leaves)
+		q.Queue(`INSERT INTO leaves (idx, leaf, enc) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::smallint[])`, idx, rows.leaves, rows.leafEncs)
 	}
 	if len(b.Bodies) > 0 {
 		idx := make([]int64, len(b.Bodies))
 		names := make([]string, len(b.Bodies))
 		salts := make([][]byte, len(b.Bodies))
-		data := make([][]byte, len(b.Bodies))
-		encs := make([]int16, len(b.Bodies))
 		for i, body := range b.Bodies {
-			enc, stored := bodyenc.Pack(body.Data)
-			idx[i], names[i], salts[i], data[i], encs[i] = int64(body.Index), body.Name, body.Salt, stored, int16(enc)
+			idx[i], names[i], salts[i] = int64(body.Index), body.Name, body.Salt
 		}
 		q.Queue(`INSERT INTO bodies (idx, name, salt, data, enc) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[], $5::smallint[])`,
-			idx, names, salts, data, encs)
+			idx, names, salts, rows.bodies, rows.bodyEncs)
 	}
 	if len(b.Erase) > 0 {
 		idx := make([]int64, len(b.Erase))
@@ -417,6 +486,7 @@ func (s *Store) queueRows(q *pgx.Batch, b *ledger.Batch, withCheckpoint bool) {
 // nothing it reads can change before the transaction ends. It holds the
 // edge tiles and the leaves (from leavesFrom on) writ_lock_head returned.
 type txReader struct {
+	s          *Store
 	tx         *pgx.Conn
 	size       uint64
 	edge       map[ledger.TileID][]byte
@@ -450,5 +520,5 @@ func (r *txReader) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte,
 	if held := r.leavesFrom + uint64(len(r.leaves)); start >= r.leavesFrom && start < held && end <= held {
 		return r.leaves[start-r.leavesFrom : end-r.leavesFrom], nil
 	}
-	return readLeaves(ctx, r.tx, start, end)
+	return r.s.readLeaves(ctx, r.tx, start, end)
 }

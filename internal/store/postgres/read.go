@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/writhq/writ/internal/ledger"
-	"github.com/writhq/writ/internal/store/bodyenc"
+	"github.com/writhq/writ/internal/store/leafenc"
 )
 
 // Reading the log: tiles, leaves, checkpoints, bodies and metadata, each
@@ -30,22 +30,61 @@ func readTile(ctx context.Context, q querier, id ledger.TileID) ([]byte, error) 
 
 // ReadLeaves implements ledger.Store.
 func (s *Store) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
-	return readLeaves(ctx, s.pool, start, end)
+	return s.readLeaves(ctx, s.pool, start, end)
 }
 
-func readLeaves(ctx context.Context, q querier, start, end uint64) ([][]byte, error) {
+// readLeaves reads the leaves [start, end) through q, decoded
+// (internal/store/leafenc).
+func (s *Store) readLeaves(ctx context.Context, q querier, start, end uint64) ([][]byte, error) {
 	if end <= start {
 		return nil, nil
 	}
-	rows, err := q.Query(ctx, `SELECT leaf FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
+	rows, err := q.Query(ctx, `SELECT idx, leaf, enc FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]byte, error) {
-		var b []byte
-		err := r.Scan(&b)
-		return b, err
-	})
+	stored, err := pgx.CollectRows(rows, scanLeafRow)
+	if err != nil {
+		return nil, err
+	}
+	dc := s.dicts.Decoder()
+	out := make([][]byte, len(stored))
+	for i, r := range stored {
+		if out[i], err = dc.LeafCopy(ctx, uint64(r.idx), r.leaf, int(r.enc)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func scanLeafRow(r pgx.CollectableRow) (leafRow, error) {
+	var l leafRow
+	return l, r.Scan(&l.idx, &l.leaf, &l.enc)
+}
+
+// readRefs returns the stored leaves [start, end) of a span's dictionary,
+// which must be kept as they are, or nil when the store does not hold them
+// all (leafenc.RefReader).
+func readRefs(ctx context.Context, q querier, start, end uint64) ([][]byte, error) {
+	rows, err := q.Query(ctx, `SELECT idx, leaf, enc FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
+	if err != nil {
+		return nil, err
+	}
+	stored, err := pgx.CollectRows(rows, scanLeafRow)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(stored))
+	for _, r := range stored {
+		if uint64(r.idx) != start+uint64(len(out)) || r.enc != leafenc.Plain {
+			return nil, fmt.Errorf("%w: leaf %d, of a span's dictionary, is stored with encoding %d", leafenc.ErrEncoding, r.idx, r.enc)
+		}
+		out = append(out, r.leaf)
+	}
+	if len(out) != int(end-start) {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // Pages of the scans: how many rows one query reads. A scan of a large
@@ -116,25 +155,36 @@ func queryRows[T any](ctx context.Context, q querier, limit int, scan func(pgx.R
 	return rows.Err()
 }
 
-// leafRow is one row of a leaf scan.
+// leafRow is one row of the leaves table: the leaf as stored, and how.
 type leafRow struct {
 	idx  int64
 	leaf []byte
+	enc  int16
 }
 
 // ScanLeaves implements ledger.Store.
 func (s *Store) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
-	return scanLeaves(ctx, s.pool, start, nil, fn)
+	return s.scanLeaves(ctx, s.pool, start, nil, fn)
 }
 
-func scanLeaves(ctx context.Context, q querier, start uint64, lock sync.Locker, fn func(uint64, []byte) error) error {
+// scanLeaves calls fn with each stored leaf from start on, decoded as it
+// is handed on: a dictionary it needs is read through the store's own
+// connections (Store.refs), never q's.
+func (s *Store) scanLeaves(ctx context.Context, q querier, start uint64, lock sync.Locker, fn func(uint64, []byte) error) error {
 	read := func(after leafRow, each func(leafRow) error) error {
 		return queryRows(ctx, q, scanPage, func(rows pgx.Rows) (leafRow, error) {
 			var r leafRow
-			return r, rows.Scan(&r.idx, &r.leaf)
-		}, each, `SELECT idx, leaf FROM leaves WHERE idx > $1 ORDER BY idx LIMIT $2`, after.idx)
+			return r, rows.Scan(&r.idx, &r.leaf, &r.enc)
+		}, each, `SELECT idx, leaf, enc FROM leaves WHERE idx > $1 ORDER BY idx LIMIT $2`, after.idx)
 	}
-	return paged(leafRow{idx: int64(start) - 1}, scanPage, read, lock, func(r leafRow) error { return fn(uint64(r.idx), r.leaf) })
+	dc := s.dicts.Decoder()
+	return paged(leafRow{idx: int64(start) - 1}, scanPage, read, lock, func(r leafRow) error {
+		leaf, err := dc.Leaf(ctx, uint64(r.idx), r.leaf, int(r.enc))
+		if err != nil {
+			return err
+		}
+		return fn(uint64(r.idx), leaf)
+	})
 }
 
 // LatestCheckpoint implements ledger.Store.
@@ -181,10 +231,10 @@ type checkpointRow struct {
 
 // ReadBody implements ledger.Store.
 func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, error) {
-	return readBody(ctx, s.pool, ref)
+	return s.readBody(ctx, s.pool, ref)
 }
 
-func readBody(ctx context.Context, q querier, ref ledger.BodyRef) (ledger.Body, error) {
+func (s *Store) readBody(ctx context.Context, q querier, ref ledger.BodyRef) (ledger.Body, error) {
 	b := ledger.Body{Index: ref.Index, Name: ref.Name}
 	var enc int16
 	err := q.QueryRow(ctx, `SELECT salt, data, enc FROM bodies WHERE idx = $1 AND name = $2`, int64(ref.Index), ref.Name).Scan(&b.Salt, &b.Data, &enc)
@@ -194,32 +244,30 @@ func readBody(ctx context.Context, q querier, ref ledger.BodyRef) (ledger.Body, 
 	if err != nil {
 		return b, err
 	}
-	b.Data, err = bodyenc.Unpack(int(enc), b.Data)
+	b.Data, err = s.dicts.Decoder().Body(ctx, ref.Index, b.Data, int(enc))
 	return b, err
 }
 
 // ScanBodies implements ledger.Store.
 func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) error {
-	return scanBodies(ctx, s.pool, nil, fn)
+	return s.scanBodies(ctx, s.pool, nil, fn)
 }
 
-func scanBodies(ctx context.Context, q querier, lock sync.Locker, fn func(ledger.Body) error) error {
+// scanBodies calls fn with each stored body, decoded as it is handed on.
+func (s *Store) scanBodies(ctx context.Context, q querier, lock sync.Locker, fn func(ledger.Body) error) error {
 	read := func(after bodyRow, each func(bodyRow) error) error {
 		return queryRows(ctx, q, bodyPage, func(rows pgx.Rows) (bodyRow, error) {
 			var r bodyRow
-			var enc int16
-			if err := rows.Scan(&r.idx, &r.Name, &r.Salt, &r.Data, &enc); err != nil {
-				return r, err
-			}
-			var err error
-			if r.Data, err = bodyenc.Unpack(int(enc), r.Data); err != nil {
-				r.Unreadable = err
-			}
-			return r, nil
+			return r, rows.Scan(&r.idx, &r.Name, &r.Salt, &r.Data, &r.enc)
 		}, each, `SELECT idx, name, salt, data, enc FROM bodies WHERE (idx, name) > ($1, $2) ORDER BY idx, name LIMIT $3`, after.idx, after.Name)
 	}
+	dc := s.dicts.Decoder()
 	return paged(bodyRow{idx: -1}, bodyPage, read, lock, func(r bodyRow) error {
 		r.Index = uint64(r.idx)
+		var err error
+		if r.Data, err = dc.Body(ctx, r.Index, r.Data, int(r.enc)); err != nil {
+			r.Unreadable = err
+		}
 		return fn(r.Body)
 	})
 }
@@ -239,6 +287,7 @@ func (s *Store) ReadBodyBatch(ctx context.Context, name string, indexes []uint64
 			idx[i] = int64(v)
 		}
 		rows, err := s.pool.Query(ctx, `SELECT idx, salt, data, enc FROM bodies WHERE name = $1 AND idx = ANY($2) ORDER BY idx`, name, idx)
+		dc := s.dicts.Decoder()
 		if err != nil {
 			return err
 		}
@@ -251,7 +300,7 @@ func (s *Store) ReadBodyBatch(ctx context.Context, name string, indexes []uint64
 				return err
 			}
 			b.Index = uint64(i)
-			if b.Data, err = bodyenc.Unpack(int(enc), b.Data); err != nil {
+			if b.Data, err = dc.Body(ctx, b.Index, b.Data, int(enc)); err != nil {
 				rows.Close()
 				return fmt.Errorf("body %s of %d: %w", name, i, err)
 			}
@@ -269,10 +318,12 @@ func (s *Store) ReadBodyBatch(ctx context.Context, name string, indexes []uint64
 	return nil
 }
 
-// bodyRow is one row of a body scan: the body, and its index as stored.
+// bodyRow is one row of a body scan: the body, and its index and
+// encoding as stored.
 type bodyRow struct {
 	ledger.Body
 	idx int64
+	enc int16
 }
 
 // Meta implements ledger.Store.

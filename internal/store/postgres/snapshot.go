@@ -67,11 +67,11 @@ func (n *Snapshot) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, erro
 func (n *Snapshot) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return readLeaves(ctx, n.tx, start, end)
+	return n.s.readLeaves(ctx, n.tx, start, end)
 }
 
 func (n *Snapshot) ScanLeaves(ctx context.Context, start uint64, fn func(uint64, []byte) error) error {
-	return scanLeaves(ctx, n.tx, start, &n.mu, fn)
+	return n.s.scanLeaves(ctx, n.tx, start, &n.mu, fn)
 }
 
 func (n *Snapshot) LatestCheckpoint(ctx context.Context) (ledger.StoredCheckpoint, error) {
@@ -87,11 +87,11 @@ func (n *Snapshot) ScanCheckpoints(ctx context.Context, fn func(ledger.StoredChe
 func (n *Snapshot) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return readBody(ctx, n.tx, ref)
+	return n.s.readBody(ctx, n.tx, ref)
 }
 
 func (n *Snapshot) ScanBodies(ctx context.Context, fn func(ledger.Body) error) error {
-	return scanBodies(ctx, n.tx, &n.mu, fn)
+	return n.s.scanBodies(ctx, n.tx, &n.mu, fn)
 }
 
 func (n *Snapshot) Meta(ctx context.Context, key string) (string, error) {

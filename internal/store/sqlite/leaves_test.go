@@ -4,74 +4,28 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
 
 	"github.com/writhq/writ/internal/ledger"
-	"github.com/writhq/writ/internal/store/bodyenc"
 	"github.com/writhq/writ/internal/store/leafenc"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/store/storetest"
 )
-
-// callEvent is the n-th of a task's tool calls, the call of
-// storetest.PolicyInput: most of its leaf the same as the call before's,
-// and much of its policy input the same as its leaf.
-func callEvent(n int) ledger.Event {
-	return ledger.Event{Type: "action.authorized", TaskID: "tsk_3yq5lk2m7ezqv6ahb4xw2nrc7u",
-		Principal: "oidc:https://login.example.com/#u-8841", Agent: "spiffe://corp.example/ns/agents/sa/reporter",
-		PolicyVersion: "sha256:74162983d51dbdf373f08c529124468db5c7278b55e7f63a7208a5a243e30d1d",
-		JTI:           "kQ2m9x7Lw0pT4vB8nR1sYg",
-		Data:          json.RawMessage(fmt.Sprintf(`{"action_id":"act_%026d","operation":"read","resource":"s3://reports/2026/q3.pdf","tool":"reports.fetch"}`, n)),
-		Bodies:        map[string][]byte{"input": bytes.Replace(storetest.PolicyInput, []byte(`"action"`), []byte(fmt.Sprintf(`"action","n":%d`, n)), 1)}}
-}
 
 // TestLeavesCompressed: past the first span, a writ ledger's leaves are kept
 // compressed against the span's dictionary, in under a third of their
 // bytes; the leaves that dictionary is made of are kept as they are; and
 // the log verifies, read back through a new handle.
 func TestLeavesCompressed(t *testing.T) {
-	ctx := context.Background()
 	path, s, kp := appendCalls(t, leafenc.SpanSize+600)
-	rows, err := s.DB().QueryContext(ctx, `SELECT idx >= ?, enc, count(*), sum(length(leaf)) FROM leaves GROUP BY 1, 2 ORDER BY 1, 2`, leafenc.SpanSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][2]int{}
-	for rows.Next() {
-		var later, enc, count, bytes int
-		if err := rows.Scan(&later, &enc, &count, &bytes); err != nil {
-			t.Fatal(err)
-		}
-		got[fmt.Sprintf("span %d, encoding %d", later, enc)] = [2]int{count, bytes / count}
-	}
-	rows.Close()
-	if c := got["span 0, encoding 0"][0]; c != leafenc.SpanSize {
-		t.Errorf("span 0: %d leaves kept as they are, want all %d (%v)", c, leafenc.SpanSize, got)
-	}
-	plain, packed := got["span 0, encoding 0"][1], got["span 1, encoding 1"]
-	t.Logf("leaves: %v", got)
-	if packed[0] < 590 || packed[1] > plain/3 {
-		t.Errorf("span 1: %d leaves compressed, %d bytes each; span 0 keeps %d bytes each (%v)", packed[0], packed[1], plain, got)
-	}
-	var fixed, span int
-	if err := s.DB().QueryRowContext(ctx, `SELECT CAST(avg(length(data)) AS INTEGER) FROM bodies WHERE idx < ? AND enc = ?`, leafenc.SpanSize, bodyenc.Dict1).Scan(&fixed); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DB().QueryRowContext(ctx, `SELECT CAST(avg(length(data)) AS INTEGER) FROM bodies WHERE idx >= ? AND enc = ?`, leafenc.SpanSize, bodyenc.Dict1Span).Scan(&span); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("policy inputs: %d bytes each against the fixed dictionary, %d against the span's", fixed, span)
-	if span == 0 || span >= fixed {
-		t.Errorf("policy inputs past the first span kept in %d bytes each, in span 0 in %d", span, fixed)
-	}
+	storetest.LeavesCompressed(t, s.DB())
 	storetest.Verify(t, openStore(t, path), kp)
 }
 
-// appendCalls appends n calls (callEvent) to a new ledger in a new store,
-// and returns the store's path, the store and the ledger's key.
+// appendCalls appends n calls (storetest.CallEvent) to a new ledger in a
+// new store, and returns the store's path, the store and the ledger's key.
 func appendCalls(t *testing.T, n int) (string, *sqlite.Store, *ledger.KeyPair) {
 	t.Helper()
 	ctx := context.Background()
@@ -83,7 +37,7 @@ func appendCalls(t *testing.T, n int) (string, *sqlite.Store, *ledger.KeyPair) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		if _, err := l.Append(ctx, callEvent(i)); err != nil {
+		if _, err := l.Append(ctx, storetest.CallEvent(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

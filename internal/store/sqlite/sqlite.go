@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/writhq/writ/internal/ledger"
+	"github.com/writhq/writ/internal/store/leafenc"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -43,7 +44,7 @@ type Store struct {
 	claimsDone chan struct{}
 
 	// dicts are the leaf dictionaries of the spans last used (leaves.go).
-	dicts dictCache
+	dicts *leafenc.Cache
 
 	// files checks, after each commit, that the database is still the
 	// file opened (identity.go).
@@ -104,6 +105,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{w: w, r: r, refs: refs, stmts: map[string]*sql.Stmt{}, files: fs,
 		claims: make(chan *proofClaim, maxClaimBatch), stopClaims: make(chan struct{}), claimsDone: make(chan struct{}),
 		stopCheckpointer: make(chan struct{}), checkpointerDone: make(chan struct{})}
+	s.dicts = leafenc.NewCache(func(ctx context.Context, start, end uint64) ([][]byte, error) {
+		return readRefs(ctx, refs, start, end)
+	})
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
@@ -272,17 +276,27 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 	if n != b.Start {
 		return fmt.Errorf("store holds %d leaves, batch starts at %d: %w", n, b.Start, ledger.ErrConflict)
 	}
-	dicts := &commitDicts{s: s, tx: tx, b: b}
-	leafRows, err := dicts.leafRows(ctx)
-	if err != nil {
-		return err
+	dicts := s.dicts.Commit(b.Start, b.Leaves, func(ctx context.Context, start, end uint64) ([][]byte, error) {
+		return readRefs(ctx, tx, start, end)
+	})
+	leafRows := make([][]any, len(b.Leaves))
+	for i := range b.Leaves {
+		enc, data, err := dicts.Leaf(ctx, i)
+		if err != nil {
+			return err
+		}
+		leafRows[i] = []any{int64(b.Start) + int64(i), data, enc}
 	}
 	if err := s.insertRows(ctx, tx, "leaves(idx, leaf, enc)", 3, leafRows); err != nil {
 		return err
 	}
-	bodyRows, err := dicts.bodyRows(ctx)
-	if err != nil {
-		return err
+	bodyRows := make([][]any, len(b.Bodies))
+	for i, body := range b.Bodies {
+		enc, data, err := dicts.Body(ctx, body.Index, body.Data)
+		if err != nil {
+			return err
+		}
+		bodyRows[i] = []any{int64(body.Index), body.Name, body.Salt, data, enc}
 	}
 	if err := s.insertRows(ctx, tx, "bodies(idx, name, salt, data, enc)", 5, bodyRows); err != nil {
 		return err
@@ -305,7 +319,7 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	dicts.committed()
+	dicts.Done()
 	return s.files.check()
 }
 
@@ -340,7 +354,7 @@ func (s *Store) scanLeaves(ctx context.Context, start, end uint64, fn func(uint6
 	if start >= end || start > math.MaxInt64 {
 		return nil
 	}
-	dc := s.newDecoder()
+	dc := s.dicts.Decoder()
 	rows, err := s.r.QueryContext(ctx, `SELECT idx, leaf, enc FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), int64(min(end, math.MaxInt64)))
 	if err != nil {
 		return err
@@ -355,7 +369,7 @@ func (s *Store) scanLeaves(ctx context.Context, start, end uint64, fn func(uint6
 		if err := rows.Scan(&idx, &stored, &enc); err != nil {
 			return err
 		}
-		leaf, err := dc.leaf(ctx, uint64(idx), stored, enc)
+		leaf, err := dc.Leaf(ctx, uint64(idx), stored, enc)
 		if err != nil {
 			return err
 		}
@@ -410,7 +424,7 @@ func (s *Store) ReadBody(ctx context.Context, ref ledger.BodyRef) (ledger.Body, 
 	if err != nil {
 		return b, err
 	}
-	b.Data, err = s.newDecoder().body(ctx, ref.Index, b.Data, enc)
+	b.Data, err = s.dicts.Decoder().Body(ctx, ref.Index, b.Data, enc)
 	return b, err
 }
 
@@ -442,7 +456,7 @@ func (s *Store) scanBodyRows(ctx context.Context, name string, fn func(ledger.Bo
 		return err
 	}
 	defer rows.Close()
-	dc := s.newDecoder()
+	dc := s.dicts.Decoder()
 	for rows.Next() {
 		b := ledger.Body{Name: name}
 		var idx int64
@@ -451,7 +465,7 @@ func (s *Store) scanBodyRows(ctx context.Context, name string, fn func(ledger.Bo
 			return err
 		}
 		b.Index = uint64(idx)
-		if b.Data, err = dc.body(ctx, b.Index, b.Data, enc); err != nil {
+		if b.Data, err = dc.Body(ctx, b.Index, b.Data, enc); err != nil {
 			return fmt.Errorf("body %s of %d: %w", name, idx, err)
 		}
 		if err := fn(b); err != nil {
@@ -468,7 +482,7 @@ func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) erro
 		return err
 	}
 	defer rows.Close()
-	dc := s.newDecoder()
+	dc := s.dicts.Decoder()
 	for rows.Next() {
 		var b ledger.Body
 		var idx int64
@@ -476,7 +490,7 @@ func (s *Store) ScanBodies(ctx context.Context, fn func(ledger.Body) error) erro
 		if err := rows.Scan(&idx, &b.Name, &b.Salt, &b.Data, &enc); err != nil {
 			return err
 		}
-		if b.Data, err = dc.body(ctx, uint64(idx), b.Data, enc); err != nil {
+		if b.Data, err = dc.Body(ctx, uint64(idx), b.Data, enc); err != nil {
 			b.Unreadable = err
 		}
 		b.Index = uint64(idx)

@@ -913,3 +913,63 @@ func testLeavesAcrossSpans(t *testing.T, open func(*testing.T) ledger.Store) {
 	}
 	wg.Wait()
 }
+
+// CallEvent is the n-th of a task's tool calls, the call of PolicyInput:
+// most of its leaf the same as the call before's, and much of its policy
+// input the same as its leaf.
+func CallEvent(n int) ledger.Event {
+	return ledger.Event{Type: "action.authorized", TaskID: "tsk_3yq5lk2m7ezqv6ahb4xw2nrc7u",
+		Principal: "oidc:https://login.example.com/#u-8841", Agent: "spiffe://corp.example/ns/agents/sa/reporter",
+		PolicyVersion: "sha256:74162983d51dbdf373f08c529124468db5c7278b55e7f63a7208a5a243e30d1d",
+		JTI:           "kQ2m9x7Lw0pT4vB8nR1sYg",
+		Data:          json.RawMessage(fmt.Sprintf(`{"action_id":"act_%026d","operation":"read","resource":"s3://reports/2026/q3.pdf","tool":"reports.fetch"}`, n)),
+		Bodies:        map[string][]byte{"input": bytes.Replace(PolicyInput, []byte(`"action"`), []byte(fmt.Sprintf(`"action","n":%d`, n)), 1)}}
+}
+
+// LeavesCompressed checks, in the database db of a store that holds
+// CallEvent's first SpanSize+600 or more calls and nothing else, that the
+// first span's leaves are kept as they are and the next span's compressed
+// against its dictionary, in under a third of their bytes, and that the
+// policy inputs past the first span are kept in fewer bytes against the
+// span's leaves than against the fixed dictionary alone.
+func LeavesCompressed(t *testing.T, db *sql.DB) {
+	t.Helper()
+	ctx := context.Background()
+	// Literal numbers rather than placeholders: the stores' dialects
+	// write them differently.
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT CASE WHEN idx >= %d THEN 1 ELSE 0 END, enc, count(*), sum(length(leaf))
+		FROM leaves GROUP BY 1, 2 ORDER BY 1, 2`, leafenc.SpanSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]int{}
+	for rows.Next() {
+		var later, enc, count, bytes int
+		if err := rows.Scan(&later, &enc, &count, &bytes); err != nil {
+			t.Fatal(err)
+		}
+		got[fmt.Sprintf("span %d, encoding %d", later, enc)] = [2]int{count, bytes / count}
+	}
+	rows.Close()
+	if c := got["span 0, encoding 0"][0]; c != leafenc.SpanSize {
+		t.Errorf("span 0: %d leaves kept as they are, want all %d (%v)", c, leafenc.SpanSize, got)
+	}
+	plain, packed := got["span 0, encoding 0"][1], got["span 1, encoding 1"]
+	t.Logf("leaves: %v", got)
+	if packed[0] < 590 || packed[1] > plain/3 {
+		t.Errorf("span 1: %d leaves compressed, %d bytes each; span 0 keeps %d bytes each (%v)", packed[0], packed[1], plain, got)
+	}
+	avg := func(cond string, enc int) int {
+		var n int
+		q := fmt.Sprintf(`SELECT CAST(avg(length(data)) AS INTEGER) FROM bodies WHERE %s AND enc = %d`, fmt.Sprintf(cond, leafenc.SpanSize), enc)
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	fixed, span := avg("idx < %d", bodyenc.Dict1), avg("idx >= %d", bodyenc.Dict1Span)
+	t.Logf("policy inputs: %d bytes each against the fixed dictionary, %d against the span's", fixed, span)
+	if span == 0 || span >= fixed {
+		t.Errorf("policy inputs past the first span kept in %d bytes each, in span 0 in %d", span, fixed)
+	}
+}

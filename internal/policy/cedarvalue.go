@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"sync/atomic"
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
@@ -180,7 +179,7 @@ func cedarAction(in *Action, keys map[string]bool, actions *actionCache) types.V
 	if want("data_class") {
 		k.dataClass = a.DataClass
 	}
-	return actions.get(k, build)
+	return actions.get(&k, build)
 }
 
 // actionKey is the values an action record without arguments is built
@@ -189,29 +188,22 @@ type actionKey struct{ tool, operation, resource, dataClass string }
 
 // actionCache keeps action records by their values, as historyCache
 // does.
-type actionCache [64]atomic.Pointer[actionEntry]
+type actionCache = slotCache[actionKey, types.Value]
 
-type actionEntry struct {
-	k actionKey
-	v types.Value
-}
-
-func (c *actionCache) get(k actionKey, build func() types.Value) types.Value {
-	h := uint64(14695981039346656037)
+func (k actionKey) slotHash() uint64 {
+	h := uint64(fnvOffset)
 	for _, s := range [...]string{k.tool, k.operation, k.resource, k.dataClass} {
 		for i := 0; i < len(s); i++ {
-			h = (h ^ uint64(s[i])) * 1099511628211
+			h = fnv64(h, uint64(s[i]))
 		}
-		h = (h ^ 0xff) * 1099511628211
+		h = fnv64(h, 0xff)
 	}
-	slot := &c[h%uint64(len(c))]
-	if e := slot.Load(); e != nil && e.k == k {
-		return e.v
-	}
-	v := build()
-	slot.Store(&actionEntry{k: k, v: v})
-	return v
+	return h
 }
+
+func (k actionKey) sameAs(o actionKey) bool { return k == o }
+
+func (k actionKey) kept() actionKey { return k }
 
 // cedarMembers names the context members a bundle's policies read and, of
 // each, the keys (nil: the whole member). A nil cedarMembers means the

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"slices"
-	"sync/atomic"
 
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -106,33 +105,20 @@ const historyKeyLeaves = 6
 // historyKey is the values of a plan's leaves.
 type historyKey [historyKeyLeaves]int64
 
-// historyCache keeps objects by the values they were built from: 64
-// slots, replaced freely on a collision, lock-free; objects are never
-// modified once built, so concurrent evaluations share them.
-type historyCache[T any] [64]atomic.Pointer[historyEntry[T]]
+// historyCache keeps objects by the values they were built from.
+type historyCache[T any] = slotCache[historyKey, T]
 
-type historyEntry[T any] struct {
-	k historyKey
-	v T
-}
-
-func (c *historyCache[T]) slot(k *historyKey) *atomic.Pointer[historyEntry[T]] {
-	h := uint64(14695981039346656037)
+func (k historyKey) slotHash() uint64 {
+	h := uint64(fnvOffset)
 	for _, v := range k {
-		h = (h ^ uint64(v)) * 1099511628211
+		h = fnv64(h, uint64(v))
 	}
-	return &c[h%uint64(len(c))]
+	return h
 }
 
-func (c *historyCache[T]) get(k *historyKey, build func() T) T {
-	s := c.slot(k)
-	if e := s.Load(); e != nil && e.k == *k {
-		return e.v
-	}
-	v := build()
-	s.Store(&historyEntry[T]{k: *k, v: v})
-	return v
-}
+func (k historyKey) sameAs(o historyKey) bool { return k == o }
+
+func (k historyKey) kept() historyKey { return k }
 
 // key reads the values of p's leaves from h.
 func (p *historyPlan) key(h *History) historyKey {

@@ -4,7 +4,6 @@ import (
 	"hash/maphash"
 	"maps"
 	"slices"
-	"sync/atomic"
 )
 
 // taskCache keeps an engine's form of the input's task member (for Rego,
@@ -13,40 +12,16 @@ import (
 // the task, and was the largest part of the input left to build once the
 // derived facts were cached. An entry is used only for a task equal in
 // every field to the one it was built from, so a task whose member changes
-// (its state, say) gets it built afresh. Like derivedCache it is bounded
-// (64 slots by task ID, replaced on a collision), lock-free, and its values
-// are never modified once built.
-type taskCache[T any] [64]atomic.Pointer[taskEntry[T]]
-
-type taskEntry[T any] struct {
-	t Task
-	v T
-}
+// (its state, say) gets it built afresh; its slot is taken by task ID.
+type taskCache[T any] = slotCache[Task, T]
 
 var taskCacheSeed = maphash.MakeSeed()
 
-func (c *taskCache[T]) slot(id string) *atomic.Pointer[taskEntry[T]] {
-	return &c[maphash.String(taskCacheSeed, id)%uint64(len(c))]
-}
+func (t Task) slotHash() uint64 { return maphash.String(taskCacheSeed, t.ID) }
 
-// lookup returns the value stored for a task equal to t, if any. A nil
-// cache holds nothing.
-func (c *taskCache[T]) lookup(t *Task) (T, bool) {
-	if c != nil {
-		if e := c.slot(t.ID).Load(); e != nil && sameTask(&e.t, t) {
-			return e.v, true
-		}
-	}
-	var zero T
-	return zero, false
-}
+func (t Task) sameAs(o Task) bool { return sameTask(&t, &o) }
 
-// store remembers v for a copy of t. A nil cache stores nothing.
-func (c *taskCache[T]) store(t *Task, v T) {
-	if c != nil {
-		c.slot(t.ID).Store(&taskEntry[T]{t: cloneTask(t), v: v})
-	}
-}
+func (t Task) kept() Task { return cloneTask(&t) }
 
 func sameTask(a, b *Task) bool {
 	return a.ID == b.ID && a.Intent == b.Intent && a.TTL == b.TTL && a.State == b.State &&

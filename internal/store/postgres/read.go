@@ -39,11 +39,7 @@ func (s *Store) readLeaves(ctx context.Context, q querier, start, end uint64) ([
 	if end <= start {
 		return nil, nil
 	}
-	rows, err := q.Query(ctx, `SELECT idx, leaf, enc FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
-	if err != nil {
-		return nil, err
-	}
-	stored, err := pgx.CollectRows(rows, scanLeafRow)
+	stored, err := storedLeaves(ctx, q, start, end)
 	if err != nil {
 		return nil, err
 	}
@@ -57,20 +53,23 @@ func (s *Store) readLeaves(ctx context.Context, q querier, start, end uint64) ([
 	return out, nil
 }
 
-func scanLeafRow(r pgx.CollectableRow) (leafRow, error) {
-	var l leafRow
-	return l, r.Scan(&l.idx, &l.leaf, &l.enc)
+// storedLeaves returns the rows of the leaves [start, end), as stored.
+func storedLeaves(ctx context.Context, q querier, start, end uint64) ([]leafRow, error) {
+	rows, err := q.Query(ctx, `SELECT idx, leaf, enc FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (leafRow, error) {
+		var l leafRow
+		return l, r.Scan(&l.idx, &l.leaf, &l.enc)
+	})
 }
 
 // readRefs returns the stored leaves [start, end) of a span's dictionary,
 // which must be kept as they are, or nil when the store does not hold them
 // all (leafenc.RefReader).
 func readRefs(ctx context.Context, q querier, start, end uint64) ([][]byte, error) {
-	rows, err := q.Query(ctx, `SELECT idx, leaf, enc FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, int64(start), int64(end))
-	if err != nil {
-		return nil, err
-	}
-	stored, err := pgx.CollectRows(rows, scanLeafRow)
+	stored, err := storedLeaves(ctx, q, start, end)
 	if err != nil {
 		return nil, err
 	}

@@ -973,3 +973,18 @@ func LeavesCompressed(t *testing.T, db *sql.DB) {
 		t.Errorf("policy inputs past the first span kept in %d bytes each, in span 0 in %d", span, fixed)
 	}
 }
+
+// HoldsBatches checks that s holds exactly the leaves of Batch(0, n), read
+// back in one call.
+func HoldsBatches(t *testing.T, s ledger.Store, n uint64) {
+	t.Helper()
+	got, err := s.ReadLeaves(context.Background(), 0, n+5)
+	if err != nil || len(got) != int(n) {
+		t.Fatalf("ReadLeaves: %d leaves, %v", len(got), err)
+	}
+	for i, g := range got {
+		if want := leafN(uint64(i)); !bytes.Equal(g, want) {
+			t.Errorf("leaf %d: %q, want %q", i, g, want)
+		}
+	}
+}

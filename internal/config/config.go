@@ -25,6 +25,10 @@ type Config struct {
 	// DSN is the PostgreSQL connection string; DSNFile reads it from a file.
 	DSN     string `yaml:"dsn"`
 	DSNFile string `yaml:"dsn_file"`
+	// QueryIndex is where the event query index lives: local (query.db in
+	// DataDir, each replica its own; the default) or shared (the
+	// PostgreSQL store's database, one index for all replicas) (store.go).
+	QueryIndex string `yaml:"query_index"`
 	// Listen is the HTTP listen address.
 	Listen string `yaml:"listen"`
 	// Environment names the runtime environment policy sees (dev, staging, prod…).
@@ -192,6 +196,7 @@ func (c *Config) envVars() map[string]any {
 		"WRIT_STORE":                         &c.Store,
 		"WRIT_DSN":                           &c.DSN,
 		"WRIT_DSN_FILE":                      &c.DSNFile,
+		"WRIT_QUERY_INDEX":                   &c.QueryIndex,
 		"WRIT_LEDGER_KEY_FILE":               &c.Ledger.KeyFile,
 		"WRIT_CREDENTIALS_KEY_FILE":          &c.Credentials.KeyFile,
 		"WRIT_LISTEN":                        &c.Listen,

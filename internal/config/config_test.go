@@ -129,6 +129,10 @@ func TestStoreSettings(t *testing.T) {
 		{"sqlite with a DSN", []string{"WRIT_STORE", "sqlite", "WRIT_DSN", "postgres://x/y"}, false, "store is sqlite"},
 		{"both DSN and file", []string{"WRIT_DSN", "postgres://x/y", "WRIT_DSN_FILE", "f"}, true, "not both"},
 		{"unknown store", []string{"WRIT_STORE", "mysql"}, false, "want sqlite or postgres"},
+		{"a shared query index on postgres", []string{"WRIT_DSN", "postgres://x/y", "WRIT_QUERY_INDEX", "shared"}, true, ""},
+		{"a local query index on postgres", []string{"WRIT_DSN", "postgres://x/y", "WRIT_QUERY_INDEX", "local"}, true, ""},
+		{"a shared query index on sqlite", []string{"WRIT_QUERY_INDEX", "shared"}, false, "always local"},
+		{"an unknown query index", []string{"WRIT_DSN", "postgres://x/y", "WRIT_QUERY_INDEX", "remote"}, true, "want local or shared"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

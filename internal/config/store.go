@@ -13,6 +13,16 @@ const (
 	StorePostgres = "postgres"
 )
 
+// Where the event query index lives (Config.QueryIndex).
+const (
+	QueryIndexLocal  = "local"
+	QueryIndexShared = "shared"
+)
+
+// SharedQueryIndex reports whether the query index is kept in the
+// PostgreSQL store's database rather than in the data directory.
+func (c Config) SharedQueryIndex() bool { return c.QueryIndex == QueryIndexShared }
+
 // Postgres reports whether the ledger is in PostgreSQL: store is postgres,
 // or unset with a DSN given.
 func (c Config) Postgres() bool {
@@ -35,6 +45,15 @@ func (c Config) validateStore() error {
 		}
 	default:
 		return fmt.Errorf("store %q: want sqlite or postgres", c.Store)
+	}
+	switch c.QueryIndex {
+	case "", QueryIndexLocal:
+	case QueryIndexShared:
+		if !c.Postgres() {
+			return errors.New("query_index shared keeps the index in the PostgreSQL store; with store sqlite it is always local")
+		}
+	default:
+		return fmt.Errorf("query_index %q: want local or shared", c.QueryIndex)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/store/postgres/pgtest"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/testkit"
 )
@@ -120,6 +122,25 @@ func BenchmarkIndexActions(b *testing.B) {
 	benchCatchUp(b, e, n, 1000, nil)
 }
 
+// BenchmarkIndexActionsPostgres is BenchmarkIndexActions with the index
+// in PostgreSQL (a fresh schema each run), 5,000 events to a transaction
+// as the server indexes them; the ledger it reads stays on SQLite.
+//
+//	WRIT_TEST_POSTGRES_DSN=… go test ./internal/query -run '^$' -bench IndexActionsPostgres
+func BenchmarkIndexActionsPostgres(b *testing.B) {
+	e := newLedger(b)
+	const n = 20000
+	appendActions(b, e, n, 1000)
+	e.indexDB = func(b *testing.B) (*sql.DB, *sql.DB, query.Dialect) {
+		db, err := sql.Open("pgx", pgtest.DSN(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return db, db, query.Postgres
+	}
+	benchCatchUp(b, e, n, 5000, nil)
+}
+
 // BenchmarkIndexFromCommits measures the index fed this replica's own
 // commits (Follower().Committed), as the server feeds it: the events are
 // indexed without reading their leaves back from the store, 1,000 or 5,000
@@ -202,16 +223,23 @@ func appendActions(b *testing.B, e *ledgerEnv, n, batch int) {
 // keeps it, and returns it with the function that closes it.
 func benchIndex(b *testing.B, e *ledgerEnv, batch int) (*query.Index, func()) {
 	b.Helper()
-	w, r, err := query.OpenSQLite(filepath.Join(b.TempDir(), query.SQLiteFile))
-	if err != nil {
-		b.Fatal(err)
+	w, r, dialect := (*sql.DB)(nil), (*sql.DB)(nil), query.SQLite
+	if e.indexDB != nil {
+		w, r, dialect = e.indexDB(b)
+	} else {
+		var err error
+		if w, r, err = query.OpenSQLite(filepath.Join(b.TempDir(), query.SQLiteFile)); err != nil {
+			b.Fatal(err)
+		}
 	}
-	ix, err := query.New(context.Background(), query.Config{DB: w, ReadDB: r, Store: e.store, Batch: batch})
+	ix, err := query.New(context.Background(), query.Config{DB: w, ReadDB: r, Store: e.store, Batch: batch, Dialect: dialect})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return ix, func() {
-		r.Close()
+		if r != w {
+			r.Close()
+		}
 		w.Close()
 	}
 }

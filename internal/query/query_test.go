@@ -48,6 +48,9 @@ type ledgerEnv struct {
 	committed atomic.Pointer[func(first uint64, events []ledger.Event, leaves [][]byte)]
 	// clk is the task service's clock.
 	clk *testkit.Clock
+	// indexDB, when set, opens the benchmarks' index databases (write,
+	// read) in place of a SQLite file of their own.
+	indexDB func(*testing.B) (w, r *sql.DB, d query.Dialect)
 }
 
 func newLedger(t testing.TB) *ledgerEnv {

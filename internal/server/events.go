@@ -38,10 +38,13 @@ const (
 	indexSettle = 500 * time.Millisecond
 )
 
-// openQuery opens the query index and starts its tailer. On SQLite the
-// index has a database file of its own in the data directory, so that its
-// writes never wait on (or hold up) the ledger's commits; on PostgreSQL it
-// lives in the store's database, where every replica shares it.
+// openQuery opens the query index and starts its tailer. The index has a
+// database file of its own in the data directory, so that its writes never
+// wait on (or hold up) the ledger's commits, nor cost the store's database
+// anything: each PostgreSQL replica then keeps its own, following every
+// replica's events. With query_index shared it lives in the PostgreSQL
+// store's database instead, one for all the replicas
+// (docs/design/query-index.md).
 //
 // The index is brought up to date by every query that reads it, so between
 // queries it may lag: it takes this replica's commits at most every
@@ -50,7 +53,7 @@ const (
 func (s *Server) openQuery(ctx context.Context) error {
 	cfg := query.Config{Store: s.dir.Store, Batch: indexBatch, Settle: indexSettle, Logger: s.log.With("component", "query")}
 	t := &queryTailer{done: make(chan struct{})}
-	if s.dir.Backend == datadir.StoreSQLite {
+	if s.dir.Backend == datadir.StoreSQLite || !s.cfg.SharedQueryIndex() {
 		w, r, err := query.OpenSQLite(filepath.Join(s.dir.Path, query.SQLiteFile))
 		if err != nil {
 			return err
@@ -66,6 +69,9 @@ func (s *Server) openQuery(ctx context.Context) error {
 		t.close()
 		return err
 	}
+	if s.dir.Backend == datadir.StorePostgres && !s.cfg.SharedQueryIndex() {
+		s.warnStaleSharedIndex(ctx)
+	}
 	t.ix = ix
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t.cancel = cancel
@@ -76,6 +82,19 @@ func (s *Server) openQuery(ctx context.Context) error {
 	s.query = t
 	s.followers.add(ix.Follower())
 	return nil
+}
+
+// warnStaleSharedIndex says when the store's database holds a shared
+// query index that this replica, keeping its own, leaves behind: one an
+// earlier release kept there, or replicas configured apart.
+func (s *Server) warnStaleSharedIndex(ctx context.Context) {
+	var shared bool
+	err := s.dir.Store.DB().QueryRowContext(ctx, `SELECT to_regclass('query_meta') IS NOT NULL`).Scan(&shared)
+	if err == nil && shared {
+		s.log.WarnContext(ctx, "query index: this replica keeps its own in the data directory (query_index: local), "+
+			"but the database holds a shared one, which it does not update; set query_index: shared to use that one, "+
+			"or drop the query_* tables once no replica does")
+	}
 }
 
 // closeQuery stops the tailer.

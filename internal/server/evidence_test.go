@@ -3,18 +3,23 @@ package server_test
 import (
 	"bytes"
 	"database/sql"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/writhq/writ/internal/config"
 	"github.com/writhq/writ/internal/evidence"
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/query"
+	"github.com/writhq/writ/internal/server/servertest"
 	"github.com/writhq/writ/internal/store/postgres/pgtest"
 	"github.com/writhq/writ/internal/store/sqlite"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 func TestEvidenceAndQueryAPI(t *testing.T) {
@@ -66,27 +71,64 @@ func TestEvidenceAndQueryAPI(t *testing.T) {
 	}
 }
 
-// TestEvidenceOnPostgresReplicas: two servers on one PostgreSQL database
-// both tail the query index into it; either answers queries about events
-// the other recorded, and exports bundles that verify.
+// TestEvidenceOnPostgresReplicas: two servers on one PostgreSQL database,
+// each with a query index of its own in its data directory (the default)
+// or both sharing one in the database; either way either answers queries
+// about events the other recorded, and exports bundles that verify.
 func TestEvidenceOnPostgresReplicas(t *testing.T) {
-	a, b := startReplicas(t, pgtest.DSN(t), nil)
+	for _, mode := range []string{config.QueryIndexLocal, config.QueryIndexShared} {
+		t.Run(mode, func(t *testing.T) {
+			dsn := pgtest.DSN(t)
+			a, b := startReplicas(t, dsn, func(c *config.Config) { c.QueryIndex = mode })
 
-	alice := devTokenFor(t, a, "alice", identity.RoleRequester)
-	opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
-	for _, ts := range []*testServer{a, b} {
-		p := decodeAs[query.Page](t, do(t, "GET", ts.url+"/v1/events?task_id="+opened.TaskID, ts.token, nil))
-		if len(p.Events) < 3 {
-			t.Errorf("%s: events of the task: %+v", ts.url, p.Events)
-		}
-		ans := do(t, "GET", ts.url+"/v1/tasks/"+opened.TaskID+"/evidence", ts.token, nil)
-		if ans.status != http.StatusOK {
-			t.Fatalf("%s: export: %d %s", ts.url, ans.status, ans.body)
-		}
-		r, err := evidence.Verify(bytes.NewReader(ans.body), int64(len(ans.body)), evidence.VerifyOptions{})
-		if err != nil || !r.OK() {
-			t.Errorf("%s: bundle: %+v %v", ts.url, r, err)
-		}
+			alice := devTokenFor(t, a, "alice", identity.RoleRequester)
+			opened := openTask(t, a, alice, agentA, invoiceScope("dev"), nil)
+			bob := devTokenFor(t, b, "bob", identity.RoleRequester)
+			other := openTask(t, b, bob, agentA, invoiceScope("dev"), nil)
+			for _, ts := range []*testServer{a, b} {
+				for _, id := range []string{opened.TaskID, other.TaskID} {
+					p := decodeAs[query.Page](t, do(t, "GET", ts.url+"/v1/events?task_id="+id, ts.token, nil))
+					if len(p.Events) < 3 {
+						t.Errorf("%s: events of task %s: %+v", ts.url, id, p.Events)
+					}
+				}
+				ans := do(t, "GET", ts.url+"/v1/tasks/"+opened.TaskID+"/evidence", ts.token, nil)
+				if ans.status != http.StatusOK {
+					t.Fatalf("%s: export: %d %s", ts.url, ans.status, ans.body)
+				}
+				r, err := evidence.Verify(bytes.NewReader(ans.body), int64(len(ans.body)), evidence.VerifyOptions{})
+				if err != nil || !r.OK() {
+					t.Errorf("%s: bundle: %+v %v", ts.url, r, err)
+				}
+			}
+			// The index is where the setting says, and only there.
+			db, err := sql.Open("pgx", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var inDB bool
+			if err := db.QueryRow(`SELECT to_regclass('query_events') IS NOT NULL`).Scan(&inDB); err != nil {
+				t.Fatal(err)
+			}
+			for _, ts := range []*testServer{a, b} {
+				_, err := os.Stat(filepath.Join(ts.dir, query.SQLiteFile))
+				if local := err == nil; local != (mode == config.QueryIndexLocal) {
+					t.Errorf("%s: %s in the data directory: %v", mode, query.SQLiteFile, local)
+				}
+			}
+			if inDB != (mode == config.QueryIndexShared) {
+				t.Errorf("%s: query_events in the database: %v", mode, inDB)
+			}
+			// A replica keeping its own index beside a shared one says so.
+			cfg := postgresConfig(t, dsn, t.TempDir())
+			replicaOf(t, &cfg, a.dir)
+			var logs testkit.Buffer
+			servertest.StartLogged(t, cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+			if warned := strings.Contains(logs.String(), "the database holds a shared one"); warned != inDB {
+				t.Errorf("%s: a local replica warned of the shared index: %v", mode, warned)
+			}
+		})
 	}
 }
 

@@ -189,6 +189,41 @@ var migrations = []string{
 	       WHERE l.idx >= known AND l.idx < n ORDER BY l.idx;
 	   END IF;
 	 END $$;`,
+	// 11: a tile not yet full is kept as the runs of hashes each commit
+	// added to it (tile_parts, by the position of the run's first hash),
+	// rather than rewritten whole at every commit; tiles holds full tiles
+	// only (tiles.go). The head's lock returns each edge tile assembled;
+	// its columns are unchanged.
+	`CREATE TABLE tile_parts (level integer NOT NULL, idx bigint NOT NULL, pos integer NOT NULL, hashes bytea NOT NULL,
+	                          PRIMARY KEY (level, idx, pos));
+	 INSERT INTO tile_parts (level, idx, pos, hashes) SELECT level, idx, 0, hashes FROM tiles WHERE length(hashes) < 8192;
+	 DELETE FROM tiles WHERE length(hashes) < 8192;
+	 CREATE OR REPLACE FUNCTION writ_lock_head(known bigint)
+	   RETURNS TABLE (o_size bigint, o_cp_size bigint, o_cp_age double precision,
+	                  o_level integer, o_idx bigint, o_hashes bytea, o_leaf_idx bigint, o_leaf bytea,
+	                  o_leaf_enc smallint)
+	   LANGUAGE plpgsql VOLATILE AS $$
+	 DECLARE n bigint; cs bigint; ca timestamptz;
+	 BEGIN
+	   SELECT h.size, h.checkpoint_size, h.checkpoint_at INTO n, cs, ca FROM log_head h WHERE h.id = 1 FOR UPDATE;
+	   o_size := n;
+	   o_cp_size := cs;
+	   o_cp_age := extract(epoch FROM clock_timestamp() - ca);
+	   RETURN NEXT;
+	   IF n <> known AND n > 0 THEN
+	     RETURN QUERY SELECT n, cs, o_cp_age, e.lv, (n >> (8 * e.lv)) / 256, COALESCE(t.hashes, p.hashes),
+	                         NULL::bigint, NULL::bytea, NULL::smallint
+	       FROM generate_series(0, 7) AS e(lv)
+	       LEFT JOIN tiles t ON t.level = e.lv AND t.idx = (n >> (8 * e.lv)) / 256
+	       LEFT JOIN LATERAL (SELECT string_agg(q.hashes, ''::bytea ORDER BY q.pos) AS hashes FROM tile_parts q
+	                          WHERE q.level = e.lv AND q.idx = (n >> (8 * e.lv)) / 256) p ON true
+	       WHERE (n >> (8 * e.lv)) > 0 AND COALESCE(t.hashes, p.hashes) IS NOT NULL;
+	   END IF;
+	   IF known >= 0 AND known < n AND n - known <= 4096 THEN
+	     RETURN QUERY SELECT n, cs, o_cp_age, NULL::integer, NULL::bigint, NULL::bytea, l.idx, l.leaf, l.enc FROM leaves l
+	       WHERE l.idx >= known AND l.idx < n ORDER BY l.idx;
+	   END IF;
+	 END $$;`,
 }
 
 // migrate brings the schema up to date. It runs in one transaction under an

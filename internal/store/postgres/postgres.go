@@ -465,14 +465,7 @@ func (s *Store) queueRows(q *pgx.Batch, b *ledger.Batch, rows *batchRows, withCh
 		q.Queue(`DELETE FROM bodies WHERE (idx, name) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))`, idx, names)
 	}
 	if len(b.Tiles) > 0 {
-		levels := make([]int32, 0, len(b.Tiles))
-		idx := make([]int64, 0, len(b.Tiles))
-		hashes := make([][]byte, 0, len(b.Tiles))
-		for id, h := range b.Tiles {
-			levels, idx, hashes = append(levels, int32(id.Level)), append(idx, int64(id.Index)), append(hashes, h)
-		}
-		q.Queue(`INSERT INTO tiles (level, idx, hashes) SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[])
-			 ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, levels, idx, hashes)
+		queueTiles(q, b)
 	}
 	if cp := b.Checkpoint; cp != nil && withCheckpoint {
 		q.Queue(`INSERT INTO checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO NOTHING`, int64(cp.Size), cp.Note)

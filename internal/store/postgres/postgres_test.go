@@ -594,9 +594,10 @@ func TestLeavesMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	// Back to schema 9: the column gone (writ_lock_head is replaced by
-	// migration 10 as it stands).
-	for _, q := range []string{`ALTER TABLE leaves DROP COLUMN enc`, `UPDATE writ_schema SET version = 9`} {
+	// Back to schema 9: the tiles whole again and the column gone
+	// (writ_lock_head is replaced by migrations 10 and 11 as they stand).
+	downgrade := append(tilesBefore11(), `ALTER TABLE leaves DROP COLUMN enc`, `UPDATE writ_schema SET version = 9`)
+	for _, q := range downgrade {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -613,4 +614,92 @@ func TestLeavesMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.HoldsBatches(t, s, 5)
+}
+
+// tilesBefore11 are the statements that put the tiles back as schema 10
+// kept them: each partial tile whole in tiles.
+func tilesBefore11() []string {
+	return []string{
+		`INSERT INTO tiles (level, idx, hashes) SELECT level, idx, string_agg(hashes, ''::bytea ORDER BY pos) FROM tile_parts GROUP BY level, idx`,
+		`DROP TABLE tile_parts`,
+	}
+}
+
+// TestTilesKeptInParts: full tiles are rows of their own and a partial
+// tile the runs of hashes its commits added, through two writers taking
+// turns (each reloading the edge under the head's lock); a log whose
+// partial tiles were kept whole (schema 10) is moved to runs by the
+// migration and grows from there; and a run missing from a partial tile
+// is an error when it is read, never a shorter tile.
+func TestTilesKeptInParts(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	kp := storetest.NewKey(t, "tiles.example/log")
+	appendTurns := func(from, to int) {
+		t.Helper()
+		var ledgers []*ledger.Ledger
+		for range 2 {
+			l, err := ledger.New(ctx, ledger.Config{Store: openStore(t, dsn, postgres.Options{}), Signer: kp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ledgers = append(ledgers, l)
+		}
+		for i := from; i < to; i++ {
+			if _, err := ledgers[i/37%2].Append(ctx, storetest.CallEvent(i)); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		for _, l := range ledgers {
+			if err := l.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	layout := func(wantParts bool) {
+		t.Helper()
+		var partial, runs int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM tiles WHERE length(hashes) <> 8192`).Scan(&partial); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM tile_parts`).Scan(&runs); err != nil {
+			t.Fatal(err)
+		}
+		if partial != 0 || (runs > 0) != wantParts {
+			t.Errorf("%d partial tiles in tiles, %d runs in tile_parts", partial, runs)
+		}
+	}
+
+	appendTurns(0, 600) // two full tiles at level 0, a partial one, and a partial one at level 1
+	layout(true)
+	storetest.Verify(t, openStore(t, dsn, postgres.Options{}), kp)
+
+	for _, q := range append(tilesBefore11(), `UPDATE writ_schema SET version = 10`) {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	appendTurns(600, 900) // the migration runs as the first store opens
+	layout(true)
+	s := openStore(t, dsn, postgres.Options{})
+	storetest.Verify(t, s, kp)
+
+	// The level-0 tile at the edge, with a run taken out of its middle.
+	edge := ledger.TileID{Level: 0, Index: 900 / ledger.TileWidth}
+	whole, err := s.ReadTile(ctx, edge)
+	if err != nil || len(whole) != 900%ledger.TileWidth*ledger.HashSize {
+		t.Fatalf("edge tile: %d bytes, %v", len(whole), err)
+	}
+	tag, err := conn.Exec(ctx, `DELETE FROM tile_parts WHERE level = 0 AND idx = $1 AND pos = (SELECT min(pos) FROM tile_parts WHERE level = 0 AND idx = $1 AND pos > 0)`, int64(edge.Index))
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("taking a run out: %v %v", tag, err)
+	}
+	if b, err := s.ReadTile(ctx, edge); err == nil {
+		t.Errorf("a tile with a run missing read as %d bytes", len(b))
+	}
 }

@@ -19,15 +19,6 @@ func (s *Store) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) 
 	return readTile(ctx, s.pool, id)
 }
 
-func readTile(ctx context.Context, q querier, id ledger.TileID) ([]byte, error) {
-	var b []byte
-	err := q.QueryRow(ctx, `SELECT hashes FROM tiles WHERE level = $1 AND idx = $2`, int32(id.Level), int64(id.Index)).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ledger.ErrNotFound
-	}
-	return b, err
-}
-
 // ReadLeaves implements ledger.Store.
 func (s *Store) ReadLeaves(ctx context.Context, start, end uint64) ([][]byte, error) {
 	return s.readLeaves(ctx, s.pool, start, end)

@@ -549,24 +549,7 @@ func TestLeavesCompressed(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
 	kp := storetest.NewKey(t, "spans.example/log")
-	var ledgers []*ledger.Ledger
-	for range 2 {
-		l, err := ledger.New(ctx, ledger.Config{Store: openStore(t, dsn, postgres.Options{}), Signer: kp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ledgers = append(ledgers, l)
-	}
-	for i := range leafenc.SpanSize + 650 {
-		if _, err := ledgers[i/37%2].Append(ctx, storetest.CallEvent(i)); err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-	}
-	for _, l := range ledgers {
-		if err := l.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendTurns(t, dsn, kp, 0, leafenc.SpanSize+650)
 	s := openStore(t, dsn, postgres.Options{})
 	storetest.LeavesCompressed(t, s.DB())
 	storetest.Verify(t, s, kp)
@@ -616,6 +599,32 @@ func TestLeavesMigration(t *testing.T) {
 	storetest.HoldsBatches(t, s, 5)
 }
 
+// appendTurns appends storetest.CallEvent(from) to (to-1) through two
+// ledgers on the database, taking turns 37 events at a time, so that each
+// reloads under the head's lock what the other appended.
+func appendTurns(t *testing.T, dsn string, kp *ledger.KeyPair, from, to int) {
+	t.Helper()
+	ctx := context.Background()
+	var ledgers []*ledger.Ledger
+	for range 2 {
+		l, err := ledger.New(ctx, ledger.Config{Store: openStore(t, dsn, postgres.Options{}), Signer: kp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ledgers = append(ledgers, l)
+	}
+	for i := from; i < to; i++ {
+		if _, err := ledgers[i/37%2].Append(ctx, storetest.CallEvent(i)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	for _, l := range ledgers {
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // tilesBefore11 are the statements that put the tiles back as schema 10
 // kept them: each partial tile whole in tiles.
 func tilesBefore11() []string {
@@ -635,27 +644,6 @@ func TestTilesKeptInParts(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
 	kp := storetest.NewKey(t, "tiles.example/log")
-	appendTurns := func(from, to int) {
-		t.Helper()
-		var ledgers []*ledger.Ledger
-		for range 2 {
-			l, err := ledger.New(ctx, ledger.Config{Store: openStore(t, dsn, postgres.Options{}), Signer: kp})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ledgers = append(ledgers, l)
-		}
-		for i := from; i < to; i++ {
-			if _, err := ledgers[i/37%2].Append(ctx, storetest.CallEvent(i)); err != nil {
-				t.Fatalf("call %d: %v", i, err)
-			}
-		}
-		for _, l := range ledgers {
-			if err := l.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -675,7 +663,7 @@ func TestTilesKeptInParts(t *testing.T) {
 		}
 	}
 
-	appendTurns(0, 600) // two full tiles at level 0, a partial one, and a partial one at level 1
+	appendTurns(t, dsn, kp, 0, 600) // two full tiles at level 0, a partial one, and a partial one at level 1
 	layout(true)
 	storetest.Verify(t, openStore(t, dsn, postgres.Options{}), kp)
 
@@ -684,7 +672,7 @@ func TestTilesKeptInParts(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	appendTurns(600, 900) // the migration runs as the first store opens
+	appendTurns(t, dsn, kp, 600, 900) // the migration runs as the first store opens
 	layout(true)
 	s := openStore(t, dsn, postgres.Options{})
 	storetest.Verify(t, s, kp)

@@ -299,11 +299,70 @@ func TestVerifyCatchesTampering(t *testing.T) {
 }
 
 // editTile returns a tamper that flips byte at of the stored tile
-// level/idx.
+// level/idx: in its row if it is full, else in the run of tile_parts that
+// holds that byte (internal/store/tilerun).
 func editTile(level, idx, at int) func(*testing.T, *sql.DB) {
 	return func(t *testing.T, db *sql.DB) {
-		h := blob(t, db, `SELECT hashes FROM tiles WHERE level = ? AND idx = ?`, level, idx)
-		execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = ? AND idx = ?`, flipByte(h, at), level, idx)
+		var full int
+		if err := db.QueryRow(`SELECT count(*) FROM tiles WHERE level = ? AND idx = ?`, level, idx).Scan(&full); err != nil {
+			t.Fatal(err)
+		}
+		if full == 1 {
+			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = ? AND idx = ?`, level, idx)
+			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = ? AND idx = ?`, flipByte(h, at), level, idx)
+			return
+		}
+		var pos int
+		var h []byte
+		err := db.QueryRow(`SELECT pos, hashes FROM tile_parts WHERE level = ? AND idx = ? AND pos * 32 <= ? ORDER BY pos DESC LIMIT 1`,
+			level, idx, at).Scan(&pos, &h)
+		if err != nil {
+			t.Fatalf("tile %d/%d, byte %d: %v", level, idx, at, err)
+		}
+		execSQL(t, db, `UPDATE tile_parts SET hashes = ? WHERE level = ? AND idx = ? AND pos = ?`, flipByte(h, at-pos*32), level, idx, pos)
+	}
+}
+
+// storedTiles reads every tile the store keeps, as a forger would, from
+// both tables (internal/store/tilerun).
+func storedTiles(t *testing.T, db *sql.DB) map[ledger.TileID][]byte {
+	t.Helper()
+	rows, err := db.Query(`SELECT level, idx, 0, hashes FROM tiles UNION ALL SELECT level, idx, pos, hashes FROM tile_parts ORDER BY 1, 2, 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	stored := map[ledger.TileID][]byte{}
+	for rows.Next() {
+		var id ledger.TileID
+		var pos int
+		var h []byte
+		if err := rows.Scan(&id.Level, &id.Index, &pos, &h); err != nil {
+			t.Fatal(err)
+		}
+		if pos*ledger.HashSize != len(stored[id]) {
+			t.Fatalf("tile %v: a run at %d after %d bytes", id, pos, len(stored[id]))
+		}
+		stored[id] = append(stored[id], h...)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return stored
+}
+
+// writeTiles replaces every stored tile with tiles, as writ would keep
+// them: full ones in tiles, a partial one as a single run.
+func writeTiles(t *testing.T, db *sql.DB, tiles map[ledger.TileID][]byte) {
+	t.Helper()
+	execSQL(t, db, `DELETE FROM tiles`)
+	execSQL(t, db, `DELETE FROM tile_parts`)
+	for id, h := range tiles {
+		if len(h) == ledger.TileWidth*ledger.HashSize {
+			execSQL(t, db, `INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)`, id.Level, id.Index, h)
+		} else {
+			execSQL(t, db, `INSERT INTO tile_parts(level, idx, pos, hashes) VALUES (?, ?, 0, ?)`, id.Level, id.Index, h)
+		}
 	}
 }
 
@@ -368,20 +427,7 @@ func forgery(t *testing.T, base tamperBase) (string, string) {
 	st.Close()
 
 	// The forger's tiles must be writ's tiles, or the test proves nothing.
-	rows, err := db.Query(`SELECT level, idx, hashes FROM tiles`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := map[ledger.TileID][]byte{}
-	for rows.Next() {
-		var id ledger.TileID
-		var h []byte
-		if err := rows.Scan(&id.Level, &id.Index, &h); err != nil {
-			t.Fatal(err)
-		}
-		stored[id] = h
-	}
-	rows.Close()
+	stored := storedTiles(t, db)
 	if got := computeTiles(leaves); len(got) != len(stored) {
 		t.Fatalf("computed %d tiles, writ stored %d", len(got), len(stored))
 	} else {
@@ -395,10 +441,7 @@ func forgery(t *testing.T, base tamperBase) (string, string) {
 	n := eventN(t, 5, leaves[5])
 	leaves[5] = mustReplace(t, leaves[5], fmt.Sprintf(`"n":%d`, n), `"n":555555`)
 	execSQL(t, db, `UPDATE leaves SET leaf = ? WHERE idx = 5`, leaves[5])
-	execSQL(t, db, `DELETE FROM tiles`)
-	for id, h := range computeTiles(leaves) {
-		execSQL(t, db, `INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)`, id.Level, id.Index, h)
-	}
+	writeTiles(t, db, computeTiles(leaves))
 	signer, vkey := newSigner(t, base.origin)
 	for _, size := range base.sizes {
 		body := log.Checkpoint{Origin: base.origin, Size: size, Hash: treeRoot(t, leaves[:size])}.Marshal()
@@ -509,8 +552,7 @@ func TestNewRefusesTamperedStore(t *testing.T) {
 		{"edge tile edited", func(t *testing.T) string {
 			dir := copyDataDir(t, base.dir)
 			db := rawDB(t, dir)
-			h := blob(t, db, `SELECT hashes FROM tiles WHERE level = 0 AND idx = 1`)
-			execSQL(t, db, `UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1`, flipByte(h, 0))
+			editTile(0, 1, 0)(t, db)
 			return dir
 		}},
 		{"leaf rewritten, tiles recomputed, checkpoints re-signed by another key", func(t *testing.T) string {

@@ -84,6 +84,8 @@ func TestLeavesMigration(t *testing.T) {
 	}
 	s.Close()
 	db := openRaw(t, path)
+	// Back to schema 6: the tiles whole again and the column gone.
+	downgradeTiles(t, db)
 	for _, q := range []string{`ALTER TABLE leaves DROP COLUMN enc`, `PRAGMA user_version = 6`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -44,6 +44,15 @@ var migrations = []string{
 	// 7: each leaf row names how its leaf is kept (internal/store/leafenc):
 	// 0 as it is, as every row before this migration.
 	`ALTER TABLE leaves ADD COLUMN enc INTEGER NOT NULL DEFAULT 0;`,
+	// 8: a tile not yet full is kept as the runs of hashes each commit
+	// added to it (internal/store/tilerun), by the position of the run's
+	// first hash; tiles holds full tiles only. Rewriting the partial tile
+	// whole, an overflow chain of up to three pages, was most of the pages
+	// a small commit wrote.
+	`CREATE TABLE tile_parts (level INTEGER NOT NULL, idx INTEGER NOT NULL, pos INTEGER NOT NULL, hashes BLOB NOT NULL,
+	                          PRIMARY KEY (level, idx, pos)) WITHOUT ROWID;
+	 INSERT INTO tile_parts (level, idx, pos, hashes) SELECT level, idx, 0, hashes FROM tiles WHERE length(hashes) < 8192;
+	 DELETE FROM tiles WHERE length(hashes) < 8192;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

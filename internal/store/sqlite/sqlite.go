@@ -15,6 +15,7 @@ import (
 
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/store/leafenc"
+	"github.com/writhq/writ/internal/store/tilerun"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -35,7 +36,7 @@ type Store struct {
 	stmts map[string]*sql.Stmt // multi-row inserts, prepared once on w
 
 	// Statements every commit runs, prepared once at Open on w.
-	sizeStmt, tileStmt, checkpointStmt, eraseStmt *sql.Stmt
+	sizeStmt, tileStmt, tileRunStmt, tileRunsDoneStmt, checkpointStmt, eraseStmt *sql.Stmt
 	claimStmt                                     *sql.Stmt
 
 	// DPoP proof claims waiting for the claim loop (proofs.go).
@@ -115,6 +116,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		{&s.sizeStmt, `SELECT COALESCE(MAX(idx)+1, 0) FROM leaves`},
 		{&s.tileStmt, `INSERT INTO tiles(level, idx, hashes) VALUES (?, ?, ?)
 			 ON CONFLICT(level, idx) DO UPDATE SET hashes = excluded.hashes`},
+		{&s.tileRunStmt, `INSERT INTO tile_parts(level, idx, pos, hashes) VALUES (?, ?, ?, ?)`},
+		{&s.tileRunsDoneStmt, `DELETE FROM tile_parts WHERE level = ? AND idx = ?`},
 		{&s.checkpointStmt, `INSERT OR IGNORE INTO checkpoints(size, note) VALUES (?, ?)`},
 		{&s.eraseStmt, `DELETE FROM bodies WHERE idx = ? AND name = ?`},
 		{&s.claimStmt, `INSERT INTO dpop_proofs(key, until) VALUES (?, ?)
@@ -145,7 +148,7 @@ func (s *Store) Close() error {
 		for _, st := range s.stmts {
 			st.Close()
 		}
-		for _, st := range []*sql.Stmt{s.sizeStmt, s.tileStmt, s.checkpointStmt, s.eraseStmt, s.claimStmt} {
+		for _, st := range []*sql.Stmt{s.sizeStmt, s.tileStmt, s.tileRunStmt, s.tileRunsDoneStmt, s.checkpointStmt, s.eraseStmt, s.claimStmt} {
 			if st != nil {
 				st.Close()
 			}
@@ -306,8 +309,19 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 			return err
 		}
 	}
-	for id, hashes := range b.Tiles {
-		if _, err := tx.StmtContext(ctx, s.tileStmt).ExecContext(ctx, int64(id.Level), int64(id.Index), hashes); err != nil {
+	// Tiles as internal/store/tilerun keeps them. A run already there is
+	// a conflict that fails the commit.
+	full, runs := tilerun.Split(b)
+	for _, r := range full {
+		if _, err := tx.StmtContext(ctx, s.tileStmt).ExecContext(ctx, int64(r.ID.Level), int64(r.ID.Index), r.Hashes); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.tileRunsDoneStmt).ExecContext(ctx, int64(r.ID.Level), int64(r.ID.Index)); err != nil {
+			return err
+		}
+	}
+	for _, r := range runs {
+		if _, err := tx.StmtContext(ctx, s.tileRunStmt).ExecContext(ctx, int64(r.ID.Level), int64(r.ID.Index), r.Pos, r.Hashes); err != nil {
 			return err
 		}
 	}
@@ -324,13 +338,34 @@ func (s *Store) Commit(ctx context.Context, b *ledger.Batch) (err error) {
 }
 
 // ReadTile implements ledger.Store.
+// One statement reads the tile's row and its runs (internal/store/tilerun),
+// so that a commit filling it meanwhile is seen whole or not at all.
 func (s *Store) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) {
-	var b []byte
-	err := s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE level = ? AND idx = ?`, int64(id.Level), int64(id.Index)).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ledger.ErrNotFound
+	rows, err := s.r.QueryContext(ctx, `SELECT 1, 0, hashes FROM tiles WHERE level = ?1 AND idx = ?2
+	  UNION ALL SELECT 0, pos, hashes FROM tile_parts WHERE level = ?1 AND idx = ?2
+	  ORDER BY 1 DESC, 2`, int64(id.Level), int64(id.Index))
+	if err != nil {
+		return nil, err
 	}
-	return b, err
+	defer rows.Close()
+	a := tilerun.NewAssembler(id)
+	for rows.Next() {
+		var full bool
+		var pos int
+		var h []byte
+		if err := rows.Scan(&full, &pos, &h); err != nil {
+			return nil, err
+		}
+		if full {
+			a.Full(h)
+		} else {
+			a.Run(pos, h)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return a.Tile()
 }
 
 // ReadLeaves implements ledger.Store.

@@ -37,7 +37,7 @@ type Store struct {
 
 	// Statements every commit runs, prepared once at Open on w.
 	sizeStmt, tileStmt, tileRunStmt, tileRunsDoneStmt, checkpointStmt, eraseStmt *sql.Stmt
-	claimStmt                                     *sql.Stmt
+	claimStmt                                                                    *sql.Stmt
 
 	// DPoP proof claims waiting for the claim loop (proofs.go).
 	claims     chan *proofClaim

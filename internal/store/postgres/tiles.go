@@ -50,22 +50,5 @@ func readTile(ctx context.Context, q querier, id ledger.TileID) ([]byte, error) 
 		return nil, err
 	}
 	defer rows.Close()
-	a := tilerun.NewAssembler(id)
-	for rows.Next() {
-		var full bool
-		var pos int32
-		var h []byte
-		if err := rows.Scan(&full, &pos, &h); err != nil {
-			return nil, err
-		}
-		if full {
-			a.Full(h)
-		} else {
-			a.Run(int(pos), h)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return a.Tile()
+	return tilerun.Read(id, rows)
 }

@@ -348,24 +348,7 @@ func (s *Store) ReadTile(ctx context.Context, id ledger.TileID) ([]byte, error) 
 		return nil, err
 	}
 	defer rows.Close()
-	a := tilerun.NewAssembler(id)
-	for rows.Next() {
-		var full bool
-		var pos int
-		var h []byte
-		if err := rows.Scan(&full, &pos, &h); err != nil {
-			return nil, err
-		}
-		if full {
-			a.Full(h)
-		} else {
-			a.Run(pos, h)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return a.Tile()
+	return tilerun.Read(id, rows)
 }
 
 // ReadLeaves implements ledger.Store.

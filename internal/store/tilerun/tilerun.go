@@ -83,6 +83,37 @@ func (a *Assembler) Run(pos int, h []byte) {
 	a.b = append(a.b, h...)
 }
 
+// Rows are what a store's read of a tile returns, each row (full, pos,
+// hashes): the tile's full row first if there is one, then its runs by
+// position. pgx.Rows and *sql.Rows both are.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// Read puts tile id together from rows, which the caller closes.
+func Read(id ledger.TileID, rows Rows) ([]byte, error) {
+	a := NewAssembler(id)
+	for rows.Next() {
+		var full bool
+		var pos int64
+		var h []byte
+		if err := rows.Scan(&full, &pos, &h); err != nil {
+			return nil, err
+		}
+		if full {
+			a.Full(h)
+		} else {
+			a.Run(int(pos), h)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return a.Tile()
+}
+
 // Tile returns the tile's hashes, ledger.ErrNotFound when nothing of it is
 // stored, or an error for runs that do not make a tile.
 func (a *Assembler) Tile() ([]byte, error) {

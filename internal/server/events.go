@@ -90,7 +90,13 @@ func (s *Server) openQuery(ctx context.Context) error {
 func (s *Server) warnStaleSharedIndex(ctx context.Context) {
 	var shared bool
 	err := s.dir.Store.DB().QueryRowContext(ctx, `SELECT to_regclass('query_meta') IS NOT NULL`).Scan(&shared)
-	if err == nil && shared {
+	if err != nil {
+		// Only a warning is at stake; the store's own checks report a
+		// database that cannot answer.
+		s.log.WarnContext(ctx, "query index: could not look for a shared one in the database", "error", err)
+		return
+	}
+	if shared {
 		s.log.WarnContext(ctx, "query index: this replica keeps its own in the data directory (query_index: local), "+
 			"but the database holds a shared one, which it does not update; set query_index: shared to use that one, "+
 			"or drop the query_* tables once no replica does")

@@ -192,10 +192,15 @@ func DecodeBundle(b []byte) ([][]byte, error) {
 // the tile at (level, index). A partial tile stays servable after the tile
 // grows, since a tile's prefix never changes.
 func tileExists(n, level, index, width uint64) bool {
-	w := levelWidth(n, level)
-	have := uint64(0)
-	if w > index*TileWidth {
-		have = min(w-index*TileWidth, TileWidth)
+	return width <= TileHashes(n, TileID{Level: level, Index: index})
+}
+
+// TileHashes is how many hashes tile id holds in a tree of size n: one for
+// each of its nodes complete at that size, at most TileWidth.
+func TileHashes(n uint64, id TileID) uint64 {
+	w := levelWidth(n, id.Level)
+	if w <= id.Index*TileWidth {
+		return 0
 	}
-	return width <= have
+	return min(w-id.Index*TileWidth, TileWidth)
 }

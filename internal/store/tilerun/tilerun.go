@@ -33,7 +33,7 @@ func Split(b *ledger.Batch) (full, runs []Row) {
 			full = append(full, Row{ID: id, Hashes: h})
 			continue
 		}
-		w := storedWidth(b.Start, id)
+		w := int(ledger.TileHashes(b.Start, id)) // what the store holds already
 		if w*ledger.HashSize >= len(h) {
 			continue // nothing new (a tile is named only when it grew)
 		}
@@ -42,36 +42,23 @@ func Split(b *ledger.Batch) (full, runs []Row) {
 	return full, runs
 }
 
-// storedWidth is how many hashes tile id held when the log had size
-// leaves.
-func storedWidth(size uint64, id ledger.TileID) int {
-	if id.Level >= 8 {
-		return 0 // above any tree of 2^64 leaves
-	}
-	n, lo := size>>(ledger.TileHeight*id.Level), id.Index*ledger.TileWidth
-	if n <= lo {
-		return 0
-	}
-	return int(min(n-lo, ledger.TileWidth))
-}
-
-// Assembler puts a tile together from what one read returned: its row if
+// assembler puts a tile together from what one read returned: its row if
 // it is full, else its runs in order of position.
-type Assembler struct {
+type assembler struct {
 	id     ledger.TileID
 	b      []byte
 	full   bool
 	broken error
 }
 
-// NewAssembler starts the read of tile id.
-func NewAssembler(id ledger.TileID) *Assembler { return &Assembler{id: id} }
+// newAssembler starts the read of tile id.
+func newAssembler(id ledger.TileID) *assembler { return &assembler{id: id} }
 
-// Full takes the tile's full row.
-func (a *Assembler) Full(h []byte) { a.b, a.full = h, true }
+// takeFull takes the tile's full row.
+func (a *assembler) takeFull(h []byte) { a.b, a.full = h, true }
 
-// Run takes the run at pos, which must follow the ones before it.
-func (a *Assembler) Run(pos int, h []byte) {
+// run takes the run at pos, which must follow the ones before it.
+func (a *assembler) run(pos int, h []byte) {
 	if a.full || a.broken != nil {
 		return
 	}
@@ -94,7 +81,7 @@ type Rows interface {
 
 // Read puts tile id together from rows, which the caller closes.
 func Read(id ledger.TileID, rows Rows) ([]byte, error) {
-	a := NewAssembler(id)
+	a := newAssembler(id)
 	for rows.Next() {
 		var full bool
 		var pos int64
@@ -103,20 +90,20 @@ func Read(id ledger.TileID, rows Rows) ([]byte, error) {
 			return nil, err
 		}
 		if full {
-			a.Full(h)
+			a.takeFull(h)
 		} else {
-			a.Run(int(pos), h)
+			a.run(int(pos), h)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return a.Tile()
+	return a.tile()
 }
 
-// Tile returns the tile's hashes, ledger.ErrNotFound when nothing of it is
+// tile returns the tile's hashes, ledger.ErrNotFound when nothing of it is
 // stored, or an error for runs that do not make a tile.
-func (a *Assembler) Tile() ([]byte, error) {
+func (a *assembler) tile() ([]byte, error) {
 	switch {
 	case a.full:
 		return a.b, nil

@@ -73,16 +73,16 @@ func TestSplitThenAssemble(t *testing.T) {
 		}
 		size += n
 		for id, want := range tilesOf(0, size) {
-			a := NewAssembler(id)
+			a := newAssembler(id)
 			if h, ok := full[id]; ok {
-				a.Full(h)
+				a.takeFull(h)
 			}
 			for pos := 0; pos < ledger.TileWidth; pos++ {
 				if h, ok := runs[key{id, pos}]; ok {
-					a.Run(pos, h)
+					a.run(pos, h)
 				}
 			}
-			got, err := a.Tile()
+			got, err := a.tile()
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("size %d: tile %v read as %d bytes (%v), want %d", size, id, len(got), err, len(want))
 			}
@@ -93,21 +93,21 @@ func TestSplitThenAssemble(t *testing.T) {
 func TestAssemblerRefusesBrokenRuns(t *testing.T) {
 	id := ledger.TileID{}
 	h := hashesAt(id, 3)
-	for name, feed := range map[string]func(*Assembler){
-		"a gap":               func(a *Assembler) { a.Run(0, h[:32]); a.Run(2, h[64:]) },
-		"an overlap":          func(a *Assembler) { a.Run(0, h[:64]); a.Run(1, h[32:]) },
-		"not from 0":          func(a *Assembler) { a.Run(1, h[32:]) },
-		"a partial hash":      func(a *Assembler) { a.Run(0, h[:40]) },
-		"an empty run":        func(a *Assembler) { a.Run(0, nil) },
-		"a full tile's worth": func(a *Assembler) { a.Run(0, make([]byte, FullBytes)) },
+	for name, feed := range map[string]func(*assembler){
+		"a gap":               func(a *assembler) { a.run(0, h[:32]); a.run(2, h[64:]) },
+		"an overlap":          func(a *assembler) { a.run(0, h[:64]); a.run(1, h[32:]) },
+		"not from 0":          func(a *assembler) { a.run(1, h[32:]) },
+		"a partial hash":      func(a *assembler) { a.run(0, h[:40]) },
+		"an empty run":        func(a *assembler) { a.run(0, nil) },
+		"a full tile's worth": func(a *assembler) { a.run(0, make([]byte, FullBytes)) },
 	} {
-		a := NewAssembler(id)
+		a := newAssembler(id)
 		feed(a)
-		if b, err := a.Tile(); err == nil || errors.Is(err, ledger.ErrNotFound) {
+		if b, err := a.tile(); err == nil || errors.Is(err, ledger.ErrNotFound) {
 			t.Errorf("%s: read as %d bytes, %v", name, len(b), err)
 		}
 	}
-	if _, err := NewAssembler(id).Tile(); !errors.Is(err, ledger.ErrNotFound) {
+	if _, err := newAssembler(id).tile(); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("nothing stored: %v", err)
 	}
 }
@@ -118,7 +118,7 @@ func FuzzAssembler(f *testing.F) {
 	f.Add([]byte{0, 1, 1, 2})
 	f.Add([]byte{0, 3, 2, 1})
 	f.Fuzz(func(t *testing.T, spec []byte) {
-		a := NewAssembler(ledger.TileID{Level: 1, Index: 2})
+		a := newAssembler(ledger.TileID{Level: 1, Index: 2})
 		next := 0
 		contiguous := true
 		for i := 0; i+1 < len(spec); i += 2 {
@@ -126,10 +126,10 @@ func FuzzAssembler(f *testing.F) {
 			if pos != next || n == 0 || next+n >= ledger.TileWidth {
 				contiguous = false
 			}
-			a.Run(pos, make([]byte, n*ledger.HashSize))
+			a.run(pos, make([]byte, n*ledger.HashSize))
 			next += n
 		}
-		b, err := a.Tile()
+		b, err := a.tile()
 		if contiguous && len(spec) >= 2 && (err != nil || len(b) != next*ledger.HashSize) {
 			t.Fatalf("contiguous runs read as %d bytes, %v", len(b), err)
 		}

@@ -53,7 +53,9 @@ const (
 func (s *Server) openQuery(ctx context.Context) error {
 	cfg := query.Config{Store: s.dir.Store, Batch: indexBatch, Settle: indexSettle, Logger: s.log.With("component", "query")}
 	t := &queryTailer{done: make(chan struct{})}
-	if s.dir.Backend == datadir.StoreSQLite || !s.cfg.SharedQueryIndex() {
+	postgres := s.dir.Backend == datadir.StorePostgres
+	shared := postgres && s.cfg.SharedQueryIndex()
+	if !shared {
 		w, r, err := query.OpenSQLite(filepath.Join(s.dir.Path, query.SQLiteFile))
 		if err != nil {
 			return err
@@ -69,7 +71,7 @@ func (s *Server) openQuery(ctx context.Context) error {
 		t.close()
 		return err
 	}
-	if s.dir.Backend == datadir.StorePostgres && !s.cfg.SharedQueryIndex() {
+	if postgres && !shared {
 		s.warnStaleSharedIndex(ctx)
 	}
 	t.ix = ix

@@ -84,6 +84,11 @@ type ActionCompleted struct {
 	// Reason says why a cancelled call was cancelled (ReasonTaskRevoked,
 	// ReasonCredentialRevoked, …).
 	Reason string `json:"reason,omitempty"`
+	// Tool and Operation repeat the call's, from its action.authorized,
+	// so that the completion counts without the call held in memory.
+	// Events recorded before they were written carry neither.
+	Tool      string `json:"tool,omitempty"`
+	Operation string `json:"operation,omitempty"`
 }
 
 // Statuses of ActionCompleted.

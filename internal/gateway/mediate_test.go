@@ -66,10 +66,10 @@ func TestResourcesPromptsAndTrace(t *testing.T) {
 	want := []string{
 		"tools.hidden  ",
 		"action.authorized up.resources mcp://up/resources/file:///notes/q3.txt",
-		"action.completed  ",
+		"action.completed up.resources ",
 		"action.denied up.resources mcp://up/resources/file:///private/keys.txt",
 		"action.authorized up.prompts mcp://up/prompts/greet",
-		"action.completed  ",
+		"action.completed up.prompts ",
 	}
 	if diff := cmp.Diff(want, kinds); diff != "" {
 		t.Errorf("ledger (-want +got):\n%s", diff)

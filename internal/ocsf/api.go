@@ -98,7 +98,13 @@ func (m *Mapper) callRecord(e ledger.Entry) (Record, bool) {
 		r.Message = strings.Join(d.Reasons, "; ")
 		actionID = d.ActionID
 	case *completed:
-		a, _ = m.calls.get(d.ActionID)
+		var ok bool
+		if a, ok = m.calls.get(d.ActionID); !ok {
+			// A call the mapper did not see authorized (it began
+			// later, or forgot it): the completion names its tool and
+			// operation, when it was recorded with them.
+			a = call{tool: d.Tool, op: d.Operation}
+		}
 		r.setStatus(statusSuccess)
 		if d.Status != event.StatusOK {
 			r.setStatus(statusFailure)

@@ -67,8 +67,10 @@ type decided struct {
 }
 
 type completed struct {
-	ActionID string `json:"action_id"`
-	Status   string `json:"status"`
+	ActionID  string `json:"action_id"`
+	Status    string `json:"status"`
+	Tool      string `json:"tool"`
+	Operation string `json:"operation"`
 }
 
 // readCall decodes into v the members it has of data; data that does not

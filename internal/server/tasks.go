@@ -66,9 +66,12 @@ func (s *Server) newTaskService(ctx context.Context) error {
 }
 
 // findAction finds the events of an action in the query index.
-func (s *Server) findAction(ctx context.Context, actionID string) ([]uint64, error) {
+func (s *Server) findAction(ctx context.Context, actionID string, fresh bool) ([]uint64, error) {
 	if s.query == nil {
 		return nil, errors.New("the query index is not open")
+	}
+	if fresh {
+		return s.query.ix.ActionEventsFresh(ctx, actionID)
 	}
 	return s.query.ix.ActionEvents(ctx, actionID)
 }

@@ -2,12 +2,8 @@ package task
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/writhq/writ/internal/event"
-	"github.com/writhq/writ/internal/ledger"
 )
 
 // Completed actions. State keeps an action only while it is in flight:
@@ -100,13 +96,15 @@ func (s *State) done(id string, f flight, index uint64) {
 
 // InFlight returns how many actions the state holds: those authorized
 // whose result is not recorded yet (and not forgotten with their task).
-func (s *State) InFlight() int { return s.actions.len() }
+func (s *State) InFlight() int { return s.actions.len() + s.spilledN }
 
 // ActionFinder returns the ledger indexes of the events that name an
 // action (its action.authorized and action.completed), ascending; the
 // query index is one. The indexes are only a hint: the events are read
-// from the ledger and checked.
-type ActionFinder func(ctx context.Context, actionID string) ([]uint64, error)
+// from the ledger and checked. With fresh, the answer must cover every
+// event the store holds when it is asked, or be an error; without, it
+// may leave out the latest.
+type ActionFinder func(ctx context.Context, actionID string, fresh bool) ([]uint64, error)
 
 // lookupDone answers for an action the state does not hold: the refusal a
 // result for it gets. An action completed earlier is already_recorded (or
@@ -121,38 +119,14 @@ func (s *Service) lookupDone(ctx context.Context, cred VerifiedCredential, actio
 	if s.cfg.FindAction == nil {
 		return notFound("no action %s", actionID)
 	}
-	idx, err := s.cfg.FindAction(ctx, actionID)
+	auth, completed, err := s.actionEvents(ctx, actionID, false) // spill.go
 	if err != nil {
-		return fmt.Errorf("%w: looking up action %s: %v", ledger.ErrUnavailable, actionID, err)
+		return err
 	}
-	authorized, completed := "", false
-	for _, i := range idx {
-		leaves, err := s.cfg.Store.ReadLeaves(ctx, i, i+1)
-		if err != nil {
-			return fmt.Errorf("%w: reading event %d: %v", ledger.ErrUnavailable, i, err)
-		}
-		if len(leaves) != 1 {
-			continue
-		}
-		e, err := ledger.ParseLeaf(i, leaves[0])
-		if err != nil {
-			continue
-		}
-		switch d, _ := event.Read(e.Event); d := d.(type) {
-		case event.ActionDecided:
-			if e.Event.Type == ledger.TypeActionAuthorized && d.ActionID == actionID && authorized == "" {
-				authorized = e.Event.TaskID
-			}
-		case event.ActionCompleted:
-			if d.ActionID == actionID && authorized != "" && e.Event.TaskID == authorized {
-				completed = true
-			}
-		}
-	}
-	if !completed {
+	if auth == nil || !completed {
 		return notFound("no action %s", actionID)
 	}
-	return doneRefusal(cred, actionID, authorized)
+	return doneRefusal(cred, actionID, auth.taskID)
 }
 
 // recentTask returns the task of a recently completed action.

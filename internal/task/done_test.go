@@ -3,12 +3,10 @@ package task_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/policy"
-	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -22,19 +20,7 @@ func TestCompletedActionsLeaveState(t *testing.T) {
 	defer task.SetRecentKept(2)()
 	ctx := context.Background()
 	e := newEnv(t, "dev")
-	finder := func(ctx context.Context, id string) ([]uint64, error) {
-		w, r, err := query.OpenSQLite(filepath.Join(e.dir, query.SQLiteFile))
-		if err != nil {
-			return nil, err
-		}
-		defer w.Close()
-		defer r.Close()
-		ix, err := query.New(ctx, query.Config{DB: w, ReadDB: r, Store: e.store, Dialect: query.SQLite})
-		if err != nil {
-			return nil, err
-		}
-		return ix.ActionEvents(ctx, id)
-	}
+	finder := indexFinder(e)
 	if err := e.reopen(task.Config{FindAction: finder}); err != nil {
 		t.Fatal(err)
 	}

@@ -45,9 +45,13 @@ func StateDiff(a, b *Service) string {
 	// A history's counts are compared as what they hold: past
 	// keyedSmall keys a live state keeps them in the order they came,
 	// a decoded one in key order.
+	// The queue of the table's calls by index (spill.go) keeps calls
+	// that left the table until the window passes them; what it orders
+	// is the table, compared above.
+	queue := cmp.Comparer(func(x, y spillQueue) bool { return true })
 	counts := cmp.Comparer(sameKeyed[policy.Calls])
 	reached := cmp.Comparer(sameKeyed[struct{}])
-	return cmp.Diff(a.st, b.st, ring, details, actions, kinds, flights, counts, reached, cmp.Exporter(func(reflect.Type) bool { return true }))
+	return cmp.Diff(a.st, b.st, ring, details, actions, kinds, flights, queue, counts, reached, cmp.Exporter(func(reflect.Type) bool { return true }))
 }
 
 func sameKeyed[V comparable](x, y keyed[V]) bool {
@@ -78,11 +82,12 @@ func StatePosition(s *Service) uint64 {
 	return s.next
 }
 
-// ActionsHeld returns how many actions the state of s holds.
+// ActionsHeld returns how many actions in flight the state of s holds in
+// its table (those past the window it keeps as a count: CallsPastWindow).
 func ActionsHeld(s *Service) int {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	return s.st.InFlight()
+	return s.st.actions.len()
 }
 
 // SetRecentKept sets how many completed actions a state made afterwards
@@ -205,6 +210,28 @@ func StoreSnapshot(s *Service, through uint64) error {
 
 // SetDetailsKept sets how many actions' details a state made afterwards
 // keeps, until the returned function restores it.
+// SetFlightWindow sets flightWindow (spill.go) until restore.
+func SetFlightWindow(n uint64) (restore func()) {
+	old := flightWindow
+	flightWindow = n
+	return func() { flightWindow = old }
+}
+
+// CallsPastWindow returns how many calls in flight the state of s keeps
+// only as a count, and how many of them are task taskID's.
+func CallsPastWindow(s *Service, taskID string) (all, ofTask int) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.st.spilledN, s.st.spilled[taskID]
+}
+
+// PastWindow returns how many calls in flight of task taskID st keeps as a
+// count only.
+func PastWindow(st *State, taskID string) int { return st.spilled[taskID] }
+
+// AllPastWindow returns how many calls in flight st keeps as a count only.
+func AllPastWindow(st *State) int { return st.spilledN }
+
 func SetDetailsKept(n int) (restore func()) {
 	old := detailsKept
 	detailsKept = n

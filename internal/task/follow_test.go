@@ -144,9 +144,17 @@ func openClients(t *testing.T, name string, st followedStore, kp *ledger.KeyPair
 	}
 	c.led = led
 	t.Cleanup(func() { led.Close(context.Background()) })
+	// Results of calls past the window (spill.go) are found through
+	// the replica's own index.
+	find := func(ctx context.Context, id string, fresh bool) ([]uint64, error) {
+		if fresh {
+			return c.ix.ActionEventsFresh(ctx, id)
+		}
+		return c.ix.ActionEvents(ctx, id)
+	}
 	c.svc, err = task.New(ctx, task.Config{Ledger: led, Store: st, Policy: defaultPolicy(t), Environment: "prod", DB: st.DB(),
 		DigestKey: kp.DigestKey(), Origin: kp.Name(), Verifier: kp.Verifier(), SweepInterval: -1, Shared: shared,
-		FollowInterval: 50 * time.Millisecond})
+		FollowInterval: 50 * time.Millisecond, FindAction: find})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +186,24 @@ func TestFollowersAgree(t *testing.T) {
 	// Snapshots in many parts, on both databases; restored after every
 	// service is closed.
 	t.Cleanup(task.SetSnapshotPartSize(64))
+	for _, window := range []uint64{0, 1} {
+		name := "in the table"
+		if window > 0 {
+			// Only the latest call authorized stays in the table: nearly
+			// every result is of a call past the window, found through
+			// the replica's index and claimed across replicas.
+			name = "past the window"
+		}
+		t.Run(name, func(t *testing.T) {
+			if window > 0 {
+				defer task.SetFlightWindow(window)()
+			}
+			followersAgree(t, window)
+		})
+	}
+}
+
+func followersAgree(t *testing.T, window uint64) {
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
 		st, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName))
@@ -189,7 +215,7 @@ func TestFollowersAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		agree(t, []*clients{openClients(t, "one", st, kp, nil, query.SQLite, randomPrefix())}, 4, 3)
+		agree(t, []*clients{openClients(t, "one", st, kp, nil, query.SQLite, randomPrefix())}, 4, 3, window)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := pgtest.DSN(t)
@@ -207,13 +233,13 @@ func TestFollowersAgree(t *testing.T) {
 			t.Cleanup(func() { st.Close() })
 			reps = append(reps, openClients(t, fmt.Sprintf("r%d", i), st, kp, st, query.Postgres, prefix))
 		}
-		agree(t, reps, 3, 3)
+		agree(t, reps, 3, 3, window)
 	})
 }
 
 // agree runs flows flows on each of workers goroutines per replica, then
 // checks every consumer against a replay.
-func agree(t *testing.T, reps []*clients, workers, flows int) {
+func agree(t *testing.T, reps []*clients, workers, flows int, window uint64) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var started atomic.Int64
@@ -279,6 +305,20 @@ func agree(t *testing.T, reps []*clients, workers, flows int) {
 		}
 		if d := task.StateDiff(c.svc, replay); d != "" {
 			t.Errorf("%s: the task state differs from a replay (-replica +replay):\n%s", c.name, d)
+		}
+	}
+
+	if window > 0 {
+		reps[0].mu.Lock()
+		ents := make([]ledger.Entry, 0, size)
+		for i := range size {
+			ents = append(ents, ledger.Entry{Index: i, Event: reps[0].fed[i]})
+		}
+		reps[0].mu.Unlock()
+		if n, want := completedPastWindow(ents, window), len(reps)*workers*flows; n < want {
+			t.Errorf("%d results of calls past the window, want at least one a flow (%d)", n, want)
+		} else {
+			t.Logf("%d results of calls past the window", n)
 		}
 	}
 
@@ -441,7 +481,7 @@ func dumpTable(t *testing.T, db *sql.DB, table string) []string {
 }
 
 // flow is one task's story told across the replicas: opened on one,
-// credential recorded on the next, an authorization and its result, a
+// credential recorded on the next, two authorizations and their results, a
 // step-up requested, approved and used, a second task approved and
 // revoked, the first completed, and an event appended around the task
 // service.
@@ -461,8 +501,16 @@ func flow(ctx context.Context, reps []*clients, i int, id string) error {
 	if err != nil || !ok.Allow {
 		return fmt.Errorf("flow %s: authorize: %+v %v", id, ok, err)
 	}
-	if _, err := r(0).RecordResult(ctx, cred, ok.ActionID, api.ActionResult{Status: "ok", Output: json.RawMessage(`[1]`)}); err != nil {
-		return fmt.Errorf("flow %s: result: %w", id, err)
+	// A second call before the first one's result: with a window of one
+	// the first is past it by then.
+	ok2, err := r(1).Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/"+id, `{"n":3}`), task.Request{Gateway: "api"})
+	if err != nil || !ok2.Allow {
+		return fmt.Errorf("flow %s: authorize a second call: %+v %v", id, ok2, err)
+	}
+	for _, act := range []string{ok.ActionID, ok2.ActionID} {
+		if _, err := r(0).RecordResult(ctx, cred, act, api.ActionResult{Status: "ok", Output: json.RawMessage(`[1]`)}); err != nil {
+			return fmt.Errorf("flow %s: result: %w", id, err)
+		}
 	}
 	su, err := r(0).Authorize(ctx, cred, call("invoices.read", "erp://other/"+id, `{"n":2}`), task.Request{Gateway: "api"})
 	if err != nil || !su.ApprovalRequired {

@@ -29,6 +29,7 @@ func (s *State) forgetActions(now time.Time) int {
 			}
 			gone[et.id] = true
 		}
+		s.unspill(et.id, s.spilled[et.id])
 		delete(s.flights, et.id)
 		s.forgetHistory(et.id)
 	}
@@ -58,7 +59,8 @@ type endedTask struct {
 // (done.go): no result can come for them.
 func (s *State) ended(t *Task) {
 	tf := s.flights[t.ID]
-	if tf == nil {
+	spilled := s.spilled[t.ID] > 0
+	if tf == nil && !spilled {
 		// No result can come: its history may go now.
 		s.forgetHistory(t.ID)
 		return
@@ -68,10 +70,21 @@ func (s *State) ended(t *Task) {
 		h.win = nil
 	}
 	var last time.Time
-	tf.each(func(k *actionKind) {
-		if c := s.creds[k.jti]; c != nil && c.ExpiresAt.After(last) {
-			last = c.ExpiresAt
+	if tf != nil {
+		tf.each(func(k *actionKind) {
+			if c := s.creds[k.jti]; c != nil && c.ExpiresAt.After(last) {
+				last = c.ExpiresAt
+			}
+		})
+	}
+	if spilled {
+		// The credentials of calls past the window (spill.go) are not
+		// held; each of the task's expires by its end at the latest.
+		for _, jti := range t.Credentials {
+			if c := s.creds[jti]; c != nil && c.ExpiresAt.After(last) {
+				last = c.ExpiresAt
+			}
 		}
-	})
+	}
 	s.endedTasks = append(s.endedTasks, endedTask{id: t.ID, until: last.Add(ForgetGrace)})
 }

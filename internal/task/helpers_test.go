@@ -13,6 +13,7 @@ import (
 	"github.com/writhq/writ/internal/identity"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/policy"
+	"github.com/writhq/writ/internal/query"
 	"github.com/writhq/writ/internal/refusal"
 	"github.com/writhq/writ/internal/store/sqlite"
 	"github.com/writhq/writ/internal/task"
@@ -207,4 +208,25 @@ func code(err error) string {
 		return ""
 	}
 	return "other: " + err.Error()
+}
+
+// indexFinder finds an action's events through a query index of e's
+// ledger, opened beside it for each lookup.
+func indexFinder(e *env) task.ActionFinder {
+	return func(ctx context.Context, id string, fresh bool) ([]uint64, error) {
+		w, r, err := query.OpenSQLite(filepath.Join(e.dir, query.SQLiteFile))
+		if err != nil {
+			return nil, err
+		}
+		defer w.Close()
+		defer r.Close()
+		ix, err := query.New(ctx, query.Config{DB: w, ReadDB: r, Store: e.store, Dialect: query.SQLite})
+		if err != nil {
+			return nil, err
+		}
+		if fresh {
+			return ix.ActionEventsFresh(ctx, id)
+		}
+		return ix.ActionEvents(ctx, id)
+	}
 }

@@ -115,14 +115,14 @@ func (s *State) noteDecided(t *Task, e ledger.Entry, d *event.ActionDecided, all
 	s.settle(d.ActionID)
 }
 
-// noteCompleted counts the result of an action of t, of kind k: no longer
-// in flight.
-func (s *State) noteCompleted(t *Task, k *actionKind) {
+// noteCompleted counts the result of an action of t, a call of tool and
+// operation: no longer in flight.
+func (s *State) noteCompleted(t *Task, tool, operation string) {
 	h := s.history[t.ID]
 	if h == nil {
 		return
 	}
-	for _, c := range []*policy.Calls{&h.calls, h.tools.get(k.tool), h.ops.get(k.operation)} {
+	for _, c := range []*policy.Calls{&h.calls, h.tools.get(tool), h.ops.get(operation)} {
 		if c != nil && c.InFlight > 0 {
 			c.InFlight--
 		}

@@ -255,7 +255,7 @@ func (s *Service) projectFollowed(ctx context.Context) error {
 // catches the state up and checks that no other replica got there first.
 // The returned function releases the locks once the events are applied.
 func (s *Service) claim(ctx context.Context, events []ledger.Event) (func(), error) {
-	type claimed struct{ stepUp, action string }
+	type claimed struct{ stepUp, action, taskID string }
 	var claims []claimed
 	for _, ev := range events {
 		switch ev.Type {
@@ -267,7 +267,7 @@ func (s *Service) claim(ctx context.Context, events []ledger.Event) (func(), err
 		case ledger.TypeActionCompleted:
 			var d event.ActionCompleted
 			if json.Unmarshal(ev.Data, &d) == nil && d.ActionID != "" {
-				claims = append(claims, claimed{action: d.ActionID})
+				claims = append(claims, claimed{action: d.ActionID, taskID: ev.TaskID})
 			}
 		}
 	}
@@ -296,17 +296,38 @@ func (s *Service) claim(ctx context.Context, events []ledger.Event) (func(), err
 		release()
 		return nil, fmt.Errorf("%w: %v", ledger.ErrUnavailable, err)
 	}
+	var past []string
 	s.smu.Lock()
-	defer s.smu.Unlock()
 	for _, c := range claims {
 		if c.stepUp != "" {
 			if a := s.st.approvals[c.stepUp]; a == nil || a.UsedBy != "" {
+				s.smu.Unlock()
 				release()
 				return nil, newErr(ErrConflict, "step_up_used", "step-up %s was used by another call", c.stepUp)
 			}
-		} else if _, ok := s.st.actions.get(c.action); !ok {
+			continue
+		}
+		if _, ok := s.st.actions.get(c.action); ok {
+			continue
+		}
+		if _, done := s.st.recent.task(c.action); done || s.st.spilled[c.taskID] == 0 || s.cfg.FindAction == nil {
+			s.smu.Unlock()
 			release()
 			return nil, newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", c.action)
+		}
+		past = append(past, c.action)
+	}
+	s.smu.Unlock()
+	// A call past the window (spill.go) is looked up again now that its
+	// lock is held: another replica may have recorded its result since.
+	for _, id := range past {
+		auth, completed, err := s.actionEvents(ctx, id, true)
+		if err == nil && (auth == nil || completed) {
+			err = newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", id)
+		}
+		if err != nil {
+			release()
+			return nil, err
 		}
 	}
 	return release, nil

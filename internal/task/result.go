@@ -87,16 +87,26 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 	key := "done:" + actionID
 	s.smu.Lock()
 	f, ok := s.st.actions.get(actionID)
+	var act detail
+	spilled := false
+	if !ok {
+		// Completed, never authorized, or a call past the window
+		// (spill.go): the ledger says which. A call past the window
+		// comes back reserved.
+		s.smu.Unlock()
+		var err error
+		if f, act, err = s.spilledFlight(ctx, cred, actionID, key); err != nil {
+			return api.ResultRecorded{}, "", err
+		}
+		spilled = true
+		s.smu.Lock()
+	}
 	var refused *refusal.Error
 	var t *Task
 	switch {
-	case !ok:
-		// Completed (or never authorized): the ledger says which.
-		s.smu.Unlock()
-		return api.ResultRecorded{}, "", s.lookupDone(ctx, cred, actionID)
 	case f.kind.taskID != cred.TaskID:
 		refused = newErr(ErrForbidden, "other_task", "action %s belongs to another task", actionID)
-	case s.reserved[key]:
+	case s.reserved[key] && !spilled:
 		refused = newErr(ErrConflict, "already_recorded", "the result of action %s is already recorded", actionID)
 	default:
 		t = s.st.tasks[f.kind.taskID]
@@ -114,17 +124,23 @@ func (s *Service) recordResult(ctx context.Context, cred VerifiedCredential, act
 	}
 	s.smu.Unlock()
 	if refused != nil {
+		if spilled {
+			s.release(key)
+		}
 		return api.ResultRecorded{}, "", refused
 	}
 	defer s.release(key)
-	act, err := s.actionDetail(ctx, actionID, f)
-	if err != nil {
-		return api.ResultRecorded{}, "", err
+	if !spilled {
+		var err error
+		if act, err = s.actionDetail(ctx, actionID, f); err != nil {
+			return api.ResultRecorded{}, "", err
+		}
 	}
 
 	ev := ledger.Event{Type: ledger.TypeActionCompleted, Time: now, TaskID: t.ID, Principal: t.Requester,
 		Agent: t.Agent, DecisionID: act.decisionID, JTI: cred.JTI, TraceID: rc.TraceID}
-	d := event.ActionCompleted{ActionID: actionID, Status: res.Status, OutputRecorded: act.recordOutput}
+	d := event.ActionCompleted{ActionID: actionID, Status: res.Status, OutputRecorded: act.recordOutput,
+		Tool: f.kind.tool, Operation: f.kind.operation}
 	if cancelled != "" {
 		d.Status, d.Reason = StatusCancelled, cancelled
 	}

@@ -49,6 +49,13 @@ func encodeRest(w *snapWriter, st *State) {
 		w.str(rl.TaskID)
 		w.u(rl.Index)
 	}
+	// The calls in flight past the window (spill.go).
+	w.u(st.maxAuthorized)
+	w.u(uint64(len(st.spilled)))
+	for _, id := range slices.Sorted(maps.Keys(st.spilled)) {
+		w.str(id)
+		w.u(uint64(st.spilled[id]))
+	}
 }
 
 func encodeHistory(w *snapWriter, st *State, h *taskHistory) {
@@ -160,8 +167,32 @@ func decodeRest(r *snapReader, st *State) {
 	for n := r.count(); n > 0 && r.err == nil; n-- {
 		st.releases = append(st.releases, Release{TaskID: taskRef(r, st), Index: r.u()})
 	}
+	decodeSpilled(r, st)
 	if r.err == nil {
 		checkLinks(r, st)
+	}
+}
+
+// decodeSpilled decodes the calls in flight past the window, after the
+// table's (spill.go), which must all be within it.
+func decodeSpilled(r *snapReader, st *State) {
+	st.maxAuthorized = r.u()
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		id, _, ok := strIn(r, st.tasks, (*Task).id)
+		c := r.int(1 << 40)
+		if r.err == nil && (!ok || c == 0 || st.spilled[id] != 0) {
+			r.fail("calls past the window of task %s", id)
+			return
+		}
+		st.spilled[id] = c
+		st.spilledN += c
+	}
+	if r.err != nil {
+		return
+	}
+	st.rebuildQueue()
+	if q := st.queue.q; len(q) > 0 && (q[len(q)-1].index > st.maxAuthorized || st.outOfWindow(q[0].index)) {
+		r.fail("an action in flight at %d, outside the window of %d", q[0].index, st.maxAuthorized)
 	}
 }
 

@@ -29,7 +29,7 @@ import (
 // snapshotVersion is the encoding's version. It must change whenever the
 // encoding, or what Replay makes of an event, changes: a snapshot of
 // another version is not loaded (the start replays from the first event).
-const snapshotVersion = 4
+const snapshotVersion = 5
 
 const snapshotMagic = "writ-task-state\n"
 

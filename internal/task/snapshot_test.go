@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/writhq/writ/api"
+	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/task"
 	"github.com/writhq/writ/internal/testkit"
@@ -64,13 +65,23 @@ func TestSnapshotThenReplayIsReplay(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		run  func(t *testing.T, e *env)
+		// window, when set, is a flight window small enough for calls
+		// to leave the table (spill.go).
+		window uint64
 	}{
-		{"busy", func(t *testing.T, e *env) { busy(t, e) }},
-		{"mix", func(t *testing.T, e *env) { mix(t, e, 800, 7) }},
-		{"wide", func(t *testing.T, e *env) { wide(t, e, 120) }},
+		{"busy", func(t *testing.T, e *env) { busy(t, e) }, 0},
+		{"mix", func(t *testing.T, e *env) { mix(t, e, 800, 7) }, 0},
+		{"wide", func(t *testing.T, e *env) { wide(t, e, 120) }, 0},
+		{"mix past the window", func(t *testing.T, e *env) { mix(t, e, 800, 7) }, 24},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "prod")
+			if tc.window > 0 {
+				defer task.SetFlightWindow(tc.window)()
+				if err := e.reopen(task.Config{FindAction: indexFinder(e)}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			tc.run(t, e)
 			ents := e.entries()
 			var ids []string
@@ -86,6 +97,7 @@ func TestSnapshotThenReplayIsReplay(t *testing.T) {
 			want := task.EncodeSnapshot(full, last, now)
 			wantAnswers := answers(full, ids, now)
 			step := max(1, len(ents)/60)
+			past := 0
 			for k := 0; k < len(ents); k += step {
 				// Taken at the time of event k, as a server would.
 				b := task.EncodeSnapshot(replay(task.NewState(), ents[:k+1]), uint64(k), ents[k].Event.Time)
@@ -93,6 +105,7 @@ func TestSnapshotThenReplayIsReplay(t *testing.T) {
 				if err != nil {
 					t.Fatalf("k=%d: %v", k, err)
 				}
+				past = max(past, task.AllPastWindow(st))
 				if again := task.EncodeSnapshot(st, uint64(k), ents[k].Event.Time); !bytes.Equal(again, b) {
 					t.Fatalf("k=%d: decoding and encoding again changes the snapshot", k)
 				}
@@ -105,8 +118,33 @@ func TestSnapshotThenReplayIsReplay(t *testing.T) {
 					t.Fatalf("k=%d of %d: the state after the snapshot encodes differently from a full replay", k, len(ents))
 				}
 			}
+			if tc.window > 0 && (past == 0 || completedPastWindow(ents, tc.window) == 0) {
+				t.Errorf("%d calls past the window at most in a snapshot, %d completed past it; want some of each",
+					past, completedPastWindow(ents, tc.window))
+			}
 		})
 	}
+}
+
+// completedPastWindow counts the completions in ents of calls the window
+// had passed.
+func completedPastWindow(ents []ledger.Entry, window uint64) int {
+	authorized := map[string]uint64{}
+	var top uint64
+	n := 0
+	for _, ent := range ents {
+		switch d, _ := event.Read(ent.Event); d := d.(type) {
+		case event.ActionDecided:
+			if ent.Event.Type == ledger.TypeActionAuthorized {
+				authorized[d.ActionID], top = ent.Index, max(top, ent.Index)
+			}
+		case event.ActionCompleted:
+			if i, ok := authorized[d.ActionID]; ok && top >= window && i <= top-window {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // TestRestartFromSnapshot: a start loads the snapshot written at Close and

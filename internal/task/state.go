@@ -38,6 +38,14 @@ type State struct {
 	// kept (forget.go).
 	endedTasks []endedTask
 	recent     recentDone
+	// maxAuthorized is the highest ledger index of an action.authorized
+	// applied; queue the table's actions by index, and spilled each
+	// task's count of actions in flight past the window, spilledN their
+	// sum (spill.go).
+	maxAuthorized uint64
+	queue         spillQueue
+	spilled       map[string]int
+	spilledN      int
 	// skipped are the events Replay left out (skipped.go), skippedN how
 	// many.
 	skipped  []Skipped
@@ -62,6 +70,7 @@ func NewState() *State {
 		flights:   map[string]*taskFlights{},
 		events:    map[string]*eventList{},
 		paths:     map[string][]string{},
+		spilled:   map[string]int{},
 
 		history: map[string]*taskHistory{},
 		agents:  map[string]*window{},
@@ -408,10 +417,11 @@ func (s *State) applyAction(e ledger.Entry, t *Task) error {
 		}
 		a.UsedBy = d.ActionID
 	}
-	s.fly(t, d.ActionID, e.Event.JTI, d.Tool, d.Operation, e.Index)
-	dt := actionDetailOf(e.Event.DecisionID, &d)
-	dt.redact = s.sharedPaths(dt.redact)
-	s.details.add(d.ActionID, dt)
+	if s.flyWindowed(t, d.ActionID, e.Event.JTI, d.Tool, d.Operation, e.Index) { // spill.go
+		dt := actionDetailOf(e.Event.DecisionID, &d)
+		dt.redact = s.sharedPaths(dt.redact)
+		s.details.add(d.ActionID, dt)
+	}
 	s.noteDecided(t, e, &d, true)
 	return nil
 }
@@ -450,14 +460,19 @@ func (s *State) applyActionCompleted(e ledger.Entry, t *Task) error {
 	if err := decode(e, &d); err != nil {
 		return err
 	}
-	f, ok := s.actions.get(d.ActionID)
-	if !ok || f.kind.taskID != t.ID {
-		return incoherent(e.Index, "action.completed for an unknown or completed action of task %s", t.ID)
-	}
 	if !validStatus(d.Status) {
 		return incoherent(e.Index, "action.completed of action %s with status %q", d.ActionID, d.Status)
 	}
-	s.noteCompleted(t, f.kind)
+	f, ok := s.actions.get(d.ActionID)
+	if !ok {
+		if _, done := s.recent.task(d.ActionID); !done && d.ActionID != "" && s.landSpilled(t, &d, e.Index) {
+			return nil // a call past the window (spill.go)
+		}
+	}
+	if !ok || f.kind.taskID != t.ID {
+		return incoherent(e.Index, "action.completed for an unknown or completed action of task %s", t.ID)
+	}
+	s.noteCompleted(t, f.kind.tool, f.kind.operation)
 	s.done(d.ActionID, f, e.Index)
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/writhq/writ/api"
-	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -21,22 +20,8 @@ func TestCompletedActionsLeaveState(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, "dev")
 	finder := indexFinder(e)
-	if err := e.reopen(task.Config{FindAction: finder}); err != nil {
-		t.Fatal(err)
-	}
-	out := e.openTask(alice, scope("internal", "dev"), nil)
-	cred := e.credential(out.TaskID)
-	other := e.openTask(alice, scope("internal", "dev"), nil)
-	otherCred := e.credential(other.TaskID)
 	const n = 6
-	var ids []string
-	for range n {
-		a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: policy.GatewayAPI})
-		if err != nil || !a.Allow {
-			t.Fatalf("authorize: %+v %v", a, err)
-		}
-		ids = append(ids, a.ActionID)
-	}
+	out, cred, otherCred, ids := e.indexedCalls(n)
 	if got := task.ActionsHeld(e.svc); got != n {
 		t.Fatalf("the state holds %d actions in flight, want %d", got, n)
 	}

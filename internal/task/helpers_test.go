@@ -230,3 +230,25 @@ func indexFinder(e *env) task.ActionFinder {
 		return ix.ActionEvents(ctx, id)
 	}
 }
+
+// indexedCalls opens e again with a finder over its query index, opens two
+// tasks, and authorizes n calls under the first, leaving them in flight;
+// it returns the first task, both tasks' credentials and the calls' IDs.
+func (e *env) indexedCalls(n int) (out api.TaskOpened, cred, otherCred task.VerifiedCredential, ids []string) {
+	e.t.Helper()
+	if err := e.reopen(task.Config{FindAction: indexFinder(e)}); err != nil {
+		e.t.Fatal(err)
+	}
+	out = e.openTask(alice, scope("internal", "dev"), nil)
+	cred = e.credential(out.TaskID)
+	other := e.openTask(alice, scope("internal", "dev"), nil)
+	otherCred = e.credential(other.TaskID)
+	for range n {
+		a, err := e.svc.Authorize(context.Background(), cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: policy.GatewayAPI})
+		if err != nil || !a.Allow {
+			e.t.Fatalf("authorize: %+v %v", a, err)
+		}
+		ids = append(ids, a.ActionID)
+	}
+	return out, cred, otherCred, ids
+}

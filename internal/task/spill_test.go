@@ -10,7 +10,6 @@ import (
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
-	"github.com/writhq/writ/internal/policy"
 	"github.com/writhq/writ/internal/task"
 )
 
@@ -27,22 +26,8 @@ func TestCallsPastTheWindow(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, "dev")
 	finder := indexFinder(e)
-	if err := e.reopen(task.Config{FindAction: finder}); err != nil {
-		t.Fatal(err)
-	}
-	out := e.openTask(alice, scope("internal", "dev"), nil)
-	cred := e.credential(out.TaskID)
-	other := e.openTask(alice, scope("internal", "dev"), nil)
-	otherCred := e.credential(other.TaskID)
 	const n = 60
-	var ids []string
-	for range n {
-		a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{"id": 17}`), task.Request{Gateway: policy.GatewayAPI})
-		if err != nil || !a.Allow {
-			t.Fatalf("authorize: %+v %v", a, err)
-		}
-		ids = append(ids, a.ActionID)
-	}
+	out, cred, otherCred, ids := e.indexedCalls(n)
 	inFlight := func(when string, want int) {
 		t.Helper()
 		held := task.ActionsHeld(e.svc)
@@ -153,17 +138,7 @@ func TestCallsPastTheWindow(t *testing.T) {
 func TestCompletionPastTheWindowAtReplay(t *testing.T) {
 	defer task.SetFlightWindow(4)()
 	e := newEnv(t, "dev")
-	out := e.openTask(alice, scope("internal", "dev"), nil)
-	cred := e.credential(out.TaskID)
-	ctx := context.Background()
-	var ids []string
-	for range 12 {
-		a, err := e.svc.Authorize(ctx, cred, call("invoices.read", "erp://invoices/2026-Q3/17", `{}`), task.Request{Gateway: policy.GatewayAPI})
-		if err != nil || !a.Allow {
-			t.Fatalf("authorize: %+v %v", a, err)
-		}
-		ids = append(ids, a.ActionID)
-	}
+	out, _, _, ids := e.indexedCalls(12)
 	ents := e.entries()
 	last := ents[len(ents)-1]
 	next := uint64(len(ents))

@@ -3,8 +3,11 @@ package task_test
 import (
 	"bytes"
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/writhq/writ/api"
@@ -187,4 +190,102 @@ func TestCompletionPastTheWindowAtReplay(t *testing.T) {
 	if got, want := inFlight(), len(ids)-past-1; got != want {
 		t.Errorf("%d calls of the tool in flight, want %d", got, want)
 	}
+}
+
+// TestWindowIgnoresApplyOrder: which calls a state holds in its table and
+// which it counts past the window depend on the events applied, not on
+// the order concurrent commits applied them in. Random runs of calls and
+// results under a small window, applied in ledger order and with
+// neighbours swapped (a result never before its call), encode to the same
+// snapshot wherever both have applied the same events. (A rule keeping the
+// latest N calls in flight fails this at once.)
+func TestWindowIgnoresApplyOrder(t *testing.T) {
+	defer task.SetFlightWindow(2)() // restores the default, whatever the runs below set
+	e := newEnv(t, "dev")
+	out := e.openTask(alice, scope("internal", "dev"), nil)
+	e.credential(out.TaskID)
+	prefix := e.entries()
+	last := prefix[len(prefix)-1].Event
+	enc := base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+	for seed := range uint64(60) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		window := uint64(2 + r.IntN(12))
+		task.SetFlightWindow(window)
+		type call struct{ id, tool, op string }
+		var flying []call
+		var ents []ledger.Entry
+		at := uint64(len(prefix))
+		add := func(typ string, data any) {
+			b, err := json.Marshal(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ents = append(ents, ledger.Entry{Index: at, Event: ledger.Event{Type: typ, Time: last.Time, TaskID: out.TaskID,
+				Principal: last.Principal, Agent: last.Agent, JTI: last.JTI, Data: b}})
+			at++
+		}
+		for range 300 {
+			if len(flying) == 0 || r.IntN(3) > 0 {
+				var k [16]byte
+				for i := range k {
+					k[i] = byte(r.Uint32())
+				}
+				c := call{id: "act_" + enc.EncodeToString(k[:]), tool: []string{"invoices.read", "tracker.issues"}[r.IntN(2)],
+					op: []string{"read", "write"}[r.IntN(2)]}
+				flying = append(flying, c)
+				add(ledger.TypeActionAuthorized, event.ActionDecided{ActionID: c.id, Tool: c.tool, Operation: c.op, Effect: "allow"})
+				continue
+			}
+			i := r.IntN(len(flying))
+			c := flying[i]
+			flying = append(flying[:i], flying[i+1:]...)
+			add(ledger.TypeActionCompleted, event.ActionCompleted{ActionID: c.id, Status: "ok", OutputRecorded: true, Tool: c.tool, Operation: c.op})
+		}
+		// The order of a lone server's concurrent commits: neighbours
+		// swapped, but never a result before the call it completes.
+		shuffled := slices.Clone(ents)
+		for range 3 * len(shuffled) {
+			i := r.IntN(len(shuffled) - 1)
+			a, b := shuffled[i], shuffled[i+1]
+			if b.Event.Type == ledger.TypeActionCompleted && a.Event.Type == ledger.TypeActionAuthorized &&
+				bytes.Contains(b.Event.Data, []byte(`"`+actionOf(t, a)+`"`)) {
+				continue
+			}
+			shuffled[i], shuffled[i+1] = b, a
+		}
+		// Compared wherever both have applied the same events: where the
+		// swapped order's prefix holds the ledger's first k.
+		inOrder, swapped := replay(task.NewState(), prefix), replay(task.NewState(), prefix)
+		var top uint64
+		for k := range ents {
+			for _, p := range []struct {
+				st  *task.State
+				ent ledger.Entry
+			}{{inOrder, ents[k]}, {swapped, shuffled[k]}} {
+				if err := p.st.Apply(p.ent); err != nil {
+					t.Fatalf("seed %d, window %d: %v", seed, window, err)
+				}
+			}
+			top = max(top, shuffled[k].Index)
+			if top != ents[k].Index {
+				continue
+			}
+			a, b := task.EncodeSnapshot(inOrder, top, last.Time), task.EncodeSnapshot(swapped, top, last.Time)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("seed %d, window %d: the state applied out of order through %d encodes differently", seed, window, top)
+			}
+		}
+		if task.AllPastWindow(inOrder) == 0 && len(flying) > int(window) {
+			t.Errorf("seed %d, window %d: %d calls in flight, none past the window", seed, window, len(flying))
+		}
+	}
+}
+
+func actionOf(t *testing.T, e ledger.Entry) string {
+	t.Helper()
+	var d event.ActionDecided
+	if err := json.Unmarshal(e.Event.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d.ActionID
 }

@@ -6,6 +6,9 @@ import "github.com/prometheus/client_golang/prometheus"
 type TaskCounts struct {
 	ActiveTasks      int
 	PendingApprovals int
+	// CallsHeld and CallsPastWindow are the calls in flight held in
+	// memory and those past the window, found in the store.
+	CallsHeld, CallsPastWindow int
 }
 
 // RateLimitCounts are the rate limiter's totals since start: requests
@@ -29,18 +32,25 @@ var (
 		"Tasks active now (approved, unexpired, not ended).", nil, nil)
 	approvalsPendingDesc = prometheus.NewDesc(Namespace+"_approvals_pending",
 		"Approval requests (of tasks and of step-ups) an approver can still decide.", nil, nil)
+	actionsInFlightDesc = prometheus.NewDesc(Namespace+"_actions_in_flight",
+		"Calls authorized whose result is not recorded yet, by where the task state keeps them: memory (within its window), "+
+			"store (past it: counted, a late result looked up in the store).",
+		[]string{"held"}, nil)
 	rateLimitedDesc = prometheus.NewDesc(Namespace+"_rate_limited_total",
 		"Requests answered 429, by bucket: unauthenticated (no credential), failed (refused credentials from the address), principal.",
 		[]string{"bucket"}, nil)
 )
 
-// Tasks registers writ_tasks_active and writ_approvals_pending, read from
-// f once per scrape.
+// Tasks registers writ_tasks_active, writ_approvals_pending and
+// writ_actions_in_flight, read from f once per scrape.
 func (m *Metrics) Tasks(f func() TaskCounts) error {
-	return m.Register(collectorFunc{descs: []*prometheus.Desc{tasksActiveDesc, approvalsPendingDesc}, collect: func(ch chan<- prometheus.Metric) {
+	descs := []*prometheus.Desc{tasksActiveDesc, approvalsPendingDesc, actionsInFlightDesc}
+	return m.Register(collectorFunc{descs: descs, collect: func(ch chan<- prometheus.Metric) {
 		c := f()
 		ch <- prometheus.MustNewConstMetric(tasksActiveDesc, prometheus.GaugeValue, float64(c.ActiveTasks))
 		ch <- prometheus.MustNewConstMetric(approvalsPendingDesc, prometheus.GaugeValue, float64(c.PendingApprovals))
+		ch <- prometheus.MustNewConstMetric(actionsInFlightDesc, prometheus.GaugeValue, float64(c.CallsHeld), "memory")
+		ch <- prometheus.MustNewConstMetric(actionsInFlightDesc, prometheus.GaugeValue, float64(c.CallsPastWindow), "store")
 	}})
 }
 

@@ -109,7 +109,7 @@ func TestMetricsAuth(t *testing.T) {
 	}
 	fams := scrape(t, "http://"+ts.srv.MetricsAddr()+"/metrics", "")
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes",
-		"writ_ledger_size", "writ_tasks_active", "writ_approvals_pending", "writ_rate_limited_total",
+		"writ_ledger_size", "writ_tasks_active", "writ_approvals_pending", "writ_actions_in_flight", "writ_rate_limited_total",
 		"writ_decisions_total", "writ_ledger_commit_duration_seconds", "writ_ledger_commit_batch_events"} {
 		if fams[name] == nil {
 			t.Errorf("no %s in /metrics", name)
@@ -167,6 +167,9 @@ func TestMetricsMove(t *testing.T) {
 		{"writ_http_requests_total", []string{"route=GET /v1/tasks/{id}", "code=200"}, 1},
 		{"writ_tasks_active", nil, 1},
 		{"writ_approvals_pending", nil, 0},
+		// The three calls allowed report no result: in flight, in memory.
+		{"writ_actions_in_flight", []string{"held=memory"}, 3},
+		{"writ_actions_in_flight", []string{"held=store"}, 0},
 	} {
 		if got := mustSample(t, after, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
@@ -202,8 +205,13 @@ func TestMetricsMove(t *testing.T) {
 	if a := do(t, http.MethodPost, ts.url+"/v1/tasks/"+opened.TaskID+"/complete", tok["alice"], nil); a.status != http.StatusOK {
 		t.Fatalf("complete: %d %s", a.status, a.body)
 	}
-	if got := mustSample(t, scrape(t, url, tok["auditor"]), "writ_tasks_active"); got != 0 {
+	ended := scrape(t, url, tok["auditor"])
+	if got := mustSample(t, ended, "writ_tasks_active"); got != 0 {
 		t.Errorf("writ_tasks_active = %v after the task completed, want 0", got)
+	}
+	// Their results may still come until the task's credentials expire.
+	if got := mustSample(t, ended, "writ_actions_in_flight", "held=memory"); got != 3 {
+		t.Errorf("writ_actions_in_flight{held=memory} = %v after the task completed, want 3", got)
 	}
 }
 

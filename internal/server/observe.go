@@ -68,7 +68,8 @@ func (s *Server) observeState(ctx context.Context) error {
 	}
 	if err := s.metrics.Tasks(func() metrics.TaskCounts {
 		c := s.tasks.Counts()
-		return metrics.TaskCounts{ActiveTasks: c.ActiveTasks, PendingApprovals: c.PendingApprovals}
+		return metrics.TaskCounts{ActiveTasks: c.ActiveTasks, PendingApprovals: c.PendingApprovals,
+			CallsHeld: c.CallsHeld, CallsPastWindow: c.CallsPastWindow}
 	}); err != nil {
 		return err
 	}

@@ -192,7 +192,7 @@ func decodeSpilled(r *snapReader, st *State) {
 	}
 	st.rebuildQueue()
 	if q := st.queue.q; len(q) > 0 && (q[len(q)-1].index > st.maxAuthorized || st.outOfWindow(q[0].index)) {
-		r.fail("an action in flight at %d, outside the window of %d", q[0].index, st.maxAuthorized)
+		r.fail("actions in flight at %d to %d, not all within the window below %d", q[0].index, q[len(q)-1].index, st.maxAuthorized)
 	}
 }
 

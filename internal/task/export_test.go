@@ -229,6 +229,9 @@ func CallsPastWindow(s *Service, taskID string) (all, ofTask int) {
 // count only.
 func PastWindow(st *State, taskID string) int { return st.spilled[taskID] }
 
+// SetMaxAuthorized sets the highest index st has seen authorized.
+func SetMaxAuthorized(st *State, n uint64) { st.maxAuthorized = n }
+
 // AllPastWindow returns how many calls in flight st keeps as a count only.
 func AllPastWindow(st *State) int { return st.spilledN }
 

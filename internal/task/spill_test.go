@@ -6,14 +6,17 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/writhq/writ/api"
 	"github.com/writhq/writ/internal/event"
 	"github.com/writhq/writ/internal/ledger"
 	"github.com/writhq/writ/internal/task"
+	"github.com/writhq/writ/internal/testkit"
 )
 
 // TestCallsPastTheWindow: a task that leaves more calls in flight than the
@@ -288,4 +291,31 @@ func actionOf(t *testing.T, e ledger.Entry) string {
 		t.Fatal(err)
 	}
 	return d.ActionID
+}
+
+// TestSnapshotOutsideItsWindowIsNotUsed: a stored snapshot whose table
+// holds calls outside its own window (one forged, or written under another
+// window) does not decode, and the start replays the ledger instead.
+func TestSnapshotOutsideItsWindowIsNotUsed(t *testing.T) {
+	defer task.SetFlightWindow(16)()
+	ctx := context.Background()
+	e := newEnv(t, "dev")
+	e.indexedCalls(40)
+	if err := e.svc.WriteSnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := task.StateBytes(e.svc, e.clk.Now())
+	if err := task.ForgeSnapshot(e.svc, func(st *task.State) { task.SetMaxAuthorized(st, 1<<40) }); err != nil {
+		t.Fatal(err)
+	}
+	buf := &testkit.Buffer{}
+	if err := e.reopen(task.Config{Logger: slog.New(slog.NewTextHandler(buf, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if log := buf.String(); !strings.Contains(log, "snapshot is not used") || strings.Contains(log, "loaded from its snapshot") {
+		t.Errorf("a start on a snapshot outside its window:\n%s", log)
+	}
+	if got := task.StateBytes(e.svc, e.clk.Now()); !bytes.Equal(got, want) {
+		t.Error("the replayed state differs from the state before")
+	}
 }

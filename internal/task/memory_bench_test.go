@@ -90,7 +90,9 @@ func TestMemoryManyActions(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	after := memNow()
-	t.Logf("after %d actions (results: %v) in %s: %s; in flight %d", n, results, elapsed.Round(time.Second), after, task.ActionsHeld(e.svc))
+	past, _ := task.CallsPastWindow(e.svc, "")
+	t.Logf("after %d actions (results: %v) in %s: %s; in flight %d in memory, %d past the window", n, results,
+		elapsed.Round(time.Second), after, task.ActionsHeld(e.svc), past)
 	if path := os.Getenv("WRIT_BENCH_HEAPPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {

@@ -46,26 +46,37 @@ func (ix *Index) CatchUp(ctx context.Context) (uint64, error) {
 const MaxQueryWait = 2 * time.Second
 
 // fresh catches the index up before a query, waiting at most MaxQueryWait.
-func (ix *Index) fresh(ctx context.Context) error {
+func (ix *Index) fresh(ctx context.Context) error { return ix.catchUpTo(ctx, false) }
+
+// catchUpTo catches the index up to the store's size, waiting at most
+// MaxQueryWait. Unless strict, a query answers from what is indexed when
+// the backlog is large (the tailer's job) or the wait runs out; strict
+// fails instead.
+func (ix *Index) catchUpTo(ctx context.Context, strict bool) error {
 	size, err := ix.cfg.Store.Size(ctx)
 	if err != nil {
 		return err
 	}
-	through, err := ix.Through(ctx)
-	if err != nil {
-		return err
-	}
-	// A backlog this large is the tailer's job; a query answers at once.
-	if size-min(size, through) > 50_000 {
-		ix.follow.Notify()
-		return nil
+	if !strict {
+		through, err := ix.Through(ctx)
+		if err != nil {
+			return err
+		}
+		// A backlog this large is the tailer's job; a query answers at once.
+		if size-min(size, through) > 50_000 {
+			ix.follow.Notify()
+			return nil
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, MaxQueryWait)
 	defer cancel()
 	err = ix.follow.SyncTo(wctx, size)
-	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+	if err != nil && !strict && wctx.Err() != nil && ctx.Err() == nil {
 		ix.log.WarnContext(ctx, "query index: answering while the index is still catching up")
 		return nil
+	}
+	if err != nil && strict {
+		return fmt.Errorf("query index: catching up to %d: %w", size, err)
 	}
 	return err
 }

@@ -70,21 +70,20 @@ func (s *State) ended(t *Task) {
 		h.win = nil
 	}
 	var last time.Time
-	if tf != nil {
-		tf.each(func(k *actionKind) {
-			if c := s.creds[k.jti]; c != nil && c.ExpiresAt.After(last) {
-				last = c.ExpiresAt
-			}
-		})
+	expires := func(jti string) {
+		if c := s.creds[jti]; c != nil && c.ExpiresAt.After(last) {
+			last = c.ExpiresAt
+		}
 	}
 	if spilled {
 		// The credentials of calls past the window (spill.go) are not
-		// held; each of the task's expires by its end at the latest.
+		// held: every one of the task's may have authorized one, and
+		// those of the calls held are among them.
 		for _, jti := range t.Credentials {
-			if c := s.creds[jti]; c != nil && c.ExpiresAt.After(last) {
-				last = c.ExpiresAt
-			}
+			expires(jti)
 		}
+	} else {
+		tf.each(func(k *actionKind) { expires(k.jti) })
 	}
 	s.endedTasks = append(s.endedTasks, endedTask{id: t.ID, until: last.Add(ForgetGrace)})
 }

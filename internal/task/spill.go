@@ -201,13 +201,13 @@ type authorizedCall struct {
 // not: completed already, or no such call in flight.
 func (s *Service) spilledFlight(ctx context.Context, cred VerifiedCredential, id, key string) (flight, detail, error) {
 	s.smu.Lock()
+	if s.st.spilledN == 0 || s.cfg.FindAction == nil {
+		s.smu.Unlock()
+		return flight{}, detail{}, s.lookupDone(ctx, cred, id) // it checks the ring
+	}
 	if taskID, ok := s.st.recent.task(id); ok {
 		s.smu.Unlock()
 		return flight{}, detail{}, doneRefusal(cred, id, taskID)
-	}
-	if s.st.spilledN == 0 || s.cfg.FindAction == nil {
-		s.smu.Unlock()
-		return flight{}, detail{}, s.lookupDone(ctx, cred, id)
 	}
 	if s.reserved[key] {
 		s.smu.Unlock()
